@@ -1,0 +1,13 @@
+//! corelog: a Kafka-compatible event streaming broker, thread-per-core on io_uring.
+//!
+//! The module tree follows `STYLE.md`: dependencies point one way,
+//! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
+
+pub mod config;
+pub mod limits;
+pub mod log;
+pub mod metadata;
+pub mod partition;
+pub mod protocol;
+pub mod server;
+pub mod shard;

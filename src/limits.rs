@@ -1,0 +1,57 @@
+//! Every bound of the broker as a named constant, units last.
+//!
+//! Imports nothing from the crate. Relations between bounds are checked at
+//! compile time so a change to one cannot silently break another.
+
+/// Largest request frame accepted from a client (Kafka's `socket.request.max.bytes` default).
+pub const FRAME_BYTES_MAX: usize = 100 * 1024 * 1024;
+
+/// Requests read from one connection but not yet answered. Past this the
+/// connection stops reading its socket (backpressure), as Kafka's
+/// `max.in.flight.requests.per.connection` bounds the client side.
+pub const CONNECTION_REQUESTS_IN_FLIGHT_MAX: usize = 64;
+
+/// Request bytes read from one connection but not yet answered.
+pub const CONNECTION_BYTES_IN_FLIGHT_MAX: usize = 256 * 1024 * 1024;
+
+/// Depth of each cross-shard channel in the mesh, in messages.
+pub const MESH_CHANNEL_DEPTH: usize = 1024;
+
+/// Shards (executors) one broker runs.
+pub const SHARDS_MAX: usize = 256;
+
+/// Partitions one topic may have.
+pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
+
+/// Topics one broker holds.
+pub const TOPICS_MAX: usize = 100_000;
+
+/// Longest topic name Kafka accepts.
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// Longest a fetch may wait (`fetch.max.wait.ms` is capped here).
+pub const FETCH_WAIT_MS_MAX: u64 = 60_000;
+
+/// Largest response a single fetch assembles, whatever the client asks.
+pub const FETCH_RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Batches remembered per producer id and partition for duplicate detection
+/// (Kafka keeps five: the client's max in-flight requests with idempotence).
+pub const PRODUCER_BATCHES_REMEMBERED: usize = 5;
+
+/// Producer ids remembered per partition; the oldest idle one is forgotten past this.
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
+
+/// Produce batches waiting for one group commit on a shard.
+pub const COMMIT_WAITERS_PER_SHARD_MAX: usize = 65_536;
+
+/// Fetches parked on one shard waiting for data.
+pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
+
+/// The smallest unit of O_DIRECT I/O on the supported filesystems.
+pub const DISK_BLOCK_BYTES: usize = 4096;
+
+const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
+const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
+const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);

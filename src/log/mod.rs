@@ -1,0 +1,1 @@
+//! Storage (owned by the log helper).

@@ -1,0 +1,1 @@
+//! The record-batch view (owned by the log helper).

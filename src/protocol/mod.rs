@@ -1,0 +1,3 @@
+//! The Kafka wire, free of I/O.
+
+pub mod batch;

@@ -1,1 +1,488 @@
-//! placeholder
+//! Server configuration: command-line flags, an optional TOML file, Kafka-named
+//! overrides and a tuning profile, folded into one validated [`Config`].
+//!
+//! The config is built once on the main thread before any shard starts and
+//! each shard gets its own clone; nothing here changes at run time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::limits;
+
+/// Broker-wide defaults, named after Kafka's broker configs. Topic configs
+/// override the log-related ones per topic (see [`TopicConfig`]).
+#[derive(Clone, Debug)]
+pub struct BrokerDefaults {
+    pub node_id: i32,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub log_segment_bytes: u64,
+    pub log_roll_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_index_interval_bytes: u32,
+    pub message_max_bytes: u32,
+    pub log_message_timestamp_type_log_append: bool,
+    pub log_retention_check_interval_ms: u64,
+}
+
+impl Default for BrokerDefaults {
+    fn default() -> Self {
+        BrokerDefaults {
+            node_id: 1,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            log_segment_bytes: 1024 * 1024 * 1024,
+            log_roll_ms: 7 * 24 * 3600 * 1000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            log_index_interval_bytes: 4096,
+            message_max_bytes: 1024 * 1024 + 12,
+            log_message_timestamp_type_log_append: false,
+            log_retention_check_interval_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+impl BrokerDefaults {
+    /// Applies one Kafka broker config (`server.properties` name and value).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let bad = |e: String| format!("invalid value {value:?} for {key}: {e}");
+        match key {
+            "node.id" | "broker.id" => self.node_id = parse_in(value, 0, i32::MAX).map_err(bad)?,
+            "auto.create.topics.enable" => {
+                self.auto_create_topics_enable = value
+                    .parse()
+                    .map_err(|_| bad("expected true or false".into()))?
+            }
+            "num.partitions" => {
+                self.num_partitions =
+                    parse_in(value, 1, limits::TOPIC_PARTITIONS_MAX).map_err(bad)?
+            }
+            "log.segment.bytes" => {
+                self.log_segment_bytes = parse_in(value, 14, u32::MAX as u64).map_err(bad)?
+            }
+            "log.roll.ms" => self.log_roll_ms = parse_in(value, 1, i64::MAX).map_err(bad)?,
+            "log.roll.hours" => {
+                self.log_roll_ms =
+                    parse_in(value, 1, i64::MAX / 3_600_000).map_err(bad)? * 3_600_000
+            }
+            "log.retention.ms" => {
+                self.log_retention_ms = parse_in(value, -1, i64::MAX).map_err(bad)?
+            }
+            "log.retention.minutes" => {
+                self.log_retention_ms =
+                    parse_in(value, -1, i64::MAX / 60_000).map_err(bad)?.max(-1) * 60_000
+            }
+            "log.retention.hours" => {
+                let hours: i64 = parse_in(value, -1, i64::MAX / 3_600_000).map_err(bad)?;
+                self.log_retention_ms = if hours < 0 { -1 } else { hours * 3_600_000 };
+            }
+            "log.retention.bytes" => {
+                self.log_retention_bytes = parse_in(value, -1, i64::MAX).map_err(bad)?
+            }
+            "log.index.interval.bytes" => {
+                self.log_index_interval_bytes = parse_in(value, 0, i32::MAX as u32).map_err(bad)?
+            }
+            "message.max.bytes" => {
+                self.message_max_bytes =
+                    parse_in(value, 0, limits::FRAME_BYTES_MAX as u32).map_err(bad)?
+            }
+            "log.message.timestamp.type" => {
+                self.log_message_timestamp_type_log_append =
+                    parse_timestamp_type(value).map_err(bad)?
+            }
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms = parse_in(value, 1, u64::MAX).map_err(bad)?
+            }
+            _ => return Err(format!("unknown or unsupported broker config {key:?}")),
+        }
+        Ok(())
+    }
+}
+
+/// The per-topic configs corelog honours, resolved against the broker defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub index_interval_bytes: u32,
+    pub max_message_bytes: u32,
+    pub timestamp_type_log_append: bool,
+}
+
+/// Topic configs accepted by CreateTopics, with their Kafka default as shown to
+/// clients when the topic does not override them.
+pub const TOPIC_CONFIG_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.insync.replicas",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
+
+impl TopicConfig {
+    /// Resolves a topic's overrides against the broker defaults. The
+    /// overrides were validated by [`validate_topic_config`] when stored.
+    pub fn resolve(defaults: &BrokerDefaults, overrides: &BTreeMap<String, String>) -> TopicConfig {
+        let mut config = TopicConfig {
+            segment_bytes: defaults.log_segment_bytes,
+            segment_ms: defaults.log_roll_ms,
+            retention_ms: defaults.log_retention_ms,
+            retention_bytes: defaults.log_retention_bytes,
+            index_interval_bytes: defaults.log_index_interval_bytes,
+            max_message_bytes: defaults.message_max_bytes,
+            timestamp_type_log_append: defaults.log_message_timestamp_type_log_append,
+        };
+        for (key, value) in overrides {
+            // Stored overrides were validated on the way in; a value that no
+            // longer parses keeps the default rather than failing start-up.
+            let _ = config.set(key, value);
+        }
+        config
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "segment.bytes" => self.segment_bytes = parse_in(value, 14, i32::MAX as u64)?,
+            "segment.ms" => self.segment_ms = parse_in(value, 1, i64::MAX)?,
+            "retention.ms" => self.retention_ms = parse_in(value, -1, i64::MAX)?,
+            "retention.bytes" => self.retention_bytes = parse_in(value, -1, i64::MAX)?,
+            "index.interval.bytes" => {
+                self.index_interval_bytes = parse_in(value, 0, i32::MAX as u32)?
+            }
+            "max.message.bytes" => {
+                self.max_message_bytes = parse_in(value, 0, limits::FRAME_BYTES_MAX as u32)?
+            }
+            "message.timestamp.type" => {
+                self.timestamp_type_log_append = parse_timestamp_type(value)?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The value Kafka would show for `key` on a topic without an override.
+    pub fn default_value(defaults: &BrokerDefaults, key: &str) -> Option<String> {
+        let d = TopicConfig::resolve(defaults, &BTreeMap::new());
+        Some(match key {
+            "cleanup.policy" => "delete".into(),
+            "compression.type" => "producer".into(),
+            "flush.messages" => i64::MAX.to_string(),
+            "flush.ms" => i64::MAX.to_string(),
+            "index.interval.bytes" => d.index_interval_bytes.to_string(),
+            "max.message.bytes" => d.max_message_bytes.to_string(),
+            "message.timestamp.type" => timestamp_type_name(d.timestamp_type_log_append).into(),
+            "min.insync.replicas" => "1".into(),
+            "retention.bytes" => d.retention_bytes.to_string(),
+            "retention.ms" => d.retention_ms.to_string(),
+            "segment.bytes" => d.segment_bytes.to_string(),
+            "segment.ms" => d.segment_ms.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+/// Checks one topic config from a client. Unknown names and values corelog
+/// cannot honour yet are refused (INVALID_CONFIG) rather than stored and ignored.
+pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "cleanup.policy" => match value {
+            "delete" => Ok(()),
+            "compact" | "compact,delete" | "delete,compact" => Err(
+                "cleanup.policy=compact is not supported yet: corelog has no log cleaner".into(),
+            ),
+            _ => Err(format!("invalid cleanup.policy {value:?}")),
+        },
+        "compression.type" => match value {
+            "producer" => Ok(()),
+            "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Err(
+                "only compression.type=producer is supported yet: batches are stored as produced"
+                    .into(),
+            ),
+            _ => Err(format!("invalid compression.type {value:?}")),
+        },
+        "flush.messages" | "flush.ms" => parse_in::<i64>(value, 0, i64::MAX).map(drop),
+        "min.insync.replicas" => parse_in::<i32>(value, 1, i32::MAX).map(drop),
+        _ if TOPIC_CONFIG_KEYS.contains(&key) => {
+            TopicConfig::resolve(&BrokerDefaults::default(), &BTreeMap::new())
+                .set(key, value)
+                .map(drop)
+        }
+        _ => Err(format!("unknown topic config {key:?}")),
+    }
+}
+
+fn parse_timestamp_type(value: &str) -> Result<bool, String> {
+    match value {
+        "CreateTime" => Ok(false),
+        "LogAppendTime" => Ok(true),
+        _ => Err("expected CreateTime or LogAppendTime".into()),
+    }
+}
+
+pub fn timestamp_type_name(log_append: bool) -> &'static str {
+    if log_append {
+        "LogAppendTime"
+    } else {
+        "CreateTime"
+    }
+}
+
+fn parse_in<T>(value: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if v < min || v > max {
+        return Err(format!("{v} is outside [{min}, {max}]"));
+    }
+    Ok(v)
+}
+
+/// Per-core tuning, from a TOML profile under `tuning/`. Every knob has a
+/// default that suits a small shared machine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Cores that run shards, one shard each. Empty: one shard per online core.
+    pub cores: Vec<usize>,
+    /// Memory each executor registers with io_uring for DMA buffers.
+    pub io_memory_bytes: usize,
+    /// io_uring submission queue depth per executor.
+    pub ring_depth: usize,
+    /// Busy-poll before parking a reactor; 0 parks at once (best on shared cores).
+    pub spin_before_park_us: u64,
+    /// How long a task queue runs before it must yield to a more urgent one.
+    pub preempt_timer_ms: u64,
+    /// Depth of every cross-shard channel, in messages.
+    pub mesh_channel_depth: usize,
+    /// Kernel socket buffers of client connections (0 keeps the kernel default).
+    pub socket_send_buffer_bytes: usize,
+    pub socket_receive_buffer_bytes: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            cores: Vec::new(),
+            io_memory_bytes: 10 * 1024 * 1024,
+            ring_depth: 128,
+            spin_before_park_us: 0,
+            preempt_timer_ms: 10,
+            mesh_channel_depth: limits::MESH_CHANNEL_DEPTH,
+            socket_send_buffer_bytes: 0,
+            socket_receive_buffer_bytes: 0,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn load(path: &Path) -> Result<Tuning, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read tuning profile {}: {e}", path.display()))?;
+        let tuning: Tuning =
+            toml::from_str(&text).map_err(|e| format!("tuning profile {}: {e}", path.display()))?;
+        tuning.validate()?;
+        Ok(tuning)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.cores.len() > limits::SHARDS_MAX {
+            return Err(format!("tuning: at most {} cores", limits::SHARDS_MAX));
+        }
+        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.io_memory_bytes) {
+            return Err("tuning: io_memory_bytes must be in [1 MiB, 1 GiB]".into());
+        }
+        if !self.ring_depth.is_power_of_two() || !(16..=4096).contains(&self.ring_depth) {
+            return Err("tuning: ring_depth must be a power of two in [16, 4096]".into());
+        }
+        if !(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX..=65_536).contains(&self.mesh_channel_depth)
+        {
+            return Err(format!(
+                "tuning: mesh_channel_depth must be in [{}, 65536]",
+                limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX
+            ));
+        }
+        if self.preempt_timer_ms == 0 || self.preempt_timer_ms > 1000 {
+            return Err("tuning: preempt_timer_ms must be in [1, 1000]".into());
+        }
+        Ok(())
+    }
+
+    pub fn preempt_timer(&self) -> Duration {
+        Duration::from_millis(self.preempt_timer_ms)
+    }
+}
+
+/// Optional TOML server file (`--config`): the same settings as the flags, and
+/// Kafka broker configs by their `server.properties` names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<SocketAddr>,
+    pub advertised_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub tuning: Option<PathBuf>,
+    pub kafka: BTreeMap<String, toml::Value>,
+}
+
+/// The one validated configuration every shard runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Host name clients are told to connect to (Metadata's broker host).
+    pub advertised_host: String,
+    pub data_dir: PathBuf,
+    /// Shards to run; each one a glommio executor, pinned when cores are known.
+    pub shards: usize,
+    pub tuning: Tuning,
+    pub broker: BrokerDefaults,
+}
+
+/// Everything `corelog serve` takes from its command line.
+#[derive(Clone, Debug, Default)]
+pub struct ServeArgs {
+    pub config: Option<PathBuf>,
+    pub tuning: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub advertised_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub overrides: Vec<String>,
+}
+
+impl Config {
+    /// Folds flags over the file over the embedded defaults, then validates.
+    pub fn build(args: &ServeArgs) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str::<ServerFile>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => ServerFile::default(),
+        };
+        let tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
+            Some(path) => Tuning::load(path)?,
+            None => Tuning::default(),
+        };
+        let mut broker = BrokerDefaults::default();
+        for (key, value) in &file.kafka {
+            let value = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            broker.set(key, &value)?;
+        }
+        for pair in &args.overrides {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--override expects key=value, got {pair:?}"))?;
+            broker.set(key.trim(), value.trim())?;
+        }
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let shards = args
+            .shards
+            .or(file.shards)
+            .unwrap_or(if tuning.cores.is_empty() {
+                online
+            } else {
+                tuning.cores.len()
+            });
+        if shards == 0 || shards > limits::SHARDS_MAX {
+            return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
+        }
+        if !tuning.cores.is_empty() && tuning.cores.len() != shards {
+            return Err(format!(
+                "the tuning profile names {} cores but {shards} shards were asked for",
+                tuning.cores.len()
+            ));
+        }
+        let advertised_host = args
+            .advertised_host
+            .clone()
+            .or(file.advertised_host)
+            .unwrap_or_else(|| listen.ip().to_string());
+        Ok(Config {
+            listen,
+            advertised_host,
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            shards,
+            tuning,
+            broker,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_use_kafka_names_and_reject_bad_values() {
+        let mut args = ServeArgs {
+            overrides: vec![
+                "auto.create.topics.enable=false".into(),
+                "num.partitions=8".into(),
+            ],
+            shards: Some(2),
+            ..ServeArgs::default()
+        };
+        let config = Config::build(&args).unwrap();
+        assert!(!config.broker.auto_create_topics_enable);
+        assert_eq!(config.broker.num_partitions, 8);
+        assert_eq!(config.listen.port(), 9092);
+        args.overrides = vec!["num.partitions=0".into()];
+        assert!(Config::build(&args).unwrap_err().contains("num.partitions"));
+        args.overrides = vec!["no.such.key=1".into()];
+        assert!(Config::build(&args).is_err());
+    }
+
+    #[test]
+    fn topic_configs_resolve_over_defaults() {
+        let defaults = BrokerDefaults::default();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("max.message.bytes".to_string(), "1024".to_string());
+        overrides.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
+        let config = TopicConfig::resolve(&defaults, &overrides);
+        assert_eq!(config.max_message_bytes, 1024);
+        assert!(config.timestamp_type_log_append);
+        assert_eq!(config.segment_bytes, defaults.log_segment_bytes);
+        assert!(validate_topic_config("retention.ms", "-1").is_ok());
+        assert!(validate_topic_config("retention.ms", "x").is_err());
+        assert!(validate_topic_config("bogus", "1").is_err());
+        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+    }
+}

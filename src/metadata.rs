@@ -1,1 +1,257 @@
-//! placeholder
+//! The topic catalog: topic names and ids, partition counts and their shard
+//! placement, topic config overrides, and the producer id allocator.
+//!
+//! Owner: shard 0 is the only writer. It persists the catalog (write a temp
+//! file, fdatasync, rename, sync the directory) before it broadcasts the new
+//! version to every shard; each shard keeps a read-only copy. Placement is a
+//! table, not a hash, so partitions can later move between cores.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::limits;
+
+const CATALOG_FILE: &str = "corelog-metadata.json";
+
+/// Producer ids are reserved from the persisted catalog in blocks so that an
+/// InitProducerId does not cost a disk write, and a restart never hands out
+/// an id twice.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    /// Owner shard of each partition, indexed by partition number.
+    pub shards: Vec<u32>,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicMeta {
+    pub fn partition_count(&self) -> i32 {
+        self.shards.len() as i32
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    pub cluster_id: String,
+    /// Bumped on every change so shards can tell an old broadcast from a new one.
+    pub version: u64,
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// Producer ids below this may have been handed out.
+    pub producer_id_block_end: i64,
+}
+
+impl Catalog {
+    fn new() -> Catalog {
+        Catalog {
+            cluster_id: new_cluster_id(),
+            version: 0,
+            topics: BTreeMap::new(),
+            producer_id_block_end: 0,
+        }
+    }
+
+    /// Loads the catalog of `data_dir`, creating an empty one on first start.
+    /// Placements that name a shard beyond `shards` (the broker was restarted
+    /// with fewer cores) are moved to the least-loaded shard.
+    pub fn load_or_create(data_dir: &Path, shards: usize) -> std::io::Result<Catalog> {
+        fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(CATALOG_FILE);
+        let mut catalog = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is damaged: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::new(),
+            Err(e) => return Err(e),
+        };
+        if catalog.rebalance_onto(shards) {
+            catalog.version += 1;
+        }
+        catalog.persist(data_dir)?;
+        Ok(catalog)
+    }
+
+    fn rebalance_onto(&mut self, shards: usize) -> bool {
+        let mut load = self.shard_load(shards);
+        let mut moved = false;
+        for topic in self.topics.values_mut() {
+            for shard in topic.shards.iter_mut() {
+                if (*shard as usize) >= shards {
+                    let target = least_loaded(&load);
+                    load[target] += 1;
+                    *shard = target as u32;
+                    moved = true;
+                }
+            }
+        }
+        moved
+    }
+
+    fn shard_load(&self, shards: usize) -> Vec<usize> {
+        let mut load = vec![0usize; shards];
+        for topic in self.topics.values() {
+            for &shard in &topic.shards {
+                if let Some(n) = load.get_mut(shard as usize) {
+                    *n += 1;
+                }
+            }
+        }
+        load
+    }
+
+    /// Writes the catalog durably: temp file, fdatasync, rename, directory sync.
+    pub fn persist(&self, data_dir: &Path) -> std::io::Result<()> {
+        let path = data_dir.join(CATALOG_FILE);
+        let tmp: PathBuf = data_dir.join(format!("{CATALOG_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        {
+            let mut file = fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_data()?;
+        }
+        fs::rename(&tmp, &path)?;
+        fs::File::open(data_dir)?.sync_all()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| t.id == id)
+    }
+
+    /// Adds a topic, placing each partition on the least-loaded shard.
+    /// The caller validated name, count and configs.
+    pub fn add_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        shards: usize,
+    ) -> &TopicMeta {
+        assert!(!self.topics.contains_key(name));
+        assert!(partitions >= 1 && partitions <= limits::TOPIC_PARTITIONS_MAX);
+        let mut load = self.shard_load(shards);
+        let placement = (0..partitions)
+            .map(|_| {
+                let target = least_loaded(&load);
+                load[target] += 1;
+                target as u32
+            })
+            .collect();
+        let mut id = Uuid::new_v4();
+        while id.is_nil() || self.topic_by_id(id).is_some() {
+            id = Uuid::new_v4();
+        }
+        self.version += 1;
+        self.topics.entry(name.to_string()).or_insert(TopicMeta {
+            name: name.to_string(),
+            id,
+            shards: placement,
+            configs,
+        })
+    }
+
+    pub fn remove_topic(&mut self, name: &str) -> Option<TopicMeta> {
+        let removed = self.topics.remove(name);
+        if removed.is_some() {
+            self.version += 1;
+        }
+        removed
+    }
+}
+
+fn least_loaded(load: &[usize]) -> usize {
+    load.iter()
+        .enumerate()
+        .min_by_key(|(i, n)| (**n, *i))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+fn new_cluster_id() -> String {
+    kafka_uuid(Uuid::new_v4())
+}
+
+/// How Kafka prints a Uuid (topic ids, cluster ids): URL-safe base64 of its
+/// 16 bytes without padding.
+pub fn kafka_uuid(id: Uuid) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.into_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | b as u32;
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > limits::TOPIC_NAME_BYTES_MAX {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {} characters",
+            limits::TOPIC_NAME_BYTES_MAX
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "Topic name {name:?} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-' ({c:?})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_spreads_and_survives_fewer_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::load_or_create(dir.path(), 2).unwrap();
+        catalog.add_topic("orders", 8, BTreeMap::new(), 2);
+        let shards = &catalog.topics["orders"].shards;
+        assert_eq!(shards.iter().filter(|s| **s == 0).count(), 4);
+        catalog.persist(dir.path()).unwrap();
+        let reloaded = Catalog::load_or_create(dir.path(), 1).unwrap();
+        assert!(reloaded.topics["orders"].shards.iter().all(|s| *s == 0));
+        assert_eq!(reloaded.topics["orders"].id, catalog.topics["orders"].id);
+        assert_eq!(reloaded.cluster_id.len(), 22);
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_a-b").is_ok());
+        assert!(validate_topic_name("bad/name").is_err());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name(&"a".repeat(250)).is_err());
+        assert!(validate_topic_name(&"a".repeat(249)).is_ok());
+    }
+}

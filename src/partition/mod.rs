@@ -1,1 +1,593 @@
-//! placeholder
+//! One partition: its log, high watermark, idempotent-producer state, produce
+//! requests waiting for their group commit and fetches waiting for data.
+//!
+//! State lives on the partition's owner shard only (`Rc`, `RefCell`); the
+//! partition is the only writer of its log. Every method keeps its `RefCell`
+//! borrow inside synchronous code: I/O runs as jobs taken from the log, so no
+//! borrow is ever held across an `.await`.
+//!
+//! Invariants: `log_start <= high_watermark <= flushed <= log_end`. On a
+//! single node the high watermark is the durable end of the log, so a
+//! consumer never reads what a crash could take back.
+
+pub mod commit;
+pub mod producers;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use uuid::Uuid;
+
+use crate::config::TopicConfig;
+use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::protocol::batch::{self, ProduceBatchError};
+use producers::{ProducerStates, SequenceCheck};
+
+/// Why a partition refused a request. Mapped to Kafka codes once, in
+/// `server::errors`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionError {
+    CorruptMessage(String),
+    InvalidRecord(String),
+    MessageTooLarge {
+        size: usize,
+        max: usize,
+    },
+    UnsupportedMessageFormat(String),
+    StaleProducerEpoch,
+    OutOfOrderSequence {
+        expected: i32,
+        got: i32,
+    },
+    Storage(String),
+    OffsetOutOfRange {
+        requested: i64,
+        start: i64,
+        end: i64,
+    },
+    /// The partition was deleted (or moved) while the request waited.
+    Gone,
+}
+
+impl std::fmt::Display for PartitionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartitionError::CorruptMessage(m) | PartitionError::InvalidRecord(m) => f.write_str(m),
+            PartitionError::MessageTooLarge { size, max } => {
+                write!(
+                    f,
+                    "batch of {size} bytes is larger than max.message.bytes {max}"
+                )
+            }
+            PartitionError::UnsupportedMessageFormat(m) => f.write_str(m),
+            PartitionError::StaleProducerEpoch => {
+                f.write_str("producer epoch is older than the current one")
+            }
+            PartitionError::OutOfOrderSequence { expected, got } => {
+                write!(f, "out of order sequence: expected {expected}, got {got}")
+            }
+            PartitionError::Storage(m) => write!(f, "storage error: {m}"),
+            PartitionError::OffsetOutOfRange {
+                requested,
+                start,
+                end,
+            } => {
+                write!(f, "offset {requested} is outside [{start}, {end}]")
+            }
+            PartitionError::Gone => f.write_str("partition is no longer hosted here"),
+        }
+    }
+}
+
+fn storage_error(e: &LogError) -> PartitionError {
+    match e {
+        LogError::OffsetOutOfRange {
+            requested,
+            start,
+            end,
+        } => PartitionError::OffsetOutOfRange {
+            requested: *requested,
+            start: *start,
+            end: *end,
+        },
+        other => PartitionError::Storage(other.to_string()),
+    }
+}
+
+fn batch_error(e: ProduceBatchError) -> PartitionError {
+    let message = e.to_string();
+    match e {
+        ProduceBatchError::TooLarge { size, max } => PartitionError::MessageTooLarge { size, max },
+        ProduceBatchError::Batch(batch::BatchError::CorruptCrc) => {
+            PartitionError::CorruptMessage(message)
+        }
+        ProduceBatchError::Batch(batch::BatchError::UnsupportedMagic(_)) => {
+            PartitionError::UnsupportedMessageFormat(message)
+        }
+        _ => PartitionError::InvalidRecord(message),
+    }
+}
+
+/// What a successful produce of one batch answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// What a read returns: whole batches plus the offsets a Fetch reports.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+struct CommitWaiter {
+    last_offset: i64,
+    done: oneshot::Sender<Result<(), PartitionError>>,
+}
+
+struct State {
+    log: PartitionLog,
+    config: TopicConfig,
+    producers: ProducerStates,
+    high_watermark: i64,
+    /// Produces waiting for the flush that covers their last offset, in offset order.
+    commit_waiters: VecDeque<CommitWaiter>,
+    /// Fetches waiting for the high watermark to move.
+    data_waiters: Vec<oneshot::Sender<()>>,
+    /// Snapshots of producer state waiting to be written, by base offset.
+    snapshots_due: Vec<(i64, Vec<u8>)>,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub topic_id: Uuid,
+    dir: PathBuf,
+    state: RefCell<State>,
+    /// Set while the partition sits in the shard committer's dirty list.
+    queued_for_commit: Cell<bool>,
+    deleted: Cell<bool>,
+}
+
+pub fn log_config(config: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: config.segment_bytes,
+        segment_ms: config.segment_ms,
+        retention_bytes: config.retention_bytes,
+        retention_ms: config.retention_ms,
+        index_interval_bytes: config.index_interval_bytes,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const SNAPSHOT_SUFFIX: &str = ".snapshot";
+
+impl Partition {
+    pub fn dir_name(topic: &str, index: i32) -> String {
+        format!("{topic}-{index}")
+    }
+
+    /// Opens (recovering if needed) the partition's log under `data_dir` and
+    /// rebuilds its producer state from the newest snapshot plus the batches
+    /// after it.
+    pub async fn open(
+        data_dir: &Path,
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        config: TopicConfig,
+    ) -> Result<Partition, LogError> {
+        let dir = data_dir.join(Self::dir_name(topic, index));
+        let log = PartitionLog::open(&dir, log_config(&config)).await?;
+        write_partition_metadata(&dir, topic_id)?;
+        let (mut producers, from) =
+            load_newest_snapshot(&dir, log.start_offset(), log.end_offset());
+        let headers = log.plan_scan_headers(from).run().await?;
+        for h in &headers {
+            if producers.check(h) == SequenceCheck::Append {
+                producers.record(h, h.base_offset, h.last_offset(), h.max_timestamp);
+            }
+        }
+        let high_watermark = log.flushed_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            topic_id,
+            dir,
+            state: RefCell::new(State {
+                log,
+                config,
+                producers,
+                high_watermark,
+                commit_waiters: VecDeque::new(),
+                data_waiters: Vec::new(),
+                snapshots_due: Vec::new(),
+            }),
+            queued_for_commit: Cell::new(false),
+            deleted: Cell::new(false),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.state.borrow().high_watermark
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.borrow().log.start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.state.borrow().log.end_offset()
+    }
+
+    pub fn config(&self) -> TopicConfig {
+        self.state.borrow().config.clone()
+    }
+
+    pub fn set_config(&self, config: TopicConfig) {
+        let mut state = self.state.borrow_mut();
+        state.log.set_config(log_config(&config));
+        state.config = config;
+    }
+
+    /// Validates and appends one produced batch; the returned receiver
+    /// resolves once the batch is durable (or its flush failed). `None` for
+    /// a duplicate that is already durable.
+    pub fn append(
+        &self,
+        records: &[u8],
+    ) -> Result<
+        (
+            Appended,
+            Option<oneshot::Receiver<Result<(), PartitionError>>>,
+        ),
+        PartitionError,
+    > {
+        if self.deleted.get() {
+            return Err(PartitionError::Gone);
+        }
+        let mut state = self.state.borrow_mut();
+        let header =
+            batch::validate_produce_records(records, state.config.max_message_bytes as usize)
+                .map_err(batch_error)?;
+        if header.is_transactional() || header.is_control() {
+            return Err(PartitionError::InvalidRecord(
+                "transactional batches are not supported yet".into(),
+            ));
+        }
+        let log_start_offset = state.log.start_offset();
+        let log_append_time = state.config.timestamp_type_log_append.then(now_ms);
+        match state.producers.check(&header) {
+            SequenceCheck::Append => {}
+            SequenceCheck::Duplicate(meta) => {
+                let appended = Appended {
+                    base_offset: meta.first_offset,
+                    log_append_time_ms: if log_append_time.is_some() {
+                        meta.max_timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset,
+                };
+                let waiter = (meta.last_offset >= state.high_watermark)
+                    .then(|| Self::wait_commit(&mut state, meta.last_offset));
+                return Ok((appended, waiter));
+            }
+            SequenceCheck::StaleEpoch => return Err(PartitionError::StaleProducerEpoch),
+            SequenceCheck::OutOfOrder { expected, got } => {
+                return Err(PartitionError::OutOfOrderSequence { expected, got })
+            }
+        }
+        let info = state
+            .log
+            .append(records, log_append_time)
+            .map_err(|e| storage_error(&e))?;
+        state.producers.record(
+            &header,
+            info.base_offset,
+            info.last_offset,
+            info.max_timestamp,
+        );
+        if info.rolled_to.is_some() {
+            // Snapshot when the log rolls (as Kafka does), so recovery replays
+            // at most the active segment. It covers every offset up to and
+            // including this batch.
+            let snapshot = state.producers.to_snapshot();
+            state.snapshots_due.push((info.last_offset + 1, snapshot));
+        }
+        let waiter = Self::wait_commit(&mut state, info.last_offset);
+        Ok((
+            Appended {
+                base_offset: info.base_offset,
+                log_append_time_ms: log_append_time.unwrap_or(-1),
+                log_start_offset,
+            },
+            Some(waiter),
+        ))
+    }
+
+    fn wait_commit(
+        state: &mut State,
+        last_offset: i64,
+    ) -> oneshot::Receiver<Result<(), PartitionError>> {
+        let (done, wait) = oneshot::channel();
+        // Waiters stay in offset order: a duplicate's offset may be older than
+        // the newest waiter, so insert where it belongs.
+        let at = state
+            .commit_waiters
+            .partition_point(|w| w.last_offset <= last_offset);
+        state
+            .commit_waiters
+            .insert(at, CommitWaiter { last_offset, done });
+        wait
+    }
+
+    /// Takes the log's pending writes as a job for the shard committer.
+    pub(crate) fn take_flush(&self) -> Option<crate::log::FlushJob> {
+        self.queued_for_commit.set(false);
+        self.state.borrow_mut().log.take_flush()
+    }
+
+    /// Applies a finished flush: moves the high watermark, answers the
+    /// produces it covered and wakes waiting fetches; on failure answers the
+    /// discarded produces with a storage error and forgets their producer state.
+    pub(crate) fn complete_flush(
+        &self,
+        outcome: crate::log::FlushOutcome,
+    ) -> Option<(PathBuf, Vec<(i64, Vec<u8>)>)> {
+        let mut state = self.state.borrow_mut();
+        match state.log.complete_flush(outcome) {
+            Ok(flushed) => {
+                assert!(
+                    flushed >= state.high_watermark,
+                    "the high watermark never moves back"
+                );
+                state.high_watermark = flushed;
+                while state
+                    .commit_waiters
+                    .front()
+                    .is_some_and(|w| w.last_offset < flushed)
+                {
+                    let waiter = state.commit_waiters.pop_front().expect("front exists");
+                    let _ = waiter.done.send(Ok(()));
+                }
+                for waiter in state.data_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+            Err(e) => {
+                let kept = state.log.end_offset();
+                log::error!("{}-{}: flush failed: {e}", self.topic, self.index);
+                state.producers.truncate_from(kept);
+                let error = storage_error(&e);
+                while state
+                    .commit_waiters
+                    .back()
+                    .is_some_and(|w| w.last_offset >= kept)
+                {
+                    let waiter = state.commit_waiters.pop_back().expect("back exists");
+                    let _ = waiter.done.send(Err(error.clone()));
+                }
+                state.snapshots_due.retain(|(base, _)| *base < kept);
+            }
+        }
+        let due = std::mem::take(&mut state.snapshots_due);
+        (!due.is_empty()).then(|| (self.dir.clone(), due))
+    }
+
+    /// Marks the partition as queued; returns false if it already was.
+    pub(crate) fn mark_queued(&self) -> bool {
+        !self.queued_for_commit.replace(true)
+    }
+
+    /// Reads whole batches from `offset`, never past the high watermark.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
+        let (job, high_watermark, log_start_offset) = {
+            let state = self.state.borrow();
+            let hw = state.high_watermark;
+            let start = state.log.start_offset();
+            if offset < start || offset > hw {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: offset,
+                    start,
+                    end: hw,
+                });
+            }
+            let job = state
+                .log
+                .plan_read(offset, max_bytes, hw)
+                .map_err(|e| storage_error(&e))?;
+            (job, hw, start)
+        };
+        let records = job.run().await.map_err(|e| storage_error(&e))?;
+        Ok(Fetched {
+            records,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    /// Waits until the high watermark passes `offset` or `timeout` elapses.
+    pub async fn wait_for_data(&self, offset: i64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let wait = {
+            let mut state = self.state.borrow_mut();
+            if state.high_watermark > offset || self.deleted.get() {
+                return;
+            }
+            let (tx, rx) = oneshot::channel();
+            state.data_waiters.push(tx);
+            rx
+        };
+        let sleep = glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()));
+        futures_lite::future::or(async { drop(wait.await) }, sleep).await;
+    }
+
+    /// ListOffsets for one timestamp: -1 latest, -2 earliest, -3 max timestamp.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, PartitionError> {
+        let job = {
+            let state = self.state.borrow();
+            match timestamp {
+                -1 => return Ok(Some((state.high_watermark, -1))),
+                -2 => return Ok(Some((state.log.start_offset(), -1))),
+                -3 => {
+                    return Ok(state
+                        .log
+                        .max_timestamp()
+                        .map(|(ts, off)| (off, ts))
+                        .or(Some((-1, -1))))
+                }
+                ts => state
+                    .log
+                    .plan_offset_for_timestamp(ts, state.high_watermark),
+            }
+        };
+        job.run().await.map_err(|e| storage_error(&e))
+    }
+
+    /// Rolls by segment.ms and applies retention; runs from the shard's
+    /// background housekeeping task.
+    pub async fn housekeep(&self, now: i64) {
+        let job = {
+            let mut state = self.state.borrow_mut();
+            state.log.maybe_roll(now);
+            state.log.take_retention(now)
+        };
+        if let Some(job) = job {
+            if let Err(e) = job.run().await {
+                log::warn!(
+                    "{}-{}: retention could not delete files: {e}",
+                    self.topic,
+                    self.index
+                );
+            }
+            prune_snapshots(&self.dir, self.log_start_offset());
+        }
+    }
+
+    /// Fails every waiter and marks the partition deleted; the caller then
+    /// closes the log and removes the directory.
+    pub fn mark_deleted(&self) {
+        self.deleted.set(true);
+        let mut state = self.state.borrow_mut();
+        for waiter in state.commit_waiters.drain(..) {
+            let _ = waiter.done.send(Err(PartitionError::Gone));
+        }
+        for waiter in state.data_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.get()
+    }
+
+    pub fn has_unflushed(&self) -> bool {
+        let state = self.state.borrow();
+        state.log.flushed_offset() < state.log.end_offset()
+    }
+
+    /// Consumes the partition at shutdown or deletion: closes the log cleanly.
+    pub async fn close(self) -> Result<(), LogError> {
+        self.state.into_inner().log.close().await
+    }
+}
+
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!("{offset:020}{SNAPSHOT_SUFFIX}"))
+}
+
+/// Writes producer-state snapshots (temp file then rename, so a torn write is
+/// never mistaken for a snapshot). Blocking; run on the blocking pool.
+pub fn write_snapshots(dir: &Path, due: &[(i64, Vec<u8>)]) -> std::io::Result<()> {
+    for (offset, bytes) in due {
+        let path = snapshot_path(dir, *offset);
+        let tmp = path.with_extension("snapshot.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_data()?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    prune_snapshots(dir, 0);
+    Ok(())
+}
+
+fn list_snapshots(dir: &Path) -> Vec<i64> {
+    let mut offsets: Vec<i64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(SNAPSHOT_SUFFIX)?.parse().ok()
+        })
+        .collect();
+    offsets.sort_unstable();
+    offsets
+}
+
+/// Keeps the three newest snapshots and none below the log start.
+fn prune_snapshots(dir: &Path, log_start: i64) {
+    let offsets = list_snapshots(dir);
+    let keep_from = offsets.len().saturating_sub(3);
+    for (i, offset) in offsets.iter().enumerate() {
+        if i < keep_from || (*offset < log_start && i + 1 < offsets.len()) {
+            let _ = std::fs::remove_file(snapshot_path(dir, *offset));
+        }
+    }
+}
+
+/// The newest readable snapshot at or below the log end, and the offset to
+/// replay batch headers from. Without one, replay starts at the log start.
+fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerStates, i64) {
+    for offset in list_snapshots(dir).into_iter().rev() {
+        if offset > log_end || offset < log_start {
+            continue;
+        }
+        if let Some(states) = std::fs::read(snapshot_path(dir, offset))
+            .ok()
+            .and_then(|b| ProducerStates::from_snapshot(&b))
+        {
+            return (states, offset);
+        }
+    }
+    (ProducerStates::default(), log_start)
+}
+
+/// Kafka's `partition.metadata`: the topic id of the directory's partition.
+fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), LogError> {
+    let path = dir.join("partition.metadata");
+    let text = format!(
+        "version: 0\ntopic_id: {}\n",
+        crate::metadata::kafka_uuid(topic_id)
+    );
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    std::fs::write(&path, text).map_err(LogError::Io)
+}
+
+/// A partition shared by the tasks of its owner shard.
+pub type PartitionRef = Rc<Partition>;

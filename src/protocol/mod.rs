@@ -1,3 +1,8 @@
-//! The Kafka wire, free of I/O.
+//! The Kafka wire, free of I/O: frame splitting, the table of served APIs,
+//! request/response envelope helpers and the record-batch view.
+//!
+//! Nothing here touches sockets, files or glommio.
 
+pub mod apis;
 pub mod batch;
+pub mod frame;

@@ -1,1 +1,17 @@
-//! placeholder
+//! The shard runtime, knowing nothing of Kafka: shard ids, and the channel
+//! mesh that carries typed requests and replies between shards.
+//!
+//! One executor per shard; a shard never touches another shard's state, it
+//! sends it a message.
+
+pub mod mesh;
+
+/// Dense shard index, 0..shard count. Equal to the shard's index in the mesh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub usize);
+
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}

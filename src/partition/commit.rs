@@ -1,0 +1,98 @@
+//! Group commit for one shard: every partition appended to since the last
+//! round is flushed in the next round, all of a round's files written and
+//! `fdatasync`ed concurrently; appends that arrive during a round wait for
+//! the next one. One round in flight at a time per shard, one flush job per
+//! partition per round, so each fdatasync is shared by every append of its
+//! partition since the previous round.
+//!
+//! One per shard. Knows partitions only through `take_flush` /
+//! `complete_flush`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+
+use super::{write_snapshots, Partition};
+use crate::limits;
+
+pub struct Committer {
+    dirty: RefCell<Vec<Rc<Partition>>>,
+    /// Capacity one: a pending wake-up is all the loop needs to know.
+    wake: LocalSender<()>,
+}
+
+impl Committer {
+    /// Creates the committer and spawns its loop on the current executor, in
+    /// the given task queue.
+    pub fn start(queue: glommio::TaskQueueHandle) -> Rc<Committer> {
+        let (wake, woken) = local_channel::new_bounded(1);
+        let committer = Rc::new(Committer {
+            dirty: RefCell::new(Vec::new()),
+            wake,
+        });
+        let looping = committer.clone();
+        glommio::spawn_local_into(async move { looping.run(woken).await }, queue)
+            .expect("task queue exists")
+            .detach();
+        committer
+    }
+
+    /// Queues a partition that has unflushed appends for the next round.
+    pub fn schedule(&self, partition: &Rc<Partition>) {
+        if partition.mark_queued() {
+            let mut dirty = self.dirty.borrow_mut();
+            assert!(
+                dirty.len() < limits::COMMIT_WAITERS_PER_SHARD_MAX * 16,
+                "dirty list is bounded by partitions"
+            );
+            dirty.push(partition.clone());
+        }
+        // Full means a wake-up is already pending.
+        let _ = self.wake.try_send(());
+    }
+
+    /// True when no partition waits for a flush.
+    pub fn is_idle(&self) -> bool {
+        self.dirty.borrow().is_empty()
+    }
+
+    async fn run(self: Rc<Self>, woken: LocalReceiver<()>) {
+        while woken.recv().await.is_some() {
+            loop {
+                let round = std::mem::take(&mut *self.dirty.borrow_mut());
+                if round.is_empty() {
+                    break;
+                }
+                let jobs: Vec<_> = round
+                    .into_iter()
+                    .filter_map(|p| p.take_flush().map(|job| (p, job)))
+                    .collect();
+                let flushes = jobs.into_iter().map(|(partition, job)| async move {
+                    let outcome = job.run(true).await;
+                    if let Some((dir, due)) = partition.complete_flush(outcome) {
+                        let written = glommio::executor()
+                            .spawn_blocking(move || write_snapshots(&dir, &due))
+                            .await;
+                        if let Err(e) = written {
+                            log::warn!(
+                                "{}-{}: producer snapshot not written: {e}",
+                                partition.topic,
+                                partition.index
+                            );
+                        }
+                    }
+                    // Appends made while this flush ran were left unflushed:
+                    // queue the partition again for the next round.
+                    if partition.has_unflushed()
+                        && !partition.is_deleted()
+                        && partition.mark_queued()
+                    {
+                        self.dirty.borrow_mut().push(partition.clone());
+                    }
+                });
+                futures::future::join_all(flushes).await;
+            }
+        }
+    }
+}

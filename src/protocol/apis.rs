@@ -1,0 +1,60 @@
+//! The one table of served APIs and versions. ApiVersions answers from it,
+//! dispatch refuses what it lacks, and the tests walk it.
+
+use kafka_protocol::messages::ApiKey;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ServedApi {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+const fn served(key: ApiKey, min_version: i16, max_version: i16) -> ServedApi {
+    ServedApi {
+        key,
+        min_version,
+        max_version,
+    }
+}
+
+/// Every API a client may call, with the versions implemented and tested.
+/// Produce starts at 3 and Fetch at 4: the first versions that carry v2
+/// record batches, the only format corelog stores (Kafka 4 dropped the rest).
+pub const SERVED_APIS: &[ServedApi] = &[
+    served(ApiKey::Produce, 3, 11),
+    served(ApiKey::Fetch, 4, 16),
+    served(ApiKey::ListOffsets, 1, 7),
+    served(ApiKey::Metadata, 0, 12),
+    served(ApiKey::FindCoordinator, 0, 4),
+    served(ApiKey::ApiVersions, 0, 3),
+    served(ApiKey::CreateTopics, 2, 7),
+    served(ApiKey::DeleteTopics, 1, 6),
+    served(ApiKey::InitProducerId, 0, 4),
+];
+
+pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {
+    SERVED_APIS.iter().find(|api| api.key == key)
+}
+
+pub fn is_served(key: ApiKey, version: i16) -> bool {
+    served_api(key).is_some_and(|api| (api.min_version..=api.max_version).contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_range_is_one_the_codec_knows() {
+        for api in SERVED_APIS {
+            let codec = api.key.valid_versions();
+            assert!(
+                api.min_version >= codec.min && api.max_version <= codec.max,
+                "{:?}",
+                api.key
+            );
+            assert!(api.min_version <= api.max_version);
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The per-shard broker: its partitions, its copy of the catalog, its mesh
+//! endpoint, group committer and counters, and the shard's life cycle (start,
+//! accept loop, housekeeping, clean shutdown).
+//!
+//! One per shard, reached through `Rc<Broker>`; never shared across threads.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::net::TcpListener;
+use glommio::{Latency, Shares, TaskQueueHandle};
+
+use super::catalog::CatalogOwner;
+use super::connection;
+use super::routing::{self, ShardReply, ShardRequest};
+use crate::config::{Config, TopicConfig};
+use crate::metadata::{Catalog, TopicMeta};
+use crate::partition::commit::Committer;
+use crate::partition::{now_ms, Partition};
+use crate::shard::mesh::{Envelope, Handler, Mesh};
+use crate::shard::ShardId;
+
+pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
+
+/// Counters of one shard, printed at shutdown and read by tests.
+#[derive(Default)]
+pub struct Stats {
+    pub produce_local: Cell<u64>,
+    pub produce_forwarded: Cell<u64>,
+    pub connections: Cell<u64>,
+}
+
+pub struct Broker {
+    pub config: Config,
+    mesh: OnceCell<Rc<ShardMesh>>,
+    /// Read-only copy of the catalog; replaced when shard 0 broadcasts.
+    catalog: RefCell<Rc<Catalog>>,
+    /// This shard's partitions by topic name, indexed by partition number.
+    partitions: RefCell<HashMap<String, Vec<Option<Rc<Partition>>>>>,
+    pub committer: Rc<Committer>,
+    pub stats: Stats,
+    /// Only on shard 0: the writer of the catalog.
+    pub owner: Option<CatalogOwner>,
+    /// The queue for retention and other work that must not delay requests.
+    pub background: TaskQueueHandle,
+}
+
+impl Broker {
+    pub fn shard(&self) -> ShardId {
+        self.mesh().shard()
+    }
+
+    pub fn mesh(&self) -> &Rc<ShardMesh> {
+        self.mesh.get().expect("mesh joined at start")
+    }
+
+    pub fn catalog(&self) -> Rc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
+        let partitions = self.partitions.borrow();
+        partitions
+            .get(topic)?
+            .get(usize::try_from(index).ok()?)?
+            .clone()
+    }
+
+    pub fn topic_config(&self, topic: &TopicMeta) -> TopicConfig {
+        TopicConfig::resolve(&self.config.broker, &topic.configs)
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions
+            .borrow()
+            .values()
+            .flatten()
+            .flatten()
+            .count()
+    }
+
+    fn all_partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .values()
+            .flatten()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Makes this shard's partitions match `catalog`: opens the new ones it
+    /// owns, applies config changes and deletes the partitions of removed
+    /// topics. The catalog copy is replaced once the partitions are open.
+    pub async fn apply_catalog(&self, catalog: Rc<Catalog>) -> Result<(), String> {
+        let me = self.shard().0 as u32;
+        let mut opened = Vec::new();
+        for topic in catalog.topics.values() {
+            let config = self.topic_config(topic);
+            for (index, &owner) in topic.shards.iter().enumerate() {
+                if owner != me {
+                    continue;
+                }
+                match self.partition(&topic.name, index as i32) {
+                    Some(p) if p.topic_id == topic.id => {
+                        if p.config() != config {
+                            p.set_config(config.clone());
+                        }
+                    }
+                    _ => {
+                        let partition = Partition::open(
+                            &self.config.data_dir,
+                            &topic.name,
+                            index as i32,
+                            topic.id,
+                            config.clone(),
+                        )
+                        .await
+                        .map_err(|e| format!("cannot open {}-{index}: {e}", topic.name))?;
+                        opened.push(Rc::new(partition));
+                    }
+                }
+            }
+        }
+        let removed: Vec<Rc<Partition>> = {
+            let mut partitions = self.partitions.borrow_mut();
+            for p in opened {
+                let slots = partitions.entry(p.topic.clone()).or_default();
+                let index = p.index as usize;
+                if slots.len() <= index {
+                    slots.resize(index + 1, None);
+                }
+                slots[index] = Some(p);
+            }
+            let gone: Vec<String> = partitions
+                .iter()
+                .filter(|(name, slots)| {
+                    let current = catalog.topics.get(*name);
+                    slots
+                        .iter()
+                        .flatten()
+                        .any(|p| current.is_none_or(|t| t.id != p.topic_id))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            let mut removed = Vec::new();
+            for name in gone {
+                let slots = partitions.remove(&name).unwrap_or_default();
+                let current = catalog.topics.get(&name);
+                let (keep, drop): (Vec<_>, Vec<_>) = slots
+                    .into_iter()
+                    .flatten()
+                    .partition(|p| current.is_some_and(|t| t.id == p.topic_id));
+                if !keep.is_empty() {
+                    let mut slots = Vec::new();
+                    for p in keep {
+                        let index = p.index as usize;
+                        if slots.len() <= index {
+                            slots.resize(index + 1, None);
+                        }
+                        slots[index] = Some(p);
+                    }
+                    partitions.insert(name, slots);
+                }
+                removed.extend(drop);
+            }
+            removed
+        };
+        *self.catalog.borrow_mut() = catalog;
+        for partition in removed {
+            delete_partition(partition).await;
+        }
+        Ok(())
+    }
+
+    /// Routes one request to the shard that owns its partition: a direct call
+    /// when local, a mesh call otherwise.
+    pub async fn route(self: &Rc<Self>, owner: ShardId, request: ShardRequest) -> ShardReply {
+        if owner == self.shard() {
+            routing::serve(self.clone(), owner, request).await
+        } else {
+            match self.mesh().call(owner, request).await {
+                Ok(reply) => reply,
+                Err(e) => ShardReply::Unavailable(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Marks a partition deleted, closes its log if nothing else holds it and
+/// removes its directory.
+async fn delete_partition(partition: Rc<Partition>) {
+    partition.mark_deleted();
+    let dir = partition.dir().to_path_buf();
+    if let Ok(partition) = Rc::try_unwrap(partition) {
+        let _ = partition.close().await;
+    }
+    let removed = glommio::executor()
+        .spawn_blocking(move || std::fs::remove_dir_all(&dir).map(|_| dir))
+        .await;
+    if let Err(e) = removed {
+        log::warn!("could not remove a deleted partition's directory: {e}");
+    }
+}
+
+/// The life of one shard: join the mesh, open partitions, listen, serve until
+/// shutdown, then flush and close.
+pub async fn run_shard(
+    config: Config,
+    catalog: Catalog,
+    mesh_builder: MeshBuilder<Envelope<ShardRequest, ShardReply>, Full>,
+    ready: Arc<Barrier>,
+) -> Result<(), String> {
+    let executor = glommio::executor();
+    let requests = executor.create_task_queue(
+        Shares::Static(1000),
+        Latency::Matters(Duration::from_millis(1)),
+        "requests",
+    );
+    let background =
+        executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "background");
+    let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());
+    let slot = broker_slot.clone();
+    let handler: Handler<ShardRequest, ShardReply> = Rc::new(move |from, request| {
+        let broker = slot
+            .get()
+            .expect("broker is set before peers can call")
+            .clone();
+        Box::pin(routing::serve(broker, from, request))
+    });
+    let mesh = Mesh::join(mesh_builder, requests, handler).await;
+    let shard = mesh.shard();
+    let started = start(&config, catalog, mesh, background, requests, &broker_slot).await;
+    // Every shard reaches the barrier, even one that failed, so none waits forever.
+    if started.is_err() {
+        super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let barrier_wait = glommio::executor().spawn_blocking(move || ready.wait());
+    barrier_wait.await;
+    let (broker, listener) = started?;
+    if super::shutdown_requested() {
+        return Ok(());
+    }
+    if shard.0 == 0 {
+        eprintln!(
+            "corelog: serving Kafka on {} with {} shards, data in {}",
+            config.listen,
+            broker.mesh().shard_count(),
+            config.data_dir.display()
+        );
+    }
+    let accepting =
+        glommio::spawn_local_into(accept_loop(broker.clone(), listener, requests), requests)
+            .expect("task queue exists");
+    let housekeeping = glommio::spawn_local_into(housekeep_loop(broker.clone()), background)
+        .expect("task queue exists");
+    while !super::shutdown_requested() {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    drop(accepting);
+    drop(housekeeping);
+    shutdown(&broker).await;
+    Ok(())
+}
+
+async fn start(
+    config: &Config,
+    catalog: Catalog,
+    mesh: Rc<ShardMesh>,
+    background: TaskQueueHandle,
+    requests: TaskQueueHandle,
+    slot: &OnceCell<Rc<Broker>>,
+) -> Result<(Rc<Broker>, TcpListener), String> {
+    crate::log::prepare_disk(&config.data_dir)
+        .await
+        .map_err(|e| {
+            format!(
+                "data directory {} is not usable: {e}",
+                config.data_dir.display()
+            )
+        })?;
+    let shard = mesh.shard();
+    let broker = Rc::new(Broker {
+        config: config.clone(),
+        owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog)),
+        mesh: OnceCell::from(mesh),
+        catalog: RefCell::new(Rc::new(Catalog {
+            topics: Default::default(),
+            ..catalog.clone()
+        })),
+        partitions: RefCell::new(HashMap::new()),
+        committer: Committer::start(requests),
+        stats: Stats::default(),
+        background,
+    });
+    let _ = slot.set(broker.clone());
+    broker.apply_catalog(Rc::new(catalog)).await?;
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    Ok((broker, listener))
+}
+
+async fn accept_loop(broker: Rc<Broker>, listener: TcpListener, requests: TaskQueueHandle) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                broker
+                    .stats
+                    .connections
+                    .set(broker.stats.connections.get() + 1);
+                let broker = broker.clone();
+                glommio::spawn_local_into(connection::serve(broker, stream), requests)
+                    .expect("task queue exists")
+                    .detach();
+            }
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                // Out of file descriptors and the like: do not spin.
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Rolls segments by segment.ms and applies retention, in the background queue.
+async fn housekeep_loop(broker: Rc<Broker>) {
+    let interval = Duration::from_millis(
+        broker
+            .config
+            .broker
+            .log_retention_check_interval_ms
+            .clamp(100, 300_000),
+    );
+    loop {
+        glommio::timer::sleep(interval).await;
+        for partition in broker.all_partitions() {
+            partition.housekeep(now_ms()).await;
+            glommio::yield_if_needed().await;
+        }
+    }
+}
+
+/// Waits (bounded) for pending flushes, closes every log it can, prints stats.
+async fn shutdown(broker: &Rc<Broker>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && (!broker.committer.is_idle()
+            || broker.all_partitions().iter().any(|p| p.has_unflushed()))
+    {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let partitions: Vec<Rc<Partition>> = broker
+        .partitions
+        .borrow_mut()
+        .drain()
+        .flat_map(|(_, v)| v)
+        .flatten()
+        .collect();
+    let count = partitions.len();
+    for partition in partitions {
+        if let Ok(partition) = Rc::try_unwrap(partition) {
+            let name = format!("{}-{}", partition.topic, partition.index);
+            if let Err(e) = partition.close().await {
+                log::warn!("{name}: close failed: {e}");
+            }
+        }
+    }
+    eprintln!(
+        "shard-stats shard={} partitions={} produce_local={} produce_forwarded={}",
+        broker.shard(),
+        count,
+        broker.stats.produce_local.get(),
+        broker.stats.produce_forwarded.get()
+    );
+}

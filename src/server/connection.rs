@@ -1,0 +1,179 @@
+//! One client connection: read frames, start each request as its own task
+//! (so pipelined requests proceed concurrently), and write the responses back
+//! strictly in request order, as Kafka clients require.
+//!
+//! Bounded: at most `CONNECTION_REQUESTS_IN_FLIGHT_MAX` requests and
+//! `CONNECTION_BYTES_IN_FLIGHT_MAX` request bytes are in flight; past either
+//! the reader stops reading the socket. A malformed or oversized frame closes
+//! the connection (logged), never the broker.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+use glommio::Task;
+
+use super::broker::Broker;
+use super::dispatch::{self, Outcome};
+use crate::limits;
+use crate::protocol::frame;
+
+/// Socket read size; frames larger than this are read in several steps.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Both halves of a connection share the stream on one thread; each poll
+/// borrows it only for the duration of the (synchronous) poll call.
+struct Half(Rc<RefCell<TcpStream>>);
+
+impl AsyncRead for Half {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Half {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
+}
+
+/// A request in flight: its response task and the bytes it holds.
+struct InFlight {
+    response: Task<Outcome>,
+    bytes: u64,
+}
+
+pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let _ = stream.set_nodelay(true);
+    let stream = Rc::new(RefCell::new(stream));
+    let (queue, responses) =
+        local_channel::new_bounded::<InFlight>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);
+    let budget = Rc::new(Semaphore::new(
+        limits::CONNECTION_BYTES_IN_FLIGHT_MAX as u64,
+    ));
+    let writer_budget = budget.clone();
+    let mut writer_half = Half(stream.clone());
+    // The writer tells the reader to stop when a response cannot be made.
+    let (close_tx, close_rx) = local_channel::new_bounded::<String>(1);
+    let writer = glommio::spawn_local(async move {
+        while let Some(in_flight) = responses.recv().await {
+            let outcome = in_flight.response.await;
+            writer_budget.signal(in_flight.bytes);
+            match outcome {
+                Outcome::Reply(response) => {
+                    if writer_half.write_all(&response).await.is_err() {
+                        return;
+                    }
+                }
+                Outcome::NoReply => {}
+                Outcome::Close(reason) => {
+                    let _ = close_tx.try_send(reason);
+                    return;
+                }
+            }
+        }
+    });
+    let mut reader = Half(stream.clone());
+    let closed = async {
+        Err(close_rx
+            .recv()
+            .await
+            .unwrap_or_else(|| "response writer stopped".into()))
+    };
+    let outcome =
+        futures_lite::future::or(read_requests(&broker, &mut reader, &queue, &budget), closed)
+            .await;
+    if let Err(reason) = outcome {
+        log::warn!("closing connection from {peer}: {reason}");
+        drop(queue);
+        drop(writer);
+        let _ = stream.borrow().shutdown(std::net::Shutdown::Both).await;
+        return;
+    }
+    // Clean end of stream: let the writer answer what was already asked.
+    drop(queue);
+    writer.await;
+}
+
+async fn read_requests(
+    broker: &Rc<Broker>,
+    reader: &mut Half,
+    queue: &local_channel::LocalSender<InFlight>,
+    budget: &Rc<Semaphore>,
+) -> Result<(), String> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        while let Some(request) =
+            frame::split_frame(&mut buf, limits::FRAME_BYTES_MAX).map_err(|e| e.to_string())?
+        {
+            let bytes = request.len() as u64;
+            // Backpressure: wait until earlier requests' bytes are answered.
+            budget.acquire(bytes).await.map_err(|e| e.to_string())?;
+            let response = start_request(broker, request)?;
+            if queue.send(InFlight { response, bytes }).await.is_err() {
+                return Err("writer stopped".into());
+            }
+        }
+        // Read straight into the frame buffer; make room for the whole
+        // announced frame so a large produce is read without re-copying.
+        let wanted = match frame::announced_size(&buf, limits::FRAME_BYTES_MAX)
+            .map_err(|e| e.to_string())?
+        {
+            Some(size) => (4 + size).saturating_sub(buf.len()).max(READ_CHUNK_BYTES),
+            None => READ_CHUNK_BYTES,
+        };
+        buf.reserve(wanted);
+        let start = buf.len();
+        buf.resize(start + wanted, 0);
+        let read = reader.read(&mut buf[start..]).await;
+        match read {
+            Ok(0) => {
+                buf.truncate(start);
+                return if buf.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "connection closed inside a frame ({} bytes unread)",
+                        buf.len()
+                    ))
+                };
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+/// Decodes the header and starts the request as its own task. A header that
+/// cannot be decoded, or an API that is not served, closes the connection.
+fn start_request(broker: &Rc<Broker>, request: Bytes) -> Result<Task<Outcome>, String> {
+    let parsed = dispatch::parse(request)?;
+    let broker = broker.clone();
+    Ok(glommio::spawn_local(async move {
+        dispatch::handle(&broker, parsed).await
+    }))
+}

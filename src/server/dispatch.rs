@@ -1,0 +1,148 @@
+//! Request envelope: decode the header and body of a frame, call the API's
+//! handler, encode the response with its header and size prefix.
+//!
+//! Decoding happens before a request is started, so a malformed request
+//! closes the connection instead of producing a half answer.
+
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+use super::broker::Broker;
+use super::handlers;
+use crate::protocol::apis;
+
+pub enum Outcome {
+    Reply(BytesMut),
+    /// acks=0 produce: Kafka sends nothing back.
+    NoReply,
+    Close(String),
+}
+
+pub enum Parsed {
+    Request {
+        header: RequestHeader,
+        body: RequestKind,
+    },
+    /// ApiVersions at a version this broker does not know: Kafka answers in
+    /// the v0 format with UNSUPPORTED_VERSION and its version list, so the
+    /// client can retry with one it shares.
+    UnsupportedApiVersions { correlation_id: i32 },
+}
+
+pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let key = ApiKey::try_from(raw_key).map_err(|_| format!("unknown api key {raw_key}"))?;
+    if key == ApiKey::ApiVersions && !apis::is_served(key, version) {
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        return Ok(Parsed::UnsupportedApiVersions { correlation_id });
+    }
+    if !apis::is_served(key, version) {
+        return Err(format!("{key:?} v{version} is not supported"));
+    }
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
+        .map_err(|e| format!("malformed {key:?} v{version} header: {e}"))?;
+    let body = RequestKind::decode(key, &mut frame, version)
+        .map_err(|e| format!("malformed {key:?} v{version} request: {e}"))?;
+    Ok(Parsed::Request { header, body })
+}
+
+pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
+    let (header, body) = match parsed {
+        Parsed::UnsupportedApiVersions { correlation_id } => {
+            let body = handlers::api_versions::unsupported_version();
+            return encode(correlation_id, ApiKey::ApiVersions, 0, &body);
+        }
+        Parsed::Request { header, body } => (header, body),
+    };
+    let version = header.request_api_version;
+    let id = header.correlation_id;
+    match body {
+        RequestKind::ApiVersions(r) => encode(
+            id,
+            ApiKey::ApiVersions,
+            version,
+            &handlers::api_versions::handle(version, r),
+        ),
+        RequestKind::Metadata(r) => encode(
+            id,
+            ApiKey::Metadata,
+            version,
+            &handlers::metadata::handle(broker, version, r).await,
+        ),
+        RequestKind::Produce(r) => match handlers::produce::handle(broker, version, r).await {
+            Some(response) => encode(id, ApiKey::Produce, version, &response),
+            None => Outcome::NoReply,
+        },
+        RequestKind::Fetch(r) => encode(
+            id,
+            ApiKey::Fetch,
+            version,
+            &handlers::fetch::handle(broker, version, r).await,
+        ),
+        RequestKind::ListOffsets(r) => encode(
+            id,
+            ApiKey::ListOffsets,
+            version,
+            &handlers::list_offsets::handle(broker, version, r).await,
+        ),
+        RequestKind::CreateTopics(r) => encode(
+            id,
+            ApiKey::CreateTopics,
+            version,
+            &handlers::create_topics::handle(broker, version, r).await,
+        ),
+        RequestKind::DeleteTopics(r) => encode(
+            id,
+            ApiKey::DeleteTopics,
+            version,
+            &handlers::delete_topics::handle(broker, version, r).await,
+        ),
+        RequestKind::InitProducerId(r) => encode(
+            id,
+            ApiKey::InitProducerId,
+            version,
+            &handlers::init_producer_id::handle(broker, version, r).await,
+        ),
+        RequestKind::FindCoordinator(r) => encode(
+            id,
+            ApiKey::FindCoordinator,
+            version,
+            &handlers::find_coordinator::handle(version, r),
+        ),
+        other => Outcome::Close(format!(
+            "no handler for {:?}",
+            std::mem::discriminant(&other)
+        )),
+    }
+}
+
+/// Size prefix, response header, body. An encoding failure is a bug in a
+/// handler (a field set that the version lacks); the connection is closed
+/// rather than sending a broken frame.
+fn encode<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    key: ApiKey,
+    version: i16,
+    body: &R,
+) -> Outcome {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = key.response_header_version(version);
+    // Size the buffer once: fetch responses carry megabytes of records.
+    let mut buf = BytesMut::with_capacity(32 + body.compute_size(version).unwrap_or(0));
+    buf.put_i32(0);
+    let encoded = header
+        .encode(&mut buf, header_version)
+        .and_then(|_| body.encode(&mut buf, version));
+    match encoded {
+        Ok(()) => {
+            let size = (buf.len() - 4) as i32;
+            buf[..4].copy_from_slice(&size.to_be_bytes());
+            Outcome::Reply(buf)
+        }
+        Err(e) => Outcome::Close(format!("cannot encode {key:?} v{version} response: {e}")),
+    }
+}

@@ -1,0 +1,40 @@
+//! The single mapping from corelog's internal errors to Kafka error codes.
+//! Handlers never pick a code by hand for these; storage and partitions
+//! return their own error enums and this edge translates them.
+
+use kafka_protocol::error::ResponseError;
+
+use super::catalog::CatalogError;
+use crate::partition::PartitionError;
+
+pub const NONE: i16 = 0;
+
+pub fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+pub fn partition_error(e: &PartitionError) -> i16 {
+    code(match e {
+        PartitionError::CorruptMessage(_) => ResponseError::CorruptMessage,
+        PartitionError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        PartitionError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        PartitionError::UnsupportedMessageFormat(_) => ResponseError::UnsupportedForMessageFormat,
+        PartitionError::StaleProducerEpoch => ResponseError::InvalidProducerEpoch,
+        PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        PartitionError::Storage(_) => ResponseError::KafkaStorageError,
+        PartitionError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        PartitionError::Gone => ResponseError::UnknownTopicOrPartition,
+    })
+}
+
+pub fn catalog_error(e: &CatalogError) -> i16 {
+    code(match e {
+        CatalogError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        CatalogError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        CatalogError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        CatalogError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        CatalogError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        CatalogError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        CatalogError::Storage(_) => ResponseError::KafkaStorageError,
+    })
+}

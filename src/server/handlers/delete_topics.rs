@@ -1,0 +1,71 @@
+//! DeleteTopics by name (v1+) or by topic id (v6): shard 0 removes the topic
+//! from the catalog and every shard deletes its partitions' directories.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::topic_name;
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+            .collect()
+    };
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        let catalog = broker.catalog();
+        let resolved = match &name {
+            Some(name) => catalog.topics.get(name).map(|t| t.name.clone()),
+            None => catalog.topic_by_id(id).map(|t| t.name.clone()),
+        };
+        let result = DeletableTopicResult::default()
+            .with_name(name.as_deref().map(topic_name))
+            .with_topic_id(id);
+        let Some(resolved) = resolved else {
+            let code = if name.is_some() {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                ResponseError::UnknownTopicId.code()
+            };
+            responses.push(result.with_error_code(code));
+            continue;
+        };
+        responses.push(
+            match broker
+                .route(ShardId(0), ShardRequest::DeleteTopic(resolved.clone()))
+                .await
+            {
+                ShardReply::Topic(Ok(meta)) => result
+                    .with_name(Some(topic_name(&meta.name)))
+                    .with_topic_id(meta.id),
+                ShardReply::Topic(Err(e)) => result
+                    .with_error_code(errors::catalog_error(&e))
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+                _ => result.with_error_code(ResponseError::UnknownServerError.code()),
+            },
+        );
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,38 @@
+//! InitProducerId for idempotent producers: a fresh producer id from shard 0
+//! (never reused, even across restarts) with epoch 0. A producer that asks
+//! again (KIP-360 epoch bump after an error) also gets a fresh id, which
+//! Kafka allows for non-transactional producers. Transactional ids are not
+//! served yet.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let response = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    if request.transactional_id.is_some() {
+        return response.with_error_code(ResponseError::CoordinatorNotAvailable.code());
+    }
+    match broker
+        .route(ShardId(0), ShardRequest::AllocateProducerId)
+        .await
+    {
+        ShardReply::ProducerId(Ok(id)) => response
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        ShardReply::ProducerId(Err(e)) => response.with_error_code(errors::catalog_error(&e)),
+        _ => response.with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+    }
+}

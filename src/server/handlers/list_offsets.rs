@@ -1,0 +1,71 @@
+//! ListOffsets: latest (-1, the high watermark), earliest (-2, the log start),
+//! max timestamp (-3) or the first offset at or after a timestamp, answered
+//! per partition by its owner shard.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let catalog = broker.catalog();
+    let topics = request.topics.into_iter().map(|topic| {
+        let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
+        async move {
+            let parts = topic.partitions.into_iter().map(|p| {
+                let owner = meta.as_ref().and_then(|m| {
+                    m.shards
+                        .get(usize::try_from(p.partition_index).ok()?)
+                        .copied()
+                });
+                let name = topic.name.0.to_string();
+                async move {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    let Some(owner) = owner else {
+                        return response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    if p.timestamp == -3 && version < 7 || p.timestamp < -3 {
+                        return response.with_error_code(ResponseError::UnsupportedVersion.code());
+                    }
+                    let request = ShardRequest::ListOffset {
+                        topic: name,
+                        partition: p.partition_index,
+                        timestamp: p.timestamp,
+                    };
+                    match broker.route(ShardId(owner as usize), request).await {
+                        ShardReply::Offset(Ok(Some((offset, timestamp)))) => response
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(0),
+                        ShardReply::Offset(Ok(None)) => response,
+                        ShardReply::Offset(Err(e)) => {
+                            response.with_error_code(errors::partition_error(&e))
+                        }
+                        _ => response.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    }
+                }
+            });
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name.clone())
+                .with_partitions(join_all(parts).await)
+        }
+    });
+    ListOffsetsResponse::default().with_topics(join_all(topics).await)
+}

@@ -1,0 +1,134 @@
+//! Metadata: this broker, and the topics asked for (all when none are named),
+//! each partition led by this broker. Unknown topics are created when both
+//! the broker (`auto.create.topics.enable`) and the request allow it.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::create_topics::create_with_defaults;
+use super::topic_name;
+use crate::metadata::TopicMeta;
+use crate::server::broker::Broker;
+use crate::server::catalog::CatalogError;
+use crate::server::errors;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
+    let node = BrokerId(broker.config.broker.node_id);
+    let mut topics = Vec::new();
+    match request.topics {
+        // v0 sends an empty list for "all topics"; v1+ sends null.
+        None => topics.extend(all_topics(broker)),
+        Some(ref requested) if requested.is_empty() && version == 0 => {
+            topics.extend(all_topics(broker))
+        }
+        Some(requested) => {
+            for wanted in requested {
+                let catalog = broker.catalog();
+                let found = match &wanted.name {
+                    Some(name) => catalog
+                        .topics
+                        .get(name.0.as_str())
+                        .cloned()
+                        .ok_or_else(|| name.0.to_string()),
+                    None => catalog
+                        .topic_by_id(wanted.topic_id)
+                        .cloned()
+                        .ok_or_else(String::new),
+                };
+                let topic = match found {
+                    Ok(topic) => Ok(topic),
+                    Err(name) if name.is_empty() => {
+                        Err((ResponseError::UnknownTopicId.code(), name, wanted.topic_id))
+                    }
+                    Err(name) => {
+                        let auto = broker.config.broker.auto_create_topics_enable
+                            && (request.allow_auto_topic_creation || version < 4);
+                        match auto_create(broker, &name, auto).await {
+                            Ok(topic) => Ok(topic),
+                            Err(code) => Err((code, name, uuid::Uuid::nil())),
+                        }
+                    }
+                };
+                topics.push(match topic {
+                    Ok(topic) => describe(&topic, node),
+                    Err((code, name, id)) => {
+                        let mut t = MetadataResponseTopic::default()
+                            .with_error_code(code)
+                            .with_topic_id(id);
+                        t.name = (!name.is_empty()).then(|| topic_name(&name));
+                        t
+                    }
+                });
+            }
+        }
+    }
+    let catalog = broker.catalog();
+    let host = StrBytes::from_string(broker.config.advertised_host.clone());
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(node)
+            .with_host(host)
+            .with_port(broker.config.listen.port() as i32)])
+        .with_cluster_id(Some(StrBytes::from_string(catalog.cluster_id.clone())))
+        .with_controller_id(node)
+        .with_topics(topics)
+}
+
+fn all_topics(broker: &Rc<Broker>) -> Vec<MetadataResponseTopic> {
+    let node = BrokerId(broker.config.broker.node_id);
+    broker
+        .catalog()
+        .topics
+        .values()
+        .map(|t| describe(t, node))
+        .collect()
+}
+
+/// Creates an unknown topic with the broker defaults, or says why not.
+async fn auto_create(broker: &Rc<Broker>, name: &str, allowed: bool) -> Result<TopicMeta, i16> {
+    if let Err(e) = crate::metadata::validate_topic_name(name) {
+        log::debug!("metadata for an invalid topic name: {e}");
+        return Err(ResponseError::InvalidTopicException.code());
+    }
+    if !allowed {
+        return Err(ResponseError::UnknownTopicOrPartition.code());
+    }
+    match create_with_defaults(broker, name).await {
+        Ok(topic) => Ok(topic),
+        // Another connection created it first.
+        Err(CatalogError::TopicAlreadyExists(_)) => broker
+            .catalog()
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or(ResponseError::LeaderNotAvailable.code()),
+        Err(e) => Err(errors::catalog_error(&e)),
+    }
+}
+
+fn describe(topic: &TopicMeta, node: BrokerId) -> MetadataResponseTopic {
+    let partitions = (0..topic.partition_count())
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&topic.name)))
+        .with_topic_id(topic.id)
+        .with_partitions(partitions)
+}

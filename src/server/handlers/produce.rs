@@ -1,0 +1,77 @@
+//! Produce: each partition's batch goes to the shard that owns the partition
+//! (a direct call when local, the mesh otherwise); all parts run
+//! concurrently and the response keeps the request's order. acks=0 gets no
+//! response at all, as in Kafka.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let catalog = broker.catalog();
+    let mut topics = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let meta = catalog.topics.get(topic.name.0.as_str());
+        let parts = topic.partition_data.into_iter().map(|data| {
+            let owner = meta.and_then(|m| m.shards.get(usize::try_from(data.index).ok()?).copied());
+            let name = topic.name.0.to_string();
+            async move {
+                let response = PartitionProduceResponse::default().with_index(data.index);
+                let Some(owner) = owner else {
+                    return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                };
+                let Some(records) = data.records else {
+                    return response.with_error_code(ResponseError::InvalidRecord.code());
+                };
+                let owner = ShardId(owner as usize);
+                let stats = &broker.stats;
+                if owner == broker.shard() {
+                    stats.produce_local.set(stats.produce_local.get() + 1);
+                } else {
+                    stats
+                        .produce_forwarded
+                        .set(stats.produce_forwarded.get() + 1);
+                }
+                let request = ShardRequest::Produce {
+                    topic: name,
+                    partition: data.index,
+                    records,
+                    acks,
+                };
+                match broker.route(owner, request).await {
+                    ShardReply::Produced(Ok(appended)) => response
+                        .with_base_offset(appended.base_offset)
+                        .with_log_append_time_ms(appended.log_append_time_ms)
+                        .with_log_start_offset(appended.log_start_offset),
+                    ShardReply::Produced(Err(e)) => response
+                        .with_error_code(errors::partition_error(&e))
+                        .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+                    other => response
+                        .with_error_code(ResponseError::NotLeaderOrFollower.code())
+                        .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
+                }
+            }
+        });
+        let partition_responses = join_all(parts).await;
+        topics.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(topics))
+}

@@ -1,0 +1,154 @@
+//! What shards ask of each other, and how the owner of a partition serves it.
+//!
+//! Requests name partitions by topic and index; the owner looks them up in
+//! its own registry. A partition that is not (or no longer) here answers
+//! `PartitionError::Gone`, which clients see as UNKNOWN_TOPIC_OR_PARTITION and
+//! retry after refreshing metadata.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::broker::Broker;
+use super::catalog::{CatalogError, CatalogOwner, NewTopic};
+use crate::metadata::{Catalog, TopicMeta};
+use crate::partition::{Appended, Fetched, PartitionError};
+use crate::shard::ShardId;
+
+#[derive(Debug)]
+pub enum ShardRequest {
+    /// Append one batch; answered when durable (acks 1/all) or appended (acks 0).
+    Produce {
+        topic: String,
+        partition: i32,
+        records: Bytes,
+        acks: i16,
+    },
+    Read {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    },
+    /// Answered when the partition's high watermark passes `offset` or the wait ends.
+    WaitForData {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        wait_ms: u64,
+    },
+    ListOffset {
+        topic: String,
+        partition: i32,
+        timestamp: i64,
+    },
+    /// To shard 0 only.
+    CreateTopic(NewTopic, bool),
+    DeleteTopic(String),
+    AllocateProducerId,
+    /// From shard 0 to every shard.
+    ApplyCatalog(Box<Catalog>),
+}
+
+#[derive(Debug)]
+pub enum ShardReply {
+    Produced(Result<Appended, PartitionError>),
+    Read(Result<Fetched, PartitionError>),
+    DataReady,
+    Offset(Result<Option<(i64, i64)>, PartitionError>),
+    Topic(Result<TopicMeta, CatalogError>),
+    ProducerId(Result<i64, CatalogError>),
+    Applied(Result<(), String>),
+    /// The owner shard could not be reached.
+    Unavailable(String),
+}
+
+/// Serves a request on the shard that owns its target.
+pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) -> ShardReply {
+    match request {
+        ShardRequest::Produce {
+            topic,
+            partition,
+            records,
+            acks,
+        } => ShardReply::Produced(produce(&broker, &topic, partition, &records, acks).await),
+        ShardRequest::Read {
+            topic,
+            partition,
+            offset,
+            max_bytes,
+        } => match broker.partition(&topic, partition) {
+            Some(p) => ShardReply::Read(p.read(offset, max_bytes).await),
+            None => ShardReply::Read(Err(PartitionError::Gone)),
+        },
+        ShardRequest::WaitForData {
+            topic,
+            partition,
+            offset,
+            wait_ms,
+        } => {
+            if let Some(p) = broker.partition(&topic, partition) {
+                p.wait_for_data(offset, Duration::from_millis(wait_ms))
+                    .await;
+            }
+            ShardReply::DataReady
+        }
+        ShardRequest::ListOffset {
+            topic,
+            partition,
+            timestamp,
+        } => match broker.partition(&topic, partition) {
+            Some(p) => ShardReply::Offset(p.offset_for_timestamp(timestamp).await),
+            None => ShardReply::Offset(Err(PartitionError::Gone)),
+        },
+        ShardRequest::CreateTopic(topic, validate_only) => {
+            if validate_only {
+                let owner = broker
+                    .owner
+                    .as_ref()
+                    .expect("catalog requests go to shard 0");
+                ShardReply::Topic(owner.validate(&topic).map(|_| TopicMeta {
+                    name: topic.name.clone(),
+                    id: uuid::Uuid::nil(),
+                    shards: vec![0; topic.partitions.max(0) as usize],
+                    configs: topic.configs.clone(),
+                }))
+            } else {
+                ShardReply::Topic(CatalogOwner::create_topic(&broker, topic).await)
+            }
+        }
+        ShardRequest::DeleteTopic(name) => {
+            ShardReply::Topic(CatalogOwner::delete_topic(&broker, &name).await)
+        }
+        ShardRequest::AllocateProducerId => {
+            ShardReply::ProducerId(CatalogOwner::allocate_producer_id(&broker).await)
+        }
+        ShardRequest::ApplyCatalog(catalog) => {
+            ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
+        }
+    }
+}
+
+/// Appends on the owner shard and waits for durability when the client asked
+/// for an acknowledgement.
+async fn produce(
+    broker: &Rc<Broker>,
+    topic: &str,
+    index: i32,
+    records: &[u8],
+    acks: i16,
+) -> Result<Appended, PartitionError> {
+    let partition = broker.partition(topic, index).ok_or(PartitionError::Gone)?;
+    let (appended, commit) = partition.append(records)?;
+    if commit.is_some() {
+        broker.committer.schedule(&partition);
+    }
+    match commit {
+        Some(commit) if acks != 0 => commit
+            .await
+            .unwrap_or(Err(PartitionError::Gone))
+            .map(|_| appended),
+        _ => Ok(appended),
+    }
+}

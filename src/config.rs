@@ -273,9 +273,6 @@ pub struct Tuning {
     pub preempt_timer_ms: u64,
     /// Depth of every cross-shard channel, in messages.
     pub mesh_channel_depth: usize,
-    /// Kernel socket buffers of client connections (0 keeps the kernel default).
-    pub socket_send_buffer_bytes: usize,
-    pub socket_receive_buffer_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -287,8 +284,6 @@ impl Default for Tuning {
             spin_before_park_us: 0,
             preempt_timer_ms: 10,
             mesh_channel_depth: limits::MESH_CHANNEL_DEPTH,
-            socket_send_buffer_bytes: 0,
-            socket_receive_buffer_bytes: 0,
         }
     }
 }

@@ -480,4 +480,18 @@ mod tests {
         assert!(validate_topic_config("bogus", "1").is_err());
         assert!(validate_topic_config("cleanup.policy", "compact").is_err());
     }
+
+    #[test]
+    fn every_shipped_tuning_profile_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Tuning::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                loaded += 1;
+            }
+        }
+        assert!(loaded >= 2);
+    }
 }

@@ -1,0 +1,641 @@
+//! Shared harness for the black-box tests: a real `corelog` process on
+//! loopback, driven by librdkafka (the `rdkafka` crate) and by raw Kafka
+//! requests encoded with `kafka-protocol`.
+//!
+//! Every wait here has a deadline, so a broken broker fails a test with its
+//! stderr instead of hanging the suite.
+
+// Each test binary compiles this module and uses a different part of it.
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long a broker may take to start listening.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker may take to exit after SIGTERM.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline for one admin operation (CreateTopics and the like).
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to start a broker.
+#[derive(Clone, Debug)]
+pub struct BrokerOptions {
+    pub shards: usize,
+    /// `--override key=value` pairs.
+    pub overrides: Vec<(String, String)>,
+    /// Use this data dir instead of `<tempdir>/data` (for example a tmpfs mount).
+    pub data_dir: Option<PathBuf>,
+    /// Create the data dir before the first start (a fresh machine has none).
+    pub create_data_dir: bool,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            shards: 1,
+            overrides: Vec::new(),
+            data_dir: None,
+            create_data_dir: true,
+        }
+    }
+}
+
+impl BrokerOptions {
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    pub fn override_config(mut self, key: &str, value: &str) -> Self {
+        self.overrides.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    pub fn create_data_dir(mut self, create: bool) -> Self {
+        self.create_data_dir = create;
+        self
+    }
+}
+
+/// A `corelog serve` child process with its own temporary directory. The
+/// directory outlives restarts, so a restart reopens the same data; the child
+/// is killed on drop.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    pub options: BrokerOptions,
+    data_dir: PathBuf,
+    stderr_path: PathBuf,
+    starts: usize,
+    // Last: dropped after the child is gone.
+    tempdir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// One shard, default config.
+    pub fn start() -> Broker {
+        Broker::start_with(BrokerOptions::default())
+    }
+
+    pub fn start_with(options: BrokerOptions) -> Broker {
+        let tempdir = tempfile::Builder::new()
+            .prefix("corelog-test-")
+            .tempdir()
+            .expect("create tempdir");
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| tempdir.path().join("data"));
+        if options.create_data_dir {
+            fs::create_dir_all(&data_dir).expect("create data dir");
+        }
+        let stderr_path = tempdir.path().join("broker.stderr");
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            options,
+            data_dir,
+            stderr_path,
+            starts: 0,
+            tempdir,
+        };
+        broker.spawn();
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker is running").id()
+    }
+
+    /// Everything the broker wrote to stdout and stderr, over all starts.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        self.starts += 1;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("open broker log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(self.bootstrap())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--shards")
+            .arg(self.options.shards.to_string());
+        for (key, value) in &self.options.overrides {
+            cmd.arg("--override").arg(format!("{key}={value}"));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log fd")))
+            .stderr(Stdio::from(log));
+        let child = cmd.spawn().expect("spawn corelog");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Polls a TCP connect every 50 ms until the port answers.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                panic!(
+                    "broker exited during start-up with {status}; its output:\n{}",
+                    self.stderr()
+                );
+            }
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let out = self.stderr();
+                self.kill9();
+                panic!("broker not ready after {READY_TIMEOUT:?}; its output:\n{out}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL, and reap the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM, wait for the exit (bounded), and return the exit status and
+    /// the broker's whole output.
+    pub fn terminate(&mut self) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("broker is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for broker") {
+                return (status, self.stderr());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "broker did not exit within {EXIT_TIMEOUT:?} of SIGTERM; its output:\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, assert a clean exit, then start again on the same dir.
+    pub fn graceful_restart(&mut self) {
+        let (status, out) = self.terminate();
+        assert!(
+            status.success(),
+            "broker exited with {status}; output:\n{out}"
+        );
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+
+    /// Panics with the broker's output if it is no longer running.
+    pub fn assert_running(&mut self) {
+        if !self.is_running() {
+            panic!("broker is not running; its output:\n{}", self.stderr());
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", self.bootstrap())
+            .set("broker.address.family", "v4")
+            .set("socket.timeout.ms", "10000");
+        config
+    }
+
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("linger.ms", "5")
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000");
+        config
+    }
+
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        // No consumer group: partitions are assigned explicitly.
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "100");
+        config
+    }
+
+    /// CreateTopics through librdkafka's AdminClient; panics on any error.
+    pub fn create_topic(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let result = self.try_create_topic(name, partitions, configs);
+        if let Err(err) = result {
+            panic!("create topic {name}: {err}");
+        }
+    }
+
+    pub fn try_create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config().create().expect("create admin client");
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            topic = topic.set(key, value);
+        }
+        let options = AdminOptions::new()
+            .request_timeout(Some(ADMIN_TIMEOUT))
+            .operation_timeout(Some(ADMIN_TIMEOUT));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("tokio runtime");
+        let results = runtime
+            .block_on(async {
+                tokio::time::timeout(
+                    ADMIN_TIMEOUT + Duration::from_secs(5),
+                    admin.create_topics([&topic], &options),
+                )
+                .await
+            })
+            .map_err(|_| "CreateTopics timed out".to_string())?
+            .map_err(|e| format!("CreateTopics failed: {e}"))?;
+        for result in results {
+            result.map_err(|(topic, code)| format!("{topic}: {code:?}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+        if thread::panicking() {
+            eprintln!(
+                "---- broker output ({}) ----\n{}\n---- end of broker output ----",
+                self.stderr_path.display(),
+                self.stderr()
+            );
+        }
+    }
+}
+
+/// A port that was free a moment ago (bind to port 0, read it, close).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// One message as a consumer saw it, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Option<i64>,
+}
+
+/// Reads partitions `0..partitions` of `topic` from the beginning until
+/// `expected` messages arrived (or the deadline passes; then it returns what
+/// it has, and the caller's assertions say what is missing).
+pub fn consume(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
+    let consumer: BaseConsumer = broker.consumer_config().create().expect("create consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("add partition");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::with_capacity(expected);
+    while out.len() < expected && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(err)) => eprintln!("consumer error (continuing): {err}"),
+            Some(Ok(message)) => out.push(Consumed {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp: message.timestamp().to_millis(),
+            }),
+        }
+    }
+    out
+}
+
+/// Parses `shard-stats shard=<S> partitions=<P> produce_local=<X>
+/// produce_forwarded=<Y>` lines out of the broker's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardStats {
+    pub shard: u64,
+    pub partitions: u64,
+    pub produce_local: u64,
+    pub produce_forwarded: u64,
+}
+
+pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
+    let mut stats = Vec::new();
+    for line in output.lines() {
+        let Some(start) = line.find("shard-stats ") else {
+            continue;
+        };
+        let mut fields = std::collections::HashMap::new();
+        for pair in line[start + "shard-stats ".len()..].split_whitespace() {
+            if let Some((key, value)) = pair.split_once('=') {
+                if let Ok(value) = value.parse::<u64>() {
+                    fields.insert(key.to_string(), value);
+                }
+            }
+        }
+        let get = |key: &str| {
+            *fields
+                .get(key)
+                .unwrap_or_else(|| panic!("shard-stats line without {key}: {line}"))
+        };
+        stats.push(ShardStats {
+            shard: get("shard"),
+            partitions: get("partitions"),
+            produce_local: get("produce_local"),
+            produce_forwarded: get("produce_forwarded"),
+        });
+    }
+    stats
+}
+
+/// Partition directory `<data-dir>/<topic>-<partition>`.
+pub fn partition_dir(broker: &Broker, topic: &str, partition: i32) -> PathBuf {
+    broker.data_dir().join(format!("{topic}-{partition}"))
+}
+
+/// The `.log` files of a partition, sorted by base offset.
+pub fn segment_logs(dir: &Path) -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// One batch's place in a segment file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPosition {
+    pub base_offset: i64,
+    pub position: usize,
+    /// Whole batch: the 12-byte offset+length prefix plus `batchLength`.
+    pub size: usize,
+}
+
+/// Splits a segment into its v2 batches (baseOffset i64, batchLength i32 at
+/// byte 8, magic at byte 16). Panics if the file is not batches back to back.
+pub fn parse_segment(path: &Path) -> Vec<BatchPosition> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut batches = Vec::new();
+    let mut position = 0;
+    while position < bytes.len() {
+        assert!(
+            bytes.len() - position >= 61,
+            "{}: {} trailing bytes at {position}, shorter than a batch header",
+            path.display(),
+            bytes.len() - position
+        );
+        let base_offset = i64::from_be_bytes(bytes[position..position + 8].try_into().unwrap());
+        let length = i32::from_be_bytes(bytes[position + 8..position + 12].try_into().unwrap());
+        let magic = bytes[position + 16];
+        assert!(
+            length >= 49 && magic == 2,
+            "{}: no v2 batch at {position} (batchLength {length}, magic {magic})",
+            path.display()
+        );
+        let size = 12 + length as usize;
+        assert!(
+            position + size <= bytes.len(),
+            "{}: batch at {position} runs past the end of the file",
+            path.display()
+        );
+        batches.push(BatchPosition {
+            base_offset,
+            position,
+            size,
+        });
+        position += size;
+    }
+    batches
+}
+
+/// A tmpfs mounted for one test, unmounted on drop.
+pub struct TmpfsMount {
+    pub path: PathBuf,
+}
+
+impl TmpfsMount {
+    /// `mount -t tmpfs -o size=<size> tmpfs <path>`; `Err` with the reason if
+    /// mounting is not permitted here.
+    pub fn mount(path: &Path, size: &str) -> Result<TmpfsMount, String> {
+        fs::create_dir_all(path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(TmpfsMount {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            // Something still holds it open; detach it so it goes away later.
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// True when running in CI, where a skipped precondition is a failure.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// A producer context that records every delivery report by message id (the
+/// delivery opaque): `Ok((partition, offset))` or the error text.
+/// A delivery report: `(partition, offset)` or the error text.
+pub type Delivery = Result<(i32, i64), String>;
+
+#[derive(Default)]
+pub struct DeliveryLog {
+    pub results: std::sync::Mutex<std::collections::HashMap<usize, Delivery>>,
+    pub acked: std::sync::atomic::AtomicUsize,
+    pub failed: std::sync::atomic::AtomicUsize,
+}
+
+impl rdkafka::ClientContext for DeliveryLog {}
+
+impl rdkafka::producer::ProducerContext for DeliveryLog {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, id: usize) {
+        use std::sync::atomic::Ordering;
+        let outcome = match result {
+            Ok(message) => {
+                self.acked.fetch_add(1, Ordering::SeqCst);
+                Ok((message.partition(), message.offset()))
+            }
+            Err((err, _)) => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+                Err(err.to_string())
+            }
+        };
+        self.results.lock().unwrap().insert(id, outcome);
+    }
+}
+
+pub type LoggedProducer = rdkafka::producer::BaseProducer<DeliveryLog>;
+
+pub fn logged_producer(config: &ClientConfig) -> LoggedProducer {
+    config
+        .create_with_context(DeliveryLog::default())
+        .expect("create producer")
+}
+
+/// Enqueues a record, serving delivery reports while librdkafka's queue is
+/// full; panics if the queue stays full for 60 s.
+pub fn send_record<K, P>(
+    producer: &LoggedProducer,
+    mut record: rdkafka::producer::BaseRecord<'_, K, P, usize>,
+) where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                assert!(Instant::now() < deadline, "producer queue full for 60 s");
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((err, _)) => panic!("enqueue failed: {err}"),
+        }
+    }
+}
+
+/// Waits (bounded) until every enqueued message has a delivery report.
+pub fn flush(producer: &LoggedProducer, timeout: Duration) {
+    use rdkafka::producer::Producer;
+    if let Err(err) = producer.flush(timeout) {
+        panic!(
+            "flush: {err}; {} messages still in flight",
+            producer.in_flight_count()
+        );
+    }
+}

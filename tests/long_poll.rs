@@ -1,0 +1,95 @@
+//! Long-poll: a Fetch waiting on an empty partition (max_wait 10 s) is
+//! answered as soon as a message is produced 1 s later, on either shard; and
+//! a Fetch that finds nothing returns after its max_wait, not never.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::raw::{code, decode_records, now_ms, simple_batch, Conn};
+use common::{Broker, BrokerOptions};
+use kafka_protocol::messages::ApiKey;
+
+const TOPIC: &str = "long-poll";
+const PARTITIONS: i32 = 2;
+
+#[test]
+fn waiting_fetch_wakes_on_produce() {
+    // Two shards and two partitions, so one of them is usually owned by the
+    // shard that did not accept the fetch's connection.
+    let broker = Broker::start_with(BrokerOptions::default().shards(2));
+    broker.create_topic(TOPIC, PARTITIONS, &[]);
+    let mut probe = Conn::connect(broker.addr());
+    let versions = probe.api_versions();
+    let fetch_version = versions.pick(ApiKey::Fetch, 12).min(12);
+    let produce_version = versions.pick(ApiKey::Produce, 9);
+
+    for partition in 0..PARTITIONS {
+        let addr = broker.addr();
+        let waiter = thread::spawn(move || {
+            let mut conn = Conn::connect(addr);
+            conn.set_timeout(Duration::from_secs(20));
+            let started = Instant::now();
+            let response = conn.fetch(fetch_version, TOPIC, partition, 0, 10_000);
+            (started.elapsed(), response)
+        });
+        thread::sleep(Duration::from_secs(1));
+        let mut producer = Conn::connect(broker.addr());
+        let (error, offset) = producer.produce(
+            produce_version,
+            TOPIC,
+            partition,
+            simple_batch("wake", 1, 100, now_ms()),
+        );
+        assert_eq!((error, offset), (code::NONE, 0), "produce to {partition}");
+
+        let (elapsed, response) = waiter.join().expect("fetch thread");
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(
+            data.error_code,
+            code::NONE,
+            "partition {partition}: fetch error"
+        );
+        let records = decode_records(data.records.clone().unwrap_or_default());
+        assert_eq!(
+            records.len(),
+            1,
+            "partition {partition}: records in the woken fetch"
+        );
+        assert_eq!(
+            records[0].value.as_deref().map(|v| &v[..5]),
+            Some(&b"wake-"[..])
+        );
+        assert!(
+            elapsed >= Duration::from_millis(900),
+            "partition {partition}: fetch returned after {elapsed:?}, before anything was produced"
+        );
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "partition {partition}: fetch took {elapsed:?}; it should wake on the produce"
+        );
+    }
+}
+
+#[test]
+fn fetch_on_empty_partition_returns_after_max_wait() {
+    let broker = Broker::start();
+    broker.create_topic("long-poll-empty", 1, &[]);
+    let mut conn = Conn::connect(broker.addr());
+    let fetch_version = conn.api_versions().pick(ApiKey::Fetch, 12).min(12);
+    let started = Instant::now();
+    let response = conn.fetch(fetch_version, "long-poll-empty", 0, 0, 500);
+    let elapsed = started.elapsed();
+    let data = &response.responses[0].partitions[0];
+    assert_eq!(data.error_code, code::NONE);
+    assert_eq!(data.high_watermark, 0);
+    assert!(
+        decode_records(data.records.clone().unwrap_or_default()).is_empty(),
+        "records from an empty partition"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
+        "fetch with max_wait 500 ms returned after {elapsed:?}"
+    );
+}

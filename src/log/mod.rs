@@ -1,1 +1,893 @@
-//! Storage (owned by the log helper).
+//! Storage of one partition: segments, sparse indexes, recovery, retention.
+//!
+//! Owns the partition's directory (`<base:020>.log`, `.index`, `.timeindex`,
+//! Kafka's names and formats) and every byte written to it. One
+//! [`PartitionLog`] per partition lives on the shard that owns the partition
+//! (`!Send`, inside the partition's `Rc<RefCell<..>>`); it must not know
+//! about sockets, requests or Kafka error codes, and does I/O only through
+//! [`io`], the disk seam.
+//!
+//! Shape: every operation is either synchronous, or a synchronous planning
+//! method that returns a `'static` job (owning `Rc`s of files and buffers,
+//! never borrowing the log) whose `run` does the I/O, followed for flushes by
+//! a synchronous `complete_flush`. The caller never holds a borrow across an
+//! `.await`; appends keep landing while a flush job runs (group commit).
+//!
+//! Write path: `append` copies the batch once, into aligned write buffers
+//! (allocated lazily from a file of this log, released after each flush);
+//! only the partial last block (< 4 KiB) stays in memory, to be rewritten in
+//! place by the next flush (GLOMMIO.md: no `DmaStreamWriter`).
+//!
+//! Invariants (asserted, on in release): `start_offset <= flushed_offset <=
+//! written_offset <= end_offset`; segment base offsets strictly increase and
+//! each segment's batches are contiguous, back to back; at most one flush job
+//! in flight; a failed log (fdatasync error) never appends again.
+
+#![forbid(unsafe_code)]
+
+pub mod io;
+mod jobs;
+mod segment;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
+pub use jobs::{FlushJob, FlushOutcome, ReadJob, RetentionJob, ScanJob, TimestampJob};
+
+use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
+use jobs::{scan, Finalize, FlushCommit, FlushFailure, ScanRange, ScanStop, SegmentFlush};
+use segment::{
+    index_path, log_path, parse_index, parse_log_name, parse_time_index, time_index_path, Segment,
+};
+
+/// Kafka's topic-level log settings this module applies.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// segment.bytes: roll when the active segment would exceed this.
+    pub segment_bytes: u64,
+    /// segment.ms: roll when the active segment's first append is older.
+    pub segment_ms: i64,
+    /// retention.bytes: -1 unlimited.
+    pub retention_bytes: i64,
+    /// retention.ms: -1 unlimited.
+    pub retention_ms: i64,
+    /// index.interval.bytes: bytes between sparse index entries.
+    pub index_interval_bytes: u32,
+}
+
+/// Largest segment: positions in the index are u32, Kafka caps at i32::MAX.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+/// Offsets one segment may span (relative offsets are u32; Kafka: i32::MAX).
+pub const SEGMENT_OFFSETS_MAX: i64 = i32::MAX as i64;
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum LogError {
+    Io(std::io::Error),
+    /// The device is full; the unflushed appends were discarded.
+    NoSpace,
+    /// An fdatasync (or undo) failed: the log is offline for appends.
+    Failed,
+    OffsetOutOfRange {
+        requested: i64,
+        start: i64,
+        end: i64,
+    },
+    Corrupt(String),
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::Io(e) => write!(f, "log I/O error: {e}"),
+            LogError::NoSpace => write!(f, "no space left on the log's device"),
+            LogError::Failed => write!(f, "log is offline after a failed disk sync"),
+            LogError::OffsetOutOfRange {
+                requested,
+                start,
+                end,
+            } => write!(f, "offset {requested} is outside the log [{start}, {end}]"),
+            LogError::Corrupt(what) => write!(f, "log is corrupt: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
+impl From<std::io::Error> for LogError {
+    fn from(e: std::io::Error) -> LogError {
+        LogError::Io(e)
+    }
+}
+
+/// What one append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The batch's max timestamp as stored (the append time for LogAppendTime).
+    pub max_timestamp: i64,
+    /// Base offset of the new active segment when this append rolled.
+    pub rolled_to: Option<i64>,
+}
+
+/// One partition's log. Lives on the partition's owner shard.
+pub struct PartitionLog<D: Disk = DmaDisk> {
+    disk: D,
+    dir: PathBuf,
+    config: LogConfig,
+    /// Oldest first; never empty; the last one is active.
+    segments: VecDeque<Segment<D::File>>,
+    /// Any open file of this log: DMA buffers are allocated from it.
+    alloc_file: Rc<D::File>,
+    /// Below this: written and fdatasync'd.
+    flushed_offset: i64,
+    /// Below this: written by a successful flush (synced or not).
+    written_offset: i64,
+    flush_in_flight: bool,
+    failed: bool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn corrupt(what: impl Into<String>) -> LogError {
+    LogError::Corrupt(what.into())
+}
+
+impl PartitionLog<DmaDisk> {
+    /// Opens (recovering) or creates the log in `dir` on the DMA disk.
+    pub async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
+        PartitionLog::open_on(DmaDisk, dir, config).await
+    }
+}
+
+impl<D: Disk> PartitionLog<D> {
+    /// Creates `dir` if absent; otherwise recovers: loads closed segments'
+    /// indexes (rebuilding a missing or damaged one by scanning its
+    /// segment), scans only the active segment from its last index entry and
+    /// cuts a torn or corrupt tail back to the last valid batch.
+    pub async fn open_on(
+        disk: D,
+        dir: &Path,
+        config: LogConfig,
+    ) -> Result<PartitionLog<D>, LogError> {
+        disk.prepare(dir).await?;
+        disk.create_dir_all(dir).await?;
+        let mut bases: Vec<i64> = disk
+            .list_dir(dir)
+            .await?
+            .iter()
+            .filter_map(|n| parse_log_name(n))
+            .collect();
+        bases.sort_unstable();
+        let config = clamp_config(config);
+        let mut segments: VecDeque<Segment<D::File>> = VecDeque::new();
+        if bases.is_empty() {
+            let file = Rc::new(disk.create(&log_path(dir, 0)).await?);
+            disk.sync_dir(dir).await?;
+            let mut seg = Segment::new(0, Some(file), now_ms());
+            seg.flushed = Some(seg.snapshot());
+            segments.push_back(seg);
+        } else {
+            let mut i = 0;
+            while i + 1 < bases.len() {
+                if let Some(seg) =
+                    recovery::load_closed(&disk, dir, bases[i], bases[i + 1], &config).await?
+                {
+                    segments.push_back(seg);
+                }
+                i += 1;
+            }
+            let active_base = *bases.last().expect("not empty");
+            let active = recovery::load_active(&disk, dir, active_base, &config).await?;
+            // An empty last segment after a gap (a roll whose older data did
+            // not survive a crash) is dropped so offsets stay contiguous.
+            let gap = segments
+                .back()
+                .is_some_and(|prev| prev.next_offset != active_base);
+            if active.is_empty() && gap {
+                let prev = segments.pop_back().expect("gap implies a previous segment");
+                for path in [
+                    log_path(dir, active_base),
+                    index_path(dir, active_base),
+                    time_index_path(dir, active_base),
+                ] {
+                    remove_if_exists(&disk, &path).await?;
+                }
+                let reopened = recovery::load_active(&disk, dir, prev.base_offset, &config).await?;
+                segments.push_back(reopened);
+            } else {
+                if gap {
+                    log::warn!(
+                        "{}: offsets missing between {} and {}",
+                        dir.display(),
+                        segments.back().map_or(0, |s| s.next_offset),
+                        active_base
+                    );
+                }
+                segments.push_back(active);
+            }
+        }
+        let active = segments.back().expect("never empty");
+        let end = active.next_offset;
+        let alloc_file = active.file.clone().expect("recovered segments have files");
+        let log = PartitionLog {
+            disk,
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            alloc_file,
+            flushed_offset: end,
+            written_offset: end,
+            flush_in_flight: false,
+            failed: false,
+        };
+        log.check_invariants();
+        Ok(log)
+    }
+
+    fn active(&self) -> &Segment<D::File> {
+        self.segments.back().expect("a log has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment<D::File> {
+        self.segments
+            .back_mut()
+            .expect("a log has an active segment")
+    }
+
+    fn check_invariants(&self) {
+        assert!(self.start_offset() <= self.flushed_offset);
+        assert!(self.flushed_offset <= self.written_offset);
+        assert!(self.written_offset <= self.end_offset());
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// First offset of the oldest segment (moved forward by retention).
+    pub fn start_offset(&self) -> i64 {
+        self.segments.front().expect("never empty").base_offset
+    }
+
+    /// Next offset to assign, unflushed appends included.
+    pub fn end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Everything below is written and fdatasync'd.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset
+    }
+
+    /// Everything below is written to the files (maybe not yet synced).
+    pub fn written_offset(&self) -> i64 {
+        self.written_offset
+    }
+
+    /// True after an fdatasync failure: appends are refused, reads work.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    pub fn flush_in_flight(&self) -> bool {
+        self.flush_in_flight
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes of all segments, unflushed appends included.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = clamp_config(config);
+    }
+
+    /// Copies ONE validated batch into the active segment's write buffers,
+    /// with baseOffset = `end_offset()` (and LogAppendTime if asked) patched
+    /// in the copy. Rolls first when the segment is full or too old; the new
+    /// segment's file is created by the next flush job.
+    pub fn append(
+        &mut self,
+        batch: &[u8],
+        log_append_time_ms: Option<i64>,
+    ) -> Result<AppendInfo, LogError> {
+        if self.failed {
+            return Err(LogError::Failed);
+        }
+        let header = BatchHeader::parse(batch).map_err(|e| corrupt(e.to_string()))?;
+        assert_eq!(
+            header.total_bytes(),
+            batch.len(),
+            "append takes exactly one whole batch"
+        );
+        let len = batch.len() as u64;
+        let now = log_append_time_ms.unwrap_or_else(now_ms);
+        let base = self.end_offset();
+        let last = base + i64::from(header.last_offset_delta);
+        let rolled_to = self.should_roll(len, last, now).then(|| self.roll(now));
+
+        let mut head = [0u8; BATCH_HEADER_BYTES];
+        head.copy_from_slice(&batch[..BATCH_HEADER_BYTES]);
+        batch::patch_base_offset(&mut head, base);
+        let records = &batch[BATCH_HEADER_BYTES..];
+        if let Some(ts) = log_append_time_ms {
+            batch::set_log_append_time_parts(&mut head, records, ts);
+        }
+        let stored = BatchHeader::parse(&head).expect("patched header parses");
+        let interval = self.config.index_interval_bytes;
+        let alloc = self.alloc_file.clone();
+        let seg = self.active_mut();
+        if seg.is_empty() {
+            seg.rolling_ms = now;
+        }
+        let position = seg.size;
+        seg.chain_copy(&alloc, &head, batch.len());
+        seg.chain_copy(&alloc, records, records.len());
+        seg.account(position, &stored, len, interval);
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: last,
+            max_timestamp: stored.max_timestamp,
+            rolled_to,
+        })
+    }
+
+    fn should_roll(&self, len: u64, last_offset: i64, now: i64) -> bool {
+        let seg = self.active();
+        !seg.is_empty()
+            && (seg.size + len > self.config.segment_bytes
+                || now - seg.rolling_ms > self.config.segment_ms
+                || last_offset - seg.base_offset > SEGMENT_OFFSETS_MAX)
+    }
+
+    /// Closes the active segment and starts a new one at `end_offset()`.
+    fn roll(&mut self, now: i64) -> i64 {
+        let base = self.end_offset();
+        let seg = self.active_mut();
+        assert!(!seg.is_empty() && !seg.closed);
+        seg.closed = true;
+        // Kafka appends a last time-index entry when a segment goes inactive.
+        seg.maybe_push_time();
+        self.segments.push_back(Segment::new(base, None, now));
+        base
+    }
+
+    /// segment.ms check, from a periodic task.
+    pub fn maybe_roll(&mut self, now_ms: i64) {
+        if self.failed {
+            return;
+        }
+        let seg = self.active();
+        if !seg.is_empty() && now_ms - seg.rolling_ms > self.config.segment_ms {
+            self.roll(now_ms);
+        }
+    }
+
+    /// The pending writes as a job, or None when there is nothing to do or a
+    /// flush is already in flight (one at a time per log).
+    pub fn take_flush(&mut self) -> Option<FlushJob<D>> {
+        if self.failed || self.flush_in_flight || !self.segments.iter().any(|s| s.needs_flush()) {
+            return None;
+        }
+        let mut work = Vec::new();
+        let mut commit = FlushCommit {
+            end_offset: self.end_offset(),
+            segments: Vec::new(),
+        };
+        for seg in self.segments.iter_mut().filter(|s| s.needs_flush()) {
+            let pre_size = seg.flushed.map_or(0, |s| s.size);
+            let (writes, tail) = seg.take_chain();
+            let finalize = (seg.closed && !seg.finalized).then(|| Finalize {
+                exact_len: seg.size,
+                index: seg.index_bytes(),
+                time_index: seg.time_index_bytes(),
+            });
+            let mut snap = seg.snapshot();
+            snap.finalized = seg.closed;
+            commit.segments.push((seg.base_offset, snap, tail.clone()));
+            seg.tail = Some(tail);
+            work.push(SegmentFlush {
+                base_offset: seg.base_offset,
+                file: seg.file.clone(),
+                writes,
+                pre_size,
+                finalize,
+            });
+        }
+        self.flush_in_flight = true;
+        Some(FlushJob {
+            disk: self.disk.clone(),
+            dir: self.dir.clone(),
+            segments: work,
+            commit,
+        })
+    }
+
+    /// Applies a finished flush. Ok: the new flushed offset. ENOSPC: the
+    /// unflushed appends are discarded (`end_offset` goes back) and
+    /// `NoSpace` returned; later appends work again. Any other failure:
+    /// the same rollback, and the log refuses appends from now on (`Failed`).
+    pub fn complete_flush(&mut self, outcome: FlushOutcome<D>) -> Result<i64, LogError> {
+        assert!(
+            self.flush_in_flight,
+            "complete_flush without a flush in flight"
+        );
+        self.flush_in_flight = false;
+        let FlushOutcome {
+            commit,
+            created,
+            result,
+        } = outcome;
+        let synced = match result {
+            Ok(synced) => synced,
+            Err(failure) => {
+                let error = match failure {
+                    FlushFailure::NoSpace(e) => {
+                        log::warn!("{}: flush failed, device full: {e}", self.dir.display());
+                        LogError::NoSpace
+                    }
+                    FlushFailure::Failed(e) => {
+                        log::error!("{}: flush failed, log offline: {e}", self.dir.display());
+                        self.failed = true;
+                        LogError::Failed
+                    }
+                };
+                self.rollback();
+                return Err(error);
+            }
+        };
+        for (base, file) in created {
+            let seg = self
+                .segment_mut(base)
+                .expect("created segments are still in the log");
+            assert!(seg.file.is_none());
+            seg.file = Some(file.clone());
+            self.alloc_file = file;
+        }
+        for (base, snap, tail) in commit.segments {
+            let seg = self
+                .segment_mut(base)
+                .expect("flushed segments are still in the log");
+            assert!(snap.size <= seg.size && seg.taken_size >= snap.size);
+            seg.finalized = snap.finalized;
+            seg.unsynced = !synced;
+            seg.flushed = Some(snap);
+            if seg.taken_size == snap.size {
+                seg.tail = None;
+            }
+            seg.flushed_tail = if snap.finalized { Vec::new() } else { tail };
+        }
+        assert!(commit.end_offset >= self.written_offset);
+        self.written_offset = commit.end_offset;
+        if synced {
+            self.flushed_offset = commit.end_offset;
+        }
+        self.check_invariants();
+        Ok(self.flushed_offset)
+    }
+
+    fn segment_mut(&mut self, base: i64) -> Option<&mut Segment<D::File>> {
+        self.segments.iter_mut().find(|s| s.base_offset == base)
+    }
+
+    /// Back to the state of the last successful flush.
+    fn rollback(&mut self) {
+        while self.segments.len() > 1 && self.segments.back().is_some_and(|s| s.flushed.is_none()) {
+            self.segments.pop_back();
+        }
+        for seg in self.segments.iter_mut() {
+            let snap = seg
+                .flushed
+                .expect("segments left after rollback were flushed");
+            seg.restore(snap);
+        }
+        assert_eq!(self.end_offset(), self.written_offset);
+        self.check_invariants();
+    }
+
+    /// Plans reading whole batches from the batch containing `offset`, up to
+    /// `max_bytes` (at least one batch), below `upper_offset` (exclusive; at
+    /// most the flushed offset). Batches come from one segment.
+    pub fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_offset: i64,
+    ) -> Result<ReadJob<D>, LogError> {
+        let (start, end) = (self.start_offset(), self.end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start,
+                end,
+            });
+        }
+        assert!(
+            upper_offset <= self.written_offset,
+            "reads stay below written data"
+        );
+        let seg = self.segment_for(offset);
+        let empty = offset >= upper_offset || offset >= seg.next_offset;
+        Ok(ReadJob {
+            file: if empty { None } else { seg.file.clone() },
+            start_position: seg.position_for_offset(offset),
+            limit_position: seg.size,
+            offset,
+            upper_offset,
+            max_bytes,
+        })
+    }
+
+    /// The segment holding `offset` (the last one whose base is <= it).
+    fn segment_for(&self, offset: i64) -> &Segment<D::File> {
+        let at = self.segments.partition_point(|s| s.base_offset <= offset);
+        &self.segments[at.saturating_sub(1)]
+    }
+
+    /// ListOffsets by timestamp: the first batch below `upper_offset` whose
+    /// max timestamp is >= `ts` (its base offset and max timestamp).
+    pub fn plan_offset_for_timestamp(&self, ts: i64, upper_offset: i64) -> TimestampJob<D> {
+        let ranges = self
+            .segments
+            .iter()
+            .filter(|s| s.base_offset < upper_offset && s.max_timestamp >= ts)
+            .filter_map(|s| {
+                Some(ScanRange {
+                    file: s.file.clone()?,
+                    start_position: s.position_for_timestamp(ts),
+                    limit_position: s.size,
+                })
+            })
+            .collect();
+        TimestampJob {
+            ranges,
+            timestamp: ts,
+            upper_offset,
+        }
+    }
+
+    /// Largest batch max timestamp and the base offset of its batch
+    /// (unflushed appends included).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for s in &self.segments {
+            if s.max_timestamp >= 0 && best.is_none_or(|(ts, _)| s.max_timestamp > ts) {
+                best = Some((s.max_timestamp, s.max_timestamp_offset));
+            }
+        }
+        best
+    }
+
+    /// Headers of every batch with base offset >= `from`, below the flushed
+    /// offset. Reads every segment that may hold one: pass a recent `from`.
+    pub fn plan_scan_headers(&self, from: i64) -> ScanJob<D> {
+        let ranges = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset > from && s.base_offset < self.flushed_offset)
+            .filter_map(|s| {
+                Some(ScanRange {
+                    file: s.file.clone()?,
+                    start_position: s.position_for_offset(from),
+                    limit_position: s.size,
+                })
+            })
+            .collect();
+        ScanJob {
+            ranges,
+            from_offset: from,
+            upper_offset: self.flushed_offset,
+        }
+    }
+
+    /// Retention over closed, durable segments (never the active one),
+    /// oldest first: by retention.ms on the segment's largest timestamp,
+    /// then retention.bytes. Removes them now; the job deletes their files.
+    pub fn take_retention(&mut self, now_ms: i64) -> Option<RetentionJob<D>> {
+        let mut total = self.size_bytes() as i64;
+        let mut doomed = 0;
+        for seg in self.segments.iter().take(self.segments.len() - 1) {
+            if !seg.is_settled() {
+                break;
+            }
+            let by_time = self.config.retention_ms >= 0
+                && seg.max_timestamp >= 0
+                && now_ms - seg.max_timestamp > self.config.retention_ms;
+            let by_size = self.config.retention_bytes >= 0
+                && total - seg.size as i64 >= self.config.retention_bytes;
+            if !(by_time || by_size) {
+                break;
+            }
+            total -= seg.size as i64;
+            doomed += 1;
+        }
+        if doomed == 0 {
+            return None;
+        }
+        let mut paths = Vec::with_capacity(doomed * 3);
+        let mut files = Vec::with_capacity(doomed);
+        for seg in self.segments.drain(..doomed) {
+            paths.push(log_path(&self.dir, seg.base_offset));
+            paths.push(index_path(&self.dir, seg.base_offset));
+            paths.push(time_index_path(&self.dir, seg.base_offset));
+            files.extend(seg.file);
+        }
+        self.check_invariants();
+        Some(RetentionJob {
+            disk: self.disk.clone(),
+            paths,
+            files,
+        })
+    }
+
+    /// Clean shutdown: flushes what is pending (no job may be in flight),
+    /// then cuts the active .log to its exact length and writes its indexes.
+    pub async fn close(mut self) -> Result<(), LogError> {
+        assert!(!self.flush_in_flight, "close with a flush job in flight");
+        if self.failed {
+            return Err(LogError::Failed);
+        }
+        if let Some(job) = self.take_flush() {
+            let outcome = job.run(true).await;
+            self.complete_flush(outcome)?;
+        }
+        let dir = self.dir.clone();
+        let disk = self.disk.clone();
+        let active = self.active_mut();
+        active.maybe_push_time();
+        let file = active
+            .file
+            .clone()
+            .expect("flushed active segment has a file");
+        file.truncate(active.size).await?;
+        file.fdatasync().await?;
+        let base = active.base_offset;
+        write_whole_file(
+            &disk,
+            &time_index_path(&dir, base),
+            &active.time_index_bytes(),
+        )
+        .await?;
+        write_whole_file(&disk, &index_path(&dir, base), &active.index_bytes()).await?;
+        Ok(())
+    }
+}
+
+fn clamp_config(mut config: LogConfig) -> LogConfig {
+    config.segment_bytes = config
+        .segment_bytes
+        .clamp(BATCH_HEADER_BYTES as u64, SEGMENT_BYTES_MAX);
+    config.index_interval_bytes = config.index_interval_bytes.max(1);
+    config
+}
+
+/// Start-up recovery: loading segments and their indexes.
+mod recovery {
+    use super::*;
+
+    /// Loads a closed segment: trusts its index files when they are whole
+    /// and consistent, else rebuilds them by scanning (and cuts a bad tail).
+    /// None for an empty segment, whose files are removed.
+    pub async fn load_closed<D: Disk>(
+        disk: &D,
+        dir: &Path,
+        base: i64,
+        next_base: i64,
+        config: &LogConfig,
+    ) -> Result<Option<Segment<D::File>>, LogError> {
+        let file = Rc::new(disk.open(&log_path(dir, base)).await?);
+        let size = file.size().await?;
+        if size == 0 {
+            drop(file);
+            for path in [
+                log_path(dir, base),
+                index_path(dir, base),
+                time_index_path(dir, base),
+            ] {
+                remove_if_exists(disk, &path).await?;
+            }
+            return Ok(None);
+        }
+        let rel_limit = Some((next_base - base) as u64);
+        let index = read_whole_file(disk, &index_path(dir, base)).await?;
+        let time_index = read_whole_file(disk, &time_index_path(dir, base)).await?;
+        let parsed = match (index, time_index) {
+            (Some(i), Some(t)) => {
+                parse_index(&i, size, rel_limit).zip(parse_time_index(&t, rel_limit))
+            }
+            _ => None,
+        };
+        let mut seg = Segment::new(base, Some(file.clone()), now_ms());
+        match parsed {
+            Some((index, time_index)) => {
+                seg.size = size;
+                seg.next_offset = next_base;
+                if let Some(last) = time_index.last() {
+                    seg.max_timestamp = last.timestamp;
+                    seg.max_timestamp_offset = base + i64::from(last.rel_offset);
+                }
+                seg.index = index;
+                seg.time_index = time_index;
+            }
+            None => {
+                log::info!(
+                    "{}: rebuilding the indexes of segment {base}",
+                    dir.display()
+                );
+                scan_into(&mut seg, &file, 0, size, config, dir).await?;
+                seg.maybe_push_time();
+                write_whole_file(disk, &time_index_path(dir, base), &seg.time_index_bytes())
+                    .await?;
+                write_whole_file(disk, &index_path(dir, base), &seg.index_bytes()).await?;
+                if seg.is_empty() {
+                    return Ok(None);
+                }
+            }
+        }
+        seg.closed = true;
+        seg.finalized = true;
+        seg.flushed = Some(seg.snapshot());
+        Ok(Some(seg))
+    }
+
+    /// Loads the active segment: resumes from its last trustworthy index
+    /// entry and scans (with CRC) to the end, cutting a torn or corrupt tail.
+    pub async fn load_active<D: Disk>(
+        disk: &D,
+        dir: &Path,
+        base: i64,
+        config: &LogConfig,
+    ) -> Result<Segment<D::File>, LogError> {
+        let file = Rc::new(disk.open(&log_path(dir, base)).await?);
+        let size = file.size().await?;
+        let mut seg = Segment::new(base, Some(file.clone()), now_ms());
+        let index = read_whole_file(disk, &index_path(dir, base)).await?;
+        let time_index = read_whole_file(disk, &time_index_path(dir, base)).await?;
+        let mut start = 0;
+        if let (Some(i), Some(t)) = (index, time_index) {
+            if let Some((index, time_index)) =
+                parse_index(&i, size, None).zip(parse_time_index(&t, None))
+            {
+                if let Some(resume) = resume_point(&*file, base, &index, &time_index).await? {
+                    start = resume.position;
+                    seg.index = index;
+                    seg.time_index = time_index;
+                    seg.size = start;
+                    seg.next_offset = resume.base_offset;
+                    // The batch at the last entry is already indexed; with
+                    // bytes_since_index at 0, accounting it again adds no
+                    // entry, exactly as when it was appended.
+                    seg.bytes_since_index = 0;
+                    if let Some(last) = seg.time_index.last() {
+                        seg.max_timestamp = last.timestamp;
+                        seg.max_timestamp_offset = base + i64::from(last.rel_offset);
+                    }
+                }
+            }
+        }
+        scan_into(&mut seg, &file, start, size, config, dir).await?;
+        let tail_at = align_down(seg.size);
+        seg.flushed_tail = if seg.size > tail_at {
+            file.read_at(tail_at, (seg.size - tail_at) as usize).await?
+        } else {
+            Vec::new()
+        };
+        if seg.flushed_tail.len() as u64 != seg.size - tail_at {
+            return Err(corrupt(format!(
+                "segment {base}: tail block could not be read back"
+            )));
+        }
+        seg.taken_size = seg.size;
+        seg.flushed = Some(seg.snapshot());
+        Ok(seg)
+    }
+
+    struct Resume {
+        position: u64,
+        base_offset: i64,
+    }
+
+    /// The batch the last index entry points at, if it really is there.
+    async fn resume_point<F: DiskFile>(
+        file: &F,
+        base: i64,
+        index: &[segment::IndexEntry],
+        time_index: &[segment::TimeEntry],
+    ) -> Result<Option<Resume>, LogError> {
+        let Some(last) = index.last() else {
+            return Ok(None);
+        };
+        let head = file
+            .read_at(u64::from(last.position), BATCH_HEADER_BYTES)
+            .await?;
+        let Ok(h) = BatchHeader::parse(&head) else {
+            return Ok(None);
+        };
+        let consistent = h.last_offset() == base + i64::from(last.rel_offset)
+            && time_index
+                .iter()
+                .all(|t| base + i64::from(t.rel_offset) <= h.last_offset());
+        Ok(consistent.then_some(Resume {
+            position: u64::from(last.position),
+            base_offset: h.base_offset,
+        }))
+    }
+
+    /// Scans `[start, size)` of a segment with CRC checks, accounting each
+    /// valid batch, and cuts the file after the last valid one.
+    async fn scan_into<F: DiskFile>(
+        seg: &mut Segment<F>,
+        file: &Rc<F>,
+        start: u64,
+        size: u64,
+        config: &LogConfig,
+        dir: &Path,
+    ) -> Result<(), LogError> {
+        let interval = config.index_interval_bytes;
+        let ended = scan(&**file, start, size, true, |pos, h, _| {
+            let expected = if seg.size == 0 {
+                seg.base_offset
+            } else {
+                seg.next_offset
+            };
+            if h.base_offset != expected || h.last_offset_delta < 0 {
+                return false;
+            }
+            seg.account(pos, h, h.total_bytes() as u64, interval);
+            true
+        })
+        .await?;
+        if ended.end < size {
+            let reason = match ended.stop {
+                ScanStop::Torn => "a torn batch".to_string(),
+                ScanStop::Invalid(e) => e.to_string(),
+                ScanStop::Visitor => "a batch out of offset order".to_string(),
+                ScanStop::End => "the end".to_string(),
+            };
+            log::warn!(
+                "{}: segment {}: cutting {} bytes after position {} ({reason})",
+                dir.display(),
+                seg.base_offset,
+                size - ended.end,
+                ended.end
+            );
+            file.truncate(ended.end).await?;
+            file.fdatasync().await?;
+        }
+        assert_eq!(seg.size, ended.end);
+        Ok(())
+    }
+}

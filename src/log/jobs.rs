@@ -1,0 +1,501 @@
+//! The I/O halves of log operations: `'static` jobs that own `Rc` clones of
+//! file handles and buffers, never a borrow of the log, so the partition
+//! never holds its `RefCell` across an `.await`.
+//!
+//! A job is planned by a synchronous `PartitionLog` method, runs on the same
+//! shard (`run(self)`), and, for flushes, is applied back by
+//! `PartitionLog::complete_flush`. Jobs read or write only bytes the log
+//! handed them: reads never go past the `upper_offset` they were planned
+//! with, which the caller keeps at or below the flushed offset.
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::io::{
+    is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
+};
+use super::segment::{index_path, log_path, time_index_path, SegSnap};
+use super::LogError;
+use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
+
+/// Bytes read per step when scanning batch headers.
+pub const SCAN_WINDOW_BYTES: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Scanning
+
+/// Why a scan ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanStop {
+    /// Reached the limit (or end of file) at a batch boundary.
+    End,
+    /// The visitor asked to stop at the batch it was shown.
+    Visitor,
+    /// A batch runs past the limit or end of file (a torn write).
+    Torn,
+    /// Bytes that are not a valid batch (bad length, magic, CRC; zeros).
+    Invalid(BatchError),
+}
+
+/// Where and why a scan ended; `end` is just past the last accepted batch
+/// (or, for `Visitor`, where the refused batch starts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanEnd {
+    pub end: u64,
+    pub stop: ScanStop,
+}
+
+/// Walks batches back to back from `start` up to `limit`, reading in
+/// windows, and shows each `(position, header, whole batch bytes)` to
+/// `visit`, which returns false to stop.
+pub async fn scan<F: DiskFile>(
+    file: &F,
+    start: u64,
+    limit: u64,
+    verify_crc: bool,
+    mut visit: impl FnMut(u64, &BatchHeader, &[u8]) -> bool,
+) -> io::Result<ScanEnd> {
+    let mut pos = start;
+    let mut want = SCAN_WINDOW_BYTES;
+    loop {
+        if pos >= limit {
+            return Ok(ScanEnd {
+                end: pos,
+                stop: ScanStop::End,
+            });
+        }
+        let len = (want as u64).min(limit - pos) as usize;
+        let buf = file.read_at(pos, len).await?;
+        let eof = buf.len() < len || pos + buf.len() as u64 >= limit;
+        let mut it = BatchIter::new(&buf, verify_crc);
+        for (at, header) in it.by_ref() {
+            let bytes = &buf[at..at + header.total_bytes()];
+            if !visit(pos + at as u64, &header, bytes) {
+                return Ok(ScanEnd {
+                    end: pos + at as u64,
+                    stop: ScanStop::Visitor,
+                });
+            }
+        }
+        let advanced = it.position() as u64;
+        match it.stop().expect("iteration ended") {
+            IterStop::End => {
+                pos += advanced;
+                if eof {
+                    return Ok(ScanEnd {
+                        end: pos,
+                        stop: ScanStop::End,
+                    });
+                }
+                want = SCAN_WINDOW_BYTES;
+            }
+            IterStop::Incomplete { needed } => {
+                if eof {
+                    return Ok(ScanEnd {
+                        end: pos + advanced,
+                        stop: ScanStop::Torn,
+                    });
+                }
+                pos += advanced;
+                // A batch larger than the window: read it whole next time.
+                want = needed.unwrap_or(BATCH_HEADER_BYTES).max(SCAN_WINDOW_BYTES);
+            }
+            IterStop::Invalid(e) => {
+                return Ok(ScanEnd {
+                    end: pos + advanced,
+                    stop: ScanStop::Invalid(e),
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Flush
+
+/// A closed segment's on-disk close: cut the .log, write its indexes.
+pub(crate) struct Finalize {
+    pub exact_len: u64,
+    pub index: Vec<u8>,
+    pub time_index: Vec<u8>,
+}
+
+pub(crate) struct SegmentFlush<F: DiskFile> {
+    pub base_offset: i64,
+    /// None: create the file.
+    pub file: Option<Rc<F>>,
+    pub writes: Vec<(u64, F::Buf)>,
+    /// Length on disk before this job, to cut back to if it fails.
+    pub pre_size: u64,
+    pub finalize: Option<Finalize>,
+}
+
+/// What a successful flush makes true, applied by `complete_flush`.
+pub(crate) struct FlushCommit {
+    pub end_offset: i64,
+    /// (segment base, state at take, tail block at take).
+    pub segments: Vec<(i64, SegSnap, Vec<u8>)>,
+}
+
+/// Writes taken from a log by `PartitionLog::take_flush`.
+pub struct FlushJob<D: Disk = DmaDisk> {
+    pub(crate) disk: D,
+    pub(crate) dir: PathBuf,
+    pub(crate) segments: Vec<SegmentFlush<D::File>>,
+    pub(crate) commit: FlushCommit,
+}
+
+/// How a flush failed.
+#[derive(Debug)]
+pub(crate) enum FlushFailure {
+    /// ENOSPC while writing; the job undid its writes.
+    NoSpace(io::Error),
+    /// Anything else (fdatasync, undo failed): the log goes offline.
+    Failed(io::Error),
+}
+
+/// The result of [`FlushJob::run`], to hand to `PartitionLog::complete_flush`.
+pub struct FlushOutcome<D: Disk = DmaDisk> {
+    pub(crate) commit: FlushCommit,
+    pub(crate) created: Vec<(i64, Rc<D::File>)>,
+    pub(crate) result: Result<bool, FlushFailure>,
+}
+
+impl<D: Disk> FlushOutcome<D> {
+    /// True when the flush succeeded (before `complete_flush` applies it).
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+impl<D: Disk> FlushJob<D> {
+    /// The offset this job makes durable when it succeeds.
+    pub fn end_offset(&self) -> i64 {
+        self.commit.end_offset
+    }
+
+    /// Writes the buffers (creating files of rolled segments, closing rolled
+    /// ones on disk) and, if `sync`, fdatasyncs every file written. Segments
+    /// are handled in order and each one synced before the next is created,
+    /// so a newer segment never exists on disk ahead of an older one's data.
+    pub async fn run(self, sync: bool) -> FlushOutcome<D> {
+        let FlushJob {
+            disk,
+            dir,
+            segments,
+            commit,
+        } = self;
+        let mut created: Vec<(i64, Rc<D::File>)> = Vec::new();
+        let mut touched: Vec<(i64, Option<Rc<D::File>>, u64, bool)> = Vec::new();
+        let mut result = Ok(sync);
+        for seg in segments {
+            let base = seg.base_offset;
+            let pre_size = seg.pre_size;
+            let finalizes = seg.finalize.is_some();
+            let file = match &seg.file {
+                Some(f) => f.clone(),
+                None => match disk.create(&log_path(&dir, base)).await {
+                    Ok(f) => {
+                        let f = Rc::new(f);
+                        created.push((base, f.clone()));
+                        f
+                    }
+                    Err(e) => {
+                        result = Err(classify_write(e));
+                        break;
+                    }
+                },
+            };
+            let was_created = seg.file.is_none();
+            touched.push((
+                base,
+                (!was_created).then(|| file.clone()),
+                pre_size,
+                finalizes,
+            ));
+            if let Err(failure) = flush_segment(&disk, &dir, &file, seg, sync).await {
+                result = Err(failure);
+                break;
+            }
+        }
+        if result.is_ok() && sync && !created.is_empty() {
+            if let Err(e) = disk.sync_dir(&dir).await {
+                result = Err(FlushFailure::Failed(e));
+            }
+        }
+        if let Err(FlushFailure::NoSpace(e)) = result {
+            result = Err(undo(&disk, &dir, &touched, e).await);
+            created.clear();
+        }
+        FlushOutcome {
+            commit,
+            created,
+            result,
+        }
+    }
+}
+
+fn classify_write(e: io::Error) -> FlushFailure {
+    if is_no_space(&e) {
+        FlushFailure::NoSpace(e)
+    } else {
+        FlushFailure::Failed(e)
+    }
+}
+
+async fn flush_segment<D: Disk>(
+    disk: &D,
+    dir: &std::path::Path,
+    file: &Rc<D::File>,
+    seg: SegmentFlush<D::File>,
+    sync: bool,
+) -> Result<(), FlushFailure> {
+    for (pos, buf) in seg.writes {
+        let len = crate::log::io::DiskBuf::bytes(&buf).len();
+        match file.write_at(buf, pos).await {
+            Ok(n) if n == len => {}
+            Ok(n) => return Err(classify_write(short_write(n, len))),
+            Err(e) => return Err(classify_write(e)),
+        }
+    }
+    if let Some(fin) = seg.finalize {
+        // Cut first, then the indexes: an index file on disk means the .log
+        // has its exact length. Time index before offset index: a segment
+        // with an .index also has a whole .timeindex.
+        file.truncate(fin.exact_len)
+            .await
+            .map_err(FlushFailure::Failed)?;
+        let base = seg.base_offset;
+        write_whole_file(disk, &time_index_path(dir, base), &fin.time_index)
+            .await
+            .map_err(classify_write)?;
+        write_whole_file(disk, &index_path(dir, base), &fin.index)
+            .await
+            .map_err(classify_write)?;
+    }
+    if sync {
+        file.fdatasync().await.map_err(FlushFailure::Failed)?;
+    }
+    Ok(())
+}
+
+/// After ENOSPC: cut every file this job wrote back to its length before
+/// the job, remove files and indexes it created, so nothing discarded can
+/// resurface at recovery. If that fails too, the log must go offline.
+async fn undo<D: Disk>(
+    disk: &D,
+    dir: &std::path::Path,
+    touched: &[(i64, Option<Rc<D::File>>, u64, bool)],
+    cause: io::Error,
+) -> FlushFailure {
+    for (base, file, pre_size, finalized) in touched.iter().rev() {
+        let undone = async {
+            if *finalized {
+                remove_if_exists(disk, &index_path(dir, *base)).await?;
+                remove_if_exists(disk, &time_index_path(dir, *base)).await?;
+            }
+            match file {
+                Some(f) => {
+                    f.truncate(*pre_size).await?;
+                    f.fdatasync().await
+                }
+                None => remove_if_exists(disk, &log_path(dir, *base)).await,
+            }
+        }
+        .await;
+        if let Err(e) = undone {
+            return FlushFailure::Failed(io::Error::new(
+                e.kind(),
+                format!("undoing a flush after `{cause}` failed: {e}"),
+            ));
+        }
+    }
+    FlushFailure::NoSpace(cause)
+}
+
+// ---------------------------------------------------------------------------
+// Read
+
+/// Reads whole batches for a fetch; planned by `PartitionLog::plan_read`.
+pub struct ReadJob<D: Disk = DmaDisk> {
+    pub(crate) file: Option<Rc<D::File>>,
+    pub(crate) start_position: u64,
+    pub(crate) limit_position: u64,
+    pub(crate) offset: i64,
+    pub(crate) upper_offset: i64,
+    pub(crate) max_bytes: usize,
+}
+
+impl<D: Disk> ReadJob<D> {
+    /// Whole batches from the one containing `offset`, below `upper_offset`,
+    /// at most `max_bytes` unless the first batch alone is larger (KIP-74).
+    /// Empty when there is nothing to read.
+    pub async fn run(self) -> Result<Bytes, LogError> {
+        let Some(file) = self.file else {
+            return Ok(Bytes::new());
+        };
+        let (offset, upper) = (self.offset, self.upper_offset);
+        let mut first: Option<(u64, BatchHeader)> = None;
+        scan(
+            &*file,
+            self.start_position,
+            self.limit_position,
+            false,
+            |pos, h, _| {
+                if h.base_offset >= upper {
+                    return false;
+                }
+                if h.last_offset() >= offset {
+                    first = Some((pos, *h));
+                    return false;
+                }
+                true
+            },
+        )
+        .await?;
+        let Some((pos, header)) = first else {
+            return Ok(Bytes::new());
+        };
+        let want = self
+            .max_bytes
+            .max(header.total_bytes())
+            .min((self.limit_position - pos) as usize);
+        let buf = Bytes::from(file.read_at(pos, want).await?);
+        let mut end = 0;
+        for (at, h) in BatchIter::new(&buf, false) {
+            let next = at + h.total_bytes();
+            if h.base_offset >= upper || (at > 0 && next > self.max_bytes) {
+                break;
+            }
+            end = next;
+        }
+        if end == 0 {
+            return Err(LogError::Corrupt(format!(
+                "batch at position {pos} could not be read back"
+            )));
+        }
+        Ok(buf.slice(..end))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Timestamp lookup and header scans
+
+/// One segment range to scan.
+pub(crate) struct ScanRange<F> {
+    pub file: Rc<F>,
+    pub start_position: u64,
+    pub limit_position: u64,
+}
+
+/// ListOffsets by timestamp; planned by `PartitionLog::plan_offset_for_timestamp`.
+pub struct TimestampJob<D: Disk = DmaDisk> {
+    pub(crate) ranges: Vec<ScanRange<D::File>>,
+    pub(crate) timestamp: i64,
+    pub(crate) upper_offset: i64,
+}
+
+impl<D: Disk> TimestampJob<D> {
+    /// `(offset, timestamp)` of the first batch below the upper offset whose
+    /// max timestamp is >= the target: its base offset and max timestamp
+    /// (batch granularity: records are not decoded). None if there is none.
+    pub async fn run(self) -> Result<Option<(i64, i64)>, LogError> {
+        let (ts, upper) = (self.timestamp, self.upper_offset);
+        for range in self.ranges {
+            let mut found = None;
+            let mut past_upper = false;
+            scan(
+                &*range.file,
+                range.start_position,
+                range.limit_position,
+                false,
+                |_, h, _| {
+                    if h.base_offset >= upper {
+                        past_upper = true;
+                        return false;
+                    }
+                    if h.max_timestamp >= ts {
+                        found = Some((h.base_offset, h.max_timestamp));
+                        return false;
+                    }
+                    true
+                },
+            )
+            .await?;
+            if found.is_some() || past_upper {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Headers of every batch from an offset; planned by `PartitionLog::plan_scan_headers`.
+pub struct ScanJob<D: Disk = DmaDisk> {
+    pub(crate) ranges: Vec<ScanRange<D::File>>,
+    pub(crate) from_offset: i64,
+    pub(crate) upper_offset: i64,
+}
+
+impl<D: Disk> ScanJob<D> {
+    pub async fn run(self) -> Result<Vec<BatchHeader>, LogError> {
+        let (from, upper) = (self.from_offset, self.upper_offset);
+        let mut out = Vec::new();
+        for range in self.ranges {
+            scan(
+                &*range.file,
+                range.start_position,
+                range.limit_position,
+                false,
+                |_, h, _| {
+                    if h.base_offset >= upper {
+                        return false;
+                    }
+                    if h.base_offset >= from {
+                        out.push(*h);
+                    }
+                    true
+                },
+            )
+            .await?;
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+
+/// Deletes the files of segments retention removed from the log.
+pub struct RetentionJob<D: Disk = DmaDisk> {
+    pub(crate) disk: D,
+    pub(crate) paths: Vec<PathBuf>,
+    /// Open handles, dropped (closed) once the names are gone.
+    pub(crate) files: Vec<Rc<D::File>>,
+}
+
+impl<D: Disk> RetentionJob<D> {
+    /// Paths this job removes.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    pub async fn run(self) -> Result<(), LogError> {
+        let mut first_error = None;
+        for path in &self.paths {
+            if let Err(e) = remove_if_exists(&self.disk, path).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        drop(self.files);
+        match first_error {
+            Some(e) => Err(LogError::Io(e)),
+            None => Ok(()),
+        }
+    }
+}

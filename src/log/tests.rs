@@ -1,1 +1,875 @@
+//! Unit tests of the log: the real DMA disk for the glommio traps and
+//! on-disk recovery, the memory twin for faults and the random-operation fuzz.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::protocol::batch::{patch_base_offset, set_log_append_time, BatchIter};
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/// A valid v2 batch of `count` records (opaque payload, as the log never
+/// decodes records) with every timestamp `ts`.
+fn make_batch(count: i32, ts: i64, payload: usize, fill: u8) -> Vec<u8> {
+    let total = BATCH_HEADER_BYTES + payload;
+    let mut b = vec![fill; total];
+    b[..BATCH_HEADER_BYTES].fill(0);
+    b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
+    b[16] = 2;
+    b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+    b[27..35].copy_from_slice(&ts.to_be_bytes());
+    b[35..43].copy_from_slice(&ts.to_be_bytes());
+    b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
+    b[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    b[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    b[57..61].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch::validate_produce_records(&b, usize::MAX).expect("test batch is valid");
+    b
+}
+
+/// What the log stores for `batch` appended at `base`.
+fn stored(batch: &[u8], base: i64, log_append_time: Option<i64>) -> Vec<u8> {
+    let mut b = batch.to_vec();
+    patch_base_offset(&mut b, base);
+    if let Some(ts) = log_append_time {
+        set_log_append_time(&mut b, ts);
+    }
+    b
+}
+
+fn kafka_batch(n: usize, ts: i64) -> Vec<u8> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: ts,
+            key: None,
+            value: Some(Bytes::from(format!("value-{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+fn on_glommio<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    glommio::LocalExecutorBuilder::default()
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn flush<D: Disk>(log: &mut PartitionLog<D>) -> Result<i64, LogError> {
+    match log.take_flush() {
+        Some(job) => {
+            let outcome = job.run(true).await;
+            log.complete_flush(outcome)
+        }
+        None => Ok(log.flushed_offset()),
+    }
+}
+
+/// Every batch from `from` to the flushed offset, read in `max_bytes` steps.
+async fn read_all<D: Disk>(log: &PartitionLog<D>, from: i64, max_bytes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    let upper = log.flushed_offset();
+    while offset < upper {
+        let bytes = log
+            .plan_read(offset, max_bytes, upper)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        assert!(
+            !bytes.is_empty(),
+            "read at {offset} below {upper} returned nothing"
+        );
+        let mut it = BatchIter::new(&bytes, true);
+        for (_, h) in it.by_ref() {
+            offset = h.last_offset() + 1;
+        }
+        assert_eq!(
+            it.position(),
+            bytes.len(),
+            "reads return whole valid batches"
+        );
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::Builder::new()
+        .prefix("corelog-log-")
+        .tempdir()
+        .unwrap();
+    let dir = root.path().join(name);
+    (root, dir)
+}
+
+fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 8 * 1024,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    }
+}
+
+fn names(dir: &Path, ext: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    futures_lite::future::block_on(f)
+}
+
+// ---------------------------------------------------------------------------
+// real disk (glommio DMA)
+
+/// GLOMMIO.md trap 1 regression: a fresh directory, then read back by DMA.
+#[test]
+fn dma_fresh_dir_append_flush_read_back_byte_exact() {
+    on_glommio(|| async move {
+        let (_root, dir) = temp_dir("t-0");
+        let mut log = PartitionLog::open(&dir, LogConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (log.start_offset(), log.end_offset(), log.flushed_offset()),
+            (0, 0, 0)
+        );
+        let mut expected = Vec::new();
+        for i in 0..3 {
+            let b = kafka_batch(5, 1_000 + i);
+            let info = log.append(&b, None).unwrap();
+            assert_eq!(info.base_offset, i * 5);
+            assert_eq!(info.last_offset, i * 5 + 4);
+            expected.extend(stored(&b, info.base_offset, None));
+        }
+        assert_eq!(log.flushed_offset(), 0);
+        assert_eq!(flush(&mut log).await.unwrap(), 15);
+        assert_eq!(read_all(&log, 0, 1 << 20).await, expected);
+        let mut bytes = Bytes::from(read_all(&log, 0, 1 << 20).await);
+        let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut bytes).unwrap();
+        let offsets: Vec<i64> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| r.offset))
+            .collect();
+        assert_eq!(offsets, (0..15).collect::<Vec<_>>());
+        // Appends after a flush rewrite the partial tail block in place.
+        let b = kafka_batch(2, 2_000);
+        log.append(&b, Some(5_000)).unwrap();
+        expected.extend(stored(&b, 15, Some(5_000)));
+        flush(&mut log).await.unwrap();
+        assert_eq!(read_all(&log, 0, 100).await, expected);
+        log.close().await.unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.join("00000000000000000000.log"))
+                .unwrap()
+                .len(),
+            expected.len() as u64
+        );
+        let log = PartitionLog::open(&dir, LogConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(log.end_offset(), 17);
+        assert_eq!(read_all(&log, 0, 1 << 20).await, expected);
+        assert_eq!(log.max_timestamp(), Some((5_000, 15)));
+    });
+}
+
+#[test]
+fn dma_roll_reads_across_segments_reopen_and_rebuild_indexes() {
+    on_glommio(|| async move {
+        let (_root, dir) = temp_dir("t-1");
+        let mut log = PartitionLog::open(&dir, small_config()).await.unwrap();
+        let mut expected = Vec::new();
+        for i in 0..120 {
+            let b = make_batch(
+                1 + (i % 3),
+                10_000 + i as i64,
+                100 + (i as usize * 37) % 400,
+                i as u8,
+            );
+            let info = log.append(&b, None).unwrap();
+            expected.extend(stored(&b, info.base_offset, None));
+            if i % 7 == 0 {
+                flush(&mut log).await.unwrap();
+            }
+        }
+        flush(&mut log).await.unwrap();
+        let end = log.end_offset();
+        assert!(
+            log.segment_count() >= 4,
+            "rolled into {} segments",
+            log.segment_count()
+        );
+        assert_eq!(read_all(&log, 0, 1_000).await, expected);
+        // A read from the middle of a batch starts at that batch.
+        let mid = log.plan_read(5, 1, end).unwrap().run().await.unwrap();
+        let h = BatchHeader::parse(&mid).unwrap();
+        assert!(h.base_offset <= 5 && h.last_offset() >= 5 && mid.len() == h.total_bytes());
+        assert!(log
+            .plan_read(end, 100, end)
+            .unwrap()
+            .run()
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            log.plan_read(end + 1, 100, end),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        let segments = log.segment_count();
+        log.close().await.unwrap();
+        assert_eq!(names(&dir, ".log").len(), segments);
+        assert_eq!(names(&dir, ".index").len(), segments);
+        assert_eq!(names(&dir, ".timeindex").len(), segments);
+
+        let log = PartitionLog::open(&dir, small_config()).await.unwrap();
+        assert_eq!((log.end_offset(), log.segment_count()), (end, segments));
+        assert_eq!(read_all(&log, 0, 3_000).await, expected);
+        drop(log);
+
+        let index_before = std::fs::read(dir.join(&names(&dir, ".index")[1])).unwrap();
+        for n in names(&dir, ".index") {
+            std::fs::remove_file(dir.join(n)).unwrap();
+        }
+        std::fs::write(dir.join(&names(&dir, ".timeindex")[0]), b"garbage").unwrap();
+        let log = PartitionLog::open(&dir, small_config()).await.unwrap();
+        assert_eq!(log.end_offset(), end);
+        assert_eq!(read_all(&log, 0, 2_000).await, expected);
+        // Closed segments' indexes were rebuilt identically.
+        assert_eq!(
+            std::fs::read(dir.join(&names(&dir, ".index")[1])).unwrap(),
+            index_before
+        );
+        let ts = log
+            .plan_offset_for_timestamp(10_050, end)
+            .run()
+            .await
+            .unwrap();
+        let (offset, t) = ts.unwrap();
+        assert_eq!(t, 10_050);
+        let b = log.plan_read(offset, 1, end).unwrap().run().await.unwrap();
+        assert_eq!(BatchHeader::parse(&b).unwrap().max_timestamp, 10_050);
+    });
+}
+
+#[test]
+fn dma_torn_tail_and_flipped_byte_are_cut_on_reopen() {
+    on_glommio(|| async move {
+        let (_root, dir) = temp_dir("t-2");
+        let mut log = PartitionLog::open(&dir, LogConfig::default())
+            .await
+            .unwrap();
+        let mut bounds = vec![0usize];
+        let mut expected = Vec::new();
+        for i in 0..10 {
+            let b = make_batch(2, 1_000 + i, 300, i as u8);
+            let info = log.append(&b, None).unwrap();
+            expected.extend(stored(&b, info.base_offset, None));
+            bounds.push(expected.len());
+        }
+        flush(&mut log).await.unwrap();
+        drop(log); // a crash: no clean close; the file ends on a block boundary
+        let path = dir.join("00000000000000000000.log");
+        assert_eq!(std::fs::metadata(&path).unwrap().len() % 4096, 0);
+
+        // Torn: cut in the middle of the last batch.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len((bounds[9] + 100) as u64).unwrap();
+        drop(f);
+        let mut log = PartitionLog::open(&dir, LogConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(log.end_offset(), 18);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), bounds[9] as u64);
+        assert_eq!(read_all(&log, 0, 1 << 20).await, expected[..bounds[9]]);
+        // It keeps working after recovery.
+        let b = make_batch(2, 5_000, 300, 9);
+        log.append(&b, None).unwrap();
+        flush(&mut log).await.unwrap();
+        log.close().await.unwrap();
+
+        // Flipped byte inside the (new) last batch.
+        let mut raw = std::fs::read(&path).unwrap();
+        assert_eq!(raw.len(), bounds[10]);
+        raw[bounds[9] + 200] ^= 0xff;
+        std::fs::write(&path, &raw).unwrap();
+        let log = PartitionLog::open(&dir, LogConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(log.end_offset(), 18);
+        assert_eq!(
+            read_all(&log, 3, 1 << 20).await,
+            expected[bounds[1]..bounds[9]]
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// memory twin: retention, timestamps, faults
+
+fn mem_dir() -> PathBuf {
+    PathBuf::from("/mem/topic-0")
+}
+
+fn fill_segments(log: &mut PartitionLog<MemDisk>, batches: i64, ts0: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..batches {
+        let b = make_batch(3, ts0 + i * 10, 500, i as u8);
+        let info = log.append(&b, None).unwrap();
+        out.push((info.base_offset, stored(&b, info.base_offset, None)));
+        if i % 3 == 0 {
+            block_on(flush(log)).unwrap();
+        }
+    }
+    block_on(flush(log)).unwrap();
+    out
+}
+
+#[test]
+fn retention_by_bytes_and_ms_moves_start_and_deletes_files() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        fill_segments(&mut log, 60, 1_000);
+        let segments = log.segment_count();
+        assert!(segments >= 4);
+        let end = log.end_offset();
+        assert!(log.take_retention(10_000).is_none(), "defaults keep a week");
+
+        let mut config = small_config();
+        config.retention_bytes = 20 * 1024;
+        log.set_config(config.clone());
+        let job = log.take_retention(2_000).expect("over retention.bytes");
+        let removed = job.paths().len() / 3;
+        job.run().await.unwrap();
+        assert!(log.size_bytes() <= 20 * 1024 + small_config().segment_bytes);
+        assert!(log.size_bytes() >= 20 * 1024);
+        assert_eq!(log.segment_count(), segments - removed);
+        assert_eq!(
+            disk.names(&dir)
+                .iter()
+                .filter(|n| n.ends_with(".log"))
+                .count(),
+            log.segment_count()
+        );
+        let start = log.start_offset();
+        assert!(start > 0);
+        assert!(matches!(
+            log.plan_read(start - 1, 10, end),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert!(!log
+            .plan_read(start, 10, end)
+            .unwrap()
+            .run()
+            .await
+            .unwrap()
+            .is_empty());
+
+        config.retention_bytes = -1;
+        config.retention_ms = 100;
+        log.set_config(config);
+        let newest_ts = 1_000 + 59 * 10;
+        let job = log
+            .take_retention(newest_ts + 101)
+            .expect("all closed segments expired");
+        job.run().await.unwrap();
+        assert_eq!(log.segment_count(), 1, "only the active segment is left");
+        assert_eq!(log.end_offset(), end);
+        assert!(
+            log.take_retention(i64::MAX / 2).is_none(),
+            "the active segment is never deleted"
+        );
+        drop(log);
+        let log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(log.end_offset(), end);
+    });
+}
+
+#[test]
+fn offset_for_timestamp_and_max_timestamp() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut log = PartitionLog::open_on(disk, &mem_dir(), small_config())
+            .await
+            .unwrap();
+        let batches = fill_segments(&mut log, 50, 1_000);
+        let end = log.end_offset();
+        for ts in [0, 1_000, 1_001, 1_005, 1_250, 1_490, 1_491] {
+            let got = log.plan_offset_for_timestamp(ts, end).run().await.unwrap();
+            let want = batches
+                .iter()
+                .map(|(base, b)| (*base, BatchHeader::parse(b).unwrap().max_timestamp))
+                .find(|(_, t)| *t >= ts);
+            assert_eq!(got, want, "timestamp {ts}");
+        }
+        assert_eq!(
+            log.plan_offset_for_timestamp(1_250, 30)
+                .run()
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(log.max_timestamp(), Some((1_490, batches[49].0)));
+    });
+}
+
+#[test]
+fn no_space_discards_unflushed_and_later_appends_work() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        let kept = fill_segments(&mut log, 10, 1_000);
+        let flushed = log.flushed_offset();
+        let segments = log.segment_count();
+        // Enough to roll a few times, then the disk is full.
+        for i in 0..40 {
+            log.append(&make_batch(1, 9_000, 600, i), None).unwrap();
+        }
+        assert!(log.segment_count() > segments);
+        disk.faults(|f| f.full = true);
+        assert!(matches!(flush(&mut log).await, Err(LogError::NoSpace)));
+        assert_eq!((log.end_offset(), log.flushed_offset()), (flushed, flushed));
+        assert_eq!(log.segment_count(), segments);
+        assert!(!log.is_failed());
+        let logs = disk
+            .names(&dir)
+            .iter()
+            .filter(|n| n.ends_with(".log"))
+            .count();
+        assert_eq!(
+            logs, segments,
+            "files created by the failed flush are removed"
+        );
+        // Space returns.
+        disk.faults(|f| f.full = false);
+        let mut expected: Vec<u8> = kept.iter().flat_map(|(_, b)| b.clone()).collect();
+        for i in 0..40 {
+            let b = make_batch(1, 9_000, 600, i);
+            let info = log.append(&b, None).unwrap();
+            expected.extend(stored(&b, info.base_offset, None));
+        }
+        assert_eq!(flush(&mut log).await.unwrap(), log.end_offset());
+        assert_eq!(read_all(&log, 0, 4096).await, expected);
+        disk.crash(None);
+        let log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!(read_all(&log, 0, 4096).await, expected);
+    });
+}
+
+#[test]
+fn fsync_failure_takes_the_log_offline_but_reads_work() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut log = PartitionLog::open_on(disk.clone(), &mem_dir(), LogConfig::default())
+            .await
+            .unwrap();
+        let kept = fill_segments(&mut log, 5, 1_000);
+        log.append(&make_batch(1, 1, 100, 1), None).unwrap();
+        disk.faults(|f| f.fail_syncs = 1);
+        assert!(matches!(flush(&mut log).await, Err(LogError::Failed)));
+        assert!(log.is_failed());
+        assert_eq!(log.end_offset(), log.flushed_offset());
+        assert!(matches!(
+            log.append(&make_batch(1, 1, 100, 1), None),
+            Err(LogError::Failed)
+        ));
+        assert!(log.take_flush().is_none());
+        let expected: Vec<u8> = kept.iter().flat_map(|(_, b)| b.clone()).collect();
+        assert_eq!(read_all(&log, 0, 1 << 20).await, expected);
+    });
+}
+
+#[test]
+fn appends_continue_while_a_flush_is_in_flight() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut log = PartitionLog::open_on(disk, &mem_dir(), small_config())
+            .await
+            .unwrap();
+        let mut expected = Vec::new();
+        let mut job = None;
+        for i in 0..200u8 {
+            let b = make_batch(2, i64::from(i), 50 + usize::from(i) * 13 % 700, i);
+            let info = log.append(&b, None).unwrap();
+            expected.extend(stored(&b, info.base_offset, None));
+            if i % 5 == 0 {
+                if let Some(j) = job.take() {
+                    let j: FlushJob<MemDisk> = j;
+                    let end = j.end_offset();
+                    let outcome = j.run(true).await;
+                    assert_eq!(log.complete_flush(outcome).unwrap(), end);
+                }
+                job = log.take_flush();
+                assert!(log.take_flush().is_none(), "one flush in flight");
+            }
+        }
+        if let Some(j) = job {
+            let outcome = j.run(true).await;
+            log.complete_flush(outcome).unwrap();
+        }
+        flush(&mut log).await.unwrap();
+        assert_eq!(read_all(&log, 0, 5_000).await, expected);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// fuzz
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The trivial model: every batch the log should hold, in order.
+struct Model {
+    batches: Vec<(i64, Vec<u8>)>,
+    /// Batches below this index are fdatasync'd.
+    flushed: usize,
+    /// Batches below this index are written by a successful flush.
+    written: usize,
+    /// The log start offset (moved by retention).
+    start: i64,
+    /// Batches discarded by a flush that failed its fdatasync: their bytes
+    /// may still be on disk and come back at the next open.
+    maybe: Vec<(i64, Vec<u8>)>,
+}
+
+impl Model {
+    /// After a reopen at `end`: keep what survived, take back what resurfaced.
+    fn reopened(&mut self, end: i64) {
+        let maybe = std::mem::take(&mut self.maybe);
+        if end > self.end() {
+            for b in maybe {
+                if b.0 < end {
+                    self.batches.push(b);
+                }
+            }
+            assert_eq!(self.end(), end, "resurfaced data ends on a batch boundary");
+        }
+        let i = self.index_of_offset(end);
+        assert!(i == self.batches.len() || self.batches[i].0 == end);
+        self.batches.truncate(i);
+    }
+}
+
+impl Model {
+    fn end(&self) -> i64 {
+        self.batches.last().map_or(self.start, |(b, bytes)| {
+            b + i64::from(BatchHeader::parse(bytes).unwrap().last_offset_delta) + 1
+        })
+    }
+    fn index_of_offset(&self, offset: i64) -> usize {
+        self.batches.partition_point(|(b, _)| *b < offset)
+    }
+}
+
+fn fuzz_one(seed: u64) {
+    let mut rng = Rng(seed);
+    let disk = MemDisk::new();
+    let dir = mem_dir();
+    let mut config = LogConfig {
+        segment_bytes: 2048 + rng.below(16 * 1024),
+        segment_ms: 1_000 + rng.below(100_000) as i64,
+        retention_bytes: -1,
+        retention_ms: -1,
+        index_interval_bytes: 64 + rng.below(2048) as u32,
+    };
+    let mut log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+    // The model holds only offsets >= base_dropped (retention).
+    let mut model = Model {
+        batches: Vec::new(),
+        flushed: 0,
+        written: 0,
+        start: 0,
+        maybe: Vec::new(),
+    };
+    let mut now = 1_000_000i64;
+    let mut job: Option<FlushJob<MemDisk>> = None;
+    for _step in 0..1_500 {
+        let op = rng.below(100);
+        match op {
+            0..=44 => {
+                if log.is_failed() {
+                    continue;
+                }
+                let count = 1 + rng.below(5) as i32;
+                let ts = now - 500 + rng.below(1_000) as i64;
+                let payload_max = if rng.chance(5) { 9_000 } else { 700 };
+                let payload = rng.below(payload_max) as usize;
+                let b = make_batch(count, ts, payload, rng.next() as u8);
+                let lat = rng.chance(20).then_some(now);
+                let info = log.append(&b, lat).unwrap();
+                assert_eq!(info.base_offset, model.end());
+                model
+                    .batches
+                    .push((info.base_offset, stored(&b, info.base_offset, lat)));
+            }
+            45..=54 => {
+                // take a flush job (maybe keep it in flight) or finish one
+                if let Some(j) = job.take() {
+                    finish(&mut log, &mut model, &disk, &mut rng, j);
+                } else if let Some(j) = log.take_flush() {
+                    if rng.chance(50) {
+                        job = Some(j);
+                    } else {
+                        finish(&mut log, &mut model, &disk, &mut rng, j);
+                    }
+                }
+            }
+            55..=69 => {
+                let upper = log.flushed_offset();
+                let start = model.start;
+                assert!(upper >= start);
+                let offset = start + rng.below((upper - start + 1) as u64) as i64;
+                let max_bytes = 1 + rng.below(6_000) as usize;
+                let bytes =
+                    block_on(log.plan_read(offset, max_bytes, upper).unwrap().run()).unwrap();
+                check_read(&model, offset, max_bytes, upper, &bytes);
+            }
+            70..=74 => {
+                now += rng.below(config.segment_ms as u64 * 2) as i64;
+                log.maybe_roll(now);
+            }
+            75..=81 => {
+                if rng.chance(50) {
+                    config.retention_bytes = rng.below(64 * 1024) as i64;
+                    config.retention_ms = -1;
+                } else {
+                    config.retention_bytes = -1;
+                    config.retention_ms = rng.below(2_000) as i64;
+                }
+                log.set_config(config.clone());
+                if let Some(r) = log.take_retention(now) {
+                    block_on(r.run()).unwrap();
+                }
+                let new_start = log.start_offset();
+                assert!(new_start >= model.start);
+                let i = model.index_of_offset(new_start);
+                assert!(i == model.batches.len() || model.batches[i].0 == new_start);
+                assert!(i <= model.flushed.min(model.written));
+                model.batches.drain(..i);
+                model.flushed -= i;
+                model.written -= i;
+                model.start = new_start;
+            }
+            82..=89 => {
+                let upper = log.flushed_offset();
+                let ts = now - 800 + rng.below(1_600) as i64;
+                let got = block_on(log.plan_offset_for_timestamp(ts, upper).run()).unwrap();
+                let want = model
+                    .batches
+                    .iter()
+                    .take_while(|(b, _)| *b < upper)
+                    .map(|(b, bytes)| (*b, BatchHeader::parse(bytes).unwrap().max_timestamp))
+                    .find(|(_, t)| *t >= ts);
+                assert_eq!(got, want, "offset for timestamp {ts}");
+            }
+            90..=95 => {
+                // crash (maybe torn) and reopen
+                drop(job.take());
+                drop(log);
+                disk.crash(rng.chance(50).then(|| rng.next()));
+                log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+                let end = log.end_offset();
+                let i = model.index_of_offset(end);
+                assert!(i >= model.flushed, "synced data survives: end {end}");
+                model.reopened(end);
+                model.flushed = model.batches.len();
+                model.written = model.batches.len();
+                assert_eq!(log.start_offset(), model.start);
+                assert_eq!(
+                    block_on(read_all(&log, model.start, 8_192)),
+                    concat(&model.batches)
+                );
+            }
+            _ => {
+                // clean close and reopen
+                if let Some(j) = job.take() {
+                    finish(&mut log, &mut model, &disk, &mut rng, j);
+                }
+                let failed = log.is_failed();
+                let closed = block_on(log.close());
+                assert_eq!(closed.is_err(), failed);
+                log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+                if failed {
+                    model.reopened(log.end_offset());
+                }
+                model.flushed = model.batches.len();
+                model.written = model.batches.len();
+                assert_eq!(log.end_offset(), model.end());
+                assert_eq!(
+                    block_on(read_all(&log, model.start, 8_192)),
+                    concat(&model.batches)
+                );
+            }
+        }
+        assert_eq!(log.end_offset(), model.end());
+        assert_eq!(log.start_offset(), model.start);
+    }
+}
+
+fn finish(
+    log: &mut PartitionLog<MemDisk>,
+    model: &mut Model,
+    disk: &MemDisk,
+    rng: &mut Rng,
+    job: FlushJob<MemDisk>,
+) {
+    if rng.chance(8) {
+        disk.faults(|f| f.fail_writes = 1 + rng.below(3) as u32);
+    }
+    if rng.chance(1) {
+        disk.faults(|f| f.fail_syncs = 1);
+    }
+    let sync = !rng.chance(20);
+    let upto = job.end_offset();
+    let outcome = block_on(job.run(sync));
+    disk.faults(|f| {
+        f.fail_writes = 0;
+        f.fail_syncs = 0;
+    });
+    match log.complete_flush(outcome) {
+        Ok(flushed) => {
+            let i = model.index_of_offset(upto);
+            assert!(i == model.batches.len() || model.batches[i].0 == upto);
+            model.written = i;
+            if sync {
+                model.flushed = i;
+                assert_eq!(flushed, upto);
+            }
+        }
+        Err(LogError::NoSpace) => {
+            model.batches.truncate(model.written);
+        }
+        Err(LogError::Failed) => {
+            model.maybe = model.batches.split_off(model.written);
+        }
+        Err(e) => panic!("unexpected flush error {e}"),
+    }
+}
+
+fn concat(batches: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    batches
+        .iter()
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect()
+}
+
+fn check_read(model: &Model, offset: i64, max_bytes: usize, upper: i64, bytes: &[u8]) {
+    if offset >= upper {
+        assert!(bytes.is_empty());
+        return;
+    }
+    let first = model
+        .batches
+        .iter()
+        .position(|(b, bytes)| {
+            *b + i64::from(BatchHeader::parse(bytes).unwrap().last_offset_delta) >= offset
+        })
+        .expect("offset below upper is in the model");
+    assert!(
+        !bytes.is_empty(),
+        "read at {offset} (upper {upper}) is empty"
+    );
+    let mut at = 0;
+    let mut i = first;
+    while at < bytes.len() {
+        let want = &model.batches[i].1;
+        assert!(model.batches[i].0 < upper);
+        assert_eq!(
+            &bytes[at..at + want.len()],
+            &want[..],
+            "batch {i} read back"
+        );
+        at += want.len();
+        i += 1;
+    }
+    assert!(
+        at == model.batches[first].1.len() || at <= max_bytes,
+        "max_bytes respected"
+    );
+}
+
+#[test]
+fn fuzz_random_operations_against_a_model() {
+    let seeds: Vec<u64> = match std::env::var("CORELOG_FUZZ_SEED") {
+        Ok(s) => vec![s.parse().expect("CORELOG_FUZZ_SEED is a u64")],
+        Err(_) => {
+            let base = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            (0..8).map(|i| base.wrapping_add(i * 7919)).collect()
+        }
+    };
+    for seed in seeds {
+        let result = std::panic::catch_unwind(|| fuzz_one(seed));
+        if let Err(e) = result {
+            eprintln!("log fuzz failed; replay with CORELOG_FUZZ_SEED={seed}");
+            std::panic::resume_unwind(e);
+        }
+    }
+}

@@ -136,6 +136,11 @@ pub(crate) struct SegmentFlush<F: DiskFile> {
 }
 
 /// What a successful flush makes true, applied by `complete_flush`.
+/// A segment a failing flush may have to undo: (base offset, the file if it
+/// existed before the job, its length before the job, whether the job
+/// finalized it).
+type Touched<F> = (i64, Option<Rc<F>>, u64, bool);
+
 pub(crate) struct FlushCommit {
     pub end_offset: i64,
     /// (segment base, state at take, tail block at take).
@@ -191,7 +196,7 @@ impl<D: Disk> FlushJob<D> {
             commit,
         } = self;
         let mut created: Vec<(i64, Rc<D::File>)> = Vec::new();
-        let mut touched: Vec<(i64, Option<Rc<D::File>>, u64, bool)> = Vec::new();
+        let mut touched: Vec<Touched<D::File>> = Vec::new();
         let mut result = Ok(sync);
         for seg in segments {
             let base = seg.base_offset;
@@ -263,13 +268,17 @@ async fn flush_segment<D: Disk>(
             Err(e) => return Err(classify_write(e)),
         }
     }
+    let finalized = seg.finalize.is_some();
     if let Some(fin) = seg.finalize {
         // Cut first, then the indexes: an index file on disk means the .log
         // has its exact length. Time index before offset index: a segment
         // with an .index also has a whole .timeindex.
+        // The .log is synced here even when the flush is not: index files on
+        // disk promise a whole, durable segment, and recovery trusts them.
         file.truncate(fin.exact_len)
             .await
             .map_err(FlushFailure::Failed)?;
+        file.fdatasync().await.map_err(FlushFailure::Failed)?;
         let base = seg.base_offset;
         write_whole_file(disk, &time_index_path(dir, base), &fin.time_index)
             .await
@@ -278,7 +287,7 @@ async fn flush_segment<D: Disk>(
             .await
             .map_err(classify_write)?;
     }
-    if sync {
+    if sync && !finalized {
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
     }
     Ok(())
@@ -290,7 +299,7 @@ async fn flush_segment<D: Disk>(
 async fn undo<D: Disk>(
     disk: &D,
     dir: &std::path::Path,
-    touched: &[(i64, Option<Rc<D::File>>, u64, bool)],
+    touched: &[Touched<D::File>],
     cause: io::Error,
 ) -> FlushFailure {
     for (base, file, pre_size, finalized) in touched.iter().rev() {

@@ -748,6 +748,7 @@ mod recovery {
                     dir.display()
                 );
                 scan_into(&mut seg, &file, 0, size, config, dir).await?;
+                file.fdatasync().await?;
                 seg.maybe_push_time();
                 write_whole_file(disk, &time_index_path(dir, base), &seg.time_index_bytes())
                     .await?;
@@ -799,6 +800,10 @@ mod recovery {
             }
         }
         scan_into(&mut seg, &file, start, size, config, dir).await?;
+        // What was recovered may sit unsynced in the page cache (the last
+        // run stopped after a failed fdatasync, or was killed): make it
+        // durable before calling it flushed.
+        file.fdatasync().await?;
         let tail_at = align_down(seg.size);
         seg.flushed_tail = if seg.size > tail_at {
             file.read_at(tail_at, (seg.size - tail_at) as usize).await?

@@ -33,8 +33,8 @@ pub const WRITE_BUFFER_BYTES_MIN: usize = 16 * 1024;
 /// Largest single write buffer; bigger appends chain several.
 pub const WRITE_BUFFER_BYTES_MAX: usize = 1024 * 1024;
 
-const _: () = assert!(WRITE_BUFFER_BYTES_MIN % BLOCK_BYTES == 0);
-const _: () = assert!(WRITE_BUFFER_BYTES_MAX % BLOCK_BYTES == 0);
+const _: () = assert!(WRITE_BUFFER_BYTES_MIN.is_multiple_of(BLOCK_BYTES));
+const _: () = assert!(WRITE_BUFFER_BYTES_MAX.is_multiple_of(BLOCK_BYTES));
 
 pub fn log_path(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{base:020}.log"))
@@ -403,7 +403,7 @@ impl<F: DiskFile> Segment<F> {
 /// Decodes and checks an `.index` file against a segment of `size` bytes
 /// whose relative offsets are below `rel_limit`. None when damaged.
 pub fn parse_index(bytes: &[u8], size: u64, rel_limit: Option<u64>) -> Option<Vec<IndexEntry>> {
-    if bytes.len() % INDEX_ENTRY_BYTES != 0 {
+    if !bytes.len().is_multiple_of(INDEX_ENTRY_BYTES) {
         return None;
     }
     let mut out: Vec<IndexEntry> = Vec::with_capacity(bytes.len() / INDEX_ENTRY_BYTES);
@@ -426,7 +426,7 @@ pub fn parse_index(bytes: &[u8], size: u64, rel_limit: Option<u64>) -> Option<Ve
 
 /// Decodes and checks a `.timeindex` file. None when damaged.
 pub fn parse_time_index(bytes: &[u8], rel_limit: Option<u64>) -> Option<Vec<TimeEntry>> {
-    if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
+    if !bytes.len().is_multiple_of(TIME_INDEX_ENTRY_BYTES) {
         return None;
     }
     let mut out: Vec<TimeEntry> = Vec::with_capacity(bytes.len() / TIME_INDEX_ENTRY_BYTES);

@@ -648,8 +648,27 @@ fn fuzz_one(seed: u64) {
     };
     let mut now = 1_000_000i64;
     let mut job: Option<FlushJob<MemDisk>> = None;
-    for _step in 0..1_500 {
+    let trace = std::env::var("CORELOG_FUZZ_TRACE").is_ok();
+    for step in 0..1_500 {
         let op = rng.below(100);
+        if trace {
+            let files: Vec<(String, Option<usize>)> = disk
+                .names(&dir)
+                .into_iter()
+                .map(|n| {
+                    let len = disk.file_len(&dir.join(&n));
+                    (n[15..].to_string(), len)
+                })
+                .collect();
+            eprintln!(
+                "step {step} op {op} end {} flushed {} written {} start {} {:?}",
+                log.end_offset(),
+                log.flushed_offset(),
+                log.written_offset(),
+                log.start_offset(),
+                files
+            );
+        }
         match op {
             0..=44 => {
                 if log.is_failed() {

@@ -1,0 +1,1 @@
+//! Broker processes (filled in below).

@@ -68,6 +68,7 @@ impl Committer {
                     .into_iter()
                     .filter_map(|p| p.take_flush().map(|job| (p, job)))
                     .collect();
+                let this = &self;
                 let flushes = jobs.into_iter().map(|(partition, job)| async move {
                     let outcome = job.run(true).await;
                     if let Some((dir, due)) = partition.complete_flush(outcome) {
@@ -88,7 +89,7 @@ impl Committer {
                         && !partition.is_deleted()
                         && partition.mark_queued()
                     {
-                        self.dirty.borrow_mut().push(partition.clone());
+                        this.dirty.borrow_mut().push(partition.clone());
                     }
                 });
                 futures::future::join_all(flushes).await;

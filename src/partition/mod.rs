@@ -435,12 +435,21 @@ impl Partition {
             if state.high_watermark > offset || self.deleted.get() {
                 return;
             }
+            // Waiters whose fetch already timed out are dropped here, so an
+            // idle partition polled for hours does not collect them.
+            state.data_waiters.retain(|w| !w.is_canceled());
             let (tx, rx) = oneshot::channel();
             state.data_waiters.push(tx);
             rx
         };
         let sleep = glommio::timer::sleep(deadline.saturating_duration_since(Instant::now()));
-        futures_lite::future::or(async { drop(wait.await) }, sleep).await;
+        futures_lite::future::or(
+            async {
+                let _ = wait.await;
+            },
+            sleep,
+        )
+        .await;
     }
 
     /// ListOffsets for one timestamp: -1 latest, -2 earliest, -3 max timestamp.

@@ -362,7 +362,19 @@ async fn shutdown(broker: &Rc<Broker>) {
         .collect();
     let count = partitions.len();
     for partition in partitions {
-        if let Ok(partition) = Rc::try_unwrap(partition) {
+        let partition = match Rc::try_unwrap(partition) {
+            Ok(partition) => partition,
+            Err(shared) => {
+                log::warn!(
+                    "{}-{} is still in use at shutdown ({} holders): its log is left to recovery",
+                    shared.topic,
+                    shared.index,
+                    Rc::strong_count(&shared)
+                );
+                continue;
+            }
+        };
+        {
             let name = format!("{}-{}", partition.topic, partition.index);
             if let Err(e) = partition.close().await {
                 log::warn!("{name}: close failed: {e}");

@@ -370,6 +370,9 @@ pub fn encode_batch(records: &[Record], compression: Compression) -> Bytes {
         .enumerate()
         .map(|(i, r)| Record {
             offset: i as i64,
+            // kafka-protocol starts a new batch whenever offset - sequence
+            // changes, so sequences must advance with offsets to get one batch.
+            sequence: r.sequence.wrapping_add(i as i32),
             ..r.clone()
         })
         .collect();

@@ -50,10 +50,16 @@ pub async fn handle(
                         timestamp: p.timestamp,
                     };
                     match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::Offset(Ok(Some((offset, timestamp)))) => response
-                            .with_offset(offset)
-                            .with_timestamp(timestamp)
-                            .with_leader_epoch(0),
+                        ShardReply::Offset(Ok(Some((offset, timestamp)))) => {
+                            let response = response.with_offset(offset).with_timestamp(timestamp);
+                            // The leader epoch exists from v4 on; setting it
+                            // earlier is an encoding error.
+                            if version >= 4 {
+                                response.with_leader_epoch(0)
+                            } else {
+                                response
+                            }
+                        }
                         ShardReply::Offset(Ok(None)) => response,
                         ShardReply::Offset(Err(e)) => {
                             response.with_error_code(errors::partition_error(&e))

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -23,55 +24,73 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let catalog = broker.catalog();
-    let mut topics = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
+    let topics = request.topic_data.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str());
-        let parts = topic.partition_data.into_iter().map(|data| {
-            let owner = meta.and_then(|m| m.shards.get(usize::try_from(data.index).ok()?).copied());
-            let name = topic.name.0.to_string();
-            async move {
-                let response = PartitionProduceResponse::default().with_index(data.index);
-                let Some(owner) = owner else {
-                    return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                };
-                let Some(records) = data.records else {
-                    return response.with_error_code(ResponseError::InvalidRecord.code());
-                };
-                let owner = ShardId(owner as usize);
-                let stats = &broker.stats;
-                if owner == broker.shard() {
-                    stats.produce_local.set(stats.produce_local.get() + 1);
-                } else {
-                    stats
-                        .produce_forwarded
-                        .set(stats.produce_forwarded.get() + 1);
-                }
-                let request = ShardRequest::Produce {
-                    topic: name,
-                    partition: data.index,
-                    records,
+        let parts: Vec<_> = topic
+            .partition_data
+            .into_iter()
+            .map(|data| {
+                let owner =
+                    meta.and_then(|m| m.shards.get(usize::try_from(data.index).ok()?).copied());
+                produce_partition(
+                    broker,
+                    topic.name.0.to_string(),
+                    owner.map(|s| ShardId(s as usize)),
+                    data,
                     acks,
-                };
-                match broker.route(owner, request).await {
-                    ShardReply::Produced(Ok(appended)) => response
-                        .with_base_offset(appended.base_offset)
-                        .with_log_append_time_ms(appended.log_append_time_ms)
-                        .with_log_start_offset(appended.log_start_offset),
-                    ShardReply::Produced(Err(e)) => response
-                        .with_error_code(errors::partition_error(&e))
-                        .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-                    other => response
-                        .with_error_code(ResponseError::NotLeaderOrFollower.code())
-                        .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
-                }
-            }
-        });
-        let partition_responses = join_all(parts).await;
-        topics.push(
+                )
+            })
+            .collect();
+        async move {
             TopicProduceResponse::default()
                 .with_name(topic.name)
-                .with_partition_responses(partition_responses),
-        );
-    }
+                .with_partition_responses(join_all(parts).await)
+        }
+    });
+    let topics = join_all(topics).await;
     (acks != 0).then(|| ProduceResponse::default().with_responses(topics))
+}
+
+async fn produce_partition(
+    broker: &Rc<Broker>,
+    topic: String,
+    owner: Option<ShardId>,
+    data: PartitionProduceData,
+    acks: i16,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default().with_index(data.index);
+    let Some(owner) = owner else {
+        return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+    };
+    let Some(records) = data.records else {
+        return response.with_error_code(ResponseError::InvalidRecord.code());
+    };
+    let stats = &broker.stats;
+    if owner == broker.shard() {
+        stats.produce_local.set(stats.produce_local.get() + 1);
+    } else {
+        stats
+            .produce_forwarded
+            .set(stats.produce_forwarded.get() + 1);
+    }
+    let request = ShardRequest::Produce {
+        topic,
+        partition: data.index,
+        records,
+        acks,
+    };
+    match broker.route(owner, request).await {
+        ShardReply::Produced(Ok(appended)) => response
+            .with_base_offset(appended.base_offset)
+            .with_log_append_time_ms(appended.log_append_time_ms)
+            .with_log_start_offset(appended.log_start_offset),
+        ShardReply::Produced(Err(e)) => response
+            .with_base_offset(-1)
+            .with_error_code(errors::partition_error(&e))
+            .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+        other => response
+            .with_base_offset(-1)
+            .with_error_code(ResponseError::NotLeaderOrFollower.code())
+            .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
+    }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::panic::{self, AssertUnwindSafe};
 
 use common::raw::{code, now_ms, simple_batch, str_bytes, topic_name, ApiVersions, Conn};
 use common::Broker;
@@ -93,12 +94,30 @@ fn every_advertised_version_answers() {
         ApiKey::InitProducerId,
         ApiKey::FindCoordinator,
     ];
+    // Every version is checked even after one fails, so one run lists all
+    // the mismatches; a failed check may have closed the connection.
+    let mut failures = Vec::new();
     for api in order {
         let (min, max) = advertised.range(api);
         for version in min..=max {
-            probe.check(api, version);
+            let result = panic::catch_unwind(AssertUnwindSafe(|| probe.check(api, version)));
+            if let Err(cause) = result {
+                let text = cause
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| cause.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(format!("{api:?} v{version}: {text}"));
+                probe.conn = Conn::connect(broker.addr());
+            }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} advertised versions failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 impl Probe {

@@ -203,6 +203,36 @@ impl Broker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.wait_port_closed();
+        }
+    }
+
+    /// Waits (bounded) until nothing accepts on the port any more. A killed
+    /// io_uring process can keep its listening socket alive for a moment
+    /// after it is reaped (the ring is torn down asynchronously), and a
+    /// connection queued on that socket is reset, not served; so a restart
+    /// must not mistake the old socket for the new broker.
+    fn wait_port_closed(&self) {
+        let started = Instant::now();
+        let mut accepted = 0;
+        while TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+            accepted += 1;
+            if started.elapsed() > Duration::from_secs(10) {
+                eprintln!(
+                    "port {} still accepts 10 s after the broker died",
+                    self.port
+                );
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Tens of milliseconds are normal; say so only when it is unusual.
+        if accepted > 0 && started.elapsed() > Duration::from_millis(500) {
+            eprintln!(
+                "port {} kept accepting for {:?} after the broker died",
+                self.port,
+                started.elapsed()
+            );
         }
     }
 
@@ -223,6 +253,7 @@ impl Broker {
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().expect("wait for broker") {
+                self.wait_port_closed();
                 return (status, self.stderr());
             }
             if Instant::now() > deadline {
@@ -281,8 +312,11 @@ impl Broker {
 
     pub fn consumer_config(&self) -> ClientConfig {
         let mut config = self.client_config();
-        // No consumer group: partitions are assigned explicitly.
+        // Partitions are assigned explicitly, with offsets from the start,
+        // so no group is joined and nothing is committed. librdkafka still
+        // refuses assign() without a group.id, hence a placeholder one.
         config
+            .set("group.id", "corelog-tests-assign")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
@@ -336,10 +370,16 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        let state = match self.child.as_mut().map(|c| c.try_wait()) {
+            None => "not running".to_string(),
+            Some(Ok(None)) => "still running".to_string(),
+            Some(Ok(Some(status))) => format!("exited with {status}"),
+            Some(Err(e)) => format!("unknown ({e})"),
+        };
         self.kill9();
         if thread::panicking() {
             eprintln!(
-                "---- broker output ({}) ----\n{}\n---- end of broker output ----",
+                "---- broker output ({}; the broker was {state} at the end of the test) ----\n{}\n---- end of broker output ----",
                 self.stderr_path.display(),
                 self.stderr()
             );

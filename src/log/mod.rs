@@ -882,7 +882,18 @@ mod recovery {
                 ScanStop::Visitor => "a batch out of offset order".to_string(),
                 ScanStop::End => "the end".to_string(),
             };
-            log::warn!(
+            // An unclean stop leaves the last 4 KiB block padded after the
+            // data (writes are whole blocks): trimming that is routine.
+            let padding = size % crate::limits::DISK_BLOCK_BYTES as u64 == 0
+                && size - ended.end < crate::limits::DISK_BLOCK_BYTES as u64
+                && matches!(ended.stop, ScanStop::Invalid(_) | ScanStop::Torn);
+            let level = if padding {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
                 "{}: segment {}: cutting {} bytes after position {} ({reason})",
                 dir.display(),
                 seg.base_offset,

@@ -452,29 +452,41 @@ impl Partition {
         .await;
     }
 
-    /// ListOffsets for one timestamp: -1 latest, -2 earliest, -3 max timestamp.
+    /// ListOffsets for one timestamp: -1 latest, -2 earliest, -3 max
+    /// timestamp, else the first record whose timestamp is at or after it.
+    /// The log finds the batch from its time index; the one batch is then
+    /// decoded to answer with the exact record, as Kafka does.
     pub async fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, PartitionError> {
-        let job = {
+        let (batch_offset, wanted) = {
             let state = self.state.borrow();
             match timestamp {
                 -1 => return Ok(Some((state.high_watermark, -1))),
                 -2 => return Ok(Some((state.log.start_offset(), -1))),
-                -3 => {
-                    return Ok(state
+                -3 => match state.log.max_timestamp() {
+                    Some((ts, offset)) if offset < state.high_watermark => {
+                        (offset, RecordWanted::Exactly(ts))
+                    }
+                    _ => return Ok(Some((-1, -1))),
+                },
+                ts => {
+                    let job = state
                         .log
-                        .max_timestamp()
-                        .map(|(ts, off)| (off, ts))
-                        .or(Some((-1, -1))))
+                        .plan_offset_for_timestamp(ts, state.high_watermark);
+                    drop(state);
+                    match job.run().await.map_err(|e| storage_error(&e))? {
+                        Some((offset, _)) => (offset, RecordWanted::AtLeast(ts)),
+                        None => return Ok(None),
+                    }
                 }
-                ts => state
-                    .log
-                    .plan_offset_for_timestamp(ts, state.high_watermark),
             }
         };
-        job.run().await.map_err(|e| storage_error(&e))
+        let batch = self.read(batch_offset, 1).await?.records;
+        Ok(Some(
+            find_record(&batch, wanted).unwrap_or((batch_offset, timestamp.max(-1))),
+        ))
     }
 
     /// Rolls by segment.ms and applies retention; runs from the shard's
@@ -523,6 +535,33 @@ impl Partition {
     pub async fn close(self) -> Result<(), LogError> {
         self.state.into_inner().log.close().await
     }
+}
+
+#[derive(Clone, Copy)]
+enum RecordWanted {
+    AtLeast(i64),
+    Exactly(i64),
+}
+
+/// The offset and timestamp of the first record of the first batch in
+/// `batches` that matches. LogAppendTime batches stamp every record with the
+/// batch's max timestamp.
+fn find_record(batches: &Bytes, wanted: RecordWanted) -> Option<(i64, i64)> {
+    let header = batch::BatchHeader::parse(batches).ok()?;
+    let mut buf = batches.slice(..header.total_bytes().min(batches.len()));
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records.iter().find_map(|r| {
+        let ts = if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            r.timestamp
+        };
+        let hit = match wanted {
+            RecordWanted::AtLeast(t) => ts >= t,
+            RecordWanted::Exactly(t) => ts == t,
+        };
+        hit.then_some((r.offset, ts))
+    })
 }
 
 fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {

@@ -178,11 +178,19 @@ pub const DMA_PROBE_FILE: &str = ".corelog-dma-probe";
 /// log opens (PartitionLog::open also does it once per device and thread).
 pub async fn prepare_disk(data_dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(data_dir)?;
-    let marker = data_dir.join(DMA_PROBE_FILE);
-    std::fs::write(&marker, vec![0x5a_u8; BLOCK_BYTES])?;
+    // One marker per thread: shards start together, and a shard that opened
+    // a marker another shard was still rewriting would probe an empty file,
+    // the very trap this avoids.
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let marker = data_dir.join(format!("{DMA_PROBE_FILE}-{thread}"));
+    let tmp = data_dir.join(format!("{DMA_PROBE_FILE}-{thread}.tmp"));
+    std::fs::write(&tmp, vec![0x5a_u8; BLOCK_BYTES])?;
+    std::fs::rename(&tmp, &marker)?;
     let file = DmaFile::open(&marker).await.map_err(glommio_error)?;
     let read = file.read_at(0, BLOCK_BYTES).await.map_err(glommio_error);
     let closed = file.close().await.map_err(glommio_error);
+    let _ = std::fs::remove_file(&marker);
     let read = read?;
     closed?;
     if read.len() != BLOCK_BYTES || read.iter().any(|&b| b != 0x5a) {

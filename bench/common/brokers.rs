@@ -173,6 +173,12 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(50));
         }
+        eprintln!(
+            "{} (pid {}) did not exit within {STOP_TIMEOUT:?} of SIGTERM; killing it. Its log ends:\n{}",
+            self.name,
+            child.id(),
+            log_tail(&self.log)
+        );
         let _ = child.kill();
         let _ = child.wait();
         false
@@ -183,6 +189,12 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 fn taskset(cpus: &[usize], program: &Path) -> Command {

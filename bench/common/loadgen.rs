@@ -7,10 +7,12 @@
 //! thread per consumer, and the caller's thread, which prints a progress line
 //! each second and decides when the run ends. Every loop has a deadline.
 //!
-//! Measurement: time runs from one `Instant` (`t0`). A message's "send time"
-//! is its *intended* send time when a rate is set (so a stalled broker shows
-//! as latency, not as fewer samples: no coordinated omission) and the actual
-//! time otherwise. Produce-ack latency = delivery callback time − send time.
+//! Measurement: time runs from one `Instant` (`t0`). A message's send time is
+//! when `send` was called, as kafka-producer-perf-test measures. At a fixed
+//! rate, sends are scheduled, and how late each one went out against its
+//! schedule is recorded as `send_lag` (a stalled broker fills librdkafka's
+//! queue, sends block, and the lag shows it: the generator's own health and a
+//! guard against coordinated omission). Produce-ack latency = delivery callback time − send time.
 //! End-to-end latency = consumer receive time − send time, where the send time
 //! travels in the payload's first 8 bytes as ns since the Unix epoch (producer
 //! and consumer share this machine's clock). Only messages sent inside the
@@ -286,7 +288,8 @@ fn start_offsets(
         .collect()
 }
 
-/// One producer's sending loop; returns its ack-latency histogram.
+/// One producer's sending loop; returns its ack-latency histogram and, at a
+/// fixed rate, how late each send was against its schedule.
 #[allow(clippy::too_many_arguments)]
 fn produce_loop(
     index: usize,
@@ -298,7 +301,7 @@ fn produce_loop(
     stop: Arc<AtomicBool>,
     bytes_budget: Option<u64>,
     end_ns: u64,
-) -> Result<Histogram<u64>> {
+) -> Result<(Histogram<u64>, Histogram<u64>)> {
     let context = DeliveryContext {
         clock,
         shared: shared.clone(),
@@ -315,6 +318,7 @@ fn produce_loop(
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1));
     let per_message = w.record_bytes() as u64;
     let mut sent: u64 = 0;
+    let mut lag = new_hist();
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -328,16 +332,17 @@ fn produce_loop(
         if now >= end_ns {
             break;
         }
-        let send_ns = if interval_ns > 0.0 {
+        if interval_ns > 0.0 {
             let due = first_ns + (sent as f64 * interval_ns) as u64;
             if due > now {
                 thread::sleep(Duration::from_nanos((due - now).min(10_000_000)));
                 continue;
             }
-            due
-        } else {
-            now
-        };
+            if clock.in_window(due) {
+                lag.saturating_record(((now - due) / 1000).clamp(1, LATENCY_US_MAX));
+            }
+        }
+        let send_ns = now;
         payload[0..8].copy_from_slice(&(clock.t0_epoch_ns + send_ns).to_le_bytes());
         payload[8..16].copy_from_slice(&((index as u64) << 48 | sent).to_le_bytes());
         let key: Option<[u8; 8]> = match w.keys {
@@ -370,7 +375,7 @@ fn produce_loop(
         producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
     }
     let hist = producer.context().hist.lock().unwrap().clone();
-    Ok(hist)
+    Ok((hist, lag))
 }
 
 /// Result of one consumer thread.
@@ -605,11 +610,13 @@ pub fn run(w: &Workload, opts: &RunOptions) -> Result<RunReport> {
     let cpu_to = cpu_to.unwrap_or_else(sample);
     let cpu_from = cpu_from.unwrap_or(cpu_to);
     let mut ack_hist = new_hist();
+    let mut lag_hist = new_hist();
     for h in producer_handles {
-        let hist = h
+        let (hist, lag) = h
             .join()
             .map_err(|_| anyhow!("producer thread panicked"))??;
         ack_hist.add(&hist).expect("same histogram bounds");
+        lag_hist.add(&lag).expect("same histogram bounds");
     }
     let acked_total = shared.acked.load(Ordering::Relaxed);
 
@@ -676,6 +683,7 @@ pub fn run(w: &Workload, opts: &RunOptions) -> Result<RunReport> {
         msgs_per_s: window_acked as f64 / window_s.max(1e-9),
         mb_per_s: window_bytes as f64 / window_s.max(1e-9) / 1e6,
         ack_latency_us: Percentiles::of(&ack_hist),
+        send_lag_us: Percentiles::of(&lag_hist),
     };
     let mut e2e = new_hist();
     for c in &consumer_outs {

@@ -50,6 +50,8 @@ pub struct ProduceReport {
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
     pub ack_latency_us: Percentiles,
+    /// Fixed rate only: how late sends left against their schedule.
+    pub send_lag_us: Percentiles,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -154,6 +156,9 @@ impl RunReport {
             );
         };
         row("produce-ack", &p.ack_latency_us);
+        if self.workload.rate > 0 {
+            row("send lag", &p.send_lag_us);
+        }
         if self.consume.consumers > 0 {
             row("end-to-end", &self.consume.e2e_latency_us);
         }

@@ -164,6 +164,16 @@ fn main() -> Result<()> {
         })
         .collect();
 
+    let load_before = loadavg();
+    if load_before
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        > 0.5
+    {
+        eprintln!("warning: load average {load_before} before the run: other work on this machine skews the figures");
+    }
     let mut cells = Vec::new();
     for peer in &peers {
         eprintln!("=== {} ===", peer.name);
@@ -203,7 +213,12 @@ fn main() -> Result<()> {
         out.join("results.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
-    let md = markdown(&cells, &workloads, &broker_cpus, &loadgen_cpus, shards);
+    let mut md = markdown(&cells, &workloads, &broker_cpus, &loadgen_cpus, shards);
+    let _ = writeln!(
+        md,
+        "\n/proc/loadavg before the run: `{load_before}`; after: `{}` (anything but this run skews the figures).",
+        loadavg()
+    );
     std::fs::write(out.join("report.md"), &md)?;
     match chart::draw(&out.join("report.png"), &cells_for_chart(&cells)) {
         Ok(()) => eprintln!("wrote {}", out.join("report.png").display()),
@@ -334,6 +349,13 @@ fn run_peer(
         eprintln!("warning: {name} did not exit on SIGTERM within the timeout; killed");
     }
     cells
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// CPUs online on the machine (not just those this process may use).

@@ -137,7 +137,7 @@ impl Catalog {
         shards: usize,
     ) -> &TopicMeta {
         assert!(!self.topics.contains_key(name));
-        assert!(partitions >= 1 && partitions <= limits::TOPIC_PARTITIONS_MAX);
+        assert!((1..=limits::TOPIC_PARTITIONS_MAX).contains(&partitions));
         let mut load = self.shard_load(shards);
         let placement = (0..partitions)
             .map(|_| {

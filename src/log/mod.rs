@@ -884,7 +884,7 @@ mod recovery {
             };
             // An unclean stop leaves the last 4 KiB block padded after the
             // data (writes are whole blocks): trimming that is routine.
-            let padding = size % crate::limits::DISK_BLOCK_BYTES as u64 == 0
+            let padding = size.is_multiple_of(crate::limits::DISK_BLOCK_BYTES as u64)
                 && size - ended.end < crate::limits::DISK_BLOCK_BYTES as u64
                 && matches!(ended.stop, ScanStop::Invalid(_) | ScanStop::Torn);
             let level = if padding {

@@ -130,6 +130,13 @@ pub struct Fetched {
     pub log_start_offset: i64,
 }
 
+/// Resolves when a produced batch is durable, or its flush failed.
+pub type CommitWait = oneshot::Receiver<Result<(), PartitionError>>;
+
+/// Producer-state snapshots to write after a flush: the partition directory
+/// and (offset, bytes) pairs.
+pub type SnapshotsDue = (PathBuf, Vec<(i64, Vec<u8>)>);
+
 struct CommitWaiter {
     last_offset: i64,
     done: oneshot::Sender<Result<(), PartitionError>>,
@@ -253,16 +260,7 @@ impl Partition {
     /// Validates and appends one produced batch; the returned receiver
     /// resolves once the batch is durable (or its flush failed). `None` for
     /// a duplicate that is already durable.
-    pub fn append(
-        &self,
-        records: &[u8],
-    ) -> Result<
-        (
-            Appended,
-            Option<oneshot::Receiver<Result<(), PartitionError>>>,
-        ),
-        PartitionError,
-    > {
+    pub fn append(&self, records: &[u8]) -> Result<(Appended, Option<CommitWait>), PartitionError> {
         if self.deleted.get() {
             return Err(PartitionError::Gone);
         }
@@ -351,10 +349,7 @@ impl Partition {
     /// Applies a finished flush: moves the high watermark, answers the
     /// produces it covered and wakes waiting fetches; on failure answers the
     /// discarded produces with a storage error and forgets their producer state.
-    pub(crate) fn complete_flush(
-        &self,
-        outcome: crate::log::FlushOutcome,
-    ) -> Option<(PathBuf, Vec<(i64, Vec<u8>)>)> {
+    pub(crate) fn complete_flush(&self, outcome: crate::log::FlushOutcome) -> Option<SnapshotsDue> {
         let mut state = self.state.borrow_mut();
         match state.log.complete_flush(outcome) {
             Ok(flushed) => {
@@ -460,28 +455,28 @@ impl Partition {
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, PartitionError> {
-        let (batch_offset, wanted) = {
+        let job = {
             let state = self.state.borrow();
             match timestamp {
                 -1 => return Ok(Some((state.high_watermark, -1))),
                 -2 => return Ok(Some((state.log.start_offset(), -1))),
                 -3 => match state.log.max_timestamp() {
                     Some((ts, offset)) if offset < state.high_watermark => {
-                        (offset, RecordWanted::Exactly(ts))
+                        Err((offset, RecordWanted::Exactly(ts)))
                     }
                     _ => return Ok(Some((-1, -1))),
                 },
-                ts => {
-                    let job = state
-                        .log
-                        .plan_offset_for_timestamp(ts, state.high_watermark);
-                    drop(state);
-                    match job.run().await.map_err(|e| storage_error(&e))? {
-                        Some((offset, _)) => (offset, RecordWanted::AtLeast(ts)),
-                        None => return Ok(None),
-                    }
-                }
+                ts => Ok(state
+                    .log
+                    .plan_offset_for_timestamp(ts, state.high_watermark)),
             }
+        };
+        let (batch_offset, wanted) = match job {
+            Err(known) => known,
+            Ok(job) => match job.run().await.map_err(|e| storage_error(&e))? {
+                Some((offset, _)) => (offset, RecordWanted::AtLeast(timestamp)),
+                None => return Ok(None),
+            },
         };
         let batch = self.read(batch_offset, 1).await?.records;
         Ok(Some(

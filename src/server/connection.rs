@@ -109,9 +109,9 @@ pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
             .await;
     if let Err(reason) = outcome {
         log::warn!("closing connection from {peer}: {reason}");
+        // Dropping the writer task and both halves closes the socket.
         drop(queue);
         drop(writer);
-        let _ = stream.borrow().shutdown(std::net::Shutdown::Both).await;
         return;
     }
     // Clean end of stream: let the writer answer what was already asked.

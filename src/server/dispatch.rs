@@ -24,7 +24,7 @@ pub enum Outcome {
 pub enum Parsed {
     Request {
         header: RequestHeader,
-        body: RequestKind,
+        body: Box<RequestKind>,
     },
     /// ApiVersions at a version this broker does not know: Kafka answers in
     /// the v0 format with UNSUPPORTED_VERSION and its version list, so the
@@ -47,7 +47,10 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
         .map_err(|e| format!("malformed {key:?} v{version} header: {e}"))?;
     let body = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| format!("malformed {key:?} v{version} request: {e}"))?;
-    Ok(Parsed::Request { header, body })
+    Ok(Parsed::Request {
+        header,
+        body: Box::new(body),
+    })
 }
 
 pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
@@ -60,7 +63,7 @@ pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
     };
     let version = header.request_api_version;
     let id = header.correlation_id;
-    match body {
+    match *body {
         RequestKind::ApiVersions(r) => encode(
             id,
             ApiKey::ApiVersions,

@@ -3,6 +3,7 @@
 //! The module tree follows `STYLE.md`: dependencies point one way,
 //! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
 
+pub mod cli;
 pub mod config;
 pub mod limits;
 pub mod log;

@@ -1,0 +1,182 @@
+//! A small synchronous Kafka client for the command-line tools. The CLI is a
+//! Kafka client like any other: it speaks the wire protocol to a running
+//! broker (corelog or Apache Kafka) and never reaches into broker internals.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use crate::limits;
+
+const CLIENT_ID: &str = "corelog-cli";
+
+/// How long the CLI waits for one response before giving up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
+pub fn fail<T>(message: impl Into<String>) -> CliResult<T> {
+    Err(CliError(message.into()))
+}
+
+pub struct KafkaClient {
+    stream: TcpStream,
+    address: String,
+    correlation_id: i32,
+    /// Versions the broker serves, by api key.
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl KafkaClient {
+    /// Connects to the first reachable address of a comma-separated bootstrap
+    /// list and learns the broker's API versions.
+    pub fn connect(bootstrap: &str) -> CliResult<KafkaClient> {
+        let mut last_error = String::from("empty --bootstrap-server");
+        for address in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Self::connect_one(address) {
+                Ok(client) => return Ok(client),
+                Err(e) => last_error = format!("{address}: {e}"),
+            }
+        }
+        fail(format!("cannot reach a broker: {last_error}"))
+    }
+
+    fn connect_one(address: &str) -> CliResult<KafkaClient> {
+        let socket = address
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| CliError(format!("{address} does not resolve")))?;
+        let stream = TcpStream::connect_timeout(&socket, Duration::from_secs(10))?;
+        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        let mut client = KafkaClient {
+            stream,
+            address: address.to_string(),
+            correlation_id: 0,
+            versions: HashMap::new(),
+        };
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("corelog-cli"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response: ApiVersionsResponse = match client.call(3, &request) {
+            Ok(r) if r.error_code == 0 => r,
+            // An older broker answers v0 with UNSUPPORTED_VERSION: ask again in v0.
+            _ => client.call(0, &ApiVersionsRequest::default())?,
+        };
+        if response.error_code != 0 {
+            return fail(format!(
+                "ApiVersions failed with error {}",
+                response.error_code
+            ));
+        }
+        client.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(client)
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The broker's version range for an API, if it serves it.
+    pub fn served(&self, key: ApiKey) -> Option<(i16, i16)> {
+        self.versions.get(&(key as i16)).copied()
+    }
+
+    /// The highest version both sides speak: at most `max_wanted` and what the
+    /// codec knows, at least the broker's minimum.
+    pub fn version(&self, key: ApiKey, max_wanted: i16) -> CliResult<i16> {
+        let (broker_min, broker_max) = self.served(key).ok_or_else(|| {
+            CliError(format!(
+                "the broker at {} does not serve {key:?}",
+                self.address
+            ))
+        })?;
+        let codec = key.valid_versions();
+        let version = broker_max.min(max_wanted).min(codec.max);
+        if version < broker_min.max(codec.min) {
+            return fail(format!(
+                "no common version of {key:?} with the broker at {}",
+                self.address
+            ));
+        }
+        Ok(version)
+    }
+
+    /// Sends one request at `version` and waits for its response.
+    pub fn call<R: Request>(&mut self, version: i16, request: &R) -> CliResult<R::Response> {
+        let key = ApiKey::try_from(R::KEY)
+            .map_err(|_| CliError(format!("unknown api key {}", R::KEY)))?;
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .and_then(|_| request.encode(&mut buf, version))
+            .map_err(|e| CliError(format!("cannot encode {key:?} v{version}: {e}")))?;
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        self.stream.write_all(&buf)?;
+        let mut body = self.read_frame()?;
+        let response_header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version))
+                .map_err(|e| CliError(format!("malformed {key:?} response header: {e}")))?;
+        if response_header.correlation_id != self.correlation_id {
+            return fail(format!(
+                "response correlation id {} does not match request {}",
+                response_header.correlation_id, self.correlation_id
+            ));
+        }
+        R::Response::decode(&mut body, version)
+            .map_err(|e| CliError(format!("malformed {key:?} v{version} response: {e}")))
+    }
+
+    fn read_frame(&mut self) -> CliResult<Bytes> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size)?;
+        let size = i32::from_be_bytes(size);
+        if size < 0 || size as usize > limits::FRAME_BYTES_MAX {
+            return fail(format!("the broker sent a frame of {size} bytes"));
+        }
+        let mut body = vec![0u8; size as usize];
+        self.stream.read_exact(&mut body)?;
+        Ok(Bytes::from(body))
+    }
+}

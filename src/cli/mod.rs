@@ -1,0 +1,120 @@
+//! The `corelog` command line: `serve` runs a broker; every other command is
+//! a Kafka client of a running broker, mirroring Kafka's own tools (same
+//! verbs, flags and output shapes), so it works against Apache Kafka too.
+//!
+//! Each tool lives in its own file with a clap `Args` struct and a
+//! `run(args) -> CliResult<()>`; errors print one line and exit non-zero.
+
+pub mod client;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "corelog",
+    version,
+    about = "A Kafka-compatible event streaming broker, thread-per-core on io_uring"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a broker (defaults: 127.0.0.1:9092, data in ./data, one shard per core).
+    Serve(Serve),
+}
+
+#[derive(clap::Args)]
+pub struct Serve {
+    /// A TOML server file (listen, data_dir, shards, tuning, and Kafka broker configs under [kafka]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A tuning profile (see tuning/).
+    #[arg(long)]
+    tuning: Option<PathBuf>,
+    /// Address every shard listens on (SO_REUSEPORT).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Host name clients are told to connect to (defaults to the listen address).
+    #[arg(long)]
+    advertised_host: Option<String>,
+    /// Directory that holds the partitions' logs and the topic catalog.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of shards (executors); defaults to one per core.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// A Kafka broker config by its server.properties name, e.g. auto.create.topics.enable=false. Repeatable.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+/// Runs the parsed command; the exit code says whether it worked.
+pub fn run(cli: Cli) -> ExitCode {
+    let outcome: client::CliResult<()> = match cli.command {
+        Command::Serve(serve) => return run_serve(serve),
+    };
+    report(outcome)
+}
+
+fn report(outcome: client::CliResult<()>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_serve(serve: Serve) -> ExitCode {
+    let args = ServeArgs {
+        config: serve.config,
+        tuning: serve.tuning,
+        listen: serve.listen,
+        advertised_host: serve.advertised_host,
+        data_dir: serve.data_dir,
+        shards: serve.shards,
+        overrides: serve.overrides,
+    };
+    let config = match Config::build(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    install_signal_handler();
+    match crate::server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM and SIGINT ask every shard to stop cleanly.
+fn install_signal_handler() {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .expect("signal handler installs");
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                crate::server::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .expect("signal thread starts");
+}

@@ -28,6 +28,42 @@ pub struct BrokerDefaults {
     pub message_max_bytes: u32,
     pub log_message_timestamp_type_log_append: bool,
     pub log_retention_check_interval_ms: u64,
+    /// The configs that were set explicitly (file, --override or dynamic),
+    /// by Kafka name: DescribeConfigs reports them with their source.
+    pub explicit: BTreeMap<String, String>,
+}
+
+/// Broker configs that can change at run time (IncrementalAlterConfigs on
+/// the broker resource), as in Kafka. They are defaults for topic configs.
+pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
+    "log.index.interval.bytes",
+    "log.message.timestamp.type",
+    "log.retention.bytes",
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.segment.bytes",
+    "message.max.bytes",
+];
+
+/// The broker config a topic config defaults to (Kafka's synonyms).
+pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
+    Some(match topic_key {
+        "retention.ms" => "log.retention.ms",
+        "retention.bytes" => "log.retention.bytes",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.ms" => "log.roll.ms",
+        "max.message.bytes" => "message.max.bytes",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "cleanup.policy" => "log.cleanup.policy",
+        "compression.type" => "compression.type",
+        "min.insync.replicas" => "min.insync.replicas",
+        "flush.messages" => "log.flush.interval.messages",
+        "flush.ms" => "log.flush.interval.ms",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        _ => return None,
+    })
 }
 
 impl Default for BrokerDefaults {
@@ -44,6 +80,7 @@ impl Default for BrokerDefaults {
             message_max_bytes: 1024 * 1024 + 12,
             log_message_timestamp_type_log_append: false,
             log_retention_check_interval_ms: 5 * 60 * 1000,
+            explicit: BTreeMap::new(),
         }
     }
 }
@@ -101,7 +138,57 @@ impl BrokerDefaults {
             }
             _ => return Err(format!("unknown or unsupported broker config {key:?}")),
         }
+        self.explicit.insert(key.to_string(), value.to_string());
         Ok(())
+    }
+
+    /// The current value of a broker config by its Kafka name, for the keys
+    /// corelog knows.
+    pub fn get(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "node.id" | "broker.id" => self.node_id.to_string(),
+            "auto.create.topics.enable" => self.auto_create_topics_enable.to_string(),
+            "num.partitions" => self.num_partitions.to_string(),
+            "log.segment.bytes" => self.log_segment_bytes.to_string(),
+            "log.roll.ms" => self.log_roll_ms.to_string(),
+            "log.retention.ms" => self.log_retention_ms.to_string(),
+            "log.retention.bytes" => self.log_retention_bytes.to_string(),
+            "log.index.interval.bytes" => self.log_index_interval_bytes.to_string(),
+            "message.max.bytes" => self.message_max_bytes.to_string(),
+            "log.message.timestamp.type" => {
+                timestamp_type_name(self.log_message_timestamp_type_log_append).into()
+            }
+            "log.retention.check.interval.ms" => self.log_retention_check_interval_ms.to_string(),
+            _ => return None,
+        })
+    }
+
+    /// Every broker config corelog reports, by Kafka name.
+    pub const KEYS: &'static [&'static str] = &[
+        "auto.create.topics.enable",
+        "log.index.interval.bytes",
+        "log.message.timestamp.type",
+        "log.retention.bytes",
+        "log.retention.check.interval.ms",
+        "log.retention.ms",
+        "log.roll.ms",
+        "log.segment.bytes",
+        "message.max.bytes",
+        "node.id",
+        "num.partitions",
+    ];
+
+    /// These defaults with dynamic broker configs applied on top. Stored
+    /// dynamic configs were validated when set; one that no longer parses
+    /// is skipped.
+    pub fn with_dynamic(&self, dynamic: &BTreeMap<String, String>) -> BrokerDefaults {
+        let mut effective = self.clone();
+        for (key, value) in dynamic {
+            if effective.set(key, value).is_err() {
+                log::warn!("ignoring stored dynamic broker config {key}={value}");
+            }
+        }
+        effective
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Catalog {
     pub topics: BTreeMap<String, TopicMeta>,
     /// Producer ids below this may have been handed out.
     pub producer_id_block_end: i64,
+    /// Dynamic broker configs (IncrementalAlterConfigs on the broker), by
+    /// Kafka name; they override the static ones.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, String>,
 }
 
 impl Catalog {
@@ -55,6 +59,7 @@ impl Catalog {
             version: 0,
             topics: BTreeMap::new(),
             producer_id_block_end: 0,
+            broker_configs: BTreeMap::new(),
         }
     }
 
@@ -157,6 +162,25 @@ impl Catalog {
             shards: placement,
             configs,
         })
+    }
+
+    /// Adds partitions to a topic up to `count`, each on the least-loaded shard.
+    pub fn add_partitions(&mut self, name: &str, count: i32, shards: usize) {
+        let mut load = self.shard_load(shards);
+        let topic = self
+            .topics
+            .get_mut(name)
+            .expect("caller checked the topic exists");
+        assert!(
+            count as usize > topic.shards.len(),
+            "partitions are only ever added"
+        );
+        while (topic.shards.len() as i32) < count {
+            let target = least_loaded(&load);
+            load[target] += 1;
+            topic.shards.push(target as u32);
+        }
+        self.version += 1;
     }
 
     pub fn remove_topic(&mut self, name: &str) -> Option<TopicMeta> {

@@ -17,7 +17,7 @@ use glommio::{Latency, Shares, TaskQueueHandle};
 use super::catalog::CatalogOwner;
 use super::connection;
 use super::routing::{self, ShardReply, ShardRequest};
-use crate::config::{Config, TopicConfig};
+use crate::config::{BrokerDefaults, Config, TopicConfig};
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
 use crate::partition::{now_ms, Partition};
@@ -70,8 +70,14 @@ impl Broker {
             .clone()
     }
 
-    pub fn topic_config(&self, topic: &TopicMeta) -> TopicConfig {
-        TopicConfig::resolve(&self.config.broker, &topic.configs)
+    /// The broker defaults in force: static configs with the catalog's
+    /// dynamic broker configs on top.
+    pub fn broker_defaults(&self, catalog: &Catalog) -> BrokerDefaults {
+        self.config.broker.with_dynamic(&catalog.broker_configs)
+    }
+
+    pub fn topic_config(&self, catalog: &Catalog, topic: &TopicMeta) -> TopicConfig {
+        TopicConfig::resolve(&self.broker_defaults(catalog), &topic.configs)
     }
 
     pub fn partition_count(&self) -> usize {
@@ -98,9 +104,10 @@ impl Broker {
     /// topics. The catalog copy is replaced once the partitions are open.
     pub async fn apply_catalog(&self, catalog: Rc<Catalog>) -> Result<(), String> {
         let me = self.shard().0 as u32;
+        let defaults = self.broker_defaults(&catalog);
         let mut opened = Vec::new();
         for topic in catalog.topics.values() {
-            let config = self.topic_config(topic);
+            let config = TopicConfig::resolve(&defaults, &topic.configs);
             for (index, &owner) in topic.shards.iter().enumerate() {
                 if owner != me {
                     continue;

@@ -137,6 +137,91 @@ impl CatalogOwner {
     }
 
     pub async fn delete_topic(broker: &Rc<Broker>, name: &str) -> Result<TopicMeta, CatalogError> {
+        Self::change(broker, false, |catalog| {
+            catalog
+                .remove_topic(name)
+                .ok_or_else(|| CatalogError::UnknownTopic(name.to_string()))
+        })
+        .await
+    }
+
+    /// Replaces a topic's config overrides (already validated by the caller).
+    pub async fn set_topic_configs(
+        broker: &Rc<Broker>,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), CatalogError> {
+        Self::change(broker, validate_only, |catalog| {
+            let topic = catalog
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| CatalogError::UnknownTopic(name.to_string()))?;
+            topic.configs = configs;
+            catalog.version += 1;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces the dynamic broker configs (already validated by the caller).
+    pub async fn set_broker_configs(
+        broker: &Rc<Broker>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), CatalogError> {
+        Self::change(broker, validate_only, |catalog| {
+            catalog.broker_configs = configs;
+            catalog.version += 1;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Grows a topic to `count` partitions; Kafka never shrinks one.
+    pub async fn create_partitions(
+        broker: &Rc<Broker>,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), CatalogError> {
+        let shards = broker.mesh().shard_count();
+        Self::change(broker, validate_only, |catalog| {
+            let current = catalog
+                .topics
+                .get(name)
+                .ok_or_else(|| CatalogError::UnknownTopic(name.to_string()))?
+                .partition_count();
+            if count == current {
+                return Err(CatalogError::InvalidPartitions(format!(
+                    "Topic already has {current} partitions."
+                )));
+            }
+            if count < current {
+                return Err(CatalogError::InvalidPartitions(format!(
+                    "Topic currently has {current} partitions, which is higher than the requested {count}."
+                )));
+            }
+            if count > limits::TOPIC_PARTITIONS_MAX {
+                return Err(CatalogError::InvalidPartitions(format!(
+                    "Number of partitions must be at most {}.",
+                    limits::TOPIC_PARTITIONS_MAX
+                )));
+            }
+            catalog.add_partitions(name, count, shards);
+            Ok(())
+        })
+        .await
+    }
+
+    /// One catalog change: applied to a copy, persisted, then made current
+    /// and broadcast to every shard. A failed check or a failed write leaves
+    /// the catalog as it was. `validate_only` runs the check alone.
+    async fn change<T>(
+        broker: &Rc<Broker>,
+        validate_only: bool,
+        apply: impl FnOnce(&mut Catalog) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
         let owner = broker
             .owner
             .as_ref()
@@ -146,16 +231,15 @@ impl CatalogOwner {
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");
-        let (removed, snapshot) = {
-            let mut catalog = owner.catalog.borrow_mut();
-            let removed = catalog
-                .remove_topic(name)
-                .ok_or_else(|| CatalogError::UnknownTopic(name.to_string()))?;
-            (removed, catalog.clone())
-        };
-        persist(broker, snapshot.clone()).await?;
-        broadcast(broker, snapshot).await?;
-        Ok(removed)
+        let mut next = owner.catalog.borrow().clone();
+        let result = apply(&mut next)?;
+        if validate_only {
+            return Ok(result);
+        }
+        persist(broker, next.clone()).await?;
+        *owner.catalog.borrow_mut() = next.clone();
+        broadcast(broker, next).await?;
+        Ok(result)
     }
 
     /// A producer id never handed out before, even across restarts.

@@ -390,7 +390,7 @@ fn markdown(
         "Machine: {} CPUs ({host}). Brokers pinned with `taskset -c {}` (corelog: {shards} shard(s), tuning `cores` = the same CPUs); \
          load generator pinned to CPUs {:?}. The librdkafka mock broker runs inside the load generator's process, \
          which for that row may use CPUs {:?} (broker's + generator's). MB = 10^6 bytes of payload. Latencies in ms; \
-         produce-ack = send (intended send time at fixed rates) to delivery report; e2e = send to consumer receipt. \
+         produce-ack = `send` call to delivery report (at fixed rates the send lag against the schedule is in the per-run JSON); e2e = send to consumer receipt. \
          Broker cores = (utime+stime of the broker process over the measurement window) / wall time.\n",
         online_cpus(),
         bcpu.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),

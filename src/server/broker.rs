@@ -47,6 +47,8 @@ pub struct Broker {
     pub owner: Option<CatalogOwner>,
     /// The queue for retention and other work that must not delay requests.
     pub background: TaskQueueHandle,
+    /// The consumer groups this shard coordinates (see `group`).
+    pub groups: crate::group::GroupCoordinator,
 }
 
 impl Broker {
@@ -87,6 +89,14 @@ impl Broker {
             .flatten()
             .flatten()
             .count()
+    }
+
+    /// (topic, partition, bytes on disk) of every partition on this shard.
+    pub fn partition_sizes(&self) -> Vec<(String, i32, u64)> {
+        self.all_partitions()
+            .iter()
+            .map(|p| (p.topic.clone(), p.index, p.size_bytes()))
+            .collect()
     }
 
     fn all_partitions(&self) -> Vec<Rc<Partition>> {
@@ -265,11 +275,15 @@ pub async fn run_shard(
             .expect("task queue exists");
     let housekeeping = glommio::spawn_local_into(housekeep_loop(broker.clone()), background)
         .expect("task queue exists");
+    let group_sweep =
+        glommio::spawn_local_into(crate::group::sweep_loop(broker.clone()), background)
+            .expect("task queue exists");
     while !super::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     drop(accepting);
     drop(housekeeping);
+    drop(group_sweep);
     shutdown(&broker).await;
     Ok(())
 }
@@ -302,10 +316,12 @@ async fn start(
         partitions: RefCell::new(HashMap::new()),
         committer: Committer::start(requests),
         stats: Stats::default(),
+        groups: crate::group::GroupCoordinator::new(),
         background,
     });
     let _ = slot.set(broker.clone());
     broker.apply_catalog(Rc::new(catalog)).await?;
+    crate::group::GroupCoordinator::load(&broker).await?;
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     Ok((broker, listener))

@@ -110,17 +110,142 @@ pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
             version,
             &handlers::init_producer_id::handle(broker, version, r).await,
         ),
+        RequestKind::DescribeConfigs(r) => encode(
+            id,
+            ApiKey::DescribeConfigs,
+            version,
+            &handlers::describe_configs::handle(broker, version, r),
+        ),
+        RequestKind::AlterConfigs(r) => encode(
+            id,
+            ApiKey::AlterConfigs,
+            version,
+            &handlers::alter_configs::handle_full(broker, version, r).await,
+        ),
+        RequestKind::IncrementalAlterConfigs(r) => encode(
+            id,
+            ApiKey::IncrementalAlterConfigs,
+            version,
+            &handlers::alter_configs::handle_incremental(broker, version, r).await,
+        ),
+        RequestKind::CreatePartitions(r) => encode(
+            id,
+            ApiKey::CreatePartitions,
+            version,
+            &handlers::create_partitions::handle(broker, version, r).await,
+        ),
+        RequestKind::DescribeLogDirs(r) => encode(
+            id,
+            ApiKey::DescribeLogDirs,
+            version,
+            &handlers::describe_log_dirs::handle(broker, version, r).await,
+        ),
+        RequestKind::DescribeCluster(r) => encode(
+            id,
+            ApiKey::DescribeCluster,
+            version,
+            &handlers::describe_cluster::handle(broker, version, r),
+        ),
         RequestKind::FindCoordinator(r) => encode(
             id,
             ApiKey::FindCoordinator,
             version,
-            &handlers::find_coordinator::handle(version, r),
+            &handlers::find_coordinator::handle(broker, version, r).await,
+        ),
+        RequestKind::JoinGroup(r) => encode(
+            id,
+            ApiKey::JoinGroup,
+            version,
+            &handlers::join_group::handle(broker, version, client_id(&header), String::new(), r)
+                .await,
+        ),
+        RequestKind::SyncGroup(r) => encode(
+            id,
+            ApiKey::SyncGroup,
+            version,
+            &handlers::sync_group::handle(broker, version, r).await,
+        ),
+        RequestKind::Heartbeat(r) => encode(
+            id,
+            ApiKey::Heartbeat,
+            version,
+            &handlers::heartbeat::handle(broker, version, r).await,
+        ),
+        RequestKind::LeaveGroup(r) => encode(
+            id,
+            ApiKey::LeaveGroup,
+            version,
+            &handlers::leave_group::handle(broker, version, r).await,
+        ),
+        RequestKind::OffsetCommit(r) => encode(
+            id,
+            ApiKey::OffsetCommit,
+            version,
+            &handlers::offset_commit::handle(broker, version, r).await,
+        ),
+        RequestKind::OffsetFetch(r) => encode(
+            id,
+            ApiKey::OffsetFetch,
+            version,
+            &handlers::offset_fetch::handle(broker, version, r).await,
+        ),
+        RequestKind::ListGroups(r) => encode(
+            id,
+            ApiKey::ListGroups,
+            version,
+            &handlers::list_groups::handle(broker, version, r).await,
+        ),
+        RequestKind::DescribeGroups(r) => encode(
+            id,
+            ApiKey::DescribeGroups,
+            version,
+            &handlers::describe_groups::handle(broker, version, r).await,
+        ),
+        RequestKind::DeleteGroups(r) => encode(
+            id,
+            ApiKey::DeleteGroups,
+            version,
+            &handlers::delete_groups::handle(broker, version, r).await,
+        ),
+        RequestKind::OffsetDelete(r) => encode(
+            id,
+            ApiKey::OffsetDelete,
+            version,
+            &handlers::offset_delete::handle(broker, version, r).await,
+        ),
+        RequestKind::ConsumerGroupHeartbeat(r) => encode(
+            id,
+            ApiKey::ConsumerGroupHeartbeat,
+            version,
+            &handlers::consumer_group_heartbeat::handle(
+                broker,
+                version,
+                client_id(&header),
+                String::new(),
+                r,
+            )
+            .await,
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => encode(
+            id,
+            ApiKey::ConsumerGroupDescribe,
+            version,
+            &handlers::consumer_group_describe::handle(broker, version, r).await,
         ),
         other => Outcome::Close(format!(
             "no handler for {:?}",
             std::mem::discriminant(&other)
         )),
     }
+}
+
+/// The request header's client id ("" when null), for group members.
+fn client_id(header: &RequestHeader) -> String {
+    header
+        .client_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default()
 }
 
 /// Size prefix, response header, body. An encoding failure is a bug in a

@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod catalog;
+pub mod configs;
 pub mod connection;
 pub mod dispatch;
 pub mod errors;

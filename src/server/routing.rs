@@ -5,6 +5,7 @@
 //! `PartitionError::Gone`, which clients see as UNKNOWN_TOPIC_OR_PARTITION and
 //! retry after refreshing metadata.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -47,8 +48,26 @@ pub enum ShardRequest {
     CreateTopic(NewTopic, bool),
     DeleteTopic(String),
     AllocateProducerId,
+    SetTopicConfigs {
+        topic: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    SetBrokerConfigs {
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    CreatePartitions {
+        topic: String,
+        count: i32,
+        validate_only: bool,
+    },
     /// From shard 0 to every shard.
     ApplyCatalog(Box<Catalog>),
+    /// To every shard: (topic, partition, bytes) of each partition it owns.
+    PartitionSizes,
+    /// To the shard that coordinates a consumer group (or every shard, for ListGroups).
+    Group(Box<crate::group::GroupCall>),
 }
 
 #[derive(Debug)]
@@ -58,8 +77,12 @@ pub enum ShardReply {
     DataReady,
     Offset(Result<Option<(i64, i64)>, PartitionError>),
     Topic(Result<TopicMeta, CatalogError>),
+    Changed(Result<(), CatalogError>),
+    PartitionSizes(Vec<(String, i32, u64)>),
     ProducerId(Result<i64, CatalogError>),
     Applied(Result<(), String>),
+    /// A group coordinator's answer, or a Kafka error code for the whole group.
+    Group(Result<Box<crate::group::GroupAnswer>, i16>),
     /// The owner shard could not be reached.
     Unavailable(String),
 }
@@ -124,9 +147,35 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
         ShardRequest::AllocateProducerId => {
             ShardReply::ProducerId(CatalogOwner::allocate_producer_id(&broker).await)
         }
+        ShardRequest::SetTopicConfigs {
+            topic,
+            configs,
+            validate_only,
+        } => ShardReply::Changed(
+            CatalogOwner::set_topic_configs(&broker, &topic, configs, validate_only).await,
+        ),
+        ShardRequest::SetBrokerConfigs {
+            configs,
+            validate_only,
+        } => ShardReply::Changed(
+            CatalogOwner::set_broker_configs(&broker, configs, validate_only).await,
+        ),
+        ShardRequest::CreatePartitions {
+            topic,
+            count,
+            validate_only,
+        } => ShardReply::Changed(
+            CatalogOwner::create_partitions(&broker, &topic, count, validate_only).await,
+        ),
+        ShardRequest::PartitionSizes => ShardReply::PartitionSizes(broker.partition_sizes()),
         ShardRequest::ApplyCatalog(catalog) => {
             ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
         }
+        ShardRequest::Group(call) => ShardReply::Group(
+            crate::group::GroupCoordinator::serve(&broker, *call)
+                .await
+                .map(Box::new),
+        ),
     }
 }
 

@@ -13,17 +13,13 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{TopicConfig, TOPIC_CONFIG_KEYS};
 use crate::metadata::TopicMeta;
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
+use crate::server::configs;
 use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
 use crate::shard::ShardId;
-
-/// Kafka's config source for a topic override and for a default.
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_DEFAULT: i8 = 5;
 
 pub async fn handle(
     broker: &Rc<Broker>,
@@ -149,20 +145,15 @@ async fn ask_owner(broker: &Rc<Broker>, request: ShardRequest) -> Result<TopicMe
 }
 
 fn describe_configs(broker: &Rc<Broker>, topic: &TopicMeta) -> Vec<CreatableTopicConfigs> {
-    TOPIC_CONFIG_KEYS
-        .iter()
-        .map(|key| {
-            let (value, source) = match topic.configs.get(*key) {
-                Some(v) => (Some(v.clone()), SOURCE_TOPIC),
-                None => (
-                    TopicConfig::default_value(&broker.config.broker, key),
-                    SOURCE_DEFAULT,
-                ),
-            };
+    let catalog = broker.catalog();
+    configs::topic_entries(&broker.config.broker, &catalog, topic, None)
+        .into_iter()
+        .map(|entry| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(key))
-                .with_value(value.map(StrBytes::from_string))
-                .with_config_source(source)
+                .with_name(StrBytes::from_string(entry.name))
+                .with_value(entry.value.map(StrBytes::from_string))
+                .with_read_only(entry.read_only)
+                .with_config_source(entry.source)
         })
         .collect()
 }

@@ -1,0 +1,280 @@
+//! AlterConfigs (replace a resource's whole set of dynamic configs) and
+//! IncrementalAlterConfigs (set, delete, append, subtract one config at a
+//! time). Topic configs and the dynamic broker configs are validated, then
+//! changed through shard 0's catalog, which persists them before every shard
+//! applies them.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as FullResponse;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::config::{validate_topic_config, BrokerDefaults, DYNAMIC_BROKER_KEYS};
+use crate::server::broker::Broker;
+use crate::server::catalog::CatalogError;
+use crate::server::configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+/// Kafka's IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+type Failure = (i16, String);
+
+pub async fn handle_full(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let configs: Result<BTreeMap<String, String>, Failure> = resource
+            .configs
+            .iter()
+            .map(|c| match &c.value {
+                Some(v) => Ok((c.name.to_string(), v.to_string())),
+                None => Err(invalid(format!(
+                    "Null value not supported for {}",
+                    c.name.as_str()
+                ))),
+            })
+            .collect();
+        let outcome = match configs {
+            Ok(configs) => {
+                apply(
+                    broker,
+                    resource.resource_type,
+                    resource.resource_name.as_str(),
+                    configs,
+                    request.validate_only,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let response = FullResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err((code, message)) => response
+                .with_error_code(code)
+                .with_error_message(Some(StrBytes::from_string(message))),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+pub async fn handle_incremental(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let name = resource.resource_name.as_str();
+        let outcome = match current(broker, resource.resource_type, name) {
+            Ok(mut configs) => {
+                let mut result = Ok(());
+                for c in &resource.configs {
+                    if let Err(e) = edit(
+                        &mut configs,
+                        c.name.as_str(),
+                        c.config_operation,
+                        c.value.as_ref().map(|v| v.as_str()),
+                    ) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                match result {
+                    Ok(()) => {
+                        apply(
+                            broker,
+                            resource.resource_type,
+                            name,
+                            configs,
+                            request.validate_only,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let response = IncrementalResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err((code, message)) => response
+                .with_error_code(code)
+                .with_error_message(Some(StrBytes::from_string(message))),
+        });
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn invalid(message: String) -> Failure {
+    (ResponseError::InvalidConfig.code(), message)
+}
+
+/// The resource's dynamic configs as they are now.
+fn current(
+    broker: &Rc<Broker>,
+    resource_type: i8,
+    name: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let catalog = broker.catalog();
+    match resource_type {
+        RESOURCE_TOPIC => catalog
+            .topics
+            .get(name)
+            .map(|t| t.configs.clone())
+            .ok_or_else(|| {
+                (
+                    ResponseError::UnknownTopicOrPartition.code(),
+                    format!("Topic '{name}' does not exist."),
+                )
+            }),
+        RESOURCE_BROKER => {
+            check_broker_name(broker, name)?;
+            Ok(catalog.broker_configs.clone())
+        }
+        other => Err((
+            ResponseError::InvalidRequest.code(),
+            format!("Unsupported resource type {other}"),
+        )),
+    }
+}
+
+fn edit(
+    configs: &mut BTreeMap<String, String>,
+    key: &str,
+    operation: i8,
+    value: Option<&str>,
+) -> Result<(), Failure> {
+    let list = |v: &str| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    match operation {
+        OP_SET => {
+            let value =
+                value.ok_or_else(|| invalid(format!("Null value not supported for {key}")))?;
+            configs.insert(key.to_string(), value.to_string());
+        }
+        OP_DELETE => {
+            configs.remove(key);
+        }
+        OP_APPEND | OP_SUBTRACT => {
+            if key != "cleanup.policy" {
+                return Err(invalid(format!(
+                    "Config value append/subtract is not allowed for config key {key}"
+                )));
+            }
+            let mut items = list(configs.get(key).map(String::as_str).unwrap_or("delete"));
+            for item in list(value.unwrap_or("")) {
+                if operation == OP_APPEND && !items.contains(&item) {
+                    items.push(item);
+                } else if operation == OP_SUBTRACT {
+                    items.retain(|i| *i != item);
+                }
+            }
+            configs.insert(key.to_string(), items.join(","));
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("Unknown config operation {other}"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn check_broker_name(broker: &Rc<Broker>, name: &str) -> Result<(), Failure> {
+    if name.is_empty() || name == broker.config.broker.node_id.to_string() {
+        Ok(())
+    } else {
+        Err((
+            ResponseError::InvalidRequest.code(),
+            format!(
+                "Unexpected broker id, expected {} but received {name}",
+                broker.config.broker.node_id
+            ),
+        ))
+    }
+}
+
+/// Validates the resource's new dynamic configs and stores them.
+async fn apply(
+    broker: &Rc<Broker>,
+    resource_type: i8,
+    name: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), Failure> {
+    let request = match resource_type {
+        RESOURCE_TOPIC => {
+            for (key, value) in &configs {
+                validate_topic_config(key, value)
+                    .map_err(|e| invalid(format!("Invalid config {key}={value}: {e}")))?;
+            }
+            ShardRequest::SetTopicConfigs {
+                topic: name.to_string(),
+                configs,
+                validate_only,
+            }
+        }
+        RESOURCE_BROKER => {
+            check_broker_name(broker, name)?;
+            let mut probe = BrokerDefaults::default();
+            for (key, value) in &configs {
+                if !DYNAMIC_BROKER_KEYS.contains(&key.as_str()) {
+                    return Err(invalid(format!(
+                        "Cannot update these configs dynamically: Set({key})"
+                    )));
+                }
+                probe.set(key, value).map_err(invalid)?;
+            }
+            ShardRequest::SetBrokerConfigs {
+                configs,
+                validate_only,
+            }
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("Unsupported resource type {other}"),
+            ))
+        }
+    };
+    match broker.route(ShardId(0), request).await {
+        ShardReply::Changed(Ok(())) => Ok(()),
+        ShardReply::Changed(Err(e)) => Err(catalog_failure(&e)),
+        other => Err((
+            ResponseError::UnknownServerError.code(),
+            format!("{other:?}"),
+        )),
+    }
+}
+
+fn catalog_failure(e: &CatalogError) -> Failure {
+    (errors::catalog_error(e), e.to_string())
+}

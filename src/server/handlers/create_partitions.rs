@@ -1,0 +1,56 @@
+//! CreatePartitions: grows a topic; new partitions go to the least-loaded
+//! shards. A count at or below the current one gets INVALID_PARTITIONS.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let node = broker.config.broker.node_id;
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let foreign = topic
+            .assignments
+            .iter()
+            .flatten()
+            .any(|a| a.broker_ids.iter().any(|b| b.0 != node));
+        if foreign {
+            results.push(
+                result
+                    .with_error_code(ResponseError::InvalidReplicaAssignment.code())
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "assignments may only name broker {node}"
+                    )))),
+            );
+            continue;
+        }
+        let change = ShardRequest::CreatePartitions {
+            topic: topic.name.0.to_string(),
+            count: topic.count,
+            validate_only: request.validate_only,
+        };
+        results.push(match broker.route(ShardId(0), change).await {
+            ShardReply::Changed(Ok(())) => result,
+            ShardReply::Changed(Err(e)) => result
+                .with_error_code(errors::catalog_error(&e))
+                .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            other => result
+                .with_error_code(ResponseError::UnknownServerError.code())
+                .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}

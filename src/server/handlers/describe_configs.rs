@@ -1,0 +1,120 @@
+//! DescribeConfigs for topics and this broker: values, sources and (when
+//! asked) synonyms, from `server::configs`.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::server::broker::Broker;
+use crate::server::configs::{self, ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
+
+pub fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let catalog = broker.catalog();
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let keys: Option<Vec<String>> = resource
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries = match resource.resource_type {
+                RESOURCE_TOPIC => match catalog.topics.get(resource.resource_name.as_str()) {
+                    Some(topic) => Ok(configs::topic_entries(
+                        &broker.config.broker,
+                        &catalog,
+                        topic,
+                        keys.as_deref(),
+                    )),
+                    None => Err((
+                        ResponseError::UnknownTopicOrPartition,
+                        format!(
+                            "Topic '{}' does not exist.",
+                            resource.resource_name.as_str()
+                        ),
+                    )),
+                },
+                RESOURCE_BROKER => {
+                    let name = resource.resource_name.as_str();
+                    if name.is_empty() || name == broker.config.broker.node_id.to_string() {
+                        Ok(configs::broker_entries(
+                            &broker.config.broker,
+                            &catalog,
+                            keys.as_deref(),
+                        ))
+                    } else {
+                        Err((
+                            ResponseError::InvalidRequest,
+                            format!(
+                                "Unexpected broker id, expected {} but received {name}",
+                                broker.config.broker.node_id
+                            ),
+                        ))
+                    }
+                }
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unsupported resource type {other}"),
+                )),
+            };
+            match entries {
+                Ok(entries) => result.with_configs(
+                    entries
+                        .into_iter()
+                        .map(|e| encode(e, version, request.include_synonyms))
+                        .collect(),
+                ),
+                Err((code, message)) => result
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn encode(
+    entry: ConfigEntry,
+    version: i16,
+    include_synonyms: bool,
+) -> DescribeConfigsResourceResult {
+    let result = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(entry.name))
+        .with_value(entry.value.map(StrBytes::from_string))
+        .with_read_only(entry.read_only)
+        .with_config_source(entry.source)
+        .with_is_sensitive(false);
+    let result = if include_synonyms {
+        result.with_synonyms(
+            entry
+                .synonyms
+                .into_iter()
+                .map(|s| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(StrBytes::from_string(s.name))
+                        .with_value(s.value.map(StrBytes::from_string))
+                        .with_source(s.source)
+                })
+                .collect(),
+        )
+    } else {
+        result
+    };
+    if version >= 3 {
+        result.with_config_type(entry.config_type)
+    } else {
+        result
+    }
+}

@@ -24,8 +24,10 @@ use super::dispatch::{self, Outcome};
 use crate::limits;
 use crate::protocol::frame;
 
-/// Socket read size; frames larger than this are read in several steps.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Smallest socket read. The buffer space of each read is zeroed first (safe
+/// Rust cannot read into uninitialised memory), so it stays small for small
+/// requests; a large frame is read into space sized for its remainder.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Both halves of a connection share the stream on one thread; each poll
 /// borrows it only for the duration of the (synchronous) poll call.

@@ -5,7 +5,15 @@
 //! Each tool lives in its own file with a clap `Args` struct and a
 //! `run(args) -> CliResult<()>`; errors print one line and exit non-zero.
 
+pub mod broker_api_versions;
 pub mod client;
+pub mod configs;
+pub mod console_consumer;
+pub mod console_producer;
+pub mod delete_records;
+pub mod log_dirs;
+pub mod output;
+pub mod topics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +38,20 @@ pub struct Cli {
 pub enum Command {
     /// Run a broker (defaults: 127.0.0.1:9092, data in ./data, one shard per core).
     Serve(Serve),
+    /// Create, list, describe, alter or delete topics (kafka-topics.sh).
+    Topics(topics::TopicsArgs),
+    /// Write lines from stdin to a topic, one record each (kafka-console-producer.sh).
+    ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// Print a topic's records to stdout (kafka-console-consumer.sh).
+    ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
+    /// Describe or alter topic and broker configs (kafka-configs.sh).
+    Configs(configs::ConfigsArgs),
+    /// Move partitions' log start offsets forward (kafka-delete-records.sh).
+    DeleteRecords(delete_records::DeleteRecordsArgs),
+    /// The API versions each broker serves (kafka-broker-api-versions.sh).
+    BrokerApiVersions(broker_api_versions::BrokerApiVersionsArgs),
+    /// Describe the brokers' log directories as JSON (kafka-log-dirs.sh).
+    LogDirs(log_dirs::LogDirsArgs),
 }
 
 #[derive(clap::Args)]
@@ -61,6 +83,13 @@ pub struct Serve {
 pub fn run(cli: Cli) -> ExitCode {
     let outcome: client::CliResult<()> = match cli.command {
         Command::Serve(serve) => return run_serve(serve),
+        Command::Topics(args) => return topics::main(args),
+        Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::ConsoleConsumer(args) => console_consumer::run(args),
+        Command::Configs(args) => configs::run(args),
+        Command::DeleteRecords(args) => delete_records::run(args),
+        Command::BrokerApiVersions(args) => broker_api_versions::run(args),
+        Command::LogDirs(args) => log_dirs::run(args),
     };
     report(outcome)
 }

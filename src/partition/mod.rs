@@ -173,6 +173,11 @@ pub fn log_config(config: &TopicConfig) -> LogConfig {
         retention_bytes: config.retention_bytes,
         retention_ms: config.retention_ms,
         index_interval_bytes: config.index_interval_bytes,
+        cleanup_delete: config.cleanup_delete,
+        cleanup_compact: config.cleanup_compact,
+        delete_retention_ms: config.delete_retention_ms,
+        min_compaction_lag_ms: config.min_compaction_lag_ms,
+        min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
     }
 }
 
@@ -243,6 +248,10 @@ impl Partition {
         self.state.borrow().log.start_offset()
     }
 
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().log.size_bytes()
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.state.borrow().log.end_offset()
     }
@@ -296,9 +305,10 @@ impl Partition {
                 return Err(PartitionError::OutOfOrderSequence { expected, got })
             }
         }
+        let stored = stored_form(&state.config, &header, records, &self.topic, self.index)?;
         let info = state
             .log
-            .append(records, log_append_time)
+            .append(stored.as_deref().unwrap_or(records), log_append_time)
             .map_err(|e| storage_error(&e))?;
         state.producers.record(
             &header,
@@ -484,14 +494,21 @@ impl Partition {
         ))
     }
 
-    /// Rolls by segment.ms and applies retention; runs from the shard's
-    /// background housekeeping task.
+    /// Rolls by segment.ms, applies retention and compacts (one bounded
+    /// cleaner pass); runs from the shard's background housekeeping task,
+    /// one partition at a time, so a shard cleans one log at a time.
     pub async fn housekeep(&self, now: i64) {
-        let job = {
-            let mut state = self.state.borrow_mut();
-            state.log.maybe_roll(now);
-            state.log.take_retention(now)
-        };
+        if self.deleted.get() {
+            return;
+        }
+        let rolled = self.state.borrow_mut().log.maybe_roll(now);
+        if rolled {
+            // An idle partition has no produce to trigger the flush that
+            // finalizes the segment it just closed: do it here, so
+            // retention and the cleaner can take it.
+            self.flush_now().await;
+        }
+        let job = self.state.borrow_mut().log.take_retention(now);
         if let Some(job) = job {
             if let Err(e) = job.run().await {
                 log::warn!(
@@ -502,6 +519,59 @@ impl Partition {
             }
             prune_snapshots(&self.dir, self.log_start_offset());
         }
+        let clean = self.state.borrow_mut().log.plan_clean(now);
+        if let Some(job) = clean {
+            let outcome = job.run().await;
+            let applied = self.state.borrow_mut().log.complete_clean(outcome);
+            match applied {
+                Ok(stats) => log::info!("{}-{}: cleaned: {stats:?}", self.topic, self.index),
+                Err(e) => log::warn!("{}-{}: log cleaner: {e}", self.topic, self.index),
+            }
+        }
+    }
+
+    /// Flushes pending writes outside the shard committer (the committer
+    /// may hold this partition in its list; its own take then finds
+    /// nothing, or the next appends).
+    async fn flush_now(&self) {
+        let Some(job) = self.state.borrow_mut().log.take_flush() else {
+            return;
+        };
+        let outcome = job.run(true).await;
+        if let Some((dir, due)) = self.complete_flush(outcome) {
+            let written = glommio::executor()
+                .spawn_blocking(move || write_snapshots(&dir, &due))
+                .await;
+            if let Err(e) = written {
+                log::warn!(
+                    "{}-{}: producer snapshot not written: {e}",
+                    self.topic,
+                    self.index
+                );
+            }
+        }
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high
+    /// watermark) and answers the new low watermark once it is durable.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        let job = {
+            let mut state = self.state.borrow_mut();
+            let offset = if offset == -1 { state.high_watermark } else { offset };
+            if offset > state.high_watermark {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: offset,
+                    start: state.log.start_offset(),
+                    end: state.high_watermark,
+                });
+            }
+            state.log.delete_records_before(offset).map_err(|e| storage_error(&e))?
+        };
+        if let Some(job) = job {
+            job.run().await.map_err(|e| storage_error(&e))?;
+            prune_snapshots(&self.dir, self.log_start_offset());
+        }
+        Ok(self.log_start_offset())
     }
 
     /// Fails every waiter and marks the partition deleted; the caller then
@@ -529,6 +599,31 @@ impl Partition {
     /// Consumes the partition at shutdown or deletion: closes the log cleanly.
     pub async fn close(self) -> Result<(), LogError> {
         self.state.into_inner().log.close().await
+    }
+}
+
+/// The batch to store for a produced one, when it differs: checks that a
+/// compacted topic's records all have keys (Kafka refuses null keys there
+/// with INVALID_RECORD) and re-encodes the batch in the topic's
+/// compression.type codec when that is not the producer's.
+fn stored_form(
+    config: &TopicConfig,
+    header: &batch::BatchHeader,
+    records: &[u8],
+    topic: &str,
+    index: i32,
+) -> Result<Option<Vec<u8>>, PartitionError> {
+    let invalid = |e: batch::RecordsError| PartitionError::InvalidRecord(e.to_string());
+    if config.cleanup_compact && batch::has_null_key(records).map_err(invalid)? {
+        return Err(PartitionError::InvalidRecord(format!(
+            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+        )));
+    }
+    match config.compression {
+        Some(codec) if codec as u8 != header.compression() => {
+            batch::recompress(records, codec).map(Some).map_err(invalid)
+        }
+        _ => Ok(None),
     }
 }
 

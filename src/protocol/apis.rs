@@ -45,6 +45,7 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::AlterConfigs, 0, 2),
     served(ApiKey::IncrementalAlterConfigs, 0, 1),
     served(ApiKey::CreatePartitions, 0, 3),
+    served(ApiKey::DeleteRecords, 0, 2),
     served(ApiKey::DescribeLogDirs, 1, 4),
     served(ApiKey::DescribeCluster, 0, 1),
 ];

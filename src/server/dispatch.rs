@@ -134,6 +134,12 @@ pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
             version,
             &handlers::create_partitions::handle(broker, version, r).await,
         ),
+        RequestKind::DeleteRecords(r) => encode(
+            id,
+            ApiKey::DeleteRecords,
+            version,
+            &handlers::delete_records::handle(broker, version, r).await,
+        ),
         RequestKind::DescribeLogDirs(r) => encode(
             id,
             ApiKey::DescribeLogDirs,

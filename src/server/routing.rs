@@ -64,6 +64,12 @@ pub enum ShardRequest {
     },
     /// From shard 0 to every shard.
     ApplyCatalog(Box<Catalog>),
+    /// To a partition's owner: move its log start offset.
+    DeleteRecords {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     /// To every shard: (topic, partition, bytes) of each partition it owns.
     PartitionSizes,
     /// To the shard that coordinates a consumer group (or every shard, for ListGroups).
@@ -79,6 +85,7 @@ pub enum ShardReply {
     Topic(Result<TopicMeta, CatalogError>),
     Changed(Result<(), CatalogError>),
     PartitionSizes(Vec<(String, i32, u64)>),
+    RecordsDeleted(Result<i64, PartitionError>),
     ProducerId(Result<i64, CatalogError>),
     Applied(Result<(), String>),
     /// A group coordinator's answer, or a Kafka error code for the whole group.
@@ -168,6 +175,14 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             CatalogOwner::create_partitions(&broker, &topic, count, validate_only).await,
         ),
         ShardRequest::PartitionSizes => ShardReply::PartitionSizes(broker.partition_sizes()),
+        ShardRequest::DeleteRecords {
+            topic,
+            partition,
+            offset,
+        } => match broker.partition(&topic, partition) {
+            Some(p) => ShardReply::RecordsDeleted(p.delete_records(offset).await),
+            None => ShardReply::RecordsDeleted(Err(PartitionError::Gone)),
+        },
         ShardRequest::ApplyCatalog(catalog) => {
             ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
         }

@@ -28,6 +28,17 @@ pub struct BrokerDefaults {
     pub message_max_bytes: u32,
     pub log_message_timestamp_type_log_append: bool,
     pub log_retention_check_interval_ms: u64,
+    /// Partitions of `__consumer_offsets` when it is created (Kafka default 50).
+    pub offsets_topic_num_partitions: i32,
+    /// How long the first rebalance of an empty group waits for more members.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Session timeouts a classic group member may ask for.
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    /// KIP-848 groups: the session timeout and heartbeat interval the
+    /// coordinator gives its members.
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -80,6 +91,12 @@ impl Default for BrokerDefaults {
             message_max_bytes: 1024 * 1024 + 12,
             log_message_timestamp_type_log_append: false,
             log_retention_check_interval_ms: 5 * 60 * 1000,
+            offsets_topic_num_partitions: 50,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5000,
             explicit: BTreeMap::new(),
         }
     }
@@ -136,6 +153,27 @@ impl BrokerDefaults {
             "log.retention.check.interval.ms" => {
                 self.log_retention_check_interval_ms = parse_in(value, 1, u64::MAX).map_err(bad)?
             }
+            "offsets.topic.num.partitions" => {
+                self.offsets_topic_num_partitions =
+                    parse_in(value, 1, limits::OFFSETS_TOPIC_PARTITIONS_MAX).map_err(bad)?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = parse_in(value, 0, 300_000).map_err(bad)?
+            }
+            "group.min.session.timeout.ms" => {
+                self.group_min_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group_max_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "group.consumer.session.timeout.ms" => {
+                self.group_consumer_session_timeout_ms =
+                    parse_in(value, 1, 3_600_000).map_err(bad)?
+            }
+            "group.consumer.heartbeat.interval.ms" => {
+                self.group_consumer_heartbeat_interval_ms =
+                    parse_in(value, 1, 3_600_000).map_err(bad)?
+            }
             _ => return Err(format!("unknown or unsupported broker config {key:?}")),
         }
         self.explicit.insert(key.to_string(), value.to_string());
@@ -159,6 +197,16 @@ impl BrokerDefaults {
                 timestamp_type_name(self.log_message_timestamp_type_log_append).into()
             }
             "log.retention.check.interval.ms" => self.log_retention_check_interval_ms.to_string(),
+            "offsets.topic.num.partitions" => self.offsets_topic_num_partitions.to_string(),
+            "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms.to_string(),
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms.to_string(),
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms.to_string(),
+            "group.consumer.session.timeout.ms" => {
+                self.group_consumer_session_timeout_ms.to_string()
+            }
+            "group.consumer.heartbeat.interval.ms" => {
+                self.group_consumer_heartbeat_interval_ms.to_string()
+            }
             _ => return None,
         })
     }
@@ -166,6 +214,11 @@ impl BrokerDefaults {
     /// Every broker config corelog reports, by Kafka name.
     pub const KEYS: &'static [&'static str] = &[
         "auto.create.topics.enable",
+        "group.consumer.heartbeat.interval.ms",
+        "group.consumer.session.timeout.ms",
+        "group.initial.rebalance.delay.ms",
+        "group.max.session.timeout.ms",
+        "group.min.session.timeout.ms",
         "log.index.interval.bytes",
         "log.message.timestamp.type",
         "log.retention.bytes",
@@ -176,6 +229,7 @@ impl BrokerDefaults {
         "message.max.bytes",
         "node.id",
         "num.partitions",
+        "offsets.topic.num.partitions",
     ];
 
     /// These defaults with dynamic broker configs applied on top. Stored

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod group;
 pub mod limits;
 pub mod log;
 pub mod metadata;

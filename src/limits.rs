@@ -51,7 +51,34 @@ pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 /// The smallest unit of O_DIRECT I/O on the supported filesystems.
 pub const DISK_BLOCK_BYTES: usize = 4096;
 
+/// Consumer groups one shard coordinates (past this JoinGroup answers
+/// COORDINATOR_NOT_AVAILABLE): bounds the coordinator's memory per shard.
+pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
+
+/// Members (plus pending member ids) in one group: Kafka's `group.max.size`.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+
+/// Protocol names and metadata one member sends in JoinGroup, in bytes.
+pub const GROUP_MEMBER_METADATA_BYTES_MAX: usize = 1024 * 1024;
+
+/// Assignments a leader sends in one SyncGroup, in bytes (all members).
+pub const GROUP_ASSIGNMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Longest group id accepted.
+pub const GROUP_ID_BYTES_MAX: usize = 4096;
+
+/// Committed offsets one group keeps (distinct topic-partitions).
+pub const OFFSETS_PER_GROUP_MAX: usize = 1_000_000;
+
+/// Kafka's `offset.metadata.max.bytes`: the metadata string of one commit.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+
+/// Partitions `offsets.topic.num.partitions` may ask for.
+pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
 const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
+const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
+const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);

@@ -8,6 +8,7 @@
 pub mod broker_api_versions;
 pub mod client;
 pub mod configs;
+pub mod consumer_groups;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod delete_records;
@@ -44,6 +45,8 @@ pub enum Command {
     ConsoleProducer(console_producer::ConsoleProducerArgs),
     /// Print a topic's records to stdout (kafka-console-consumer.sh).
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
+    /// List consumer groups, or describe one's offsets and lag (kafka-consumer-groups.sh).
+    ConsumerGroups(consumer_groups::ConsumerGroupsArgs),
     /// Describe or alter topic and broker configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
     /// Move partitions' log start offsets forward (kafka-delete-records.sh).
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ConsoleProducer(args) => console_producer::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::Configs(args) => configs::run(args),
+        Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::DeleteRecords(args) => delete_records::run(args),
         Command::BrokerApiVersions(args) => broker_api_versions::run(args),
         Command::LogDirs(args) => log_dirs::run(args),

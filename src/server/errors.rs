@@ -38,3 +38,14 @@ pub fn catalog_error(e: &CatalogError) -> i16 {
         CatalogError::Storage(_) => ResponseError::KafkaStorageError,
     })
 }
+
+/// A failed append to `__consumer_offsets`, as Kafka's group coordinator
+/// reports it to the committing client.
+pub fn group_append_error(e: &PartitionError) -> i16 {
+    code(match e {
+        PartitionError::Gone => ResponseError::NotCoordinator,
+        PartitionError::MessageTooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
+        PartitionError::Storage(_) => ResponseError::CoordinatorNotAvailable,
+        _ => ResponseError::UnknownServerError,
+    })
+}

@@ -1,38 +1,110 @@
-//! FindCoordinator: consumer groups and transactions are not served yet, so
-//! every key answers COORDINATOR_NOT_AVAILABLE (retriable), as a Kafka broker
-//! does while its coordinator is loading.
+//! FindCoordinator: this broker coordinates every group (single node); the
+//! first lookup creates the internal `__consumer_offsets` topic through the
+//! catalog owner (shard 0), whose shards then host the groups. v0-3 ask for
+//! one key, v4+ for a batch. Transactions are not served yet: key type 1
+//! answers COORDINATOR_NOT_AVAILABLE.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-pub fn handle(version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let code = ResponseError::CoordinatorNotAvailable.code();
-    let message = || {
-        Some(StrBytes::from_static_str(
-            "consumer groups are not served yet",
+use crate::group::OFFSETS_TOPIC;
+use crate::server::broker::Broker;
+use crate::server::catalog::{CatalogError, NewTopic};
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+const KEY_TYPE_GROUP: i8 = 0;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let outcome = if request.key_type == KEY_TYPE_GROUP {
+        ensure_offsets_topic(broker).await
+    } else {
+        Err((
+            ResponseError::CoordinatorNotAvailable.code(),
+            "transactions are not served yet".to_string(),
         ))
     };
+    let node = BrokerId(broker.config.broker.node_id);
+    let host = StrBytes::from_string(broker.config.advertised_host.clone());
+    let port = broker.config.listen.port() as i32;
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(-1))
-                    .with_port(-1)
-                    .with_error_code(code)
-                    .with_error_message(message())
+                let c = Coordinator::default().with_key(key);
+                match &outcome {
+                    Ok(()) => c.with_node_id(node).with_host(host.clone()).with_port(port),
+                    Err((code, message)) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(*code)
+                        .with_error_message(Some(StrBytes::from_string(message.clone()))),
+                }
             })
             .collect();
-        FindCoordinatorResponse::default().with_coordinators(coordinators)
-    } else {
-        FindCoordinatorResponse::default()
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match outcome {
+        Ok(()) => FindCoordinatorResponse::default()
+            .with_node_id(node)
+            .with_host(host)
+            .with_port(port),
+        Err((code, message)) => FindCoordinatorResponse::default()
             .with_error_code(code)
-            .with_error_message(if version >= 1 { message() } else { None })
+            .with_error_message((version >= 1).then(|| StrBytes::from_string(message)))
             .with_node_id(BrokerId(-1))
-            .with_port(-1)
+            .with_port(-1),
+    }
+}
+
+/// Creates `__consumer_offsets` (on shard 0, which broadcasts it) if this
+/// shard's catalog does not have it yet.
+async fn ensure_offsets_topic(broker: &Rc<Broker>) -> Result<(), (i16, String)> {
+    if broker.catalog().topics.contains_key(OFFSETS_TOPIC) {
+        return Ok(());
+    }
+    let mut configs = BTreeMap::new();
+    // Offsets are kept until a tombstone replaces them: never delete by age.
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert("retention.bytes".to_string(), "-1".to_string());
+    // One commit is one batch, however many partitions it names.
+    configs.insert(
+        "max.message.bytes".to_string(),
+        crate::limits::FRAME_BYTES_MAX.to_string(),
+    );
+    let topic = NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: broker.config.broker.offsets_topic_num_partitions,
+        replication_factor: 1,
+        configs,
+    };
+    match broker
+        .route(ShardId(0), ShardRequest::CreateTopic(topic, false))
+        .await
+    {
+        ShardReply::Topic(Ok(_)) | ShardReply::Topic(Err(CatalogError::TopicAlreadyExists(_))) => {
+            Ok(())
+        }
+        ShardReply::Topic(Err(e)) => {
+            log::warn!("cannot create {OFFSETS_TOPIC}: {e}");
+            Err((
+                ResponseError::CoordinatorNotAvailable.code(),
+                format!("cannot create {OFFSETS_TOPIC}: {e}"),
+            ))
+        }
+        other => Err((
+            ResponseError::CoordinatorNotAvailable.code(),
+            format!("catalog owner did not answer: {other:?}"),
+        )),
     }
 }

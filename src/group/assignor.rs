@@ -1,0 +1,1 @@
+//! Server-side assignors for KIP-848 groups.

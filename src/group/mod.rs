@@ -1,0 +1,620 @@
+//! Consumer groups: the group coordinator and committed offsets.
+//!
+//! A group lives on the shard that owns its partition of the internal
+//! `__consumer_offsets` topic (Redpanda's `group_router`): partition =
+//! `abs(javaHashCode(group)) % partitions`, as Kafka computes it. Handlers on
+//! any shard route a group's requests there over the mesh (`call`);
+//! ListGroups fans out to every shard.
+//!
+//! State: one [`GroupCoordinator`] per shard, holding only the groups whose
+//! offsets partition this shard owns (`RefCell`, never borrowed across an
+//! `.await`). It persists only through `Partition::append` on those
+//! partitions (offset commits, and group metadata after each rebalance), in
+//! Kafka's record formats (`records.rs`), and answers a commit only once it
+//! is durable. At shard start `load` replays the shard's offsets partitions
+//! from the log start to rebuild offsets and groups (tombstones delete).
+//!
+//! Two protocols: the classic one (JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
+//! client-side assignment, `classic.rs`) and KIP-848 (ConsumerGroupHeartbeat
+//! with server-side assignment, `consumer.rs`). A group is one or the other
+//! while it has members; an empty group may switch.
+//!
+//! Must not: touch another shard's groups, or write to the log except
+//! through `Partition::append` + the shard committer.
+
+pub mod assignor;
+mod classic;
+mod consumer;
+pub mod records;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::consumer_group_describe_response;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartitions;
+use kafka_protocol::messages::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    SyncGroupRequest, SyncGroupResponse,
+};
+
+use crate::limits;
+use crate::partition::{now_ms, PartitionError};
+use crate::server::broker::Broker;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+use records::{Entry, OffsetValue};
+
+pub use classic::ClassicGroup;
+pub use consumer::ConsumerGroup;
+
+/// The internal topic that stores committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// How often each shard checks session, rebalance and join deadlines.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Java's `String.hashCode` over UTF-16 code units.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// Kafka's `Utils.abs(groupId.hashCode) % partitions`.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    assert!(partitions > 0);
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+/// The shard and offsets partition that coordinate `group`, from this
+/// shard's catalog copy; `None` while the offsets topic does not exist.
+pub fn locate(broker: &Broker, group: &str) -> Option<(ShardId, i32)> {
+    let catalog = broker.catalog();
+    let topic = catalog.topics.get(OFFSETS_TOPIC)?;
+    let partition = partition_for(group, topic.partition_count());
+    let shard = *topic.shards.get(partition as usize)?;
+    Some((ShardId(shard as usize), partition))
+}
+
+/// What a handler asks of a group's coordinator. Crosses shards: `Send`.
+#[derive(Debug)]
+pub enum GroupCall {
+    Join {
+        version: i16,
+        client_id: String,
+        client_host: String,
+        request: JoinGroupRequest,
+    },
+    Sync {
+        request: SyncGroupRequest,
+    },
+    Heartbeat {
+        request: HeartbeatRequest,
+    },
+    Leave {
+        version: i16,
+        request: LeaveGroupRequest,
+    },
+    OffsetCommit {
+        request: OffsetCommitRequest,
+    },
+    /// `None` topics: every committed offset of the group.
+    OffsetFetch {
+        group: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    },
+    Describe {
+        group: String,
+    },
+    /// Sent to every shard; each lists its own groups.
+    List {
+        states: Vec<String>,
+        types: Vec<String>,
+    },
+    Delete {
+        group: String,
+    },
+    OffsetDelete {
+        request: OffsetDeleteRequest,
+    },
+    ConsumerHeartbeat {
+        client_id: String,
+        client_host: String,
+        request: ConsumerGroupHeartbeatRequest,
+    },
+    ConsumerDescribe {
+        group: String,
+    },
+}
+
+/// The coordinator's answer to a [`GroupCall`], same order of variants.
+#[derive(Debug)]
+pub enum GroupAnswer {
+    Join(JoinGroupResponse),
+    Sync(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    Leave(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    /// Per topic: (name, partitions).
+    OffsetFetch(Vec<(String, Vec<OffsetFetchResponsePartitions>)>),
+    Describe(DescribedGroup),
+    List(Vec<ListedGroup>),
+    Delete,
+    OffsetDelete(OffsetDeleteResponse),
+    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
+    ConsumerDescribe(consumer_group_describe_response::DescribedGroup),
+}
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+/// Routes `call` to the coordinator of `group`. `Err` is a Kafka error code
+/// for the whole group: COORDINATOR_NOT_AVAILABLE before the offsets topic
+/// exists or when the owner cannot be reached, NOT_COORDINATOR, ...
+pub async fn call(broker: &Rc<Broker>, group: &str, call: GroupCall) -> Result<GroupAnswer, i16> {
+    let Some((owner, _)) = locate(broker, group) else {
+        return Err(code(ResponseError::CoordinatorNotAvailable));
+    };
+    match broker
+        .route(owner, ShardRequest::Group(Box::new(call)))
+        .await
+    {
+        ShardReply::Group(answer) => answer.map(|a| *a),
+        _ => Err(code(ResponseError::CoordinatorNotAvailable)),
+    }
+}
+
+/// Asks every shard for its groups (ListGroups).
+pub async fn list_all(
+    broker: &Rc<Broker>,
+    states: Vec<String>,
+    types: Vec<String>,
+) -> Vec<ListedGroup> {
+    let asks = (0..broker.mesh().shard_count()).map(|shard| {
+        let call = GroupCall::List {
+            states: states.clone(),
+            types: types.clone(),
+        };
+        async move {
+            match broker
+                .route(ShardId(shard), ShardRequest::Group(Box::new(call)))
+                .await
+            {
+                ShardReply::Group(Ok(answer)) => match *answer {
+                    GroupAnswer::List(groups) => groups,
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            }
+        }
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One group: its committed offsets and its membership, classic or KIP-848.
+pub struct Group {
+    pub id: String,
+    /// Its partition of `__consumer_offsets`.
+    pub partition: i32,
+    pub offsets: BTreeMap<(String, i32), OffsetValue>,
+    pub classic: ClassicGroup,
+    /// Set while the group uses the KIP-848 protocol.
+    pub consumer: Option<ConsumerGroup>,
+}
+
+impl Group {
+    fn new(id: &str, partition: i32) -> Group {
+        Group {
+            id: id.to_string(),
+            partition,
+            offsets: BTreeMap::new(),
+            classic: ClassicGroup::default(),
+            consumer: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classic.members.is_empty()
+            && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
+    }
+
+    /// Kafka's state name, as DescribeGroups and ListGroups show it.
+    pub fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(c) => c.state_name(),
+            None => self.classic.state.name(),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+}
+
+/// One per shard: the groups whose offsets partition this shard owns.
+#[derive(Default)]
+pub struct GroupCoordinator {
+    pub(crate) groups: RefCell<HashMap<String, Group>>,
+    /// True until `load` has replayed this shard's offsets partitions.
+    loading: Cell<bool>,
+}
+
+impl GroupCoordinator {
+    pub fn new() -> GroupCoordinator {
+        GroupCoordinator {
+            groups: RefCell::new(HashMap::new()),
+            loading: Cell::new(true),
+        }
+    }
+
+    /// Replays this shard's partitions of `__consumer_offsets` (if the topic
+    /// exists) from the log start: offsets and groups as of the last record.
+    pub async fn load(broker: &Rc<Broker>) -> Result<(), String> {
+        let coordinator = &broker.groups;
+        let catalog = broker.catalog();
+        if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
+            for index in 0..topic.partition_count() {
+                let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
+                    continue;
+                };
+                let mut offset = partition.log_start_offset();
+                let mut replayed = 0usize;
+                while offset < partition.high_watermark() {
+                    let fetched = partition
+                        .read(offset, 1 << 20)
+                        .await
+                        .map_err(|e| format!("{OFFSETS_TOPIC}-{index}: {e}"))?;
+                    let entries = records::decode_batches(fetched.records)
+                        .map_err(|e| format!("{OFFSETS_TOPIC}-{index}@{offset}: {e}"))?;
+                    let Some(last) = entries.last().map(|e| e.0) else {
+                        // Nothing decodable (control batches only): skip one batch.
+                        offset = next_batch_offset(&partition, offset).await?;
+                        continue;
+                    };
+                    for (at, key, value) in entries {
+                        match records::decode(&key, value.as_ref()) {
+                            Ok(Some(entry)) => coordinator.replay(index, entry),
+                            Ok(None) => {}
+                            Err(e) => log::warn!("{OFFSETS_TOPIC}-{index}@{at}: {e}; skipped"),
+                        }
+                        replayed += 1;
+                    }
+                    offset = last + 1;
+                    glommio::yield_if_needed().await;
+                }
+                if replayed > 0 {
+                    log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
+                }
+            }
+        }
+        coordinator.loading.set(false);
+        Ok(())
+    }
+
+    fn replay(&self, partition: i32, entry: Entry) {
+        let mut groups = self.groups.borrow_mut();
+        match entry {
+            Entry::Offset {
+                group,
+                topic,
+                partition: index,
+                value,
+            } => {
+                let g = groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group, partition));
+                match value {
+                    Some(v) => {
+                        g.offsets.insert((topic, index), v);
+                    }
+                    None => {
+                        g.offsets.remove(&(topic, index));
+                        if g.offsets.is_empty() && g.is_empty() && g.classic.generation == 0 {
+                            groups.remove(&group);
+                        }
+                    }
+                }
+            }
+            Entry::Group { group, value } => match value {
+                Some(v) => {
+                    let g = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, partition));
+                    g.classic = ClassicGroup::restore(v, Instant::now());
+                }
+                None => {
+                    groups.remove(&group);
+                }
+            },
+        }
+    }
+
+    /// Serves one call on this (the owner) shard.
+    pub async fn serve(broker: &Rc<Broker>, call: GroupCall) -> Result<GroupAnswer, i16> {
+        if broker.groups.loading.get() {
+            return Err(code(ResponseError::CoordinatorLoadInProgress));
+        }
+        match call {
+            GroupCall::List { states, types } => {
+                Ok(GroupAnswer::List(broker.groups.list(&states, &types)))
+            }
+            GroupCall::Join {
+                version,
+                client_id,
+                client_host,
+                request,
+            } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                classic::join(broker, partition, version, client_id, client_host, request)
+                    .await
+                    .map(GroupAnswer::Join)
+            }
+            GroupCall::Sync { request } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                classic::sync(broker, partition, request)
+                    .await
+                    .map(GroupAnswer::Sync)
+            }
+            GroupCall::Heartbeat { request } => {
+                owned_partition(broker, &request.group_id.0)?;
+                classic::heartbeat(broker, request).map(GroupAnswer::Heartbeat)
+            }
+            GroupCall::Leave { version, request } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                classic::leave(broker, partition, version, request).map(GroupAnswer::Leave)
+            }
+            GroupCall::OffsetCommit { request } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                classic::offset_commit(broker, partition, request)
+                    .await
+                    .map(GroupAnswer::OffsetCommit)
+            }
+            GroupCall::OffsetFetch { group, topics } => {
+                owned_partition(broker, &group)?;
+                Ok(GroupAnswer::OffsetFetch(
+                    broker.groups.offset_fetch(&group, topics),
+                ))
+            }
+            GroupCall::Describe { group } => {
+                owned_partition(broker, &group)?;
+                Ok(GroupAnswer::Describe(classic::describe(broker, &group)))
+            }
+            GroupCall::Delete { group } => {
+                let partition = owned_partition(broker, &group)?;
+                classic::delete(broker, partition, &group)
+                    .await
+                    .map(|_| GroupAnswer::Delete)
+            }
+            GroupCall::OffsetDelete { request } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                classic::offset_delete(broker, partition, request)
+                    .await
+                    .map(GroupAnswer::OffsetDelete)
+            }
+            GroupCall::ConsumerHeartbeat {
+                client_id,
+                client_host,
+                request,
+            } => {
+                let partition = owned_partition(broker, &request.group_id.0)?;
+                consumer::heartbeat(broker, partition, client_id, client_host, request)
+                    .await
+                    .map(GroupAnswer::ConsumerHeartbeat)
+            }
+            GroupCall::ConsumerDescribe { group } => {
+                owned_partition(broker, &group)?;
+                Ok(GroupAnswer::ConsumerDescribe(consumer::describe(
+                    broker, &group,
+                )))
+            }
+        }
+    }
+
+    fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
+        use kafka_protocol::protocol::StrBytes;
+        let groups = self.groups.borrow();
+        groups
+            .values()
+            .filter(|g| g.consumer.is_some() || g.classic.state != classic::State::Dead)
+            .filter(|g| {
+                states.is_empty()
+                    || states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(g.state_name()))
+            })
+            .filter(|g| {
+                types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(g.type_name()))
+            })
+            .map(|g| {
+                let protocol_type = match &g.consumer {
+                    Some(_) => "consumer".to_string(),
+                    None => g.classic.protocol_type.clone().unwrap_or_default(),
+                };
+                ListedGroup::default()
+                    .with_group_id(StrBytes::from_string(g.id.clone()).into())
+                    .with_protocol_type(StrBytes::from_string(protocol_type))
+                    .with_group_state(StrBytes::from_static_str(g.state_name()))
+                    .with_group_type(StrBytes::from_static_str(g.type_name()))
+            })
+            .collect()
+    }
+
+    fn offset_fetch(
+        &self,
+        group: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, Vec<OffsetFetchResponsePartitions>)> {
+        use kafka_protocol::protocol::StrBytes;
+        let groups = self.groups.borrow();
+        let offsets = groups.get(group).map(|g| &g.offsets);
+        let answer = |v: Option<&OffsetValue>, index: i32| match v {
+            Some(v) => OffsetFetchResponsePartitions::default()
+                .with_partition_index(index)
+                .with_committed_offset(v.offset)
+                .with_committed_leader_epoch(v.leader_epoch)
+                .with_metadata(Some(StrBytes::from_string(v.metadata.clone()))),
+            None => OffsetFetchResponsePartitions::default()
+                .with_partition_index(index)
+                .with_committed_offset(-1)
+                .with_committed_leader_epoch(-1)
+                .with_metadata(Some(StrBytes::from_static_str(""))),
+        };
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let parts = partitions
+                        .into_iter()
+                        .map(|p| answer(offsets.and_then(|o| o.get(&(topic.clone(), p))), p))
+                        .collect();
+                    (topic, parts)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: BTreeMap<String, Vec<OffsetFetchResponsePartitions>> =
+                    BTreeMap::new();
+                for ((topic, p), v) in offsets.into_iter().flatten() {
+                    by_topic
+                        .entry(topic.clone())
+                        .or_default()
+                        .push(answer(Some(v), *p));
+                }
+                by_topic.into_iter().collect()
+            }
+        }
+    }
+
+    /// Session, rebalance and join deadlines of every group on this shard.
+    fn sweep(broker: &Rc<Broker>) {
+        let now = Instant::now();
+        let mut persist = Vec::new();
+        {
+            let mut groups = broker.groups.groups.borrow_mut();
+            for group in groups.values_mut() {
+                if let Some(entry) = classic::expire(broker, group, now) {
+                    persist.push((group.partition, entry));
+                }
+                if let Some(c) = group.consumer.as_mut() {
+                    consumer::expire(broker, &group.id, c, now);
+                }
+            }
+        }
+        for (partition, entry) in persist {
+            persist_later(broker, partition, vec![entry]);
+        }
+    }
+}
+
+/// The coordinator's background task: sweeps deadlines until the shard stops.
+pub async fn sweep_loop(broker: Rc<Broker>) {
+    loop {
+        glommio::timer::sleep(SWEEP_INTERVAL).await;
+        GroupCoordinator::sweep(&broker);
+    }
+}
+
+/// The group's offsets partition, if this shard owns it; NOT_COORDINATOR
+/// otherwise (the catalog moved it, or the caller's copy is stale).
+fn owned_partition(broker: &Broker, group: &str) -> Result<i32, i16> {
+    if group.is_empty() || group.len() > limits::GROUP_ID_BYTES_MAX {
+        return Err(code(ResponseError::InvalidGroupId));
+    }
+    let (owner, partition) =
+        locate(broker, group).ok_or(code(ResponseError::CoordinatorNotAvailable))?;
+    if owner != broker.shard() || broker.partition(OFFSETS_TOPIC, partition).is_none() {
+        return Err(code(ResponseError::NotCoordinator));
+    }
+    Ok(partition)
+}
+
+/// Appends records to a group's offsets partition and waits until they are
+/// durable.
+pub(crate) async fn append(
+    broker: &Rc<Broker>,
+    partition: i32,
+    entries: &[(Bytes, Option<Bytes>)],
+) -> Result<(), PartitionError> {
+    let p = broker
+        .partition(OFFSETS_TOPIC, partition)
+        .ok_or(PartitionError::Gone)?;
+    let batch = records::batch(entries, now_ms());
+    let (_, commit) = p.append(&batch)?;
+    let Some(commit) = commit else {
+        return Ok(());
+    };
+    broker.committer.schedule(&p);
+    drop(p);
+    commit.await.unwrap_or(Err(PartitionError::Gone))
+}
+
+/// Appends in a detached task: group metadata written from synchronous
+/// paths (the sweep, a leave), where nobody waits for the answer.
+pub(crate) fn persist_later(
+    broker: &Rc<Broker>,
+    partition: i32,
+    entries: Vec<(Bytes, Option<Bytes>)>,
+) {
+    if entries.is_empty() {
+        return;
+    }
+    let queue = broker.background;
+    let broker = broker.clone();
+    glommio::spawn_local_into(
+        async move {
+            if let Err(e) = append(&broker, partition, &entries).await {
+                log::warn!("{OFFSETS_TOPIC}-{partition}: group metadata not written: {e}");
+            }
+        },
+        queue,
+    )
+    .expect("task queue exists")
+    .detach();
+}
+
+/// The first offset past the batch at `offset` (replay of a batch with no
+/// keyed records).
+async fn next_batch_offset(
+    partition: &crate::partition::Partition,
+    offset: i64,
+) -> Result<i64, String> {
+    let fetched = partition.read(offset, 1).await.map_err(|e| e.to_string())?;
+    let header = crate::protocol::batch::BatchHeader::parse(&fetched.records)
+        .map_err(|e| format!("{OFFSETS_TOPIC}@{offset}: {e}"))?;
+    Ok(header.base_offset + i64::from(header.last_offset_delta) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_partition_matches_kafka() {
+        // Values computed with Java's "...".hashCode().
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        // The famous string whose hashCode is Integer.MIN_VALUE: Utils.abs gives 0.
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for("polygenelubricants", 7), 0);
+        assert_eq!(partition_for("hello", 50), 99_162_322 % 50);
+        assert!((0..50).contains(&partition_for("my-group", 50)));
+    }
+}

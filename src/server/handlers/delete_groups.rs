@@ -1,0 +1,34 @@
+//! DeleteGroups: each group deleted by its coordinator shard, only when it
+//! has no members (NON_EMPTY_GROUP otherwise); its offsets get tombstones.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::group::{self, GroupAnswer, GroupCall};
+use crate::server::broker::Broker;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let results = request.groups_names.into_iter().map(|id| async move {
+        let group_id = id.0.to_string();
+        let call = GroupCall::Delete {
+            group: group_id.clone(),
+        };
+        let code = match group::call(broker, &group_id, call).await {
+            Ok(GroupAnswer::Delete) => 0,
+            Ok(_) => ResponseError::CoordinatorNotAvailable.code(),
+            Err(code) => code,
+        };
+        DeletableGroupResult::default()
+            .with_group_id(id)
+            .with_error_code(code)
+    });
+    DeleteGroupsResponse::default().with_results(join_all(results).await)
+}

@@ -1,0 +1,24 @@
+//! Heartbeat: routed to the group's coordinator shard; answers
+//! REBALANCE_IN_PROGRESS while the group rebalances.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::group::{self, GroupAnswer, GroupCall};
+use crate::server::broker::Broker;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let group_id = request.group_id.0.to_string();
+    match group::call(broker, &group_id, GroupCall::Heartbeat { request }).await {
+        Ok(GroupAnswer::Heartbeat(r)) => r,
+        Ok(_) => HeartbeatResponse::default()
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+        Err(code) => HeartbeatResponse::default().with_error_code(code),
+    }
+}

@@ -1,0 +1,24 @@
+//! LeaveGroup: one member (v0-2) or a batch of members (v3+, also by
+//! `group.instance.id`), routed to the group's coordinator shard.
+
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use crate::group::{self, GroupAnswer, GroupCall};
+use crate::server::broker::Broker;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    match group::call(broker, &group_id, GroupCall::Leave { version, request }).await {
+        Ok(GroupAnswer::Leave(r)) => r,
+        Ok(_) => LeaveGroupResponse::default()
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+    }
+}

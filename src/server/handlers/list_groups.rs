@@ -1,0 +1,35 @@
+//! ListGroups: every shard lists the groups it coordinates; the state
+//! filter (v4+) and the type filter (v5+) apply on each shard.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
+
+use crate::group;
+use crate::server::broker::Broker;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let states = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let types = request.types_filter.iter().map(|s| s.to_string()).collect();
+    let mut groups = group::list_all(broker, states, types).await;
+    groups.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
+    if version < 4 {
+        for g in groups.iter_mut() {
+            g.group_state = Default::default();
+        }
+    }
+    if version < 5 {
+        for g in groups.iter_mut() {
+            g.group_type = Default::default();
+        }
+    }
+    ListGroupsResponse::default().with_groups(groups)
+}

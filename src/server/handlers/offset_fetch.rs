@@ -1,0 +1,126 @@
+//! OffsetFetch: one group (v1-7) or several (v8+), each answered by its
+//! coordinator shard. Null topics ask for every committed offset of the
+//! group. An offset never committed answers -1.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+
+use super::topic_name;
+use crate::group::{self, GroupAnswer, GroupCall};
+use crate::server::broker::Broker;
+
+type Topics = Option<Vec<(String, Vec<i32>)>>;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request.groups.into_iter().map(|g| {
+            let topics: Topics = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            async move {
+                let group_id = g.group_id.0.to_string();
+                let base = OffsetFetchResponseGroup::default().with_group_id(g.group_id);
+                match fetch_one(broker, &group_id, topics).await {
+                    Ok(topics) => base.with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, partitions)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(topic_name(&name))
+                                    .with_partitions(partitions)
+                            })
+                            .collect(),
+                    ),
+                    Err(code) => base.with_error_code(code),
+                }
+            }
+        });
+        return OffsetFetchResponse::default().with_groups(join_all(groups).await);
+    }
+    let group_id = request.group_id.0.to_string();
+    let asked: Topics = request.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let (topics, error) = match fetch_one(broker, &group_id, asked.clone()).await {
+        Ok(topics) => (topics, 0),
+        // Before v2 there is no group-level error: every partition carries it.
+        Err(code) => (
+            asked
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let parts = partitions
+                        .into_iter()
+                        .map(|p| {
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    (name, parts)
+                })
+                .collect(),
+            code,
+        ),
+    };
+    let topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(&name))
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|p| {
+                            let mut out = OffsetFetchResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_committed_offset(p.committed_offset)
+                                .with_metadata(p.metadata)
+                                .with_error_code(p.error_code);
+                            if version >= 5 {
+                                out = out.with_committed_leader_epoch(p.committed_leader_epoch);
+                            }
+                            out
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    if version >= 2 {
+        response.with_error_code(error)
+    } else {
+        response
+    }
+}
+
+async fn fetch_one(
+    broker: &Rc<Broker>,
+    group_id: &str,
+    topics: Topics,
+) -> Result<Vec<(String, Vec<OffsetFetchResponsePartitions>)>, i16> {
+    let call = GroupCall::OffsetFetch {
+        group: group_id.to_string(),
+        topics,
+    };
+    match group::call(broker, group_id, call).await? {
+        GroupAnswer::OffsetFetch(topics) => Ok(topics),
+        _ => Err(ResponseError::CoordinatorNotAvailable.code()),
+    }
+}

@@ -256,6 +256,20 @@ pub struct TopicConfig {
     pub index_interval_bytes: u32,
     pub max_message_bytes: u32,
     pub timestamp_type_log_append: bool,
+    /// cleanup.policy contains `delete`: retention by time and size applies.
+    pub cleanup_delete: bool,
+    /// cleanup.policy contains `compact`: the log cleaner keeps the newest
+    /// record per key; produce without a key is refused.
+    pub cleanup_compact: bool,
+    /// delete.retention.ms: how long a tombstone survives compaction.
+    pub delete_retention_ms: i64,
+    /// min.compaction.lag.ms: records younger than this are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// min.cleanable.dirty.ratio: dirty share of the log that starts a clean.
+    pub min_cleanable_dirty_ratio: f64,
+    /// compression.type: None keeps the producer's codec (`producer`), a
+    /// codec makes the broker store batches in it.
+    pub compression: Option<crate::protocol::batch::Codec>,
 }
 
 /// Topic configs accepted by CreateTopics, with their Kafka default as shown to
@@ -266,8 +280,11 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "flush.messages",
     "flush.ms",
     "index.interval.bytes",
+    "delete.retention.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
@@ -287,6 +304,12 @@ impl TopicConfig {
             index_interval_bytes: defaults.log_index_interval_bytes,
             max_message_bytes: defaults.message_max_bytes,
             timestamp_type_log_append: defaults.log_message_timestamp_type_log_append,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.5,
+            compression: None,
         };
         for (key, value) in overrides {
             // Stored overrides were validated on the way in; a value that no
@@ -311,6 +334,31 @@ impl TopicConfig {
             "message.timestamp.type" => {
                 self.timestamp_type_log_append = parse_timestamp_type(value)?
             }
+            "cleanup.policy" => {
+                (self.cleanup_delete, self.cleanup_compact) = parse_cleanup_policy(value)?
+            }
+            "delete.retention.ms" => self.delete_retention_ms = parse_in(value, 0, i64::MAX)?,
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_in(value, 0, i64::MAX)?,
+            "min.cleanable.dirty.ratio" => {
+                let ratio: f64 = parse_in(value, 0.0, 1.0)?;
+                if ratio.is_nan() {
+                    return Err("min.cleanable.dirty.ratio must be in [0, 1]".into());
+                }
+                self.min_cleanable_dirty_ratio = ratio;
+            }
+            "compression.type" => {
+                self.compression = match value.trim() {
+                    "producer" => None,
+                    v => Some(
+                        crate::protocol::batch::Codec::from_topic_config(v).ok_or_else(|| {
+                            format!(
+                                "invalid compression.type {value:?}: expected producer, \
+                                 uncompressed, gzip, snappy, lz4 or zstd"
+                            )
+                        })?,
+                    ),
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -322,6 +370,9 @@ impl TopicConfig {
         Some(match key {
             "cleanup.policy" => "delete".into(),
             "compression.type" => "producer".into(),
+            "delete.retention.ms" => d.delete_retention_ms.to_string(),
+            "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
+            "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
             "flush.messages" => i64::MAX.to_string(),
             "flush.ms" => i64::MAX.to_string(),
             "index.interval.bytes" => d.index_interval_bytes.to_string(),
@@ -341,21 +392,6 @@ impl TopicConfig {
 /// cannot honour yet are refused (INVALID_CONFIG) rather than stored and ignored.
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
     match key {
-        "cleanup.policy" => match value {
-            "delete" => Ok(()),
-            "compact" | "compact,delete" | "delete,compact" => Err(
-                "cleanup.policy=compact is not supported yet: corelog has no log cleaner".into(),
-            ),
-            _ => Err(format!("invalid cleanup.policy {value:?}")),
-        },
-        "compression.type" => match value {
-            "producer" => Ok(()),
-            "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Err(
-                "only compression.type=producer is supported yet: batches are stored as produced"
-                    .into(),
-            ),
-            _ => Err(format!("invalid compression.type {value:?}")),
-        },
         "flush.messages" | "flush.ms" => parse_in::<i64>(value, 0, i64::MAX).map(drop),
         "min.insync.replicas" => parse_in::<i32>(value, 1, i32::MAX).map(drop),
         _ if TOPIC_CONFIG_KEYS.contains(&key) => {
@@ -365,6 +401,23 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
         }
         _ => Err(format!("unknown topic config {key:?}")),
     }
+}
+
+/// `delete`, `compact`, or both (comma separated, any order): (delete, compact).
+fn parse_cleanup_policy(value: &str) -> Result<(bool, bool), String> {
+    let (mut delete, mut compact) = (false, false);
+    for part in value.split(',').map(str::trim) {
+        match part {
+            "delete" => delete = true,
+            "compact" => compact = true,
+            _ => {
+                return Err(format!(
+                    "invalid cleanup.policy {value:?}: expected delete, compact or compact,delete"
+                ))
+            }
+        }
+    }
+    Ok((delete, compact))
 }
 
 fn parse_timestamp_type(value: &str) -> Result<bool, String> {
@@ -619,7 +672,24 @@ mod tests {
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("retention.ms", "x").is_err());
         assert!(validate_topic_config("bogus", "1").is_err());
-        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        for ok in ["compact", "compact,delete", "delete, compact", "delete"] {
+            assert!(validate_topic_config("cleanup.policy", ok).is_ok(), "{ok}");
+        }
+        assert!(validate_topic_config("cleanup.policy", "compact,shred").is_err());
+        assert!(validate_topic_config("cleanup.policy", "").is_err());
+        assert!(validate_topic_config("compression.type", "zstd").is_ok());
+        assert!(validate_topic_config("compression.type", "brotli").is_err());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(validate_topic_config("delete.retention.ms", "0").is_ok());
+        let mut overrides = BTreeMap::new();
+        overrides.insert("cleanup.policy".to_string(), "compact".to_string());
+        overrides.insert("compression.type".to_string(), "zstd".to_string());
+        let config = TopicConfig::resolve(&defaults, &overrides);
+        assert!(config.cleanup_compact && !config.cleanup_delete);
+        assert_eq!(
+            config.compression,
+            Some(crate::protocol::batch::Codec::Zstd)
+        );
     }
 
     #[test]

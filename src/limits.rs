@@ -51,6 +51,21 @@ pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 /// The smallest unit of O_DIRECT I/O on the supported filesystems.
 pub const DISK_BLOCK_BYTES: usize = 4096;
 
+/// Largest records section a batch may decompress to when the broker must
+/// look inside it (compaction, compression.type, keys of compacted topics):
+/// bounds the memory a crafted "zip bomb" batch can take.
+pub const RECORDS_DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Keys one log-cleaner pass remembers (128-bit key hash -> offset, about
+/// 40 bytes each with the map's overhead: 10 MiB per shard at most, as the
+/// shard cleans one partition at a time). A dirty section with more keys is
+/// cleaned in several passes, as Kafka's bounded OffsetMap does.
+pub const CLEANER_KEYS_MAX: usize = 256 * 1024;
+
+/// Closed segments one cleaner pass may rewrite before it hands the shard
+/// back (the next housekeeping round continues): bounds a pass's I/O.
+pub const CLEANER_SEGMENTS_PER_PASS_MAX: usize = 64;
+
 /// Consumer groups one shard coordinates (past this JoinGroup answers
 /// COORDINATOR_NOT_AVAILABLE): bounds the coordinator's memory per shard.
 pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
@@ -80,5 +95,6 @@ const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
 const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
+const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
 const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);

@@ -95,6 +95,8 @@ pub trait Disk: Clone + 'static {
     /// Creates (or truncates) a file for reading and writing.
     async fn create(&self, path: &Path) -> io::Result<Self::File>;
     async fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing `to` atomically if it exists.
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes created and removed names in `dir` durable.
     async fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 }
@@ -323,6 +325,10 @@ impl Disk for DmaDisk {
         glommio::io::remove(path).await.map_err(glommio_error)
     }
 
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        glommio::io::rename(from, to).await.map_err(glommio_error)
+    }
+
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let d = glommio::io::Directory::open(dir)
             .await
@@ -345,6 +351,9 @@ pub struct Faults {
     pub fail_writes: u32,
     /// The next `n` fdatasyncs fail with EIO.
     pub fail_syncs: u32,
+    /// Renames still allowed before every further one fails with EIO
+    /// (None: no limit); with `crash`, stops a file swap at any step.
+    pub renames_left: Option<u32>,
 }
 
 #[derive(Default)]
@@ -586,10 +595,31 @@ impl Disk for MemDisk {
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
-        match self.fs.borrow_mut().files.remove(path) {
+        let mut fs = self.fs.borrow_mut();
+        if fs.faults.renames_left == Some(0) {
+            // A stopped swap stops every later name change too.
+            return Err(os_error(libc::EIO));
+        }
+        match fs.files.remove(path) {
             Some(_) => Ok(()),
             None => Err(os_error(libc::ENOENT)),
         }
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        // Names are durable at once, as after sync_dir.
+        let mut fs = self.fs.borrow_mut();
+        match &mut fs.faults.renames_left {
+            Some(0) => return Err(os_error(libc::EIO)),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        let data = fs
+            .files
+            .remove(from)
+            .ok_or_else(|| os_error(libc::ENOENT))?;
+        fs.files.insert(to.to_path_buf(), data);
+        Ok(())
     }
 
     async fn sync_dir(&self, _dir: &Path) -> io::Result<()> {

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -406,6 +407,8 @@ pub(crate) struct ScanRange<F> {
 pub struct TimestampJob<D: Disk = DmaDisk> {
     pub(crate) ranges: Vec<ScanRange<D::File>>,
     pub(crate) timestamp: i64,
+    /// The log start offset when planned: batches wholly below it are skipped.
+    pub(crate) lower_offset: i64,
     pub(crate) upper_offset: i64,
 }
 
@@ -414,7 +417,7 @@ impl<D: Disk> TimestampJob<D> {
     /// max timestamp is >= the target: its base offset and max timestamp
     /// (batch granularity: records are not decoded). None if there is none.
     pub async fn run(self) -> Result<Option<(i64, i64)>, LogError> {
-        let (ts, upper) = (self.timestamp, self.upper_offset);
+        let (ts, lower, upper) = (self.timestamp, self.lower_offset, self.upper_offset);
         for range in self.ranges {
             let mut found = None;
             let mut past_upper = false;
@@ -428,8 +431,8 @@ impl<D: Disk> TimestampJob<D> {
                         past_upper = true;
                         return false;
                     }
-                    if h.max_timestamp >= ts {
-                        found = Some((h.base_offset, h.max_timestamp));
+                    if h.max_timestamp >= ts && h.last_offset() >= lower {
+                        found = Some((h.base_offset.max(lower), h.max_timestamp));
                         return false;
                     }
                     true
@@ -480,12 +483,71 @@ impl<D: Disk> ScanJob<D> {
 // ---------------------------------------------------------------------------
 // Retention
 
-/// Deletes the files of segments retention removed from the log.
+/// Deletes the files of segments retention or DeleteRecords removed from
+/// the log, after making a moved log start offset durable.
 pub struct RetentionJob<D: Disk = DmaDisk> {
     pub(crate) disk: D,
     pub(crate) paths: Vec<PathBuf>,
     /// Open handles, dropped (closed) once the names are gone.
     pub(crate) files: Vec<Rc<D::File>>,
+    /// DeleteRecords: the log start offset checkpoint to write first.
+    pub(crate) checkpoint: Option<CheckpointWrite<D>>,
+}
+
+/// The log start offset checkpoint of one log, shared by the log and the
+/// jobs that write it. Lives on the partition's shard.
+pub(crate) struct StartCheckpoint {
+    /// The newest log start offset that must become durable.
+    wanted: Cell<i64>,
+    /// The value the file holds.
+    written: Cell<i64>,
+    /// One writer at a time, so an older value never lands after a newer one.
+    lock: futures::lock::Mutex<()>,
+}
+
+impl StartCheckpoint {
+    pub fn new(durable: i64) -> StartCheckpoint {
+        StartCheckpoint {
+            wanted: Cell::new(durable),
+            written: Cell::new(durable),
+            lock: futures::lock::Mutex::new(()),
+        }
+    }
+
+    pub fn want(&self, offset: i64) {
+        assert!(
+            offset >= self.wanted.get(),
+            "the log start never moves back"
+        );
+        self.wanted.set(offset);
+    }
+}
+
+/// Writes the newest wanted log start offset: a temp file (written and
+/// fdatasync'd), renamed over the checkpoint, then the directory synced.
+pub(crate) struct CheckpointWrite<D: Disk> {
+    pub disk: D,
+    pub dir: PathBuf,
+    pub shared: Rc<StartCheckpoint>,
+}
+
+impl<D: Disk> CheckpointWrite<D> {
+    async fn run(self) -> io::Result<()> {
+        let _one_writer = self.shared.lock.lock().await;
+        let want = self.shared.wanted.get();
+        if want <= self.shared.written.get() {
+            return Ok(()); // a later job already wrote it
+        }
+        let path = self.dir.join(super::START_CHECKPOINT_FILE);
+        let tmp = self
+            .dir
+            .join(format!("{}.tmp", super::START_CHECKPOINT_FILE));
+        write_whole_file(&self.disk, &tmp, format!("0\n{want}\n").as_bytes()).await?;
+        self.disk.rename(&tmp, &path).await?;
+        self.disk.sync_dir(&self.dir).await?;
+        self.shared.written.set(want);
+        Ok(())
+    }
 }
 
 impl<D: Disk> RetentionJob<D> {
@@ -495,6 +557,11 @@ impl<D: Disk> RetentionJob<D> {
     }
 
     pub async fn run(self) -> Result<(), LogError> {
+        if let Some(checkpoint) = self.checkpoint {
+            // Files go only once the new start is durable: a crash between
+            // the two must not bring deleted records back at the next open.
+            checkpoint.run().await?;
+        }
         let mut first_error = None;
         for path in &self.paths {
             if let Err(e) = remove_if_exists(&self.disk, path).await {

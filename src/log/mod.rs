@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cleaner;
 pub mod io;
 mod jobs;
 mod segment;
@@ -37,12 +38,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
 pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
 pub use jobs::{FlushJob, FlushOutcome, ReadJob, RetentionJob, ScanJob, TimestampJob};
 
 use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
-use jobs::{scan, Finalize, FlushCommit, FlushFailure, ScanRange, ScanStop, SegmentFlush};
+use jobs::{
+    scan, CheckpointWrite, Finalize, FlushCommit, FlushFailure, ScanRange, ScanStop, SegmentFlush,
+    StartCheckpoint,
+};
 use segment::{
     index_path, log_path, parse_index, parse_log_name, parse_time_index, time_index_path, Segment,
 };
@@ -60,6 +65,18 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// index.interval.bytes: bytes between sparse index entries.
     pub index_interval_bytes: u32,
+    /// cleanup.policy has `delete`: retention.ms and retention.bytes apply.
+    pub cleanup_delete: bool,
+    /// cleanup.policy has `compact`: the cleaner keeps the newest record per key.
+    pub cleanup_compact: bool,
+    /// delete.retention.ms: tombstones in a segment whose newest timestamp
+    /// is older than this are dropped by the cleaner.
+    pub delete_retention_ms: i64,
+    /// min.compaction.lag.ms: segments holding a record younger than this
+    /// are not cleaned yet.
+    pub min_compaction_lag_ms: i64,
+    /// min.cleanable.dirty.ratio: dirty bytes / cleanable bytes that start a clean.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 /// Largest segment: positions in the index are u32, Kafka caps at i32::MAX.
@@ -75,6 +92,11 @@ impl Default for LogConfig {
             retention_bytes: -1,
             retention_ms: 7 * 24 * 60 * 60 * 1000,
             index_interval_bytes: 4096,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -144,7 +166,27 @@ pub struct PartitionLog<D: Disk = DmaDisk> {
     written_offset: i64,
     flush_in_flight: bool,
     failed: bool,
+    /// The log start offset: reads below it are out of range. At or after
+    /// the first segment's base; DeleteRecords may put it inside a segment.
+    /// Persisted in [`START_CHECKPOINT_FILE`] when DeleteRecords moves it.
+    log_start: i64,
+    checkpoint: Rc<StartCheckpoint>,
+    /// Below this offset every closed segment was cleaned since it closed
+    /// (Kafka's cleaner checkpoint; kept in memory, so a restart cleans once
+    /// more).
+    cleaned_upto: i64,
+    /// A clean job is out: no segment may leave the log until it completes.
+    clean_in_flight: bool,
+    /// A swap failed after its commit point; recovery finishes it at the
+    /// next open. No more cleaning until then.
+    cleaner_stopped: bool,
 }
+
+/// The partition-directory file holding the log start offset DeleteRecords
+/// set (Kafka keeps one `log-start-offset-checkpoint` per log directory;
+/// corelog keeps it beside the partition's segments). Text: a version line
+/// `0`, then the offset.
+pub const START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -176,6 +218,7 @@ impl<D: Disk> PartitionLog<D> {
     ) -> Result<PartitionLog<D>, LogError> {
         disk.prepare(dir).await?;
         disk.create_dir_all(dir).await?;
+        cleaner::recover_swaps(&disk, dir).await?;
         let mut bases: Vec<i64> = disk
             .list_dir(dir)
             .await?
@@ -231,6 +274,7 @@ impl<D: Disk> PartitionLog<D> {
                 segments.push_back(active);
             }
         }
+        let log_start = recovery::load_start_checkpoint(&disk, dir, &mut segments).await?;
         let active = segments.back().expect("never empty");
         let end = active.next_offset;
         let alloc_file = active.file.clone().expect("recovered segments have files");
@@ -244,6 +288,11 @@ impl<D: Disk> PartitionLog<D> {
             written_offset: end,
             flush_in_flight: false,
             failed: false,
+            log_start,
+            checkpoint: Rc::new(StartCheckpoint::new(log_start)),
+            cleaned_upto: log_start,
+            clean_in_flight: false,
+            cleaner_stopped: false,
         };
         log.check_invariants();
         Ok(log)
@@ -260,6 +309,7 @@ impl<D: Disk> PartitionLog<D> {
     }
 
     fn check_invariants(&self) {
+        assert!(self.segments.front().expect("never empty").base_offset <= self.log_start);
         assert!(self.start_offset() <= self.flushed_offset);
         assert!(self.flushed_offset <= self.written_offset);
         assert!(self.written_offset <= self.end_offset());
@@ -273,9 +323,10 @@ impl<D: Disk> PartitionLog<D> {
         &self.config
     }
 
-    /// First offset of the oldest segment (moved forward by retention).
+    /// The log start offset: moved forward by retention (to a segment
+    /// base) and by DeleteRecords (to any offset up to the flushed offset).
     pub fn start_offset(&self) -> i64 {
-        self.segments.front().expect("never empty").base_offset
+        self.log_start
     }
 
     /// Next offset to assign, unflushed appends included.
@@ -385,15 +436,18 @@ impl<D: Disk> PartitionLog<D> {
         base
     }
 
-    /// segment.ms check, from a periodic task.
-    pub fn maybe_roll(&mut self, now_ms: i64) {
+    /// segment.ms check, from a periodic task. True when it rolled: the
+    /// closed segment is finalized on disk by the next flush job.
+    pub fn maybe_roll(&mut self, now_ms: i64) -> bool {
         if self.failed {
-            return;
+            return false;
         }
         let seg = self.active();
         if !seg.is_empty() && now_ms - seg.rolling_ms > self.config.segment_ms {
             self.roll(now_ms);
+            return true;
         }
+        false
     }
 
     /// The pending writes as a job, or None when there is nothing to do or a
@@ -560,9 +614,11 @@ impl<D: Disk> PartitionLog<D> {
     /// ListOffsets by timestamp: the first batch below `upper_offset` whose
     /// max timestamp is >= `ts` (its base offset and max timestamp).
     pub fn plan_offset_for_timestamp(&self, ts: i64, upper_offset: i64) -> TimestampJob<D> {
+        let start = self.log_start;
         let ranges = self
             .segments
             .iter()
+            .filter(|s| s.next_offset > start)
             .filter(|s| s.base_offset < upper_offset && s.max_timestamp >= ts)
             .filter_map(|s| {
                 Some(ScanRange {
@@ -575,6 +631,7 @@ impl<D: Disk> PartitionLog<D> {
         TimestampJob {
             ranges,
             timestamp: ts,
+            lower_offset: start,
             upper_offset,
         }
     }
@@ -614,21 +671,30 @@ impl<D: Disk> PartitionLog<D> {
     }
 
     /// Retention over closed, durable segments (never the active one),
-    /// oldest first: by retention.ms on the segment's largest timestamp,
-    /// then retention.bytes. Removes them now; the job deletes their files.
+    /// oldest first: segments wholly below the log start offset, then (with
+    /// cleanup.policy `delete`) by retention.ms on the segment's largest
+    /// timestamp and by retention.bytes. Removes them now; the job deletes
+    /// their files. Nothing while a clean job is out (it holds them).
     pub fn take_retention(&mut self, now_ms: i64) -> Option<RetentionJob<D>> {
+        if self.clean_in_flight {
+            return None;
+        }
         let mut total = self.size_bytes() as i64;
         let mut doomed = 0;
+        let delete = self.config.cleanup_delete;
         for seg in self.segments.iter().take(self.segments.len() - 1) {
             if !seg.is_settled() {
                 break;
             }
-            let by_time = self.config.retention_ms >= 0
+            let below_start = seg.next_offset <= self.log_start;
+            let by_time = delete
+                && self.config.retention_ms >= 0
                 && seg.max_timestamp >= 0
                 && now_ms - seg.max_timestamp > self.config.retention_ms;
-            let by_size = self.config.retention_bytes >= 0
+            let by_size = delete
+                && self.config.retention_bytes >= 0
                 && total - seg.size as i64 >= self.config.retention_bytes;
-            if !(by_time || by_size) {
+            if !(below_start || by_time || by_size) {
                 break;
             }
             total -= seg.size as i64;
@@ -637,20 +703,237 @@ impl<D: Disk> PartitionLog<D> {
         if doomed == 0 {
             return None;
         }
-        let mut paths = Vec::with_capacity(doomed * 3);
-        let mut files = Vec::with_capacity(doomed);
-        for seg in self.segments.drain(..doomed) {
-            paths.push(log_path(&self.dir, seg.base_offset));
-            paths.push(index_path(&self.dir, seg.base_offset));
-            paths.push(time_index_path(&self.dir, seg.base_offset));
-            files.extend(seg.file);
-        }
+        let (paths, files) = self.drain_front(doomed);
         self.check_invariants();
         Some(RetentionJob {
             disk: self.disk.clone(),
             paths,
             files,
+            checkpoint: None,
         })
+    }
+
+    /// Removes the `n` oldest segments (never the active one) and moves the
+    /// log start to the new first segment if it was below it. Returns the
+    /// paths to delete (a cleaned segment's swap names too, in case its swap
+    /// is unfinished) and the handles to close after.
+    fn drain_front(&mut self, n: usize) -> (Vec<PathBuf>, Vec<Rc<D::File>>) {
+        assert!(n < self.segments.len(), "the active segment stays");
+        assert!(!self.clean_in_flight, "a clean job holds these segments");
+        let mut paths = Vec::with_capacity(n * 3);
+        let mut files = Vec::with_capacity(n);
+        for seg in self.segments.drain(..n) {
+            let base = seg.base_offset;
+            let names = [
+                log_path(&self.dir, base),
+                index_path(&self.dir, base),
+                time_index_path(&self.dir, base),
+            ];
+            if seg.cleaned {
+                paths.extend(names.iter().map(|p| cleaner::swap_path(p)));
+            }
+            paths.extend(names);
+            files.extend(seg.file);
+        }
+        let first = self.segments.front().expect("never empty").base_offset;
+        self.log_start = self.log_start.max(first);
+        self.cleaned_upto = self.cleaned_upto.max(self.log_start);
+        (paths, files)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (which may fall
+    /// inside a segment) so reads below it are out of range, and removes the
+    /// segments wholly below it. The returned job first makes the new start
+    /// durable (an atomic checkpoint-file replace), then deletes their files;
+    /// the caller answers after it ran. `offset` above the flushed offset
+    /// (the high watermark on one node) is out of range; at or below the
+    /// current start nothing changes (None), as in Kafka.
+    pub fn delete_records_before(
+        &mut self,
+        offset: i64,
+    ) -> Result<Option<RetentionJob<D>>, LogError> {
+        let (start, upper) = (self.start_offset(), self.flushed_offset);
+        if offset < 0 || offset > upper {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start,
+                end: upper,
+            });
+        }
+        if offset <= start {
+            return Ok(None);
+        }
+        self.log_start = offset;
+        self.cleaned_upto = self.cleaned_upto.max(offset);
+        self.checkpoint.want(offset);
+        // Settled segments wholly below the new start go now; others (still
+        // being finalized, or held by a clean job) at the next retention.
+        let doomed = if self.clean_in_flight {
+            0
+        } else {
+            self.segments
+                .iter()
+                .take(self.segments.len() - 1)
+                .take_while(|s| s.is_settled() && s.next_offset <= offset)
+                .count()
+        };
+        let (paths, files) = if doomed > 0 {
+            self.drain_front(doomed)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        self.check_invariants();
+        Ok(Some(RetentionJob {
+            disk: self.disk.clone(),
+            paths,
+            files,
+            checkpoint: Some(CheckpointWrite {
+                disk: self.disk.clone(),
+                dir: self.dir.clone(),
+                shared: self.checkpoint.clone(),
+            }),
+        }))
+    }
+
+    /// Plans a log-compaction pass (cleanup.policy has `compact`): None when
+    /// there is nothing to do, a clean is already out, or the dirty share
+    /// of the cleanable segments is below min.cleanable.dirty.ratio.
+    /// Cleanable: the closed, durable segments before the active one, up to
+    /// the first holding a record younger than min.compaction.lag.ms.
+    /// Dirty: those not cleaned since they closed (at most
+    /// `CLEANER_SEGMENTS_PER_PASS_MAX` per pass). The pass rewrites every
+    /// cleanable segment up to the last dirty one, as Kafka's cleaner does.
+    pub fn plan_clean(&mut self, now_ms: i64) -> Option<CleanJob<D>> {
+        if !self.config.cleanup_compact
+            || self.clean_in_flight
+            || self.cleaner_stopped
+            || self.failed
+        {
+            return None;
+        }
+        let lag = self.config.min_compaction_lag_ms;
+        let cleanable = self
+            .segments
+            .iter()
+            .take(self.segments.len() - 1)
+            .take_while(|s| s.is_settled() && s.closed)
+            .take_while(|s| lag <= 0 || s.max_timestamp <= now_ms.saturating_sub(lag))
+            .count();
+        let first_dirty = self
+            .segments
+            .iter()
+            .take(cleanable)
+            .position(|s| s.next_offset > self.cleaned_upto)?;
+        let total: u64 = self.segments.iter().take(cleanable).map(|s| s.size).sum();
+        let dirty: u64 = self
+            .segments
+            .iter()
+            .take(cleanable)
+            .skip(first_dirty)
+            .map(|s| s.size)
+            .sum();
+        if (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+            return None;
+        }
+        let end = cleanable.min(first_dirty + crate::limits::CLEANER_SEGMENTS_PER_PASS_MAX);
+        let inputs: Vec<Rc<cleaner::SegInput<D::File>>> = self
+            .segments
+            .iter()
+            .take(end)
+            .map(|s| {
+                Rc::new(cleaner::SegInput {
+                    base: s.base_offset,
+                    next_offset: s.next_offset,
+                    size: s.size,
+                    max_timestamp: s.max_timestamp,
+                    file: s.file.clone().expect("settled segments have files"),
+                })
+            })
+            .collect();
+        // Groups: consecutive inputs whose sizes fit one segment and whose
+        // offsets fit its relative u32 offsets.
+        let mut groups: Vec<Vec<Rc<cleaner::SegInput<D::File>>>> = Vec::new();
+        let mut bytes = 0;
+        for input in &inputs {
+            let fits = groups.last().is_some_and(|g| {
+                bytes + input.size <= self.config.segment_bytes
+                    && input.next_offset - g[0].base <= SEGMENT_OFFSETS_MAX
+            });
+            if fits {
+                bytes += input.size;
+                groups.last_mut().expect("checked").push(input.clone());
+            } else {
+                bytes = input.size;
+                groups.push(vec![input.clone()]);
+            }
+        }
+        self.clean_in_flight = true;
+        Some(CleanJob {
+            disk: self.disk.clone(),
+            dir: self.dir.clone(),
+            dirty_from: self.cleaned_upto.max(self.log_start),
+            dirty: inputs[first_dirty..].to_vec(),
+            groups,
+            now_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            index_interval_bytes: self.config.index_interval_bytes,
+        })
+    }
+
+    /// Applies a finished clean: each swapped group replaces its input
+    /// segments. Err when the job failed part way (what it swapped in is
+    /// applied all the same); a failure after a swap's commit point stops
+    /// the cleaner until the next open finishes that swap.
+    pub fn complete_clean(&mut self, outcome: CleanOutcome<D>) -> Result<CleanStats, LogError> {
+        assert!(self.clean_in_flight, "complete_clean without a clean out");
+        self.clean_in_flight = false;
+        for swapped in outcome.swapped {
+            let at = self
+                .segments
+                .iter()
+                .position(|s| s.base_offset == swapped.inputs[0])
+                .expect("segments stay while a clean is out");
+            let n = swapped.inputs.len();
+            for (seg, base) in self.segments.range(at..at + n).zip(&swapped.inputs) {
+                assert!(
+                    seg.base_offset == *base && seg.closed,
+                    "clean inputs are unchanged"
+                );
+            }
+            assert!(
+                at + n < self.segments.len(),
+                "the active segment is never cleaned"
+            );
+            assert_eq!(
+                swapped.segment.next_offset,
+                self.segments[at + n - 1].next_offset
+            );
+            self.segments.drain(at..at + n);
+            self.segments.insert(at, swapped.segment);
+        }
+        self.check_invariants();
+        match outcome.error {
+            None => {
+                self.cleaned_upto = self.cleaned_upto.max(outcome.map_end);
+                Ok(outcome.stats)
+            }
+            Some(e) => {
+                if outcome.swap_unfinished {
+                    log::error!(
+                        "{}: a cleaned segment swap failed after its commit point ({e}); \
+                         cleaning stops until the next open finishes it",
+                        self.dir.display()
+                    );
+                    self.cleaner_stopped = true;
+                }
+                Err(LogError::Io(e))
+            }
+        }
+    }
+
+    /// True while a clean job is out.
+    pub fn clean_in_flight(&self) -> bool {
+        self.clean_in_flight
     }
 
     /// Clean shutdown: flushes what is pending (no job may be in flight),
@@ -747,7 +1030,8 @@ mod recovery {
                     "{}: rebuilding the indexes of segment {base}",
                     dir.display()
                 );
-                scan_into(&mut seg, &file, 0, size, config, dir).await?;
+                // A cleaned segment has offset gaps between its batches.
+                scan_into(&mut seg, &file, 0, size, config, dir, false).await?;
                 file.fdatasync().await?;
                 seg.maybe_push_time();
                 write_whole_file(disk, &time_index_path(dir, base), &seg.time_index_bytes())
@@ -799,7 +1083,7 @@ mod recovery {
                 }
             }
         }
-        scan_into(&mut seg, &file, start, size, config, dir).await?;
+        scan_into(&mut seg, &file, start, size, config, dir, true).await?;
         // What was recovered may sit unsynced in the page cache (the last
         // run stopped after a failed fdatasync, or was killed): make it
         // durable before calling it flushed.
@@ -818,6 +1102,47 @@ mod recovery {
         seg.taken_size = seg.size;
         seg.flushed = Some(seg.snapshot());
         Ok(seg)
+    }
+
+    /// The log start offset at open: the checkpoint DeleteRecords wrote,
+    /// kept within the log, or the first segment's base. Closed segments
+    /// wholly below it (a crash before their files were deleted) go now.
+    pub async fn load_start_checkpoint<D: Disk>(
+        disk: &D,
+        dir: &Path,
+        segments: &mut VecDeque<Segment<D::File>>,
+    ) -> Result<i64, LogError> {
+        let first = segments.front().expect("never empty").base_offset;
+        let end = segments.back().expect("never empty").next_offset;
+        let bytes = read_whole_file(disk, &dir.join(START_CHECKPOINT_FILE)).await?;
+        let Some(bytes) = bytes else {
+            return Ok(first);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.lines();
+        let offset = match (lines.next(), lines.next().map(|l| l.trim().parse::<i64>())) {
+            (Some("0"), Some(Ok(offset))) => offset,
+            _ => {
+                log::warn!(
+                    "{}: ignoring an unreadable {START_CHECKPOINT_FILE}",
+                    dir.display()
+                );
+                return Ok(first);
+            }
+        };
+        let start = offset.clamp(first, end);
+        while segments.len() > 1 && segments.front().is_some_and(|s| s.next_offset <= start) {
+            let seg = segments.pop_front().expect("checked");
+            drop(seg.file);
+            for path in [
+                log_path(dir, seg.base_offset),
+                index_path(dir, seg.base_offset),
+                time_index_path(dir, seg.base_offset),
+            ] {
+                remove_if_exists(disk, &path).await?;
+            }
+        }
+        Ok(start)
     }
 
     struct Resume {
@@ -860,6 +1185,7 @@ mod recovery {
         size: u64,
         config: &LogConfig,
         dir: &Path,
+        contiguous: bool,
     ) -> Result<(), LogError> {
         let interval = config.index_interval_bytes;
         let ended = scan(&**file, start, size, true, |pos, h, _| {
@@ -868,7 +1194,12 @@ mod recovery {
             } else {
                 seg.next_offset
             };
-            if h.base_offset != expected || h.last_offset_delta < 0 {
+            let in_order = if contiguous {
+                h.base_offset == expected
+            } else {
+                h.base_offset >= expected
+            };
+            if !in_order || h.last_offset_delta < 0 {
                 return false;
             }
             seg.account(pos, h, h.total_bytes() as u64, interval);

@@ -636,6 +636,7 @@ fn fuzz_one(seed: u64) {
         retention_bytes: -1,
         retention_ms: -1,
         index_interval_bytes: 64 + rng.below(2048) as u32,
+        ..LogConfig::default()
     };
     let mut log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
     // The model holds only offsets >= base_dropped (retention).
@@ -890,5 +891,420 @@ fn fuzz_random_operations_against_a_model() {
             eprintln!("log fuzz failed; replay with CORELOG_FUZZ_SEED={seed}");
             std::panic::resume_unwind(e);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// DeleteRecords, cleanup.policy, compaction (memory twin)
+
+#[test]
+fn delete_records_moves_start_mid_segment_durably() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        fill_segments(&mut log, 40, 1_000);
+        let (segments, end) = (log.segment_count(), log.end_offset());
+        assert!(matches!(
+            log.delete_records_before(end + 1),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert!(log.delete_records_before(0).unwrap().is_none());
+        // Inside a batch (batches hold 3 records) and past some segments.
+        let target = end / 2 + 1;
+        let job = log.delete_records_before(target).unwrap().expect("moves");
+        job.run().await.unwrap();
+        assert_eq!(log.start_offset(), target);
+        assert!(log.segment_count() < segments);
+        assert!(matches!(
+            log.plan_read(target - 1, 10, end),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        let first = log.plan_read(target, 1, end).unwrap().run().await.unwrap();
+        let h = BatchHeader::parse(&first).unwrap();
+        assert!(h.base_offset <= target && h.last_offset() >= target);
+        let bases: Vec<i64> = disk
+            .names(&dir)
+            .iter()
+            .filter_map(|n| segment::parse_log_name(n))
+            .collect();
+        assert_eq!(bases.len(), log.segment_count());
+        assert!(log.delete_records_before(target - 1).unwrap().is_none());
+        let ts = log
+            .plan_offset_for_timestamp(0, end)
+            .run()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ts.0, target,
+            "ListOffsets by timestamp never answers below the start"
+        );
+        drop(log);
+        disk.crash(None);
+        let log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!(log.start_offset(), target, "the start survives a crash");
+        assert_eq!(log.end_offset(), end);
+        // To the very end: everything is gone but the active segment.
+        let mut log = log;
+        let job = log.delete_records_before(end).unwrap().unwrap();
+        job.run().await.unwrap();
+        assert_eq!((log.start_offset(), log.end_offset()), (end, end));
+        drop(log);
+        let log = PartitionLog::open_on(disk, &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!((log.start_offset(), log.end_offset()), (end, end));
+    });
+}
+
+#[test]
+fn compact_only_policy_keeps_old_segments() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut config = small_config();
+        config.cleanup_delete = false;
+        config.retention_bytes = 1;
+        config.retention_ms = 1;
+        let mut log = PartitionLog::open_on(disk, &mem_dir(), config.clone())
+            .await
+            .unwrap();
+        fill_segments(&mut log, 40, 1_000);
+        assert!(log.take_retention(i64::MAX / 2).is_none());
+        config.cleanup_delete = true;
+        config.cleanup_compact = true;
+        log.set_config(config);
+        assert!(
+            log.take_retention(i64::MAX / 2).is_some(),
+            "compact,delete deletes"
+        );
+    });
+}
+
+/// One record of the compaction model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KeyedRecord {
+    offset: i64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+fn keyed_batch(records: &[(Vec<u8>, Option<Vec<u8>>)], ts: i64, compression: u8) -> Vec<u8> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: ts + i as i64,
+            key: Some(Bytes::from(k.clone())),
+            value: v.clone().map(Bytes::from),
+            headers: Default::default(),
+        })
+        .collect();
+    let compression = match compression {
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        4 => Compression::Zstd,
+        _ => Compression::None,
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+/// Appends `batches` keyed batches (over `keys` keys, every 7th record a
+/// tombstone) and returns the model of every record.
+fn fill_keyed(log: &mut PartitionLog<MemDisk>, batches: usize, keys: usize) -> Vec<KeyedRecord> {
+    let mut model = Vec::new();
+    let mut n = 0usize;
+    for b in 0..batches {
+        let count = 1 + b % 4;
+        let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..count)
+            .map(|i| {
+                let r = n + i;
+                let key = format!("key-{}", (r * 7 + r / 5) % keys).into_bytes();
+                let value = (r % 7 != 3).then(|| format!("value-{r}-{}", "x".repeat(r % 40)));
+                (key, value.map(String::into_bytes))
+            })
+            .collect();
+        n += count;
+        let batch = keyed_batch(&records, 1_000 + b as i64, (b % 5) as u8);
+        let info = log.append(&batch, None).unwrap();
+        for (i, (key, value)) in records.into_iter().enumerate() {
+            model.push(KeyedRecord {
+                offset: info.base_offset + i as i64,
+                key,
+                value,
+            });
+        }
+        if b % 5 == 0 {
+            block_on(flush(log)).unwrap();
+        }
+    }
+    block_on(flush(log)).unwrap();
+    model
+}
+
+/// Every record readable from the log start, decoded.
+async fn read_records<D: Disk>(log: &PartitionLog<D>) -> Vec<KeyedRecord> {
+    let bytes = read_all(log, log.start_offset(), 64 * 1024).await;
+    let mut out = Vec::new();
+    for (at, h) in BatchIter::new(&bytes, true) {
+        let batch = &bytes[at..at + h.total_bytes()];
+        let section = batch::records_section(batch, &h).unwrap();
+        for r in batch::parse_records(&section, h.records_count).unwrap() {
+            out.push(KeyedRecord {
+                offset: h.base_offset + i64::from(r.offset_delta),
+                key: r.key.unwrap().to_vec(),
+                value: r.value.map(<[u8]>::to_vec),
+            });
+        }
+    }
+    out
+}
+
+fn compact_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4 * 1024,
+        index_interval_bytes: 256,
+        cleanup_delete: false,
+        cleanup_compact: true,
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    }
+}
+
+/// Runs cleaner passes until there is nothing left to clean.
+async fn clean_fully<D: Disk>(log: &mut PartitionLog<D>, now: i64) -> CleanStats {
+    let mut total = CleanStats::default();
+    for _ in 0..100 {
+        let Some(job) = log.plan_clean(now) else {
+            return total;
+        };
+        let stats = log.complete_clean(job.run().await).unwrap();
+        total.records_dropped += stats.records_dropped;
+        total.segments_in += stats.segments_in;
+        total.segments_out += stats.segments_out;
+    }
+    panic!("the cleaner never finished");
+}
+
+/// The newest record of each key whose newest record is not a tombstone.
+fn newest_live(model: &[KeyedRecord]) -> std::collections::BTreeMap<Vec<u8>, KeyedRecord> {
+    let mut newest = std::collections::BTreeMap::new();
+    for r in model {
+        newest.insert(r.key.clone(), r.clone());
+    }
+    newest.retain(|_, r| r.value.is_some());
+    newest
+}
+
+/// The log's records are original records, in offset order, and for every
+/// key the last one read is the model's newest (or, for a key whose newest
+/// record is a tombstone, that tombstone or nothing).
+fn check_newest_semantics(read: &[KeyedRecord], model: &[KeyedRecord]) {
+    let by_offset: std::collections::HashMap<i64, &KeyedRecord> =
+        model.iter().map(|r| (r.offset, r)).collect();
+    for pair in read.windows(2) {
+        assert!(pair[0].offset < pair[1].offset, "offsets increase");
+    }
+    for r in read {
+        assert_eq!(Some(&r), by_offset.get(&r.offset), "records are unchanged");
+    }
+    let mut last_read = std::collections::BTreeMap::new();
+    for r in read {
+        last_read.insert(r.key.clone(), r.clone());
+    }
+    let mut newest = std::collections::BTreeMap::new();
+    for r in model {
+        newest.insert(r.key.clone(), r.clone());
+    }
+    for (key, r) in &newest {
+        match (r.value.is_some(), last_read.get(key)) {
+            (true, got) => assert_eq!(got, Some(r), "key {key:?}"),
+            (false, None) => {}
+            (false, Some(got)) => assert_eq!(got, r, "key {key:?}"),
+        }
+    }
+}
+
+#[test]
+fn compaction_keeps_the_newest_record_per_key() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, compact_config())
+            .await
+            .unwrap();
+        let model = fill_keyed(&mut log, 400, 30);
+        assert!(log.maybe_roll(i64::MAX / 2));
+        flush(&mut log).await.unwrap();
+        let (start, end, segments) = (log.start_offset(), log.end_offset(), log.segment_count());
+        assert!(segments > 10);
+        // A read job planned before the clean keeps working after it.
+        let early = log.plan_read(0, 1 << 20, end).unwrap();
+        let now = 10_000_000;
+        let stats = clean_fully(&mut log, now).await;
+        assert!(stats.records_dropped > 0 && stats.segments_out <= stats.segments_in);
+        assert!(!early.run().await.unwrap().is_empty());
+        assert_eq!((log.start_offset(), log.end_offset()), (start, end));
+        let live = newest_live(&model);
+        let read = read_records(&log).await;
+        assert_eq!(
+            read,
+            live.values().cloned().collect::<Vec<_>>().tap_sort(),
+            "exactly the newest live record of each key"
+        );
+        // Every offset still reads: a batch at or after it, never nothing.
+        for offset in start..end {
+            let bytes = log.plan_read(offset, 1, end).unwrap().run().await.unwrap();
+            let h = BatchHeader::parse(&bytes).unwrap();
+            assert!(h.last_offset() >= offset, "offset {offset}");
+        }
+        assert!(log.plan_clean(now).is_none(), "nothing dirty is left");
+        // More appends, roll, clean again: the new segment is dirty.
+        let more = fill_keyed(&mut log, 50, 30);
+        assert!(log.maybe_roll(i64::MAX / 2));
+        flush(&mut log).await.unwrap();
+        clean_fully(&mut log, now).await;
+        let all: Vec<KeyedRecord> = model.iter().chain(&more).cloned().collect();
+        let read = read_records(&log).await;
+        assert_eq!(
+            read,
+            newest_live(&all)
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+                .tap_sort()
+        );
+        drop(log);
+        let log = PartitionLog::open_on(disk, &dir, compact_config())
+            .await
+            .unwrap();
+        assert_eq!(read_records(&log).await, read, "the cleaned log reopens");
+    });
+}
+
+#[test]
+fn compaction_respects_lag_and_tombstone_retention() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut config = compact_config();
+        // At 1_500_000 every record (~1_000-2_000 ms) is past the lag and
+        // every tombstone within delete.retention.ms.
+        config.delete_retention_ms = 1_499_000;
+        config.min_compaction_lag_ms = 1_000_000;
+        let mut log = PartitionLog::open_on(disk, &mem_dir(), config.clone())
+            .await
+            .unwrap();
+        let mut model = fill_keyed(&mut log, 200, 10);
+        let dead: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..3)
+            .map(|k| (format!("key-{k}").into_bytes(), None))
+            .collect();
+        let info = log.append(&keyed_batch(&dead, 2_000, 0), None).unwrap();
+        for (i, (key, value)) in dead.into_iter().enumerate() {
+            model.push(KeyedRecord {
+                offset: info.base_offset + i as i64,
+                key,
+                value,
+            });
+        }
+        assert!(log.maybe_roll(i64::MAX / 2));
+        flush(&mut log).await.unwrap();
+        // Records are at ~1_000 ms: within the lag at 500_000.
+        assert!(log.plan_clean(500_000).is_none());
+        clean_fully(&mut log, 1_500_000).await;
+        let read = read_records(&log).await;
+        check_newest_semantics(&read, &model);
+        let tombstones = read.iter().filter(|r| r.value.is_none()).count();
+        assert!(
+            tombstones > 0,
+            "tombstones younger than delete.retention.ms stay"
+        );
+        config.delete_retention_ms = 0;
+        log.set_config(config);
+        // Nothing is dirty; a restart (or new data) triggers the next pass.
+        assert!(log.plan_clean(1_500_000).is_none());
+    });
+}
+
+#[test]
+fn compaction_swap_interrupted_at_every_step_recovers() {
+    for renames in 0..16 {
+        block_on(async {
+            let disk = MemDisk::new();
+            let dir = mem_dir();
+            let mut config = compact_config();
+            config.segment_bytes = 8 * 1024;
+            let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+                .await
+                .unwrap();
+            let model = fill_keyed(&mut log, 150, 12);
+            assert!(log.maybe_roll(i64::MAX / 2));
+            flush(&mut log).await.unwrap();
+            let end = log.end_offset();
+            disk.faults(|f| f.renames_left = Some(renames));
+            let job = log.plan_clean(10_000_000).unwrap();
+            let outcome = job.run().await;
+            let _ = log.complete_clean(outcome);
+            // The running log reads right whatever happened on disk.
+            check_newest_semantics(&read_records(&log).await, &model);
+            drop(log);
+            disk.faults(|f| f.renames_left = None);
+            disk.crash(None);
+            let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+                .await
+                .unwrap_or_else(|e| panic!("reopen after {renames} renames: {e}"));
+            assert_eq!(log.end_offset(), end);
+            let names = disk.names(&dir);
+            assert!(
+                names
+                    .iter()
+                    .all(|n| !n.ends_with(".swap") && !n.ends_with(".cleaned")),
+                "recovery leaves no swap files: {names:?}"
+            );
+            check_newest_semantics(&read_records(&log).await, &model);
+            clean_fully(&mut log, 10_000_000).await;
+            let read = read_records(&log).await;
+            assert_eq!(
+                read,
+                newest_live(&model)
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .tap_sort()
+            );
+        });
+    }
+}
+
+trait TapSort {
+    fn tap_sort(self) -> Self;
+}
+
+impl TapSort for Vec<KeyedRecord> {
+    fn tap_sort(mut self) -> Self {
+        self.sort_by_key(|r| r.offset);
+        self
     }
 }

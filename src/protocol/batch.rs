@@ -332,6 +332,315 @@ pub fn set_log_append_time_parts(header: &mut [u8], records: &[u8], ts: i64) {
     header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A record-batch compression codec (attributes bits 0-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    None = 0,
+    Gzip = 1,
+    Snappy = 2,
+    Lz4 = 3,
+    Zstd = 4,
+}
+
+impl Codec {
+    /// The codec of attribute bits 0-2, None for the reserved values 5-7.
+    pub fn from_id(id: u8) -> Option<Codec> {
+        Some(match id {
+            0 => Codec::None,
+            1 => Codec::Gzip,
+            2 => Codec::Snappy,
+            3 => Codec::Lz4,
+            4 => Codec::Zstd,
+            _ => return None,
+        })
+    }
+
+    /// A topic's `compression.type` value: Some(codec) for a named codec,
+    /// None for `producer` (or an unknown name).
+    pub fn from_topic_config(value: &str) -> Option<Codec> {
+        Some(match value {
+            "uncompressed" => Codec::None,
+            "gzip" => Codec::Gzip,
+            "snappy" => Codec::Snappy,
+            "lz4" => Codec::Lz4,
+            "zstd" => Codec::Zstd,
+            _ => return None,
+        })
+    }
+
+    /// The name kafka-dump-log prints (`compresscodec: ...`).
+    pub fn dump_name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
+}
+
+/// Why the records inside a batch could not be decoded or re-encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordsError {
+    Batch(BatchError),
+    /// Attribute bits name a codec that does not exist.
+    UnknownCodec(u8),
+    /// The codec failed to decompress or compress the records.
+    Codec(String),
+    /// The records section does not parse as recordsCount v2 records.
+    Malformed(&'static str),
+    /// Decompressed records larger than `RECORDS_DECOMPRESSED_BYTES_MAX`.
+    TooLarge,
+}
+
+impl fmt::Display for RecordsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordsError::Batch(e) => e.fmt(f),
+            RecordsError::UnknownCodec(c) => write!(f, "record batch names unknown codec {c}"),
+            RecordsError::Codec(e) => write!(f, "record batch codec failed: {e}"),
+            RecordsError::Malformed(what) => {
+                write!(f, "record batch records are malformed: {what}")
+            }
+            RecordsError::TooLarge => write!(f, "record batch decompresses to too many bytes"),
+        }
+    }
+}
+
+impl std::error::Error for RecordsError {}
+
+impl From<BatchError> for RecordsError {
+    fn from(e: BatchError) -> Self {
+        RecordsError::Batch(e)
+    }
+}
+
+/// One v2 record, borrowed from a decompressed records section. `raw` is
+/// the whole encoded record (length prefix included): since it is encoded
+/// relative to its batch's baseOffset and baseTimestamp, a batch rebuilt
+/// with the same base values can carry it unchanged.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    pub raw: &'a [u8],
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    header_count: i32,
+    headers: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Header keys in order (duplicates kept, as Kafka allows them).
+    pub fn header_keys(&self) -> Vec<&'a [u8]> {
+        let mut out = Vec::with_capacity(self.header_count.max(0) as usize);
+        let mut at = 0;
+        for _ in 0..self.header_count {
+            let Ok(key) = read_bytes(self.headers, &mut at) else {
+                break;
+            };
+            if read_bytes(self.headers, &mut at).is_err() {
+                break;
+            }
+            out.push(key.unwrap_or_default());
+        }
+        out
+    }
+}
+
+fn read_varlong(buf: &[u8], at: &mut usize) -> Result<i64, RecordsError> {
+    let mut raw: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let b = *buf
+            .get(*at)
+            .ok_or(RecordsError::Malformed("varint runs past the end"))?;
+        *at += 1;
+        raw |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+        }
+    }
+    Err(RecordsError::Malformed("varint is too long"))
+}
+
+fn read_varint(buf: &[u8], at: &mut usize) -> Result<i32, RecordsError> {
+    i32::try_from(read_varlong(buf, at)?).map_err(|_| RecordsError::Malformed("varint overflows"))
+}
+
+fn read_bytes<'a>(buf: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, RecordsError> {
+    let len = read_varint(buf, at)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let end = at
+        .checked_add(len as usize)
+        .filter(|&e| e <= buf.len())
+        .ok_or(RecordsError::Malformed("field runs past the end"))?;
+    let out = &buf[*at..end];
+    *at = end;
+    Ok(Some(out))
+}
+
+/// The records section of one whole batch, decompressed (borrowed when the
+/// batch is uncompressed).
+pub fn records_section<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+) -> Result<std::borrow::Cow<'a, [u8]>, RecordsError> {
+    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+    use std::borrow::Cow;
+    if batch.len() < header.total_bytes() || header.total_bytes() < BATCH_HEADER_BYTES {
+        return Err(BatchError::Truncated.into());
+    }
+    let mut compressed: &[u8] = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
+    let take = |b: &mut bytes::Bytes| -> anyhow::Result<bytes::Bytes> { Ok(std::mem::take(b)) };
+    let codec = header.compression();
+    let out = match Codec::from_id(codec).ok_or(RecordsError::UnknownCodec(codec))? {
+        Codec::None => return Ok(Cow::Borrowed(compressed)),
+        Codec::Gzip => Gzip::decompress(&mut compressed, take),
+        Codec::Snappy => Snappy::decompress(&mut compressed, take),
+        Codec::Lz4 => Lz4::decompress(&mut compressed, take),
+        Codec::Zstd => Zstd::decompress(&mut compressed, take),
+    }
+    .map_err(|e| RecordsError::Codec(e.to_string()))?;
+    if out.len() > crate::limits::RECORDS_DECOMPRESSED_BYTES_MAX {
+        return Err(RecordsError::TooLarge);
+    }
+    Ok(Cow::Owned(out.to_vec()))
+}
+
+/// Parses the `count` records of a decompressed records section; the
+/// section must hold exactly them.
+pub fn parse_records(section: &[u8], count: i32) -> Result<Vec<RecordView<'_>>, RecordsError> {
+    let mut out = Vec::with_capacity(count.clamp(0, 4096) as usize);
+    let mut at = 0;
+    for _ in 0..count.max(0) {
+        let start = at;
+        let len = read_varint(section, &mut at)?;
+        let body_end = usize::try_from(len)
+            .ok()
+            .and_then(|l| at.checked_add(l))
+            .filter(|&e| e <= section.len())
+            .ok_or(RecordsError::Malformed("record length runs past the end"))?;
+        let body = &section[..body_end];
+        if at >= body_end {
+            return Err(RecordsError::Malformed("record is empty"));
+        }
+        at += 1; // attributes, unused in v2
+        let timestamp_delta = read_varlong(body, &mut at)?;
+        let offset_delta = read_varint(body, &mut at)?;
+        let key = read_bytes(body, &mut at)?;
+        let value = read_bytes(body, &mut at)?;
+        let header_count = read_varint(body, &mut at)?;
+        let headers = &body[at..];
+        let mut h = 0;
+        for _ in 0..header_count.max(0) {
+            read_bytes(headers, &mut h)?.ok_or(RecordsError::Malformed("null header key"))?;
+            read_bytes(headers, &mut h)?;
+        }
+        if h != headers.len() {
+            return Err(RecordsError::Malformed(
+                "record length does not match its fields",
+            ));
+        }
+        at = body_end;
+        out.push(RecordView {
+            raw: &section[start..body_end],
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            header_count,
+            headers,
+        });
+    }
+    if at != section.len() {
+        return Err(RecordsError::Malformed("bytes after the last record"));
+    }
+    Ok(out)
+}
+
+/// Builds one batch from `template`'s header fields (baseOffset,
+/// partitionLeaderEpoch, attributes other than the codec, lastOffsetDelta,
+/// timestamps, producer id, epoch and base sequence) around `raw_records`
+/// (`records_count` encoded records, relative to the template's base offset
+/// and base timestamp), compressed with `codec`. The CRC is computed anew.
+pub fn build_batch(
+    template: &BatchHeader,
+    codec: Codec,
+    records_count: i32,
+    raw_records: &[u8],
+) -> Result<Vec<u8>, RecordsError> {
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+    let mut out: Vec<u8> = Vec::with_capacity(BATCH_HEADER_BYTES + raw_records.len());
+    out.resize(BATCH_HEADER_BYTES, 0);
+    let copy = |b: &mut bytes::BytesMut| -> anyhow::Result<()> {
+        b.extend_from_slice(raw_records);
+        Ok(())
+    };
+    match codec {
+        Codec::None => {
+            out.extend_from_slice(raw_records);
+            Ok(())
+        }
+        Codec::Gzip => Gzip::compress(&mut out, copy),
+        Codec::Snappy => Snappy::compress(&mut out, copy),
+        Codec::Lz4 => Lz4::compress(&mut out, copy),
+        Codec::Zstd => Zstd::compress(&mut out, copy),
+    }
+    .map_err(|e| RecordsError::Codec(e.to_string()))?;
+    let batch_length =
+        i32::try_from(out.len() - BATCH_LENGTH_PREFIX_BYTES).map_err(|_| RecordsError::TooLarge)?;
+    let attributes = (template.attributes & !COMPRESSION_MASK) | codec as i16;
+    out[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&template.base_offset.to_be_bytes());
+    out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+    out[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&template.partition_leader_epoch.to_be_bytes());
+    out[MAGIC_AT] = MAGIC_V2 as u8;
+    out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    out[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+        .copy_from_slice(&template.last_offset_delta.to_be_bytes());
+    out[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]
+        .copy_from_slice(&template.base_timestamp.to_be_bytes());
+    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+        .copy_from_slice(&template.max_timestamp.to_be_bytes());
+    out[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&template.producer_id.to_be_bytes());
+    out[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+        .copy_from_slice(&template.producer_epoch.to_be_bytes());
+    out[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+        .copy_from_slice(&template.base_sequence.to_be_bytes());
+    out[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&records_count.to_be_bytes());
+    let crc = compute_crc(&out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
+/// The same batch with its records compressed by `codec` instead (a topic's
+/// `compression.type`): every record byte-identical once decompressed, and
+/// offsets, timestamps, producer id, epoch and sequence unchanged. Pure.
+pub fn recompress(batch: &[u8], codec: Codec) -> Result<Vec<u8>, RecordsError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.total_bytes() != batch.len() {
+        return Err(BatchError::Truncated.into());
+    }
+    let section = records_section(batch, &header)?;
+    // Parsing checks the section holds exactly recordsCount records, so a
+    // malformed batch is refused rather than re-wrapped.
+    parse_records(&section, header.records_count)?;
+    build_batch(&header, codec, header.records_count, &section)
+}
+
+/// True when some record of the batch has a null key (refused on compacted
+/// topics, as Kafka's LogValidator does).
+pub fn has_null_key(batch: &[u8]) -> Result<bool, RecordsError> {
+    let header = BatchHeader::parse(batch)?;
+    let section = records_section(batch, &header)?;
+    Ok(parse_records(&section, header.records_count)?
+        .iter()
+        .any(|r| r.key.is_none()))
+}
+
 /// Why a [`BatchIter`] stopped before the end of its buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IterStop {

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,6 +46,8 @@ const RECORD_OVERHEAD_BYTES: usize = 24;
 /// How many times metadata is re-read while a new topic's leaders appear.
 const METADATA_ATTEMPTS_MAX: u32 = 20;
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// How often the wait for input looks for Ctrl-C.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 #[derive(clap::Args)]
 pub struct ConsoleProducerArgs {
@@ -612,14 +616,24 @@ pub fn run(args: ConsoleProducerArgs) -> CliResult<()> {
         progress: Progress::new(),
     };
     producer.refresh()?;
+    // Ctrl-C and SIGTERM end the input like EOF: what was read is sent.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .map_err(|e| CliError(format!("cannot handle signals: {e}")))?;
+    }
     let lines = spawn_reader();
     let mut number = 0u64;
-    loop {
-        let next = match producer.oldest_pending_at {
-            None => lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(at) => lines.recv_timeout(producer.settings.linger.saturating_sub(at.elapsed())),
+    while !interrupted.load(Ordering::Relaxed) {
+        let wait = match producer.oldest_pending_at {
+            None => INTERRUPT_POLL,
+            Some(at) => producer
+                .settings
+                .linger
+                .saturating_sub(at.elapsed())
+                .min(INTERRUPT_POLL),
         };
-        match next {
+        match lines.recv_timeout(wait) {
             Ok(Ok(line)) => {
                 number += 1;
                 match reader.parse(&line, number) {
@@ -634,7 +648,14 @@ pub fn run(args: ConsoleProducerArgs) -> CliResult<()> {
                 producer.flush()?;
                 return fail(format!("cannot read stdin: {e}"));
             }
-            Err(RecvTimeoutError::Timeout) => producer.flush()?,
+            Err(RecvTimeoutError::Timeout) => {
+                let lingered = producer
+                    .oldest_pending_at
+                    .is_some_and(|at| at.elapsed() >= producer.settings.linger);
+                if lingered {
+                    producer.flush()?;
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }

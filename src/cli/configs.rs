@@ -224,6 +224,9 @@ fn describe(cluster: &mut Cluster, args: &ConfigsArgs) -> CliResult<()> {
     let resource_type = args.resource_type();
     let singular = args.entity_type.trim_end_matches('s');
     for entity in entities(cluster, args)? {
+        // Asked before the header is printed, so a failure is one line.
+        let client = client_for(cluster, resource_type, &entity)?;
+        let result = describe_resource(client, resource_type, &entity)?;
         if entity.is_empty() {
             println!(
                 "Default configs for {} in the cluster are:",
@@ -233,8 +236,6 @@ fn describe(cluster: &mut Cluster, args: &ConfigsArgs) -> CliResult<()> {
             let which = if args.all { "All" } else { "Dynamic" };
             println!("{which} configs for {singular} {entity} are:");
         }
-        let client = client_for(cluster, resource_type, &entity)?;
-        let result = describe_resource(client, resource_type, &entity)?;
         let wanted = dynamic_source(resource_type, &entity);
         let mut configs: Vec<&DescribeConfigsResourceResult> = result
             .configs

@@ -97,20 +97,30 @@ fn every_codec_round_trips() {
             );
         }
 
-        // Stored as produced: the fetched batches carry the codec.
+        // Stored as produced: the fetched batches carry the codec. librdkafka
+        // sends a batch uncompressed when compressing would make it larger
+        // (a small tail batch), so codec 0 is allowed beside the codec, but
+        // most batches must carry it.
         let response = conn.fetch(fetch_version, &topic, 0, 0, 0);
         let data = &response.responses[0].partitions[0];
         assert_eq!(data.error_code, 0, "{codec}: fetch error");
         let records = data.records.clone().unwrap_or_default();
         let batches = batch_attributes(&records);
         assert!(!batches.is_empty(), "{codec}: fetch returned no batches");
-        for (attributes, base_offset) in batches {
-            assert_eq!(
-                attributes & 0x7,
-                codec_id,
+        let mut with_codec = 0;
+        for &(attributes, base_offset) in &batches {
+            let stored = attributes & 0x7;
+            assert!(
+                stored == codec_id || stored == 0,
                 "{codec}: batch at {base_offset} has attributes {attributes:#x}"
             );
+            with_codec += usize::from(stored == codec_id);
         }
+        assert!(
+            with_codec * 2 >= batches.len(),
+            "{codec}: only {with_codec} of {} batches are stored with the codec: {batches:?}",
+            batches.len()
+        );
         broker.assert_running();
     }
 }

@@ -106,8 +106,8 @@ fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
                     (topic, partition),
                     Owner {
                         member_id: m.member_id.to_string(),
-                        host: m.client_host.to_string(),
-                        client_id: m.client_id.to_string(),
+                        host: or_dash(m.client_host.as_str()),
+                        client_id: or_dash(m.client_id.as_str()),
                     },
                 );
             }
@@ -286,6 +286,15 @@ fn print_table(rows: &[[String; 9]]) {
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         println!("{}", line.join(" ").trim_end());
+    }
+}
+
+/// An empty cell would shift the columns: Kafka prints "-" for unknowns.
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s.to_string()
     }
 }
 

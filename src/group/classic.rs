@@ -1000,13 +1000,7 @@ pub async fn offset_commit(
     let catalog = broker.catalog();
     let checked = {
         let groups = broker.groups.groups.borrow();
-        let group = groups.get(&group_id);
-        let check = check_commit(group, &request);
-        if let (Ok(()), Some(g)) = (&check, group) {
-            // Refreshing the session: a commit proves the member is alive.
-            let _ = g;
-        }
-        check
+        check_commit(groups.get(&group_id), &request)
     };
     let now = now_ms();
     let mut entries = Vec::new();
@@ -1023,7 +1017,7 @@ pub async fn offset_commit(
                 .map(|m| m.to_string())
                 .unwrap_or_default();
             let error = match &checked {
-                Err(e) => code(e.clone()),
+                Err(e) => code(*e),
                 Ok(())
                     if meta.is_none_or(|m| {
                         p.partition_index < 0 || p.partition_index >= m.partition_count()
@@ -1188,7 +1182,7 @@ fn subscribed_topics(g: &ClassicGroup) -> Vec<String> {
             continue;
         }
         let version = i16::from_be_bytes([metadata[0], metadata[1]]);
-        let _ = bytes::Buf::advance(&mut metadata, 2);
+        bytes::Buf::advance(&mut metadata, 2);
         if let Ok(s) = ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3)) {
             topics.extend(s.topics.iter().map(|t| t.to_string()));
         }

@@ -12,6 +12,7 @@ pub mod consumer_groups;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod delete_records;
+pub mod dump_log;
 pub mod log_dirs;
 pub mod output;
 pub mod topics;
@@ -55,6 +56,8 @@ pub enum Command {
     BrokerApiVersions(broker_api_versions::BrokerApiVersionsArgs),
     /// Describe the brokers' log directories as JSON (kafka-log-dirs.sh).
     LogDirs(log_dirs::LogDirsArgs),
+    /// Print the batches and records of segment files offline (kafka-dump-log).
+    DumpLog(dump_log::DumpLogArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::DeleteRecords(args) => delete_records::run(args),
         Command::BrokerApiVersions(args) => broker_api_versions::run(args),
         Command::LogDirs(args) => log_dirs::run(args),
+        Command::DumpLog(args) => dump_log::run(args),
     };
     report(outcome)
 }

@@ -903,6 +903,79 @@ mod tests {
     }
 
     #[test]
+    fn recompress_keeps_every_record_and_header_field() {
+        use kafka_protocol::records::Compression as C;
+        let codecs = [
+            (C::None, Codec::None),
+            (C::Gzip, Codec::Gzip),
+            (C::Snappy, Codec::Snappy),
+            (C::Lz4, Codec::Lz4),
+            (C::Zstd, Codec::Zstd),
+        ];
+        for (from, _) in codecs {
+            let mut records: Vec<Record> = (0..5).map(|i| record(i, 7_000 + i * 3, b"v")).collect();
+            records[1].value = None;
+            records[2].key = None;
+            records[3]
+                .headers
+                .insert("h1".into(), Some(Bytes::from_static(b"x")));
+            let mut buf = BytesMut::new();
+            let options = RecordEncodeOptions {
+                version: 2,
+                compression: from,
+            };
+            RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+            let mut original = buf.to_vec();
+            patch_base_offset(&mut original, 40);
+            let before = BatchHeader::parse(&original).unwrap();
+            for (_, to) in codecs {
+                let out = recompress(&original, to).unwrap();
+                let after = validate_produce_records(&out, usize::MAX).unwrap();
+                assert_eq!(after.compression(), to as u8);
+                assert_eq!(
+                    (after.base_offset, after.last_offset_delta, after.base_timestamp),
+                    (before.base_offset, before.last_offset_delta, before.base_timestamp)
+                );
+                assert_eq!(
+                    (after.max_timestamp, after.producer_id, after.producer_epoch),
+                    (before.max_timestamp, before.producer_id, before.producer_epoch)
+                );
+                assert_eq!(
+                    (after.base_sequence, after.records_count),
+                    (before.base_sequence, before.records_count)
+                );
+                let decoded = RecordBatchDecoder::decode(&mut Bytes::from(out)).unwrap();
+                let expected = RecordBatchDecoder::decode(&mut Bytes::from(original.clone()))
+                    .unwrap()
+                    .records;
+                assert_eq!(decoded.records, expected, "{from:?} -> {to:?}");
+            }
+            assert!(has_null_key(&original).unwrap());
+        }
+    }
+
+    #[test]
+    fn record_view_parses_fields_and_refuses_garbage() {
+        let batch = encode(3, Compression::Lz4);
+        let h = BatchHeader::parse(&batch).unwrap();
+        let section = records_section(&batch, &h).unwrap();
+        let records = parse_records(&section, h.records_count).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[2].offset_delta, 2);
+        assert_eq!(records[2].timestamp_delta, 2);
+        assert_eq!(records[0].key, Some(&b"k"[..]));
+        assert_eq!(records[0].value, Some(&b"hello"[..]));
+        assert!(records[0].header_keys().is_empty());
+        assert!(parse_records(&section, 4).is_err());
+        assert!(parse_records(&section, 2).is_err());
+        assert!(!has_null_key(&batch).unwrap());
+        let mut bad = encode(3, Compression::Zstd);
+        let last = bad.len() - 2;
+        bad[last] ^= 0xff;
+        assert!(recompress(&bad, Codec::None).is_err());
+    }
+
+    #[test]
     fn sequence_wraps_like_kafka() {
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);

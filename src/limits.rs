@@ -48,6 +48,9 @@ pub const COMMIT_WAITERS_PER_SHARD_MAX: usize = 65_536;
 /// Fetches parked on one shard waiting for data.
 pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 
+/// How long a shard waits for the others to open their partitions at start.
+pub const SHARD_START_MS_MAX: u64 = 300_000;
+
 /// The smallest unit of O_DIRECT I/O on the supported filesystems.
 pub const DISK_BLOCK_BYTES: usize = 4096;
 

@@ -7,7 +7,8 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
@@ -18,6 +19,7 @@ use super::catalog::CatalogOwner;
 use super::connection;
 use super::routing::{self, ShardReply, ShardRequest};
 use crate::config::{BrokerDefaults, Config, TopicConfig};
+use crate::limits;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
 use crate::partition::{now_ms, Partition};
@@ -230,7 +232,7 @@ pub async fn run_shard(
     config: Config,
     catalog: Catalog,
     mesh_builder: MeshBuilder<Envelope<ShardRequest, ShardReply>, Full>,
-    ready: Arc<Barrier>,
+    ready: Arc<AtomicUsize>,
 ) -> Result<(), String> {
     let executor = glommio::executor();
     let requests = executor.create_task_queue(
@@ -252,16 +254,27 @@ pub async fn run_shard(
     let mesh = Mesh::join(mesh_builder, requests, handler).await;
     let shard = mesh.shard();
     let started = start(&config, catalog, mesh, background, requests, &broker_slot).await;
-    // Every shard reaches the barrier, even one that failed, so none waits forever.
-    if started.is_err() {
+    // Every shard reports, even one that failed, and none waits forever: a
+    // shard that never reports (it panicked, or its disk hangs) stops the
+    // broker with a message instead of a silent hang.
+    if let Err(e) = &started {
+        log::error!("shard {shard} failed to start: {e}");
         super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let barrier_wait = glommio::executor().spawn_blocking(move || ready.wait());
-    barrier_wait.await;
-    let (broker, listener) = started?;
+    wait_for_all_shards(&ready, config.shards).await?;
+    let broker = started?;
     if super::shutdown_requested() {
         return Ok(());
     }
+    // Listen only once every shard serves: a connection accepted earlier
+    // would wait on a shard that is still opening its partitions.
+    let listener = match TcpListener::bind(config.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(format!("cannot listen on {}: {e}", config.listen));
+        }
+    };
     if shard.0 == 0 {
         eprintln!(
             "corelog: serving Kafka on {} with {} shards, data in {}",
@@ -288,6 +301,24 @@ pub async fn run_shard(
     Ok(())
 }
 
+/// Counts this shard as started and waits, bounded, for the others.
+async fn wait_for_all_shards(ready: &AtomicUsize, shards: usize) -> Result<(), String> {
+    ready.fetch_add(1, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_millis(limits::SHARD_START_MS_MAX);
+    while ready.load(Ordering::SeqCst) < shards && !super::shutdown_requested() {
+        if std::time::Instant::now() > deadline {
+            super::SHUTDOWN.store(true, Ordering::Relaxed);
+            return Err(format!(
+                "only {} of {shards} shards started within {} ms",
+                ready.load(Ordering::SeqCst),
+                limits::SHARD_START_MS_MAX
+            ));
+        }
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
 async fn start(
     config: &Config,
     catalog: Catalog,
@@ -295,7 +326,7 @@ async fn start(
     background: TaskQueueHandle,
     requests: TaskQueueHandle,
     slot: &OnceCell<Rc<Broker>>,
-) -> Result<(Rc<Broker>, TcpListener), String> {
+) -> Result<Rc<Broker>, String> {
     crate::log::prepare_disk(&config.data_dir)
         .await
         .map_err(|e| {
@@ -322,9 +353,7 @@ async fn start(
     let _ = slot.set(broker.clone());
     broker.apply_catalog(Rc::new(catalog)).await?;
     crate::group::GroupCoordinator::load(&broker).await?;
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    Ok((broker, listener))
+    Ok(broker)
 }
 
 async fn accept_loop(broker: Rc<Broker>, listener: TcpListener, requests: TaskQueueHandle) {

@@ -165,6 +165,15 @@ async fn read_requests(
                 };
             }
             Ok(n) => buf.truncate(start + n),
+            // A client that goes away mid-stream is routine, not an error.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return Ok(())
+            }
             Err(e) => return Err(format!("read failed: {e}")),
         }
     }

@@ -14,8 +14,9 @@ pub mod errors;
 pub mod handlers;
 pub mod routing;
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -40,7 +41,7 @@ pub fn run(config: Config) -> Result<(), String> {
         )
     })?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
-    let ready = Arc::new(Barrier::new(config.shards));
+    let ready = Arc::new(AtomicUsize::new(0));
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

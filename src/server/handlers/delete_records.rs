@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::server::broker::Broker;
@@ -14,22 +16,29 @@ use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
 use crate::shard::ShardId;
 
-pub async fn handle(broker: &Rc<Broker>, _version: i16, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let catalog = broker.catalog();
     let topics = request.topics.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
         async move {
             let parts = topic.partitions.into_iter().map(|p| {
-                let owner = meta
-                    .as_ref()
-                    .and_then(|m| m.shards.get(usize::try_from(p.partition_index).ok()?).copied());
+                let owner = meta.as_ref().and_then(|m| {
+                    m.shards
+                        .get(usize::try_from(p.partition_index).ok()?)
+                        .copied()
+                });
                 let name = topic.name.0.to_string();
                 async move {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
                     let Some(owner) = owner else {
-                        return result.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return result
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let request = ShardRequest::DeleteRecords {
                         topic: name,
@@ -37,8 +46,12 @@ pub async fn handle(broker: &Rc<Broker>, _version: i16, request: DeleteRecordsRe
                         offset: p.offset,
                     };
                     match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::RecordsDeleted(Ok(low_watermark)) => result.with_low_watermark(low_watermark),
-                        ShardReply::RecordsDeleted(Err(e)) => result.with_error_code(errors::partition_error(&e)),
+                        ShardReply::RecordsDeleted(Ok(low_watermark)) => {
+                            result.with_low_watermark(low_watermark)
+                        }
+                        ShardReply::RecordsDeleted(Err(e)) => {
+                            result.with_error_code(errors::partition_error(&e))
+                        }
                         _ => result.with_error_code(ResponseError::NotLeaderOrFollower.code()),
                     }
                 }

@@ -8,25 +8,57 @@ mod common;
 use std::collections::BTreeSet;
 use std::panic::{self, AssertUnwindSafe};
 
+use bytes::Bytes;
 use common::raw::{code, now_ms, simple_batch, str_bytes, topic_name, ApiVersions, Conn};
-use common::Broker;
+use common::{Broker, BrokerOptions};
+use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, DescribeLogDirsRequest,
+    DescribeLogDirsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse,
+};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
     MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId,
 };
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 9] = [
+const SERVED: [ApiKey; 26] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -36,6 +68,23 @@ const SERVED: [ApiKey; 9] = [
     ApiKey::DeleteTopics,
     ApiKey::InitProducerId,
     ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::OffsetDelete,
+    ApiKey::DeleteGroups,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::DeleteRecords,
+    ApiKey::DescribeLogDirs,
+    ApiKey::DescribeCluster,
 ];
 
 struct Probe {
@@ -49,7 +98,10 @@ struct Probe {
 
 #[test]
 fn every_advertised_version_answers() {
-    let broker = Broker::start();
+    // No initial rebalance delay, so a lone member's join completes at once.
+    let broker = Broker::start_with(
+        BrokerOptions::default().override_config("group.initial.rebalance.delay.ms", "0"),
+    );
     broker.create_topic(TOPIC, 1, &[]);
     let mut conn = Conn::connect(broker.addr());
     let advertised = conn.api_versions();
@@ -83,17 +135,8 @@ fn every_advertised_version_answers() {
         port: i32::from(broker.port),
     };
     // Metadata first (it learns the topic id), then Produce before Fetch.
-    let order = [
-        ApiKey::ApiVersions,
-        ApiKey::Metadata,
-        ApiKey::Produce,
-        ApiKey::Fetch,
-        ApiKey::ListOffsets,
-        ApiKey::CreateTopics,
-        ApiKey::DeleteTopics,
-        ApiKey::InitProducerId,
-        ApiKey::FindCoordinator,
-    ];
+    // Group APIs after FindCoordinator, which creates the offsets topic.
+    let order = SERVED;
     // Every version is checked even after one fails, so one run lists all
     // the mismatches; a failed check may have closed the connection.
     let mut failures = Vec::new();
@@ -134,6 +177,29 @@ impl Probe {
             ApiKey::DeleteTopics => self.delete_topics(version),
             ApiKey::InitProducerId => self.init_producer_id(version),
             ApiKey::FindCoordinator => self.find_coordinator(version),
+            ApiKey::JoinGroup => {
+                let group = format!("av-join-v{version}");
+                self.join(version, &group);
+            }
+            ApiKey::SyncGroup => self.sync_group(version),
+            ApiKey::Heartbeat => self.heartbeat(version),
+            ApiKey::LeaveGroup => self.leave_group(version),
+            ApiKey::OffsetCommit => {
+                let group = format!("av-commit-v{version}");
+                self.commit(version, &group);
+            }
+            ApiKey::OffsetFetch => self.offset_fetch(version),
+            ApiKey::ListGroups => self.list_groups(version),
+            ApiKey::DescribeGroups => self.describe_groups(version),
+            ApiKey::OffsetDelete => self.offset_delete(version),
+            ApiKey::DeleteGroups => self.delete_groups(version),
+            ApiKey::DescribeConfigs => self.describe_configs(version),
+            ApiKey::AlterConfigs => self.alter_configs(version),
+            ApiKey::IncrementalAlterConfigs => self.incremental_alter_configs(version),
+            ApiKey::CreatePartitions => self.create_partitions(version),
+            ApiKey::DeleteRecords => self.delete_records(version),
+            ApiKey::DescribeLogDirs => self.describe_log_dirs(version),
+            ApiKey::DescribeCluster => self.describe_cluster(version),
             other => panic!("no check for {other:?}"),
         }
     }
@@ -390,5 +456,329 @@ impl Probe {
             error == code::COORDINATOR_NOT_AVAILABLE || error == code::NONE,
             "{what}: error {error}"
         );
+    }
+
+    fn max(&self, api: ApiKey) -> i16 {
+        self.advertised.range(api).1
+    }
+
+    /// Joins `group` alone at `version` (with the MEMBER_ID_REQUIRED round
+    /// trip from v4) and syncs; returns (member id, generation).
+    fn join(&mut self, version: i16, group: &str) -> (StrBytes, i32) {
+        let what = format!("JoinGroup v{version}");
+        let protocol = JoinGroupRequestProtocol::default()
+            .with_name(str_bytes("range"))
+            .with_metadata(Bytes::from_static(b"\x00\x00\x00\x00\x00\x00\x00\x00"));
+        let mut request = JoinGroupRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_session_timeout_ms(30_000)
+            .with_member_id(str_bytes(""))
+            .with_protocol_type(str_bytes("consumer"))
+            .with_protocols(vec![protocol]);
+        if version >= 1 {
+            request = request.with_rebalance_timeout_ms(30_000);
+        }
+        let mut response: JoinGroupResponse = self.conn.call(version, &request);
+        if version >= 4 && response.error_code == code::MEMBER_ID_REQUIRED {
+            request = request.with_member_id(response.member_id.clone());
+            response = self.conn.call(version, &request);
+        }
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        assert!(!response.member_id.is_empty(), "{what}: member id");
+        assert_eq!(
+            response.leader, response.member_id,
+            "{what}: a lone member leads"
+        );
+        let member = response.member_id.clone();
+        let generation = response.generation_id;
+        let sync_version = self.max(ApiKey::SyncGroup);
+        self.sync(sync_version, group, &member, generation);
+        (member, generation)
+    }
+
+    fn sync(&mut self, version: i16, group: &str, member: &StrBytes, generation: i32) {
+        let what = format!("SyncGroup v{version}");
+        let mut request = SyncGroupRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_generation_id(generation)
+            .with_member_id(member.clone())
+            .with_assignments(vec![SyncGroupRequestAssignment::default()
+                .with_member_id(member.clone())
+                .with_assignment(Bytes::from_static(b"assignment"))]);
+        if version >= 5 {
+            request = request
+                .with_protocol_type(Some(str_bytes("consumer")))
+                .with_protocol_name(Some(str_bytes("range")));
+        }
+        let response: SyncGroupResponse = self.conn.call(version, &request);
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        assert_eq!(
+            &response.assignment[..],
+            b"assignment",
+            "{what}: assignment"
+        );
+    }
+
+    fn sync_group(&mut self, version: i16) {
+        let group = format!("av-sync-v{version}");
+        let (member, generation) = self.join(self.max(ApiKey::JoinGroup), &group);
+        self.sync(version, &group, &member, generation);
+    }
+
+    fn heartbeat(&mut self, version: i16) {
+        let group = format!("av-heartbeat-v{version}");
+        let (member, generation) = self.join(self.max(ApiKey::JoinGroup), &group);
+        let request = HeartbeatRequest::default()
+            .with_group_id(GroupId(str_bytes(&group)))
+            .with_generation_id(generation)
+            .with_member_id(member);
+        let response: HeartbeatResponse = self.conn.call(version, &request);
+        assert_eq!(
+            response.error_code,
+            code::NONE,
+            "Heartbeat v{version}: error"
+        );
+    }
+
+    fn leave_group(&mut self, version: i16) {
+        let group = format!("av-leave-v{version}");
+        let (member, _) = self.join(self.max(ApiKey::JoinGroup), &group);
+        let mut request = LeaveGroupRequest::default().with_group_id(GroupId(str_bytes(&group)));
+        request = if version >= 3 {
+            request.with_members(vec![MemberIdentity::default().with_member_id(member)])
+        } else {
+            request.with_member_id(member)
+        };
+        let response: LeaveGroupResponse = self.conn.call(version, &request);
+        let what = format!("LeaveGroup v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        if version >= 3 {
+            assert_eq!(response.members.len(), 1, "{what}: members");
+            assert_eq!(
+                response.members[0].error_code,
+                code::NONE,
+                "{what}: member error"
+            );
+        }
+    }
+
+    /// Commits offset 0 of TOPIC-0 for `group` as a simple (non-member) consumer.
+    fn commit(&mut self, version: i16, group: &str) {
+        let partition = OffsetCommitRequestPartition::default()
+            .with_partition_index(0)
+            .with_committed_offset(0);
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(str_bytes(""))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(topic_name(TOPIC))
+                .with_partitions(vec![partition])]);
+        let response: OffsetCommitResponse = self.conn.call(version, &request);
+        let what = format!("OffsetCommit v{version}");
+        assert_eq!(response.topics.len(), 1, "{what}: topics");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code,
+            code::NONE,
+            "{what}: error"
+        );
+    }
+
+    fn offset_fetch(&mut self, version: i16) {
+        let group = format!("av-fetch-v{version}");
+        self.commit(self.max(ApiKey::OffsetCommit), &group);
+        let what = format!("OffsetFetch v{version}");
+        if version >= 8 {
+            let request =
+                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(str_bytes(&group)))
+                    .with_topics(None)]);
+            let response: OffsetFetchResponse = self.conn.call(version, &request);
+            assert_eq!(response.groups.len(), 1, "{what}: groups");
+            assert_eq!(response.groups[0].error_code, code::NONE, "{what}: error");
+            assert_eq!(
+                response.groups[0].topics[0].partitions[0].committed_offset, 0,
+                "{what}: offset"
+            );
+        } else {
+            let request = OffsetFetchRequest::default()
+                .with_group_id(GroupId(str_bytes(&group)))
+                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(topic_name(TOPIC))
+                    .with_partition_indexes(vec![0])]));
+            let response: OffsetFetchResponse = self.conn.call(version, &request);
+            assert_eq!(response.error_code, code::NONE, "{what}: error");
+            assert_eq!(
+                response.topics[0].partitions[0].committed_offset, 0,
+                "{what}: offset"
+            );
+        }
+    }
+
+    fn list_groups(&mut self, version: i16) {
+        let response: ListGroupsResponse = self.conn.call(version, &ListGroupsRequest::default());
+        assert_eq!(
+            response.error_code,
+            code::NONE,
+            "ListGroups v{version}: error"
+        );
+    }
+
+    fn describe_groups(&mut self, version: i16) {
+        let group = format!("av-describe-v{version}");
+        self.join(self.max(ApiKey::JoinGroup), &group);
+        let request =
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(&group))]);
+        let response: DescribeGroupsResponse = self.conn.call(version, &request);
+        let what = format!("DescribeGroups v{version}");
+        assert_eq!(response.groups[0].error_code, code::NONE, "{what}: error");
+        assert_eq!(response.groups[0].members.len(), 1, "{what}: members");
+    }
+
+    fn offset_delete(&mut self, version: i16) {
+        let group = format!("av-offset-delete-v{version}");
+        self.commit(self.max(ApiKey::OffsetCommit), &group);
+        let request = OffsetDeleteRequest::default()
+            .with_group_id(GroupId(str_bytes(&group)))
+            .with_topics(vec![OffsetDeleteRequestTopic::default()
+                .with_name(topic_name(TOPIC))
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0)
+                ])]);
+        let response: OffsetDeleteResponse = self.conn.call(version, &request);
+        let what = format!("OffsetDelete v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code,
+            code::NONE,
+            "{what}: partition error"
+        );
+    }
+
+    fn delete_groups(&mut self, version: i16) {
+        let group = format!("av-delete-group-v{version}");
+        self.commit(self.max(ApiKey::OffsetCommit), &group);
+        let request =
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes(&group))]);
+        let response: DeleteGroupsResponse = self.conn.call(version, &request);
+        assert_eq!(
+            response.results[0].error_code,
+            code::NONE,
+            "DeleteGroups v{version}: error"
+        );
+    }
+
+    fn describe_configs(&mut self, version: i16) {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(str_bytes(TOPIC))
+                .with_configuration_keys(None),
+        ]);
+        let response: DescribeConfigsResponse = self.conn.call(version, &request);
+        let what = format!("DescribeConfigs v{version}");
+        assert_eq!(response.results[0].error_code, code::NONE, "{what}: error");
+        assert!(
+            response.results[0]
+                .configs
+                .iter()
+                .any(|c| c.name.as_str() == "retention.ms"),
+            "{what}: retention.ms listed"
+        );
+    }
+
+    fn alter_configs(&mut self, version: i16) {
+        let request =
+            AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(str_bytes(TOPIC))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(str_bytes("retention.ms"))
+                    .with_value(Some(str_bytes("604800000")))])]);
+        let response: AlterConfigsResponse = self.conn.call(version, &request);
+        assert_eq!(
+            response.responses[0].error_code,
+            code::NONE,
+            "AlterConfigs v{version}: error"
+        );
+    }
+
+    fn incremental_alter_configs(&mut self, version: i16) {
+        use kafka_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource as Resource, AlterableConfig as Config,
+        };
+        let request =
+            IncrementalAlterConfigsRequest::default().with_resources(vec![Resource::default()
+                .with_resource_type(2)
+                .with_resource_name(str_bytes(TOPIC))
+                .with_configs(vec![Config::default()
+                    .with_name(str_bytes("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(str_bytes("604800001")))])]);
+        let response: IncrementalAlterConfigsResponse = self.conn.call(version, &request);
+        assert_eq!(
+            response.responses[0].error_code,
+            code::NONE,
+            "IncrementalAlterConfigs v{version}: error"
+        );
+    }
+
+    fn create_partitions(&mut self, version: i16) {
+        // create_topic makes 2 partitions; grow to 3.
+        let name = format!("av-partitions-v{version}");
+        self.create_topic(self.max(ApiKey::CreateTopics), &name);
+        let request = CreatePartitionsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic_name(&name))
+                .with_count(3)
+                .with_assignments(None)]);
+        let response: CreatePartitionsResponse = self.conn.call(version, &request);
+        assert_eq!(
+            response.results[0].error_code,
+            code::NONE,
+            "CreatePartitions v{version}: error"
+        );
+    }
+
+    fn delete_records(&mut self, version: i16) {
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic_name(TOPIC))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(0)])]);
+        let response: DeleteRecordsResponse = self.conn.call(version, &request);
+        let what = format!("DeleteRecords v{version}");
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(partition.error_code, code::NONE, "{what}: error");
+        assert_eq!(partition.low_watermark, 0, "{what}: low watermark");
+    }
+
+    fn describe_log_dirs(&mut self, version: i16) {
+        let response: DescribeLogDirsResponse = self.conn.call(
+            version,
+            &DescribeLogDirsRequest::default().with_topics(None),
+        );
+        let what = format!("DescribeLogDirs v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        assert_eq!(response.results.len(), 1, "{what}: one log dir");
+        assert!(
+            response.results[0]
+                .topics
+                .iter()
+                .any(|t| t.name.0.as_str() == TOPIC),
+            "{what}: lists {TOPIC}"
+        );
+    }
+
+    fn describe_cluster(&mut self, version: i16) {
+        let response: DescribeClusterResponse =
+            self.conn.call(version, &DescribeClusterRequest::default());
+        let what = format!("DescribeCluster v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        assert_eq!(response.brokers.len(), 1, "{what}: brokers");
+        assert_eq!(response.brokers[0].port, self.port, "{what}: port");
     }
 }

@@ -34,6 +34,7 @@ pub mod code {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
 }
 
 pub fn topic_name(name: &str) -> TopicName {

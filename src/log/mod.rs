@@ -1,4 +1,7 @@
-//! Storage of one partition: segments, sparse indexes, recovery, retention.
+//! Storage of one partition: segments, sparse indexes, recovery, retention,
+//! the log start offset (DeleteRecords; `log-start-offset-checkpoint`) and
+//! compaction (`cleaner`: `.cleaned` / `.swap` files, finished or rolled back
+//! at open).
 //!
 //! Owns the partition's directory (`<base:020>.log`, `.index`, `.timeindex`,
 //! Kafka's names and formats) and every byte written to it. One

@@ -12,8 +12,10 @@
 //! the BASE offset of the batch holding the maximum, since the log never
 //! decodes records.
 //!
-//! Invariants (asserted): batch offsets strictly increase and are
-//! contiguous; positions increase; `taken_size <= size`; the write chain
+//! Invariants (asserted): batch offsets strictly increase (contiguous in
+//! appended segments; a segment written by the cleaner has gaps, and its
+//! last batch still ends just before the next segment's base); positions
+//! increase; `taken_size <= size`; the write chain
 //! covers exactly `[align_down(taken_size), size)`.
 
 #![forbid(unsafe_code)]

@@ -8,9 +8,9 @@
 pub mod broker_api_versions;
 pub mod client;
 pub mod configs;
-pub mod consumer_groups;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_groups;
 pub mod delete_records;
 pub mod dump_log;
 pub mod log_dirs;

@@ -557,7 +557,11 @@ impl Partition {
     pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
         let job = {
             let mut state = self.state.borrow_mut();
-            let offset = if offset == -1 { state.high_watermark } else { offset };
+            let offset = if offset == -1 {
+                state.high_watermark
+            } else {
+                offset
+            };
             if offset > state.high_watermark {
                 return Err(PartitionError::OffsetOutOfRange {
                     requested: offset,
@@ -565,7 +569,10 @@ impl Partition {
                     end: state.high_watermark,
                 });
             }
-            state.log.delete_records_before(offset).map_err(|e| storage_error(&e))?
+            state
+                .log
+                .delete_records_before(offset)
+                .map_err(|e| storage_error(&e))?
         };
         if let Some(job) = job {
             job.run().await.map_err(|e| storage_error(&e))?;

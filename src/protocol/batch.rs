@@ -933,12 +933,24 @@ mod tests {
                 let after = validate_produce_records(&out, usize::MAX).unwrap();
                 assert_eq!(after.compression(), to as u8);
                 assert_eq!(
-                    (after.base_offset, after.last_offset_delta, after.base_timestamp),
-                    (before.base_offset, before.last_offset_delta, before.base_timestamp)
+                    (
+                        after.base_offset,
+                        after.last_offset_delta,
+                        after.base_timestamp
+                    ),
+                    (
+                        before.base_offset,
+                        before.last_offset_delta,
+                        before.base_timestamp
+                    )
                 );
                 assert_eq!(
                     (after.max_timestamp, after.producer_id, after.producer_epoch),
-                    (before.max_timestamp, before.producer_id, before.producer_epoch)
+                    (
+                        before.max_timestamp,
+                        before.producer_id,
+                        before.producer_epoch
+                    )
                 );
                 assert_eq!(
                     (after.base_sequence, after.records_count),

@@ -650,3 +650,113 @@ fn error_codes_by_raw_protocol() {
     );
     let _ = TopicName::default();
 }
+
+/// Runs `corelog consumer-groups` with `args`; returns (success, stdout, stderr).
+fn consumer_groups(broker: &Broker, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(["consumer-groups", "--bootstrap-server", &broker.bootstrap()])
+        .args(args)
+        .output()
+        .expect("run corelog consumer-groups");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The CURRENT-OFFSET and LAG columns of `group`'s row for partition 0.
+fn current_and_lag(broker: &Broker, group: &str) -> (String, String) {
+    let (ok, out, err) = consumer_groups(broker, &["--describe", "--group", group]);
+    assert!(ok, "{out}\n{err}");
+    let row: Vec<String> = out
+        .lines()
+        .find(|l| l.starts_with(group))
+        .unwrap_or_else(|| panic!("no row in:\n{out}"))
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    (row[3].clone(), row[5].clone())
+}
+
+#[test]
+fn cli_resets_offsets_and_deletes_groups() {
+    let broker = group_broker(0);
+    broker.create_topic("resets", 1, &[]);
+    produce(&broker, "resets", 1, 100);
+    let reset = |target: &[&str], execute: bool| {
+        let mut args = vec![
+            "--reset-offsets",
+            "--group",
+            "reset-group",
+            "--topic",
+            "resets",
+        ];
+        args.extend_from_slice(target);
+        if execute {
+            args.push("--execute");
+        }
+        let (ok, out, err) = consumer_groups(&broker, &args);
+        assert!(ok, "{args:?}: {out}\n{err}");
+        let row: Vec<String> = out
+            .lines()
+            .find(|l| l.starts_with("reset-group"))
+            .unwrap_or_else(|| panic!("no plan row in:\n{out}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        row[3].clone()
+    };
+    assert_eq!(reset(&["--to-offset", "40"], true), "40");
+    assert_eq!(
+        current_and_lag(&broker, "reset-group"),
+        ("40".into(), "60".into())
+    );
+    // A dry run plans without committing.
+    assert_eq!(reset(&["--to-latest"], false), "100");
+    assert_eq!(
+        current_and_lag(&broker, "reset-group"),
+        ("40".into(), "60".into())
+    );
+    assert_eq!(reset(&["--to-earliest"], true), "0");
+    assert_eq!(
+        current_and_lag(&broker, "reset-group"),
+        ("0".into(), "100".into())
+    );
+    // Out of range offsets are clamped; a time after the last record means the end.
+    assert_eq!(reset(&["--to-offset", "5000"], true), "100");
+    assert_eq!(
+        reset(&["--to-datetime", "2999-01-01T00:00:00.000"], true),
+        "100"
+    );
+    assert_eq!(reset(&["--to-datetime", "2000-01-01T00:00:00"], true), "0");
+
+    let (ok, out, err) = consumer_groups(&broker, &["--delete", "--group", "reset-group"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("was successful"), "{out}");
+    let (ok, out, _) = consumer_groups(&broker, &["--list"]);
+    assert!(ok);
+    assert!(!out.lines().any(|l| l.trim() == "reset-group"), "{out}");
+    // Neither a reset nor a delete is allowed while the group has members.
+    let consumer = group_consumer(&broker, "busy-group", &[]);
+    consumer.subscribe(&["resets"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while consumer.assignment().map(|a| a.count()).unwrap_or(0) == 0 && Instant::now() < deadline {
+        consumer.poll(Duration::from_millis(100));
+    }
+    let (ok, _, err) = consumer_groups(
+        &broker,
+        &[
+            "--reset-offsets",
+            "--group",
+            "busy-group",
+            "--topic",
+            "resets",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    assert!(!ok && err.contains("inactive"), "{err}");
+    let (ok, _, err) = consumer_groups(&broker, &["--delete", "--group", "busy-group"]);
+    assert!(!ok && err.contains("NonEmptyGroup"), "{err}");
+}

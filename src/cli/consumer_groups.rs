@@ -2,21 +2,30 @@
 //! or `--describe --group G` one group's committed offsets, log end offsets,
 //! lag and owning member per partition, in Kafka's columns.
 //!
+//! `--reset-offsets --group G --topic T --to-earliest|--to-latest|--to-offset N|--to-datetime ISO
+//! [--execute]` moves an inactive group's committed offsets; `--delete --group G` deletes it.
+//!
 //! A Kafka client: FindCoordinator, DescribeGroups (the consumer protocol's
-//! assignment bytes map partitions to members), OffsetFetch and ListOffsets.
+//! assignment bytes map partitions to members), OffsetFetch, ListOffsets,
+//! OffsetCommit and DeleteGroups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Buf;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest,
-    GroupId, ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest, TopicName,
+    ApiKey, BrokerId, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use super::client::{fail, CliResult, KafkaClient};
+use super::client::{fail, CliError, CliResult, KafkaClient};
 
 #[derive(clap::Args)]
 pub struct ConsumerGroupsArgs {
@@ -29,9 +38,37 @@ pub struct ConsumerGroupsArgs {
     /// Describe a group: committed offset, log end offset and lag per partition.
     #[arg(long, requires = "group")]
     describe: bool,
-    /// The group to describe.
+    /// The group to describe, reset or delete.
     #[arg(long)]
     group: Option<String>,
+    /// Reset the group's committed offsets (the group must be inactive);
+    /// shows the plan unless --execute is given.
+    #[arg(long = "reset-offsets", requires = "group")]
+    reset_offsets: bool,
+    /// With --reset-offsets: the topic, or topic:partition[,partition...].
+    #[arg(long)]
+    topic: Option<String>,
+    /// Reset to the earliest offset.
+    #[arg(long = "to-earliest")]
+    to_earliest: bool,
+    /// Reset to the latest offset.
+    #[arg(long = "to-latest")]
+    to_latest: bool,
+    /// Reset to this offset.
+    #[arg(long = "to-offset")]
+    to_offset: Option<i64>,
+    /// Reset to the first offset at or after this time (YYYY-MM-DDTHH:mm:SS[.sss], UTC).
+    #[arg(long = "to-datetime")]
+    to_datetime: Option<String>,
+    /// Carry out the reset (without it, only print the new offsets).
+    #[arg(long)]
+    execute: bool,
+    /// Print the new offsets without changing anything (the default).
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Delete the group and its committed offsets (it must be empty).
+    #[arg(long, requires = "group")]
+    delete: bool,
 }
 
 pub fn run(args: ConsumerGroupsArgs) -> CliResult<()> {
@@ -39,9 +76,280 @@ pub fn run(args: ConsumerGroupsArgs) -> CliResult<()> {
     if args.list {
         return list(&mut client);
     }
-    match (args.describe, args.group) {
-        (true, Some(group)) => describe(&mut client, &group),
-        _ => fail("one of --list or --describe --group G is required"),
+    let Some(group) = args.group.clone() else {
+        return fail(
+            "one of --list, or --group G with --describe, --reset-offsets or --delete, is required",
+        );
+    };
+    if args.describe {
+        describe(&mut client, &group)
+    } else if args.reset_offsets {
+        reset_offsets(&mut client, &group, &args)
+    } else if args.delete {
+        delete_group(&mut client, &group)
+    } else {
+        fail("--group needs one of --describe, --reset-offsets or --delete")
+    }
+}
+
+/// Where --reset-offsets moves each partition.
+enum ResetTo {
+    /// A ListOffsets timestamp: -2 earliest, -1 latest, or a time in ms.
+    Timestamp(i64),
+    Offset(i64),
+}
+
+fn reset_target(args: &ConsumerGroupsArgs) -> CliResult<ResetTo> {
+    let chosen = [
+        args.to_earliest,
+        args.to_latest,
+        args.to_offset.is_some(),
+        args.to_datetime.is_some(),
+    ]
+    .iter()
+    .filter(|c| **c)
+    .count();
+    if chosen != 1 {
+        return fail("--reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime");
+    }
+    Ok(if args.to_earliest {
+        ResetTo::Timestamp(-2)
+    } else if args.to_latest {
+        ResetTo::Timestamp(-1)
+    } else if let Some(offset) = args.to_offset {
+        ResetTo::Offset(offset)
+    } else {
+        ResetTo::Timestamp(parse_datetime_ms(
+            args.to_datetime.as_deref().unwrap_or_default(),
+        )?)
+    })
+}
+
+/// `YYYY-MM-DDTHH:mm:SS[.sss]` in UTC to epoch milliseconds.
+fn parse_datetime_ms(text: &str) -> CliResult<i64> {
+    let bad = || {
+        CliError(format!(
+            "cannot parse datetime {text:?}: expected YYYY-MM-DDTHH:mm:SS[.sss]"
+        ))
+    };
+    let text = text.trim_end_matches('Z');
+    let (date, time) = text.split_once('T').ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let (hms, millis) = match time.split_once('.') {
+        Some((hms, frac)) => (
+            hms,
+            format!("{frac:0<3}")[..3]
+                .parse::<i64>()
+                .map_err(|_| bad())?,
+        ),
+        None => (time, 0),
+    };
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if d.len() != 3 || t.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + millis)
+}
+
+/// The partitions named by `--topic T` (all of them) or `--topic T:0,2`.
+fn reset_partitions(
+    client: &mut KafkaClient,
+    topic_arg: &str,
+) -> CliResult<BTreeSet<(String, i32)>> {
+    let (topic, listed) = match topic_arg.split_once(':') {
+        Some((t, ps)) => (t, Some(ps)),
+        None => (topic_arg, None),
+    };
+    if let Some(ps) = listed {
+        return ps
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .map(|p| (topic.to_string(), p))
+                    .map_err(|_| CliError(format!("bad partition {p:?}")))
+            })
+            .collect();
+    }
+    let version = client.version(ApiKey::Metadata, 9)?;
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(TopicName(str_bytes(topic)))),
+    ]));
+    let response = client.call(version, &request)?;
+    let t = response
+        .topics
+        .first()
+        .ok_or_else(|| CliError("empty Metadata response".into()))?;
+    if t.error_code != 0 {
+        return fail(format!("topic '{topic}': {}", error_text(t.error_code)));
+    }
+    Ok(t.partitions
+        .iter()
+        .map(|p| (topic.to_string(), p.partition_index))
+        .collect())
+}
+
+fn group_state(client: &mut KafkaClient, group: &str) -> CliResult<String> {
+    let version = client.version(ApiKey::DescribeGroups, 5)?;
+    let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
+    let response = client.call(version, &request)?;
+    let g = response
+        .groups
+        .first()
+        .ok_or_else(|| CliError("empty DescribeGroups response".into()))?;
+    if g.error_code != 0 {
+        return fail(format!(
+            "cannot describe group '{group}': {}",
+            error_text(g.error_code)
+        ));
+    }
+    Ok(g.group_state.to_string())
+}
+
+fn reset_offsets(
+    client: &mut KafkaClient,
+    group: &str,
+    args: &ConsumerGroupsArgs,
+) -> CliResult<()> {
+    let target = reset_target(args)?;
+    let topic = args
+        .topic
+        .as_deref()
+        .ok_or_else(|| CliError("--reset-offsets needs --topic".into()))?;
+    if args.execute && args.dry_run {
+        return fail("--execute and --dry-run exclude each other");
+    }
+    find_coordinator(client, group)?;
+    let state = group_state(client, group)?;
+    if state != "Empty" && state != "Dead" {
+        return fail(format!(
+            "Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."
+        ));
+    }
+    let partitions = reset_partitions(client, topic)?;
+    let new_offsets = match target {
+        ResetTo::Timestamp(ts) => {
+            let found = offsets_at(client, &partitions, ts)?;
+            let latest = offsets_at(client, &partitions, -1)?;
+            // A time after the last record resets to the end, as Kafka does.
+            partitions
+                .iter()
+                .map(|p| {
+                    let offset = found
+                        .get(p)
+                        .copied()
+                        .filter(|o| *o >= 0)
+                        .or_else(|| latest.get(p).copied());
+                    offset
+                        .map(|o| (p.clone(), o))
+                        .ok_or_else(|| CliError(format!("no offset for {}-{}", p.0, p.1)))
+                })
+                .collect::<CliResult<BTreeMap<_, _>>>()?
+        }
+        ResetTo::Offset(offset) => {
+            let earliest = offsets_at(client, &partitions, -2)?;
+            let latest = offsets_at(client, &partitions, -1)?;
+            // Kafka clamps an out-of-range target into [earliest, latest].
+            partitions
+                .iter()
+                .map(|p| {
+                    let low = earliest.get(p).copied().unwrap_or(0);
+                    let high = latest.get(p).copied().unwrap_or(offset);
+                    (p.clone(), offset.clamp(low, high.max(low)))
+                })
+                .collect()
+        }
+    };
+    if args.execute {
+        commit_offsets(client, group, &new_offsets)?;
+    }
+    println!();
+    println!(
+        "{:<30} {:<30} {:<10} {:<15}",
+        "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"
+    );
+    for ((topic, partition), offset) in &new_offsets {
+        println!("{group:<30} {topic:<30} {partition:<10} {offset:<15}");
+    }
+    Ok(())
+}
+
+fn commit_offsets(
+    client: &mut KafkaClient,
+    group: &str,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> CliResult<()> {
+    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((topic, partition), offset) in offsets {
+        by_topic.entry(topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*partition)
+                .with_committed_offset(*offset),
+        );
+    }
+    let version = client.version(ApiKey::OffsetCommit, 8)?;
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(str_bytes(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(str_bytes(""))
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(str_bytes(t)))
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = client.call(version, &request)?;
+    for t in &response.topics {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                return fail(format!(
+                    "cannot commit {}-{}: {}",
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    error_text(p.error_code)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delete_group(client: &mut KafkaClient, group: &str) -> CliResult<()> {
+    find_coordinator(client, group)?;
+    let version = client.version(ApiKey::DeleteGroups, 2)?;
+    let request = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes(group))]);
+    let response = client.call(version, &request)?;
+    match response.results.first() {
+        Some(r) if r.error_code == 0 => {
+            println!("Deletion of requested consumer groups ('{group}') was successful.");
+            Ok(())
+        }
+        Some(r) => fail(format!(
+            "Deletion of some consumer groups failed:\n* Group '{group}' could not be deleted due to: {}",
+            error_text(r.error_code)
+        )),
+        None => fail("empty DeleteGroups response"),
     }
 }
 
@@ -210,6 +518,15 @@ fn log_end_offsets(
     client: &mut KafkaClient,
     partitions: &BTreeSet<(String, i32)>,
 ) -> CliResult<BTreeMap<(String, i32), i64>> {
+    offsets_at(client, partitions, -1)
+}
+
+/// ListOffsets for every partition at one timestamp (-1 latest, -2 earliest).
+fn offsets_at(
+    client: &mut KafkaClient,
+    partitions: &BTreeSet<(String, i32)>,
+    timestamp: i64,
+) -> CliResult<BTreeMap<(String, i32), i64>> {
     if partitions.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -231,7 +548,7 @@ fn log_end_offsets(
                                 .map(|p| {
                                     ListOffsetsPartition::default()
                                         .with_partition_index(p)
-                                        .with_timestamp(-1)
+                                        .with_timestamp(timestamp)
                                 })
                                 .collect(),
                         )

@@ -74,7 +74,12 @@ async fn ensure_offsets_topic(broker: &Rc<Broker>) -> Result<(), (i16, String)> 
         return Ok(());
     }
     let mut configs = BTreeMap::new();
-    // Offsets are kept until a tombstone replaces them: never delete by age.
+    // As Kafka's: compacted (the newest commit per group, topic and
+    // partition survives; every record has a key), in 100 MiB segments
+    // (offsets.topic.segment.bytes) so closed segments get cleaned, and
+    // never deleted by age or size.
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), "104857600".to_string());
     configs.insert("retention.ms".to_string(), "-1".to_string());
     configs.insert("retention.bytes".to_string(), "-1".to_string());
     // One commit is one batch, however many partitions it names.

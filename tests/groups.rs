@@ -516,6 +516,7 @@ fn cli_reports_lag() {
     );
     assert!(row[6].starts_with("lag-client-"), "member id in {stdout}");
     assert_eq!(row[8], "lag-client", "{stdout}");
+    assert_eq!(row[7], "/127.0.0.1", "member host in {stdout}");
 
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_corelog"))
         .args(["consumer-groups", "--bootstrap-server", &broker.bootstrap()])

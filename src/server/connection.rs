@@ -70,6 +70,12 @@ pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    // Kafka shows a member's host as "/<ip>" (DescribeGroups, the CLI).
+    let client_host: Rc<str> = stream
+        .peer_addr()
+        .map(|a| format!("/{}", a.ip()))
+        .unwrap_or_default()
+        .into();
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(RefCell::new(stream));
     let (queue, responses) =
@@ -106,9 +112,11 @@ pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
             .await
             .unwrap_or_else(|| "response writer stopped".into()))
     };
-    let outcome =
-        futures_lite::future::or(read_requests(&broker, &mut reader, &queue, &budget), closed)
-            .await;
+    let outcome = futures_lite::future::or(
+        read_requests(&broker, &client_host, &mut reader, &queue, &budget),
+        closed,
+    )
+    .await;
     if let Err(reason) = outcome {
         log::warn!("closing connection from {peer}: {reason}");
         // Dropping the writer task and both halves closes the socket.
@@ -123,6 +131,7 @@ pub async fn serve(broker: Rc<Broker>, stream: TcpStream) {
 
 async fn read_requests(
     broker: &Rc<Broker>,
+    client_host: &Rc<str>,
     reader: &mut Half,
     queue: &local_channel::LocalSender<InFlight>,
     budget: &Rc<Semaphore>,
@@ -135,7 +144,7 @@ async fn read_requests(
             let bytes = request.len() as u64;
             // Backpressure: wait until earlier requests' bytes are answered.
             budget.acquire(bytes).await.map_err(|e| e.to_string())?;
-            let response = start_request(broker, request)?;
+            let response = start_request(broker, client_host, request)?;
             if queue.send(InFlight { response, bytes }).await.is_err() {
                 return Err("writer stopped".into());
             }
@@ -181,10 +190,15 @@ async fn read_requests(
 
 /// Decodes the header and starts the request as its own task. A header that
 /// cannot be decoded, or an API that is not served, closes the connection.
-fn start_request(broker: &Rc<Broker>, request: Bytes) -> Result<Task<Outcome>, String> {
+fn start_request(
+    broker: &Rc<Broker>,
+    client_host: &Rc<str>,
+    request: Bytes,
+) -> Result<Task<Outcome>, String> {
     let parsed = dispatch::parse(request)?;
     let broker = broker.clone();
+    let client_host = client_host.clone();
     Ok(glommio::spawn_local(async move {
-        dispatch::handle(&broker, parsed).await
+        dispatch::handle(&broker, &client_host, parsed).await
     }))
 }

@@ -53,7 +53,7 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
     })
 }
 
-pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
+pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
     let (header, body) = match parsed {
         Parsed::UnsupportedApiVersions { correlation_id } => {
             let body = handlers::api_versions::unsupported_version();
@@ -162,8 +162,14 @@ pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
             id,
             ApiKey::JoinGroup,
             version,
-            &handlers::join_group::handle(broker, version, client_id(&header), String::new(), r)
-                .await,
+            &handlers::join_group::handle(
+                broker,
+                version,
+                client_id(&header),
+                client_host.to_string(),
+                r,
+            )
+            .await,
         ),
         RequestKind::SyncGroup(r) => encode(
             id,
@@ -227,7 +233,7 @@ pub async fn handle(broker: &Rc<Broker>, parsed: Parsed) -> Outcome {
                 broker,
                 version,
                 client_id(&header),
-                String::new(),
+                client_host.to_string(),
                 r,
             )
             .await,

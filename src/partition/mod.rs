@@ -594,6 +594,13 @@ impl Partition {
         }
     }
 
+    /// Wakes every parked fetch (they re-read and answer); used at shutdown.
+    pub fn wake_fetches(&self) {
+        for waiter in self.state.borrow_mut().data_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
     pub fn is_deleted(&self) -> bool {
         self.deleted.get()
     }

@@ -413,6 +413,17 @@ async fn shutdown(broker: &Rc<Broker>) {
         .flatten()
         .collect();
     let count = partitions.len();
+    // Parked long-poll fetches hold their partition until they wake: wake
+    // them now and give in-flight requests a bounded moment to finish, so
+    // the logs can be closed cleanly.
+    for partition in &partitions {
+        partition.wake_fetches();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline && partitions.iter().any(|p| Rc::strong_count(p) > 1)
+    {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
     for partition in partitions {
         let partition = match Rc::try_unwrap(partition) {
             Ok(partition) => partition,

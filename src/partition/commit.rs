@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
-use super::{write_snapshots, Partition};
+use super::Partition;
 use crate::limits;
 
 pub struct Committer {
@@ -70,19 +70,7 @@ impl Committer {
                     .collect();
                 let this = &self;
                 let flushes = jobs.into_iter().map(|(partition, job)| async move {
-                    let outcome = job.run(true).await;
-                    if let Some((dir, due)) = partition.complete_flush(outcome) {
-                        let written = glommio::executor()
-                            .spawn_blocking(move || write_snapshots(&dir, &due))
-                            .await;
-                        if let Err(e) = written {
-                            log::warn!(
-                                "{}-{}: producer snapshot not written: {e}",
-                                partition.topic,
-                                partition.index
-                            );
-                        }
-                    }
+                    partition.apply_flush(job.run(true).await).await;
                     // Appends made while this flush ran were left unflushed:
                     // queue the partition again for the next round.
                     if partition.has_unflushed()

@@ -400,6 +400,22 @@ impl Partition {
         (!due.is_empty()).then(|| (self.dir.clone(), due))
     }
 
+    /// Applies a finished flush and writes the producer snapshots it made due.
+    pub(crate) async fn apply_flush(&self, outcome: crate::log::FlushOutcome) {
+        if let Some((dir, due)) = self.complete_flush(outcome) {
+            let written = glommio::executor()
+                .spawn_blocking(move || write_snapshots(&dir, &due))
+                .await;
+            if let Err(e) = written {
+                log::warn!(
+                    "{}-{}: producer snapshot not written: {e}",
+                    self.topic,
+                    self.index
+                );
+            }
+        }
+    }
+
     /// Marks the partition as queued; returns false if it already was.
     pub(crate) fn mark_queued(&self) -> bool {
         !self.queued_for_commit.replace(true)
@@ -537,19 +553,7 @@ impl Partition {
         let Some(job) = self.state.borrow_mut().log.take_flush() else {
             return;
         };
-        let outcome = job.run(true).await;
-        if let Some((dir, due)) = self.complete_flush(outcome) {
-            let written = glommio::executor()
-                .spawn_blocking(move || write_snapshots(&dir, &due))
-                .await;
-            if let Err(e) = written {
-                log::warn!(
-                    "{}-{}: producer snapshot not written: {e}",
-                    self.topic,
-                    self.index
-                );
-            }
-        }
+        self.apply_flush(job.run(true).await).await;
     }
 
     /// DeleteRecords: moves the log start offset to `offset` (-1: the high

@@ -110,30 +110,14 @@ impl CatalogOwner {
             .owner
             .as_ref()
             .expect("catalog changes run on shard 0");
-        let _one_at_a_time = owner
-            .changing
-            .acquire_permit(1)
-            .await
-            .expect("semaphore never closes");
-        owner.validate(&topic)?;
-        let snapshot = {
-            let mut catalog = owner.catalog.borrow_mut();
-            catalog.add_topic(
-                &topic.name,
-                topic.partitions,
-                topic.configs.clone(),
-                broker.mesh().shard_count(),
-            );
-            catalog.clone()
-        };
-        if let Err(e) = persist(broker, snapshot.clone()).await {
-            owner.catalog.borrow_mut().remove_topic(&topic.name);
-            return Err(e);
-        }
-        // Persisted: the topic exists now, even if a shard fails to open a
-        // partition (it is reported, and retried at the next start).
-        broadcast(broker, snapshot).await?;
-        Ok(owner.catalog.borrow().topics[&topic.name].clone())
+        let shards = broker.mesh().shard_count();
+        Self::change(broker, false, |catalog| {
+            owner.validate(&topic)?;
+            Ok(catalog
+                .add_topic(&topic.name, topic.partitions, topic.configs.clone(), shards)
+                .clone())
+        })
+        .await
     }
 
     pub async fn delete_topic(broker: &Rc<Broker>, name: &str) -> Result<TopicMeta, CatalogError> {

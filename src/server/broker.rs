@@ -251,8 +251,24 @@ pub async fn run_shard(
             .clone();
         Box::pin(routing::serve(broker, from, request))
     });
+    // glommio's shared channels connect without waking the peer: a shard
+    // whose channel end connected before its peer's end sleeps until its
+    // reactor wakes for some other reason, and at start-up nothing else
+    // wakes it (seen as a broker that never started, one start in ~60
+    // under CPU load). A timer that ticks until every shard has started
+    // bounds that sleep; afterwards the shard's own timers keep waking it.
+    let starting = Rc::new(Cell::new(true));
+    let ticker = {
+        let starting = starting.clone();
+        glommio::spawn_local(async move {
+            while starting.get() {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
     let mesh = Mesh::join(mesh_builder, requests, handler).await;
     let shard = mesh.shard();
+    log::debug!("shard {shard}: joined the mesh");
     let started = start(&config, catalog, mesh, background, requests, &broker_slot).await;
     // Every shard reports, even one that failed, and none waits forever: a
     // shard that never reports (it panicked, or its disk hangs) stops the
@@ -261,7 +277,11 @@ pub async fn run_shard(
         log::error!("shard {shard} failed to start: {e}");
         super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    log::debug!("shard {shard}: started, waiting for the other shards");
     wait_for_all_shards(&ready, config.shards).await?;
+    log::debug!("shard {shard}: all shards started");
+    starting.set(false);
+    ticker.await;
     let broker = started?;
     if super::shutdown_requested() {
         return Ok(());
@@ -336,6 +356,7 @@ async fn start(
             )
         })?;
     let shard = mesh.shard();
+    log::debug!("shard {shard}: data directory prepared");
     let broker = Rc::new(Broker {
         config: config.clone(),
         owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog)),
@@ -352,7 +373,9 @@ async fn start(
     });
     let _ = slot.set(broker.clone());
     broker.apply_catalog(Rc::new(catalog)).await?;
+    log::debug!("shard {shard}: partitions opened");
     crate::group::GroupCoordinator::load(&broker).await?;
+    log::debug!("shard {shard}: group state loaded");
     Ok(broker)
 }
 

@@ -543,6 +543,9 @@ pub struct Config {
     /// Shards to run; each one a glommio executor, pinned when cores are known.
     pub shards: usize,
     pub tuning: Tuning,
+    pub cluster: ClusterConfig,
+    /// The cluster id from meta.properties, once storage is formatted.
+    pub cluster_id: Option<String>,
     pub broker: BrokerDefaults,
 }
 
@@ -617,6 +620,7 @@ impl Config {
             .clone()
             .or(file.advertised_host)
             .unwrap_or_else(|| listen.ip().to_string());
+        let cluster = ClusterConfig::single(listen, &advertised_host);
         Ok(Config {
             listen,
             advertised_host,
@@ -627,8 +631,64 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data")),
             shards,
             tuning,
+            cluster,
+            cluster_id: None,
             broker,
         })
+    }
+}
+
+/// A controller in `controller.quorum.voters` (`id@host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// A named listener (`NAME://host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// This node's place in a cluster (Kafka's KRaft properties).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// process.roles contains broker.
+    pub broker_role: bool,
+    /// process.roles contains controller.
+    pub controller_role: bool,
+    /// Address this node's CONTROLLER listener binds (controllers only).
+    pub controller_listen: Option<SocketAddr>,
+    /// controller.quorum.voters; empty = a single node on embedded defaults,
+    /// its own quorum of one.
+    pub voters: Vec<Voter>,
+    /// The client listener clients are told about.
+    pub advertised: Listener,
+}
+
+impl ClusterConfig {
+    /// One node that is broker and its own controller, with no Raft quorum.
+    pub fn single(listen: SocketAddr, advertised_host: &str) -> ClusterConfig {
+        ClusterConfig {
+            broker_role: true,
+            controller_role: true,
+            controller_listen: None,
+            voters: Vec::new(),
+            advertised: Listener {
+                name: "PLAINTEXT".into(),
+                host: advertised_host.to_string(),
+                port: listen.port(),
+            },
+        }
+    }
+
+    /// True when a Raft controller quorum runs the cluster's metadata.
+    pub fn is_quorum(&self) -> bool {
+        !self.voters.is_empty()
     }
 }
 

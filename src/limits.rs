@@ -101,3 +101,14 @@ const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
 const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
 const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);
+
+/// Largest controller-quorum frame (a Raft message with entries or a
+/// snapshot of the metadata image, or a controller request).
+pub const CONTROLLER_FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Raft messages queued for one unreachable peer before new ones are
+/// dropped (Raft resends what a peer missed).
+pub const CONTROLLER_PEER_QUEUE_MAX: usize = 1024;
+
+/// Log entries kept after the applied snapshot before the log is compacted.
+pub const CONTROLLER_LOG_ENTRIES_MAX: usize = 4096;

@@ -30,12 +30,58 @@ pub struct TopicMeta {
     /// Owner shard of each partition, indexed by partition number.
     pub shards: Vec<u32>,
     pub configs: BTreeMap<String, String>,
+    /// In a cluster, each partition's replicas, ISR, leader and leader epoch,
+    /// indexed by partition number; empty on a single node, which holds and
+    /// leads every partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaSet>,
+}
+
+/// Where one partition lives in a cluster (Kafka's PartitionRecord).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicaSet {
+    /// Brokers holding a copy, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas; the leader is always one of them.
+    pub isr: Vec<i32>,
+    /// -1 when no replica can lead (all offline).
+    pub leader: i32,
+    /// Bumped on every leader change.
+    pub leader_epoch: i32,
 }
 
 impl TopicMeta {
     pub fn partition_count(&self) -> i32 {
         self.shards.len() as i32
     }
+
+    /// Whether `node` keeps a copy of `partition` (every partition on a single node).
+    pub fn is_replica(&self, partition: usize, node: i32) -> bool {
+        match self.replicas.get(partition) {
+            Some(set) => set.replicas.contains(&node),
+            None => self.replicas.is_empty(),
+        }
+    }
+
+    /// The partition's leader: `node` itself on a single node.
+    pub fn leader(&self, partition: usize, node: i32) -> i32 {
+        match self.replicas.get(partition) {
+            Some(set) => set.leader,
+            None if self.replicas.is_empty() => node,
+            None => -1,
+        }
+    }
+}
+
+/// A registered broker (Kafka's RegisterBrokerRecord plus fencing).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerRecord {
+    pub host: String,
+    pub port: u16,
+    /// Changes on every process start, so a restart is told from a heartbeat.
+    pub incarnation: Uuid,
+    /// Fenced brokers missed their heartbeats: they lead nothing.
+    pub fenced: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -50,16 +96,20 @@ pub struct Catalog {
     /// Kafka name; they override the static ones.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, String>,
+    /// Brokers registered with the controller quorum (empty on a single node).
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerRecord>,
 }
 
 impl Catalog {
-    fn new() -> Catalog {
+    pub fn new() -> Catalog {
         Catalog {
             cluster_id: new_cluster_id(),
             version: 0,
             topics: BTreeMap::new(),
             producer_id_block_end: 0,
             broker_configs: BTreeMap::new(),
+            brokers: BTreeMap::new(),
         }
     }
 
@@ -161,6 +211,7 @@ impl Catalog {
             id,
             shards: placement,
             configs,
+            replicas: Vec::new(),
         })
     }
 

@@ -143,6 +143,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
                     id: uuid::Uuid::nil(),
                     shards: vec![0; topic.partitions.max(0) as usize],
                     configs: topic.configs.clone(),
+                    replicas: Vec::new(),
                 }))
             } else {
                 ShardReply::Topic(CatalogOwner::create_topic(&broker, topic).await)

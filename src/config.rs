@@ -39,6 +39,35 @@ pub struct BrokerDefaults {
     /// coordinator gives its members.
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// Replicas of a topic created without an explicit replication factor.
+    pub default_replication_factor: i16,
+    /// Replicas that must have a batch before `acks=all` answers; the
+    /// default for the topic config of the same name.
+    pub min_insync_replicas: i32,
+    /// Replicas of `__consumer_offsets`, capped at creation to the live
+    /// brokers ([`BrokerDefaults::offsets_topic_replicas`]).
+    pub offsets_topic_replication_factor: i16,
+    /// A follower that has not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// Whether a replica outside the ISR may become leader (losing data).
+    pub unclean_leader_election_enable: bool,
+    /// How often a broker heartbeats to the controller quorum.
+    pub broker_heartbeat_interval_ms: i32,
+    /// A broker whose heartbeats stop for this long is fenced.
+    pub broker_session_timeout_ms: i32,
+    /// Raft: how long a voter waits without a leader before it stands.
+    pub controller_quorum_election_timeout_ms: i32,
+    /// Raft: how long a follower waits for the leader's answer before it
+    /// starts an election.
+    pub controller_quorum_fetch_timeout_ms: i32,
+    /// Bytes a follower asks for per partition in one replica fetch.
+    pub replica_fetch_max_bytes: i32,
+    /// How long a replica fetch waits at the leader for new data.
+    pub replica_fetch_wait_max_ms: i32,
+    /// Whether the controller moves leadership back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// How often the controller checks the leader balance.
+    pub leader_imbalance_check_interval_seconds: i64,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -54,6 +83,8 @@ pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
     "log.roll.ms",
     "log.segment.bytes",
     "message.max.bytes",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
 
 /// The broker config a topic config defaults to (Kafka's synonyms).
@@ -69,6 +100,7 @@ pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
         "cleanup.policy" => "log.cleanup.policy",
         "compression.type" => "compression.type",
         "min.insync.replicas" => "min.insync.replicas",
+        "unclean.leader.election.enable" => "unclean.leader.election.enable",
         "flush.messages" => "log.flush.interval.messages",
         "flush.ms" => "log.flush.interval.ms",
         "delete.retention.ms" => "log.cleaner.delete.retention.ms",
@@ -97,6 +129,19 @@ impl Default for BrokerDefaults {
             group_max_session_timeout_ms: 1_800_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5000,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            offsets_topic_replication_factor: 3,
+            replica_lag_time_max_ms: 30_000,
+            unclean_leader_election_enable: false,
+            broker_heartbeat_interval_ms: 2000,
+            broker_session_timeout_ms: 9000,
+            controller_quorum_election_timeout_ms: 1000,
+            controller_quorum_fetch_timeout_ms: 2000,
+            replica_fetch_max_bytes: 1024 * 1024,
+            replica_fetch_wait_max_ms: 500,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
             explicit: BTreeMap::new(),
         }
     }
@@ -109,9 +154,7 @@ impl BrokerDefaults {
         match key {
             "node.id" | "broker.id" => self.node_id = parse_in(value, 0, i32::MAX).map_err(bad)?,
             "auto.create.topics.enable" => {
-                self.auto_create_topics_enable = value
-                    .parse()
-                    .map_err(|_| bad("expected true or false".into()))?
+                self.auto_create_topics_enable = parse_bool(value).map_err(bad)?
             }
             "num.partitions" => {
                 self.num_partitions =
@@ -174,6 +217,51 @@ impl BrokerDefaults {
                 self.group_consumer_heartbeat_interval_ms =
                     parse_in(value, 1, 3_600_000).map_err(bad)?
             }
+            "default.replication.factor" => {
+                self.default_replication_factor =
+                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
+            }
+            "min.insync.replicas" => {
+                self.min_insync_replicas = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "offsets.topic.replication.factor" => {
+                self.offsets_topic_replication_factor =
+                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
+            }
+            "replica.lag.time.max.ms" => {
+                self.replica_lag_time_max_ms = parse_in(value, 1, i64::MAX).map_err(bad)?
+            }
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(value).map_err(bad)?
+            }
+            "broker.heartbeat.interval.ms" => {
+                self.broker_heartbeat_interval_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "broker.session.timeout.ms" => {
+                self.broker_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "controller.quorum.election.timeout.ms" => {
+                self.controller_quorum_election_timeout_ms =
+                    parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "controller.quorum.fetch.timeout.ms" => {
+                self.controller_quorum_fetch_timeout_ms =
+                    parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "replica.fetch.max.bytes" => {
+                self.replica_fetch_max_bytes =
+                    parse_in(value, 0, limits::FRAME_BYTES_MAX as i32).map_err(bad)?
+            }
+            "replica.fetch.wait.max.ms" => {
+                self.replica_fetch_wait_max_ms = parse_in(value, 0, i32::MAX).map_err(bad)?
+            }
+            "auto.leader.rebalance.enable" => {
+                self.auto_leader_rebalance_enable = parse_bool(value).map_err(bad)?
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds =
+                    parse_in(value, 1, i64::MAX / 1000).map_err(bad)?
+            }
             _ => return Err(format!("unknown or unsupported broker config {key:?}")),
         }
         self.explicit.insert(key.to_string(), value.to_string());
@@ -207,6 +295,25 @@ impl BrokerDefaults {
             "group.consumer.heartbeat.interval.ms" => {
                 self.group_consumer_heartbeat_interval_ms.to_string()
             }
+            "default.replication.factor" => self.default_replication_factor.to_string(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "offsets.topic.replication.factor" => self.offsets_topic_replication_factor.to_string(),
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms.to_string(),
+            "unclean.leader.election.enable" => self.unclean_leader_election_enable.to_string(),
+            "broker.heartbeat.interval.ms" => self.broker_heartbeat_interval_ms.to_string(),
+            "broker.session.timeout.ms" => self.broker_session_timeout_ms.to_string(),
+            "controller.quorum.election.timeout.ms" => {
+                self.controller_quorum_election_timeout_ms.to_string()
+            }
+            "controller.quorum.fetch.timeout.ms" => {
+                self.controller_quorum_fetch_timeout_ms.to_string()
+            }
+            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes.to_string(),
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms.to_string(),
+            "auto.leader.rebalance.enable" => self.auto_leader_rebalance_enable.to_string(),
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds.to_string()
+            }
             _ => return None,
         })
     }
@@ -214,11 +321,18 @@ impl BrokerDefaults {
     /// Every broker config corelog reports, by Kafka name.
     pub const KEYS: &'static [&'static str] = &[
         "auto.create.topics.enable",
+        "auto.leader.rebalance.enable",
+        "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms",
+        "controller.quorum.election.timeout.ms",
+        "controller.quorum.fetch.timeout.ms",
+        "default.replication.factor",
         "group.consumer.heartbeat.interval.ms",
         "group.consumer.session.timeout.ms",
         "group.initial.rebalance.delay.ms",
         "group.max.session.timeout.ms",
         "group.min.session.timeout.ms",
+        "leader.imbalance.check.interval.seconds",
         "log.index.interval.bytes",
         "log.message.timestamp.type",
         "log.retention.bytes",
@@ -227,10 +341,25 @@ impl BrokerDefaults {
         "log.roll.ms",
         "log.segment.bytes",
         "message.max.bytes",
+        "min.insync.replicas",
         "node.id",
         "num.partitions",
         "offsets.topic.num.partitions",
+        "offsets.topic.replication.factor",
+        "replica.fetch.max.bytes",
+        "replica.fetch.wait.max.ms",
+        "replica.lag.time.max.ms",
+        "unclean.leader.election.enable",
     ];
+
+    /// The replication factor `__consumer_offsets` gets when it is created
+    /// with `live_brokers` brokers up: the configured one, capped to the
+    /// live brokers so a single node (or a cluster still coming up) can
+    /// create it, as Kafka does.
+    pub fn offsets_topic_replicas(&self, live_brokers: usize) -> i16 {
+        let live = i16::try_from(live_brokers).unwrap_or(i16::MAX).max(1);
+        self.offsets_topic_replication_factor.min(live)
+    }
 
     /// These defaults with dynamic broker configs applied on top. Stored
     /// dynamic configs were validated when set; one that no longer parses
@@ -270,6 +399,10 @@ pub struct TopicConfig {
     /// compression.type: None keeps the producer's codec (`producer`), a
     /// codec makes the broker store batches in it.
     pub compression: Option<crate::protocol::batch::Codec>,
+    /// min.insync.replicas: the ISR size `acks=all` needs.
+    pub min_insync_replicas: i32,
+    /// unclean.leader.election.enable: a replica outside the ISR may lead.
+    pub unclean_leader_election_enable: bool,
 }
 
 /// Topic configs accepted by CreateTopics, with their Kafka default as shown to
@@ -290,6 +423,7 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "retention.ms",
     "segment.bytes",
     "segment.ms",
+    "unclean.leader.election.enable",
 ];
 
 impl TopicConfig {
@@ -310,6 +444,8 @@ impl TopicConfig {
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: 0.5,
             compression: None,
+            min_insync_replicas: defaults.min_insync_replicas,
+            unclean_leader_election_enable: defaults.unclean_leader_election_enable,
         };
         for (key, value) in overrides {
             // Stored overrides were validated on the way in; a value that no
@@ -346,6 +482,10 @@ impl TopicConfig {
                 }
                 self.min_cleanable_dirty_ratio = ratio;
             }
+            "min.insync.replicas" => self.min_insync_replicas = parse_in(value, 1, i32::MAX)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(value)?
+            }
             "compression.type" => {
                 self.compression = match value.trim() {
                     "producer" => None,
@@ -378,7 +518,8 @@ impl TopicConfig {
             "index.interval.bytes" => d.index_interval_bytes.to_string(),
             "max.message.bytes" => d.max_message_bytes.to_string(),
             "message.timestamp.type" => timestamp_type_name(d.timestamp_type_log_append).into(),
-            "min.insync.replicas" => "1".into(),
+            "min.insync.replicas" => d.min_insync_replicas.to_string(),
+            "unclean.leader.election.enable" => d.unclean_leader_election_enable.to_string(),
             "retention.bytes" => d.retention_bytes.to_string(),
             "retention.ms" => d.retention_ms.to_string(),
             "segment.bytes" => d.segment_bytes.to_string(),
@@ -393,7 +534,6 @@ impl TopicConfig {
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
     match key {
         "flush.messages" | "flush.ms" => parse_in::<i64>(value, 0, i64::MAX).map(drop),
-        "min.insync.replicas" => parse_in::<i32>(value, 1, i32::MAX).map(drop),
         _ if TOPIC_CONFIG_KEYS.contains(&key) => {
             TopicConfig::resolve(&BrokerDefaults::default(), &BTreeMap::new())
                 .set(key, value)
@@ -418,6 +558,15 @@ fn parse_cleanup_policy(value: &str) -> Result<(bool, bool), String> {
         }
     }
     Ok((delete, compact))
+}
+
+/// Kafka's booleans: `true` or `false`, any case.
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
 }
 
 fn parse_timestamp_type(value: &str) -> Result<bool, String> {
@@ -533,17 +682,79 @@ pub struct ServerFile {
     pub kafka: BTreeMap<String, toml::Value>,
 }
 
+/// One controller quorum voter (`controller.quorum.voters`: `id@host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// One listener (`listeners`, `advertised.listeners`: `NAME://host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// This node's place in a cluster, KRaft style.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// process.roles contains broker: the node serves clients' partitions.
+    pub broker_role: bool,
+    /// process.roles contains controller: the node is a metadata quorum voter.
+    pub controller_role: bool,
+    /// Address this node's CONTROLLER listener binds (controllers only).
+    pub controller_listen: Option<SocketAddr>,
+    /// controller.quorum.voters (or controller.quorum.bootstrap.servers
+    /// resolved to voters); empty = single node on embedded defaults, its
+    /// own quorum of one.
+    pub voters: Vec<Voter>,
+    /// The client listener clients are told about (advertised.listeners,
+    /// else listeners).
+    pub advertised: Listener,
+}
+
+impl ClusterConfig {
+    /// A single node that is both broker and controller, its own quorum of
+    /// one, advertising `host` and `port` to clients: what `corelog serve`
+    /// runs without a config file.
+    pub fn single_node(host: String, port: u16) -> ClusterConfig {
+        ClusterConfig {
+            broker_role: true,
+            controller_role: true,
+            controller_listen: None,
+            voters: Vec::new(),
+            advertised: Listener {
+                name: "PLAINTEXT".into(),
+                host,
+                port,
+            },
+        }
+    }
+
+    /// Whether this node shares a quorum with other nodes (so its storage
+    /// must be formatted with the cluster's id before it starts).
+    pub fn has_quorum(&self) -> bool {
+        !self.voters.is_empty()
+    }
+}
+
 /// The one validated configuration every shard runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the client listener binds (every shard, SO_REUSEPORT).
     pub listen: SocketAddr,
-    /// Host name clients are told to connect to (Metadata's broker host).
-    pub advertised_host: String,
     pub data_dir: PathBuf,
     /// Shards to run; each one a glommio executor, pinned when cores are known.
     pub shards: usize,
     pub tuning: Tuning,
     pub broker: BrokerDefaults,
+    pub cluster: ClusterConfig,
+    /// The cluster id from this node's `meta.properties`, filled in at start
+    /// once the storage identity is checked (None until then).
+    pub cluster_id: Option<String>,
 }
 
 /// Everything `corelog serve` takes from its command line.
@@ -619,7 +830,8 @@ impl Config {
             .unwrap_or_else(|| listen.ip().to_string());
         Ok(Config {
             listen,
-            advertised_host,
+            cluster: ClusterConfig::single_node(advertised_host, listen.port()),
+            cluster_id: None,
             data_dir: args
                 .data_dir
                 .clone()
@@ -689,6 +901,57 @@ mod tests {
         assert_eq!(
             config.compression,
             Some(crate::protocol::batch::Codec::Zstd)
+        );
+    }
+
+    #[test]
+    fn cluster_keys_have_kafka_defaults_and_round_trip() {
+        let mut defaults = BrokerDefaults::default();
+        for key in BrokerDefaults::KEYS {
+            let value = defaults
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} has no value"));
+            defaults.set(key, &value).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(defaults.get("default.replication.factor").unwrap(), "1");
+        assert_eq!(
+            defaults.get("offsets.topic.replication.factor").unwrap(),
+            "3"
+        );
+        assert_eq!(
+            defaults.get("unclean.leader.election.enable").unwrap(),
+            "false"
+        );
+        assert_eq!(defaults.get("replica.fetch.max.bytes").unwrap(), "1048576");
+        assert_eq!(defaults.offsets_topic_replicas(1), 1);
+        assert_eq!(defaults.offsets_topic_replicas(5), 3);
+        let err = defaults.set("min.insync.replicas", "0").unwrap_err();
+        assert!(err.contains("min.insync.replicas"), "{err}");
+        let err = defaults
+            .set("auto.leader.rebalance.enable", "yes")
+            .unwrap_err();
+        assert!(err.contains("auto.leader.rebalance.enable"), "{err}");
+        defaults
+            .set("unclean.leader.election.enable", "TRUE")
+            .unwrap();
+        defaults.set("min.insync.replicas", "2").unwrap();
+        let topic = TopicConfig::resolve(&defaults, &BTreeMap::new());
+        assert_eq!(topic.min_insync_replicas, 2);
+        assert!(topic.unclean_leader_election_enable);
+        let mut overrides = BTreeMap::new();
+        overrides.insert("min.insync.replicas".to_string(), "3".to_string());
+        overrides.insert(
+            "unclean.leader.election.enable".to_string(),
+            "false".to_string(),
+        );
+        let topic = TopicConfig::resolve(&defaults, &overrides);
+        assert_eq!(topic.min_insync_replicas, 3);
+        assert!(!topic.unclean_leader_election_enable);
+        assert!(validate_topic_config("min.insync.replicas", "0").is_err());
+        assert!(validate_topic_config("unclean.leader.election.enable", "maybe").is_err());
+        assert_eq!(
+            TopicConfig::default_value(&defaults, "min.insync.replicas").unwrap(),
+            "2"
         );
     }
 

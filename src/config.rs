@@ -1,5 +1,8 @@
-//! Server configuration: command-line flags, an optional TOML file, Kafka-named
-//! overrides and a tuning profile, folded into one validated [`Config`].
+//! Server configuration: command-line flags, an optional server file
+//! (Kafka's `server.properties` format, or TOML when it ends in `.toml`),
+//! Kafka-named overrides and a tuning profile, folded into one validated
+//! [`Config`]. `properties` reads the Kafka file; `listeners` parses the
+//! values of its cluster keys (roles, listeners, voters).
 //!
 //! The config is built once on the main thread before any shard starts and
 //! each shard gets its own clone; nothing here changes at run time.
@@ -12,6 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::limits;
+
+mod listeners;
+mod properties;
+
+pub use listeners::{parse_listeners, parse_voters, Roles};
+pub use properties::parse_properties;
 
 /// Broker-wide defaults, named after Kafka's broker configs. Topic configs
 /// override the log-related ones per topic (see [`TopicConfig`]).
@@ -150,6 +159,21 @@ impl Default for BrokerDefaults {
 impl BrokerDefaults {
     /// Applies one Kafka broker config (`server.properties` name and value).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if !self.set_known(key, value)? {
+            return Err(format!("unknown or unsupported broker config {key:?}"));
+        }
+        self.explicit.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Whether `key` is a broker config corelog takes (by `set`).
+    pub fn knows(key: &str) -> bool {
+        !matches!(BrokerDefaults::default().set_known(key, ""), Ok(false))
+    }
+
+    /// Applies `key` if corelog knows it: Ok(false) for an unknown key, an
+    /// error naming the key for a bad value.
+    fn set_known(&mut self, key: &str, value: &str) -> Result<bool, String> {
         let bad = |e: String| format!("invalid value {value:?} for {key}: {e}");
         match key {
             "node.id" | "broker.id" => self.node_id = parse_in(value, 0, i32::MAX).map_err(bad)?,
@@ -262,10 +286,9 @@ impl BrokerDefaults {
                 self.leader_imbalance_check_interval_seconds =
                     parse_in(value, 1, i64::MAX / 1000).map_err(bad)?
             }
-            _ => return Err(format!("unknown or unsupported broker config {key:?}")),
+            _ => return Ok(false),
         }
-        self.explicit.insert(key.to_string(), value.to_string());
-        Ok(())
+        Ok(true)
     }
 
     /// The current value of a broker config by its Kafka name, for the keys
@@ -669,19 +692,6 @@ impl Tuning {
     }
 }
 
-/// Optional TOML server file (`--config`): the same settings as the flags, and
-/// Kafka broker configs by their `server.properties` names.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerFile {
-    pub listen: Option<SocketAddr>,
-    pub advertised_host: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub shards: Option<usize>,
-    pub tuning: Option<PathBuf>,
-    pub kafka: BTreeMap<String, toml::Value>,
-}
-
 /// One controller quorum voter (`controller.quorum.voters`: `id@host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Voter {
@@ -734,10 +744,47 @@ impl ClusterConfig {
         }
     }
 
-    /// Whether this node shares a quorum with other nodes (so its storage
-    /// must be formatted with the cluster's id before it starts).
+    /// Whether this node is configured with a controller quorum (so its
+    /// storage must be formatted with the cluster's id before it starts).
     pub fn has_quorum(&self) -> bool {
         !self.voters.is_empty()
+    }
+
+    /// Kafka's rules between roles, node id and voters.
+    fn check_quorum(&self, node_id: i32) -> Result<(), String> {
+        let listed = self.voters.iter().find(|v| v.id == node_id);
+        if self.controller_role && self.has_quorum() {
+            let Some(own) = listed else {
+                return Err(format!(
+                    "process.roles contains controller, so node.id {node_id} must be one of \
+                     controller.quorum.voters"
+                ));
+            };
+            if let Some(bind) = self.controller_listen {
+                if bind.port() != own.port {
+                    log::warn!(
+                        "controller.quorum.voters gives node {node_id} port {} but its \
+                         controller listener binds port {}",
+                        own.port,
+                        bind.port()
+                    );
+                }
+            }
+        }
+        if !self.controller_role {
+            if !self.has_quorum() {
+                return Err("process.roles=broker needs the controllers: set \
+                            controller.quorum.voters=id@host:port,..."
+                    .into());
+            }
+            if listed.is_some() {
+                return Err(format!(
+                    "node.id {node_id} is listed in controller.quorum.voters but \
+                     process.roles does not contain controller"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -769,29 +816,136 @@ pub struct ServeArgs {
     pub overrides: Vec<String>,
 }
 
+/// What a server file sets, whichever its format (properties or TOML).
+/// Flags go over it; it goes over the embedded defaults.
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    /// Where the client listener binds.
+    pub listen: Option<SocketAddr>,
+    /// The client listener's name and host as `listeners` writes them.
+    pub listener_name: Option<String>,
+    pub listener_host: Option<String>,
+    /// What clients are told (advertised.listeners, TOML advertised_host).
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub tuning: Option<PathBuf>,
+    /// Broker configs by Kafka name, in the order they apply.
+    pub broker: Vec<(String, String)>,
+    pub roles: Option<Roles>,
+    pub controller_listen: Option<SocketAddr>,
+    pub voters: Vec<Voter>,
+}
+
+impl FileSettings {
+    /// Reads `--config FILE`: TOML when the name ends in `.toml`, else
+    /// Kafka's properties format. Keys a properties file sets that corelog
+    /// does not use are reported in one warning.
+    pub fn load(path: &Path) -> Result<FileSettings, String> {
+        let text = read_config_file(path)?;
+        let in_file = |e: String| format!("{}: {e}", path.display());
+        if path.extension().is_some_and(|e| e == "toml") {
+            let file: ServerFile = toml::from_str(&text).map_err(|e| in_file(e.to_string()))?;
+            return Ok(file.into_settings());
+        }
+        let entries = properties::parse_properties(&text).map_err(in_file)?;
+        let (settings, ignored) =
+            properties::settings_from_properties(&entries).map_err(in_file)?;
+        if !ignored.is_empty() {
+            log::warn!(
+                "{}: ignoring {} config(s) corelog does not use: {}",
+                path.display(),
+                ignored.len(),
+                ignored.join(", ")
+            );
+        }
+        Ok(settings)
+    }
+}
+
+/// A config file's text, bounded in size; a file that is not UTF-8 is
+/// read as ISO-8859-1, java.util.Properties' own encoding.
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limits::CONFIG_FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limits::CONFIG_FILE_BYTES_MAX {
+        return Err(format!(
+            "{} is larger than {} bytes",
+            path.display(),
+            limits::CONFIG_FILE_BYTES_MAX
+        ));
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => encoding_rs::WINDOWS_1252
+            .decode(e.as_bytes())
+            .0
+            .into_owned(),
+    })
+}
+
+/// The TOML server file (`--config FILE.toml`): the same settings as the
+/// flags, and Kafka broker configs by their `server.properties` names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<SocketAddr>,
+    pub advertised_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub tuning: Option<PathBuf>,
+    pub kafka: BTreeMap<String, toml::Value>,
+}
+
+impl ServerFile {
+    fn into_settings(self) -> FileSettings {
+        let broker = self
+            .kafka
+            .into_iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (key, value)
+            })
+            .collect();
+        FileSettings {
+            listen: self.listen,
+            advertised_host: self.advertised_host,
+            data_dir: self.data_dir,
+            shards: self.shards,
+            tuning: self.tuning,
+            broker,
+            ..FileSettings::default()
+        }
+    }
+}
+
 impl Config {
     /// Folds flags over the file over the embedded defaults, then validates.
     pub fn build(args: &ServeArgs) -> Result<Config, String> {
         let file = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                toml::from_str::<ServerFile>(&text)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            None => ServerFile::default(),
+            Some(path) => FileSettings::load(path)?,
+            None => FileSettings::default(),
         };
         let tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
             Some(path) => Tuning::load(path)?,
             None => Tuning::default(),
         };
         let mut broker = BrokerDefaults::default();
-        for (key, value) in &file.kafka {
-            let value = match value {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            broker.set(key, &value)?;
+        for (key, value) in &file.broker {
+            broker.set(key, value).map_err(|e| match &args.config {
+                Some(path) => format!("{}: {e}", path.display()),
+                None => e,
+            })?;
         }
         for pair in &args.overrides {
             let (key, value) = pair
@@ -803,34 +957,28 @@ impl Config {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
-        let online = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let shards = args
-            .shards
-            .or(file.shards)
-            .unwrap_or(if tuning.cores.is_empty() {
-                online
-            } else {
-                tuning.cores.len()
-            });
-        if shards == 0 || shards > limits::SHARDS_MAX {
-            return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
-        }
-        if !tuning.cores.is_empty() && tuning.cores.len() != shards {
-            return Err(format!(
-                "the tuning profile names {} cores but {shards} shards were asked for",
-                tuning.cores.len()
-            ));
-        }
-        let advertised_host = args
-            .advertised_host
-            .clone()
-            .or(file.advertised_host)
-            .unwrap_or_else(|| listen.ip().to_string());
+        let shards = shard_count(args.shards.or(file.shards), &tuning)?;
+        let advertised_host = match args.advertised_host.clone().or(file.advertised_host) {
+            Some(host) => host,
+            None if args.listen.is_some() => listen.ip().to_string(),
+            None => advertised_from_listener(file.listener_host.as_deref(), listen)?,
+        };
+        let roles = file.roles.unwrap_or(Roles::BOTH);
+        let cluster = ClusterConfig {
+            broker_role: roles.broker,
+            controller_role: roles.controller,
+            controller_listen: file.controller_listen,
+            voters: file.voters,
+            advertised: Listener {
+                name: file.listener_name.unwrap_or_else(|| "PLAINTEXT".into()),
+                host: advertised_host,
+                port: file.advertised_port.unwrap_or(listen.port()),
+            },
+        };
+        cluster.check_quorum(broker.node_id)?;
         Ok(Config {
             listen,
-            cluster: ClusterConfig::single_node(advertised_host, listen.port()),
+            cluster,
             cluster_id: None,
             data_dir: args
                 .data_dir
@@ -842,6 +990,58 @@ impl Config {
             broker,
         })
     }
+}
+
+/// Shards asked for (flag or file), else one per tuning core, else one per
+/// online core.
+fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, String> {
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let shards = asked.unwrap_or(if tuning.cores.is_empty() {
+        online
+    } else {
+        tuning.cores.len()
+    });
+    if shards == 0 || shards > limits::SHARDS_MAX {
+        return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
+    }
+    if !tuning.cores.is_empty() && tuning.cores.len() != shards {
+        return Err(format!(
+            "the tuning profile names {} cores but {shards} shards were asked for",
+            tuning.cores.len()
+        ));
+    }
+    Ok(shards)
+}
+
+/// The host clients are told when advertised.listeners does not name one:
+/// the host `listeners` wrote, or this machine's host name for an empty
+/// host (as Kafka does). A wildcard address cannot be advertised.
+fn advertised_from_listener(written: Option<&str>, listen: SocketAddr) -> Result<String, String> {
+    match written {
+        None => Ok(listen.ip().to_string()),
+        Some("") => Ok(machine_host_name()),
+        Some(host)
+            if host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()) =>
+        {
+            Err(format!(
+                "listeners binds {host}, which clients cannot connect to: set \
+                 advertised.listeners to the address clients should use"
+            ))
+        }
+        Some(host) => Ok(host.to_string()),
+    }
+}
+
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]
@@ -953,6 +1153,102 @@ mod tests {
             TopicConfig::default_value(&defaults, "min.insync.replicas").unwrap(),
             "2"
         );
+    }
+
+    fn build_from(text: &str, name: &str, args: ServeArgs) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Config::build(&ServeArgs {
+            config: Some(path),
+            shards: Some(1),
+            ..args
+        })
+    }
+
+    const NODE1: &str = "process.roles=broker,controller\n\
+                         node.id=1\n\
+                         controller.quorum.voters=1@127.0.0.1:9193,2@127.0.0.1:9194\n\
+                         listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9193\n\
+                         controller.listener.names=CONTROLLER\n\
+                         log.dirs=/tmp/corelog-node1\n\
+                         default.replication.factor=2\n\
+                         min.insync.replicas=2\n";
+
+    #[test]
+    fn properties_file_builds_a_cluster_config_and_flags_win() {
+        let config = build_from(NODE1, "node1.properties", ServeArgs::default()).unwrap();
+        assert_eq!(config.broker.node_id, 1);
+        assert_eq!(config.broker.default_replication_factor, 2);
+        assert_eq!(config.broker.min_insync_replicas, 2);
+        assert_eq!(config.listen, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/corelog-node1"));
+        let cluster = &config.cluster;
+        assert!(cluster.broker_role && cluster.controller_role);
+        assert_eq!(
+            cluster.controller_listen,
+            Some("127.0.0.1:9193".parse().unwrap())
+        );
+        assert_eq!(cluster.voters.len(), 2);
+        assert_eq!(
+            cluster.advertised,
+            Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092
+            }
+        );
+        assert!(config.broker.explicit.contains_key("min.insync.replicas"));
+
+        let flags = ServeArgs {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            data_dir: Some(PathBuf::from("elsewhere")),
+            overrides: vec!["min.insync.replicas=1".into()],
+            ..ServeArgs::default()
+        };
+        let config = build_from(NODE1, "node1.properties", flags).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.cluster.advertised.port, 9999);
+        assert_eq!(config.data_dir, PathBuf::from("elsewhere"));
+        assert_eq!(config.broker.min_insync_replicas, 1);
+    }
+
+    #[test]
+    fn properties_file_errors_name_the_key() {
+        let bad_value = format!("{NODE1}num.partitions=lots\n");
+        let err = build_from(&bad_value, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(
+            err.contains("num.partitions") && err.contains("n.properties"),
+            "{err}"
+        );
+        let not_a_voter = NODE1.replace("node.id=1", "node.id=7");
+        let err = build_from(&not_a_voter, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("node.id 7"), "{err}");
+        let broker_only = "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:9092\n";
+        let err = build_from(broker_only, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("controller.quorum.voters"), "{err}");
+        let wildcard = "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093\n\
+                        controller.listener.names=CONTROLLER\n";
+        let err = build_from(wildcard, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("advertised.listeners"), "{err}");
+        let empty_host = "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
+                          controller.listener.names=CONTROLLER\n";
+        let config = build_from(empty_host, "n.properties", ServeArgs::default()).unwrap();
+        assert!(config.listen.ip().is_unspecified());
+        assert_eq!(config.cluster.advertised.host, machine_host_name());
+    }
+
+    #[test]
+    fn toml_server_files_still_work() {
+        let text = "listen = \"127.0.0.1:9300\"\nadvertised_host = \"h\"\n\
+                    [kafka]\n\"num.partitions\" = 4\n";
+        let config = build_from(text, "server.toml", ServeArgs::default()).unwrap();
+        assert_eq!(config.listen.port(), 9300);
+        assert_eq!(config.broker.num_partitions, 4);
+        assert_eq!(config.cluster.advertised.host, "h");
+        assert!(config.cluster.voters.is_empty());
+        let err = build_from("[kafka]\nbogus = 1\n", "s.toml", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
     }
 
     #[test]

@@ -94,7 +94,22 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 /// Partitions `offsets.topic.num.partitions` may ask for.
 pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
 
+/// Replicas one partition may have (`default.replication.factor`,
+/// `offsets.topic.replication.factor`, a CreateTopics replication factor).
+pub const REPLICATION_FACTOR_MAX: i16 = 16;
+
+/// Voters in the controller quorum (`controller.quorum.voters`). Raft
+/// commits need a majority, so more voters make every commit slower.
+pub const CONTROLLER_VOTERS_MAX: usize = 16;
+
+/// Largest server properties or TOML file `corelog serve --config` reads.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Nodes `corelog dev-cluster` starts on one machine.
+pub const DEV_CLUSTER_NODES_MAX: usize = 16;
+
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
+const _: () = assert!(DEV_CLUSTER_NODES_MAX <= CONTROLLER_VOTERS_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
 const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);

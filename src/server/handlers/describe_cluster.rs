@@ -20,6 +20,8 @@ pub fn handle(
         .with_controller_id(node)
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(node)
-            .with_host(StrBytes::from_string(broker.config.advertised_host.clone()))
-            .with_port(broker.config.listen.port() as i32)])
+            .with_host(StrBytes::from_string(
+                broker.config.cluster.advertised.host.clone(),
+            ))
+            .with_port(broker.config.cluster.advertised.port as i32)])
 }

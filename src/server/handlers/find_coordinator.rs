@@ -34,8 +34,8 @@ pub async fn handle(
         ))
     };
     let node = BrokerId(broker.config.broker.node_id);
-    let host = StrBytes::from_string(broker.config.advertised_host.clone());
-    let port = broker.config.listen.port() as i32;
+    let host = StrBytes::from_string(broker.config.cluster.advertised.host.clone());
+    let port = broker.config.cluster.advertised.port as i32;
     if version >= 4 {
         let coordinators = request
             .coordinator_keys

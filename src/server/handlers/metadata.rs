@@ -73,12 +73,12 @@ pub async fn handle(
         }
     }
     let catalog = broker.catalog();
-    let host = StrBytes::from_string(broker.config.advertised_host.clone());
+    let host = StrBytes::from_string(broker.config.cluster.advertised.host.clone());
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(node)
             .with_host(host)
-            .with_port(broker.config.listen.port() as i32)])
+            .with_port(broker.config.cluster.advertised.port as i32)])
         .with_cluster_id(Some(StrBytes::from_string(catalog.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)

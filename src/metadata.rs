@@ -55,6 +55,13 @@ impl TopicMeta {
         self.shards.len() as i32
     }
 
+    /// Copies of each partition (1 on a single node).
+    pub fn replication_factor(&self) -> i16 {
+        self.replicas
+            .first()
+            .map_or(1, |set| set.replicas.len() as i16)
+    }
+
     /// Whether `node` keeps a copy of `partition` (every partition on a single node).
     pub fn is_replica(&self, partition: usize, node: i32) -> bool {
         match self.replicas.get(partition) {
@@ -190,7 +197,7 @@ impl Catalog {
         partitions: i32,
         configs: BTreeMap<String, String>,
         shards: usize,
-    ) -> &TopicMeta {
+    ) -> &mut TopicMeta {
         assert!(!self.topics.contains_key(name));
         assert!((1..=limits::TOPIC_PARTITIONS_MAX).contains(&partitions));
         let mut load = self.shard_load(shards);
@@ -213,6 +220,20 @@ impl Catalog {
             configs,
             replicas: Vec::new(),
         })
+    }
+
+    /// Places every partition without a shard (new in a synced image) on
+    /// the least-loaded shard.
+    pub fn place_unplaced(&mut self, shards: usize) {
+        let mut load = self.shard_load(shards);
+        for topic in self.topics.values_mut() {
+            let count = topic.replicas.len().max(topic.shards.len());
+            while topic.shards.len() < count {
+                let target = least_loaded(&load);
+                load[target] += 1;
+                topic.shards.push(target as u32);
+            }
+        }
     }
 
     /// Adds partitions to a topic up to `count`, each on the least-loaded shard.

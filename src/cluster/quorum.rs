@@ -76,7 +76,8 @@ pub enum ControllerReply {
     Heartbeat {
         fenced: bool,
     },
-    Proposed(Result<(), Rejected>),
+    /// Applied at this log index, or rejected.
+    Proposed(Result<u64, Rejected>),
     Status(QuorumStatus),
     Image(Option<Box<Catalog>>),
     Error(String),
@@ -102,7 +103,8 @@ pub struct ReplicaProgress {
     pub last_caught_up_ms: i64,
 }
 
-type Waiter = oneshot::Sender<Result<(), Rejected>>;
+/// Told the record's log index once applied, or why it changed nothing.
+type Waiter = oneshot::Sender<Result<u64, Rejected>>;
 type ImageListener = Rc<dyn Fn(Rc<Catalog>)>;
 
 pub struct Quorum {
@@ -117,6 +119,12 @@ pub struct Quorum {
     next_proposal: Cell<u64>,
     driving: Cell<bool>,
     drive_again: Cell<bool>,
+    /// Raft input gathered while a ready is being made durable: raft-rs
+    /// must not be stepped, ticked or proposed to between `ready()` and
+    /// `advance()`, so the drive loop feeds these in between readies.
+    inbox: RefCell<std::collections::VecDeque<Message>>,
+    ticks: Cell<u32>,
+    proposals: RefCell<Vec<(u64, Vec<u8>, Vec<u8>)>>,
     listeners: RefCell<Vec<ImageListener>>,
     /// Active controller only: when each broker last heartbeated.
     broker_seen: RefCell<HashMap<i32, Instant>>,
@@ -194,6 +202,9 @@ impl Quorum {
             next_proposal: Cell::new(1),
             driving: Cell::new(false),
             drive_again: Cell::new(false),
+            inbox: RefCell::new(std::collections::VecDeque::new()),
+            ticks: Cell::new(0),
+            proposals: RefCell::new(Vec::new()),
             listeners: RefCell::new(Vec::new()),
             broker_seen: RefCell::new(HashMap::new()),
             peer_seen: RefCell::new(HashMap::new()),
@@ -241,11 +252,9 @@ impl Quorum {
         let data = serde_json::to_vec(record).expect("records serialize");
         let mut context = self.settings.node_id.to_be_bytes().to_vec();
         context.extend_from_slice(&id.to_be_bytes());
-        if let Err(e) = self.raft.borrow_mut().propose(context, data) {
-            return ControllerReply::Error(format!("proposal dropped: {e}"));
-        }
         let (tx, rx) = oneshot::channel();
         self.waiting.borrow_mut().insert(id, tx);
+        self.proposals.borrow_mut().push((id, context, data));
         self.drive().await;
         let timeout = self.settings.election_timeout * 10;
         let result = glommio::timer::timeout(timeout, async { Ok(rx.await.map_err(|_| ())) }).await;
@@ -268,6 +277,7 @@ impl Quorum {
         }
         loop {
             self.drive_again.set(false);
+            self.feed_raft();
             if let Err(e) = self.process_ready().await {
                 // The log cannot be written: stop taking part rather than
                 // acknowledge what is not durable.
@@ -275,11 +285,42 @@ impl Quorum {
                 crate::server::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
                 break;
             }
-            if !self.drive_again.get() && !self.raft.borrow().has_ready() {
+            let pending = !self.inbox.borrow().is_empty()
+                || self.ticks.get() > 0
+                || !self.proposals.borrow().is_empty();
+            if !self.drive_again.get() && !pending && !self.raft.borrow().has_ready() {
                 break;
             }
         }
         self.driving.set(false);
+    }
+
+    /// Hands Raft the input gathered since the last ready.
+    fn feed_raft(&self) {
+        let mut raft = self.raft.borrow_mut();
+        for _ in 0..self.ticks.replace(0) {
+            raft.tick();
+        }
+        let messages: Vec<Message> = self.inbox.borrow_mut().drain(..).collect();
+        for message in messages {
+            let from = message.from;
+            if let Err(e) = raft.step(message) {
+                log::debug!("controller: raft message from {from} ignored: {e}");
+            }
+        }
+        let proposals = std::mem::take(&mut *self.proposals.borrow_mut());
+        for (id, context, data) in proposals {
+            if let Err(e) = raft.propose(context, data) {
+                log::debug!("controller: proposal dropped: {e}");
+                // Its caller hears NotLeader and retries elsewhere.
+                self.waiting.borrow_mut().remove(&id);
+            }
+        }
+        if raft.raft.state != StateRole::Leader {
+            // Proposals waiting on a node that lost leadership never commit
+            // here: let their callers retry at the new leader.
+            self.waiting.borrow_mut().clear();
+        }
     }
 
     async fn with_files<T: Send + 'static>(
@@ -398,7 +439,7 @@ impl Quorum {
                 let id = u64::from_be_bytes(entry.context[4..].try_into().unwrap());
                 if node == self.settings.node_id {
                     if let Some(waiter) = self.waiting.borrow_mut().remove(&id) {
-                        let _ = waiter.send(result);
+                        let _ = waiter.send(result.map(|()| entry.index));
                     }
                 }
             }
@@ -469,8 +510,9 @@ impl Quorum {
             let entry = seen.entry(from).or_insert((-1, -1));
             entry.0 = now;
         }
-        if let Err(e) = self.raft.borrow_mut().step(message) {
-            log::debug!("controller: raft message from {from} ignored: {e}");
+        let mut inbox = self.inbox.borrow_mut();
+        if inbox.len() < limits::CONTROLLER_PEER_QUEUE_MAX {
+            inbox.push_back(message);
         }
     }
 
@@ -548,7 +590,7 @@ impl Quorum {
         if shutting_down {
             self.broker_seen.borrow_mut().remove(&id);
             let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
                 return reply;
             }
             return ControllerReply::Heartbeat { fenced: true };
@@ -567,14 +609,14 @@ impl Quorum {
                 },
             };
             let reply = self.propose(&record).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
                 return reply;
             }
             return self.elect_leaderless().await;
         }
         if known.is_some_and(|k| k.fenced) {
             let reply = self.propose(&MetadataRecord::UnfenceBroker { id }).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
                 return reply;
             }
             return self.elect_leaderless().await;
@@ -585,7 +627,7 @@ impl Quorum {
     /// Fences `id` and moves the leaderships it held to other ISR members.
     async fn fence(self: &Rc<Self>, id: i32) -> ControllerReply {
         let reply = self.propose(&MetadataRecord::FenceBroker { id }).await;
-        if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+        if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
             return reply;
         }
         let changes = elections(&self.image(), |set| {
@@ -602,7 +644,7 @@ impl Quorum {
         let changes = elections(&self.image(), |set| set.leader == -1);
         if !changes.is_empty() {
             let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
                 return reply;
             }
         }
@@ -643,7 +685,7 @@ impl Quorum {
         for id in silent {
             log::warn!("controller: broker {id} missed its heartbeats; fencing it");
             let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(()))) {
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
                 log::warn!("controller: fencing broker {id}: {reply:?}");
             }
         }
@@ -695,12 +737,7 @@ async fn tick_loop(quorum: Rc<Quorum>) {
     let mut last_check = Instant::now();
     while !crate::server::shutdown_requested() {
         glommio::timer::sleep(quorum.settings.tick).await;
-        quorum.raft.borrow_mut().tick();
-        if !quorum.is_leader() {
-            // Proposals waiting on a node that lost leadership never commit
-            // here: let their callers retry at the new leader.
-            quorum.waiting.borrow_mut().clear();
-        }
+        quorum.ticks.set(quorum.ticks.get() + 1);
         quorum.drive().await;
         if last_check.elapsed() >= quorum.settings.tick * 5 {
             last_check = Instant::now();

@@ -43,7 +43,11 @@ pub enum CatalogDelta {
         id: Uuid,
     },
     BrokerConfigs(BTreeMap<String, String>),
-    ProducerIdBlockEnd(i64),
+    /// Reserves producer ids [from, to) for the proposing broker.
+    ProducerIdBlock {
+        from: i64,
+        to: i64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -139,7 +143,12 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                     )));
                 }
             }
-            CatalogDelta::BrokerConfigs(_) | CatalogDelta::ProducerIdBlockEnd(_) => {}
+            CatalogDelta::ProducerIdBlock { from, .. } => {
+                if image.producer_id_block_end != *from {
+                    return Err(Rejected::Conflict("producer id block taken".into()));
+                }
+            }
+            CatalogDelta::BrokerConfigs(_) => {}
         }
     }
     for delta in deltas {
@@ -151,9 +160,7 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                 image.topics.remove(name);
             }
             CatalogDelta::BrokerConfigs(configs) => image.broker_configs = configs.clone(),
-            CatalogDelta::ProducerIdBlockEnd(end) => {
-                image.producer_id_block_end = image.producer_id_block_end.max(*end)
-            }
+            CatalogDelta::ProducerIdBlock { to, .. } => image.producer_id_block_end = *to,
         }
     }
     Ok(())
@@ -183,7 +190,10 @@ pub fn diff(old: &Catalog, new: &Catalog) -> Vec<CatalogDelta> {
         deltas.push(CatalogDelta::BrokerConfigs(new.broker_configs.clone()));
     }
     if new.producer_id_block_end != old.producer_id_block_end {
-        deltas.push(CatalogDelta::ProducerIdBlockEnd(new.producer_id_block_end));
+        deltas.push(CatalogDelta::ProducerIdBlock {
+            from: old.producer_id_block_end,
+            to: new.producer_id_block_end,
+        });
     }
     deltas
 }

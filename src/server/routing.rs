@@ -110,7 +110,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             max_bytes,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::Read(p.read(offset, max_bytes).await),
-            None => ShardReply::Read(Err(PartitionError::Gone)),
+            None => ShardReply::Read(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::WaitForData {
             topic,
@@ -130,7 +130,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             timestamp,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::Offset(p.offset_for_timestamp(timestamp).await),
-            None => ShardReply::Offset(Err(PartitionError::Gone)),
+            None => ShardReply::Offset(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::CreateTopic(topic, validate_only) => {
             if validate_only {
@@ -182,7 +182,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             offset,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::RecordsDeleted(p.delete_records(offset).await),
-            None => ShardReply::RecordsDeleted(Err(PartitionError::Gone)),
+            None => ShardReply::RecordsDeleted(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::ApplyCatalog(catalog) => {
             ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
@@ -195,6 +195,23 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
     }
 }
 
+/// Why a partition is not open here: in a cluster, another broker leads
+/// it (clients refresh metadata and go there); otherwise it is gone.
+fn missing(broker: &Broker, topic: &str, index: i32) -> PartitionError {
+    let catalog = broker.catalog();
+    let node = broker.config.broker.node_id;
+    match catalog.topics.get(topic) {
+        Some(t)
+            if index >= 0
+                && index < t.partition_count()
+                && t.leader(index as usize, node) != node =>
+        {
+            PartitionError::NotLeader
+        }
+        _ => PartitionError::Gone,
+    }
+}
+
 /// Appends on the owner shard and waits for durability when the client asked
 /// for an acknowledgement.
 async fn produce(
@@ -204,7 +221,9 @@ async fn produce(
     records: &[u8],
     acks: i16,
 ) -> Result<Appended, PartitionError> {
-    let partition = broker.partition(topic, index).ok_or(PartitionError::Gone)?;
+    let partition = broker
+        .partition(topic, index)
+        .ok_or_else(|| missing(broker, topic, index))?;
     let (appended, commit) = partition.append(records)?;
     if commit.is_some() {
         broker.committer.schedule(&partition);

@@ -39,18 +39,18 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
     DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
     DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, DescribeLogDirsRequest,
-    DescribeLogDirsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
-    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    DescribeLogDirsResponse, DescribeQuorumRequest, DescribeQuorumResponse, GroupId,
+    HeartbeatRequest, HeartbeatResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -58,7 +58,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 26] = [
+const SERVED: [ApiKey; 27] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -85,6 +85,7 @@ const SERVED: [ApiKey; 26] = [
     ApiKey::DeleteRecords,
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeCluster,
+    ApiKey::DescribeQuorum,
 ];
 
 struct Probe {
@@ -200,6 +201,7 @@ impl Probe {
             ApiKey::DeleteRecords => self.delete_records(version),
             ApiKey::DescribeLogDirs => self.describe_log_dirs(version),
             ApiKey::DescribeCluster => self.describe_cluster(version),
+            ApiKey::DescribeQuorum => self.describe_quorum(version),
             other => panic!("no check for {other:?}"),
         }
     }
@@ -780,5 +782,22 @@ impl Probe {
         assert_eq!(response.error_code, code::NONE, "{what}: error");
         assert_eq!(response.brokers.len(), 1, "{what}: brokers");
         assert_eq!(response.brokers[0].port, self.port, "{what}: port");
+    }
+
+    fn describe_quorum(&mut self, version: i16) {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let response: DescribeQuorumResponse = self.conn.call(version, &request);
+        let what = format!("DescribeQuorum v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(
+            partition.leader_id.0, 1,
+            "{what}: a single node leads itself"
+        );
+        assert_eq!(partition.current_voters.len(), 1, "{what}: voters");
+        assert!(partition.high_watermark > 0, "{what}: high watermark");
     }
 }

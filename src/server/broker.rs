@@ -255,11 +255,25 @@ pub async fn run_shard(
     let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());
     let slot = broker_slot.clone();
     let handler: Handler<ShardRequest, ShardReply> = Rc::new(move |from, request| {
-        let broker = slot
-            .get()
-            .expect("broker is set before peers can call")
-            .clone();
-        Box::pin(routing::serve(broker, from, request))
+        let slot = slot.clone();
+        Box::pin(async move {
+            // A peer may call while this shard is still preparing its disk
+            // (shard 0 joins the cluster and broadcasts the catalog while
+            // the others start): wait for the broker, bounded by start-up.
+            let deadline =
+                std::time::Instant::now() + Duration::from_millis(limits::SHARD_START_MS_MAX);
+            let broker = loop {
+                if let Some(broker) = slot.get() {
+                    break broker.clone();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "shard did not start within the start-up bound"
+                );
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            };
+            routing::serve(broker, from, request).await
+        })
     });
     // glommio's shared channels connect without waking the peer: a shard
     // whose channel end connected before its peer's end sleeps until its

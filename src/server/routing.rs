@@ -72,6 +72,8 @@ pub enum ShardRequest {
     },
     /// To every shard: (topic, partition, bytes) of each partition it owns.
     PartitionSizes,
+    /// The controller quorum's state (shard 0; None on a single node).
+    QuorumStatus,
     /// To the shard that coordinates a consumer group (or every shard, for ListGroups).
     Group(Box<crate::group::GroupCall>),
 }
@@ -85,6 +87,7 @@ pub enum ShardReply {
     Topic(Result<TopicMeta, CatalogError>),
     Changed(Result<(), CatalogError>),
     PartitionSizes(Vec<(String, i32, u64)>),
+    QuorumStatus(Result<Option<crate::cluster::quorum::QuorumStatus>, String>),
     RecordsDeleted(Result<i64, PartitionError>),
     ProducerId(Result<i64, CatalogError>),
     Applied(Result<(), String>),
@@ -176,6 +179,10 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             CatalogOwner::create_partitions(&broker, &topic, count, validate_only).await,
         ),
         ShardRequest::PartitionSizes => ShardReply::PartitionSizes(broker.partition_sizes()),
+        ShardRequest::QuorumStatus => ShardReply::QuorumStatus(match broker.cluster() {
+            Some(node) => node.status().await.map(Some),
+            None => Ok(None),
+        }),
         ShardRequest::DeleteRecords {
             topic,
             partition,

@@ -221,10 +221,10 @@ impl ConsumerGroup {
         }
         assignor::ASSIGNORS
             .iter()
-            .copied()
-            .max_by_key(|a| (votes.get(a).copied().unwrap_or(0), std::cmp::Reverse(*a)))
-            .filter(|a| votes.contains_key(a))
-            .unwrap_or(assignor::UNIFORM)
+            .enumerate()
+            .filter_map(|(i, a)| votes.get(a).map(|v| (*v, std::cmp::Reverse(i), *a)))
+            .max()
+            .map_or(assignor::UNIFORM, |(_, _, a)| a)
     }
 
     /// Which member epoch owns each partition (assigned or pending revocation).
@@ -502,10 +502,8 @@ fn validate(version: i16, r: &ConsumerGroupHeartbeatRequest) -> Result<(), Failu
         }
         _ => {}
     }
-    if let Some(regex) = &r.subscribed_topic_regex {
-        if regex.is_empty() {
-            return invalid("SubscribedTopicRegex must not be empty.");
-        }
+    // An empty regex means none (librdkafka sends "" when it has none).
+    if let Some(regex) = r.subscribed_topic_regex.as_ref().filter(|r| !r.is_empty()) {
         if let Err(e) = compile_regex(regex) {
             return fail(
                 ResponseError::InvalidRegularExpression,
@@ -855,7 +853,7 @@ fn update_subscription(
         s.topic_names = names;
     }
     if let Some(regex) = &r.subscribed_topic_regex {
-        s.topic_regex = Some(regex.to_string());
+        s.topic_regex = (!regex.is_empty()).then(|| regex.to_string());
     }
     s.client_id = client_id;
     s.client_host = client_host;

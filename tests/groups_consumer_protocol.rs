@@ -264,7 +264,7 @@ fn range_assignor_gives_contiguous_ranges() {
     b.subscribe(&["kip848-range"]).expect("subscribe");
     let mut seen = Seen::new();
     wait_split(&[&a, &b], &mut seen, &[3, 3], 6);
-    let mut ranges = vec![assigned(&a), assigned(&b)];
+    let mut ranges = [assigned(&a), assigned(&b)];
     ranges.sort();
     assert_eq!(ranges[0], BTreeSet::from([0, 1, 2]));
     assert_eq!(ranges[1], BTreeSet::from([3, 4, 5]));

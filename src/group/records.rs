@@ -782,4 +782,65 @@ mod tests {
             Some(Entry::Offset { value: None, .. })
         ));
     }
+
+    #[test]
+    fn consumer_group_records_round_trip() {
+        let topic = Uuid::from_u128(0xfeed);
+        let partitions = Partitions::from([(topic, BTreeSet::from([0, 2]))]);
+        let records = [
+            ConsumerRecord::Epoch(Some(7)),
+            ConsumerRecord::PartitionMetadata(Some(vec![TopicMetadata {
+                id: topic,
+                name: "t".into(),
+                partitions: 3,
+            }])),
+            ConsumerRecord::Member {
+                member: "m".into(),
+                value: Some(MemberSubscription {
+                    instance_id: Some("i".into()),
+                    rack_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    topic_names: vec!["t".into()],
+                    topic_regex: Some("t.*".into()),
+                    rebalance_timeout_ms: 300_000,
+                    server_assignor: Some("range".into()),
+                }),
+            },
+            ConsumerRecord::TargetEpoch(Some(7)),
+            ConsumerRecord::Target {
+                member: "m".into(),
+                value: Some(partitions.clone()),
+            },
+            ConsumerRecord::Current {
+                member: "m".into(),
+                value: Some(CurrentAssignment {
+                    member_epoch: 7,
+                    previous_member_epoch: 6,
+                    state: 1,
+                    assigned: partitions.clone(),
+                    pending_revocation: Partitions::from([(topic, BTreeSet::from([1]))]),
+                }),
+            },
+            ConsumerRecord::Current {
+                member: "m".into(),
+                value: None,
+            },
+        ];
+        let entries: Vec<_> = records.iter().map(|r| consumer_entry("g", r)).collect();
+        let decoded = decode_batches(batch(&entries, 1)).unwrap();
+        assert_eq!(decoded.len(), records.len());
+        for ((_, key, value), record) in decoded.iter().zip(records) {
+            let entry = decode(key, value.as_ref()).unwrap();
+            assert_eq!(
+                entry,
+                Some(Entry::Consumer {
+                    group: "g".into(),
+                    record
+                })
+            );
+        }
+        // The key is the record type as version, then the group (Kafka's layout).
+        assert_eq!(&entries[0].0[..], b"\x00\x03\x00\x01g");
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::raw::{str_bytes, topic_name, Conn};
-use common::{Broker, BrokerOptions};
+use common::{assigned, produce_numbered as produce, Broker, BrokerOptions};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -26,7 +26,6 @@ use kafka_protocol::messages::{
     MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
 };
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -69,33 +68,6 @@ fn consumer(broker: &Broker, group: &str, extra: &[(&str, &str)]) -> BaseConsume
     }
     let consumer: BaseConsumer = config.create().expect("create consumer");
     consumer
-}
-
-/// Produces `count` records round-robin over `partitions`; value = "<i>".
-fn produce(broker: &Broker, topic: &str, partitions: i32, from: usize, count: usize) {
-    let producer = common::logged_producer(&broker.producer_config());
-    for i in from..from + count {
-        let value = i.to_string();
-        common::send_record(
-            &producer,
-            BaseRecord::<str, str, usize>::with_opaque_to(topic, i)
-                .partition((i as i32) % partitions)
-                .payload(value.as_str()),
-        );
-    }
-    common::flush(&producer, Duration::from_secs(30));
-    let failed = producer
-        .context()
-        .failed
-        .load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(failed, 0, "produce failures");
-}
-
-fn assigned(consumer: &BaseConsumer) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
-        .unwrap_or_default()
 }
 
 /// What each consumer read: (consumer index, partition, offset).

@@ -968,36 +968,21 @@ fn reconcile(
             .iter()
             .any(|(t, set)| owned.get(t).is_some_and(|o| !o.is_disjoint(set))),
     };
-    match m.state {
-        MemberState::Stable if m.epoch == target_epoch => {}
-        MemberState::Stable | MemberState::UnreleasedPartitions => {
-            let (epoch, assigned) = (m.epoch, m.assigned.clone());
-            next_assignment(
-                m,
-                epoch,
-                &assigned,
-                target_epoch,
-                target,
-                owner_epochs,
-                &owns_any,
-            );
-        }
-        MemberState::UnrevokedPartitions => {
-            if owns_any(&m.pending_revocation) {
-                return;
-            }
-            let (epoch, assigned) = (m.epoch, m.assigned.clone());
-            next_assignment(
-                m,
-                epoch,
-                &assigned,
-                target_epoch,
-                target,
-                owner_epochs,
-                &owns_any,
-            );
-        }
+    let reconciled = m.state == MemberState::Stable && m.epoch == target_epoch;
+    let revoking = m.state == MemberState::UnrevokedPartitions && owns_any(&m.pending_revocation);
+    if reconciled || revoking {
+        return;
     }
+    let (epoch, assigned) = (m.epoch, m.assigned.clone());
+    next_assignment(
+        m,
+        epoch,
+        &assigned,
+        target_epoch,
+        target,
+        owner_epochs,
+        &owns_any,
+    );
 }
 
 /// Kafka's `computeNextAssignment`.
@@ -1179,14 +1164,7 @@ pub fn check_commit(c: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<()
     if epoch < 0 && c.members.is_empty() {
         return Ok(());
     }
-    let member = c
-        .members
-        .get(member_id)
-        .ok_or(ResponseError::UnknownMemberId)?;
-    if member.epoch != epoch {
-        return Err(ResponseError::StaleMemberEpoch);
-    }
-    Ok(())
+    check_member_epoch(c, member_id, epoch)
 }
 
 /// OffsetFetch v9 naming a member (Kafka's `validateOffsetFetch`).
@@ -1195,13 +1173,15 @@ pub fn check_fetch(
     member_id: Option<&str>,
     epoch: i32,
 ) -> Result<(), ResponseError> {
-    let Some(member_id) = member_id else {
-        return if epoch < 0 {
-            Ok(())
-        } else {
-            Err(ResponseError::UnknownMemberId)
-        };
-    };
+    match member_id {
+        Some(member_id) => check_member_epoch(c, member_id, epoch),
+        None if epoch < 0 => Ok(()),
+        None => Err(ResponseError::UnknownMemberId),
+    }
+}
+
+/// The member exists and is at `epoch` (Kafka's `validateMemberEpoch`).
+fn check_member_epoch(c: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
     let member = c
         .members
         .get(member_id)

@@ -85,6 +85,10 @@ pub const GROUP_ASSIGNMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Longest group id accepted.
 pub const GROUP_ID_BYTES_MAX: usize = 4096;
 
+/// Longest member id a KIP-848 member may choose (clients send a 22-byte
+/// base64 UUID): bounds what the coordinator stores per member.
+pub const GROUP_MEMBER_ID_BYTES_MAX: usize = 1024;
+
 /// Committed offsets one group keeps (distinct topic-partitions).
 pub const OFFSETS_PER_GROUP_MAX: usize = 1_000_000;
 

@@ -52,13 +52,17 @@ use kafka_protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
     MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
 };
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 27] = [
+const SERVED: [ApiKey; 29] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -86,6 +90,8 @@ const SERVED: [ApiKey; 27] = [
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeCluster,
     ApiKey::DescribeQuorum,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 struct Probe {
@@ -202,6 +208,10 @@ impl Probe {
             ApiKey::DescribeLogDirs => self.describe_log_dirs(version),
             ApiKey::DescribeCluster => self.describe_cluster(version),
             ApiKey::DescribeQuorum => self.describe_quorum(version),
+            ApiKey::ConsumerGroupHeartbeat => {
+                self.consumer_join(version, &format!("av-cgh-v{version}"));
+            }
+            ApiKey::ConsumerGroupDescribe => self.consumer_group_describe(version),
             other => panic!("no check for {other:?}"),
         }
     }
@@ -462,6 +472,49 @@ impl Probe {
 
     fn max(&self, api: ApiKey) -> i16 {
         self.advertised.range(api).1
+    }
+
+    /// A KIP-848 member joins `group` alone (v0: the broker names it) and
+    /// gets every partition of `TOPIC`; returns (member id, epoch).
+    fn consumer_join(&mut self, version: i16, group: &str) -> (String, i32) {
+        let member = if version == 0 { "" } else { "av-member" };
+        let request = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_member_id(str_bytes(member))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![topic_name(TOPIC)]))
+            .with_topic_partitions(Some(vec![]));
+        let response: ConsumerGroupHeartbeatResponse = self.conn.call(version, &request);
+        let what = format!("ConsumerGroupHeartbeat v{version}");
+        assert_eq!(
+            response.error_code,
+            code::NONE,
+            "{what}: {:?}",
+            response.error_message
+        );
+        let member_id = response.member_id.expect("a member id").to_string();
+        assert!(!member_id.is_empty(), "{what}: member id");
+        assert!(response.member_epoch >= 1, "{what}: epoch");
+        let assignment = response.assignment.expect("an assignment when joining");
+        assert_eq!(assignment.topic_partitions.len(), 1, "{what}: assignment");
+        assert_eq!(assignment.topic_partitions[0].topic_id, self.topic_id);
+        (member_id, response.member_epoch)
+    }
+
+    fn consumer_group_describe(&mut self, version: i16) {
+        let group = format!("av-cgd-v{version}");
+        let (member, epoch) = self.consumer_join(self.max(ApiKey::ConsumerGroupHeartbeat), &group);
+        let request = ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(str_bytes(&group))]);
+        let response: ConsumerGroupDescribeResponse = self.conn.call(version, &request);
+        let what = format!("ConsumerGroupDescribe v{version}");
+        let g = &response.groups[0];
+        assert_eq!(g.error_code, code::NONE, "{what}: error");
+        assert_eq!(g.group_state.as_str(), "Stable", "{what}: state");
+        assert_eq!(g.members.len(), 1, "{what}: members");
+        assert_eq!(g.members[0].member_id.as_str(), member, "{what}: member");
+        assert_eq!(g.members[0].member_epoch, epoch, "{what}: epoch");
     }
 
     /// Joins `group` alone at `version` (with the MEMBER_ID_REQUIRED round

@@ -679,3 +679,31 @@ pub fn flush(producer: &LoggedProducer, timeout: Duration) {
         );
     }
 }
+
+/// Produces records `from..from + count` round-robin over `partitions`
+/// (record i to partition i % partitions, value "<i>"); panics on a failure.
+pub fn produce_numbered(broker: &Broker, topic: &str, partitions: i32, from: usize, count: usize) {
+    let producer = logged_producer(&broker.producer_config());
+    for i in from..from + count {
+        let value = i.to_string();
+        send_record(
+            &producer,
+            rdkafka::producer::BaseRecord::<str, str, usize>::with_opaque_to(topic, i)
+                .partition((i as i32) % partitions)
+                .payload(value.as_str()),
+        );
+    }
+    flush(&producer, Duration::from_secs(30));
+    let failed = rdkafka::producer::Producer::context(&producer)
+        .failed
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(failed, 0, "produce failures");
+}
+
+/// The partitions a group consumer holds now.
+pub fn assigned(consumer: &BaseConsumer) -> std::collections::BTreeSet<i32> {
+    consumer
+        .assignment()
+        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}

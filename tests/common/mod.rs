@@ -42,6 +42,10 @@ pub struct BrokerOptions {
     pub data_dir: Option<PathBuf>,
     /// Create the data dir before the first start (a fresh machine has none).
     pub create_data_dir: bool,
+    /// Start with `--config FILE` on this port instead of `--listen` and
+    /// `--data-dir`: the file names the listener and the log dir (the
+    /// caller passes the same port and dir here).
+    pub config_file: Option<(PathBuf, u16)>,
 }
 
 impl Default for BrokerOptions {
@@ -51,6 +55,7 @@ impl Default for BrokerOptions {
             overrides: Vec::new(),
             data_dir: None,
             create_data_dir: true,
+            config_file: None,
         }
     }
 }
@@ -73,6 +78,11 @@ impl BrokerOptions {
 
     pub fn create_data_dir(mut self, create: bool) -> Self {
         self.create_data_dir = create;
+        self
+    }
+
+    pub fn config_file(mut self, path: PathBuf, port: u16) -> Self {
+        self.config_file = Some((path, port));
         self
     }
 }
@@ -110,9 +120,13 @@ impl Broker {
             fs::create_dir_all(&data_dir).expect("create data dir");
         }
         let stderr_path = tempdir.path().join("broker.stderr");
+        let port = match &options.config_file {
+            Some((_, port)) => *port,
+            None => free_port(),
+        };
         let mut broker = Broker {
             child: None,
-            port: free_port(),
+            port,
             options,
             data_dir,
             stderr_path,
@@ -153,13 +167,16 @@ impl Broker {
             .open(&self.stderr_path)
             .expect("open broker log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(self.bootstrap())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--shards")
-            .arg(self.options.shards.to_string());
+        cmd.arg("serve");
+        match &self.options.config_file {
+            Some((path, _)) => cmd.arg("--config").arg(path),
+            None => cmd
+                .arg("--listen")
+                .arg(self.bootstrap())
+                .arg("--data-dir")
+                .arg(&self.data_dir),
+        };
+        cmd.arg("--shards").arg(self.options.shards.to_string());
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
         }

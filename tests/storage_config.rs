@@ -6,59 +6,22 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::raw::Conn;
-use common::{consume, flush, free_port, logged_producer, send_record, Broker, BrokerOptions};
+use common::{consume, flush, free_port, logged_producer, send_record, Broker, BrokerOptions, Run};
 use rdkafka::producer::{BaseRecord, Producer};
 
-/// Longest an offline command (storage, a refused start) may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `corelog args...` to completion (bounded), capturing its output.
+/// Runs `corelog args...` with no input, to completion (bounded).
 fn corelog(args: &[&str]) -> Run {
-    let out = tempfile::tempdir().expect("tempdir");
-    let (stdout_path, stderr_path) = (out.path().join("stdout"), out.path().join("stderr"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).expect("stdout file"))
-        .stderr(File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn corelog");
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "corelog {args:?} did not finish within {COMMAND_TIMEOUT:?}; stderr:\n{}",
-                fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        status,
-        stdout: fs::read_to_string(&stdout_path).unwrap_or_default(),
-        stderr: fs::read_to_string(&stderr_path).unwrap_or_default(),
-    }
+    common::corelog(args, "")
 }
 
 fn path_str(path: &Path) -> &str {

@@ -499,3 +499,67 @@ fn dev_cluster_formats_and_runs_nodes_and_forwards_sigterm() {
         .collect();
     assert!(listening.is_empty(), "nodes still listening: {listening:?}");
 }
+
+#[test]
+fn cluster_configs_from_the_file_are_described_and_topic_ones_altered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node1");
+    let config = dir.path().join("server.properties");
+    let (port, controller_port) = (free_port(), free_port());
+    let text = single_node_properties(port, controller_port, &data, "")
+        .replace("min.insync.replicas=1", "min.insync.replicas=2")
+        + "replica.lag.time.max.ms=12345\n";
+    fs::write(&config, text).unwrap();
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .data_dir(data)
+            .config_file(config, port),
+    );
+    let bootstrap = broker.bootstrap();
+    let configs = |rest: &[&str]| {
+        let args = [&["configs", "--bootstrap-server", &bootstrap][..], rest].concat();
+        corelog(&args)
+    };
+    let brokers = ["--entity-type", "brokers", "--entity-name", "1"];
+    let described = configs(&[&brokers[..], &["--describe", "--all"]].concat());
+    assert!(described.success(), "{}", described.stderr);
+    for line in [
+        "min.insync.replicas=2 sensitive=false synonyms={STATIC_BROKER_CONFIG:min.insync.replicas=2",
+        "replica.lag.time.max.ms=12345 sensitive=false synonyms={STATIC_BROKER_CONFIG:",
+        "unclean.leader.election.enable=false sensitive=false synonyms={DEFAULT_CONFIG:",
+        "offsets.topic.replication.factor=3 sensitive=false",
+        "default.replication.factor=1 sensitive=false",
+    ] {
+        assert!(described.stdout.contains(line), "no {line:?} in\n{}", described.stdout);
+    }
+
+    broker.create_topic("guarded", 1, &[("unclean.leader.election.enable", "true")]);
+    let topic = ["--entity-type", "topics", "--entity-name", "guarded"];
+    let altered = configs(
+        &[
+            &topic[..],
+            &["--alter", "--add-config", "min.insync.replicas=3"],
+        ]
+        .concat(),
+    );
+    assert!(altered.success(), "{}", altered.stderr);
+    let described = configs(&[&topic[..], &["--describe", "--all"]].concat());
+    for line in [
+        "min.insync.replicas=3 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:min.insync.replicas=3, STATIC_BROKER_CONFIG:min.insync.replicas=2",
+        "unclean.leader.election.enable=true sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:",
+    ] {
+        assert!(described.stdout.contains(line), "no {line:?} in\n{}", described.stdout);
+    }
+    for bad in [
+        "min.insync.replicas=0",
+        "unclean.leader.election.enable=maybe",
+    ] {
+        let refused = configs(&[&topic[..], &["--alter", "--add-config", bad]].concat());
+        assert!(!refused.success(), "{bad} was accepted");
+        assert!(
+            refused.stderr.contains("Invalid config"),
+            "{}",
+            refused.stderr
+        );
+    }
+}

@@ -14,3 +14,4 @@ pub mod partition;
 pub mod protocol;
 pub mod server;
 pub mod shard;
+pub mod storage;

@@ -109,9 +109,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new() -> Catalog {
+    pub fn new(cluster_id: &str) -> Catalog {
         Catalog {
-            cluster_id: new_cluster_id(),
+            cluster_id: cluster_id.to_string(),
             version: 0,
             topics: BTreeMap::new(),
             producer_id_block_end: 0,
@@ -120,27 +120,56 @@ impl Catalog {
         }
     }
 
-    /// Loads the catalog of `data_dir`, creating an empty one on first start.
-    /// Placements that name a shard beyond `shards` (the broker was restarted
-    /// with fewer cores) are moved to the least-loaded shard.
-    pub fn load_or_create(data_dir: &Path, shards: usize) -> std::io::Result<Catalog> {
+    /// Loads the catalog of `data_dir`, creating an empty one for
+    /// `cluster_id` (meta.properties' id) on first start; a stored catalog
+    /// of another cluster is refused. Placements that name a shard beyond
+    /// `shards` (the broker was restarted with fewer cores) are moved to the
+    /// least-loaded shard.
+    pub fn load_or_create(
+        data_dir: &Path,
+        shards: usize,
+        cluster_id: &str,
+    ) -> std::io::Result<Catalog> {
         fs::create_dir_all(data_dir)?;
-        let path = data_dir.join(CATALOG_FILE);
-        let mut catalog = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is damaged: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::new(),
-            Err(e) => return Err(e),
+        let mut catalog = match Catalog::read(data_dir)? {
+            Some(catalog) => catalog,
+            None => Catalog::new(cluster_id),
         };
+        if catalog.cluster_id != cluster_id {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the topic catalog belongs to cluster {}, but meta.properties says {cluster_id}",
+                    catalog.cluster_id
+                ),
+            ));
+        }
         if catalog.rebalance_onto(shards) {
             catalog.version += 1;
         }
         catalog.persist(data_dir)?;
         Ok(catalog)
+    }
+
+    /// The stored catalog of `data_dir`, if there is one.
+    fn read(data_dir: &Path) -> std::io::Result<Option<Catalog>> {
+        let path = data_dir.join(CATALOG_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is damaged: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The cluster id of the catalog stored in `data_dir`, if there is one
+    /// (data dirs written before meta.properties existed carry it here).
+    pub fn stored_cluster_id(data_dir: &Path) -> std::io::Result<Option<String>> {
+        Ok(Catalog::read(data_dir)?.map(|c| c.cluster_id))
     }
 
     fn rebalance_onto(&mut self, shards: usize) -> bool {
@@ -272,10 +301,6 @@ fn least_loaded(load: &[usize]) -> usize {
         .unwrap_or(0)
 }
 
-fn new_cluster_id() -> String {
-    kafka_uuid(Uuid::new_v4())
-}
-
 /// How Kafka prints a Uuid (topic ids, cluster ids): URL-safe base64 of its
 /// 16 bytes without padding.
 pub fn kafka_uuid(id: Uuid) -> String {
@@ -330,15 +355,22 @@ mod tests {
     #[test]
     fn placement_spreads_and_survives_fewer_shards() {
         let dir = tempfile::tempdir().unwrap();
-        let mut catalog = Catalog::load_or_create(dir.path(), 2).unwrap();
+        let cluster_id = "MkU3OEVBNTcwNTJENDM2Qg";
+        let mut catalog = Catalog::load_or_create(dir.path(), 2, cluster_id).unwrap();
         catalog.add_topic("orders", 8, BTreeMap::new(), 2);
         let shards = &catalog.topics["orders"].shards;
         assert_eq!(shards.iter().filter(|s| **s == 0).count(), 4);
         catalog.persist(dir.path()).unwrap();
-        let reloaded = Catalog::load_or_create(dir.path(), 1).unwrap();
+        let reloaded = Catalog::load_or_create(dir.path(), 1, cluster_id).unwrap();
         assert!(reloaded.topics["orders"].shards.iter().all(|s| *s == 0));
         assert_eq!(reloaded.topics["orders"].id, catalog.topics["orders"].id);
-        assert_eq!(reloaded.cluster_id.len(), 22);
+        assert_eq!(reloaded.cluster_id, cluster_id);
+        let err = Catalog::load_or_create(dir.path(), 1, "OtherClusterIdAAAAAAAA").unwrap_err();
+        assert!(err.to_string().contains(cluster_id), "{err}");
+        assert_eq!(
+            Catalog::stored_cluster_id(dir.path()).unwrap().as_deref(),
+            Some(cluster_id)
+        );
     }
 
     #[test]

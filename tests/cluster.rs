@@ -78,6 +78,22 @@ impl Cluster {
                 child: None,
             });
         }
+        // As kafka-storage.sh: one cluster id, every node's storage formatted.
+        let bin = env!("CARGO_BIN_EXE_corelog");
+        let id = Command::new(bin)
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("storage random-uuid");
+        assert!(id.status.success(), "random-uuid: {id:?}");
+        let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        for node in &nodes {
+            let formatted = Command::new(bin)
+                .args(["storage", "format", "-t", &id, "-c"])
+                .arg(&node.config)
+                .output()
+                .expect("storage format");
+            assert!(formatted.status.success(), "format: {formatted:?}");
+        }
         let mut cluster = Cluster { nodes, _dir: dir };
         // All at once: a node registers only once a quorum of controllers runs.
         for i in 0..count {

@@ -158,7 +158,7 @@ impl Quorum {
         let image = match store.snapshot(0, 0) {
             Ok(snap) if !snap.data.is_empty() => serde_json::from_slice::<Catalog>(&snap.data)
                 .map_err(|e| format!("the metadata snapshot is damaged: {e}"))?,
-            _ => Catalog::new(),
+            _ => Catalog::new(""),
         };
         let ticks = |d: Duration| (d.as_millis() / settings.tick.as_millis().max(1)) as usize;
         let election_tick = ticks(settings.election_timeout).max(3);

@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn diff_then_apply_reproduces_the_change_and_conflicts_are_all_or_nothing() {
-        let old = Catalog::new();
+        let old = Catalog::new("test");
         let mut new = old.clone();
         new.topics.insert("a".into(), topic("a", 3));
         new.producer_id_block_end = 1000;

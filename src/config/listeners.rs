@@ -11,6 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use super::{Listener, Voter};
 
+/// The items of a Kafka list value: comma separated, trimmed, empty ones
+/// skipped.
+pub fn comma_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// Which KRaft roles a node runs (`process.roles`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -53,7 +59,7 @@ pub fn parse_roles(value: &str) -> Result<Roles, String> {
 /// as Kafka normalises them) and unique.
 pub fn parse_listeners(value: &str) -> Result<Vec<Listener>, String> {
     let mut listeners: Vec<Listener> = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in comma_list(value) {
         let (name, address) = item
             .split_once("://")
             .ok_or_else(|| format!("{item:?} is not NAME://host:port"))?;
@@ -99,7 +105,7 @@ fn host_port(address: &str) -> Result<(String, u16), String> {
 /// `NAME:PROTOCOL,...`.
 pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, String> {
     let mut map = BTreeMap::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in comma_list(value) {
         let (name, protocol) = item
             .split_once(':')
             .ok_or_else(|| format!("{item:?} is not NAME:PROTOCOL"))?;
@@ -178,7 +184,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 /// `id@host:port,...` with unique ids >= 0 (Kafka 3.9's static quorum).
 pub fn parse_voters(value: &str) -> Result<Vec<Voter>, String> {
     let mut voters: Vec<Voter> = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in comma_list(value) {
         let (id, address) = item
             .split_once('@')
             .ok_or_else(|| format!("{item:?} is not id@host:port"))?;
@@ -216,12 +222,7 @@ pub fn resolve_bootstrap_servers(
     if value.contains('@') {
         return parse_voters(value);
     }
-    let servers: Vec<(String, u16)> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(host_port)
-        .collect::<Result<_, _>>()?;
+    let servers: Vec<(String, u16)> = comma_list(value).map(host_port).collect::<Result<_, _>>()?;
     if let ([(host, port)], Some(id), Some(own)) = (servers.as_slice(), node_id, controller_listen)
     {
         let same_port = *port == own.port();

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use super::listeners::{
-    bind_address, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
+    bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
     resolve_bootstrap_servers, security_protocol, Roles,
 };
 use super::{BrokerDefaults, FileSettings, Listener};
@@ -110,12 +110,7 @@ fn apply_cluster_keys(
         None => BTreeMap::new(),
     };
     let controller_names: Vec<String> = get("controller.listener.names")
-        .map(|v| {
-            v.split(',')
-                .map(|n| n.trim().to_ascii_uppercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
+        .map(|v| comma_list(v).map(str::to_ascii_uppercase).collect())
         .unwrap_or_default();
     let listeners = match get("listeners") {
         Some(value) => parse_listeners(value).map_err(|e| named("listeners", value, e))?,
@@ -241,11 +236,7 @@ fn data_dir(dirs: Option<&str>, dir: Option<&str>) -> Result<Option<PathBuf>, St
         (None, Some(v)) => ("log.dir", v),
         (None, None) => return Ok(None),
     };
-    let listed: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect();
+    let listed: Vec<&str> = comma_list(value).collect();
     match listed.as_slice() {
         [one] => Ok(Some(PathBuf::from(one))),
         [] => Err(named(key, value, "expected a directory".into())),

@@ -11,7 +11,7 @@
 pub mod raw;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -42,6 +42,10 @@ pub struct BrokerOptions {
     pub data_dir: Option<PathBuf>,
     /// Create the data dir before the first start (a fresh machine has none).
     pub create_data_dir: bool,
+    /// Start with `--config FILE` on this port instead of `--listen` and
+    /// `--data-dir`: the file names the listener and the log dir (the
+    /// caller passes the same port and dir here).
+    pub config_file: Option<(PathBuf, u16)>,
 }
 
 impl Default for BrokerOptions {
@@ -51,6 +55,7 @@ impl Default for BrokerOptions {
             overrides: Vec::new(),
             data_dir: None,
             create_data_dir: true,
+            config_file: None,
         }
     }
 }
@@ -73,6 +78,11 @@ impl BrokerOptions {
 
     pub fn create_data_dir(mut self, create: bool) -> Self {
         self.create_data_dir = create;
+        self
+    }
+
+    pub fn config_file(mut self, path: PathBuf, port: u16) -> Self {
+        self.config_file = Some((path, port));
         self
     }
 }
@@ -110,9 +120,13 @@ impl Broker {
             fs::create_dir_all(&data_dir).expect("create data dir");
         }
         let stderr_path = tempdir.path().join("broker.stderr");
+        let port = match &options.config_file {
+            Some((_, port)) => *port,
+            None => free_port(),
+        };
         let mut broker = Broker {
             child: None,
-            port: free_port(),
+            port,
             options,
             data_dir,
             stderr_path,
@@ -153,13 +167,16 @@ impl Broker {
             .open(&self.stderr_path)
             .expect("open broker log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(self.bootstrap())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--shards")
-            .arg(self.options.shards.to_string());
+        cmd.arg("serve");
+        match &self.options.config_file {
+            Some((path, _)) => cmd.arg("--config").arg(path),
+            None => cmd
+                .arg("--listen")
+                .arg(self.bootstrap())
+                .arg("--data-dir")
+                .arg(&self.data_dir),
+        };
+        cmd.arg("--shards").arg(self.options.shards.to_string());
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
         }
@@ -384,6 +401,80 @@ impl Drop for Broker {
                 self.stderr()
             );
         }
+    }
+}
+
+/// Longest one CLI run may take.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `corelog <args>` with `stdin`, killing it after `RUN_TIMEOUT`.
+pub fn corelog(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corelog");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_string();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let stdout = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let stderr = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for corelog") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "corelog {args:?} did not finish within {RUN_TIMEOUT:?}; stderr:\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().expect("stdin writer");
+    Run {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 

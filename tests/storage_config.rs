@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -53,12 +53,59 @@ fn single_node_properties(port: u16, controller_port: u16, data: &Path, voters: 
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          log.dirs={}\n\
          num.partitions=2\n\
-         min.insync.replicas=1\n\
          log.retention.hours=168\n\
          num.network.threads=3\n\
          socket.send.buffer.bytes=102400\n",
         data.display()
     )
+}
+
+/// A single node's files: a temporary directory with its data dir
+/// (`node1`) and server.properties, on ports that were free.
+struct NodeFiles {
+    data: PathBuf,
+    config: PathBuf,
+    port: u16,
+    controller_port: u16,
+    /// Removes the files when the test is over.
+    _dir: tempfile::TempDir,
+}
+
+impl NodeFiles {
+    fn new() -> NodeFiles {
+        let dir = tempfile::tempdir().unwrap();
+        NodeFiles {
+            data: dir.path().join("node1"),
+            config: dir.path().join("node1.properties"),
+            port: free_port(),
+            controller_port: free_port(),
+            _dir: dir,
+        }
+    }
+
+    /// Writes the properties with `voters` (empty: none) and `extra`
+    /// lines, which win over the same keys above them.
+    fn write(&self, voters: &str, extra: &str) {
+        let text = single_node_properties(self.port, self.controller_port, &self.data, voters);
+        fs::write(&self.config, text + extra).unwrap();
+    }
+
+    /// This node alone as the quorum.
+    fn own_voter(&self) -> String {
+        format!("1@127.0.0.1:{}", self.controller_port)
+    }
+
+    fn config_arg(&self) -> &str {
+        path_str(&self.config)
+    }
+
+    fn start(&self) -> Broker {
+        Broker::start_with(
+            BrokerOptions::default()
+                .data_dir(self.data.clone())
+                .config_file(self.config.clone(), self.port),
+        )
+    }
 }
 
 fn meta_properties(dir: &Path) -> String {
@@ -134,15 +181,9 @@ fn random_uuid_prints_kafka_cluster_ids() {
 
 #[test]
 fn format_then_info() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node1");
-    let config = dir.path().join("node1.properties");
-    let config_arg = path_str(&config);
-    fs::write(
-        &config,
-        single_node_properties(9092, 9093, &data, "1@127.0.0.1:9093"),
-    )
-    .unwrap();
+    let node = NodeFiles::new();
+    node.write(&node.own_voter(), "");
+    let (data, config_arg) = (&node.data, node.config_arg());
 
     let info = corelog(&["storage", "info", "-c", config_arg]);
     assert!(!info.status.success());
@@ -161,10 +202,10 @@ fn format_then_info() {
     let format = corelog(&["storage", "format", "-t", &id, "-c", config_arg]);
     assert!(format.status.success(), "{}", format.stderr);
     assert!(format.stdout.contains(&id), "{}", format.stdout);
-    assert_eq!(meta_value(&data, "cluster.id"), id);
-    assert_eq!(meta_value(&data, "node.id"), "1");
-    assert_eq!(meta_value(&data, "version"), "1");
-    assert_eq!(meta_value(&data, "directory.id").len(), 22);
+    assert_eq!(meta_value(data, "cluster.id"), id);
+    assert_eq!(meta_value(data, "node.id"), "1");
+    assert_eq!(meta_value(data, "version"), "1");
+    assert_eq!(meta_value(data, "directory.id").len(), 22);
     // The ignored keys are warned about once per run, in one line.
     assert_eq!(
         format.stderr.matches("ignoring 2 config(s)").count(),
@@ -188,7 +229,7 @@ fn format_then_info() {
         info.stdout
     );
 
-    let written = meta_properties(&data);
+    let written = meta_properties(data);
     let again = corelog(&["storage", "format", "-t", &random_uuid(), "-c", config_arg]);
     assert!(!again.status.success());
     assert!(
@@ -207,7 +248,7 @@ fn format_then_info() {
     ]);
     assert!(ignored.status.success(), "{}", ignored.stderr);
     assert_eq!(
-        meta_properties(&data),
+        meta_properties(data),
         written,
         "--ignore-formatted left it alone"
     );
@@ -215,8 +256,8 @@ fn format_then_info() {
 
 #[test]
 fn refuses_storage_of_another_cluster_or_node() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let node = NodeFiles::new();
+    let data = node.data.clone();
     // An embedded-default node formats itself and writes its catalog.
     let mut broker = Broker::start_with(BrokerOptions::default().data_dir(data.clone()));
     broker.create_topic("kept", 1, &[]);
@@ -228,8 +269,7 @@ fn refuses_storage_of_another_cluster_or_node() {
     let other_id = random_uuid();
     let meta = meta_properties(&data).replace(&own_id, &other_id);
     fs::write(data.join("meta.properties"), meta).unwrap();
-    let port = free_port().to_string();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", node.port);
     let serve = ["serve", "--listen", &listen, "--data-dir", path_str(&data)];
     let run = corelog(&serve);
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
@@ -242,21 +282,20 @@ fn refuses_storage_of_another_cluster_or_node() {
 
     // Formatting that directory for the other cluster is refused too.
     fs::remove_file(data.join("meta.properties")).unwrap();
-    let config = dir.path().join("node.properties");
-    fs::write(&config, single_node_properties(9092, 9093, &data, "")).unwrap();
+    node.write("", "");
     let format = corelog(&[
         "storage",
         "format",
         "-t",
         &other_id,
         "-c",
-        path_str(&config),
+        node.config_arg(),
     ]);
     assert!(!format.status.success());
     assert!(format.stderr.contains(&own_id), "{}", format.stderr);
 
     // Storage formatted for node 1 refuses to start as node 2.
-    let format = corelog(&["storage", "format", "-t", &own_id, "-c", path_str(&config)]);
+    let format = corelog(&["storage", "format", "-t", &own_id, "-c", node.config_arg()]);
     assert!(format.status.success(), "{}", format.stderr);
     let run = corelog(&[&serve[..], &["--override", "node.id=2"]].concat());
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
@@ -265,60 +304,43 @@ fn refuses_storage_of_another_cluster_or_node() {
 
 #[test]
 fn refuses_unformatted_controller_storage() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node1");
-    let config = dir.path().join("node1.properties");
-    let (port, controller_port) = (free_port(), free_port());
-    let voters = format!("1@127.0.0.1:{controller_port},2@127.0.0.1:1,3@127.0.0.1:2");
-    fs::write(
-        &config,
-        single_node_properties(port, controller_port, &data, &voters),
-    )
-    .unwrap();
-    let run = corelog(&["serve", "--config", path_str(&config), "--shards", "1"]);
+    let node = NodeFiles::new();
+    node.write(
+        &format!("{},2@127.0.0.1:1,3@127.0.0.1:2", node.own_voter()),
+        "",
+    );
+    let run = corelog(&["serve", "--config", node.config_arg(), "--shards", "1"]);
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("is not formatted"), "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
             "corelog storage format -t <cluster-id> -c {}",
-            config.display()
+            node.config.display()
         )),
         "{}",
         run.stderr
     );
-    assert!(!data.join("meta.properties").exists());
+    assert!(!node.data.join("meta.properties").exists());
 }
 
 #[test]
 fn serve_single_node_from_server_properties() {
     for voters in ["own", "none"] {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("node1");
-        let config = dir.path().join("server.properties");
-        let (port, controller_port) = (free_port(), free_port());
-        let quorum = match voters {
-            "own" => format!("1@127.0.0.1:{controller_port}"),
-            _ => String::new(),
-        };
-        fs::write(
-            &config,
-            single_node_properties(port, controller_port, &data, &quorum),
-        )
-        .unwrap();
+        let node = NodeFiles::new();
+        let (data, port) = (&node.data, node.port);
         if voters == "own" {
+            node.write(&node.own_voter(), "");
             let id = random_uuid();
-            let format = corelog(&["storage", "format", "-t", &id, "-c", path_str(&config)]);
+            let format = corelog(&["storage", "format", "-t", &id, "-c", node.config_arg()]);
             assert!(format.status.success(), "{}", format.stderr);
+        } else {
+            node.write("", "");
         }
-        let broker = Broker::start_with(
-            BrokerOptions::default()
-                .data_dir(data.clone())
-                .config_file(config.clone(), port),
-        );
+        let broker = node.start();
         // Auto-created with the file's num.partitions (2); the client
         // follows advertised.listeners (localhost) after bootstrapping.
         round_trip(&broker, &format!("props-{voters}"), 200);
-        assert_eq!(served_cluster_id(&broker), meta_value(&data, "cluster.id"));
+        assert_eq!(served_cluster_id(&broker), meta_value(data, "cluster.id"));
         let mut conn = Conn::connect(broker.addr());
         let metadata = conn.metadata(12, &[&format!("props-{voters}")]);
         assert_eq!(metadata.topics[0].partitions.len(), 2);
@@ -502,19 +524,9 @@ fn dev_cluster_formats_and_runs_nodes_and_forwards_sigterm() {
 
 #[test]
 fn cluster_configs_from_the_file_are_described_and_topic_ones_altered() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node1");
-    let config = dir.path().join("server.properties");
-    let (port, controller_port) = (free_port(), free_port());
-    let text = single_node_properties(port, controller_port, &data, "")
-        .replace("min.insync.replicas=1", "min.insync.replicas=2")
-        + "replica.lag.time.max.ms=12345\n";
-    fs::write(&config, text).unwrap();
-    let broker = Broker::start_with(
-        BrokerOptions::default()
-            .data_dir(data)
-            .config_file(config, port),
-    );
+    let node = NodeFiles::new();
+    node.write("", "min.insync.replicas=2\nreplica.lag.time.max.ms=12345\n");
+    let broker = node.start();
     let bootstrap = broker.bootstrap();
     let configs = |rest: &[&str]| {
         let args = [&["configs", "--bootstrap-server", &bootstrap][..], rest].concat();

@@ -106,6 +106,8 @@ pub struct ReplicaProgress {
 /// Told the record's log index once applied, or why it changed nothing.
 type Waiter = oneshot::Sender<Result<u64, Rejected>>;
 type ImageListener = Rc<dyn Fn(Rc<Catalog>)>;
+/// A proposal waiting to be handed to Raft: (id, context, record bytes).
+type Proposal = (u64, Vec<u8>, Vec<u8>);
 
 pub struct Quorum {
     settings: QuorumSettings,
@@ -124,7 +126,7 @@ pub struct Quorum {
     /// `advance()`, so the drive loop feeds these in between readies.
     inbox: RefCell<std::collections::VecDeque<Message>>,
     ticks: Cell<u32>,
-    proposals: RefCell<Vec<(u64, Vec<u8>, Vec<u8>)>>,
+    proposals: RefCell<Vec<Proposal>>,
     listeners: RefCell<Vec<ImageListener>>,
     /// Active controller only: when each broker last heartbeated.
     broker_seen: RefCell<HashMap<i32, Instant>>,

@@ -271,11 +271,12 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = data.to_vec().into();
-        e
+        Entry {
+            index,
+            term,
+            data: data.to_vec().into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -289,10 +290,12 @@ mod tests {
                 .unwrap();
             // Raft overwrote index 3 in a new term.
             files.append(&[entry(3, 2, b"C")]).unwrap();
-            let mut hs = HardState::default();
-            hs.term = 2;
-            hs.vote = 1;
-            hs.commit = 3;
+            let hs = HardState {
+                term: 2,
+                vote: 1,
+                commit: 3,
+                ..Default::default()
+            };
             files.save_hard_state(&hs).unwrap();
         }
         let log = dir.path().join(METADATA_DIR).join("raft.log");

@@ -467,6 +467,22 @@ pub struct Tuning {
     pub preempt_timer_ms: u64,
     /// Depth of every cross-shard channel, in messages.
     pub mesh_channel_depth: usize,
+    /// How long the shard's committer may wait, once woken by an append, to
+    /// gather more appends into the same write and fdatasync (microseconds).
+    /// 0 starts a round as soon as the previous one ends.
+    pub group_commit_window_us: u64,
+    /// SO_SNDBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_send_buffer_bytes: usize,
+    /// SO_RCVBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_receive_buffer_bytes: usize,
+    /// Bytes a fetch that goes to disk reads beyond what it asked for; kept
+    /// (within `shard_memory_bytes`) to serve the partition's next fetches.
+    pub fetch_read_ahead_bytes: usize,
+    /// Memory each shard may spend on its partitions' tail caches and
+    /// read-ahead windows (bytes). 0 turns both off: every fetch reads disk.
+    pub shard_memory_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -478,6 +494,11 @@ impl Default for Tuning {
             spin_before_park_us: 0,
             preempt_timer_ms: 10,
             mesh_channel_depth: limits::MESH_CHANNEL_DEPTH,
+            group_commit_window_us: 0,
+            socket_send_buffer_bytes: 0,
+            socket_receive_buffer_bytes: 0,
+            fetch_read_ahead_bytes: 4 * 1024 * 1024,
+            shard_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -512,7 +533,46 @@ impl Tuning {
         if self.preempt_timer_ms == 0 || self.preempt_timer_ms > 1000 {
             return Err("tuning: preempt_timer_ms must be in [1, 1000]".into());
         }
+        if self.group_commit_window_us > limits::GROUP_COMMIT_WINDOW_US_MAX {
+            return Err(format!(
+                "tuning: group_commit_window_us must be in [0, {}]",
+                limits::GROUP_COMMIT_WINDOW_US_MAX
+            ));
+        }
+        for (key, value) in [
+            ("socket_send_buffer_bytes", self.socket_send_buffer_bytes),
+            (
+                "socket_receive_buffer_bytes",
+                self.socket_receive_buffer_bytes,
+            ),
+        ] {
+            let range = limits::SOCKET_BUFFER_BYTES_MIN..=limits::SOCKET_BUFFER_BYTES_MAX;
+            if value != 0 && !range.contains(&value) {
+                return Err(format!(
+                    "tuning: {key} must be 0 (kernel default) or in [{}, {}]",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if self.shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
+            return Err(format!(
+                "tuning: shard_memory_bytes must be in [0, {}]",
+                limits::SHARD_MEMORY_BYTES_MAX
+            ));
+        }
+        // A window bigger than half the budget would leave no room for the
+        // tail caches or for a second reading partition.
+        if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
+            return Err(
+                "tuning: fetch_read_ahead_bytes must be at most half of shard_memory_bytes".into(),
+            );
+        }
         Ok(())
+    }
+
+    pub fn group_commit_window(&self) -> Duration {
+        Duration::from_micros(self.group_commit_window_us)
     }
 
     pub fn preempt_timer(&self) -> Duration {

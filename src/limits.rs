@@ -94,6 +94,21 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 /// Partitions `offsets.topic.num.partitions` may ask for.
 pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
 
+/// Longest a shard's committer may hold a round open to gather appends
+/// (tuning `group_commit_window_us`): every acks=all produce may wait this long.
+pub const GROUP_COMMIT_WINDOW_US_MAX: u64 = 100_000;
+
+/// Socket buffer sizes a tuning profile may ask for (SO_SNDBUF, SO_RCVBUF).
+pub const SOCKET_BUFFER_BYTES_MIN: usize = 4 * 1024;
+pub const SOCKET_BUFFER_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Largest per-shard budget for tail caches and read-ahead windows.
+pub const SHARD_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024 * 1024;
+
+/// Largest tail cache one partition keeps (appended batches kept in memory
+/// for caught-up consumers); the shard budget may allow less.
+pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());

@@ -21,6 +21,7 @@ use glommio::Task;
 
 use super::broker::Broker;
 use super::dispatch::{self, Outcome};
+use crate::config::Tuning;
 use crate::limits;
 use crate::protocol::frame;
 
@@ -186,6 +187,19 @@ async fn read_requests(
             Err(e) => return Err(format!("read failed: {e}")),
         }
     }
+}
+
+/// Applies the tuning profile's SO_SNDBUF / SO_RCVBUF to an accepted
+/// connection (0 keeps the kernel's default and its auto-tuning).
+pub fn set_buffer_sizes(stream: &TcpStream, tuning: &Tuning) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    if tuning.socket_send_buffer_bytes > 0 {
+        socket.set_send_buffer_size(tuning.socket_send_buffer_bytes)?;
+    }
+    if tuning.socket_receive_buffer_bytes > 0 {
+        socket.set_recv_buffer_size(tuning.socket_receive_buffer_bytes)?;
+    }
+    Ok(())
 }
 
 /// Decodes the header and starts the request as its own task. A header that

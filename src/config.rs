@@ -563,6 +563,12 @@ impl Tuning {
         }
         // A window bigger than half the budget would leave no room for the
         // tail caches or for a second reading partition.
+        if self.fetch_read_ahead_bytes > limits::FETCH_READ_AHEAD_BYTES_MAX {
+            return Err(format!(
+                "tuning: fetch_read_ahead_bytes must be in [0, {}]",
+                limits::FETCH_READ_AHEAD_BYTES_MAX
+            ));
+        }
         if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
             return Err(
                 "tuning: fetch_read_ahead_bytes must be at most half of shard_memory_bytes".into(),
@@ -677,14 +683,20 @@ impl Config {
             .clone()
             .or(file.advertised_host)
             .unwrap_or_else(|| listen.ip().to_string());
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        // Absolute: glommio's directory sync fails with EBADF on a relative
+        // path, which made every topic creation under the default `data`
+        // fail with KAFKA_STORAGE_ERROR.
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|e| format!("data directory {}: {e}", data_dir.display()))?;
         Ok(Config {
             listen,
             advertised_host,
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             shards,
             tuning,
             broker,
@@ -707,6 +719,7 @@ mod tests {
             ..ServeArgs::default()
         };
         let config = Config::build(&args).unwrap();
+        assert!(config.data_dir.is_absolute() && config.data_dir.ends_with("data"));
         assert!(!config.broker.auto_create_topics_enable);
         assert_eq!(config.broker.num_partitions, 8);
         assert_eq!(config.listen.port(), 9092);
@@ -750,6 +763,41 @@ mod tests {
             config.compression,
             Some(crate::protocol::batch::Codec::Zstd)
         );
+    }
+
+    #[test]
+    fn tuning_knobs_are_validated_with_their_names() {
+        let bad = |text: &str, key: &str| {
+            let tuning: Tuning = toml::from_str(text).unwrap();
+            let e = tuning.validate().unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        };
+        bad("group_commit_window_us = 100001", "group_commit_window_us");
+        bad("socket_send_buffer_bytes = 100", "socket_send_buffer_bytes");
+        bad(
+            "socket_receive_buffer_bytes = 1073741824",
+            "socket_receive_buffer_bytes",
+        );
+        bad(
+            "shard_memory_bytes = 8388608\nfetch_read_ahead_bytes = 8388608",
+            "fetch_read_ahead_bytes",
+        );
+        bad(
+            "fetch_read_ahead_bytes = 1073741824\nshard_memory_bytes = 4294967296",
+            "fetch_read_ahead_bytes",
+        );
+        // 0 turns the caches (and so the read-ahead) off.
+        let off: Tuning =
+            toml::from_str("shard_memory_bytes = 0\nfetch_read_ahead_bytes = 0").unwrap();
+        off.validate().unwrap();
+        let tuned: Tuning = toml::from_str(
+            "group_commit_window_us = 500\nsocket_send_buffer_bytes = 1048576\n\
+             socket_receive_buffer_bytes = 0",
+        )
+        .unwrap();
+        tuned.validate().unwrap();
+        assert_eq!(tuned.group_commit_window(), Duration::from_micros(500));
+        assert!(toml::from_str::<Tuning>("group_commit_window = 1").is_err());
     }
 
     #[test]

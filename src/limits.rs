@@ -105,6 +105,9 @@ pub const SOCKET_BUFFER_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Largest per-shard budget for tail caches and read-ahead windows.
 pub const SHARD_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024 * 1024;
 
+/// Largest read-ahead one fetch's disk read may add (one DMA read).
+pub const FETCH_READ_AHEAD_BYTES_MAX: usize = 256 * 1024 * 1024;
+
 /// Largest tail cache one partition keeps (appended batches kept in memory
 /// for caught-up consumers); the shard budget may allow less.
 pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;

@@ -107,3 +107,92 @@ impl Committer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TopicConfig;
+    use crate::log::CacheBudget;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    fn one_record_batch(value: &str) -> Bytes {
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from(value.to_string())),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &[record], &options).unwrap();
+        buf.freeze()
+    }
+
+    /// Appends `count` batches a millisecond apart, each scheduled on the
+    /// committer, waits until all are durable and returns the rounds run.
+    fn rounds_for_spaced_appends(window: Duration, count: usize) -> u64 {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let root = tempfile::tempdir().unwrap();
+                crate::log::prepare_disk(root.path()).await.unwrap();
+                let partition = Rc::new(
+                    Partition::open(
+                        root.path(),
+                        "t",
+                        0,
+                        uuid::Uuid::new_v4(),
+                        TopicConfig::resolve(&Default::default(), &Default::default()),
+                        CacheBudget::disabled(),
+                    )
+                    .await
+                    .unwrap(),
+                );
+                let queue = glommio::executor().current_task_queue();
+                let committer = Committer::start(queue, window);
+                let mut waits = Vec::new();
+                for i in 0..count {
+                    let (_, wait) = partition.append(&one_record_batch(&i.to_string())).unwrap();
+                    committer.schedule(&partition);
+                    waits.push(wait.expect("a new batch waits for its commit"));
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
+                for wait in waits {
+                    wait.await.unwrap().unwrap();
+                }
+                assert_eq!(partition.high_watermark(), count as i64);
+                committer.rounds()
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_window_gathers_appends_into_one_round() {
+        // Ten appends over about 10 ms, inside one 2 s window: one round
+        // (write + fdatasync) makes them all durable.
+        assert_eq!(rounds_for_spaced_appends(Duration::from_secs(2), 10), 1);
+    }
+
+    #[test]
+    fn without_a_window_a_round_starts_at_once() {
+        // The first append's round starts before the second append exists,
+        // so the second needs a round of its own.
+        assert!(rounds_for_spaced_appends(Duration::ZERO, 2) >= 2);
+    }
+}

@@ -42,6 +42,8 @@ pub struct BrokerOptions {
     pub data_dir: Option<PathBuf>,
     /// Create the data dir before the first start (a fresh machine has none).
     pub create_data_dir: bool,
+    /// A tuning profile (TOML text) passed with `--tuning`.
+    pub tuning: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -51,6 +53,7 @@ impl Default for BrokerOptions {
             overrides: Vec::new(),
             data_dir: None,
             create_data_dir: true,
+            tuning: None,
         }
     }
 }
@@ -73,6 +76,11 @@ impl BrokerOptions {
 
     pub fn create_data_dir(mut self, create: bool) -> Self {
         self.create_data_dir = create;
+        self
+    }
+
+    pub fn tuning(mut self, toml: &str) -> Self {
+        self.tuning = Some(toml.to_string());
         self
     }
 }
@@ -162,6 +170,11 @@ impl Broker {
             .arg(self.options.shards.to_string());
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
+        }
+        if let Some(tuning) = &self.options.tuning {
+            let path = self.tempdir.path().join("tuning.toml");
+            fs::write(&path, tuning).expect("write tuning profile");
+            cmd.arg("--tuning").arg(path);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone log fd")))
@@ -450,13 +463,17 @@ pub fn consume(
 }
 
 /// Parses `shard-stats shard=<S> partitions=<P> produce_local=<X>
-/// produce_forwarded=<Y>` lines out of the broker's output.
+/// produce_forwarded=<Y> commit_rounds=<R> cache_hits=<H> cache_misses=<M>`
+/// lines out of the broker's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardStats {
     pub shard: u64,
     pub partitions: u64,
     pub produce_local: u64,
     pub produce_forwarded: u64,
+    pub commit_rounds: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
@@ -483,6 +500,9 @@ pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
             partitions: get("partitions"),
             produce_local: get("produce_local"),
             produce_forwarded: get("produce_forwarded"),
+            commit_rounds: get("commit_rounds"),
+            cache_hits: get("cache_hits"),
+            cache_misses: get("cache_misses"),
         });
     }
     stats

@@ -262,15 +262,23 @@ async fn flush_segment<D: Disk>(
     seg: SegmentFlush<D::File>,
     sync: bool,
 ) -> Result<(), FlushFailure> {
+    let finalized = seg.finalize.is_some();
+    // One write that must be durable: make it durable itself, one disk
+    // operation instead of a write and then an fdatasync.
+    let durable_write = sync && !finalized && seg.writes.len() == 1;
     for (pos, buf) in seg.writes {
         let len = crate::log::io::DiskBuf::bytes(&buf).len();
-        match file.write_at(buf, pos).await {
+        let written = if durable_write {
+            file.write_at_durable(buf, pos).await
+        } else {
+            file.write_at(buf, pos).await
+        };
+        match written {
             Ok(n) if n == len => {}
             Ok(n) => return Err(classify_write(short_write(n, len))),
             Err(e) => return Err(classify_write(e)),
         }
     }
-    let finalized = seg.finalize.is_some();
     if let Some(fin) = seg.finalize {
         // Cut first, then the indexes: an index file on disk means the .log
         // has its exact length. Time index before offset index: a segment
@@ -289,7 +297,7 @@ async fn flush_segment<D: Disk>(
             .await
             .map_err(classify_write)?;
     }
-    if sync && !finalized {
+    if sync && !finalized && !durable_write {
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
     }
     Ok(())

@@ -239,11 +239,14 @@ pub async fn run_shard(
     ready: Arc<AtomicUsize>,
 ) -> Result<(), String> {
     let executor = glommio::executor();
-    let requests = executor.create_task_queue(
-        Shares::Static(1000),
-        Latency::Matters(Duration::from_millis(1)),
-        "requests",
-    );
+    // Not Latency::Matters: that makes glommio arm and cancel a latency
+    // timer on every reactor turn (two more io_uring operations each time),
+    // which cost about 0.1 core and 0.1 ms of median produce latency at
+    // 5,000 requests/s (tuning/README.md). Requests still win over the
+    // background queue by shares, and background work yields within the
+    // preempt timer (tuning `preempt_timer_ms`).
+    let requests =
+        executor.create_task_queue(Shares::Static(1000), Latency::NotImportant, "requests");
     let background =
         executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "background");
     let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());

@@ -639,6 +639,22 @@ pub struct Tuning {
     pub preempt_timer_ms: u64,
     /// Depth of every cross-shard channel, in messages.
     pub mesh_channel_depth: usize,
+    /// How long the shard's committer may wait, once woken by an append, to
+    /// gather more appends into the same write and fdatasync (microseconds).
+    /// 0 starts a round as soon as the previous one ends.
+    pub group_commit_window_us: u64,
+    /// SO_SNDBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_send_buffer_bytes: usize,
+    /// SO_RCVBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_receive_buffer_bytes: usize,
+    /// Bytes a fetch that goes to disk reads beyond what it asked for; kept
+    /// (within `shard_memory_bytes`) to serve the partition's next fetches.
+    pub fetch_read_ahead_bytes: usize,
+    /// Memory each shard may spend on its partitions' tail caches and
+    /// read-ahead windows (bytes). 0 turns both off: every fetch reads disk.
+    pub shard_memory_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -650,6 +666,11 @@ impl Default for Tuning {
             spin_before_park_us: 0,
             preempt_timer_ms: 10,
             mesh_channel_depth: limits::MESH_CHANNEL_DEPTH,
+            group_commit_window_us: 0,
+            socket_send_buffer_bytes: 0,
+            socket_receive_buffer_bytes: 0,
+            fetch_read_ahead_bytes: 4 * 1024 * 1024,
+            shard_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -684,7 +705,52 @@ impl Tuning {
         if self.preempt_timer_ms == 0 || self.preempt_timer_ms > 1000 {
             return Err("tuning: preempt_timer_ms must be in [1, 1000]".into());
         }
+        if self.group_commit_window_us > limits::GROUP_COMMIT_WINDOW_US_MAX {
+            return Err(format!(
+                "tuning: group_commit_window_us must be in [0, {}]",
+                limits::GROUP_COMMIT_WINDOW_US_MAX
+            ));
+        }
+        for (key, value) in [
+            ("socket_send_buffer_bytes", self.socket_send_buffer_bytes),
+            (
+                "socket_receive_buffer_bytes",
+                self.socket_receive_buffer_bytes,
+            ),
+        ] {
+            let range = limits::SOCKET_BUFFER_BYTES_MIN..=limits::SOCKET_BUFFER_BYTES_MAX;
+            if value != 0 && !range.contains(&value) {
+                return Err(format!(
+                    "tuning: {key} must be 0 (kernel default) or in [{}, {}]",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if self.shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
+            return Err(format!(
+                "tuning: shard_memory_bytes must be in [0, {}]",
+                limits::SHARD_MEMORY_BYTES_MAX
+            ));
+        }
+        // A window bigger than half the budget would leave no room for the
+        // tail caches or for a second reading partition.
+        if self.fetch_read_ahead_bytes > limits::FETCH_READ_AHEAD_BYTES_MAX {
+            return Err(format!(
+                "tuning: fetch_read_ahead_bytes must be in [0, {}]",
+                limits::FETCH_READ_AHEAD_BYTES_MAX
+            ));
+        }
+        if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
+            return Err(
+                "tuning: fetch_read_ahead_bytes must be at most half of shard_memory_bytes".into(),
+            );
+        }
         Ok(())
+    }
+
+    pub fn group_commit_window(&self) -> Duration {
+        Duration::from_micros(self.group_commit_window_us)
     }
 
     pub fn preempt_timer(&self) -> Duration {
@@ -976,15 +1042,21 @@ impl Config {
             },
         };
         cluster.check_quorum(broker.node_id)?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        // Absolute: glommio's directory sync fails with EBADF on a relative
+        // path, which made every topic creation under the default `data`
+        // fail with KAFKA_STORAGE_ERROR.
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|e| format!("data directory {}: {e}", data_dir.display()))?;
         Ok(Config {
             listen,
             cluster,
             cluster_id: None,
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             shards,
             tuning,
             broker,
@@ -1059,6 +1131,7 @@ mod tests {
             ..ServeArgs::default()
         };
         let config = Config::build(&args).unwrap();
+        assert!(config.data_dir.is_absolute() && config.data_dir.ends_with("data"));
         assert!(!config.broker.auto_create_topics_enable);
         assert_eq!(config.broker.num_partitions, 8);
         assert_eq!(config.listen.port(), 9092);
@@ -1249,6 +1322,41 @@ mod tests {
         assert!(config.cluster.voters.is_empty());
         let err = build_from("[kafka]\nbogus = 1\n", "s.toml", ServeArgs::default()).unwrap_err();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn tuning_knobs_are_validated_with_their_names() {
+        let bad = |text: &str, key: &str| {
+            let tuning: Tuning = toml::from_str(text).unwrap();
+            let e = tuning.validate().unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        };
+        bad("group_commit_window_us = 100001", "group_commit_window_us");
+        bad("socket_send_buffer_bytes = 100", "socket_send_buffer_bytes");
+        bad(
+            "socket_receive_buffer_bytes = 1073741824",
+            "socket_receive_buffer_bytes",
+        );
+        bad(
+            "shard_memory_bytes = 8388608\nfetch_read_ahead_bytes = 8388608",
+            "fetch_read_ahead_bytes",
+        );
+        bad(
+            "fetch_read_ahead_bytes = 1073741824\nshard_memory_bytes = 4294967296",
+            "fetch_read_ahead_bytes",
+        );
+        // 0 turns the caches (and so the read-ahead) off.
+        let off: Tuning =
+            toml::from_str("shard_memory_bytes = 0\nfetch_read_ahead_bytes = 0").unwrap();
+        off.validate().unwrap();
+        let tuned: Tuning = toml::from_str(
+            "group_commit_window_us = 500\nsocket_send_buffer_bytes = 1048576\n\
+             socket_receive_buffer_bytes = 0",
+        )
+        .unwrap();
+        tuned.validate().unwrap();
+        assert_eq!(tuned.group_commit_window(), Duration::from_micros(500));
+        assert!(toml::from_str::<Tuning>("group_commit_window = 1").is_err());
     }
 
     #[test]

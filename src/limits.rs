@@ -111,6 +111,23 @@ pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 
 /// Nodes `corelog dev-cluster` starts on one machine.
 pub const DEV_CLUSTER_NODES_MAX: usize = 16;
+/// Longest a shard's committer may hold a round open to gather appends
+/// (tuning `group_commit_window_us`): every acks=all produce may wait this long.
+pub const GROUP_COMMIT_WINDOW_US_MAX: u64 = 100_000;
+
+/// Socket buffer sizes a tuning profile may ask for (SO_SNDBUF, SO_RCVBUF).
+pub const SOCKET_BUFFER_BYTES_MIN: usize = 4 * 1024;
+pub const SOCKET_BUFFER_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Largest per-shard budget for tail caches and read-ahead windows.
+pub const SHARD_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024 * 1024;
+
+/// Largest read-ahead one fetch's disk read may add (one DMA read).
+pub const FETCH_READ_AHEAD_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Largest tail cache one partition keeps (appended batches kept in memory
+/// for caught-up consumers); the shard budget may allow less.
+pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
 const _: () = assert!(DEV_CLUSTER_NODES_MAX <= CONTROLLER_VOTERS_MAX);

@@ -10,13 +10,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::cache::{ReadCache, WindowFill};
 use super::io::{
     is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
 };
@@ -261,15 +262,23 @@ async fn flush_segment<D: Disk>(
     seg: SegmentFlush<D::File>,
     sync: bool,
 ) -> Result<(), FlushFailure> {
+    let finalized = seg.finalize.is_some();
+    // One write that must be durable: make it durable itself, one disk
+    // operation instead of a write and then an fdatasync.
+    let durable_write = sync && !finalized && seg.writes.len() == 1;
     for (pos, buf) in seg.writes {
         let len = crate::log::io::DiskBuf::bytes(&buf).len();
-        match file.write_at(buf, pos).await {
+        let written = if durable_write {
+            file.write_at_durable(buf, pos).await
+        } else {
+            file.write_at(buf, pos).await
+        };
+        match written {
             Ok(n) if n == len => {}
             Ok(n) => return Err(classify_write(short_write(n, len))),
             Err(e) => return Err(classify_write(e)),
         }
     }
-    let finalized = seg.finalize.is_some();
     if let Some(fin) = seg.finalize {
         // Cut first, then the indexes: an index file on disk means the .log
         // has its exact length. Time index before offset index: a segment
@@ -288,7 +297,7 @@ async fn flush_segment<D: Disk>(
             .await
             .map_err(classify_write)?;
     }
-    if sync && !finalized {
+    if sync && !finalized && !durable_write {
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
     }
     Ok(())
@@ -333,22 +342,100 @@ async fn undo<D: Disk>(
 
 /// Reads whole batches for a fetch; planned by `PartitionLog::plan_read`.
 pub struct ReadJob<D: Disk = DmaDisk> {
+    /// Served from the log's cache at planning: no I/O.
+    pub(crate) ready: Option<Bytes>,
     pub(crate) file: Option<Rc<D::File>>,
+    pub(crate) segment_base: i64,
     pub(crate) start_position: u64,
     pub(crate) limit_position: u64,
     pub(crate) offset: i64,
     pub(crate) upper_offset: i64,
     pub(crate) max_bytes: usize,
+    /// Extra bytes to read and keep in the cache for the next fetches.
+    pub(crate) read_ahead_bytes: usize,
+    pub(crate) cache: Rc<RefCell<ReadCache<D::File>>>,
+}
+
+/// Where the batches a read wants lie in the bytes it read.
+enum Located {
+    /// `[first, served)`: what the read returns; `[first, whole)`: every
+    /// whole batch below the upper offset (the read-ahead window).
+    Found {
+        first: usize,
+        served: usize,
+        whole: usize,
+    },
+    /// A batch at or past the upper offset comes before any wanted one.
+    Nothing,
+    /// The bytes end (or stop being batches) before a wanted batch is whole.
+    Short,
 }
 
 impl<D: Disk> ReadJob<D> {
     /// Whole batches from the one containing `offset`, below `upper_offset`,
     /// at most `max_bytes` unless the first batch alone is larger (KIP-74).
     /// Empty when there is nothing to read.
+    ///
+    /// One disk read of `max_bytes` plus the read-ahead from the indexed
+    /// position usually holds the batch wanted and all the fetch returns;
+    /// what it holds beyond that is kept for the next fetch. A batch too
+    /// large for that read falls back to scanning for it.
     pub async fn run(self) -> Result<Bytes, LogError> {
-        let Some(file) = self.file else {
+        if let Some(bytes) = self.ready {
+            return Ok(bytes);
+        }
+        let Some(file) = self.file.clone() else {
             return Ok(Bytes::new());
         };
+        let span = self.limit_position - self.start_position;
+        let want = (self.max_bytes.max(BATCH_HEADER_BYTES) as u64 + self.read_ahead_bytes as u64)
+            .min(span) as usize;
+        let buf = Bytes::from(file.read_at(self.start_position, want).await?);
+        let located = locate(&buf, self.offset, self.upper_offset, self.max_bytes);
+        match located {
+            Located::Found {
+                first,
+                served,
+                whole,
+            } => {
+                if whole > served && self.read_ahead_bytes > 0 {
+                    self.keep_window(file, &buf, first, served, whole);
+                }
+                Ok(buf.slice(first..served))
+            }
+            Located::Nothing => Ok(Bytes::new()),
+            // The read already holds the rest of the segment's data.
+            Located::Short if want as u64 == span => Ok(Bytes::new()),
+            Located::Short => self.run_scanning(file).await,
+        }
+    }
+
+    fn keep_window(
+        &self,
+        file: Rc<D::File>,
+        buf: &Bytes,
+        first: usize,
+        served: usize,
+        whole: usize,
+    ) {
+        let served_bytes = &buf[first..served];
+        let mut next_offset = self.offset;
+        for (_, h) in BatchIter::new(served_bytes, false) {
+            next_offset = h.last_offset() + 1;
+        }
+        self.cache.borrow_mut().install_window(WindowFill {
+            file,
+            segment_base: self.segment_base,
+            position: self.start_position + first as u64,
+            bytes: buf.slice(first..whole),
+            allocated_bytes: buf.len(),
+            cursor: (next_offset, served - first),
+        });
+    }
+
+    /// The read for batches the first read could not hold: scan for the
+    /// first wanted batch, then read from it.
+    async fn run_scanning(self, file: Rc<D::File>) -> Result<Bytes, LogError> {
         let (offset, upper) = (self.offset, self.upper_offset);
         let mut first: Option<(u64, BatchHeader)> = None;
         scan(
@@ -376,20 +463,51 @@ impl<D: Disk> ReadJob<D> {
             .max(header.total_bytes())
             .min((self.limit_position - pos) as usize);
         let buf = Bytes::from(file.read_at(pos, want).await?);
-        let mut end = 0;
-        for (at, h) in BatchIter::new(&buf, false) {
-            let next = at + h.total_bytes();
-            if h.base_offset >= upper || (at > 0 && next > self.max_bytes) {
-                break;
-            }
-            end = next;
-        }
-        if end == 0 {
-            return Err(LogError::Corrupt(format!(
+        match locate(&buf, offset, upper, self.max_bytes) {
+            Located::Found { first, served, .. } => Ok(buf.slice(first..served)),
+            Located::Nothing | Located::Short => Err(LogError::Corrupt(format!(
                 "batch at position {pos} could not be read back"
-            )));
+            ))),
         }
-        Ok(buf.slice(..end))
+    }
+}
+
+/// Finds, in bytes read from a batch boundary, the batch holding `offset`
+/// and what a read of `max_bytes` below `upper` returns from there.
+fn locate(buf: &[u8], offset: i64, upper: i64, max_bytes: usize) -> Located {
+    let mut first = None;
+    let (mut served, mut whole) = (0, 0);
+    let mut serving = true;
+    let mut it = BatchIter::new(buf, false);
+    for (at, h) in it.by_ref() {
+        if h.base_offset >= upper {
+            break;
+        }
+        let next = at + h.total_bytes();
+        match first {
+            None if h.last_offset() < offset => continue,
+            None => {
+                first = Some(at);
+                served = next;
+            }
+            Some(start) => {
+                serving = serving && next - start <= max_bytes;
+                if serving {
+                    served = next;
+                }
+            }
+        }
+        whole = next;
+    }
+    match first {
+        Some(first) => Located::Found {
+            first,
+            served,
+            whole,
+        },
+        // Stopped early: at a batch at or past the upper offset.
+        None if it.stop().is_none() => Located::Nothing,
+        None => Located::Short,
     }
 }
 

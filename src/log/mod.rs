@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cache;
 mod cleaner;
 pub mod io;
 mod jobs;
@@ -36,11 +37,13 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+pub use cache::CacheBudget;
 pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
 pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
 pub use jobs::{FlushJob, FlushOutcome, ReadJob, RetentionJob, ScanJob, TimestampJob};
@@ -183,6 +186,8 @@ pub struct PartitionLog<D: Disk = DmaDisk> {
     /// A swap failed after its commit point; recovery finishes it at the
     /// next open. No more cleaning until then.
     cleaner_stopped: bool,
+    /// Tail cache and read-ahead window (`cache`), shared with read jobs.
+    cache: Rc<RefCell<cache::ReadCache<D::File>>>,
 }
 
 /// The partition-directory file holding the log start offset DeleteRecords
@@ -296,6 +301,7 @@ impl<D: Disk> PartitionLog<D> {
             cleaned_upto: log_start,
             clean_in_flight: false,
             cleaner_stopped: false,
+            cache: Rc::new(RefCell::new(cache::ReadCache::new(CacheBudget::disabled()))),
         };
         log.check_invariants();
         Ok(log)
@@ -316,6 +322,25 @@ impl<D: Disk> PartitionLog<D> {
         assert!(self.start_offset() <= self.flushed_offset);
         assert!(self.flushed_offset <= self.written_offset);
         assert!(self.written_offset <= self.end_offset());
+        self.cache
+            .borrow()
+            .check(self.end_offset(), self.active().base_offset);
+    }
+
+    /// Lets this log keep a tail cache and read-ahead windows, charged to
+    /// the shard's budget (without one, every read goes to disk).
+    pub fn set_cache_budget(&mut self, budget: Rc<CacheBudget>) {
+        *self.cache.borrow_mut() = cache::ReadCache::new(budget);
+    }
+
+    /// Bytes this log's caches hold.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.borrow().charged_bytes()
+    }
+
+    /// Frees caches no read used since the previous call (housekeeping).
+    pub fn release_idle_cache(&mut self) {
+        self.cache.borrow_mut().release_idle();
     }
 
     pub fn dir(&self) -> &Path {
@@ -411,6 +436,9 @@ impl<D: Disk> PartitionLog<D> {
         seg.chain_copy(&alloc, &head, batch.len());
         seg.chain_copy(&alloc, records, records.len());
         seg.account(position, &stored, len, interval);
+        self.cache
+            .borrow_mut()
+            .on_append(base, last + 1, &head, records);
         Ok(AppendInfo {
             base_offset: base,
             last_offset: last,
@@ -436,6 +464,7 @@ impl<D: Disk> PartitionLog<D> {
         // Kafka appends a last time-index entry when a segment goes inactive.
         seg.maybe_push_time();
         self.segments.push_back(Segment::new(base, None, now));
+        self.cache.borrow_mut().on_roll();
         base
     }
 
@@ -571,6 +600,7 @@ impl<D: Disk> PartitionLog<D> {
                 .expect("segments left after rollback were flushed");
             seg.restore(snap);
         }
+        self.cache.borrow_mut().drop_tail();
         assert_eq!(self.end_offset(), self.written_offset);
         self.check_invariants();
     }
@@ -598,13 +628,35 @@ impl<D: Disk> PartitionLog<D> {
         );
         let seg = self.segment_for(offset);
         let empty = offset >= upper_offset || offset >= seg.next_offset;
+        let mut cache = self.cache.borrow_mut();
+        if offset >= upper_offset {
+            cache.note_caught_up();
+        }
+        let served = if empty {
+            cache::Served::Miss { position: None }
+        } else {
+            let view = cache::SegmentView {
+                base_offset: seg.base_offset,
+                file: seg.file.as_ref(),
+                next_offset: seg.next_offset,
+            };
+            cache.serve(offset, max_bytes, upper_offset, view)
+        };
+        let (ready, position) = match served {
+            cache::Served::Hit(bytes) => (Some(bytes), None),
+            cache::Served::Miss { position } => (None, position),
+        };
         Ok(ReadJob {
+            ready,
             file: if empty { None } else { seg.file.clone() },
-            start_position: seg.position_for_offset(offset),
+            segment_base: seg.base_offset,
+            start_position: position.unwrap_or_else(|| seg.position_for_offset(offset)),
             limit_position: seg.size,
             offset,
             upper_offset,
             max_bytes,
+            read_ahead_bytes: cache.read_ahead_bytes(),
+            cache: self.cache.clone(),
         })
     }
 
@@ -741,6 +793,7 @@ impl<D: Disk> PartitionLog<D> {
         let first = self.segments.front().expect("never empty").base_offset;
         self.log_start = self.log_start.max(first);
         self.cleaned_upto = self.cleaned_upto.max(self.log_start);
+        self.cache.borrow_mut().drop_window();
         (paths, files)
     }
 
@@ -769,6 +822,7 @@ impl<D: Disk> PartitionLog<D> {
         self.log_start = offset;
         self.cleaned_upto = self.cleaned_upto.max(offset);
         self.checkpoint.want(offset);
+        self.cache.borrow_mut().drop_window();
         // Settled segments wholly below the new start go now; others (still
         // being finalized, or held by a clean job) at the next retention.
         let doomed = if self.clean_in_flight {
@@ -913,6 +967,7 @@ impl<D: Disk> PartitionLog<D> {
             );
             self.segments.drain(at..at + n);
             self.segments.insert(at, swapped.segment);
+            self.cache.borrow_mut().drop_window();
         }
         self.check_invariants();
         match outcome.error {

@@ -638,7 +638,20 @@ fn fuzz_one(seed: u64) {
         index_interval_bytes: 64 + rng.below(2048) as u32,
         ..LogConfig::default()
     };
-    let mut log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+    // Caches on for most seeds, from tiny (often refused) to ample, so
+    // reads are served from the tail and read-ahead windows across rolls,
+    // failed flushes, retention and crashes.
+    let budget = match rng.below(4) {
+        0 => CacheBudget::disabled(),
+        1 => CacheBudget::new(16 * 1024, 4096),
+        _ => CacheBudget::new(4 << 20, rng.below(64 * 1024) as usize),
+    };
+    let open = |disk: &MemDisk, config: &LogConfig| {
+        let mut log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+        log.set_cache_budget(budget.clone());
+        log
+    };
+    let mut log = open(&disk, &config);
     // The model holds only offsets >= base_dropped (retention).
     let mut model = Model {
         batches: Vec::new(),
@@ -703,7 +716,13 @@ fn fuzz_one(seed: u64) {
                 let upper = log.flushed_offset();
                 let start = model.start;
                 assert!(upper >= start);
-                let offset = start + rng.below((upper - start + 1) as u64) as i64;
+                // Often at the readable end: a caught-up reader, which
+                // starts the tail cache.
+                let offset = if rng.chance(25) {
+                    upper
+                } else {
+                    start + rng.below((upper - start + 1) as u64) as i64
+                };
                 let max_bytes = 1 + rng.below(6_000) as usize;
                 let bytes =
                     block_on(log.plan_read(offset, max_bytes, upper).unwrap().run()).unwrap();
@@ -752,7 +771,7 @@ fn fuzz_one(seed: u64) {
                 drop(job.take());
                 drop(log);
                 disk.crash(rng.chance(50).then(|| rng.next()));
-                log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+                log = open(&disk, &config);
                 let end = log.end_offset();
                 let i = model.index_of_offset(end);
                 assert!(i >= model.flushed, "synced data survives: end {end}");
@@ -773,7 +792,7 @@ fn fuzz_one(seed: u64) {
                 let failed = log.is_failed();
                 let closed = block_on(log.close());
                 assert_eq!(closed.is_err(), failed);
-                log = block_on(PartitionLog::open_on(disk.clone(), &dir, config.clone())).unwrap();
+                log = open(&disk, &config);
                 if failed {
                     model.reopened(log.end_offset());
                 }
@@ -788,7 +807,18 @@ fn fuzz_one(seed: u64) {
         }
         assert_eq!(log.end_offset(), model.end());
         assert_eq!(log.start_offset(), model.start);
+        assert_eq!(
+            budget.used_bytes(),
+            log.cached_bytes(),
+            "one log charges the budget"
+        );
+        if rng.chance(2) {
+            log.release_idle_cache();
+        }
     }
+    drop(job);
+    drop(log);
+    assert_eq!(budget.used_bytes(), 0, "cache charges balance");
 }
 
 fn finish(
@@ -1161,10 +1191,17 @@ fn compaction_keeps_the_newest_record_per_key() {
         flush(&mut log).await.unwrap();
         let (start, end, segments) = (log.start_offset(), log.end_offset(), log.segment_count());
         assert!(segments > 10);
+        // A read-ahead window over a segment the cleaner swaps must not
+        // serve the old bytes afterwards.
+        log.set_cache_budget(CacheBudget::new(1 << 20, 256 * 1024));
+        let first = log.plan_read(start, 64, end).unwrap().run().await.unwrap();
+        assert!(!first.is_empty());
+        assert!(log.cached_bytes() > 0, "the read kept a window");
         // A read job planned before the clean keeps working after it.
         let early = log.plan_read(0, 1 << 20, end).unwrap();
         let now = 10_000_000;
         let stats = clean_fully(&mut log, now).await;
+        assert_eq!(log.cached_bytes(), 0, "the swap dropped the window");
         assert!(stats.records_dropped > 0 && stats.segments_out <= stats.segments_in);
         assert!(!early.run().await.unwrap().is_empty());
         assert_eq!((log.start_offset(), log.end_offset()), (start, end));

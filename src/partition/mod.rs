@@ -24,7 +24,7 @@ use futures::channel::oneshot;
 use uuid::Uuid;
 
 use crate::config::TopicConfig;
-use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::log::{CacheBudget, LogConfig, LogError, PartitionLog};
 use crate::protocol::batch::{self, ProduceBatchError};
 use producers::{ProducerStates, SequenceCheck};
 
@@ -207,9 +207,11 @@ impl Partition {
         index: i32,
         topic_id: Uuid,
         config: TopicConfig,
+        cache_budget: Rc<CacheBudget>,
     ) -> Result<Partition, LogError> {
         let dir = data_dir.join(Self::dir_name(topic, index));
-        let log = PartitionLog::open(&dir, log_config(&config)).await?;
+        let mut log = PartitionLog::open(&dir, log_config(&config)).await?;
+        log.set_cache_budget(cache_budget);
         write_partition_metadata(&dir, topic_id)?;
         let (mut producers, from) =
             load_newest_snapshot(&dir, log.start_offset(), log.end_offset());
@@ -520,6 +522,7 @@ impl Partition {
         if self.deleted.get() {
             return;
         }
+        self.state.borrow_mut().log.release_idle_cache();
         let rolled = self.state.borrow_mut().log.maybe_roll(now);
         if rolled {
             // An idle partition has no produce to trigger the flush that

@@ -46,6 +46,8 @@ pub struct BrokerOptions {
     /// `--data-dir`: the file names the listener and the log dir (the
     /// caller passes the same port and dir here).
     pub config_file: Option<(PathBuf, u16)>,
+    /// A tuning profile (TOML text) passed with `--tuning`.
+    pub tuning: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -56,6 +58,7 @@ impl Default for BrokerOptions {
             data_dir: None,
             create_data_dir: true,
             config_file: None,
+            tuning: None,
         }
     }
 }
@@ -83,6 +86,11 @@ impl BrokerOptions {
 
     pub fn config_file(mut self, path: PathBuf, port: u16) -> Self {
         self.config_file = Some((path, port));
+        self
+    }
+
+    pub fn tuning(mut self, toml: &str) -> Self {
+        self.tuning = Some(toml.to_string());
         self
     }
 }
@@ -179,6 +187,11 @@ impl Broker {
         cmd.arg("--shards").arg(self.options.shards.to_string());
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
+        }
+        if let Some(tuning) = &self.options.tuning {
+            let path = self.tempdir.path().join("tuning.toml");
+            fs::write(&path, tuning).expect("write tuning profile");
+            cmd.arg("--tuning").arg(path);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone log fd")))
@@ -541,13 +554,17 @@ pub fn consume(
 }
 
 /// Parses `shard-stats shard=<S> partitions=<P> produce_local=<X>
-/// produce_forwarded=<Y>` lines out of the broker's output.
+/// produce_forwarded=<Y> commit_rounds=<R> cache_hits=<H> cache_misses=<M>`
+/// lines out of the broker's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardStats {
     pub shard: u64,
     pub partitions: u64,
     pub produce_local: u64,
     pub produce_forwarded: u64,
+    pub commit_rounds: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
@@ -574,6 +591,9 @@ pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
             partitions: get("partitions"),
             produce_local: get("produce_local"),
             produce_forwarded: get("produce_forwarded"),
+            commit_rounds: get("commit_rounds"),
+            cache_hits: get("cache_hits"),
+            cache_misses: get("cache_misses"),
         });
     }
     stats

@@ -1,0 +1,734 @@
+//! Read caches of one partition log, and the per-shard memory budget they
+//! share.
+//!
+//! Two caches per log, both holding whole batches exactly as stored:
+//!
+//! - the **tail**: batches appended to the active segment, copied as they
+//!   are appended. It is kept only once a fetch found nothing new (its
+//!   consumer is caught up), so a producer with no reader at the log end
+//!   pays no copy, and a caught-up consumer is served from memory instead of
+//!   a DMA read per fetch (DESIGN.md: "a small per-partition tail cache").
+//! - the **read-ahead window**: what a fetch that went to disk read beyond
+//!   what it returned (tuning `fetch_read_ahead_bytes`), served to the
+//!   partition's next fetches, so a consumer catching up reads the disk in
+//!   large steps.
+//!
+//! Lives inside its `PartitionLog`, on the partition's owner shard, as an
+//! `Rc<RefCell<..>>` shared with the log's read jobs; every borrow is in
+//! synchronous code. All memory is charged to the shard's [`CacheBudget`]
+//! (tuning `shard_memory_bytes`): a cache that cannot get memory is not
+//! kept, and the read goes to disk as it would without caches.
+//!
+//! Invariants (asserted): a cache serves only offsets below the read's upper
+//! offset, which is at most the flushed offset, so unflushed (and possibly
+//! rolled back) appends are never served. The tail ends exactly at the log
+//! end and starts inside the active segment; a roll restarts it and a
+//! flush failure's rollback drops it. A window is tied to its segment's file
+//! handle (`Rc` identity), so a segment that left the log (retention,
+//! DeleteRecords) or was swapped by the cleaner never matches; the log also
+//! drops the window at those points so its memory returns at once.
+
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::limits;
+use crate::protocol::batch::{BatchHeader, BatchIter};
+
+/// Memory a shard's caches may use, shared by every partition of the shard.
+/// One per shard.
+pub struct CacheBudget {
+    limit_bytes: usize,
+    used_bytes: Cell<usize>,
+    read_ahead_bytes: usize,
+    /// Reads served from a cache, and reads that went to disk.
+    hits: Cell<u64>,
+    misses: Cell<u64>,
+}
+
+impl CacheBudget {
+    pub fn new(limit_bytes: usize, read_ahead_bytes: usize) -> Rc<CacheBudget> {
+        assert!(
+            read_ahead_bytes <= limit_bytes / 2,
+            "read-ahead fits the budget twice (config validates it)"
+        );
+        Rc::new(CacheBudget {
+            limit_bytes,
+            used_bytes: Cell::new(0),
+            read_ahead_bytes,
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+        })
+    }
+
+    /// No caches: every read goes to disk.
+    pub fn disabled() -> Rc<CacheBudget> {
+        CacheBudget::new(0, 0)
+    }
+
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes.get()
+    }
+
+    pub fn limit_bytes(&self) -> usize {
+        self.limit_bytes
+    }
+
+    pub fn read_ahead_bytes(&self) -> usize {
+        self.read_ahead_bytes
+    }
+
+    /// Reads served from memory so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.get()
+    }
+
+    /// Reads that went to disk so far.
+    pub fn misses(&self) -> u64 {
+        self.misses.get()
+    }
+
+    fn count(&self, served: &Served) {
+        let counter = match served {
+            Served::Hit(_) => &self.hits,
+            Served::Miss { .. } => &self.misses,
+        };
+        counter.set(counter.get() + 1);
+    }
+
+    /// Largest tail one partition keeps: a slice of the budget, so a few
+    /// busy partitions cannot take all of it.
+    fn tail_bytes_max(&self) -> usize {
+        (self.limit_bytes / 8).min(limits::TAIL_CACHE_BYTES_MAX)
+    }
+
+    fn charge(self: &Rc<Self>, bytes: usize) -> Option<Charge> {
+        let mut charge = Charge {
+            budget: self.clone(),
+            bytes: 0,
+        };
+        charge.resize(bytes).then_some(charge)
+    }
+}
+
+/// Bytes taken from a [`CacheBudget`], given back on drop.
+struct Charge {
+    budget: Rc<CacheBudget>,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Changes the charge to `bytes`; false (and unchanged) past the limit.
+    fn resize(&mut self, bytes: usize) -> bool {
+        let others = self.budget.used_bytes.get() - self.bytes;
+        if others + bytes > self.budget.limit_bytes {
+            return false;
+        }
+        self.budget.used_bytes.set(others + bytes);
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let used = self.budget.used_bytes.get();
+        assert!(used >= self.bytes, "charges balance");
+        self.budget.used_bytes.set(used - self.bytes);
+    }
+}
+
+/// Batches appended to the active segment since the tail started.
+struct Tail {
+    /// Base offset of the first batch held; `next_offset` when empty.
+    first_offset: i64,
+    /// One past the last offset held: always the log end.
+    next_offset: i64,
+    bytes: Vec<u8>,
+    /// (base offset, position in `bytes`) of every batch held.
+    batches: Vec<(i64, usize)>,
+    charge: Charge,
+    /// Fetches served since the last trim; none means nobody keeps up.
+    hits: u32,
+}
+
+const TAIL_BATCH_ENTRY_BYTES: usize = std::mem::size_of::<(i64, usize)>();
+
+impl Tail {
+    fn charged_bytes(&self) -> usize {
+        self.bytes.capacity() + self.batches.capacity() * TAIL_BATCH_ENTRY_BYTES
+    }
+
+    /// Drops the oldest batches until `room` more bytes fit in `max`.
+    fn trim_for(&mut self, room: usize, max: usize) {
+        let keep_to = max.saturating_sub(room) / 2;
+        let len = self.bytes.len();
+        let cut = self
+            .batches
+            .iter()
+            .position(|&(_, pos)| len - pos <= keep_to)
+            .unwrap_or(self.batches.len());
+        let cut_pos = self.batches.get(cut).map_or(len, |&(_, pos)| pos);
+        self.bytes.drain(..cut_pos);
+        self.batches.drain(..cut);
+        for entry in &mut self.batches {
+            entry.1 -= cut_pos;
+        }
+        self.first_offset = self.batches.first().map_or(self.next_offset, |b| b.0);
+        self.hits = 0;
+    }
+
+    /// Whole batches from the one holding `offset`, below `upper`, at most
+    /// `max_bytes` unless the first alone is larger. None when `offset` is
+    /// not held or nothing is below `upper`.
+    fn serve(&mut self, offset: i64, max_bytes: usize, upper: i64) -> Option<Bytes> {
+        if offset < self.first_offset || offset >= self.next_offset.min(upper) {
+            return None;
+        }
+        let at = self.batches.partition_point(|&(base, _)| base <= offset) - 1;
+        let from = self.batches[at].1;
+        let mut to = from;
+        for (i, &(base, pos)) in self.batches.iter().enumerate().skip(at) {
+            if base >= upper {
+                break;
+            }
+            let end = self.batches.get(i + 1).map_or(self.bytes.len(), |b| b.1);
+            if pos > from && end - from > max_bytes {
+                break;
+            }
+            to = end;
+        }
+        assert!(to > from, "offset below upper is inside a held batch");
+        self.hits = self.hits.saturating_add(1);
+        Some(Bytes::copy_from_slice(&self.bytes[from..to]))
+    }
+}
+
+/// Whole batches of one segment, read from disk ahead of the fetches.
+struct Window<F> {
+    /// The segment's file when read: identity, not I/O.
+    file: Rc<F>,
+    segment_base: i64,
+    /// File position of `bytes[0]`.
+    position: u64,
+    /// Base offset of the first batch.
+    first_offset: i64,
+    /// Last offset of the last batch, plus one.
+    next_offset: i64,
+    bytes: Bytes,
+    /// Where the last fetch served from here ended (offset, index in
+    /// `bytes`), so sequential fetches do not walk the window from its start.
+    cursor: (i64, usize),
+    _charge: Charge,
+}
+
+/// The answer of [`ReadCache::serve`].
+pub(crate) enum Served {
+    Hit(Bytes),
+    /// Read the disk; from this file position when the cache knows where
+    /// the batch holding the offset starts.
+    Miss {
+        position: Option<u64>,
+    },
+}
+
+/// A read-ahead window to keep, built by a read job from what it read.
+pub(crate) struct WindowFill<F> {
+    pub file: Rc<F>,
+    pub segment_base: i64,
+    pub position: u64,
+    /// Whole batches, the first holding `cursor.0`.
+    pub bytes: Bytes,
+    /// Bytes of the allocation `bytes` keeps alive.
+    pub allocated_bytes: usize,
+    pub cursor: (i64, usize),
+}
+
+/// The segment a read falls in, as the log sees it now.
+pub(crate) struct SegmentView<'a, F> {
+    pub base_offset: i64,
+    pub file: Option<&'a Rc<F>>,
+    /// End of the segment's offsets (unflushed appends included).
+    pub next_offset: i64,
+}
+
+/// One partition log's caches.
+pub(crate) struct ReadCache<F> {
+    budget: Rc<CacheBudget>,
+    tail: Option<Tail>,
+    /// A fetch found nothing new: start a tail at the next append.
+    tail_wanted: bool,
+    window: Option<Window<F>>,
+    /// Served or filled since the last [`ReadCache::release_idle`].
+    used: bool,
+}
+
+impl<F> ReadCache<F> {
+    pub fn new(budget: Rc<CacheBudget>) -> ReadCache<F> {
+        ReadCache {
+            budget,
+            tail: None,
+            tail_wanted: false,
+            window: None,
+            used: false,
+        }
+    }
+
+    /// Read-ahead a disk read should add (0 when caching is off).
+    pub fn read_ahead_bytes(&self) -> usize {
+        self.budget.read_ahead_bytes()
+    }
+
+    /// Bytes currently charged by this log's caches.
+    pub fn charged_bytes(&self) -> usize {
+        self.tail.as_ref().map_or(0, |t| t.charge.bytes)
+            + self.window.as_ref().map_or(0, |w| w._charge.bytes)
+    }
+
+    /// A fetch at the log's readable end found nothing: its consumer is
+    /// caught up, so keep appends in memory from now on.
+    pub fn note_caught_up(&mut self) {
+        if self.budget.tail_bytes_max() > 0 {
+            self.tail_wanted = true;
+        }
+    }
+
+    /// One batch appended at `base` (ending before `next`), as stored:
+    /// its patched header and its records.
+    pub fn on_append(&mut self, base: i64, next: i64, head: &[u8], records: &[u8]) {
+        if self.tail.is_none() && self.tail_wanted {
+            self.tail = self.budget.charge(0).map(|charge| Tail {
+                first_offset: base,
+                next_offset: base,
+                bytes: Vec::new(),
+                batches: Vec::new(),
+                charge,
+                hits: 0,
+            });
+        }
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        assert_eq!(tail.next_offset, base, "the tail ends at the log end");
+        let len = head.len() + records.len();
+        let max = self.budget.tail_bytes_max();
+        if tail.bytes.len() + len > max {
+            if tail.hits == 0 && !tail.batches.is_empty() {
+                // A whole tail went by without a reader: stop copying.
+                self.tail = None;
+                self.tail_wanted = false;
+                return;
+            }
+            tail.trim_for(len, max);
+        }
+        if len > max {
+            // Too large to keep: the tail restarts after it.
+            tail.first_offset = next;
+            tail.next_offset = next;
+            return;
+        }
+        let needed = tail.bytes.len() + len;
+        if needed > tail.bytes.capacity() {
+            let capacity = needed.max(tail.bytes.capacity() * 2).min(max);
+            tail.bytes.reserve_exact(capacity - tail.bytes.len());
+        }
+        if tail.batches.len() == tail.batches.capacity() {
+            tail.batches.reserve(tail.batches.len().max(16));
+        }
+        if !tail.charge.resize(tail.charged_bytes()) {
+            // The shard's budget is spent: no tail for this partition.
+            self.tail = None;
+            return;
+        }
+        tail.batches.push((base, tail.bytes.len()));
+        tail.bytes.extend_from_slice(head);
+        tail.bytes.extend_from_slice(records);
+        tail.next_offset = next;
+    }
+
+    /// The active segment rolled: the tail restarts in the new one.
+    pub fn on_roll(&mut self) {
+        if self.tail.take().is_some() {
+            self.tail_wanted = true;
+        }
+    }
+
+    /// Appends were discarded (a failed flush): the tail may hold them.
+    pub fn drop_tail(&mut self) {
+        self.tail = None;
+    }
+
+    /// Segments left the log or were replaced.
+    pub fn drop_window(&mut self) {
+        self.window = None;
+    }
+
+    /// Serves a read from the tail or the window when they hold enough.
+    pub fn serve(
+        &mut self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        seg: SegmentView<'_, F>,
+    ) -> Served {
+        let served = self.lookup(offset, max_bytes, upper, seg);
+        self.budget.count(&served);
+        served
+    }
+
+    fn lookup(
+        &mut self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        seg: SegmentView<'_, F>,
+    ) -> Served {
+        if let Some(bytes) = self
+            .tail
+            .as_mut()
+            .and_then(|t| t.serve(offset, max_bytes, upper))
+        {
+            self.used = true;
+            return Served::Hit(bytes);
+        }
+        let Some(window) = self.window.as_mut() else {
+            return Served::Miss { position: None };
+        };
+        let same_segment = window.segment_base == seg.base_offset
+            && seg.file.is_some_and(|f| Rc::ptr_eq(f, &window.file));
+        if !same_segment {
+            // The segment it came from left the log or was swapped.
+            self.window = None;
+            return Served::Miss { position: None };
+        }
+        if offset < window.first_offset || offset >= window.next_offset {
+            return Served::Miss { position: None };
+        }
+        let (bytes, position, exhausted) = window.serve(offset, max_bytes, upper, seg.next_offset);
+        if exhausted {
+            self.window = None;
+        }
+        match bytes {
+            Some(bytes) => {
+                self.used = true;
+                Served::Hit(bytes)
+            }
+            None => Served::Miss {
+                position: Some(position),
+            },
+        }
+    }
+
+    /// Keeps what a disk read read ahead, if the budget allows.
+    pub fn install_window(&mut self, fill: WindowFill<F>) {
+        self.window = None;
+        let Some(charge) = self.budget.charge(fill.allocated_bytes) else {
+            return;
+        };
+        let mut first_offset = None;
+        let mut next_offset = fill.cursor.0;
+        for (_, h) in BatchIter::new(&fill.bytes, false) {
+            first_offset.get_or_insert(h.base_offset);
+            next_offset = h.last_offset() + 1;
+        }
+        let Some(first_offset) = first_offset else {
+            return;
+        };
+        self.used = true;
+        self.window = Some(Window {
+            file: fill.file,
+            segment_base: fill.segment_base,
+            position: fill.position,
+            first_offset,
+            next_offset,
+            bytes: fill.bytes,
+            cursor: fill.cursor,
+            _charge: charge,
+        });
+    }
+
+    /// Frees caches nobody used since the last call (from housekeeping).
+    pub fn release_idle(&mut self) {
+        if !self.used {
+            self.tail = None;
+            self.tail_wanted = false;
+            self.window = None;
+        }
+        self.used = false;
+    }
+
+    /// The tail's invariants against the log's end and active segment base.
+    pub fn check(&self, end_offset: i64, active_base: i64) {
+        if let Some(t) = &self.tail {
+            assert_eq!(t.next_offset, end_offset, "the tail ends at the log end");
+            assert!(
+                t.first_offset >= active_base,
+                "the tail is in the active segment"
+            );
+            assert!(t.first_offset <= t.next_offset);
+            assert_eq!(t.batches.is_empty(), t.bytes.is_empty());
+        }
+    }
+}
+
+impl<F> Window<F> {
+    /// Whole batches from the one holding `offset` (inside the window),
+    /// below `upper`, at most `max_bytes` unless the first alone is larger.
+    /// None when the window holds less than the fetch could get from disk.
+    /// Also: the file position of that batch, and whether the window is
+    /// used up.
+    fn serve(
+        &mut self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        segment_next: i64,
+    ) -> (Option<Bytes>, u64, bool) {
+        let start = if self.cursor.0 <= offset {
+            self.cursor.1
+        } else {
+            0
+        };
+        let mut from = None;
+        let mut to = 0;
+        let mut enough = false;
+        for (at, h) in BatchIter::new(&self.bytes[start..], false) {
+            let (at, next) = (start + at, start + at + h.total_bytes());
+            if from.is_none() {
+                if h.last_offset() < offset {
+                    continue;
+                }
+                from = Some(at);
+                to = at;
+            }
+            let first = from.expect("set above");
+            if h.base_offset >= upper || (at > first && next - first > max_bytes) {
+                enough = true;
+                break;
+            }
+            to = next;
+        }
+        let from = from.expect("offset is inside the window");
+        let position = self.position + from as u64;
+        // The window ran out before max_bytes: serve it only if the disk
+        // has nothing more either (the window reaches upper or the
+        // segment's end).
+        let reaches_end = self.next_offset >= upper.min(segment_next);
+        if to == from || !(enough || reaches_end) {
+            return (None, position, false);
+        }
+        let last = BatchHeader::parse(&self.bytes[last_batch_start(&self.bytes, from, to)..])
+            .expect("window holds whole batches");
+        self.cursor = (last.last_offset() + 1, to);
+        (
+            Some(self.bytes.slice(from..to)),
+            position,
+            to == self.bytes.len(),
+        )
+    }
+}
+
+/// Start of the last batch of the whole batches `bytes[from..to]`.
+fn last_batch_start(bytes: &[u8], from: usize, to: usize) -> usize {
+    let mut last = from;
+    for (at, _) in BatchIter::new(&bytes[from..to], false) {
+        last = from + at;
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::batch::BATCH_HEADER_BYTES;
+
+    fn batch(base: i64, count: i32, payload: usize) -> Vec<u8> {
+        let total = BATCH_HEADER_BYTES + payload;
+        let mut b = vec![0u8; total];
+        b[0..8].copy_from_slice(&base.to_be_bytes());
+        b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
+        b[16] = 2;
+        b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+        b[57..61].copy_from_slice(&count.to_be_bytes());
+        b
+    }
+
+    fn append(cache: &mut ReadCache<()>, base: i64, count: i32, payload: usize) -> Vec<u8> {
+        let b = batch(base, count, payload);
+        cache.on_append(
+            base,
+            base + i64::from(count),
+            &b[..BATCH_HEADER_BYTES],
+            &b[BATCH_HEADER_BYTES..],
+        );
+        b
+    }
+
+    fn view(next: i64) -> SegmentView<'static, ()> {
+        SegmentView {
+            base_offset: 0,
+            file: None,
+            next_offset: next,
+        }
+    }
+
+    fn hit(served: Served) -> Bytes {
+        match served {
+            Served::Hit(b) => b,
+            Served::Miss { .. } => panic!("expected a cache hit"),
+        }
+    }
+
+    #[test]
+    fn tail_starts_when_a_reader_is_caught_up_and_serves_below_upper() {
+        let budget = CacheBudget::new(1 << 20, 0);
+        let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+        append(&mut cache, 0, 2, 100);
+        assert!(matches!(
+            cache.serve(0, 1000, 2, view(2)),
+            Served::Miss { .. }
+        ));
+        assert_eq!(budget.used_bytes(), 0, "no tail without a caught-up reader");
+        cache.note_caught_up();
+        let a = append(&mut cache, 2, 3, 100);
+        let b = append(&mut cache, 5, 1, 100);
+        cache.check(6, 0);
+        assert!(budget.used_bytes() > 0);
+        // Unflushed batches are never served: upper 5 stops before `b`.
+        assert_eq!(hit(cache.serve(3, 10_000, 5, view(6))), a);
+        let both = hit(cache.serve(2, 10_000, 6, view(6)));
+        assert_eq!(both, [a.clone(), b.clone()].concat());
+        // max_bytes: the first batch always, then only what fits.
+        assert_eq!(hit(cache.serve(2, 1, 6, view(6))), a);
+        assert!(matches!(
+            cache.serve(6, 100, 6, view(6)),
+            Served::Miss { .. }
+        ));
+        assert!(matches!(
+            cache.serve(1, 100, 6, view(6)),
+            Served::Miss { .. }
+        ));
+        cache.on_roll();
+        assert_eq!(budget.used_bytes(), 0, "a roll restarts the tail");
+        append(&mut cache, 6, 1, 10);
+        cache.check(7, 6);
+        cache.drop_tail();
+        assert_eq!(budget.used_bytes(), 0);
+    }
+
+    #[test]
+    fn tail_is_bounded_and_stops_when_nobody_reads_it() {
+        let budget = CacheBudget::new(8 * 64 * 1024, 0);
+        let max = budget.tail_bytes_max();
+        let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+        cache.note_caught_up();
+        let mut next = 0;
+        let mut read = 0;
+        for _ in 0..1000 {
+            append(&mut cache, next, 1, 1000);
+            next += 1;
+            assert!(cache.charged_bytes() <= max + 64 * TAIL_BATCH_ENTRY_BYTES);
+            assert_eq!(budget.used_bytes(), cache.charged_bytes());
+            // A reader that keeps up.
+            let got = hit(cache.serve(read, 1 << 20, next, view(next)));
+            read += BatchIter::new(&got, false).count() as i64;
+        }
+        assert_eq!(read, next);
+        // Nobody reads: once a whole tail goes by, the copy stops.
+        for _ in 0..1000 {
+            append(&mut cache, next, 1, 1000);
+            next += 1;
+        }
+        assert_eq!(budget.used_bytes(), 0);
+        assert!(matches!(
+            cache.serve(next - 1, 100, next, view(next)),
+            Served::Miss { .. }
+        ));
+    }
+
+    #[test]
+    fn budget_refuses_past_its_limit_and_balances() {
+        let budget = CacheBudget::new(4096, 1024);
+        let a = budget.charge(3000).unwrap();
+        assert!(budget.charge(2000).is_none());
+        let b = budget.charge(1096).unwrap();
+        assert_eq!(budget.used_bytes(), 4096);
+        drop(a);
+        drop(b);
+        assert_eq!(budget.used_bytes(), 0);
+        let mut cache: ReadCache<()> = ReadCache::new(CacheBudget::disabled());
+        cache.note_caught_up();
+        append(&mut cache, 0, 1, 10);
+        assert_eq!(cache.charged_bytes(), 0, "no budget, no tail");
+    }
+
+    #[test]
+    fn window_serves_sequential_reads_and_knows_when_it_is_short() {
+        let budget = CacheBudget::new(1 << 20, 4096);
+        let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+        let file = Rc::new(());
+        let batches: Vec<Vec<u8>> = (0..10).map(|i| batch(i * 2, 2, 100)).collect();
+        let all = Bytes::from(batches.concat());
+        cache.install_window(WindowFill {
+            file: file.clone(),
+            segment_base: 0,
+            position: 4096,
+            bytes: all.clone(),
+            allocated_bytes: all.len(),
+            cursor: (0, 0),
+        });
+        assert_eq!(budget.used_bytes(), all.len());
+        let seg = |next| SegmentView {
+            base_offset: 0,
+            file: Some(&file),
+            next_offset: next,
+        };
+        let len = batches[0].len();
+        // Sequential reads of two batches each.
+        for i in 0..4 {
+            let got = hit(cache.serve(i * 4, 2 * len, 100, seg(100)));
+            assert_eq!(
+                got,
+                all.slice(i as usize * 2 * len..(i as usize + 1) * 2 * len)
+            );
+        }
+        // Asking more than the window holds while the disk has more: miss,
+        // with the batch's position.
+        match cache.serve(17, 10 * len, 100, seg(100)) {
+            Served::Miss { position } => {
+                assert_eq!(position, Some(4096 + 8 * len as u64))
+            }
+            Served::Hit(_) => panic!("short window must not serve"),
+        }
+        // The same when the window reaches upper: served, and used up.
+        let got = hit(cache.serve(17, 10 * len, 20, seg(100)));
+        assert_eq!(got, all.slice(8 * len..));
+        assert_eq!(budget.used_bytes(), 0, "a used-up window is released");
+    }
+
+    #[test]
+    fn window_of_another_file_is_dropped() {
+        let budget = CacheBudget::new(1 << 20, 4096);
+        let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+        let bytes = Bytes::from(batch(0, 2, 100));
+        cache.install_window(WindowFill {
+            file: Rc::new(()),
+            segment_base: 0,
+            position: 0,
+            allocated_bytes: bytes.len(),
+            bytes,
+            cursor: (0, 0),
+        });
+        let swapped = Rc::new(());
+        let seg = SegmentView {
+            base_offset: 0,
+            file: Some(&swapped),
+            next_offset: 2,
+        };
+        assert!(matches!(cache.serve(0, 1000, 2, seg), Served::Miss { .. }));
+        assert_eq!(budget.used_bytes(), 0);
+    }
+}

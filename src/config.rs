@@ -1282,7 +1282,7 @@ mod tests {
         let config = build_from(NODE1, "node1.properties", flags).unwrap();
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.cluster.advertised.port, 9999);
-        assert_eq!(config.data_dir, PathBuf::from("elsewhere"));
+        assert!(config.data_dir.is_absolute() && config.data_dir.ends_with("elsewhere"));
         assert_eq!(config.broker.min_insync_replicas, 1);
     }
 

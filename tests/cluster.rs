@@ -7,224 +7,16 @@
 
 mod common;
 
-use std::fs;
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use common::raw::{topic_name, Conn};
-use common::{free_port, READY_TIMEOUT};
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::{
-    DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest, MetadataResponse,
-};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::cluster::{self, eventually, Cluster};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::Message;
 
-struct Node {
-    id: i32,
-    port: u16,
-    config: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    _dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn start(count: usize) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("corelog-cluster-")
-            .tempdir()
-            .unwrap();
-        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
-        let voters: Vec<String> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
-            .collect();
-        let mut nodes = Vec::new();
-        for (i, (port, controller)) in ports.iter().enumerate() {
-            let id = i as i32 + 1;
-            let config = dir.path().join(format!("node{id}.properties"));
-            fs::write(
-                &config,
-                format!(
-                    "process.roles=broker,controller\nnode.id={id}\n\
-                     controller.quorum.voters={}\n\
-                     listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-                     advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                     controller.listener.names=CONTROLLER\n\
-                     log.dirs={}\n",
-                    voters.join(","),
-                    dir.path().join(format!("node{id}")).display()
-                ),
-            )
-            .unwrap();
-            nodes.push(Node {
-                id,
-                port: *port,
-                config,
-                log: dir.path().join(format!("node{id}.log")),
-                child: None,
-            });
-        }
-        // As kafka-storage.sh: one cluster id, every node's storage formatted.
-        let bin = env!("CARGO_BIN_EXE_corelog");
-        let id = Command::new(bin)
-            .args(["storage", "random-uuid"])
-            .output()
-            .expect("storage random-uuid");
-        assert!(id.status.success(), "random-uuid: {id:?}");
-        let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
-        for node in &nodes {
-            let formatted = Command::new(bin)
-                .args(["storage", "format", "-t", &id, "-c"])
-                .arg(&node.config)
-                .output()
-                .expect("storage format");
-            assert!(formatted.status.success(), "format: {formatted:?}");
-        }
-        let mut cluster = Cluster { nodes, _dir: dir };
-        // All at once: a node registers only once a quorum of controllers runs.
-        for i in 0..count {
-            cluster.spawn(i);
-        }
-        for i in 0..count {
-            cluster.wait_ready(i);
-        }
-        cluster
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&node.log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&node.config)
-            .arg("--shards")
-            .arg("2")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn corelog");
-        node.child = Some(child);
-    }
-
-    fn wait_ready(&mut self, i: usize) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let addr = self.addr(i);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "node {} not ready after {READY_TIMEOUT:?}; its output:\n{}",
-                self.nodes[i].id,
-                self.output(i)
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn output(&self, i: usize) -> String {
-        fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
-    }
-
-    fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port))
-    }
-
-    fn bootstrap(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.nodes[i].port)
-    }
-
-    fn kill9(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The active controller as node `i` reports it (None while electing).
-    fn quorum_leader(&self, i: usize) -> Option<i32> {
-        let mut conn = Conn::connect(self.addr(i));
-        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(topic_name("__cluster_metadata"))
-            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-        let response: DescribeQuorumResponse = conn.call(1, &request);
-        if response.error_code != 0 {
-            return None;
-        }
-        let partition = &response.topics[0].partitions[0];
-        (partition.error_code == 0 && partition.leader_id.0 > 0).then_some(partition.leader_id.0)
-    }
-
-    fn metadata(&self, i: usize, topic: &str) -> MetadataResponse {
-        let mut conn = Conn::connect(self.addr(i));
-        let request = MetadataRequest::default().with_topics(Some(vec![
-            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                .with_name(Some(topic_name(topic))),
-        ]));
-        conn.call(9, &request)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.nodes.len() {
-            if std::thread::panicking() {
-                eprintln!(
-                    "---- node {} output ----\n{}",
-                    self.nodes[i].id,
-                    self.output(i)
-                );
-            }
-            self.kill9(i);
-        }
-    }
-}
-
 fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = runtime
-        .block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| e.to_string())?;
-    match &results[0] {
-        Ok(_) => Ok(()),
-        Err((_, code)) => Err(format!("{code:?}")),
-    }
-}
-
-/// Waits (bounded) until `check` holds, re-evaluating every 100 ms.
-fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        thread::sleep(Duration::from_millis(100));
-    }
+    cluster::create_topic(bootstrap, name, partitions, 1, &[])
 }
 
 #[test]
@@ -262,9 +54,7 @@ fn three_brokers_spread_leaders_and_serve_clients_through_any_of_them() {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap(0))
         .set("acks", "all")
-        // Known gap: librdkafka's idempotent producer times out against a
-        // cluster (kafka-python's works); see the cluster issue's note.
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
         .unwrap();

@@ -126,6 +126,9 @@ impl ClusterNode {
                         b.broker_session_timeout_ms.max(500) as u64
                     ),
                     unclean_leader_election: b.unclean_leader_election_enable,
+                    probe_after: Duration::from_millis(
+                        (b.broker_heartbeat_interval_ms.max(100) as u64) * 3 / 2,
+                    ),
                 })
                 .await?,
             )

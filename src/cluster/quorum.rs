@@ -50,6 +50,8 @@ pub struct QuorumSettings {
     pub session_timeout: Duration,
     /// unclean.leader.election.enable for topics that do not set it.
     pub unclean_leader_election: bool,
+    /// A broker this late with its heartbeat is probed (see `check_sessions`).
+    pub probe_after: Duration,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -697,20 +699,36 @@ impl Quorum {
         if !leader {
             return;
         }
-        let silent: Vec<i32> = {
+        let (mut silent, late): (Vec<i32>, Vec<(i32, String, u16)>) = {
             let seen = self.broker_seen.borrow();
-            self.image()
-                .brokers
-                .iter()
-                .filter(|(id, b)| {
-                    !b.fenced
-                        && seen
-                            .get(id)
-                            .is_none_or(|t| t.elapsed() > self.settings.session_timeout)
-                })
-                .map(|(id, _)| *id)
-                .collect()
+            let image = self.image();
+            let mut silent = Vec::new();
+            let mut late = Vec::new();
+            for (id, b) in image.brokers.iter().filter(|(_, b)| !b.fenced) {
+                let quiet = seen.get(id).map(|t| t.elapsed());
+                match quiet {
+                    None => silent.push(*id),
+                    Some(q) if q > self.settings.session_timeout => silent.push(*id),
+                    Some(q) if q > self.settings.probe_after => {
+                        late.push((*id, b.host.clone(), b.port))
+                    }
+                    Some(_) => {}
+                }
+            }
+            (silent, late)
         };
+        // A broker that missed a heartbeat and whose port refuses
+        // connections has no process behind it: fence it now rather than
+        // after the whole session timeout (failover in seconds, not ten).
+        // One that merely stalls (the port still accepts) keeps its session.
+        for (id, host, port) in late {
+            if refuses_connections(&host, port).await {
+                log::warn!(
+                    "controller: broker {id} missed a heartbeat and its port refuses connections"
+                );
+                silent.push(id);
+            }
+        }
         for id in silent {
             log::warn!("controller: broker {id} missed its heartbeats; fencing it");
             let reply = self.fence(id).await;
@@ -848,6 +866,19 @@ pub fn preferred_elections(
         }
     }
     (changes, all)
+}
+
+/// Whether `host:port` actively refuses a TCP connection (nothing listens).
+/// A timeout or any other failure is not taken as proof of death.
+async fn refuses_connections(host: &str, port: u16) -> bool {
+    let Ok(addr) = transport::resolve(host, port) else {
+        return false;
+    };
+    match TcpStream::connect_timeout(addr, Duration::from_millis(300)).await {
+        Ok(_) => false,
+        Err(glommio::GlommioError::IoError(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Err(_) => false,
+    }
 }
 
 async fn tick_loop(quorum: Rc<Quorum>) {

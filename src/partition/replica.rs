@@ -89,7 +89,7 @@ pub struct IsrChange {
 pub(super) fn advance_high_watermark(state: &mut State) {
     let flushed = state.log.flushed_offset();
     let mut hw = flushed;
-    if let Some(_leader) = state.replica.followed_leader() {
+    if state.replica.followed_leader().is_some() {
         hw = hw.min(state.leader_high_watermark);
     } else if state.replica.replicated {
         for id in state

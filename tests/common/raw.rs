@@ -209,8 +209,20 @@ impl Conn {
         partition: i32,
         batch: Bytes,
     ) -> (i16, i64) {
+        self.produce_acks(version, topic, partition, batch, -1)
+    }
+
+    /// [`produce`](Self::produce) with the given acks (1 or -1).
+    pub fn produce_acks(
+        &mut self,
+        version: i16,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+        acks: i16,
+    ) -> (i16, i64) {
         let request = ProduceRequest::default()
-            .with_acks(-1)
+            .with_acks(acks)
             .with_timeout_ms(10_000)
             .with_topic_data(vec![TopicProduceData::default()
                 .with_name(topic_name(topic))

@@ -1,0 +1,317 @@
+//! A cluster of corelog processes on loopback, each broker and controller
+//! (Kafka's server.properties keys, storage formatted with one cluster id
+//! as kafka-storage.sh does), for the cluster and replication tests.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest, MetadataResponse,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+
+use super::raw::{topic_name, Conn};
+use super::{free_port, READY_TIMEOUT};
+
+pub struct Node {
+    pub id: i32,
+    pub port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    shards: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// One partition as Metadata reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl Cluster {
+    pub fn start(count: usize) -> Cluster {
+        Cluster::start_with(count, 2, &[])
+    }
+
+    /// `count` nodes with `shards` shards each and `extra` server.properties lines.
+    pub fn start_with(count: usize, shards: usize, extra: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("corelog-cluster-")
+            .tempdir()
+            .unwrap();
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let voters: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, controller)) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let config = dir.path().join(format!("node{id}.properties"));
+            let mut text = format!(
+                "process.roles=broker,controller\nnode.id={id}\n\
+                 controller.quorum.voters={}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 log.dirs={}\n",
+                voters.join(","),
+                dir.path().join(format!("node{id}")).display()
+            );
+            for line in extra {
+                text.push_str(line);
+                text.push('\n');
+            }
+            fs::write(&config, text).unwrap();
+            nodes.push(Node {
+                id,
+                port: *port,
+                config,
+                log: dir.path().join(format!("node{id}.log")),
+                child: None,
+            });
+        }
+        let bin = env!("CARGO_BIN_EXE_corelog");
+        let id = Command::new(bin)
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("storage random-uuid");
+        assert!(id.status.success(), "random-uuid: {id:?}");
+        let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        for node in &nodes {
+            let formatted = Command::new(bin)
+                .args(["storage", "format", "-t", &id, "-c"])
+                .arg(&node.config)
+                .output()
+                .expect("storage format");
+            assert!(formatted.status.success(), "format: {formatted:?}");
+        }
+        let mut cluster = Cluster {
+            nodes,
+            shards,
+            _dir: dir,
+        };
+        // All at once: a node registers only once a quorum of controllers runs.
+        for i in 0..count {
+            cluster.spawn(i);
+        }
+        for i in 0..count {
+            cluster.wait_ready(i);
+        }
+        cluster
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let shards = self.shards.to_string();
+        let node = &mut self.nodes[i];
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&node.config)
+            .arg("--shards")
+            .arg(&shards)
+            .env("RUST_LOG", "corelog=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn corelog");
+        node.child = Some(child);
+    }
+
+    pub fn wait_ready(&mut self, i: usize) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let addr = self.addr(i);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {} not ready after {READY_TIMEOUT:?}; its output:\n{}",
+                self.nodes[i].id,
+                self.output(i)
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn output(&self, i: usize) -> String {
+        fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port))
+    }
+
+    pub fn bootstrap(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// Every running node's address, for a client's bootstrap list.
+    pub fn bootstrap_all(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.bootstrap(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn index_of(&self, id: i32) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .expect("known node id")
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP / SIGCONT: the process stalls with its ports still open.
+    pub fn pause(&self, i: usize, paused: bool) {
+        let child = self.nodes[i].child.as_ref().expect("node runs");
+        let signal = if paused {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    }
+
+    /// The active controller as node `i` reports it (None while electing).
+    pub fn quorum_leader(&self, i: usize) -> Option<i32> {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let response: DescribeQuorumResponse = conn.call(1, &request);
+        if response.error_code != 0 {
+            return None;
+        }
+        let partition = &response.topics[0].partitions[0];
+        (partition.error_code == 0 && partition.leader_id.0 > 0).then_some(partition.leader_id.0)
+    }
+
+    pub fn metadata(&self, i: usize, topic: &str) -> MetadataResponse {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+        ]));
+        conn.call(9, &request)
+    }
+
+    /// The partitions of `topic` as node `i` reports them, by index.
+    pub fn partitions(&self, i: usize, topic: &str) -> Vec<PartitionView> {
+        let response = self.metadata(i, topic);
+        let mut parts: Vec<(i32, PartitionView)> = response
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| {
+                (
+                    p.partition_index,
+                    PartitionView {
+                        leader: p.leader_id.0,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    },
+                )
+            })
+            .collect();
+        parts.sort_by_key(|(i, _)| *i);
+        parts.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Some running node's view of `topic`'s partitions.
+    pub fn partitions_from_any(&self, topic: &str) -> Vec<PartitionView> {
+        let i = (0..self.nodes.len())
+            .find(|i| self.is_running(*i))
+            .expect("a node runs");
+        self.partitions(i, topic)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if std::thread::panicking() {
+                eprintln!(
+                    "---- node {} output ----\n{}",
+                    self.nodes[i].id,
+                    self.output(i)
+                );
+            }
+            if self.nodes[i].child.is_some() {
+                // A paused node cannot die of SIGKILL while stopped on some
+                // kernels' accounting; continue it first.
+                self.pause(i, false);
+            }
+            self.kill9(i);
+        }
+    }
+}
+
+pub fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let results = runtime
+        .block_on(admin.create_topics([&topic], &options))
+        .map_err(|e| e.to_string())?;
+    match &results[0] {
+        Ok(_) => Ok(()),
+        Err((_, code)) => Err(format!("{code:?}")),
+    }
+}
+
+/// Waits (bounded) until `check` holds, re-evaluating every 100 ms.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -262,9 +262,10 @@ fn three_brokers_spread_leaders_and_serve_clients_through_any_of_them() {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap(0))
         .set("acks", "all")
-        // Known gap: librdkafka's idempotent producer times out against a
-        // cluster (kafka-python's works); see the cluster issue's note.
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", "true")
+        // Bounded: a producer that cannot get a producer id fails the test
+        // instead of retrying forever.
+        .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")
         .create()
         .unwrap();

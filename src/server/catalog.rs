@@ -60,6 +60,10 @@ pub struct CatalogOwner {
     next_producer_id: Cell<i64>,
     /// In a cluster, the producer id block this broker reserved: [next, end).
     cluster_block: Cell<(i64, i64)>,
+    /// One producer id reservation at a time in a cluster. Not `changing`:
+    /// a reservation waits until the committed image reaches the local
+    /// catalog, and applying that image takes `changing`.
+    reserving: Semaphore,
     /// Whether a controller quorum runs the metadata (changes are proposed).
     cluster: bool,
 }
@@ -73,6 +77,7 @@ impl CatalogOwner {
             // handed out: start after it.
             next_producer_id: Cell::new(catalog.producer_id_block_end),
             cluster_block: Cell::new((0, 0)),
+            reserving: Semaphore::new(1),
             cluster,
         }
     }
@@ -385,8 +390,13 @@ impl CatalogOwner {
         broker: &Rc<Broker>,
         owner: &CatalogOwner,
     ) -> Result<i64, CatalogError> {
+        // Not `changing`: `submit` returns once this node's catalog shows
+        // the committed block, and following the image into the catalog
+        // (`sync_image`) takes `changing`. Holding it here deadlocked every
+        // reservation until `submit` gave up (15 s, KAFKA_STORAGE_ERROR),
+        // so idempotent producers never got an id in a cluster.
         let _one_at_a_time = owner
-            .changing
+            .reserving
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");
@@ -403,10 +413,21 @@ impl CatalogOwner {
             let record = MetadataRecord::Catalog(vec![CatalogDelta::ProducerIdBlock { from, to }]);
             match node.submit(record).await {
                 Ok(()) => {
+                    log::info!("reserved producer ids [{from}, {to}) through the quorum");
                     owner.cluster_block.set((from + 1, to));
                     return Ok(from);
                 }
-                Err(SubmitError::Rejected(_)) => continue,
+                Err(SubmitError::Rejected(_)) => {
+                    // The block that won is committed but may not have
+                    // reached this node's catalog yet: wait (bounded) for
+                    // it, so the next aim is not the same taken block.
+                    for _ in 0..100 {
+                        if owner.catalog.borrow().producer_id_block_end != from {
+                            break;
+                        }
+                        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
                 Err(e) => return Err(CatalogError::Storage(e.to_string())),
             }
         }

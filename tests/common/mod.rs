@@ -8,6 +8,7 @@
 // Each test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod raw;
 
 use std::fs::{self, File, OpenOptions};

@@ -1,0 +1,266 @@
+//! Several corelog processes on loopback forming one cluster, configured
+//! with Kafka's server.properties keys: controller+broker nodes (the Raft
+//! voters) and, optionally, broker-only nodes (`process.roles=broker`) that
+//! reach the quorum through `controller.quorum.voters`.
+//!
+//! Every wait is bounded; on a panic the nodes' output is printed.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    DescribeQuorumRequest, DescribeQuorumResponse, MetadataRequest, MetadataResponse,
+};
+
+use super::raw::{topic_name, Conn};
+use super::{free_port, READY_TIMEOUT};
+
+pub struct Node {
+    pub id: i32,
+    pub port: u16,
+    /// Whether this node is a controller (a quorum voter) too.
+    pub controller: bool,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `count` nodes that are each a broker and a controller.
+    pub fn start(count: usize) -> Cluster {
+        Cluster::start_with_brokers(count, 0)
+    }
+
+    /// `controllers` broker+controller nodes (ids 1..) and `brokers`
+    /// broker-only nodes after them, all started at once.
+    pub fn start_with_brokers(controllers: usize, brokers: usize) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("corelog-cluster-")
+            .tempdir()
+            .unwrap();
+        let count = controllers + brokers;
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let voters: Vec<String> = ports[..controllers]
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, controller_port)) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let controller = i < controllers;
+            let (roles, listeners) = if controller {
+                (
+                    "broker,controller",
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+                    ),
+                )
+            } else {
+                ("broker", format!("PLAINTEXT://127.0.0.1:{port}"))
+            };
+            let config = dir.path().join(format!("node{id}.properties"));
+            fs::write(
+                &config,
+                format!(
+                    "process.roles={roles}\nnode.id={id}\n\
+                     controller.quorum.voters={}\n\
+                     listeners={listeners}\n\
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                     controller.listener.names=CONTROLLER\n\
+                     log.dirs={}\n",
+                    voters.join(","),
+                    dir.path().join(format!("node{id}")).display()
+                ),
+            )
+            .unwrap();
+            nodes.push(Node {
+                id,
+                port: *port,
+                controller,
+                config,
+                log: dir.path().join(format!("node{id}.log")),
+                child: None,
+            });
+        }
+        // As kafka-storage.sh: one cluster id, every node's storage formatted.
+        let bin = env!("CARGO_BIN_EXE_corelog");
+        let id = Command::new(bin)
+            .args(["storage", "random-uuid"])
+            .output()
+            .expect("storage random-uuid");
+        assert!(id.status.success(), "random-uuid: {id:?}");
+        let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        for node in &nodes {
+            let formatted = Command::new(bin)
+                .args(["storage", "format", "-t", &id, "-c"])
+                .arg(&node.config)
+                .output()
+                .expect("storage format");
+            assert!(formatted.status.success(), "format: {formatted:?}");
+        }
+        let mut cluster = Cluster { nodes, _dir: dir };
+        // All at once: a node registers only once a quorum of controllers runs.
+        for i in 0..count {
+            cluster.spawn(i);
+        }
+        for i in 0..count {
+            cluster.wait_ready(i);
+        }
+        cluster
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&node.config)
+            .arg("--shards")
+            .arg("2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn corelog");
+        node.child = Some(child);
+    }
+
+    pub fn wait_ready(&mut self, i: usize) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let addr = self.addr(i);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {} not ready after {READY_TIMEOUT:?}; its output:\n{}",
+                self.nodes[i].id,
+                self.output(i)
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn output(&self, i: usize) -> String {
+        fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.nodes[i].port))
+    }
+
+    pub fn bootstrap(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// Every node's address, comma-separated.
+    pub fn bootstrap_all(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.bootstrap(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the node with `id`.
+    pub fn index_of(&self, id: i32) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The active controller as node `i` reports it (None while electing).
+    pub fn quorum_leader(&self, i: usize) -> Option<i32> {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let response: DescribeQuorumResponse = conn.call(1, &request);
+        if response.error_code != 0 {
+            return None;
+        }
+        let partition = &response.topics[0].partitions[0];
+        (partition.error_code == 0 && partition.leader_id.0 > 0).then_some(partition.leader_id.0)
+    }
+
+    /// Metadata for one topic from node `i` (never auto-creating it).
+    pub fn metadata(&self, i: usize, topic: &str) -> MetadataResponse {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
+            ]))
+            .with_allow_auto_topic_creation(false);
+        conn.call(9, &request)
+    }
+
+    /// The broker ids node `i` lists in Metadata, sorted.
+    pub fn brokers(&self, i: usize) -> Vec<i32> {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = MetadataRequest::default()
+            .with_topics(Some(Vec::new()))
+            .with_allow_auto_topic_creation(false);
+        let response: MetadataResponse = conn.call(9, &request);
+        let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+        ids.sort();
+        ids
+    }
+
+    /// (partition, leader) of `topic` as node `i` reports it, sorted.
+    pub fn leaders(&self, i: usize, topic: &str) -> Vec<(i32, i32)> {
+        let response = self.metadata(i, topic);
+        let mut leaders: Vec<(i32, i32)> = response.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.leader_id.0))
+            .collect();
+        leaders.sort();
+        leaders
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if std::thread::panicking() {
+                eprintln!(
+                    "---- node {} output ----\n{}",
+                    self.nodes[i].id,
+                    self.output(i)
+                );
+            }
+            self.kill9(i);
+        }
+    }
+}
+
+/// Waits (bounded) until `check` holds, re-evaluating every 100 ms.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -298,3 +298,139 @@ fn a_broker_only_node_registers_leads_partitions_and_serves_clients() {
         }
     }
 }
+
+#[test]
+fn data_path_tools_follow_partition_leaders_and_group_coordinators() {
+    let cluster = Cluster::start(3);
+    let first = cluster.bootstrap(0);
+    create_topic(&first, "routed", "6");
+    let mut leaders = Vec::new();
+    eventually("leaders everywhere", Duration::from_secs(10), || {
+        leaders = cluster.leaders(0, "routed");
+        leaders.len() == 6 && leaders.iter().all(|(_, l)| *l > 0)
+    });
+    let led_by: BTreeSet<i32> = leaders.iter().map(|(_, l)| *l).collect();
+    assert_eq!(led_by, BTreeSet::from([1, 2, 3]), "{leaders:?}");
+
+    // The producer bootstraps at node 1 only and writes every partition.
+    let input: String = (0..600).map(|i| format!("k{i}:m{i}\n")).collect();
+    ok(
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            &first,
+            "--topic",
+            "routed",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ],
+        &input,
+    );
+    let mut conn = Conn::connect(cluster.addr(0));
+    let mut ends = BTreeMap::new();
+    for &(partition, leader) in &leaders {
+        let mut at_leader = Conn::connect(cluster.addr(cluster.index_of(leader)));
+        let (error, end) = at_leader.list_offset(1, "routed", partition, -1);
+        assert_eq!(error, 0, "routed-{partition} at its leader {leader}");
+        assert!(end > 0, "routed-{partition} got records");
+        ends.insert(partition, end);
+    }
+    assert_eq!(ends.values().sum::<i64>(), 600);
+
+    // The consumer bootstraps at node 2 and reads all of it, then commits
+    // as a group through the group's coordinator.
+    let consumed = ok(
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &cluster.bootstrap(1),
+            "--topic",
+            "routed",
+            "--group",
+            "routed-readers",
+            "--from-beginning",
+            "--max-messages",
+            "600",
+            "--timeout-ms",
+            "10000",
+        ],
+        "",
+    );
+    let got: BTreeSet<&str> = consumed.stdout.lines().collect();
+    let wanted: BTreeSet<String> = (0..600).map(|i| format!("m{i}")).collect();
+    assert_eq!(got.len(), 600, "{consumed:?}");
+    assert!(wanted.iter().all(|w| got.contains(w.as_str())));
+
+    // consumer-groups through every broker: the committed offsets are the
+    // log ends, whichever broker is asked.
+    for i in 0..3 {
+        let run = ok(
+            &[
+                "consumer-groups",
+                "--bootstrap-server",
+                &cluster.bootstrap(i),
+                "--describe",
+                "--group",
+                "routed-readers",
+            ],
+            "",
+        );
+        let rows: Vec<Vec<&str>> = run
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|cells| cells.first() == Some(&"routed-readers"))
+            .collect();
+        assert_eq!(rows.len(), 6, "node {i}: {run:?}");
+        for cells in rows {
+            let partition: i32 = cells[2].parse().unwrap();
+            assert_eq!(cells[3], ends[&partition].to_string(), "{run:?}");
+            assert_eq!(cells[5], "0", "no lag: {run:?}");
+        }
+        let listed = ok(
+            &[
+                "consumer-groups",
+                "--bootstrap-server",
+                &cluster.bootstrap(i),
+                "--list",
+            ],
+            "",
+        );
+        assert!(
+            listed.stdout.lines().any(|l| l == "routed-readers"),
+            "node {i} lists the group: {listed:?}"
+        );
+    }
+
+    // delete-records on a partition that node 1 does not lead.
+    let (partition, leader) = *leaders
+        .iter()
+        .find(|(_, l)| *l != 1)
+        .expect("a partition led elsewhere");
+    let run = ok(
+        &[
+            "delete-records",
+            "--bootstrap-server",
+            &first,
+            "--topic",
+            "routed",
+            "--partition",
+            &partition.to_string(),
+            "--before-offset",
+            "3",
+        ],
+        "",
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("partition: routed-{partition}\tlow_watermark: 3")),
+        "{run:?}"
+    );
+    let mut at_leader = Conn::connect(cluster.addr(cluster.index_of(leader)));
+    assert_eq!(at_leader.list_offset(1, "routed", partition, -2), (0, 3));
+    // The bootstrap broker does not lead it: it says so rather than answer.
+    let (error, _) = conn.list_offset(1, "routed", partition, -2);
+    assert_eq!(error, 6, "NOT_LEADER_OR_FOLLOWER from a non-leader");
+}

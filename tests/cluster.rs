@@ -55,6 +55,9 @@ fn three_brokers_spread_leaders_and_serve_clients_through_any_of_them() {
         .set("bootstrap.servers", cluster.bootstrap(0))
         .set("acks", "all")
         .set("enable.idempotence", "true")
+        // Bounded: a producer that cannot get a producer id fails the test
+        // instead of retrying forever.
+        .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")
         .create()
         .unwrap();

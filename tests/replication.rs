@@ -417,7 +417,7 @@ fn batch(prefix: &str, count: usize) -> bytes::Bytes {
 #[test]
 fn min_insync_replicas_and_a_diverging_tail() {
     // Five controllers, so killing two brokers keeps a controller majority.
-    let mut cluster = Cluster::start_with(5, 1, &[]);
+    let mut cluster = Cluster::start_with(5, 0, 1, &[]);
 
     // min.insync.replicas=2 with two of three replicas down: acks=all is
     // refused with NOT_ENOUGH_REPLICAS and nothing is stored or lost.

@@ -302,6 +302,32 @@ fn refuses_storage_of_another_cluster_or_node() {
     assert!(run.stderr.contains("node.id 1"), "{}", run.stderr);
 }
 
+/// Shards bind with SO_REUSEPORT, which would let a second broker share
+/// the port unnoticed (the kernel splitting connections between the two):
+/// it must refuse to start instead, and the first keeps serving.
+#[test]
+fn refuses_a_port_another_broker_listens_on() {
+    let first = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let run = corelog(&[
+        "serve",
+        "--listen",
+        &first.bootstrap(),
+        "--data-dir",
+        path_str(&data),
+        "--shards",
+        "1",
+    ]);
+    assert!(!run.success(), "{run:?}");
+    assert!(
+        run.stderr.contains("another process listens there"),
+        "{run:?}"
+    );
+    first.create_topic("still-mine", 2, &[]);
+    round_trip(&first, "still-mine", 10);
+}
+
 #[test]
 fn refuses_unformatted_controller_storage() {
     let node = NodeFiles::new();

@@ -36,14 +36,15 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest,
-    OffsetCommitRequest, OffsetFetchRequest,
+    ApiKey, BrokerId, FetchRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    OffsetFetchRequest,
 };
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::client::{fail, CliError, CliResult, KafkaClient};
 use super::output::{
-    error_text, find_topic, flag, parse_key_values, str_bytes, topic_name, Cluster,
+    error_text, find_coordinator, find_topic, flag, parse_key_values, str_bytes, topic_name,
+    Cluster,
 };
 
 /// Fetch v13+ names topics by id; v16 is the newest this tool was tested with.
@@ -55,8 +56,6 @@ const LIST_OFFSETS_EARLIEST: i64 = -2;
 const LIST_OFFSETS_LATEST: i64 = -1;
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
-/// Tries to find a group coordinator that is still loading or being created.
-const COORDINATOR_ATTEMPTS_MAX: u32 = 25;
 
 /// Record batch header layout (v2), for reading batches without decoding.
 const BATCH_LENGTH_AT: usize = 8;
@@ -676,41 +675,10 @@ impl Group {
                 ));
             }
         }
-        let version = bootstrap.version(ApiKey::FindCoordinator, 4)?;
-        let mut request = FindCoordinatorRequest::default().with_key_type(0);
-        if version >= 4 {
-            request.coordinator_keys = vec![str_bytes(id)];
-        } else {
-            request.key = str_bytes(id);
-        }
-        for attempt in 1..=COORDINATOR_ATTEMPTS_MAX {
-            let response = bootstrap.call(version, &request)?;
-            let (code, message, host, port) = match response.coordinators.into_iter().next() {
-                Some(c) => (c.error_code, c.error_message, c.host, c.port),
-                None => (
-                    response.error_code,
-                    response.error_message,
-                    response.host,
-                    response.port,
-                ),
-            };
-            if code == 0 {
-                let coordinator = KafkaClient::connect(&format!("{}:{port}", host.as_str()))?;
-                return Ok(Group {
-                    id: id.to_string(),
-                    coordinator,
-                });
-            }
-            let retriable = ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable());
-            if !retriable || attempt == COORDINATOR_ATTEMPTS_MAX {
-                return fail(format!(
-                    "cannot find the coordinator of group {id}: {}",
-                    error_text(code, message.as_ref())
-                ));
-            }
-            thread::sleep(RETRY_BACKOFF);
-        }
-        unreachable!("the last attempt returns")
+        Ok(Group {
+            id: id.to_string(),
+            coordinator: find_coordinator(bootstrap, id)?,
+        })
     }
 
     /// Committed offsets of the topic's partitions, by partition.

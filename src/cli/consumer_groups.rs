@@ -5,6 +5,10 @@
 //! `--reset-offsets --group G --topic T --to-earliest|--to-latest|--to-offset N|--to-datetime ISO
 //! [--execute]` moves an inactive group's committed offsets; `--delete --group G` deletes it.
 //!
+//! In a cluster, group requests go to the group's coordinator (from
+//! FindCoordinator), ListOffsets to each partition's leader, and `--list`
+//! asks every broker, as Kafka's admin client does.
+//!
 //! A Kafka client: FindCoordinator, ConsumerGroupDescribe for KIP-848
 //! groups (falling back, as Kafka's admin client does, to DescribeGroups,
 //! whose consumer protocol assignment bytes map partitions to members),
@@ -14,20 +18,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Buf;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    consumer_group_describe_response, ApiKey, BrokerId, ConsumerGroupDescribeRequest,
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
-    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, TopicName,
+    consumer_group_describe_response, ApiKey, ConsumerGroupDescribeRequest,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::client::{fail, CliError, CliResult, KafkaClient};
+use super::output::{find_coordinator, Cluster};
 
 #[derive(clap::Args)]
 pub struct ConsumerGroupsArgs {
@@ -74,23 +76,25 @@ pub struct ConsumerGroupsArgs {
 }
 
 pub fn run(args: ConsumerGroupsArgs) -> CliResult<()> {
-    let mut client = KafkaClient::connect(&args.bootstrap_server)?;
+    let mut cluster = Cluster::connect(&args.bootstrap_server)?;
     if args.list {
-        return list(&mut client);
+        return list(&mut cluster);
     }
     let Some(group) = args.group.clone() else {
         return fail(
             "one of --list, or --group G with --describe, --reset-offsets or --delete, is required",
         );
     };
+    if !(args.describe || args.reset_offsets || args.delete) {
+        return fail("--group needs one of --describe, --reset-offsets or --delete");
+    }
+    let mut coordinator = find_coordinator(&mut cluster.bootstrap, &group)?;
     if args.describe {
-        describe(&mut client, &group)
+        describe(&mut coordinator, &mut cluster, &group)
     } else if args.reset_offsets {
-        reset_offsets(&mut client, &group, &args)
-    } else if args.delete {
-        delete_group(&mut client, &group)
+        reset_offsets(&mut coordinator, &mut cluster, &group, &args)
     } else {
-        fail("--group needs one of --describe, --reset-offsets or --delete")
+        delete_group(&mut coordinator, &group)
     }
 }
 
@@ -171,10 +175,7 @@ fn parse_datetime_ms(text: &str) -> CliResult<i64> {
 }
 
 /// The partitions named by `--topic T` (all of them) or `--topic T:0,2`.
-fn reset_partitions(
-    client: &mut KafkaClient,
-    topic_arg: &str,
-) -> CliResult<BTreeSet<(String, i32)>> {
+fn reset_partitions(cluster: &mut Cluster, topic_arg: &str) -> CliResult<BTreeSet<(String, i32)>> {
     let (topic, listed) = match topic_arg.split_once(':') {
         Some((t, ps)) => (t, Some(ps)),
         None => (topic_arg, None),
@@ -190,11 +191,7 @@ fn reset_partitions(
             })
             .collect();
     }
-    let version = client.version(ApiKey::Metadata, 9)?;
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(TopicName(str_bytes(topic)))),
-    ]));
-    let response = client.call(version, &request)?;
+    let response = cluster.metadata(Some(&[topic.to_string()]))?;
     let t = response
         .topics
         .first()
@@ -256,6 +253,7 @@ fn group_state(client: &mut KafkaClient, group: &str) -> CliResult<String> {
 
 fn reset_offsets(
     client: &mut KafkaClient,
+    cluster: &mut Cluster,
     group: &str,
     args: &ConsumerGroupsArgs,
 ) -> CliResult<()> {
@@ -267,18 +265,17 @@ fn reset_offsets(
     if args.execute && args.dry_run {
         return fail("--execute and --dry-run exclude each other");
     }
-    find_coordinator(client, group)?;
     let state = group_state(client, group)?;
     if state != "Empty" && state != "Dead" {
         return fail(format!(
             "Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."
         ));
     }
-    let partitions = reset_partitions(client, topic)?;
+    let partitions = reset_partitions(cluster, topic)?;
     let new_offsets = match target {
         ResetTo::Timestamp(ts) => {
-            let found = offsets_at(client, &partitions, ts)?;
-            let latest = offsets_at(client, &partitions, -1)?;
+            let found = cluster.list_offsets(&partitions, ts)?;
+            let latest = cluster.list_offsets(&partitions, -1)?;
             // A time after the last record resets to the end, as Kafka does.
             partitions
                 .iter()
@@ -295,8 +292,8 @@ fn reset_offsets(
                 .collect::<CliResult<BTreeMap<_, _>>>()?
         }
         ResetTo::Offset(offset) => {
-            let earliest = offsets_at(client, &partitions, -2)?;
-            let latest = offsets_at(client, &partitions, -1)?;
+            let earliest = cluster.list_offsets(&partitions, -2)?;
+            let latest = cluster.list_offsets(&partitions, -1)?;
             // Kafka clamps an out-of-range target into [earliest, latest].
             partitions
                 .iter()
@@ -367,7 +364,6 @@ fn commit_offsets(
 }
 
 fn delete_group(client: &mut KafkaClient, group: &str) -> CliResult<()> {
-    find_coordinator(client, group)?;
     let version = client.version(ApiKey::DeleteGroups, 2)?;
     let request = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(str_bytes(group))]);
     let response = client.call(version, &request)?;
@@ -391,25 +387,39 @@ fn error_text(code: i16) -> String {
     }
 }
 
-fn list(client: &mut KafkaClient) -> CliResult<()> {
-    let version = client.version(ApiKey::ListGroups, 4)?;
-    let response = client.call(version, &ListGroupsRequest::default())?;
-    if response.error_code != 0 {
-        return fail(format!(
-            "ListGroups failed: {}",
-            error_text(response.error_code)
-        ));
+/// Every broker coordinates some groups: ask each one the last Metadata
+/// lists (the bootstrap broker alone when it lists none).
+fn list(cluster: &mut Cluster) -> CliResult<()> {
+    cluster.metadata(Some(&[]))?;
+    let brokers: Vec<i32> = cluster.nodes().map(|(id, _, _)| id).collect();
+    let mut names = BTreeSet::new();
+    if brokers.is_empty() {
+        names.extend(list_on(&mut cluster.bootstrap)?);
     }
-    let mut names: Vec<String> = response
-        .groups
-        .iter()
-        .map(|g| g.group_id.0.to_string())
-        .collect();
-    names.sort();
+    for id in brokers {
+        names.extend(list_on(cluster.node(id)?)?);
+    }
     for name in names {
         println!("{name}");
     }
     Ok(())
+}
+
+fn list_on(client: &mut KafkaClient) -> CliResult<Vec<String>> {
+    let version = client.version(ApiKey::ListGroups, 4)?;
+    let response = client.call(version, &ListGroupsRequest::default())?;
+    if response.error_code != 0 {
+        return fail(format!(
+            "ListGroups at {} failed: {}",
+            client.address(),
+            error_text(response.error_code)
+        ));
+    }
+    Ok(response
+        .groups
+        .iter()
+        .map(|g| g.group_id.0.to_string())
+        .collect())
 }
 
 struct Owner {
@@ -418,8 +428,7 @@ struct Owner {
     client_id: String,
 }
 
-fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
-    find_coordinator(client, group)?;
+fn describe(client: &mut KafkaClient, cluster: &mut Cluster, group: &str) -> CliResult<()> {
     if let Some(described) = consumer_protocol_group(client, group)? {
         let mut owners: BTreeMap<(String, i32), Owner> = BTreeMap::new();
         for m in &described.members {
@@ -436,7 +445,7 @@ fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
                 }
             }
         }
-        return print_offsets(client, group, owners, described.members.is_empty());
+        return print_offsets(client, cluster, group, owners, described.members.is_empty());
     }
     let version = client.version(ApiKey::DescribeGroups, 5)?;
     let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
@@ -470,13 +479,14 @@ fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
             }
         }
     }
-    print_offsets(client, group, owners, described.members.is_empty())
+    print_offsets(client, cluster, group, owners, described.members.is_empty())
 }
 
 /// Kafka's describe table: every committed or owned partition with its
 /// offsets, lag and owner.
 fn print_offsets(
     client: &mut KafkaClient,
+    cluster: &mut Cluster,
     group: &str,
     owners: BTreeMap<(String, i32), Owner>,
     no_members: bool,
@@ -487,7 +497,7 @@ fn print_offsets(
         .cloned()
         .chain(owners.keys().cloned())
         .collect();
-    let ends = log_end_offsets(client, &partitions)?;
+    let ends = cluster.list_offsets(&partitions, -1)?;
     if no_members {
         println!("\nConsumer group '{group}' has no active members.");
     }
@@ -528,19 +538,6 @@ fn print_offsets(
     Ok(())
 }
 
-fn find_coordinator(client: &mut KafkaClient, group: &str) -> CliResult<()> {
-    let version = client.version(ApiKey::FindCoordinator, 3)?;
-    let request = FindCoordinatorRequest::default().with_key(str_bytes(group));
-    let response = client.call(version, &request)?;
-    if response.error_code != 0 {
-        return fail(format!(
-            "cannot find the coordinator of group '{group}': {}",
-            error_text(response.error_code)
-        ));
-    }
-    Ok(())
-}
-
 /// Every committed offset of the group (OffsetFetch with null topics).
 fn committed_offsets(
     client: &mut KafkaClient,
@@ -568,59 +565,6 @@ fn committed_offsets(
                     (t.name.0.to_string(), p.partition_index),
                     p.committed_offset,
                 );
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn log_end_offsets(
-    client: &mut KafkaClient,
-    partitions: &BTreeSet<(String, i32)>,
-) -> CliResult<BTreeMap<(String, i32), i64>> {
-    offsets_at(client, partitions, -1)
-}
-
-/// ListOffsets for every partition at one timestamp (-1 latest, -2 earliest).
-fn offsets_at(
-    client: &mut KafkaClient,
-    partitions: &BTreeSet<(String, i32)>,
-    timestamp: i64,
-) -> CliResult<BTreeMap<(String, i32), i64>> {
-    if partitions.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (topic, p) in partitions {
-        by_topic.entry(topic).or_default().push(*p);
-    }
-    let version = client.version(ApiKey::ListOffsets, 7)?;
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(
-            by_topic
-                .into_iter()
-                .map(|(topic, ps)| {
-                    ListOffsetsTopic::default()
-                        .with_name(TopicName(str_bytes(topic)))
-                        .with_partitions(
-                            ps.into_iter()
-                                .map(|p| {
-                                    ListOffsetsPartition::default()
-                                        .with_partition_index(p)
-                                        .with_timestamp(timestamp)
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        );
-    let response = client.call(version, &request)?;
-    let mut out = BTreeMap::new();
-    for t in response.topics {
-        for p in t.partitions {
-            if p.error_code == 0 {
-                out.insert((t.name.0.to_string(), p.partition_index), p.offset);
             }
         }
     }

@@ -3,9 +3,11 @@
 //! partition's leader. The partitions come from `--topic --partition
 //! --before-offset`, or from Kafka's JSON file (`--offset-json-file`):
 //! `{"partitions":[{"topic":"t","partition":0,"offset":5}],"version":1}`,
-//! where offset -1 means the high watermark (delete everything).
+//! where offset -1 means the high watermark (delete everything). A leader
+//! that moved (NOT_LEADER_OR_FOLLOWER) means fresh Metadata and a retry.
 
 use std::collections::BTreeMap;
+use std::thread;
 
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -14,7 +16,10 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest};
 use serde::Deserialize;
 
 use super::client::{fail, CliError, CliResult};
-use super::output::{error_text, find_topic, topic_name, Cluster, Progress};
+use super::output::{
+    error_text, find_topic, is_retriable, topic_name, Cluster, Progress, LEADER_ATTEMPTS_MAX,
+    RETRY_BACKOFF,
+};
 
 const DELETE_TIMEOUT_MS: i32 = 30_000;
 
@@ -90,15 +95,83 @@ fn wanted(args: &DeleteRecordsArgs) -> CliResult<Wanted> {
     Ok(Wanted::from([((topic, partition), offset)]))
 }
 
+/// Each partition's outcome: its new low watermark, or a Kafka error code.
+type Results = BTreeMap<(String, i32), Result<i64, i16>>;
+
 pub fn run(args: DeleteRecordsArgs) -> CliResult<()> {
     let wanted = wanted(&args)?;
     let mut cluster = Cluster::connect(&args.bootstrap_server)?;
-    let topics: Vec<String> = wanted.keys().map(|(t, _)| t.clone()).collect();
+    println!("Executing records delete operation");
+    let mut progress = Progress::new();
+    let mut results = Results::new();
+    let mut pending = wanted.clone();
+    // A leader that moved (NOT_LEADER_OR_FOLLOWER and other retriable
+    // errors) or went away means fresh Metadata and another try, bounded.
+    for attempt in 1..=LEADER_ATTEMPTS_MAX {
+        if attempt > 1 {
+            thread::sleep(RETRY_BACKOFF);
+            cluster.drop_connections();
+        }
+        let last = attempt == LEADER_ATTEMPTS_MAX;
+        for (leader, partitions) in by_leader(&mut cluster, &pending, &mut results)? {
+            match delete_on(&mut cluster, leader, &partitions, &mut results) {
+                Ok(()) => {}
+                Err(_) if !last => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let done = results
+            .iter()
+            .filter(|(_, r)| r.is_ok() || r.is_err_and(|code| !is_retriable(code)))
+            .count();
+        progress.update(|| format!("{done}/{} partitions", wanted.len()));
+        pending = wanted
+            .iter()
+            .filter(|(key, _)| results.get(*key).is_none_or(|r| r.is_err_and(is_retriable)))
+            .map(|(key, offset)| (key.clone(), *offset))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+    }
+    progress.finish();
+    println!("Records delete operation completed:");
+    let mut failed = 0;
+    for (topic, partition) in wanted.keys() {
+        let key = (topic.clone(), *partition);
+        match results.get(&key) {
+            Some(Ok(low)) => println!("partition: {topic}-{partition}\tlow_watermark: {low}"),
+            outcome => {
+                failed += 1;
+                let e = match outcome {
+                    Some(Err(code)) => error_text(*code, None),
+                    _ => "no result in the DeleteRecords response".to_string(),
+                };
+                println!("partition: {topic}-{partition}\terror: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return fail(format!(
+            "{failed} of {} partitions were not trimmed",
+            wanted.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Groups the partitions by their leader in fresh Metadata; a partition
+/// with no leader (LEADER_NOT_AVAILABLE) or of an unknown topic
+/// (UNKNOWN_TOPIC_OR_PARTITION) gets that error instead.
+fn by_leader(
+    cluster: &mut Cluster,
+    pending: &Wanted,
+    results: &mut Results,
+) -> CliResult<BTreeMap<i32, Wanted>> {
+    let topics: Vec<String> = pending.keys().map(|(t, _)| t.clone()).collect();
     let metadata = cluster.metadata(Some(&topics))?;
-    // Group by leader: each leader gets one request for its partitions.
     let mut by_leader: BTreeMap<i32, Wanted> = BTreeMap::new();
-    let mut results: BTreeMap<(String, i32), Result<i64, String>> = BTreeMap::new();
-    for ((topic, partition), offset) in &wanted {
+    for ((topic, partition), offset) in pending {
         let leader = find_topic(&metadata, topic)
             .filter(|t| t.error_code == 0)
             .and_then(|t| {
@@ -115,51 +188,24 @@ pub fn run(args: DeleteRecordsArgs) -> CliResult<()> {
                     .insert((topic.clone(), *partition), *offset);
             }
             Some(_) => {
-                results.insert((topic.clone(), *partition), Err(error_text(5, None)));
+                results.insert((topic.clone(), *partition), Err(5));
             }
             None => {
-                results.insert((topic.clone(), *partition), Err(error_text(3, None)));
+                results.insert((topic.clone(), *partition), Err(3));
             }
         }
     }
-    println!("Executing records delete operation");
-    let mut progress = Progress::new();
-    let mut done = 0;
-    for (leader, partitions) in by_leader {
-        let count = partitions.len();
-        delete_on(&mut cluster, leader, partitions, &mut results)?;
-        done += count;
-        progress.update(|| format!("{done}/{} partitions", wanted.len()));
-    }
-    progress.finish();
-    println!("Records delete operation completed:");
-    let mut failed = 0;
-    for ((topic, partition), result) in &results {
-        match result {
-            Ok(low) => println!("partition: {topic}-{partition}\tlow_watermark: {low}"),
-            Err(e) => {
-                failed += 1;
-                println!("partition: {topic}-{partition}\terror: {e}");
-            }
-        }
-    }
-    if failed > 0 {
-        return fail(format!(
-            "{failed} of {} partitions were not trimmed",
-            results.len()
-        ));
-    }
-    Ok(())
+    Ok(by_leader)
 }
 
 fn delete_on(
     cluster: &mut Cluster,
     leader: i32,
-    partitions: Wanted,
-    results: &mut BTreeMap<(String, i32), Result<i64, String>>,
+    partitions: &Wanted,
+    results: &mut Results,
 ) -> CliResult<()> {
     let mut topics: BTreeMap<&str, Vec<DeleteRecordsPartition>> = BTreeMap::new();
-    for ((topic, partition), offset) in &partitions {
+    for ((topic, partition), offset) in partitions {
         topics.entry(topic).or_default().push(
             DeleteRecordsPartition::default()
                 .with_partition_index(*partition)
@@ -187,15 +233,10 @@ fn delete_on(
             let result = if p.error_code == 0 {
                 Ok(p.low_watermark)
             } else {
-                Err(error_text(p.error_code, None))
+                Err(p.error_code)
             };
             results.insert(key, result);
         }
-    }
-    for key in partitions.into_keys() {
-        results
-            .entry(key)
-            .or_insert_with(|| Err("no result in the DeleteRecords response".into()));
     }
     Ok(())
 }

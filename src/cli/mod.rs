@@ -17,6 +17,7 @@ pub mod delete_records;
 pub mod dev_cluster;
 pub mod dump_log;
 pub mod log_dirs;
+pub mod metadata_quorum;
 pub mod output;
 pub mod storage;
 pub mod topics;
@@ -66,6 +67,8 @@ pub enum Command {
     LogDirs(log_dirs::LogDirsArgs),
     /// Print the batches and records of segment files offline (kafka-dump-log).
     DumpLog(dump_log::DumpLogArgs),
+    /// Describe the controller quorum: --status or --replication (kafka-metadata-quorum.sh).
+    MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
 }
 
 #[derive(clap::Args)]
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::BrokerApiVersions(args) => broker_api_versions::run(args),
         Command::LogDirs(args) => log_dirs::run(args),
         Command::DumpLog(args) => dump_log::run(args),
+        Command::MetadataQuorum(args) => metadata_quorum::run(args),
     };
     report(outcome)
 }

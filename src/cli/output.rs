@@ -5,17 +5,29 @@
 //!
 //! It holds no broker internals: everything here is learned over the wire.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest,
+    MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::{fail, CliError, CliResult, KafkaClient};
+
+/// How often a tool re-reads Metadata after a partition's leader moved
+/// (NOT_LEADER_OR_FOLLOWER and other retriable errors) before giving up.
+pub const LEADER_ATTEMPTS_MAX: u32 = 5;
+/// Tries to find a group coordinator that is still loading or being created.
+pub const COORDINATOR_ATTEMPTS_MAX: u32 = 25;
+/// Pause between retries of a retriable error.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Metadata v12 is the last version that names topics in requests the way
 /// the tools do; v10+ carries topic ids.
@@ -251,4 +263,167 @@ impl Cluster {
     pub fn drop_connections(&mut self) {
         self.connections.clear();
     }
+
+    /// The leader of each named partition from fresh Metadata; partitions
+    /// without a leader (or of unknown topics) are left out.
+    pub fn leaders(
+        &mut self,
+        partitions: &BTreeSet<(String, i32)>,
+    ) -> CliResult<BTreeMap<(String, i32), i32>> {
+        let topics: Vec<String> = partitions
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let metadata = self.metadata(Some(&topics))?;
+        let mut out = BTreeMap::new();
+        for (topic, partition) in partitions {
+            let leader = find_topic(&metadata, topic)
+                .filter(|t| t.error_code == 0)
+                .and_then(|t| {
+                    t.partitions
+                        .iter()
+                        .find(|p| p.partition_index == *partition)
+                })
+                .map(|p| p.leader_id.0)
+                .filter(|l| *l >= 0);
+            if let Some(leader) = leader {
+                out.insert((topic.clone(), *partition), leader);
+            }
+        }
+        Ok(out)
+    }
+
+    /// ListOffsets at one timestamp (-1 latest, -2 earliest) for every
+    /// partition, each asked of its leader; a leader that moved meanwhile
+    /// means fresh Metadata and another try (bounded). Partitions that
+    /// still fail are left out.
+    pub fn list_offsets(
+        &mut self,
+        partitions: &BTreeSet<(String, i32)>,
+        timestamp: i64,
+    ) -> CliResult<BTreeMap<(String, i32), i64>> {
+        let mut out = BTreeMap::new();
+        let mut left = partitions.clone();
+        for attempt in 1..=LEADER_ATTEMPTS_MAX {
+            if left.is_empty() {
+                break;
+            }
+            if attempt > 1 {
+                std::thread::sleep(RETRY_BACKOFF);
+                self.drop_connections();
+            }
+            let mut by_leader: BTreeMap<i32, BTreeSet<(String, i32)>> = BTreeMap::new();
+            for (key, leader) in self.leaders(&left)? {
+                by_leader.entry(leader).or_default().insert(key);
+            }
+            // Partitions with a final (not retriable) error are not asked again.
+            let mut failed = BTreeSet::new();
+            for (leader, keys) in by_leader {
+                let answers = match self.list_offsets_on(leader, &keys, timestamp) {
+                    Ok(answers) => answers,
+                    // The leader went away: ask again after a refresh.
+                    Err(_) if attempt < LEADER_ATTEMPTS_MAX => continue,
+                    Err(e) => return Err(e),
+                };
+                for (key, (code, offset)) in answers {
+                    if code == 0 {
+                        out.insert(key, offset);
+                    } else if !is_retriable(code) {
+                        failed.insert(key);
+                    }
+                }
+            }
+            // What is left (moved leaders, no leader yet) is asked again.
+            left.retain(|k| !out.contains_key(k) && !failed.contains(k));
+        }
+        Ok(out)
+    }
+
+    /// One ListOffsets request to `leader`: (error code, offset) per partition.
+    fn list_offsets_on(
+        &mut self,
+        leader: i32,
+        keys: &BTreeSet<(String, i32)>,
+        timestamp: i64,
+    ) -> CliResult<BTreeMap<(String, i32), (i16, i64)>> {
+        let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+        for (topic, partition) in keys {
+            by_topic.entry(topic).or_default().push(
+                ListOffsetsPartition::default()
+                    .with_partition_index(*partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(timestamp),
+            );
+        }
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(
+                by_topic
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        ListOffsetsTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_partitions(partitions)
+                    })
+                    .collect(),
+            );
+        let client = self.node(leader)?;
+        // v1 is the first with one offset per partition (not a list).
+        let version = client.version(ApiKey::ListOffsets, 7)?.max(1);
+        let response = client.call(version, &request)?;
+        let mut out = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                out.insert(
+                    (topic.name.0.to_string(), p.partition_index),
+                    (p.error_code, p.offset),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a Kafka error code says "try again" (a leader moved, a
+/// coordinator is loading, ...).
+pub fn is_retriable(code: i16) -> bool {
+    ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
+}
+
+/// Finds a consumer group's coordinator through `bootstrap` (retrying,
+/// bounded, while it loads or is being created) and connects to it at the
+/// address the cluster advertises for it.
+pub fn find_coordinator(bootstrap: &mut KafkaClient, group: &str) -> CliResult<KafkaClient> {
+    let version = bootstrap.version(ApiKey::FindCoordinator, 4)?;
+    let mut request = FindCoordinatorRequest::default().with_key_type(0);
+    if version >= 4 {
+        request.coordinator_keys = vec![str_bytes(group)];
+    } else {
+        request.key = str_bytes(group);
+    }
+    for attempt in 1..=COORDINATOR_ATTEMPTS_MAX {
+        let response = bootstrap.call(version, &request)?;
+        let (code, message, host, port) = match response.coordinators.into_iter().next() {
+            Some(c) => (c.error_code, c.error_message, c.host, c.port),
+            None => (
+                response.error_code,
+                response.error_message,
+                response.host,
+                response.port,
+            ),
+        };
+        if code == 0 {
+            return KafkaClient::connect(&format!("{}:{port}", host.as_str()));
+        }
+        if !is_retriable(code) || attempt == COORDINATOR_ATTEMPTS_MAX {
+            return fail(format!(
+                "cannot find the coordinator of group {group}: {}",
+                error_text(code, message.as_ref())
+            ));
+        }
+        std::thread::sleep(RETRY_BACKOFF);
+    }
+    unreachable!("the last attempt returns")
 }

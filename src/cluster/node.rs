@@ -178,6 +178,7 @@ impl ClusterNode {
             id: self.node_id,
             broker: self.record(broker),
             shutting_down,
+            metadata_offset: self.synced.get(),
         };
         match self.client.call(&request).await? {
             ControllerReply::Heartbeat { .. } | ControllerReply::Proposed(Ok(_)) => Ok(()),

@@ -62,6 +62,10 @@ pub enum ControllerRequest {
         broker: BrokerRecord,
         /// Controlled shutdown: fence me now and move my leaderships away.
         shutting_down: bool,
+        /// The newest metadata log index the broker has applied (KRaft's
+        /// observer fetch offset), shown for brokers that are not voters.
+        #[serde(default)]
+        metadata_offset: u64,
     },
     /// A metadata change to commit (admin requests from any broker).
     Propose(MetadataRecord),
@@ -99,6 +103,9 @@ pub struct QuorumStatus {
     /// The commit index (KRaft's high watermark).
     pub high_watermark: u64,
     pub voters: Vec<ReplicaProgress>,
+    /// Registered brokers that are not voters, as their heartbeats report.
+    #[serde(default)]
+    pub observers: Vec<ReplicaProgress>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -140,6 +147,9 @@ pub struct Quorum {
     broker_seen: RefCell<HashMap<i32, Instant>>,
     /// When each peer last sent us anything, and last matched our log.
     peer_seen: RefCell<HashMap<u64, (i64, i64)>>,
+    /// Active controller only: each observer's (applied metadata offset,
+    /// unix ms of its last heartbeat, unix ms when it was last caught up).
+    observer_seen: RefCell<HashMap<i32, (u64, i64, i64)>>,
     was_leader: Cell<bool>,
 }
 
@@ -218,6 +228,7 @@ impl Quorum {
             listeners: RefCell::new(Vec::new()),
             broker_seen: RefCell::new(HashMap::new()),
             peer_seen: RefCell::new(HashMap::new()),
+            observer_seen: RefCell::new(HashMap::new()),
             was_leader: Cell::new(false),
         });
         for (addr, rx) in links {
@@ -553,11 +564,26 @@ impl Quorum {
                 last_caught_up_ms: caught,
             });
         }
+        let image = self.image();
+        let mut observers: Vec<ReplicaProgress> = self
+            .observer_seen
+            .borrow()
+            .iter()
+            .filter(|(id, _)| image.brokers.get(id).is_some_and(|b| !b.fenced))
+            .map(|(id, &(offset, fetch, caught))| ReplicaProgress {
+                id: *id,
+                log_end_offset: offset,
+                last_fetch_ms: fetch,
+                last_caught_up_ms: caught,
+            })
+            .collect();
+        observers.sort_by_key(|o| o.id);
         QuorumStatus {
             leader_id,
             leader_epoch: raft.raft.term,
             high_watermark: raft.raft.raft_log.committed,
             voters,
+            observers,
         }
     }
 
@@ -596,7 +622,28 @@ impl Quorum {
                 id,
                 broker,
                 shutting_down,
-            } => self.heartbeat(id, broker, shutting_down).await,
+                metadata_offset,
+            } => {
+                self.observe(id, metadata_offset);
+                self.heartbeat(id, broker, shutting_down).await
+            }
+        }
+    }
+
+    /// Notes a heartbeat's metadata offset when the broker is not a voter
+    /// (voters' progress is Raft's own), for DescribeQuorum's observers.
+    fn observe(&self, id: i32, offset: u64) {
+        if !self.is_leader() || self.settings.voters.iter().any(|(v, _)| *v == id) {
+            return;
+        }
+        let now = unix_ms();
+        let committed = self.raft.borrow().raft.raft_log.committed;
+        let mut seen = self.observer_seen.borrow_mut();
+        let entry = seen.entry(id).or_insert((0, -1, -1));
+        entry.0 = offset;
+        entry.1 = now;
+        if offset >= committed {
+            entry.2 = now;
         }
     }
 

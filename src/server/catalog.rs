@@ -58,11 +58,13 @@ pub struct CatalogOwner {
     catalog: RefCell<Catalog>,
     /// One change at a time: persist and broadcast await.
     changing: Semaphore,
-    /// One producer id block reservation at a time (cluster).
-    reserving_ids: Semaphore,
     next_producer_id: Cell<i64>,
     /// In a cluster, the producer id block this broker reserved: [next, end).
     cluster_block: Cell<(i64, i64)>,
+    /// One producer id reservation at a time in a cluster. Not `changing`:
+    /// a reservation waits until the committed image reaches the local
+    /// catalog, and applying that image takes `changing`.
+    reserving: Semaphore,
     /// Whether a controller quorum runs the metadata (changes are proposed).
     cluster: bool,
 }
@@ -72,11 +74,11 @@ impl CatalogOwner {
         CatalogOwner {
             catalog: RefCell::new(catalog.clone()),
             changing: Semaphore::new(1),
-            reserving_ids: Semaphore::new(1),
             // Ids of the block in use when the broker stopped may have been
             // handed out: start after it.
             next_producer_id: Cell::new(catalog.producer_id_block_end),
             cluster_block: Cell::new((0, 0)),
+            reserving: Semaphore::new(1),
             cluster,
         }
     }
@@ -429,12 +431,13 @@ impl CatalogOwner {
         broker: &Rc<Broker>,
         owner: &CatalogOwner,
     ) -> Result<i64, CatalogError> {
-        // Not `changing`: the committed block reaches the local catalog
-        // through `sync_image`, which takes `changing`; holding it while
-        // waiting for that would stall every InitProducerId for the whole
-        // submit deadline.
+        // Not `changing`: `submit` returns once this node's catalog shows
+        // the committed block, and following the image into the catalog
+        // (`sync_image`) takes `changing`. Holding it here deadlocked every
+        // reservation until `submit` gave up (15 s, KAFKA_STORAGE_ERROR),
+        // so idempotent producers never got an id in a cluster.
         let _one_at_a_time = owner
-            .reserving_ids
+            .reserving
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");
@@ -451,10 +454,21 @@ impl CatalogOwner {
             let record = MetadataRecord::Catalog(vec![CatalogDelta::ProducerIdBlock { from, to }]);
             match node.submit(record).await {
                 Ok(()) => {
+                    log::info!("reserved producer ids [{from}, {to}) through the quorum");
                     owner.cluster_block.set((from + 1, to));
                     return Ok(from);
                 }
-                Err(SubmitError::Rejected(_)) => continue,
+                Err(SubmitError::Rejected(_)) => {
+                    // The block that won is committed but may not have
+                    // reached this node's catalog yet: wait (bounded) for
+                    // it, so the next aim is not the same taken block.
+                    for _ in 0..100 {
+                        if owner.catalog.borrow().producer_id_block_end != from {
+                            break;
+                        }
+                        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
                 Err(e) => return Err(CatalogError::Storage(e.to_string())),
             }
         }

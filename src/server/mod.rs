@@ -32,6 +32,42 @@ pub fn shutdown_requested() -> bool {
     SHUTDOWN.load(Ordering::Relaxed)
 }
 
+/// Refuses ports another process listens on. The shards bind with
+/// SO_REUSEPORT, and Linux lets every socket of the same user that sets it
+/// share the port, so a second broker (or one still shutting down) on the
+/// same port would not fail to bind: the kernel would silently split new
+/// connections between the two processes, and clients would get answers
+/// from the wrong broker, or none. So: try to connect first. (A test bind
+/// without SO_REUSEPORT would also trip over the closing connections a
+/// killed broker leaves on its port, which must not stop its restart.)
+fn check_ports_free(config: &Config) -> Result<(), String> {
+    let mut ports = vec![("client", config.listen)];
+    if config.cluster.controller_role {
+        if let Some(controller) = config.cluster.controller_listen {
+            ports.push(("controller", controller));
+        }
+    }
+    for (what, addr) in ports {
+        if addr.port() == 0 {
+            continue;
+        }
+        let mut target = addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok() {
+            return Err(format!(
+                "cannot listen on {addr} ({what} listener): another process listens there \
+                 (another broker?)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Starts one executor per shard and blocks until all of them have stopped.
 pub fn run(mut config: Config) -> Result<(), String> {
     let cluster_id = match &config.cluster_id {
@@ -46,6 +82,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
                 config.data_dir.display()
             )
         })?;
+    check_ports_free(&config)?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
     let ready = Arc::new(AtomicUsize::new(0));
     let online = std::thread::available_parallelism()

@@ -24,6 +24,8 @@ use super::{free_port, READY_TIMEOUT};
 pub struct Node {
     pub id: i32,
     pub port: u16,
+    /// Whether this node is a controller (a quorum voter) too.
+    pub controller: bool,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -46,29 +48,53 @@ pub struct PartitionView {
 
 impl Cluster {
     pub fn start(count: usize) -> Cluster {
-        Cluster::start_with(count, 2, &[])
+        Cluster::start_with(count, 0, 2, &[])
     }
 
-    /// `count` nodes with `shards` shards each and `extra` server.properties lines.
-    pub fn start_with(count: usize, shards: usize, extra: &[&str]) -> Cluster {
+    /// `controllers` broker+controller nodes (ids 1..) and `brokers`
+    /// broker-only nodes after them, all started at once.
+    pub fn start_with_brokers(controllers: usize, brokers: usize) -> Cluster {
+        Cluster::start_with(controllers, brokers, 2, &[])
+    }
+
+    /// `controllers` broker+controller nodes and `brokers` broker-only
+    /// nodes, with `shards` shards each and `extra` server.properties lines.
+    pub fn start_with(
+        controllers: usize,
+        brokers: usize,
+        shards: usize,
+        extra: &[&str],
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("corelog-cluster-")
             .tempdir()
             .unwrap();
+        let count = controllers + brokers;
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
-        let voters: Vec<String> = ports
+        let voters: Vec<String> = ports[..controllers]
             .iter()
             .enumerate()
             .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
             .collect();
         let mut nodes = Vec::new();
-        for (i, (port, controller)) in ports.iter().enumerate() {
+        for (i, (port, controller_port)) in ports.iter().enumerate() {
             let id = i as i32 + 1;
+            let controller = i < controllers;
+            let (roles, listeners) = if controller {
+                (
+                    "broker,controller",
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+                    ),
+                )
+            } else {
+                ("broker", format!("PLAINTEXT://127.0.0.1:{port}"))
+            };
             let config = dir.path().join(format!("node{id}.properties"));
             let mut text = format!(
-                "process.roles=broker,controller\nnode.id={id}\n\
+                "process.roles={roles}\nnode.id={id}\n\
                  controller.quorum.voters={}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 listeners={listeners}\n\
                  advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
                  controller.listener.names=CONTROLLER\n\
                  log.dirs={}\n",
@@ -83,6 +109,7 @@ impl Cluster {
             nodes.push(Node {
                 id,
                 port: *port,
+                controller,
                 config,
                 log: dir.path().join(format!("node{id}.log")),
                 child: None,
@@ -224,6 +251,27 @@ impl Cluster {
             MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
         ]));
         conn.call(9, &request)
+    }
+
+    /// The broker ids node `i` lists in Metadata, sorted.
+    pub fn brokers(&self, i: usize) -> Vec<i32> {
+        let mut conn = Conn::connect(self.addr(i));
+        let request = MetadataRequest::default()
+            .with_topics(Some(Vec::new()))
+            .with_allow_auto_topic_creation(false);
+        let response: MetadataResponse = conn.call(9, &request);
+        let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+        ids.sort();
+        ids
+    }
+
+    /// (partition, leader) of `topic` as node `i` reports it, sorted.
+    pub fn leaders(&self, i: usize, topic: &str) -> Vec<(i32, i32)> {
+        self.partitions(i, topic)
+            .iter()
+            .enumerate()
+            .map(|(p, view)| (p as i32, view.leader))
+            .collect()
     }
 
     /// The partitions of `topic` as node `i` reports them, by index.

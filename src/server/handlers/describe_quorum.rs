@@ -1,7 +1,8 @@
-//! DescribeQuorum: the controller quorum's leader, epoch, high watermark and
-//! each voter's progress, for `corelog metadata-quorum describe`. Answered by
-//! any broker (through the active controller). A single node on embedded
-//! defaults is its own quorum of one.
+//! DescribeQuorum: the controller quorum's leader, epoch, high watermark,
+//! each voter's progress and the observers (registered brokers that are not
+//! voters, with the metadata offset their heartbeats report), for `corelog
+//! metadata-quorum describe`. Answered by any broker (through the active
+//! controller). A single node on embedded defaults is its own quorum of one.
 
 use std::rc::Rc;
 
@@ -44,23 +45,20 @@ pub async fn handle(
         .unwrap_or(0);
     let node = broker.config.broker.node_id;
     let partition = PartitionData::default().with_partition_index(0);
+    let replica = |v: &crate::cluster::quorum::ReplicaProgress| {
+        ReplicaState::default()
+            .with_replica_id(BrokerId(v.id))
+            .with_log_end_offset(v.log_end_offset as i64)
+            .with_last_fetch_timestamp(v.last_fetch_ms)
+            .with_last_caught_up_timestamp(v.last_caught_up_ms)
+    };
     let partition = match status {
         Ok(Some(s)) => partition
             .with_leader_id(BrokerId(s.leader_id))
             .with_leader_epoch(s.leader_epoch as i32)
             .with_high_watermark(s.high_watermark as i64)
-            .with_current_voters(
-                s.voters
-                    .iter()
-                    .map(|v| {
-                        ReplicaState::default()
-                            .with_replica_id(BrokerId(v.id))
-                            .with_log_end_offset(v.log_end_offset as i64)
-                            .with_last_fetch_timestamp(v.last_fetch_ms)
-                            .with_last_caught_up_timestamp(v.last_caught_up_ms)
-                    })
-                    .collect(),
-            ),
+            .with_current_voters(s.voters.iter().map(replica).collect())
+            .with_observers(s.observers.iter().map(replica).collect()),
         Ok(None) => partition
             .with_leader_id(BrokerId(node))
             .with_leader_epoch(0)

@@ -32,7 +32,10 @@ pub async fn handle(
         ShardReply::ProducerId(Ok(id)) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        ShardReply::ProducerId(Err(e)) => response.with_error_code(errors::catalog_error(&e)),
+        ShardReply::ProducerId(Err(e)) => {
+            log::warn!("InitProducerId: no producer id: {e}");
+            response.with_error_code(errors::catalog_error(&e))
+        }
         _ => response.with_error_code(ResponseError::CoordinatorNotAvailable.code()),
     }
 }

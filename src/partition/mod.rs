@@ -425,7 +425,7 @@ impl Partition {
 
     /// Reads whole batches from `offset`, never past the high watermark.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
-        let (job, high_watermark, log_start_offset) = {
+        let (mut job, high_watermark, log_start_offset) = {
             let state = self.state.borrow();
             let hw = state.high_watermark;
             let start = state.log.start_offset();
@@ -442,6 +442,9 @@ impl Partition {
                 .map_err(|e| storage_error(&e))?;
             (job, hw, start)
         };
+        if let Some(prefetch) = job.take_prefetch() {
+            glommio::spawn_local(prefetch.run()).detach();
+        }
         let records = job.run().await.map_err(|e| storage_error(&e))?;
         Ok(Fetched {
             records,

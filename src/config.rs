@@ -1,5 +1,8 @@
-//! Server configuration: command-line flags, an optional TOML file, Kafka-named
-//! overrides and a tuning profile, folded into one validated [`Config`].
+//! Server configuration: command-line flags, an optional server file
+//! (Kafka's `server.properties` format, or TOML when it ends in `.toml`),
+//! Kafka-named overrides and a tuning profile, folded into one validated
+//! [`Config`]. `properties` reads the Kafka file; `listeners` parses the
+//! values of its cluster keys (roles, listeners, voters).
 //!
 //! The config is built once on the main thread before any shard starts and
 //! each shard gets its own clone; nothing here changes at run time.
@@ -12,6 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::limits;
+
+mod listeners;
+mod properties;
+
+pub use listeners::{parse_listeners, parse_voters, Roles};
+pub use properties::parse_properties;
 
 /// Broker-wide defaults, named after Kafka's broker configs. Topic configs
 /// override the log-related ones per topic (see [`TopicConfig`]).
@@ -39,6 +48,35 @@ pub struct BrokerDefaults {
     /// coordinator gives its members.
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// Replicas of a topic created without an explicit replication factor.
+    pub default_replication_factor: i16,
+    /// Replicas that must have a batch before `acks=all` answers; the
+    /// default for the topic config of the same name.
+    pub min_insync_replicas: i32,
+    /// Replicas of `__consumer_offsets`, capped at creation to the live
+    /// brokers ([`BrokerDefaults::offsets_topic_replicas`]).
+    pub offsets_topic_replication_factor: i16,
+    /// A follower that has not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// Whether a replica outside the ISR may become leader (losing data).
+    pub unclean_leader_election_enable: bool,
+    /// How often a broker heartbeats to the controller quorum.
+    pub broker_heartbeat_interval_ms: i32,
+    /// A broker whose heartbeats stop for this long is fenced.
+    pub broker_session_timeout_ms: i32,
+    /// Raft: how long a voter waits without a leader before it stands.
+    pub controller_quorum_election_timeout_ms: i32,
+    /// Raft: how long a follower waits for the leader's answer before it
+    /// starts an election.
+    pub controller_quorum_fetch_timeout_ms: i32,
+    /// Bytes a follower asks for per partition in one replica fetch.
+    pub replica_fetch_max_bytes: i32,
+    /// How long a replica fetch waits at the leader for new data.
+    pub replica_fetch_wait_max_ms: i32,
+    /// Whether the controller moves leadership back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// How often the controller checks the leader balance.
+    pub leader_imbalance_check_interval_seconds: i64,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -54,6 +92,8 @@ pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
     "log.roll.ms",
     "log.segment.bytes",
     "message.max.bytes",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
 
 /// The broker config a topic config defaults to (Kafka's synonyms).
@@ -69,6 +109,7 @@ pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
         "cleanup.policy" => "log.cleanup.policy",
         "compression.type" => "compression.type",
         "min.insync.replicas" => "min.insync.replicas",
+        "unclean.leader.election.enable" => "unclean.leader.election.enable",
         "flush.messages" => "log.flush.interval.messages",
         "flush.ms" => "log.flush.interval.ms",
         "delete.retention.ms" => "log.cleaner.delete.retention.ms",
@@ -97,6 +138,19 @@ impl Default for BrokerDefaults {
             group_max_session_timeout_ms: 1_800_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5000,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            offsets_topic_replication_factor: 3,
+            replica_lag_time_max_ms: 30_000,
+            unclean_leader_election_enable: false,
+            broker_heartbeat_interval_ms: 2000,
+            broker_session_timeout_ms: 9000,
+            controller_quorum_election_timeout_ms: 1000,
+            controller_quorum_fetch_timeout_ms: 2000,
+            replica_fetch_max_bytes: 1024 * 1024,
+            replica_fetch_wait_max_ms: 500,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
             explicit: BTreeMap::new(),
         }
     }
@@ -105,13 +159,26 @@ impl Default for BrokerDefaults {
 impl BrokerDefaults {
     /// Applies one Kafka broker config (`server.properties` name and value).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if !self.set_known(key, value)? {
+            return Err(format!("unknown or unsupported broker config {key:?}"));
+        }
+        self.explicit.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Whether `key` is a broker config corelog takes (by `set`).
+    pub fn knows(key: &str) -> bool {
+        !matches!(BrokerDefaults::default().set_known(key, ""), Ok(false))
+    }
+
+    /// Applies `key` if corelog knows it: Ok(false) for an unknown key, an
+    /// error naming the key for a bad value.
+    fn set_known(&mut self, key: &str, value: &str) -> Result<bool, String> {
         let bad = |e: String| format!("invalid value {value:?} for {key}: {e}");
         match key {
             "node.id" | "broker.id" => self.node_id = parse_in(value, 0, i32::MAX).map_err(bad)?,
             "auto.create.topics.enable" => {
-                self.auto_create_topics_enable = value
-                    .parse()
-                    .map_err(|_| bad("expected true or false".into()))?
+                self.auto_create_topics_enable = parse_bool(value).map_err(bad)?
             }
             "num.partitions" => {
                 self.num_partitions =
@@ -174,10 +241,54 @@ impl BrokerDefaults {
                 self.group_consumer_heartbeat_interval_ms =
                     parse_in(value, 1, 3_600_000).map_err(bad)?
             }
-            _ => return Err(format!("unknown or unsupported broker config {key:?}")),
+            "default.replication.factor" => {
+                self.default_replication_factor =
+                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
+            }
+            "min.insync.replicas" => {
+                self.min_insync_replicas = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "offsets.topic.replication.factor" => {
+                self.offsets_topic_replication_factor =
+                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
+            }
+            "replica.lag.time.max.ms" => {
+                self.replica_lag_time_max_ms = parse_in(value, 1, i64::MAX).map_err(bad)?
+            }
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(value).map_err(bad)?
+            }
+            "broker.heartbeat.interval.ms" => {
+                self.broker_heartbeat_interval_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "broker.session.timeout.ms" => {
+                self.broker_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "controller.quorum.election.timeout.ms" => {
+                self.controller_quorum_election_timeout_ms =
+                    parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "controller.quorum.fetch.timeout.ms" => {
+                self.controller_quorum_fetch_timeout_ms =
+                    parse_in(value, 1, i32::MAX).map_err(bad)?
+            }
+            "replica.fetch.max.bytes" => {
+                self.replica_fetch_max_bytes =
+                    parse_in(value, 0, limits::FRAME_BYTES_MAX as i32).map_err(bad)?
+            }
+            "replica.fetch.wait.max.ms" => {
+                self.replica_fetch_wait_max_ms = parse_in(value, 0, i32::MAX).map_err(bad)?
+            }
+            "auto.leader.rebalance.enable" => {
+                self.auto_leader_rebalance_enable = parse_bool(value).map_err(bad)?
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds =
+                    parse_in(value, 1, i64::MAX / 1000).map_err(bad)?
+            }
+            _ => return Ok(false),
         }
-        self.explicit.insert(key.to_string(), value.to_string());
-        Ok(())
+        Ok(true)
     }
 
     /// The current value of a broker config by its Kafka name, for the keys
@@ -207,6 +318,25 @@ impl BrokerDefaults {
             "group.consumer.heartbeat.interval.ms" => {
                 self.group_consumer_heartbeat_interval_ms.to_string()
             }
+            "default.replication.factor" => self.default_replication_factor.to_string(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "offsets.topic.replication.factor" => self.offsets_topic_replication_factor.to_string(),
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms.to_string(),
+            "unclean.leader.election.enable" => self.unclean_leader_election_enable.to_string(),
+            "broker.heartbeat.interval.ms" => self.broker_heartbeat_interval_ms.to_string(),
+            "broker.session.timeout.ms" => self.broker_session_timeout_ms.to_string(),
+            "controller.quorum.election.timeout.ms" => {
+                self.controller_quorum_election_timeout_ms.to_string()
+            }
+            "controller.quorum.fetch.timeout.ms" => {
+                self.controller_quorum_fetch_timeout_ms.to_string()
+            }
+            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes.to_string(),
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms.to_string(),
+            "auto.leader.rebalance.enable" => self.auto_leader_rebalance_enable.to_string(),
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_seconds.to_string()
+            }
             _ => return None,
         })
     }
@@ -214,11 +344,18 @@ impl BrokerDefaults {
     /// Every broker config corelog reports, by Kafka name.
     pub const KEYS: &'static [&'static str] = &[
         "auto.create.topics.enable",
+        "auto.leader.rebalance.enable",
+        "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms",
+        "controller.quorum.election.timeout.ms",
+        "controller.quorum.fetch.timeout.ms",
+        "default.replication.factor",
         "group.consumer.heartbeat.interval.ms",
         "group.consumer.session.timeout.ms",
         "group.initial.rebalance.delay.ms",
         "group.max.session.timeout.ms",
         "group.min.session.timeout.ms",
+        "leader.imbalance.check.interval.seconds",
         "log.index.interval.bytes",
         "log.message.timestamp.type",
         "log.retention.bytes",
@@ -227,10 +364,25 @@ impl BrokerDefaults {
         "log.roll.ms",
         "log.segment.bytes",
         "message.max.bytes",
+        "min.insync.replicas",
         "node.id",
         "num.partitions",
         "offsets.topic.num.partitions",
+        "offsets.topic.replication.factor",
+        "replica.fetch.max.bytes",
+        "replica.fetch.wait.max.ms",
+        "replica.lag.time.max.ms",
+        "unclean.leader.election.enable",
     ];
+
+    /// The replication factor `__consumer_offsets` gets when it is created
+    /// with `live_brokers` brokers up: the configured one, capped to the
+    /// live brokers so a single node (or a cluster still coming up) can
+    /// create it, as Kafka does.
+    pub fn offsets_topic_replicas(&self, live_brokers: usize) -> i16 {
+        let live = i16::try_from(live_brokers).unwrap_or(i16::MAX).max(1);
+        self.offsets_topic_replication_factor.min(live)
+    }
 
     /// These defaults with dynamic broker configs applied on top. Stored
     /// dynamic configs were validated when set; one that no longer parses
@@ -270,6 +422,10 @@ pub struct TopicConfig {
     /// compression.type: None keeps the producer's codec (`producer`), a
     /// codec makes the broker store batches in it.
     pub compression: Option<crate::protocol::batch::Codec>,
+    /// min.insync.replicas: the ISR size `acks=all` needs.
+    pub min_insync_replicas: i32,
+    /// unclean.leader.election.enable: a replica outside the ISR may lead.
+    pub unclean_leader_election_enable: bool,
 }
 
 /// Topic configs accepted by CreateTopics, with their Kafka default as shown to
@@ -290,6 +446,7 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "retention.ms",
     "segment.bytes",
     "segment.ms",
+    "unclean.leader.election.enable",
 ];
 
 impl TopicConfig {
@@ -310,6 +467,8 @@ impl TopicConfig {
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: 0.5,
             compression: None,
+            min_insync_replicas: defaults.min_insync_replicas,
+            unclean_leader_election_enable: defaults.unclean_leader_election_enable,
         };
         for (key, value) in overrides {
             // Stored overrides were validated on the way in; a value that no
@@ -346,6 +505,10 @@ impl TopicConfig {
                 }
                 self.min_cleanable_dirty_ratio = ratio;
             }
+            "min.insync.replicas" => self.min_insync_replicas = parse_in(value, 1, i32::MAX)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(value)?
+            }
             "compression.type" => {
                 self.compression = match value.trim() {
                     "producer" => None,
@@ -378,7 +541,8 @@ impl TopicConfig {
             "index.interval.bytes" => d.index_interval_bytes.to_string(),
             "max.message.bytes" => d.max_message_bytes.to_string(),
             "message.timestamp.type" => timestamp_type_name(d.timestamp_type_log_append).into(),
-            "min.insync.replicas" => "1".into(),
+            "min.insync.replicas" => d.min_insync_replicas.to_string(),
+            "unclean.leader.election.enable" => d.unclean_leader_election_enable.to_string(),
             "retention.bytes" => d.retention_bytes.to_string(),
             "retention.ms" => d.retention_ms.to_string(),
             "segment.bytes" => d.segment_bytes.to_string(),
@@ -393,7 +557,6 @@ impl TopicConfig {
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
     match key {
         "flush.messages" | "flush.ms" => parse_in::<i64>(value, 0, i64::MAX).map(drop),
-        "min.insync.replicas" => parse_in::<i32>(value, 1, i32::MAX).map(drop),
         _ if TOPIC_CONFIG_KEYS.contains(&key) => {
             TopicConfig::resolve(&BrokerDefaults::default(), &BTreeMap::new())
                 .set(key, value)
@@ -418,6 +581,15 @@ fn parse_cleanup_policy(value: &str) -> Result<(bool, bool), String> {
         }
     }
     Ok((delete, compact))
+}
+
+/// Kafka's booleans: `true` or `false`, any case.
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
 }
 
 fn parse_timestamp_type(value: &str) -> Result<bool, String> {
@@ -586,30 +758,116 @@ impl Tuning {
     }
 }
 
-/// Optional TOML server file (`--config`): the same settings as the flags, and
-/// Kafka broker configs by their `server.properties` names.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerFile {
-    pub listen: Option<SocketAddr>,
-    pub advertised_host: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub shards: Option<usize>,
-    pub tuning: Option<PathBuf>,
-    pub kafka: BTreeMap<String, toml::Value>,
+/// One controller quorum voter (`controller.quorum.voters`: `id@host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// One listener (`listeners`, `advertised.listeners`: `NAME://host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// This node's place in a cluster, KRaft style.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// process.roles contains broker: the node serves clients' partitions.
+    pub broker_role: bool,
+    /// process.roles contains controller: the node is a metadata quorum voter.
+    pub controller_role: bool,
+    /// Address this node's CONTROLLER listener binds (controllers only).
+    pub controller_listen: Option<SocketAddr>,
+    /// controller.quorum.voters (or controller.quorum.bootstrap.servers
+    /// resolved to voters); empty = single node on embedded defaults, its
+    /// own quorum of one.
+    pub voters: Vec<Voter>,
+    /// The client listener clients are told about (advertised.listeners,
+    /// else listeners).
+    pub advertised: Listener,
+}
+
+impl ClusterConfig {
+    /// A single node that is both broker and controller, its own quorum of
+    /// one, advertising `host` and `port` to clients: what `corelog serve`
+    /// runs without a config file.
+    pub fn single_node(host: String, port: u16) -> ClusterConfig {
+        ClusterConfig {
+            broker_role: true,
+            controller_role: true,
+            controller_listen: None,
+            voters: Vec::new(),
+            advertised: Listener {
+                name: "PLAINTEXT".into(),
+                host,
+                port,
+            },
+        }
+    }
+
+    /// Whether this node is configured with a controller quorum (so its
+    /// storage must be formatted with the cluster's id before it starts).
+    pub fn has_quorum(&self) -> bool {
+        !self.voters.is_empty()
+    }
+
+    /// Kafka's rules between roles, node id and voters.
+    fn check_quorum(&self, node_id: i32) -> Result<(), String> {
+        let listed = self.voters.iter().find(|v| v.id == node_id);
+        if self.controller_role && self.has_quorum() {
+            let Some(own) = listed else {
+                return Err(format!(
+                    "process.roles contains controller, so node.id {node_id} must be one of \
+                     controller.quorum.voters"
+                ));
+            };
+            if let Some(bind) = self.controller_listen {
+                if bind.port() != own.port {
+                    log::warn!(
+                        "controller.quorum.voters gives node {node_id} port {} but its \
+                         controller listener binds port {}",
+                        own.port,
+                        bind.port()
+                    );
+                }
+            }
+        }
+        if !self.controller_role {
+            if !self.has_quorum() {
+                return Err("process.roles=broker needs the controllers: set \
+                            controller.quorum.voters=id@host:port,..."
+                    .into());
+            }
+            if listed.is_some() {
+                return Err(format!(
+                    "node.id {node_id} is listed in controller.quorum.voters but \
+                     process.roles does not contain controller"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The one validated configuration every shard runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the client listener binds (every shard, SO_REUSEPORT).
     pub listen: SocketAddr,
-    /// Host name clients are told to connect to (Metadata's broker host).
-    pub advertised_host: String,
     pub data_dir: PathBuf,
     /// Shards to run; each one a glommio executor, pinned when cores are known.
     pub shards: usize,
     pub tuning: Tuning,
     pub broker: BrokerDefaults,
+    pub cluster: ClusterConfig,
+    /// The cluster id from this node's `meta.properties`, filled in at start
+    /// once the storage identity is checked (None until then).
+    pub cluster_id: Option<String>,
 }
 
 /// Everything `corelog serve` takes from its command line.
@@ -624,29 +882,136 @@ pub struct ServeArgs {
     pub overrides: Vec<String>,
 }
 
+/// What a server file sets, whichever its format (properties or TOML).
+/// Flags go over it; it goes over the embedded defaults.
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    /// Where the client listener binds.
+    pub listen: Option<SocketAddr>,
+    /// The client listener's name and host as `listeners` writes them.
+    pub listener_name: Option<String>,
+    pub listener_host: Option<String>,
+    /// What clients are told (advertised.listeners, TOML advertised_host).
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub tuning: Option<PathBuf>,
+    /// Broker configs by Kafka name, in the order they apply.
+    pub broker: Vec<(String, String)>,
+    pub roles: Option<Roles>,
+    pub controller_listen: Option<SocketAddr>,
+    pub voters: Vec<Voter>,
+}
+
+impl FileSettings {
+    /// Reads `--config FILE`: TOML when the name ends in `.toml`, else
+    /// Kafka's properties format. Keys a properties file sets that corelog
+    /// does not use are reported in one warning.
+    pub fn load(path: &Path) -> Result<FileSettings, String> {
+        let text = read_config_file(path)?;
+        let in_file = |e: String| format!("{}: {e}", path.display());
+        if path.extension().is_some_and(|e| e == "toml") {
+            let file: ServerFile = toml::from_str(&text).map_err(|e| in_file(e.to_string()))?;
+            return Ok(file.into_settings());
+        }
+        let entries = properties::parse_properties(&text).map_err(in_file)?;
+        let (settings, ignored) =
+            properties::settings_from_properties(&entries).map_err(in_file)?;
+        if !ignored.is_empty() {
+            log::warn!(
+                "{}: ignoring {} config(s) corelog does not use: {}",
+                path.display(),
+                ignored.len(),
+                ignored.join(", ")
+            );
+        }
+        Ok(settings)
+    }
+}
+
+/// A config file's text, bounded in size; a file that is not UTF-8 is
+/// read as ISO-8859-1, java.util.Properties' own encoding.
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limits::CONFIG_FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limits::CONFIG_FILE_BYTES_MAX {
+        return Err(format!(
+            "{} is larger than {} bytes",
+            path.display(),
+            limits::CONFIG_FILE_BYTES_MAX
+        ));
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => encoding_rs::WINDOWS_1252
+            .decode(e.as_bytes())
+            .0
+            .into_owned(),
+    })
+}
+
+/// The TOML server file (`--config FILE.toml`): the same settings as the
+/// flags, and Kafka broker configs by their `server.properties` names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<SocketAddr>,
+    pub advertised_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub tuning: Option<PathBuf>,
+    pub kafka: BTreeMap<String, toml::Value>,
+}
+
+impl ServerFile {
+    fn into_settings(self) -> FileSettings {
+        let broker = self
+            .kafka
+            .into_iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (key, value)
+            })
+            .collect();
+        FileSettings {
+            listen: self.listen,
+            advertised_host: self.advertised_host,
+            data_dir: self.data_dir,
+            shards: self.shards,
+            tuning: self.tuning,
+            broker,
+            ..FileSettings::default()
+        }
+    }
+}
+
 impl Config {
     /// Folds flags over the file over the embedded defaults, then validates.
     pub fn build(args: &ServeArgs) -> Result<Config, String> {
         let file = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                toml::from_str::<ServerFile>(&text)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            None => ServerFile::default(),
+            Some(path) => FileSettings::load(path)?,
+            None => FileSettings::default(),
         };
         let tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
             Some(path) => Tuning::load(path)?,
             None => Tuning::default(),
         };
         let mut broker = BrokerDefaults::default();
-        for (key, value) in &file.kafka {
-            let value = match value {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            broker.set(key, &value)?;
+        for (key, value) in &file.broker {
+            broker.set(key, value).map_err(|e| match &args.config {
+                Some(path) => format!("{}: {e}", path.display()),
+                None => e,
+            })?;
         }
         for pair in &args.overrides {
             let (key, value) = pair
@@ -658,31 +1023,25 @@ impl Config {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
-        let online = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let shards = args
-            .shards
-            .or(file.shards)
-            .unwrap_or(if tuning.cores.is_empty() {
-                online
-            } else {
-                tuning.cores.len()
-            });
-        if shards == 0 || shards > limits::SHARDS_MAX {
-            return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
-        }
-        if !tuning.cores.is_empty() && tuning.cores.len() != shards {
-            return Err(format!(
-                "the tuning profile names {} cores but {shards} shards were asked for",
-                tuning.cores.len()
-            ));
-        }
-        let advertised_host = args
-            .advertised_host
-            .clone()
-            .or(file.advertised_host)
-            .unwrap_or_else(|| listen.ip().to_string());
+        let shards = shard_count(args.shards.or(file.shards), &tuning)?;
+        let advertised_host = match args.advertised_host.clone().or(file.advertised_host) {
+            Some(host) => host,
+            None if args.listen.is_some() => listen.ip().to_string(),
+            None => advertised_from_listener(file.listener_host.as_deref(), listen)?,
+        };
+        let roles = file.roles.unwrap_or(Roles::BOTH);
+        let cluster = ClusterConfig {
+            broker_role: roles.broker,
+            controller_role: roles.controller,
+            controller_listen: file.controller_listen,
+            voters: file.voters,
+            advertised: Listener {
+                name: file.listener_name.unwrap_or_else(|| "PLAINTEXT".into()),
+                host: advertised_host,
+                port: file.advertised_port.unwrap_or(listen.port()),
+            },
+        };
+        cluster.check_quorum(broker.node_id)?;
         let data_dir = args
             .data_dir
             .clone()
@@ -695,13 +1054,66 @@ impl Config {
             .map_err(|e| format!("data directory {}: {e}", data_dir.display()))?;
         Ok(Config {
             listen,
-            advertised_host,
+            cluster,
+            cluster_id: None,
             data_dir,
             shards,
             tuning,
             broker,
         })
     }
+}
+
+/// Shards asked for (flag or file), else one per tuning core, else one per
+/// online core.
+fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, String> {
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let shards = asked.unwrap_or(if tuning.cores.is_empty() {
+        online
+    } else {
+        tuning.cores.len()
+    });
+    if shards == 0 || shards > limits::SHARDS_MAX {
+        return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
+    }
+    if !tuning.cores.is_empty() && tuning.cores.len() != shards {
+        return Err(format!(
+            "the tuning profile names {} cores but {shards} shards were asked for",
+            tuning.cores.len()
+        ));
+    }
+    Ok(shards)
+}
+
+/// The host clients are told when advertised.listeners does not name one:
+/// the host `listeners` wrote, or this machine's host name for an empty
+/// host (as Kafka does). A wildcard address cannot be advertised.
+fn advertised_from_listener(written: Option<&str>, listen: SocketAddr) -> Result<String, String> {
+    match written {
+        None => Ok(listen.ip().to_string()),
+        Some("") => Ok(machine_host_name()),
+        Some(host)
+            if host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()) =>
+        {
+            Err(format!(
+                "listeners binds {host}, which clients cannot connect to: set \
+                 advertised.listeners to the address clients should use"
+            ))
+        }
+        Some(host) => Ok(host.to_string()),
+    }
+}
+
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]
@@ -763,6 +1175,153 @@ mod tests {
             config.compression,
             Some(crate::protocol::batch::Codec::Zstd)
         );
+    }
+
+    #[test]
+    fn cluster_keys_have_kafka_defaults_and_round_trip() {
+        let mut defaults = BrokerDefaults::default();
+        for key in BrokerDefaults::KEYS {
+            let value = defaults
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} has no value"));
+            defaults.set(key, &value).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(defaults.get("default.replication.factor").unwrap(), "1");
+        assert_eq!(
+            defaults.get("offsets.topic.replication.factor").unwrap(),
+            "3"
+        );
+        assert_eq!(
+            defaults.get("unclean.leader.election.enable").unwrap(),
+            "false"
+        );
+        assert_eq!(defaults.get("replica.fetch.max.bytes").unwrap(), "1048576");
+        assert_eq!(defaults.offsets_topic_replicas(1), 1);
+        assert_eq!(defaults.offsets_topic_replicas(5), 3);
+        let err = defaults.set("min.insync.replicas", "0").unwrap_err();
+        assert!(err.contains("min.insync.replicas"), "{err}");
+        let err = defaults
+            .set("auto.leader.rebalance.enable", "yes")
+            .unwrap_err();
+        assert!(err.contains("auto.leader.rebalance.enable"), "{err}");
+        defaults
+            .set("unclean.leader.election.enable", "TRUE")
+            .unwrap();
+        defaults.set("min.insync.replicas", "2").unwrap();
+        let topic = TopicConfig::resolve(&defaults, &BTreeMap::new());
+        assert_eq!(topic.min_insync_replicas, 2);
+        assert!(topic.unclean_leader_election_enable);
+        let mut overrides = BTreeMap::new();
+        overrides.insert("min.insync.replicas".to_string(), "3".to_string());
+        overrides.insert(
+            "unclean.leader.election.enable".to_string(),
+            "false".to_string(),
+        );
+        let topic = TopicConfig::resolve(&defaults, &overrides);
+        assert_eq!(topic.min_insync_replicas, 3);
+        assert!(!topic.unclean_leader_election_enable);
+        assert!(validate_topic_config("min.insync.replicas", "0").is_err());
+        assert!(validate_topic_config("unclean.leader.election.enable", "maybe").is_err());
+        assert_eq!(
+            TopicConfig::default_value(&defaults, "min.insync.replicas").unwrap(),
+            "2"
+        );
+    }
+
+    fn build_from(text: &str, name: &str, args: ServeArgs) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Config::build(&ServeArgs {
+            config: Some(path),
+            shards: Some(1),
+            ..args
+        })
+    }
+
+    const NODE1: &str = "process.roles=broker,controller\n\
+                         node.id=1\n\
+                         controller.quorum.voters=1@127.0.0.1:9193,2@127.0.0.1:9194\n\
+                         listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9193\n\
+                         controller.listener.names=CONTROLLER\n\
+                         log.dirs=/tmp/corelog-node1\n\
+                         default.replication.factor=2\n\
+                         min.insync.replicas=2\n";
+
+    #[test]
+    fn properties_file_builds_a_cluster_config_and_flags_win() {
+        let config = build_from(NODE1, "node1.properties", ServeArgs::default()).unwrap();
+        assert_eq!(config.broker.node_id, 1);
+        assert_eq!(config.broker.default_replication_factor, 2);
+        assert_eq!(config.broker.min_insync_replicas, 2);
+        assert_eq!(config.listen, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/corelog-node1"));
+        let cluster = &config.cluster;
+        assert!(cluster.broker_role && cluster.controller_role);
+        assert_eq!(
+            cluster.controller_listen,
+            Some("127.0.0.1:9193".parse().unwrap())
+        );
+        assert_eq!(cluster.voters.len(), 2);
+        assert_eq!(
+            cluster.advertised,
+            Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092
+            }
+        );
+        assert!(config.broker.explicit.contains_key("min.insync.replicas"));
+
+        let flags = ServeArgs {
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            data_dir: Some(PathBuf::from("elsewhere")),
+            overrides: vec!["min.insync.replicas=1".into()],
+            ..ServeArgs::default()
+        };
+        let config = build_from(NODE1, "node1.properties", flags).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.cluster.advertised.port, 9999);
+        assert!(config.data_dir.is_absolute() && config.data_dir.ends_with("elsewhere"));
+        assert_eq!(config.broker.min_insync_replicas, 1);
+    }
+
+    #[test]
+    fn properties_file_errors_name_the_key() {
+        let bad_value = format!("{NODE1}num.partitions=lots\n");
+        let err = build_from(&bad_value, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(
+            err.contains("num.partitions") && err.contains("n.properties"),
+            "{err}"
+        );
+        let not_a_voter = NODE1.replace("node.id=1", "node.id=7");
+        let err = build_from(&not_a_voter, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("node.id 7"), "{err}");
+        let broker_only = "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:9092\n";
+        let err = build_from(broker_only, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("controller.quorum.voters"), "{err}");
+        let wildcard = "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093\n\
+                        controller.listener.names=CONTROLLER\n";
+        let err = build_from(wildcard, "n.properties", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("advertised.listeners"), "{err}");
+        let empty_host = "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
+                          controller.listener.names=CONTROLLER\n";
+        let config = build_from(empty_host, "n.properties", ServeArgs::default()).unwrap();
+        assert!(config.listen.ip().is_unspecified());
+        assert_eq!(config.cluster.advertised.host, machine_host_name());
+    }
+
+    #[test]
+    fn toml_server_files_still_work() {
+        let text = "listen = \"127.0.0.1:9300\"\nadvertised_host = \"h\"\n\
+                    [kafka]\n\"num.partitions\" = 4\n";
+        let config = build_from(text, "server.toml", ServeArgs::default()).unwrap();
+        assert_eq!(config.listen.port(), 9300);
+        assert_eq!(config.broker.num_partitions, 4);
+        assert_eq!(config.cluster.advertised.host, "h");
+        assert!(config.cluster.voters.is_empty());
+        let err = build_from("[kafka]\nbogus = 1\n", "s.toml", ServeArgs::default()).unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
     }
 
     #[test]

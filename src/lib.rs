@@ -4,6 +4,7 @@
 //! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod limits;
@@ -13,3 +14,4 @@ pub mod partition;
 pub mod protocol;
 pub mod server;
 pub mod shard;
+pub mod storage;

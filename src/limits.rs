@@ -85,6 +85,10 @@ pub const GROUP_ASSIGNMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Longest group id accepted.
 pub const GROUP_ID_BYTES_MAX: usize = 4096;
 
+/// Longest member id a KIP-848 member may choose (clients send a 22-byte
+/// base64 UUID): bounds what the coordinator stores per member.
+pub const GROUP_MEMBER_ID_BYTES_MAX: usize = 1024;
+
 /// Committed offsets one group keeps (distinct topic-partitions).
 pub const OFFSETS_PER_GROUP_MAX: usize = 1_000_000;
 
@@ -94,6 +98,19 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 /// Partitions `offsets.topic.num.partitions` may ask for.
 pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
 
+/// Replicas one partition may have (`default.replication.factor`,
+/// `offsets.topic.replication.factor`, a CreateTopics replication factor).
+pub const REPLICATION_FACTOR_MAX: i16 = 16;
+
+/// Voters in the controller quorum (`controller.quorum.voters`). Raft
+/// commits need a majority, so more voters make every commit slower.
+pub const CONTROLLER_VOTERS_MAX: usize = 16;
+
+/// Largest server properties or TOML file `corelog serve --config` reads.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Nodes `corelog dev-cluster` starts on one machine.
+pub const DEV_CLUSTER_NODES_MAX: usize = 16;
 /// Longest a shard's committer may hold a round open to gather appends
 /// (tuning `group_commit_window_us`): every acks=all produce may wait this long.
 pub const GROUP_COMMIT_WINDOW_US_MAX: u64 = 100_000;
@@ -113,9 +130,21 @@ pub const FETCH_READ_AHEAD_BYTES_MAX: usize = 256 * 1024 * 1024;
 pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
+const _: () = assert!(DEV_CLUSTER_NODES_MAX <= CONTROLLER_VOTERS_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
 const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
 const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
 const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);
+
+/// Largest controller-quorum frame (a Raft message with entries or a
+/// snapshot of the metadata image, or a controller request).
+pub const CONTROLLER_FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Raft messages queued for one unreachable peer before new ones are
+/// dropped (Raft resends what a peer missed).
+pub const CONTROLLER_PEER_QUEUE_MAX: usize = 1024;
+
+/// Log entries kept after the applied snapshot before the log is compacted.
+pub const CONTROLLER_LOG_ENTRIES_MAX: usize = 4096;

@@ -30,12 +30,65 @@ pub struct TopicMeta {
     /// Owner shard of each partition, indexed by partition number.
     pub shards: Vec<u32>,
     pub configs: BTreeMap<String, String>,
+    /// In a cluster, each partition's replicas, ISR, leader and leader epoch,
+    /// indexed by partition number; empty on a single node, which holds and
+    /// leads every partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaSet>,
+}
+
+/// Where one partition lives in a cluster (Kafka's PartitionRecord).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicaSet {
+    /// Brokers holding a copy, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas; the leader is always one of them.
+    pub isr: Vec<i32>,
+    /// -1 when no replica can lead (all offline).
+    pub leader: i32,
+    /// Bumped on every leader change.
+    pub leader_epoch: i32,
 }
 
 impl TopicMeta {
     pub fn partition_count(&self) -> i32 {
         self.shards.len() as i32
     }
+
+    /// Copies of each partition (1 on a single node).
+    pub fn replication_factor(&self) -> i16 {
+        self.replicas
+            .first()
+            .map_or(1, |set| set.replicas.len() as i16)
+    }
+
+    /// Whether `node` keeps a copy of `partition` (every partition on a single node).
+    pub fn is_replica(&self, partition: usize, node: i32) -> bool {
+        match self.replicas.get(partition) {
+            Some(set) => set.replicas.contains(&node),
+            None => self.replicas.is_empty(),
+        }
+    }
+
+    /// The partition's leader: `node` itself on a single node.
+    pub fn leader(&self, partition: usize, node: i32) -> i32 {
+        match self.replicas.get(partition) {
+            Some(set) => set.leader,
+            None if self.replicas.is_empty() => node,
+            None => -1,
+        }
+    }
+}
+
+/// A registered broker (Kafka's RegisterBrokerRecord plus fencing).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerRecord {
+    pub host: String,
+    pub port: u16,
+    /// Changes on every process start, so a restart is told from a heartbeat.
+    pub incarnation: Uuid,
+    /// Fenced brokers missed their heartbeats: they lead nothing.
+    pub fenced: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -50,40 +103,73 @@ pub struct Catalog {
     /// Kafka name; they override the static ones.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, String>,
+    /// Brokers registered with the controller quorum (empty on a single node).
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerRecord>,
 }
 
 impl Catalog {
-    fn new() -> Catalog {
+    pub fn new(cluster_id: &str) -> Catalog {
         Catalog {
-            cluster_id: new_cluster_id(),
+            cluster_id: cluster_id.to_string(),
             version: 0,
             topics: BTreeMap::new(),
             producer_id_block_end: 0,
             broker_configs: BTreeMap::new(),
+            brokers: BTreeMap::new(),
         }
     }
 
-    /// Loads the catalog of `data_dir`, creating an empty one on first start.
-    /// Placements that name a shard beyond `shards` (the broker was restarted
-    /// with fewer cores) are moved to the least-loaded shard.
-    pub fn load_or_create(data_dir: &Path, shards: usize) -> std::io::Result<Catalog> {
+    /// Loads the catalog of `data_dir`, creating an empty one for
+    /// `cluster_id` (meta.properties' id) on first start; a stored catalog
+    /// of another cluster is refused. Placements that name a shard beyond
+    /// `shards` (the broker was restarted with fewer cores) are moved to the
+    /// least-loaded shard.
+    pub fn load_or_create(
+        data_dir: &Path,
+        shards: usize,
+        cluster_id: &str,
+    ) -> std::io::Result<Catalog> {
         fs::create_dir_all(data_dir)?;
-        let path = data_dir.join(CATALOG_FILE);
-        let mut catalog = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is damaged: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::new(),
-            Err(e) => return Err(e),
+        let mut catalog = match Catalog::read(data_dir)? {
+            Some(catalog) => catalog,
+            None => Catalog::new(cluster_id),
         };
+        if catalog.cluster_id != cluster_id {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the topic catalog belongs to cluster {}, but meta.properties says {cluster_id}",
+                    catalog.cluster_id
+                ),
+            ));
+        }
         if catalog.rebalance_onto(shards) {
             catalog.version += 1;
         }
         catalog.persist(data_dir)?;
         Ok(catalog)
+    }
+
+    /// The stored catalog of `data_dir`, if there is one.
+    fn read(data_dir: &Path) -> std::io::Result<Option<Catalog>> {
+        let path = data_dir.join(CATALOG_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is damaged: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The cluster id of the catalog stored in `data_dir`, if there is one
+    /// (data dirs written before meta.properties existed carry it here).
+    pub fn stored_cluster_id(data_dir: &Path) -> std::io::Result<Option<String>> {
+        Ok(Catalog::read(data_dir)?.map(|c| c.cluster_id))
     }
 
     fn rebalance_onto(&mut self, shards: usize) -> bool {
@@ -140,7 +226,7 @@ impl Catalog {
         partitions: i32,
         configs: BTreeMap<String, String>,
         shards: usize,
-    ) -> &TopicMeta {
+    ) -> &mut TopicMeta {
         assert!(!self.topics.contains_key(name));
         assert!((1..=limits::TOPIC_PARTITIONS_MAX).contains(&partitions));
         let mut load = self.shard_load(shards);
@@ -161,7 +247,22 @@ impl Catalog {
             id,
             shards: placement,
             configs,
+            replicas: Vec::new(),
         })
+    }
+
+    /// Places every partition without a shard (new in a synced image) on
+    /// the least-loaded shard.
+    pub fn place_unplaced(&mut self, shards: usize) {
+        let mut load = self.shard_load(shards);
+        for topic in self.topics.values_mut() {
+            let count = topic.replicas.len().max(topic.shards.len());
+            while topic.shards.len() < count {
+                let target = least_loaded(&load);
+                load[target] += 1;
+                topic.shards.push(target as u32);
+            }
+        }
     }
 
     /// Adds partitions to a topic up to `count`, each on the least-loaded shard.
@@ -198,10 +299,6 @@ fn least_loaded(load: &[usize]) -> usize {
         .min_by_key(|(i, n)| (**n, *i))
         .map(|(i, _)| i)
         .unwrap_or(0)
-}
-
-fn new_cluster_id() -> String {
-    kafka_uuid(Uuid::new_v4())
 }
 
 /// How Kafka prints a Uuid (topic ids, cluster ids): URL-safe base64 of its
@@ -258,15 +355,22 @@ mod tests {
     #[test]
     fn placement_spreads_and_survives_fewer_shards() {
         let dir = tempfile::tempdir().unwrap();
-        let mut catalog = Catalog::load_or_create(dir.path(), 2).unwrap();
+        let cluster_id = "MkU3OEVBNTcwNTJENDM2Qg";
+        let mut catalog = Catalog::load_or_create(dir.path(), 2, cluster_id).unwrap();
         catalog.add_topic("orders", 8, BTreeMap::new(), 2);
         let shards = &catalog.topics["orders"].shards;
         assert_eq!(shards.iter().filter(|s| **s == 0).count(), 4);
         catalog.persist(dir.path()).unwrap();
-        let reloaded = Catalog::load_or_create(dir.path(), 1).unwrap();
+        let reloaded = Catalog::load_or_create(dir.path(), 1, cluster_id).unwrap();
         assert!(reloaded.topics["orders"].shards.iter().all(|s| *s == 0));
         assert_eq!(reloaded.topics["orders"].id, catalog.topics["orders"].id);
-        assert_eq!(reloaded.cluster_id.len(), 22);
+        assert_eq!(reloaded.cluster_id, cluster_id);
+        let err = Catalog::load_or_create(dir.path(), 1, "OtherClusterIdAAAAAAAA").unwrap_err();
+        assert!(err.to_string().contains(cluster_id), "{err}");
+        assert_eq!(
+            Catalog::stored_cluster_id(dir.path()).unwrap().as_deref(),
+            Some(cluster_id)
+        );
     }
 
     #[test]

@@ -39,18 +39,22 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
     DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
     DescribeConfigsResponse, DescribeGroupsRequest, DescribeGroupsResponse, DescribeLogDirsRequest,
-    DescribeLogDirsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
-    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    DescribeLogDirsResponse, DescribeQuorumRequest, DescribeQuorumResponse, GroupId,
+    HeartbeatRequest, HeartbeatResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -58,7 +62,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 26] = [
+const SERVED: [ApiKey; 29] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -85,6 +89,9 @@ const SERVED: [ApiKey; 26] = [
     ApiKey::DeleteRecords,
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeCluster,
+    ApiKey::DescribeQuorum,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 struct Probe {
@@ -200,6 +207,11 @@ impl Probe {
             ApiKey::DeleteRecords => self.delete_records(version),
             ApiKey::DescribeLogDirs => self.describe_log_dirs(version),
             ApiKey::DescribeCluster => self.describe_cluster(version),
+            ApiKey::DescribeQuorum => self.describe_quorum(version),
+            ApiKey::ConsumerGroupHeartbeat => {
+                self.consumer_join(version, &format!("av-cgh-v{version}"));
+            }
+            ApiKey::ConsumerGroupDescribe => self.consumer_group_describe(version),
             other => panic!("no check for {other:?}"),
         }
     }
@@ -460,6 +472,49 @@ impl Probe {
 
     fn max(&self, api: ApiKey) -> i16 {
         self.advertised.range(api).1
+    }
+
+    /// A KIP-848 member joins `group` alone (v0: the broker names it) and
+    /// gets every partition of `TOPIC`; returns (member id, epoch).
+    fn consumer_join(&mut self, version: i16, group: &str) -> (String, i32) {
+        let member = if version == 0 { "" } else { "av-member" };
+        let request = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_member_id(str_bytes(member))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![topic_name(TOPIC)]))
+            .with_topic_partitions(Some(vec![]));
+        let response: ConsumerGroupHeartbeatResponse = self.conn.call(version, &request);
+        let what = format!("ConsumerGroupHeartbeat v{version}");
+        assert_eq!(
+            response.error_code,
+            code::NONE,
+            "{what}: {:?}",
+            response.error_message
+        );
+        let member_id = response.member_id.expect("a member id").to_string();
+        assert!(!member_id.is_empty(), "{what}: member id");
+        assert!(response.member_epoch >= 1, "{what}: epoch");
+        let assignment = response.assignment.expect("an assignment when joining");
+        assert_eq!(assignment.topic_partitions.len(), 1, "{what}: assignment");
+        assert_eq!(assignment.topic_partitions[0].topic_id, self.topic_id);
+        (member_id, response.member_epoch)
+    }
+
+    fn consumer_group_describe(&mut self, version: i16) {
+        let group = format!("av-cgd-v{version}");
+        let (member, epoch) = self.consumer_join(self.max(ApiKey::ConsumerGroupHeartbeat), &group);
+        let request = ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(str_bytes(&group))]);
+        let response: ConsumerGroupDescribeResponse = self.conn.call(version, &request);
+        let what = format!("ConsumerGroupDescribe v{version}");
+        let g = &response.groups[0];
+        assert_eq!(g.error_code, code::NONE, "{what}: error");
+        assert_eq!(g.group_state.as_str(), "Stable", "{what}: state");
+        assert_eq!(g.members.len(), 1, "{what}: members");
+        assert_eq!(g.members[0].member_id.as_str(), member, "{what}: member");
+        assert_eq!(g.members[0].member_epoch, epoch, "{what}: epoch");
     }
 
     /// Joins `group` alone at `version` (with the MEMBER_ID_REQUIRED round
@@ -780,5 +835,22 @@ impl Probe {
         assert_eq!(response.error_code, code::NONE, "{what}: error");
         assert_eq!(response.brokers.len(), 1, "{what}: brokers");
         assert_eq!(response.brokers[0].port, self.port, "{what}: port");
+    }
+
+    fn describe_quorum(&mut self, version: i16) {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let response: DescribeQuorumResponse = self.conn.call(version, &request);
+        let what = format!("DescribeQuorum v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(
+            partition.leader_id.0, 1,
+            "{what}: a single node leads itself"
+        );
+        assert_eq!(partition.current_voters.len(), 1, "{what}: voters");
+        assert!(partition.high_watermark > 0, "{what}: high watermark");
     }
 }

@@ -6,94 +6,22 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use common::raw::{code, Conn};
-use common::{free_port, Broker};
+use common::{corelog, free_port, Broker, Run};
 use corelog::cli::console_producer::partition_for_key;
-
-/// Longest one CLI run may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "success: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.success, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `corelog <args>` with `stdin`, killing it after `RUN_TIMEOUT`.
-fn corelog(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn corelog");
-    let mut input = child.stdin.take().expect("stdin");
-    let stdin = stdin.to_string();
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let stdout = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for corelog") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "corelog {args:?} did not finish within {RUN_TIMEOUT:?}; stderr:\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    writer.join().expect("stdin writer");
-    Run {
-        success: status.success(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
 
 /// Runs a command that must succeed.
 fn ok(args: &[&str], stdin: &str) -> Run {
     let run = corelog(args, stdin);
-    assert!(run.success, "corelog {args:?} failed:\n{run:?}");
+    assert!(run.success(), "corelog {args:?} failed:\n{run:?}");
     run
 }
 
 /// Runs a command that must fail with exactly one line on stderr.
 fn fails(args: &[&str]) -> String {
     let run = corelog(args, "");
-    assert!(!run.success, "corelog {args:?} should fail:\n{run:?}");
+    assert!(!run.success(), "corelog {args:?} should fail:\n{run:?}");
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line of error expected:\n{run:?}");
     lines[0].to_string()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::raw::{str_bytes, topic_name, Conn};
-use common::{Broker, BrokerOptions};
+use common::{assigned, Broker, BrokerOptions};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
@@ -29,7 +29,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Encodable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -73,31 +72,8 @@ fn group_consumer(broker: &Broker, group: &str, extra: &[(&str, &str)]) -> BaseC
     config.create().expect("create group consumer")
 }
 
-/// Produces `count` records round-robin over `partitions`; value = "<i>".
 fn produce(broker: &Broker, topic: &str, partitions: i32, count: usize) {
-    let producer = common::logged_producer(&broker.producer_config());
-    for i in 0..count {
-        let value = i.to_string();
-        common::send_record(
-            &producer,
-            BaseRecord::<str, str, usize>::with_opaque_to(topic, i)
-                .partition((i as i32) % partitions)
-                .payload(value.as_str()),
-        );
-    }
-    common::flush(&producer, Duration::from_secs(30));
-    let failed = producer
-        .context()
-        .failed
-        .load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(failed, 0, "produce failures");
-}
-
-fn assigned(consumer: &BaseConsumer) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
-        .unwrap_or_default()
+    common::produce_numbered(broker, topic, partitions, 0, count);
 }
 
 #[test]

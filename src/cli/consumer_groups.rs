@@ -5,9 +5,10 @@
 //! `--reset-offsets --group G --topic T --to-earliest|--to-latest|--to-offset N|--to-datetime ISO
 //! [--execute]` moves an inactive group's committed offsets; `--delete --group G` deletes it.
 //!
-//! A Kafka client: FindCoordinator, DescribeGroups (the consumer protocol's
-//! assignment bytes map partitions to members), OffsetFetch, ListOffsets,
-//! OffsetCommit and DeleteGroups.
+//! A Kafka client: FindCoordinator, ConsumerGroupDescribe for KIP-848
+//! groups (falling back, as Kafka's admin client does, to DescribeGroups,
+//! whose consumer protocol assignment bytes map partitions to members),
+//! OffsetFetch, ListOffsets, OffsetCommit and DeleteGroups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,9 +20,10 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    consumer_group_describe_response, ApiKey, BrokerId, ConsumerGroupDescribeRequest,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -206,7 +208,36 @@ fn reset_partitions(
         .collect())
 }
 
+/// The group if it uses the KIP-848 protocol (ConsumerGroupDescribe knows
+/// it); `None` for a classic group or a broker without the API.
+fn consumer_protocol_group(
+    client: &mut KafkaClient,
+    group: &str,
+) -> CliResult<Option<consumer_group_describe_response::DescribedGroup>> {
+    if client.served(ApiKey::ConsumerGroupDescribe).is_none() {
+        return Ok(None);
+    }
+    let version = client.version(ApiKey::ConsumerGroupDescribe, 1)?;
+    let request =
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(str_bytes(group))]);
+    let response = client.call(version, &request)?;
+    let Some(described) = response.groups.into_iter().next() else {
+        return fail("ConsumerGroupDescribe answered no group");
+    };
+    match described.error_code {
+        0 => Ok(Some(described)),
+        code if code == ResponseError::GroupIdNotFound.code() => Ok(None),
+        code => fail(format!(
+            "cannot describe group '{group}': {}",
+            error_text(code)
+        )),
+    }
+}
+
 fn group_state(client: &mut KafkaClient, group: &str) -> CliResult<String> {
+    if let Some(g) = consumer_protocol_group(client, group)? {
+        return Ok(g.group_state.to_string());
+    }
     let version = client.version(ApiKey::DescribeGroups, 5)?;
     let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
     let response = client.call(version, &request)?;
@@ -389,6 +420,24 @@ struct Owner {
 
 fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
     find_coordinator(client, group)?;
+    if let Some(described) = consumer_protocol_group(client, group)? {
+        let mut owners: BTreeMap<(String, i32), Owner> = BTreeMap::new();
+        for m in &described.members {
+            for t in &m.assignment.topic_partitions {
+                for p in &t.partitions {
+                    owners.insert(
+                        (t.topic_name.0.to_string(), *p),
+                        Owner {
+                            member_id: m.member_id.to_string(),
+                            host: or_dash(m.client_host.as_str()),
+                            client_id: or_dash(m.client_id.as_str()),
+                        },
+                    );
+                }
+            }
+        }
+        return print_offsets(client, group, owners, described.members.is_empty());
+    }
     let version = client.version(ApiKey::DescribeGroups, 5)?;
     let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(str_bytes(group))]);
     let response = client.call(version, &request)?;
@@ -421,6 +470,17 @@ fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
             }
         }
     }
+    print_offsets(client, group, owners, described.members.is_empty())
+}
+
+/// Kafka's describe table: every committed or owned partition with its
+/// offsets, lag and owner.
+fn print_offsets(
+    client: &mut KafkaClient,
+    group: &str,
+    owners: BTreeMap<(String, i32), Owner>,
+    no_members: bool,
+) -> CliResult<()> {
     let committed = committed_offsets(client, group)?;
     let partitions: BTreeSet<(String, i32)> = committed
         .keys()
@@ -428,7 +488,7 @@ fn describe(client: &mut KafkaClient, group: &str) -> CliResult<()> {
         .chain(owners.keys().cloned())
         .collect();
     let ends = log_end_offsets(client, &partitions)?;
-    if described.members.is_empty() {
+    if no_members {
         println!("\nConsumer group '{group}' has no active members.");
     }
     let mut rows = vec![[

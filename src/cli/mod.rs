@@ -1,6 +1,8 @@
 //! The `corelog` command line: `serve` runs a broker; every other command is
 //! a Kafka client of a running broker, mirroring Kafka's own tools (same
-//! verbs, flags and output shapes), so it works against Apache Kafka too.
+//! verbs, flags and output shapes), so it works against Apache Kafka too;
+//! `storage` works offline on a node's data directory (kafka-storage.sh) and
+//! `dev-cluster` runs several `serve` processes on one machine.
 //!
 //! Each tool lives in its own file with a clap `Args` struct and a
 //! `run(args) -> CliResult<()>`; errors print one line and exit non-zero.
@@ -12,9 +14,11 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod delete_records;
+pub mod dev_cluster;
 pub mod dump_log;
 pub mod log_dirs;
 pub mod output;
+pub mod storage;
 pub mod topics;
 
 use std::net::SocketAddr;
@@ -40,6 +44,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a broker (defaults: 127.0.0.1:9092, data in ./data, one shard per core).
     Serve(Serve),
+    /// A node's storage identity: random-uuid, format, info (kafka-storage.sh).
+    Storage(storage::StorageArgs),
+    /// Write, format and run an N-node cluster on this machine for development.
+    DevCluster(dev_cluster::DevClusterArgs),
     /// Create, list, describe, alter or delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
     /// Write lines from stdin to a topic, one record each (kafka-console-producer.sh).
@@ -62,7 +70,9 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct Serve {
-    /// A TOML server file (listen, data_dir, shards, tuning, and Kafka broker configs under [kafka]).
+    /// A server config: Kafka's server.properties format (node.id, process.roles, listeners,
+    /// advertised.listeners, controller.quorum.voters, log.dirs, broker configs...), or a TOML
+    /// file when the name ends in .toml. Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// A tuning profile (see tuning/).
@@ -74,7 +84,7 @@ pub struct Serve {
     /// Host name clients are told to connect to (defaults to the listen address).
     #[arg(long)]
     advertised_host: Option<String>,
-    /// Directory that holds the partitions' logs and the topic catalog.
+    /// Directory that holds the partitions' logs, the topic catalog and meta.properties.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Number of shards (executors); defaults to one per core.
@@ -89,6 +99,8 @@ pub struct Serve {
 pub fn run(cli: Cli) -> ExitCode {
     let outcome: client::CliResult<()> = match cli.command {
         Command::Serve(serve) => return run_serve(serve),
+        Command::Storage(args) => return storage::main(args),
+        Command::DevCluster(args) => return dev_cluster::main(args),
         Command::Topics(args) => return topics::main(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
@@ -122,13 +134,20 @@ fn run_serve(serve: Serve) -> ExitCode {
         shards: serve.shards,
         overrides: serve.overrides,
     };
-    let config = match Config::build(&args) {
+    let mut config = match Config::build(&args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("corelog: {e}");
             return ExitCode::from(2);
         }
     };
+    match crate::storage::prepare(&config, args.config.as_deref()) {
+        Ok(cluster_id) => config.cluster_id = Some(cluster_id),
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            return ExitCode::from(2);
+        }
+    }
     install_signal_handler();
     match crate::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,

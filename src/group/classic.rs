@@ -510,7 +510,14 @@ fn join_step(
     {
         return fail(ResponseError::InconsistentGroupProtocol);
     }
-    group.consumer = None;
+    if let Some(c) = group.consumer.take() {
+        // An empty consumer group becomes a classic one, as in Kafka.
+        persist_later(
+            broker,
+            partition,
+            super::consumer::tombstones(&group_id, &c),
+        );
+    }
     let g = &mut group.classic;
     if g.state == State::Dead {
         return fail(ResponseError::CoordinatorNotAvailable);
@@ -1105,8 +1112,8 @@ pub fn describe(broker: &Rc<Broker>, group_id: &str) -> DescribedGroup {
             .with_error_code(code(ResponseError::GroupIdNotFound))
             .with_group_state(str_bytes("Dead"));
     };
-    if let Some(c) = &group.consumer {
-        return super::consumer::describe_classic(group_id, c, base);
+    if group.consumer.is_some() {
+        return super::consumer::describe_classic(group_id, base);
     }
     let g = &group.classic;
     let protocol = g.protocol.clone().unwrap_or_default();
@@ -1157,6 +1164,9 @@ pub async fn delete(broker: &Rc<Broker>, partition: i32, group_id: &str) -> Resu
             .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
             .collect();
         entries.push((records::group_key(group_id), None));
+        if let Some(c) = &group.consumer {
+            entries.extend(super::consumer::tombstones(group_id, c));
+        }
         entries
     };
     append(broker, partition, &entries)

@@ -1,62 +1,1306 @@
 //! The KIP-848 consumer group protocol (ConsumerGroupHeartbeat,
-//! ConsumerGroupDescribe) with server-side assignment.
+//! ConsumerGroupDescribe) with server-side assignment, as Kafka's
+//! `GroupMetadataManager` runs it.
+//!
+//! Epochs: the group epoch is bumped whenever membership, a subscription
+//! or the subscribed topics' metadata change; the target assignment is
+//! recomputed (by the `uniform` or `range` assignor) when the group epoch
+//! is ahead of the assignment epoch. Each member then converges to its
+//! target through its heartbeats (Kafka's `CurrentAssignmentBuilder`): it
+//! first revokes what it must give up, staying at its epoch; only when it
+//! no longer reports those partitions as owned does it move to the target
+//! epoch, and it is given a partition only once no other member owns it
+//! (assigned or pending revocation). So a partition never has two owners.
+//!
+//! Fencing: a member that stops heartbeating for
+//! `group.consumer.session.timeout.ms`, or that does not revoke within its
+//! rebalance timeout, is removed and the group epoch bumped; a heartbeat
+//! with a wrong epoch gets FENCED_MEMBER_EPOCH, an unknown member
+//! UNKNOWN_MEMBER_ID; a static member (instance id) may only be replaced
+//! after it left with epoch -2 (UNRELEASED_INSTANCE_ID otherwise).
+//!
+//! Durability: every change is written to the group's `__consumer_offsets`
+//! partition as Kafka's consumer group records (`records.rs`) and the
+//! heartbeat is answered once they are durable; `replay` rebuilds groups,
+//! members, epochs, targets and current assignments at start. Members get
+//! a fresh session after a restart.
+//!
+//! State lives on the coordinator's shard inside `Group::consumer`; every
+//! function here is synchronous over the group map (no borrow across an
+//! `.await`): `heartbeat` mutates, then appends the records it produced.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::consumer_group_describe_response;
+use kafka_protocol::messages::consumer_group_describe_response::{
+    self, Assignment as DescribedAssignment, TopicPartitions as DescribedTopicPartitions,
+};
+use kafka_protocol::messages::consumer_group_heartbeat_response::{
+    Assignment as HeartbeatAssignment, TopicPartitions as HeartbeatTopicPartitions,
+};
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use regex::Regex;
+use uuid::Uuid;
 
-use super::code;
+use super::assignor::{self, MemberSpec};
+use super::classic::{millis, str_bytes};
+use super::records::{
+    self, ConsumerRecord, CurrentAssignment, MemberSubscription, Partitions, TopicMetadata,
+};
+use super::{append, code, Group, OFFSETS_TOPIC};
+use crate::limits;
+use crate::metadata::{kafka_uuid, Catalog};
 use crate::server::broker::Broker;
+use crate::server::errors;
 
+/// A member leaves the group for good.
+pub const LEAVE_EPOCH: i32 = -1;
+/// A static member leaves for now; it keeps its partitions until its
+/// session expires or it rejoins with the same instance id.
+pub const LEAVE_STATIC_EPOCH: i32 = -2;
+
+/// A record to append: key and value (`None`: tombstone).
+type Entry = (Bytes, Option<Bytes>);
+
+/// Where a member's reconciliation stands (Kafka's `MemberState`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemberState {
+    #[default]
+    Stable,
+    /// Must stop owning some partitions before it may move on.
+    UnrevokedPartitions,
+    /// At the target epoch, waiting for partitions others still own.
+    UnreleasedPartitions,
+}
+
+impl MemberState {
+    fn code(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    fn from_code(code: i8) -> MemberState {
+        match code {
+            1 => MemberState::UnrevokedPartitions,
+            2 => MemberState::UnreleasedPartitions,
+            _ => MemberState::Stable,
+        }
+    }
+}
+
+pub struct Member {
+    pub id: String,
+    pub subscription: MemberSubscription,
+    /// `subscription.topic_regex`, compiled (full match, as Kafka's RE2J `matches`).
+    regex: Option<Regex>,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub state: MemberState,
+    pub assigned: Partitions,
+    pub pending_revocation: Partitions,
+    session_deadline: Instant,
+    /// Set while it must revoke partitions: fenced if it has not by then.
+    revocation_deadline: Option<Instant>,
+}
+
+impl Member {
+    fn new(id: &str, now: Instant) -> Member {
+        Member {
+            id: id.to_string(),
+            subscription: MemberSubscription {
+                rebalance_timeout_ms: -1,
+                ..MemberSubscription::default()
+            },
+            regex: None,
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Partitions::new(),
+            pending_revocation: Partitions::new(),
+            session_deadline: now,
+            revocation_deadline: None,
+        }
+    }
+
+    fn current(&self) -> CurrentAssignment {
+        CurrentAssignment {
+            member_epoch: self.epoch,
+            previous_member_epoch: self.previous_epoch,
+            state: self.state.code(),
+            assigned: self.assigned.clone(),
+            pending_revocation: self.pending_revocation.clone(),
+        }
+    }
+
+    fn is_reconciled_to(&self, epoch: i32) -> bool {
+        self.state == MemberState::Stable && self.epoch == epoch
+    }
+}
+
+/// One KIP-848 group's membership (its offsets are in `Group::offsets`).
 #[derive(Default)]
 pub struct ConsumerGroup {
-    pub members: HashMap<String, ()>,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub members: BTreeMap<String, Member>,
+    /// Each member's target partitions as of `assignment_epoch`.
+    pub target: BTreeMap<String, Partitions>,
+    /// The subscribed topics that exist: name -> (id, partition count), as
+    /// of the last group epoch bump.
+    pub subscribed: BTreeMap<String, (Uuid, i32)>,
+    /// The catalog version `subscribed` was checked against; `None` after a
+    /// restart, so the first heartbeat checks it again.
+    catalog_version: Option<u64>,
 }
 
 impl ConsumerGroup {
+    /// Kafka's ConsumerGroupState names.
     pub fn state_name(&self) -> &'static str {
-        "Empty"
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.group_epoch > self.assignment_epoch {
+            "Assigning"
+        } else if self
+            .members
+            .values()
+            .any(|m| !m.is_reconciled_to(self.assignment_epoch))
+        {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
     }
 
+    /// The topics the members subscribe to (by name or regex) that exist.
     pub fn subscribed_topics(&self) -> Vec<String> {
-        Vec::new()
+        self.subscribed.keys().cloned().collect()
+    }
+
+    fn static_member(&self, instance: &str) -> Option<&Member> {
+        self.members
+            .values()
+            .find(|m| m.subscription.instance_id.as_deref() == Some(instance))
+    }
+
+    /// The subscribed topics in `catalog`: every member's names and regex
+    /// matches (internal topics never match a regex, as in Kafka).
+    fn resolve_subscriptions(&self, catalog: &Catalog) -> BTreeMap<String, (Uuid, i32)> {
+        let mut out = BTreeMap::new();
+        for m in self.members.values() {
+            for name in &m.subscription.topic_names {
+                if let Some(t) = catalog.topics.get(name) {
+                    out.insert(name.clone(), (t.id, t.partition_count()));
+                }
+            }
+            if let Some(regex) = &m.regex {
+                for (name, t) in &catalog.topics {
+                    if name != OFFSETS_TOPIC && regex.is_match(name) {
+                        out.insert(name.clone(), (t.id, t.partition_count()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The assignor most members ask for (ties: the first in
+    /// `assignor::ASSIGNORS`), or the default.
+    fn preferred_assignor(&self) -> &'static str {
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some(a) = &m.subscription.server_assignor {
+                *votes.entry(a.as_str()).or_default() += 1;
+            }
+        }
+        assignor::ASSIGNORS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| votes.get(a).map(|v| (*v, std::cmp::Reverse(i), *a)))
+            .max()
+            .map_or(assignor::UNIFORM, |(_, _, a)| a)
+    }
+
+    /// Which member epoch owns each partition (assigned or pending revocation).
+    fn owner_epochs(&self) -> HashMap<(Uuid, i32), i32> {
+        let mut out = HashMap::new();
+        for m in self.members.values() {
+            for (t, set) in m.assigned.iter().chain(m.pending_revocation.iter()) {
+                for p in set {
+                    out.insert((*t, *p), m.epoch);
+                }
+            }
+        }
+        out
+    }
+
+    /// Recomputes the subscribed topics; records and bumps the epoch on a change.
+    fn refresh_subscriptions(
+        &mut self,
+        group_id: &str,
+        catalog: &Catalog,
+        mut bump: bool,
+        records: &mut Vec<Entry>,
+    ) {
+        if bump || self.catalog_version != Some(catalog.version) {
+            let subscribed = self.resolve_subscriptions(catalog);
+            if subscribed != self.subscribed {
+                self.subscribed = subscribed;
+                records.push(partition_metadata_entry(group_id, &self.subscribed));
+                bump = true;
+            }
+            self.catalog_version = Some(catalog.version);
+        }
+        if bump {
+            self.group_epoch += 1;
+            log::info!(
+                "group {group_id}: group epoch bumped to {}",
+                self.group_epoch
+            );
+            records.push(entry(
+                group_id,
+                ConsumerRecord::Epoch(Some(self.group_epoch)),
+            ));
+        }
+    }
+
+    /// A new target assignment for every member at the group epoch.
+    fn update_target(&mut self, group_id: &str, records: &mut Vec<Entry>) {
+        let partitions: BTreeMap<Uuid, i32> = self.subscribed.values().copied().collect();
+        let specs: Vec<MemberSpec> = self
+            .members
+            .values()
+            .map(|m| MemberSpec {
+                id: &m.id,
+                instance_id: m.subscription.instance_id.as_deref(),
+                topics: self.member_topics(m),
+            })
+            .collect();
+        let target = assignor::assign(self.preferred_assignor(), &specs, &partitions, &self.target);
+        for (member, partitions) in &target {
+            if self.target.get(member) != Some(partitions) {
+                records.push(entry(
+                    group_id,
+                    ConsumerRecord::Target {
+                        member: member.clone(),
+                        value: Some(partitions.clone()),
+                    },
+                ));
+            }
+        }
+        self.target = target;
+        self.assignment_epoch = self.group_epoch;
+        records.push(entry(
+            group_id,
+            ConsumerRecord::TargetEpoch(Some(self.assignment_epoch)),
+        ));
+    }
+
+    fn member_topics(&self, m: &Member) -> BTreeSet<Uuid> {
+        self.subscribed
+            .iter()
+            .filter(|(name, _)| {
+                m.subscription.topic_names.contains(name)
+                    || m.regex.as_ref().is_some_and(|r| r.is_match(name))
+            })
+            .map(|(_, (id, _))| *id)
+            .collect()
+    }
+
+    /// Removes a member for good (left, or fenced by a timeout) and bumps
+    /// the group epoch, as Kafka's `consumerGroupFenceMember`.
+    fn fence(&mut self, group_id: &str, member_id: &str, catalog: &Catalog) -> Vec<Entry> {
+        let mut records = Vec::new();
+        if self.members.remove(member_id).is_none() {
+            return records;
+        }
+        self.target.remove(member_id);
+        records.extend(member_tombstones(group_id, member_id));
+        self.refresh_subscriptions(group_id, catalog, true, &mut records);
+        if self.members.is_empty() {
+            // Nothing to assign: the (empty) target is at the group epoch.
+            self.assignment_epoch = self.group_epoch;
+            records.push(entry(
+                group_id,
+                ConsumerRecord::TargetEpoch(Some(self.assignment_epoch)),
+            ));
+        }
+        records
+    }
+
+    /// Applies one replayed record.
+    pub fn replay(&mut self, record: ConsumerRecord, now: Instant, session_timeout_ms: i32) {
+        let fresh = |id: &str| {
+            let mut m = Member::new(id, now);
+            m.session_deadline = now + millis(session_timeout_ms);
+            m
+        };
+        match record {
+            ConsumerRecord::Epoch(epoch) => self.group_epoch = epoch.unwrap_or(0),
+            ConsumerRecord::PartitionMetadata(topics) => {
+                self.subscribed = topics
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.name, (t.id, t.partitions)))
+                    .collect();
+            }
+            ConsumerRecord::Member { member, value } => match value {
+                Some(subscription) => {
+                    let m = self
+                        .members
+                        .entry(member.clone())
+                        .or_insert_with(|| fresh(&member));
+                    m.regex = subscription
+                        .topic_regex
+                        .as_deref()
+                        .and_then(|r| compile_regex(r).ok());
+                    m.subscription = subscription;
+                }
+                None => {
+                    self.members.remove(&member);
+                }
+            },
+            ConsumerRecord::TargetEpoch(epoch) => self.assignment_epoch = epoch.unwrap_or(0),
+            ConsumerRecord::Target { member, value } => match value {
+                Some(p) => {
+                    self.target.insert(member, p);
+                }
+                None => {
+                    self.target.remove(&member);
+                }
+            },
+            ConsumerRecord::Current { member, value } => {
+                if let Some(c) = value {
+                    let m = self
+                        .members
+                        .entry(member.clone())
+                        .or_insert_with(|| fresh(&member));
+                    m.epoch = c.member_epoch;
+                    m.previous_epoch = c.previous_member_epoch;
+                    m.state = MemberState::from_code(c.state);
+                    m.assigned = c.assigned;
+                    m.pending_revocation = c.pending_revocation;
+                }
+            }
+        }
     }
 }
 
-pub async fn heartbeat(
-    _broker: &Rc<Broker>,
-    _partition: i32,
-    _client_id: String,
-    _client_host: String,
-    _request: ConsumerGroupHeartbeatRequest,
-) -> Result<ConsumerGroupHeartbeatResponse, i16> {
-    Err(code(ResponseError::UnsupportedVersion))
+fn entry(group_id: &str, record: ConsumerRecord) -> Entry {
+    records::consumer_entry(group_id, &record)
 }
 
-pub fn describe(
-    _broker: &Rc<Broker>,
-    group: &str,
-) -> consumer_group_describe_response::DescribedGroup {
-    consumer_group_describe_response::DescribedGroup::default()
-        .with_group_id(super::classic::str_bytes(group).into())
-        .with_error_code(code(ResponseError::GroupIdNotFound))
+fn partition_metadata_entry(group_id: &str, subscribed: &BTreeMap<String, (Uuid, i32)>) -> Entry {
+    let topics = subscribed
+        .iter()
+        .map(|(name, (id, partitions))| TopicMetadata {
+            id: *id,
+            name: name.clone(),
+            partitions: *partitions,
+        })
+        .collect();
+    entry(group_id, ConsumerRecord::PartitionMetadata(Some(topics)))
 }
 
-pub fn expire(_broker: &Rc<Broker>, _group: &str, _c: &mut ConsumerGroup, _now: Instant) {}
+/// Kafka's order: current assignment, target, then subscription.
+fn member_tombstones(group_id: &str, member_id: &str) -> Vec<Entry> {
+    let member = member_id.to_string();
+    vec![
+        entry(
+            group_id,
+            ConsumerRecord::Current {
+                member: member.clone(),
+                value: None,
+            },
+        ),
+        entry(
+            group_id,
+            ConsumerRecord::Target {
+                member: member.clone(),
+                value: None,
+            },
+        ),
+        entry(
+            group_id,
+            ConsumerRecord::Member {
+                member,
+                value: None,
+            },
+        ),
+    ]
+}
 
-pub fn check_commit(
-    _c: &ConsumerGroup,
-    _member_id: &str,
-    _epoch: i32,
-) -> Result<(), ResponseError> {
+/// Every record of an empty group, as tombstones (DeleteGroups, or the
+/// group becoming a classic one).
+pub fn tombstones(group_id: &str, c: &ConsumerGroup) -> Vec<Entry> {
+    let mut out: Vec<Entry> = c
+        .members
+        .keys()
+        .flat_map(|m| member_tombstones(group_id, m))
+        .collect();
+    out.push(entry(group_id, ConsumerRecord::TargetEpoch(None)));
+    out.push(entry(group_id, ConsumerRecord::PartitionMetadata(None)));
+    out.push(entry(group_id, ConsumerRecord::Epoch(None)));
+    out
+}
+
+/// Kafka's regular expressions are RE2J matched against the whole name.
+fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// A failed heartbeat: the error and Kafka's message for it.
+type Failure = (ResponseError, String);
+
+fn fail<T>(e: ResponseError, message: impl Into<String>) -> Result<T, Failure> {
+    Err((e, message.into()))
+}
+
+/// Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`.
+fn validate(version: i16, r: &ConsumerGroupHeartbeatRequest) -> Result<(), Failure> {
+    let invalid = |m: &str| fail(ResponseError::InvalidRequest, m);
+    if r.instance_id.as_ref().is_some_and(|s| s.is_empty()) {
+        return invalid("InstanceId can't be empty.");
+    }
+    if r.rack_id.as_ref().is_some_and(|s| s.is_empty()) {
+        return invalid("RackId can't be empty.");
+    }
+    let member_id_needed = version >= 1 || r.member_epoch != 0;
+    if member_id_needed && r.member_id.is_empty() {
+        return invalid("MemberId can't be empty.");
+    }
+    if r.member_id.len() > limits::GROUP_MEMBER_ID_BYTES_MAX {
+        return invalid("MemberId is too long.");
+    }
+    match r.member_epoch {
+        0 => {
+            if r.rebalance_timeout_ms == -1 {
+                return invalid("RebalanceTimeoutMs must be provided in first request.");
+            }
+            if r.topic_partitions.as_ref().is_none_or(|t| !t.is_empty()) {
+                return invalid("TopicPartitions must be empty when (re-)joining.");
+            }
+            if r.subscribed_topic_names.is_none() && r.subscribed_topic_regex.is_none() {
+                return invalid(
+                    "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+                );
+            }
+        }
+        LEAVE_STATIC_EPOCH if r.instance_id.is_none() => {
+            return invalid("InstanceId can't be null.");
+        }
+        e if e < LEAVE_STATIC_EPOCH => {
+            return invalid(&format!(
+                "MemberEpoch is {e}, but must be greater than or equal to -2."
+            ));
+        }
+        _ => {}
+    }
+    // An empty regex means none (librdkafka sends "" when it has none).
+    if let Some(regex) = r.subscribed_topic_regex.as_ref().filter(|r| !r.is_empty()) {
+        if let Err(e) = compile_regex(regex) {
+            return fail(
+                ResponseError::InvalidRegularExpression,
+                format!("SubscribedTopicRegex `{regex}` is not a valid regular expression: {e}."),
+            );
+        }
+    }
+    if let Some(a) = &r.server_assignor {
+        if !assignor::ASSIGNORS.contains(&a.as_str()) {
+            return fail(
+                ResponseError::UnsupportedAssignor,
+                format!(
+                    "ServerAssignor {a} is not supported. Supported assignors: {}.",
+                    assignor::ASSIGNORS.join(", ")
+                ),
+            );
+        }
+    }
     Ok(())
 }
 
-pub fn describe_classic(_group: &str, _c: &ConsumerGroup, base: DescribedGroup) -> DescribedGroup {
-    base
+pub async fn heartbeat(
+    broker: &Rc<Broker>,
+    partition: i32,
+    version: i16,
+    client_id: String,
+    client_host: String,
+    request: ConsumerGroupHeartbeatRequest,
+) -> Result<ConsumerGroupHeartbeatResponse, i16> {
+    let step = validate(version, &request).and_then(|()| {
+        let mut groups = broker.groups.groups.borrow_mut();
+        if request.member_epoch == LEAVE_EPOCH || request.member_epoch == LEAVE_STATIC_EPOCH {
+            leave(broker, &mut groups, &request)
+        } else {
+            join_or_heartbeat(
+                broker,
+                &mut groups,
+                partition,
+                version,
+                client_id,
+                client_host,
+                &request,
+            )
+        }
+    });
+    let (response, records) = match step {
+        Ok(done) => done,
+        Err((e, message)) => {
+            return Ok(ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code(e))
+                .with_error_message(Some(str_bytes(&message))))
+        }
+    };
+    if !records.is_empty() {
+        // The state changed before it is durable: a failed write is an
+        // error for this member, which retries; the records a later change
+        // writes carry the state again.
+        if let Err(e) = append(broker, partition, &records).await {
+            log::warn!(
+                "group {}: heartbeat records not written: {e}",
+                request.group_id.0
+            );
+            return Ok(ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(errors::group_append_error(&e)));
+        }
+    }
+    Ok(response)
+}
+
+type Step = Result<(ConsumerGroupHeartbeatResponse, Vec<Entry>), Failure>;
+
+fn not_consumer(group_id: &str) -> Failure {
+    (
+        ResponseError::GroupIdNotFound,
+        format!("Group {group_id} is not a consumer group."),
+    )
+}
+
+/// Epoch -1 (leave) or -2 (a static member leaves for now).
+fn leave(
+    broker: &Rc<Broker>,
+    groups: &mut HashMap<String, Group>,
+    r: &ConsumerGroupHeartbeatRequest,
+) -> Step {
+    let group_id = r.group_id.0.as_str();
+    let member_id = r.member_id.as_str();
+    let Some(c) = groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else {
+        return Err(not_consumer(group_id));
+    };
+    let response = ConsumerGroupHeartbeatResponse::default()
+        .with_member_id(Some(str_bytes(member_id)))
+        .with_member_epoch(r.member_epoch);
+    let leaving = match r.instance_id.as_deref() {
+        None => match c.members.get(member_id) {
+            Some(m) => m.id.clone(),
+            None => {
+                return fail(
+                    ResponseError::UnknownMemberId,
+                    format!("Member {member_id} is not a member of group {group_id}."),
+                )
+            }
+        },
+        Some(instance) => {
+            let Some(m) = c.static_member(instance) else {
+                return fail(
+                    ResponseError::UnknownMemberId,
+                    format!("Instance id {instance} is unknown."),
+                );
+            };
+            if m.id != member_id {
+                return fail(
+                    ResponseError::FencedInstanceId,
+                    format!("Static member {member_id} with instance id {instance} is fenced by existing member {}.", m.id),
+                );
+            }
+            m.id.clone()
+        }
+    };
+    if r.member_epoch == LEAVE_STATIC_EPOCH {
+        let m = c.members.get_mut(&leaving).expect("found above");
+        m.epoch = LEAVE_STATIC_EPOCH;
+        m.pending_revocation.clear();
+        m.revocation_deadline = None;
+        log::info!("group {group_id}: static member {leaving} left for now");
+        let record = entry(
+            group_id,
+            ConsumerRecord::Current {
+                member: leaving.clone(),
+                value: Some(m.current()),
+            },
+        );
+        return Ok((response, vec![record]));
+    }
+    log::info!("group {group_id}: member {leaving} left");
+    let records = c.fence(group_id, &leaving, &broker.catalog());
+    Ok((response, records))
+}
+
+/// The group to join or heartbeat in, created (or converted from an empty
+/// classic group) by a joining member.
+fn consumer_group<'a>(
+    groups: &'a mut HashMap<String, Group>,
+    group_id: &str,
+    partition: i32,
+    joining: bool,
+    records: &mut Vec<Entry>,
+) -> Result<&'a mut Group, Failure> {
+    if !groups.contains_key(group_id) {
+        if !joining {
+            return fail(
+                ResponseError::GroupIdNotFound,
+                format!("Consumer group {group_id} not found."),
+            );
+        }
+        if groups.len() >= limits::GROUPS_PER_SHARD_MAX {
+            return fail(
+                ResponseError::CoordinatorNotAvailable,
+                "This coordinator holds its maximum number of groups.",
+            );
+        }
+        groups.insert(group_id.to_string(), Group::new(group_id, partition));
+    }
+    let group = groups.get_mut(group_id).expect("inserted above");
+    if group.consumer.is_none() {
+        let classic_empty = group.classic.members.is_empty();
+        if !(joining && classic_empty) {
+            return Err(not_consumer(group_id));
+        }
+        // Kafka deletes an empty classic group when a consumer joins.
+        if group.classic.generation > 0 {
+            records.push((records::group_key(group_id), None));
+        }
+        group.classic = Default::default();
+        group.consumer = Some(ConsumerGroup::default());
+    }
+    Ok(group)
+}
+
+/// The owned partitions a heartbeat reports (`None`: not reported).
+fn owned(r: &ConsumerGroupHeartbeatRequest) -> Option<Partitions> {
+    r.topic_partitions.as_ref().map(|ts| {
+        let mut out = Partitions::new();
+        for t in ts {
+            out.entry(t.topic_id)
+                .or_default()
+                .extend(t.partitions.iter().copied());
+        }
+        out
+    })
+}
+
+fn is_subset(owned: Option<&Partitions>, assigned: &Partitions) -> bool {
+    let Some(owned) = owned else {
+        return false;
+    };
+    owned
+        .iter()
+        .all(|(t, set)| assigned.get(t).is_some_and(|a| set.is_subset(a)))
+}
+
+/// Kafka's `throwIfConsumerGroupMemberEpochIsInvalid`; epoch 0 is a rejoin
+/// and always allowed (KAFKA-19233).
+fn check_epoch(m: &Member, received: i32, owned: Option<&Partitions>) -> Result<(), Failure> {
+    if received == 0 {
+        return Ok(());
+    }
+    let fenced = |which: &str| {
+        fail(
+            ResponseError::FencedMemberEpoch,
+            format!(
+                "The consumer group member has a {which} member epoch ({received}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.",
+                m.epoch
+            ),
+        )
+    };
+    if received > m.epoch {
+        return fenced("greater");
+    }
+    if received < m.epoch && (received != m.previous_epoch || !is_subset(owned, &m.assigned)) {
+        return fenced("smaller");
+    }
+    Ok(())
+}
+
+/// The member a join or heartbeat is about, created or taken over from a
+/// static member that left; it is not in `c.members` while it is updated.
+fn take_member(
+    c: &mut ConsumerGroup,
+    group_id: &str,
+    member_id: &str,
+    r: &ConsumerGroupHeartbeatRequest,
+    owned: Option<&Partitions>,
+    now: Instant,
+    records: &mut Vec<Entry>,
+) -> Result<Member, Failure> {
+    let joining = r.member_epoch == 0;
+    let Some(instance) = r.instance_id.as_deref() else {
+        return match c.members.get(member_id) {
+            Some(m) => {
+                check_epoch(m, r.member_epoch, owned)?;
+                Ok(c.members.remove(member_id).expect("found"))
+            }
+            None if joining => Ok(Member::new(member_id, now)),
+            None => fail(
+                ResponseError::UnknownMemberId,
+                format!("Member {member_id} is not a member of group {group_id}."),
+            ),
+        };
+    };
+    let holder = c.static_member(instance).map(|m| (m.id.clone(), m.epoch));
+    match holder {
+        None if joining => Ok(c
+            .members
+            .remove(member_id)
+            .unwrap_or_else(|| Member::new(member_id, now))),
+        None => fail(
+            ResponseError::UnknownMemberId,
+            format!("Instance id {instance} is unknown."),
+        ),
+        Some((holder, _)) if holder == member_id => {
+            let m = &c.members[member_id];
+            check_epoch(m, r.member_epoch, owned)?;
+            Ok(c.members.remove(member_id).expect("found"))
+        }
+        Some((holder, epoch)) if joining => {
+            if epoch != LEAVE_STATIC_EPOCH {
+                return fail(
+                    ResponseError::UnreleasedInstanceId,
+                    format!("Static member {member_id} with instance id {instance} cannot join the group because the instance id is owned by {holder} member."),
+                );
+            }
+            // The static member comes back under a new member id: it takes
+            // over the old one's subscription and partitions.
+            let mut m = c.members.remove(&holder).expect("found");
+            records.extend(member_tombstones(group_id, &holder));
+            if let Some(target) = c.target.remove(&holder) {
+                records.push(entry(
+                    group_id,
+                    ConsumerRecord::Target {
+                        member: member_id.to_string(),
+                        value: Some(target.clone()),
+                    },
+                ));
+                c.target.insert(member_id.to_string(), target);
+            }
+            m.id = member_id.to_string();
+            m.epoch = 0;
+            m.previous_epoch = 0;
+            records.push(subscription_entry(group_id, &m));
+            records.push(current_entry(group_id, &m));
+            log::info!("group {group_id}: static member {instance} rejoined as {member_id}, replacing {holder}");
+            Ok(m)
+        }
+        Some((holder, _)) => fail(
+            ResponseError::FencedInstanceId,
+            format!("Static member {member_id} with instance id {instance} is fenced by existing member {holder}."),
+        ),
+    }
+}
+
+fn subscription_entry(group_id: &str, m: &Member) -> Entry {
+    entry(
+        group_id,
+        ConsumerRecord::Member {
+            member: m.id.clone(),
+            value: Some(m.subscription.clone()),
+        },
+    )
+}
+
+fn current_entry(group_id: &str, m: &Member) -> Entry {
+    entry(
+        group_id,
+        ConsumerRecord::Current {
+            member: m.id.clone(),
+            value: Some(m.current()),
+        },
+    )
+}
+
+/// Applies the request's subscription fields (absent ones keep their
+/// value); true when the subscribed topics changed.
+fn update_subscription(
+    m: &mut Member,
+    r: &ConsumerGroupHeartbeatRequest,
+    client_id: String,
+    client_host: String,
+) -> (bool, bool) {
+    let before = m.subscription.clone();
+    let s = &mut m.subscription;
+    if let Some(i) = &r.instance_id {
+        s.instance_id = Some(i.to_string());
+    }
+    if let Some(rack) = &r.rack_id {
+        s.rack_id = Some(rack.to_string());
+    }
+    if r.rebalance_timeout_ms != -1 {
+        s.rebalance_timeout_ms = r.rebalance_timeout_ms;
+    }
+    if let Some(a) = &r.server_assignor {
+        s.server_assignor = Some(a.to_string());
+    }
+    if let Some(names) = &r.subscribed_topic_names {
+        let mut names: Vec<String> = names.iter().map(|n| n.0.to_string()).collect();
+        names.sort();
+        names.dedup();
+        s.topic_names = names;
+    }
+    if let Some(regex) = &r.subscribed_topic_regex {
+        s.topic_regex = (!regex.is_empty()).then(|| regex.to_string());
+    }
+    s.client_id = client_id;
+    s.client_host = client_host;
+    let topics_changed = s.topic_names != before.topic_names || s.topic_regex != before.topic_regex;
+    if s.topic_regex != before.topic_regex {
+        m.regex = s.topic_regex.as_deref().and_then(|p| compile_regex(p).ok());
+    }
+    (m.subscription != before, topics_changed)
+}
+
+fn join_or_heartbeat(
+    broker: &Rc<Broker>,
+    groups: &mut HashMap<String, Group>,
+    partition: i32,
+    version: i16,
+    client_id: String,
+    client_host: String,
+    r: &ConsumerGroupHeartbeatRequest,
+) -> Step {
+    let config = &broker.config.broker;
+    let now = Instant::now();
+    let catalog = broker.catalog();
+    let group_id = r.group_id.0.as_str();
+    let joining = r.member_epoch == 0;
+    let mut records = Vec::new();
+    let group = consumer_group(groups, group_id, partition, joining, &mut records)?;
+    let c = group.consumer.as_mut().expect("a consumer group");
+    // v0 lets the coordinator choose the member id (KIP-1082 moved it to the client).
+    let member_id = if version == 0 && r.member_id.is_empty() {
+        kafka_uuid(Uuid::new_v4())
+    } else {
+        r.member_id.to_string()
+    };
+    let known = c.members.contains_key(&member_id)
+        || r.instance_id
+            .as_deref()
+            .is_some_and(|i| c.static_member(i).is_some());
+    if !known && c.members.len() >= limits::GROUP_MEMBERS_MAX {
+        return fail(
+            ResponseError::GroupMaxSizeReached,
+            format!(
+                "The consumer group has reached its maximum capacity of {} members.",
+                limits::GROUP_MEMBERS_MAX
+            ),
+        );
+    }
+    let owned = owned(r);
+    let mut member = take_member(
+        c,
+        group_id,
+        &member_id,
+        r,
+        owned.as_ref(),
+        now,
+        &mut records,
+    )?;
+    let before_assigned = member.assigned.clone();
+    let is_new = !known;
+    let (changed, topics_changed) = update_subscription(&mut member, r, client_id, client_host);
+    if changed || is_new {
+        records.push(subscription_entry(group_id, &member));
+    }
+    if is_new {
+        log::info!("group {group_id}: member {member_id} joins");
+    }
+    c.members.insert(member_id.clone(), member);
+    let bump = topics_changed || c.group_epoch == 0;
+    c.refresh_subscriptions(group_id, &catalog, bump, &mut records);
+    if c.group_epoch > c.assignment_epoch {
+        c.update_target(group_id, &mut records);
+    }
+    let target_epoch = c.assignment_epoch;
+    let target = c.target.get(&member_id).cloned().unwrap_or_default();
+    let owner_epochs = c.owner_epochs();
+    let m = c.members.get_mut(&member_id).expect("inserted above");
+    if !m.is_reconciled_to(target_epoch) {
+        let before = m.current();
+        reconcile(m, target_epoch, &target, &owner_epochs, owned.as_ref());
+        if m.current() != before {
+            records.push(current_entry(group_id, m));
+            m.revocation_deadline = (m.state == MemberState::UnrevokedPartitions)
+                .then(|| now + millis(m.subscription.rebalance_timeout_ms));
+        }
+    }
+    m.session_deadline = now + millis(config.group_consumer_session_timeout_ms);
+    let mut response = ConsumerGroupHeartbeatResponse::default()
+        .with_member_id(Some(str_bytes(&member_id)))
+        .with_member_epoch(m.epoch)
+        .with_heartbeat_interval_ms(config.group_consumer_heartbeat_interval_ms);
+    let full = joining
+        || (r.rebalance_timeout_ms != -1
+            && (r.subscribed_topic_names.is_some() || r.subscribed_topic_regex.is_some())
+            && owned.is_some());
+    if full || m.assigned != before_assigned {
+        response = response.with_assignment(Some(heartbeat_assignment(&m.assigned)));
+    }
+    Ok((response, records))
+}
+
+/// Moves a member towards its target (Kafka's `CurrentAssignmentBuilder`).
+fn reconcile(
+    m: &mut Member,
+    target_epoch: i32,
+    target: &Partitions,
+    owner_epochs: &HashMap<(Uuid, i32), i32>,
+    owned: Option<&Partitions>,
+) {
+    let owns_any = |revoked: &Partitions| match owned {
+        // Not reported: assume it still owns them.
+        None => !revoked.is_empty(),
+        Some(owned) => revoked
+            .iter()
+            .any(|(t, set)| owned.get(t).is_some_and(|o| !o.is_disjoint(set))),
+    };
+    let reconciled = m.state == MemberState::Stable && m.epoch == target_epoch;
+    let revoking = m.state == MemberState::UnrevokedPartitions && owns_any(&m.pending_revocation);
+    if reconciled || revoking {
+        return;
+    }
+    let (epoch, assigned) = (m.epoch, m.assigned.clone());
+    next_assignment(
+        m,
+        epoch,
+        &assigned,
+        target_epoch,
+        target,
+        owner_epochs,
+        &owns_any,
+    );
+}
+
+/// Kafka's `computeNextAssignment`.
+fn next_assignment(
+    m: &mut Member,
+    epoch: i32,
+    current: &Partitions,
+    target_epoch: i32,
+    target: &Partitions,
+    owner_epochs: &HashMap<(Uuid, i32), i32>,
+    owns_any: &dyn Fn(&Partitions) -> bool,
+) {
+    let mut assigned = Partitions::new();
+    let mut revoke = Partitions::new();
+    let mut pending = Partitions::new();
+    let mut unreleased = false;
+    let topics: BTreeSet<Uuid> = target.keys().chain(current.keys()).copied().collect();
+    let empty = BTreeSet::new();
+    for t in topics {
+        let want = target.get(&t).unwrap_or(&empty);
+        let have = current.get(&t).unwrap_or(&empty);
+        let keep: BTreeSet<i32> = have.intersection(want).copied().collect();
+        let gone: BTreeSet<i32> = have.difference(&keep).copied().collect();
+        let mut add: BTreeSet<i32> = want.difference(&keep).copied().collect();
+        let own_revoking = m.pending_revocation.get(&t);
+        let before = add.len();
+        add.retain(|p| {
+            !owner_epochs.contains_key(&(t, *p)) || own_revoking.is_some_and(|r| r.contains(p))
+        });
+        unreleased |= add.len() != before;
+        if !keep.is_empty() {
+            assigned.insert(t, keep);
+        }
+        if !gone.is_empty() {
+            revoke.insert(t, gone);
+        }
+        if !add.is_empty() {
+            pending.insert(t, add);
+        }
+    }
+    m.previous_epoch = m.epoch;
+    if !revoke.is_empty() && owns_any(&revoke) {
+        // Revoke first: it stays at its epoch until it stops owning them.
+        m.state = MemberState::UnrevokedPartitions;
+        m.epoch = epoch;
+        m.assigned = assigned;
+        m.pending_revocation = revoke;
+        return;
+    }
+    for (t, set) in pending {
+        assigned.entry(t).or_default().extend(set);
+    }
+    m.state = if unreleased {
+        MemberState::UnreleasedPartitions
+    } else {
+        MemberState::Stable
+    };
+    m.epoch = target_epoch;
+    m.assigned = assigned;
+    m.pending_revocation = Partitions::new();
+}
+
+fn heartbeat_assignment(p: &Partitions) -> HeartbeatAssignment {
+    HeartbeatAssignment::default().with_topic_partitions(
+        p.iter()
+            .map(|(t, set)| {
+                HeartbeatTopicPartitions::default()
+                    .with_topic_id(*t)
+                    .with_partitions(set.iter().copied().collect())
+            })
+            .collect(),
+    )
+}
+
+pub fn describe(
+    broker: &Rc<Broker>,
+    group_id: &str,
+) -> consumer_group_describe_response::DescribedGroup {
+    let base = consumer_group_describe_response::DescribedGroup::default()
+        .with_group_id(str_bytes(group_id).into());
+    let groups = broker.groups.groups.borrow();
+    let Some(c) = groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+        let message = match groups.get(group_id) {
+            Some(_) => format!("Group {group_id} is not a consumer group."),
+            None => format!("Group {group_id} not found."),
+        };
+        return base
+            .with_error_code(code(ResponseError::GroupIdNotFound))
+            .with_error_message(Some(str_bytes(&message)));
+    };
+    let catalog = broker.catalog();
+    let described = |p: &Partitions| {
+        DescribedAssignment::default().with_topic_partitions(
+            p.iter()
+                .map(|(t, set)| {
+                    let name = catalog
+                        .topic_by_id(*t)
+                        .map(|m| m.name.as_str())
+                        .unwrap_or("");
+                    DescribedTopicPartitions::default()
+                        .with_topic_id(*t)
+                        .with_topic_name(crate::server::handlers::topic_name(name))
+                        .with_partitions(set.iter().copied().collect())
+                })
+                .collect(),
+        )
+    };
+    let members = c
+        .members
+        .values()
+        .map(|m| {
+            let s = &m.subscription;
+            consumer_group_describe_response::Member::default()
+                .with_member_id(str_bytes(&m.id))
+                .with_instance_id(s.instance_id.as_deref().map(str_bytes))
+                .with_rack_id(s.rack_id.as_deref().map(str_bytes))
+                .with_member_epoch(m.epoch)
+                .with_client_id(str_bytes(&s.client_id))
+                .with_client_host(str_bytes(&s.client_host))
+                .with_subscribed_topic_names(
+                    s.topic_names
+                        .iter()
+                        .map(|n| crate::server::handlers::topic_name(n))
+                        .collect(),
+                )
+                .with_subscribed_topic_regex(s.topic_regex.as_deref().map(str_bytes))
+                .with_assignment(described(&m.assigned))
+                .with_target_assignment(described(
+                    c.target.get(&m.id).unwrap_or(&Partitions::new()),
+                ))
+                // 1: a member using the consumer protocol (v1).
+                .with_member_type(1)
+        })
+        .collect();
+    base.with_group_state(str_bytes(c.state_name()))
+        .with_group_epoch(c.group_epoch)
+        .with_assignment_epoch(c.assignment_epoch)
+        .with_assignor_name(str_bytes(c.preferred_assignor()))
+        .with_members(members)
+}
+
+/// Session and revocation deadlines: fences the members past them.
+pub fn expire(
+    broker: &Rc<Broker>,
+    group_id: &str,
+    c: &mut ConsumerGroup,
+    now: Instant,
+) -> Vec<Entry> {
+    let expired: Vec<(String, &'static str)> = c
+        .members
+        .values()
+        .filter_map(|m| {
+            if m.session_deadline <= now {
+                Some((m.id.clone(), "session expired"))
+            } else if m.revocation_deadline.is_some_and(|d| d <= now) {
+                Some((
+                    m.id.clone(),
+                    "did not revoke its partitions within its rebalance timeout",
+                ))
+            } else {
+                None
+            }
+        })
+        .collect();
+    if expired.is_empty() {
+        return Vec::new();
+    }
+    let catalog = broker.catalog();
+    let mut records = Vec::new();
+    for (member, why) in expired {
+        log::info!("group {group_id}: member {member} {why}; fenced");
+        records.extend(c.fence(group_id, &member, &catalog));
+    }
+    records
+}
+
+/// OffsetCommit from a KIP-848 group (Kafka's `validateOffsetCommit`).
+pub fn check_commit(c: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+    if epoch < 0 && c.members.is_empty() {
+        return Ok(());
+    }
+    check_member_epoch(c, member_id, epoch)
+}
+
+/// OffsetFetch v9 naming a member (Kafka's `validateOffsetFetch`).
+pub fn check_fetch(
+    c: &ConsumerGroup,
+    member_id: Option<&str>,
+    epoch: i32,
+) -> Result<(), ResponseError> {
+    match member_id {
+        Some(member_id) => check_member_epoch(c, member_id, epoch),
+        None if epoch < 0 => Ok(()),
+        None => Err(ResponseError::UnknownMemberId),
+    }
+}
+
+/// The member exists and is at `epoch` (Kafka's `validateMemberEpoch`).
+fn check_member_epoch(c: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+    let member = c
+        .members
+        .get(member_id)
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if member.epoch != epoch {
+        return Err(ResponseError::StaleMemberEpoch);
+    }
+    Ok(())
+}
+
+/// DescribeGroups (the classic API) on a consumer group: Kafka answers it
+/// is not a classic group.
+pub fn describe_classic(group_id: &str, base: DescribedGroup) -> DescribedGroup {
+    base.with_error_code(code(ResponseError::GroupIdNotFound))
+        .with_error_message(Some(str_bytes(&format!(
+            "Group {group_id} is not a classic group."
+        ))))
+        .with_group_state(str_bytes("Dead"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(t: Uuid, ps: &[i32]) -> Partitions {
+        Partitions::from([(t, ps.iter().copied().collect())])
+    }
+
+    #[test]
+    fn revokes_before_it_moves_on() {
+        let t = Uuid::from_u128(9);
+        let now = Instant::now();
+        let mut m = Member::new("a", now);
+        m.epoch = 1;
+        m.assigned = parts(t, &[0, 1, 2, 3]);
+        let none = HashMap::new();
+        // Target epoch 2 keeps 0 and 1: 2 and 3 must be revoked first.
+        reconcile(&mut m, 2, &parts(t, &[0, 1]), &none, None);
+        assert_eq!(m.state, MemberState::UnrevokedPartitions);
+        assert_eq!(m.epoch, 1);
+        assert_eq!(m.assigned, parts(t, &[0, 1]));
+        assert_eq!(m.pending_revocation, parts(t, &[2, 3]));
+        // Still reports 2: nothing moves.
+        reconcile(
+            &mut m,
+            2,
+            &parts(t, &[0, 1]),
+            &none,
+            Some(&parts(t, &[0, 1, 2])),
+        );
+        assert_eq!(m.epoch, 1);
+        // Revoked: it reaches the target epoch.
+        reconcile(
+            &mut m,
+            2,
+            &parts(t, &[0, 1]),
+            &none,
+            Some(&parts(t, &[0, 1])),
+        );
+        assert_eq!(m.state, MemberState::Stable);
+        assert_eq!(m.epoch, 2);
+        assert!(m.pending_revocation.is_empty());
+    }
+
+    #[test]
+    fn waits_for_partitions_another_member_owns() {
+        let t = Uuid::from_u128(9);
+        let mut m = Member::new("b", Instant::now());
+        let owners = HashMap::from([((t, 2), 1)]);
+        reconcile(
+            &mut m,
+            2,
+            &parts(t, &[2, 3]),
+            &owners,
+            Some(&Partitions::new()),
+        );
+        assert_eq!(m.state, MemberState::UnreleasedPartitions);
+        assert_eq!(m.epoch, 2);
+        assert_eq!(m.assigned, parts(t, &[3]));
+        reconcile(&mut m, 2, &parts(t, &[2, 3]), &HashMap::new(), None);
+        assert_eq!(m.state, MemberState::Stable);
+        assert_eq!(m.assigned, parts(t, &[2, 3]));
+    }
+
+    #[test]
+    fn bad_first_heartbeats_are_invalid_requests() {
+        let base = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(str_bytes("g").into())
+            .with_member_id(str_bytes("m"))
+            .with_rebalance_timeout_ms(1000)
+            .with_subscribed_topic_names(Some(vec![]))
+            .with_topic_partitions(Some(vec![]));
+        assert!(validate(1, &base).is_ok());
+        let bad = [
+            base.clone().with_rebalance_timeout_ms(-1),
+            base.clone().with_topic_partitions(None),
+            base.clone().with_subscribed_topic_names(None),
+            base.clone().with_member_id(str_bytes("")),
+            base.clone().with_member_epoch(-3),
+        ];
+        for r in bad {
+            assert_eq!(
+                validate(1, &r).unwrap_err().0,
+                ResponseError::InvalidRequest,
+                "{r:?}"
+            );
+        }
+        assert!(validate(0, &base.clone().with_member_id(str_bytes(""))).is_ok());
+        let regex = base
+            .clone()
+            .with_subscribed_topic_regex(Some(str_bytes("(")));
+        assert_eq!(
+            validate(1, &regex).unwrap_err().0,
+            ResponseError::InvalidRegularExpression
+        );
+        let assignor = base.with_server_assignor(Some(str_bytes("sticky")));
+        assert_eq!(
+            validate(1, &assignor).unwrap_err().0,
+            ResponseError::UnsupportedAssignor
+        );
+    }
 }

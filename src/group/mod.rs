@@ -107,10 +107,13 @@ pub enum GroupCall {
     OffsetCommit {
         request: OffsetCommitRequest,
     },
-    /// `None` topics: every committed offset of the group.
+    /// `None` topics: every committed offset of the group. OffsetFetch v9
+    /// names the member (id, epoch) asking; before it `None`, -1.
     OffsetFetch {
         group: String,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        member_id: Option<String>,
+        member_epoch: i32,
     },
     Describe {
         group: String,
@@ -127,6 +130,7 @@ pub enum GroupCall {
         request: OffsetDeleteRequest,
     },
     ConsumerHeartbeat {
+        version: i16,
         client_id: String,
         client_host: String,
         request: ConsumerGroupHeartbeatRequest,
@@ -270,6 +274,7 @@ impl GroupCoordinator {
     pub async fn load(broker: &Rc<Broker>) -> Result<(), String> {
         let coordinator = &broker.groups;
         let catalog = broker.catalog();
+        let session_timeout_ms = broker.config.broker.group_consumer_session_timeout_ms;
         if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
             for index in 0..topic.partition_count() {
                 let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
@@ -291,7 +296,7 @@ impl GroupCoordinator {
                     };
                     for (at, key, value) in entries {
                         match records::decode(&key, value.as_ref()) {
-                            Ok(Some(entry)) => coordinator.replay(index, entry),
+                            Ok(Some(entry)) => coordinator.replay(index, entry, session_timeout_ms),
                             Ok(None) => {}
                             Err(e) => log::warn!("{OFFSETS_TOPIC}-{index}@{at}: {e}; skipped"),
                         }
@@ -309,41 +314,59 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    fn replay(&self, partition: i32, entry: Entry) {
+    fn replay(&self, partition: i32, entry: Entry, session_timeout_ms: i32) {
         let mut groups = self.groups.borrow_mut();
+        let id = match &entry {
+            Entry::Offset { group, .. }
+            | Entry::Group { group, .. }
+            | Entry::Consumer { group, .. } => group.clone(),
+        };
+        let g = groups
+            .entry(id.clone())
+            .or_insert_with(|| Group::new(&id, partition));
         match entry {
             Entry::Offset {
-                group,
                 topic,
                 partition: index,
                 value,
-            } => {
-                let g = groups
-                    .entry(group.clone())
-                    .or_insert_with(|| Group::new(&group, partition));
-                match value {
-                    Some(v) => {
-                        g.offsets.insert((topic, index), v);
-                    }
-                    None => {
-                        g.offsets.remove(&(topic, index));
-                        if g.offsets.is_empty() && g.is_empty() && g.classic.generation == 0 {
-                            groups.remove(&group);
-                        }
-                    }
-                }
-            }
-            Entry::Group { group, value } => match value {
+                ..
+            } => match value {
                 Some(v) => {
-                    let g = groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group, partition));
-                    g.classic = ClassicGroup::restore(v, Instant::now());
+                    g.offsets.insert((topic, index), v);
                 }
                 None => {
-                    groups.remove(&group);
+                    g.offsets.remove(&(topic, index));
                 }
             },
+            // The later of a classic and a consumer record says which
+            // protocol the group uses: it changes only while it is empty.
+            Entry::Group { value, .. } => {
+                g.classic = match value {
+                    Some(v) => {
+                        g.consumer = None;
+                        ClassicGroup::restore(v, Instant::now())
+                    }
+                    None => ClassicGroup::default(),
+                };
+            }
+            Entry::Consumer { record, .. } => {
+                if record == records::ConsumerRecord::Epoch(None) {
+                    g.consumer = None;
+                } else {
+                    g.classic = ClassicGroup::default();
+                    g.consumer
+                        .get_or_insert_with(ConsumerGroup::default)
+                        .replay(record, Instant::now(), session_timeout_ms);
+                }
+            }
+        }
+        // A group with nothing left (deleted) is forgotten.
+        if g.offsets.is_empty()
+            && g.consumer.is_none()
+            && g.classic.members.is_empty()
+            && g.classic.generation == 0
+        {
+            groups.remove(&id);
         }
     }
 
@@ -387,8 +410,24 @@ impl GroupCoordinator {
                     .await
                     .map(GroupAnswer::OffsetCommit)
             }
-            GroupCall::OffsetFetch { group, topics } => {
+            GroupCall::OffsetFetch {
+                group,
+                topics,
+                member_id,
+                member_epoch,
+            } => {
                 owned_partition(broker, &group)?;
+                let checked = match broker
+                    .groups
+                    .groups
+                    .borrow()
+                    .get(&group)
+                    .and_then(|g| g.consumer.as_ref())
+                {
+                    Some(c) => consumer::check_fetch(c, member_id.as_deref(), member_epoch),
+                    None => Ok(()),
+                };
+                checked.map_err(code)?;
                 Ok(GroupAnswer::OffsetFetch(
                     broker.groups.offset_fetch(&group, topics),
                 ))
@@ -410,12 +449,13 @@ impl GroupCoordinator {
                     .map(GroupAnswer::OffsetDelete)
             }
             GroupCall::ConsumerHeartbeat {
+                version,
                 client_id,
                 client_host,
                 request,
             } => {
                 let partition = owned_partition(broker, &request.group_id.0)?;
-                consumer::heartbeat(broker, partition, client_id, client_host, request)
+                consumer::heartbeat(broker, partition, version, client_id, client_host, request)
                     .await
                     .map(GroupAnswer::ConsumerHeartbeat)
             }
@@ -513,12 +553,18 @@ impl GroupCoordinator {
                     persist.push((group.partition, entry));
                 }
                 if let Some(c) = group.consumer.as_mut() {
-                    consumer::expire(broker, &group.id, c, now);
+                    let records = consumer::expire(broker, &group.id, c, now);
+                    persist.extend(records.into_iter().map(|r| (group.partition, r)));
                 }
             }
         }
+        // One batch per offsets partition, in the order the changes happened.
+        let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
         for (partition, entry) in persist {
-            persist_later(broker, partition, vec![entry]);
+            by_partition.entry(partition).or_default().push(entry);
+        }
+        for (partition, entries) in by_partition {
+            persist_later(broker, partition, entries);
         }
     }
 }

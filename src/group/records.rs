@@ -6,19 +6,42 @@
 //!   (offset, leader epoch, metadata, commit timestamp); reads v0-v3.
 //! - GroupMetadataKey v2 (group) -> GroupMetadataValue v3 (protocol type,
 //!   generation, protocol, leader, state timestamp, members); reads v0-v3.
+//! - KIP-848 consumer groups, as Kafka 3.7-4.0 write them (keys are the
+//!   record type as version, values are flexible v0 with tagged fields):
+//!   ConsumerGroupMetadata (3: group epoch), ConsumerGroupPartitionMetadata
+//!   (4: subscribed topics' ids and partition counts),
+//!   ConsumerGroupMemberMetadata (5: a member's subscription),
+//!   ConsumerGroupTargetAssignmentMetadata (6: assignment epoch),
+//!   ConsumerGroupTargetAssignmentMember (7: a member's target partitions),
+//!   ConsumerGroupCurrentMemberAssignment (8: a member's epochs, state,
+//!   assigned and pending-revocation partitions).
 //!
 //! A null value is a tombstone. Pure codec: no I/O, no shard state.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use uuid::Uuid;
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_KEY_VERSION: i16 = 2;
 const GROUP_VALUE_VERSION: i16 = 3;
+/// KIP-848 record types (the key's version field) and their value version.
+const CONSUMER_METADATA_KEY: i16 = 3;
+const CONSUMER_PARTITION_METADATA_KEY: i16 = 4;
+const CONSUMER_MEMBER_KEY: i16 = 5;
+const CONSUMER_TARGET_METADATA_KEY: i16 = 6;
+const CONSUMER_TARGET_MEMBER_KEY: i16 = 7;
+const CONSUMER_CURRENT_ASSIGNMENT_KEY: i16 = 8;
+const CONSUMER_VALUE_VERSION: i16 = 0;
+
+/// Partitions by topic id, as KIP-848 assignments name them.
+pub type Partitions = BTreeMap<Uuid, BTreeSet<i32>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OffsetValue {
@@ -50,6 +73,59 @@ pub struct GroupValue {
     pub members: Vec<MemberValue>,
 }
 
+/// ConsumerGroupMemberMetadataValue: what a KIP-848 member subscribes to.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MemberSubscription {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub topic_names: Vec<String>,
+    pub topic_regex: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub server_assignor: Option<String>,
+}
+
+/// ConsumerGroupCurrentMemberAssignmentValue: where a member's
+/// reconciliation stands.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CurrentAssignment {
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    /// Kafka's MemberState: 0 stable, 1 unrevoked, 2 unreleased partitions.
+    pub state: i8,
+    pub assigned: Partitions,
+    pub pending_revocation: Partitions,
+}
+
+/// One subscribed topic in ConsumerGroupPartitionMetadataValue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub id: Uuid,
+    pub name: String,
+    pub partitions: i32,
+}
+
+/// One KIP-848 record; `None` values are tombstones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerRecord {
+    Epoch(Option<i32>),
+    PartitionMetadata(Option<Vec<TopicMetadata>>),
+    Member {
+        member: String,
+        value: Option<MemberSubscription>,
+    },
+    TargetEpoch(Option<i32>),
+    Target {
+        member: String,
+        value: Option<Partitions>,
+    },
+    Current {
+        member: String,
+        value: Option<CurrentAssignment>,
+    },
+}
+
 /// One decoded record of the topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -62,6 +138,10 @@ pub enum Entry {
     Group {
         group: String,
         value: Option<GroupValue>,
+    },
+    Consumer {
+        group: String,
+        record: ConsumerRecord,
     },
 }
 
@@ -113,8 +193,304 @@ pub fn group_value(v: &GroupValue) -> Bytes {
     buf.freeze()
 }
 
+/// The key and value of one KIP-848 record (`None` value: a tombstone).
+pub fn consumer_entry(group: &str, record: &ConsumerRecord) -> (Bytes, Option<Bytes>) {
+    let mut key = BytesMut::new();
+    let value = match record {
+        ConsumerRecord::Epoch(epoch) => {
+            key.put_i16(CONSUMER_METADATA_KEY);
+            put_str(&mut key, group);
+            epoch.map(|e| flexible_value(|b| b.put_i32(e)))
+        }
+        ConsumerRecord::PartitionMetadata(topics) => {
+            key.put_i16(CONSUMER_PARTITION_METADATA_KEY);
+            put_str(&mut key, group);
+            topics.as_ref().map(|topics| {
+                flexible_value(|b| {
+                    put_compact_len(b, topics.len());
+                    for t in topics {
+                        b.put_slice(t.id.as_bytes());
+                        put_compact_str(b, Some(&t.name));
+                        b.put_i32(t.partitions);
+                        // PartitionMetadata (racks): none known.
+                        put_compact_len(b, 0);
+                        b.put_u8(0);
+                    }
+                })
+            })
+        }
+        ConsumerRecord::Member { member, value } => {
+            key.put_i16(CONSUMER_MEMBER_KEY);
+            put_str(&mut key, group);
+            put_str(&mut key, member);
+            value.as_ref().map(|m| {
+                flexible_value(|b| {
+                    put_compact_str(b, m.instance_id.as_deref());
+                    put_compact_str(b, m.rack_id.as_deref());
+                    put_compact_str(b, Some(&m.client_id));
+                    put_compact_str(b, Some(&m.client_host));
+                    put_compact_len(b, m.topic_names.len());
+                    for t in &m.topic_names {
+                        put_compact_str(b, Some(t));
+                    }
+                    put_compact_str(b, m.topic_regex.as_deref());
+                    b.put_i32(m.rebalance_timeout_ms);
+                    put_compact_str(b, m.server_assignor.as_deref());
+                })
+            })
+        }
+        ConsumerRecord::TargetEpoch(epoch) => {
+            key.put_i16(CONSUMER_TARGET_METADATA_KEY);
+            put_str(&mut key, group);
+            epoch.map(|e| flexible_value(|b| b.put_i32(e)))
+        }
+        ConsumerRecord::Target { member, value } => {
+            key.put_i16(CONSUMER_TARGET_MEMBER_KEY);
+            put_str(&mut key, group);
+            put_str(&mut key, member);
+            value
+                .as_ref()
+                .map(|p| flexible_value(|b| put_partitions(b, p)))
+        }
+        ConsumerRecord::Current { member, value } => {
+            key.put_i16(CONSUMER_CURRENT_ASSIGNMENT_KEY);
+            put_str(&mut key, group);
+            put_str(&mut key, member);
+            value.as_ref().map(|c| {
+                flexible_value(|b| {
+                    b.put_i32(c.member_epoch);
+                    b.put_i32(c.previous_member_epoch);
+                    b.put_i8(c.state);
+                    put_partitions(b, &c.assigned);
+                    put_partitions(b, &c.pending_revocation);
+                })
+            })
+        }
+    };
+    (key.freeze(), value)
+}
+
+/// A flexible v0 value: version, the fields, no tagged fields.
+fn flexible_value(fields: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(CONSUMER_VALUE_VERSION);
+    fields(&mut buf);
+    buf.put_u8(0);
+    buf.freeze()
+}
+
+/// `[]TopicPartitions` (topic id, `[]int32`), each struct with no tagged fields.
+fn put_partitions(buf: &mut BytesMut, partitions: &Partitions) {
+    put_compact_len(buf, partitions.len());
+    for (id, set) in partitions {
+        buf.put_slice(id.as_bytes());
+        put_compact_len(buf, set.len());
+        for p in set {
+            buf.put_i32(*p);
+        }
+        buf.put_u8(0);
+    }
+}
+
+fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+fn put_compact_len(buf: &mut BytesMut, len: usize) {
+    put_uvarint(buf, len as u64 + 1);
+}
+
+fn put_compact_str(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            put_compact_len(buf, s.len());
+            buf.put_slice(s.as_bytes());
+        }
+        None => put_uvarint(buf, 0),
+    }
+}
+
+fn decode_consumer(version: i16, key: &mut Bytes, value: Option<&Bytes>) -> Result<Entry, String> {
+    let group = get_str(key)?;
+    let mut member = || get_str(key);
+    let mut v = match value {
+        Some(v) => {
+            let mut v = v.clone();
+            let value_version = get_i16(&mut v)?;
+            if value_version != CONSUMER_VALUE_VERSION {
+                return Err(format!(
+                    "consumer group record {version}: value version {value_version}"
+                ));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let record = match version {
+        CONSUMER_METADATA_KEY => ConsumerRecord::Epoch(v.as_mut().map(get_i32).transpose()?),
+        CONSUMER_PARTITION_METADATA_KEY => {
+            ConsumerRecord::PartitionMetadata(v.as_mut().map(get_topic_metadata).transpose()?)
+        }
+        CONSUMER_MEMBER_KEY => ConsumerRecord::Member {
+            member: member()?,
+            value: v.as_mut().map(get_member_subscription).transpose()?,
+        },
+        CONSUMER_TARGET_METADATA_KEY => {
+            ConsumerRecord::TargetEpoch(v.as_mut().map(get_i32).transpose()?)
+        }
+        CONSUMER_TARGET_MEMBER_KEY => ConsumerRecord::Target {
+            member: member()?,
+            value: v.as_mut().map(get_partitions).transpose()?,
+        },
+        _ => ConsumerRecord::Current {
+            member: member()?,
+            value: v.as_mut().map(get_current_assignment).transpose()?,
+        },
+    };
+    Ok(Entry::Consumer { group, record })
+}
+
+fn get_topic_metadata(b: &mut Bytes) -> Result<Vec<TopicMetadata>, String> {
+    let count = get_compact_len(b)?.unwrap_or(0);
+    let mut topics = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let id = get_uuid(b)?;
+        let name = get_compact_str(b)?.unwrap_or_default();
+        let partitions = get_i32(b)?;
+        for _ in 0..get_compact_len(b)?.unwrap_or(0) {
+            get_i32(b)?;
+            for _ in 0..get_compact_len(b)?.unwrap_or(0) {
+                get_compact_str(b)?;
+            }
+            skip_tagged_fields(b)?;
+        }
+        skip_tagged_fields(b)?;
+        topics.push(TopicMetadata {
+            id,
+            name,
+            partitions,
+        });
+    }
+    Ok(topics)
+}
+
+fn get_member_subscription(b: &mut Bytes) -> Result<MemberSubscription, String> {
+    let instance_id = get_compact_str(b)?;
+    let rack_id = get_compact_str(b)?;
+    let client_id = get_compact_str(b)?.unwrap_or_default();
+    let client_host = get_compact_str(b)?.unwrap_or_default();
+    let count = get_compact_len(b)?.unwrap_or(0);
+    let mut topic_names = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        topic_names.push(get_compact_str(b)?.unwrap_or_default());
+    }
+    Ok(MemberSubscription {
+        instance_id,
+        rack_id,
+        client_id,
+        client_host,
+        topic_names,
+        topic_regex: get_compact_str(b)?,
+        rebalance_timeout_ms: get_i32(b)?,
+        server_assignor: get_compact_str(b)?,
+    })
+}
+
+fn get_current_assignment(b: &mut Bytes) -> Result<CurrentAssignment, String> {
+    let member_epoch = get_i32(b)?;
+    let previous_member_epoch = get_i32(b)?;
+    if b.remaining() < 1 {
+        return Err(short("i8"));
+    }
+    let state = b.get_i8();
+    Ok(CurrentAssignment {
+        member_epoch,
+        previous_member_epoch,
+        state,
+        assigned: get_partitions(b)?,
+        pending_revocation: get_partitions(b)?,
+    })
+}
+
+fn get_partitions(b: &mut Bytes) -> Result<Partitions, String> {
+    let mut out = Partitions::new();
+    for _ in 0..get_compact_len(b)?.unwrap_or(0) {
+        let id = get_uuid(b)?;
+        let set = out.entry(id).or_default();
+        for _ in 0..get_compact_len(b)?.unwrap_or(0) {
+            set.insert(get_i32(b)?);
+        }
+        skip_tagged_fields(b)?;
+    }
+    Ok(out)
+}
+
+fn get_uvarint(b: &mut Bytes) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        if b.remaining() < 1 {
+            return Err(short("varint"));
+        }
+        let byte = b.get_u8();
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("varint longer than 64 bits".into())
+}
+
+/// A compact array or string length; `None` for null.
+fn get_compact_len(b: &mut Bytes) -> Result<Option<usize>, String> {
+    let n = get_uvarint(b)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let len = (n - 1) as usize;
+    // Every element takes at least a byte: a length past the data is corrupt.
+    if len > b.remaining() {
+        return Err(short("compact array"));
+    }
+    Ok(Some(len))
+}
+
+fn get_compact_str(b: &mut Bytes) -> Result<Option<String>, String> {
+    let Some(len) = get_compact_len(b)? else {
+        return Ok(None);
+    };
+    let raw = b.split_to(len);
+    String::from_utf8(raw.to_vec())
+        .map(Some)
+        .map_err(|_| "string is not UTF-8".into())
+}
+
+fn get_uuid(b: &mut Bytes) -> Result<Uuid, String> {
+    if b.remaining() < 16 {
+        return Err(short("uuid"));
+    }
+    let raw = b.split_to(16);
+    Ok(Uuid::from_slice(&raw).expect("16 bytes"))
+}
+
+fn skip_tagged_fields(b: &mut Bytes) -> Result<(), String> {
+    for _ in 0..get_uvarint(b)? {
+        get_uvarint(b)?;
+        let size = get_uvarint(b)? as usize;
+        if b.remaining() < size {
+            return Err(short("tagged field"));
+        }
+        b.advance(size);
+    }
+    Ok(())
+}
+
 /// Decodes one record; `None` for a key this version does not know (for
-/// example KIP-848 group records written by a newer Kafka), which replay skips.
+/// example share or streams group records written by a newer Kafka), which
+/// replay skips.
 pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Entry>, String> {
     let mut k = key.clone();
     let version = get_i16(&mut k)?;
@@ -135,6 +511,9 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Entry>, Strin
             let group = get_str(&mut k)?;
             let value = value.map(decode_group_value).transpose()?;
             Ok(Some(Entry::Group { group, value }))
+        }
+        CONSUMER_METADATA_KEY..=CONSUMER_CURRENT_ASSIGNMENT_KEY => {
+            decode_consumer(version, &mut k, value).map(Some)
         }
         _ => Ok(None),
     }
@@ -402,5 +781,66 @@ mod tests {
             decode(&decoded[2].1, None).unwrap(),
             Some(Entry::Offset { value: None, .. })
         ));
+    }
+
+    #[test]
+    fn consumer_group_records_round_trip() {
+        let topic = Uuid::from_u128(0xfeed);
+        let partitions = Partitions::from([(topic, BTreeSet::from([0, 2]))]);
+        let records = [
+            ConsumerRecord::Epoch(Some(7)),
+            ConsumerRecord::PartitionMetadata(Some(vec![TopicMetadata {
+                id: topic,
+                name: "t".into(),
+                partitions: 3,
+            }])),
+            ConsumerRecord::Member {
+                member: "m".into(),
+                value: Some(MemberSubscription {
+                    instance_id: Some("i".into()),
+                    rack_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    topic_names: vec!["t".into()],
+                    topic_regex: Some("t.*".into()),
+                    rebalance_timeout_ms: 300_000,
+                    server_assignor: Some("range".into()),
+                }),
+            },
+            ConsumerRecord::TargetEpoch(Some(7)),
+            ConsumerRecord::Target {
+                member: "m".into(),
+                value: Some(partitions.clone()),
+            },
+            ConsumerRecord::Current {
+                member: "m".into(),
+                value: Some(CurrentAssignment {
+                    member_epoch: 7,
+                    previous_member_epoch: 6,
+                    state: 1,
+                    assigned: partitions.clone(),
+                    pending_revocation: Partitions::from([(topic, BTreeSet::from([1]))]),
+                }),
+            },
+            ConsumerRecord::Current {
+                member: "m".into(),
+                value: None,
+            },
+        ];
+        let entries: Vec<_> = records.iter().map(|r| consumer_entry("g", r)).collect();
+        let decoded = decode_batches(batch(&entries, 1)).unwrap();
+        assert_eq!(decoded.len(), records.len());
+        for ((_, key, value), record) in decoded.iter().zip(records) {
+            let entry = decode(key, value.as_ref()).unwrap();
+            assert_eq!(
+                entry,
+                Some(Entry::Consumer {
+                    group: "g".into(),
+                    record
+                })
+            );
+        }
+        // The key is the record type as version, then the group (Kafka's layout).
+        assert_eq!(&entries[0].0[..], b"\x00\x03\x00\x01g");
     }
 }

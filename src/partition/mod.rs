@@ -52,6 +52,8 @@ pub enum PartitionError {
     },
     /// The partition was deleted (or moved) while the request waited.
     Gone,
+    /// Another broker leads this partition.
+    NotLeader,
 }
 
 impl std::fmt::Display for PartitionError {
@@ -80,6 +82,7 @@ impl std::fmt::Display for PartitionError {
                 write!(f, "offset {requested} is outside [{start}, {end}]")
             }
             PartitionError::Gone => f.write_str("partition is no longer hosted here"),
+            PartitionError::NotLeader => f.write_str("another broker leads this partition"),
         }
     }
 }

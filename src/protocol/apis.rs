@@ -48,6 +48,9 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::DeleteRecords, 0, 2),
     served(ApiKey::DescribeLogDirs, 1, 4),
     served(ApiKey::DescribeCluster, 0, 1),
+    served(ApiKey::DescribeQuorum, 0, 2),
+    served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    served(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {

@@ -18,6 +18,7 @@ use glommio::{Latency, Shares, TaskQueueHandle};
 use super::catalog::CatalogOwner;
 use super::connection;
 use super::routing::{self, ShardReply, ShardRequest};
+use crate::cluster::node::ClusterNode;
 use crate::config::{BrokerDefaults, Config, TopicConfig};
 use crate::limits;
 use crate::log::CacheBudget;
@@ -54,11 +55,19 @@ pub struct Broker {
     pub background: TaskQueueHandle,
     /// The consumer groups this shard coordinates (see `group`).
     pub groups: crate::group::GroupCoordinator,
+    /// Only on shard 0 of a node in a cluster: its controller quorum part,
+    /// registration and the client of the active controller.
+    cluster: OnceCell<Rc<ClusterNode>>,
 }
 
 impl Broker {
     pub fn shard(&self) -> ShardId {
         self.mesh().shard()
+    }
+
+    /// This node's cluster membership (shard 0 of a node with a quorum).
+    pub fn cluster(&self) -> Option<&Rc<ClusterNode>> {
+        self.cluster.get()
     }
 
     pub fn mesh(&self) -> &Rc<ShardMesh> {
@@ -119,12 +128,13 @@ impl Broker {
     /// topics. The catalog copy is replaced once the partitions are open.
     pub async fn apply_catalog(&self, catalog: Rc<Catalog>) -> Result<(), String> {
         let me = self.shard().0 as u32;
+        let node = self.config.broker.node_id;
         let defaults = self.broker_defaults(&catalog);
         let mut opened = Vec::new();
         for topic in catalog.topics.values() {
             let config = TopicConfig::resolve(&defaults, &topic.configs);
             for (index, &owner) in topic.shards.iter().enumerate() {
-                if owner != me {
+                if owner != me || !topic.is_replica(index, node) {
                     continue;
                 }
                 match self.partition(&topic.name, index as i32) {
@@ -252,11 +262,25 @@ pub async fn run_shard(
     let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());
     let slot = broker_slot.clone();
     let handler: Handler<ShardRequest, ShardReply> = Rc::new(move |from, request| {
-        let broker = slot
-            .get()
-            .expect("broker is set before peers can call")
-            .clone();
-        Box::pin(routing::serve(broker, from, request))
+        let slot = slot.clone();
+        Box::pin(async move {
+            // A peer may call while this shard is still preparing its disk
+            // (shard 0 joins the cluster and broadcasts the catalog while
+            // the others start): wait for the broker, bounded by start-up.
+            let deadline =
+                std::time::Instant::now() + Duration::from_millis(limits::SHARD_START_MS_MAX);
+            let broker = loop {
+                if let Some(broker) = slot.get() {
+                    break broker.clone();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "shard did not start within the start-up bound"
+                );
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            };
+            routing::serve(broker, from, request).await
+        })
     });
     // glommio's shared channels connect without waking the peer: a shard
     // whose channel end connected before its peer's end sleeps until its
@@ -276,7 +300,20 @@ pub async fn run_shard(
     let mesh = Mesh::join(mesh_builder, requests, handler).await;
     let shard = mesh.shard();
     log::debug!("shard {shard}: joined the mesh");
-    let started = start(&config, catalog, mesh, background, requests, &broker_slot).await;
+    let started = match start(&config, catalog, mesh, background, requests, &broker_slot).await {
+        // Shard 0 joins the cluster before any shard listens, so the first
+        // Metadata a client gets already lists this broker.
+        Ok(broker) if shard.0 == 0 && config.cluster.has_quorum() => {
+            match ClusterNode::start(&broker).await {
+                Ok(node) => {
+                    let _ = broker.cluster.set(node);
+                    Ok(broker)
+                }
+                Err(e) => Err(format!("cannot join the cluster: {e}")),
+            }
+        }
+        other => other,
+    };
     // Every shard reports, even one that failed, and none waits forever: a
     // shard that never reports (it panicked, or its disk hangs) stops the
     // broker with a message instead of a silent hang.
@@ -293,6 +330,7 @@ pub async fn run_shard(
     if super::shutdown_requested() {
         return Ok(());
     }
+
     // Listen only once every shard serves: a connection accepted earlier
     // would wait on a shard that is still opening its partitions.
     let listener = match TcpListener::bind(config.listen) {
@@ -366,7 +404,8 @@ async fn start(
     log::debug!("shard {shard}: data directory prepared");
     let broker = Rc::new(Broker {
         config: config.clone(),
-        owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog)),
+        owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
+        cluster: OnceCell::new(),
         mesh: OnceCell::from(mesh),
         catalog: RefCell::new(Rc::new(Catalog {
             topics: Default::default(),
@@ -435,6 +474,9 @@ async fn housekeep_loop(broker: Rc<Broker>) {
 
 /// Waits (bounded) for pending flushes, closes every log it can, prints stats.
 async fn shutdown(broker: &Rc<Broker>) {
+    if let Some(node) = broker.cluster() {
+        node.shut_down(broker).await;
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline
         && (!broker.committer.is_idle()

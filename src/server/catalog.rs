@@ -11,9 +11,11 @@ use glommio::sync::Semaphore;
 
 use super::broker::Broker;
 use super::routing::{ShardReply, ShardRequest};
+use crate::cluster::node::SubmitError;
+use crate::cluster::records::{self, CatalogDelta, MetadataRecord};
 use crate::config::validate_topic_config;
 use crate::limits;
-use crate::metadata::{validate_topic_name, Catalog, TopicMeta, PRODUCER_ID_BLOCK};
+use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODUCER_ID_BLOCK};
 use crate::shard::ShardId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,16 +58,22 @@ pub struct CatalogOwner {
     /// One change at a time: persist and broadcast await.
     changing: Semaphore,
     next_producer_id: Cell<i64>,
+    /// In a cluster, the producer id block this broker reserved: [next, end).
+    cluster_block: Cell<(i64, i64)>,
+    /// Whether a controller quorum runs the metadata (changes are proposed).
+    cluster: bool,
 }
 
 impl CatalogOwner {
-    pub fn new(catalog: &Catalog) -> CatalogOwner {
+    pub fn new(catalog: &Catalog, cluster: bool) -> CatalogOwner {
         CatalogOwner {
             catalog: RefCell::new(catalog.clone()),
             changing: Semaphore::new(1),
             // Ids of the block in use when the broker stopped may have been
             // handed out: start after it.
             next_producer_id: Cell::new(catalog.producer_id_block_end),
+            cluster_block: Cell::new((0, 0)),
+            cluster,
         }
     }
 
@@ -82,12 +90,7 @@ impl CatalogOwner {
                 topic.partitions
             )));
         }
-        if topic.replication_factor != 1 {
-            return Err(CatalogError::InvalidReplicationFactor(format!(
-                "Replication factor: {} larger than available brokers: 1.",
-                topic.replication_factor
-            )));
-        }
+        self.check_replication_factor(topic.replication_factor)?;
         if self.catalog.borrow().topics.len() >= limits::TOPICS_MAX {
             return Err(CatalogError::InvalidConfig(format!(
                 "at most {} topics",
@@ -102,6 +105,50 @@ impl CatalogOwner {
         Ok(())
     }
 
+    /// Brokers that may take new replicas: the unfenced registered ones in
+    /// a cluster (sorted), none on a single node.
+    fn live_brokers(&self) -> Vec<i32> {
+        let catalog = self.catalog.borrow();
+        catalog
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn check_replication_factor(&self, factor: i16) -> Result<(), CatalogError> {
+        let live = if self.cluster {
+            self.live_brokers().len()
+        } else {
+            1
+        };
+        if factor < 1 || factor as usize > live {
+            return Err(CatalogError::InvalidReplicationFactor(format!(
+                "Replication factor: {factor} larger than available brokers: {live}."
+            )));
+        }
+        if factor > 1 {
+            // Follower fetching is not built yet: a second copy that never
+            // receives data would promise a durability it does not have.
+            return Err(CatalogError::InvalidReplicationFactor(format!(
+                "Replication factor {factor} is not supported yet: corelog does not replicate \
+                 partitions between brokers yet (use 1)."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replica sets for partitions [first, first + count) of a topic in a
+    /// cluster, spread over the live brokers; none on a single node.
+    fn place(&self, first: usize, count: usize, factor: usize, salt: usize) -> Vec<ReplicaSet> {
+        if !self.cluster {
+            return Vec::new();
+        }
+        let brokers = self.live_brokers();
+        records::place_replicas(&brokers, first, count, factor, salt % brokers.len().max(1))
+    }
+
     pub async fn create_topic(
         broker: &Rc<Broker>,
         topic: NewTopic,
@@ -113,9 +160,16 @@ impl CatalogOwner {
         let shards = broker.mesh().shard_count();
         Self::change(broker, false, |catalog| {
             owner.validate(&topic)?;
-            Ok(catalog
-                .add_topic(&topic.name, topic.partitions, topic.configs.clone(), shards)
-                .clone())
+            let salt = catalog.topics.len();
+            let meta =
+                catalog.add_topic(&topic.name, topic.partitions, topic.configs.clone(), shards);
+            meta.replicas = owner.place(
+                0,
+                topic.partitions as usize,
+                topic.replication_factor as usize,
+                salt,
+            );
+            Ok(meta.clone())
         })
         .await
     }
@@ -170,6 +224,10 @@ impl CatalogOwner {
         validate_only: bool,
     ) -> Result<(), CatalogError> {
         let shards = broker.mesh().shard_count();
+        let owner = broker
+            .owner
+            .as_ref()
+            .expect("catalog changes run on shard 0");
         Self::change(broker, validate_only, |catalog| {
             let current = catalog
                 .topics
@@ -193,6 +251,12 @@ impl CatalogOwner {
                 )));
             }
             catalog.add_partitions(name, count, shards);
+            let topic = catalog.topics.get_mut(name).expect("checked above");
+            if !topic.replicas.is_empty() {
+                let factor = topic.replication_factor() as usize;
+                let added = owner.place(current as usize, (count - current) as usize, factor, 0);
+                topic.replicas.extend(added);
+            }
             Ok(())
         })
         .await
@@ -215,9 +279,22 @@ impl CatalogOwner {
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");
-        let mut next = owner.catalog.borrow().clone();
+        let current = owner.catalog.borrow().clone();
+        let mut next = current.clone();
         let result = apply(&mut next)?;
         if validate_only {
+            return Ok(result);
+        }
+        if let Some(node) = broker.cluster() {
+            // In a cluster the change is committed through the controller
+            // quorum; the local catalog follows the committed image.
+            drop(_one_at_a_time);
+            let deltas = records::diff(&current, &next);
+            if !deltas.is_empty() {
+                node.submit(MetadataRecord::Catalog(deltas))
+                    .await
+                    .map_err(|e| CatalogError::Storage(e.to_string()))?;
+            }
             return Ok(result);
         }
         persist(broker, next.clone()).await?;
@@ -226,12 +303,40 @@ impl CatalogOwner {
         Ok(result)
     }
 
+    /// Makes the local catalog match a committed metadata image: topics,
+    /// replica sets, brokers and configs from the image, shard placement
+    /// kept for known partitions and chosen for new ones.
+    pub async fn sync_image(broker: &Rc<Broker>, image: &Catalog) -> Result<(), CatalogError> {
+        let shards = broker.mesh().shard_count();
+        Self::change_local(broker, |catalog| {
+            let mut next = image.clone();
+            next.cluster_id = catalog.cluster_id.clone();
+            next.version = catalog.version + 1;
+            for topic in next.topics.values_mut() {
+                let known = catalog
+                    .topics
+                    .get(&topic.name)
+                    .filter(|t| t.id == topic.id)
+                    .map(|t| t.shards.clone())
+                    .unwrap_or_default();
+                topic.shards = known;
+            }
+            next.place_unplaced(shards);
+            *catalog = next;
+            Ok(())
+        })
+        .await
+    }
+
     /// A producer id never handed out before, even across restarts.
     pub async fn allocate_producer_id(broker: &Rc<Broker>) -> Result<i64, CatalogError> {
         let owner = broker
             .owner
             .as_ref()
             .expect("producer ids come from shard 0");
+        if broker.cluster().is_some() {
+            return Self::allocate_producer_id_in_cluster(broker, owner).await;
+        }
         let _one_at_a_time = owner
             .changing
             .acquire_permit(1)
@@ -249,6 +354,65 @@ impl CatalogOwner {
         }
         owner.next_producer_id.set(id + 1);
         Ok(id)
+    }
+}
+
+impl CatalogOwner {
+    /// A change of this node's own catalog (no quorum involved).
+    async fn change_local(
+        broker: &Rc<Broker>,
+        apply: impl FnOnce(&mut Catalog) -> Result<(), CatalogError>,
+    ) -> Result<(), CatalogError> {
+        let owner = broker
+            .owner
+            .as_ref()
+            .expect("catalog changes run on shard 0");
+        let _one_at_a_time = owner
+            .changing
+            .acquire_permit(1)
+            .await
+            .expect("semaphore never closes");
+        let mut next = owner.catalog.borrow().clone();
+        apply(&mut next)?;
+        persist(broker, next.clone()).await?;
+        *owner.catalog.borrow_mut() = next.clone();
+        broadcast(broker, next).await
+    }
+
+    /// Producer ids in a cluster: each broker reserves blocks through the
+    /// quorum (Kafka's AllocateProducerIds) and hands them out locally.
+    async fn allocate_producer_id_in_cluster(
+        broker: &Rc<Broker>,
+        owner: &CatalogOwner,
+    ) -> Result<i64, CatalogError> {
+        let _one_at_a_time = owner
+            .changing
+            .acquire_permit(1)
+            .await
+            .expect("semaphore never closes");
+        let (next, end) = owner.cluster_block.get();
+        if next < end {
+            owner.cluster_block.set((next + 1, end));
+            return Ok(next);
+        }
+        let node = broker.cluster().expect("checked by the caller");
+        // Another broker may take the block we aim at: aim again, bounded.
+        for _ in 0..16 {
+            let from = owner.catalog.borrow().producer_id_block_end;
+            let to = from + PRODUCER_ID_BLOCK;
+            let record = MetadataRecord::Catalog(vec![CatalogDelta::ProducerIdBlock { from, to }]);
+            match node.submit(record).await {
+                Ok(()) => {
+                    owner.cluster_block.set((from + 1, to));
+                    return Ok(from);
+                }
+                Err(SubmitError::Rejected(_)) => continue,
+                Err(e) => return Err(CatalogError::Storage(e.to_string())),
+            }
+        }
+        Err(CatalogError::Storage(
+            "could not reserve producer ids: too many brokers competing".into(),
+        ))
     }
 }
 

@@ -18,6 +18,7 @@ pub const SOURCE_DEFAULT: i8 = 5;
 const TYPE_BOOLEAN: i8 = 1;
 const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
+const TYPE_SHORT: i8 = 4;
 const TYPE_LONG: i8 = 5;
 const TYPE_LIST: i8 = 7;
 
@@ -49,7 +50,10 @@ fn config_type(key: &str) -> i8 {
         | "message.timestamp.type"
         | "log.message.timestamp.type"
         | "log.cleanup.policy" => TYPE_STRING,
-        "auto.create.topics.enable" => TYPE_BOOLEAN,
+        "auto.create.topics.enable"
+        | "auto.leader.rebalance.enable"
+        | "unclean.leader.election.enable" => TYPE_BOOLEAN,
+        "offsets.topic.replication.factor" | "default.replication.factor" => TYPE_SHORT,
         "segment.bytes"
         | "max.message.bytes"
         | "min.insync.replicas"
@@ -58,7 +62,19 @@ fn config_type(key: &str) -> i8 {
         | "num.partitions"
         | "log.segment.bytes"
         | "message.max.bytes"
-        | "log.index.interval.bytes" => TYPE_INT,
+        | "log.index.interval.bytes"
+        | "broker.heartbeat.interval.ms"
+        | "broker.session.timeout.ms"
+        | "controller.quorum.election.timeout.ms"
+        | "controller.quorum.fetch.timeout.ms"
+        | "replica.fetch.max.bytes"
+        | "replica.fetch.wait.max.ms"
+        | "offsets.topic.num.partitions"
+        | "group.initial.rebalance.delay.ms"
+        | "group.min.session.timeout.ms"
+        | "group.max.session.timeout.ms"
+        | "group.consumer.session.timeout.ms"
+        | "group.consumer.heartbeat.interval.ms" => TYPE_INT,
         _ => TYPE_LONG,
     }
 }

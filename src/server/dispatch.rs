@@ -152,6 +152,12 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
             version,
             &handlers::describe_cluster::handle(broker, version, r),
         ),
+        RequestKind::DescribeQuorum(r) => encode(
+            id,
+            ApiKey::DescribeQuorum,
+            version,
+            &handlers::describe_quorum::handle(broker, version, r).await,
+        ),
         RequestKind::FindCoordinator(r) => encode(
             id,
             ApiKey::FindCoordinator,

@@ -24,6 +24,7 @@ pub fn partition_error(e: &PartitionError) -> i16 {
         PartitionError::Storage(_) => ResponseError::KafkaStorageError,
         PartitionError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         PartitionError::Gone => ResponseError::UnknownTopicOrPartition,
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
     })
 }
 
@@ -43,7 +44,7 @@ pub fn catalog_error(e: &CatalogError) -> i16 {
 /// reports it to the committing client.
 pub fn group_append_error(e: &PartitionError) -> i16 {
     code(match e {
-        PartitionError::Gone => ResponseError::NotCoordinator,
+        PartitionError::Gone | PartitionError::NotLeader => ResponseError::NotCoordinator,
         PartitionError::MessageTooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
         PartitionError::Storage(_) => ResponseError::CoordinatorNotAvailable,
         _ => ResponseError::UnknownServerError,

@@ -33,13 +33,19 @@ pub fn shutdown_requested() -> bool {
 }
 
 /// Starts one executor per shard and blocks until all of them have stopped.
-pub fn run(config: Config) -> Result<(), String> {
-    let catalog = Catalog::load_or_create(&config.data_dir, config.shards).map_err(|e| {
-        format!(
-            "cannot open data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+pub fn run(mut config: Config) -> Result<(), String> {
+    let cluster_id = match &config.cluster_id {
+        Some(id) => id.clone(),
+        None => crate::storage::prepare(&config, None)?,
+    };
+    config.cluster_id = Some(cluster_id.clone());
+    let catalog =
+        Catalog::load_or_create(&config.data_dir, config.shards, &cluster_id).map_err(|e| {
+            format!(
+                "cannot open data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
     let ready = Arc::new(AtomicUsize::new(0));
     let online = std::thread::available_parallelism()

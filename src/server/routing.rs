@@ -72,6 +72,8 @@ pub enum ShardRequest {
     },
     /// To every shard: (topic, partition, bytes) of each partition it owns.
     PartitionSizes,
+    /// The controller quorum's state (shard 0; None on a single node).
+    QuorumStatus,
     /// To the shard that coordinates a consumer group (or every shard, for ListGroups).
     Group(Box<crate::group::GroupCall>),
 }
@@ -85,6 +87,7 @@ pub enum ShardReply {
     Topic(Result<TopicMeta, CatalogError>),
     Changed(Result<(), CatalogError>),
     PartitionSizes(Vec<(String, i32, u64)>),
+    QuorumStatus(Result<Option<crate::cluster::quorum::QuorumStatus>, String>),
     RecordsDeleted(Result<i64, PartitionError>),
     ProducerId(Result<i64, CatalogError>),
     Applied(Result<(), String>),
@@ -110,7 +113,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             max_bytes,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::Read(p.read(offset, max_bytes).await),
-            None => ShardReply::Read(Err(PartitionError::Gone)),
+            None => ShardReply::Read(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::WaitForData {
             topic,
@@ -130,7 +133,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             timestamp,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::Offset(p.offset_for_timestamp(timestamp).await),
-            None => ShardReply::Offset(Err(PartitionError::Gone)),
+            None => ShardReply::Offset(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::CreateTopic(topic, validate_only) => {
             if validate_only {
@@ -143,6 +146,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
                     id: uuid::Uuid::nil(),
                     shards: vec![0; topic.partitions.max(0) as usize],
                     configs: topic.configs.clone(),
+                    replicas: Vec::new(),
                 }))
             } else {
                 ShardReply::Topic(CatalogOwner::create_topic(&broker, topic).await)
@@ -175,13 +179,17 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             CatalogOwner::create_partitions(&broker, &topic, count, validate_only).await,
         ),
         ShardRequest::PartitionSizes => ShardReply::PartitionSizes(broker.partition_sizes()),
+        ShardRequest::QuorumStatus => ShardReply::QuorumStatus(match broker.cluster() {
+            Some(node) => node.status().await.map(Some),
+            None => Ok(None),
+        }),
         ShardRequest::DeleteRecords {
             topic,
             partition,
             offset,
         } => match broker.partition(&topic, partition) {
             Some(p) => ShardReply::RecordsDeleted(p.delete_records(offset).await),
-            None => ShardReply::RecordsDeleted(Err(PartitionError::Gone)),
+            None => ShardReply::RecordsDeleted(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::ApplyCatalog(catalog) => {
             ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
@@ -194,6 +202,23 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
     }
 }
 
+/// Why a partition is not open here: in a cluster, another broker leads
+/// it (clients refresh metadata and go there); otherwise it is gone.
+fn missing(broker: &Broker, topic: &str, index: i32) -> PartitionError {
+    let catalog = broker.catalog();
+    let node = broker.config.broker.node_id;
+    match catalog.topics.get(topic) {
+        Some(t)
+            if index >= 0
+                && index < t.partition_count()
+                && t.leader(index as usize, node) != node =>
+        {
+            PartitionError::NotLeader
+        }
+        _ => PartitionError::Gone,
+    }
+}
+
 /// Appends on the owner shard and waits for durability when the client asked
 /// for an acknowledgement.
 async fn produce(
@@ -203,7 +228,9 @@ async fn produce(
     records: &[u8],
     acks: i16,
 ) -> Result<Appended, PartitionError> {
-    let partition = broker.partition(topic, index).ok_or(PartitionError::Gone)?;
+    let partition = broker
+        .partition(topic, index)
+        .ok_or_else(|| missing(broker, topic, index))?;
     let (appended, commit) = partition.append(records)?;
     if commit.is_some() {
         broker.committer.schedule(&partition);

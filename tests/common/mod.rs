@@ -11,7 +11,7 @@
 pub mod raw;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -42,6 +42,10 @@ pub struct BrokerOptions {
     pub data_dir: Option<PathBuf>,
     /// Create the data dir before the first start (a fresh machine has none).
     pub create_data_dir: bool,
+    /// Start with `--config FILE` on this port instead of `--listen` and
+    /// `--data-dir`: the file names the listener and the log dir (the
+    /// caller passes the same port and dir here).
+    pub config_file: Option<(PathBuf, u16)>,
     /// A tuning profile (TOML text) passed with `--tuning`.
     pub tuning: Option<String>,
 }
@@ -53,6 +57,7 @@ impl Default for BrokerOptions {
             overrides: Vec::new(),
             data_dir: None,
             create_data_dir: true,
+            config_file: None,
             tuning: None,
         }
     }
@@ -76,6 +81,11 @@ impl BrokerOptions {
 
     pub fn create_data_dir(mut self, create: bool) -> Self {
         self.create_data_dir = create;
+        self
+    }
+
+    pub fn config_file(mut self, path: PathBuf, port: u16) -> Self {
+        self.config_file = Some((path, port));
         self
     }
 
@@ -118,9 +128,13 @@ impl Broker {
             fs::create_dir_all(&data_dir).expect("create data dir");
         }
         let stderr_path = tempdir.path().join("broker.stderr");
+        let port = match &options.config_file {
+            Some((_, port)) => *port,
+            None => free_port(),
+        };
         let mut broker = Broker {
             child: None,
-            port: free_port(),
+            port,
             options,
             data_dir,
             stderr_path,
@@ -161,13 +175,16 @@ impl Broker {
             .open(&self.stderr_path)
             .expect("open broker log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(self.bootstrap())
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--shards")
-            .arg(self.options.shards.to_string());
+        cmd.arg("serve");
+        match &self.options.config_file {
+            Some((path, _)) => cmd.arg("--config").arg(path),
+            None => cmd
+                .arg("--listen")
+                .arg(self.bootstrap())
+                .arg("--data-dir")
+                .arg(&self.data_dir),
+        };
+        cmd.arg("--shards").arg(self.options.shards.to_string());
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
         }
@@ -397,6 +414,80 @@ impl Drop for Broker {
                 self.stderr()
             );
         }
+    }
+}
+
+/// Longest one CLI run may take.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `corelog <args>` with `stdin`, killing it after `RUN_TIMEOUT`.
+pub fn corelog(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corelog");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_string();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let stdout = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let stderr = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for corelog") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "corelog {args:?} did not finish within {RUN_TIMEOUT:?}; stderr:\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().expect("stdin writer");
+    Run {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
@@ -698,4 +789,32 @@ pub fn flush(producer: &LoggedProducer, timeout: Duration) {
             producer.in_flight_count()
         );
     }
+}
+
+/// Produces records `from..from + count` round-robin over `partitions`
+/// (record i to partition i % partitions, value "<i>"); panics on a failure.
+pub fn produce_numbered(broker: &Broker, topic: &str, partitions: i32, from: usize, count: usize) {
+    let producer = logged_producer(&broker.producer_config());
+    for i in from..from + count {
+        let value = i.to_string();
+        send_record(
+            &producer,
+            rdkafka::producer::BaseRecord::<str, str, usize>::with_opaque_to(topic, i)
+                .partition((i as i32) % partitions)
+                .payload(value.as_str()),
+        );
+    }
+    flush(&producer, Duration::from_secs(30));
+    let failed = rdkafka::producer::Producer::context(&producer)
+        .failed
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(failed, 0, "produce failures");
+}
+
+/// The partitions a group consumer holds now.
+pub fn assigned(consumer: &BaseConsumer) -> std::collections::BTreeSet<i32> {
+    consumer
+        .assignment()
+        .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
 }

@@ -11,13 +11,14 @@ use crate::server::broker::Broker;
 
 pub async fn handle(
     broker: &Rc<Broker>,
-    _version: i16,
+    version: i16,
     client_id: String,
     client_host: String,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
     let group_id = request.group_id.0.to_string();
     let call = GroupCall::ConsumerHeartbeat {
+        version,
         client_id,
         client_host,
         request,

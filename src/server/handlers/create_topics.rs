@@ -50,7 +50,7 @@ async fn create_one(
         Ok(meta) => {
             let result = result
                 .with_num_partitions(meta.partition_count())
-                .with_replication_factor(1);
+                .with_replication_factor(meta.replication_factor());
             let result = if version >= 5 {
                 result.with_configs(Some(describe_configs(broker, &meta)))
             } else {
@@ -114,7 +114,7 @@ fn new_topic(broker: &Rc<Broker>, topic: &CreatableTopic) -> Result<NewTopic, Ca
         name: topic.name.0.to_string(),
         partitions,
         replication_factor: match topic.replication_factor {
-            -1 => 1,
+            -1 => broker.config.broker.default_replication_factor,
             n => n,
         },
         configs,
@@ -129,7 +129,7 @@ pub async fn create_with_defaults(
     let topic = NewTopic {
         name: name.to_string(),
         partitions: broker.config.broker.num_partitions,
-        replication_factor: 1,
+        replication_factor: broker.config.broker.default_replication_factor,
         configs: BTreeMap::new(),
     };
     ask_owner(broker, ShardRequest::CreateTopic(topic, false)).await

@@ -1,5 +1,5 @@
-//! DescribeCluster: the cluster id, this broker as the only broker and the
-//! controller.
+//! DescribeCluster: the cluster id, the live brokers, and this broker as
+//! the controller clients send admin requests to.
 
 use std::rc::Rc;
 
@@ -15,11 +15,20 @@ pub fn handle(
     _request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let node = BrokerId(broker.config.broker.node_id);
+    let catalog = broker.catalog();
+    let brokers = super::metadata::brokers(broker, &catalog)
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(b.node_id)
+                .with_host(b.host)
+                .with_port(b.port)
+        })
+        .collect();
+    // As KRaft brokers do, name a live broker as the controller: clients
+    // send controller-bound admin requests to it and it forwards them.
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(broker.catalog().cluster_id.clone()))
+        .with_cluster_id(StrBytes::from_string(catalog.cluster_id.clone()))
         .with_controller_id(node)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node)
-            .with_host(StrBytes::from_string(broker.config.advertised_host.clone()))
-            .with_port(broker.config.listen.port() as i32)])
+        .with_brokers(brokers)
 }

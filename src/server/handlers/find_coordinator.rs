@@ -12,7 +12,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::OFFSETS_TOPIC;
+use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
 use crate::server::routing::{ShardReply, ShardRequest};
@@ -33,29 +33,29 @@ pub async fn handle(
             "transactions are not served yet".to_string(),
         ))
     };
-    let node = BrokerId(broker.config.broker.node_id);
-    let host = StrBytes::from_string(broker.config.advertised_host.clone());
-    let port = broker.config.listen.port() as i32;
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let found = outcome
+                    .clone()
+                    .and_then(|()| coordinator(broker, key.as_str()));
                 let c = Coordinator::default().with_key(key);
-                match &outcome {
-                    Ok(()) => c.with_node_id(node).with_host(host.clone()).with_port(port),
+                match found {
+                    Ok((node, host, port)) => c.with_node_id(node).with_host(host).with_port(port),
                     Err((code, message)) => c
                         .with_node_id(BrokerId(-1))
                         .with_port(-1)
-                        .with_error_code(*code)
-                        .with_error_message(Some(StrBytes::from_string(message.clone()))),
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_string(message))),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match outcome {
-        Ok(()) => FindCoordinatorResponse::default()
+    match outcome.and_then(|()| coordinator(broker, request.key.as_str())) {
+        Ok((node, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(node)
             .with_host(host)
             .with_port(port),
@@ -64,6 +64,37 @@ pub async fn handle(
             .with_error_message((version >= 1).then(|| StrBytes::from_string(message)))
             .with_node_id(BrokerId(-1))
             .with_port(-1),
+    }
+}
+
+/// The broker leading the group's `__consumer_offsets` partition: this one
+/// on a single node.
+fn coordinator(broker: &Broker, group: &str) -> Result<(BrokerId, StrBytes, i32), (i16, String)> {
+    let catalog = broker.catalog();
+    let node = broker.config.broker.node_id;
+    let leader = catalog
+        .topics
+        .get(OFFSETS_TOPIC)
+        .map(|t| t.leader(partition_for(group, t.partition_count()) as usize, node))
+        .unwrap_or(node);
+    if leader == node {
+        let advertised = &broker.config.cluster.advertised;
+        return Ok((
+            BrokerId(node),
+            StrBytes::from_string(advertised.host.clone()),
+            advertised.port as i32,
+        ));
+    }
+    match catalog.brokers.get(&leader).filter(|b| !b.fenced) {
+        Some(b) => Ok((
+            BrokerId(leader),
+            StrBytes::from_string(b.host.clone()),
+            b.port as i32,
+        )),
+        None => Err((
+            ResponseError::CoordinatorNotAvailable.code(),
+            "the group's coordinator is not available".to_string(),
+        )),
     }
 }
 

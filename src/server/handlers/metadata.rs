@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::create_topics::create_with_defaults;
 use super::topic_name;
-use crate::metadata::TopicMeta;
+use crate::metadata::{Catalog, TopicMeta};
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::errors;
@@ -60,7 +60,7 @@ pub async fn handle(
                     }
                 };
                 topics.push(match topic {
-                    Ok(topic) => describe(&topic, node),
+                    Ok(topic) => describe(&topic, node, &broker.catalog()),
                     Err((code, name, id)) => {
                         let mut t = MetadataResponseTopic::default()
                             .with_error_code(code)
@@ -73,24 +73,43 @@ pub async fn handle(
         }
     }
     let catalog = broker.catalog();
-    let host = StrBytes::from_string(broker.config.advertised_host.clone());
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node)
-            .with_host(host)
-            .with_port(broker.config.listen.port() as i32)])
+        .with_brokers(brokers(broker, &catalog))
         .with_cluster_id(Some(StrBytes::from_string(catalog.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
 }
 
+/// The live brokers: every unfenced registered one in a cluster, this one
+/// on a single node.
+pub fn brokers(broker: &Broker, catalog: &Catalog) -> Vec<MetadataResponseBroker> {
+    if catalog.brokers.is_empty() {
+        let advertised = &broker.config.cluster.advertised;
+        return vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker.config.broker.node_id))
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32)];
+    }
+    catalog
+        .brokers
+        .iter()
+        .filter(|(_, b)| !b.fenced)
+        .map(|(id, b)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(*id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port as i32)
+        })
+        .collect()
+}
+
 fn all_topics(broker: &Rc<Broker>) -> Vec<MetadataResponseTopic> {
     let node = BrokerId(broker.config.broker.node_id);
-    broker
-        .catalog()
+    let catalog = broker.catalog();
+    catalog
         .topics
         .values()
-        .map(|t| describe(t, node))
+        .map(|t| describe(t, node, &catalog))
         .collect()
 }
 
@@ -116,15 +135,36 @@ async fn auto_create(broker: &Rc<Broker>, name: &str, allowed: bool) -> Result<T
     }
 }
 
-fn describe(topic: &TopicMeta, node: BrokerId) -> MetadataResponseTopic {
+fn describe(topic: &TopicMeta, node: BrokerId, catalog: &Catalog) -> MetadataResponseTopic {
+    let ids = |v: &[i32]| v.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
     let partitions = (0..topic.partition_count())
         .map(|index| {
-            MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+            let p = MetadataResponsePartition::default().with_partition_index(index);
+            match topic.replicas.get(index as usize) {
+                None => p
+                    .with_leader_id(node)
+                    .with_leader_epoch(0)
+                    .with_replica_nodes(vec![node])
+                    .with_isr_nodes(vec![node]),
+                Some(set) => {
+                    let offline: Vec<i32> = set
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| catalog.brokers.get(r).is_none_or(|b| b.fenced))
+                        .collect();
+                    let p = if set.leader < 0 {
+                        p.with_error_code(ResponseError::LeaderNotAvailable.code())
+                    } else {
+                        p
+                    };
+                    p.with_leader_id(BrokerId(set.leader))
+                        .with_leader_epoch(set.leader_epoch)
+                        .with_replica_nodes(ids(&set.replicas))
+                        .with_isr_nodes(ids(&set.isr))
+                        .with_offline_replicas(ids(&offline))
+                }
+            }
         })
         .collect();
     MetadataResponseTopic::default()

@@ -30,10 +30,12 @@ pub async fn handle(
                     .map(|t| (t.name.0.to_string(), t.partition_indexes))
                     .collect()
             });
+            // v9: a KIP-848 member names itself; its epoch is checked.
+            let member = (g.member_id.map(|m| m.to_string()), g.member_epoch);
             async move {
                 let group_id = g.group_id.0.to_string();
                 let base = OffsetFetchResponseGroup::default().with_group_id(g.group_id);
-                match fetch_one(broker, &group_id, topics).await {
+                match fetch_one(broker, &group_id, topics, member).await {
                     Ok(topics) => base.with_topics(
                         topics
                             .into_iter()
@@ -56,7 +58,7 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let (topics, error) = match fetch_one(broker, &group_id, asked.clone()).await {
+    let (topics, error) = match fetch_one(broker, &group_id, asked.clone(), (None, -1)).await {
         Ok(topics) => (topics, 0),
         // Before v2 there is no group-level error: every partition carries it.
         Err(code) => (
@@ -114,10 +116,13 @@ async fn fetch_one(
     broker: &Rc<Broker>,
     group_id: &str,
     topics: Topics,
+    (member_id, member_epoch): (Option<String>, i32),
 ) -> Result<Vec<(String, Vec<OffsetFetchResponsePartitions>)>, i16> {
     let call = GroupCall::OffsetFetch {
         group: group_id.to_string(),
         topics,
+        member_id,
+        member_epoch,
     };
     match group::call(broker, group_id, call).await? {
         GroupAnswer::OffsetFetch(topics) => Ok(topics),

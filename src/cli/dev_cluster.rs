@@ -1,0 +1,392 @@
+//! `corelog dev-cluster --nodes N`: a cluster of N nodes on this machine
+//! for development, from the same pieces a user would use by hand: it
+//! writes one Kafka `server.properties` per node (broker and controller,
+//! all nodes voters), formats each node's storage with one cluster id as
+//! `corelog storage format` does, and runs `corelog serve --config` once
+//! per node as child processes.
+//!
+//! It forwards SIGINT and SIGTERM to the nodes and exits once all have
+//! stopped. A node that dies on its own is reported and the others keep
+//! running, so a developer can kill one to watch failover. Run again on the
+//! same directory, it restarts the same cluster (same id, same data).
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::limits;
+use crate::storage::{self, MetaProperties};
+
+/// How long every node may take to accept client connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the nodes may take to stop after a forwarded signal before
+/// they are killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the supervisor looks at signals and children.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Args)]
+pub struct DevClusterArgs {
+    /// Nodes to run; each is a broker and a controller voter.
+    #[arg(long)]
+    nodes: usize,
+    /// Where the node configs, data and logs go.
+    #[arg(long, default_value = "dev-cluster")]
+    dir: PathBuf,
+    /// Node i (from 1) serves clients on base-port + i - 1 and its
+    /// controller listener on base-port + 100 + i.
+    #[arg(long, default_value_t = 9092)]
+    base_port: u16,
+    /// Shards per node. Nodes on one machine share its cores, so 1 by default.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+}
+
+/// One node's place in the dev cluster.
+#[derive(Clone, Debug)]
+pub struct DevNode {
+    pub id: i32,
+    pub client_port: u16,
+    pub controller_port: u16,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+/// The nodes of an `n`-node cluster under `dir` with ports from `base_port`.
+pub fn plan(n: usize, dir: &Path, base_port: u16) -> Result<Vec<DevNode>, String> {
+    if !(1..=limits::DEV_CLUSTER_NODES_MAX).contains(&n) {
+        return Err(format!(
+            "--nodes must be in [1, {}]",
+            limits::DEV_CLUSTER_NODES_MAX
+        ));
+    }
+    (1..=n as u16)
+        .map(|id| {
+            let port = |offset: u16| {
+                base_port
+                    .checked_add(offset)
+                    .ok_or_else(|| format!("--base-port {base_port} leaves no room for {n} nodes"))
+            };
+            Ok(DevNode {
+                id: i32::from(id),
+                client_port: port(id - 1)?,
+                controller_port: port(100 + id)?,
+                config: dir.join(format!("node{id}.properties")),
+                data_dir: dir.join(format!("node{id}")),
+                log: dir.join(format!("node{id}.log")),
+            })
+        })
+        .collect()
+}
+
+/// The server.properties of `node` in a cluster of `nodes`.
+pub fn node_properties(node: &DevNode, nodes: &[DevNode]) -> String {
+    let voters: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+        .collect();
+    format!(
+        "# Written by `corelog dev-cluster`; rewritten on every run.\n\
+         process.roles=broker,controller\n\
+         node.id={id}\n\
+         controller.quorum.voters={voters}\n\
+         listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
+         advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
+         controller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         inter.broker.listener.name=PLAINTEXT\n\
+         log.dirs={data}\n\
+         default.replication.factor={rf}\n\
+         offsets.topic.replication.factor={rf}\n\
+         min.insync.replicas={isr}\n",
+        id = node.id,
+        voters = voters.join(","),
+        client = node.client_port,
+        controller = node.controller_port,
+        data = absolute(&node.data_dir).display(),
+        rf = nodes.len().min(3),
+        isr = if nodes.len() >= 3 { 2 } else { 1 },
+    )
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+pub fn main(args: DevClusterArgs) -> ExitCode {
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sets the cluster up, runs it until a signal, and says whether every
+/// node stopped cleanly.
+fn run(args: &DevClusterArgs) -> Result<bool, String> {
+    let nodes = plan(args.nodes, &args.dir, args.base_port)?;
+    fs::create_dir_all(&args.dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
+    let cluster_id = cluster_id_of(&nodes)?;
+    for node in &nodes {
+        fs::write(&node.config, node_properties(node, &nodes))
+            .map_err(|e| format!("cannot write {}: {e}", node.config.display()))?;
+        super::storage::format(&cluster_id, &node.config, true)?;
+    }
+    let signal = forward_signals()?;
+    let mut children = Vec::with_capacity(nodes.len());
+    for node in &nodes {
+        match spawn(node, args.shards) {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                stop_all(&mut children, Signal::SIGTERM);
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = wait_ready(&nodes, &mut children, &signal) {
+        stop_all(&mut children, Signal::SIGTERM);
+        return Err(e);
+    }
+    let bootstrap: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.client_port))
+        .collect();
+    println!(
+        "dev-cluster {cluster_id}: {} nodes running (configs, data and logs in {})",
+        nodes.len(),
+        args.dir.display()
+    );
+    println!("bootstrap servers: {}", bootstrap.join(","));
+    Ok(supervise(&nodes, &mut children, &signal))
+}
+
+/// The cluster id already on the nodes' storage (a rerun), else a new one.
+fn cluster_id_of(nodes: &[DevNode]) -> Result<String, String> {
+    for node in nodes {
+        if let Some(meta) = MetaProperties::read(&node.data_dir)? {
+            return Ok(meta.cluster_id);
+        }
+    }
+    Ok(storage::random_uuid())
+}
+
+/// SIGINT and SIGTERM are recorded (to be forwarded) instead of ending
+/// this process.
+fn forward_signals() -> Result<Arc<AtomicI32>, String> {
+    let received = Arc::new(AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let record = received.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                record.store(signal, Ordering::Relaxed);
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(received)
+}
+
+fn spawn(node: &DevNode, shards: usize) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find corelog itself: {e}"))?;
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&node.log)
+        .map_err(|e| format!("cannot open {}: {e}", node.log.display()))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", node.log.display()))?;
+    Command::new(exe)
+        .arg("serve")
+        .arg("--config")
+        .arg(&node.config)
+        .arg("--shards")
+        .arg(shards.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err))
+        // Its own process group: a terminal's Ctrl-C reaches dev-cluster,
+        // which forwards it, rather than every node at once behind its back.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start node {}: {e}", node.id))
+}
+
+/// Waits (bounded) until every node accepts client connections.
+fn wait_ready(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> Result<(), String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    for (node, child) in nodes.iter().zip(children.iter_mut()) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], node.client_port));
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "node {} exited during start-up with {status}; its log ({}):\n{}",
+                    node.id,
+                    node.log.display(),
+                    log_tail(&node.log)
+                ));
+            }
+            if signal.load(Ordering::Relaxed) != 0 {
+                return Err("interrupted during start-up".into());
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "node {} did not accept connections on {addr} within {READY_TIMEOUT:?}; \
+                     its log ({}):\n{}",
+                    node.id,
+                    node.log.display(),
+                    log_tail(&node.log)
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+    Ok(())
+}
+
+/// Until every node has exited: forwards signals, reports nodes that stop
+/// on their own. True when every node exited cleanly after a signal.
+fn supervise(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> bool {
+    let mut exited: Vec<Option<ExitStatus>> = vec![None; children.len()];
+    let mut forwarded = 0;
+    let mut stop_deadline: Option<Instant> = None;
+    loop {
+        let received = signal.swap(0, Ordering::Relaxed);
+        if received != 0 {
+            let sig = Signal::try_from(received).unwrap_or(Signal::SIGTERM);
+            println!("dev-cluster: forwarding {sig} to the nodes");
+            signal_running(children, &exited, sig);
+            forwarded += 1;
+            stop_deadline.get_or_insert(Instant::now() + STOP_TIMEOUT);
+        }
+        for (i, child) in children.iter_mut().enumerate() {
+            if exited[i].is_some() {
+                continue;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                exited[i] = Some(status);
+                if forwarded == 0 {
+                    eprintln!(
+                        "dev-cluster: node {} exited with {status}; the others keep running \
+                         (its log: {})",
+                        nodes[i].id,
+                        nodes[i].log.display()
+                    );
+                }
+            }
+        }
+        if exited.iter().all(Option::is_some) {
+            break;
+        }
+        if stop_deadline.is_some_and(|d| Instant::now() > d) {
+            eprintln!(
+                "dev-cluster: nodes still running {STOP_TIMEOUT:?} after the signal; killing them"
+            );
+            signal_running(children, &exited, Signal::SIGKILL);
+            for (i, child) in children.iter_mut().enumerate() {
+                if exited[i].is_none() {
+                    exited[i] = child.wait().ok();
+                }
+            }
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    forwarded > 0 && exited.iter().all(|s| s.is_some_and(|s| s.success()))
+}
+
+fn signal_running(children: &[Child], exited: &[Option<ExitStatus>], sig: Signal) {
+    for (child, status) in children.iter().zip(exited) {
+        if status.is_none() {
+            // The child may have exited since it was last polled; an
+            // unreaped child still owns its pid, so this cannot hit a
+            // stranger.
+            let _ = kill(Pid::from_raw(child.id() as i32), sig);
+        }
+    }
+}
+
+/// Start-up failed: stops the nodes already started, bounded.
+fn stop_all(children: &mut [Child], sig: Signal) {
+    let exited = vec![None; children.len()];
+    signal_running(children, &exited, sig);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    for child in children.iter_mut() {
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The last lines of a node's log, for an error message.
+fn log_tail(path: &Path) -> String {
+    const LINES: usize = 20;
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_configs_parse_as_a_quorum() {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = plan(3, dir.path(), 9092).unwrap();
+        assert_eq!(
+            nodes
+                .iter()
+                .map(|n| (n.client_port, n.controller_port))
+                .collect::<Vec<_>>(),
+            vec![(9092, 9193), (9093, 9194), (9094, 9195)]
+        );
+        for node in &nodes {
+            fs::write(&node.config, node_properties(node, &nodes)).unwrap();
+            let config = crate::config::Config::build(&crate::config::ServeArgs {
+                config: Some(node.config.clone()),
+                shards: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(config.broker.node_id, node.id);
+            assert_eq!(config.cluster.voters.len(), 3);
+            assert_eq!(config.listen.port(), node.client_port);
+            assert_eq!(
+                config.cluster.controller_listen.map(|a| a.port()),
+                Some(node.controller_port)
+            );
+            assert_eq!(config.broker.offsets_topic_replication_factor, 3);
+            assert_eq!(config.data_dir, absolute(&node.data_dir));
+        }
+        assert!(plan(0, dir.path(), 9092).is_err());
+        assert!(plan(limits::DEV_CLUSTER_NODES_MAX + 1, dir.path(), 9092).is_err());
+        assert!(plan(3, dir.path(), 65_500).is_err());
+    }
+}

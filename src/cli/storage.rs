@@ -1,0 +1,116 @@
+//! `corelog storage`: a node's storage identity, as Kafka's
+//! `kafka-storage.sh` (`random-uuid`, `format`, `info`). Unlike the other
+//! tools it works offline on the data directory a server config names.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::config::{Config, ServeArgs};
+use crate::storage::{self, FormatOutcome, MetaProperties};
+
+#[derive(Args)]
+pub struct StorageArgs {
+    #[command(subcommand)]
+    command: StorageCommand,
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Print a new random cluster id.
+    RandomUuid,
+    /// Write meta.properties (cluster id, node id, directory id) into the config's log dir.
+    Format {
+        /// The cluster id, from `corelog storage random-uuid`; the same for every node.
+        #[arg(short = 't', long = "cluster-id")]
+        cluster_id: String,
+        /// The node's server config (server.properties format, or TOML).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Leave an already formatted directory as it is instead of failing.
+        #[arg(short = 'g', long)]
+        ignore_formatted: bool,
+    },
+    /// Show the meta.properties of the config's log dir.
+    Info {
+        /// The node's server config (server.properties format, or TOML).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+}
+
+pub fn main(args: StorageArgs) -> ExitCode {
+    let outcome = match args.command {
+        StorageCommand::RandomUuid => {
+            println!("{}", storage::random_uuid());
+            Ok(true)
+        }
+        StorageCommand::Format {
+            cluster_id,
+            config,
+            ignore_formatted,
+        } => format(&cluster_id, &config, ignore_formatted).map(|()| true),
+        StorageCommand::Info { config } => info(&config),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, String> {
+    Config::build(&ServeArgs {
+        config: Some(path.to_path_buf()),
+        // The shard count does not matter offline; fixing it keeps a
+        // tuning profile's core list from being checked against this machine.
+        shards: Some(1),
+        ..ServeArgs::default()
+    })
+}
+
+/// Formats the config's data dir. Public for `dev-cluster`, which formats
+/// the configs it writes.
+pub fn format(cluster_id: &str, config_path: &Path, ignore_formatted: bool) -> Result<(), String> {
+    let config = load(config_path)?;
+    let dir = &config.data_dir;
+    match storage::format(dir, cluster_id, config.broker.node_id, ignore_formatted)? {
+        FormatOutcome::Formatted(meta) => println!(
+            "Formatting {} with cluster id {} for node {}.",
+            dir.display(),
+            meta.cluster_id,
+            meta.node_id
+        ),
+        FormatOutcome::LeftAlone(_) => {
+            println!("All of the log directories are already formatted.")
+        }
+    }
+    Ok(())
+}
+
+/// Prints what Kafka's `kafka-storage.sh info` prints; false when it found
+/// a problem.
+fn info(config_path: &Path) -> Result<bool, String> {
+    let config = load(config_path)?;
+    let dir = &config.data_dir;
+    println!("Found log directory:\n  {}\n", dir.display());
+    let problem = match MetaProperties::read(dir) {
+        Ok(Some(meta)) => {
+            println!("Found metadata: {}\n", meta.summary());
+            storage::check(dir, &meta, &config).err()
+        }
+        Ok(None) => Some(format!("{} is not formatted.", dir.display())),
+        Err(e) => Some(e),
+    };
+    match problem {
+        Some(problem) => {
+            println!("Found problem:\n  {problem}\n");
+            Ok(false)
+        }
+        None => Ok(true),
+    }
+}

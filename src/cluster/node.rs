@@ -1,0 +1,277 @@
+//! This node's membership in a cluster, on shard 0: the controller quorum
+//! when the node is a controller, the broker's registration and heartbeats,
+//! the metadata image followed into the local catalog, and the client that
+//! reaches the active controller wherever it is.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::quorum::{ControllerReply, ControllerRequest, Quorum, QuorumSettings, QuorumStatus};
+use super::records::MetadataRecord;
+use super::transport;
+use crate::metadata::{BrokerRecord, Catalog};
+use crate::server::broker::Broker;
+use crate::server::catalog::CatalogOwner;
+
+/// How long a metadata change or a status call may look for the active
+/// controller before it fails (an election takes about one election timeout).
+const CONTROLLER_CALL_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Reaches the active controller: follows NotLeader hints, else tries the
+/// voters in turn.
+pub struct ControllerClient {
+    voters: Vec<(i32, SocketAddr)>,
+    leader_hint: Cell<Option<i32>>,
+    next_voter: Cell<usize>,
+}
+
+impl ControllerClient {
+    pub fn new(voters: Vec<(i32, SocketAddr)>) -> ControllerClient {
+        assert!(!voters.is_empty(), "a cluster has controllers");
+        ControllerClient {
+            voters,
+            leader_hint: Cell::new(None),
+            next_voter: Cell::new(0),
+        }
+    }
+
+    fn target(&self) -> (i32, SocketAddr) {
+        if let Some(hint) = self.leader_hint.get() {
+            if let Some(v) = self.voters.iter().find(|(id, _)| *id == hint) {
+                return *v;
+            }
+        }
+        let i = self.next_voter.get() % self.voters.len();
+        self.next_voter.set(i + 1);
+        self.voters[i]
+    }
+
+    /// Sends `request` to the active controller and returns its answer.
+    pub async fn call(&self, request: &ControllerRequest) -> Result<ControllerReply, String> {
+        let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
+        let mut last_error = String::from("no controller answered");
+        while Instant::now() < deadline && !crate::server::shutdown_requested() {
+            let (id, addr) = self.target();
+            match transport::call::<_, ControllerReply>(addr, request, Duration::from_secs(5)).await
+            {
+                Ok(ControllerReply::NotLeader { leader }) => {
+                    if leader.is_none() || leader == Some(id) {
+                        self.leader_hint.set(None);
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                    } else {
+                        self.leader_hint.set(leader);
+                    }
+                    last_error = format!("controller {id} is not the active controller");
+                }
+                Ok(reply) => {
+                    self.leader_hint.set(Some(id));
+                    return Ok(reply);
+                }
+                Err(e) => {
+                    self.leader_hint.set(None);
+                    last_error = format!("controller {id} at {addr}: {e}");
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Err(last_error)
+    }
+}
+
+pub struct ClusterNode {
+    pub node_id: i32,
+    /// New on every start, so the controller tells a restart from a heartbeat.
+    pub incarnation: Uuid,
+    pub quorum: Option<Rc<Quorum>>,
+    pub client: ControllerClient,
+    /// Log index of the newest image synced into the local catalog.
+    synced: Cell<u64>,
+}
+
+impl ClusterNode {
+    /// Starts the quorum (controllers), then registration and image
+    /// following. Returns once the node is registered and has an image
+    /// with itself in it, so the broker can serve.
+    pub async fn start(broker: &Rc<Broker>) -> Result<Rc<ClusterNode>, String> {
+        let config = &broker.config;
+        let mut voters = Vec::new();
+        for v in &config.cluster.voters {
+            let addr = transport::resolve(&v.host, v.port)
+                .map_err(|e| format!("controller.quorum.voters: {e}"))?;
+            voters.push((v.id, addr));
+        }
+        let quorum = if config.cluster.controller_role {
+            let listen = config.cluster.controller_listen.ok_or_else(|| {
+                "a controller needs a CONTROLLER listener (listeners, controller.listener.names)"
+                    .to_string()
+            })?;
+            let b = &config.broker;
+            Some(
+                Quorum::start(QuorumSettings {
+                    node_id: b.node_id,
+                    voters: voters.clone(),
+                    listen,
+                    data_dir: config.data_dir.clone(),
+                    tick: Duration::from_millis(100),
+                    election_timeout: Duration::from_millis(
+                        b.controller_quorum_election_timeout_ms.max(300) as u64,
+                    ),
+                    session_timeout: Duration::from_millis(
+                        b.broker_session_timeout_ms.max(500) as u64
+                    ),
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
+        let node = Rc::new(ClusterNode {
+            node_id: config.broker.node_id,
+            incarnation: Uuid::new_v4(),
+            quorum,
+            client: ControllerClient::new(voters),
+            synced: Cell::new(0),
+        });
+        if let Some(quorum) = &node.quorum {
+            let (b, n) = (broker.clone(), node.clone());
+            quorum.subscribe(Rc::new(move |image: Rc<Catalog>| {
+                let (b, n) = (b.clone(), n.clone());
+                glommio::spawn_local(async move { n.follow(&b, image).await }).detach();
+            }));
+        } else {
+            glommio::spawn_local(poll_image(broker.clone(), node.clone())).detach();
+        }
+        // Register before serving, so Metadata lists this broker at once.
+        // The quorum may still be electing (or waiting for its peers to
+        // start): keep trying until registered or told to stop.
+        while let Err(e) = node.heartbeat(broker, false).await {
+            if crate::server::shutdown_requested() {
+                return Err(format!("stopped before registering: {e}"));
+            }
+            log::warn!("waiting for the controller quorum: {e}");
+        }
+        glommio::spawn_local(heartbeat_loop(broker.clone(), node.clone())).detach();
+        Ok(node)
+    }
+
+    fn record(&self, broker: &Broker) -> BrokerRecord {
+        BrokerRecord {
+            host: broker.config.cluster.advertised.host.clone(),
+            port: broker.config.cluster.advertised.port,
+            incarnation: self.incarnation,
+            fenced: false,
+        }
+    }
+
+    async fn heartbeat(&self, broker: &Rc<Broker>, shutting_down: bool) -> Result<(), String> {
+        let request = ControllerRequest::Heartbeat {
+            id: self.node_id,
+            broker: self.record(broker),
+            shutting_down,
+        };
+        match self.client.call(&request).await? {
+            ControllerReply::Heartbeat { .. } | ControllerReply::Proposed(Ok(_)) => Ok(()),
+            other => Err(format!("heartbeat refused: {other:?}")),
+        }
+    }
+
+    /// Controlled shutdown: the controller fences this broker and moves its
+    /// leaderships before the process stops serving.
+    pub async fn shut_down(&self, broker: &Rc<Broker>) {
+        if let Err(e) = self.heartbeat(broker, true).await {
+            log::warn!("controlled shutdown: {e}");
+        }
+    }
+
+    /// Commits a metadata record through the active controller and waits
+    /// until this node's catalog shows it.
+    pub async fn submit(&self, record: MetadataRecord) -> Result<(), SubmitError> {
+        let index = match self
+            .client
+            .call(&ControllerRequest::Propose(record))
+            .await
+            .map_err(SubmitError::Unavailable)?
+        {
+            ControllerReply::Proposed(Ok(index)) => index,
+            ControllerReply::Proposed(Err(rejected)) => {
+                return Err(SubmitError::Rejected(rejected.to_string()))
+            }
+            other => return Err(SubmitError::Unavailable(format!("{other:?}"))),
+        };
+        let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
+        while self.synced.get() < index {
+            if Instant::now() > deadline {
+                return Err(SubmitError::Unavailable(
+                    "the change committed but this broker has not caught up yet".into(),
+                ));
+            }
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn status(&self) -> Result<QuorumStatus, String> {
+        match self.client.call(&ControllerRequest::Status).await? {
+            ControllerReply::Status(status) => Ok(status),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// Brings the local catalog up to `image` (newest wins; one at a time).
+    async fn follow(&self, broker: &Rc<Broker>, image: Rc<Catalog>) {
+        if image.version <= self.synced.get() {
+            return;
+        }
+        match CatalogOwner::sync_image(broker, &image).await {
+            Ok(()) => self.synced.set(self.synced.get().max(image.version)),
+            Err(e) => log::error!("cannot apply metadata image {}: {e}", image.version),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum SubmitError {
+    /// No active controller could be reached in time.
+    Unavailable(String),
+    /// A conflicting change committed first.
+    Rejected(String),
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Unavailable(m) => write!(f, "the controller is not available: {m}"),
+            SubmitError::Rejected(m) => f.write_str(m),
+        }
+    }
+}
+
+async fn heartbeat_loop(broker: Rc<Broker>, node: Rc<ClusterNode>) {
+    let interval =
+        Duration::from_millis(broker.config.broker.broker_heartbeat_interval_ms.max(100) as u64);
+    while !crate::server::shutdown_requested() {
+        glommio::timer::sleep(interval).await;
+        if let Err(e) = node.heartbeat(&broker, false).await {
+            log::warn!("broker heartbeat: {e}");
+        }
+    }
+}
+
+/// Brokers that are not controllers pull the image from the active one.
+async fn poll_image(broker: Rc<Broker>, node: Rc<ClusterNode>) {
+    while !crate::server::shutdown_requested() {
+        let since = node.synced.get();
+        match node.client.call(&ControllerRequest::Image { since }).await {
+            Ok(ControllerReply::Image(Some(image))) => {
+                node.follow(&broker, Rc::new(*image)).await;
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("metadata image: {e}"),
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}

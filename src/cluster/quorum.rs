@@ -1,0 +1,826 @@
+//! The controller quorum on one controller node: a raft-rs `RawNode` driven
+//! from shard 0's executor (ticks, storage and transport are ours), the
+//! metadata image it applies, and the active controller's duties (broker
+//! registration, heartbeats, fencing, partition leader elections).
+//!
+//! Every step Raft asks for is made durable (on glommio's blocking pool, so
+//! the shard's reactor never waits on an fsync) before its messages leave.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+use futures_lite::AsyncWriteExt;
+use glommio::net::{TcpListener, TcpStream};
+use protobuf::Message as _;
+use raft::prelude::{Entry, EntryType, Message, Snapshot};
+use raft::{RawNode, StateRole, Storage};
+use serde::{Deserialize, Serialize};
+
+use super::records::{self, MetadataRecord, PartitionChange, Rejected};
+use super::store::{RaftFiles, RaftStore};
+use super::transport::{self, Kind};
+use crate::limits;
+use crate::metadata::{BrokerRecord, Catalog, ReplicaSet};
+
+/// Raft ids cannot be 0, Kafka node ids can: Raft id = node id + 1.
+fn raft_id(node: i32) -> u64 {
+    node as u64 + 1
+}
+
+fn node_id(raft: u64) -> i32 {
+    raft as i32 - 1
+}
+
+/// How a controller node runs its part of the quorum.
+#[derive(Clone, Debug)]
+pub struct QuorumSettings {
+    pub node_id: i32,
+    /// Every voter's controller address, this node's included.
+    pub voters: Vec<(i32, SocketAddr)>,
+    pub listen: SocketAddr,
+    pub data_dir: std::path::PathBuf,
+    pub tick: Duration,
+    pub election_timeout: Duration,
+    /// A broker whose heartbeats stop this long is fenced.
+    pub session_timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    /// A broker's periodic heartbeat; registers it on first contact.
+    Heartbeat {
+        id: i32,
+        broker: BrokerRecord,
+        /// Controlled shutdown: fence me now and move my leaderships away.
+        shutting_down: bool,
+    },
+    /// A metadata change to commit (admin requests from any broker).
+    Propose(MetadataRecord),
+    /// DescribeQuorum's figures.
+    Status,
+    /// The image, if newer than `since` (brokers that are not controllers).
+    Image { since: u64 },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ControllerReply {
+    /// Ask that node instead (None: no leader known right now).
+    NotLeader {
+        leader: Option<i32>,
+    },
+    Heartbeat {
+        fenced: bool,
+    },
+    /// Applied at this log index, or rejected.
+    Proposed(Result<u64, Rejected>),
+    Status(QuorumStatus),
+    Image(Option<Box<Catalog>>),
+    Error(String),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    pub leader_id: i32,
+    /// The Raft term (KRaft's leader epoch).
+    pub leader_epoch: u64,
+    /// The commit index (KRaft's high watermark).
+    pub high_watermark: u64,
+    pub voters: Vec<ReplicaProgress>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    pub id: i32,
+    pub log_end_offset: u64,
+    /// Unix ms of the last message from it (-1 unknown).
+    pub last_fetch_ms: i64,
+    /// Unix ms when it last matched the leader's log (-1 unknown).
+    pub last_caught_up_ms: i64,
+}
+
+/// Told the record's log index once applied, or why it changed nothing.
+type Waiter = oneshot::Sender<Result<u64, Rejected>>;
+type ImageListener = Rc<dyn Fn(Rc<Catalog>)>;
+/// A proposal waiting to be handed to Raft: (id, context, record bytes).
+type Proposal = (u64, Vec<u8>, Vec<u8>);
+
+pub struct Quorum {
+    settings: QuorumSettings,
+    raft: RefCell<RawNode<RaftStore>>,
+    store: RaftStore,
+    /// Taken while a blocking write runs: one writer at a time.
+    files: RefCell<Option<RaftFiles>>,
+    image: RefCell<Rc<Catalog>>,
+    peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    waiting: RefCell<HashMap<u64, Waiter>>,
+    next_proposal: Cell<u64>,
+    driving: Cell<bool>,
+    drive_again: Cell<bool>,
+    /// Raft input gathered while a ready is being made durable: raft-rs
+    /// must not be stepped, ticked or proposed to between `ready()` and
+    /// `advance()`, so the drive loop feeds these in between readies.
+    inbox: RefCell<std::collections::VecDeque<Message>>,
+    ticks: Cell<u32>,
+    proposals: RefCell<Vec<Proposal>>,
+    listeners: RefCell<Vec<ImageListener>>,
+    /// Active controller only: when each broker last heartbeated.
+    broker_seen: RefCell<HashMap<i32, Instant>>,
+    /// When each peer last sent us anything, and last matched our log.
+    peer_seen: RefCell<HashMap<u64, (i64, i64)>>,
+    was_leader: Cell<bool>,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn logger() -> slog::Logger {
+    use slog::Drain;
+    slog::Logger::root(slog_stdlog::StdLog.fuse(), slog::o!())
+}
+
+impl Quorum {
+    /// Opens the log, starts the listener, peer links and the tick loop.
+    pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, String> {
+        let dir = settings.data_dir.clone();
+        let (files, loaded) = glommio::executor()
+            .spawn_blocking(move || RaftFiles::open(&dir))
+            .await
+            .map_err(|e| format!("cannot open the metadata log: {e}"))?;
+        let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
+        let store = RaftStore::new(voters, loaded).map_err(|e| e.to_string())?;
+        let image = match store.snapshot(0, 0) {
+            Ok(snap) if !snap.data.is_empty() => serde_json::from_slice::<Catalog>(&snap.data)
+                .map_err(|e| format!("the metadata snapshot is damaged: {e}"))?,
+            _ => Catalog::new(""),
+        };
+        let ticks = |d: Duration| (d.as_millis() / settings.tick.as_millis().max(1)) as usize;
+        let election_tick = ticks(settings.election_timeout).max(3);
+        let config = raft::Config {
+            id: raft_id(settings.node_id),
+            election_tick,
+            heartbeat_tick: (election_tick / 5).max(1),
+            // Entries up to the snapshot are in the image already.
+            applied: store
+                .snapshot(0, 0)
+                .map(|s| s.get_metadata().index)
+                .unwrap_or(0),
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        let node = RawNode::new(&config, store.clone(), &logger()).map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|e| format!("cannot listen on {} for controllers: {e}", settings.listen))?;
+        let mut peers = HashMap::new();
+        let mut links = Vec::new();
+        for (id, addr) in &settings.voters {
+            if *id == settings.node_id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(limits::CONTROLLER_PEER_QUEUE_MAX);
+            peers.insert(raft_id(*id), tx);
+            links.push((*addr, rx));
+        }
+        let quorum = Rc::new(Quorum {
+            settings,
+            raft: RefCell::new(node),
+            store,
+            files: RefCell::new(Some(files)),
+            image: RefCell::new(Rc::new(image)),
+            peers,
+            waiting: RefCell::new(HashMap::new()),
+            next_proposal: Cell::new(1),
+            driving: Cell::new(false),
+            drive_again: Cell::new(false),
+            inbox: RefCell::new(std::collections::VecDeque::new()),
+            ticks: Cell::new(0),
+            proposals: RefCell::new(Vec::new()),
+            listeners: RefCell::new(Vec::new()),
+            broker_seen: RefCell::new(HashMap::new()),
+            peer_seen: RefCell::new(HashMap::new()),
+            was_leader: Cell::new(false),
+        });
+        for (addr, rx) in links {
+            glommio::spawn_local(peer_link(addr, rx)).detach();
+        }
+        glommio::spawn_local(accept_loop(quorum.clone(), listener)).detach();
+        glommio::spawn_local(tick_loop(quorum.clone())).detach();
+        Ok(quorum)
+    }
+
+    /// Calls `listener` with every new image (and once now).
+    pub fn subscribe(&self, listener: ImageListener) {
+        listener(self.image.borrow().clone());
+        self.listeners.borrow_mut().push(listener);
+    }
+
+    pub fn image(&self) -> Rc<Catalog> {
+        self.image.borrow().clone()
+    }
+
+    pub fn leader(&self) -> Option<i32> {
+        let raft = self.raft.borrow();
+        match raft.raft.leader_id {
+            0 => None,
+            id => Some(node_id(id)),
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raft.borrow().raft.state == StateRole::Leader
+    }
+
+    /// Commits `record` (only on the leader) and waits until it is applied.
+    async fn propose(self: &Rc<Self>, record: &MetadataRecord) -> ControllerReply {
+        if !self.is_leader() {
+            return ControllerReply::NotLeader {
+                leader: self.leader(),
+            };
+        }
+        let id = self.next_proposal.get();
+        self.next_proposal.set(id + 1);
+        let data = serde_json::to_vec(record).expect("records serialize");
+        let mut context = self.settings.node_id.to_be_bytes().to_vec();
+        context.extend_from_slice(&id.to_be_bytes());
+        let (tx, rx) = oneshot::channel();
+        self.waiting.borrow_mut().insert(id, tx);
+        self.proposals.borrow_mut().push((id, context, data));
+        self.drive().await;
+        let timeout = self.settings.election_timeout * 10;
+        let result = glommio::timer::timeout(timeout, async { Ok(rx.await.map_err(|_| ())) }).await;
+        self.waiting.borrow_mut().remove(&id);
+        match result {
+            Ok(Ok(applied)) => ControllerReply::Proposed(applied),
+            // The waiter was dropped: leadership moved before it committed.
+            Ok(Err(())) => ControllerReply::NotLeader {
+                leader: self.leader(),
+            },
+            Err(_) => ControllerReply::Error("the metadata change timed out".into()),
+        }
+    }
+
+    /// Handles Raft's pending work until there is none; one run at a time.
+    async fn drive(self: &Rc<Self>) {
+        if self.driving.replace(true) {
+            self.drive_again.set(true);
+            return;
+        }
+        loop {
+            self.drive_again.set(false);
+            self.feed_raft();
+            if let Err(e) = self.process_ready().await {
+                // The log cannot be written: stop taking part rather than
+                // acknowledge what is not durable.
+                log::error!("controller: {e}; this node leaves the quorum");
+                crate::server::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
+            let pending = !self.inbox.borrow().is_empty()
+                || self.ticks.get() > 0
+                || !self.proposals.borrow().is_empty();
+            if !self.drive_again.get() && !pending && !self.raft.borrow().has_ready() {
+                break;
+            }
+        }
+        self.driving.set(false);
+    }
+
+    /// Hands Raft the input gathered since the last ready.
+    fn feed_raft(&self) {
+        let mut raft = self.raft.borrow_mut();
+        for _ in 0..self.ticks.replace(0) {
+            raft.tick();
+        }
+        let messages: Vec<Message> = self.inbox.borrow_mut().drain(..).collect();
+        for message in messages {
+            let from = message.from;
+            if let Err(e) = raft.step(message) {
+                log::debug!("controller: raft message from {from} ignored: {e}");
+            }
+        }
+        let proposals = std::mem::take(&mut *self.proposals.borrow_mut());
+        for (id, context, data) in proposals {
+            if let Err(e) = raft.propose(context, data) {
+                log::debug!("controller: proposal dropped: {e}");
+                // Its caller hears NotLeader and retries elsewhere.
+                self.waiting.borrow_mut().remove(&id);
+            }
+        }
+        if raft.raft.state != StateRole::Leader {
+            // Proposals waiting on a node that lost leadership never commit
+            // here: let their callers retry at the new leader.
+            self.waiting.borrow_mut().clear();
+        }
+    }
+
+    async fn with_files<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut RaftFiles) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let mut files = self
+            .files
+            .borrow_mut()
+            .take()
+            .expect("one ready is processed at a time");
+        let (files, result) = glommio::executor()
+            .spawn_blocking(move || {
+                let result = job(&mut files);
+                (files, result)
+            })
+            .await;
+        *self.files.borrow_mut() = Some(files);
+        result.map_err(|e| format!("metadata log write failed: {e}"))
+    }
+
+    async fn process_ready(self: &Rc<Self>) -> Result<(), String> {
+        let mut ready = {
+            let mut raft = self.raft.borrow_mut();
+            if !raft.has_ready() {
+                return Ok(());
+            }
+            raft.ready()
+        };
+        self.send(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            let snapshot = ready.snapshot().clone();
+            let image: Catalog = serde_json::from_slice(&snapshot.data)
+                .map_err(|e| format!("a received metadata snapshot is damaged: {e}"))?;
+            let saved = snapshot.clone();
+            self.with_files(move |f| f.save_snapshot(&saved, &[]))
+                .await?;
+            self.store
+                .mem
+                .wl()
+                .apply_snapshot(snapshot.clone())
+                .map_err(|e| e.to_string())?;
+            self.store.set_snapshot(snapshot);
+            self.publish(Rc::new(image));
+        }
+        self.apply(ready.take_committed_entries());
+        let entries = ready.take_entries();
+        let hard_state = ready.hs().cloned();
+        if !entries.is_empty() || hard_state.is_some() {
+            let (to_write, hs) = (entries.clone(), hard_state.clone());
+            self.with_files(move |f| {
+                if !to_write.is_empty() {
+                    f.append(&to_write)?;
+                }
+                if let Some(hs) = &hs {
+                    f.save_hard_state(hs)?;
+                }
+                Ok(())
+            })
+            .await?;
+            let mut core = self.store.mem.wl();
+            core.append(&entries).map_err(|e| e.to_string())?;
+            if let Some(hs) = hard_state {
+                core.set_hardstate(hs);
+            }
+        }
+        self.send(ready.take_persisted_messages());
+        let mut light = self.raft.borrow_mut().advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.store.mem.wl().mut_hard_state().commit = commit;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries());
+        self.raft.borrow_mut().advance_apply();
+        self.maybe_compact().await
+    }
+
+    fn send(&self, messages: Vec<Message>) {
+        for message in messages {
+            let Some(peer) = self.peers.get(&message.to) else {
+                continue;
+            };
+            let bytes = match message.write_to_bytes() {
+                Ok(b) => transport::encode(Kind::Raft, &b),
+                Err(e) => {
+                    log::warn!("controller: cannot encode a raft message: {e}");
+                    continue;
+                }
+            };
+            // A full queue means the peer is unreachable: Raft resends.
+            let _ = peer.clone().try_send(bytes);
+        }
+    }
+
+    fn apply(&self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut image = (**self.image.borrow()).clone();
+        for entry in entries {
+            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+                image.version = entry.index;
+                continue;
+            }
+            let result = match serde_json::from_slice::<MetadataRecord>(&entry.data) {
+                Ok(record) => records::apply(&mut image, &record, entry.index),
+                Err(e) => {
+                    // Written by a newer version: keep going, say so.
+                    log::error!("controller: skipping an unreadable metadata record: {e}");
+                    image.version = entry.index;
+                    Ok(())
+                }
+            };
+            if entry.context.len() == 12 {
+                let node = i32::from_be_bytes(entry.context[..4].try_into().unwrap());
+                let id = u64::from_be_bytes(entry.context[4..].try_into().unwrap());
+                if node == self.settings.node_id {
+                    if let Some(waiter) = self.waiting.borrow_mut().remove(&id) {
+                        let _ = waiter.send(result.map(|()| entry.index));
+                    }
+                }
+            }
+        }
+        self.publish(Rc::new(image));
+    }
+
+    fn publish(&self, image: Rc<Catalog>) {
+        *self.image.borrow_mut() = image.clone();
+        let listeners = self.listeners.borrow().clone();
+        for listener in listeners {
+            listener(image.clone());
+        }
+    }
+
+    /// Snapshots the image and trims the log once it holds enough entries.
+    async fn maybe_compact(&self) -> Result<(), String> {
+        let frames = self.files.borrow().as_ref().map_or(0, |f| f.frames());
+        if frames < limits::CONTROLLER_LOG_ENTRIES_MAX {
+            return Ok(());
+        }
+        let image = self.image();
+        let applied = self.raft.borrow().raft.raft_log.applied;
+        if image.version != applied || applied == 0 {
+            return Ok(());
+        }
+        let mut snapshot = Snapshot::default();
+        let term = self.store.term(applied).map_err(|e| e.to_string())?;
+        snapshot.mut_metadata().index = applied;
+        snapshot.mut_metadata().term = term;
+        snapshot
+            .mut_metadata()
+            .set_conf_state(self.raft.borrow().raft.prs().conf().to_conf_state());
+        snapshot.data = serde_json::to_vec(&*image)
+            .map_err(|e| e.to_string())?
+            .into();
+        let last = self.store.last_index().map_err(|e| e.to_string())?;
+        let kept = if last > applied {
+            self.store
+                .entries(
+                    applied + 1,
+                    last + 1,
+                    None,
+                    raft::GetEntriesContext::empty(false),
+                )
+                .map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        let saved = snapshot.clone();
+        self.with_files(move |f| f.save_snapshot(&saved, &kept))
+            .await?;
+        self.store.set_snapshot(snapshot);
+        self.store
+            .mem
+            .wl()
+            .compact(applied)
+            .map_err(|e| e.to_string())?;
+        log::info!("controller: metadata log compacted up to {applied}");
+        Ok(())
+    }
+
+    fn step(&self, message: Message) {
+        let from = message.from;
+        let now = unix_ms();
+        {
+            let mut seen = self.peer_seen.borrow_mut();
+            let entry = seen.entry(from).or_insert((-1, -1));
+            entry.0 = now;
+        }
+        let mut inbox = self.inbox.borrow_mut();
+        if inbox.len() < limits::CONTROLLER_PEER_QUEUE_MAX {
+            inbox.push_back(message);
+        }
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let raft = self.raft.borrow();
+        let now = unix_ms();
+        let leader_id = match raft.raft.leader_id {
+            0 => -1,
+            id => node_id(id),
+        };
+        let last = raft.raft.raft_log.last_index();
+        let seen = self.peer_seen.borrow();
+        let mut voters = Vec::new();
+        for (id, _) in &self.settings.voters {
+            let rid = raft_id(*id);
+            let (leo, fetch, caught) = if *id == self.settings.node_id {
+                (last, now, now)
+            } else {
+                let matched = raft.raft.prs().get(rid).map_or(0, |p| p.matched);
+                let (fetch, caught) = seen.get(&rid).copied().unwrap_or((-1, -1));
+                let caught = if matched >= last { fetch } else { caught };
+                (matched, fetch, caught)
+            };
+            voters.push(ReplicaProgress {
+                id: *id,
+                log_end_offset: leo,
+                last_fetch_ms: fetch,
+                last_caught_up_ms: caught,
+            });
+        }
+        QuorumStatus {
+            leader_id,
+            leader_epoch: raft.raft.term,
+            high_watermark: raft.raft.raft_log.committed,
+            voters,
+        }
+    }
+
+    async fn handle(self: &Rc<Self>, request: ControllerRequest) -> ControllerReply {
+        match request {
+            ControllerRequest::Status => {
+                if self.is_leader() {
+                    ControllerReply::Status(self.status())
+                } else {
+                    ControllerReply::NotLeader {
+                        leader: self.leader(),
+                    }
+                }
+            }
+            ControllerRequest::Image { since } => {
+                let image = self.image();
+                ControllerReply::Image((image.version > since).then(|| Box::new((*image).clone())))
+            }
+            ControllerRequest::Propose(record) => self.propose(&record).await,
+            ControllerRequest::Heartbeat {
+                id,
+                broker,
+                shutting_down,
+            } => self.heartbeat(id, broker, shutting_down).await,
+        }
+    }
+
+    /// Registers, unfences or (controlled shutdown) fences a broker.
+    async fn heartbeat(
+        self: &Rc<Self>,
+        id: i32,
+        broker: BrokerRecord,
+        shutting_down: bool,
+    ) -> ControllerReply {
+        if !self.is_leader() {
+            return ControllerReply::NotLeader {
+                leader: self.leader(),
+            };
+        }
+        if shutting_down {
+            self.broker_seen.borrow_mut().remove(&id);
+            let reply = self.fence(id).await;
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                return reply;
+            }
+            return ControllerReply::Heartbeat { fenced: true };
+        }
+        self.broker_seen.borrow_mut().insert(id, Instant::now());
+        let known = self.image().brokers.get(&id).cloned();
+        let same_process = known.as_ref().is_some_and(|k| {
+            k.host == broker.host && k.port == broker.port && k.incarnation == broker.incarnation
+        });
+        if !same_process {
+            let record = MetadataRecord::RegisterBroker {
+                id,
+                broker: BrokerRecord {
+                    fenced: false,
+                    ..broker
+                },
+            };
+            let reply = self.propose(&record).await;
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                return reply;
+            }
+            return self.elect_leaderless().await;
+        }
+        if known.is_some_and(|k| k.fenced) {
+            let reply = self.propose(&MetadataRecord::UnfenceBroker { id }).await;
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                return reply;
+            }
+            return self.elect_leaderless().await;
+        }
+        ControllerReply::Heartbeat { fenced: false }
+    }
+
+    /// Fences `id` and moves the leaderships it held to other ISR members.
+    async fn fence(self: &Rc<Self>, id: i32) -> ControllerReply {
+        let reply = self.propose(&MetadataRecord::FenceBroker { id }).await;
+        if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+            return reply;
+        }
+        let changes = elections(&self.image(), |set| {
+            set.leader == id || set.isr.contains(&id)
+        });
+        if changes.is_empty() {
+            return reply;
+        }
+        self.propose(&MetadataRecord::Partitions(changes)).await
+    }
+
+    /// Gives partitions without a leader one, now that a broker is back.
+    async fn elect_leaderless(self: &Rc<Self>) -> ControllerReply {
+        let changes = elections(&self.image(), |set| set.leader == -1);
+        if !changes.is_empty() {
+            let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                return reply;
+            }
+        }
+        ControllerReply::Heartbeat { fenced: false }
+    }
+
+    /// The active controller's periodic duty: fence silent brokers.
+    async fn check_sessions(self: &Rc<Self>) {
+        let leader = self.is_leader();
+        if leader && !self.was_leader.get() {
+            // A new active controller gives every broker a full session
+            // before it may fence it.
+            let now = Instant::now();
+            let mut seen = self.broker_seen.borrow_mut();
+            seen.clear();
+            for id in self.image().brokers.keys() {
+                seen.insert(*id, now);
+            }
+        }
+        self.was_leader.set(leader);
+        if !leader {
+            return;
+        }
+        let silent: Vec<i32> = {
+            let seen = self.broker_seen.borrow();
+            self.image()
+                .brokers
+                .iter()
+                .filter(|(id, b)| {
+                    !b.fenced
+                        && seen
+                            .get(id)
+                            .is_none_or(|t| t.elapsed() > self.settings.session_timeout)
+                })
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in silent {
+            log::warn!("controller: broker {id} missed its heartbeats; fencing it");
+            let reply = self.fence(id).await;
+            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                log::warn!("controller: fencing broker {id}: {reply:?}");
+            }
+        }
+    }
+}
+
+/// New leaders and ISRs for the partitions `affected` selects, from the
+/// image's unfenced brokers: the first ISR member that is alive leads, the
+/// fenced ones leave the ISR (but the last member stays, so it can lead
+/// again when it returns: no unclean election).
+pub fn elections(image: &Catalog, affected: impl Fn(&ReplicaSet) -> bool) -> Vec<PartitionChange> {
+    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let mut changes = Vec::new();
+    for topic in image.topics.values() {
+        for (partition, set) in topic.replicas.iter().enumerate() {
+            if !affected(set) {
+                continue;
+            }
+            let mut isr: Vec<i32> = set.isr.iter().copied().filter(alive).collect();
+            if isr.is_empty() {
+                isr = set.isr.clone();
+            }
+            let leader = set
+                .replicas
+                .iter()
+                .copied()
+                .find(|r| isr.contains(r) && alive(r))
+                .unwrap_or(-1);
+            if leader == set.leader && isr == set.isr {
+                continue;
+            }
+            changes.push(PartitionChange {
+                topic: topic.name.clone(),
+                topic_id: topic.id,
+                partition,
+                set: ReplicaSet {
+                    replicas: set.replicas.clone(),
+                    isr,
+                    leader,
+                    leader_epoch: set.leader_epoch + 1,
+                },
+            });
+        }
+    }
+    changes
+}
+
+async fn tick_loop(quorum: Rc<Quorum>) {
+    let mut last_check = Instant::now();
+    while !crate::server::shutdown_requested() {
+        glommio::timer::sleep(quorum.settings.tick).await;
+        quorum.ticks.set(quorum.ticks.get() + 1);
+        quorum.drive().await;
+        if last_check.elapsed() >= quorum.settings.tick * 5 {
+            last_check = Instant::now();
+            quorum.check_sessions().await;
+        }
+    }
+}
+
+async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
+    while !crate::server::shutdown_requested() {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(serve_connection(quorum.clone(), stream)).detach();
+            }
+            Err(e) => {
+                log::warn!("controller accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let (kind, body) = match transport::read_frame(&mut stream).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                log::debug!("controller connection closed: {e}");
+                return;
+            }
+        };
+        match kind {
+            Kind::Raft => match Message::parse_from_bytes(&body) {
+                Ok(message) => {
+                    quorum.step(message);
+                    let q = quorum.clone();
+                    glommio::spawn_local(async move { q.drive().await }).detach();
+                }
+                Err(e) => {
+                    log::warn!("controller: malformed raft message: {e}");
+                    return;
+                }
+            },
+            Kind::Request => {
+                let reply = match transport::decode_json::<ControllerRequest>(&body) {
+                    Ok(request) => quorum.handle(request).await,
+                    Err(e) => ControllerReply::Error(format!("malformed request: {e}")),
+                };
+                let frame = transport::encode_json(Kind::Reply, &reply);
+                if stream.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            Kind::Reply => return,
+        }
+    }
+}
+
+/// Keeps one connection to a peer controller and writes its queued frames;
+/// frames queued while it is unreachable are dropped (Raft resends).
+async fn peer_link(addr: SocketAddr, mut queue: mpsc::Receiver<Vec<u8>>) {
+    let mut stream: Option<TcpStream> = None;
+    let mut retry_at = Instant::now();
+    while let Some(frame) = queue.next().await {
+        if stream.is_none() {
+            if Instant::now() < retry_at {
+                continue;
+            }
+            match transport::connect(addr, Duration::from_millis(500)).await {
+                Ok(s) => stream = Some(s),
+                Err(_) => {
+                    retry_at = Instant::now() + Duration::from_millis(200);
+                    continue;
+                }
+            }
+        }
+        let s = stream.as_mut().expect("connected above");
+        if s.write_all(&frame).await.is_err() {
+            stream = None;
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Durable storage of the controller's Raft log: entries, hard state and the
+//! latest snapshot of the metadata image, in `<data>/__cluster_metadata-0/`.
+//!
+//! Raft reads from memory ([`RaftStore`], raft-rs' MemStorage plus the
+//! snapshot with its data); [`RaftFiles`] makes each step durable before
+//! Raft may act on it. Files:
+//! - `raft.log`: appended entry frames `[len u32][crc32c u32][Entry]`; a
+//!   later frame with an index at or below an earlier one replaces that
+//!   suffix (Raft overwrote an uncommitted tail). A torn last frame is cut.
+//! - `hardstate`, `snapshot`: one frame each, replaced atomically.
+
+use std::cell::RefCell;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use protobuf::Message as _;
+use raft::prelude::{ConfState, Entry, HardState, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, Storage};
+
+use crate::limits;
+
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
+
+/// Raft's view of the log: entries in memory, the snapshot with its image.
+#[derive(Clone)]
+pub struct RaftStore {
+    pub mem: MemStorage,
+    snapshot: Rc<RefCell<Snapshot>>,
+}
+
+impl RaftStore {
+    /// A store holding what `RaftFiles::load` found (or a fresh quorum of `voters`).
+    pub fn new(voters: Vec<u64>, loaded: Loaded) -> raft::Result<RaftStore> {
+        let mem = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
+        let snapshot = match loaded.snapshot {
+            Some(snap) => {
+                mem.wl().apply_snapshot(snap.clone())?;
+                snap
+            }
+            None => Snapshot::default(),
+        };
+        let after = snapshot.get_metadata().index;
+        {
+            let mut core = mem.wl();
+            let entries: Vec<Entry> = loaded
+                .entries
+                .into_iter()
+                .filter(|e| e.index > after)
+                .collect();
+            for entry in entries {
+                core.append(std::slice::from_ref(&entry))?;
+            }
+        }
+        if let Some(mut hs) = loaded.hard_state {
+            let last = mem.last_index()?;
+            hs.commit = hs.commit.min(last).max(after);
+            mem.wl().set_hardstate(hs);
+        }
+        Ok(RaftStore {
+            mem,
+            snapshot: Rc::new(RefCell::new(snapshot)),
+        })
+    }
+
+    pub fn set_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.borrow_mut() = snapshot;
+    }
+}
+
+impl Storage for RaftStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+    /// The latest snapshot, with the metadata image it was taken of.
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        Ok(self.snapshot.borrow().clone())
+    }
+}
+
+/// What the files held at start.
+#[derive(Default)]
+pub struct Loaded {
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+/// The files; used from a blocking thread (they are Send), one writer.
+pub struct RaftFiles {
+    dir: PathBuf,
+    log: File,
+    /// Frames in `raft.log`, so a compaction can tell when to rewrite it.
+    frames: usize,
+}
+
+fn frame(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32c::crc32c(bytes).to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// Splits `data` into valid frames; returns them and the length they cover
+/// (a torn or corrupt frame and everything after it is not covered).
+fn frames(data: &[u8]) -> (Vec<&[u8]>, usize) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while data.len() - pos >= 8 {
+        let len = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        let crc = u32::from_be_bytes(data[pos + 4..pos + 8].try_into().unwrap());
+        if len > limits::CONTROLLER_FRAME_BYTES_MAX || data.len() - pos - 8 < len {
+            break;
+        }
+        let body = &data[pos + 8..pos + 8 + len];
+        if crc32c::crc32c(body) != crc {
+            break;
+        }
+        out.push(body);
+        pos += 8 + len;
+    }
+    (out, pos)
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+    }
+    fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+fn read_single(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(dir.join(name)) {
+        Ok(data) => {
+            let (found, _) = frames(&data);
+            match found.first() {
+                Some(body) => Ok(Some(body.to_vec())),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is damaged", dir.join(name).display()),
+                )),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl RaftFiles {
+    /// Opens (creating) the directory and reads what it holds.
+    pub fn open(data_dir: &Path) -> io::Result<(RaftFiles, Loaded)> {
+        let dir = data_dir.join(METADATA_DIR);
+        fs::create_dir_all(&dir)?;
+        let mut loaded = Loaded::default();
+        if let Some(bytes) = read_single(&dir, "snapshot")? {
+            loaded.snapshot = Some(Snapshot::parse_from_bytes(&bytes).map_err(invalid)?);
+        }
+        if let Some(bytes) = read_single(&dir, "hardstate")? {
+            loaded.hard_state = Some(HardState::parse_from_bytes(&bytes).map_err(invalid)?);
+        }
+        let path = dir.join("raft.log");
+        let mut data = Vec::new();
+        if let Ok(mut file) = File::open(&path) {
+            file.read_to_end(&mut data)?;
+        }
+        let (found, valid) = frames(&data);
+        for body in &found {
+            loaded
+                .entries
+                .push(Entry::parse_from_bytes(body).map_err(invalid)?);
+        }
+        let frames_found = found.len();
+        let log = OpenOptions::new().create(true).append(true).open(&path)?;
+        if valid < data.len() {
+            log::warn!(
+                "{}: cut a torn tail of {} bytes",
+                path.display(),
+                data.len() - valid
+            );
+            log.set_len(valid as u64)?;
+            log.sync_all()?;
+        }
+        Ok((
+            RaftFiles {
+                dir,
+                log,
+                frames: frames_found,
+            },
+            loaded,
+        ))
+    }
+
+    /// Appends entries durably.
+    pub fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
+        let mut out = Vec::new();
+        for entry in entries {
+            out.extend(frame(&entry.write_to_bytes().map_err(invalid)?));
+        }
+        self.log.write_all(&out)?;
+        self.log.sync_data()?;
+        self.frames += entries.len();
+        Ok(())
+    }
+
+    pub fn save_hard_state(&mut self, hs: &HardState) -> io::Result<()> {
+        write_atomically(
+            &self.dir,
+            "hardstate",
+            &frame(&hs.write_to_bytes().map_err(invalid)?),
+        )
+    }
+
+    /// Saves `snapshot` and rewrites the log to hold only `kept` (the entries
+    /// after it). Order matters for a crash in between: the snapshot first,
+    /// then the shorter log (a longer old log is harmless: entries at or
+    /// below the snapshot are skipped at load).
+    pub fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> io::Result<()> {
+        write_atomically(
+            &self.dir,
+            "snapshot",
+            &frame(&snapshot.write_to_bytes().map_err(invalid)?),
+        )?;
+        let mut out = Vec::new();
+        for entry in kept {
+            out.extend(frame(&entry.write_to_bytes().map_err(invalid)?));
+        }
+        write_atomically(&self.dir, "raft.log", &out)?;
+        self.log = OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("raft.log"))?;
+        self.frames = kept.len();
+        Ok(())
+    }
+
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
+        Entry {
+            index,
+            term,
+            data: data.to_vec().into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn entries_and_hard_state_survive_reopen_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut files, loaded) = RaftFiles::open(dir.path()).unwrap();
+            assert!(loaded.entries.is_empty());
+            files
+                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
+                .unwrap();
+            // Raft overwrote index 3 in a new term.
+            files.append(&[entry(3, 2, b"C")]).unwrap();
+            let hs = HardState {
+                term: 2,
+                vote: 1,
+                commit: 3,
+                ..Default::default()
+            };
+            files.save_hard_state(&hs).unwrap();
+        }
+        let log = dir.path().join(METADATA_DIR).join("raft.log");
+        let mut bytes = fs::read(&log).unwrap();
+        bytes.extend_from_slice(&[0, 0, 0, 9, 1, 2]);
+        fs::write(&log, bytes).unwrap();
+        let (files, loaded) = RaftFiles::open(dir.path()).unwrap();
+        assert_eq!(files.frames(), 4);
+        let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
+        assert_eq!(store.last_index().unwrap(), 3);
+        assert_eq!(store.term(3).unwrap(), 2);
+        let state = store.initial_state().unwrap();
+        assert_eq!(state.hard_state.term, 2);
+        assert_eq!(state.hard_state.commit, 3);
+        assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_log_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut files, _) = RaftFiles::open(dir.path()).unwrap();
+            files
+                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
+                .unwrap();
+            let mut snap = Snapshot::default();
+            snap.mut_metadata().index = 2;
+            snap.mut_metadata().term = 1;
+            snap.mut_metadata()
+                .set_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
+            snap.data = b"image".to_vec().into();
+            files.save_snapshot(&snap, &[entry(3, 1, b"c")]).unwrap();
+            assert_eq!(files.frames(), 1);
+        }
+        let (_, loaded) = RaftFiles::open(dir.path()).unwrap();
+        let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
+        assert_eq!(store.first_index().unwrap(), 3);
+        assert_eq!(store.last_index().unwrap(), 3);
+        assert_eq!(&store.snapshot(0, 0).unwrap().data[..], b"image");
+    }
+}

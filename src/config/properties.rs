@@ -1,0 +1,432 @@
+//! Kafka's `server.properties` format for `corelog serve --config FILE`:
+//! parsing the file (java.util.Properties rules, by the `java-properties`
+//! crate) and turning the Kafka keys corelog supports into [`FileSettings`].
+//!
+//! Runs once on the main thread before any shard starts. Unknown keys are
+//! collected, not rejected, because Kafka's own files carry many keys
+//! corelog has no use for (thread pools, socket buffers); the caller warns
+//! about them once. A key corelog does support with a bad value is an error
+//! that names the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use super::listeners::{
+    bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
+    resolve_bootstrap_servers, security_protocol, Roles,
+};
+use super::{BrokerDefaults, FileSettings, Listener};
+use crate::limits;
+
+/// The keys this module reads itself; every other key goes to
+/// [`BrokerDefaults`] if it knows it, else to the ignored list.
+const CLUSTER_KEYS: &[&str] = &[
+    "process.roles",
+    "listeners",
+    "advertised.listeners",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "log.dirs",
+    "log.dir",
+];
+
+/// Parses properties text as java.util.Properties does: `key=value`,
+/// `key: value` or `key value`; `#` and `!` comments; a trailing backslash
+/// continues a line; `\t`, `\n`, `\uXXXX` and `\:` style escapes. A key
+/// given twice keeps its last value (and its first position). Values are
+/// trimmed, as Kafka trims them.
+pub fn parse_properties(text: &str) -> Result<IndexMap<String, String>, String> {
+    let mut entries = IndexMap::new();
+    let mut lines =
+        java_properties::PropertiesIter::new_with_encoding(text.as_bytes(), encoding_rs::UTF_8);
+    lines
+        .read_into(|key, value| {
+            entries.insert(key, value.trim().to_string());
+        })
+        .map_err(|e| match e.line_number() {
+            Some(line) => format!("line {line}: {e}"),
+            None => e.to_string(),
+        })?;
+    Ok(entries)
+}
+
+/// What a properties file sets, and the keys it ignores (sorted).
+pub fn settings_from_properties(
+    entries: &IndexMap<String, String>,
+) -> Result<(FileSettings, Vec<String>), String> {
+    let mut settings = FileSettings::default();
+    let mut ignored = Vec::new();
+    let mut broker: Vec<(String, String)> = Vec::new();
+    for (key, value) in entries {
+        if CLUSTER_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        if BrokerDefaults::knows(key) {
+            broker.push((key.clone(), value.clone()));
+        } else {
+            ignored.push(key.clone());
+        }
+    }
+    // Kafka gives the finer unit precedence whatever the order in the file:
+    // log.retention.ms over .minutes over .hours, log.roll.ms over .hours.
+    broker.sort_by_key(|(key, _)| unit_precedence(key));
+    settings.broker = broker;
+    ignored.sort();
+    apply_cluster_keys(entries, &mut settings)?;
+    Ok((settings, ignored))
+}
+
+fn unit_precedence(key: &str) -> u8 {
+    match key {
+        "log.retention.hours" | "log.roll.hours" => 0,
+        "log.retention.minutes" => 1,
+        "log.retention.ms" | "log.roll.ms" => 2,
+        _ => 1,
+    }
+}
+
+/// Roles, listeners, the quorum and the data directory.
+fn apply_cluster_keys(
+    entries: &IndexMap<String, String>,
+    settings: &mut FileSettings,
+) -> Result<(), String> {
+    let get = |key: &str| entries.get(key).map(String::as_str);
+    let roles = match get("process.roles") {
+        Some(value) => parse_roles(value).map_err(|e| named("process.roles", value, e))?,
+        None => Roles::BOTH,
+    };
+    settings.roles = Some(roles);
+    settings.data_dir = data_dir(get("log.dirs"), get("log.dir"))?;
+
+    let protocols = match get("listener.security.protocol.map") {
+        Some(value) => parse_protocol_map(value)
+            .map_err(|e| named("listener.security.protocol.map", value, e))?,
+        None => BTreeMap::new(),
+    };
+    let controller_names: Vec<String> = get("controller.listener.names")
+        .map(|v| comma_list(v).map(str::to_ascii_uppercase).collect())
+        .unwrap_or_default();
+    let listeners = match get("listeners") {
+        Some(value) => parse_listeners(value).map_err(|e| named("listeners", value, e))?,
+        // Kafka's default: one PLAINTEXT listener on every address, port 9092.
+        None => vec![Listener {
+            name: "PLAINTEXT".into(),
+            host: String::new(),
+            port: 9092,
+        }],
+    };
+    for listener in &listeners {
+        security_protocol(listener, &protocols, &controller_names)?;
+    }
+    let (controller, clients): (Vec<&Listener>, Vec<&Listener>) = listeners
+        .iter()
+        .partition(|l| controller_names.contains(&l.name));
+    check_roles_against_listeners(roles, &controller_names, &controller, &clients)?;
+
+    if let Some(listener) = controller.first() {
+        settings.controller_listen = Some(bind_address(listener)?);
+    }
+    // A controller-only node has no client listener: Kafka requests (such
+    // as ApiVersions and DescribeQuorum) reach it on its controller listener.
+    let client = match clients.first() {
+        Some(client) => *client,
+        None => *controller.first().expect("checked: a listener exists"),
+    };
+    if let Some(value) = get("inter.broker.listener.name") {
+        if roles.broker && !value.trim().eq_ignore_ascii_case(&client.name) {
+            return Err(named(
+                "inter.broker.listener.name",
+                value,
+                format!(
+                    "corelog has one client listener, {}, and brokers reach each other on it",
+                    client.name
+                ),
+            ));
+        }
+    }
+    settings.listen = Some(bind_address(client)?);
+    settings.listener_name = Some(client.name.clone());
+    settings.listener_host = Some(client.host.clone());
+    if let Some(value) = get("advertised.listeners") {
+        let advertised =
+            parse_listeners(value).map_err(|e| named("advertised.listeners", value, e))?;
+        if let Some(found) = advertised.into_iter().find(|l| l.name == client.name) {
+            if found.host.is_empty() || found.host == "0.0.0.0" || found.host == "::" {
+                return Err(named(
+                    "advertised.listeners",
+                    value,
+                    "clients cannot connect to an unspecified address; name a host".into(),
+                ));
+            }
+            settings.advertised_host = Some(found.host);
+            settings.advertised_port = Some(found.port);
+        }
+    }
+    settings.voters = quorum(
+        get("controller.quorum.voters"),
+        get("controller.quorum.bootstrap.servers"),
+        &settings.controller_listen,
+        entries,
+    )?;
+    Ok(())
+}
+
+/// Kafka's rules for which listeners each role needs.
+fn check_roles_against_listeners(
+    roles: Roles,
+    controller_names: &[String],
+    controller: &[&Listener],
+    clients: &[&Listener],
+) -> Result<(), String> {
+    if roles.controller && controller.is_empty() {
+        return Err(format!(
+            "process.roles contains controller, so listeners needs a listener named in \
+             controller.listener.names ({}), for example CONTROLLER://127.0.0.1:9093 with \
+             controller.listener.names=CONTROLLER",
+            if controller_names.is_empty() {
+                "unset".to_string()
+            } else {
+                controller_names.join(",")
+            }
+        ));
+    }
+    if !roles.controller && !controller.is_empty() {
+        return Err(format!(
+            "listeners names the controller listener {} but process.roles does not contain \
+             controller",
+            controller[0].name
+        ));
+    }
+    if controller.len() > 1 {
+        return Err("listeners: corelog runs one controller listener per node".into());
+    }
+    if roles.broker && clients.is_empty() {
+        return Err(
+            "process.roles contains broker, so listeners needs a client listener, for example \
+             PLAINTEXT://127.0.0.1:9092"
+                .into(),
+        );
+    }
+    if !roles.broker && !clients.is_empty() {
+        return Err(format!(
+            "listeners has the client listener {} but process.roles does not contain broker",
+            clients[0].name
+        ));
+    }
+    if clients.len() > 1 {
+        let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
+        return Err(format!(
+            "listeners: corelog serves clients on one listener, but {} are listed",
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The one data directory: log.dirs, else log.dir.
+fn data_dir(dirs: Option<&str>, dir: Option<&str>) -> Result<Option<PathBuf>, String> {
+    let (key, value) = match (dirs, dir) {
+        (Some(v), _) => ("log.dirs", v),
+        (None, Some(v)) => ("log.dir", v),
+        (None, None) => return Ok(None),
+    };
+    let listed: Vec<&str> = comma_list(value).collect();
+    match listed.as_slice() {
+        [one] => Ok(Some(PathBuf::from(one))),
+        [] => Err(named(key, value, "expected a directory".into())),
+        many => Err(named(
+            key,
+            value,
+            format!(
+                "corelog keeps one data directory per node, but {} are listed; run one node \
+                 per disk instead",
+                many.len()
+            ),
+        )),
+    }
+}
+
+/// controller.quorum.voters, else controller.quorum.bootstrap.servers.
+fn quorum(
+    voters: Option<&str>,
+    bootstrap: Option<&str>,
+    controller_listen: &Option<SocketAddr>,
+    entries: &IndexMap<String, String>,
+) -> Result<Vec<super::Voter>, String> {
+    let node_id = entries.get("node.id").or(entries.get("broker.id"));
+    if let Some(value) = voters.filter(|v| !v.trim().is_empty()) {
+        let parsed =
+            parse_voters(value).map_err(|e| named("controller.quorum.voters", value, e))?;
+        if parsed.len() > limits::CONTROLLER_VOTERS_MAX {
+            return Err(named(
+                "controller.quorum.voters",
+                value,
+                format!("at most {} voters", limits::CONTROLLER_VOTERS_MAX),
+            ));
+        }
+        return Ok(parsed);
+    }
+    match bootstrap.filter(|v| !v.trim().is_empty()) {
+        Some(value) => {
+            let node_id = node_id.and_then(|id| id.trim().parse().ok());
+            resolve_bootstrap_servers(value, node_id, *controller_listen)
+                .map_err(|e| named("controller.quorum.bootstrap.servers", value, e))
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// An error about one key's value, naming the key.
+fn named(key: &str, value: &str, reason: String) -> String {
+    format!("invalid value {value:?} for {key}: {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> Result<(FileSettings, Vec<String>), String> {
+        settings_from_properties(&parse_properties(text)?)
+    }
+
+    #[test]
+    fn java_properties_syntax() {
+        let text = "# a comment\n\
+                    ! another comment\n\
+                    \n\
+                    plain=value\n\
+                    colon: spaced value  \n\
+                    \x20  indented   whitespace separated\n\
+                    continued=first, \\\n\
+                    \x20         second\n\
+                    escaped\\=key=tab\\there\\u0041\n\
+                    empty=\n\
+                    bare\n\
+                    dup=1\n\
+                    dup=2\n";
+        let entries = parse_properties(text).unwrap();
+        let get = |k: &str| entries.get(k).map(String::as_str);
+        assert_eq!(get("plain"), Some("value"));
+        assert_eq!(get("colon"), Some("spaced value"));
+        assert_eq!(get("indented"), Some("whitespace separated"));
+        assert_eq!(get("continued"), Some("first, second"));
+        assert_eq!(get("escaped=key"), Some("tab\thereA"));
+        assert_eq!(get("empty"), Some(""));
+        assert_eq!(get("bare"), Some(""));
+        assert_eq!(get("dup"), Some("2"));
+        assert!(!entries.keys().any(|k| k.contains("comment")));
+        let err = parse_properties("bad=\\u12\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn kafka_server_properties_become_settings() {
+        let text = "process.roles=broker,controller\n\
+                    node.id=1\n\
+                    controller.quorum.voters=1@127.0.0.1:9193,2@127.0.0.1:9194,3@127.0.0.1:9195\n\
+                    listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9193\n\
+                    advertised.listeners=PLAINTEXT://broker1.example:19092\n\
+                    controller.listener.names=CONTROLLER\n\
+                    listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+                    inter.broker.listener.name=PLAINTEXT\n\
+                    log.dirs=/var/lib/corelog/node1\n\
+                    num.partitions=3\n\
+                    log.retention.ms=1000\n\
+                    log.retention.hours=168\n\
+                    num.network.threads=3\n\
+                    socket.send.buffer.bytes=102400\n";
+        let (s, ignored) = settings(text).unwrap();
+        assert_eq!(s.roles, Some(Roles::BOTH));
+        assert_eq!(s.listen, Some("127.0.0.1:9092".parse().unwrap()));
+        assert_eq!(s.controller_listen, Some("127.0.0.1:9193".parse().unwrap()));
+        assert_eq!(s.advertised_host.as_deref(), Some("broker1.example"));
+        assert_eq!(s.advertised_port, Some(19092));
+        assert_eq!(s.listener_name.as_deref(), Some("PLAINTEXT"));
+        assert_eq!(s.voters.len(), 3);
+        assert_eq!(s.voters[2].port, 9195);
+        assert_eq!(s.data_dir, Some(PathBuf::from("/var/lib/corelog/node1")));
+        assert_eq!(
+            ignored,
+            vec!["num.network.threads", "socket.send.buffer.bytes"]
+        );
+        // The finer unit wins whatever the order in the file.
+        let keys: Vec<&str> = s.broker.iter().map(|(k, _)| k.as_str()).collect();
+        let hours = keys.iter().position(|k| *k == "log.retention.hours");
+        let ms = keys.iter().position(|k| *k == "log.retention.ms");
+        assert!(hours < ms, "{keys:?}");
+    }
+
+    #[test]
+    fn invalid_cluster_values_name_their_key() {
+        let cases = [
+            ("process.roles=broker,zookeeper\n", "process.roles"),
+            ("listeners=PLAINTEXT://h\n", "listeners"),
+            ("log.dirs=/a,/b\n", "log.dirs"),
+            ("log.dir=\n", "log.dir"),
+            (
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                 controller.listener.names=CONTROLLER\n\
+                 controller.quorum.voters=1@h\n",
+                "controller.quorum.voters",
+            ),
+            (
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                 controller.listener.names=CONTROLLER\n\
+                 advertised.listeners=PLAINTEXT://0.0.0.0:9092\n",
+                "advertised.listeners",
+            ),
+            (
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                 controller.listener.names=CONTROLLER\n\
+                 inter.broker.listener.name=INTERNAL\n",
+                "inter.broker.listener.name",
+            ),
+            (
+                "listener.security.protocol.map=PLAINTEXT:KERBEROS\n",
+                "listener.security.protocol.map",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = settings(text).unwrap_err();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn listener_rules_of_each_role() {
+        let sasl = "listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                    controller.listener.names=CONTROLLER\n";
+        let err = settings(sasl).unwrap_err();
+        assert!(err.contains("only PLAINTEXT"), "{err}");
+        let err = settings("listeners=PLAINTEXT://127.0.0.1:9092\n").unwrap_err();
+        assert!(err.contains("controller.listener.names"), "{err}");
+        let two_clients = "listeners=A://127.0.0.1:1,B://127.0.0.1:2,CONTROLLER://127.0.0.1:3\n\
+                           listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT\n\
+                           controller.listener.names=CONTROLLER\n";
+        assert!(settings(two_clients).unwrap_err().contains("one listener"));
+        let broker_only = "process.roles=broker\n\
+                           listeners=PLAINTEXT://127.0.0.1:9092\n\
+                           controller.listener.names=CONTROLLER\n\
+                           controller.quorum.voters=2@127.0.0.1:9193\n";
+        let (s, _) = settings(broker_only).unwrap();
+        assert_eq!(s.controller_listen, None);
+        assert_eq!(s.voters[0].id, 2);
+        let controller_only = "process.roles=controller\n\
+                               listeners=CONTROLLER://127.0.0.1:9193\n\
+                               controller.listener.names=CONTROLLER\n";
+        let (s, _) = settings(controller_only).unwrap();
+        assert_eq!(s.listen, s.controller_listen);
+        let controller_with_client = "process.roles=controller\n\
+                                      listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9193\n\
+                                      controller.listener.names=CONTROLLER\n";
+        assert!(settings(controller_with_client)
+            .unwrap_err()
+            .contains("broker"));
+    }
+}

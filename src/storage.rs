@@ -1,0 +1,337 @@
+//! The storage identity of a node, as Kafka's `kafka-storage.sh` keeps it:
+//! `meta.properties` in the data directory says which cluster (cluster.id)
+//! and which node (node.id) the data belongs to, and names the directory
+//! (directory.id).
+//!
+//! Runs on the main thread before any shard starts ([`prepare`]) and in the
+//! `corelog storage` tool. Invariants: a node never starts on data of
+//! another cluster or another node; the topic catalog's cluster id equals
+//! meta.properties'; a node that shares a quorum never invents a cluster
+//! id (it is given one by `corelog storage format`), while a single node
+//! on embedded defaults formats itself on first start.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::config::{parse_properties, Config};
+use crate::metadata::{kafka_uuid, Catalog};
+
+pub const META_PROPERTIES: &str = "meta.properties";
+
+/// The contents of `meta.properties` (Kafka's version 1, KRaft).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaProperties {
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub directory_id: String,
+}
+
+impl MetaProperties {
+    /// A new identity for `node_id` in `cluster_id`, with a fresh directory id.
+    pub fn new(cluster_id: &str, node_id: i32) -> MetaProperties {
+        MetaProperties {
+            cluster_id: cluster_id.to_string(),
+            node_id,
+            directory_id: random_uuid(),
+        }
+    }
+
+    /// Reads `dir/meta.properties`; None when the directory is not formatted.
+    pub fn read(dir: &Path) -> Result<Option<MetaProperties>, String> {
+        let path = dir.join(META_PROPERTIES);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        MetaProperties::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is damaged: {e}", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<MetaProperties, String> {
+        let entries = parse_properties(text)?;
+        let get = |key: &str| {
+            entries
+                .get(key)
+                .map(String::as_str)
+                .ok_or_else(|| format!("no {key}"))
+        };
+        // Version 0 is what ZooKeeper-era Kafka wrote (broker.id, no
+        // directory id); version 1 is KRaft's.
+        let (node_key, directory_id) = match get("version")? {
+            "0" => ("broker.id", String::new()),
+            "1" => ("node.id", get("directory.id")?.to_string()),
+            other => return Err(format!("unsupported version {other}")),
+        };
+        let cluster_id = get("cluster.id")?.to_string();
+        validate_cluster_id(&cluster_id)?;
+        let node_id = get(node_key)?
+            .parse()
+            .map_err(|_| format!("{node_key} is not a number"))?;
+        Ok(MetaProperties {
+            cluster_id,
+            node_id,
+            directory_id,
+        })
+    }
+
+    /// The file's text, in Kafka's layout.
+    pub fn to_text(&self) -> String {
+        format!(
+            "#\n#Written by corelog\ncluster.id={}\ndirectory.id={}\nnode.id={}\nversion=1\n",
+            self.cluster_id, self.directory_id, self.node_id
+        )
+    }
+
+    /// The one-line summary `storage info` prints, as Kafka's tool does.
+    pub fn summary(&self) -> String {
+        format!(
+            "{{cluster.id={}, directory.id={}, node.id={}, version=1}}",
+            self.cluster_id, self.directory_id, self.node_id
+        )
+    }
+
+    /// Writes `dir/meta.properties` durably: temp file, fsync, rename,
+    /// directory fsync, so a crash leaves the old file or the new one.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{META_PROPERTIES}.tmp"));
+        {
+            let mut file = fs::File::create(&tmp)?;
+            file.write_all(self.to_text().as_bytes())?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, dir.join(META_PROPERTIES))?;
+        fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// A new cluster or directory id as Kafka makes one (`Uuid.randomUuid`):
+/// URL-safe base64 of a v4 UUID, 22 characters, never starting with `-`
+/// (it would read as a command-line flag) and never the reserved all-zero
+/// id.
+pub fn random_uuid() -> String {
+    loop {
+        let id = Uuid::new_v4();
+        let text = kafka_uuid(id);
+        if !text.starts_with('-') && !id.is_nil() {
+            return text;
+        }
+    }
+}
+
+/// Whether `id` is a Kafka Uuid in its string form: 22 characters of the
+/// URL-safe base64 alphabet, which decode to 16 bytes, and not all zero.
+pub fn validate_cluster_id(id: &str) -> Result<(), String> {
+    let well_formed = id.len() == 22
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(format!(
+            "cluster id {id:?} is not a valid Kafka Uuid (22 characters of URL-safe base64; \
+             `corelog storage random-uuid` makes one)"
+        ));
+    }
+    if id.bytes().all(|b| b == b'A') {
+        return Err(format!("cluster id {id:?} is the reserved all-zero id"));
+    }
+    Ok(())
+}
+
+/// What [`format`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FormatOutcome {
+    Formatted(MetaProperties),
+    /// The directory was formatted already and `--ignore-formatted` was given.
+    LeftAlone(MetaProperties),
+}
+
+/// `corelog storage format`: writes meta.properties for `node_id` of
+/// `cluster_id` into `dir`, creating it. A formatted directory is refused
+/// unless `ignore_formatted`, and then left as it is. A directory holding a
+/// catalog of another cluster (written before meta.properties existed) is
+/// refused: formatting it would hand that data to a different cluster.
+pub fn format(
+    dir: &Path,
+    cluster_id: &str,
+    node_id: i32,
+    ignore_formatted: bool,
+) -> Result<FormatOutcome, String> {
+    validate_cluster_id(cluster_id)?;
+    if let Some(existing) = MetaProperties::read(dir)? {
+        if ignore_formatted {
+            return Ok(FormatOutcome::LeftAlone(existing));
+        }
+        return Err(format!(
+            "Log directory {} is already formatted. Use --ignore-formatted to ignore this \
+             directory and format the others.",
+            dir.display()
+        ));
+    }
+    if let Some(stored) = catalog_cluster_id(dir)? {
+        if stored != cluster_id {
+            return Err(format!(
+                "{} already holds data of cluster {stored}; format it with -t {stored}, or \
+                 choose an empty directory",
+                dir.display()
+            ));
+        }
+    }
+    let meta = MetaProperties::new(cluster_id, node_id);
+    meta.write(dir)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(META_PROPERTIES).display()))?;
+    Ok(FormatOutcome::Formatted(meta))
+}
+
+fn catalog_cluster_id(dir: &Path) -> Result<Option<String>, String> {
+    Catalog::stored_cluster_id(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// The problems `storage info` and start-up find in `dir` for `config`.
+pub fn check(dir: &Path, meta: &MetaProperties, config: &Config) -> Result<(), String> {
+    let path = dir.join(META_PROPERTIES);
+    if meta.node_id != config.broker.node_id {
+        return Err(format!(
+            "{} is formatted for node.id {}, but this node's node.id is {}",
+            path.display(),
+            meta.node_id,
+            config.broker.node_id
+        ));
+    }
+    if let Some(expected) = &config.cluster_id {
+        if *expected != meta.cluster_id {
+            return Err(cluster_mismatch(&path, &meta.cluster_id, expected));
+        }
+    }
+    if let Some(stored) = catalog_cluster_id(dir)? {
+        if stored != meta.cluster_id {
+            return Err(format!(
+                "{} is formatted for cluster {}, but the topic catalog in {} belongs to \
+                 cluster {stored}",
+                path.display(),
+                meta.cluster_id,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The refusal for storage formatted for another cluster than expected.
+pub fn cluster_mismatch(path: &Path, found: &str, expected: &str) -> String {
+    format!(
+        "{} is formatted for cluster {found}, but this node belongs to cluster {expected}; \
+         use a data directory of this cluster, or format an empty one with \
+         `corelog storage format -t {expected} -c <config>`",
+        path.display()
+    )
+}
+
+/// At start, before any shard: checks this node's storage identity, or
+/// creates it for a single node, and returns the cluster id.
+///
+/// A node configured with a controller quorum must have been formatted
+/// (the cluster id is shared and comes from `corelog storage format`). A
+/// single node formats its own storage on first start, keeping the cluster
+/// id of a catalog written before meta.properties existed.
+pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, String> {
+    let dir = &config.data_dir;
+    if let Some(meta) = MetaProperties::read(dir)? {
+        check(dir, &meta, config)?;
+        return Ok(meta.cluster_id);
+    }
+    if config.cluster.has_quorum() {
+        return Err(not_formatted(dir, config_file));
+    }
+    let cluster_id = match catalog_cluster_id(dir)? {
+        Some(stored) => stored,
+        None => config.cluster_id.clone().unwrap_or_else(random_uuid),
+    };
+    validate_cluster_id(&cluster_id)?;
+    let meta = MetaProperties::new(&cluster_id, config.broker.node_id);
+    meta.write(dir)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(META_PROPERTIES).display()))?;
+    log::info!(
+        "formatted {} for cluster {cluster_id}, node {}",
+        dir.display(),
+        meta.node_id
+    );
+    Ok(cluster_id)
+}
+
+fn not_formatted(dir: &Path, config_file: Option<&Path>) -> String {
+    let config: PathBuf = config_file.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
+    format!(
+        "{} is not formatted: a node with controller.quorum.voters needs its cluster's id. \
+         Run once per node, with one id for the whole cluster: \
+         `corelog storage format -t <cluster-id> -c {}` (`corelog storage random-uuid` \
+         makes an id)",
+        dir.display(),
+        config.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_are_valid_kafka_uuids() {
+        for _ in 0..1000 {
+            let id = random_uuid();
+            assert_eq!(id.len(), 22);
+            assert!(!id.starts_with('-'));
+            validate_cluster_id(&id).unwrap();
+        }
+        assert!(validate_cluster_id("MkU3OEVBNTcwNTJENDM2Qg").is_ok());
+        for bad in [
+            "",
+            "short",
+            "MkU3OEVBNTcwNTJENDM2Qg=",
+            "MkU3OEVBNTcwNTJENDM2Q+",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(validate_cluster_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn meta_properties_round_trip_and_kafka_files_parse() {
+        let meta = MetaProperties::new("MkU3OEVBNTcwNTJENDM2Qg", 3);
+        assert_eq!(MetaProperties::parse(&meta.to_text()).unwrap(), meta);
+        let kafka = "#\n#Tue Nov 21 10:00:00 UTC 2023\nnode.id=1\n\
+                     directory.id=J8aAPcfLQt2bqs1JT_rMgQ\nversion=1\n\
+                     cluster.id=MkU3OEVBNTcwNTJENDM2Qg\n";
+        let parsed = MetaProperties::parse(kafka).unwrap();
+        assert_eq!(parsed.node_id, 1);
+        assert_eq!(parsed.directory_id, "J8aAPcfLQt2bqs1JT_rMgQ");
+        let zk = "version=0\nbroker.id=5\ncluster.id=MkU3OEVBNTcwNTJENDM2Qg\n";
+        assert_eq!(MetaProperties::parse(zk).unwrap().node_id, 5);
+        assert!(MetaProperties::parse("version=2\n").is_err());
+        assert!(MetaProperties::parse("version=1\nnode.id=1\n").is_err());
+    }
+
+    #[test]
+    fn format_refuses_formatted_dirs_unless_told_to_ignore_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("node1");
+        let id = random_uuid();
+        let FormatOutcome::Formatted(meta) = format(&data, &id, 1, false).unwrap() else {
+            panic!("not formatted")
+        };
+        assert_eq!(MetaProperties::read(&data).unwrap(), Some(meta.clone()));
+        let err = format(&data, &random_uuid(), 1, false).unwrap_err();
+        assert!(err.contains("already formatted"), "{err}");
+        assert_eq!(
+            format(&data, &random_uuid(), 1, true).unwrap(),
+            FormatOutcome::LeftAlone(meta)
+        );
+        assert!(format(&dir.path().join("x"), "not-an-id", 1, false).is_err());
+        assert!(!dir.path().join("x").exists());
+    }
+}

@@ -12,6 +12,7 @@ pub mod log;
 pub mod metadata;
 pub mod partition;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -48,6 +48,10 @@ pub struct ReplicaSet {
     pub leader: i32,
     /// Bumped on every leader change.
     pub leader_epoch: i32,
+    /// Bumped on every change of this set (leader or ISR): an ISR change a
+    /// leader proposes names the epoch it saw, so a stale one is refused.
+    #[serde(default)]
+    pub partition_epoch: i32,
 }
 
 impl TopicMeta {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::quorum::{ControllerReply, ControllerRequest, Quorum, QuorumSettings, QuorumStatus};
+use super::quorum::{
+    ControllerReply, ControllerRequest, ElectionOutcome, Quorum, QuorumSettings, QuorumStatus,
+};
 use super::records::MetadataRecord;
 use super::transport;
 use crate::metadata::{BrokerRecord, Catalog};
@@ -123,6 +125,7 @@ impl ClusterNode {
                     session_timeout: Duration::from_millis(
                         b.broker_session_timeout_ms.max(500) as u64
                     ),
+                    unclean_leader_election: b.unclean_leader_election_enable,
                 })
                 .await?,
             )
@@ -212,6 +215,21 @@ impl ClusterNode {
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
         Ok(())
+    }
+
+    /// Preferred-leader election of the named partitions (all when None).
+    pub async fn elect_preferred(
+        &self,
+        wanted: Option<Vec<(String, i32)>>,
+    ) -> Result<Vec<(String, i32, ElectionOutcome)>, String> {
+        match self
+            .client
+            .call(&ControllerRequest::ElectPreferred(wanted))
+            .await?
+        {
+            ControllerReply::Elected(outcomes) => Ok(outcomes),
+            other => Err(format!("{other:?}")),
+        }
     }
 
     pub async fn status(&self) -> Result<QuorumStatus, String> {

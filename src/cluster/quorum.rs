@@ -48,6 +48,8 @@ pub struct QuorumSettings {
     pub election_timeout: Duration,
     /// A broker whose heartbeats stop this long is fenced.
     pub session_timeout: Duration,
+    /// unclean.leader.election.enable for topics that do not set it.
+    pub unclean_leader_election: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +67,8 @@ pub enum ControllerRequest {
     Status,
     /// The image, if newer than `since` (brokers that are not controllers).
     Image { since: u64 },
+    /// Preferred-leader election (ElectLeaders) of the named partitions, or all.
+    ElectPreferred(Option<Vec<(String, i32)>>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,6 +84,8 @@ pub enum ControllerReply {
     Proposed(Result<u64, Rejected>),
     Status(QuorumStatus),
     Image(Option<Box<Catalog>>),
+    /// Each partition's outcome, once the elections are committed.
+    Elected(Vec<(String, i32, ElectionOutcome)>),
     Error(String),
 }
 
@@ -569,6 +575,21 @@ impl Quorum {
                 ControllerReply::Image((image.version > since).then(|| Box::new((*image).clone())))
             }
             ControllerRequest::Propose(record) => self.propose(&record).await,
+            ControllerRequest::ElectPreferred(wanted) => {
+                if !self.is_leader() {
+                    return ControllerReply::NotLeader {
+                        leader: self.leader(),
+                    };
+                }
+                let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
+                if !changes.is_empty() {
+                    let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
+                    if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
+                        return reply;
+                    }
+                }
+                ControllerReply::Elected(outcomes)
+            }
             ControllerRequest::Heartbeat {
                 id,
                 broker,
@@ -632,9 +653,11 @@ impl Quorum {
         if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
             return reply;
         }
-        let changes = elections(&self.image(), |set| {
-            set.leader == id || set.isr.contains(&id)
-        });
+        let changes = elections(
+            &self.image(),
+            self.settings.unclean_leader_election,
+            |set| set.leader == id || set.isr.contains(&id),
+        );
         if changes.is_empty() {
             return reply;
         }
@@ -643,7 +666,11 @@ impl Quorum {
 
     /// Gives partitions without a leader one, now that a broker is back.
     async fn elect_leaderless(self: &Rc<Self>) -> ControllerReply {
-        let changes = elections(&self.image(), |set| set.leader == -1);
+        let changes = elections(
+            &self.image(),
+            self.settings.unclean_leader_election,
+            |set| set.leader == -1,
+        );
         if !changes.is_empty() {
             let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
             if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
@@ -695,27 +722,49 @@ impl Quorum {
 }
 
 /// New leaders and ISRs for the partitions `affected` selects, from the
-/// image's unfenced brokers: the first ISR member that is alive leads, the
-/// fenced ones leave the ISR (but the last member stays, so it can lead
-/// again when it returns: no unclean election).
-pub fn elections(image: &Catalog, affected: impl Fn(&ReplicaSet) -> bool) -> Vec<PartitionChange> {
+/// image's unfenced brokers: the first replica (in preference order) that is
+/// alive and in the ISR leads; fenced brokers leave the ISR, but the last
+/// member stays, so it can lead again when it returns. Only when no ISR
+/// member is alive and the topic allows unclean election (topic config,
+/// else `unclean_default`) does another live replica lead, alone in its ISR:
+/// what the ISR had beyond its log is lost. The leader epoch moves only
+/// when the leader does.
+pub fn elections(
+    image: &Catalog,
+    unclean_default: bool,
+    affected: impl Fn(&ReplicaSet) -> bool,
+) -> Vec<PartitionChange> {
     let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
     let mut changes = Vec::new();
     for topic in image.topics.values() {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(unclean_default, |v| v == "true");
         for (partition, set) in topic.replicas.iter().enumerate() {
             if !affected(set) {
                 continue;
             }
             let mut isr: Vec<i32> = set.isr.iter().copied().filter(alive).collect();
-            if isr.is_empty() {
-                isr = set.isr.clone();
-            }
-            let leader = set
+            let mut leader = set
                 .replicas
                 .iter()
                 .copied()
-                .find(|r| isr.contains(r) && alive(r))
+                .find(|r| isr.contains(r))
                 .unwrap_or(-1);
+            if isr.is_empty() {
+                match set.replicas.iter().copied().find(alive).filter(|_| unclean) {
+                    Some(replica) => {
+                        log::warn!(
+                            "controller: unclean election of broker {replica} for {}-{partition}",
+                            topic.name
+                        );
+                        leader = replica;
+                        isr = vec![replica];
+                    }
+                    None => isr = set.isr.clone(),
+                }
+            }
             if leader == set.leader && isr == set.isr {
                 continue;
             }
@@ -727,12 +776,78 @@ pub fn elections(image: &Catalog, affected: impl Fn(&ReplicaSet) -> bool) -> Vec
                     replicas: set.replicas.clone(),
                     isr,
                     leader,
-                    leader_epoch: set.leader_epoch + 1,
+                    leader_epoch: set.leader_epoch + i32::from(leader != set.leader),
+                    partition_epoch: set.partition_epoch,
                 },
+                expect_partition_epoch: None,
             });
         }
     }
     changes
+}
+
+/// Why a preferred-leader election did not move a partition (ElectLeaders).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionOutcome {
+    Elected,
+    /// The preferred replica already leads (ELECTION_NOT_NEEDED).
+    NotNeeded,
+    /// The preferred replica is fenced or out of the ISR.
+    PreferredNotAvailable,
+    UnknownPartition,
+}
+
+/// Preferred-leader election: partitions (all when `wanted` is None) whose
+/// first replica is alive and in the ISR but does not lead get it back.
+pub fn preferred_elections(
+    image: &Catalog,
+    wanted: Option<&[(String, i32)]>,
+) -> (Vec<PartitionChange>, Vec<(String, i32, ElectionOutcome)>) {
+    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let mut all = Vec::new();
+    let targets: Vec<(String, i32)> = match wanted {
+        Some(list) => list.to_vec(),
+        None => image
+            .topics
+            .values()
+            .flat_map(|t| (0..t.replicas.len() as i32).map(|p| (t.name.clone(), p)))
+            .collect(),
+    };
+    let mut changes = Vec::new();
+    for (name, partition) in targets {
+        let found = image.topics.get(&name).and_then(|t| {
+            let set = t.replicas.get(usize::try_from(partition).ok()?)?;
+            Some((t, set))
+        });
+        let outcome = match found {
+            None => ElectionOutcome::UnknownPartition,
+            Some((topic, set)) => {
+                let preferred = set.replicas[0];
+                if set.leader == preferred {
+                    ElectionOutcome::NotNeeded
+                } else if !alive(&preferred) || !set.isr.contains(&preferred) {
+                    ElectionOutcome::PreferredNotAvailable
+                } else {
+                    changes.push(PartitionChange {
+                        topic: topic.name.clone(),
+                        topic_id: topic.id,
+                        partition: partition as usize,
+                        set: ReplicaSet {
+                            leader: preferred,
+                            leader_epoch: set.leader_epoch + 1,
+                            ..set.clone()
+                        },
+                        expect_partition_epoch: Some(set.partition_epoch),
+                    });
+                    ElectionOutcome::Elected
+                }
+            }
+        };
+        if wanted.is_some() || outcome == ElectionOutcome::Elected {
+            all.push((name, partition, outcome));
+        }
+    }
+    (changes, all)
 }
 
 async fn tick_loop(quorum: Rc<Quorum>) {

@@ -56,6 +56,10 @@ pub struct PartitionChange {
     pub topic_id: Uuid,
     pub partition: usize,
     pub set: ReplicaSet,
+    /// Kafka's AlterPartition check: applied only while the set's partition
+    /// epoch is still this one (None: the controller's own elections).
+    #[serde(default)]
+    pub expect_partition_epoch: Option<i32>,
 }
 
 /// Why a record did not change the image.
@@ -93,32 +97,58 @@ pub fn apply(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result
             }
             Ok(())
         }
-        MetadataRecord::Partitions(changes) => {
-            for change in changes {
-                let Some(topic) = image.topics.get_mut(&change.topic) else {
-                    continue;
-                };
-                if topic.id != change.topic_id {
-                    continue;
-                }
-                if let Some(set) = topic.replicas.get_mut(change.partition) {
-                    assert!(
-                        change.set.leader == -1 || change.set.isr.contains(&change.set.leader),
-                        "a leader is always in the ISR"
-                    );
-                    assert!(
-                        change.set.leader_epoch >= set.leader_epoch,
-                        "leader epochs never go back"
-                    );
-                    *set = change.set.clone();
-                }
-            }
-            Ok(())
-        }
+        MetadataRecord::Partitions(changes) => apply_partition_changes(image, changes),
     };
     // Every committed entry moves the version, so nodes compare images by it.
     image.version = index;
     result
+}
+
+/// Leader/ISR changes, all or nothing: a change whose expected partition
+/// epoch is stale rejects the whole record.
+fn apply_partition_changes(
+    image: &mut Catalog,
+    changes: &[PartitionChange],
+) -> Result<(), Rejected> {
+    for change in changes {
+        let current = image
+            .topics
+            .get(&change.topic)
+            .filter(|t| t.id == change.topic_id)
+            .and_then(|t| t.replicas.get(change.partition));
+        if let (Some(expect), Some(set)) = (change.expect_partition_epoch, current) {
+            if set.partition_epoch != expect {
+                return Err(Rejected::Conflict(format!(
+                    "{}-{} is at partition epoch {}, not {expect}",
+                    change.topic, change.partition, set.partition_epoch
+                )));
+            }
+        }
+    }
+    for change in changes {
+        let Some(topic) = image.topics.get_mut(&change.topic) else {
+            continue;
+        };
+        if topic.id != change.topic_id {
+            continue;
+        }
+        if let Some(set) = topic.replicas.get_mut(change.partition) {
+            assert!(
+                change.set.leader == -1 || change.set.isr.contains(&change.set.leader),
+                "a leader is always in the ISR"
+            );
+            assert!(
+                change.set.leader_epoch >= set.leader_epoch,
+                "leader epochs never go back"
+            );
+            let partition_epoch = set.partition_epoch + 1;
+            *set = ReplicaSet {
+                partition_epoch,
+                ..change.set.clone()
+            };
+        }
+    }
+    Ok(())
 }
 
 fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Rejected> {
@@ -154,7 +184,16 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
     for delta in deltas {
         match delta {
             CatalogDelta::UpsertTopic { topic, .. } => {
-                image.topics.insert(topic.name.clone(), topic.clone());
+                // Leaders and ISRs of existing partitions belong to the
+                // Partitions records: an admin change computed on an older
+                // copy must not take them back. New partitions bring theirs.
+                let mut topic = topic.clone();
+                if let Some(current) = image.topics.get(&topic.name) {
+                    for (set, now) in topic.replicas.iter_mut().zip(&current.replicas) {
+                        *set = now.clone();
+                    }
+                }
+                image.topics.insert(topic.name.clone(), topic);
             }
             CatalogDelta::RemoveTopic { name, .. } => {
                 image.topics.remove(name);
@@ -220,6 +259,7 @@ pub fn place_replicas(
                 isr: replicas.clone(),
                 replicas,
                 leader_epoch: 0,
+                partition_epoch: 0,
             }
         })
         .collect()

@@ -259,6 +259,8 @@ pub struct GroupCoordinator {
     pub(crate) groups: RefCell<HashMap<String, Group>>,
     /// True until `load` has replayed this shard's offsets partitions.
     loading: Cell<bool>,
+    /// Offsets partitions being replayed after a leadership change.
+    loading_partitions: RefCell<std::collections::HashSet<i32>>,
 }
 
 impl GroupCoordinator {
@@ -266,52 +268,93 @@ impl GroupCoordinator {
         GroupCoordinator {
             groups: RefCell::new(HashMap::new()),
             loading: Cell::new(true),
+            loading_partitions: RefCell::new(Default::default()),
         }
     }
 
-    /// Replays this shard's partitions of `__consumer_offsets` (if the topic
-    /// exists) from the log start: offsets and groups as of the last record.
+    /// Replays the partitions of `__consumer_offsets` (if the topic exists)
+    /// this shard holds and leads, from the log start: offsets and groups as
+    /// of the last record.
     pub async fn load(broker: &Rc<Broker>) -> Result<(), String> {
-        let coordinator = &broker.groups;
         let catalog = broker.catalog();
-        let session_timeout_ms = broker.config.broker.group_consumer_session_timeout_ms;
         if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
             for index in 0..topic.partition_count() {
-                let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
-                    continue;
-                };
-                let mut offset = partition.log_start_offset();
-                let mut replayed = 0usize;
-                while offset < partition.high_watermark() {
-                    let fetched = partition
-                        .read(offset, 1 << 20)
-                        .await
-                        .map_err(|e| format!("{OFFSETS_TOPIC}-{index}: {e}"))?;
-                    let entries = records::decode_batches(fetched.records)
-                        .map_err(|e| format!("{OFFSETS_TOPIC}-{index}@{offset}: {e}"))?;
-                    let Some(last) = entries.last().map(|e| e.0) else {
-                        // Nothing decodable (control batches only): skip one batch.
-                        offset = next_batch_offset(&partition, offset).await?;
-                        continue;
-                    };
-                    for (at, key, value) in entries {
-                        match records::decode(&key, value.as_ref()) {
-                            Ok(Some(entry)) => coordinator.replay(index, entry, session_timeout_ms),
-                            Ok(None) => {}
-                            Err(e) => log::warn!("{OFFSETS_TOPIC}-{index}@{at}: {e}; skipped"),
-                        }
-                        replayed += 1;
-                    }
-                    offset = last + 1;
-                    glommio::yield_if_needed().await;
-                }
-                if replayed > 0 {
-                    log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
+                if broker
+                    .partition(OFFSETS_TOPIC, index)
+                    .is_some_and(|p| p.is_leader())
+                {
+                    Self::load_partition(broker, index).await?;
                 }
             }
         }
-        coordinator.loading.set(false);
+        broker.groups.loading.set(false);
         Ok(())
+    }
+
+    /// This broker became (or stopped being) the leader of an offsets
+    /// partition: its groups are loaded from the replicated log (or
+    /// forgotten here; the new leader's broker coordinates them now).
+    pub async fn leadership_changed(broker: &Rc<Broker>, index: i32) {
+        let leads = broker
+            .partition(OFFSETS_TOPIC, index)
+            .is_some_and(|p| p.is_leader());
+        if !leads {
+            broker.groups.forget_partition(index);
+            return;
+        }
+        if let Err(e) = Self::load_partition(broker, index).await {
+            log::error!("{OFFSETS_TOPIC}-{index}: groups not loaded: {e}");
+        }
+    }
+
+    fn forget_partition(&self, index: i32) {
+        self.groups.borrow_mut().retain(|_, g| g.partition != index);
+    }
+
+    /// Replays one offsets partition; its groups answer
+    /// COORDINATOR_LOAD_IN_PROGRESS until it is done.
+    async fn load_partition(broker: &Rc<Broker>, index: i32) -> Result<(), String> {
+        let coordinator = &broker.groups;
+        let session_timeout_ms = broker.config.broker.group_consumer_session_timeout_ms;
+        let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
+            return Ok(());
+        };
+        coordinator.loading_partitions.borrow_mut().insert(index);
+        coordinator.forget_partition(index);
+        let result = async {
+            let mut offset = partition.log_start_offset();
+            let mut replayed = 0usize;
+            while offset < partition.high_watermark() {
+                let fetched = partition
+                    .read(offset, 1 << 20)
+                    .await
+                    .map_err(|e| format!("{OFFSETS_TOPIC}-{index}: {e}"))?;
+                let entries = records::decode_batches(fetched.records)
+                    .map_err(|e| format!("{OFFSETS_TOPIC}-{index}@{offset}: {e}"))?;
+                let Some(last) = entries.last().map(|e| e.0) else {
+                    // Nothing decodable (control batches only): skip one batch.
+                    offset = next_batch_offset(&partition, offset).await?;
+                    continue;
+                };
+                for (at, key, value) in entries {
+                    match records::decode(&key, value.as_ref()) {
+                        Ok(Some(entry)) => coordinator.replay(index, entry, session_timeout_ms),
+                        Ok(None) => {}
+                        Err(e) => log::warn!("{OFFSETS_TOPIC}-{index}@{at}: {e}; skipped"),
+                    }
+                    replayed += 1;
+                }
+                offset = last + 1;
+                glommio::yield_if_needed().await;
+            }
+            if replayed > 0 {
+                log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
+            }
+            Ok(())
+        }
+        .await;
+        coordinator.loading_partitions.borrow_mut().remove(&index);
+        result
     }
 
     fn replay(&self, partition: i32, entry: Entry, session_timeout_ms: i32) {
@@ -585,8 +628,20 @@ fn owned_partition(broker: &Broker, group: &str) -> Result<i32, i16> {
     }
     let (owner, partition) =
         locate(broker, group).ok_or(code(ResponseError::CoordinatorNotAvailable))?;
-    if owner != broker.shard() || broker.partition(OFFSETS_TOPIC, partition).is_none() {
+    if owner != broker.shard()
+        || !broker
+            .partition(OFFSETS_TOPIC, partition)
+            .is_some_and(|p| p.is_leader())
+    {
         return Err(code(ResponseError::NotCoordinator));
+    }
+    if broker
+        .groups
+        .loading_partitions
+        .borrow()
+        .contains(&partition)
+    {
+        return Err(code(ResponseError::CoordinatorLoadInProgress));
     }
     Ok(partition)
 }
@@ -602,14 +657,27 @@ pub(crate) async fn append(
         .partition(OFFSETS_TOPIC, partition)
         .ok_or(PartitionError::Gone)?;
     let batch = records::batch(entries, now_ms());
-    let (_, commit) = p.append(&batch)?;
+    // As Kafka's coordinator: acks=all, so a commit survives its leader.
+    let (_, commit) = p.append(&batch, -1)?;
     let Some(commit) = commit else {
         return Ok(());
     };
     broker.committer.schedule(&p);
     drop(p);
-    commit.await.unwrap_or(Err(PartitionError::Gone))
+    // Kafka's offsets.commit.timeout.ms: past it the commit is reported as
+    // failed (it may still be replicated later).
+    let timeout = async {
+        glommio::timer::sleep(OFFSETS_COMMIT_TIMEOUT).await;
+        Err(PartitionError::TimedOut)
+    };
+    futures_lite::future::or(
+        async { commit.await.unwrap_or(Err(PartitionError::Gone)) },
+        timeout,
+    )
+    .await
 }
+
+const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Appends in a detached task: group metadata written from synchronous
 /// paths (the sweep, a leave), where nobody waits for the answer.

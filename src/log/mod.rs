@@ -120,6 +120,8 @@ pub enum LogError {
         end: i64,
     },
     Corrupt(String),
+    /// A flush, clean or truncation is in flight, or appends are unflushed.
+    Busy,
 }
 
 impl fmt::Display for LogError {
@@ -134,6 +136,7 @@ impl fmt::Display for LogError {
                 end,
             } => write!(f, "offset {requested} is outside the log [{start}, {end}]"),
             LogError::Corrupt(what) => write!(f, "log is corrupt: {what}"),
+            LogError::Busy => write!(f, "log is busy"),
         }
     }
 }
@@ -403,6 +406,18 @@ impl<D: Disk> PartitionLog<D> {
         batch: &[u8],
         log_append_time_ms: Option<i64>,
     ) -> Result<AppendInfo, LogError> {
+        self.append_stamped(batch, log_append_time_ms, None)
+    }
+
+    /// [`append`](Self::append), also stamping the batch's partition leader
+    /// epoch (a replicated partition's leader). The epoch is outside the
+    /// CRC, so the copy stays valid.
+    pub fn append_stamped(
+        &mut self,
+        batch: &[u8],
+        log_append_time_ms: Option<i64>,
+        leader_epoch: Option<i32>,
+    ) -> Result<AppendInfo, LogError> {
         if self.failed {
             return Err(LogError::Failed);
         }
@@ -421,6 +436,9 @@ impl<D: Disk> PartitionLog<D> {
         let mut head = [0u8; BATCH_HEADER_BYTES];
         head.copy_from_slice(&batch[..BATCH_HEADER_BYTES]);
         batch::patch_base_offset(&mut head, base);
+        if let Some(epoch) = leader_epoch {
+            batch::patch_partition_leader_epoch(&mut head, epoch);
+        }
         let records = &batch[BATCH_HEADER_BYTES..];
         if let Some(ts) = log_append_time_ms {
             batch::set_log_append_time_parts(&mut head, records, ts);
@@ -1038,6 +1056,10 @@ fn clamp_config(mut config: LogConfig) -> LogConfig {
     config.index_interval_bytes = config.index_interval_bytes.max(1);
     config
 }
+
+#[path = "truncate_stub.rs"]
+mod truncate_stub;
+pub use truncate_stub::{TruncateJob, TruncateOutcome};
 
 /// Start-up recovery: loading segments and their indexes.
 mod recovery {

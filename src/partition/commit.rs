@@ -166,7 +166,9 @@ mod tests {
                 let committer = Committer::start(queue, window);
                 let mut waits = Vec::new();
                 for i in 0..count {
-                    let (_, wait) = partition.append(&one_record_batch(&i.to_string())).unwrap();
+                    let (_, wait) = partition
+                        .append(&one_record_batch(&i.to_string()), 1)
+                        .unwrap();
                     committer.schedule(&partition);
                     waits.push(wait.expect("a new batch waits for its commit"));
                     glommio::timer::sleep(Duration::from_millis(1)).await;

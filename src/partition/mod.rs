@@ -8,10 +8,14 @@
 //!
 //! Invariants: `log_start <= high_watermark <= flushed <= log_end`. On a
 //! single node the high watermark is the durable end of the log, so a
-//! consumer never reads what a crash could take back.
+//! consumer never reads what a crash could take back. With replicas
+//! (`replica`), the leader's high watermark is also at most the durable end
+//! of every in-sync follower.
 
 pub mod commit;
+pub mod epochs;
 pub mod producers;
+pub mod replica;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -54,6 +58,28 @@ pub enum PartitionError {
     Gone,
     /// Another broker leads this partition.
     NotLeader,
+    /// acks=all with fewer in-sync replicas than min.insync.replicas: not stored.
+    NotEnoughReplicas {
+        isr: usize,
+        min: i32,
+    },
+    /// Stored, but the ISR shrank below min.insync.replicas before it was replicated.
+    NotEnoughReplicasAfterAppend {
+        isr: usize,
+        min: i32,
+    },
+    /// The request's leader epoch is older than the partition's.
+    FencedLeaderEpoch {
+        requested: i32,
+        current: i32,
+    },
+    /// The request's leader epoch is newer than this broker knows (its metadata lags).
+    UnknownLeaderEpoch {
+        requested: i32,
+        current: i32,
+    },
+    /// acks=all waited longer than the request's timeout.
+    TimedOut,
 }
 
 impl std::fmt::Display for PartitionError {
@@ -83,6 +109,23 @@ impl std::fmt::Display for PartitionError {
             }
             PartitionError::Gone => f.write_str("partition is no longer hosted here"),
             PartitionError::NotLeader => f.write_str("another broker leads this partition"),
+            PartitionError::NotEnoughReplicas { isr, min } => write!(
+                f,
+                "{isr} in-sync replicas, fewer than min.insync.replicas {min}"
+            ),
+            PartitionError::NotEnoughReplicasAfterAppend { isr, min } => write!(
+                f,
+                "written, but the in-sync replicas fell to {isr}, below min.insync.replicas {min}"
+            ),
+            PartitionError::FencedLeaderEpoch { requested, current } => {
+                write!(f, "leader epoch {requested} is older than {current}")
+            }
+            PartitionError::UnknownLeaderEpoch { requested, current } => {
+                write!(f, "leader epoch {requested} is newer than {current}")
+            }
+            PartitionError::TimedOut => {
+                f.write_str("the in-sync replicas did not confirm the batch in time")
+            }
         }
     }
 }
@@ -150,8 +193,16 @@ struct State {
     config: TopicConfig,
     producers: ProducerStates,
     high_watermark: i64,
-    /// Produces waiting for the flush that covers their last offset, in offset order.
+    /// This broker's part in replication, and what the leader knows of its followers.
+    replica: replica::ReplicaState,
+    followers: replica::Followers,
+    /// On a follower: the leader's high watermark as of the last fetch.
+    leader_high_watermark: i64,
+    epochs: epochs::LeaderEpochs,
+    /// Produces (acks=1) waiting for the flush that covers their last offset, in offset order.
     commit_waiters: VecDeque<CommitWaiter>,
+    /// Produces (acks=all) waiting for the high watermark to pass their last offset.
+    replica_waiters: VecDeque<CommitWaiter>,
     /// Fetches waiting for the high watermark to move.
     data_waiters: Vec<oneshot::Sender<()>>,
     /// Snapshots of producer state waiting to be written, by base offset.
@@ -167,6 +218,8 @@ pub struct Partition {
     /// Set while the partition sits in the shard committer's dirty list.
     queued_for_commit: Cell<bool>,
     deleted: Cell<bool>,
+    /// Held by housekeeping and truncation: neither runs while the other does.
+    maintenance: glommio::sync::Semaphore,
 }
 
 pub fn log_config(config: &TopicConfig) -> LogConfig {
@@ -222,6 +275,11 @@ impl Partition {
             }
         }
         let high_watermark = log.flushed_offset();
+        let mut epochs = epochs::LeaderEpochs::load(&dir);
+        if epochs.truncate_from_end(log.end_offset()) {
+            // The log lost a torn tail the checkpoint had already seen.
+            epochs::LeaderEpochs::write(&dir, &epochs.to_text()).map_err(LogError::Io)?;
+        }
         Ok(Partition {
             topic: topic.to_string(),
             index,
@@ -232,12 +290,18 @@ impl Partition {
                 config,
                 producers,
                 high_watermark,
+                replica: replica::ReplicaState::single(),
+                followers: replica::Followers::default(),
+                leader_high_watermark: high_watermark,
+                epochs,
                 commit_waiters: VecDeque::new(),
+                replica_waiters: VecDeque::new(),
                 data_waiters: Vec::new(),
                 snapshots_due: Vec::new(),
             }),
             queued_for_commit: Cell::new(false),
             deleted: Cell::new(false),
+            maintenance: glommio::sync::Semaphore::new(1),
         })
     }
 
@@ -272,13 +336,29 @@ impl Partition {
     }
 
     /// Validates and appends one produced batch; the returned receiver
-    /// resolves once the batch is durable (or its flush failed). `None` for
-    /// a duplicate that is already durable.
-    pub fn append(&self, records: &[u8]) -> Result<(Appended, Option<CommitWait>), PartitionError> {
+    /// resolves once the batch is durable here (acks 0 and 1) or on every
+    /// in-sync replica (acks=all: -1), or failed. `None` for a duplicate
+    /// that already is.
+    pub fn append(
+        &self,
+        records: &[u8],
+        acks: i16,
+    ) -> Result<(Appended, Option<CommitWait>), PartitionError> {
         if self.deleted.get() {
             return Err(PartitionError::Gone);
         }
         let mut state = self.state.borrow_mut();
+        if !state.replica.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        let all = acks == -1;
+        let min_isr = state.config.min_insync_replicas;
+        if all && (state.replica.isr.len() as i32) < min_isr && state.replica.replicated {
+            return Err(PartitionError::NotEnoughReplicas {
+                isr: state.replica.isr.len(),
+                min: min_isr,
+            });
+        }
         let header =
             batch::validate_produce_records(records, state.config.max_message_bytes as usize)
                 .map_err(batch_error)?;
@@ -301,8 +381,13 @@ impl Partition {
                     },
                     log_start_offset,
                 };
-                let waiter = (meta.last_offset >= state.high_watermark)
-                    .then(|| Self::wait_commit(&mut state, meta.last_offset));
+                let durable = if all {
+                    state.high_watermark
+                } else {
+                    state.log.flushed_offset()
+                };
+                let waiter = (meta.last_offset >= durable)
+                    .then(|| Self::wait_commit(&mut state, meta.last_offset, all));
                 return Ok((appended, waiter));
             }
             SequenceCheck::StaleEpoch => return Err(PartitionError::StaleProducerEpoch),
@@ -311,9 +396,13 @@ impl Partition {
             }
         }
         let stored = stored_form(&state.config, &header, records, &self.topic, self.index)?;
+        let stamp = state
+            .replica
+            .replicated
+            .then_some(state.replica.leader_epoch);
         let info = state
             .log
-            .append(stored.as_deref().unwrap_or(records), log_append_time)
+            .append_stamped(stored.as_deref().unwrap_or(records), log_append_time, stamp)
             .map_err(|e| storage_error(&e))?;
         state.producers.record(
             &header,
@@ -328,7 +417,7 @@ impl Partition {
             let snapshot = state.producers.to_snapshot();
             state.snapshots_due.push((info.last_offset + 1, snapshot));
         }
-        let waiter = Self::wait_commit(&mut state, info.last_offset);
+        let waiter = Self::wait_commit(&mut state, info.last_offset, all);
         Ok((
             Appended {
                 base_offset: info.base_offset,
@@ -342,16 +431,23 @@ impl Partition {
     fn wait_commit(
         state: &mut State,
         last_offset: i64,
+        all_replicas: bool,
     ) -> oneshot::Receiver<Result<(), PartitionError>> {
         let (done, wait) = oneshot::channel();
+        let waiters = if all_replicas {
+            &mut state.replica_waiters
+        } else {
+            &mut state.commit_waiters
+        };
+        // Produces that timed out dropped their receivers: forget them
+        // before the queue grows past what in-flight requests can explain.
+        if waiters.len() >= crate::limits::COMMIT_WAITERS_PER_SHARD_MAX {
+            waiters.retain(|w| !w.done.is_canceled());
+        }
         // Waiters stay in offset order: a duplicate's offset may be older than
         // the newest waiter, so insert where it belongs.
-        let at = state
-            .commit_waiters
-            .partition_point(|w| w.last_offset <= last_offset);
-        state
-            .commit_waiters
-            .insert(at, CommitWaiter { last_offset, done });
+        let at = waiters.partition_point(|w| w.last_offset <= last_offset);
+        waiters.insert(at, CommitWaiter { last_offset, done });
         wait
     }
 
@@ -370,9 +466,8 @@ impl Partition {
             Ok(flushed) => {
                 assert!(
                     flushed >= state.high_watermark,
-                    "the high watermark never moves back"
+                    "the high watermark is at most the flushed offset"
                 );
-                state.high_watermark = flushed;
                 while state
                     .commit_waiters
                     .front()
@@ -381,6 +476,9 @@ impl Partition {
                     let waiter = state.commit_waiters.pop_front().expect("front exists");
                     let _ = waiter.done.send(Ok(()));
                 }
+                replica::advance_high_watermark(&mut state);
+                // Followers wait for flushed data, consumers for the high
+                // watermark: both re-check when woken.
                 for waiter in state.data_waiters.drain(..) {
                     let _ = waiter.send(());
                 }
@@ -390,13 +488,12 @@ impl Partition {
                 log::error!("{}-{}: flush failed: {e}", self.topic, self.index);
                 state.producers.truncate_from(kept);
                 let error = storage_error(&e);
-                while state
-                    .commit_waiters
-                    .back()
-                    .is_some_and(|w| w.last_offset >= kept)
-                {
-                    let waiter = state.commit_waiters.pop_back().expect("back exists");
-                    let _ = waiter.done.send(Err(error.clone()));
+                let state = &mut *state;
+                for waiters in [&mut state.commit_waiters, &mut state.replica_waiters] {
+                    while waiters.back().is_some_and(|w| w.last_offset >= kept) {
+                        let waiter = waiters.pop_back().expect("back exists");
+                        let _ = waiter.done.send(Err(error.clone()));
+                    }
                 }
                 state.snapshots_due.retain(|(base, _)| *base < kept);
             }
@@ -426,10 +523,14 @@ impl Partition {
         !self.queued_for_commit.replace(true)
     }
 
-    /// Reads whole batches from `offset`, never past the high watermark.
+    /// Reads whole batches from `offset`, never past the high watermark
+    /// (consumers; only the leader serves them).
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
         let (mut job, high_watermark, log_start_offset) = {
             let state = self.state.borrow();
+            if !state.replica.is_leader() {
+                return Err(PartitionError::NotLeader);
+            }
             let hw = state.high_watermark;
             let start = state.log.start_offset();
             if offset < start || offset > hw {
@@ -456,12 +557,18 @@ impl Partition {
         })
     }
 
-    /// Waits until the high watermark passes `offset` or `timeout` elapses.
-    pub async fn wait_for_data(&self, offset: i64, timeout: Duration) {
+    /// Waits until the high watermark (a follower's fetch: the flushed
+    /// end) passes `offset`, the partition changes role, or `timeout` elapses.
+    pub async fn wait_for_data(&self, offset: i64, timeout: Duration, replica: bool) {
         let deadline = Instant::now() + timeout;
         let wait = {
             let mut state = self.state.borrow_mut();
-            if state.high_watermark > offset || self.deleted.get() {
+            let end = if replica {
+                state.log.flushed_offset()
+            } else {
+                state.high_watermark
+            };
+            if end > offset || self.deleted.get() || !state.replica.is_leader() {
                 return;
             }
             // Waiters whose fetch already timed out are dropped here, so an
@@ -491,6 +598,9 @@ impl Partition {
     ) -> Result<Option<(i64, i64)>, PartitionError> {
         let job = {
             let state = self.state.borrow();
+            if !state.replica.is_leader() {
+                return Err(PartitionError::NotLeader);
+            }
             match timestamp {
                 -1 => return Ok(Some((state.high_watermark, -1))),
                 -2 => return Ok(Some((state.log.start_offset(), -1))),
@@ -525,6 +635,11 @@ impl Partition {
         if self.deleted.get() {
             return;
         }
+        let _one_at_a_time = self
+            .maintenance
+            .acquire_permit(1)
+            .await
+            .expect("semaphore never closes");
         self.state.borrow_mut().log.release_idle_cache();
         let rolled = self.state.borrow_mut().log.maybe_roll(now);
         if rolled {
@@ -570,6 +685,9 @@ impl Partition {
     pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
         let job = {
             let mut state = self.state.borrow_mut();
+            if !state.replica.is_leader() {
+                return Err(PartitionError::NotLeader);
+            }
             let offset = if offset == -1 {
                 state.high_watermark
             } else {
@@ -599,7 +717,12 @@ impl Partition {
     pub fn mark_deleted(&self) {
         self.deleted.set(true);
         let mut state = self.state.borrow_mut();
-        for waiter in state.commit_waiters.drain(..) {
+        let state = &mut *state;
+        for waiter in state
+            .commit_waiters
+            .drain(..)
+            .chain(state.replica_waiters.drain(..))
+        {
             let _ = waiter.done.send(Err(PartitionError::Gone));
         }
         for waiter in state.data_waiters.drain(..) {
@@ -711,6 +834,15 @@ fn list_snapshots(dir: &Path) -> Vec<i64> {
         .collect();
     offsets.sort_unstable();
     offsets
+}
+
+/// Removes producer snapshots past `end` (the log was cut there).
+fn remove_snapshots_after(dir: &Path, end: i64) {
+    for offset in list_snapshots(dir) {
+        if offset > end {
+            let _ = std::fs::remove_file(snapshot_path(dir, offset));
+        }
+    }
 }
 
 /// Keeps the three newest snapshots and none below the log start.

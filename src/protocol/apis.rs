@@ -49,6 +49,8 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::DescribeLogDirs, 1, 4),
     served(ApiKey::DescribeCluster, 0, 1),
     served(ApiKey::DescribeQuorum, 0, 2),
+    served(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    served(ApiKey::ElectLeaders, 0, 2),
     served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     served(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];

@@ -24,6 +24,7 @@ use crate::limits;
 use crate::log::CacheBudget;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
+use crate::partition::replica::ReplicaState;
 use crate::partition::{now_ms, Partition};
 use crate::shard::mesh::{Envelope, Handler, Mesh};
 use crate::shard::ShardId;
@@ -53,6 +54,11 @@ pub struct Broker {
     pub owner: Option<CatalogOwner>,
     /// The queue for retention and other work that must not delay requests.
     pub background: TaskQueueHandle,
+    /// The queue requests are served in (replica fetchers run there too:
+    /// acks=all waits on them).
+    pub requests: TaskQueueHandle,
+    /// Follower fetchers and ISR changes of this shard's partitions.
+    pub replication: crate::replication::Replication,
     /// The consumer groups this shard coordinates (see `group`).
     pub groups: crate::group::GroupCoordinator,
     /// Only on shard 0 of a node in a cluster: its controller quorum part,
@@ -113,6 +119,16 @@ impl Broker {
             .collect()
     }
 
+    /// Whether this node is part of a cluster (a controller quorum runs the metadata).
+    pub fn cluster_mode(&self) -> bool {
+        self.config.cluster.has_quorum()
+    }
+
+    /// Every partition this shard holds (led or followed).
+    pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
+        self.all_partitions()
+    }
+
     fn all_partitions(&self) -> Vec<Rc<Partition>> {
         self.partitions
             .borrow()
@@ -126,7 +142,7 @@ impl Broker {
     /// Makes this shard's partitions match `catalog`: opens the new ones it
     /// owns, applies config changes and deletes the partitions of removed
     /// topics. The catalog copy is replaced once the partitions are open.
-    pub async fn apply_catalog(&self, catalog: Rc<Catalog>) -> Result<(), String> {
+    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) -> Result<(), String> {
         let me = self.shard().0 as u32;
         let node = self.config.broker.node_id;
         let defaults = self.broker_defaults(&catalog);
@@ -203,11 +219,47 @@ impl Broker {
             }
             removed
         };
-        *self.catalog.borrow_mut() = catalog;
+        *self.catalog.borrow_mut() = catalog.clone();
         for partition in removed {
             delete_partition(partition).await;
         }
+        self.apply_replica_sets(&catalog).await;
         Ok(())
+    }
+
+    /// Gives each partition of this shard its replica set from the catalog
+    /// (leader, epoch, ISR), then starts the fetchers it now needs and
+    /// moves group coordination with the offsets partitions' leadership.
+    async fn apply_replica_sets(self: &Rc<Self>, catalog: &Catalog) {
+        let me = self.config.broker.node_id;
+        for partition in self.all_partitions() {
+            let Some(topic) = catalog.topics.get(&partition.topic) else {
+                continue;
+            };
+            let next = match topic.replicas.get(partition.index as usize) {
+                Some(set) => ReplicaState {
+                    me,
+                    leader: set.leader,
+                    leader_epoch: set.leader_epoch,
+                    partition_epoch: set.partition_epoch,
+                    replicas: set.replicas.clone(),
+                    isr: set.isr.clone(),
+                    replicated: true,
+                },
+                None => ReplicaState::single(),
+            };
+            let was_leader = partition.is_leader();
+            if let Some(checkpoint) = partition.set_replica_state(next) {
+                if let Err(e) = partition.write_epochs(checkpoint).await {
+                    log::error!("{}-{}: {e}", partition.topic, partition.index);
+                }
+            }
+            if partition.topic == crate::group::OFFSETS_TOPIC && was_leader != partition.is_leader()
+            {
+                crate::group::GroupCoordinator::leadership_changed(self, partition.index).await;
+            }
+        }
+        crate::replication::Replication::sync(self);
     }
 
     /// Routes one request to the shard that owns its partition: a direct call
@@ -356,12 +408,18 @@ pub async fn run_shard(
     let group_sweep =
         glommio::spawn_local_into(crate::group::sweep_loop(broker.clone()), background)
             .expect("task queue exists");
+    let isr_check = glommio::spawn_local_into(
+        crate::replication::isr_shrink_loop(broker.clone()),
+        background,
+    )
+    .expect("task queue exists");
     while !super::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     drop(accepting);
     drop(housekeeping);
     drop(group_sweep);
+    drop(isr_check);
     shutdown(&broker).await;
     Ok(())
 }
@@ -420,6 +478,8 @@ async fn start(
         stats: Stats::default(),
         groups: crate::group::GroupCoordinator::new(),
         background,
+        requests,
+        replication: Default::default(),
     });
     let _ = slot.set(broker.clone());
     broker.apply_catalog(Rc::new(catalog)).await?;

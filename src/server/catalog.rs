@@ -16,6 +16,7 @@ use crate::cluster::records::{self, CatalogDelta, MetadataRecord};
 use crate::config::validate_topic_config;
 use crate::limits;
 use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODUCER_ID_BLOCK};
+use crate::partition::replica::IsrChange;
 use crate::shard::ShardId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub struct CatalogOwner {
     catalog: RefCell<Catalog>,
     /// One change at a time: persist and broadcast await.
     changing: Semaphore,
+    /// One producer id block reservation at a time (cluster).
+    reserving_ids: Semaphore,
     next_producer_id: Cell<i64>,
     /// In a cluster, the producer id block this broker reserved: [next, end).
     cluster_block: Cell<(i64, i64)>,
@@ -69,6 +72,7 @@ impl CatalogOwner {
         CatalogOwner {
             catalog: RefCell::new(catalog.clone()),
             changing: Semaphore::new(1),
+            reserving_ids: Semaphore::new(1),
             // Ids of the block in use when the broker stopped may have been
             // handed out: start after it.
             next_producer_id: Cell::new(catalog.producer_id_block_end),
@@ -126,14 +130,6 @@ impl CatalogOwner {
         if factor < 1 || factor as usize > live {
             return Err(CatalogError::InvalidReplicationFactor(format!(
                 "Replication factor: {factor} larger than available brokers: {live}."
-            )));
-        }
-        if factor > 1 {
-            // Follower fetching is not built yet: a second copy that never
-            // receives data would promise a durability it does not have.
-            return Err(CatalogError::InvalidReplicationFactor(format!(
-                "Replication factor {factor} is not supported yet: corelog does not replicate \
-                 partitions between brokers yet (use 1)."
             )));
         }
         Ok(())
@@ -328,6 +324,54 @@ impl CatalogOwner {
         .await
     }
 
+    /// A leader's ISR change (Kafka's AlterPartition), committed through
+    /// the controller only if the partition did not change meanwhile.
+    pub async fn alter_isr(
+        broker: &Rc<Broker>,
+        topic: &str,
+        partition: i32,
+        change: IsrChange,
+    ) -> Result<(), CatalogError> {
+        let node = broker
+            .cluster()
+            .ok_or_else(|| CatalogError::Storage("ISR changes need a cluster".into()))?;
+        let catalog = broker.catalog();
+        let meta = catalog
+            .topics
+            .get(topic)
+            .ok_or_else(|| CatalogError::UnknownTopic(topic.to_string()))?;
+        let set = usize::try_from(partition)
+            .ok()
+            .and_then(|p| meta.replicas.get(p))
+            .ok_or_else(|| CatalogError::UnknownTopic(topic.to_string()))?;
+        let me = broker.config.broker.node_id;
+        if set.leader != me
+            || set.leader_epoch != change.leader_epoch
+            || set.partition_epoch != change.partition_epoch
+        {
+            return Err(CatalogError::Storage(format!(
+                "{topic}-{partition} changed before its ISR change was sent"
+            )));
+        }
+        assert!(
+            change.isr.contains(&me),
+            "a leader never drops itself from the ISR"
+        );
+        let record = MetadataRecord::Partitions(vec![records::PartitionChange {
+            topic: topic.to_string(),
+            topic_id: meta.id,
+            partition: partition as usize,
+            set: ReplicaSet {
+                isr: change.isr,
+                ..set.clone()
+            },
+            expect_partition_epoch: Some(change.partition_epoch),
+        }]);
+        node.submit(record)
+            .await
+            .map_err(|e| CatalogError::Storage(e.to_string()))
+    }
+
     /// A producer id never handed out before, even across restarts.
     pub async fn allocate_producer_id(broker: &Rc<Broker>) -> Result<i64, CatalogError> {
         let owner = broker
@@ -385,8 +429,12 @@ impl CatalogOwner {
         broker: &Rc<Broker>,
         owner: &CatalogOwner,
     ) -> Result<i64, CatalogError> {
+        // Not `changing`: the committed block reaches the local catalog
+        // through `sync_image`, which takes `changing`; holding it while
+        // waiting for that would stall every InitProducerId for the whole
+        // submit deadline.
         let _one_at_a_time = owner
-            .changing
+            .reserving_ids
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");

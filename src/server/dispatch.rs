@@ -158,6 +158,18 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
             version,
             &handlers::describe_quorum::handle(broker, version, r).await,
         ),
+        RequestKind::OffsetForLeaderEpoch(r) => encode(
+            id,
+            ApiKey::OffsetForLeaderEpoch,
+            version,
+            &handlers::offset_for_leader_epoch::handle(broker, version, r).await,
+        ),
+        RequestKind::ElectLeaders(r) => encode(
+            id,
+            ApiKey::ElectLeaders,
+            version,
+            &handlers::elect_leaders::handle(broker, version, r).await,
+        ),
         RequestKind::FindCoordinator(r) => encode(
             id,
             ApiKey::FindCoordinator,

@@ -25,6 +25,13 @@ pub fn partition_error(e: &PartitionError) -> i16 {
         PartitionError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         PartitionError::Gone => ResponseError::UnknownTopicOrPartition,
         PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+        PartitionError::NotEnoughReplicasAfterAppend { .. } => {
+            ResponseError::NotEnoughReplicasAfterAppend
+        }
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+        PartitionError::TimedOut => ResponseError::RequestTimedOut,
     })
 }
 
@@ -45,6 +52,9 @@ pub fn catalog_error(e: &CatalogError) -> i16 {
 pub fn group_append_error(e: &PartitionError) -> i16 {
     code(match e {
         PartitionError::Gone | PartitionError::NotLeader => ResponseError::NotCoordinator,
+        PartitionError::NotEnoughReplicas { .. }
+        | PartitionError::NotEnoughReplicasAfterAppend { .. }
+        | PartitionError::TimedOut => ResponseError::CoordinatorNotAvailable,
         PartitionError::MessageTooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
         PartitionError::Storage(_) => ResponseError::CoordinatorNotAvailable,
         _ => ResponseError::UnknownServerError,

@@ -25,20 +25,41 @@ pub enum ShardRequest {
         partition: i32,
         records: Bytes,
         acks: i16,
+        /// How long acks=all may wait for the in-sync replicas.
+        timeout_ms: u64,
     },
     Read {
         topic: String,
         partition: i32,
         offset: i64,
         max_bytes: usize,
+        /// A follower's fetch: its broker id and the leader epoch it follows.
+        replica: Option<(i32, i32)>,
     },
-    /// Answered when the partition's high watermark passes `offset` or the wait ends.
+    /// Answered when the partition's high watermark (a follower: its
+    /// flushed end) passes `offset` or the wait ends.
     WaitForData {
         topic: String,
         partition: i32,
         offset: i64,
         wait_ms: u64,
+        replica: bool,
     },
+    /// OffsetForLeaderEpoch on the leader.
+    EpochEndOffset {
+        topic: String,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    },
+    /// To shard 0: have the controller commit a leader's ISR change.
+    AlterIsr {
+        topic: String,
+        partition: i32,
+        change: crate::partition::replica::IsrChange,
+    },
+    /// To shard 0: preferred-leader election (ElectLeaders); None: every partition.
+    ElectPreferred(Option<Vec<(String, i32)>>),
     ListOffset {
         topic: String,
         partition: i32,
@@ -89,6 +110,8 @@ pub enum ShardReply {
     PartitionSizes(Vec<(String, i32, u64)>),
     QuorumStatus(Result<Option<crate::cluster::quorum::QuorumStatus>, String>),
     RecordsDeleted(Result<i64, PartitionError>),
+    EpochEnd(Result<(i32, i64), PartitionError>),
+    Elected(Result<Vec<(String, i32, crate::cluster::quorum::ElectionOutcome)>, String>),
     ProducerId(Result<i64, CatalogError>),
     Applied(Result<(), String>),
     /// A group coordinator's answer, or a Kafka error code for the whole group.
@@ -105,28 +128,59 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
             partition,
             records,
             acks,
-        } => ShardReply::Produced(produce(&broker, &topic, partition, &records, acks).await),
+            timeout_ms,
+        } => ShardReply::Produced(
+            produce(&broker, &topic, partition, &records, acks, timeout_ms).await,
+        ),
         ShardRequest::Read {
             topic,
             partition,
             offset,
             max_bytes,
-        } => match broker.partition(&topic, partition) {
-            Some(p) => ShardReply::Read(p.read(offset, max_bytes).await),
-            None => ShardReply::Read(Err(missing(&broker, &topic, partition))),
+            replica,
+        } => match (broker.partition(&topic, partition), replica) {
+            (Some(p), None) => ShardReply::Read(p.read(offset, max_bytes).await),
+            (Some(p), Some((replica, epoch))) => ShardReply::Read(
+                crate::replication::serve_follower_fetch(
+                    &broker, &p, replica, offset, max_bytes, epoch,
+                )
+                .await,
+            ),
+            (None, _) => ShardReply::Read(Err(missing(&broker, &topic, partition))),
         },
         ShardRequest::WaitForData {
             topic,
             partition,
             offset,
             wait_ms,
+            replica,
         } => {
             if let Some(p) = broker.partition(&topic, partition) {
-                p.wait_for_data(offset, Duration::from_millis(wait_ms))
+                p.wait_for_data(offset, Duration::from_millis(wait_ms), replica)
                     .await;
             }
             ShardReply::DataReady
         }
+        ShardRequest::EpochEndOffset {
+            topic,
+            partition,
+            current_leader_epoch,
+            leader_epoch,
+        } => match broker.partition(&topic, partition) {
+            Some(p) => {
+                ShardReply::EpochEnd(p.end_offset_for_epoch(current_leader_epoch, leader_epoch))
+            }
+            None => ShardReply::EpochEnd(Err(missing(&broker, &topic, partition))),
+        },
+        ShardRequest::AlterIsr {
+            topic,
+            partition,
+            change,
+        } => ShardReply::Changed(CatalogOwner::alter_isr(&broker, &topic, partition, change).await),
+        ShardRequest::ElectPreferred(wanted) => ShardReply::Elected(match broker.cluster() {
+            Some(node) => node.elect_preferred(wanted).await,
+            None => Err("preferred leader election needs a cluster".to_string()),
+        }),
         ShardRequest::ListOffset {
             topic,
             partition,
@@ -220,26 +274,36 @@ fn missing(broker: &Broker, topic: &str, index: i32) -> PartitionError {
 }
 
 /// Appends on the owner shard and waits for durability when the client asked
-/// for an acknowledgement.
+/// for an acknowledgement: here (acks=1), or on every in-sync replica
+/// (acks=all), the latter bounded by the request's timeout.
 async fn produce(
     broker: &Rc<Broker>,
     topic: &str,
     index: i32,
     records: &[u8],
     acks: i16,
+    timeout_ms: u64,
 ) -> Result<Appended, PartitionError> {
     let partition = broker
         .partition(topic, index)
         .ok_or_else(|| missing(broker, topic, index))?;
-    let (appended, commit) = partition.append(records)?;
+    let (appended, commit) = partition.append(records, acks)?;
     if commit.is_some() {
         broker.committer.schedule(&partition);
     }
-    match commit {
-        Some(commit) if acks != 0 => commit
-            .await
-            .unwrap_or(Err(PartitionError::Gone))
-            .map(|_| appended),
-        _ => Ok(appended),
+    drop(partition);
+    let Some(commit) = commit.filter(|_| acks != 0) else {
+        return Ok(appended);
+    };
+    let wait = async { commit.await.unwrap_or(Err(PartitionError::Gone)) };
+    if acks != -1 {
+        return wait.await.map(|_| appended);
     }
+    let timeout = async {
+        glommio::timer::sleep(Duration::from_millis(timeout_ms)).await;
+        Err(PartitionError::TimedOut)
+    };
+    futures_lite::future::or(wait, timeout)
+        .await
+        .map(|_| appended)
 }

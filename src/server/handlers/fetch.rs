@@ -33,6 +33,8 @@ struct Wanted {
     partition: i32,
     offset: i64,
     max_bytes: usize,
+    /// The leader epoch a follower's fetch names (-1: none).
+    current_leader_epoch: i32,
     /// None: the topic or partition does not exist.
     owner: Result<ShardId, i16>,
 }
@@ -46,15 +48,22 @@ struct Read {
 
 pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
     let wanted = resolve(broker, version, &request);
+    // A follower names itself (replica id >= 0); consumers send -1.
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let replica = (replica_id >= 0).then_some(replica_id);
     let response_max = (request.max_bytes.max(0) as usize).min(limits::FETCH_RESPONSE_BYTES_MAX);
-    let mut reads = read_all(broker, &wanted, response_max).await;
+    let mut reads = read_all(broker, &wanted, response_max, replica).await;
     let wait_ms = (request.max_wait_ms.max(0) as u64).min(limits::FETCH_WAIT_MS_MAX);
     let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
     let any_error = reads.iter().any(|r| r.error_code != errors::NONE);
     if bytes < request.min_bytes.max(0) as usize && wait_ms > 0 && !any_error && !wanted.is_empty()
     {
-        wait_for_any(broker, &wanted, wait_ms).await;
-        reads = read_all(broker, &wanted, response_max).await;
+        wait_for_any(broker, &wanted, wait_ms, replica.is_some()).await;
+        reads = read_all(broker, &wanted, response_max, replica).await;
     }
     respond(wanted, reads)
 }
@@ -87,6 +96,7 @@ fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wan
                 offset: p.fetch_offset,
                 max_bytes: (p.partition_max_bytes.max(0) as usize)
                     .min(limits::FETCH_RESPONSE_BYTES_MAX),
+                current_leader_epoch: p.current_leader_epoch,
                 owner,
             });
         }
@@ -97,7 +107,12 @@ fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wan
 /// Reads every partition concurrently, then keeps records in request order
 /// until the response's byte budget is spent (the first non-empty partition
 /// is always kept whole, so a large batch can never stall a consumer).
-async fn read_all(broker: &Rc<Broker>, wanted: &[Wanted], response_max: usize) -> Vec<Read> {
+async fn read_all(
+    broker: &Rc<Broker>,
+    wanted: &[Wanted],
+    response_max: usize,
+    replica: Option<i32>,
+) -> Vec<Read> {
     let reads = wanted.iter().map(|w| async move {
         let owner = match w.owner {
             Ok(owner) => owner,
@@ -108,6 +123,7 @@ async fn read_all(broker: &Rc<Broker>, wanted: &[Wanted], response_max: usize) -
             partition: w.partition,
             offset: w.offset,
             max_bytes: w.max_bytes,
+            replica: replica.map(|id| (id, w.current_leader_epoch)),
         };
         match broker.route(owner, request).await {
             ShardReply::Read(Ok(fetched)) => Read {
@@ -156,7 +172,7 @@ fn failed(error_code: i16) -> Read {
 
 /// Parks on every partition's owner until one has data past the fetch
 /// offset, or `wait_ms` passes.
-async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64) {
+async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, replica: bool) {
     let waits: Vec<Pin<Box<dyn Future<Output = ()>>>> = wanted
         .iter()
         .filter_map(|w| {
@@ -166,6 +182,7 @@ async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64) {
                 partition: w.partition,
                 offset: w.offset,
                 wait_ms,
+                replica,
             };
             let broker = broker.clone();
             Some(Box::pin(async move {

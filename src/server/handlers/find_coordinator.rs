@@ -98,6 +98,17 @@ fn coordinator(broker: &Broker, group: &str) -> Result<(BrokerId, StrBytes, i32)
     }
 }
 
+/// Registered brokers that are not fenced (1 on a single node).
+fn live_brokers(broker: &Broker) -> usize {
+    let catalog = broker.catalog();
+    catalog
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .count()
+        .max(1)
+}
+
 /// Creates `__consumer_offsets` (on shard 0, which broadcasts it) if this
 /// shard's catalog does not have it yet.
 async fn ensure_offsets_topic(broker: &Rc<Broker>) -> Result<(), (i16, String)> {
@@ -121,7 +132,12 @@ async fn ensure_offsets_topic(broker: &Rc<Broker>) -> Result<(), (i16, String)> 
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: broker.config.broker.offsets_topic_num_partitions,
-        replication_factor: 1,
+        // offsets.topic.replication.factor, capped to the live brokers as
+        // Kafka does when the topic is created before they all registered.
+        replication_factor: broker
+            .config
+            .broker
+            .offsets_topic_replicas(live_brokers(broker)),
         configs,
     };
     match broker

@@ -23,6 +23,7 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let timeout_ms = request.timeout_ms.max(0) as u64;
     let catalog = broker.catalog();
     let topics = request.topic_data.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str());
@@ -38,6 +39,7 @@ pub async fn handle(
                     owner.map(|s| ShardId(s as usize)),
                     data,
                     acks,
+                    timeout_ms,
                 )
             })
             .collect();
@@ -57,6 +59,7 @@ async fn produce_partition(
     owner: Option<ShardId>,
     data: PartitionProduceData,
     acks: i16,
+    timeout_ms: u64,
 ) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(data.index);
     let Some(owner) = owner else {
@@ -78,6 +81,7 @@ async fn produce_partition(
         partition: data.index,
         records,
         acks,
+        timeout_ms,
     };
     match broker.route(owner, request).await {
         ShardReply::Produced(Ok(appended)) => response

@@ -1,0 +1,526 @@
+//! Replication of one partition, Kafka's pull model. The catalog says who
+//! leads, at which leader epoch, and which replicas are in sync (ISR).
+//!
+//! - The leader stamps produced batches with its epoch, serves followers'
+//!   fetches (their fetch offset is their durable log end), and moves the
+//!   high watermark to the smallest durable end over the ISR. acks=all
+//!   answers once the high watermark passes the batch; consumers read up to
+//!   it. A follower that stops catching up for `replica.lag.time.max.ms`
+//!   is proposed out of the ISR; one that catches up is proposed back in.
+//! - A follower appends the leader's batches as they are (offsets, epochs,
+//!   timestamps), keeps the idempotent-producer state too (so a new leader
+//!   still deduplicates retries), and before fetching in a new epoch cuts
+//!   the tail the leader does not have (OffsetForLeaderEpoch, the
+//!   leader-epoch cache in `epochs`).
+//!
+//! On a single node (no replica sets in the catalog) the partition is its
+//! own leader with itself as the whole ISR, and nothing is stamped.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::epochs::LeaderEpochs;
+use super::{storage_error, Fetched, Partition, PartitionError, State};
+use crate::protocol::batch::{self, BatchHeader, BatchIter};
+
+/// This broker's view of the partition's replica set (from the catalog).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// This broker's id.
+    pub me: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// False on a single node: no replica sets, nothing stamped.
+    pub replicated: bool,
+}
+
+impl ReplicaState {
+    pub fn single() -> ReplicaState {
+        ReplicaState {
+            me: -1,
+            leader: -1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            replicated: false,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        !self.replicated || self.leader == self.me
+    }
+
+    /// Another broker leads and this one copies from it.
+    pub fn followed_leader(&self) -> Option<i32> {
+        (self.replicated && self.leader != self.me && self.leader >= 0).then_some(self.leader)
+    }
+}
+
+/// What the leader knows of one follower.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowerProgress {
+    /// The follower's durable log end (its last fetch offset); -1 unknown.
+    pub log_end: i64,
+    /// The leader's flushed end when this follower last fetched.
+    leader_end_at_last_fetch: i64,
+    last_fetch: Instant,
+    /// The last time the follower had everything the leader had.
+    pub last_caught_up: Instant,
+}
+
+pub type Followers = BTreeMap<i32, FollowerProgress>;
+
+/// An ISR change the leader wants the controller to commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsrChange {
+    pub isr: Vec<i32>,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// Moves the leader's high watermark to the smallest durable end over the
+/// ISR (followers that have not fetched in this epoch hold it where it is)
+/// and answers the acks=all produces it passes. A follower takes the
+/// leader's, capped at its own durable end. Never moves back.
+pub(super) fn advance_high_watermark(state: &mut State) {
+    let flushed = state.log.flushed_offset();
+    let mut hw = flushed;
+    if let Some(_leader) = state.replica.followed_leader() {
+        hw = hw.min(state.leader_high_watermark);
+    } else if state.replica.replicated {
+        for id in state
+            .replica
+            .isr
+            .iter()
+            .filter(|id| **id != state.replica.me)
+        {
+            let end = state.followers.get(id).map_or(-1, |f| f.log_end);
+            hw = hw.min(if end < 0 { state.high_watermark } else { end });
+        }
+    }
+    if hw <= state.high_watermark {
+        return;
+    }
+    state.high_watermark = hw;
+    let isr = state.replica.isr.len();
+    let min = state.config.min_insync_replicas;
+    let short = state.replica.replicated && (isr as i32) < min;
+    while state
+        .replica_waiters
+        .front()
+        .is_some_and(|w| w.last_offset < hw)
+    {
+        let waiter = state.replica_waiters.pop_front().expect("front exists");
+        let answer = if short {
+            Err(PartitionError::NotEnoughReplicasAfterAppend { isr, min })
+        } else {
+            Ok(())
+        };
+        let _ = waiter.done.send(answer);
+    }
+    for waiter in state.data_waiters.drain(..) {
+        let _ = waiter.send(());
+    }
+}
+
+fn check_epoch(state: &State, requested: i32) -> Result<(), PartitionError> {
+    let current = state.replica.leader_epoch;
+    if requested < 0 || requested == current {
+        Ok(())
+    } else if requested < current {
+        Err(PartitionError::FencedLeaderEpoch { requested, current })
+    } else {
+        Err(PartitionError::UnknownLeaderEpoch { requested, current })
+    }
+}
+
+/// What a follower's fetch got, plus an ISR change the leader now wants.
+pub struct ReplicaRead {
+    pub fetched: Fetched,
+    pub isr_change: Option<IsrChange>,
+}
+
+impl Partition {
+    pub fn replica_state(&self) -> ReplicaState {
+        self.state.borrow().replica.clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.state.borrow().replica.is_leader()
+    }
+
+    /// Applies the catalog's replica set for this partition. Becoming
+    /// leader starts an epoch in the epoch cache (written before any
+    /// produce is taken); leaving leadership fails the produces waiting
+    /// here (their clients retry on the new leader). Returns the epoch
+    /// checkpoint to write, if it changed.
+    pub fn set_replica_state(&self, next: ReplicaState) -> Option<String> {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        if state.replica == next {
+            return None;
+        }
+        let was_leading = state.replica.is_leader();
+        let new_epoch =
+            next.leader_epoch != state.replica.leader_epoch || next.leader != state.replica.leader;
+        let mut checkpoint = None;
+        if next.replicated && next.leader == next.me && (new_epoch || !was_leading) {
+            let end = state.log.end_offset();
+            if state.epochs.assign(next.leader_epoch, end) {
+                checkpoint = Some(state.epochs.to_text());
+            }
+            let now = Instant::now();
+            // Every follower gets a full lag window in the new epoch.
+            state.followers = next
+                .replicas
+                .iter()
+                .filter(|r| **r != next.me)
+                .map(|r| {
+                    (
+                        *r,
+                        FollowerProgress {
+                            log_end: -1,
+                            leader_end_at_last_fetch: end,
+                            last_fetch: now,
+                            last_caught_up: now,
+                        },
+                    )
+                })
+                .collect();
+        }
+        if !next.is_leader() {
+            state.followers.clear();
+            state.leader_high_watermark = state.high_watermark;
+            for waiter in state
+                .commit_waiters
+                .drain(..)
+                .chain(state.replica_waiters.drain(..))
+            {
+                let _ = waiter.done.send(Err(PartitionError::NotLeader));
+            }
+            for waiter in state.data_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+        state
+            .followers
+            .retain(|id, _| next.replicas.contains(id) && *id != next.me);
+        state.replica = next;
+        advance_high_watermark(state);
+        checkpoint
+    }
+
+    /// Writes the leader-epoch checkpoint (blocking pool).
+    pub async fn write_epochs(&self, text: String) -> Result<(), PartitionError> {
+        let dir = self.dir.clone();
+        glommio::executor()
+            .spawn_blocking(move || LeaderEpochs::write(&dir, &text))
+            .await
+            .map_err(|e| PartitionError::Storage(format!("leader-epoch-checkpoint: {e}")))
+    }
+
+    /// A follower's fetch, on the leader: records the follower's durable end
+    /// (its fetch offset), moves the high watermark, and reads flushed
+    /// batches from `offset`.
+    pub async fn read_for_replica(
+        &self,
+        replica: i32,
+        offset: i64,
+        max_bytes: usize,
+        current_leader_epoch: i32,
+    ) -> Result<ReplicaRead, PartitionError> {
+        let (job, isr_change) = {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            if !state.replica.replicated || state.replica.leader != state.replica.me {
+                return Err(PartitionError::NotLeader);
+            }
+            check_epoch(state, current_leader_epoch)?;
+            if !state.replica.replicas.contains(&replica) || replica == state.replica.me {
+                return Err(PartitionError::NotLeader);
+            }
+            let flushed = state.log.flushed_offset();
+            let start = state.log.start_offset();
+            if offset > flushed || offset < start {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: offset,
+                    start,
+                    end: flushed,
+                });
+            }
+            let now = Instant::now();
+            let progress = state.followers.entry(replica).or_insert(FollowerProgress {
+                log_end: -1,
+                leader_end_at_last_fetch: flushed,
+                last_fetch: now,
+                last_caught_up: now,
+            });
+            // Kafka's rule: caught up now if it has everything; caught up
+            // as of its previous fetch if it has what the leader had then.
+            if offset >= flushed {
+                progress.last_caught_up = now;
+            } else if offset >= progress.leader_end_at_last_fetch {
+                progress.last_caught_up = progress.last_fetch;
+            }
+            progress.leader_end_at_last_fetch = flushed;
+            progress.last_fetch = now;
+            progress.log_end = offset;
+            advance_high_watermark(state);
+            let epoch_start = state.epochs.entries().last().map_or(0, |&(_, start)| start);
+            let isr_change = (!state.replica.isr.contains(&replica)
+                && offset >= state.high_watermark
+                && offset >= epoch_start)
+                .then(|| {
+                    let mut isr = state.replica.isr.clone();
+                    isr.push(replica);
+                    IsrChange {
+                        isr,
+                        leader_epoch: state.replica.leader_epoch,
+                        partition_epoch: state.replica.partition_epoch,
+                    }
+                });
+            let job = if offset < flushed {
+                Some(
+                    state
+                        .log
+                        .plan_read(offset, max_bytes, flushed)
+                        .map_err(|e| storage_error(&e))?,
+                )
+            } else {
+                None
+            };
+            (job, isr_change)
+        };
+        let records = match job {
+            Some(job) => job.run().await.map_err(|e| storage_error(&e))?,
+            None => bytes::Bytes::new(),
+        };
+        let state = self.state.borrow();
+        Ok(ReplicaRead {
+            fetched: Fetched {
+                records,
+                high_watermark: state.high_watermark,
+                log_start_offset: state.log.start_offset(),
+            },
+            isr_change,
+        })
+    }
+
+    /// On the leader: ISR members that have not caught up for `lag_max`
+    /// (Kafka's replica.lag.time.max.ms) should leave the ISR.
+    pub fn isr_shrink_wanted(&self, lag_max: Duration) -> Option<IsrChange> {
+        let state = self.state.borrow();
+        if !state.replica.replicated || state.replica.leader != state.replica.me {
+            return None;
+        }
+        let me = state.replica.me;
+        let isr: Vec<i32> = state
+            .replica
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| {
+                *id == me
+                    || state
+                        .followers
+                        .get(id)
+                        .is_some_and(|f| f.last_caught_up.elapsed() <= lag_max)
+            })
+            .collect();
+        (isr.len() < state.replica.isr.len()).then(|| IsrChange {
+            isr,
+            leader_epoch: state.replica.leader_epoch,
+            partition_epoch: state.replica.partition_epoch,
+        })
+    }
+
+    /// OffsetForLeaderEpoch on the leader: the largest epoch <= `epoch` and
+    /// where it ended here.
+    pub fn end_offset_for_epoch(
+        &self,
+        current_leader_epoch: i32,
+        epoch: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        let state = self.state.borrow();
+        if !state.replica.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        check_epoch(&state, current_leader_epoch)?;
+        if !state.replica.replicated {
+            return Ok((state.replica.leader_epoch, state.log.end_offset()));
+        }
+        Ok(state.epochs.end_offset_for(epoch, state.log.end_offset()))
+    }
+
+    /// On a follower: its latest epoch and durable end, for the leader's
+    /// OffsetForLeaderEpoch and the next fetch.
+    pub fn follower_position(&self) -> (Option<i32>, i64) {
+        let state = self.state.borrow();
+        (state.epochs.latest_epoch(), state.log.end_offset())
+    }
+
+    /// The end of `epoch` in this log (a follower comparing with its leader).
+    pub fn own_end_offset_for(&self, epoch: i32) -> (i32, i64) {
+        let state = self.state.borrow();
+        state.epochs.end_offset_for(epoch, state.log.end_offset())
+    }
+
+    /// New epochs carried by fetched `records` go into the epoch cache
+    /// before the batches are appended; returns the checkpoint to write.
+    pub fn note_epochs(&self, records: &[u8]) -> Option<String> {
+        let mut state = self.state.borrow_mut();
+        let mut changed = false;
+        for (_, header) in BatchIter::new(records, false) {
+            changed |= state
+                .epochs
+                .assign(header.partition_leader_epoch, header.base_offset);
+        }
+        changed.then(|| state.epochs.to_text())
+    }
+
+    /// Appends batches fetched from the leader as they are. Stops at the
+    /// first batch that does not continue this log (a concurrent
+    /// truncation, or a leader change). Returns the flush wait of the last
+    /// appended batch, if any.
+    pub fn append_replicated(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        records: &[u8],
+    ) -> Result<Option<super::CommitWait>, PartitionError> {
+        if self.deleted.get() {
+            return Err(PartitionError::Gone);
+        }
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        if state.replica.followed_leader() != Some(leader)
+            || state.replica.leader_epoch != leader_epoch
+        {
+            return Err(PartitionError::NotLeader);
+        }
+        let mut last = None;
+        let mut iter = BatchIter::new(records, true);
+        for (at, header) in iter.by_ref() {
+            let bytes = &records[at..at + header.total_bytes()];
+            if header.base_offset != state.log.end_offset() {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: header.base_offset,
+                    start: state.log.start_offset(),
+                    end: state.log.end_offset(),
+                });
+            }
+            let info = state
+                .log
+                .append(bytes, None)
+                .map_err(|e| storage_error(&e))?;
+            assert_eq!(
+                info.base_offset, header.base_offset,
+                "a follower keeps the leader's offsets"
+            );
+            record_producer(state, &header, info.last_offset);
+            if info.rolled_to.is_some() {
+                let snapshot = state.producers.to_snapshot();
+                state.snapshots_due.push((info.last_offset + 1, snapshot));
+            }
+            last = Some(info.last_offset);
+        }
+        if let Some(batch::IterStop::Invalid(e)) = iter.stop() {
+            // A damaged batch from the leader: keep what came before it and
+            // fetch again from there.
+            log::warn!(
+                "{}-{}: replicated batch refused: {e}",
+                self.topic,
+                self.index
+            );
+        }
+        Ok(last.map(|last_offset| Self::wait_commit(state, last_offset, false)))
+    }
+
+    /// A follower takes the leader's high watermark (capped by what it
+    /// has made durable itself).
+    pub fn set_leader_high_watermark(&self, leader_hw: i64) {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        if state.replica.followed_leader().is_none() {
+            return;
+        }
+        state.leader_high_watermark = state.leader_high_watermark.max(leader_hw);
+        advance_high_watermark(state);
+    }
+
+    /// Cuts the log so it ends at or before `offset` (`reset`: empties it
+    /// and starts it at `offset`), with the epoch cache, producer state and
+    /// high watermark following. Waits (bounded) for a flush in flight.
+    pub async fn truncate(&self, offset: i64, reset: bool) -> Result<i64, PartitionError> {
+        let _one_at_a_time = self
+            .maintenance
+            .acquire_permit(1)
+            .await
+            .expect("semaphore never closes");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let job = loop {
+            let planned = {
+                let mut state = self.state.borrow_mut();
+                if state.replica.is_leader() {
+                    return Err(PartitionError::NotLeader);
+                }
+                if reset {
+                    state.log.plan_reset(offset)
+                } else {
+                    state.log.plan_truncate(offset)
+                }
+            };
+            match planned {
+                Ok(job) => break job,
+                Err(crate::log::LogError::Busy) if Instant::now() < deadline => {
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(storage_error(&e)),
+            }
+        };
+        let outcome = job.run().await;
+        let (end, text) = {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            let end = state
+                .log
+                .complete_truncate(outcome)
+                .map_err(|e| storage_error(&e))?;
+            state.high_watermark = state.high_watermark.min(end);
+            state.leader_high_watermark = state.leader_high_watermark.min(end);
+            state.producers.truncate_from(end);
+            state.snapshots_due.retain(|(base, _)| *base <= end);
+            let mut changed = state.epochs.truncate_from_end(end);
+            if reset {
+                changed |= state.epochs.truncate_from_start(end);
+            }
+            (end, changed.then(|| state.epochs.to_text()))
+        };
+        super::remove_snapshots_after(&self.dir, end);
+        if let Some(text) = text {
+            self.write_epochs(text).await?;
+        }
+        log::info!(
+            "{}-{}: truncated to offset {end}{}",
+            self.topic,
+            self.index,
+            if reset { " (reset)" } else { "" }
+        );
+        Ok(end)
+    }
+}
+
+fn record_producer(state: &mut State, header: &BatchHeader, last_offset: i64) {
+    if state.producers.check(header) == super::producers::SequenceCheck::Append {
+        state.producers.record(
+            header,
+            header.base_offset,
+            last_offset,
+            header.max_timestamp,
+        );
+    }
+}

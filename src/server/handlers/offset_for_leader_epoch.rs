@@ -1,0 +1,71 @@
+//! OffsetForLeaderEpoch: for each partition, the largest leader epoch at or
+//! below the one asked and the offset where it ended in the leader's log.
+//! Followers use it to find where their log diverges from the leader's
+//! after a leader change; consumers use it to detect log truncation
+//! (KIP-320). Served by the partition's leader only.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use crate::server::broker::Broker;
+use crate::server::errors;
+use crate::server::routing::{ShardReply, ShardRequest};
+use crate::shard::ShardId;
+
+pub async fn handle(
+    broker: &Rc<Broker>,
+    _version: i16,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let catalog = broker.catalog();
+    let topics = request.topics.into_iter().map(|topic| {
+        let meta = catalog.topics.get(topic.topic.0.as_str());
+        let parts: Vec<_> = topic
+            .partitions
+            .into_iter()
+            .map(|p| {
+                let owner = meta
+                    .and_then(|m| m.shards.get(usize::try_from(p.partition).ok()?).copied())
+                    .map(|s| ShardId(s as usize));
+                let name = topic.topic.0.to_string();
+                async move {
+                    let answer = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(owner) = owner else {
+                        return answer
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let request = ShardRequest::EpochEndOffset {
+                        topic: name,
+                        partition: p.partition,
+                        current_leader_epoch: p.current_leader_epoch,
+                        leader_epoch: p.leader_epoch,
+                    };
+                    match broker.route(owner, request).await {
+                        ShardReply::EpochEnd(Ok((epoch, end))) => {
+                            answer.with_leader_epoch(epoch).with_end_offset(end)
+                        }
+                        ShardReply::EpochEnd(Err(e)) => {
+                            answer.with_error_code(errors::partition_error(&e))
+                        }
+                        _ => answer.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    }
+                }
+            })
+            .collect();
+        async move {
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(join_all(parts).await)
+        }
+    });
+    OffsetForLeaderEpochResponse::default().with_topics(join_all(topics).await)
+}

@@ -495,7 +495,7 @@ fn markdown(
          (!) marks a run with failed deliveries or with consumers that did not read every acknowledged message \
          (see the per-run JSON for counts and the first error). Fixed-rate rows: msg/s is the offered rate achieved. \
          The fan-out workload uses 4 independent assign()-consumers as a stand-in for 4 consumer groups \
-         (corelog serves no groups yet)."
+         (no group is joined, so group coordination is not measured)."
     );
     for c in cells.iter().filter(|c| c.report.is_none()) {
         let _ = writeln!(s, "- {} / {}: {}", c.broker, c.workload, c.status);

@@ -11,7 +11,10 @@
 //! - the **read-ahead window**: what a fetch that went to disk read beyond
 //!   what it returned (tuning `fetch_read_ahead_bytes`), served to the
 //!   partition's next fetches, so a consumer catching up reads the disk in
-//!   large steps.
+//!   large steps. When a fetch served from the window leaves less than two
+//!   more fetches in it, the next window is read in the background
+//!   (a prefetch, one at a time per log), so the disk read overlaps the
+//!   client's processing instead of delaying the next fetch.
 //!
 //! Lives inside its `PartitionLog`, on the partition's owner shard, as an
 //! `Rc<RefCell<..>>` shared with the log's read jobs; every borrow is in
@@ -247,6 +250,20 @@ pub(crate) struct WindowFill<F> {
     pub cursor: (i64, usize),
 }
 
+/// A background read of the next read-ahead window: whole batches from
+/// `position` (a batch boundary holding `offset`) below `upper`.
+pub(crate) struct PrefetchPlan<F> {
+    pub file: Rc<F>,
+    pub segment_base: i64,
+    pub position: u64,
+    pub offset: i64,
+    pub upper: i64,
+    pub len: usize,
+    /// The cache's generation when planned: a window dropped since
+    /// (segments removed or swapped) must not come back.
+    pub generation: u64,
+}
+
 /// The segment a read falls in, as the log sees it now.
 pub(crate) struct SegmentView<'a, F> {
     pub base_offset: i64,
@@ -264,6 +281,12 @@ pub(crate) struct ReadCache<F> {
     window: Option<Window<F>>,
     /// Served or filled since the last [`ReadCache::release_idle`].
     used: bool,
+    /// A prefetch is planned or running (at most one per log).
+    prefetching: bool,
+    /// A prefetch planned by the last lookup, for the read job to carry.
+    pending_prefetch: Option<PrefetchPlan<F>>,
+    /// Bumped whenever windows are dropped for a change of the segments.
+    generation: u64,
 }
 
 impl<F> ReadCache<F> {
@@ -274,6 +297,9 @@ impl<F> ReadCache<F> {
             tail_wanted: false,
             window: None,
             used: false,
+            prefetching: false,
+            pending_prefetch: None,
+            generation: 0,
         }
     }
 
@@ -364,6 +390,36 @@ impl<F> ReadCache<F> {
     /// Segments left the log or were replaced.
     pub fn drop_window(&mut self) {
         self.window = None;
+        self.generation += 1;
+    }
+
+    /// The prefetch the last lookup planned, if any.
+    pub fn take_prefetch(&mut self) -> Option<PrefetchPlan<F>> {
+        self.pending_prefetch.take()
+    }
+
+    /// A prefetch finished (or was dropped): another may be planned.
+    pub fn prefetch_done(&mut self) {
+        self.prefetching = false;
+    }
+
+    /// Keeps a prefetched window unless the segments changed since it was
+    /// planned or the current window already reaches further.
+    pub fn install_prefetched(&mut self, generation: u64, fill: WindowFill<F>) {
+        if generation != self.generation {
+            return;
+        }
+        let mut next_offset = fill.cursor.0;
+        for (_, h) in BatchIter::new(&fill.bytes, false) {
+            next_offset = h.last_offset() + 1;
+        }
+        let current_reaches = self
+            .window
+            .as_ref()
+            .is_some_and(|w| w.segment_base == fill.segment_base && w.next_offset >= next_offset);
+        if !current_reaches {
+            self.install_window(fill);
+        }
     }
 
     /// Serves a read from the tail or the window when they hold enough.
@@ -407,7 +463,22 @@ impl<F> ReadCache<F> {
         if offset < window.first_offset || offset >= window.next_offset {
             return Served::Miss { position: None };
         }
+        let reaches_end = window.next_offset >= upper.min(seg.next_offset);
         let (bytes, position, exhausted) = window.serve(offset, max_bytes, upper, seg.next_offset);
+        let left = window.bytes.len() - window.cursor.1;
+        let read_ahead = self.budget.read_ahead_bytes();
+        if bytes.is_some() && !reaches_end && left < 2 * max_bytes && !self.prefetching {
+            self.prefetching = true;
+            self.pending_prefetch = Some(PrefetchPlan {
+                file: window.file.clone(),
+                segment_base: window.segment_base,
+                position: window.position + window.cursor.1 as u64,
+                offset: window.cursor.0,
+                upper,
+                len: read_ahead + max_bytes,
+                generation: self.generation,
+            });
+        }
         if exhausted {
             self.window = None;
         }
@@ -513,11 +584,13 @@ impl<F> Window<F> {
         }
         let from = from.expect("offset is inside the window");
         let position = self.position + from as u64;
-        // The window ran out before max_bytes: serve it only if the disk
-        // has nothing more either (the window reaches upper or the
-        // segment's end).
+        // The window ran out before max_bytes: serve it if it still holds
+        // half a fetch (a fetch is one round trip; a slightly short one
+        // costs less than reading the disk again) or the disk has nothing
+        // more either (the window reaches upper or the segment's end).
         let reaches_end = self.next_offset >= upper.min(segment_next);
-        if to == from || !(enough || reaches_end) {
+        let half_a_fetch = (to - from) >= max_bytes / 2;
+        if to == from || !(enough || reaches_end || half_a_fetch) {
             return (None, position, false);
         }
         let last = BatchHeader::parse(&self.bytes[last_batch_start(&self.bytes, from, to)..])
@@ -695,18 +768,76 @@ mod tests {
                 all.slice(i as usize * 2 * len..(i as usize + 1) * 2 * len)
             );
         }
-        // Asking more than the window holds while the disk has more: miss,
-        // with the batch's position.
+        // Asking more than twice what the window holds while the disk has
+        // more: miss, with the batch's position.
         match cache.serve(17, 10 * len, 100, seg(100)) {
             Served::Miss { position } => {
                 assert_eq!(position, Some(4096 + 8 * len as u64))
             }
             Served::Hit(_) => panic!("short window must not serve"),
         }
-        // The same when the window reaches upper: served, and used up.
+        // Half of what was asked is there: served.
+        let got = hit(cache.serve(17, 4 * len, 100, seg(100)));
+        assert_eq!(got, all.slice(8 * len..));
+        assert_eq!(budget.used_bytes(), 0, "a used-up window is released");
+        // A window reaching upper serves whatever it holds.
+        cache.install_window(WindowFill {
+            file: file.clone(),
+            segment_base: 0,
+            position: 4096,
+            bytes: all.clone(),
+            allocated_bytes: all.len(),
+            cursor: (0, 0),
+        });
         let got = hit(cache.serve(17, 10 * len, 20, seg(100)));
         assert_eq!(got, all.slice(8 * len..));
         assert_eq!(budget.used_bytes(), 0, "a used-up window is released");
+    }
+
+    #[test]
+    fn a_nearly_used_window_plans_one_prefetch_and_stale_ones_are_ignored() {
+        let budget = CacheBudget::new(1 << 20, 4096);
+        let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+        let file = Rc::new(());
+        let batches: Vec<Vec<u8>> = (0..8).map(|i| batch(i * 2, 2, 100)).collect();
+        let len = batches[0].len();
+        let all = Bytes::from(batches.concat());
+        let fill = |bytes: Bytes, position: u64, offset: i64| WindowFill {
+            file: file.clone(),
+            segment_base: 0,
+            position,
+            allocated_bytes: bytes.len(),
+            bytes,
+            cursor: (offset, 0),
+        };
+        cache.install_window(fill(all.slice(..4 * len), 0, 0));
+        let seg = |next| SegmentView {
+            base_offset: 0,
+            file: Some(&file),
+            next_offset: next,
+        };
+        // Two batches served, two left: fewer than two more fetches.
+        hit(cache.serve(0, 2 * len, 100, seg(100)));
+        let plan = cache.take_prefetch().expect("a prefetch is due");
+        assert_eq!((plan.position, plan.offset), (2 * len as u64, 4));
+        assert_eq!(plan.len, 4096 + 2 * len);
+        // One at a time.
+        hit(cache.serve(4, len, 100, seg(100)));
+        assert!(cache.take_prefetch().is_none());
+        // It lands: the window now reaches further and serves on.
+        cache.prefetch_done();
+        cache.install_prefetched(
+            plan.generation,
+            fill(all.slice(2 * len..), 2 * len as u64, 4),
+        );
+        let got = hit(cache.serve(6, 10 * len, 100, seg(100)));
+        assert_eq!(got, all.slice(3 * len..));
+        // A prefetch planned before the segments changed is dropped.
+        cache.install_window(fill(all.slice(..2 * len), 0, 0));
+        let before = budget.used_bytes();
+        cache.drop_window();
+        cache.install_prefetched(plan.generation, fill(all.clone(), 0, 0));
+        assert_eq!(budget.used_bytes(), 0, "was {before}");
     }
 
     #[test]

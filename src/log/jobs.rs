@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::cache::{ReadCache, WindowFill};
+use super::cache::{PrefetchPlan, ReadCache, WindowFill};
 use super::io::{
     is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
 };
@@ -354,6 +354,8 @@ pub struct ReadJob<D: Disk = DmaDisk> {
     /// Extra bytes to read and keep in the cache for the next fetches.
     pub(crate) read_ahead_bytes: usize,
     pub(crate) cache: Rc<RefCell<ReadCache<D::File>>>,
+    /// The next read-ahead window to read in the background.
+    pub(crate) prefetch: Option<PrefetchJob<D>>,
 }
 
 /// Where the batches a read wants lie in the bytes it read.
@@ -372,6 +374,12 @@ enum Located {
 }
 
 impl<D: Disk> ReadJob<D> {
+    /// The background read this fetch made due, for the caller to spawn
+    /// (the log does not spawn tasks). Dropping it is harmless.
+    pub fn take_prefetch(&mut self) -> Option<PrefetchJob<D>> {
+        self.prefetch.take()
+    }
+
     /// Whole batches from the one containing `offset`, below `upper_offset`,
     /// at most `max_bytes` unless the first batch alone is larger (KIP-74).
     /// Empty when there is nothing to read.
@@ -469,6 +477,48 @@ impl<D: Disk> ReadJob<D> {
                 "batch at position {pos} could not be read back"
             ))),
         }
+    }
+}
+
+/// Reads the next read-ahead window of a partition in the background;
+/// planned by `PartitionLog::plan_read` when a fetch left its window
+/// nearly used up.
+pub struct PrefetchJob<D: Disk = DmaDisk> {
+    pub(crate) plan: PrefetchPlan<D::File>,
+    pub(crate) cache: Rc<RefCell<ReadCache<D::File>>>,
+}
+
+impl<D: Disk> PrefetchJob<D> {
+    pub async fn run(self) {
+        let plan = &self.plan;
+        let read = plan.file.read_at(plan.position, plan.len).await;
+        let Ok(buf) = read else {
+            // The fetch that needs these bytes reads them itself.
+            return;
+        };
+        let buf = Bytes::from(buf);
+        if let Located::Found { first, whole, .. } =
+            locate(&buf, plan.offset, plan.upper, usize::MAX)
+        {
+            assert_eq!(first, 0, "a prefetch starts at a batch boundary");
+            let fill = WindowFill {
+                file: plan.file.clone(),
+                segment_base: plan.segment_base,
+                position: plan.position,
+                bytes: buf.slice(..whole),
+                allocated_bytes: buf.len(),
+                cursor: (plan.offset, 0),
+            };
+            self.cache
+                .borrow_mut()
+                .install_prefetched(plan.generation, fill);
+        }
+    }
+}
+
+impl<D: Disk> Drop for PrefetchJob<D> {
+    fn drop(&mut self) {
+        self.cache.borrow_mut().prefetch_done();
     }
 }
 

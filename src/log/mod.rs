@@ -46,7 +46,7 @@ use std::rc::Rc;
 pub use cache::CacheBudget;
 pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
 pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
-pub use jobs::{FlushJob, FlushOutcome, ReadJob, RetentionJob, ScanJob, TimestampJob};
+pub use jobs::{FlushJob, FlushOutcome, PrefetchJob, ReadJob, RetentionJob, ScanJob, TimestampJob};
 
 use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
@@ -675,6 +675,10 @@ impl<D: Disk> PartitionLog<D> {
             max_bytes,
             read_ahead_bytes: cache.read_ahead_bytes(),
             cache: self.cache.clone(),
+            prefetch: cache.take_prefetch().map(|plan| PrefetchJob {
+                plan,
+                cache: self.cache.clone(),
+            }),
         })
     }
 

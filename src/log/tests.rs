@@ -662,6 +662,7 @@ fn fuzz_one(seed: u64) {
     };
     let mut now = 1_000_000i64;
     let mut job: Option<FlushJob<MemDisk>> = None;
+    let mut prefetch: Option<PrefetchJob<MemDisk>> = None;
     let trace = std::env::var("CORELOG_FUZZ_TRACE").is_ok();
     for step in 0..1_500 {
         let op = rng.below(100);
@@ -724,8 +725,17 @@ fn fuzz_one(seed: u64) {
                     start + rng.below((upper - start + 1) as u64) as i64
                 };
                 let max_bytes = 1 + rng.below(6_000) as usize;
-                let bytes =
-                    block_on(log.plan_read(offset, max_bytes, upper).unwrap().run()).unwrap();
+                let mut read = log.plan_read(offset, max_bytes, upper).unwrap();
+                // Prefetches run at once, later (after rolls, retention,
+                // failed flushes, crashes) or never.
+                if let Some(p) = read.take_prefetch() {
+                    match rng.below(3) {
+                        0 => block_on(p.run()),
+                        1 => prefetch = Some(p),
+                        _ => drop(p),
+                    }
+                }
+                let bytes = block_on(read.run()).unwrap();
                 check_read(&model, offset, max_bytes, upper, &bytes);
             }
             70..=74 => {
@@ -807,15 +817,23 @@ fn fuzz_one(seed: u64) {
         }
         assert_eq!(log.end_offset(), model.end());
         assert_eq!(log.start_offset(), model.start);
-        assert_eq!(
-            budget.used_bytes(),
-            log.cached_bytes(),
-            "one log charges the budget"
-        );
+        if rng.chance(10) {
+            if let Some(p) = prefetch.take() {
+                block_on(p.run());
+            }
+        }
+        if prefetch.is_none() {
+            assert_eq!(
+                budget.used_bytes(),
+                log.cached_bytes(),
+                "one log charges the budget"
+            );
+        }
         if rng.chance(2) {
             log.release_idle_cache();
         }
     }
+    drop(prefetch);
     drop(job);
     drop(log);
     assert_eq!(budget.used_bytes(), 0, "cache charges balance");

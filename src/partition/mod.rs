@@ -526,7 +526,7 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (consumers; only the leader serves them).
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
-        let (job, high_watermark, log_start_offset) = {
+        let (mut job, high_watermark, log_start_offset) = {
             let state = self.state.borrow();
             if !state.replica.is_leader() {
                 return Err(PartitionError::NotLeader);
@@ -546,6 +546,9 @@ impl Partition {
                 .map_err(|e| storage_error(&e))?;
             (job, hw, start)
         };
+        if let Some(prefetch) = job.take_prefetch() {
+            glommio::spawn_local(prefetch.run()).detach();
+        }
         let records = job.run().await.map_err(|e| storage_error(&e))?;
         Ok(Fetched {
             records,

@@ -18,7 +18,7 @@
 //! join the group, so it takes part in no rebalance and must not run beside
 //! other members of the same group.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -36,8 +35,7 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
-    OffsetFetchRequest,
+    ApiKey, BrokerId, FetchRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
@@ -367,50 +365,23 @@ impl Consumer {
     }
 
     /// Moves the given partitions to ListOffsets' answer for `timestamp`.
+    /// Moves the partitions' positions to ListOffsets' answer at
+    /// `timestamp`, each asked of its leader (re-reading Metadata, bounded,
+    /// when a leader moved).
     fn list_offsets(&mut self, indexes: &[i32], timestamp: i64) -> CliResult<()> {
-        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-        for p in self
-            .partitions
+        let wanted: BTreeSet<(String, i32)> = indexes
             .iter()
-            .filter(|p| indexes.contains(&p.index))
-        {
-            by_leader.entry(p.leader).or_default().push(p.index);
-        }
-        for (leader, indexes) in by_leader {
-            let request = ListOffsetsRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_topics(vec![ListOffsetsTopic::default()
-                    .with_name(topic_name(&self.topic))
-                    .with_partitions(
-                        indexes
-                            .iter()
-                            .map(|&i| {
-                                ListOffsetsPartition::default()
-                                    .with_partition_index(i)
-                                    .with_current_leader_epoch(-1)
-                                    .with_timestamp(timestamp)
-                            })
-                            .collect(),
-                    )]);
-            let client = self.cluster.node(leader)?;
-            let version = client.version(ApiKey::ListOffsets, 7)?;
-            let response = client.call(version, &request)?;
-            for answer in response.topics.iter().flat_map(|t| &t.partitions) {
-                if answer.error_code != 0 {
-                    return fail(format!(
-                        "ListOffsets for {}-{}: {}",
-                        self.topic,
-                        answer.partition_index,
-                        error_text(answer.error_code, None)
-                    ));
-                }
-                if let Some(p) = self
-                    .partitions
-                    .iter_mut()
-                    .find(|p| p.index == answer.partition_index)
-                {
-                    p.position = answer.offset;
-                }
+            .map(|&index| (self.topic.clone(), index))
+            .collect();
+        for ((topic, index), result) in self.cluster.list_offsets(&wanted, timestamp)? {
+            let offset = result.or_else(|code| {
+                fail(format!(
+                    "ListOffsets for {topic}-{index}: {}",
+                    error_text(code, None)
+                ))
+            })?;
+            if let Some(p) = self.partitions.iter_mut().find(|p| p.index == index) {
+                p.position = offset;
             }
         }
         Ok(())

@@ -274,8 +274,8 @@ fn reset_offsets(
     let partitions = reset_partitions(cluster, topic)?;
     let new_offsets = match target {
         ResetTo::Timestamp(ts) => {
-            let found = cluster.list_offsets(&partitions, ts)?;
-            let latest = cluster.list_offsets(&partitions, -1)?;
+            let found = cluster.list_offsets_found(&partitions, ts)?;
+            let latest = cluster.list_offsets_found(&partitions, -1)?;
             // A time after the last record resets to the end, as Kafka does.
             partitions
                 .iter()
@@ -292,8 +292,8 @@ fn reset_offsets(
                 .collect::<CliResult<BTreeMap<_, _>>>()?
         }
         ResetTo::Offset(offset) => {
-            let earliest = cluster.list_offsets(&partitions, -2)?;
-            let latest = cluster.list_offsets(&partitions, -1)?;
+            let earliest = cluster.list_offsets_found(&partitions, -2)?;
+            let latest = cluster.list_offsets_found(&partitions, -1)?;
             // Kafka clamps an out-of-range target into [earliest, latest].
             partitions
                 .iter()
@@ -497,7 +497,7 @@ fn print_offsets(
         .cloned()
         .chain(owners.keys().cloned())
         .collect();
-    let ends = cluster.list_offsets(&partitions, -1)?;
+    let ends = cluster.list_offsets_found(&partitions, -1)?;
     if no_members {
         println!("\nConsumer group '{group}' has no active members.");
     }

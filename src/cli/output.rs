@@ -297,14 +297,16 @@ impl Cluster {
 
     /// ListOffsets at one timestamp (-1 latest, -2 earliest) for every
     /// partition, each asked of its leader; a leader that moved meanwhile
-    /// means fresh Metadata and another try (bounded). Partitions that
-    /// still fail are left out.
+    /// means fresh Metadata and another try (bounded). A partition that
+    /// still fails gets its last error code (LEADER_NOT_AVAILABLE when no
+    /// leader answered).
     pub fn list_offsets(
         &mut self,
         partitions: &BTreeSet<(String, i32)>,
         timestamp: i64,
-    ) -> CliResult<BTreeMap<(String, i32), i64>> {
+    ) -> CliResult<BTreeMap<(String, i32), Result<i64, i16>>> {
         let mut out = BTreeMap::new();
+        let mut errors: BTreeMap<(String, i32), i16> = BTreeMap::new();
         let mut left = partitions.clone();
         for attempt in 1..=LEADER_ATTEMPTS_MAX {
             if left.is_empty() {
@@ -330,15 +332,43 @@ impl Cluster {
                 for (key, (code, offset)) in answers {
                     if code == 0 {
                         out.insert(key, offset);
-                    } else if !is_retriable(code) {
-                        failed.insert(key);
+                    } else {
+                        if !is_retriable(code) {
+                            failed.insert(key.clone());
+                        }
+                        errors.insert(key, code);
                     }
                 }
             }
             // What is left (moved leaders, no leader yet) is asked again.
             left.retain(|k| !out.contains_key(k) && !failed.contains(k));
         }
-        Ok(out)
+        Ok(partitions
+            .iter()
+            .map(|key| {
+                let result = match out.get(key) {
+                    Some(offset) => Ok(*offset),
+                    None => Err(errors
+                        .get(key)
+                        .copied()
+                        .unwrap_or(ResponseError::LeaderNotAvailable.code())),
+                };
+                (key.clone(), result)
+            })
+            .collect())
+    }
+
+    /// `list_offsets` keeping only the partitions that answered.
+    pub fn list_offsets_found(
+        &mut self,
+        partitions: &BTreeSet<(String, i32)>,
+        timestamp: i64,
+    ) -> CliResult<BTreeMap<(String, i32), i64>> {
+        Ok(self
+            .list_offsets(partitions, timestamp)?
+            .into_iter()
+            .filter_map(|(key, result)| result.ok().map(|offset| (key, offset)))
+            .collect())
     }
 
     /// One ListOffsets request to `leader`: (error code, offset) per partition.

@@ -324,9 +324,9 @@ impl GroupCoordinator {
         let result = async {
             let mut offset = partition.log_start_offset();
             let mut replayed = 0usize;
-            while offset < partition.high_watermark() {
+            while offset < partition.flushed_offset() {
                 let fetched = partition
-                    .read(offset, 1 << 20)
+                    .read_durable(offset, 1 << 20)
                     .await
                     .map_err(|e| format!("{OFFSETS_TOPIC}-{index}: {e}"))?;
                 let entries = records::decode_batches(fetched.records)
@@ -709,7 +709,10 @@ async fn next_batch_offset(
     partition: &crate::partition::Partition,
     offset: i64,
 ) -> Result<i64, String> {
-    let fetched = partition.read(offset, 1).await.map_err(|e| e.to_string())?;
+    let fetched = partition
+        .read_durable(offset, 1)
+        .await
+        .map_err(|e| e.to_string())?;
     let header = crate::protocol::batch::BatchHeader::parse(&fetched.records)
         .map_err(|e| format!("{OFFSETS_TOPIC}@{offset}: {e}"))?;
     Ok(header.base_offset + i64::from(header.last_offset_delta) + 1)

@@ -526,23 +526,54 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (consumers; only the leader serves them).
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
+        self.read_upto(offset, max_bytes, false).await
+    }
+
+    /// The durable end of the log (at or past the high watermark).
+    pub fn flushed_offset(&self) -> i64 {
+        self.state.borrow().log.flushed_offset()
+    }
+
+    /// Reads up to the durable end rather than the high watermark: a new
+    /// leader loading state from what it holds (the group coordinator; as
+    /// Kafka's, it reads to the log end: what the old leader acknowledged
+    /// is there even before this broker's high watermark shows it).
+    pub async fn read_durable(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Fetched, PartitionError> {
+        self.read_upto(offset, max_bytes, true).await
+    }
+
+    async fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        durable_end: bool,
+    ) -> Result<Fetched, PartitionError> {
         let (mut job, high_watermark, log_start_offset) = {
             let state = self.state.borrow();
             if !state.replica.is_leader() {
                 return Err(PartitionError::NotLeader);
             }
             let hw = state.high_watermark;
+            let limit = if durable_end {
+                state.log.flushed_offset()
+            } else {
+                hw
+            };
             let start = state.log.start_offset();
-            if offset < start || offset > hw {
+            if offset < start || offset > limit {
                 return Err(PartitionError::OffsetOutOfRange {
                     requested: offset,
                     start,
-                    end: hw,
+                    end: limit,
                 });
             }
             let job = state
                 .log
-                .plan_read(offset, max_bytes, hw)
+                .plan_read(offset, max_bytes, limit)
                 .map_err(|e| storage_error(&e))?;
             (job, hw, start)
         };

@@ -416,8 +416,44 @@ fn batch(prefix: &str, count: usize) -> bytes::Bytes {
 
 #[test]
 fn min_insync_replicas_and_a_diverging_tail() {
-    // Five controllers, so killing two brokers keeps a controller majority.
-    let mut cluster = Cluster::start_with(5, 0, 1, &[]);
+    // Five controllers, so killing two brokers keeps a controller majority;
+    // a short replica.lag.time.max.ms so a stalled follower leaves the ISR
+    // within the test.
+    let mut cluster = Cluster::start_with(5, 0, 1, &["replica.lag.time.max.ms=3000"]);
+
+    // A follower that stalls (SIGSTOP: its port stays open, so it is not
+    // fenced) leaves the ISR after the lag time and rejoins once it catches up.
+    let slow = "slow";
+    create_topic(&cluster.bootstrap(0), slow, 1, 3, &[]).expect("create slow");
+    eventually("slow in sync", Duration::from_secs(30), || {
+        fully_in_sync(&cluster, slow, 3)
+    });
+    let leader = leader_index(&cluster, slow);
+    let stalled = cluster.partitions(leader, slow)[0]
+        .replicas
+        .iter()
+        .map(|id| cluster.index_of(*id))
+        .find(|i| *i != leader)
+        .unwrap();
+    let stalled_id = cluster.nodes[stalled].id;
+    cluster.pause(stalled, true);
+    let mut conn = Conn::connect(cluster.addr(leader));
+    assert_eq!(conn.produce(9, slow, 0, batch("while-stalled", 10)).0, 0);
+    eventually(
+        "the stalled follower leaves the ISR",
+        Duration::from_secs(20),
+        || {
+            !cluster.partitions(leader, slow)[0]
+                .isr
+                .contains(&stalled_id)
+        },
+    );
+    cluster.pause(stalled, false);
+    eventually("it rejoins once caught up", Duration::from_secs(30), || {
+        cluster.partitions(leader, slow)[0]
+            .isr
+            .contains(&stalled_id)
+    });
 
     // min.insync.replicas=2 with two of three replicas down: acks=all is
     // refused with NOT_ENOUGH_REPLICAS and nothing is stored or lost.

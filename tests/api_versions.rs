@@ -62,7 +62,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 29] = [
+const SERVED: [ApiKey; 31] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -90,6 +90,8 @@ const SERVED: [ApiKey; 29] = [
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeCluster,
     ApiKey::DescribeQuorum,
+    ApiKey::OffsetForLeaderEpoch,
+    ApiKey::ElectLeaders,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
 ];
@@ -208,6 +210,8 @@ impl Probe {
             ApiKey::DescribeLogDirs => self.describe_log_dirs(version),
             ApiKey::DescribeCluster => self.describe_cluster(version),
             ApiKey::DescribeQuorum => self.describe_quorum(version),
+            ApiKey::OffsetForLeaderEpoch => self.offset_for_leader_epoch(version),
+            ApiKey::ElectLeaders => self.elect_leaders(version),
             ApiKey::ConsumerGroupHeartbeat => {
                 self.consumer_join(version, &format!("av-cgh-v{version}"));
             }
@@ -852,5 +856,50 @@ impl Probe {
         );
         assert_eq!(partition.current_voters.len(), 1, "{what}: voters");
         assert!(partition.high_watermark > 0, "{what}: high watermark");
+    }
+
+    fn offset_for_leader_epoch(&mut self, version: i16) {
+        use kafka_protocol::messages::offset_for_leader_epoch_request::{
+            OffsetForLeaderPartition, OffsetForLeaderTopic,
+        };
+        use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+        let request = OffsetForLeaderEpochRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(0)
+                        .with_current_leader_epoch(-1)
+                        .with_leader_epoch(0),
+                    OffsetForLeaderPartition::default()
+                        .with_partition(99)
+                        .with_leader_epoch(0),
+                ])]);
+        let response: OffsetForLeaderEpochResponse = self.conn.call(version, &request);
+        let what = format!("OffsetForLeaderEpoch v{version}");
+        let parts = &response.topics[0].partitions;
+        assert_eq!(parts[0].error_code, code::NONE, "{what}: error");
+        assert_eq!(parts[0].leader_epoch, 0, "{what}: epoch");
+        assert_eq!(parts[0].end_offset, self.produced, "{what}: end of the log");
+        assert_eq!(parts[1].error_code, 3, "{what}: unknown partition");
+    }
+
+    fn elect_leaders(&mut self, version: i16) {
+        use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+        use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
+        let request = ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_topic_partitions(Some(vec![TopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partitions(vec![0])]))
+            .with_timeout_ms(10_000);
+        let response: ElectLeadersResponse = self.conn.call(version, &request);
+        let what = format!("ElectLeaders v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}: error");
+        let result = &response.replica_election_results[0].partition_result[0];
+        assert_eq!(result.partition_id, 0, "{what}: partition");
+        // The only replica already leads: ELECTION_NOT_NEEDED.
+        assert_eq!(result.error_code, 84, "{what}: election not needed");
     }
 }

@@ -523,6 +523,10 @@ fn min_insync_replicas_and_a_diverging_tail() {
     for f in &followers {
         cluster.pause(*f, true);
     }
+    // A fetch the followers sent before they stopped may be parked on the
+    // leader: let it expire (replica.fetch.wait.max.ms, 500 ms) so its
+    // answer cannot carry the batch below to them.
+    thread::sleep(Duration::from_millis(1200));
     let (code, _) = conn.produce_acks(9, topic, 0, batch("lost", 5), 1);
     assert_eq!(code, 0, "acks=1 is answered by the leader alone");
     cluster.kill9(old);

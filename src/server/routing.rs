@@ -179,7 +179,8 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
         } => ShardReply::Changed(CatalogOwner::alter_isr(&broker, &topic, partition, change).await),
         ShardRequest::ElectPreferred(wanted) => ShardReply::Elected(match broker.cluster() {
             Some(node) => node.elect_preferred(wanted).await,
-            None => Err("preferred leader election needs a cluster".to_string()),
+            // A single node is every partition's only (and preferred) replica.
+            None => Ok(single_node_elections(&broker.catalog(), wanted)),
         }),
         ShardRequest::ListOffset {
             topic,
@@ -254,6 +255,30 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
                 .map(Box::new),
         ),
     }
+}
+
+/// ElectLeaders on a single node: nothing to move.
+fn single_node_elections(
+    catalog: &Catalog,
+    wanted: Option<Vec<(String, i32)>>,
+) -> Vec<(String, i32, crate::cluster::quorum::ElectionOutcome)> {
+    use crate::cluster::quorum::ElectionOutcome;
+    wanted
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(topic, partition)| {
+            let exists = catalog
+                .topics
+                .get(&topic)
+                .is_some_and(|t| partition >= 0 && partition < t.partition_count());
+            let outcome = if exists {
+                ElectionOutcome::NotNeeded
+            } else {
+                ElectionOutcome::UnknownPartition
+            };
+            (topic, partition, outcome)
+        })
+        .collect()
 }
 
 /// Why a partition is not open here: in a cluster, another broker leads

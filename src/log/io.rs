@@ -123,6 +123,20 @@ pub async fn write_whole_file<D: Disk>(disk: &D, path: &Path, bytes: &[u8]) -> i
     file.fdatasync().await
 }
 
+/// Replaces `dir/name` atomically and durably with `bytes`: a temp file
+/// written and fdatasync'd, renamed over it, then the directory synced.
+pub async fn replace_file<D: Disk>(
+    disk: &D,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_whole_file(disk, &tmp, bytes).await?;
+    disk.rename(&tmp, &dir.join(name)).await?;
+    disk.sync_dir(dir).await
+}
+
 /// Reads the whole content of `path`; `None` when it does not exist.
 pub async fn read_whole_file<D: Disk>(disk: &D, path: &Path) -> io::Result<Option<Vec<u8>>> {
     let file = match disk.open(path).await {
@@ -404,6 +418,10 @@ pub struct Faults {
     /// Renames still allowed before every further one fails with EIO
     /// (None: no limit); with `crash`, stops a file swap at any step.
     pub renames_left: Option<u32>,
+    /// Changes (create, remove, rename, write, truncate, fdatasync, directory
+    /// sync) still allowed before every further one fails with EIO (None:
+    /// no limit); with `crash`, stops a job at any step.
+    pub changes_left: Option<u32>,
 }
 
 #[derive(Default)]
@@ -452,6 +470,20 @@ impl DiskBuf for MemBuf {
 
 fn os_error(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
+}
+
+impl MemFs {
+    /// Counts one change against `Faults::changes_left`.
+    fn change(&mut self) -> io::Result<()> {
+        match &mut self.faults.changes_left {
+            Some(0) => Err(os_error(libc::EIO)),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 impl MemDisk {
@@ -553,6 +585,7 @@ impl DiskFile for MemFile {
         {
             let mut fs = self.fs.borrow_mut();
             fs.writes += 1;
+            fs.change()?;
             if fs.faults.full {
                 return Err(os_error(libc::ENOSPC));
             }
@@ -587,6 +620,7 @@ impl DiskFile for MemFile {
         {
             let mut fs = self.fs.borrow_mut();
             fs.syncs += 1;
+            fs.change()?;
             if fs.faults.fail_syncs > 0 {
                 fs.faults.fail_syncs -= 1;
                 return Err(os_error(libc::EIO));
@@ -599,6 +633,7 @@ impl DiskFile for MemFile {
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
         // Size changes are treated as durable at once (metadata journaling).
+        self.fs.borrow_mut().change()?;
         let mut f = self.data.borrow_mut();
         f.data.resize(len as usize, 0);
         let durable_len = f.durable.len().min(len as usize);
@@ -639,6 +674,7 @@ impl Disk for MemDisk {
 
     async fn create(&self, path: &Path) -> io::Result<MemFile> {
         // Names are durable at once (as after sync_dir); contents are not.
+        self.fs.borrow_mut().change()?;
         let data = Rc::new(RefCell::new(MemData::default()));
         self.fs
             .borrow_mut()
@@ -656,6 +692,7 @@ impl Disk for MemDisk {
             // A stopped swap stops every later name change too.
             return Err(os_error(libc::EIO));
         }
+        fs.change()?;
         match fs.files.remove(path) {
             Some(_) => Ok(()),
             None => Err(os_error(libc::ENOENT)),
@@ -665,6 +702,7 @@ impl Disk for MemDisk {
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         // Names are durable at once, as after sync_dir.
         let mut fs = self.fs.borrow_mut();
+        fs.change()?;
         match &mut fs.faults.renames_left {
             Some(0) => return Err(os_error(libc::EIO)),
             Some(n) => *n -= 1,
@@ -679,6 +717,6 @@ impl Disk for MemDisk {
     }
 
     async fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
+        self.fs.borrow_mut().change()
     }
 }

@@ -19,7 +19,8 @@ use bytes::Bytes;
 
 use super::cache::{ReadCache, WindowFill};
 use super::io::{
-    is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
+    is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
+    DmaDisk,
 };
 use super::segment::{index_path, log_path, time_index_path, SegSnap};
 use super::LogError;
@@ -608,6 +609,9 @@ pub struct RetentionJob<D: Disk = DmaDisk> {
     pub(crate) paths: Vec<PathBuf>,
     /// Open handles, dropped (closed) once the names are gone.
     pub(crate) files: Vec<Rc<D::File>>,
+    /// A clone of the log's token: while a job is out the log will not
+    /// truncate (a reset could make a file of a name this job deletes).
+    pub(crate) _out: Rc<()>,
     /// DeleteRecords: the log start offset checkpoint to write first.
     pub(crate) checkpoint: Option<CheckpointWrite<D>>,
 }
@@ -630,6 +634,19 @@ impl StartCheckpoint {
             written: Cell::new(durable),
             lock: futures::lock::Mutex::new(()),
         }
+    }
+
+    /// A truncation (or reset) put `offset` in the checkpoint file; no
+    /// checkpoint write may be out (the log refuses to truncate then).
+    pub fn rewrite(&self, offset: i64) {
+        self.wanted.set(offset);
+        self.written.set(offset);
+    }
+
+    /// A truncation to `end` rewrote a checkpoint file above it (if any).
+    pub fn clamp_to(&self, end: i64) {
+        self.wanted.set(self.wanted.get().min(end));
+        self.written.set(self.written.get().min(end));
     }
 
     pub fn want(&self, offset: i64) {
@@ -656,13 +673,14 @@ impl<D: Disk> CheckpointWrite<D> {
         if want <= self.shared.written.get() {
             return Ok(()); // a later job already wrote it
         }
-        let path = self.dir.join(super::START_CHECKPOINT_FILE);
-        let tmp = self
-            .dir
-            .join(format!("{}.tmp", super::START_CHECKPOINT_FILE));
-        write_whole_file(&self.disk, &tmp, format!("0\n{want}\n").as_bytes()).await?;
-        self.disk.rename(&tmp, &path).await?;
-        self.disk.sync_dir(&self.dir).await?;
+        let text = super::start_checkpoint_text(want);
+        replace_file(
+            &self.disk,
+            &self.dir,
+            super::START_CHECKPOINT_FILE,
+            text.as_bytes(),
+        )
+        .await?;
         self.shared.written.set(want);
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Storage of one partition: segments, sparse indexes, recovery, retention,
 //! the log start offset (DeleteRecords; `log-start-offset-checkpoint`) and
 //! compaction (`cleaner`: `.cleaned` / `.swap` files, finished or rolled back
-//! at open).
+//! at open) and truncation for replication (`truncate`: an intent file,
+//! finished at open).
 //!
 //! Owns the partition's directory (`<base:020>.log`, `.index`, `.timeindex`,
 //! Kafka's names and formats) and every byte written to it. One
@@ -33,6 +34,7 @@ mod cleaner;
 pub mod io;
 mod jobs;
 mod segment;
+mod truncate;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +49,7 @@ pub use cache::CacheBudget;
 pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
 pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
 pub use jobs::{FlushJob, FlushOutcome, ReadJob, RetentionJob, ScanJob, TimestampJob};
+pub use truncate::{TruncateJob, TruncateOutcome, TRUNCATE_INTENT_FILE};
 
 use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
@@ -120,6 +123,9 @@ pub enum LogError {
         end: i64,
     },
     Corrupt(String),
+    /// Another job (flush, clean, retention, truncation) is out, or appends
+    /// are unflushed: retry once it completed.
+    Busy,
 }
 
 impl fmt::Display for LogError {
@@ -134,6 +140,7 @@ impl fmt::Display for LogError {
                 end,
             } => write!(f, "offset {requested} is outside the log [{start}, {end}]"),
             LogError::Corrupt(what) => write!(f, "log is corrupt: {what}"),
+            LogError::Busy => write!(f, "log is busy"),
         }
     }
 }
@@ -188,6 +195,12 @@ pub struct PartitionLog<D: Disk = DmaDisk> {
     cleaner_stopped: bool,
     /// Tail cache and read-ahead window (`cache`), shared with read jobs.
     cache: Rc<RefCell<cache::ReadCache<D::File>>>,
+    /// A truncation job is out: no appends, flushes, rolls, retention,
+    /// DeleteRecords or cleaning until it completes.
+    truncating: bool,
+    /// Cloned into every retention job: more than one owner means one is
+    /// out, and the log does not truncate.
+    retention_out: Rc<()>,
 }
 
 /// The partition-directory file holding the log start offset DeleteRecords
@@ -195,6 +208,20 @@ pub struct PartitionLog<D: Disk = DmaDisk> {
 /// corelog keeps it beside the partition's segments). Text: a version line
 /// `0`, then the offset.
 pub const START_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
+
+fn start_checkpoint_text(offset: i64) -> String {
+    format!("0\n{offset}\n")
+}
+
+/// The offset in a [`START_CHECKPOINT_FILE`]; None when unreadable.
+fn parse_start_checkpoint(bytes: &[u8]) -> Option<i64> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.lines();
+    match (lines.next(), lines.next().map(|l| l.trim().parse::<i64>())) {
+        (Some("0"), Some(Ok(offset))) => Some(offset),
+        _ => None,
+    }
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -227,6 +254,7 @@ impl<D: Disk> PartitionLog<D> {
         disk.prepare(dir).await?;
         disk.create_dir_all(dir).await?;
         cleaner::recover_swaps(&disk, dir).await?;
+        truncate::recover(&disk, dir).await?;
         let mut bases: Vec<i64> = disk
             .list_dir(dir)
             .await?
@@ -302,6 +330,8 @@ impl<D: Disk> PartitionLog<D> {
             clean_in_flight: false,
             cleaner_stopped: false,
             cache: Rc::new(RefCell::new(cache::ReadCache::new(CacheBudget::disabled()))),
+            truncating: false,
+            retention_out: Rc::new(()),
         };
         log.check_invariants();
         Ok(log)
@@ -406,6 +436,9 @@ impl<D: Disk> PartitionLog<D> {
         if self.failed {
             return Err(LogError::Failed);
         }
+        if self.truncating {
+            return Err(LogError::Busy);
+        }
         let header = BatchHeader::parse(batch).map_err(|e| corrupt(e.to_string()))?;
         assert_eq!(
             header.total_bytes(),
@@ -471,7 +504,7 @@ impl<D: Disk> PartitionLog<D> {
     /// segment.ms check, from a periodic task. True when it rolled: the
     /// closed segment is finalized on disk by the next flush job.
     pub fn maybe_roll(&mut self, now_ms: i64) -> bool {
-        if self.failed {
+        if self.failed || self.truncating {
             return false;
         }
         let seg = self.active();
@@ -485,7 +518,11 @@ impl<D: Disk> PartitionLog<D> {
     /// The pending writes as a job, or None when there is nothing to do or a
     /// flush is already in flight (one at a time per log).
     pub fn take_flush(&mut self) -> Option<FlushJob<D>> {
-        if self.failed || self.flush_in_flight || !self.segments.iter().any(|s| s.needs_flush()) {
+        if self.failed
+            || self.flush_in_flight
+            || self.truncating
+            || !self.segments.iter().any(|s| s.needs_flush())
+        {
             return None;
         }
         let mut work = Vec::new();
@@ -731,7 +768,7 @@ impl<D: Disk> PartitionLog<D> {
     /// timestamp and by retention.bytes. Removes them now; the job deletes
     /// their files. Nothing while a clean job is out (it holds them).
     pub fn take_retention(&mut self, now_ms: i64) -> Option<RetentionJob<D>> {
-        if self.clean_in_flight {
+        if self.clean_in_flight || self.truncating {
             return None;
         }
         let mut total = self.size_bytes() as i64;
@@ -765,6 +802,7 @@ impl<D: Disk> PartitionLog<D> {
             paths,
             files,
             checkpoint: None,
+            _out: self.retention_out.clone(),
         })
     }
 
@@ -808,6 +846,9 @@ impl<D: Disk> PartitionLog<D> {
         &mut self,
         offset: i64,
     ) -> Result<Option<RetentionJob<D>>, LogError> {
+        if self.truncating {
+            return Err(LogError::Busy);
+        }
         let (start, upper) = (self.start_offset(), self.flushed_offset);
         if offset < 0 || offset > upper {
             return Err(LogError::OffsetOutOfRange {
@@ -849,7 +890,192 @@ impl<D: Disk> PartitionLog<D> {
                 dir: self.dir.clone(),
                 shared: self.checkpoint.clone(),
             }),
+            _out: self.retention_out.clone(),
         }))
+    }
+
+    /// Why a truncation cannot start now: the log failed, or something is
+    /// out or unflushed (`Busy`: flush, and complete the jobs out, first).
+    fn truncate_refusal(&self) -> Option<LogError> {
+        if self.failed {
+            return Some(LogError::Failed);
+        }
+        let busy = self.flush_in_flight
+            || self.clean_in_flight
+            || self.truncating
+            // A swap recovery will finish at the next open may cover
+            // offsets a truncation removes.
+            || self.cleaner_stopped
+            || Rc::strong_count(&self.retention_out) > 1
+            || self.flushed_offset != self.end_offset()
+            || self.segments.iter().any(|s| s.needs_flush());
+        busy.then_some(LogError::Busy)
+    }
+
+    /// Plans cutting the log so every batch whose last offset is >=
+    /// `offset` is removed (a batch straddling `offset` goes too, as in
+    /// Kafka), so afterwards `end_offset() <= offset`. At or below the
+    /// first segment's base it is [`PartitionLog::plan_reset`] (Kafka's
+    /// `truncateTo` does the same). At or past the end the job does nothing.
+    /// The log start offset moves back to the new end if it was above it.
+    ///
+    /// Requires no flush, clean, truncation or retention job out and
+    /// nothing unflushed (`flushed_offset() == end_offset()`), else `Busy`;
+    /// `Failed` on a failed log. Until `complete_truncate`, appends get
+    /// `Busy`, `take_flush`, `take_retention` and `plan_clean` give None.
+    pub fn plan_truncate(&mut self, offset: i64) -> Result<TruncateJob<D>, LogError> {
+        if let Some(refusal) = self.truncate_refusal() {
+            return Err(refusal);
+        }
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= self.end_offset() {
+            self.truncating = true;
+            return Ok(TruncateJob { work: None });
+        }
+        if offset <= self.segments.front().expect("never empty").base_offset {
+            return self.plan_reset(offset);
+        }
+        let at = self.segments.partition_point(|s| s.base_offset <= offset) - 1;
+        let seg = &self.segments[at];
+        let base = seg.base_offset;
+        let below = |rel: u32| base + i64::from(rel) < offset;
+        let hint = truncate::Hint {
+            base,
+            file: seg.file.clone().expect("flushed segments have files"),
+            size: seg.size,
+            scan_from: seg.position_for_offset(offset),
+            index: seg
+                .index
+                .iter()
+                .filter(|e| below(e.rel_offset))
+                .copied()
+                .collect(),
+            time_index: seg
+                .time_index
+                .iter()
+                .filter(|t| below(t.rel_offset))
+                .copied()
+                .collect(),
+        };
+        assert_eq!(seg.closed, at + 1 < self.segments.len());
+        let intent = truncate::Intent::Truncate {
+            offset,
+            closed: seg.closed,
+        };
+        Ok(self.truncate_job(intent, Some(hint)))
+    }
+
+    /// Like [`PartitionLog::plan_truncate`], but removes everything and
+    /// starts an empty log whose start and end offset are `offset` (Kafka's
+    /// `truncateFullyAndStartAt`); `offset` may be above the current end.
+    pub fn plan_reset(&mut self, offset: i64) -> Result<TruncateJob<D>, LogError> {
+        if let Some(refusal) = self.truncate_refusal() {
+            return Err(refusal);
+        }
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        Ok(self.truncate_job(truncate::Intent::Reset { offset }, None))
+    }
+
+    fn out_of_range(&self, offset: i64) -> LogError {
+        LogError::OffsetOutOfRange {
+            requested: offset,
+            start: self.start_offset(),
+            end: self.end_offset(),
+        }
+    }
+
+    fn truncate_job(
+        &mut self,
+        intent: truncate::Intent,
+        hint: Option<truncate::Hint<D::File>>,
+    ) -> TruncateJob<D> {
+        self.truncating = true;
+        TruncateJob {
+            work: Some(truncate::TruncateWork {
+                disk: self.disk.clone(),
+                dir: self.dir.clone(),
+                config: self.config.clone(),
+                intent,
+                hint,
+            }),
+        }
+    }
+
+    /// Applies a finished truncation: Ok(the new end offset). On an I/O
+    /// failure the log goes offline (as after a failed flush: no appends;
+    /// the next open finishes the cut) and keeps its old segments in
+    /// memory, and the error is returned.
+    pub fn complete_truncate(&mut self, outcome: TruncateOutcome<D>) -> Result<i64, LogError> {
+        assert!(
+            self.truncating,
+            "complete_truncate without a truncation out"
+        );
+        self.truncating = false;
+        let done = match outcome.result {
+            Ok(None) => return Ok(self.end_offset()),
+            Ok(Some(done)) => done,
+            Err(e) => {
+                log::error!(
+                    "{}: truncation failed, log offline: {e}",
+                    self.dir.display()
+                );
+                self.failed = true;
+                return Err(LogError::Io(e));
+            }
+        };
+        let first_new = done.segments[0].base_offset;
+        match done.intent {
+            truncate::Intent::Reset { .. } => self.segments.clear(),
+            truncate::Intent::Truncate { .. } => {
+                while self
+                    .segments
+                    .back()
+                    .is_some_and(|s| s.base_offset >= first_new)
+                {
+                    self.segments.pop_back();
+                }
+                let prev = self.segments.back().map(|s| s.next_offset);
+                assert!(prev.is_none_or(|next| next == first_new));
+            }
+        }
+        self.segments.extend(done.segments);
+        let end = self.end_offset();
+        let start = match done.intent {
+            truncate::Intent::Truncate { offset, .. } => {
+                assert!(end <= offset, "the cut removed every batch at or past it");
+                self.checkpoint.clamp_to(end);
+                self.log_start.min(end)
+            }
+            truncate::Intent::Reset { offset } => {
+                assert_eq!(end, offset);
+                self.checkpoint.rewrite(offset);
+                offset
+            }
+        };
+        self.log_start = start;
+        self.cleaned_upto = self.cleaned_upto.min(end).max(start);
+        self.flushed_offset = end;
+        self.written_offset = end;
+        self.alloc_file = self
+            .active()
+            .file
+            .clone()
+            .expect("loaded segments have files");
+        let mut cache = self.cache.borrow_mut();
+        cache.drop_tail();
+        cache.drop_window();
+        drop(cache);
+        self.check_invariants();
+        Ok(end)
+    }
+
+    /// True while a truncation job is out.
+    pub fn truncate_in_flight(&self) -> bool {
+        self.truncating
     }
 
     /// Plans a log-compaction pass (cleanup.policy has `compact`): None when
@@ -863,6 +1089,7 @@ impl<D: Disk> PartitionLog<D> {
     pub fn plan_clean(&mut self, now_ms: i64) -> Option<CleanJob<D>> {
         if !self.config.cleanup_compact
             || self.clean_in_flight
+            || self.truncating
             || self.cleaner_stopped
             || self.failed
         {
@@ -998,6 +1225,7 @@ impl<D: Disk> PartitionLog<D> {
     /// then cuts the active .log to its exact length and writes its indexes.
     pub async fn close(mut self) -> Result<(), LogError> {
         assert!(!self.flush_in_flight, "close with a flush job in flight");
+        assert!(!self.truncating, "close with a truncation job out");
         if self.failed {
             return Err(LogError::Failed);
         }
@@ -1176,17 +1404,12 @@ mod recovery {
         let Some(bytes) = bytes else {
             return Ok(first);
         };
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines = text.lines();
-        let offset = match (lines.next(), lines.next().map(|l| l.trim().parse::<i64>())) {
-            (Some("0"), Some(Ok(offset))) => offset,
-            _ => {
-                log::warn!(
-                    "{}: ignoring an unreadable {START_CHECKPOINT_FILE}",
-                    dir.display()
-                );
-                return Ok(first);
-            }
+        let Some(offset) = parse_start_checkpoint(&bytes) else {
+            log::warn!(
+                "{}: ignoring an unreadable {START_CHECKPOINT_FILE}",
+                dir.display()
+            );
+            return Ok(first);
         };
         let start = offset.clamp(first, end);
         while segments.len() > 1 && segments.front().is_some_and(|s| s.next_offset <= start) {

@@ -754,7 +754,7 @@ fn fuzz_one(seed: u64) {
                 model.written -= i;
                 model.start = new_start;
             }
-            82..=89 => {
+            82..=87 => {
                 let upper = log.flushed_offset();
                 let ts = now - 800 + rng.below(1_600) as i64;
                 let got = block_on(log.plan_offset_for_timestamp(ts, upper).run()).unwrap();
@@ -765,6 +765,42 @@ fn fuzz_one(seed: u64) {
                     .map(|(b, bytes)| (*b, BatchHeader::parse(bytes).unwrap().max_timestamp))
                     .find(|(_, t)| *t >= ts);
                 assert_eq!(got, want, "offset for timestamp {ts}");
+            }
+            88..=89 => {
+                // a follower's truncation (or reset), after a full flush
+                if log.is_failed() {
+                    assert!(matches!(log.plan_truncate(0), Err(LogError::Failed)));
+                    continue;
+                }
+                if let Some(j) = job.take() {
+                    assert!(matches!(log.plan_truncate(0), Err(LogError::Busy)));
+                    finish(&mut log, &mut model, &disk, &mut rng, j);
+                    if log.is_failed() {
+                        continue;
+                    }
+                }
+                block_on(flush(&mut log)).unwrap();
+                model.flushed = model.batches.len();
+                model.written = model.batches.len();
+                let end = model.end();
+                let reset = rng.chance(15);
+                let planned = if reset {
+                    let offset = rng.below(end as u64 + 100) as i64;
+                    model.batches.clear();
+                    model.start = offset;
+                    log.plan_reset(offset)
+                } else {
+                    // Above the start (a segment base here), so never a reset.
+                    let offset = model.start + 1 + rng.below((end - model.start + 5) as u64) as i64;
+                    model
+                        .batches
+                        .retain(|(_, b)| BatchHeader::parse(b).unwrap().last_offset() < offset);
+                    log.plan_truncate(offset)
+                };
+                let outcome = block_on(planned.unwrap().run());
+                assert_eq!(log.complete_truncate(outcome).unwrap(), model.end());
+                model.flushed = model.batches.len();
+                model.written = model.batches.len();
             }
             90..=95 => {
                 // crash (maybe torn) and reopen
@@ -1344,4 +1380,564 @@ impl TapSort for Vec<KeyedRecord> {
         self.sort_by_key(|r| r.offset);
         self
     }
+}
+
+// ---------------------------------------------------------------------------
+// truncation (replication: Kafka's truncateTo and truncateFullyAndStartAt)
+
+async fn truncate_to<D: Disk>(log: &mut PartitionLog<D>, offset: i64) -> Result<i64, LogError> {
+    let job = log.plan_truncate(offset)?;
+    assert!(log.truncate_in_flight());
+    let outcome = job.run().await;
+    log.complete_truncate(outcome)
+}
+
+async fn reset_to<D: Disk>(log: &mut PartitionLog<D>, offset: i64) -> Result<i64, LogError> {
+    let job = log.plan_reset(offset)?;
+    let outcome = job.run().await;
+    log.complete_truncate(outcome)
+}
+
+fn last_offset(batch: &[u8]) -> i64 {
+    BatchHeader::parse(batch).unwrap().last_offset()
+}
+
+fn max_ts(batch: &[u8]) -> i64 {
+    BatchHeader::parse(batch).unwrap().max_timestamp
+}
+
+/// Appends `n` batches of 3 records (timestamps increasing from `ts0`),
+/// flushing every few, and returns them as stored.
+async fn append_batches<D: Disk>(
+    log: &mut PartitionLog<D>,
+    n: i64,
+    ts0: i64,
+    payload: usize,
+) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let b = make_batch(3, ts0 + i * 10, payload, i as u8);
+        let info = log.append(&b, None).unwrap();
+        out.push((info.base_offset, stored(&b, info.base_offset, None)));
+        if i % 4 == 3 {
+            flush(log).await.unwrap();
+        }
+    }
+    flush(log).await.unwrap();
+    out
+}
+
+/// The batches of `batches` that a truncation at `offset` keeps.
+fn kept(batches: &[(i64, Vec<u8>)], offset: i64) -> Vec<(i64, Vec<u8>)> {
+    batches
+        .iter()
+        .filter(|(_, b)| last_offset(b) < offset)
+        .cloned()
+        .collect()
+}
+
+/// The log holds exactly `batches` from its start: reads from every batch's
+/// offsets, timestamp lookups, the max timestamp and the end agree.
+async fn check_holds<D: Disk>(log: &PartitionLog<D>, batches: &[(i64, Vec<u8>)]) {
+    let start = log.start_offset();
+    let end = batches.last().map_or(start, |(_, b)| last_offset(b) + 1);
+    assert_eq!(log.end_offset(), end, "end offset");
+    assert_eq!(log.flushed_offset(), end, "flushed offset");
+    let want = concat(batches);
+    // (assert! rather than assert_eq!: a failure would print megabytes.)
+    assert!(read_all(log, start, 1 << 20).await == want, "read back");
+    assert!(
+        read_all(log, start, 1).await == want,
+        "read back batch by batch"
+    );
+    for (i, (base, b)) in batches.iter().enumerate() {
+        for offset in [*base, last_offset(b)] {
+            let got = log.plan_read(offset, 1, end).unwrap().run().await.unwrap();
+            assert!(got[..] == b[..], "read at {offset}");
+        }
+        let ts = max_ts(b);
+        let want = batches[..=i]
+            .iter()
+            .map(|(o, b)| (*o, max_ts(b)))
+            .find(|(_, t)| *t >= ts);
+        let got = log.plan_offset_for_timestamp(ts, end).run().await.unwrap();
+        assert_eq!(got, want, "offset for timestamp {ts}");
+    }
+    let past = batches.iter().map(|(_, b)| max_ts(b)).max().unwrap_or(0) + 1;
+    assert_eq!(
+        log.plan_offset_for_timestamp(past, end)
+            .run()
+            .await
+            .unwrap(),
+        None
+    );
+    let want_max =
+        batches
+            .iter()
+            .map(|(o, b)| (max_ts(b), *o))
+            .fold(None, |best: Option<(i64, i64)>, x| match best {
+                Some(b) if b.0 >= x.0 => Some(b),
+                _ => Some(x),
+            });
+    assert_eq!(log.max_timestamp(), want_max, "max timestamp");
+    let got = log
+        .plan_read(end, 1 << 20, end)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "nothing past the end");
+}
+
+/// Appends after a truncation land at the new end and, with the kept
+/// batches, survive a reopen (clean close, or a crash with `crash`).
+async fn append_and_reopen(
+    disk: &MemDisk,
+    mut log: PartitionLog<MemDisk>,
+    config: &LogConfig,
+    mut batches: Vec<(i64, Vec<u8>)>,
+    crash: bool,
+) -> (PartitionLog<MemDisk>, Vec<(i64, Vec<u8>)>) {
+    let end = log.end_offset();
+    let more = append_batches(&mut log, 5, 50_000, 300).await;
+    assert_eq!(more[0].0, end, "appends continue at the new end");
+    batches.extend(more);
+    check_holds(&log, &batches).await;
+    if crash {
+        drop(log);
+        disk.crash(None);
+    } else {
+        log.close().await.unwrap();
+    }
+    let log = PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())
+        .await
+        .unwrap();
+    check_holds(&log, &batches).await;
+    (log, batches)
+}
+
+fn big_segments() -> LogConfig {
+    LogConfig {
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    }
+}
+
+#[test]
+fn truncate_in_the_active_segment_straddling_at_a_boundary_and_no_op() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let config = big_segments();
+        let mut log = PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())
+            .await
+            .unwrap();
+        log.set_cache_budget(CacheBudget::new(4 << 20, 64 * 1024));
+        let batches = append_batches(&mut log, 40, 1_000, 500).await;
+        assert_eq!(log.segment_count(), 1);
+        // Caught up, so the tail cache holds the last batches.
+        read_all(&log, 0, 1 << 20).await;
+        log.plan_read(log.end_offset(), 100, log.end_offset())
+            .unwrap();
+        log.append(&make_batch(1, 1, 10, 1), None).unwrap();
+        assert!(matches!(log.plan_truncate(5), Err(LogError::Busy)));
+        flush(&mut log).await.unwrap();
+        let mut batches = batches;
+        batches.push((120, stored(&make_batch(1, 1, 10, 1), 120, None)));
+
+        // Inside a batch (offsets 90..=92): it goes too.
+        assert_eq!(truncate_to(&mut log, 91).await.unwrap(), 90);
+        let batches = kept(&batches, 91);
+        check_holds(&log, &batches).await;
+        // At or past the end: nothing to do.
+        assert_eq!(truncate_to(&mut log, 90).await.unwrap(), 90);
+        assert_eq!(truncate_to(&mut log, 1_000).await.unwrap(), 90);
+        // Exactly at a batch boundary.
+        assert_eq!(truncate_to(&mut log, 45).await.unwrap(), 45);
+        let batches = kept(&batches, 45);
+        check_holds(&log, &batches).await;
+        assert_eq!(log.segment_count(), 1);
+        // Inside the first batch: an empty log at its base.
+        let (log, batches) = append_and_reopen(&disk, log, &config, batches, false).await;
+        let (mut log, _) = append_and_reopen(&disk, log, &config, batches, true).await;
+        assert_eq!(truncate_to(&mut log, 1).await.unwrap(), 0);
+        check_holds(&log, &[]).await;
+        let (_log, batches) = append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+        assert_eq!(batches[0].0, 0);
+        assert!(!disk
+            .names(&mem_dir())
+            .contains(&TRUNCATE_INTENT_FILE.to_string()));
+    });
+}
+
+#[test]
+fn truncate_across_rolled_segments() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let config = small_config();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+            .await
+            .unwrap();
+        let batches = append_batches(&mut log, 60, 1_000, 500).await;
+        let segments = log.segment_count();
+        assert!(segments >= 5, "{segments} segments");
+        let log_files = |disk: &MemDisk| -> Vec<i64> {
+            let mut v: Vec<i64> = disk
+                .names(&dir)
+                .iter()
+                .filter_map(|n| segment::parse_log_name(n))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let bases = log_files(&disk);
+        assert_eq!(bases.len(), segments);
+
+        // Exactly at the base of the fourth segment: it stays as the empty
+        // active segment; the ones after it go.
+        let cut = bases[3];
+        assert_eq!(truncate_to(&mut log, cut).await.unwrap(), cut);
+        let batches = kept(&batches, cut);
+        check_holds(&log, &batches).await;
+        assert_eq!(log.segment_count(), 4);
+        assert_eq!(log_files(&disk), bases[..4].to_vec());
+
+        // Inside a closed segment (the second): it stays closed, cut, and a
+        // new empty active segment starts at the new end.
+        let cut = bases[1] + 7;
+        let end = truncate_to(&mut log, cut).await.unwrap();
+        assert_eq!(end, bases[1] + 6, "the straddling batch went");
+        let batches = kept(&batches, cut);
+        check_holds(&log, &batches).await;
+        assert_eq!(log.segment_count(), 3);
+        assert_eq!(log_files(&disk), vec![bases[0], bases[1], end]);
+        for name in disk.names(&dir) {
+            if let Some(base) = name
+                .strip_suffix(".index")
+                .or_else(|| name.strip_suffix(".timeindex"))
+            {
+                let base: i64 = base.parse().unwrap();
+                assert!(base <= end, "index files of removed segments go: {name}");
+            }
+        }
+        let (log, batches) = append_and_reopen(&disk, log, &config, batches, true).await;
+        let (mut log, batches) = append_and_reopen(&disk, log, &config, batches, false).await;
+        // At the first segment's base: a reset there.
+        assert_eq!(truncate_to(&mut log, 0).await.unwrap(), 0);
+        check_holds(&log, &[]).await;
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(log_files(&disk), vec![0]);
+        drop(batches);
+        append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+    });
+}
+
+#[test]
+fn reset_above_and_below_the_end() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let config = small_config();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+            .await
+            .unwrap();
+        append_batches(&mut log, 30, 1_000, 500).await;
+        let end = log.end_offset();
+        assert_eq!(reset_to(&mut log, end + 1_000).await.unwrap(), end + 1_000);
+        assert_eq!(log.start_offset(), end + 1_000);
+        assert_eq!(log.segment_count(), 1);
+        check_holds(&log, &[]).await;
+        assert!(matches!(
+            log.plan_read(end, 10, end + 1_000),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        let (mut log, batches) = append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+        assert_eq!(log.start_offset(), end + 1_000);
+        assert_eq!(batches[0].0, end + 1_000);
+        let more = append_batches(&mut log, 30, 2_000, 500).await;
+        assert!(log.segment_count() > 1);
+        drop(more);
+        // Below the end but above the first base: everything goes still.
+        assert_eq!(reset_to(&mut log, end + 1_010).await.unwrap(), end + 1_010);
+        assert_eq!(log.start_offset(), end + 1_010);
+        check_holds(&log, &[]).await;
+        let (log, batches) = append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+        assert_eq!(log.start_offset(), end + 1_010);
+        let (mut log, _) = append_and_reopen(&disk, log, &config, batches, false).await;
+        // Below the first base.
+        assert_eq!(reset_to(&mut log, 3).await.unwrap(), 3);
+        let (log, _) = append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+        assert_eq!(log.start_offset(), 3);
+        let logs: Vec<String> = disk
+            .names(&dir)
+            .into_iter()
+            .filter(|n| n.ends_with(".log"))
+            .collect();
+        assert_eq!(logs.len(), log.segment_count());
+    });
+}
+
+#[test]
+fn truncate_below_the_log_start_moves_it_back_durably() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let config = small_config();
+        let mut log = PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())
+            .await
+            .unwrap();
+        append_batches(&mut log, 40, 1_000, 500).await;
+        let job = log.delete_records_before(90).unwrap().unwrap();
+        assert!(
+            matches!(log.plan_truncate(60), Err(LogError::Busy)),
+            "a retention job is out"
+        );
+        job.run().await.unwrap();
+        assert_eq!(log.start_offset(), 90);
+        let first = disk
+            .names(&mem_dir())
+            .iter()
+            .filter_map(|n| segment::parse_log_name(n))
+            .min()
+            .unwrap();
+        assert!(first > 0 && first < 87, "first segment base {first}");
+        // Above the first segment, below the start: the start follows the end.
+        assert_eq!(truncate_to(&mut log, 87).await.unwrap(), 87);
+        assert_eq!(log.start_offset(), 87);
+        // (Batches below the start stay in their segment: no check_holds,
+        // whose max timestamp would be theirs.)
+        assert!(read_all(&log, 87, 1 << 20).await.is_empty());
+        // Appends past the old start survive a reopen from the new start.
+        let (mut log, batches) = append_and_reopen(&disk, log, &config, Vec::new(), true).await;
+        assert_eq!(log.start_offset(), 87);
+        assert_eq!(batches[0].0, 87);
+        // DeleteRecords works again from there.
+        log.delete_records_before(90)
+            .unwrap()
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(log.start_offset(), 90);
+    });
+}
+
+#[test]
+fn truncate_is_refused_while_busy_and_blocks_other_work() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut config = small_config();
+        config.cleanup_compact = true;
+        let mut log = PartitionLog::open_on(disk.clone(), &mem_dir(), config)
+            .await
+            .unwrap();
+        let batches = append_batches(&mut log, 30, 1_000, 500).await;
+        log.append(&make_batch(1, 1, 10, 1), None).unwrap();
+        let flush_job = log.take_flush().unwrap();
+        assert!(matches!(log.plan_truncate(10), Err(LogError::Busy)));
+        assert!(matches!(log.plan_reset(10), Err(LogError::Busy)));
+        let outcome = flush_job.run(false).await;
+        log.complete_flush(outcome).unwrap();
+        assert!(
+            matches!(log.plan_truncate(10), Err(LogError::Busy)),
+            "written but not synced"
+        );
+        flush(&mut log).await.unwrap();
+        assert!(log.maybe_roll(i64::MAX / 2));
+        assert!(
+            matches!(log.plan_truncate(10), Err(LogError::Busy)),
+            "a roll not yet flushed"
+        );
+        flush(&mut log).await.unwrap();
+
+        let job = log.plan_truncate(10).unwrap();
+        assert!(matches!(log.plan_truncate(10), Err(LogError::Busy)));
+        assert!(matches!(
+            log.append(&make_batch(1, 1, 10, 1), None),
+            Err(LogError::Busy)
+        ));
+        assert!(log.take_flush().is_none());
+        assert!(log.take_retention(i64::MAX / 2).is_none());
+        assert!(log.plan_clean(i64::MAX / 2).is_none());
+        assert!(!log.maybe_roll(i64::MAX / 2));
+        assert!(matches!(log.delete_records_before(5), Err(LogError::Busy)));
+        let outcome = job.run().await;
+        assert!(outcome.is_ok());
+        assert_eq!(log.complete_truncate(outcome).unwrap(), 9);
+        check_holds(&log, &kept(&batches, 10)).await;
+        assert_eq!(LogError::Busy.to_string(), "log is busy");
+    });
+}
+
+#[test]
+fn truncate_io_failure_takes_the_log_offline_and_reopen_finishes_it() {
+    for changes in [0, 3, 6, 9, 14] {
+        block_on(async {
+            let disk = MemDisk::new();
+            let config = small_config();
+            let mut log = PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())
+                .await
+                .unwrap();
+            let batches = append_batches(&mut log, 60, 1_000, 500).await;
+            let old_end = log.end_offset();
+            disk.faults(|f| f.changes_left = Some(changes));
+            let err = truncate_to(&mut log, 40).await.unwrap_err();
+            assert!(matches!(err, LogError::Io(_)), "{err}");
+            assert!(log.is_failed());
+            assert_eq!(log.end_offset(), old_end, "memory is not half cut");
+            assert!(matches!(
+                log.append(&make_batch(1, 1, 10, 1), None),
+                Err(LogError::Failed)
+            ));
+            assert!(log.take_flush().is_none());
+            assert!(matches!(log.plan_truncate(40), Err(LogError::Failed)));
+            drop(log);
+            disk.faults(|f| f.changes_left = None);
+            let intent_left = disk
+                .names(&mem_dir())
+                .contains(&TRUNCATE_INTENT_FILE.to_string());
+            let log = PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())
+                .await
+                .unwrap();
+            // The intent on disk: the reopen finishes the cut.
+            let is_new = log.end_offset() != old_end;
+            assert!(is_new || !intent_left);
+            assert!(
+                is_new || changes < 5,
+                "the intent is durable after 5 changes"
+            );
+            let want = if is_new {
+                kept(&batches, 40)
+            } else {
+                batches.clone()
+            };
+            check_holds(&log, &want).await;
+        });
+    }
+}
+
+/// A crash at every step of a truncation (or reset) reopens to the old log
+/// or the cut one, never anything in between, and appends then work.
+fn crash_at_every_step(cut: impl Fn(&[i64]) -> (i64, bool)) {
+    let mut finished = false;
+    for changes in 0..200 {
+        block_on(async {
+            let disk = MemDisk::new();
+            let dir = mem_dir();
+            let config = small_config();
+            let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+                .await
+                .unwrap();
+            let batches = append_batches(&mut log, 60, 1_000, 500).await;
+            let mut bases: Vec<i64> = disk
+                .names(&dir)
+                .iter()
+                .filter_map(|n| segment::parse_log_name(n))
+                .collect();
+            bases.sort_unstable();
+            let (offset, reset) = cut(&bases);
+            let old = batches.clone();
+            let new = if reset {
+                Vec::new()
+            } else {
+                kept(&batches, offset)
+            };
+            disk.faults(|f| f.changes_left = Some(changes));
+            let job = if reset {
+                log.plan_reset(offset)
+            } else {
+                log.plan_truncate(offset)
+            };
+            let outcome = job.unwrap().run().await;
+            let done = log.complete_truncate(outcome);
+            disk.faults(|f| f.changes_left = None);
+            let intent_left = disk.names(&dir).contains(&TRUNCATE_INTENT_FILE.to_string());
+            if done.is_ok() {
+                finished = true;
+            }
+            drop(log);
+            disk.crash(None);
+            let log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+                .await
+                .unwrap_or_else(|e| panic!("reopen after {changes} changes: {e}"));
+            let old_end = old.last().map_or(0, |(_, b)| last_offset(b) + 1);
+            let is_new = if reset {
+                log.start_offset() == offset
+            } else {
+                log.end_offset() != old_end
+            };
+            if done.is_ok() || intent_left {
+                assert!(is_new, "after {changes} changes");
+            }
+            let holds = if is_new { new } else { old };
+            check_holds(&log, &holds).await;
+            let names = disk.names(&dir);
+            assert!(!names.contains(&TRUNCATE_INTENT_FILE.to_string()));
+            append_and_reopen(&disk, log, &config, holds, true).await;
+        });
+        if finished {
+            return;
+        }
+    }
+    panic!("the job never finished");
+}
+
+#[test]
+fn truncate_in_the_active_segment_crash_at_every_step() {
+    crash_at_every_step(|bases| (bases[bases.len() - 1] + 4, false));
+}
+
+#[test]
+fn truncate_in_a_closed_segment_crash_at_every_step() {
+    crash_at_every_step(|bases| (bases[1] + 4, false));
+}
+
+#[test]
+fn reset_crash_at_every_step() {
+    crash_at_every_step(|_| (7, true));
+}
+
+#[test]
+fn dma_truncate_append_and_reopen() {
+    on_glommio(|| async move {
+        let (_root, dir) = temp_dir("t-trunc");
+        let config = LogConfig {
+            segment_bytes: 16 * 1024,
+            index_interval_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(&dir, config.clone()).await.unwrap();
+        let batches = append_batches(&mut log, 40, 1_000, 700).await;
+        assert!(log.segment_count() >= 2);
+        // In the active segment, inside a batch.
+        let cut = log.end_offset() - 5;
+        let end = truncate_to(&mut log, cut).await.unwrap();
+        let mut batches = kept(&batches, cut);
+        check_holds(&log, &batches).await;
+        // Into the first (closed) segment.
+        let cut = 10;
+        assert_eq!(truncate_to(&mut log, cut).await.unwrap(), 9);
+        assert!(end > 9);
+        batches = kept(&batches, cut);
+        check_holds(&log, &batches).await;
+        let more = append_batches(&mut log, 30, 9_000, 700).await;
+        batches.extend(more);
+        check_holds(&log, &batches).await;
+        log.close().await.unwrap();
+        let log = PartitionLog::open(&dir, config.clone()).await.unwrap();
+        check_holds(&log, &batches).await;
+        // A crash-like stop (no close) right after a truncation.
+        let mut log = log;
+        assert_eq!(truncate_to(&mut log, 50).await.unwrap(), 48);
+        batches = kept(&batches, 50);
+        drop(log);
+        let mut log = PartitionLog::open(&dir, config.clone()).await.unwrap();
+        check_holds(&log, &batches).await;
+        assert_eq!(reset_to(&mut log, 500).await.unwrap(), 500);
+        let more = append_batches(&mut log, 3, 9_000, 700).await;
+        drop(log);
+        let log = PartitionLog::open(&dir, config).await.unwrap();
+        assert_eq!(log.start_offset(), 500);
+        check_holds(&log, &more).await;
+        assert_eq!(names(&dir, ".log"), vec![format!("{:020}.log", 500)]);
+    });
 }

@@ -493,9 +493,22 @@ pub fn corelog(args: &[&str], stdin: &str) -> Run {
 }
 
 /// A port that was free a moment ago (bind to port 0, read it, close).
+/// A port nothing listens on now, never handed out before in this test
+/// process: tests of one binary run concurrently, and the kernel may give
+/// a just-released port again, so two brokers could be handed the same one
+/// (the second then refuses to start and the first answers for it).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut handed_out = HANDED_OUT.lock().unwrap();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no unused port in 100 tries");
 }
 
 /// One message as a consumer saw it, owned.

@@ -398,6 +398,17 @@ fn leader_index(cluster: &Cluster, topic: &str) -> usize {
     cluster.index_of(leader)
 }
 
+/// Node indexes of the replicas of partition 0 of `topic` other than its
+/// leader (node index `leader`).
+fn follower_indexes(cluster: &Cluster, leader: usize, topic: &str) -> Vec<usize> {
+    cluster.partitions(leader, topic)[0]
+        .replicas
+        .iter()
+        .map(|id| cluster.index_of(*id))
+        .filter(|i| *i != leader)
+        .collect()
+}
+
 /// Values of partition 0 of `topic`, read through every running node.
 fn values(cluster: &Cluster, topic: &str, expected: usize) -> Vec<String> {
     let bootstrap: Vec<String> = (0..cluster.nodes.len())
@@ -429,12 +440,7 @@ fn min_insync_replicas_and_a_diverging_tail() {
         fully_in_sync(&cluster, slow, 3)
     });
     let leader = leader_index(&cluster, slow);
-    let stalled = cluster.partitions(leader, slow)[0]
-        .replicas
-        .iter()
-        .map(|id| cluster.index_of(*id))
-        .find(|i| *i != leader)
-        .unwrap();
+    let stalled = follower_indexes(&cluster, leader, slow)[0];
     let stalled_id = cluster.nodes[stalled].id;
     cluster.pause(stalled, true);
     let mut conn = Conn::connect(cluster.addr(leader));
@@ -472,12 +478,7 @@ fn min_insync_replicas_and_a_diverging_tail() {
     let leader = leader_index(&cluster, guarded);
     let mut conn = Conn::connect(cluster.addr(leader));
     assert_eq!(conn.produce(9, guarded, 0, batch("kept", 10)).0, 0);
-    let followers: Vec<usize> = cluster.partitions(leader, guarded)[0]
-        .replicas
-        .iter()
-        .map(|id| cluster.index_of(*id))
-        .filter(|i| *i != leader)
-        .collect();
+    let followers = follower_indexes(&cluster, leader, guarded);
     for f in &followers {
         cluster.kill9(*f);
     }
@@ -514,12 +515,7 @@ fn min_insync_replicas_and_a_diverging_tail() {
     let old_id = cluster.nodes[old].id;
     let mut conn = Conn::connect(cluster.addr(old));
     assert_eq!(conn.produce(9, topic, 0, batch("before", 10)).0, 0);
-    let followers: Vec<usize> = cluster.partitions(old, topic)[0]
-        .replicas
-        .iter()
-        .map(|id| cluster.index_of(*id))
-        .filter(|i| *i != old)
-        .collect();
+    let followers = follower_indexes(&cluster, old, topic);
     for f in &followers {
         cluster.pause(*f, true);
     }

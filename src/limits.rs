@@ -48,8 +48,26 @@ pub const COMMIT_WAITERS_PER_SHARD_MAX: usize = 65_536;
 /// Fetches parked on one shard waiting for data.
 pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 
-/// How long a shard waits for the others to open their partitions at start.
+/// How long a broker may take from its start until every shard serves
+/// (recovery of every partition included). Past it the process exits with a
+/// line naming the shard that is stuck and its phase (`server::run`).
 pub const SHARD_START_MS_MAX: u64 = 300_000;
+
+/// How long a broker may take to stop once asked (SIGTERM, SIGINT, a shard
+/// that failed): flushing, closing logs, leaving the cluster. Past it the
+/// process exits anyway, naming the shards still running; what they had not
+/// closed is recovered at the next start, as after a crash.
+pub const SHARD_STOP_MS_MAX: u64 = 30_000;
+
+/// Longest a shard's reactor sleeps without being woken from outside: the
+/// supervisor nudges every shard this often, because glommio 0.9 can park a
+/// reactor with runnable tasks and no timer armed (see `shard::watch`).
+pub const SHARD_PARK_MS_MAX: u64 = 10;
+
+/// Nudges a shard may leave unanswered (it is stuck in a system call) before
+/// the supervisor stops sending more: each holds a reference to a task, and
+/// glommio counts those in an `i16`.
+pub const SHARD_NUDGES_PENDING_MAX: usize = 64;
 
 /// The smallest unit of O_DIRECT I/O on the supported filesystems.
 pub const DISK_BLOCK_BYTES: usize = 4096;
@@ -137,6 +155,8 @@ const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
 const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
 const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(SHARD_PARK_MS_MAX * 10 <= SHARD_STOP_MS_MAX);
+const _: () = assert!(SHARD_NUDGES_PENDING_MAX < i16::MAX as usize / 2);
 
 /// Largest controller-quorum frame (a Raft message with entries or a
 /// snapshot of the metadata image, or a controller request).

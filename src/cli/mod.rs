@@ -152,29 +152,11 @@ fn run_serve(serve: Serve) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    install_signal_handler();
     match crate::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("corelog: {e}");
-            ExitCode::FAILURE
+            eprintln!("corelog: {}", e.message);
+            ExitCode::from(e.exit_code)
         }
     }
-}
-
-/// SIGTERM and SIGINT ask every shard to stop cleanly.
-fn install_signal_handler() {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .expect("signal handler installs");
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                crate::server::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-        .expect("signal thread starts");
 }

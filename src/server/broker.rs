@@ -7,7 +7,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,13 +20,13 @@ use super::connection;
 use super::routing::{self, ShardReply, ShardRequest};
 use crate::cluster::node::ClusterNode;
 use crate::config::{BrokerDefaults, Config, TopicConfig};
-use crate::limits;
 use crate::log::CacheBudget;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
 use crate::partition::replica::ReplicaState;
 use crate::partition::{now_ms, Partition};
 use crate::shard::mesh::{Envelope, Handler, Mesh};
+use crate::shard::watch::{ShardWatch, Watch};
 use crate::shard::ShardId;
 
 pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
@@ -293,14 +293,19 @@ async fn delete_partition(partition: Rc<Partition>) {
 }
 
 /// The life of one shard: join the mesh, open partitions, listen, serve until
-/// shutdown, then flush and close.
+/// shutdown, then flush and close. Each phase is recorded in `watch`, so the
+/// supervisor can name the phase of a shard that overruns the start bound.
 pub async fn run_shard(
     config: Config,
     catalog: Catalog,
     mesh_builder: MeshBuilder<Envelope<ShardRequest, ShardReply>, Full>,
-    ready: Arc<AtomicUsize>,
+    watch: Arc<Watch>,
+    me: Arc<ShardWatch>,
 ) -> Result<(), String> {
     let executor = glommio::executor();
+    // First, before anything can strand: the task the supervisor's nudges
+    // wake (see `shard::watch` for the glommio bug it works around).
+    glommio::spawn_local(me.clone().keep_awake()).detach();
     // Not Latency::Matters: that makes glommio arm and cancel a latency
     // timer on every reactor turn (two more io_uring operations each time),
     // which cost about 0.1 core and 0.1 ms of median produce latency at
@@ -318,44 +323,29 @@ pub async fn run_shard(
         Box::pin(async move {
             // A peer may call while this shard is still preparing its disk
             // (shard 0 joins the cluster and broadcasts the catalog while
-            // the others start): wait for the broker, bounded by start-up.
-            let deadline =
-                std::time::Instant::now() + Duration::from_millis(limits::SHARD_START_MS_MAX);
+            // the others start): wait for the broker, or for the stop that
+            // ends a start that never completes.
             let broker = loop {
                 if let Some(broker) = slot.get() {
                     break broker.clone();
                 }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "shard did not start within the start-up bound"
-                );
+                if super::shutdown_requested() {
+                    return ShardReply::Unavailable("the shard is stopping".into());
+                }
                 glommio::timer::sleep(Duration::from_millis(1)).await;
             };
             routing::serve(broker, from, request).await
         })
     });
-    // glommio's shared channels connect without waking the peer: a shard
-    // whose channel end connected before its peer's end sleeps until its
-    // reactor wakes for some other reason, and at start-up nothing else
-    // wakes it (seen as a broker that never started, one start in ~60
-    // under CPU load). A timer that ticks until every shard has started
-    // bounds that sleep; afterwards the shard's own timers keep waking it.
-    let starting = Rc::new(Cell::new(true));
-    let ticker = {
-        let starting = starting.clone();
-        glommio::spawn_local(async move {
-            while starting.get() {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
+    me.enter("joining the mesh");
     let mesh = Mesh::join(mesh_builder, requests, handler).await;
     let shard = mesh.shard();
-    log::debug!("shard {shard}: joined the mesh");
-    let started = match start(&config, catalog, mesh, background, requests, &broker_slot).await {
+    let started = match start(&config, catalog, mesh, background, requests, &broker_slot, &me).await
+    {
         // Shard 0 joins the cluster before any shard listens, so the first
         // Metadata a client gets already lists this broker.
         Ok(broker) if shard.0 == 0 && config.cluster.has_quorum() => {
+            me.enter("joining the cluster");
             match ClusterNode::start(&broker).await {
                 Ok(node) => {
                     let _ = broker.cluster.set(node);
@@ -366,29 +356,28 @@ pub async fn run_shard(
         }
         other => other,
     };
-    // Every shard reports, even one that failed, and none waits forever: a
-    // shard that never reports (it panicked, or its disk hangs) stops the
-    // broker with a message instead of a silent hang.
+    // Every shard reports, even one that failed, so the others stop
+    // waiting; the supervisor bounds the whole start.
     if let Err(e) = &started {
         log::error!("shard {shard} failed to start: {e}");
-        super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+        super::SHUTDOWN.store(true, Ordering::SeqCst);
     }
-    log::debug!("shard {shard}: started, waiting for the other shards");
-    wait_for_all_shards(&ready, config.shards).await?;
-    log::debug!("shard {shard}: all shards started");
-    starting.set(false);
-    ticker.await;
+    me.enter("waiting for the other shards");
+    wait_for_all_shards(&watch, &me).await?;
     let broker = started?;
     if super::shutdown_requested() {
+        me.enter("stopping before it served");
+        shutdown(&broker).await;
         return Ok(());
     }
 
     // Listen only once every shard serves: a connection accepted earlier
     // would wait on a shard that is still opening its partitions.
+    me.enter("binding the listener");
     let listener = match TcpListener::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
-            super::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+            super::SHUTDOWN.store(true, Ordering::SeqCst);
             return Err(format!("cannot listen on {}: {e}", config.listen));
         }
     };
@@ -400,6 +389,7 @@ pub async fn run_shard(
             config.data_dir.display()
         );
     }
+    me.enter("serving");
     let accepting =
         glommio::spawn_local_into(accept_loop(broker.clone(), listener, requests), requests)
             .expect("task queue exists");
@@ -416,32 +406,29 @@ pub async fn run_shard(
     while !super::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
+    me.enter("shutting down");
     drop(accepting);
     drop(housekeeping);
     drop(group_sweep);
     drop(isr_check);
     shutdown(&broker).await;
+    me.enter("stopped");
     Ok(())
 }
 
-/// Counts this shard as started and waits, bounded, for the others.
-async fn wait_for_all_shards(ready: &AtomicUsize, shards: usize) -> Result<(), String> {
-    ready.fetch_add(1, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + Duration::from_millis(limits::SHARD_START_MS_MAX);
-    while ready.load(Ordering::SeqCst) < shards && !super::shutdown_requested() {
-        if std::time::Instant::now() > deadline {
-            super::SHUTDOWN.store(true, Ordering::Relaxed);
-            return Err(format!(
-                "only {} of {shards} shards started within {} ms",
-                ready.load(Ordering::SeqCst),
-                limits::SHARD_START_MS_MAX
-            ));
-        }
+/// Counts this shard as started and waits for the others (or for a stop).
+/// The supervisor bounds the wait: a shard that never starts ends the
+/// process, so this needs no deadline of its own.
+async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) -> Result<(), String> {
+    me.set_started();
+    while watch.started() < watch.shards().len() && !super::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
+    log::debug!("shard {}: all shards started", me.index());
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn start(
     config: &Config,
     catalog: Catalog,
@@ -449,7 +436,9 @@ async fn start(
     background: TaskQueueHandle,
     requests: TaskQueueHandle,
     slot: &OnceCell<Rc<Broker>>,
+    me: &ShardWatch,
 ) -> Result<Rc<Broker>, String> {
+    me.enter("preparing the data directory");
     crate::log::prepare_disk(&config.data_dir)
         .await
         .map_err(|e| {
@@ -459,7 +448,6 @@ async fn start(
             )
         })?;
     let shard = mesh.shard();
-    log::debug!("shard {shard}: data directory prepared");
     let broker = Rc::new(Broker {
         config: config.clone(),
         owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
@@ -482,10 +470,16 @@ async fn start(
         replication: Default::default(),
     });
     let _ = slot.set(broker.clone());
+    if super::shutdown_requested() {
+        return Ok(broker);
+    }
+    me.enter("opening partitions");
     broker.apply_catalog(Rc::new(catalog)).await?;
-    log::debug!("shard {shard}: partitions opened");
+    if super::shutdown_requested() {
+        return Ok(broker);
+    }
+    me.enter("loading consumer groups");
     crate::group::GroupCoordinator::load(&broker).await?;
-    log::debug!("shard {shard}: group state loaded");
     Ok(broker)
 }
 

@@ -4,6 +4,11 @@
 //! Each shard runs one glommio executor with its own listener on the shared
 //! port (SO_REUSEPORT), its own partitions and a read-only copy of the topic
 //! catalog. Shard 0 owns the catalog (see `catalog.rs`).
+//!
+//! The main thread supervises the shards ([`run`]): it handles SIGTERM and
+//! SIGINT, bounds the start and the stop, nudges every reactor so none
+//! sleeps unbounded (`shard::watch` says why) and, when a bound is overrun,
+//! exits with one line naming the stuck shard and its phase.
 
 pub mod broker;
 pub mod catalog;
@@ -14,18 +19,20 @@ pub mod errors;
 pub mod handlers;
 pub mod routing;
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
+use crate::limits;
 use crate::metadata::Catalog;
+use crate::shard::watch::{ShardWatch, Watch};
 
-/// Set by the signal thread; every shard polls it and shuts down cleanly.
+/// Set by the signal thread, by a shard that failed and by the supervisor;
+/// every shard polls it and shuts down cleanly.
 pub static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 pub fn shutdown_requested() -> bool {
@@ -68,26 +75,105 @@ fn check_ports_free(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts one executor per shard and blocks until all of them have stopped.
-pub fn run(mut config: Config) -> Result<(), String> {
+/// How a broker run ended, when it did not end cleanly: the message for the
+/// one error line and the process exit status.
+#[derive(Debug)]
+pub struct RunError {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+/// The broker could not start, or a shard failed while serving.
+pub const EXIT_FAILED: u8 = 1;
+/// A shard did not start within the start bound.
+pub const EXIT_START_TIMEOUT: u8 = 3;
+/// Asked to stop, a shard did not stop within the stop bound.
+pub const EXIT_STOP_TIMEOUT: u8 = 4;
+/// A second SIGTERM or SIGINT while the first was being served.
+pub const EXIT_SIGNALLED_TWICE: u8 = 5;
+
+impl RunError {
+    fn failed(message: String) -> RunError {
+        RunError {
+            message,
+            exit_code: EXIT_FAILED,
+        }
+    }
+}
+
+/// Signals received (SIGTERM, SIGINT) since the broker started.
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+/// A test or an operator can lower the start bound (never raise it past
+/// [`limits::SHARD_START_MS_MAX`]): tests check that a start which overruns
+/// it ends the process, without waiting five minutes.
+pub const START_TIMEOUT_ENV: &str = "CORELOG_START_TIMEOUT_MS";
+
+fn start_bound() -> Duration {
+    let max = limits::SHARD_START_MS_MAX;
+    let ms = match std::env::var(START_TIMEOUT_ENV) {
+        Ok(value) => match value.trim().parse::<u64>() {
+            Ok(ms) if (1..=max).contains(&ms) => ms,
+            _ => {
+                log::warn!("{START_TIMEOUT_ENV}={value} is not in 1..={max}; using {max}");
+                max
+            }
+        },
+        Err(_) => max,
+    };
+    Duration::from_millis(ms)
+}
+
+/// SIGTERM and SIGINT ask every shard to stop cleanly; a second one while
+/// the first is served ends the process at once (an operator who means it).
+fn install_signal_handler() -> Result<(), RunError> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| RunError::failed(format!("cannot handle signals: {e}")))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
+                    eprintln!("corelog: signal {signal} again while stopping; exiting now");
+                    std::process::exit(i32::from(EXIT_SIGNALLED_TWICE));
+                }
+                SHUTDOWN.store(true, Ordering::SeqCst);
+            }
+        })
+        .map_err(|e| RunError::failed(format!("cannot start the signal thread: {e}")))?;
+    Ok(())
+}
+
+/// Starts one executor per shard and supervises them until all have stopped:
+/// bounds the start and the stop, nudges every shard's reactor (see
+/// `shard::watch`) and names the stuck shard and its phase when a bound is
+/// overrun. A shard stuck in a system call cannot be joined, so past a bound
+/// this returns without joining it and the process exit ends it.
+pub fn run(mut config: Config) -> Result<(), RunError> {
+    install_signal_handler()?;
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
-        None => crate::storage::prepare(&config, None)?,
+        None => crate::storage::prepare(&config, None).map_err(RunError::failed)?,
     };
     config.cluster_id = Some(cluster_id.clone());
     let catalog =
         Catalog::load_or_create(&config.data_dir, config.shards, &cluster_id).map_err(|e| {
-            format!(
+            RunError::failed(format!(
                 "cannot open data directory {}: {e}",
                 config.data_dir.display()
-            )
+            ))
         })?;
-    check_ports_free(&config)?;
+    check_ports_free(&config).map_err(RunError::failed)?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
-    let ready = Arc::new(AtomicUsize::new(0));
+    let watch = Arc::new(Watch::new(config.shards));
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let started_at = Instant::now();
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut handles = Vec::with_capacity(config.shards);
     for index in 0..config.shards {
         let placement = match config.tuning.cores.get(index) {
@@ -101,24 +187,142 @@ pub fn run(mut config: Config) -> Result<(), String> {
             .ring_depth(config.tuning.ring_depth)
             .preempt_timer(config.tuning.preempt_timer())
             .spin_before_park(Duration::from_micros(config.tuning.spin_before_park_us));
-        let (config, catalog, mesh, ready) =
-            (config.clone(), catalog.clone(), mesh.clone(), ready.clone());
-        let handle = builder
-            .spawn(move || async move { broker::run_shard(config, catalog, mesh, ready).await })
-            .map_err(|e| format!("cannot start shard {index}: {e}"))?;
-        handles.push(handle);
-    }
-    let mut failures = Vec::new();
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failures.push(e),
-            Err(e) => failures.push(format!("shard stopped abnormally: {e}")),
+        let (config, catalog, mesh, shard_watch, shard_failures) = (
+            config.clone(),
+            catalog.clone(),
+            mesh.clone(),
+            watch.clone(),
+            failures.clone(),
+        );
+        let spawned = builder.spawn(move || async move {
+            let (watch, failures) = (shard_watch, shard_failures);
+            let shard = watch.shard(index);
+            // Marks the shard finished however its thread ends (a panic too).
+            struct Finished(Arc<ShardWatch>);
+            impl Drop for Finished {
+                fn drop(&mut self) {
+                    if std::thread::panicking() {
+                        SHUTDOWN.store(true, Ordering::SeqCst);
+                    }
+                    self.0.set_finished();
+                }
+            }
+            let _finished = Finished(shard.clone());
+            if let Err(e) = broker::run_shard(config, catalog, mesh, watch, shard.clone()).await {
+                failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("shard {index}: {e}"));
+            }
+        });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                // The shards already running wait for this one: stop them.
+                SHUTDOWN.store(true, Ordering::SeqCst);
+                for shard in &watch.shards()[index..] {
+                    shard.set_started();
+                    shard.set_finished();
+                }
+                failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("cannot start shard {index}: {e}"));
+                break;
+            }
         }
     }
+    let outcome = supervise(&watch, started_at, start_bound(), &failures);
+    let joined = outcome.is_ok();
+    if joined {
+        for handle in handles {
+            if let Err(e) = handle.join() {
+                failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("a shard stopped abnormally: {e}"));
+            }
+        }
+    }
+    outcome?;
+    let failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|e| e.into_inner()));
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(failures.join("; "))
+        Err(RunError::failed(failures.join("; ")))
+    }
+}
+
+/// The supervisor's loop on the main thread: returns once every shard has
+/// finished, or with the error that ends the process when the start or the
+/// stop overruns its bound.
+fn supervise(
+    watch: &Watch,
+    started_at: Instant,
+    start_bound: Duration,
+    failures: &Mutex<Vec<String>>,
+) -> Result<(), RunError> {
+    let tick = Duration::from_millis(limits::SHARD_PARK_MS_MAX);
+    let stop_bound = Duration::from_millis(limits::SHARD_STOP_MS_MAX);
+    let mut stop_deadline: Option<Instant> = None;
+    let mut start_overrun: Option<String> = None;
+    loop {
+        watch.nudge_all();
+        if watch.all_finished() {
+            return match start_overrun {
+                Some(message) => Err(RunError {
+                    message,
+                    exit_code: EXIT_START_TIMEOUT,
+                }),
+                None => Ok(()),
+            };
+        }
+        let now = Instant::now();
+        if stop_deadline.is_none() && shutdown_requested() {
+            stop_deadline = Some(now + stop_bound);
+        }
+        if start_overrun.is_none()
+            && stop_deadline.is_none()
+            && watch.started() < watch.shards().len()
+            && now.duration_since(started_at) > start_bound
+        {
+            let message = format!(
+                "the broker did not start within {} ms: {} did not start",
+                start_bound.as_millis(),
+                watch.describe(|s| !s.is_started())
+            );
+            log::error!("{message}");
+            start_overrun = Some(message);
+            SHUTDOWN.store(true, Ordering::SeqCst);
+            // The shards that did start get a short moment to close their
+            // logs; the stuck one is not waited for past it.
+            stop_deadline = Some(now + tick * 100);
+        }
+        if let Some(deadline) = stop_deadline {
+            if now > deadline {
+                if let Some(message) = start_overrun {
+                    return Err(RunError {
+                        message,
+                        exit_code: EXIT_START_TIMEOUT,
+                    });
+                }
+                let mut message = format!(
+                    "the broker did not stop within {} ms: {} still running; \
+                     their logs are recovered at the next start",
+                    stop_bound.as_millis(),
+                    watch.describe(|s| !s.is_finished())
+                );
+                let failed = failures.lock().unwrap_or_else(|e| e.into_inner());
+                if !failed.is_empty() {
+                    message = format!("{} (stopping because {message})", failed.join("; "));
+                }
+                log::error!("{message}");
+                return Err(RunError {
+                    message,
+                    exit_code: EXIT_STOP_TIMEOUT,
+                });
+            }
+        }
+        std::thread::sleep(tick);
     }
 }

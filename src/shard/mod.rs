@@ -1,10 +1,12 @@
-//! The shard runtime, knowing nothing of Kafka: shard ids, and the channel
-//! mesh that carries typed requests and replies between shards.
+//! The shard runtime, knowing nothing of Kafka: shard ids, the channel mesh
+//! that carries typed requests and replies between shards, and the watch the
+//! supervising thread keeps on every shard (phases, start, stop, nudges).
 //!
 //! One executor per shard; a shard never touches another shard's state, it
 //! sends it a message.
 
 pub mod mesh;
+pub mod watch;
 
 /// Dense shard index, 0..shard count. Equal to the shard's index in the mesh.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,7 +12,7 @@
 #   RATE=2000            produced messages/s of the client load (0: no load)
 #   PARTITIONS=32        partitions of the load topic (more: longer recovery)
 #   START_BOUND_S=30     a start that does not listen within this is a hang
-#   STOP_BOUND_S=15      a SIGTERM that does not end the process within this is a hang
+#   STOP_BOUND_S=35      a SIGTERM that does not end the process within this is a hang
 #   CORELOG=path         the broker binary (default: target/release/corelog)
 #   LOADGEN=path         the load generator (default: built with cargo)
 #
@@ -31,7 +31,7 @@ HOGS=${HOGS:-2}
 RATE=${RATE:-2000}
 PARTITIONS=${PARTITIONS:-32}
 START_BOUND_S=${START_BOUND_S:-30}
-STOP_BOUND_S=${STOP_BOUND_S:-15}
+STOP_BOUND_S=${STOP_BOUND_S:-35}
 CORELOG=${CORELOG:-target/release/corelog}
 mkdir -p "$OUT"
 
@@ -65,7 +65,8 @@ start_broker() {
 }
 
 # Waits until the broker of this start printed its "serving" line; prints the
-# milliseconds it took, or "hang" / "exit:<status>".
+# milliseconds it took, or "hang" / "exit:...". (It runs in a command
+# substitution, a subshell, so the caller reaps the broker.)
 wait_listening() { # <start ms> <log offset>
     local start=$1 offset=$2
     while true; do
@@ -74,8 +75,7 @@ wait_listening() { # <start ms> <log offset>
             return
         fi
         if ! kill -0 "$broker_pid" 2>/dev/null; then
-            wait "$broker_pid" && status=0 || status=$?
-            echo "exit:$status"
+            echo "exit:see-log"
             return
         fi
         if (($(now_ms) - start > START_BOUND_S * 1000)); then
@@ -125,14 +125,22 @@ fi
 "$CORELOG" topics --bootstrap-server "127.0.0.1:$port" --create --topic stress \
     --partitions "$PARTITIONS" --if-not-exists >/dev/null
 if ((RATE > 0)); then
-    "$LOADGEN" --bootstrap "127.0.0.1:$port" --topic stress --partitions "$PARTITIONS" \
-        --rate "$RATE" --message-bytes 512 --acks all --linger-ms 5 --consumers 1 \
-        --duration-s 1000000 --warmup-s 0 >"$OUT/loadgen.log" 2>&1 &
+    # The load generator runs at most an hour per run: start it again until
+    # the stress ends. It keeps producing (acks=all) and consuming across the
+    # broker's restarts; librdkafka reconnects by itself.
+    (
+        while :; do
+            "$LOADGEN" --bootstrap "127.0.0.1:$port" --topic stress \
+                --partitions "$PARTITIONS" --rate "$RATE" --message-bytes 512 --acks all \
+                --linger-ms 5 --consumers 1 --duration-s 3600 --warmup-s 0 \
+                >>"$OUT/loadgen.log" 2>&1 || sleep 1
+        done
+    ) &
     pids_to_kill+=($!)
 fi
 hogs
 
-starts=0 hangs=0 stop_hangs=0 failed=0 slowest=0 total=0
+starts=0 hangs=0 stop_hangs=0 failed=0 slowest=0 total=0 slowest_stop=0
 for i in $(seq 1 "$RESTARTS"); do
     # How this run ends: a crash (kill -9) or a clean stop (SIGTERM), early
     # (during start-up: recovery, mesh join) or after serving a while.
@@ -156,7 +164,13 @@ for i in $(seq 1 "$RESTARTS"); do
         fi
         sleep 0.01
     done
-    wait "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null && status=0 || status=$?
+    stop_ms=$(($(now_ms) - t))
+    if [[ $signal == TERM ]]; then
+        ((stop_ms > slowest_stop)) && slowest_stop=$stop_ms
+        # A clean stop exits 0; anything else is worth a look.
+        ((status != 0)) && echo "restart $i: SIGTERM exit status $status after ${stop_ms} ms" >>"$OUT/summary.txt"
+    fi
 
     offset=$(($(stat -c %s "$log") + 1))
     t0=$(now_ms)
@@ -197,6 +211,7 @@ broker_pid=""
 {
     echo "restarts: $RESTARTS, shards: $SHARDS, hogs: $HOGS, load: $RATE msg/s, partitions: $PARTITIONS"
     echo "starts that listened: $starts, mean $((starts ? total / starts : 0)) ms, slowest $slowest ms"
+    echo "slowest SIGTERM stop: $slowest_stop ms"
     echo "start hangs (> ${START_BOUND_S}s): $hangs; stop hangs (> ${STOP_BOUND_S}s): $stop_hangs"
 } | tee -a "$OUT/summary.txt"
 ((hangs == 0 && stop_hangs == 0))

@@ -62,7 +62,7 @@ pub const SHARD_STOP_MS_MAX: u64 = 30_000;
 /// Longest a shard's reactor sleeps without being woken from outside: the
 /// supervisor nudges every shard this often, because glommio 0.9 can park a
 /// reactor with runnable tasks and no timer armed (see `shard::watch`).
-pub const SHARD_PARK_MS_MAX: u64 = 10;
+pub const SHARD_PARK_MS_MAX: u64 = 20;
 
 /// Nudges a shard may leave unanswered (it is stuck in a system call) before
 /// the supervisor stops sending more: each holds a reference to a task, and
@@ -166,5 +166,30 @@ pub const CONTROLLER_FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// dropped (Raft resends what a peer missed).
 pub const CONTROLLER_PEER_QUEUE_MAX: usize = 1024;
 
+/// Brokers the metadata image may register.
+pub const CLUSTER_BROKERS_MAX: usize = 10_000;
+
+/// Longest broker host name a registration may carry (DNS's limit).
+pub const HOST_NAME_BYTES_MAX: usize = 255;
+
+/// Largest controller Raft log file read at start (entries are compacted
+/// into a snapshot every `CONTROLLER_LOG_ENTRIES_MAX`; a larger file is
+/// damaged, and is refused rather than read into memory).
+pub const CONTROLLER_LOG_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Connections the controller listener serves at once (peer controllers and
+/// brokers' short requests); more are closed at once.
+pub const CONTROLLER_CONNECTIONS_MAX: usize = 256;
+
+/// A controller connection that sends nothing for this long is closed.
+pub const CONTROLLER_IDLE_MS_MAX: u64 = 60_000;
+
+/// Bytes read at a time while a controller frame arrives: a frame's memory
+/// grows with the bytes received, never on the strength of its length prefix.
+pub const CONTROLLER_READ_CHUNK_BYTES: usize = 64 * 1024;
+
 /// Log entries kept after the applied snapshot before the log is compacted.
 pub const CONTROLLER_LOG_ENTRIES_MAX: usize = 4096;
+
+const _: () = assert!(CONTROLLER_READ_CHUNK_BYTES <= CONTROLLER_FRAME_BYTES_MAX);
+const _: () = assert!(CONTROLLER_FRAME_BYTES_MAX as u64 <= CONTROLLER_LOG_BYTES_MAX);

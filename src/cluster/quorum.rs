@@ -16,7 +16,6 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
-use protobuf::Message as _;
 use raft::prelude::{Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage};
 use serde::{Deserialize, Serialize};
@@ -176,7 +175,7 @@ impl Quorum {
         let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
         let store = RaftStore::new(voters, loaded).map_err(|e| e.to_string())?;
         let image = match store.snapshot(0, 0) {
-            Ok(snap) if !snap.data.is_empty() => serde_json::from_slice::<Catalog>(&snap.data)
+            Ok(snap) if !snap.data.is_empty() => records::decode_image(&snap.data)
                 .map_err(|e| format!("the metadata snapshot is damaged: {e}"))?,
             _ => Catalog::new(""),
         };
@@ -374,7 +373,7 @@ impl Quorum {
         self.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
             let snapshot = ready.snapshot().clone();
-            let image: Catalog = serde_json::from_slice(&snapshot.data)
+            let image = records::decode_image(&snapshot.data)
                 .map_err(|e| format!("a received metadata snapshot is damaged: {e}"))?;
             let saved = snapshot.clone();
             self.with_files(move |f| f.save_snapshot(&saved, &[]))
@@ -424,13 +423,7 @@ impl Quorum {
             let Some(peer) = self.peers.get(&message.to) else {
                 continue;
             };
-            let bytes = match message.write_to_bytes() {
-                Ok(b) => transport::encode(Kind::Raft, &b),
-                Err(e) => {
-                    log::warn!("controller: cannot encode a raft message: {e}");
-                    continue;
-                }
-            };
+            let bytes = transport::encode(Kind::Raft, &transport::encode_raft_message(&message));
             // A full queue means the peer is unreachable: Raft resends.
             let _ = peer.clone().try_send(bytes);
         }
@@ -446,13 +439,17 @@ impl Quorum {
                 image.version = entry.index;
                 continue;
             }
-            let result = match serde_json::from_slice::<MetadataRecord>(&entry.data) {
+            let result = match records::decode_record(&entry.data) {
                 Ok(record) => records::apply(&mut image, &record, entry.index),
                 Err(e) => {
-                    // Written by a newer version: keep going, say so.
-                    log::error!("controller: skipping an unreadable metadata record: {e}");
+                    // Written by a newer version, or damaged: every
+                    // controller skips it alike, so the images stay equal.
+                    log::error!(
+                        "controller: skipping metadata record {}: {e}",
+                        entry.index
+                    );
                     image.version = entry.index;
-                    Ok(())
+                    Err(Rejected::Invalid(e.to_string()))
                 }
             };
             if entry.context.len() == 12 {
@@ -521,6 +518,13 @@ impl Quorum {
             .map_err(|e| e.to_string())?;
         log::info!("controller: metadata log compacted up to {applied}");
         Ok(())
+    }
+
+    /// Whether `message` comes from another voter of this quorum and is
+    /// addressed to this node: Raft must never step a message from a node it
+    /// does not know (anyone can connect to the controller listener).
+    fn is_peer_message(&self, message: &Message) -> bool {
+        message.to == raft_id(self.settings.node_id) && self.peers.contains_key(&message.from)
     }
 
     fn step(&self, message: Message) {
@@ -602,7 +606,10 @@ impl Quorum {
                 let image = self.image();
                 ControllerReply::Image((image.version > since).then(|| Box::new((*image).clone())))
             }
-            ControllerRequest::Propose(record) => self.propose(&record).await,
+            ControllerRequest::Propose(record) => match records::validate_record(&record) {
+                Ok(()) => self.propose(&record).await,
+                Err(e) => ControllerReply::Proposed(Err(Rejected::Invalid(e))),
+            },
             ControllerRequest::ElectPreferred(wanted) => {
                 if !self.is_leader() {
                     return ControllerReply::NotLeader {
@@ -942,10 +949,24 @@ async fn tick_loop(quorum: Rc<Quorum>) {
 }
 
 async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
+    let open = Rc::new(Cell::new(0usize));
     while !crate::server::shutdown_requested() {
         match listener.accept().await {
+            Ok(stream) if open.get() >= limits::CONTROLLER_CONNECTIONS_MAX => {
+                log::warn!(
+                    "controller: {} connections open; closing a new one",
+                    open.get()
+                );
+                drop(stream);
+            }
             Ok(stream) => {
-                glommio::spawn_local(serve_connection(quorum.clone(), stream)).detach();
+                open.set(open.get() + 1);
+                let (quorum, open) = (quorum.clone(), open.clone());
+                glommio::spawn_local(async move {
+                    serve_connection(quorum, stream).await;
+                    open.set(open.get() - 1);
+                })
+                .detach();
             }
             Err(e) => {
                 log::warn!("controller accept failed: {e}");
@@ -957,6 +978,12 @@ async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
 
 async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    // A peer link carries heartbeats far more often than this; a connection
+    // that sends nothing for so long (or trickles one frame) is closed.
+    let idle = Duration::from_millis(limits::CONTROLLER_IDLE_MS_MAX);
+    if stream.set_read_timeout(Some(idle)).is_err() {
+        return;
+    }
     loop {
         let (kind, body) = match transport::read_frame(&mut stream).await {
             Ok(Some(frame)) => frame,
@@ -967,7 +994,15 @@ async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
             }
         };
         match kind {
-            Kind::Raft => match Message::parse_from_bytes(&body) {
+            Kind::Raft => match transport::decode_raft_message(&body) {
+                Ok(message) if !quorum.is_peer_message(&message) => {
+                    log::warn!(
+                        "controller: raft message from {} to {} is not for this quorum",
+                        message.from,
+                        message.to
+                    );
+                    return;
+                }
                 Ok(message) => {
                     quorum.step(message);
                     let q = quorum.clone();

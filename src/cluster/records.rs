@@ -5,12 +5,21 @@
 //! committed records in the same order and reaches the same image. Node-local
 //! facts (which shard owns a partition) are not part of the image: each node
 //! places the partitions it holds when it syncs its own catalog.
+//!
+//! Bytes from the log, a snapshot or a peer are never trusted: they become a
+//! record or an image only through [`decode_record`] and [`decode_image`],
+//! which bound the JSON (serde_json stops nesting at 128 levels; every
+//! string, array and map is as large as the bytes that hold it, and the
+//! bytes are bounded by `CONTROLLER_FRAME_BYTES_MAX`) and then check every
+//! count and every relation the image relies on (partition counts, replica
+//! sets, names), so applying a record can refuse it but never panic.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::limits;
 use crate::metadata::{BrokerRecord, Catalog, ReplicaSet, TopicMeta};
 
 /// One change of the metadata image, as committed in the Raft log.
@@ -67,21 +76,199 @@ pub struct PartitionChange {
 pub enum Rejected {
     /// Another change got there first: recompute and propose again.
     Conflict(String),
+    /// The record breaks a rule of the image (a leader outside its ISR, an
+    /// epoch going back): no controller applies it.
+    Invalid(String),
 }
 
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rejected::Conflict(m) => write!(f, "conflicting metadata change: {m}"),
+            Rejected::Invalid(m) => write!(f, "invalid metadata change: {m}"),
         }
     }
 }
 
-/// Applies one committed record at log index `index`.
+/// Why bytes were not a valid record or image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A metadata record from a Raft entry's data (or a proposal), checked.
+pub fn decode_record(bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
+    if bytes.len() > limits::CONTROLLER_FRAME_BYTES_MAX {
+        return Err(DecodeError(format!(
+            "a metadata record of {} bytes",
+            bytes.len()
+        )));
+    }
+    let record: MetadataRecord = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError(format!("unreadable metadata record: {e}")))?;
+    validate_record(&record).map_err(|e| DecodeError(format!("invalid metadata record: {e}")))?;
+    Ok(record)
+}
+
+/// The metadata image held by a snapshot, checked.
+pub fn decode_image(bytes: &[u8]) -> Result<Catalog, DecodeError> {
+    if bytes.len() > limits::CONTROLLER_FRAME_BYTES_MAX {
+        return Err(DecodeError(format!(
+            "a metadata image of {} bytes",
+            bytes.len()
+        )));
+    }
+    let image: Catalog = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError(format!("unreadable metadata image: {e}")))?;
+    validate_image(&image).map_err(|e| DecodeError(format!("invalid metadata image: {e}")))?;
+    Ok(image)
+}
+
+/// Every count and relation an image relies on.
+pub fn validate_image(image: &Catalog) -> Result<(), String> {
+    if image.topics.len() > limits::TOPICS_MAX {
+        return Err(format!("{} topics", image.topics.len()));
+    }
+    if image.brokers.len() > limits::CLUSTER_BROKERS_MAX {
+        return Err(format!("{} brokers", image.brokers.len()));
+    }
+    for (name, topic) in &image.topics {
+        if *name != topic.name {
+            return Err(format!("topic {:?} filed under {name:?}", topic.name));
+        }
+        validate_topic(topic)?;
+    }
+    for (id, broker) in &image.brokers {
+        validate_broker(*id, broker)?;
+    }
+    Ok(())
+}
+
+/// Every count and relation a record relies on (its preconditions against
+/// the image are checked when it is applied).
+pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
+    match record {
+        MetadataRecord::Catalog(deltas) => {
+            for delta in deltas {
+                match delta {
+                    CatalogDelta::UpsertTopic { topic, .. } => validate_topic(topic)?,
+                    CatalogDelta::RemoveTopic { name, .. } => validate_topic_name(name)?,
+                    CatalogDelta::BrokerConfigs(_) => {}
+                    CatalogDelta::ProducerIdBlock { from, to } => {
+                        if !(0 <= *from && from < to) {
+                            return Err(format!("producer id block [{from}, {to})"));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        MetadataRecord::RegisterBroker { id, broker } => validate_broker(*id, broker),
+        MetadataRecord::FenceBroker { id } | MetadataRecord::UnfenceBroker { id } => {
+            validate_broker_id(*id)
+        }
+        MetadataRecord::Partitions(changes) => {
+            for change in changes {
+                validate_topic_name(&change.topic)?;
+                if change.partition >= limits::TOPIC_PARTITIONS_MAX as usize {
+                    return Err(format!("partition {}", change.partition));
+                }
+                validate_replica_set(&change.set)
+                    .map_err(|e| format!("{}-{}: {e}", change.topic, change.partition))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > limits::TOPIC_NAME_BYTES_MAX {
+        return Err(format!("a topic name of {} bytes", name.len()));
+    }
+    Ok(())
+}
+
+fn validate_topic(topic: &TopicMeta) -> Result<(), String> {
+    validate_topic_name(&topic.name)?;
+    let partitions = topic.shards.len();
+    if partitions == 0 || partitions > limits::TOPIC_PARTITIONS_MAX as usize {
+        return Err(format!("topic {} has {partitions} partitions", topic.name));
+    }
+    if !topic.replicas.is_empty() && topic.replicas.len() != partitions {
+        return Err(format!(
+            "topic {} has {partitions} partitions but {} replica sets",
+            topic.name,
+            topic.replicas.len()
+        ));
+    }
+    for (partition, set) in topic.replicas.iter().enumerate() {
+        validate_replica_set(set).map_err(|e| format!("{}-{partition}: {e}", topic.name))?;
+    }
+    Ok(())
+}
+
+fn validate_replica_set(set: &ReplicaSet) -> Result<(), String> {
+    let factor = set.replicas.len();
+    if factor == 0 || factor > limits::REPLICATION_FACTOR_MAX as usize {
+        return Err(format!("{factor} replicas"));
+    }
+    for (i, replica) in set.replicas.iter().enumerate() {
+        validate_broker_id(*replica)?;
+        if set.replicas[..i].contains(replica) {
+            return Err(format!("replica {replica} listed twice"));
+        }
+    }
+    if set.isr.len() > factor || set.isr.iter().any(|r| !set.replicas.contains(r)) {
+        return Err(format!("ISR {:?} is not within {:?}", set.isr, set.replicas));
+    }
+    if set.leader != -1 && !set.isr.contains(&set.leader) {
+        return Err(format!("leader {} is not in the ISR", set.leader));
+    }
+    if set.leader_epoch < 0 || set.partition_epoch < 0 {
+        return Err("a negative epoch".into());
+    }
+    Ok(())
+}
+
+fn validate_broker_id(id: i32) -> Result<(), String> {
+    if id < 0 {
+        return Err(format!("broker id {id}"));
+    }
+    Ok(())
+}
+
+fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), String> {
+    validate_broker_id(id)?;
+    if broker.host.is_empty() || broker.host.len() > limits::HOST_NAME_BYTES_MAX {
+        return Err(format!("a host name of {} bytes", broker.host.len()));
+    }
+    Ok(())
+}
+
+/// Applies one committed record at log index `index`. A record that breaks
+/// a rule of the image (see [`validate_record`]) is refused whole.
 pub fn apply(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result<(), Rejected> {
-    let result = match record {
+    let result = match validate_record(record) {
+        Err(e) => Err(Rejected::Invalid(e)),
+        Ok(()) => apply_valid(image, record),
+    };
+    // Every committed entry moves the version, so nodes compare images by it.
+    image.version = index;
+    result
+}
+
+fn apply_valid(image: &mut Catalog, record: &MetadataRecord) -> Result<(), Rejected> {
+    match record {
         MetadataRecord::Catalog(deltas) => apply_deltas(image, deltas),
         MetadataRecord::RegisterBroker { id, broker } => {
+            if !image.brokers.contains_key(id) && image.brokers.len() >= limits::CLUSTER_BROKERS_MAX
+            {
+                return Err(Rejected::Invalid("too many brokers".into()));
+            }
             image.brokers.insert(*id, broker.clone());
             Ok(())
         }
@@ -98,10 +285,7 @@ pub fn apply(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result
             Ok(())
         }
         MetadataRecord::Partitions(changes) => apply_partition_changes(image, changes),
-    };
-    // Every committed entry moves the version, so nodes compare images by it.
-    image.version = index;
-    result
+    }
 }
 
 /// Leader/ISR changes, all or nothing: a change whose expected partition
@@ -124,6 +308,14 @@ fn apply_partition_changes(
                 )));
             }
         }
+        if let Some(set) = current {
+            if change.set.leader_epoch < set.leader_epoch {
+                return Err(Rejected::Invalid(format!(
+                    "{}-{}: leader epoch {} would go back from {}",
+                    change.topic, change.partition, change.set.leader_epoch, set.leader_epoch
+                )));
+            }
+        }
     }
     for change in changes {
         let Some(topic) = image.topics.get_mut(&change.topic) else {
@@ -133,14 +325,8 @@ fn apply_partition_changes(
             continue;
         }
         if let Some(set) = topic.replicas.get_mut(change.partition) {
-            assert!(
-                change.set.leader == -1 || change.set.isr.contains(&change.set.leader),
-                "a leader is always in the ISR"
-            );
-            assert!(
-                change.set.leader_epoch >= set.leader_epoch,
-                "leader epochs never go back"
-            );
+            // Both held by the checks above (validate_record: the leader is
+            // in the ISR; the first pass: epochs never go back).
             let partition_epoch = set.partition_epoch + 1;
             *set = ReplicaSet {
                 partition_epoch,
@@ -155,6 +341,9 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
     for delta in deltas {
         match delta {
             CatalogDelta::UpsertTopic { topic, expect } => {
+                if expect.is_none() && image.topics.len() >= limits::TOPICS_MAX {
+                    return Err(Rejected::Invalid("too many topics".into()));
+                }
                 let current = image.topics.get(&topic.name).map(|t| t.id);
                 if current != *expect {
                     return Err(Rejected::Conflict(format!(

@@ -8,6 +8,14 @@
 //!   later frame with an index at or below an earlier one replaces that
 //!   suffix (Raft overwrote an uncommitted tail). A torn last frame is cut.
 //! - `hardstate`, `snapshot`: one frame each, replaced atomically.
+//!
+//! Nothing read back is trusted: every frame length is checked against the
+//! bound and the bytes left before it is used, protobuf bodies are decoded
+//! with prost (bounded nesting, lengths checked), files larger than their
+//! bound are refused rather than read, and a log whose indexes jump is cut
+//! at the jump (raft-rs panics on a gap). [`decode_log`], [`decode_snapshot`]
+//! and [`decode_hard_state`] are the pure decoders (the fuzz targets' entry
+//! points).
 
 use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
@@ -15,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use protobuf::Message as _;
+use prost::Message as _;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
@@ -43,16 +51,23 @@ impl RaftStore {
             None => Snapshot::default(),
         };
         let after = snapshot.get_metadata().index;
-        {
-            let mut core = mem.wl();
-            let entries: Vec<Entry> = loaded
-                .entries
-                .into_iter()
-                .filter(|e| e.index > after)
-                .collect();
-            for entry in entries {
-                core.append(std::slice::from_ref(&entry))?;
+        let entries: Vec<Entry> = loaded
+            .entries
+            .into_iter()
+            .filter(|e| e.index > after)
+            .collect();
+        for entry in entries {
+            // raft-rs panics on a gap; a damaged log stops at it (what
+            // follows is fetched again from the quorum's leader).
+            let last = mem.last_index()?;
+            if entry.index > last + 1 {
+                log::warn!(
+                    "metadata log: entry {} follows {last}; the entries from there are dropped",
+                    entry.index
+                );
+                break;
             }
+            mem.wl().append(std::slice::from_ref(&entry))?;
         }
         if let Some(mut hs) = loaded.hard_state {
             let last = mem.last_index()?;
@@ -154,8 +169,23 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Reads a whole file of at most `max` bytes; a larger one is refused.
+fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} holds {len} bytes, more than {max}", path.display()),
+        ));
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    (&mut file).take(max).read_to_end(&mut data)?;
+    Ok(data)
+}
+
 fn read_single(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(dir.join(name)) {
+    match read_bounded(&dir.join(name), limits::CONTROLLER_FRAME_BYTES_MAX as u64 + 8) {
         Ok(data) => {
             let (found, _) = frames(&data);
             match found.first() {
@@ -175,6 +205,28 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
+/// The entries of a `raft.log` file's bytes and the length they cover (a
+/// torn or corrupt frame and everything after it is not covered); an entry
+/// that does not decode is an error.
+pub fn decode_log(data: &[u8]) -> io::Result<(Vec<Entry>, usize)> {
+    let (found, valid) = frames(data);
+    let entries = found
+        .iter()
+        .map(|body| Entry::decode(*body).map_err(invalid))
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((entries, valid))
+}
+
+/// A snapshot frame's body.
+pub fn decode_snapshot(body: &[u8]) -> io::Result<Snapshot> {
+    Snapshot::decode(body).map_err(invalid)
+}
+
+/// A hard state frame's body.
+pub fn decode_hard_state(body: &[u8]) -> io::Result<HardState> {
+    HardState::decode(body).map_err(invalid)
+}
+
 impl RaftFiles {
     /// Opens (creating) the directory and reads what it holds.
     pub fn open(data_dir: &Path) -> io::Result<(RaftFiles, Loaded)> {
@@ -182,23 +234,20 @@ impl RaftFiles {
         fs::create_dir_all(&dir)?;
         let mut loaded = Loaded::default();
         if let Some(bytes) = read_single(&dir, "snapshot")? {
-            loaded.snapshot = Some(Snapshot::parse_from_bytes(&bytes).map_err(invalid)?);
+            loaded.snapshot = Some(decode_snapshot(&bytes)?);
         }
         if let Some(bytes) = read_single(&dir, "hardstate")? {
-            loaded.hard_state = Some(HardState::parse_from_bytes(&bytes).map_err(invalid)?);
+            loaded.hard_state = Some(decode_hard_state(&bytes)?);
         }
         let path = dir.join("raft.log");
-        let mut data = Vec::new();
-        if let Ok(mut file) = File::open(&path) {
-            file.read_to_end(&mut data)?;
-        }
-        let (found, valid) = frames(&data);
-        for body in &found {
-            loaded
-                .entries
-                .push(Entry::parse_from_bytes(body).map_err(invalid)?);
-        }
-        let frames_found = found.len();
+        let data = match read_bounded(&path, limits::CONTROLLER_LOG_BYTES_MAX) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let (entries, valid) = decode_log(&data)?;
+        let frames_found = entries.len();
+        loaded.entries = entries;
         let log = OpenOptions::new().create(true).append(true).open(&path)?;
         if valid < data.len() {
             log::warn!(
@@ -223,7 +272,7 @@ impl RaftFiles {
     pub fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
         let mut out = Vec::new();
         for entry in entries {
-            out.extend(frame(&entry.write_to_bytes().map_err(invalid)?));
+            out.extend(frame(&entry.encode_to_vec()));
         }
         self.log.write_all(&out)?;
         self.log.sync_data()?;
@@ -235,7 +284,7 @@ impl RaftFiles {
         write_atomically(
             &self.dir,
             "hardstate",
-            &frame(&hs.write_to_bytes().map_err(invalid)?),
+            &frame(&hs.encode_to_vec()),
         )
     }
 
@@ -247,11 +296,11 @@ impl RaftFiles {
         write_atomically(
             &self.dir,
             "snapshot",
-            &frame(&snapshot.write_to_bytes().map_err(invalid)?),
+            &frame(&snapshot.encode_to_vec()),
         )?;
         let mut out = Vec::new();
         for entry in kept {
-            out.extend(frame(&entry.write_to_bytes().map_err(invalid)?));
+            out.extend(frame(&entry.encode_to_vec()));
         }
         write_atomically(&self.dir, "raft.log", &out)?;
         self.log = OpenOptions::new()

@@ -1,0 +1,188 @@
+//! Start-up and stop at any stage: SIGTERM while the shards are still
+//! opening their partitions ends the process cleanly and promptly, and a
+//! start that overruns its bound ends the process with an error that names
+//! the shard that did not start and its phase.
+//!
+//! The broker's data is made large enough (many partitions) that opening it
+//! takes a while, so the signal lands during start-up, before any listener.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, Broker, BrokerOptions};
+
+/// Partitions whose opening makes a start take long enough to interrupt.
+const PARTITIONS: i32 = 2_000;
+/// The stop bound the broker promises after SIGTERM, with some slack.
+const STOP_WITHIN: Duration = Duration::from_secs(40);
+
+/// A broker data directory holding `PARTITIONS` partitions over 2 shards.
+fn prepared_broker() -> Broker {
+    let mut broker = Broker::start_with(BrokerOptions::default().shards(2));
+    broker.create_topic("many", PARTITIONS, &[]);
+    let (status, out) = broker.terminate();
+    assert!(status.success(), "first broker: {status}\n{out}");
+    broker
+}
+
+/// `corelog serve` on `data_dir` with 2 shards, debug logs of start phases.
+fn spawn(data_dir: &Path, log: &Path, envs: &[(&str, &str)]) -> Child {
+    let out = File::create(log).expect("create log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--shards")
+        .arg("2")
+        .env("RUST_LOG", "corelog=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out));
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    cmd.spawn().expect("spawn corelog")
+}
+
+/// Waits (bounded) until the log has a line containing `needle`.
+fn wait_for_line(child: &mut Child, log: &Path, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let file = File::open(log).expect("open log");
+        if BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains(needle))
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "broker exited ({status}) before logging {needle:?}:\n{}",
+                std::fs::read_to_string(log).unwrap()
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "no {needle:?} within {within:?}:\n{}",
+                std::fs::read_to_string(log).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits (bounded) for the exit; kills and fails past the bound.
+fn wait_exit(child: &mut Child, log: &Path, within: Duration) -> (ExitStatus, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "broker still running {within:?} later:\n{}",
+                std::fs::read_to_string(log).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+#[test]
+fn sigterm_while_partitions_open_stops_cleanly_before_listening() {
+    let broker = prepared_broker();
+    let log = broker.data_dir().with_file_name("restart.log");
+    let mut child = spawn(broker.data_dir(), &log, &[]);
+    wait_for_line(
+        &mut child,
+        &log,
+        "opening partitions",
+        Duration::from_secs(30),
+    );
+    sigterm(&child);
+    let (status, took) = wait_exit(&mut child, &log, STOP_WITHIN);
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "exit {status} after {took:?}:\n{out}");
+    assert!(
+        !out.contains("serving Kafka"),
+        "the broker listened after SIGTERM:\n{out}"
+    );
+    // The shards closed what they had opened: shutdown stats were printed.
+    assert_eq!(out.matches("shard-stats").count(), 2, "{out}");
+
+    // The data is intact: the next start serves every partition.
+    let mut broker = broker;
+    broker.restart();
+    let consumer: rdkafka::consumer::BaseConsumer =
+        broker.consumer_config().create().expect("consumer");
+    use rdkafka::consumer::Consumer;
+    let metadata = consumer
+        .fetch_metadata(Some("many"), Duration::from_secs(30))
+        .expect("metadata");
+    assert_eq!(metadata.topics()[0].partitions().len(), PARTITIONS as usize);
+}
+
+#[test]
+fn a_start_over_its_bound_exits_naming_the_shard_and_phase() {
+    let broker = prepared_broker();
+    let log = broker.data_dir().with_file_name("bounded.log");
+    let mut child = spawn(
+        broker.data_dir(),
+        &log,
+        &[("CORELOG_START_TIMEOUT_MS", "50")],
+    );
+    let (status, took) = wait_exit(&mut child, &log, STOP_WITHIN);
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(3), "after {took:?}:\n{out}");
+    assert!(!out.contains("serving Kafka"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("did not start within 50 ms"))
+        .unwrap_or_else(|| panic!("no start-bound line:\n{out}"));
+    // Names a shard and what it was doing, e.g. "shard 1 (opening partitions for 48 ms)".
+    assert!(
+        line.contains("shard ") && line.contains(" ms)"),
+        "the line names no shard and phase: {line}"
+    );
+}
+
+#[test]
+fn a_second_sigterm_during_a_slow_start_exits_at_once() {
+    let broker = prepared_broker();
+    let log = broker.data_dir().with_file_name("twice.log");
+    let mut child = spawn(broker.data_dir(), &log, &[]);
+    wait_for_line(
+        &mut child,
+        &log,
+        "opening partitions",
+        Duration::from_secs(30),
+    );
+    sigterm(&child);
+    sigterm(&child);
+    let (status, _) = wait_exit(&mut child, &log, Duration::from_secs(5));
+    let out = std::fs::read_to_string(&log).unwrap();
+    // Either the second signal ended it (5), or the first had already
+    // stopped it cleanly (0) before the second arrived.
+    assert!(
+        matches!(status.code(), Some(5) | Some(0)),
+        "exit {status}:\n{out}"
+    );
+}

@@ -47,9 +47,11 @@ log="$OUT/broker.log"
 mkdir -p "$data"
 
 pids_to_kill=()
+groups_to_kill=()
 broker_pid=""
 cleanup() {
     for pid in "${pids_to_kill[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pgid in "${groups_to_kill[@]}"; do kill -9 -- "-$pgid" 2>/dev/null || true; done
     if [[ -n $broker_pid ]]; then kill -9 "$broker_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
@@ -106,6 +108,22 @@ record_hang() { # <label>
     wait "$broker_pid" 2>/dev/null || true
 }
 
+# A process killed with SIGKILL keeps its io_uring listening socket for a
+# moment after it is reaped (the ring is torn down asynchronously), and the
+# broker refuses a port something still answers on: wait (bounded) until
+# the port refuses connections.
+wait_port_closed() {
+    local start
+    start=$(now_ms)
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if (($(now_ms) - start > 10000)); then
+            echo "restart-stress: port $port still accepts 10 s after the broker died" >&2
+            return
+        fi
+        sleep 0.02
+    done
+}
+
 hogs() {
     for _ in $(seq 1 "$HOGS"); do
         (while :; do :; done) &
@@ -127,16 +145,19 @@ fi
 if ((RATE > 0)); then
     # The load generator runs at most an hour per run: start it again until
     # the stress ends. It keeps producing (acks=all) and consuming across the
-    # broker's restarts; librdkafka reconnects by itself.
-    (
+    # broker's restarts; short reconnect backoffs, so it is back within a
+    # fraction of a second of each start instead of backing off for seconds.
+    # Its own process group, so the cleanup ends the loop and its child.
+    fast="reconnect.backoff.ms=20 reconnect.backoff.max.ms=200 retry.backoff.ms=20"
+    setsid bash -c '
         while :; do
-            "$LOADGEN" --bootstrap "127.0.0.1:$port" --topic stress \
-                --partitions "$PARTITIONS" --rate "$RATE" --message-bytes 512 --acks all \
-                --linger-ms 5 --consumers 1 --duration-s 3600 --warmup-s 0 \
-                >>"$OUT/loadgen.log" 2>&1 || sleep 1
-        done
-    ) &
-    pids_to_kill+=($!)
+            "$0" --bootstrap "127.0.0.1:$1" --topic stress --partitions "$2" --rate "$3" \
+                --message-bytes 512 --acks all --linger-ms 5 --consumers 1 --duration-s 3600 \
+                --warmup-s 0 --producer-config message.timeout.ms=15000 \
+                $(for kv in $4; do echo --producer-config "$kv" --consumer-config "$kv"; done) \
+                || sleep 1
+        done' "$LOADGEN" "$port" "$PARTITIONS" "$RATE" "$fast" >>"$OUT/loadgen.log" 2>&1 &
+    groups_to_kill+=($!)
 fi
 hogs
 
@@ -172,6 +193,7 @@ for i in $(seq 1 "$RESTARTS"); do
         ((status != 0)) && echo "restart $i: SIGTERM exit status $status after ${stop_ms} ms" >>"$OUT/summary.txt"
     fi
 
+    wait_port_closed
     offset=$(($(stat -c %s "$log") + 1))
     t0=$(now_ms)
     start_broker "$i"

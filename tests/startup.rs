@@ -16,15 +16,20 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, Broker, BrokerOptions};
 
-/// Partitions whose opening makes a start take long enough to interrupt.
-const PARTITIONS: i32 = 2_000;
+/// Topics and partitions each whose opening makes a start take long enough
+/// to interrupt (created a topic at a time, so each creation stays well
+/// within the admin timeout on a loaded machine).
+const TOPICS: usize = 4;
+const PARTITIONS: i32 = 300;
 /// The stop bound the broker promises after SIGTERM, with some slack.
 const STOP_WITHIN: Duration = Duration::from_secs(40);
 
-/// A broker data directory holding `PARTITIONS` partitions over 2 shards.
+/// A broker data directory holding `TOPICS` x `PARTITIONS` partitions over 2 shards.
 fn prepared_broker() -> Broker {
     let mut broker = Broker::start_with(BrokerOptions::default().shards(2));
-    broker.create_topic("many", PARTITIONS, &[]);
+    for topic in 0..TOPICS {
+        broker.create_topic(&format!("many-{topic}"), PARTITIONS, &[]);
+    }
     let (status, out) = broker.terminate();
     assert!(status.success(), "first broker: {status}\n{out}");
     broker
@@ -135,9 +140,15 @@ fn sigterm_while_partitions_open_stops_cleanly_before_listening() {
         broker.consumer_config().create().expect("consumer");
     use rdkafka::consumer::Consumer;
     let metadata = consumer
-        .fetch_metadata(Some("many"), Duration::from_secs(30))
+        .fetch_metadata(None, Duration::from_secs(30))
         .expect("metadata");
-    assert_eq!(metadata.topics()[0].partitions().len(), PARTITIONS as usize);
+    let partitions: usize = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name().starts_with("many-"))
+        .map(|t| t.partitions().len())
+        .sum();
+    assert_eq!(partitions, TOPICS * PARTITIONS as usize);
 }
 
 #[test]

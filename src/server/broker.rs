@@ -338,7 +338,27 @@ pub async fn run_shard(
         })
     });
     me.enter("joining the mesh");
-    let mesh = Mesh::join(mesh_builder, requests, handler).await;
+    // The join waits for every shard; one that never comes (its executor
+    // could not start) must not keep this one from stopping.
+    let joined = futures::future::select(
+        Box::pin(Mesh::join(mesh_builder, requests, handler)),
+        Box::pin(async {
+            while !super::shutdown_requested() {
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }),
+    )
+    .await;
+    let mesh = match joined {
+        futures::future::Either::Left((mesh, _)) => mesh,
+        // Asked to stop (a signal, or another shard's failure, which that
+        // shard reports): nothing was opened yet.
+        futures::future::Either::Right(_) => {
+            me.set_started();
+            me.enter("stopped while joining the mesh");
+            return Ok(());
+        }
+    };
     let shard = mesh.shard();
     let started = match start(&config, catalog, mesh, background, requests, &broker_slot, &me).await
     {

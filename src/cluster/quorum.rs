@@ -444,10 +444,7 @@ impl Quorum {
                 Err(e) => {
                     // Written by a newer version, or damaged: every
                     // controller skips it alike, so the images stay equal.
-                    log::error!(
-                        "controller: skipping metadata record {}: {e}",
-                        entry.index
-                    );
+                    log::error!("controller: skipping metadata record {}: {e}", entry.index);
                     image.version = entry.index;
                     Err(Rejected::Invalid(e.to_string()))
                 }
@@ -491,9 +488,7 @@ impl Quorum {
         snapshot
             .mut_metadata()
             .set_conf_state(self.raft.borrow().raft.prs().conf().to_conf_state());
-        snapshot.data = serde_json::to_vec(&*image)
-            .map_err(|e| e.to_string())?
-            .into();
+        snapshot.data = serde_json::to_vec(&*image).map_err(|e| e.to_string())?;
         let last = self.store.last_index().map_err(|e| e.to_string())?;
         let kept = if last > applied {
             self.store

@@ -223,7 +223,10 @@ fn validate_replica_set(set: &ReplicaSet) -> Result<(), String> {
         }
     }
     if set.isr.len() > factor || set.isr.iter().any(|r| !set.replicas.contains(r)) {
-        return Err(format!("ISR {:?} is not within {:?}", set.isr, set.replicas));
+        return Err(format!(
+            "ISR {:?} is not within {:?}",
+            set.isr, set.replicas
+        ));
     }
     if set.leader != -1 && !set.isr.contains(&set.leader) {
         return Err(format!("leader {} is not in the ISR", set.leader));
@@ -498,5 +501,81 @@ mod tests {
             assert_eq!(r, vec![1, 2, 3]);
             assert_eq!(s.isr, s.replicas);
         }
+    }
+
+    #[test]
+    fn records_that_break_the_image_rules_are_refused_not_panicked_on() {
+        let mut image = Catalog::new("test");
+        let t = topic("a", 2);
+        let id = t.id;
+        image.topics.insert("a".into(), t);
+        let change = |leader: i32, isr: Vec<i32>, leader_epoch: i32| {
+            MetadataRecord::Partitions(vec![PartitionChange {
+                topic: "a".into(),
+                topic_id: id,
+                partition: 0,
+                set: ReplicaSet {
+                    replicas: vec![1, 2, 3],
+                    isr,
+                    leader,
+                    leader_epoch,
+                    partition_epoch: 0,
+                },
+                expect_partition_epoch: None,
+            }])
+        };
+        let before = image.topics.clone();
+        // A leader outside its ISR.
+        let err = apply(&mut image, &change(3, vec![1, 2], 1), 5).unwrap_err();
+        assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+        // A leader epoch that goes back.
+        apply(&mut image, &change(2, vec![1, 2], 4), 6).unwrap();
+        let err = apply(&mut image, &change(1, vec![1, 2], 3), 7).unwrap_err();
+        assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+        assert_eq!(image.version, 7);
+        assert_ne!(image.topics, before);
+        assert_eq!(image.topics["a"].replicas[0].leader_epoch, 4);
+    }
+
+    #[test]
+    fn decoding_checks_counts_and_relations() {
+        let mut image = Catalog::new("test");
+        image.topics.insert("a".into(), topic("a", 3));
+        let bytes = serde_json::to_vec(&image).unwrap();
+        assert_eq!(decode_image(&bytes).unwrap(), image);
+        // Replica sets that do not match the partition count.
+        let mut bad = image.clone();
+        bad.topics.get_mut("a").unwrap().replicas.pop();
+        assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+        // No partitions at all.
+        let mut bad = image.clone();
+        let t = bad.topics.get_mut("a").unwrap();
+        t.shards.clear();
+        t.replicas.clear();
+        assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+        // A topic filed under another name.
+        let mut bad = image.clone();
+        let t = bad.topics.remove("a").unwrap();
+        bad.topics.insert("b".into(), t);
+        assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+        // JSON nested past serde_json's limit is an error, not a stack overflow.
+        let deep = "[".repeat(100_000);
+        assert!(decode_record(deep.as_bytes()).is_err());
+        assert!(decode_image(deep.as_bytes()).is_err());
+        // A proposal with a duplicated replica.
+        let record = MetadataRecord::Partitions(vec![PartitionChange {
+            topic: "a".into(),
+            topic_id: image.topics["a"].id,
+            partition: 0,
+            set: ReplicaSet {
+                replicas: vec![1, 1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+            expect_partition_epoch: None,
+        }]);
+        assert!(decode_record(&serde_json::to_vec(&record).unwrap()).is_err());
     }
 }

@@ -185,7 +185,10 @@ fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 fn read_single(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    match read_bounded(&dir.join(name), limits::CONTROLLER_FRAME_BYTES_MAX as u64 + 8) {
+    match read_bounded(
+        &dir.join(name),
+        limits::CONTROLLER_FRAME_BYTES_MAX as u64 + 8,
+    ) {
         Ok(data) => {
             let (found, _) = frames(&data);
             match found.first() {
@@ -281,11 +284,7 @@ impl RaftFiles {
     }
 
     pub fn save_hard_state(&mut self, hs: &HardState) -> io::Result<()> {
-        write_atomically(
-            &self.dir,
-            "hardstate",
-            &frame(&hs.encode_to_vec()),
-        )
+        write_atomically(&self.dir, "hardstate", &frame(&hs.encode_to_vec()))
     }
 
     /// Saves `snapshot` and rewrites the log to hold only `kept` (the entries
@@ -293,11 +292,7 @@ impl RaftFiles {
     /// then the shorter log (a longer old log is harmless: entries at or
     /// below the snapshot are skipped at load).
     pub fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> io::Result<()> {
-        write_atomically(
-            &self.dir,
-            "snapshot",
-            &frame(&snapshot.encode_to_vec()),
-        )?;
+        write_atomically(&self.dir, "snapshot", &frame(&snapshot.encode_to_vec()))?;
         let mut out = Vec::new();
         for entry in kept {
             out.extend(frame(&entry.encode_to_vec()));
@@ -323,7 +318,7 @@ mod tests {
         Entry {
             index,
             term,
-            data: data.to_vec().into(),
+            data: data.to_vec(),
             ..Default::default()
         }
     }
@@ -343,7 +338,6 @@ mod tests {
                 term: 2,
                 vote: 1,
                 commit: 3,
-                ..Default::default()
             };
             files.save_hard_state(&hs).unwrap();
         }
@@ -375,7 +369,7 @@ mod tests {
             snap.mut_metadata().term = 1;
             snap.mut_metadata()
                 .set_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
-            snap.data = b"image".to_vec().into();
+            snap.data = b"image".to_vec();
             files.save_snapshot(&snap, &[entry(3, 1, b"c")]).unwrap();
             assert_eq!(files.frames(), 1);
         }
@@ -384,5 +378,35 @@ mod tests {
         assert_eq!(store.first_index().unwrap(), 3);
         assert_eq!(store.last_index().unwrap(), 3);
         assert_eq!(&store.snapshot(0, 0).unwrap().data[..], b"image");
+    }
+
+    #[test]
+    fn a_log_with_a_gap_stops_at_the_gap_instead_of_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut files, _) = RaftFiles::open(dir.path()).unwrap();
+            files
+                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(5, 1, b"e")])
+                .unwrap();
+        }
+        let (_, loaded) = RaftFiles::open(dir.path()).unwrap();
+        let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
+        assert_eq!(store.last_index().unwrap(), 2);
+    }
+
+    #[test]
+    fn lying_frames_and_bodies_are_refused() {
+        // A frame announcing more than the bound, or more than is there, ends
+        // the valid part; nothing is allocated for it.
+        let mut data = frame(&entry(1, 1, b"a").encode_to_vec());
+        let valid = data.len();
+        data.extend_from_slice(&u32::MAX.to_be_bytes());
+        data.extend_from_slice(&[0; 12]);
+        let (entries, covered) = decode_log(&data).unwrap();
+        assert_eq!((entries.len(), covered), (1, valid));
+        // A CRC-valid frame whose body is not an entry is an error.
+        assert!(decode_log(&frame(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])).is_err());
+        assert!(decode_snapshot(&[0x0a, 0x80, 0x80, 0x80, 0x80, 0x08]).is_err());
+        assert!(decode_hard_state(&[0xff]).is_err());
     }
 }

@@ -191,10 +191,12 @@ mod tests {
 
     #[test]
     fn raft_messages_refuse_lying_lengths_and_deep_nesting() {
-        let mut message = Message::default();
-        message.from = 2;
-        message.to = 1;
-        message.commit = 7;
+        let message = Message {
+            from: 2,
+            to: 1,
+            commit: 7,
+            ..Default::default()
+        };
         let bytes = encode_raft_message(&message);
         assert_eq!(decode_raft_message(&bytes).unwrap().commit, 7);
         // Field 7 (entries) announcing 2^31 bytes with 3 present.

@@ -360,7 +360,16 @@ pub async fn run_shard(
         }
     };
     let shard = mesh.shard();
-    let started = match start(&config, catalog, mesh, background, requests, &broker_slot, &me).await
+    let started = match start(
+        &config,
+        catalog,
+        mesh,
+        background,
+        requests,
+        &broker_slot,
+        &me,
+    )
+    .await
     {
         // Shard 0 joins the cluster before any shard listens, so the first
         // Metadata a client gets already lists this broker.

@@ -101,6 +101,24 @@ impl RunError {
     }
 }
 
+/// Set on a shard's thread: marks the shard finished when the thread ends.
+struct Finished(Arc<ShardWatch>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if !self.0.has_returned() {
+            // A panic ended the shard: the others stop too.
+            log::error!("shard {} stopped abnormally", self.0.index());
+            SHUTDOWN.store(true, Ordering::SeqCst);
+        }
+        self.0.set_finished();
+    }
+}
+
+thread_local! {
+    static FINISHED: std::cell::RefCell<Option<Finished>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Signals received (SIGTERM, SIGINT) since the broker started.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
@@ -194,25 +212,23 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             watch.clone(),
             failures.clone(),
         );
-        let spawned = builder.spawn(move || async move {
-            let (watch, failures) = (shard_watch, shard_failures);
-            let shard = watch.shard(index);
-            // Marks the shard finished however its thread ends (a panic too).
-            struct Finished(Arc<ShardWatch>);
-            impl Drop for Finished {
-                fn drop(&mut self) {
-                    if std::thread::panicking() {
-                        SHUTDOWN.store(true, Ordering::SeqCst);
-                    }
-                    self.0.set_finished();
+        let spawned = builder.spawn(move || {
+            let shard = shard_watch.shard(index);
+            // Marks the shard finished when its thread ends, however it
+            // ends: a thread-local's destructor runs after a panic in any of
+            // the shard's tasks has unwound the executor, where a guard held
+            // by the shard's future might never be dropped.
+            FINISHED.with(|slot| *slot.borrow_mut() = Some(Finished(shard.clone())));
+            async move {
+                let outcome =
+                    broker::run_shard(config, catalog, mesh, shard_watch, shard.clone()).await;
+                if let Err(e) = outcome {
+                    shard_failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!("shard {index}: {e}"));
                 }
-            }
-            let _finished = Finished(shard.clone());
-            if let Err(e) = broker::run_shard(config, catalog, mesh, watch, shard.clone()).await {
-                failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("shard {index}: {e}"));
+                shard.set_returned();
             }
         });
         match spawned {

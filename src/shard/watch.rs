@@ -53,6 +53,8 @@ pub struct ShardWatch {
     phase: Mutex<(&'static str, Instant)>,
     /// Set once the shard serves (or gave up starting).
     started: AtomicBool,
+    /// Set when the shard's life (`run_shard`) returned, with or without error.
+    returned: AtomicBool,
     /// Set when the shard's thread ends, however it ends.
     finished: AtomicBool,
     /// The waker of the shard's keep-awake task.
@@ -70,6 +72,7 @@ impl Watch {
                         index,
                         phase: Mutex::new(("starting its executor", Instant::now())),
                         started: AtomicBool::new(false),
+                        returned: AtomicBool::new(false),
                         finished: AtomicBool::new(false),
                         waker: Mutex::new(None),
                         nudges_pending: AtomicUsize::new(0),
@@ -144,6 +147,14 @@ impl ShardWatch {
 
     pub fn is_started(&self) -> bool {
         self.started.load(Ordering::SeqCst)
+    }
+
+    pub fn set_returned(&self) {
+        self.returned.store(true, Ordering::SeqCst);
+    }
+
+    pub fn has_returned(&self) -> bool {
+        self.returned.load(Ordering::SeqCst)
     }
 
     pub fn set_finished(&self) {

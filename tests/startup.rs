@@ -197,3 +197,51 @@ fn a_second_sigterm_during_a_slow_start_exits_at_once() {
         "exit {status}:\n{out}"
     );
 }
+
+/// A data directory where every shard's first write blocks in `open(2)`:
+/// the DMA probe file each shard writes at start (`log::prepare_disk`,
+/// named after the thread) is a FIFO with no reader, so the shard thread
+/// sits in a system call no executor can interrupt, as on a hung disk.
+fn data_dir_that_blocks_shards(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for thread in 1..64 {
+        let fifo = dir.join(format!("{}-{thread}.tmp", corelog::log::io::DMA_PROBE_FILE));
+        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    }
+}
+
+#[test]
+fn a_shard_stuck_in_a_system_call_cannot_keep_the_process_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    data_dir_that_blocks_shards(&data);
+
+    // Past the start bound: exit status 3, naming the stuck shard's phase.
+    let log = dir.path().join("start.log");
+    let mut child = spawn(&data, &log, &[("CORELOG_START_TIMEOUT_MS", "1000")]);
+    let (status, took) = wait_exit(&mut child, &log, Duration::from_secs(20));
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(3), "after {took:?}:\n{out}");
+    assert!(
+        out.contains("did not start within 1000 ms")
+            && out.contains("(preparing the data directory for"),
+        "{out}"
+    );
+
+    // SIGTERM while stuck: the stop bound ends the process, status 4.
+    let log = dir.path().join("stop.log");
+    let mut child = spawn(&data, &log, &[]);
+    wait_for_line(
+        &mut child,
+        &log,
+        "preparing the data directory",
+        Duration::from_secs(30),
+    );
+    sigterm(&child);
+    let (status, took) = wait_exit(&mut child, &log, STOP_WITHIN);
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(4), "after {took:?}:\n{out}");
+    assert!(out.contains("did not stop within"), "{out}");
+}

@@ -101,7 +101,7 @@ impl RunError {
     }
 }
 
-/// Set on a shard's thread: marks the shard finished when the thread ends.
+/// Held by a shard's thread: marks the shard finished when the thread ends.
 struct Finished(Arc<ShardWatch>);
 
 impl Drop for Finished {
@@ -113,10 +113,6 @@ impl Drop for Finished {
         }
         self.0.set_finished();
     }
-}
-
-thread_local! {
-    static FINISHED: std::cell::RefCell<Option<Finished>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Signals received (SIGTERM, SIGINT) since the broker started.
@@ -140,6 +136,26 @@ fn start_bound() -> Duration {
         Err(_) => max,
     };
     Duration::from_millis(ms)
+}
+
+extern "C" fn interrupted(_: libc::c_int) {}
+
+/// The supervisor interrupts a shard's parked reactor with
+/// [`ShardWatch::INTERRUPT`] (see `shard::watch`): its handler does nothing,
+/// and is installed without SA_RESTART, so the signal ends the shard's
+/// `io_uring_enter` wait with EINTR, which glommio takes as a wake-up.
+fn install_interrupt_handler() -> Result<(), RunError> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(
+        SigHandler::Handler(interrupted),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler is an empty `extern "C"` function, trivially
+    // async-signal-safe, and the signal is used for nothing else here.
+    unsafe { sigaction(ShardWatch::INTERRUPT, &action) }
+        .map_err(|e| RunError::failed(format!("cannot install the shard interrupt: {e}")))?;
+    Ok(())
 }
 
 /// SIGTERM and SIGINT ask every shard to stop cleanly; a second one while
@@ -172,6 +188,7 @@ fn install_signal_handler() -> Result<(), RunError> {
 /// this returns without joining it and the process exit ends it.
 pub fn run(mut config: Config) -> Result<(), RunError> {
     install_signal_handler()?;
+    install_interrupt_handler()?;
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
         None => crate::storage::prepare(&config, None).map_err(RunError::failed)?,
@@ -200,7 +217,6 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             None => Placement::Unbound,
         };
         let builder = LocalExecutorBuilder::new(placement)
-            .name(&format!("shard-{index}"))
             .io_memory(config.tuning.io_memory_bytes)
             .ring_depth(config.tuning.ring_depth)
             .preempt_timer(config.tuning.preempt_timer())
@@ -212,25 +228,42 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             watch.clone(),
             failures.clone(),
         );
-        let spawned = builder.spawn(move || {
-            let shard = shard_watch.shard(index);
-            // Marks the shard finished when its thread ends, however it
-            // ends: a thread-local's destructor runs after a panic in any of
-            // the shard's tasks has unwound the executor, where a guard held
-            // by the shard's future might never be dropped.
-            FINISHED.with(|slot| *slot.borrow_mut() = Some(Finished(shard.clone())));
-            async move {
-                let outcome =
-                    broker::run_shard(config, catalog, mesh, shard_watch, shard.clone()).await;
-                if let Err(e) = outcome {
-                    shard_failures
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(format!("shard {index}: {e}"));
-                }
-                shard.set_returned();
-            }
-        });
+        // Our own thread around glommio's executor (`make`, not `spawn`):
+        // the supervisor needs the thread's handle before the executor runs
+        // anything, to interrupt a reactor that parked before its first task
+        // (see `shard::watch`).
+        let spawned = std::thread::Builder::new()
+            .name(format!("shard-{index}"))
+            .spawn(move || {
+                let shard = shard_watch.shard(index);
+                shard.set_thread(nix::sys::pthread::pthread_self());
+                // Dropped when the thread ends, by return or by a panic.
+                let _finished = Finished(shard.clone());
+                let executor = match builder.make() {
+                    Ok(executor) => executor,
+                    Err(e) => {
+                        shard.set_started();
+                        shard.set_returned();
+                        SHUTDOWN.store(true, Ordering::SeqCst);
+                        shard_failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(format!("cannot start shard {index}: {e}"));
+                        return;
+                    }
+                };
+                executor.run(async move {
+                    let outcome =
+                        broker::run_shard(config, catalog, mesh, shard_watch, shard.clone()).await;
+                    if let Err(e) = outcome {
+                        shard_failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(format!("shard {index}: {e}"));
+                    }
+                    shard.set_returned();
+                });
+            });
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(e) => {
@@ -252,11 +285,16 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let joined = outcome.is_ok();
     if joined {
         for handle in handles {
-            if let Err(e) = handle.join() {
+            if let Err(panic) = handle.join() {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
                 failures
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("a shard stopped abnormally: {e}"));
+                    .push(format!("a shard stopped abnormally: {what}"));
             }
         }
     }

@@ -31,11 +31,18 @@
 //! too), so the supervisor thread wakes a shard task from outside every
 //! [`limits::SHARD_PARK_MS_MAX`]: a foreign wake goes through the reactor's
 //! eventfd, which wakes a sleeping reactor, and the loop then runs whatever
-//! is queued. A parked reactor therefore sleeps at most that long, and a shard
-//! makes progress on its own, whatever the outside does.
+//! is queued. Before the shard has run its first task there is no task to
+//! wake (the very first turn can strand the shard's main future: seen once in
+//! 272 restarts), and a shard that does not answer two nudges may be parked
+//! past the reach of a foreign wake; both get a signal
+//! ([`ShardWatch::INTERRUPT`], an empty handler) on the shard's thread, which
+//! ends its `io_uring_enter` wait with EINTR. A parked reactor therefore
+//! sleeps at most about that long, and a shard makes progress on its own,
+//! whatever the outside does. A healthy shard answers every nudge and never
+//! sees the signal.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -61,6 +68,8 @@ pub struct ShardWatch {
     waker: Mutex<Option<Waker>>,
     /// Nudges sent since the keep-awake task last ran.
     nudges_pending: AtomicUsize,
+    /// The shard's thread, for [`ShardWatch::INTERRUPT`].
+    thread: OnceLock<nix::sys::pthread::Pthread>,
 }
 
 impl Watch {
@@ -76,6 +85,7 @@ impl Watch {
                         finished: AtomicBool::new(false),
                         waker: Mutex::new(None),
                         nudges_pending: AtomicUsize::new(0),
+                        thread: OnceLock::new(),
                     })
                 })
                 .collect(),
@@ -125,6 +135,13 @@ impl Watch {
 }
 
 impl ShardWatch {
+    /// The signal that interrupts a parked shard (its handler does nothing;
+    /// `server::run` installs it without SA_RESTART).
+    pub const INTERRUPT: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGURG;
+
+    /// Unanswered nudges after which the shard is also interrupted.
+    const NUDGES_BEFORE_INTERRUPT: usize = 2;
+
     pub fn index(&self) -> usize {
         self.index
     }
@@ -176,13 +193,34 @@ impl ShardWatch {
         if self.is_finished() {
             return;
         }
-        if self.nudges_pending.load(Ordering::Acquire) >= limits::SHARD_NUDGES_PENDING_MAX {
-            return;
+        let pending = self.nudges_pending.load(Ordering::Acquire);
+        let registered = {
+            let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(waker) = waker.as_ref() {
+                if pending < limits::SHARD_NUDGES_PENDING_MAX {
+                    self.nudges_pending.fetch_add(1, Ordering::AcqRel);
+                    waker.wake_by_ref();
+                }
+            }
+            waker.is_some()
+        };
+        if !registered || pending >= Self::NUDGES_BEFORE_INTERRUPT {
+            self.interrupt();
         }
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(waker) = waker.as_ref() {
-            self.nudges_pending.fetch_add(1, Ordering::AcqRel);
-            waker.wake_by_ref();
+    }
+
+    /// Records the shard's thread (called on it, before its executor exists).
+    pub fn set_thread(&self, thread: nix::sys::pthread::Pthread) {
+        let _ = self.thread.set(thread);
+    }
+
+    /// Signals the shard's thread: a parked reactor wakes with EINTR.
+    fn interrupt(&self) {
+        if let Some(thread) = self.thread.get() {
+            // The thread is not joined before it is finished, and a finished
+            // shard is not interrupted, so the handle is still valid; ESRCH
+            // for a thread that has just ended is harmless.
+            let _ = nix::sys::pthread::pthread_kill(*thread, Self::INTERRUPT);
         }
     }
 

@@ -245,3 +245,26 @@ fn a_shard_stuck_in_a_system_call_cannot_keep_the_process_alive() {
     assert_eq!(status.code(), Some(4), "after {took:?}:\n{out}");
     assert!(out.contains("did not stop within"), "{out}");
 }
+
+/// glommio 0.9 parked an executor that noticed a preemption before it had run
+/// anything, with the runnable tasks still queued (vendor/glommio/PATCHES.md).
+/// A preempt timer of 1 ns makes every turn of the loop see a preemption, so
+/// without the patch one of these thousand runs parks with nothing armed
+/// and never returns: the thread would miss the deadline below.
+#[test]
+fn an_executor_preempted_before_its_first_task_still_runs_it() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let executor = glommio::LocalExecutorBuilder::default()
+            .preempt_timer(Duration::from_nanos(1))
+            .make()
+            .expect("executor");
+        for _ in 0..1_000 {
+            executor.run(async {});
+        }
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the executor parked with a runnable task and never ran it");
+}

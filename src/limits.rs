@@ -59,10 +59,13 @@ pub const SHARD_START_MS_MAX: u64 = 300_000;
 /// closed is recovered at the next start, as after a crash.
 pub const SHARD_STOP_MS_MAX: u64 = 30_000;
 
-/// Longest a shard's reactor sleeps without being woken from outside: the
-/// supervisor nudges every shard this often, because glommio 0.9 can park a
-/// reactor with runnable tasks and no timer armed (see `shard::watch`).
-pub const SHARD_PARK_MS_MAX: u64 = 20;
+/// How often each shard's heartbeat task records that the shard runs
+/// (`shard::watch`), and how often the supervisor checks the heartbeats.
+pub const SHARD_HEARTBEAT_MS: u64 = 100;
+
+/// A shard whose heartbeat is older than this is reported as stalled (once
+/// per stall) and woken from outside (`shard::watch`).
+pub const SHARD_STALL_MS: u64 = 2_000;
 
 /// Nudges a shard may leave unanswered (it is stuck in a system call) before
 /// the supervisor stops sending more: each holds a reference to a task, and
@@ -155,7 +158,8 @@ const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
 const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);
 const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= TOPIC_PARTITIONS_MAX);
 const _: () = assert!(GROUP_MEMBER_METADATA_BYTES_MAX <= FRAME_BYTES_MAX);
-const _: () = assert!(SHARD_PARK_MS_MAX * 10 <= SHARD_STOP_MS_MAX);
+const _: () = assert!(SHARD_HEARTBEAT_MS * 10 <= SHARD_STALL_MS);
+const _: () = assert!(SHARD_STALL_MS * 10 <= SHARD_STOP_MS_MAX);
 const _: () = assert!(SHARD_NUDGES_PENDING_MAX < i16::MAX as usize / 2);
 
 /// Largest controller-quorum frame (a Raft message with entries or a

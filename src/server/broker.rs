@@ -303,9 +303,10 @@ pub async fn run_shard(
     me: Arc<ShardWatch>,
 ) -> Result<(), String> {
     let executor = glommio::executor();
-    // First, before anything can strand: the task the supervisor's nudges
-    // wake (see `shard::watch` for the glommio bug it works around).
+    // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
+    // reads, and the task its nudges wake.
     glommio::spawn_local(me.clone().keep_awake()).detach();
+    glommio::spawn_local(me.clone().heartbeat()).detach();
     // Not Latency::Matters: that makes glommio arm and cancel a latency
     // timer on every reactor turn (two more io_uring operations each time),
     // which cost about 0.1 core and 0.1 ms of median produce latency at

@@ -6,8 +6,8 @@
 //! catalog. Shard 0 owns the catalog (see `catalog.rs`).
 //!
 //! The main thread supervises the shards ([`run`]): it handles SIGTERM and
-//! SIGINT, bounds the start and the stop, nudges every reactor so none
-//! sleeps unbounded (`shard::watch` says why) and, when a bound is overrun,
+//! SIGINT, bounds the start and the stop, reports and wakes a shard that
+//! stalls (`shard::watch`) and, when a bound is overrun,
 //! exits with one line naming the stuck shard and its phase.
 
 pub mod broker;
@@ -182,7 +182,7 @@ fn install_signal_handler() -> Result<(), RunError> {
 }
 
 /// Starts one executor per shard and supervises them until all have stopped:
-/// bounds the start and the stop, nudges every shard's reactor (see
+/// bounds the start and the stop, watches for stalled shards (see
 /// `shard::watch`) and names the stuck shard and its phase when a bound is
 /// overrun. A shard stuck in a system call cannot be joined, so past a bound
 /// this returns without joining it and the process exit ends it.
@@ -316,12 +316,12 @@ fn supervise(
     start_bound: Duration,
     failures: &Mutex<Vec<String>>,
 ) -> Result<(), RunError> {
-    let tick = Duration::from_millis(limits::SHARD_PARK_MS_MAX);
+    let tick = Duration::from_millis(limits::SHARD_HEARTBEAT_MS);
     let stop_bound = Duration::from_millis(limits::SHARD_STOP_MS_MAX);
     let mut stop_deadline: Option<Instant> = None;
     let mut start_overrun: Option<String> = None;
     loop {
-        watch.nudge_all();
+        watch.check_stalls();
         if watch.all_finished() {
             return match start_overrun {
                 Some(message) => Err(RunError {
@@ -350,7 +350,7 @@ fn supervise(
             SHUTDOWN.store(true, Ordering::SeqCst);
             // The shards that did start get a short moment to close their
             // logs; the stuck one is not waited for past it.
-            stop_deadline = Some(now + tick * 100);
+            stop_deadline = Some(now + tick * 20);
         }
         if let Some(deadline) = stop_deadline {
             if now > deadline {

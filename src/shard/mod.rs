@@ -1,6 +1,6 @@
 //! The shard runtime, knowing nothing of Kafka: shard ids, the channel mesh
 //! that carries typed requests and replies between shards, and the watch the
-//! supervising thread keeps on every shard (phases, start, stop, nudges).
+//! supervising thread keeps on every shard (phases, start, stop, stalls).
 //!
 //! One executor per shard; a shard never touches another shard's state, it
 //! sends it a message.

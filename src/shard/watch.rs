@@ -6,42 +6,29 @@
 //! One [`Watch`] per process, shared (`Arc`) by the supervising main thread
 //! and every shard; each shard writes only its own [`ShardWatch`].
 //!
-//! # Why shards are nudged
+//! # The stall watchdog
 //!
-//! glommio 0.9's executor loop can park its reactor while tasks are runnable.
-//! `run_task_queues` checks `need_preempt()` (an unconsumed completion on the
-//! latency ring) before it runs anything and then returns `false`, which the
-//! loop reads as "nothing to run": it polls the rings once (consuming that
-//! completion, which wakes no task) and parks in `io_uring_enter` with the
-//! runnable tasks still queued. The reactor only arms a timeout for the
-//! nearest registered timer, and a task whose timer has fired is runnable,
-//! not registered: when every timer-owning task of the shard is among the
-//! stranded ones (a shard descheduled for a few milliseconds fires them all at
-//! once, which CPU contention makes common), nothing is armed and the shard
-//! sleeps until some outside event. A latency-ring completion appears there
-//! whenever the preempt timer expires or another thread writes the reactor's
-//! eventfd between the loop's I/O poll and its first `need_preempt()` check,
-//! so under load this happened in about 1 start of 70 (seen as a shard parked
-//! in `io_cqring_wait` for minutes until a debugger attached). The same
-//! stranding while serving only delays the shard until its next timer or
-//! socket event; at start-up there may be none. (glommio upstream fixed this
-//! after 0.9 by telling "preempted before running" from "nothing to run".)
+//! glommio 0.9 could park a reactor with runnable tasks still queued (a
+//! turn that noticed a preemption before running anything reported "nothing
+//! to run"); when those tasks owned every timer the shard slept until an
+//! outside event, seen as a broker that never finished starting, about one
+//! start in 70 under CPU contention. The cause is fixed in the executor
+//! itself (`vendor/glommio/PATCHES.md`, regression test in
+//! `tests/startup.rs`): shards make progress on their own.
 //!
-//! A task of the shard's own cannot guard against this (it may be stranded
-//! too), so the supervisor thread wakes a shard task from outside every
-//! [`limits::SHARD_PARK_MS_MAX`]: a foreign wake goes through the reactor's
-//! eventfd, which wakes a sleeping reactor, and the loop then runs whatever
-//! is queued. Before the shard has run its first task there is no task to
-//! wake (the very first turn can strand the shard's main future: seen once in
-//! 272 restarts), and a shard that does not answer two nudges may be parked
-//! past the reach of a foreign wake; both get a signal
-//! ([`ShardWatch::INTERRUPT`], an empty handler) on the shard's thread, which
-//! ends its `io_uring_enter` wait with EINTR. A parked reactor therefore
-//! sleeps at most about that long, and a shard makes progress on its own,
-//! whatever the outside does. A healthy shard answers every nudge and never
-//! sees the signal.
+//! The supervisor still watches, so that any other stall is visible and
+//! bounded instead of silent: every shard runs a heartbeat task that records
+//! the time every [`limits::SHARD_HEARTBEAT_MS`]. A shard whose heartbeat is
+//! older than [`limits::SHARD_STALL_MS`] (or whose executor never ran its
+//! first task) is logged once per stall, with its phase, and woken: first
+//! by a foreign wake of its keep-awake task (through the reactor's eventfd),
+//! then, if it does not answer two of them, by a signal
+//! ([`ShardWatch::INTERRUPT`], an empty handler) on its thread, which ends
+//! an `io_uring_enter` wait with EINTR. A shard busy in a long synchronous
+//! stretch shows up the same way, which is what an operator wants to know.
+//! A healthy shard never sees either.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -68,12 +55,20 @@ pub struct ShardWatch {
     waker: Mutex<Option<Waker>>,
     /// Nudges sent since the keep-awake task last ran.
     nudges_pending: AtomicUsize,
+    /// Milliseconds after the watch's epoch at the shard's last heartbeat
+    /// (0: none yet).
+    heartbeat_ms: AtomicU64,
+    /// Set while a stall of this shard is being reported (logged once).
+    stalled: AtomicBool,
+    /// The process's reference instant for heartbeats.
+    epoch: Instant,
     /// The shard's thread, for [`ShardWatch::INTERRUPT`].
     thread: OnceLock<nix::sys::pthread::Pthread>,
 }
 
 impl Watch {
     pub fn new(shards: usize) -> Watch {
+        let epoch = Instant::now();
         Watch {
             shards: (0..shards)
                 .map(|index| {
@@ -85,6 +80,9 @@ impl Watch {
                         finished: AtomicBool::new(false),
                         waker: Mutex::new(None),
                         nudges_pending: AtomicUsize::new(0),
+                        heartbeat_ms: AtomicU64::new(0),
+                        stalled: AtomicBool::new(false),
+                        epoch,
                         thread: OnceLock::new(),
                     })
                 })
@@ -109,9 +107,30 @@ impl Watch {
         self.shards.iter().all(|s| s.is_finished())
     }
 
-    /// Wakes every shard's reactor (see the module doc).
-    pub fn nudge_all(&self) {
+    /// The watchdog's round (see the module doc): reports and wakes every
+    /// shard whose heartbeat is older than [`limits::SHARD_STALL_MS`], and
+    /// reports the end of a stall.
+    pub fn check_stalls(&self) {
+        let stall = Duration::from_millis(limits::SHARD_STALL_MS);
         for shard in &self.shards {
+            if shard.is_finished() {
+                continue;
+            }
+            let silent = shard.silent_for();
+            if silent < stall {
+                if shard.stalled.swap(false, Ordering::AcqRel) {
+                    log::warn!("shard {} runs again", shard.index);
+                }
+                continue;
+            }
+            if !shard.stalled.swap(true, Ordering::AcqRel) {
+                let (phase, _) = shard.phase();
+                log::warn!(
+                    "shard {} has not run for {} ms ({phase}); waking it",
+                    shard.index,
+                    silent.as_millis()
+                );
+            }
             shard.nudge();
         }
     }
@@ -221,6 +240,23 @@ impl ShardWatch {
             // shard is not interrupted, so the handle is still valid; ESRCH
             // for a thread that has just ended is harmless.
             let _ = nix::sys::pthread::pthread_kill(*thread, Self::INTERRUPT);
+        }
+    }
+
+    /// How long since the shard's last heartbeat (since the watch began,
+    /// if its executor has not run one yet).
+    fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.heartbeat_ms.load(Ordering::Acquire));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// The shard's heartbeat: records the time every
+    /// [`limits::SHARD_HEARTBEAT_MS`] until the shard's executor ends.
+    pub async fn heartbeat(self: Arc<Self>) {
+        loop {
+            let now = self.epoch.elapsed().as_millis().max(1) as u64;
+            self.heartbeat_ms.store(now, Ordering::Release);
+            glommio::timer::sleep(Duration::from_millis(limits::SHARD_HEARTBEAT_MS)).await;
         }
     }
 

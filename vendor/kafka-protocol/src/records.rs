@@ -514,7 +514,12 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        records.reserve(batch_decode_info.record_count as usize);
+        // corelog patch (PATCHES.md): a record takes at least one byte.
+        records.reserve(types::bounded_count(
+            buf,
+            batch_decode_info.record_count as usize,
+            "Record",
+        )?);
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -893,7 +898,9 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        let mut headers = IndexMap::with_capacity(num_headers);
+        // corelog patch (PATCHES.md): a header takes at least one byte.
+        let mut headers =
+            IndexMap::with_capacity(types::bounded_count(buf, num_headers, "Record header")?);
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

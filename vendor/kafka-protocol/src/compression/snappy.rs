@@ -18,6 +18,26 @@ const DEFAULT_BLOCK_SIZE: usize = 32 * 1024;
 
 const LENGTH_FIELD_LENGTH: usize = std::mem::size_of::<u32>();
 
+/// Upper bound of snappy's expansion: its densest element, a copy with a
+/// two-byte offset, writes at most 64 bytes from 3 input bytes (21.3x). A
+/// stream whose header announces more than this many bytes per input byte
+/// cannot be valid, so its output buffer is never allocated.
+/// (corelog patch, see PATCHES.md)
+const EXPANSION_MAX: usize = 32;
+
+/// The uncompressed length a snappy block announces, refused when the
+/// block could not possibly expand to it. (corelog patch, see PATCHES.md)
+fn bounded_decompress_len(block: &[u8]) -> Result<usize> {
+    let len = decompress_len(block).context("failed to read snappy header")?;
+    if len > block.len().saturating_mul(EXPANSION_MAX) {
+        anyhow::bail!(
+            "snappy block of {} bytes announces {len} uncompressed bytes",
+            block.len()
+        );
+    }
+    Ok(len)
+}
+
 impl<B: ByteBufMut> Compressor<B> for Snappy {
     type BufMut = BytesMut;
     fn compress<R, F>(compressed: &mut B, f: F) -> Result<R>
@@ -80,7 +100,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
             .is_none_or(|magic| *magic != MAGIC_HEADER[..])
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
-            let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            let actual_len = bounded_decompress_len(&compressed)?;
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -102,7 +122,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
                 .try_get_bytes(compressed_block_size)
                 .context("not enough bytes for block")?;
 
-            let uncompressed_block_length = decompress_len(&compressed_block)
+            let uncompressed_block_length = bounded_decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
             let uncompressed_block_start = uncompressed.len();
             uncompressed.resize(

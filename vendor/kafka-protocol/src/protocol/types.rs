@@ -10,6 +10,34 @@ use anyhow::{bail, Result};
 use std::convert::TryFrom;
 use std::string::String as StdString;
 
+/// Most elements a decoder reserves room for before it has decoded any of
+/// them; past this the collection grows from elements actually decoded.
+/// (corelog patch, see PATCHES.md)
+pub(crate) const DECODE_PREALLOC_ELEMENTS_MAX: usize = 1024;
+
+/// Checks an element count read from the wire against the bytes that
+/// remain: every element of an array (and every record and record header)
+/// takes at least one byte, so a larger count cannot be a valid encoding
+/// and is refused before anything is allocated for it. Returns the
+/// capacity worth reserving up front. (corelog patch, see PATCHES.md)
+pub(crate) fn bounded_count<B: ByteBuf>(buf: &B, count: usize, what: &str) -> Result<usize> {
+    let remaining = buf.remaining();
+    if count > remaining {
+        bail!("{what} count {count} exceeds the {remaining} bytes remaining");
+    }
+    Ok(count.min(DECODE_PREALLOC_ELEMENTS_MAX))
+}
+
+/// Checks a string or bytes length read from the wire against the bytes
+/// that remain, before a buffer of that length is allocated.
+/// (corelog patch, see PATCHES.md)
+fn bounded_len<B: ByteBuf>(buf: &B, len: usize) -> Result<usize> {
+    if len > buf.remaining() {
+        return Err(crate::protocol::buf::NotEnoughBytesError.into());
+    }
+    Ok(len)
+}
+
 macro_rules! define_copy_impl {
     ($e:ident, $t:ty) => (
         impl Encoder<$t> for $e {
@@ -359,7 +387,7 @@ impl Decoder<Option<StdString>> for String {
         match Int16.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut strbuf = vec![0; n as usize];
+                let mut strbuf = vec![0; bounded_len(buf, n as usize)?];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
             }
@@ -511,7 +539,7 @@ impl Decoder<Option<StdString>> for CompactString {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut strbuf = vec![0; (n - 1) as usize];
+                let mut strbuf = vec![0; bounded_len(buf, (n - 1) as usize)?];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
             }
@@ -655,7 +683,7 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut data = vec![0; n as usize];
+                let mut data = vec![0; bounded_len(buf, n as usize)?];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
             }
@@ -804,7 +832,7 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut data = vec![0; (n - 1) as usize];
+                let mut data = vec![0; bounded_len(buf, (n - 1) as usize)?];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
             }
@@ -985,7 +1013,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut result = Vec::with_capacity(n as usize);
+                let mut result = Vec::with_capacity(bounded_count(buf, n as usize, "Array")?);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1093,7 +1121,8 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut result = Vec::with_capacity((n - 1) as usize);
+                let mut result =
+                    Vec::with_capacity(bounded_count(buf, (n - 1) as usize, "CompactArray")?);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }

@@ -2,7 +2,12 @@
 //! handler, encode the response with its header and size prefix.
 //!
 //! Decoding happens before a request is started, so a malformed request
-//! closes the connection instead of producing a half answer.
+//! closes the connection instead of producing a half answer. [`parse`] takes
+//! the raw bytes of one frame (without its size prefix) and never panics or
+//! allocates more than a bounded multiple of its input, whatever the bytes
+//! (the decoder refuses counts and lengths larger than the bytes that
+//! remain: vendor/kafka-protocol/PATCHES.md); it is the entry point for
+//! fuzzing the request path.
 
 use std::rc::Rc;
 
@@ -32,7 +37,20 @@ pub enum Parsed {
     UnsupportedApiVersions { correlation_id: i32 },
 }
 
+/// Smallest request: api key, api version and correlation id.
+const REQUEST_HEADER_BYTES_MIN: usize = 8;
+
+/// Decodes one request frame (the bytes after its size prefix). An unknown
+/// API key, a version corelog does not serve or bytes that do not decode
+/// are an error, for which the connection is closed, as Kafka does; only
+/// ApiVersions at an unknown version gets an answer (KIP-511).
 pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
+    if frame.len() < REQUEST_HEADER_BYTES_MIN {
+        return Err(format!(
+            "request of {} bytes is shorter than a request header",
+            frame.len()
+        ));
+    }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let key = ApiKey::try_from(raw_key).map_err(|_| format!("unknown api key {raw_key}"))?;
@@ -51,6 +69,28 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
         header,
         body: Box::new(body),
     })
+}
+
+impl Parsed {
+    /// The request for a log line: API, version, correlation and client id.
+    pub fn describe(&self) -> String {
+        match self {
+            Parsed::Request { header, .. } => {
+                let key = ApiKey::try_from(header.request_api_key)
+                    .map(|k| format!("{k:?}"))
+                    .unwrap_or_else(|_| format!("api {}", header.request_api_key));
+                format!(
+                    "{key} v{} request (correlation id {}, client id {:?})",
+                    header.request_api_version,
+                    header.correlation_id,
+                    client_id(header)
+                )
+            }
+            Parsed::UnsupportedApiVersions { correlation_id } => {
+                format!("ApiVersions request at an unknown version (correlation id {correlation_id})")
+            }
+        }
+    }
 }
 
 pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {

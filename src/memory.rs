@@ -105,7 +105,8 @@ mod tests {
             usize::MAX
         )
         .unwrap();
-        assert!(line[..cursor.position() as usize].ends_with(b"stops\n"));
+        let len = cursor.position() as usize;
+        assert!(line[..len].ends_with(b"stops\n"));
     }
 
     #[test]

@@ -337,7 +337,9 @@ impl BrokerDefaults {
                 }
                 self.connections_max_idle_ms = ms;
             }
-            "max.connections" => self.max_connections = parse_in(value, 0, i32::MAX).map_err(bad)?,
+            "max.connections" => {
+                self.max_connections = parse_in(value, 0, i32::MAX).map_err(bad)?
+            }
             "max.connections.per.ip" => {
                 self.max_connections_per_ip = parse_in(value, 0, i32::MAX).map_err(bad)?
             }
@@ -400,7 +402,9 @@ impl BrokerDefaults {
             "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
             "max.connections" => self.max_connections.to_string(),
             "max.connections.per.ip" => self.max_connections_per_ip.to_string(),
-            "max.connections.per.ip.overrides" => self.max_connections_per_ip_overrides.written.clone(),
+            "max.connections.per.ip.overrides" => {
+                self.max_connections_per_ip_overrides.written.clone()
+            }
             _ => return None,
         })
     }

@@ -195,9 +195,10 @@ pub const CONNECTION_READ_BYTES_MIN: usize = 4 * 1024;
 /// steps of at most this, each taken only once the previous ones filled.
 pub const CONNECTION_READ_STEP_BYTES_MAX: usize = 1024 * 1024;
 
-/// Read buffer a connection keeps between frames; a larger one (left by a
-/// large frame) is released once the frame is out of it.
-pub const CONNECTION_READ_BUFFER_KEPT_BYTES: usize = 64 * 1024;
+/// Frames larger than this count towards `MEMORY_TRIM_FREED_BYTES_MIN`
+/// when they are freed (smaller ones come and go from the allocator's
+/// caches).
+pub const CONNECTION_LARGE_FRAME_BYTES: usize = 64 * 1024;
 
 /// Response bytes made but not yet written to a client that does not read
 /// them; past this the connection stops reading new requests.
@@ -208,6 +209,15 @@ pub const CONNECTION_RESPONSE_BYTES_QUEUED_MAX: usize = 64 * 1024 * 1024;
 /// freed since the last time.
 pub const MEMORY_TRIM_INTERVAL_MS: u64 = 5_000;
 
+/// Memory freed on a shard (closed connections, large frames) before it
+/// asks the allocator to hand free pages back: below this, a trim's walk
+/// over the free lists costs more than the memory is worth.
+pub const MEMORY_TRIM_FREED_BYTES_MIN: u64 = 16 * 1024 * 1024;
+
+/// What one closed connection frees, for `MEMORY_TRIM_FREED_BYTES_MIN`
+/// (measured: about 8 KiB per idle connection; its read buffer included).
+pub const CONNECTION_FREED_BYTES_ESTIMATE: usize = 8 * 1024;
+
 /// Entries of `max.connections.per.ip.overrides`.
 pub const CONNECTION_IP_OVERRIDES_MAX: usize = 1024;
 
@@ -215,6 +225,6 @@ const _: () = assert!(SOCKET_REQUEST_BYTES_DEFAULT <= FRAME_BYTES_MAX);
 const _: () = assert!(SOCKET_REQUEST_BYTES_MIN <= SOCKET_REQUEST_BYTES_DEFAULT);
 const _: () = assert!(QUEUED_REQUEST_BYTES_MIN <= QUEUED_REQUEST_BYTES_DEFAULT);
 const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_READ_STEP_BYTES_MAX);
-const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_READ_BUFFER_KEPT_BYTES);
+const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_LARGE_FRAME_BYTES);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= CONNECTION_RESPONSE_BYTES_QUEUED_MAX);
 const _: () = assert!(CONNECTIONS_IDLE_MS_MIN <= CONNECTIONS_IDLE_MS_DEFAULT);

@@ -64,13 +64,18 @@ unsafe impl GlobalAlloc for ReportingAllocator {
 /// failed): the size, and that the process is about to stop.
 fn report_failure(size: usize) {
     let mut line = [0u8; 160];
-    let mut cursor = std::io::Cursor::new(&mut line[..]);
-    let _ = write!(
-        cursor,
-        "corelog: out of memory: an allocation of {size} bytes failed; the broker stops\n"
-    );
-    let len = cursor.position() as usize;
+    let len = failure_line(size, &mut line);
     let _ = std::io::stderr().write_all(&line[..len]);
+}
+
+/// Writes the report for `size` into `line`; returns its length.
+fn failure_line(size: usize, line: &mut [u8]) -> usize {
+    let mut cursor = std::io::Cursor::new(line);
+    let _ = writeln!(
+        cursor,
+        "corelog: out of memory: an allocation of {size} bytes failed; the broker stops"
+    );
+    cursor.position() as usize
 }
 
 /// Hands freed heap memory back to the kernel; true if some was. Costs a
@@ -98,15 +103,8 @@ mod tests {
     fn failure_report_fits_its_buffer() {
         // The longest size still yields a whole line.
         let mut line = [0u8; 160];
-        let mut cursor = std::io::Cursor::new(&mut line[..]);
-        write!(
-            cursor,
-            "corelog: out of memory: an allocation of {} bytes failed; the broker stops\n",
-            usize::MAX
-        )
-        .unwrap();
-        let len = cursor.position() as usize;
-        assert!(line[..len].ends_with(b"stops\n"));
+        let len = failure_line(usize::MAX, &mut line);
+        assert!(line[..len].ends_with(b"stops\n"), "{:?}", &line[..len]);
     }
 
     #[test]

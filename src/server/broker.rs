@@ -604,7 +604,14 @@ fn accept(
 async fn memory_trim_loop(broker: &Rc<Broker>, shard: &connection::ShardConnections) {
     loop {
         glommio::timer::sleep(Duration::from_millis(limits::MEMORY_TRIM_INTERVAL_MS)).await;
-        if shard.take_freed() && crate::memory::trim() {
+        if shard.take_freed() {
+            let started = std::time::Instant::now();
+            let released = crate::memory::trim();
+            log::debug!(
+                "shard {}: malloc_trim took {:?} (released: {released})",
+                broker.shard(),
+                started.elapsed()
+            );
             broker.stats.memory_trims.bump();
         }
     }

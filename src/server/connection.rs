@@ -63,31 +63,41 @@ pub struct ShardConnections {
     frame_bytes_max: usize,
     max_idle: Option<Duration>,
     frame_read_max: Duration,
-    /// Set when connections closed or a large frame was freed since the
-    /// last `malloc_trim` (see [`crate::memory`]).
-    freed: Cell<bool>,
+    /// Bytes freed (closed connections, large frames) since the last
+    /// `malloc_trim` (see [`crate::memory`]), estimated.
+    freed: Cell<u64>,
 }
 
 impl ShardConnections {
     pub fn new(broker: &Broker) -> ShardConnections {
         let config = &broker.config.broker;
         let max_idle = config.connections_max_idle();
-        let frame_read_max = Duration::from_millis(limits::FRAME_READ_MS_MAX)
-            .min(max_idle.unwrap_or(Duration::MAX));
+        let frame_read_max =
+            Duration::from_millis(limits::FRAME_READ_MS_MAX).min(max_idle.unwrap_or(Duration::MAX));
         ShardConnections {
-            memory: RequestMemory::new(
-                config.queued_request_bytes_per_shard(broker.config.shards),
-            ),
+            memory: RequestMemory::new(config.queued_request_bytes_per_shard(broker.config.shards)),
             frame_bytes_max: config.socket_request_max_bytes,
             max_idle,
             frame_read_max,
-            freed: Cell::new(false),
+            freed: Cell::new(0),
         }
     }
 
-    /// Whether memory was freed since the last call (and clears it).
+    /// Whether enough memory was freed since the last time it said so to
+    /// be worth handing back to the kernel (and starts counting again).
+    /// Below `MEMORY_TRIM_FREED_BYTES_MIN` the trim's cost (a walk over the
+    /// allocator's free lists) is not worth it.
     pub fn take_freed(&self) -> bool {
-        self.freed.replace(false)
+        let enough = self.freed.get() >= limits::MEMORY_TRIM_FREED_BYTES_MIN;
+        if enough {
+            self.freed.set(0);
+        }
+        enough
+    }
+
+    fn add_freed(&self, bytes: usize) {
+        self.freed
+            .set(self.freed.get().saturating_add(bytes as u64));
     }
 
     /// Request bytes reserved on this shard right now.
@@ -110,6 +120,12 @@ impl ShardConnections {
 /// holds at most max(share, socket.request.max.bytes). glommio's semaphore
 /// wakes the waiters that fit, so small requests pass a large one that
 /// waits for the share to drain.
+///
+/// A request holds its reservation until it is answered, so a share filled
+/// with `acks=all` produce requests that wait for followers also holds back
+/// the followers' (small) fetches on this shard until some produce request
+/// completes or times out: a stall bounded by the produce timeout, as with
+/// Kafka's own request memory pool on a shared listener.
 struct RequestMemory {
     /// None: unbounded (`queued.max.request.bytes=-1`).
     share: Option<u64>,
@@ -322,7 +338,7 @@ pub async fn serve(
         )
     };
     let ending = futures_lite::future::or(reader.run(), closed).await;
-    shard.freed.set(true);
+    shard.add_freed(limits::CONNECTION_FREED_BYTES_ESTIMATE);
     match ending {
         Ending::Clean => {
             // Let the writer answer what was already asked.
@@ -369,11 +385,12 @@ impl Reader<'_> {
             if let Err(reason) = self.start_frames(&mut buf, &mut partial).await {
                 return Ending::Closed(reason);
             }
-            if buf.is_empty() && buf.capacity() > limits::CONNECTION_READ_BUFFER_KEPT_BYTES {
-                // A large frame has moved out of the buffer: do not keep
-                // its space for an idle connection.
+            if buf.is_empty() && buf.capacity() > 0 {
+                // Frames moved out of the buffer share its allocation;
+                // keeping the (empty) rest would keep all of it alive for
+                // as long as the connection waits. The next read starts a
+                // small one.
                 buf = BytesMut::new();
-                self.shard.freed.set(true);
             }
             self.wait_for_answers_read().await;
             let timeout = match &partial {
@@ -483,8 +500,8 @@ impl Reader<'_> {
                 size: None,
                 memory: None,
             });
-            if size > limits::CONNECTION_READ_BUFFER_KEPT_BYTES {
-                self.shard.freed.set(true);
+            if size > limits::CONNECTION_LARGE_FRAME_BYTES {
+                self.shard.add_freed(size);
             }
             let bytes = request.len() as u64;
             // Backpressure: wait until earlier requests' bytes are answered.
@@ -492,14 +509,10 @@ impl Reader<'_> {
                 .acquire(bytes)
                 .await
                 .map_err(|e| e.to_string())?;
-            let response = start_request(self.broker, self.client_host, self.shared, request, memory)?;
+            let response =
+                start_request(self.broker, self.client_host, self.shared, request, memory)?;
             self.shared.in_flight.set(self.shared.in_flight.get() + 1);
-            if self
-                .queue
-                .send(InFlight { response, bytes })
-                .await
-                .is_err()
-            {
+            if self.queue.send(InFlight { response, bytes }).await.is_err() {
                 return Err("writer stopped".into());
             }
         }
@@ -519,9 +532,10 @@ impl Reader<'_> {
 /// size is known, but never more than the bytes already received (plus the
 /// minimum), so the buffer grows with what arrives, in bounded steps.
 fn read_size(frame_size: Option<usize>, buffered: usize) -> usize {
-    let step = buffered
-        .max(limits::CONNECTION_READ_BYTES_MIN)
-        .min(limits::CONNECTION_READ_STEP_BYTES_MAX);
+    let step = buffered.clamp(
+        limits::CONNECTION_READ_BYTES_MIN,
+        limits::CONNECTION_READ_STEP_BYTES_MAX,
+    );
     match frame_size {
         Some(size) => (4 + size)
             .saturating_sub(buffered)
@@ -559,7 +573,9 @@ async fn write_responses(
             Outcome::NoReply => Ok(()),
             Outcome::Close(reason) => Err(reason),
         };
-        shared.in_flight.set(shared.in_flight.get().saturating_sub(1));
+        shared
+            .in_flight
+            .set(shared.in_flight.get().saturating_sub(1));
         if let Err(reason) = result {
             let _ = close.try_send(reason);
             return;
@@ -625,7 +641,7 @@ fn start_request(
 /// shard). corelog panics only on a broken invariant, so the panic is
 /// logged as an error to be investigated, not as routine.
 async fn guarded(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
-    let what = parsed.describe();
+    let what = parsed.label();
     let handled = AssertUnwindSafe(async {
         if injected_panic(&parsed) {
             panic!("panic injected for a test ({INJECT_PANIC_ENV})");
@@ -740,7 +756,7 @@ mod tests {
         assert_eq!(read_size(Some(100 << 20), 50 << 20), step);
         // The end of a frame: its rest, or the minimum to catch what
         // follows it.
-        assert_eq!(read_size(Some(10_000), 9_000), min.max(1_004).min(9_000));
+        assert_eq!(read_size(Some(10_000), 9_000), min);
         assert_eq!(read_size(Some(100), 50), min);
         // Summing steps from a bare prefix, a 100 MiB frame never holds more
         // than twice what it received.

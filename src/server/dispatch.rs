@@ -72,24 +72,51 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
 }
 
 impl Parsed {
-    /// The request for a log line: API, version, correlation and client id.
-    pub fn describe(&self) -> String {
+    /// What names the request in a log line; cheap (no formatting until
+    /// displayed), so it can be taken for every request.
+    pub fn label(&self) -> RequestLabel {
         match self {
-            Parsed::Request { header, .. } => {
-                let key = ApiKey::try_from(header.request_api_key)
-                    .map(|k| format!("{k:?}"))
-                    .unwrap_or_else(|_| format!("api {}", header.request_api_key));
-                format!(
-                    "{key} v{} request (correlation id {}, client id {:?})",
-                    header.request_api_version,
-                    header.correlation_id,
-                    client_id(header)
-                )
-            }
-            Parsed::UnsupportedApiVersions { correlation_id } => {
-                format!("ApiVersions request at an unknown version (correlation id {correlation_id})")
-            }
+            Parsed::Request { header, .. } => RequestLabel {
+                key: header.request_api_key,
+                version: Some(header.request_api_version),
+                correlation_id: header.correlation_id,
+                client_id: header.client_id.clone(),
+            },
+            Parsed::UnsupportedApiVersions { correlation_id } => RequestLabel {
+                key: ApiKey::ApiVersions as i16,
+                version: None,
+                correlation_id: *correlation_id,
+                client_id: None,
+            },
         }
+    }
+}
+
+/// A request's API, version, correlation id and client id, for logs.
+pub struct RequestLabel {
+    key: i16,
+    /// None: a version this broker does not know.
+    version: Option<i16>,
+    correlation_id: i32,
+    client_id: Option<kafka_protocol::protocol::StrBytes>,
+}
+
+impl std::fmt::Display for RequestLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match ApiKey::try_from(self.key) {
+            Ok(key) => write!(f, "{key:?}")?,
+            Err(_) => write!(f, "api {}", self.key)?,
+        }
+        match self.version {
+            Some(version) => write!(f, " v{version}")?,
+            None => write!(f, " at an unknown version")?,
+        }
+        write!(
+            f,
+            " request (correlation id {}, client id {:?})",
+            self.correlation_id,
+            self.client_id.as_deref().unwrap_or("")
+        )
     }
 }
 
@@ -457,10 +484,11 @@ mod decode_bounds {
                 push(request.encode(&mut buf, version), buf);
             }
             ApiKey::Metadata => {
-                let request = MetadataRequest::default().with_topics(Some(vec![
-                    metadata_request::MetadataRequestTopic::default()
-                        .with_name(Some(topic("a"))),
-                ]));
+                let request =
+                    MetadataRequest::default()
+                        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                        )
+                        .with_name(Some(topic("a")))]));
                 push(request.encode(&mut buf, version), buf);
             }
             ApiKey::CreateTopics => {
@@ -586,9 +614,7 @@ mod decode_bounds {
     #[test]
     fn the_fourteen_byte_metadata_request_is_an_error() {
         // Metadata v1, correlation id 1, null client id, topics count 2^31-1.
-        let bytes: &[u8] = &[
-            0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
-        ];
+        let bytes: &[u8] = &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
         let err = parse(Bytes::from_static(bytes)).err().unwrap();
         assert!(err.contains("exceeds"), "{err}");
         // A flexible Fetch whose topics compact array claims u32::MAX - 1.

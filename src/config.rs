@@ -1395,6 +1395,92 @@ mod tests {
         );
     }
 
+    #[test]
+    fn connection_keys_have_kafka_names_defaults_and_bounds() {
+        let defaults = BrokerDefaults::default();
+        assert_eq!(
+            defaults.get("socket.request.max.bytes").unwrap(),
+            "104857600"
+        );
+        assert_eq!(defaults.get("connections.max.idle.ms").unwrap(), "600000");
+        assert_eq!(defaults.get("max.connections").unwrap(), "2147483647");
+        assert_eq!(
+            defaults.get("max.connections.per.ip").unwrap(),
+            "2147483647"
+        );
+        assert_eq!(
+            defaults.get("max.connections.per.ip.overrides").unwrap(),
+            ""
+        );
+        // Bounded, unlike Kafka's -1: 256 MiB split between the shards.
+        assert_eq!(defaults.queued_request_bytes_per_shard(2), Some(128 << 20));
+        let mut b = BrokerDefaults::default();
+        b.set("queued.max.request.bytes", "-1").unwrap();
+        assert_eq!(b.queued_request_bytes_per_shard(4), None);
+        for (key, bad) in [
+            ("socket.request.max.bytes", "104857601"),
+            ("socket.request.max.bytes", "10"),
+            ("queued.max.request.bytes", "0"),
+            ("queued.max.request.bytes", "-2"),
+            ("connections.max.idle.ms", "5"),
+            ("max.connections", "-1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1:x"),
+        ] {
+            let err = b.set(key, bad).unwrap_err();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+        // As Kafka: a bounded pool must hold one request of the largest size.
+        b.set("queued.max.request.bytes", "2097152").unwrap();
+        b.set("socket.request.max.bytes", "4194304").unwrap();
+        assert!(b.check().unwrap_err().contains("queued.max.request.bytes"));
+        b.set("socket.request.max.bytes", "1048576").unwrap();
+        b.check().unwrap();
+        b.set("connections.max.idle.ms", "-1").unwrap();
+        assert_eq!(b.connections_max_idle(), None);
+        // Overrides by address, else the per-ip limit.
+        b.set("max.connections.per.ip", "10").unwrap();
+        b.set(
+            "max.connections.per.ip.overrides",
+            "127.0.0.1:200, localhost:7,[::1]:0",
+        )
+        .unwrap();
+        assert_eq!(b.max_connections_for("127.0.0.1".parse().unwrap()), 7);
+        assert_eq!(b.max_connections_for("::1".parse().unwrap()), 0);
+        assert_eq!(b.max_connections_for("10.1.2.3".parse().unwrap()), 10);
+        b.set("max.connections.per.ip.overrides", "192.0.2.1:0")
+            .unwrap();
+        assert_eq!(b.max_connections_for("192.0.2.1".parse().unwrap()), 0);
+        // And through server files: properties (with the single-node
+        // listeners) and TOML.
+        let config = build_from(
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+             controller.listener.names=CONTROLLER\n\
+             socket.request.max.bytes=1048576\nqueued.max.request.bytes=8388608\n\
+             connections.max.idle.ms=30000\nmax.connections.per.ip=3\n",
+            "s.properties",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(config.broker.max_connections_per_ip, 3);
+        assert_eq!(config.broker.socket_request_max_bytes, 1 << 20);
+        assert_eq!(
+            config.broker.queued_request_bytes_per_shard(1),
+            Some(8 << 20)
+        );
+        assert_eq!(
+            config.broker.connections_max_idle(),
+            Some(Duration::from_secs(30))
+        );
+        let err = build_from(
+            "[kafka]\n\"queued.max.request.bytes\" = 1048576\n",
+            "s.toml",
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("socket.request.max.bytes"), "{err}");
+    }
+
     fn build_from(text: &str, name: &str, args: ServeArgs) -> Result<Config, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);

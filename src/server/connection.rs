@@ -99,11 +99,6 @@ impl ShardConnections {
         self.freed
             .set(self.freed.get().saturating_add(bytes as u64));
     }
-
-    /// Request bytes reserved on this shard right now.
-    pub fn request_bytes_reserved(&self) -> u64 {
-        self.memory.reserved()
-    }
 }
 
 /// The shard's share of `queued.max.request.bytes`: request bytes being read
@@ -148,11 +143,6 @@ impl RequestMemory {
             .acquire_static_permit(bytes.clamp(1, share.max(1)))
             .await
             .ok()
-    }
-
-    fn reserved(&self) -> u64 {
-        self.share
-            .map_or(0, |share| share.saturating_sub(self.semaphore.available()))
     }
 }
 

@@ -77,6 +77,23 @@ pub struct BrokerDefaults {
     pub auto_leader_rebalance_enable: bool,
     /// How often the controller checks the leader balance.
     pub leader_imbalance_check_interval_seconds: i64,
+    /// Largest request frame a client may send (`socket.request.max.bytes`).
+    pub socket_request_max_bytes: usize,
+    /// Request bytes being read or waiting for their answer on the whole
+    /// node, split evenly between the shards; -1: unbounded, as Kafka's
+    /// default (`queued.max.request.bytes`).
+    pub queued_max_request_bytes: i64,
+    /// A connection with no request or response traffic for this long is
+    /// closed; -1: never (`connections.max.idle.ms`).
+    pub connections_max_idle_ms: i64,
+    /// Client connections the node keeps open; one more is closed right
+    /// after accept (`max.connections`).
+    pub max_connections: i32,
+    /// Client connections from one address (`max.connections.per.ip`).
+    pub max_connections_per_ip: i32,
+    /// Per-address exceptions to `max.connections.per.ip`, as written
+    /// (`host:count,...`) and resolved to addresses.
+    pub max_connections_per_ip_overrides: IpOverrides,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -151,6 +168,12 @@ impl Default for BrokerDefaults {
             replica_fetch_wait_max_ms: 500,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,
+            socket_request_max_bytes: limits::SOCKET_REQUEST_BYTES_DEFAULT,
+            queued_max_request_bytes: limits::QUEUED_REQUEST_BYTES_DEFAULT as i64,
+            connections_max_idle_ms: limits::CONNECTIONS_IDLE_MS_DEFAULT as i64,
+            max_connections: i32::MAX,
+            max_connections_per_ip: i32::MAX,
+            max_connections_per_ip_overrides: IpOverrides::default(),
             explicit: BTreeMap::new(),
         }
     }
@@ -286,6 +309,43 @@ impl BrokerDefaults {
                 self.leader_imbalance_check_interval_seconds =
                     parse_in(value, 1, i64::MAX / 1000).map_err(bad)?
             }
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes = parse_in(
+                    value,
+                    limits::SOCKET_REQUEST_BYTES_MIN,
+                    limits::FRAME_BYTES_MAX,
+                )
+                .map_err(bad)?
+            }
+            "queued.max.request.bytes" => {
+                let bytes: i64 = parse_in(value, -1, i64::MAX).map_err(bad)?;
+                if bytes != -1 && bytes < limits::QUEUED_REQUEST_BYTES_MIN as i64 {
+                    return Err(bad(format!(
+                        "must be -1 (unbounded) or at least {}",
+                        limits::QUEUED_REQUEST_BYTES_MIN
+                    )));
+                }
+                self.queued_max_request_bytes = bytes;
+            }
+            "connections.max.idle.ms" => {
+                let ms: i64 = parse_in(value, -1, i64::MAX).map_err(bad)?;
+                if ms != -1 && ms < limits::CONNECTIONS_IDLE_MS_MIN as i64 {
+                    return Err(bad(format!(
+                        "must be -1 (never) or at least {}",
+                        limits::CONNECTIONS_IDLE_MS_MIN
+                    )));
+                }
+                self.connections_max_idle_ms = ms;
+            }
+            "max.connections" => {
+                self.max_connections = parse_in(value, 0, i32::MAX).map_err(bad)?
+            }
+            "max.connections.per.ip" => {
+                self.max_connections_per_ip = parse_in(value, 0, i32::MAX).map_err(bad)?
+            }
+            "max.connections.per.ip.overrides" => {
+                self.max_connections_per_ip_overrides = IpOverrides::parse(value).map_err(bad)?
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -337,6 +397,14 @@ impl BrokerDefaults {
             "leader.imbalance.check.interval.seconds" => {
                 self.leader_imbalance_check_interval_seconds.to_string()
             }
+            "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
+            "queued.max.request.bytes" => self.queued_max_request_bytes.to_string(),
+            "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
+            "max.connections" => self.max_connections.to_string(),
+            "max.connections.per.ip" => self.max_connections_per_ip.to_string(),
+            "max.connections.per.ip.overrides" => {
+                self.max_connections_per_ip_overrides.written.clone()
+            }
             _ => return None,
         })
     }
@@ -347,6 +415,7 @@ impl BrokerDefaults {
         "auto.leader.rebalance.enable",
         "broker.heartbeat.interval.ms",
         "broker.session.timeout.ms",
+        "connections.max.idle.ms",
         "controller.quorum.election.timeout.ms",
         "controller.quorum.fetch.timeout.ms",
         "default.replication.factor",
@@ -363,17 +432,64 @@ impl BrokerDefaults {
         "log.retention.ms",
         "log.roll.ms",
         "log.segment.bytes",
+        "max.connections",
+        "max.connections.per.ip",
+        "max.connections.per.ip.overrides",
         "message.max.bytes",
         "min.insync.replicas",
         "node.id",
         "num.partitions",
         "offsets.topic.num.partitions",
         "offsets.topic.replication.factor",
+        "queued.max.request.bytes",
         "replica.fetch.max.bytes",
         "replica.fetch.wait.max.ms",
         "replica.lag.time.max.ms",
+        "socket.request.max.bytes",
         "unclean.leader.election.enable",
     ];
+
+    /// Rules between broker configs, checked once all of them are set.
+    /// As Kafka: a bounded `queued.max.request.bytes` must hold at least one
+    /// request of the largest size.
+    pub fn check(&self) -> Result<(), String> {
+        if self.queued_max_request_bytes != -1
+            && (self.queued_max_request_bytes as u64) < self.socket_request_max_bytes as u64
+        {
+            return Err(format!(
+                "queued.max.request.bytes ({}) must be -1 or at least socket.request.max.bytes ({})",
+                self.queued_max_request_bytes, self.socket_request_max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request memory one of `shards` shards may hold: its even share
+    /// of `queued.max.request.bytes` (None: unbounded). A frame larger than
+    /// the share is still read, alone, when the shard holds no other
+    /// request (server/connection.rs), so one shard holds at most
+    /// max(share, socket.request.max.bytes).
+    pub fn queued_request_bytes_per_shard(&self, shards: usize) -> Option<u64> {
+        (self.queued_max_request_bytes >= 0)
+            .then(|| self.queued_max_request_bytes as u64 / shards.max(1) as u64)
+    }
+
+    /// How long a connection may stay silent (None: for ever).
+    pub fn connections_max_idle(&self) -> Option<Duration> {
+        (self.connections_max_idle_ms >= 0)
+            .then(|| Duration::from_millis(self.connections_max_idle_ms as u64))
+    }
+
+    /// The most connections `ip` may have open at once.
+    pub fn max_connections_for(&self, ip: std::net::IpAddr) -> usize {
+        let limit = self
+            .max_connections_per_ip_overrides
+            .limits
+            .get(&ip)
+            .copied()
+            .unwrap_or(self.max_connections_per_ip);
+        limit.max(0) as usize
+    }
 
     /// The replication factor `__consumer_offsets` gets when it is created
     /// with `live_brokers` brokers up: the configured one, capped to the
@@ -395,6 +511,56 @@ impl BrokerDefaults {
             }
         }
         effective
+    }
+}
+
+/// `max.connections.per.ip.overrides`: `host:count` pairs, comma separated,
+/// where a host is an IP address or a name resolved once at start (all its
+/// addresses get the count), as Kafka reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IpOverrides {
+    /// The value as written, for DescribeConfigs.
+    pub written: String,
+    pub limits: BTreeMap<std::net::IpAddr, i32>,
+}
+
+impl IpOverrides {
+    fn parse(value: &str) -> Result<IpOverrides, String> {
+        use std::net::ToSocketAddrs;
+        let mut limits = BTreeMap::new();
+        let entries: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.len() > limits::CONNECTION_IP_OVERRIDES_MAX {
+            return Err(format!(
+                "at most {} entries",
+                limits::CONNECTION_IP_OVERRIDES_MAX
+            ));
+        }
+        for entry in entries {
+            let (host, count) = entry
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{entry:?} is not host:count"))?;
+            let count: i32 = parse_in(count, 0, i32::MAX)?;
+            let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+            let addrs: Vec<std::net::IpAddr> = match host.parse() {
+                Ok(ip) => vec![ip],
+                Err(_) => (host, 0)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+                    .map(|a| a.ip())
+                    .collect(),
+            };
+            for ip in addrs {
+                limits.insert(ip, count);
+            }
+        }
+        Ok(IpOverrides {
+            written: value.trim().to_string(),
+            limits,
+        })
     }
 }
 
@@ -1019,6 +1185,7 @@ impl Config {
                 .ok_or_else(|| format!("--override expects key=value, got {pair:?}"))?;
             broker.set(key.trim(), value.trim())?;
         }
+        broker.check()?;
         let listen = args
             .listen
             .or(file.listen)
@@ -1226,6 +1393,92 @@ mod tests {
             TopicConfig::default_value(&defaults, "min.insync.replicas").unwrap(),
             "2"
         );
+    }
+
+    #[test]
+    fn connection_keys_have_kafka_names_defaults_and_bounds() {
+        let defaults = BrokerDefaults::default();
+        assert_eq!(
+            defaults.get("socket.request.max.bytes").unwrap(),
+            "104857600"
+        );
+        assert_eq!(defaults.get("connections.max.idle.ms").unwrap(), "600000");
+        assert_eq!(defaults.get("max.connections").unwrap(), "2147483647");
+        assert_eq!(
+            defaults.get("max.connections.per.ip").unwrap(),
+            "2147483647"
+        );
+        assert_eq!(
+            defaults.get("max.connections.per.ip.overrides").unwrap(),
+            ""
+        );
+        // Bounded, unlike Kafka's -1: 256 MiB split between the shards.
+        assert_eq!(defaults.queued_request_bytes_per_shard(2), Some(128 << 20));
+        let mut b = BrokerDefaults::default();
+        b.set("queued.max.request.bytes", "-1").unwrap();
+        assert_eq!(b.queued_request_bytes_per_shard(4), None);
+        for (key, bad) in [
+            ("socket.request.max.bytes", "104857601"),
+            ("socket.request.max.bytes", "10"),
+            ("queued.max.request.bytes", "0"),
+            ("queued.max.request.bytes", "-2"),
+            ("connections.max.idle.ms", "5"),
+            ("max.connections", "-1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1"),
+            ("max.connections.per.ip.overrides", "127.0.0.1:x"),
+        ] {
+            let err = b.set(key, bad).unwrap_err();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+        // As Kafka: a bounded pool must hold one request of the largest size.
+        b.set("queued.max.request.bytes", "2097152").unwrap();
+        b.set("socket.request.max.bytes", "4194304").unwrap();
+        assert!(b.check().unwrap_err().contains("queued.max.request.bytes"));
+        b.set("socket.request.max.bytes", "1048576").unwrap();
+        b.check().unwrap();
+        b.set("connections.max.idle.ms", "-1").unwrap();
+        assert_eq!(b.connections_max_idle(), None);
+        // Overrides by address, else the per-ip limit.
+        b.set("max.connections.per.ip", "10").unwrap();
+        b.set(
+            "max.connections.per.ip.overrides",
+            "127.0.0.1:200, localhost:7,[::1]:0",
+        )
+        .unwrap();
+        assert_eq!(b.max_connections_for("127.0.0.1".parse().unwrap()), 7);
+        assert_eq!(b.max_connections_for("::1".parse().unwrap()), 0);
+        assert_eq!(b.max_connections_for("10.1.2.3".parse().unwrap()), 10);
+        b.set("max.connections.per.ip.overrides", "192.0.2.1:0")
+            .unwrap();
+        assert_eq!(b.max_connections_for("192.0.2.1".parse().unwrap()), 0);
+        // And through server files: properties (with the single-node
+        // listeners) and TOML.
+        let config = build_from(
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+             controller.listener.names=CONTROLLER\n\
+             socket.request.max.bytes=1048576\nqueued.max.request.bytes=8388608\n\
+             connections.max.idle.ms=30000\nmax.connections.per.ip=3\n",
+            "s.properties",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(config.broker.max_connections_per_ip, 3);
+        assert_eq!(config.broker.socket_request_max_bytes, 1 << 20);
+        assert_eq!(
+            config.broker.queued_request_bytes_per_shard(1),
+            Some(8 << 20)
+        );
+        assert_eq!(
+            config.broker.connections_max_idle(),
+            Some(Duration::from_secs(30))
+        );
+        let err = build_from(
+            "[kafka]\n\"queued.max.request.bytes\" = 1048576\n",
+            "s.toml",
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("socket.request.max.bytes"), "{err}");
     }
 
     fn build_from(text: &str, name: &str, args: ServeArgs) -> Result<Config, String> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod group;
 pub mod limits;
 pub mod log;
+pub mod memory;
 pub mod metadata;
 pub mod partition;
 pub mod protocol;

@@ -197,3 +197,83 @@ pub const CONTROLLER_LOG_ENTRIES_MAX: usize = 4096;
 
 const _: () = assert!(CONTROLLER_READ_CHUNK_BYTES <= CONTROLLER_FRAME_BYTES_MAX);
 const _: () = assert!(CONTROLLER_FRAME_BYTES_MAX as u64 <= CONTROLLER_LOG_BYTES_MAX);
+
+// ---------------------------------------------------------------------------
+// Connections and request memory (server/connection.rs, config keys of the
+// same Kafka names).
+
+/// Kafka's default `socket.request.max.bytes`. The config may lower the
+/// frame bound below `FRAME_BYTES_MAX`, never raise it past it.
+pub const SOCKET_REQUEST_BYTES_DEFAULT: usize = 100 * 1024 * 1024;
+
+/// Smallest `socket.request.max.bytes` accepted: below this not even an
+/// ApiVersions request with a long client id fits.
+pub const SOCKET_REQUEST_BYTES_MIN: usize = 1024;
+
+/// corelog's default `queued.max.request.bytes` for the whole node (Kafka's
+/// default, -1, is unbounded): request bytes being read or waiting to be
+/// answered, split evenly between the shards. 256 MiB is 2.5 frames of the
+/// largest size, so big produce requests still pipeline, while a node whose
+/// clients all send at once stays well inside a few GiB of memory even
+/// counting what decoding adds on top of the wire bytes.
+pub const QUEUED_REQUEST_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+
+/// Smallest explicit `queued.max.request.bytes` (other than -1).
+pub const QUEUED_REQUEST_BYTES_MIN: u64 = 1024 * 1024;
+
+/// Kafka's default `connections.max.idle.ms` (10 minutes).
+pub const CONNECTIONS_IDLE_MS_DEFAULT: u64 = 600_000;
+
+/// Smallest `connections.max.idle.ms` accepted.
+pub const CONNECTIONS_IDLE_MS_MIN: u64 = 100;
+
+/// How long a request frame may take to arrive once its first byte has
+/// (slowloris bound; the smaller of this and `connections.max.idle.ms`
+/// applies). Kafka clients abandon a request after their request timeout
+/// (30 s in the Java clients, 60 s socket.timeout.ms in librdkafka), so a
+/// frame still arriving after a minute is one no client is waiting for.
+pub const FRAME_READ_MS_MAX: u64 = 60_000;
+
+/// Read buffer a connection starts each frame with, and the smallest step
+/// it grows by. Reads only fill buffer space that was zeroed first (safe
+/// Rust cannot read into uninitialised memory), so steps stay small for
+/// small requests and grow with the bytes actually received.
+pub const CONNECTION_READ_BYTES_MIN: usize = 4 * 1024;
+
+/// Largest single growth step of a frame buffer: a large frame is read in
+/// steps of at most this, each taken only once the previous ones filled.
+pub const CONNECTION_READ_STEP_BYTES_MAX: usize = 1024 * 1024;
+
+/// Frames larger than this count towards `MEMORY_TRIM_FREED_BYTES_MIN`
+/// when they are freed (smaller ones come and go from the allocator's
+/// caches).
+pub const CONNECTION_LARGE_FRAME_BYTES: usize = 64 * 1024;
+
+/// Response bytes made but not yet written to a client that does not read
+/// them; past this the connection stops reading new requests.
+pub const CONNECTION_RESPONSE_BYTES_QUEUED_MAX: usize = 64 * 1024 * 1024;
+
+/// How often a shard considers giving freed heap memory back to the kernel
+/// (`malloc_trim`), and only after connections closed or large frames were
+/// freed since the last time.
+pub const MEMORY_TRIM_INTERVAL_MS: u64 = 5_000;
+
+/// Memory freed on a shard (closed connections, large frames) before it
+/// asks the allocator to hand free pages back: below this, a trim's walk
+/// over the free lists costs more than the memory is worth.
+pub const MEMORY_TRIM_FREED_BYTES_MIN: u64 = 16 * 1024 * 1024;
+
+/// What one closed connection frees, for `MEMORY_TRIM_FREED_BYTES_MIN`
+/// (measured: about 8 KiB per idle connection; its read buffer included).
+pub const CONNECTION_FREED_BYTES_ESTIMATE: usize = 8 * 1024;
+
+/// Entries of `max.connections.per.ip.overrides`.
+pub const CONNECTION_IP_OVERRIDES_MAX: usize = 1024;
+
+const _: () = assert!(SOCKET_REQUEST_BYTES_DEFAULT <= FRAME_BYTES_MAX);
+const _: () = assert!(SOCKET_REQUEST_BYTES_MIN <= SOCKET_REQUEST_BYTES_DEFAULT);
+const _: () = assert!(QUEUED_REQUEST_BYTES_MIN <= QUEUED_REQUEST_BYTES_DEFAULT);
+const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_READ_STEP_BYTES_MAX);
+const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_LARGE_FRAME_BYTES);
+const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= CONNECTION_RESPONSE_BYTES_QUEUED_MAX);
+const _: () = assert!(CONNECTIONS_IDLE_MS_MIN <= CONNECTIONS_IDLE_MS_DEFAULT);

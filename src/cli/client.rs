@@ -157,7 +157,7 @@ impl KafkaClient {
         let mut body = self.read_frame()?;
         let response_header =
             ResponseHeader::decode(&mut body, R::Response::header_version(version))
-                .map_err(|e| CliError(format!("malformed {key:?} response header: {e}")))?;
+                .map_err(|e| CliError(format!("malformed {key:?} response header: {e:#}")))?;
         if response_header.correlation_id != self.correlation_id {
             return fail(format!(
                 "response correlation id {} does not match request {}",
@@ -165,7 +165,7 @@ impl KafkaClient {
             ));
         }
         R::Response::decode(&mut body, version)
-            .map_err(|e| CliError(format!("malformed {key:?} v{version} response: {e}")))
+            .map_err(|e| CliError(format!("malformed {key:?} v{version} response: {e:#}")))
     }
 
     fn read_frame(&mut self) -> CliResult<Bytes> {
@@ -175,8 +175,19 @@ impl KafkaClient {
         if size < 0 || size as usize > limits::FRAME_BYTES_MAX {
             return fail(format!("the broker sent a frame of {size} bytes"));
         }
-        let mut body = vec![0u8; size as usize];
-        self.stream.read_exact(&mut body)?;
+        // Memory follows the bytes that arrive, not the prefix's promise;
+        // the decoder then refuses counts the bytes cannot hold
+        // (vendor/kafka-protocol/PATCHES.md).
+        let mut body = Vec::new();
+        (&mut self.stream)
+            .take(size as u64)
+            .read_to_end(&mut body)?;
+        if body.len() != size as usize {
+            return fail(format!(
+                "the broker closed the connection inside a frame ({} of {size} bytes)",
+                body.len()
+            ));
+        }
         Ok(Bytes::from(body))
     }
 }

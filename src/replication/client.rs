@@ -89,15 +89,26 @@ impl BrokerConnection {
         if size < 4 || size as usize > limits::FRAME_BYTES_MAX {
             return Err(format!("{}: bad response size {size}", self.addr));
         }
-        let mut body = vec![0u8; size as usize];
-        self.stream
-            .read_exact(&mut body)
+        // Memory follows the bytes that arrive, not the prefix's promise;
+        // the decoder then refuses counts the bytes cannot hold
+        // (vendor/kafka-protocol/PATCHES.md).
+        let mut body = Vec::new();
+        (&mut self.stream)
+            .take(size as u64)
+            .read_to_end(&mut body)
             .await
             .map_err(|e| format!("{}: {e}", self.addr))?;
+        if body.len() != size as usize {
+            return Err(format!(
+                "{}: connection closed inside a response ({} of {size} bytes)",
+                self.addr,
+                body.len()
+            ));
+        }
         let mut body = Bytes::from(body);
         let response_header =
             ResponseHeader::decode(&mut body, R::Response::header_version(version))
-                .map_err(|e| format!("{}: malformed response header: {e}", self.addr))?;
+                .map_err(|e| format!("{}: malformed response header: {e:#}", self.addr))?;
         if response_header.correlation_id != self.correlation_id {
             return Err(format!(
                 "{}: answer to request {} while waiting for {}",
@@ -105,6 +116,81 @@ impl BrokerConnection {
             ));
         }
         R::Response::decode(&mut body, version)
-            .map_err(|e| format!("{}: malformed response: {e}", self.addr))
+            .map_err(|e| format!("{}: malformed response: {e:#}", self.addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::FetchRequest;
+    use std::io::{Read, Write};
+
+    /// A peer that answers the first request on its first connection with
+    /// `answer(correlation id)` and then closes.
+    fn fake_peer(answer: fn(i32) -> Vec<u8>) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut prefix = [0u8; 4];
+            socket.read_exact(&mut prefix).unwrap();
+            let mut request = vec![0u8; i32::from_be_bytes(prefix) as usize];
+            socket.read_exact(&mut request).unwrap();
+            let correlation_id =
+                i32::from_be_bytes([request[4], request[5], request[6], request[7]]);
+            let _ = socket.write_all(&answer(correlation_id));
+        });
+        (addr, peer)
+    }
+
+    fn call_fetch(addr: SocketAddr) -> Result<(), String> {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let mut conn = BrokerConnection::connect(addr, "test".into()).await?;
+                conn.call(12, &FetchRequest::default()).await.map(drop)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_leader_answering_a_huge_count_is_an_error_not_an_abort() {
+        let (addr, peer) = fake_peer(|correlation_id| {
+            // Fetch v12 response: header v1 (correlation id, no tags), then
+            // throttle, error, session id and a responses compact array
+            // that claims u32::MAX - 1 topics.
+            let mut body = correlation_id.to_be_bytes().to_vec();
+            body.push(0);
+            body.extend_from_slice(&[0; 4 + 2 + 4]);
+            body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+            let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            frame
+        });
+        let err = call_fetch(addr).unwrap_err();
+        assert!(
+            err.contains("malformed response") && err.contains("exceeds"),
+            "{err}"
+        );
+        peer.join().unwrap();
+    }
+
+    #[test]
+    fn a_response_prefix_is_not_taken_on_trust() {
+        // 100 MiB announced, 8 bytes sent, then the peer closes.
+        let (addr, peer) = fake_peer(|correlation_id| {
+            let mut frame = (100i32 << 20).to_be_bytes().to_vec();
+            frame.extend_from_slice(&correlation_id.to_be_bytes());
+            frame.extend_from_slice(&[0; 4]);
+            frame
+        });
+        let err = call_fetch(addr).unwrap_err();
+        assert!(err.contains("closed inside a response"), "{err}");
+        peer.join().unwrap();
     }
 }

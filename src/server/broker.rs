@@ -20,6 +20,7 @@ use super::connection;
 use super::routing::{self, ShardReply, ShardRequest};
 use crate::cluster::node::ClusterNode;
 use crate::config::{BrokerDefaults, Config, TopicConfig};
+use crate::limits;
 use crate::log::CacheBudget;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
@@ -36,7 +37,33 @@ pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
 pub struct Stats {
     pub produce_local: Cell<u64>,
     pub produce_forwarded: Cell<u64>,
+    /// Connections accepted (including refused ones).
     pub connections: Cell<u64>,
+    /// Connections closed right after accept by `max.connections` or
+    /// `max.connections.per.ip`.
+    pub connections_refused: Counter,
+    /// Connections closed after `connections.max.idle.ms` of silence.
+    pub connections_idle_closed: Counter,
+    /// Connections closed because a frame did not arrive in time.
+    pub frames_timed_out: Counter,
+    /// Requests whose handling panicked (their connection was closed).
+    pub request_panics: Counter,
+    /// Times freed heap memory was handed back to the kernel.
+    pub memory_trims: Counter,
+}
+
+/// A shard-local event counter.
+#[derive(Default)]
+pub struct Counter(Cell<u64>);
+
+impl Counter {
+    pub fn bump(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
 }
 
 pub struct Broker {
@@ -513,27 +540,104 @@ async fn start(
     Ok(broker)
 }
 
+/// Accepts this shard's connections, refusing those past
+/// `max.connections` / `max.connections.per.ip`, and hands freed memory back
+/// to the kernel now and then (see `memory_trim_loop`).
 async fn accept_loop(broker: Rc<Broker>, listener: TcpListener, requests: TaskQueueHandle) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                broker
-                    .stats
-                    .connections
-                    .set(broker.stats.connections.get() + 1);
-                if let Err(e) = connection::set_buffer_sizes(&stream, &broker.config.tuning) {
-                    log::warn!("cannot set socket buffer sizes: {e}");
+    let shard = Rc::new(connection::ShardConnections::new(&broker));
+    let accepting = async {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => accept(&broker, &shard, stream, requests),
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    // Out of file descriptors and the like: do not spin.
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
-                let broker = broker.clone();
-                glommio::spawn_local_into(connection::serve(broker, stream), requests)
-                    .expect("task queue exists")
-                    .detach();
             }
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                // Out of file descriptors and the like: do not spin.
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    futures_lite::future::zip(accepting, memory_trim_loop(&broker, &shard)).await;
+}
+
+/// Admits one accepted connection and starts serving it, or closes it at
+/// once (counted, logged at most once a second per shard) when it is one
+/// too many.
+fn accept(
+    broker: &Rc<Broker>,
+    shard: &Rc<connection::ShardConnections>,
+    stream: glommio::net::TcpStream,
+    requests: TaskQueueHandle,
+) {
+    broker
+        .stats
+        .connections
+        .set(broker.stats.connections.get() + 1);
+    let Ok(peer) = stream.peer_addr() else {
+        // Reset before we looked at it: nothing to serve.
+        return;
+    };
+    let config = &broker.config.broker;
+    let admitted = connection::ConnectionSlot::admit(
+        peer.ip(),
+        config.max_connections.max(0) as usize,
+        config.max_connections_for(peer.ip()),
+    );
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            broker.stats.connections_refused.bump();
+            thread_local! {
+                static LAST_LOGGED: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
             }
+            let now = std::time::Instant::now();
+            let log_now = LAST_LOGGED.with(|last| {
+                let due = last
+                    .get()
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+                if due {
+                    last.set(Some(now));
+                }
+                due
+            });
+            if log_now {
+                log::warn!(
+                    "refusing connection from {peer}: {refusal} ({} refused on shard {} so far)",
+                    broker.stats.connections_refused.get(),
+                    broker.shard()
+                );
+            }
+            // Dropping the stream closes it: the client sees a clean close.
+            return;
+        }
+    };
+    if let Err(e) = connection::set_buffer_sizes(&stream, &broker.config.tuning) {
+        log::warn!("cannot set socket buffer sizes: {e}");
+    }
+    glommio::spawn_local_into(
+        connection::serve(broker.clone(), shard.clone(), stream, slot),
+        requests,
+    )
+    .expect("task queue exists")
+    .detach();
+}
+
+/// Gives freed heap memory back to the kernel after connections closed or
+/// large frames were freed: without it the allocator keeps the pages of
+/// thousands of closed connections' buffers (measured: ~100 MB after 5,000
+/// idle connections closed, see `crate::memory`).
+async fn memory_trim_loop(broker: &Rc<Broker>, shard: &connection::ShardConnections) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(limits::MEMORY_TRIM_INTERVAL_MS)).await;
+        if shard.take_freed() {
+            let started = std::time::Instant::now();
+            let released = crate::memory::trim();
+            log::debug!(
+                "shard {}: malloc_trim took {:?} (released: {released})",
+                broker.shard(),
+                started.elapsed()
+            );
+            broker.stats.memory_trims.bump();
         }
     }
 }
@@ -609,7 +713,9 @@ async fn shutdown(broker: &Rc<Broker>) {
     }
     eprintln!(
         "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
-         commit_rounds={} cache_hits={} cache_misses={}",
+         commit_rounds={} cache_hits={} cache_misses={} connections={} \
+         connections_refused={} connections_idle_closed={} frames_timed_out={} \
+         request_panics={} memory_trims={}",
         broker.shard(),
         count,
         broker.stats.produce_local.get(),
@@ -617,5 +723,11 @@ async fn shutdown(broker: &Rc<Broker>) {
         broker.committer.rounds(),
         broker.cache_budget.hits(),
         broker.cache_budget.misses(),
+        broker.stats.connections.get(),
+        broker.stats.connections_refused.get(),
+        broker.stats.connections_idle_closed.get(),
+        broker.stats.frames_timed_out.get(),
+        broker.stats.request_panics.get(),
+        broker.stats.memory_trims.get(),
     );
 }

@@ -49,6 +49,9 @@ pub struct BrokerOptions {
     pub config_file: Option<(PathBuf, u16)>,
     /// A tuning profile (TOML text) passed with `--tuning`.
     pub tuning: Option<String>,
+    /// Environment variables set for the broker process (test-only fault
+    /// injection, log levels).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for BrokerOptions {
@@ -60,6 +63,7 @@ impl Default for BrokerOptions {
             create_data_dir: true,
             config_file: None,
             tuning: None,
+            env: Vec::new(),
         }
     }
 }
@@ -92,6 +96,11 @@ impl BrokerOptions {
 
     pub fn tuning(mut self, toml: &str) -> Self {
         self.tuning = Some(toml.to_string());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 }
@@ -193,6 +202,9 @@ impl Broker {
             let path = self.tempdir.path().join("tuning.toml");
             fs::write(&path, tuning).expect("write tuning profile");
             cmd.arg("--tuning").arg(path);
+        }
+        for (key, value) in &self.options.env {
+            cmd.env(key, value);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone log fd")))

@@ -1155,7 +1155,7 @@ async fn read_records<D: Disk>(log: &PartitionLog<D>) -> Vec<KeyedRecord> {
     for (at, h) in BatchIter::new(&bytes, true) {
         let batch = &bytes[at..at + h.total_bytes()];
         let section = batch::records_section(batch, &h).unwrap();
-        for r in batch::parse_records(&section, h.records_count).unwrap() {
+        for r in batch::parse_records(&section, &h).unwrap() {
             out.push(KeyedRecord {
                 offset: h.base_offset + i64::from(r.offset_delta),
                 key: r.key.unwrap().to_vec(),

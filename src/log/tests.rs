@@ -12,12 +12,54 @@ use crate::protocol::batch::{patch_base_offset, set_log_append_time, BatchIter};
 // ---------------------------------------------------------------------------
 // helpers
 
-/// A valid v2 batch of `count` records (opaque payload, as the log never
-/// decodes records) with every timestamp `ts`.
+/// A valid v2 batch of `count` keyless records with every timestamp `ts`,
+/// whose records section is `payload` bytes when that many can hold the
+/// records exactly (else as close below as varint widths allow, and never
+/// less than the smallest records), values filled with `fill`.
 fn make_batch(count: i32, ts: i64, payload: usize, fill: u8) -> Vec<u8> {
-    let total = BATCH_HEADER_BYTES + payload;
-    let mut b = vec![fill; total];
-    b[..BATCH_HEADER_BYTES].fill(0);
+    fn varint_len(v: i64) -> usize {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        let mut n = 1;
+        while u >= 0x80 {
+            u >>= 7;
+            n += 1;
+        }
+        n
+    }
+    fn put(out: &mut Vec<u8>, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        while u >= 0x80 {
+            out.push((u as u8) | 0x80);
+            u >>= 7;
+        }
+        out.push(u as u8);
+    }
+    // attributes, timestamp delta, offset delta, null key, value, no headers
+    let body = |i: i32, vlen: usize| 4 + varint_len(i64::from(i)) + varint_len(vlen as i64) + vlen;
+    let size = |i: i32, vlen: usize| varint_len(body(i, vlen) as i64) + body(i, vlen);
+    let mut vlens = vec![0usize; count as usize];
+    let fixed: usize = (0..count - 1).map(|i| size(i, 0)).sum();
+    let last = count - 1;
+    let room = payload.saturating_sub(fixed);
+    vlens[last as usize] = (0..=room)
+        .rev()
+        .find(|&v| size(last, v) <= room)
+        .unwrap_or(0);
+    let mut section = Vec::with_capacity(payload);
+    for i in 0..count {
+        let vlen = vlens[i as usize];
+        put(&mut section, body(i, vlen) as i64);
+        section.push(0);
+        put(&mut section, 0);
+        put(&mut section, i64::from(i));
+        put(&mut section, -1);
+        put(&mut section, vlen as i64);
+        section.resize(section.len() + vlen, fill);
+        put(&mut section, 0);
+    }
+    let total = BATCH_HEADER_BYTES + section.len();
+    let mut b = vec![0u8; BATCH_HEADER_BYTES];
+    b.extend_from_slice(&section);
     b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
     b[16] = 2;
     b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
@@ -29,7 +71,7 @@ fn make_batch(count: i32, ts: i64, payload: usize, fill: u8) -> Vec<u8> {
     b[57..61].copy_from_slice(&count.to_be_bytes());
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
-    batch::validate_produce_records(&b, usize::MAX).expect("test batch is valid");
+    crate::protocol::records::check_stored_batch(&b).expect("test batch is valid");
     b
 }
 

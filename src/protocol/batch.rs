@@ -1031,7 +1031,7 @@ mod tests {
             b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         };
         for (at, value, what) in [
-            (LAST_OFFSET_DELTA_AT, -1, "lastOffsetDelta is negative"),
+            (LAST_OFFSET_DELTA_AT, -1i32, "lastOffsetDelta is negative"),
             (RECORDS_COUNT_AT, -1, "recordsCount is negative"),
             (RECORDS_COUNT_AT, 3, "recordsCount is larger than lastOffsetDelta + 1"),
         ] {

@@ -801,7 +801,10 @@ impl<D: Disk> PartitionLog<D> {
             .segments
             .iter()
             .filter(|s| s.next_offset > start)
-            .filter(|s| s.base_offset < upper_offset && s.max_timestamp >= ts)
+            // A corrupt segment's largest timestamp is unknown past the
+            // damage: it is searched, so the search stops there with an
+            // error instead of skipping to a later segment.
+            .filter(|s| s.base_offset < upper_offset && (s.max_timestamp >= ts || s.corrupt.is_some()))
             .filter_map(|s| {
                 Some(ScanRange {
                     file: s.file.clone()?,

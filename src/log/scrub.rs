@@ -54,7 +54,6 @@ pub struct ScrubJob<D: Disk = DmaDisk> {
     contiguous: bool,
     /// The segment's offsets end before this.
     offset_limit: i64,
-    closed: bool,
 }
 
 /// What a scrub step found, for `PartitionLog::complete_scrub`.
@@ -159,16 +158,15 @@ impl<D: Disk> ScrubJob<D> {
                 offset: next_offset,
                 reason,
             });
-            if self.closed {
-                // Without index files the next open rebuilds them by
-                // scanning, and finds this again.
-                for path in [
-                    time_index_path(&self.dir, self.base),
-                    index_path(&self.dir, self.base),
-                ] {
-                    if let Err(e) = remove_if_exists(&self.disk, &path).await {
-                        log::warn!("{}: cannot remove: {e}", path.display());
-                    }
+            // Without index files the next open rebuilds them by scanning,
+            // and finds this again (an active segment's files are left from
+            // the last clean close: stale, and going too).
+            for path in [
+                time_index_path(&self.dir, self.base),
+                index_path(&self.dir, self.base),
+            ] {
+                if let Err(e) = remove_if_exists(&self.disk, &path).await {
+                    log::warn!("{}: cannot remove: {e}", path.display());
                 }
             }
         }
@@ -211,7 +209,6 @@ impl<D: Disk> PartitionLog<D> {
             offset: seg.scrub_offset,
             contiguous: !seg.cleaned,
             offset_limit: seg.next_offset,
-            closed: seg.closed,
         })
     }
 

@@ -22,6 +22,21 @@
 //! only the partial last block (< 4 KiB) stays in memory, to be rewritten in
 //! place by the next flush (GLOMMIO.md: no `DmaStreamWriter`).
 //!
+//! Stored bytes are never trusted. Recovery scans with the CRC, the
+//! header's consistency and the stored-batch parser (`protocol::records`):
+//! a bad batch in the active segment cuts the tail there (logged with file,
+//! position and offset); in a closed segment (whose later batches were
+//! acknowledged) it marks the segment corrupt from that batch instead of
+//! cutting. The `scrub` verifies, in the background, what recovery trusted
+//! (closed segments' index files, the active segment before its resume
+//! point) and marks what it finds the same way. A marked segment's offsets
+//! from the bad batch on answer `LogError::Corrupt` (never the bytes, never
+//! a skip to later offsets); it is not cleaned, gets no index files (so
+//! every open finds the damage again) and leaves with retention or
+//! DeleteRecords. Repeated failures are logged through `throttled`; the
+//! data directory's disk `reserve` lets DeleteRecords free space on a full
+//! disk.
+//!
 //! Invariants (asserted, on in release): `start_offset <= flushed_offset <=
 //! written_offset <= end_offset`; segment base offsets strictly increase and
 //! each segment's batches are contiguous, back to back; at most one flush job

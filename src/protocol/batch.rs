@@ -1,9 +1,11 @@
 //! The Kafka v2 record-batch view: parse, validate and patch batches in place.
 //!
 //! Owns the byte layout of a record batch (magic 2) and nothing else: no I/O,
-//! no allocation, no per-record decoding. It is pure, so it runs on whichever
-//! shard holds the bytes (the produce path on the partition's owner shard, the
-//! log's recovery and read paths on the same shard).
+//! no allocation, no per-record decoding (records are walked, boundedly, by
+//! `protocol::records`, which also holds the produce validator). It is pure,
+//! so it runs on whichever shard holds the bytes (the produce path on the
+//! partition's owner shard, the log's recovery and read paths on the same
+//! shard).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8 (bytes after this
 //! field), partitionLeaderEpoch i32 @12, magic i8 @16, crc u32 @17 (CRC32C of
@@ -13,12 +15,14 @@
 //! recordsCount i32 @57, records @61.
 //!
 //! Invariants: a `BatchHeader` returned by [`BatchHeader::parse`] has magic 2
-//! and `batch_length >= BATCH_LENGTH_MIN`; the CRC is only checked where the
-//! caller asks (`validate_produce_records`, `BatchIter::verify_crc`). The CRC
+//! and `batch_length >= BATCH_LENGTH_MIN`; the CRC and the header's
+//! consistency ([`BatchHeader::check_consistent`]) are only checked where the
+//! caller asks (`validate_produce_records`, a verifying `BatchIter`). The CRC
 //! does not cover baseOffset or partitionLeaderEpoch, so patching those never
 //! re-checksums; LogAppendTime changes attributes and maxTimestamp, so
 //! [`set_log_append_time`] recomputes it. Mapping errors to Kafka codes is
-//! `protocol/error.rs`'s job, not this module's.
+//! `server/errors.rs`'s job, not this module's ([`BatchFault`] names the
+//! class).
 
 #![forbid(unsafe_code)]
 

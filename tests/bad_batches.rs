@@ -148,8 +148,16 @@ fn produce_pair(
     let response: ProduceResponse = conn.call(version, &request);
     let parts = &response.responses[0].partition_responses;
     assert_eq!(parts.len(), 2);
-    let p0 = parts.iter().find(|p| p.index == 0).expect("partition 0").clone();
-    let p1 = parts.iter().find(|p| p.index == 1).expect("partition 1").clone();
+    let p0 = parts
+        .iter()
+        .find(|p| p.index == 0)
+        .expect("partition 0")
+        .clone();
+    let p1 = parts
+        .iter()
+        .find(|p| p.index == 1)
+        .expect("partition 1")
+        .clone();
     (p0, p1)
 }
 
@@ -167,7 +175,12 @@ fn hostile_batches_get_kafkas_codes_and_nothing_is_stored() {
     // One good batch first, so partition 0 has something to list by time.
     let first_ts = now_ms();
     assert_eq!(
-        conn.produce(produce, "hostile", 0, simple_batch("first", 2, 10, first_ts)),
+        conn.produce(
+            produce,
+            "hostile",
+            0,
+            simple_batch("first", 2, 10, first_ts)
+        ),
         (code::NONE, 0)
     );
 
@@ -203,7 +216,12 @@ fn hostile_batches_get_kafkas_codes_and_nothing_is_stored() {
             INVALID_RECORD,
             Some(2),
         ),
-        ("a varint of six bytes", seal(Head::plain(1), &bad_varint), INVALID_RECORD, Some(0)),
+        (
+            "a varint of six bytes",
+            seal(Head::plain(1), &bad_varint),
+            INVALID_RECORD,
+            Some(0),
+        ),
         (
             "a record length past the batch",
             seal(Head::plain(1), &past_end),
@@ -216,7 +234,12 @@ fn hostile_batches_get_kafkas_codes_and_nothing_is_stored() {
             INVALID_RECORD,
             Some(0),
         ),
-        ("a null header key", seal(Head::plain(1), &null_header), INVALID_RECORD, Some(0)),
+        (
+            "a null header key",
+            seal(Head::plain(1), &null_header),
+            INVALID_RECORD,
+            Some(0),
+        ),
         (
             "a control batch",
             seal(
@@ -428,7 +451,11 @@ fn decompression_bombs_of_every_codec_are_refused() {
         let (p0, p1) = produce_pair(&mut conn, produce, "bombs", bomb);
         assert_eq!(p0.error_code, code::MESSAGE_TOO_LARGE, "{codec}: {p0:?}");
         assert_eq!(p1.error_code, code::NONE, "{codec}");
-        assert_eq!(conn.list_offset(list, "bombs", 0, -1), (code::NONE, 0), "{codec}");
+        assert_eq!(
+            conn.list_offset(list, "bombs", 0, -1),
+            (code::NONE, 0),
+            "{codec}"
+        );
     }
     // A well-formed record of the same codecs still goes in.
     for compression in [

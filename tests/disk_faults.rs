@@ -15,8 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::raw::{code, now_ms, simple_batch, topic_name, Conn};
-use common::{partition_dir, parse_segment, segment_logs, Broker, BrokerOptions, TmpfsMount};
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use common::{parse_segment, partition_dir, segment_logs, Broker, BrokerOptions, TmpfsMount};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::{
     ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
 };
@@ -107,12 +109,17 @@ fn damaged_closed_segment_is_found_by_the_scrub_and_never_skipped() {
     broker.restart();
     let line = wait_for_log(&broker, "scrub: batch at position", SCRUB_WAIT);
     assert!(
-        line.contains(&format!("{}", damaged.file_name().unwrap().to_string_lossy()))
-            && line.contains(&format!("(offset {bad})")),
+        line.contains(&format!(
+            "{}",
+            damaged.file_name().unwrap().to_string_lossy()
+        )) && line.contains(&format!("(offset {bad})")),
         "names the file and offset: {line}"
     );
     let mut conn = Conn::connect(broker.addr());
-    assert_eq!(conn.list_offset(list, "scrubbed", 0, -1), (code::NONE, total));
+    assert_eq!(
+        conn.list_offset(list, "scrubbed", 0, -1),
+        (code::NONE, total)
+    );
     // Before the damage: served up to it, never past it.
     let (e, offsets) = fetch_at(&mut conn, fetch, "scrubbed", segment_base);
     assert_eq!(e, code::NONE);
@@ -148,7 +155,11 @@ fn damaged_closed_segment_is_found_by_the_scrub_and_never_skipped() {
         }
     }
     drop(consumer);
-    assert_eq!(read, (0..bad).collect::<Vec<_>>(), "read up to the damage only");
+    assert_eq!(
+        read,
+        (0..bad).collect::<Vec<_>>(),
+        "read up to the damage only"
+    );
 
     // The next start finds it by itself (its index files were removed).
     drop(conn);
@@ -159,7 +170,11 @@ fn damaged_closed_segment_is_found_by_the_scrub_and_never_skipped() {
         code::KAFKA_STORAGE_ERROR
     );
     assert!(
-        broker.stderr().matches(&format!("(offset {bad}) is corrupt")).count() >= 2,
+        broker
+            .stderr()
+            .matches(&format!("(offset {bad}) is corrupt"))
+            .count()
+            >= 2,
         "logged by the scrub and again at open"
     );
     // DeleteRecords past the damaged segment makes the partition whole.
@@ -224,7 +239,10 @@ fn poisoned_stored_batch_gets_an_error_not_an_abort() {
     }
     broker.assert_running();
     assert_eq!(conn.list_offset(list, "poisoned", 0, 0), (code::NONE, 0));
-    assert_eq!(conn.list_offset(list, "poisoned", 0, -1), (code::NONE, total));
+    assert_eq!(
+        conn.list_offset(list, "poisoned", 0, -1),
+        (code::NONE, total)
+    );
     let out = broker.stderr();
     assert!(
         out.matches("read at").count() <= 2,
@@ -264,7 +282,9 @@ fn poisoned_tail_of_the_active_segment_is_cut_at_start() {
     broker.terminate();
     // A CRC-valid batch at the right offset that claims two records and
     // holds one: only the record walk can tell.
-    let active = segment_logs(&partition_dir(&broker, "tail", 0)).pop().unwrap();
+    let active = segment_logs(&partition_dir(&broker, "tail", 0))
+        .pop()
+        .unwrap();
     let size_before = fs::metadata(&active).unwrap().len();
     let mut batch = simple_batch("poison", 1, 50, now_ms()).to_vec();
     batch[..8].copy_from_slice(&total.to_be_bytes());
@@ -304,7 +324,8 @@ fn a_log_that_cannot_be_opened_takes_only_its_partition_offline() {
     let fetch = versions.pick(ApiKey::Fetch, 12).min(12);
     for p in 0..2 {
         assert_eq!(
-            conn.produce(produce, "half", p, simple_batch("x", 2, 10, now_ms())).0,
+            conn.produce(produce, "half", p, simple_batch("x", 2, 10, now_ms()))
+                .0,
             code::NONE
         );
     }
@@ -319,7 +340,8 @@ fn a_log_that_cannot_be_opened_takes_only_its_partition_offline() {
     broker.restart();
     let mut conn = Conn::connect(broker.addr());
     assert_eq!(
-        conn.produce(produce, "half", 0, simple_batch("y", 1, 10, now_ms())).0,
+        conn.produce(produce, "half", 0, simple_batch("y", 1, 10, now_ms()))
+            .0,
         code::KAFKA_STORAGE_ERROR
     );
     assert_eq!(
@@ -331,7 +353,9 @@ fn a_log_that_cannot_be_opened_takes_only_its_partition_offline() {
         (code::NONE, 2)
     );
     assert_eq!(conn.fetch_all(fetch, "half", 1, 0).len(), 3);
-    assert!(broker.stderr().contains("cannot open half-0, it is offline"));
+    assert!(broker
+        .stderr()
+        .contains("cannot open half-0, it is offline"));
     broker.assert_running();
 }
 
@@ -380,7 +404,9 @@ fn full_tmpfs_refuses_produce_and_still_frees_space_through_kafka() {
     let mount = match TmpfsMount::mount(&data, "24m") {
         Ok(mount) => mount,
         Err(reason) if !common::in_ci() => {
-            eprintln!("SKIPPED full_tmpfs_refuses_produce_and_still_frees_space_through_kafka: {reason}");
+            eprintln!(
+                "SKIPPED full_tmpfs_refuses_produce_and_still_frees_space_through_kafka: {reason}"
+            );
             return;
         }
         Err(reason) => panic!("cannot mount a tmpfs in CI: {reason}"),
@@ -395,7 +421,10 @@ fn full_tmpfs_refuses_produce_and_still_frees_space_through_kafka() {
     let fetch = versions.pick(ApiKey::Fetch, 12).min(12);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !reserve_exists(&mount.path) {
-        assert!(Instant::now() < deadline, "the disk reserve is created at start");
+        assert!(
+            Instant::now() < deadline,
+            "the disk reserve is created at start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for b in 0..100 {
@@ -413,7 +442,10 @@ fn full_tmpfs_refuses_produce_and_still_frees_space_through_kafka() {
     // ... logged once per interval, not once per failure.
     let out = broker.stderr();
     let lines = out.lines().filter(|l| l.contains("device full")).count();
-    assert!((1..=2).contains(&lines), "{lines} lines about the full device:\n{out}");
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines about the full device:\n{out}"
+    );
     // Fetches go on and hold exactly what was acknowledged.
     assert_eq!(conn.list_offset(list, "fill", 0, -1), (code::NONE, next));
     assert_eq!(conn.fetch_all(fetch, "fill", 0, 0).len() as i64, next);
@@ -459,7 +491,10 @@ fn full_tmpfs_refuses_produce_and_still_frees_space_through_kafka() {
     let mut conn = Conn::connect(broker.addr());
     assert_eq!(conn.list_offset(list, "fill", 0, -1), (code::NONE, next));
     assert_eq!(conn.list_offset(list, "fill", 0, -2), (code::NONE, cut));
-    assert_eq!(conn.fetch_all(fetch, "fill", 0, cut).len() as i64, next - cut);
+    assert_eq!(
+        conn.fetch_all(fetch, "fill", 0, cut).len() as i64,
+        next - cut
+    );
     // (ListOffsets, unlike Metadata, never auto-creates the topic.)
     assert_eq!(
         conn.list_offset(list, "victim", 0, -1).0,

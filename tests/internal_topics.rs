@@ -15,7 +15,9 @@ use kafka_protocol::messages::alter_configs_request::{
     AlterConfigsResource, AlterableConfig as FullConfig,
 };
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource as IncrementalResource, AlterableConfig,
 };
@@ -38,7 +40,9 @@ const RESOURCE_TOPIC: i8 = 2;
 /// A broker whose `__consumer_offsets` has one partition (every group
 /// lands on partition 0).
 fn offsets_broker() -> Broker {
-    Broker::start_with(BrokerOptions::default().override_config("offsets.topic.num.partitions", "1"))
+    Broker::start_with(
+        BrokerOptions::default().override_config("offsets.topic.num.partitions", "1"),
+    )
 }
 
 /// Finds the coordinator (creating `__consumer_offsets`), retrying while
@@ -46,8 +50,10 @@ fn offsets_broker() -> Broker {
 fn coordinator_ready(conn: &mut Conn, group: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let r: FindCoordinatorResponse =
-            conn.call(3, &FindCoordinatorRequest::default().with_key(str_bytes(group)));
+        let r: FindCoordinatorResponse = conn.call(
+            3,
+            &FindCoordinatorRequest::default().with_key(str_bytes(group)),
+        );
         if r.error_code == code::NONE {
             return;
         }
@@ -126,7 +132,10 @@ fn clients_cannot_write_or_break_consumer_offsets() {
             .with_topic_names(vec![topic_name(OFFSETS)])
             .with_timeout_ms(10_000),
     );
-    assert_eq!(deleted.responses[0].error_code, code::INVALID_TOPIC_EXCEPTION);
+    assert_eq!(
+        deleted.responses[0].error_code,
+        code::INVALID_TOPIC_EXCEPTION
+    );
     let grown: CreatePartitionsResponse = conn.call(
         1,
         &CreatePartitionsRequest::default()
@@ -149,10 +158,17 @@ fn clients_cannot_write_or_break_consumer_offsets() {
     };
     for (op, value) in [(0, Some("delete")), (0, Some("compact,delete")), (1, None)] {
         let r: IncrementalAlterConfigsResponse = conn.call(1, &incremental(op, value));
-        assert_eq!(r.responses[0].error_code, INVALID_CONFIG, "op {op} {value:?}");
+        assert_eq!(
+            r.responses[0].error_code, INVALID_CONFIG,
+            "op {op} {value:?}"
+        );
     }
     let r: IncrementalAlterConfigsResponse = conn.call(1, &incremental(0, Some("compact")));
-    assert_eq!(r.responses[0].error_code, code::NONE, "compact stays allowed");
+    assert_eq!(
+        r.responses[0].error_code,
+        code::NONE,
+        "compact stays allowed"
+    );
     // A whole-set AlterConfigs without cleanup.policy would reset it.
     let full: AlterConfigsResponse = conn.call(
         1,

@@ -348,7 +348,9 @@ impl GroupCoordinator {
                 };
                 let decoded = records::decode_batches(fetched.records);
                 for (at, reason) in &decoded.bad_batches {
-                    garbage.note(*at, || format!("batch failed the stored-batch parser: {reason}"));
+                    garbage.note(*at, || {
+                        format!("batch failed the stored-batch parser: {reason}")
+                    });
                 }
                 for at in &decoded.keyless {
                     garbage.note(*at, || "record has no key".to_string());

@@ -832,12 +832,18 @@ mod tests {
 
     #[test]
     fn hostile_batches_are_reported_not_decoded() {
-        let good = batch(&[(offset_key("g", "t", 0), Some(offset_value(&OffsetValue {
-            offset: 42,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp_ms: 1,
-        })))], 1)
+        let good = batch(
+            &[(
+                offset_key("g", "t", 0),
+                Some(offset_value(&OffsetValue {
+                    offset: 42,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 1,
+                })),
+            )],
+            1,
+        )
         .to_vec();
         // recordsCount 2^31-1 with one record present: CRC-valid, refused
         // by the parser instead of allocating for the count.
@@ -885,7 +891,11 @@ mod tests {
         let decoded = decode_batches(Bytes::from(all));
         assert_eq!(decoded.records.len(), 1);
         assert_eq!(decoded.bad_batches.len(), 1);
-        assert!(decoded.bad_batches[0].1.contains("recordsCount"), "{:?}", decoded.bad_batches);
+        assert!(
+            decoded.bad_batches[0].1.contains("recordsCount"),
+            "{:?}",
+            decoded.bad_batches
+        );
         assert_eq!(decoded.keyless, vec![2]);
         assert_eq!(decoded.next_offset, Some(3));
     }

@@ -819,7 +819,9 @@ impl<D: Disk> PartitionLog<D> {
             // A corrupt segment's largest timestamp is unknown past the
             // damage: it is searched, so the search stops there with an
             // error instead of skipping to a later segment.
-            .filter(|s| s.base_offset < upper_offset && (s.max_timestamp >= ts || s.corrupt.is_some()))
+            .filter(|s| {
+                s.base_offset < upper_offset && (s.max_timestamp >= ts || s.corrupt.is_some())
+            })
             .filter_map(|s| {
                 Some(ScanRange {
                     file: s.file.clone()?,
@@ -1509,8 +1511,12 @@ mod recovery {
                         remove_if_exists(disk, &index_path(dir, base)).await?;
                     }
                     None => {
-                        write_whole_file(disk, &time_index_path(dir, base), &seg.time_index_bytes())
-                            .await?;
+                        write_whole_file(
+                            disk,
+                            &time_index_path(dir, base),
+                            &seg.time_index_bytes(),
+                        )
+                        .await?;
                         write_whole_file(disk, &index_path(dir, base), &seg.index_bytes()).await?;
                         if seg.is_empty() {
                             return Ok(None);

@@ -218,7 +218,10 @@ impl<D: Disk> PartitionLog<D> {
     pub fn complete_scrub(&mut self, outcome: ScrubOutcome<D>, now_ms: i64) -> bool {
         let last = self.segments.len() - 1;
         let Some(at) = self.segments.iter().position(|s| {
-            s.base_offset == outcome.base && s.file.as_ref().is_some_and(|f| Rc::ptr_eq(f, &outcome.file))
+            s.base_offset == outcome.base
+                && s.file
+                    .as_ref()
+                    .is_some_and(|f| Rc::ptr_eq(f, &outcome.file))
         }) else {
             return false; // replaced or removed meanwhile
         };

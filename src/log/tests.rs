@@ -2019,7 +2019,12 @@ fn poisoned_batch() -> Vec<u8> {
 }
 
 fn mem_open(disk: &MemDisk, config: &LogConfig) -> PartitionLog<MemDisk> {
-    block_on(PartitionLog::open_on(disk.clone(), &mem_dir(), config.clone())).unwrap()
+    block_on(PartitionLog::open_on(
+        disk.clone(),
+        &mem_dir(),
+        config.clone(),
+    ))
+    .unwrap()
 }
 
 /// Segment bases of the log's directory.
@@ -2071,7 +2076,13 @@ fn closed_segments(disk: &MemDisk) -> Vec<(i64, Vec<u8>)> {
 
 /// Flips a byte in the records of the `n`th batch of segment `base`;
 /// returns that batch's (base offset, position in the file).
-fn damage_batch(disk: &MemDisk, batches: &[(i64, Vec<u8>)], base: i64, next: i64, n: usize) -> (i64, u64) {
+fn damage_batch(
+    disk: &MemDisk,
+    batches: &[(i64, Vec<u8>)],
+    base: i64,
+    next: i64,
+    n: usize,
+) -> (i64, u64) {
     let mut position = 0u64;
     let in_segment: Vec<_> = batches
         .iter()
@@ -2106,12 +2117,18 @@ fn corrupt_closed_segment_found_at_open_is_marked_not_cut() {
         size_before,
         "acknowledged batches after the damage are kept on disk"
     );
-    assert!(!disk.names(&mem_dir()).contains(&format!("{base:020}.index")));
+    assert!(!disk
+        .names(&mem_dir())
+        .contains(&format!("{base:020}.index")));
     // Before the damage: served, and never past it.
     let before = block_on(log.plan_read(base, 1 << 20, upper).unwrap().run()).unwrap();
     assert_eq!(before.len() as u64, position);
     assert_eq!(
-        BatchIter::new(&before, true).last().unwrap().1.last_offset(),
+        BatchIter::new(&before, true)
+            .last()
+            .unwrap()
+            .1
+            .last_offset(),
         bad - 1
     );
     // At and after it, within the segment: an error, not a skip.
@@ -2125,7 +2142,13 @@ fn corrupt_closed_segment_found_at_open_is_marked_not_cut() {
     assert_eq!(log.unreadable_end(bad - 1), None);
     // The next segments serve as before.
     let after = block_on(read_all(&log, next, 4096));
-    let expected: Vec<u8> = concat(&batches.iter().filter(|(b, _)| *b >= next).cloned().collect::<Vec<_>>());
+    let expected: Vec<u8> = concat(
+        &batches
+            .iter()
+            .filter(|(b, _)| *b >= next)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(after, expected);
     // A timestamp whose answer may lie in the damage is an error too.
     let damaged_ts = 1_000 + (bad / 3) * 10;
@@ -2172,7 +2195,9 @@ fn scrub_finds_damage_in_a_trusted_closed_segment() {
     assert!(steps >= segs.len() - 1, "every closed segment is scrubbed");
     assert!(!rolled);
     assert_eq!(log.corrupt_ranges(), vec![(base, bad, next)]);
-    assert!(!disk.names(&mem_dir()).contains(&format!("{base:020}.index")));
+    assert!(!disk
+        .names(&mem_dir())
+        .contains(&format!("{base:020}.index")));
     assert!(matches!(
         log.plan_read(bad, 100, log.flushed_offset()),
         Err(LogError::Corrupt(_))
@@ -2224,7 +2249,12 @@ fn scrub_verifies_the_active_prefix_and_rolls_away_from_damage() {
     let info = log.append(&b, None).unwrap();
     assert_eq!(info.base_offset, end);
     block_on(flush(&mut log)).unwrap();
-    let read = block_on(log.plan_read(end, 4096, log.flushed_offset()).unwrap().run()).unwrap();
+    let read = block_on(
+        log.plan_read(end, 4096, log.flushed_offset())
+            .unwrap()
+            .run(),
+    )
+    .unwrap();
     assert_eq!(&read[..], &stored(&b, end, None)[..]);
     // The damaged segment was finalized without index files.
     assert!(!disk.names(&mem_dir()).contains(&format!("{:020}.index", 0)));
@@ -2246,7 +2276,10 @@ fn failing_reads_are_errors_and_leave_no_mark() {
     let outcome = block_on(job.run());
     assert!(outcome.io_error.is_some());
     assert!(!log.complete_scrub(outcome, 1));
-    assert!(log.corrupt_ranges().is_empty(), "an I/O error is not corruption");
+    assert!(
+        log.corrupt_ranges().is_empty(),
+        "an I/O error is not corruption"
+    );
     disk.faults(|f| f.fail_reads = false);
     assert!(!block_on(log.plan_read(0, 100, upper).unwrap().run())
         .unwrap()

@@ -118,7 +118,9 @@ mod tests {
     fn repeats_are_counted_not_logged() {
         assert!(log("throttled-test", log::Level::Warn, || "first".into()));
         for i in 0..100 {
-            assert!(!log("throttled-test", log::Level::Warn, || format!("again {i}")));
+            assert!(!log("throttled-test", log::Level::Warn, || format!(
+                "again {i}"
+            )));
         }
         assert_eq!(suppressed("throttled-test"), 100);
         // Another key has its own budget.

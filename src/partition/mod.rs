@@ -697,7 +697,10 @@ impl Partition {
     fn read_failed(&self, offset: i64, e: LogError) -> PartitionError {
         if matches!(e, LogError::Corrupt(_) | LogError::Io(_)) {
             throttled::log("partition-read-failed", log::Level::Error, || {
-                format!("{}-{}: read at {offset} failed: {e}", self.topic, self.index)
+                format!(
+                    "{}-{}: read at {offset} failed: {e}",
+                    self.topic, self.index
+                )
             });
         }
         storage_error(&e)

@@ -79,7 +79,9 @@ impl fmt::Display for BatchError {
             BatchError::InvalidLength => write!(f, "record batch length is invalid"),
             BatchError::UnsupportedMagic(m) => write!(f, "record batch magic {m} is unsupported"),
             BatchError::CorruptCrc => write!(f, "record batch CRC32C does not match"),
-            BatchError::Inconsistent(what) => write!(f, "record batch header is inconsistent: {what}"),
+            BatchError::Inconsistent(what) => {
+                write!(f, "record batch header is inconsistent: {what}")
+            }
         }
     }
 }
@@ -568,7 +570,10 @@ pub enum RecordsError {
     Codec(Codec),
     /// The records section does not parse: `index` is the record at fault
     /// (recordsCount when bytes follow the last one).
-    Malformed { index: i32, what: &'static str },
+    Malformed {
+        index: i32,
+        what: &'static str,
+    },
     /// Decompressed records larger than `RECORDS_DECOMPRESSED_BYTES_MAX`.
     TooLarge,
 }
@@ -746,7 +751,8 @@ impl Iterator for BatchIter<'_> {
             return None;
         }
         if self.verify_crc {
-            let checked = verify_crc(&rest[..total], &header).and_then(|_| header.check_consistent());
+            let checked =
+                verify_crc(&rest[..total], &header).and_then(|_| header.check_consistent());
             if let Err(e) = checked {
                 self.stop = Some(IterStop::Invalid(e));
                 return None;
@@ -1037,14 +1043,21 @@ mod tests {
         for (at, value, what) in [
             (LAST_OFFSET_DELTA_AT, -1i32, "lastOffsetDelta is negative"),
             (RECORDS_COUNT_AT, -1, "recordsCount is negative"),
-            (RECORDS_COUNT_AT, 3, "recordsCount is larger than lastOffsetDelta + 1"),
+            (
+                RECORDS_COUNT_AT,
+                3,
+                "recordsCount is larger than lastOffsetDelta + 1",
+            ),
         ] {
             let mut b = good.clone();
             b[at..at + 4].copy_from_slice(&value.to_be_bytes());
             reseal(&mut b);
             let mut it = BatchIter::new(&b, true);
             assert_eq!(it.by_ref().count(), 0, "{what}");
-            assert_eq!(it.stop(), Some(IterStop::Invalid(BatchError::Inconsistent(what))));
+            assert_eq!(
+                it.stop(),
+                Some(IterStop::Invalid(BatchError::Inconsistent(what)))
+            );
             // Without verification the header still parses (fetch serves bytes as stored).
             assert_eq!(BatchIter::new(&b, false).count(), 1);
         }

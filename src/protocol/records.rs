@@ -28,8 +28,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use super::batch::{
-    verify_crc, BatchError, BatchHeader, Codec, ProduceBatchError, RecordsError,
-    BATCH_HEADER_BYTES,
+    verify_crc, BatchError, BatchHeader, Codec, ProduceBatchError, RecordsError, BATCH_HEADER_BYTES,
 };
 use crate::limits;
 
@@ -201,8 +200,9 @@ impl<'a> SnappyInflate<'a> {
             if self.input.len() < 4 {
                 return Err(corrupt);
             }
-            let len = u32::from_be_bytes([self.input[0], self.input[1], self.input[2], self.input[3]])
-                as usize;
+            let len =
+                u32::from_be_bytes([self.input[0], self.input[1], self.input[2], self.input[3]])
+                    as usize;
             let rest = &self.input[4..];
             if len > rest.len() {
                 return Err(corrupt);
@@ -401,7 +401,10 @@ impl<S: Source> Body<'_, S> {
         if self.src.skip(n)? {
             Ok(())
         } else {
-            Err(malformed(self.index, "record runs past the end of the batch"))
+            Err(malformed(
+                self.index,
+                "record runs past the end of the batch",
+            ))
         }
     }
 
@@ -502,8 +505,7 @@ fn walk_source<S: Source, E: From<RecordsError>>(
         let in_order = match origin {
             Origin::Client => offset_delta == index,
             Origin::Stored => {
-                i64::from(offset_delta) > previous_delta
-                    && offset_delta <= header.last_offset_delta
+                i64::from(offset_delta) > previous_delta && offset_delta <= header.last_offset_delta
             }
         };
         if !in_order {
@@ -688,8 +690,7 @@ fn walk_slice<E: From<RecordsError>>(
         let in_order = match origin {
             Origin::Client => offset_delta == index,
             Origin::Stored => {
-                i64::from(offset_delta) > previous_delta
-                    && offset_delta <= header.last_offset_delta
+                i64::from(offset_delta) > previous_delta && offset_delta <= header.last_offset_delta
             }
         };
         if !in_order {
@@ -712,7 +713,13 @@ fn walk_slice<E: From<RecordsError>>(
                 return Err(ran_out(end, len, index).into());
             }
             at += key_len as usize;
-            slice_field(buf, &mut at, end, index, "record header value length is negative")?;
+            slice_field(
+                buf,
+                &mut at,
+                end,
+                index,
+                "record header value length is negative",
+            )?;
         }
         if at != end {
             return Err(malformed(index, "record length does not match its fields").into());
@@ -849,7 +856,8 @@ pub struct RecordView<'a> {
 impl<'a> RecordView<'a> {
     /// Header keys in order (duplicates kept, as Kafka allows them).
     pub fn header_keys(&self) -> Vec<&'a [u8]> {
-        let mut out = Vec::with_capacity((self.header_count.max(0) as usize).min(self.headers.len()));
+        let mut out =
+            Vec::with_capacity((self.header_count.max(0) as usize).min(self.headers.len()));
         let mut src = SliceSource {
             buf: self.headers,
             at: 0,
@@ -892,24 +900,19 @@ pub fn parse_records<'a>(
     let capacity = (header.records_count.max(0) as usize).min(section.len() / RECORD_BYTES_MIN);
     let mut out = Vec::with_capacity(capacity);
     let slice = |at: u64, len: usize| &section[at as usize..at as usize + len];
-    walk_slice(
-        section,
-        header,
-        Origin::Stored,
-        |r: &RecordMeta| {
-            let headers_end = r.end as usize;
-            out.push(RecordView {
-                raw: &section[r.start as usize..r.end as usize],
-                timestamp_delta: r.timestamp_delta,
-                offset_delta: r.offset_delta,
-                key: r.key.map(|(at, len)| slice(at, len)),
-                value: r.value.map(|(at, len)| slice(at, len)),
-                header_count: r.header_count,
-                headers: &section[r.headers_start as usize..headers_end],
-            });
-            Ok::<(), RecordsError>(())
-        },
-    )?;
+    walk_slice(section, header, Origin::Stored, |r: &RecordMeta| {
+        let headers_end = r.end as usize;
+        out.push(RecordView {
+            raw: &section[r.start as usize..r.end as usize],
+            timestamp_delta: r.timestamp_delta,
+            offset_delta: r.offset_delta,
+            key: r.key.map(|(at, len)| slice(at, len)),
+            value: r.value.map(|(at, len)| slice(at, len)),
+            header_count: r.header_count,
+            headers: &section[r.headers_start as usize..headers_end],
+        });
+        Ok::<(), RecordsError>(())
+    })?;
     Ok(out)
 }
 
@@ -923,7 +926,9 @@ pub fn check_stored_batch(batch: &[u8]) -> Result<BatchHeader, RecordsError> {
     }
     verify_crc(batch, &header)?;
     header.check_consistent()?;
-    walk(batch, &header, Origin::Stored, |_| Ok::<(), RecordsError>(()))?;
+    walk(batch, &header, Origin::Stored, |_| {
+        Ok::<(), RecordsError>(())
+    })?;
     Ok(header)
 }
 
@@ -1209,7 +1214,10 @@ mod tests {
             b[BATCH_HEADER_BYTES + i] = 0xff;
         }
         reseal(&mut b);
-        assert_eq!(index_of(validate_produce(&b, &rules()).unwrap_err()), Some(0));
+        assert_eq!(
+            index_of(validate_produce(&b, &rules()).unwrap_err()),
+            Some(0)
+        );
         // A record length past the batch's end.
         let mut b = good.clone();
         edit_record_byte(&mut b, 0, 0x7e); // zigzag 63
@@ -1316,7 +1324,10 @@ mod tests {
             ..rules()
         };
         let e = validate_produce(&b, &strict).unwrap_err();
-        assert!(matches!(e, ProduceBatchError::Timestamp { index: 0, .. }), "{e:?}");
+        assert!(
+            matches!(e, ProduceBatchError::Timestamp { index: 0, .. }),
+            "{e:?}"
+        );
         let past = ProduceRules {
             now_ms: NOW + 10_000,
             timestamp_before_max_ms: 9_999,
@@ -1434,10 +1445,7 @@ mod tests {
         b[22] |= Codec::Snappy as u8;
         reseal(&mut b);
         let h = BatchHeader::parse(&b).unwrap();
-        assert_eq!(
-            section_within(&b, &h, BUDGET),
-            Err(RecordsError::TooLarge)
-        );
+        assert_eq!(section_within(&b, &h, BUDGET), Err(RecordsError::TooLarge));
         // ... and one that claims more than its bytes can expand to is corrupt.
         assert_eq!(
             section_within(&b, &h, usize::MAX),
@@ -1464,7 +1472,10 @@ mod tests {
                 matches!(
                     e,
                     ProduceBatchError::Records(RecordsError::Codec(x)) if x == codec
-                ) || matches!(e, ProduceBatchError::Records(RecordsError::Malformed { .. })),
+                ) || matches!(
+                    e,
+                    ProduceBatchError::Records(RecordsError::Malformed { .. })
+                ),
                 "{c:?}: {e:?}"
             );
         }

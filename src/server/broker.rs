@@ -239,9 +239,12 @@ impl Broker {
             }
             removed
         };
-        self.offline
-            .borrow_mut()
-            .retain(|(name, index), _| catalog.topics.get(name).is_some_and(|t| *index < t.partition_count()));
+        self.offline.borrow_mut().retain(|(name, index), _| {
+            catalog
+                .topics
+                .get(name)
+                .is_some_and(|t| *index < t.partition_count())
+        });
         *self.catalog.borrow_mut() = catalog.clone();
         for partition in removed {
             delete_partition(partition).await;

@@ -517,7 +517,9 @@ async fn persist_with(
         .spawn_blocking(move || match how {
             Persist::Plain => catalog.persist(&dir),
             Persist::MayUseReserve => {
-                crate::log::reserve::with_reserve(&dir, "the topic catalog", || catalog.persist(&dir))
+                crate::log::reserve::with_reserve(&dir, "the topic catalog", || {
+                    catalog.persist(&dir)
+                })
             }
         })
         .await

@@ -71,7 +71,11 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(topics))
 }
 
-fn refused(response: PartitionProduceResponse, code: i16, message: String) -> PartitionProduceResponse {
+fn refused(
+    response: PartitionProduceResponse,
+    code: i16,
+    message: String,
+) -> PartitionProduceResponse {
     response
         .with_base_offset(-1)
         .with_error_code(code)
@@ -101,8 +105,7 @@ async fn produce_partition(
     let Some(records) = data.records else {
         return response.with_error_code(ResponseError::InvalidRecord.code());
     };
-    let zstd = BatchHeader::parse(&records)
-        .is_ok_and(|h| h.compression() == Codec::Zstd as u8);
+    let zstd = BatchHeader::parse(&records).is_ok_and(|h| h.compression() == Codec::Zstd as u8);
     if zstd && version < ZSTD_PRODUCE_VERSION_MIN {
         let e = ProduceBatchError::ZstdNeedsV7;
         return refused(response, errors::batch_error(&e), e.to_string());

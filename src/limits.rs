@@ -185,3 +185,8 @@ const _: () = assert!(RECORDS_INFLATE_CHUNK_BYTES <= RECORDS_DECOMPRESSED_BYTES_
 const _: () = assert!((1usize << ZSTD_WINDOW_LOG_MAX) <= RECORDS_DECOMPRESSED_BYTES_MAX);
 const _: () = assert!(SCRUB_BYTES_PER_SECOND_DEFAULT <= SCRUB_BYTES_PER_SECOND_MAX);
 const _: () = assert!(SCRUB_STEP_BYTES <= SCRUB_BYTES_PER_SECOND_DEFAULT);
+
+/// Largest producer-state snapshot file read at open: PRODUCERS_PER_PARTITION_MAX
+/// producers with PRODUCER_BATCHES_REMEMBERED batches each take a few MiB
+/// of JSON; a larger file is damaged, and is skipped rather than read.
+pub const PRODUCER_SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024;

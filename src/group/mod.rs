@@ -283,8 +283,10 @@ impl GroupCoordinator {
                     .partition(OFFSETS_TOPIC, index)
                     .is_some_and(|p| p.is_leader())
                 {
-                    // Bad stored data costs the groups it held, never the
-                    // broker's start: the loss is logged, the rest loads.
+                    // A partition that cannot be read costs its groups
+                    // (they answer COORDINATOR_LOAD_IN_PROGRESS), never the
+                    // broker's start; corrupt ranges are skipped with a log
+                    // line inside load_partition.
                     if let Err(e) = Self::load_partition(broker, index).await {
                         log::error!("{OFFSETS_TOPIC}-{index}: groups not loaded: {e}");
                     }
@@ -383,7 +385,14 @@ impl GroupCoordinator {
             Ok(())
         }
         .await;
-        coordinator.loading_partitions.borrow_mut().remove(&index);
+        if result.is_ok() {
+            coordinator.loading_partitions.borrow_mut().remove(&index);
+        } else {
+            // Groups half loaded would answer with missing commits (and
+            // consumers would reset): they keep answering
+            // COORDINATOR_LOAD_IN_PROGRESS until a reload succeeds.
+            coordinator.forget_partition(index);
+        }
         result
     }
 

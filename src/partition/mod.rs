@@ -953,7 +953,18 @@ fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerSt
         if offset > log_end || offset < log_start {
             continue;
         }
-        if let Some(states) = std::fs::read(snapshot_path(dir, offset))
+        let path = snapshot_path(dir, offset);
+        // A snapshot holds at most PRODUCERS_PER_PARTITION_MAX producers:
+        // a file far larger is not one, and is not read into memory.
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
+            log::warn!(
+                "{}: {size} bytes is more than a producer snapshot can be; ignored",
+                path.display()
+            );
+            continue;
+        }
+        if let Some(states) = std::fs::read(&path)
             .ok()
             .and_then(|b| ProducerStates::from_snapshot(&b))
         {

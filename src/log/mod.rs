@@ -816,11 +816,12 @@ impl<D: Disk> PartitionLog<D> {
             .segments
             .iter()
             .filter(|s| s.next_offset > start)
-            // A corrupt segment's largest timestamp is unknown past the
-            // damage: it is searched, so the search stops there with an
-            // error instead of skipping to a later segment.
+            // A corrupt segment whose largest timestamp is unknown past the
+            // damage is searched, so the search stops there with an error
+            // instead of skipping to a later segment.
             .filter(|s| {
-                s.base_offset < upper_offset && (s.max_timestamp >= ts || s.corrupt.is_some())
+                let unknown = s.corrupt.as_ref().is_some_and(|c| !c.timestamps_known);
+                s.base_offset < upper_offset && (s.max_timestamp >= ts || unknown)
             })
             .filter_map(|s| {
                 Some(ScanRange {
@@ -1503,6 +1504,7 @@ mod recovery {
                             position: d.position,
                             offset: d.offset,
                             reason: d.reason,
+                            timestamps_known: false,
                         });
                         seg.size = size;
                         seg.next_offset = next_base;

@@ -157,6 +157,9 @@ impl<D: Disk> ScrubJob<D> {
                 position: reached,
                 offset: next_offset,
                 reason,
+                // The segment's time index was loaded (or built by appends)
+                // before the scrub read it.
+                timestamps_known: true,
             });
             // Without index files the next open rebuilds them by scanning,
             // and finds this again (an active segment's files are left from

@@ -98,6 +98,11 @@ pub struct Corruption {
     pub position: u64,
     pub offset: i64,
     pub reason: String,
+    /// The segment's largest timestamp is known past the damage (its time
+    /// index was written before it): a timestamp search above it can skip
+    /// the segment. False when the segment was only ever read up to the
+    /// damage, so the unreadable records could hold any timestamp.
+    pub timestamps_known: bool,
 }
 
 /// One aligned write buffer covering `[position, position + capacity)` of the file.

@@ -2154,6 +2154,13 @@ fn corrupt_closed_segment_found_at_open_is_marked_not_cut() {
     let damaged_ts = 1_000 + (bad / 3) * 10;
     let found = block_on(log.plan_offset_for_timestamp(damaged_ts, upper).run());
     assert!(matches!(found, Err(LogError::Corrupt(_))), "{found:?}");
+    // Found at open, the damaged records' timestamps were never known: a
+    // later timestamp could be among them, so it is an error too.
+    let later = block_on(
+        log.plan_offset_for_timestamp(1_000 + (next / 3) * 10, upper)
+            .run(),
+    );
+    assert!(matches!(later, Err(LogError::Corrupt(_))), "{later:?}");
     // The cleaner leaves it alone; the mark survives a reopen.
     drop(log);
     let mut log = mem_open(&disk, &small_config());
@@ -2202,6 +2209,19 @@ fn scrub_finds_damage_in_a_trusted_closed_segment() {
         log.plan_read(bad, 100, log.flushed_offset()),
         Err(LogError::Corrupt(_))
     ));
+    // Its time index was known before the damage was: a timestamp past
+    // the segment is answered from the next one, one inside it is an error.
+    let upper = log.flushed_offset();
+    let inside = block_on(
+        log.plan_offset_for_timestamp(1_000 + (bad / 3) * 10, upper)
+            .run(),
+    );
+    assert!(matches!(inside, Err(LogError::Corrupt(_))), "{inside:?}");
+    let after = block_on(
+        log.plan_offset_for_timestamp(1_000 + (next / 3) * 10, upper)
+            .run(),
+    );
+    assert_eq!(after.unwrap().map(|(offset, _)| offset), Some(next));
     // Verified segments are not read again until the interval passed.
     assert!(log.plan_scrub(10_001, 1_000_000).is_none());
     assert!(log.plan_scrub(10_000 + 1_000_000, 1_000_000).is_some());

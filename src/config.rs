@@ -36,6 +36,15 @@ pub struct BrokerDefaults {
     pub log_index_interval_bytes: u32,
     pub message_max_bytes: u32,
     pub log_message_timestamp_type_log_append: bool,
+    /// How far in the past / future (ms) a CreateTime record timestamp may
+    /// be from the broker's clock (KIP-937; Kafka 4's defaults).
+    pub log_message_timestamp_before_max_ms: i64,
+    pub log_message_timestamp_after_max_ms: i64,
+    /// Bytes of stored segments each shard verifies per second in the
+    /// background (0: no scrub).
+    pub log_scrub_io_max_bytes_per_second: u64,
+    /// How long a verified segment goes before it is verified again.
+    pub log_scrub_interval_ms: i64,
     pub log_retention_check_interval_ms: u64,
     /// Partitions of `__consumer_offsets` when it is created (Kafka default 50).
     pub offsets_topic_num_partitions: i32,
@@ -103,6 +112,8 @@ pub struct BrokerDefaults {
 /// the broker resource), as in Kafka. They are defaults for topic configs.
 pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
     "log.index.interval.bytes",
+    "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.before.max.ms",
     "log.message.timestamp.type",
     "log.retention.bytes",
     "log.retention.ms",
@@ -123,6 +134,8 @@ pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
         "max.message.bytes" => "message.max.bytes",
         "index.interval.bytes" => "log.index.interval.bytes",
         "message.timestamp.type" => "log.message.timestamp.type",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
         "cleanup.policy" => "log.cleanup.policy",
         "compression.type" => "compression.type",
         "min.insync.replicas" => "min.insync.replicas",
@@ -148,6 +161,10 @@ impl Default for BrokerDefaults {
             log_index_interval_bytes: 4096,
             message_max_bytes: 1024 * 1024 + 12,
             log_message_timestamp_type_log_append: false,
+            log_message_timestamp_before_max_ms: i64::MAX,
+            log_message_timestamp_after_max_ms: 3_600_000,
+            log_scrub_io_max_bytes_per_second: limits::SCRUB_BYTES_PER_SECOND_DEFAULT,
+            log_scrub_interval_ms: limits::SCRUB_INTERVAL_MS_DEFAULT,
             log_retention_check_interval_ms: 5 * 60 * 1000,
             offsets_topic_num_partitions: 50,
             group_initial_rebalance_delay_ms: 3000,
@@ -239,6 +256,21 @@ impl BrokerDefaults {
             "log.message.timestamp.type" => {
                 self.log_message_timestamp_type_log_append =
                     parse_timestamp_type(value).map_err(bad)?
+            }
+            "log.message.timestamp.before.max.ms" => {
+                self.log_message_timestamp_before_max_ms =
+                    parse_in(value, 0, i64::MAX).map_err(bad)?
+            }
+            "log.message.timestamp.after.max.ms" => {
+                self.log_message_timestamp_after_max_ms =
+                    parse_in(value, 0, i64::MAX).map_err(bad)?
+            }
+            "log.scrub.io.max.bytes.per.second" => {
+                self.log_scrub_io_max_bytes_per_second =
+                    parse_in(value, 0, limits::SCRUB_BYTES_PER_SECOND_MAX).map_err(bad)?
+            }
+            "log.scrub.interval.ms" => {
+                self.log_scrub_interval_ms = parse_in(value, 1, i64::MAX).map_err(bad)?
             }
             "log.retention.check.interval.ms" => {
                 self.log_retention_check_interval_ms = parse_in(value, 1, u64::MAX).map_err(bad)?
@@ -367,6 +399,16 @@ impl BrokerDefaults {
             "log.message.timestamp.type" => {
                 timestamp_type_name(self.log_message_timestamp_type_log_append).into()
             }
+            "log.message.timestamp.before.max.ms" => {
+                self.log_message_timestamp_before_max_ms.to_string()
+            }
+            "log.message.timestamp.after.max.ms" => {
+                self.log_message_timestamp_after_max_ms.to_string()
+            }
+            "log.scrub.io.max.bytes.per.second" => {
+                self.log_scrub_io_max_bytes_per_second.to_string()
+            }
+            "log.scrub.interval.ms" => self.log_scrub_interval_ms.to_string(),
             "log.retention.check.interval.ms" => self.log_retention_check_interval_ms.to_string(),
             "offsets.topic.num.partitions" => self.offsets_topic_num_partitions.to_string(),
             "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms.to_string(),
@@ -426,11 +468,15 @@ impl BrokerDefaults {
         "group.min.session.timeout.ms",
         "leader.imbalance.check.interval.seconds",
         "log.index.interval.bytes",
+        "log.message.timestamp.after.max.ms",
+        "log.message.timestamp.before.max.ms",
         "log.message.timestamp.type",
         "log.retention.bytes",
         "log.retention.check.interval.ms",
         "log.retention.ms",
         "log.roll.ms",
+        "log.scrub.interval.ms",
+        "log.scrub.io.max.bytes.per.second",
         "log.segment.bytes",
         "max.connections",
         "max.connections.per.ip",
@@ -574,6 +620,10 @@ pub struct TopicConfig {
     pub index_interval_bytes: u32,
     pub max_message_bytes: u32,
     pub timestamp_type_log_append: bool,
+    /// message.timestamp.before.max.ms / after.max.ms: how far a CreateTime
+    /// record timestamp may lie before / after the broker's clock.
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
     /// cleanup.policy contains `delete`: retention by time and size applies.
     pub cleanup_delete: bool,
     /// cleanup.policy contains `compact`: the log cleaner keeps the newest
@@ -604,6 +654,8 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "index.interval.bytes",
     "delete.retention.ms",
     "max.message.bytes",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
     "message.timestamp.type",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
@@ -627,6 +679,8 @@ impl TopicConfig {
             index_interval_bytes: defaults.log_index_interval_bytes,
             max_message_bytes: defaults.message_max_bytes,
             timestamp_type_log_append: defaults.log_message_timestamp_type_log_append,
+            timestamp_before_max_ms: defaults.log_message_timestamp_before_max_ms,
+            timestamp_after_max_ms: defaults.log_message_timestamp_after_max_ms,
             cleanup_delete: true,
             cleanup_compact: false,
             delete_retention_ms: 24 * 3600 * 1000,
@@ -658,6 +712,12 @@ impl TopicConfig {
             }
             "message.timestamp.type" => {
                 self.timestamp_type_log_append = parse_timestamp_type(value)?
+            }
+            "message.timestamp.before.max.ms" => {
+                self.timestamp_before_max_ms = parse_in(value, 0, i64::MAX)?
+            }
+            "message.timestamp.after.max.ms" => {
+                self.timestamp_after_max_ms = parse_in(value, 0, i64::MAX)?
             }
             "cleanup.policy" => {
                 (self.cleanup_delete, self.cleanup_compact) = parse_cleanup_policy(value)?
@@ -707,6 +767,8 @@ impl TopicConfig {
             "index.interval.bytes" => d.index_interval_bytes.to_string(),
             "max.message.bytes" => d.max_message_bytes.to_string(),
             "message.timestamp.type" => timestamp_type_name(d.timestamp_type_log_append).into(),
+            "message.timestamp.before.max.ms" => d.timestamp_before_max_ms.to_string(),
+            "message.timestamp.after.max.ms" => d.timestamp_after_max_ms.to_string(),
             "min.insync.replicas" => d.min_insync_replicas.to_string(),
             "unclean.leader.election.enable" => d.unclean_leader_election_enable.to_string(),
             "retention.bytes" => d.retention_bytes.to_string(),

@@ -277,3 +277,45 @@ const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_READ_STEP_BYTES_MA
 const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_LARGE_FRAME_BYTES);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= CONNECTION_RESPONSE_BYTES_QUEUED_MAX);
 const _: () = assert!(CONNECTIONS_IDLE_MS_MIN <= CONNECTIONS_IDLE_MS_DEFAULT);
+
+/// Decompressed bytes read from a codec at a time when a batch's records
+/// are walked (produce validation, scrub, recovery): the memory a
+/// compressed batch costs beyond the codec's own state.
+pub const RECORDS_INFLATE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest zstd window (log2 bytes) a frame may ask the decoder for:
+/// zstd's own default limit (128 MiB), which Kafka's decoder keeps too.
+/// Without it the frame header would choose the decoder's memory.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// A file of this many bytes kept in the data directory and deleted when
+/// the disk is full, so the writes that free space (the topic catalog of a
+/// DeleteTopics, the log-start checkpoint of a DeleteRecords) still find
+/// room. Recreated once space returns.
+pub const DISK_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How often a repeated failure (a flush on a full disk, a read of a
+/// corrupt segment) is logged: the first at once, then one line per
+/// interval with how many happened meanwhile.
+pub const LOG_REPEAT_INTERVAL_MS: u64 = 30_000;
+
+/// Default of `log.scrub.io.max.bytes.per.second`: bytes of stored
+/// segments each shard reads per second to verify them in the background.
+pub const SCRUB_BYTES_PER_SECOND_DEFAULT: u64 = 32 * 1024 * 1024;
+/// Most `log.scrub.io.max.bytes.per.second` may be set to.
+pub const SCRUB_BYTES_PER_SECOND_MAX: u64 = 1024 * 1024 * 1024;
+/// Bytes one scrub step reads before it yields and sleeps off its share.
+pub const SCRUB_STEP_BYTES: u64 = 1024 * 1024;
+/// Default of `log.scrub.interval.ms`: how long a verified segment goes
+/// before it is verified again (a week, like a weekly RAID scrub).
+pub const SCRUB_INTERVAL_MS_DEFAULT: i64 = 7 * 24 * 3600 * 1000;
+
+const _: () = assert!(RECORDS_INFLATE_CHUNK_BYTES <= RECORDS_DECOMPRESSED_BYTES_MAX);
+const _: () = assert!((1usize << ZSTD_WINDOW_LOG_MAX) <= RECORDS_DECOMPRESSED_BYTES_MAX);
+const _: () = assert!(SCRUB_BYTES_PER_SECOND_DEFAULT <= SCRUB_BYTES_PER_SECOND_MAX);
+const _: () = assert!(SCRUB_STEP_BYTES <= SCRUB_BYTES_PER_SECOND_DEFAULT);
+
+/// Largest producer-state snapshot file read at open: PRODUCERS_PER_PARTITION_MAX
+/// producers with PRODUCER_BATCHES_REMEMBERED batches each take a few MiB
+/// of JSON; a larger file is damaged, and is skipped rather than read.
+pub const PRODUCER_SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024;

@@ -2,7 +2,9 @@
 //!
 //! Plain timing loops (warm-up, then many iterations; the best of several
 //! rounds is reported, as the least disturbed by other work on the machine):
-//! memcpy bandwidth as the yardstick, CRC32C, batch validation, offset
+//! memcpy bandwidth as the yardstick, CRC32C, batch validation (the
+//! header and CRC alone, and the full LogValidator-style record walk on real
+//! batches, uncompressed and compressed), offset
 //! assignment, the log's append / durable flush / read / index lookup on the
 //! real DMA disk, and the cross-shard mesh round trip. `--quick` runs every
 //! case tiny, so `cargo test` (bench/tests/harness.rs) keeps them from rotting.
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use corelog::log::{LogConfig, PartitionLog};
 use corelog::protocol::batch::{patch_base_offset, validate_produce_records, BATCH_HEADER_BYTES};
+use corelog::protocol::records::{validate_produce, ProduceRules};
 use corelog::shard::mesh::{Handler, Mesh};
 use corelog::shard::ShardId;
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -79,6 +82,96 @@ fn make_batch(count: i32, payload: usize) -> Vec<u8> {
     b
 }
 
+/// A real v2 batch (kafka-protocol's encoder, as clients write them) of
+/// `count` keyed records of `value_bytes` each.
+fn real_batch(
+    count: usize,
+    value_bytes: usize,
+    compression: kafka_protocol::records::Compression,
+) -> Vec<u8> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let now = corelog::partition::now_ms();
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp: now,
+            key: Some(bytes::Bytes::from(format!("key-{i}"))),
+            value: Some(bytes::Bytes::from(
+                (0..value_bytes)
+                    .map(|j| b'a' + ((i * 7 + j * 13) % 26) as u8)
+                    .collect::<Vec<u8>>(),
+            )),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
+    buf.to_vec()
+}
+
+/// Produce validation on real batches: the header and CRC alone (what the
+/// broker checked before the full validator) and the full walk, per
+/// uncompressed (or decompressed) byte.
+fn validation_cases(o: &Opts, rounds: usize) {
+    use kafka_protocol::records::Compression;
+    let rules = ProduceRules {
+        max_message_bytes: usize::MAX,
+        now_ms: corelog::partition::now_ms(),
+        log_append_time: false,
+        timestamp_before_max_ms: i64::MAX,
+        timestamp_after_max_ms: 3_600_000,
+        require_keys: false,
+        zstd_allowed: true,
+    };
+    for (label, count, value) in [("1 KiB records", 1000, 1000), ("100 B records", 9000, 100)] {
+        let batch = real_batch(count, value, Compression::None);
+        let bytes = batch.len();
+        bench(
+            &format!("crc only, 1 MiB of {label}"),
+            bytes,
+            o.scale(5_000),
+            rounds,
+            || {
+                black_box(validate_produce_records(black_box(&batch), usize::MAX).is_ok());
+            },
+        );
+        bench(
+            &format!("validate_produce, 1 MiB of {label}"),
+            bytes,
+            o.scale(5_000),
+            rounds,
+            || {
+                assert!(validate_produce(black_box(&batch), &rules).is_ok());
+            },
+        );
+        for (name, c) in [("lz4", Compression::Lz4), ("zstd", Compression::Zstd)] {
+            let compressed = real_batch(count, value, c);
+            // Bandwidth counts the records' uncompressed bytes.
+            bench(
+                &format!("validate_produce {name}, 1 MiB of {label}"),
+                bytes,
+                o.scale(500),
+                rounds,
+                || {
+                    assert!(validate_produce(black_box(&compressed), &rules).is_ok());
+                },
+            );
+        }
+    }
+}
+
 pub fn cpu_cases(o: &Opts) {
     let rounds = if o.quick { 1 } else { 5 };
     for size in [16 << 10, 1 << 20] {
@@ -119,6 +212,9 @@ pub fn cpu_cases(o: &Opts) {
                 },
             );
         }
+    }
+    if o.wants("validate") {
+        validation_cases(o, rounds);
     }
     if o.wants("offset") {
         let mut b = make_batch(16, 1024);

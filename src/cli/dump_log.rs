@@ -196,7 +196,7 @@ fn print_records(h: &BatchHeader, bytes: &[u8]) {
             return;
         }
     };
-    let records = match batch::parse_records(&section, h.records_count) {
+    let records = match batch::parse_records(&section, h) {
         Ok(r) => r,
         Err(e) => {
             println!("| records could not be read: {e}");

@@ -283,7 +283,13 @@ impl GroupCoordinator {
                     .partition(OFFSETS_TOPIC, index)
                     .is_some_and(|p| p.is_leader())
                 {
-                    Self::load_partition(broker, index).await?;
+                    // A partition that cannot be read costs its groups
+                    // (they answer COORDINATOR_LOAD_IN_PROGRESS), never the
+                    // broker's start; corrupt ranges are skipped with a log
+                    // line inside load_partition.
+                    if let Err(e) = Self::load_partition(broker, index).await {
+                        log::error!("{OFFSETS_TOPIC}-{index}: groups not loaded: {e}");
+                    }
                 }
             }
         }
@@ -324,36 +330,69 @@ impl GroupCoordinator {
         let result = async {
             let mut offset = partition.log_start_offset();
             let mut replayed = 0usize;
+            let mut garbage = Garbage::default();
             while offset < partition.flushed_offset() {
-                let fetched = partition
-                    .read_durable(offset, 1 << 20)
-                    .await
-                    .map_err(|e| format!("{OFFSETS_TOPIC}-{index}: {e}"))?;
-                let entries = records::decode_batches(fetched.records)
-                    .map_err(|e| format!("{OFFSETS_TOPIC}-{index}@{offset}: {e}"))?;
-                let Some(last) = entries.last().map(|e| e.0) else {
-                    // Nothing decodable (control batches only): skip one batch.
-                    offset = next_batch_offset(&partition, offset).await?;
-                    continue;
+                let fetched = match partition.read_durable(offset, 1 << 20).await {
+                    Ok(fetched) => fetched,
+                    Err(e) => match partition.unreadable_end(offset) {
+                        // A corrupt stored range: its commits are lost (the
+                        // groups fall back to older ones); say so and go on.
+                        Some(end) => {
+                            log::error!(
+                                "{OFFSETS_TOPIC}-{index}: offsets [{offset}, {end}) are \
+                                 unreadable ({e}); the commits and group changes there are lost"
+                            );
+                            offset = end;
+                            continue;
+                        }
+                        None => return Err(format!("{OFFSETS_TOPIC}-{index}: {e}")),
+                    },
                 };
-                for (at, key, value) in entries {
+                let decoded = records::decode_batches(fetched.records);
+                for (at, reason) in &decoded.bad_batches {
+                    garbage.note(*at, || {
+                        format!("batch failed the stored-batch parser: {reason}")
+                    });
+                }
+                for at in &decoded.keyless {
+                    garbage.note(*at, || "record has no key".to_string());
+                }
+                if !decoded.bad_batches.is_empty() {
+                    partition.request_scrub(decoded.bad_batches[0].0);
+                }
+                for (at, key, value) in decoded.records {
                     match records::decode(&key, value.as_ref()) {
                         Ok(Some(entry)) => coordinator.replay(index, entry, session_timeout_ms),
+                        // A record type of a newer Kafka (share or streams
+                        // groups): not ours to replay.
                         Ok(None) => {}
-                        Err(e) => log::warn!("{OFFSETS_TOPIC}-{index}@{at}: {e}; skipped"),
+                        Err(e) => garbage.note(at, || e),
                     }
                     replayed += 1;
                 }
-                offset = last + 1;
+                match decoded.next_offset {
+                    Some(next) if next > offset => offset = next,
+                    // The read held no whole batch past `offset`: step by
+                    // the batch header, as a last resort.
+                    _ => offset = next_batch_offset(&partition, offset).await?,
+                }
                 glommio::yield_if_needed().await;
             }
             if replayed > 0 {
                 log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
             }
+            garbage.report(index);
             Ok(())
         }
         .await;
-        coordinator.loading_partitions.borrow_mut().remove(&index);
+        if result.is_ok() {
+            coordinator.loading_partitions.borrow_mut().remove(&index);
+        } else {
+            // Groups half loaded would answer with missing commits (and
+            // consumers would reset): they keep answering
+            // COORDINATOR_LOAD_IN_PROGRESS until a reload succeeds.
+            coordinator.forget_partition(index);
+        }
         result
     }
 
@@ -703,6 +742,34 @@ pub(crate) fn persist_later(
     .detach();
 }
 
+/// Records of an offsets partition that could not be replayed, counted
+/// during one load and reported once (with the first offset and reason)
+/// rather than skipped silently or logged one line each.
+#[derive(Default)]
+struct Garbage {
+    count: usize,
+    first: Option<(i64, String)>,
+}
+
+impl Garbage {
+    fn note(&mut self, offset: i64, reason: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((offset, reason()));
+        }
+    }
+
+    fn report(&self, index: i32) {
+        if let Some((offset, reason)) = &self.first {
+            log::warn!(
+                "{OFFSETS_TOPIC}-{index}: {} records could not be replayed and were skipped; \
+                 the first at offset {offset}: {reason}",
+                self.count
+            );
+        }
+    }
+}
+
 /// The first offset past the batch at `offset` (replay of a batch with no
 /// keyed records).
 async fn next_batch_offset(
@@ -715,7 +782,13 @@ async fn next_batch_offset(
         .map_err(|e| e.to_string())?;
     let header = crate::protocol::batch::BatchHeader::parse(&fetched.records)
         .map_err(|e| format!("{OFFSETS_TOPIC}@{offset}: {e}"))?;
-    Ok(header.base_offset + i64::from(header.last_offset_delta) + 1)
+    let next = header.last_offset() + 1;
+    if next <= offset {
+        return Err(format!(
+            "{OFFSETS_TOPIC}@{offset}: the batch there does not advance the offset"
+        ));
+    }
+    Ok(next)
 }
 
 #[cfg(test)]

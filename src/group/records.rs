@@ -17,14 +17,21 @@
 //!   assigned and pending-revocation partitions).
 //!
 //! A null value is a tombstone. Pure codec: no I/O, no shard state.
+//!
+//! Reading trusts nothing: batches go through the bounded stored-batch
+//! parser (`protocol::records`) before any record is decoded, and every
+//! field decoder checks lengths against the bytes that remain.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+
+use crate::protocol::batch::BatchIter;
+use crate::protocol::records;
 use uuid::Uuid;
 
 const OFFSET_KEY_VERSION: i16 = 1;
@@ -629,28 +636,68 @@ pub fn batch(entries: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes whole batches as a partition read returns them: (offset, key,
-/// value) of every keyed record, in order. A trailing partial batch is left.
-pub fn decode_batches(mut bytes: Bytes) -> Result<Vec<(i64, Bytes, Option<Bytes>)>, String> {
-    let mut out = Vec::new();
-    while bytes.len() >= 12 {
-        let length = i32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        let size = 12 + length.max(0) as usize;
-        if length <= 0 || size > bytes.len() {
-            break;
+/// What one read of an offsets partition decodes to.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// (offset, key, value) of every keyed record of the batches that
+    /// passed the stored-batch parser, in order.
+    pub records: Vec<(i64, Bytes, Option<Bytes>)>,
+    /// Batches that failed it: (base offset, reason). Their records are
+    /// not replayed.
+    pub bad_batches: Vec<(i64, String)>,
+    /// Offsets of records without a key (the coordinator never writes
+    /// one), skipped.
+    pub keyless: Vec<i64>,
+    /// Just past the last whole batch read; None when none was whole.
+    pub next_offset: Option<i64>,
+}
+
+/// Decodes whole batches as a partition read returns them, each checked by
+/// the bounded stored-batch parser first (CRC, header, every record): a
+/// batch that fails is reported, never decoded on trust. Control batches
+/// are skipped. A trailing partial batch is left.
+pub fn decode_batches(bytes: Bytes) -> Decoded {
+    let mut out = Decoded::default();
+    for (at, header) in BatchIter::new(&bytes, false) {
+        let whole = bytes.slice(at..at + header.total_bytes());
+        out.next_offset = Some(header.last_offset() + 1);
+        if let Err(e) = records::check_stored_batch(&whole) {
+            out.bad_batches.push((header.base_offset, e.to_string()));
+            continue;
         }
-        let mut one = bytes.split_to(size);
-        let set = RecordBatchDecoder::decode(&mut one).map_err(|e| e.to_string())?;
-        for r in set.records {
-            if r.control {
-                continue;
+        if header.is_control() {
+            continue;
+        }
+        let decoded = records::records_section(&whole, &header).and_then(|section| {
+            let section = match section {
+                std::borrow::Cow::Borrowed(s) => whole.slice_ref(s),
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            };
+            let views = records::parse_records(&section, &header)?;
+            Ok(views
+                .iter()
+                .map(|r| {
+                    (
+                        header.base_offset + i64::from(r.offset_delta),
+                        r.key.map(|k| section.slice_ref(k)),
+                        r.value.map(|v| section.slice_ref(v)),
+                    )
+                })
+                .collect::<Vec<_>>())
+        });
+        match decoded {
+            Ok(records) => {
+                for (offset, key, value) in records {
+                    match key {
+                        Some(key) => out.records.push((offset, key, value)),
+                        None => out.keyless.push(offset),
+                    }
+                }
             }
-            if let Some(key) = r.key {
-                out.push((r.offset, key, r.value));
-            }
+            Err(e) => out.bad_batches.push((header.base_offset, e.to_string())),
         }
     }
-    Ok(out)
+    out
 }
 
 fn put_str(buf: &mut BytesMut, s: &str) {
@@ -759,7 +806,7 @@ mod tests {
             (offset_key("g", "t", 3), None),
         ];
         let bytes = batch(&entries, 1);
-        let decoded = decode_batches(bytes).unwrap();
+        let decoded = decode_batches(bytes).records;
         assert_eq!(decoded.len(), 3);
         assert_eq!(
             decode(&decoded[0].1, decoded[0].2.as_ref()).unwrap(),
@@ -781,6 +828,76 @@ mod tests {
             decode(&decoded[2].1, None).unwrap(),
             Some(Entry::Offset { value: None, .. })
         ));
+    }
+
+    #[test]
+    fn hostile_batches_are_reported_not_decoded() {
+        let good = batch(
+            &[(
+                offset_key("g", "t", 0),
+                Some(offset_value(&OffsetValue {
+                    offset: 42,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 1,
+                })),
+            )],
+            1,
+        )
+        .to_vec();
+        // recordsCount 2^31-1 with one record present: CRC-valid, refused
+        // by the parser instead of allocating for the count.
+        let mut poisoned = good.clone();
+        poisoned[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        poisoned[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&poisoned[21..]);
+        poisoned[17..21].copy_from_slice(&crc.to_be_bytes());
+        let mut all = good.clone();
+        all.extend_from_slice(&poisoned);
+        // A keyless record (a client's garbage, not the coordinator's).
+        let keyless = {
+            use kafka_protocol::records::RecordBatchEncoder;
+            let mut r = Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: 0,
+                sequence: -1,
+                timestamp: 1,
+                key: None,
+                value: Some(Bytes::from_static(b"junk")),
+                headers: IndexMap::new(),
+            };
+            r.offset = 0;
+            let mut buf = BytesMut::new();
+            RecordBatchEncoder::encode(
+                &mut buf,
+                &[r],
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: Compression::None,
+                },
+            )
+            .unwrap();
+            let mut b = buf.to_vec();
+            b[..8].copy_from_slice(&2i64.to_be_bytes());
+            b
+        };
+        all.extend_from_slice(&keyless);
+        let decoded = decode_batches(Bytes::from(all));
+        assert_eq!(decoded.records.len(), 1);
+        assert_eq!(decoded.bad_batches.len(), 1);
+        assert!(
+            decoded.bad_batches[0].1.contains("recordsCount"),
+            "{:?}",
+            decoded.bad_batches
+        );
+        assert_eq!(decoded.keyless, vec![2]);
+        assert_eq!(decoded.next_offset, Some(3));
     }
 
     #[test]
@@ -828,7 +945,7 @@ mod tests {
             },
         ];
         let entries: Vec<_> = records.iter().map(|r| consumer_entry("g", r)).collect();
-        let decoded = decode_batches(batch(&entries, 1)).unwrap();
+        let decoded = decode_batches(batch(&entries, 1)).records;
         assert_eq!(decoded.len(), records.len());
         for ((_, key, value), record) in decoded.iter().zip(records) {
             let entry = decode(key, value.as_ref()).unwrap();

@@ -244,7 +244,7 @@ impl<D: Disk> CleanJob<D> {
                         return false;
                     }
                 };
-                match batch::parse_records(&section, h.records_count) {
+                match batch::parse_records(&section, h) {
                     Ok(records) => {
                         for r in records {
                             let offset = h.base_offset + i64::from(r.offset_delta);
@@ -453,7 +453,7 @@ fn filter_batch<'a>(
         });
     }
     let section = batch::records_section(bytes, h)?;
-    let records = batch::parse_records(&section, h.records_count)?;
+    let records = batch::parse_records(&section, h)?;
     let keep = |r: &batch::RecordView<'_>| {
         let Some(key) = r.key else {
             return false;

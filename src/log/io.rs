@@ -10,8 +10,8 @@
 //!   DMA file a thread opens on a device must not be empty, which
 //!   [`prepare_disk`] (and [`Disk::prepare`]) guarantee.
 //! - [`MemDisk`]: an in-memory twin for unit tests, with fault injection
-//!   (ENOSPC on writes, failing fdatasync, crash that keeps only synced bytes
-//!   or a torn prefix of the unsynced ones, byte flips). It asserts the same
+//!   (ENOSPC on writes, failing fdatasync, failing reads, crash that keeps
+//!   only synced bytes or a torn prefix of the unsynced ones, byte flips). It asserts the same
 //!   alignment rules as O_DIRECT and hands out garbage-filled buffers, so the
 //!   log cannot rely on what the real disk does not promise.
 //!
@@ -415,6 +415,8 @@ pub struct Faults {
     pub fail_writes: u32,
     /// The next `n` fdatasyncs fail with EIO.
     pub fail_syncs: u32,
+    /// Every read fails with EIO while set (a failing device).
+    pub fail_reads: bool,
     /// Renames still allowed before every further one fails with EIO
     /// (None: no limit); with `crash`, stops a file swap at any step.
     pub renames_left: Option<u32>,
@@ -604,6 +606,9 @@ impl DiskFile for MemFile {
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        if self.fs.borrow().faults.fail_reads {
+            return Err(os_error(libc::EIO));
+        }
         let f = self.data.borrow();
         let start = (pos as usize).min(f.data.len());
         let end = (pos as usize).saturating_add(len).min(f.data.len());

@@ -126,6 +126,9 @@ pub(crate) struct Finalize {
     pub exact_len: u64,
     pub index: Vec<u8>,
     pub time_index: Vec<u8>,
+    /// False for a segment marked corrupt: without index files the next
+    /// open rescans it and finds the damage again.
+    pub write_indexes: bool,
 }
 
 pub(crate) struct SegmentFlush<F: DiskFile> {
@@ -291,12 +294,14 @@ async fn flush_segment<D: Disk>(
             .map_err(FlushFailure::Failed)?;
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
         let base = seg.base_offset;
-        write_whole_file(disk, &time_index_path(dir, base), &fin.time_index)
-            .await
-            .map_err(classify_write)?;
-        write_whole_file(disk, &index_path(dir, base), &fin.index)
-            .await
-            .map_err(classify_write)?;
+        if fin.write_indexes {
+            write_whole_file(disk, &time_index_path(dir, base), &fin.time_index)
+                .await
+                .map_err(classify_write)?;
+            write_whole_file(disk, &index_path(dir, base), &fin.index)
+                .await
+                .map_err(classify_write)?;
+        }
     }
     if sync && !finalized && !durable_write {
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
@@ -570,6 +575,10 @@ pub(crate) struct ScanRange<F> {
     pub file: Rc<F>,
     pub start_position: u64,
     pub limit_position: u64,
+    /// Set when the range stops early at a corrupt batch: a search that
+    /// reaches the limit without its answer fails with this error rather
+    /// than go on past unreadable records.
+    pub stop_error: Option<LogError>,
 }
 
 /// ListOffsets by timestamp; planned by `PartitionLog::plan_offset_for_timestamp`.
@@ -610,6 +619,9 @@ impl<D: Disk> TimestampJob<D> {
             .await?;
             if found.is_some() || past_upper {
                 return Ok(found);
+            }
+            if let Some(e) = range.stop_error {
+                return Err(e);
             }
         }
         Ok(None)
@@ -724,13 +736,33 @@ impl<D: Disk> CheckpointWrite<D> {
             return Ok(()); // a later job already wrote it
         }
         let text = super::start_checkpoint_text(want);
-        replace_file(
-            &self.disk,
-            &self.dir,
-            super::START_CHECKPOINT_FILE,
-            text.as_bytes(),
-        )
-        .await?;
+        let write = || {
+            replace_file(
+                &self.disk,
+                &self.dir,
+                super::START_CHECKPOINT_FILE,
+                text.as_bytes(),
+            )
+        };
+        match write().await {
+            // DeleteRecords frees space only once this is written: on a
+            // full disk the data directory's reserve makes room for it.
+            Err(e) if super::io::is_no_space(&e) => {
+                let data_dir = self.dir.parent().unwrap_or(&self.dir);
+                let freed = super::reserve::release(data_dir);
+                if freed == 0 {
+                    return Err(e);
+                }
+                log::warn!(
+                    "{}: disk full while writing {}: released the {freed}-byte reserve \
+                     to make room (it is recreated once space returns)",
+                    self.dir.display(),
+                    super::START_CHECKPOINT_FILE
+                );
+                write().await?;
+            }
+            other => other?,
+        }
         self.shared.written.set(want);
         Ok(())
     }

@@ -22,6 +22,21 @@
 //! only the partial last block (< 4 KiB) stays in memory, to be rewritten in
 //! place by the next flush (GLOMMIO.md: no `DmaStreamWriter`).
 //!
+//! Stored bytes are never trusted. Recovery scans with the CRC, the
+//! header's consistency and the stored-batch parser (`protocol::records`):
+//! a bad batch in the active segment cuts the tail there (logged with file,
+//! position and offset); in a closed segment (whose later batches were
+//! acknowledged) it marks the segment corrupt from that batch instead of
+//! cutting. The `scrub` verifies, in the background, what recovery trusted
+//! (closed segments' index files, the active segment before its resume
+//! point) and marks what it finds the same way. A marked segment's offsets
+//! from the bad batch on answer `LogError::Corrupt` (never the bytes, never
+//! a skip to later offsets); it is not cleaned, gets no index files (so
+//! every open finds the damage again) and leaves with retention or
+//! DeleteRecords. Repeated failures are logged through `throttled`; the
+//! data directory's disk `reserve` lets DeleteRecords free space on a full
+//! disk.
+//!
 //! Invariants (asserted, on in release): `start_offset <= flushed_offset <=
 //! written_offset <= end_offset`; segment base offsets strictly increase and
 //! each segment's batches are contiguous, back to back; at most one flush job
@@ -33,7 +48,10 @@ mod cache;
 mod cleaner;
 pub mod io;
 mod jobs;
+pub mod reserve;
+mod scrub;
 mod segment;
+pub mod throttled;
 mod truncate;
 
 #[cfg(test)]
@@ -49,9 +67,12 @@ pub use cache::CacheBudget;
 pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
 pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
 pub use jobs::{FlushJob, FlushOutcome, PrefetchJob, ReadJob, RetentionJob, ScanJob, TimestampJob};
+pub use scrub::{ScrubJob, ScrubOutcome};
+pub use segment::Corruption;
 pub use truncate::{TruncateJob, TruncateOutcome, TRUNCATE_INTENT_FILE};
 
 use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use crate::protocol::records;
 use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
 use jobs::{
     scan, CheckpointWrite, Finalize, FlushCommit, FlushFailure, ScanRange, ScanStop, SegmentFlush,
@@ -164,6 +185,20 @@ pub struct AppendInfo {
     pub rolled_to: Option<i64>,
 }
 
+/// How an append stamps its stored copy of a batch: fields outside the
+/// CRC, or re-sealed under it. The caller's bytes are never changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// LogAppendTime: the batch's maxTimestamp becomes this and its
+    /// timestamp type LogAppendTime.
+    pub log_append_time_ms: Option<i64>,
+    /// A replicated partition's leader epoch.
+    pub leader_epoch: Option<i32>,
+    /// CreateTime: the batch's maxTimestamp when the producer's was wrong
+    /// (Kafka's validator sets it to the largest record timestamp).
+    pub max_timestamp: Option<i64>,
+}
+
 /// One partition's log. Lives on the partition's owner shard.
 pub struct PartitionLog<D: Disk = DmaDisk> {
     disk: D,
@@ -232,6 +267,18 @@ fn now_ms() -> i64 {
 
 fn corrupt(what: impl Into<String>) -> LogError {
     LogError::Corrupt(what.into())
+}
+
+/// The error a read of a segment's unreadable offsets gets.
+fn corrupt_range<F: DiskFile>(dir: &Path, seg: &Segment<F>, c: &Corruption) -> LogError {
+    corrupt(format!(
+        "{}: offsets [{}, {}) are unreadable: the batch at position {} failed verification ({})",
+        log_path(dir, seg.base_offset).display(),
+        c.offset,
+        seg.next_offset,
+        c.position,
+        c.reason
+    ))
 }
 
 impl PartitionLog<DmaDisk> {
@@ -445,6 +492,23 @@ impl<D: Disk> PartitionLog<D> {
         log_append_time_ms: Option<i64>,
         leader_epoch: Option<i32>,
     ) -> Result<AppendInfo, LogError> {
+        self.append_with(
+            batch,
+            Stamp {
+                log_append_time_ms,
+                leader_epoch,
+                max_timestamp: None,
+            },
+        )
+    }
+
+    /// [`append`](Self::append) with every stamp the copy may need.
+    pub fn append_with(&mut self, batch: &[u8], stamp: Stamp) -> Result<AppendInfo, LogError> {
+        let Stamp {
+            log_append_time_ms,
+            leader_epoch,
+            max_timestamp,
+        } = stamp;
         if self.failed {
             return Err(LogError::Failed);
         }
@@ -472,6 +536,8 @@ impl<D: Disk> PartitionLog<D> {
         let records = &batch[BATCH_HEADER_BYTES..];
         if let Some(ts) = log_append_time_ms {
             batch::set_log_append_time_parts(&mut head, records, ts);
+        } else if let Some(ts) = max_timestamp {
+            batch::set_max_timestamp_parts(&mut head, records, ts);
         }
         let stored = BatchHeader::parse(&head).expect("patched header parses");
         let interval = self.config.index_interval_bytes;
@@ -511,6 +577,10 @@ impl<D: Disk> PartitionLog<D> {
         seg.closed = true;
         // Kafka appends a last time-index entry when a segment goes inactive.
         seg.maybe_push_time();
+        if seg.verified_at_ms.is_some() && !seg.scrub_pending() {
+            // Everything in it was verified or written (validated) here.
+            seg.verified_at_ms = Some(now);
+        }
         self.segments.push_back(Segment::new(base, None, now));
         self.cache.borrow_mut().on_roll();
         base
@@ -552,6 +622,9 @@ impl<D: Disk> PartitionLog<D> {
                 exact_len: seg.size,
                 index: seg.index_bytes(),
                 time_index: seg.time_index_bytes(),
+                // A corrupt segment gets no index files, so the next open
+                // rebuilds them by scanning and finds the corruption again.
+                write_indexes: seg.corrupt.is_none(),
             });
             let mut snap = seg.snapshot();
             snap.finalized = seg.closed;
@@ -594,11 +667,19 @@ impl<D: Disk> PartitionLog<D> {
             Err(failure) => {
                 let error = match failure {
                     FlushFailure::NoSpace(e) => {
-                        log::warn!("{}: flush failed, device full: {e}", self.dir.display());
+                        throttled::log("log-flush-no-space", log::Level::Warn, || {
+                            format!(
+                                "{}: flush failed, device full (unflushed appends discarded, \
+                                 producers get KAFKA_STORAGE_ERROR until space returns): {e}",
+                                self.dir.display()
+                            )
+                        });
                         LogError::NoSpace
                     }
                     FlushFailure::Failed(e) => {
-                        log::error!("{}: flush failed, log offline: {e}", self.dir.display());
+                        throttled::log("log-flush-failed", log::Level::Error, || {
+                            format!("{}: flush failed, log offline: {e}", self.dir.display())
+                        });
                         self.failed = true;
                         LogError::Failed
                     }
@@ -679,6 +760,11 @@ impl<D: Disk> PartitionLog<D> {
             "reads stay below written data"
         );
         let seg = self.segment_for(offset);
+        let upper_offset = match &seg.corrupt {
+            Some(c) if offset >= c.offset => return Err(corrupt_range(&self.dir, seg, c)),
+            Some(c) => upper_offset.min(c.offset),
+            None => upper_offset,
+        };
         let empty = offset >= upper_offset || offset >= seg.next_offset;
         let mut cache = self.cache.borrow_mut();
         if offset >= upper_offset {
@@ -703,7 +789,7 @@ impl<D: Disk> PartitionLog<D> {
             file: if empty { None } else { seg.file.clone() },
             segment_base: seg.base_offset,
             start_position: position.unwrap_or_else(|| seg.position_for_offset(offset)),
-            limit_position: seg.size,
+            limit_position: seg.readable_size(),
             offset,
             upper_offset,
             max_bytes,
@@ -730,12 +816,21 @@ impl<D: Disk> PartitionLog<D> {
             .segments
             .iter()
             .filter(|s| s.next_offset > start)
-            .filter(|s| s.base_offset < upper_offset && s.max_timestamp >= ts)
+            // A corrupt segment whose largest timestamp is unknown past the
+            // damage is searched, so the search stops there with an error
+            // instead of skipping to a later segment.
+            .filter(|s| {
+                let unknown = s.corrupt.as_ref().is_some_and(|c| !c.timestamps_known);
+                s.base_offset < upper_offset && (s.max_timestamp >= ts || unknown)
+            })
             .filter_map(|s| {
                 Some(ScanRange {
                     file: s.file.clone()?,
                     start_position: s.position_for_timestamp(ts),
-                    limit_position: s.size,
+                    limit_position: s.readable_size(),
+                    // The answer may lie in the unreadable part: say so
+                    // rather than answer with a later offset.
+                    stop_error: s.corrupt.as_ref().map(|c| corrupt_range(&self.dir, s, c)),
                 })
             })
             .collect();
@@ -744,6 +839,47 @@ impl<D: Disk> PartitionLog<D> {
             timestamp: ts,
             lower_offset: start,
             upper_offset,
+        }
+    }
+
+    /// The first offset past the unreadable range holding `offset`, if it
+    /// is in one (a reader that must go on, like the group load, resumes
+    /// there after reporting the loss).
+    pub fn unreadable_end(&self, offset: i64) -> Option<i64> {
+        let seg = self.segment_for(offset);
+        seg.corrupt
+            .as_ref()
+            .filter(|c| offset >= c.offset && offset < seg.next_offset)
+            .map(|_| seg.next_offset)
+    }
+
+    /// (segment base, first unreadable offset, segment end) of every
+    /// segment marked corrupt.
+    pub fn corrupt_ranges(&self) -> Vec<(i64, i64, i64)> {
+        self.segments
+            .iter()
+            .filter_map(|s| {
+                s.corrupt
+                    .as_ref()
+                    .map(|c| (s.base_offset, c.offset, s.next_offset))
+            })
+            .collect()
+    }
+
+    /// A reader found a bad batch at `offset`: the segment holding it is
+    /// scrubbed next (from its start), so it gets marked with the exact
+    /// position.
+    pub fn request_scrub(&mut self, offset: i64) {
+        if offset < self.log_start || offset >= self.end_offset() {
+            return;
+        }
+        let at = self.segments.partition_point(|s| s.base_offset <= offset);
+        let seg = &mut self.segments[at.saturating_sub(1)];
+        if seg.corrupt.is_none() && seg.file.is_some() {
+            seg.scrub_pos = 0;
+            seg.scrub_offset = seg.base_offset;
+            seg.scrub_end = seg.scrub_end.max(seg.flushed.map_or(0, |f| f.size));
+            seg.verified_at_ms = None;
         }
     }
 
@@ -770,7 +906,8 @@ impl<D: Disk> PartitionLog<D> {
                 Some(ScanRange {
                     file: s.file.clone()?,
                     start_position: s.position_for_offset(from),
-                    limit_position: s.size,
+                    limit_position: s.readable_size(),
+                    stop_error: None,
                 })
             })
             .collect();
@@ -1119,7 +1256,7 @@ impl<D: Disk> PartitionLog<D> {
             .segments
             .iter()
             .take(self.segments.len() - 1)
-            .take_while(|s| s.is_settled() && s.closed)
+            .take_while(|s| s.is_settled() && s.closed && s.corrupt.is_none())
             .take_while(|s| lag <= 0 || s.max_timestamp <= now_ms.saturating_sub(lag))
             .count();
         let first_dirty = self
@@ -1262,6 +1399,10 @@ impl<D: Disk> PartitionLog<D> {
             .expect("flushed active segment has a file");
         file.truncate(active.size).await?;
         file.fdatasync().await?;
+        if active.corrupt.is_some() {
+            // No index files: the next open rescans it and finds the damage.
+            return Ok(());
+        }
         let base = active.base_offset;
         write_whole_file(
             &disk,
@@ -1287,7 +1428,11 @@ mod recovery {
     use super::*;
 
     /// Loads a closed segment: trusts its index files when they are whole
-    /// and consistent, else rebuilds them by scanning (and cuts a bad tail).
+    /// and consistent (the scrub verifies its batches later), else rebuilds
+    /// them by scanning with the stored-batch parser. A bad batch found
+    /// then does not cut the file (acknowledged batches may follow it): the
+    /// segment is marked corrupt from there, gets no index files (so every
+    /// open finds it again) and its unreadable offsets answer an error.
     /// None for an empty segment, whose files are removed.
     pub async fn load_closed<D: Disk>(
         disk: &D,
@@ -1318,7 +1463,8 @@ mod recovery {
             }
             _ => None,
         };
-        let mut seg = Segment::new(base, Some(file.clone()), now_ms());
+        let now = now_ms();
+        let mut seg = Segment::new(base, Some(file.clone()), now);
         match parsed {
             Some((index, time_index)) => {
                 seg.size = size;
@@ -1329,6 +1475,8 @@ mod recovery {
                 }
                 seg.index = index;
                 seg.time_index = time_index;
+                // Trusted without reading it: the scrub verifies it soon.
+                seg.verified_at_ms = None;
             }
             None => {
                 log::info!(
@@ -1336,14 +1484,46 @@ mod recovery {
                     dir.display()
                 );
                 // A cleaned segment has offset gaps between its batches.
-                scan_into(&mut seg, &file, 0, size, config, dir, false).await?;
-                file.fdatasync().await?;
+                let damage =
+                    scan_into(&mut seg, &file, 0, size, config, Some(next_base), false).await?;
                 seg.maybe_push_time();
-                write_whole_file(disk, &time_index_path(dir, base), &seg.time_index_bytes())
-                    .await?;
-                write_whole_file(disk, &index_path(dir, base), &seg.index_bytes()).await?;
-                if seg.is_empty() {
-                    return Ok(None);
+                match damage {
+                    Some(d) => {
+                        log::error!(
+                            "{}: batch at position {} (offset {}) is corrupt: {}; offsets [{}, {}) \
+                             are unreadable (reads get KAFKA_STORAGE_ERROR) until retention or \
+                             DeleteRecords removes the segment",
+                            log_path(dir, base).display(),
+                            d.position,
+                            d.offset,
+                            d.reason,
+                            d.offset,
+                            next_base
+                        );
+                        seg.corrupt = Some(Corruption {
+                            position: d.position,
+                            offset: d.offset,
+                            reason: d.reason,
+                            timestamps_known: false,
+                        });
+                        seg.size = size;
+                        seg.next_offset = next_base;
+                        // No index files: the next open scans it again.
+                        remove_if_exists(disk, &time_index_path(dir, base)).await?;
+                        remove_if_exists(disk, &index_path(dir, base)).await?;
+                    }
+                    None => {
+                        write_whole_file(
+                            disk,
+                            &time_index_path(dir, base),
+                            &seg.time_index_bytes(),
+                        )
+                        .await?;
+                        write_whole_file(disk, &index_path(dir, base), &seg.index_bytes()).await?;
+                        if seg.is_empty() {
+                            return Ok(None);
+                        }
+                    }
                 }
             }
         }
@@ -1354,7 +1534,10 @@ mod recovery {
     }
 
     /// Loads the active segment: resumes from its last trustworthy index
-    /// entry and scans (with CRC) to the end, cutting a torn or corrupt tail.
+    /// entry and scans (CRC and the stored-batch parser) to the end,
+    /// cutting a torn or corrupt tail with a log line naming the file,
+    /// position and offset. The part before the resume point is left to
+    /// the scrub.
     pub async fn load_active<D: Disk>(
         disk: &D,
         dir: &Path,
@@ -1388,7 +1571,37 @@ mod recovery {
                 }
             }
         }
-        scan_into(&mut seg, &file, start, size, config, dir, true).await?;
+        if start > 0 {
+            // Bytes before the resume point were not read: the scrub does.
+            seg.scrub_pos = 0;
+            seg.scrub_end = start;
+            seg.scrub_offset = base;
+            seg.verified_at_ms = None;
+        }
+        let damage = scan_into(&mut seg, &file, start, size, config, None, true).await?;
+        if let Some(d) = damage {
+            // An unclean stop leaves the last 4 KiB block padded after the
+            // data (writes are whole blocks): trimming that is routine.
+            let padding = size.is_multiple_of(crate::limits::DISK_BLOCK_BYTES as u64)
+                && size - d.position < crate::limits::DISK_BLOCK_BYTES as u64
+                && d.unparsable;
+            let level = if padding {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
+                "{}: cutting {} bytes at position {} (offset {}): {}",
+                log_path(dir, base).display(),
+                size - d.position,
+                d.position,
+                d.offset,
+                d.reason
+            );
+            file.truncate(d.position).await?;
+            file.fdatasync().await?;
+        }
         // What was recovered may sit unsynced in the page cache (the last
         // run stopped after a failed fdatasync, or was killed): make it
         // durable before calling it flushed.
@@ -1476,19 +1689,35 @@ mod recovery {
         }))
     }
 
-    /// Scans `[start, size)` of a segment with CRC checks, accounting each
-    /// valid batch, and cuts the file after the last valid one.
-    async fn scan_into<F: DiskFile>(
+    /// Where and why a recovery scan stopped before the end of a segment.
+    pub(super) struct Damage {
+        pub position: u64,
+        /// The offset the bad batch should have started at.
+        pub offset: i64,
+        pub reason: String,
+        /// Bytes that are not a batch at all (a torn write, zeros), as
+        /// opposed to a whole batch that failed a check.
+        pub unparsable: bool,
+    }
+
+    /// Scans `[start, size)` of a segment with CRC checks and the
+    /// stored-batch parser, accounting each valid batch, and returns where
+    /// and why it stopped early. Offsets must continue the segment
+    /// (`contiguous`) or at least increase (a cleaned segment), stay below
+    /// `offset_limit` (the next segment's base) and within the segment's
+    /// relative u32 offsets and positions.
+    pub(super) async fn scan_into<F: DiskFile>(
         seg: &mut Segment<F>,
         file: &Rc<F>,
         start: u64,
         size: u64,
         config: &LogConfig,
-        dir: &Path,
+        offset_limit: Option<i64>,
         contiguous: bool,
-    ) -> Result<(), LogError> {
+    ) -> Result<Option<Damage>, LogError> {
         let interval = config.index_interval_bytes;
-        let ended = scan(&**file, start, size, true, |pos, h, _| {
+        let mut refused: Option<String> = None;
+        let ended = scan(&**file, start, size, true, |pos, h, bytes| {
             let expected = if seg.size == 0 {
                 seg.base_offset
             } else {
@@ -1499,42 +1728,54 @@ mod recovery {
             } else {
                 h.base_offset >= expected
             };
-            if !in_order || h.last_offset_delta < 0 {
+            let why = if !in_order {
+                Some(format!(
+                    "batch base offset {} where {expected} was expected",
+                    h.base_offset
+                ))
+            } else if offset_limit.is_some_and(|limit| h.last_offset() >= limit)
+                || h.last_offset() - seg.base_offset > SEGMENT_OFFSETS_MAX
+            {
+                Some(format!(
+                    "batch last offset {} is past the segment's offsets",
+                    h.last_offset()
+                ))
+            } else if pos + bytes.len() as u64 > SEGMENT_BYTES_MAX {
+                Some("batch ends past the largest segment size".to_string())
+            } else {
+                records::walk(bytes, h, records::Origin::Stored, |_| {
+                    Ok::<(), batch::RecordsError>(())
+                })
+                .err()
+                .map(|e| e.to_string())
+            };
+            if let Some(why) = why {
+                refused = Some(why);
                 return false;
             }
             seg.account(pos, h, h.total_bytes() as u64, interval);
             true
         })
         .await?;
-        if ended.end < size {
-            let reason = match ended.stop {
-                ScanStop::Torn => "a torn batch".to_string(),
-                ScanStop::Invalid(e) => e.to_string(),
-                ScanStop::Visitor => "a batch out of offset order".to_string(),
-                ScanStop::End => "the end".to_string(),
-            };
-            // An unclean stop leaves the last 4 KiB block padded after the
-            // data (writes are whole blocks): trimming that is routine.
-            let padding = size.is_multiple_of(crate::limits::DISK_BLOCK_BYTES as u64)
-                && size - ended.end < crate::limits::DISK_BLOCK_BYTES as u64
-                && matches!(ended.stop, ScanStop::Invalid(_) | ScanStop::Torn);
-            let level = if padding {
-                log::Level::Info
-            } else {
-                log::Level::Warn
-            };
-            log::log!(
-                level,
-                "{}: segment {}: cutting {} bytes after position {} ({reason})",
-                dir.display(),
-                seg.base_offset,
-                size - ended.end,
-                ended.end
-            );
-            file.truncate(ended.end).await?;
-            file.fdatasync().await?;
-        }
         assert_eq!(seg.size, ended.end);
-        Ok(())
+        if ended.end >= size {
+            return Ok(None);
+        }
+        let (reason, unparsable) = match ended.stop {
+            ScanStop::Torn => ("a torn batch".to_string(), true),
+            ScanStop::Invalid(e) => (e.to_string(), true),
+            ScanStop::Visitor => (refused.unwrap_or_default(), false),
+            ScanStop::End => ("the end".to_string(), false),
+        };
+        Ok(Some(Damage {
+            position: ended.end,
+            offset: if seg.size == 0 {
+                seg.base_offset
+            } else {
+                seg.next_offset
+            },
+            reason,
+            unparsable,
+        }))
     }
 }

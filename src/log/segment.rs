@@ -88,6 +88,23 @@ pub struct SegSnap {
     pub finalized: bool,
 }
 
+/// Bytes of a segment that failed verification: from `position` to the
+/// end of the file nothing is trusted, and offsets from `offset` to the
+/// segment's end are unreadable (reads get `LogError::Corrupt`, never the
+/// bytes and never a silent skip) until retention or DeleteRecords
+/// removes the segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    pub position: u64,
+    pub offset: i64,
+    pub reason: String,
+    /// The segment's largest timestamp is known past the damage (its time
+    /// index was written before it): a timestamp search above it can skip
+    /// the segment. False when the segment was only ever read up to the
+    /// damage, so the unreadable records could hold any timestamp.
+    pub timestamps_known: bool,
+}
+
 /// One aligned write buffer covering `[position, position + capacity)` of the file.
 pub struct ChainBuf<B> {
     pub position: u64,
@@ -131,6 +148,19 @@ pub struct Segment<F: DiskFile> {
     pub flushed: Option<SegSnap>,
     /// Written by the log cleaner (its batches may have offset gaps).
     pub cleaned: bool,
+    /// Set when a batch of this segment failed verification.
+    pub corrupt: Option<Corruption>,
+    /// The scrub's current pass over this segment: `[scrub_pos,
+    /// scrub_end)` of the file is still to verify (none when equal).
+    pub scrub_pos: u64,
+    pub scrub_end: u64,
+    /// The offset of the batch at `scrub_pos` (a lower bound in a
+    /// cleaned segment).
+    pub scrub_offset: i64,
+    /// When every byte of the segment was last known good (verified, or
+    /// written by this process after validation); None: never, so the
+    /// scrub takes it as soon as it can.
+    pub verified_at_ms: Option<i64>,
 }
 
 impl<F: DiskFile> Segment<F> {
@@ -155,7 +185,25 @@ impl<F: DiskFile> Segment<F> {
             flushed_tail: Vec::new(),
             flushed: None,
             cleaned: false,
+            corrupt: None,
+            scrub_pos: 0,
+            scrub_end: 0,
+            scrub_offset: base_offset,
+            verified_at_ms: Some(rolling_ms),
         }
+    }
+
+    /// Where reads and scans of this segment must stop: before the
+    /// corruption, if any.
+    pub fn readable_size(&self) -> u64 {
+        self.corrupt
+            .as_ref()
+            .map_or(self.size, |c| c.position.min(self.size))
+    }
+
+    /// True while a scrub pass over this segment is unfinished.
+    pub fn scrub_pending(&self) -> bool {
+        self.scrub_pos < self.scrub_end
     }
 
     pub fn snapshot(&self) -> SegSnap {

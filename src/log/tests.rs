@@ -12,12 +12,54 @@ use crate::protocol::batch::{patch_base_offset, set_log_append_time, BatchIter};
 // ---------------------------------------------------------------------------
 // helpers
 
-/// A valid v2 batch of `count` records (opaque payload, as the log never
-/// decodes records) with every timestamp `ts`.
+/// A valid v2 batch of `count` keyless records with every timestamp `ts`,
+/// whose records section is `payload` bytes when that many can hold the
+/// records exactly (else as close below as varint widths allow, and never
+/// less than the smallest records), values filled with `fill`.
 fn make_batch(count: i32, ts: i64, payload: usize, fill: u8) -> Vec<u8> {
-    let total = BATCH_HEADER_BYTES + payload;
-    let mut b = vec![fill; total];
-    b[..BATCH_HEADER_BYTES].fill(0);
+    fn varint_len(v: i64) -> usize {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        let mut n = 1;
+        while u >= 0x80 {
+            u >>= 7;
+            n += 1;
+        }
+        n
+    }
+    fn put(out: &mut Vec<u8>, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        while u >= 0x80 {
+            out.push((u as u8) | 0x80);
+            u >>= 7;
+        }
+        out.push(u as u8);
+    }
+    // attributes, timestamp delta, offset delta, null key, value, no headers
+    let body = |i: i32, vlen: usize| 4 + varint_len(i64::from(i)) + varint_len(vlen as i64) + vlen;
+    let size = |i: i32, vlen: usize| varint_len(body(i, vlen) as i64) + body(i, vlen);
+    let mut vlens = vec![0usize; count as usize];
+    let fixed: usize = (0..count - 1).map(|i| size(i, 0)).sum();
+    let last = count - 1;
+    let room = payload.saturating_sub(fixed);
+    vlens[last as usize] = (0..=room)
+        .rev()
+        .find(|&v| size(last, v) <= room)
+        .unwrap_or(0);
+    let mut section = Vec::with_capacity(payload);
+    for i in 0..count {
+        let vlen = vlens[i as usize];
+        put(&mut section, body(i, vlen) as i64);
+        section.push(0);
+        put(&mut section, 0);
+        put(&mut section, i64::from(i));
+        put(&mut section, -1);
+        put(&mut section, vlen as i64);
+        section.resize(section.len() + vlen, fill);
+        put(&mut section, 0);
+    }
+    let total = BATCH_HEADER_BYTES + section.len();
+    let mut b = vec![0u8; BATCH_HEADER_BYTES];
+    b.extend_from_slice(&section);
     b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
     b[16] = 2;
     b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
@@ -29,7 +71,7 @@ fn make_batch(count: i32, ts: i64, payload: usize, fill: u8) -> Vec<u8> {
     b[57..61].copy_from_slice(&count.to_be_bytes());
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
-    batch::validate_produce_records(&b, usize::MAX).expect("test batch is valid");
+    crate::protocol::records::check_stored_batch(&b).expect("test batch is valid");
     b
 }
 
@@ -1155,7 +1197,7 @@ async fn read_records<D: Disk>(log: &PartitionLog<D>) -> Vec<KeyedRecord> {
     for (at, h) in BatchIter::new(&bytes, true) {
         let batch = &bytes[at..at + h.total_bytes()];
         let section = batch::records_section(batch, &h).unwrap();
-        for r in batch::parse_records(&section, h.records_count).unwrap() {
+        for r in batch::parse_records(&section, &h).unwrap() {
             out.push(KeyedRecord {
                 offset: h.base_offset + i64::from(r.offset_delta),
                 key: r.key.unwrap().to_vec(),
@@ -1958,4 +2000,308 @@ fn dma_truncate_append_and_reopen() {
         check_holds(&log, &more).await;
         assert_eq!(names(&dir, ".log"), vec![format!("{:020}.log", 500)]);
     });
+}
+
+// ---------------------------------------------------------------------------
+// Stored bytes are never trusted: recovery, marking, scrub
+
+/// A CRC-valid batch whose header claims two records while it holds one:
+/// the header is consistent, only the record walk finds it short.
+fn poisoned_batch() -> Vec<u8> {
+    let mut b = make_batch(1, 7_000, 40, 0xee);
+    b[23..27].copy_from_slice(&1i32.to_be_bytes());
+    b[57..61].copy_from_slice(&2i32.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(BatchHeader::parse(&b).unwrap().check_consistent().is_ok());
+    assert!(crate::protocol::records::check_stored_batch(&b).is_err());
+    b
+}
+
+fn mem_open(disk: &MemDisk, config: &LogConfig) -> PartitionLog<MemDisk> {
+    block_on(PartitionLog::open_on(
+        disk.clone(),
+        &mem_dir(),
+        config.clone(),
+    ))
+    .unwrap()
+}
+
+/// Segment bases of the log's directory.
+fn bases(disk: &MemDisk) -> Vec<i64> {
+    let mut v: Vec<i64> = disk
+        .names(&mem_dir())
+        .iter()
+        .filter_map(|n| segment::parse_log_name(n))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn poisoned_batch_in_the_active_tail_is_cut_at_open() {
+    let disk = MemDisk::new();
+    let mut log = mem_open(&disk, &small_config());
+    for i in 0..4 {
+        log.append(&make_batch(2, 5_000 + i, 100, i as u8), None)
+            .unwrap();
+    }
+    block_on(flush(&mut log)).unwrap();
+    let good_end = log.end_offset();
+    // Stored as an older broker would have stored it (no validation).
+    log.append(&poisoned_batch(), None).unwrap();
+    block_on(flush(&mut log)).unwrap();
+    let path = log_path(&mem_dir(), 0);
+    let poisoned_len = disk.file_len(&path).unwrap();
+    drop(log); // a crash: the active segment has no index files
+    let mut log = mem_open(&disk, &small_config());
+    assert_eq!(log.end_offset(), good_end, "the poisoned batch was cut");
+    assert!(disk.file_len(&path).unwrap() < poisoned_len);
+    let all = block_on(read_all(&log, 0, 4096));
+    assert_eq!(BatchIter::new(&all, true).count(), 4);
+    // The log goes on from there.
+    log.append(&make_batch(1, 6_000, 10, 1), None).unwrap();
+    assert_eq!(block_on(flush(&mut log)).unwrap(), good_end + 1);
+}
+
+/// Fills a few closed segments, closes the log cleanly (index files
+/// written) and returns the stored batches.
+fn closed_segments(disk: &MemDisk) -> Vec<(i64, Vec<u8>)> {
+    let mut log = mem_open(disk, &small_config());
+    let batches = fill_segments(&mut log, 60, 1_000);
+    assert!(log.segment_count() >= 4);
+    block_on(log.close()).unwrap();
+    batches
+}
+
+/// Flips a byte in the records of the `n`th batch of segment `base`;
+/// returns that batch's (base offset, position in the file).
+fn damage_batch(
+    disk: &MemDisk,
+    batches: &[(i64, Vec<u8>)],
+    base: i64,
+    next: i64,
+    n: usize,
+) -> (i64, u64) {
+    let mut position = 0u64;
+    let in_segment: Vec<_> = batches
+        .iter()
+        .filter(|(b, _)| *b >= base && *b < next)
+        .collect();
+    for (_, bytes) in in_segment.iter().take(n) {
+        position += bytes.len() as u64;
+    }
+    let (offset, bytes) = in_segment[n];
+    disk.flip_byte(
+        &log_path(&mem_dir(), base),
+        position as usize + bytes.len() - 5,
+    );
+    (*offset, position)
+}
+
+#[test]
+fn corrupt_closed_segment_found_at_open_is_marked_not_cut() {
+    let disk = MemDisk::new();
+    let batches = closed_segments(&disk);
+    let segs = bases(&disk);
+    let (base, next) = (segs[1], segs[2]);
+    let (bad, position) = damage_batch(&disk, &batches, base, next, 2);
+    let size_before = disk.file_len(&log_path(&mem_dir(), base)).unwrap();
+    // Without index files the open rebuilds them by scanning and finds it.
+    block_on(disk.remove(&index_path(&mem_dir(), base))).unwrap();
+    let log = mem_open(&disk, &small_config());
+    let upper = log.flushed_offset();
+    assert_eq!(log.corrupt_ranges(), vec![(base, bad, next)]);
+    assert_eq!(
+        disk.file_len(&log_path(&mem_dir(), base)).unwrap(),
+        size_before,
+        "acknowledged batches after the damage are kept on disk"
+    );
+    assert!(!disk
+        .names(&mem_dir())
+        .contains(&format!("{base:020}.index")));
+    // Before the damage: served, and never past it.
+    let before = block_on(log.plan_read(base, 1 << 20, upper).unwrap().run()).unwrap();
+    assert_eq!(before.len() as u64, position);
+    assert_eq!(
+        BatchIter::new(&before, true)
+            .last()
+            .unwrap()
+            .1
+            .last_offset(),
+        bad - 1
+    );
+    // At and after it, within the segment: an error, not a skip.
+    for offset in [bad, next - 1] {
+        assert!(matches!(
+            log.plan_read(offset, 1 << 20, upper),
+            Err(LogError::Corrupt(_))
+        ));
+    }
+    assert_eq!(log.unreadable_end(bad), Some(next));
+    assert_eq!(log.unreadable_end(bad - 1), None);
+    // The next segments serve as before.
+    let after = block_on(read_all(&log, next, 4096));
+    let expected: Vec<u8> = concat(
+        &batches
+            .iter()
+            .filter(|(b, _)| *b >= next)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(after, expected);
+    // A timestamp whose answer may lie in the damage is an error too.
+    let damaged_ts = 1_000 + (bad / 3) * 10;
+    let found = block_on(log.plan_offset_for_timestamp(damaged_ts, upper).run());
+    assert!(matches!(found, Err(LogError::Corrupt(_))), "{found:?}");
+    // Found at open, the damaged records' timestamps were never known: a
+    // later timestamp could be among them, so it is an error too.
+    let later = block_on(
+        log.plan_offset_for_timestamp(1_000 + (next / 3) * 10, upper)
+            .run(),
+    );
+    assert!(matches!(later, Err(LogError::Corrupt(_))), "{later:?}");
+    // The cleaner leaves it alone; the mark survives a reopen.
+    drop(log);
+    let mut log = mem_open(&disk, &small_config());
+    assert_eq!(log.corrupt_ranges(), vec![(base, bad, next)]);
+    // DeleteRecords past it makes the log whole again.
+    let job = log.delete_records_before(next).unwrap().unwrap();
+    block_on(job.run()).unwrap();
+    assert!(log.corrupt_ranges().is_empty());
+    assert_eq!(block_on(read_all(&log, next, 4096)), expected);
+}
+
+/// Runs scrub steps until none is due; returns (steps, rolled).
+fn scrub_all(log: &mut PartitionLog<MemDisk>, now: i64) -> (usize, bool) {
+    let mut steps = 0;
+    let mut rolled = false;
+    while let Some(job) = log.plan_scrub(now, 1_000_000) {
+        let outcome = block_on(job.run());
+        assert!(outcome.io_error.is_none());
+        rolled |= log.complete_scrub(outcome, now);
+        steps += 1;
+        assert!(steps < 10_000, "the scrub makes progress");
+    }
+    (steps, rolled)
+}
+
+#[test]
+fn scrub_finds_damage_in_a_trusted_closed_segment() {
+    let disk = MemDisk::new();
+    let batches = closed_segments(&disk);
+    let segs = bases(&disk);
+    let (base, next) = (segs[2], segs[3]);
+    let (bad, _) = damage_batch(&disk, &batches, base, next, 1);
+    let mut log = mem_open(&disk, &small_config());
+    assert!(
+        log.corrupt_ranges().is_empty(),
+        "index files were trusted: nothing read yet"
+    );
+    let (steps, rolled) = scrub_all(&mut log, 10_000);
+    assert!(steps >= segs.len() - 1, "every closed segment is scrubbed");
+    assert!(!rolled);
+    assert_eq!(log.corrupt_ranges(), vec![(base, bad, next)]);
+    assert!(!disk
+        .names(&mem_dir())
+        .contains(&format!("{base:020}.index")));
+    assert!(matches!(
+        log.plan_read(bad, 100, log.flushed_offset()),
+        Err(LogError::Corrupt(_))
+    ));
+    // Its time index was known before the damage was: a timestamp past
+    // the segment is answered from the next one, one inside it is an error.
+    let upper = log.flushed_offset();
+    let inside = block_on(
+        log.plan_offset_for_timestamp(1_000 + (bad / 3) * 10, upper)
+            .run(),
+    );
+    assert!(matches!(inside, Err(LogError::Corrupt(_))), "{inside:?}");
+    let after = block_on(
+        log.plan_offset_for_timestamp(1_000 + (next / 3) * 10, upper)
+            .run(),
+    );
+    assert_eq!(after.unwrap().map(|(offset, _)| offset), Some(next));
+    // Verified segments are not read again until the interval passed.
+    assert!(log.plan_scrub(10_001, 1_000_000).is_none());
+    assert!(log.plan_scrub(10_000 + 1_000_000, 1_000_000).is_some());
+    // The next open finds it by itself (the index files are gone).
+    drop(log);
+    let log = mem_open(&disk, &small_config());
+    assert_eq!(log.corrupt_ranges(), vec![(base, bad, next)]);
+}
+
+#[test]
+fn scrub_verifies_the_active_prefix_and_rolls_away_from_damage() {
+    let disk = MemDisk::new();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    };
+    let mut log = mem_open(&disk, &config);
+    let mut batches = Vec::new();
+    for i in 0..30 {
+        // The newest timestamps early in the segment: recovery resumes
+        // from the last index entry only when no time-index entry lies
+        // past it.
+        let ts = if i < 10 { 2_000 + i } else { 1_000 };
+        let b = make_batch(2, ts, 300, i as u8);
+        let info = log.append(&b, None).unwrap();
+        batches.push((info.base_offset, stored(&b, info.base_offset, None)));
+    }
+    block_on(flush(&mut log)).unwrap();
+    block_on(log.close()).unwrap();
+    let (bad, _) = damage_batch(&disk, &batches, 0, i64::MAX, 3);
+    let mut log = mem_open(&disk, &config);
+    assert_eq!(log.segment_count(), 1);
+    assert!(log.corrupt_ranges().is_empty(), "recovery resumed past it");
+    let end = log.end_offset();
+    assert_eq!(end, batches.len() as i64 * 2, "recovery resumed past it");
+    assert!(log.segments.back().unwrap().scrub_pending());
+    let (_, rolled) = scrub_all(&mut log, 50_000);
+    assert!(rolled, "a damaged active segment is rolled");
+    block_on(flush(&mut log)).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(log.corrupt_ranges(), vec![(0, bad, end)]);
+    // New appends land in a readable segment.
+    let b = make_batch(1, 9_000, 50, 1);
+    let info = log.append(&b, None).unwrap();
+    assert_eq!(info.base_offset, end);
+    block_on(flush(&mut log)).unwrap();
+    let read = block_on(
+        log.plan_read(end, 4096, log.flushed_offset())
+            .unwrap()
+            .run(),
+    )
+    .unwrap();
+    assert_eq!(&read[..], &stored(&b, end, None)[..]);
+    // The damaged segment was finalized without index files.
+    assert!(!disk.names(&mem_dir()).contains(&format!("{:020}.index", 0)));
+    drop(log);
+    let log = mem_open(&disk, &config);
+    assert_eq!(log.corrupt_ranges(), vec![(0, bad, end)]);
+}
+
+#[test]
+fn failing_reads_are_errors_and_leave_no_mark() {
+    let disk = MemDisk::new();
+    closed_segments(&disk);
+    let mut log = mem_open(&disk, &small_config());
+    disk.faults(|f| f.fail_reads = true);
+    let upper = log.flushed_offset();
+    let read = block_on(log.plan_read(0, 100, upper).unwrap().run());
+    assert!(matches!(read, Err(LogError::Io(_))), "{read:?}");
+    let job = log.plan_scrub(1, 1_000).expect("a segment to scrub");
+    let outcome = block_on(job.run());
+    assert!(outcome.io_error.is_some());
+    assert!(!log.complete_scrub(outcome, 1));
+    assert!(
+        log.corrupt_ranges().is_empty(),
+        "an I/O error is not corruption"
+    );
+    disk.faults(|f| f.fail_reads = false);
+    assert!(!block_on(log.plan_read(0, 100, upper).unwrap().run())
+        .unwrap()
+        .is_empty());
 }

@@ -50,7 +50,9 @@ impl LeaderEpochs {
         }
     }
 
-    fn parse(text: &str) -> Option<LeaderEpochs> {
+    /// Parses a checkpoint's text (None when damaged); bounded by the text,
+    /// whatever count it claims.
+    pub fn parse(text: &str) -> Option<LeaderEpochs> {
         let mut lines = text.lines();
         if lines.next()?.trim() != "0" {
             return None;

@@ -16,6 +16,7 @@ pub mod commit;
 pub mod epochs;
 pub mod producers;
 pub mod replica;
+pub mod scrub;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -28,21 +29,22 @@ use futures::channel::oneshot;
 use uuid::Uuid;
 
 use crate::config::TopicConfig;
-use crate::log::{CacheBudget, LogConfig, LogError, PartitionLog};
+use crate::log::{throttled, CacheBudget, LogConfig, LogError, PartitionLog, Stamp};
 use crate::protocol::batch::{self, ProduceBatchError};
+use crate::protocol::records::{self, ProduceRules};
 use producers::{ProducerStates, SequenceCheck};
 
 /// Why a partition refused a request. Mapped to Kafka codes once, in
 /// `server::errors`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PartitionError {
-    CorruptMessage(String),
+    /// A produced batch failed validation (Kafka's LogValidator rules).
+    Batch(batch::ProduceBatchError),
     InvalidRecord(String),
     MessageTooLarge {
         size: usize,
         max: usize,
     },
-    UnsupportedMessageFormat(String),
     StaleProducerEpoch,
     OutOfOrderSequence {
         expected: i32,
@@ -85,14 +87,14 @@ pub enum PartitionError {
 impl std::fmt::Display for PartitionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PartitionError::CorruptMessage(m) | PartitionError::InvalidRecord(m) => f.write_str(m),
+            PartitionError::Batch(e) => e.fmt(f),
+            PartitionError::InvalidRecord(m) => f.write_str(m),
             PartitionError::MessageTooLarge { size, max } => {
                 write!(
                     f,
                     "batch of {size} bytes is larger than max.message.bytes {max}"
                 )
             }
-            PartitionError::UnsupportedMessageFormat(m) => f.write_str(m),
             PartitionError::StaleProducerEpoch => {
                 f.write_str("producer epoch is older than the current one")
             }
@@ -146,16 +148,9 @@ fn storage_error(e: &LogError) -> PartitionError {
 }
 
 fn batch_error(e: ProduceBatchError) -> PartitionError {
-    let message = e.to_string();
     match e {
         ProduceBatchError::TooLarge { size, max } => PartitionError::MessageTooLarge { size, max },
-        ProduceBatchError::Batch(batch::BatchError::CorruptCrc) => {
-            PartitionError::CorruptMessage(message)
-        }
-        ProduceBatchError::Batch(batch::BatchError::UnsupportedMagic(_)) => {
-            PartitionError::UnsupportedMessageFormat(message)
-        }
-        _ => PartitionError::InvalidRecord(message),
+        other => PartitionError::Batch(other),
     }
 }
 
@@ -359,16 +354,22 @@ impl Partition {
                 min: min_isr,
             });
         }
-        let header =
-            batch::validate_produce_records(records, state.config.max_message_bytes as usize)
-                .map_err(batch_error)?;
-        if header.is_transactional() || header.is_control() {
-            return Err(PartitionError::InvalidRecord(
-                "transactional batches are not supported yet".into(),
-            ));
-        }
+        let now = now_ms();
+        let config = &state.config;
+        let rules = ProduceRules {
+            max_message_bytes: config.max_message_bytes as usize,
+            now_ms: now,
+            log_append_time: config.timestamp_type_log_append,
+            timestamp_before_max_ms: config.timestamp_before_max_ms,
+            timestamp_after_max_ms: config.timestamp_after_max_ms,
+            require_keys: config.cleanup_compact,
+            // The produce handler judges the request version (KIP-110).
+            zstd_allowed: true,
+        };
+        let valid = records::validate_produce(records, &rules).map_err(batch_error)?;
+        let header = valid.header;
         let log_start_offset = state.log.start_offset();
-        let log_append_time = state.config.timestamp_type_log_append.then(now_ms);
+        let log_append_time = state.config.timestamp_type_log_append.then_some(now);
         match state.producers.check(&header) {
             SequenceCheck::Append => {}
             SequenceCheck::Duplicate(meta) => {
@@ -395,14 +396,21 @@ impl Partition {
                 return Err(PartitionError::OutOfOrderSequence { expected, got })
             }
         }
-        let stored = stored_form(&state.config, &header, records, &self.topic, self.index)?;
-        let stamp = state
-            .replica
-            .replicated
-            .then_some(state.replica.leader_epoch);
+        let stored = stored_form(&state.config, &header, records)?;
+        let stamp = Stamp {
+            log_append_time_ms: log_append_time,
+            leader_epoch: state
+                .replica
+                .replicated
+                .then_some(state.replica.leader_epoch),
+            // Kafka's validator makes maxTimestamp the largest record
+            // timestamp whatever the producer wrote; so does the copy.
+            max_timestamp: (valid.max_timestamp != header.max_timestamp)
+                .then_some(valid.max_timestamp),
+        };
         let info = state
             .log
-            .append_stamped(stored.as_deref().unwrap_or(records), log_append_time, stamp)
+            .append_with(stored.as_deref().unwrap_or(records), stamp)
             .map_err(|e| storage_error(&e))?;
         state.producers.record(
             &header,
@@ -485,7 +493,13 @@ impl Partition {
             }
             Err(e) => {
                 let kept = state.log.end_offset();
-                log::error!("{}-{}: flush failed: {e}", self.topic, self.index);
+                throttled::log("partition-flush-failed", log::Level::Error, || {
+                    format!(
+                        "{}-{}: flush failed, produces since the last flush answered \
+                         KAFKA_STORAGE_ERROR: {e}",
+                        self.topic, self.index
+                    )
+                });
                 state.producers.truncate_from(kept);
                 let error = storage_error(&e);
                 let state = &mut *state;
@@ -571,16 +585,19 @@ impl Partition {
                     end: limit,
                 });
             }
-            let job = state
-                .log
-                .plan_read(offset, max_bytes, limit)
-                .map_err(|e| storage_error(&e))?;
+            let job = match state.log.plan_read(offset, max_bytes, limit) {
+                Ok(job) => job,
+                Err(e) => {
+                    drop(state);
+                    return Err(self.read_failed(offset, e));
+                }
+            };
             (job, hw, start)
         };
         if let Some(prefetch) = job.take_prefetch() {
             glommio::spawn_local(prefetch.run()).detach();
         }
-        let records = job.run().await.map_err(|e| storage_error(&e))?;
+        let records = job.run().await.map_err(|e| self.read_failed(offset, e))?;
         Ok(Fetched {
             records,
             high_watermark,
@@ -648,15 +665,86 @@ impl Partition {
         };
         let (batch_offset, wanted) = match job {
             Err(known) => known,
-            Ok(job) => match job.run().await.map_err(|e| storage_error(&e))? {
-                Some((offset, _)) => (offset, RecordWanted::AtLeast(timestamp)),
-                None => return Ok(None),
+            Ok(job) => match job.run().await {
+                Ok(Some((offset, _))) => (offset, RecordWanted::AtLeast(timestamp)),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.read_failed(timestamp, e)),
             },
         };
         let batch = self.read(batch_offset, 1).await?.records;
-        Ok(Some(
-            find_record(&batch, wanted).unwrap_or((batch_offset, timestamp.max(-1))),
-        ))
+        let accept = |ts: i64| match wanted {
+            RecordWanted::AtLeast(t) => ts >= t,
+            RecordWanted::Exactly(t) => ts == t,
+        };
+        match records::find_record(&batch, accept) {
+            Ok(found) => Ok(Some(found.unwrap_or((batch_offset, timestamp.max(-1))))),
+            Err(e) => {
+                // The stored batch does not parse: never decoded on trust
+                // (it used to abort the broker), and its segment is
+                // scrubbed next so readers get an error, not the batch.
+                self.state.borrow_mut().log.request_scrub(batch_offset);
+                Err(self.read_failed(
+                    batch_offset,
+                    LogError::Corrupt(format!("batch at offset {batch_offset}: {e}")),
+                ))
+            }
+        }
+    }
+
+    /// A read that failed: logged (once per interval for repeats) and
+    /// turned into the partition's error (KAFKA_STORAGE_ERROR for I/O
+    /// errors and corrupt data).
+    fn read_failed(&self, offset: i64, e: LogError) -> PartitionError {
+        if matches!(e, LogError::Corrupt(_) | LogError::Io(_)) {
+            throttled::log("partition-read-failed", log::Level::Error, || {
+                format!(
+                    "{}-{}: read at {offset} failed: {e}",
+                    self.topic, self.index
+                )
+            });
+        }
+        storage_error(&e)
+    }
+
+    /// One step of the background scrub of this partition's stored
+    /// segments (see `log::scrub`): None when nothing is due, else the
+    /// bytes it read, for the caller's pacing.
+    pub async fn scrub_step(&self, now: i64, interval_ms: i64) -> Option<u64> {
+        if self.deleted.get() {
+            return None;
+        }
+        let job = self.state.borrow_mut().log.plan_scrub(now, interval_ms)?;
+        let outcome = job.run().await;
+        if let Some(e) = &outcome.io_error {
+            throttled::log("partition-scrub-io", log::Level::Error, || {
+                format!("{}-{}: scrub read failed: {e}", self.topic, self.index)
+            });
+        }
+        let bytes = outcome.bytes.max(1);
+        let rolled = self.state.borrow_mut().log.complete_scrub(outcome, now);
+        if rolled {
+            // The corrupt active segment was rolled: finalize it now.
+            self.flush_now().await;
+        }
+        Some(bytes)
+    }
+
+    /// A reader found a bad stored batch at `offset`: its segment is
+    /// scrubbed next, so it gets marked.
+    pub fn request_scrub(&self, offset: i64) {
+        self.state.borrow_mut().log.request_scrub(offset);
+    }
+
+    /// When `offset` lies in a range marked unreadable, the first offset
+    /// after it.
+    pub fn unreadable_end(&self, offset: i64) -> Option<i64> {
+        self.state.borrow().log.unreadable_end(offset)
+    }
+
+    /// (segment base, first unreadable offset, segment end) of every
+    /// segment marked corrupt.
+    pub fn corrupt_ranges(&self) -> Vec<(i64, i64, i64)> {
+        self.state.borrow().log.corrupt_ranges()
     }
 
     /// Rolls by segment.ms, applies retention and compacts (one bounded
@@ -783,23 +871,15 @@ impl Partition {
     }
 }
 
-/// The batch to store for a produced one, when it differs: checks that a
-/// compacted topic's records all have keys (Kafka refuses null keys there
-/// with INVALID_RECORD) and re-encodes the batch in the topic's
-/// compression.type codec when that is not the producer's.
+/// The batch to store for a validated produced one, when it differs:
+/// re-encoded in the topic's compression.type codec when that is not the
+/// producer's.
 fn stored_form(
     config: &TopicConfig,
     header: &batch::BatchHeader,
     records: &[u8],
-    topic: &str,
-    index: i32,
 ) -> Result<Option<Vec<u8>>, PartitionError> {
-    let invalid = |e: batch::RecordsError| PartitionError::InvalidRecord(e.to_string());
-    if config.cleanup_compact && batch::has_null_key(records).map_err(invalid)? {
-        return Err(PartitionError::InvalidRecord(format!(
-            "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
-        )));
-    }
+    let invalid = |e: batch::RecordsError| PartitionError::Batch(ProduceBatchError::Records(e));
     match config.compression {
         Some(codec) if codec as u8 != header.compression() => {
             batch::recompress(records, codec).map(Some).map_err(invalid)
@@ -812,27 +892,6 @@ fn stored_form(
 enum RecordWanted {
     AtLeast(i64),
     Exactly(i64),
-}
-
-/// The offset and timestamp of the first record of the first batch in
-/// `batches` that matches. LogAppendTime batches stamp every record with the
-/// batch's max timestamp.
-fn find_record(batches: &Bytes, wanted: RecordWanted) -> Option<(i64, i64)> {
-    let header = batch::BatchHeader::parse(batches).ok()?;
-    let mut buf = batches.slice(..header.total_bytes().min(batches.len()));
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
-    set.records.iter().find_map(|r| {
-        let ts = if header.is_log_append_time() {
-            header.max_timestamp
-        } else {
-            r.timestamp
-        };
-        let hit = match wanted {
-            RecordWanted::AtLeast(t) => ts >= t,
-            RecordWanted::Exactly(t) => ts == t,
-        };
-        hit.then_some((r.offset, ts))
-    })
 }
 
 fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
@@ -894,7 +953,18 @@ fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerSt
         if offset > log_end || offset < log_start {
             continue;
         }
-        if let Some(states) = std::fs::read(snapshot_path(dir, offset))
+        let path = snapshot_path(dir, offset);
+        // A snapshot holds at most PRODUCERS_PER_PARTITION_MAX producers:
+        // a file far larger is not one, and is not read into memory.
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
+            log::warn!(
+                "{}: {size} bytes is more than a producer snapshot can be; ignored",
+                path.display()
+            );
+            continue;
+        }
+        if let Some(states) = std::fs::read(&path)
             .ok()
             .and_then(|b| ProducerStates::from_snapshot(&b))
         {

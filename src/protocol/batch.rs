@@ -1,9 +1,11 @@
 //! The Kafka v2 record-batch view: parse, validate and patch batches in place.
 //!
 //! Owns the byte layout of a record batch (magic 2) and nothing else: no I/O,
-//! no allocation, no per-record decoding. It is pure, so it runs on whichever
-//! shard holds the bytes (the produce path on the partition's owner shard, the
-//! log's recovery and read paths on the same shard).
+//! no allocation, no per-record decoding (records are walked, boundedly, by
+//! `protocol::records`, which also holds the produce validator). It is pure,
+//! so it runs on whichever shard holds the bytes (the produce path on the
+//! partition's owner shard, the log's recovery and read paths on the same
+//! shard).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8 (bytes after this
 //! field), partitionLeaderEpoch i32 @12, magic i8 @16, crc u32 @17 (CRC32C of
@@ -13,12 +15,14 @@
 //! recordsCount i32 @57, records @61.
 //!
 //! Invariants: a `BatchHeader` returned by [`BatchHeader::parse`] has magic 2
-//! and `batch_length >= BATCH_LENGTH_MIN`; the CRC is only checked where the
-//! caller asks (`validate_produce_records`, `BatchIter::verify_crc`). The CRC
+//! and `batch_length >= BATCH_LENGTH_MIN`; the CRC and the header's
+//! consistency ([`BatchHeader::check_consistent`]) are only checked where the
+//! caller asks (`validate_produce_records`, a verifying `BatchIter`). The CRC
 //! does not cover baseOffset or partitionLeaderEpoch, so patching those never
 //! re-checksums; LogAppendTime changes attributes and maxTimestamp, so
 //! [`set_log_append_time`] recomputes it. Mapping errors to Kafka codes is
-//! `protocol/error.rs`'s job, not this module's.
+//! `server/errors.rs`'s job, not this module's ([`BatchFault`] names the
+//! class).
 
 #![forbid(unsafe_code)]
 
@@ -63,6 +67,9 @@ pub enum BatchError {
     UnsupportedMagic(i8),
     /// CRC32C over attributes..end does not match the stored crc.
     CorruptCrc,
+    /// Header fields that contradict each other (recordsCount against
+    /// lastOffsetDelta or against the bytes present).
+    Inconsistent(&'static str),
 }
 
 impl fmt::Display for BatchError {
@@ -72,6 +79,9 @@ impl fmt::Display for BatchError {
             BatchError::InvalidLength => write!(f, "record batch length is invalid"),
             BatchError::UnsupportedMagic(m) => write!(f, "record batch magic {m} is unsupported"),
             BatchError::CorruptCrc => write!(f, "record batch CRC32C does not match"),
+            BatchError::Inconsistent(what) => {
+                write!(f, "record batch header is inconsistent: {what}")
+            }
         }
     }
 }
@@ -85,15 +95,105 @@ pub enum ProduceBatchError {
     Batch(BatchError),
     /// More than one batch, or bytes after the batch (Kafka: INVALID_RECORD).
     MultipleBatches,
-    /// No records at all (empty `records`, or recordsCount == 0).
+    /// No records at all (empty `records`, or recordsCount <= 0).
     Empty,
-    /// recordsCount, lastOffsetDelta inconsistent (Kafka: INVALID_RECORD / CORRUPT_MESSAGE).
+    /// recordsCount and lastOffsetDelta disagree (Kafka: INVALID_RECORD).
     InvalidRecordCount {
         records_count: i32,
         last_offset_delta: i32,
     },
     /// Larger than max.message.bytes (Kafka: MESSAGE_TOO_LARGE).
     TooLarge { size: usize, max: usize },
+    /// Attribute bits 0-2 name no codec (Kafka: UNSUPPORTED_COMPRESSION_TYPE).
+    UnknownCodec(u8),
+    /// zstd in a Produce request older than v7 (KIP-110).
+    ZstdNeedsV7,
+    /// Clients may not write control batches (Kafka: INVALID_RECORD).
+    ControlBatch,
+    /// A transactional batch: corelog has no transaction coordinator, so no
+    /// partition is ever part of an ongoing transaction (Kafka with
+    /// transaction verification answers INVALID_TXN_STATE then).
+    Transactional,
+    /// A producer may not mark its batch LogAppendTime (Kafka: INVALID_TIMESTAMP).
+    LogAppendTime,
+    /// Producer id with a negative epoch or sequence (Kafka: INVALID_RECORD).
+    InvalidProducer(&'static str),
+    /// A record's timestamp is outside the topic's bounds.
+    Timestamp {
+        index: i32,
+        timestamp: i64,
+        min: i64,
+        max: i64,
+    },
+    /// A record without a key on a compacted topic.
+    NullKey { index: i32 },
+    /// The records section does not parse, or decompresses past the bound.
+    Records(RecordsError),
+}
+
+/// The Kafka error class of a refused batch; `server::errors` maps each
+/// to its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchFault {
+    /// CORRUPT_MESSAGE
+    Corrupt,
+    /// INVALID_RECORD
+    InvalidRecord,
+    /// MESSAGE_TOO_LARGE
+    TooLarge,
+    /// UNSUPPORTED_FOR_MESSAGE_FORMAT
+    UnsupportedFormat,
+    /// UNSUPPORTED_COMPRESSION_TYPE
+    UnsupportedCompression,
+    /// INVALID_TIMESTAMP
+    InvalidTimestamp,
+    /// INVALID_TXN_STATE
+    InvalidTxnState,
+}
+
+impl ProduceBatchError {
+    pub fn fault(&self) -> BatchFault {
+        match self {
+            ProduceBatchError::Batch(BatchError::CorruptCrc)
+            | ProduceBatchError::Batch(BatchError::InvalidLength) => BatchFault::Corrupt,
+            ProduceBatchError::Batch(BatchError::UnsupportedMagic(_)) => {
+                BatchFault::UnsupportedFormat
+            }
+            ProduceBatchError::Batch(_)
+            | ProduceBatchError::MultipleBatches
+            | ProduceBatchError::Empty
+            | ProduceBatchError::InvalidRecordCount { .. }
+            | ProduceBatchError::ControlBatch
+            | ProduceBatchError::InvalidProducer(_)
+            | ProduceBatchError::NullKey { .. } => BatchFault::InvalidRecord,
+            ProduceBatchError::TooLarge { .. } => BatchFault::TooLarge,
+            ProduceBatchError::UnknownCodec(_) | ProduceBatchError::ZstdNeedsV7 => {
+                BatchFault::UnsupportedCompression
+            }
+            ProduceBatchError::Transactional => BatchFault::InvalidTxnState,
+            ProduceBatchError::LogAppendTime | ProduceBatchError::Timestamp { .. } => {
+                BatchFault::InvalidTimestamp
+            }
+            ProduceBatchError::Records(e) => match e {
+                RecordsError::Batch(b) => ProduceBatchError::Batch(*b).fault(),
+                RecordsError::UnknownCodec(_) => BatchFault::UnsupportedCompression,
+                RecordsError::Codec(_) => BatchFault::Corrupt,
+                RecordsError::Malformed { .. } => BatchFault::InvalidRecord,
+                RecordsError::TooLarge => BatchFault::TooLarge,
+            },
+        }
+    }
+
+    /// The index in its batch of the record at fault, when one is (Produce
+    /// v8+ reports it in `record_errors`).
+    pub fn record_index(&self) -> Option<i32> {
+        match self {
+            ProduceBatchError::Timestamp { index, .. }
+            | ProduceBatchError::NullKey { index }
+            | ProduceBatchError::Records(RecordsError::Malformed { index, .. }) => Some(*index),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ProduceBatchError {
@@ -114,6 +214,40 @@ impl fmt::Display for ProduceBatchError {
             ProduceBatchError::TooLarge { size, max } => {
                 write!(f, "record batch of {size} bytes exceeds max.message.bytes {max}")
             }
+            ProduceBatchError::UnknownCodec(c) => {
+                write!(f, "record batch names unknown compression codec {c}")
+            }
+            ProduceBatchError::ZstdNeedsV7 => write!(
+                f,
+                "Produce requests with version < 7 must not use ZStandard compression"
+            ),
+            ProduceBatchError::ControlBatch => {
+                write!(f, "Clients are not allowed to write control records")
+            }
+            ProduceBatchError::Transactional => write!(
+                f,
+                "transactional batches are not supported: this broker runs no transactions"
+            ),
+            ProduceBatchError::LogAppendTime => write!(
+                f,
+                "Producer should not set timestamp type to LogAppendTime"
+            ),
+            ProduceBatchError::InvalidProducer(what) => f.write_str(what),
+            ProduceBatchError::Timestamp {
+                index,
+                timestamp,
+                min,
+                max,
+            } => write!(
+                f,
+                "Timestamp {timestamp} of record {index} is out of range. \
+                 The timestamp should be within [{min}, {max}]"
+            ),
+            ProduceBatchError::NullKey { index } => write!(
+                f,
+                "Compacted topic cannot accept message without key (record {index})"
+            ),
+            ProduceBatchError::Records(e) => e.fmt(f),
         }
     }
 }
@@ -123,6 +257,12 @@ impl std::error::Error for ProduceBatchError {}
 impl From<BatchError> for ProduceBatchError {
     fn from(e: BatchError) -> Self {
         ProduceBatchError::Batch(e)
+    }
+}
+
+impl From<RecordsError> for ProduceBatchError {
+    fn from(e: RecordsError) -> Self {
+        ProduceBatchError::Records(e)
     }
 }
 
@@ -236,6 +376,35 @@ impl BatchHeader {
     pub fn last_sequence(&self) -> i32 {
         increment_sequence(self.base_sequence, self.last_offset_delta)
     }
+
+    /// Checks what the header alone can tell: lastOffsetDelta is not
+    /// negative, 0 <= recordsCount <= lastOffsetDelta + 1 (fewer records
+    /// than offsets only after the cleaner dropped some), and an
+    /// uncompressed batch has the bytes for recordsCount records of at
+    /// least `RECORD_BYTES_MIN` each. Cheap: readers that trust a header
+    /// (recovery, replication, scans) call it with the CRC check.
+    pub fn check_consistent(&self) -> Result<(), BatchError> {
+        if self.last_offset_delta < 0 {
+            return Err(BatchError::Inconsistent("lastOffsetDelta is negative"));
+        }
+        if self.records_count < 0 {
+            return Err(BatchError::Inconsistent("recordsCount is negative"));
+        }
+        if i64::from(self.records_count) > i64::from(self.last_offset_delta) + 1 {
+            return Err(BatchError::Inconsistent(
+                "recordsCount is larger than lastOffsetDelta + 1",
+            ));
+        }
+        let records_bytes = self.total_bytes() - BATCH_HEADER_BYTES;
+        if self.compression() == 0
+            && self.records_count as usize > records_bytes / super::records::RECORD_BYTES_MIN
+        {
+            return Err(BatchError::Inconsistent(
+                "recordsCount is larger than the records bytes can hold",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `sequence + increment`, wrapping past i32::MAX to 0 (Kafka's rule).
@@ -332,6 +501,17 @@ pub fn set_log_append_time_parts(header: &mut [u8], records: &[u8], ts: i64) {
     header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Sets a CreateTime batch's maxTimestamp to `ts` (the largest record
+/// timestamp, which Kafka's validator makes it whatever the producer
+/// wrote) and recomputes the CRC; `header`/`records` as in
+/// [`set_log_append_time_parts`].
+pub fn set_max_timestamp_parts(header: &mut [u8], records: &[u8], ts: i64) {
+    assert_eq!(header.len(), BATCH_HEADER_BYTES);
+    header[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&ts.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_AT..]), records);
+    header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// A record-batch compression codec (attributes bits 0-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -381,15 +561,19 @@ impl Codec {
 }
 
 /// Why the records inside a batch could not be decoded or re-encoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordsError {
     Batch(BatchError),
     /// Attribute bits name a codec that does not exist.
     UnknownCodec(u8),
-    /// The codec failed to decompress or compress the records.
-    Codec(String),
-    /// The records section does not parse as recordsCount v2 records.
-    Malformed(&'static str),
+    /// The codec's stream is corrupt (or it failed to compress).
+    Codec(Codec),
+    /// The records section does not parse: `index` is the record at fault
+    /// (recordsCount when bytes follow the last one).
+    Malformed {
+        index: i32,
+        what: &'static str,
+    },
     /// Decompressed records larger than `RECORDS_DECOMPRESSED_BYTES_MAX`.
     TooLarge,
 }
@@ -399,11 +583,17 @@ impl fmt::Display for RecordsError {
         match self {
             RecordsError::Batch(e) => e.fmt(f),
             RecordsError::UnknownCodec(c) => write!(f, "record batch names unknown codec {c}"),
-            RecordsError::Codec(e) => write!(f, "record batch codec failed: {e}"),
-            RecordsError::Malformed(what) => {
-                write!(f, "record batch records are malformed: {what}")
+            RecordsError::Codec(c) => {
+                write!(f, "record batch {} stream is corrupt", c.dump_name())
             }
-            RecordsError::TooLarge => write!(f, "record batch decompresses to too many bytes"),
+            RecordsError::Malformed { index, what } => {
+                write!(f, "record {index} of the batch is malformed: {what}")
+            }
+            RecordsError::TooLarge => write!(
+                f,
+                "record batch decompresses to more than {} bytes",
+                crate::limits::RECORDS_DECOMPRESSED_BYTES_MAX
+            ),
         }
     }
 }
@@ -416,150 +606,7 @@ impl From<BatchError> for RecordsError {
     }
 }
 
-/// One v2 record, borrowed from a decompressed records section. `raw` is
-/// the whole encoded record (length prefix included): since it is encoded
-/// relative to its batch's baseOffset and baseTimestamp, a batch rebuilt
-/// with the same base values can carry it unchanged.
-#[derive(Clone, Copy, Debug)]
-pub struct RecordView<'a> {
-    pub raw: &'a [u8],
-    pub timestamp_delta: i64,
-    pub offset_delta: i32,
-    pub key: Option<&'a [u8]>,
-    pub value: Option<&'a [u8]>,
-    header_count: i32,
-    headers: &'a [u8],
-}
-
-impl<'a> RecordView<'a> {
-    /// Header keys in order (duplicates kept, as Kafka allows them).
-    pub fn header_keys(&self) -> Vec<&'a [u8]> {
-        let mut out = Vec::with_capacity(self.header_count.max(0) as usize);
-        let mut at = 0;
-        for _ in 0..self.header_count {
-            let Ok(key) = read_bytes(self.headers, &mut at) else {
-                break;
-            };
-            if read_bytes(self.headers, &mut at).is_err() {
-                break;
-            }
-            out.push(key.unwrap_or_default());
-        }
-        out
-    }
-}
-
-fn read_varlong(buf: &[u8], at: &mut usize) -> Result<i64, RecordsError> {
-    let mut raw: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let b = *buf
-            .get(*at)
-            .ok_or(RecordsError::Malformed("varint runs past the end"))?;
-        *at += 1;
-        raw |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-        }
-    }
-    Err(RecordsError::Malformed("varint is too long"))
-}
-
-fn read_varint(buf: &[u8], at: &mut usize) -> Result<i32, RecordsError> {
-    i32::try_from(read_varlong(buf, at)?).map_err(|_| RecordsError::Malformed("varint overflows"))
-}
-
-fn read_bytes<'a>(buf: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, RecordsError> {
-    let len = read_varint(buf, at)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    let end = at
-        .checked_add(len as usize)
-        .filter(|&e| e <= buf.len())
-        .ok_or(RecordsError::Malformed("field runs past the end"))?;
-    let out = &buf[*at..end];
-    *at = end;
-    Ok(Some(out))
-}
-
-/// The records section of one whole batch, decompressed (borrowed when the
-/// batch is uncompressed).
-pub fn records_section<'a>(
-    batch: &'a [u8],
-    header: &BatchHeader,
-) -> Result<std::borrow::Cow<'a, [u8]>, RecordsError> {
-    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
-    use std::borrow::Cow;
-    if batch.len() < header.total_bytes() || header.total_bytes() < BATCH_HEADER_BYTES {
-        return Err(BatchError::Truncated.into());
-    }
-    let mut compressed: &[u8] = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
-    let take = |b: &mut bytes::Bytes| -> anyhow::Result<bytes::Bytes> { Ok(std::mem::take(b)) };
-    let codec = header.compression();
-    let out = match Codec::from_id(codec).ok_or(RecordsError::UnknownCodec(codec))? {
-        Codec::None => return Ok(Cow::Borrowed(compressed)),
-        Codec::Gzip => Gzip::decompress(&mut compressed, take),
-        Codec::Snappy => Snappy::decompress(&mut compressed, take),
-        Codec::Lz4 => Lz4::decompress(&mut compressed, take),
-        Codec::Zstd => Zstd::decompress(&mut compressed, take),
-    }
-    .map_err(|e| RecordsError::Codec(e.to_string()))?;
-    if out.len() > crate::limits::RECORDS_DECOMPRESSED_BYTES_MAX {
-        return Err(RecordsError::TooLarge);
-    }
-    Ok(Cow::Owned(out.to_vec()))
-}
-
-/// Parses the `count` records of a decompressed records section; the
-/// section must hold exactly them.
-pub fn parse_records(section: &[u8], count: i32) -> Result<Vec<RecordView<'_>>, RecordsError> {
-    let mut out = Vec::with_capacity(count.clamp(0, 4096) as usize);
-    let mut at = 0;
-    for _ in 0..count.max(0) {
-        let start = at;
-        let len = read_varint(section, &mut at)?;
-        let body_end = usize::try_from(len)
-            .ok()
-            .and_then(|l| at.checked_add(l))
-            .filter(|&e| e <= section.len())
-            .ok_or(RecordsError::Malformed("record length runs past the end"))?;
-        let body = &section[..body_end];
-        if at >= body_end {
-            return Err(RecordsError::Malformed("record is empty"));
-        }
-        at += 1; // attributes, unused in v2
-        let timestamp_delta = read_varlong(body, &mut at)?;
-        let offset_delta = read_varint(body, &mut at)?;
-        let key = read_bytes(body, &mut at)?;
-        let value = read_bytes(body, &mut at)?;
-        let header_count = read_varint(body, &mut at)?;
-        let headers = &body[at..];
-        let mut h = 0;
-        for _ in 0..header_count.max(0) {
-            read_bytes(headers, &mut h)?.ok_or(RecordsError::Malformed("null header key"))?;
-            read_bytes(headers, &mut h)?;
-        }
-        if h != headers.len() {
-            return Err(RecordsError::Malformed(
-                "record length does not match its fields",
-            ));
-        }
-        at = body_end;
-        out.push(RecordView {
-            raw: &section[start..body_end],
-            timestamp_delta,
-            offset_delta,
-            key,
-            value,
-            header_count,
-            headers,
-        });
-    }
-    if at != section.len() {
-        return Err(RecordsError::Malformed("bytes after the last record"));
-    }
-    Ok(out)
-}
+pub use super::records::{parse_records, records_section, RecordView};
 
 /// Builds one batch from `template`'s header fields (baseOffset,
 /// partitionLeaderEpoch, attributes other than the codec, lastOffsetDelta,
@@ -589,7 +636,7 @@ pub fn build_batch(
         Codec::Lz4 => Lz4::compress(&mut out, copy),
         Codec::Zstd => Zstd::compress(&mut out, copy),
     }
-    .map_err(|e| RecordsError::Codec(e.to_string()))?;
+    .map_err(|_| RecordsError::Codec(codec))?;
     let batch_length =
         i32::try_from(out.len() - BATCH_LENGTH_PREFIX_BYTES).map_err(|_| RecordsError::TooLarge)?;
     let attributes = (template.attributes & !COMPRESSION_MASK) | codec as i16;
@@ -627,18 +674,8 @@ pub fn recompress(batch: &[u8], codec: Codec) -> Result<Vec<u8>, RecordsError> {
     let section = records_section(batch, &header)?;
     // Parsing checks the section holds exactly recordsCount records, so a
     // malformed batch is refused rather than re-wrapped.
-    parse_records(&section, header.records_count)?;
+    parse_records(&section, &header)?;
     build_batch(&header, codec, header.records_count, &section)
-}
-
-/// True when some record of the batch has a null key (refused on compacted
-/// topics, as Kafka's LogValidator does).
-pub fn has_null_key(batch: &[u8]) -> Result<bool, RecordsError> {
-    let header = BatchHeader::parse(batch)?;
-    let section = records_section(batch, &header)?;
-    Ok(parse_records(&section, header.records_count)?
-        .iter()
-        .any(|r| r.key.is_none()))
 }
 
 /// Why a [`BatchIter`] stopped before the end of its buffer.
@@ -714,7 +751,9 @@ impl Iterator for BatchIter<'_> {
             return None;
         }
         if self.verify_crc {
-            if let Err(e) = verify_crc(&rest[..total], &header) {
+            let checked =
+                verify_crc(&rest[..total], &header).and_then(|_| header.check_consistent());
+            if let Err(e) = checked {
                 self.stop = Some(IterStop::Invalid(e));
                 return None;
             }
@@ -962,7 +1001,9 @@ mod tests {
                     .records;
                 assert_eq!(decoded.records, expected, "{from:?} -> {to:?}");
             }
-            assert!(has_null_key(&original).unwrap());
+            let h = BatchHeader::parse(&original).unwrap();
+            let section = records_section(&original, &h).unwrap();
+            assert!(parse_records(&section, &h).unwrap()[2].key.is_none());
         }
     }
 
@@ -971,20 +1012,65 @@ mod tests {
         let batch = encode(3, Compression::Lz4);
         let h = BatchHeader::parse(&batch).unwrap();
         let section = records_section(&batch, &h).unwrap();
-        let records = parse_records(&section, h.records_count).unwrap();
+        let records = parse_records(&section, &h).unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[2].offset_delta, 2);
         assert_eq!(records[2].timestamp_delta, 2);
         assert_eq!(records[0].key, Some(&b"k"[..]));
         assert_eq!(records[0].value, Some(&b"hello"[..]));
         assert!(records[0].header_keys().is_empty());
-        assert!(parse_records(&section, 4).is_err());
-        assert!(parse_records(&section, 2).is_err());
-        assert!(!has_null_key(&batch).unwrap());
+        let claims = |n: i32| BatchHeader {
+            records_count: n,
+            last_offset_delta: 3,
+            ..h
+        };
+        assert!(parse_records(&section, &claims(4)).is_err());
+        assert!(parse_records(&section, &claims(2)).is_err());
+        assert!(records.iter().all(|r| r.key.is_some()));
         let mut bad = encode(3, Compression::Zstd);
         let last = bad.len() - 2;
         bad[last] ^= 0xff;
         assert!(recompress(&bad, Codec::None).is_err());
+    }
+
+    #[test]
+    fn inconsistent_headers_stop_a_verifying_iterator() {
+        let good = encode(2, Compression::None);
+        let reseal = |b: &mut Vec<u8>| {
+            let crc = compute_crc(b);
+            b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        };
+        for (at, value, what) in [
+            (LAST_OFFSET_DELTA_AT, -1i32, "lastOffsetDelta is negative"),
+            (RECORDS_COUNT_AT, -1, "recordsCount is negative"),
+            (
+                RECORDS_COUNT_AT,
+                3,
+                "recordsCount is larger than lastOffsetDelta + 1",
+            ),
+        ] {
+            let mut b = good.clone();
+            b[at..at + 4].copy_from_slice(&value.to_be_bytes());
+            reseal(&mut b);
+            let mut it = BatchIter::new(&b, true);
+            assert_eq!(it.by_ref().count(), 0, "{what}");
+            assert_eq!(
+                it.stop(),
+                Some(IterStop::Invalid(BatchError::Inconsistent(what)))
+            );
+            // Without verification the header still parses (fetch serves bytes as stored).
+            assert_eq!(BatchIter::new(&b, false).count(), 1);
+        }
+        let mut b = good.clone();
+        b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        b[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        reseal(&mut b);
+        assert_eq!(
+            BatchHeader::parse(&b).unwrap().check_consistent(),
+            Err(BatchError::Inconsistent(
+                "recordsCount is larger than the records bytes can hold"
+            ))
+        );
     }
 
     #[test]

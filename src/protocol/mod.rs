@@ -6,3 +6,5 @@
 pub mod apis;
 pub mod batch;
 pub mod frame;
+pub mod internal;
+pub mod records;

@@ -73,6 +73,11 @@ pub struct Broker {
     catalog: RefCell<Rc<Catalog>>,
     /// This shard's partitions by topic name, indexed by partition number.
     partitions: RefCell<HashMap<String, Vec<Option<Rc<Partition>>>>>,
+    /// Partitions of this shard whose log could not be opened (an I/O
+    /// error, unreadable files), with the reason: offline, so their
+    /// requests get KAFKA_STORAGE_ERROR while the others serve. Retried
+    /// at the next catalog change.
+    offline: RefCell<HashMap<(String, i32), String>>,
     pub committer: Rc<Committer>,
     /// Memory for this shard's tail caches and read-ahead windows.
     pub cache_budget: Rc<CacheBudget>,
@@ -187,7 +192,8 @@ impl Broker {
                         }
                     }
                     _ => {
-                        let partition = Partition::open(
+                        let key = (topic.name.clone(), index as i32);
+                        match Partition::open(
                             &self.config.data_dir,
                             &topic.name,
                             index as i32,
@@ -196,8 +202,22 @@ impl Broker {
                             self.cache_budget.clone(),
                         )
                         .await
-                        .map_err(|e| format!("cannot open {}-{index}: {e}", topic.name))?;
-                        opened.push(Rc::new(partition));
+                        {
+                            Ok(partition) => {
+                                self.offline.borrow_mut().remove(&key);
+                                opened.push(Rc::new(partition));
+                            }
+                            Err(e) => {
+                                // One bad log takes its partition offline,
+                                // not the broker.
+                                log::error!(
+                                    "cannot open {}-{index}, it is offline (requests get \
+                                     KAFKA_STORAGE_ERROR): {e}",
+                                    topic.name
+                                );
+                                self.offline.borrow_mut().insert(key, e.to_string());
+                            }
+                        }
                     }
                 }
             }
@@ -246,6 +266,12 @@ impl Broker {
             }
             removed
         };
+        self.offline.borrow_mut().retain(|(name, index), _| {
+            catalog
+                .topics
+                .get(name)
+                .is_some_and(|t| *index < t.partition_count())
+        });
         *self.catalog.borrow_mut() = catalog.clone();
         for partition in removed {
             delete_partition(partition).await;
@@ -287,6 +313,15 @@ impl Broker {
             }
         }
         crate::replication::Replication::sync(self);
+    }
+
+    /// Why a partition of this shard is offline (its log could not be
+    /// opened), if it is.
+    pub fn offline_reason(&self, topic: &str, index: i32) -> Option<String> {
+        self.offline
+            .borrow()
+            .get(&(topic.to_string(), index))
+            .cloned()
     }
 
     /// Routes one request to the shard that owns its partition: a direct call
@@ -460,6 +495,20 @@ pub async fn run_shard(
         background,
     )
     .expect("task queue exists");
+    let upkeep = {
+        let defaults = &broker.config.broker;
+        let upkeep = crate::partition::scrub::Upkeep {
+            scrub_bytes_per_second: defaults.log_scrub_io_max_bytes_per_second,
+            scrub_interval_ms: defaults.log_scrub_interval_ms,
+            reserve_dir: (shard.0 == 0).then(|| config.data_dir.clone()),
+        };
+        let owner = broker.clone();
+        glommio::spawn_local_into(
+            crate::partition::scrub::upkeep_loop(move || owner.local_partitions(), upkeep),
+            background,
+        )
+        .expect("task queue exists")
+    };
     while !super::shutdown_requested() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
@@ -468,6 +517,7 @@ pub async fn run_shard(
     drop(housekeeping);
     drop(group_sweep);
     drop(isr_check);
+    drop(upkeep);
     shutdown(&broker).await;
     me.enter("stopped");
     Ok(())
@@ -515,6 +565,7 @@ async fn start(
             ..catalog.clone()
         })),
         partitions: RefCell::new(HashMap::new()),
+        offline: RefCell::new(HashMap::new()),
         committer: Committer::start(requests, config.tuning.group_commit_window()),
         cache_budget: CacheBudget::new(
             config.tuning.shard_memory_bytes,

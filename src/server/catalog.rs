@@ -172,13 +172,20 @@ impl CatalogOwner {
         .await
     }
 
+    /// Removes a topic. On a full disk the catalog rewrite may use the
+    /// data directory's reserve (`log::reserve`): a delete is how an
+    /// operator frees space, so it must not need free space itself.
     pub async fn delete_topic(broker: &Rc<Broker>, name: &str) -> Result<TopicMeta, CatalogError> {
-        Self::change(broker, false, |catalog| {
+        let deleted = Self::change_with(broker, false, Persist::MayUseReserve, |catalog| {
             catalog
                 .remove_topic(name)
                 .ok_or_else(|| CatalogError::UnknownTopic(name.to_string()))
         })
-        .await
+        .await;
+        if let Err(CatalogError::Storage(reason)) = &deleted {
+            log::warn!("DeleteTopics {name} refused: {reason}");
+        }
+        deleted
     }
 
     /// Replaces a topic's config overrides (already validated by the caller).
@@ -268,6 +275,15 @@ impl CatalogOwner {
         validate_only: bool,
         apply: impl FnOnce(&mut Catalog) -> Result<T, CatalogError>,
     ) -> Result<T, CatalogError> {
+        Self::change_with(broker, validate_only, Persist::Plain, apply).await
+    }
+
+    async fn change_with<T>(
+        broker: &Rc<Broker>,
+        validate_only: bool,
+        how: Persist,
+        apply: impl FnOnce(&mut Catalog) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
         let owner = broker
             .owner
             .as_ref()
@@ -295,7 +311,7 @@ impl CatalogOwner {
             }
             return Ok(result);
         }
-        persist(broker, next.clone()).await?;
+        persist_with(broker, next.clone(), how).await?;
         *owner.catalog.borrow_mut() = next.clone();
         broadcast(broker, next).await?;
         Ok(result)
@@ -478,10 +494,34 @@ impl CatalogOwner {
     }
 }
 
+/// Whether a catalog write may take the disk reserve when the disk is full.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    Plain,
+    /// Changes that free space (DeleteTopics): the reserve is released to
+    /// make room for the catalog file, then recreated once space returns.
+    MayUseReserve,
+}
+
 async fn persist(broker: &Rc<Broker>, catalog: Catalog) -> Result<(), CatalogError> {
+    persist_with(broker, catalog, Persist::Plain).await
+}
+
+async fn persist_with(
+    broker: &Rc<Broker>,
+    catalog: Catalog,
+    how: Persist,
+) -> Result<(), CatalogError> {
     let dir = broker.config.data_dir.clone();
     glommio::executor()
-        .spawn_blocking(move || catalog.persist(&dir))
+        .spawn_blocking(move || match how {
+            Persist::Plain => catalog.persist(&dir),
+            Persist::MayUseReserve => {
+                crate::log::reserve::with_reserve(&dir, "the topic catalog", || {
+                    catalog.persist(&dir)
+                })
+            }
+        })
         .await
         .map_err(|e| CatalogError::Storage(format!("cannot persist the topic catalog: {e}")))
 }

@@ -6,6 +6,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::catalog::CatalogError;
 use crate::partition::PartitionError;
+use crate::protocol::batch::{BatchFault, ProduceBatchError};
 
 pub const NONE: i16 = 0;
 
@@ -15,10 +16,9 @@ pub fn code(e: ResponseError) -> i16 {
 
 pub fn partition_error(e: &PartitionError) -> i16 {
     code(match e {
-        PartitionError::CorruptMessage(_) => ResponseError::CorruptMessage,
+        PartitionError::Batch(e) => return batch_error(e),
         PartitionError::InvalidRecord(_) => ResponseError::InvalidRecord,
         PartitionError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
-        PartitionError::UnsupportedMessageFormat(_) => ResponseError::UnsupportedForMessageFormat,
         PartitionError::StaleProducerEpoch => ResponseError::InvalidProducerEpoch,
         PartitionError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         PartitionError::Storage(_) => ResponseError::KafkaStorageError,
@@ -32,6 +32,19 @@ pub fn partition_error(e: &PartitionError) -> i16 {
         PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         PartitionError::TimedOut => ResponseError::RequestTimedOut,
+    })
+}
+
+/// A produced batch refused by validation, as Kafka's LogValidator answers.
+pub fn batch_error(e: &ProduceBatchError) -> i16 {
+    code(match e.fault() {
+        BatchFault::Corrupt => ResponseError::CorruptMessage,
+        BatchFault::InvalidRecord => ResponseError::InvalidRecord,
+        BatchFault::TooLarge => ResponseError::MessageTooLarge,
+        BatchFault::UnsupportedFormat => ResponseError::UnsupportedForMessageFormat,
+        BatchFault::UnsupportedCompression => ResponseError::UnsupportedCompressionType,
+        BatchFault::InvalidTimestamp => ResponseError::InvalidTimestamp,
+        BatchFault::InvalidTxnState => ResponseError::InvalidTxnState,
     })
 }
 

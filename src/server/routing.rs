@@ -284,6 +284,9 @@ fn single_node_elections(
 /// Why a partition is not open here: in a cluster, another broker leads
 /// it (clients refresh metadata and go there); otherwise it is gone.
 fn missing(broker: &Broker, topic: &str, index: i32) -> PartitionError {
+    if let Some(reason) = broker.offline_reason(topic, index) {
+        return PartitionError::Storage(format!("partition is offline: {reason}"));
+    }
     let catalog = broker.catalog();
     let node = broker.config.broker.node_id;
     match catalog.topics.get(topic) {

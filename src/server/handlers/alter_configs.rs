@@ -2,7 +2,8 @@
 //! IncrementalAlterConfigs (set, delete, append, subtract one config at a
 //! time). Topic configs and the dynamic broker configs are validated, then
 //! changed through shard 0's catalog, which persists them before every shard
-//! applies them.
+//! applies them. An internal topic's `cleanup.policy` must stay `compact`
+//! (INVALID_CONFIG otherwise): with `delete` its commits would age out.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -17,6 +18,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{validate_topic_config, BrokerDefaults, DYNAMIC_BROKER_KEYS};
+use crate::protocol::internal::{is_internal, INTERNAL_CLEANUP_POLICY};
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -236,6 +238,9 @@ async fn apply(
                 validate_topic_config(key, value)
                     .map_err(|e| invalid(format!("Invalid config {key}={value}: {e}")))?;
             }
+            if is_internal(name) {
+                check_internal_policy(name, &configs)?;
+            }
             ShardRequest::SetTopicConfigs {
                 topic: name.to_string(),
                 configs,
@@ -272,6 +277,26 @@ async fn apply(
             ResponseError::UnknownServerError.code(),
             format!("{other:?}"),
         )),
+    }
+}
+
+/// An internal topic keeps `cleanup.policy=compact` (a missing override
+/// would mean the default, `delete`).
+fn check_internal_policy(name: &str, configs: &BTreeMap<String, String>) -> Result<(), Failure> {
+    let policy = configs.get("cleanup.policy").map(String::as_str);
+    let items: Vec<&str> = policy
+        .unwrap_or("delete")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items == [INTERNAL_CLEANUP_POLICY] {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "cleanup.policy of internal topic {name} must be {INTERNAL_CLEANUP_POLICY}, not {}",
+            policy.unwrap_or("the default (delete)")
+        )))
     }
 }
 

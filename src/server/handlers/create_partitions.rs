@@ -1,5 +1,8 @@
 //! CreatePartitions: grows a topic; new partitions go to the least-loaded
 //! shards. A count at or below the current one gets INVALID_PARTITIONS.
+//! Internal topics are refused (INVALID_TOPIC_EXCEPTION): a group's
+//! offsets partition is its id's hash modulo the partition count, so
+//! another count would hide every group's commits.
 
 use std::rc::Rc;
 
@@ -8,6 +11,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
@@ -22,6 +26,17 @@ pub async fn handle(
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        if is_internal(topic.name.0.as_str()) {
+            results.push(
+                result
+                    .with_error_code(ResponseError::InvalidTopicException.code())
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "Cannot change the partition count of internal topic {}",
+                        topic.name.0.as_str()
+                    )))),
+            );
+            continue;
+        }
         let foreign = topic
             .assignments
             .iter()

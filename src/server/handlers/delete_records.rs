@@ -1,6 +1,9 @@
 //! DeleteRecords: moves each partition's log start offset (its low
 //! watermark) to the given offset on the owner shard; whole segments below
-//! it are deleted. Offset -1 means the high watermark.
+//! it are deleted. Offset -1 means the high watermark. Internal topics get
+//! INVALID_TOPIC_EXCEPTION, as in Kafka's `deleteRecordsOnLocalLog`. On a
+//! full disk the log-start checkpoint uses the data directory's reserve,
+//! so DeleteRecords still frees space.
 
 use std::rc::Rc;
 
@@ -11,6 +14,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
@@ -40,6 +44,9 @@ pub async fn handle(
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
+                    if is_internal(&name) {
+                        return result.with_error_code(ResponseError::InvalidTopicException.code());
+                    }
                     let request = ShardRequest::DeleteRecords {
                         topic: name,
                         partition: p.partition_index,

@@ -1,5 +1,11 @@
 //! DeleteTopics by name (v1+) or by topic id (v6): shard 0 removes the topic
 //! from the catalog and every shard deletes its partitions' directories.
+//!
+//! Internal topics are refused with INVALID_TOPIC_EXCEPTION (the error Kafka
+//! gives every other attempt to change an internal topic's records):
+//! deleting `__consumer_offsets` would lose every group's commits. On a
+//! full disk the catalog rewrite uses the data directory's reserve, so a
+//! delete still frees space (see `log::reserve`).
 
 use std::rc::Rc;
 
@@ -10,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
@@ -52,6 +59,17 @@ pub async fn handle(
             responses.push(result.with_error_code(code));
             continue;
         };
+        if is_internal(&resolved) {
+            responses.push(
+                result
+                    .with_name(Some(topic_name(&resolved)))
+                    .with_error_code(ResponseError::InvalidTopicException.code())
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "Cannot delete internal topic {resolved}"
+                    )))),
+            );
+            continue;
+        }
         responses.push(
             match broker
                 .route(ShardId(0), ShardRequest::DeleteTopic(resolved.clone()))

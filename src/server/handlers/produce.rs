@@ -2,24 +2,41 @@
 //! (a direct call when local, the mesh otherwise); all parts run
 //! concurrently and the response keeps the request's order. acks=0 gets no
 //! response at all, as in Kafka.
+//!
+//! Refused here, before any routing: writes to internal topics
+//! (INVALID_TOPIC_EXCEPTION, as Kafka's `appendToLocalLog`; the group
+//! coordinator writes `__consumer_offsets` through the partition, not
+//! through this handler) and zstd batches in requests older than v7
+//! (UNSUPPORTED_COMPRESSION_TYPE, KIP-110). The owner validates the rest
+//! (`protocol::records::validate_produce`); a refused batch's response
+//! carries the reason in `error_message` and, when one record is at fault,
+//! its index in `record_errors` (v8+), as Kafka's does.
 
 use std::rc::Rc;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::partition::PartitionError;
+use crate::protocol::batch::{BatchHeader, Codec, ProduceBatchError};
+use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{ShardReply, ShardRequest};
 use crate::shard::ShardId;
 
+/// The first Produce version that may carry zstd batches (KIP-110).
+const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
+
 pub async fn handle(
     broker: &Rc<Broker>,
-    _version: i16,
+    version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -35,6 +52,7 @@ pub async fn handle(
                     meta.and_then(|m| m.shards.get(usize::try_from(data.index).ok()?).copied());
                 produce_partition(
                     broker,
+                    version,
                     topic.name.0.to_string(),
                     owner.map(|s| ShardId(s as usize)),
                     data,
@@ -53,8 +71,20 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(topics))
 }
 
+fn refused(
+    response: PartitionProduceResponse,
+    code: i16,
+    message: String,
+) -> PartitionProduceResponse {
+    response
+        .with_base_offset(-1)
+        .with_error_code(code)
+        .with_error_message(Some(StrBytes::from_string(message)))
+}
+
 async fn produce_partition(
     broker: &Rc<Broker>,
+    version: i16,
     topic: String,
     owner: Option<ShardId>,
     data: PartitionProduceData,
@@ -65,9 +95,21 @@ async fn produce_partition(
     let Some(owner) = owner else {
         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
     };
+    if is_internal(&topic) {
+        return refused(
+            response,
+            ResponseError::InvalidTopicException.code(),
+            format!("Cannot append to internal topic {topic}"),
+        );
+    }
     let Some(records) = data.records else {
         return response.with_error_code(ResponseError::InvalidRecord.code());
     };
+    let zstd = BatchHeader::parse(&records).is_ok_and(|h| h.compression() == Codec::Zstd as u8);
+    if zstd && version < ZSTD_PRODUCE_VERSION_MIN {
+        let e = ProduceBatchError::ZstdNeedsV7;
+        return refused(response, errors::batch_error(&e), e.to_string());
+    }
     let stats = &broker.stats;
     if owner == broker.shard() {
         stats.produce_local.set(stats.produce_local.get() + 1);
@@ -88,10 +130,23 @@ async fn produce_partition(
             .with_base_offset(appended.base_offset)
             .with_log_append_time_ms(appended.log_append_time_ms)
             .with_log_start_offset(appended.log_start_offset),
-        ShardReply::Produced(Err(e)) => response
-            .with_base_offset(-1)
-            .with_error_code(errors::partition_error(&e))
-            .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+        ShardReply::Produced(Err(e)) => {
+            let record_errors = match &e {
+                PartitionError::Batch(b) => b
+                    .record_index()
+                    .map(|index| {
+                        vec![BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(
+                                b.to_string(),
+                            )))]
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            refused(response, errors::partition_error(&e), e.to_string())
+                .with_record_errors(record_errors)
+        }
         other => response
             .with_base_offset(-1)
             .with_error_code(ResponseError::NotLeaderOrFollower.code())

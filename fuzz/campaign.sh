@@ -72,8 +72,10 @@ dir=$(ls -d "$here"/logs/*/ | sort | tail -1)
 dir=${dir%/}
 echo "building" >"$dir/state"
 (cd "$here" && nice -n 10 cargo +nightly fuzz build) || { echo "build failed" >"$dir/state"; exit 2; }
-scratch=$dir/scratch
-mkdir -p "$scratch"
+# Targets that decode files write them here: tmpfs when there is one.
+scratch_root=/dev/shm
+[ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$scratch_root/corelog-fuzz-campaign.XXXXXX")
 export CORELOG_FUZZ_SCRATCH=$scratch
 printf 'target\texecutions\tcov\tft\tcorpus\tcrashes\tooms\ttimeouts\tseconds\n' >"$dir/summary.tsv"
 

@@ -57,7 +57,10 @@ echo "run.sh: building the targets"
 }
 bin_dir=$here/target/x86_64-unknown-linux-gnu/release
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/corelog-fuzz.XXXXXX")
+# Targets that decode files write them here: tmpfs when there is one.
+scratch_root=/dev/shm
+[ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$scratch_root/corelog-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 export CORELOG_FUZZ_SCRATCH=$scratch
 

@@ -81,9 +81,13 @@ async fn run(data: &[u8]) {
         return;
     };
     read_like_clients(&log, 64 * 1024).await;
-    // A recovered log takes appends again, and they survive a reopen.
+    // A recovered log takes appends again, and they survive a reopen. Not
+    // at the very end of the offset space: that a segment named near
+    // i64::MAX makes appends overflow is a known finding (see
+    // tests/fuzz_regressions.rs), which would hide every other one.
     let before = log.end_offset();
-    let appended = log.append(&valid_batch(3, 1_700_000_000_000), None).is_ok();
+    let appended = before < i64::MAX / 2
+        && log.append(&valid_batch(3, 1_700_000_000_000), None).is_ok();
     let flushed = flush(&mut log).await;
     if appended && flushed.is_ok() {
         assert_eq!(log.flushed_offset(), before + 3, "a flushed append is durable");

@@ -45,16 +45,16 @@ fn say(what: &str, result: impl std::fmt::Debug) {
 
 fn admin(bootstrap: &str, replication: i32) -> AdminClient<DefaultClientContext> {
     let admin: AdminClient<DefaultClientContext> = config(bootstrap).create().expect("admin");
-    let r = TopicReplication::Fixed(replication);
+    let r = || TopicReplication::Fixed(replication);
     let topics = [
-        NewTopic::new("fz-plain", 3, r),
-        NewTopic::new("fz-compact", 1, r).set("cleanup.policy", "compact"),
-        NewTopic::new("fz-configured", 1, r)
+        NewTopic::new("fz-plain", 3, r()),
+        NewTopic::new("fz-compact", 1, r()).set("cleanup.policy", "compact"),
+        NewTopic::new("fz-configured", 1, r())
             .set("retention.ms", "86400000")
             .set("segment.bytes", "1048576")
             .set("compression.type", "zstd")
             .set("message.timestamp.type", "LogAppendTime"),
-        NewTopic::new("fz-doomed", 1, r),
+        NewTopic::new("fz-doomed", 1, r()),
     ];
     say("create topics", block_on(admin.create_topics(&topics, &admin_options())));
     say(

@@ -421,12 +421,59 @@ fn main() {
     data_dirs(&recording, &mut out);
     controller_messages(&recording, &mut out);
     configs(&recording, &repo, &mut out);
+    synthetic_partition_files(&mut out);
     // Targets without recorded inputs still start from something valid.
     let mut batch = vec![0x03];
     batch.extend_from_slice(&valid_batch());
     out.put("produce_batch", &batch);
     out.put("stored_batches", &batch);
     println!("seeds: wrote {} new seed files", out.written);
+}
+
+/// Partition files a short recording does not produce: a leader-epoch
+/// checkpoint with several epochs and producer snapshots with producers.
+fn synthetic_partition_files(out: &mut Out) {
+    use corelog::partition::epochs::LeaderEpochs;
+    use corelog::partition::producers::ProducerStates;
+    use corelog::protocol::batch::BatchHeader;
+    let mut epochs = LeaderEpochs::default();
+    for (epoch, start) in [(0, 0), (2, 100), (5, 250), (9, 4000)] {
+        epochs.assign(epoch, start);
+    }
+    let mut seed = vec![0x00];
+    put_field(&mut seed, epochs.to_text().as_bytes());
+    for (op, epoch, offset) in [(0u8, 11i32, 5000i64), (1, 0, 300), (2, 0, 120), (3, 5, 6000)] {
+        seed.push(op);
+        seed.extend_from_slice(&(epoch as u32).to_le_bytes());
+        seed.extend_from_slice(&offset.to_le_bytes());
+    }
+    out.put("partition_files", &seed);
+    let batch = valid_batch();
+    let template = BatchHeader::parse(&batch).unwrap();
+    let mut states = ProducerStates::default();
+    let mut offset = 0;
+    for (pid, epoch, seq) in [(1000i64, 0i16, 0i32), (1000, 0, 2), (1001, 3, 0), (1002, 0, 7)] {
+        let header = BatchHeader {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            base_offset: offset,
+            ..template
+        };
+        states.record(&header, offset, header.last_offset(), 1_700_000_000_000);
+        offset = header.last_offset() + 1;
+    }
+    let mut seed = vec![0x01];
+    put_field(&mut seed, &states.to_snapshot());
+    seed.extend_from_slice(&offset.to_le_bytes());
+    for (pid, seq) in [(1000i64, 4i32), (1001, 2), (1003, 0)] {
+        let mut header = batch[..61].to_vec();
+        header[43..51].copy_from_slice(&pid.to_be_bytes());
+        header[51..53].copy_from_slice(&0i16.to_be_bytes());
+        header[53..57].copy_from_slice(&seq.to_be_bytes());
+        seed.extend_from_slice(&header);
+    }
+    out.put("partition_files", &seed);
 }
 
 /// One valid batch of two records, encoded by kafka-protocol.

@@ -99,7 +99,13 @@ fn catalog(file: &[u8], ops: &mut Reader) {
     let dir = scratch_dir();
     std::fs::write(dir.join(CATALOG_FILE), file).unwrap();
     let shards = usize::from(ops.u8() % 8) + 1;
-    let Ok(catalog) = Catalog::load_or_create(dir, shards, CLUSTER_ID) else {
+    // The catalog's own cluster id, so the load is not refused for being
+    // another cluster's (the recorded seeds come from other clusters).
+    let cluster_id = serde_json::from_slice::<serde_json::Value>(file)
+        .ok()
+        .and_then(|v| v.get("cluster_id")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| CLUSTER_ID.to_string());
+    let Ok(catalog) = Catalog::load_or_create(dir, shards, &cluster_id) else {
         return;
     };
     // The shards open a partition directory `<topic>-<index>` for every
@@ -115,7 +121,8 @@ fn catalog(file: &[u8], ops: &mut Reader) {
         );
         assert!(topic.shards.iter().all(|&s| (s as usize) < shards));
     }
-    let again = Catalog::load_or_create(dir, shards, CLUSTER_ID).expect("a persisted catalog loads");
+    let again =
+        Catalog::load_or_create(dir, shards, &cluster_id).expect("a persisted catalog loads");
     assert_eq!(again, catalog, "catalog round trip");
 }
 

@@ -128,7 +128,9 @@ fn fake_broker(hostile: Vec<u8>) -> u16 {
                         .encode(&mut out, version)
                         .unwrap();
                 }
-                ApiKey::Metadata => MetadataResponse::default().encode(&mut out, version).unwrap(),
+                ApiKey::Metadata => MetadataResponse::default()
+                    .encode(&mut out, version)
+                    .unwrap(),
                 _ => out.put_slice(&hostile),
             }
             let reply = frame(&out);
@@ -189,9 +191,6 @@ fn cli_refuses_a_response_with_a_huge_array_count() {
     );
 }
 
-#[allow(dead_code)]
-fn _unused(_: &Path, _: TcpStream) {}
-
 // ---------------------------------------------------------------------------
 // log_recovery: opening a partition log over damaged files
 
@@ -251,7 +250,12 @@ mod mem_log {
                 7 => format!("{base:020}.index.swap"),
                 _ => format!("{TRUNCATE_INTENT_FILE}.tmp"),
             };
-            block_on(write_whole_file(&disk, &Path::new(DIR).join(name), &content)).unwrap();
+            block_on(write_whole_file(
+                &disk,
+                &Path::new(DIR).join(name),
+                &content,
+            ))
+            .unwrap();
         }
         let (segment_bytes, index_interval_bytes) = match (control >> 1) & 3 {
             0 => (1024 * 1024 * 1024, 4096),
@@ -287,7 +291,12 @@ mod mem_log {
     }
 
     pub fn open(disk: &MemDisk, config: &LogConfig) -> Option<PartitionLog<MemDisk>> {
-        block_on(PartitionLog::open_on(disk.clone(), Path::new(DIR), config.clone())).ok()
+        block_on(PartitionLog::open_on(
+            disk.clone(),
+            Path::new(DIR),
+            config.clone(),
+        ))
+        .ok()
     }
 }
 
@@ -495,11 +504,15 @@ fn controller_apply_refuses_partition_changes_that_break_invariants() {
         ))
         .unwrap();
         let before = image.clone();
-        let applied =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply(&mut image, &record, 4)));
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apply(&mut image, &record, 4)
+        }));
         assert!(applied.is_ok(), "{what}: applying the record panicked");
         if applied.unwrap().is_err() {
-            assert_eq!(image.topics, before.topics, "{what}: a refused record changed topics");
+            assert_eq!(
+                image.topics, before.topics,
+                "{what}: a refused record changed topics"
+            );
         }
     }
 }
@@ -533,7 +546,10 @@ fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_corelog");
-    let id = Command::new(bin).args(["storage", "random-uuid"]).output().unwrap();
+    let id = Command::new(bin)
+        .args(["storage", "random-uuid"])
+        .output()
+        .unwrap();
     let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
     let formatted = Command::new(bin)
         .args(["storage", "format", "-t", &id, "-c"])
@@ -568,7 +584,10 @@ fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
     let mut controller = TcpStream::connect(("127.0.0.1", controller_port)).unwrap();
     controller.set_read_timeout(Some(CLOSE_TIMEOUT)).unwrap();
     controller
-        .write_all(&encode_json(Kind::Request, &ControllerRequest::Propose(record)))
+        .write_all(&encode_json(
+            Kind::Request,
+            &ControllerRequest::Propose(record),
+        ))
         .unwrap();
     // The reply (or a closed connection) comes once the record is handled.
     let mut reply = [0u8; 256];
@@ -642,7 +661,7 @@ fn broker_starts_over_a_producer_snapshot_that_contradicts_its_log() {
     let producer = common::logged_producer(&config);
     // One batch per round (flushed), about 17 to a segment: the newest
     // snapshot (written at a roll) has batches of the producer after it.
-    let value = vec![b'v'; 10];
+    let value = [b'v'; 10];
     for round in 0..40 {
         for i in 0..5usize {
             common::send_record(
@@ -663,7 +682,9 @@ fn broker_starts_over_a_producer_snapshot_that_contradicts_its_log() {
         .filter(|p| p.extension().is_some_and(|e| e == "snapshot"))
         .collect();
     snapshots.sort();
-    let newest = snapshots.last().expect("rolling segments wrote producer snapshots");
+    let newest = snapshots
+        .last()
+        .expect("rolling segments wrote producer snapshots");
     let text = std::fs::read_to_string(newest).unwrap();
     let damaged = regex::Regex::new(r#""last_offset":\d+"#)
         .unwrap()
@@ -785,20 +806,4 @@ fn a_decompression_bomb_does_not_take_memory() {
         peak >> 20
     );
     assert_serving(&mut broker);
-}
-
-#[test]
-#[ignore]
-fn zz_debug_log_recovery_input() {
-    let data = std::fs::read(std::env::var("FUZZ_INPUT").unwrap()).unwrap();
-    let (disk, config) = mem_log::disk_from_fuzz_input(&data);
-    let dir = std::path::Path::new(mem_log::DIR);
-    eprintln!("files before: {:?}", disk.names(dir).iter().map(|n| (n.clone(), disk.file_len(&dir.join(n)))).collect::<Vec<_>>());
-    let log = mem_log::open(&disk, &config).expect("opens");
-    eprintln!("open 1: start {} end {} segments {}", log.start_offset(), log.end_offset(), log.segment_count());
-    eprintln!("files after 1: {:?}", disk.names(dir).iter().map(|n| (n.clone(), disk.file_len(&dir.join(n)))).collect::<Vec<_>>());
-    drop(log);
-    let log = mem_log::open(&disk, &config).expect("opens");
-    eprintln!("open 2: start {} end {} segments {}", log.start_offset(), log.end_offset(), log.segment_count());
-    eprintln!("files after 2: {:?}", disk.names(dir).iter().map(|n| (n.clone(), disk.file_len(&dir.join(n)))).collect::<Vec<_>>());
 }

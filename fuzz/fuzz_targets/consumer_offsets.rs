@@ -62,11 +62,10 @@ impl Groups {
                     self.consumer.remove(&group);
                 } else {
                     self.classic.remove(&group);
-                    self.consumer.entry(group).or_default().replay(
-                        record,
-                        now,
-                        SESSION_TIMEOUT_MS,
-                    );
+                    self.consumer
+                        .entry(group)
+                        .or_default()
+                        .replay(record, now, SESSION_TIMEOUT_MS);
                 }
             }
         }
@@ -85,9 +84,10 @@ fn round_trip(entry: &Entry) {
             records::offset_key(group, topic, *partition),
             value.as_ref().map(records::offset_value),
         ),
-        Entry::Group { group, value } => {
-            (records::group_key(group), value.as_ref().map(records::group_value))
-        }
+        Entry::Group { group, value } => (
+            records::group_key(group),
+            value.as_ref().map(records::group_value),
+        ),
         Entry::Consumer { group, record } => records::consumer_entry(group, record),
     };
     let again = records::decode(&key, value.as_ref())

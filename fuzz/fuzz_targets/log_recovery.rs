@@ -86,11 +86,15 @@ async fn run(data: &[u8]) {
     // i64::MAX makes appends overflow is a known finding (see
     // tests/fuzz_regressions.rs), which would hide every other one.
     let before = log.end_offset();
-    let appended = before < i64::MAX / 2
-        && log.append(&valid_batch(3, 1_700_000_000_000), None).is_ok();
+    let appended =
+        before < i64::MAX / 2 && log.append(&valid_batch(3, 1_700_000_000_000), None).is_ok();
     let flushed = flush(&mut log).await;
     if appended && flushed.is_ok() {
-        assert_eq!(log.flushed_offset(), before + 3, "a flushed append is durable");
+        assert_eq!(
+            log.flushed_offset(),
+            before + 3,
+            "a flushed append is durable"
+        );
     }
     let (start, end) = (log.start_offset(), log.flushed_offset());
     if control & 8 != 0 {

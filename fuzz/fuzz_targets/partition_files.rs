@@ -113,7 +113,10 @@ fn catalog(file: &[u8], ops: &mut Reader) {
     // could have written.
     for (name, topic) in &catalog.topics {
         assert_eq!(name, &topic.name, "a topic is filed under its own name");
-        assert!(validate_topic_name(name).is_ok(), "topic name {name:?} loaded");
+        assert!(
+            validate_topic_name(name).is_ok(),
+            "topic name {name:?} loaded"
+        );
         assert!(
             topic.partition_count() <= corelog::limits::TOPIC_PARTITIONS_MAX,
             "{} partitions loaded",

@@ -76,7 +76,10 @@ async fn run(data: &[u8]) {
             let Ok(info) = info else {
                 break;
             };
-            assert!(info.last_offset >= info.base_offset, "an appended batch covers offsets");
+            assert!(
+                info.last_offset >= info.base_offset,
+                "an appended batch covers offsets"
+            );
             pending.push((info.base_offset, info.last_offset));
         }
         if flush(&mut log).await.is_ok() {
@@ -91,9 +94,16 @@ async fn run(data: &[u8]) {
     let again = PartitionLog::open_on(disk, &dir, config)
         .await
         .expect("a log written by appends opens again");
-    assert_eq!(again.end_offset(), end, "a crash lost or invented flushed offsets");
+    assert_eq!(
+        again.end_offset(),
+        end,
+        "a crash lost or invented flushed offsets"
+    );
     let read = read_like_clients(&again, 1024 * 1024).await;
-    assert_eq!(read, flushed, "reads return the flushed batches at their offsets");
+    assert_eq!(
+        read, flushed,
+        "reads return the flushed batches at their offsets"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

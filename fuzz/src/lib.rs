@@ -186,7 +186,12 @@ pub fn request_round_trip(header: &RequestHeader, body: &RequestKind) {
 }
 
 /// The same for a response a corelog client decoded.
-pub fn response_round_trip(key: ApiKey, version: i16, header: &ResponseHeader, body: &ResponseKind) {
+pub fn response_round_trip(
+    key: ApiKey,
+    version: i16,
+    header: &ResponseHeader,
+    body: &ResponseKind,
+) {
     let header_version = key.response_header_version(version);
     let mut buf = BytesMut::new();
     header
@@ -195,15 +200,16 @@ pub fn response_round_trip(key: ApiKey, version: i16, header: &ResponseHeader, b
     body.encode(&mut buf, version)
         .expect("a decoded response encodes at its version");
     let mut bytes: Bytes = buf.freeze();
-    let again = <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(
-        &mut bytes,
-        header_version,
-    )
-    .expect("a re-encoded response header decodes");
+    let again =
+        <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(&mut bytes, header_version)
+            .expect("a re-encoded response header decodes");
     assert_eq!(&again, header, "response header changed in a round trip");
-    let again_body = ResponseKind::decode(key, &mut bytes, version)
-        .expect("a re-encoded response decodes");
-    assert_eq!(&again_body, body, "{key:?} v{version} response changed in a round trip");
+    let again_body =
+        ResponseKind::decode(key, &mut bytes, version).expect("a re-encoded response decodes");
+    assert_eq!(
+        &again_body, body,
+        "{key:?} v{version} response changed in a round trip"
+    );
 }
 
 fn put_varlong(out: &mut Vec<u8>, v: i64) {

@@ -56,20 +56,29 @@ fn admin(bootstrap: &str, replication: i32) -> AdminClient<DefaultClientContext>
             .set("message.timestamp.type", "LogAppendTime"),
         NewTopic::new("fz-doomed", 1, r()),
     ];
-    say("create topics", block_on(admin.create_topics(&topics, &admin_options())));
+    say(
+        "create topics",
+        block_on(admin.create_topics(&topics, &admin_options())),
+    );
     say(
         "describe configs",
         block_on(admin.describe_configs(
-            &[ResourceSpecifier::Topic("fz-configured"), ResourceSpecifier::Broker(1)],
+            &[
+                ResourceSpecifier::Topic("fz-configured"),
+                ResourceSpecifier::Broker(1),
+            ],
             &admin_options(),
         )),
     );
     say(
         "alter configs",
-        block_on(admin.alter_configs(
-            &[AlterConfig::new(ResourceSpecifier::Topic("fz-plain")).set("retention.ms", "3600000")],
-            &admin_options(),
-        )),
+        block_on(
+            admin.alter_configs(
+                &[AlterConfig::new(ResourceSpecifier::Topic("fz-plain"))
+                    .set("retention.ms", "3600000")],
+                &admin_options(),
+            ),
+        ),
     );
     say(
         "create partitions",
@@ -78,11 +87,21 @@ fn admin(bootstrap: &str, replication: i32) -> AdminClient<DefaultClientContext>
     admin
 }
 
-fn produce(bootstrap: &str, codec: &str, acks: &str, idempotent: bool, topic: &str, keyed_only: bool) {
+fn produce(
+    bootstrap: &str,
+    codec: &str,
+    acks: &str,
+    idempotent: bool,
+    topic: &str,
+    keyed_only: bool,
+) {
     let producer: BaseProducer = config(bootstrap)
         .set("compression.type", codec)
         .set("acks", acks)
-        .set("enable.idempotence", if idempotent { "true" } else { "false" })
+        .set(
+            "enable.idempotence",
+            if idempotent { "true" } else { "false" },
+        )
         .set("linger.ms", "5")
         .create()
         .expect("producer");
@@ -90,8 +109,14 @@ fn produce(bootstrap: &str, codec: &str, acks: &str, idempotent: bool, topic: &s
         let key = format!("key-{}", i % 17);
         let value = format!("value {i} {}", "x".repeat((i % 40) as usize));
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "h1", value: Some("v") })
-            .insert(Header { key: "null-header", value: None::<&[u8]> });
+            .insert(Header {
+                key: "h1",
+                value: Some("v"),
+            })
+            .insert(Header {
+                key: "null-header",
+                value: None::<&[u8]>,
+            });
         let mut record = BaseRecord::to(topic).payload(&value).headers(headers);
         if keyed_only || i % 5 != 0 {
             record = record.key(&key);
@@ -131,7 +156,9 @@ fn consume_group(bootstrap: &str, group: &str, protocol: &str, want: usize) {
         c.set("session.timeout.ms", "10000");
     }
     let consumer: BaseConsumer = c.create().expect("consumer");
-    consumer.subscribe(&["fz-plain", "fz-compact"]).expect("subscribe");
+    consumer
+        .subscribe(&["fz-plain", "fz-compact"])
+        .expect("subscribe");
     let deadline = Instant::now() + TIMEOUT;
     let mut got = 0;
     while got < want && Instant::now() < deadline {
@@ -144,7 +171,12 @@ fn consume_group(bootstrap: &str, group: &str, protocol: &str, want: usize) {
     say(&format!("{protocol} group {group} read"), got);
     say("commit", consumer.commit_consumer_state(CommitMode::Sync));
     say("committed", consumer.committed(TIMEOUT).map(|l| l.count()));
-    say("group list", consumer.fetch_group_list(None, TIMEOUT).map(|l| l.groups().len()));
+    say(
+        "group list",
+        consumer
+            .fetch_group_list(None, TIMEOUT)
+            .map(|l| l.groups().len()),
+    );
     consumer.unsubscribe();
 }
 
@@ -155,14 +187,22 @@ fn consume_assigned(bootstrap: &str) {
         .set("check.crcs", "true")
         .create()
         .expect("consumer");
-    say("watermarks", consumer.fetch_watermarks("fz-plain", 0, TIMEOUT));
+    say(
+        "watermarks",
+        consumer.fetch_watermarks("fz-plain", 0, TIMEOUT),
+    );
     let mut times = TopicPartitionList::new();
     for p in 0..3 {
         times
             .add_partition_offset("fz-plain", p, Offset::Offset(1_600_000_000_000))
             .unwrap();
     }
-    say("offsets for times", consumer.offsets_for_times(times, TIMEOUT).map(|l| l.count()));
+    say(
+        "offsets for times",
+        consumer
+            .offsets_for_times(times, TIMEOUT)
+            .map(|l| l.count()),
+    );
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset("fz-plain", 1, Offset::Beginning)
@@ -179,11 +219,18 @@ fn consume_assigned(bootstrap: &str) {
         }
     }
     say("assigned read", got);
-    say("metadata", consumer.fetch_metadata(None, TIMEOUT).map(|m| m.topics().len()));
+    say(
+        "metadata",
+        consumer
+            .fetch_metadata(None, TIMEOUT)
+            .map(|m| m.topics().len()),
+    );
 }
 
 fn main() {
-    let bootstrap = std::env::args().nth(1).expect("usage: drive BOOTSTRAP [REPLICATION]");
+    let bootstrap = std::env::args()
+        .nth(1)
+        .expect("usage: drive BOOTSTRAP [REPLICATION]");
     let replication: i32 = std::env::args()
         .nth(2)
         .map(|r| r.parse().expect("replication factor"))
@@ -207,7 +254,16 @@ fn main() {
     before
         .add_partition_offset("fz-plain", 0, Offset::Offset(5))
         .unwrap();
-    say("delete records", block_on(admin.delete_records(&before, &admin_options())));
-    say("delete groups", block_on(admin.delete_groups(&["fz-classic"], &admin_options())));
-    say("delete topics", block_on(admin.delete_topics(&["fz-doomed"], &admin_options())));
+    say(
+        "delete records",
+        block_on(admin.delete_records(&before, &admin_options())),
+    );
+    say(
+        "delete groups",
+        block_on(admin.delete_groups(&["fz-classic"], &admin_options())),
+    );
+    say(
+        "delete topics",
+        block_on(admin.delete_topics(&["fz-doomed"], &admin_options())),
+    );
 }

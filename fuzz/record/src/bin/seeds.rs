@@ -306,7 +306,10 @@ fn data_dirs(recording: &Path, out: &mut Out) {
             controller_files(&dir, out);
             continue;
         }
-        if files_in(&dir).iter().any(|p| p.extension().is_some_and(|e| e == "log")) {
+        if files_in(&dir)
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "log"))
+        {
             partition_dir(&dir, out);
         }
         let catalog = dir.join("corelog-metadata.json");
@@ -339,7 +342,11 @@ fn controller_files(dir: &Path, out: &mut Out) {
     let Ok((_, loaded)) = corelog::cluster::store::RaftFiles::open(data_dir) else {
         return;
     };
-    let image = loaded.snapshot.as_ref().map(|s| s.data.to_vec()).unwrap_or_default();
+    let image = loaded
+        .snapshot
+        .as_ref()
+        .map(|s| s.data.to_vec())
+        .unwrap_or_default();
     let records: Vec<Vec<u8>> = loaded
         .entries
         .iter()
@@ -381,7 +388,11 @@ fn controller_messages(recording: &Path, out: &mut Out) {
 fn configs(recording: &Path, repo: &Path, out: &mut Out) {
     for path in files_in(&recording.join("config")) {
         let bytes = fs::read(&path).unwrap();
-        let mode = if path.extension().is_some_and(|e| e == "toml") { 1 } else { 0 };
+        let mode = if path.extension().is_some_and(|e| e == "toml") {
+            1
+        } else {
+            0
+        };
         let mut seed = vec![mode];
         put_field(&mut seed, &bytes);
         seed.extend_from_slice(b"num.partitions=3\nlog.retention.hours=24\n");
@@ -442,7 +453,12 @@ fn synthetic_partition_files(out: &mut Out) {
     }
     let mut seed = vec![0x00];
     put_field(&mut seed, epochs.to_text().as_bytes());
-    for (op, epoch, offset) in [(0u8, 11i32, 5000i64), (1, 0, 300), (2, 0, 120), (3, 5, 6000)] {
+    for (op, epoch, offset) in [
+        (0u8, 11i32, 5000i64),
+        (1, 0, 300),
+        (2, 0, 120),
+        (3, 5, 6000),
+    ] {
         seed.push(op);
         seed.extend_from_slice(&(epoch as u32).to_le_bytes());
         seed.extend_from_slice(&offset.to_le_bytes());
@@ -452,7 +468,12 @@ fn synthetic_partition_files(out: &mut Out) {
     let template = BatchHeader::parse(&batch).unwrap();
     let mut states = ProducerStates::default();
     let mut offset = 0;
-    for (pid, epoch, seq) in [(1000i64, 0i16, 0i32), (1000, 0, 2), (1001, 3, 0), (1002, 0, 7)] {
+    for (pid, epoch, seq) in [
+        (1000i64, 0i16, 0i32),
+        (1000, 0, 2),
+        (1001, 3, 0),
+        (1002, 0, 7),
+    ] {
         let header = BatchHeader {
             producer_id: pid,
             producer_epoch: epoch,

@@ -1,6 +1,6 @@
 //! `__consumer_offsets` records as a coordinator loads them: the batches a
-//! partition read returns (`records::decode_batches`, kafka-protocol's
-//! record decoder), each record's key and value (`records::decode`: offset
+//! partition read returns (`records::decode_batches`: each batch checked by
+//! the bounded stored-batch parser, then its records parsed), each record's key and value (`records::decode`: offset
 //! commits, classic group metadata, KIP-848 consumer group records), and the
 //! replay of what decodes into group state (`ClassicGroup::restore`,
 //! `ConsumerGroup::replay`), as `GroupCoordinator::load_partition` does.
@@ -113,10 +113,8 @@ fuzz_target!(|data: &[u8]| {
         if control & 2 != 0 {
             corelog_fuzz::fix_batch_crcs(&mut bytes);
         }
-        let Ok(entries) = records::decode_batches(Bytes::from(bytes)) else {
-            return;
-        };
-        for (_, key, value) in entries {
+        let decoded = records::decode_batches(Bytes::from(bytes));
+        for (_, key, value) in decoded.records {
             replay_one(&mut groups, &key, value.as_ref(), now);
         }
     } else {

@@ -1,9 +1,13 @@
 //! The stored-batch parsers: what reads, ListOffsets, recovery, the
 //! cleaner, `dump-log` and group loading run over bytes from a segment.
-//! `BatchIter` walks the buffer; every batch it yields goes through
-//! `records_section` (decompression) and `parse_records`, its records'
-//! header keys, `has_null_key`, and kafka-protocol's `RecordBatchDecoder`
-//! (group load, ListOffsets max timestamp, the console consumer).
+//! `BatchIter` walks the buffer; every batch it yields goes through the
+//! bounded record parser (`protocol::records`): `check_stored_batch` (what
+//! recovery, scrub, followers and group load judge a batch with),
+//! `records_section` (decompression) and `parse_records` (compaction,
+//! dump-log), its records' header keys, `find_record` (ListOffsets by
+//! timestamp), and kafka-protocol's `RecordBatchDecoder` (the console
+//! consumer). A batch the stored-batch parser accepts must decode whole
+//! everywhere else too.
 //!
 //! Input: `[control u8][segment bytes]`. Control bit 0 recomputes the CRC
 //! of every batch, bit 1 asks the iterator to verify CRCs.
@@ -11,7 +15,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use corelog::protocol::batch::{has_null_key, parse_records, records_section, BatchIter, IterStop};
+use corelog::protocol::batch::{BatchIter, IterStop};
+use corelog::protocol::records::{check_stored_batch, find_record, parse_records, records_section};
 use kafka_protocol::records::RecordBatchDecoder;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,17 +37,30 @@ fuzz_target!(|data: &[u8]| {
         assert!(at + total <= buf.len());
         expected_at = at + total;
         let batch = &buf[at..at + total];
-        if let Ok(section) = records_section(batch, &header) {
-            if let Ok(records) = parse_records(&section, header.records_count) {
-                assert_eq!(records.len(), header.records_count.max(0) as usize);
+        let checked = check_stored_batch(batch);
+        let parsed = records_section(batch, &header)
+            .ok()
+            .map(|section| parse_records(&section, &header).map(|records| {
                 for record in &records {
                     let _ = record.header_keys();
                 }
-            }
-        }
-        let _ = has_null_key(batch);
+                records.len()
+            }));
+        let found = find_record(batch, |ts| ts >= 0);
         let mut bytes = Bytes::copy_from_slice(batch);
-        let _ = RecordBatchDecoder::decode(&mut bytes);
+        let decoded = RecordBatchDecoder::decode(&mut bytes);
+        if let Ok(checked) = checked {
+            assert_eq!(checked, header);
+            let count = parsed
+                .expect("a checked batch decompresses")
+                .expect("a checked batch parses");
+            assert_eq!(count, header.records_count as usize);
+            // A record timestamp may overflow (the stored-batch parser
+            // does not judge timestamps): ListOffsets then refuses the batch.
+            let _ = found;
+            let decoded = decoded.expect("kafka-protocol decodes a checked batch");
+            assert_eq!(decoded.records.len(), header.records_count as usize);
+        }
     }
     assert_eq!(it.position(), expected_at);
     match it.stop() {

@@ -2,10 +2,11 @@
 //! input the fuzzer found (minimized) to the same entry point: raw frames to
 //! a running broker for the request path, a fake broker for what the CLI
 //! decodes, and the decoding function itself where a failure is a panic the
-//! test can observe. Each test fails while its defect is there and passes
-//! once it is fixed; a test whose fix is on another branch not merged yet is
-//! `#[ignore = "fixed by branch X"]`. fuzz/README.md says how to reproduce a
-//! finding with the fuzz target itself.
+//! test can observe. Each test failed while its defect was there and
+//! passes since it was fixed (fuzz/FINDINGS.md names the fix of each); a
+//! test whose fix is not merged yet is `#[ignore = "fixed by branch X"]`.
+//! fuzz/README.md says how to reproduce a finding with the fuzz target
+//! itself.
 
 mod common;
 
@@ -70,7 +71,6 @@ fn send_and_survive(broker: &mut Broker, body: &[u8]) {
 /// the allocator aborts the broker. Same cause as issue 10's Metadata probe;
 /// the fuzzer found it in every request type with an array within seconds.
 #[test]
-#[ignore = "fixed by branch wire (bounded kafka-protocol decoding)"]
 fn request_with_a_huge_array_count_does_not_abort_the_broker() {
     let mut broker = Broker::start();
     send_and_survive(&mut broker, &unhex("0021 0000 0080 0028 ffff 2800 0085"));
@@ -175,7 +175,6 @@ fn cli(args: &[&str]) -> (Option<i32>, String) {
 /// the allocation is 326 GB and aborts: `corelog consumer-groups --list`
 /// against such a broker must fail with an error message instead.
 #[test]
-#[ignore = "fixed by branch wire (bounded kafka-protocol decoding)"]
 fn cli_refuses_a_response_with_a_huge_array_count() {
     // After the correlation id: error code, then the groups array count.
     let port = fake_broker(unhex("eb01 7fff ffff"));
@@ -363,7 +362,6 @@ fn mem_partition(files: &[(&str, Vec<u8>)]) -> corelog::log::MemDisk {
 /// lands, and a follower's log end diverges from its leader's. Recovery
 /// must reach the same offsets however often it runs.
 #[test]
-#[ignore = "fixed by branch storage (recovery of damaged segments)"]
 fn log_recovery_is_idempotent_over_a_damaged_closed_segment() {
     let disk = mem_partition(&[
         ("00000000000000000000.log", valid_batch(3)),
@@ -390,7 +388,6 @@ fn log_recovery_is_idempotent_over_a_damaged_closed_segment() {
 /// batch must be handled as corruption (Kafka splits or refuses the segment:
 /// LogSegmentOffsetOverflowException), never a panic.
 #[test]
-#[ignore = "fixed by branch storage (recovery of damaged segments)"]
 fn log_recovery_does_not_panic_on_a_batch_far_past_its_segment_base() {
     let input = unhex(
         "017a016bdd0000350000000000000000f6000000000000000000696e6400000000\
@@ -410,7 +407,6 @@ fn log_recovery_does_not_panic_on_a_batch_far_past_its_segment_base() {
 /// `last >= base` assertion panics. A log must refuse offsets it cannot
 /// represent (refuse to open such a segment, or refuse the append).
 #[test]
-#[ignore = "fixed by branch storage (offset bounds)"]
 fn log_never_hands_out_offsets_past_i64_max() {
     let disk = mem_partition(&[("09223372036854775807.log", b"8".to_vec())]);
     let Some(mut log) = mem_log::open(&disk, &corelog::log::LogConfig::default()) else {
@@ -432,39 +428,72 @@ fn log_never_hands_out_offsets_past_i64_max() {
 
 /// fuzz target `replica_append`, 2026-12-06 (crash-bba96de0..., minimized):
 /// a fetched record set holding one CRC-valid batch whose lastOffsetDelta is
-/// negative (-43,752,072). `Partition::append_replicated` walks the fetched
-/// batches with only their CRCs checked and hands each to
+/// negative (-43,752,072). `Partition::append_replicated` walked the fetched
+/// batches with only their CRCs checked and handed each to
 /// `PartitionLog::append`, whose contract is "one validated batch": the
-/// segment's `last >= base` assertion panics, so one bad batch from a
-/// leader (a bug, a corrupted leader log, anything on the wire) kills the
+/// segment's `last >= base` assertion panicked, so one bad batch from a
+/// leader (a bug, a corrupted leader log, anything on the wire) killed the
 /// follower broker. Kafka validates a follower's appends too
-/// (`analyzeAndValidateRecords`: batch validity, increasing offsets). The
-/// batch must be refused with an error.
+/// (`analyzeAndValidateRecords`). Here on a real follower partition (glommio,
+/// a real disk), through what the fetcher runs: the set is refused with an
+/// error before anything is appended, and the partition goes on appending
+/// what its leader sends next.
 #[test]
-#[ignore = "fixed by branch storage (validation of replicated batches)"]
 fn follower_refuses_a_fetched_batch_with_a_negative_last_offset_delta() {
-    use corelog::protocol::batch::BatchIter;
-    let mut records = unhex(
+    use corelog::config::TopicConfig;
+    use corelog::log::CacheBudget;
+    use corelog::partition::replica::{FetchedBatches, ReplicaState};
+    use corelog::partition::{Partition, PartitionError};
+    let mut hostile = unhex(
         "0000000000000000000000310000000002c58d9efa0000fd6465782efeffffffff\
          ffff776170310476330065782e7377617031047600782e7331047600",
     );
-    mem_log::fix_batch_crcs(&mut records);
-    let disk = mem_partition(&[]);
-    let mut log = mem_log::open(&disk, &corelog::log::LogConfig::default()).expect("opens");
-    // What append_replicated does with a fetched record set.
-    let batches: Vec<_> = BatchIter::new(&records, true).collect();
-    assert_eq!(batches.len(), 1, "the fetched batch is CRC-valid");
-    for (at, header) in batches {
-        let bytes = &records[at..at + header.total_bytes()];
-        if let Ok(info) = log.append(bytes, None) {
-            assert!(
-                info.last_offset >= info.base_offset,
-                "appended offsets {}..={}",
-                info.base_offset,
-                info.last_offset
-            );
-        }
-    }
+    mem_log::fix_batch_crcs(&mut hostile);
+    let good = valid_batch(3);
+    let end = glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let root = tempfile::tempdir().unwrap();
+            corelog::log::prepare_disk(root.path()).await.unwrap();
+            let partition = Partition::open(
+                root.path(),
+                "t",
+                0,
+                uuid::Uuid::new_v4(),
+                TopicConfig::resolve(&Default::default(), &Default::default()),
+                CacheBudget::disabled(),
+            )
+            .await
+            .unwrap();
+            partition.set_replica_state(ReplicaState {
+                me: 2,
+                leader: 1,
+                leader_epoch: 1,
+                partition_epoch: 0,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                replicated: true,
+            });
+            match FetchedBatches::check(&hostile) {
+                Err(PartitionError::InvalidRecord(_)) => {}
+                Ok(fetched) => {
+                    // Appending it must not panic either.
+                    let _ = partition.append_replicated(1, 1, &fetched);
+                    panic!("a batch with a negative lastOffsetDelta was accepted");
+                }
+                Err(e) => panic!("refused for another reason: {e}"),
+            }
+            let fetched = FetchedBatches::check(&good).expect("a valid batch passes");
+            let wait = partition
+                .append_replicated(1, 1, &fetched)
+                .expect("the follower appends what comes next")
+                .expect("a new batch waits for its flush");
+            drop(wait);
+            partition.follower_position().1
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(end, 3, "the follower's log end after the valid batch");
 }
 
 // ---------------------------------------------------------------------------
@@ -488,7 +517,6 @@ const TOPIC_ID: &str = "9f1c2f0e-3b1a-4d5e-8f00-112233445566";
 /// record (`Rejected`) or skip it, never panic: once committed, a panicking
 /// record crash-loops every controller at every start.
 #[test]
-#[ignore = "fixed by branch startup (controller record decoding)"]
 fn controller_apply_refuses_partition_changes_that_break_invariants() {
     use corelog::cluster::records::{apply, MetadataRecord};
     use corelog::metadata::Catalog;
@@ -522,7 +550,6 @@ fn controller_apply_refuses_partition_changes_that_break_invariants() {
 /// without looking at it, then panics applying it, and the record stays in
 /// the log. The node must keep running (and refuse the proposal).
 #[test]
-#[ignore = "fixed by branch startup (controller record decoding)"]
 fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
     use corelog::cluster::quorum::ControllerRequest;
     use corelog::cluster::records::{MetadataRecord, PartitionChange};
@@ -610,7 +637,6 @@ fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
 /// stops the controller at every start with a panic instead of an error
 /// naming the file.
 #[test]
-#[ignore = "fixed by branch startup (controller record decoding)"]
 fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
     use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
     let dir = tempfile::tempdir().unwrap();
@@ -651,7 +677,6 @@ fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
 /// 999999, "max_timestamp": 1}], "last_offset": 999999}}} 0500000000000000
 /// and one batch header at offset 5 of producer 7, epoch 0, sequence 5.
 #[test]
-#[ignore = "fixed by branch storage (stored bytes are never trusted)"]
 fn broker_starts_over_a_producer_snapshot_that_contradicts_its_log() {
     use rdkafka::producer::BaseRecord;
     let mut broker = Broker::start();
@@ -705,7 +730,6 @@ fn broker_starts_over_a_producer_snapshot_that_contradicts_its_log() {
 /// topic skipped with a log line); nothing may be created outside the data
 /// directory.
 #[test]
-#[ignore = "no branch owns it yet: metadata.rs Catalog::load_or_create"]
 fn catalog_topic_names_cannot_leave_the_data_directory() {
     let mut broker = Broker::start();
     broker.create_topic("inside", 1, &[]);
@@ -786,7 +810,6 @@ fn peak_rss_bytes(pid: u32) -> u64 {
 /// (the fuzzer's 600 MB allocation limit caught it: malloc(1073741824)).
 /// The section must be inflated in bounded steps, stopping at the limit.
 #[test]
-#[ignore = "fixed by branch storage (bounded decompression)"]
 fn a_decompression_bomb_does_not_take_memory() {
     use kafka_protocol::messages::ApiKey;
     let mut broker = Broker::start();

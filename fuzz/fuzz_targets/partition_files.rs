@@ -3,9 +3,10 @@
 //!
 //! - mode 0, `leader-epoch-checkpoint` (`LeaderEpochs::load`), then the
 //!   operations a leader and a follower apply to it;
-//! - mode 1, a producer-state snapshot (`ProducerStates::from_snapshot`),
-//!   then the replay of the batch headers after it that `Partition::open`
-//!   does (check, then record);
+//! - mode 1, a producer-state snapshot taken at an offset from the input
+//!   (`ProducerStates::from_snapshot`), then the replay of the batch
+//!   headers after that offset that `Partition::open` does (check, then
+//!   record);
 //! - mode 2, the topic catalog `corelog-metadata.json`
 //!   (`Catalog::load_or_create`);
 //! - mode 3, `meta.properties` (`MetaProperties::read`).
@@ -62,12 +63,14 @@ fn epochs(file: &[u8], ops: &mut Reader) {
 }
 
 fn producers(file: &[u8], ops: &mut Reader) {
-    let Some(mut states) = ProducerStates::from_snapshot(file) else {
+    // The snapshot's file name: the log offset it was taken at.
+    let offset = ops.i64() & (i64::MAX >> 1);
+    let Ok(mut states) = ProducerStates::from_snapshot(file, offset) else {
         return;
     };
     // Partition::open replays the headers the log holds from the snapshot's
     // offset on: back to back, increasing. Their other fields are the input.
-    let mut next = ops.i64() & (i64::MAX >> 1);
+    let mut next = offset;
     for _ in 0..OPERATIONS_MAX {
         let raw = ops.bytes(BATCH_HEADER_BYTES);
         if raw.len() < BATCH_HEADER_BYTES {
@@ -91,7 +94,8 @@ fn producers(file: &[u8], ops: &mut Reader) {
             );
         }
     }
-    let again = ProducerStates::from_snapshot(&states.to_snapshot()).expect("snapshot round trip");
+    let again =
+        ProducerStates::from_snapshot(&states.to_snapshot(), next).expect("snapshot round trip");
     assert_eq!(again, states, "snapshot round trip");
 }
 

@@ -909,7 +909,14 @@ impl Record {
             }
 
             // Key
-            let key = StrBytes::try_from(buf.try_get_bytes(key_len as usize)?)?;
+            // corelog patch (PATCHES.md): a key that is not UTF-8 is read
+            // with replacement characters, as Kafka's clients read it
+            // (`Utils.utf8`), instead of failing the whole batch.
+            let key_bytes = buf.try_get_bytes(key_len as usize)?;
+            let key = match StrBytes::try_from(key_bytes.clone()) {
+                Ok(key) => key,
+                Err(_) => StrBytes::from_string(String::from_utf8_lossy(&key_bytes).into_owned()),
+            };
 
             // Key len
             let value_len: i32 = types::VarInt.decode(buf)?;

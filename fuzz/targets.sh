@@ -8,17 +8,24 @@
 # growing buffer can round up to 512 MiB; anything past that is a
 # decompression bomb getting through. -rss_limit_mb (the whole process) is
 # 2048 for all, -timeout (one input) 10 s: beyond either is a finding too.
+#
+# Fastest first (executions per second in a 60 s run on the shared build
+# machine, 2026-12-06: request 8.7k, consumer_offsets 8.1k, peer_response
+# 6.9k, controller 3.5k, produce_batch 2.2k, replica_append 2.2k,
+# partition_files 1.4k, config 1.0k, log_recovery 0.9k, stored_batches
+# 0.7k): campaign.sh runs them in this order, so the cheap ones can reach
+# its execution count and the slow ones get its time budget.
 TARGETS=(
     "request 262144 256"
+    "consumer_offsets 131072 600"
     "peer_response 262144 256"
+    "controller 131072 256"
     "produce_batch 131072 600"
-    "stored_batches 131072 600"
-    "log_recovery 262144 600"
     "replica_append 262144 600"
     "partition_files 65536 256"
-    "consumer_offsets 131072 600"
-    "controller 131072 256"
+    "stored_batches 131072 600"
     "config 65536 256"
+    "log_recovery 262144 600"
 )
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10
@@ -27,12 +34,20 @@ TIMEOUT_S=10
 # resolves listener host names; a fuzzer must not query DNS), niced, since
 # the build machines are shared.
 isolated() {
+    isolation_prefix
+    "${ISOLATE[@]}" "$@"
+}
+
+# Sets ISOLATE to the command prefix `isolated` uses: nice, then unshare
+# where allowed. Each of them execs the next, so a command started as
+# `"${ISOLATE[@]}" prog &` has prog's pid in $!.
+isolation_prefix() {
     if unshare -rn true 2>/dev/null; then
-        nice -n 10 unshare -rn "$@"
+        ISOLATE=(nice -n 10 unshare -rn)
     elif unshare -n true 2>/dev/null; then
-        nice -n 10 unshare -n "$@"
+        ISOLATE=(nice -n 10 unshare -n)
     else
-        nice -n 10 "$@"
+        ISOLATE=(nice -n 10)
     fi
 }
 

@@ -748,6 +748,53 @@ fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
     assert!(opened.is_ok(), "opening the metadata log panicked");
 }
 
+/// fuzz target `controller`, 2026-12-06, third smoke run (crash-7c3c1225...,
+/// files mode): a CRC-valid `raft.log` entry whose type is 8. prost keeps
+/// the number, and raft-rs and the controller read it with
+/// `Entry::get_entry_type`, which panics on a type it does not know
+/// ("Unknown enum variant: 8"): at the controller's first apply, or in
+/// raft-rs on becoming leader. The same holds for a Raft message from a
+/// peer (its `msg_type`, its entries). Both are refused when decoded.
+#[test]
+fn controller_refuses_raft_entries_and_messages_of_unknown_types() {
+    use corelog::cluster::store::{RaftFiles, METADATA_DIR};
+    use corelog::cluster::transport::decode_raft_message;
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join(METADATA_DIR);
+    std::fs::create_dir_all(&meta).unwrap();
+    // Entry: entry_type 8 (field 1), term 1 (field 2), index 1 (field 3).
+    let entry = unhex("0808 1001 1801");
+    let mut log = Vec::new();
+    log.extend_from_slice(&(entry.len() as u32).to_be_bytes());
+    log.extend_from_slice(&crc32c::crc32c(&entry).to_be_bytes());
+    log.extend_from_slice(&entry);
+    std::fs::write(meta.join("raft.log"), log).unwrap();
+    let applied = std::panic::catch_unwind(|| match RaftFiles::open(dir.path()) {
+        // What the controller's apply and raft-rs read of every entry.
+        Ok((_, loaded)) => loaded.entries.iter().all(|e| {
+            let _ = e.get_entry_type();
+            true
+        }),
+        Err(_) => false,
+    });
+    assert!(applied.is_ok(), "an entry of an unknown type panicked");
+    // Message: msg_type 99 (field 1); then type 3 (MsgAppend) carrying the
+    // same entry (field 7).
+    for message in [unhex("0863"), [unhex("0803 3a06"), entry.clone()].concat()] {
+        let read = std::panic::catch_unwind(|| match decode_raft_message(&message) {
+            Ok(m) => {
+                let _ = m.get_msg_type();
+                m.entries.iter().for_each(|e| {
+                    let _ = e.get_entry_type();
+                });
+                true
+            }
+            Err(_) => false,
+        });
+        assert!(read.is_ok(), "a raft message of an unknown type panicked");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // partition_files: files a partition reads at start
 

@@ -946,7 +946,7 @@ fn console_consumer_reads_a_header_key_that_is_not_utf8() {
         .expect("the header key");
     batch[at] = 0xff; // not UTF-8
     mem_log::fix_batch_crcs(&mut batch);
-    let mut broker = Broker::start();
+    let broker = Broker::start();
     broker.create_topic("latin", 1, &[]);
     let mut conn = Conn::connect(broker.addr());
     let version = conn.api_versions().pick(ApiKey::Produce, 9);

@@ -102,8 +102,10 @@ impl ShardConnections {
 }
 
 /// The shard's share of `queued.max.request.bytes`: request bytes being read
-/// or waiting for an answer. A frame reserves its whole size once its
-/// prefix is known, before its body is read, and gives it back when its
+/// or waiting for an answer. A frame reserves its whole size (for requests
+/// other than Produce, a multiple of it: what they take once decoded, see
+/// `frame::announced_request`) once its prefix and api key are known,
+/// before its body is read, and gives it back when its
 /// request is done. Reserving whole frames (not bytes as they arrive) means
 /// two half-read frames can never wait on each other for the rest of the
 /// share; the memory itself is still only taken as bytes arrive, so a
@@ -468,14 +470,14 @@ impl Reader<'_> {
                 return Ok(());
             };
             if current.size.is_none() {
-                let Some(size) = frame::announced_size(buf, self.shard.frame_bytes_max)
+                let Some(announced) = frame::announced_request(buf, self.shard.frame_bytes_max)
                     .map_err(|e| e.to_string())?
                 else {
                     return Ok(());
                 };
-                current.size = Some(size);
+                current.size = Some(announced.size);
                 let waiting = Instant::now();
-                current.memory = self.shard.memory.reserve(4 + size as u64).await;
+                current.memory = self.shard.memory.reserve(4 + announced.memory).await;
                 current.started += waiting.elapsed();
             }
             let size = current.size.unwrap_or(0);

@@ -1,7 +1,8 @@
 //! corelog: a Kafka-compatible event streaming broker, thread-per-core on io_uring.
 //!
-//! The module tree follows `STYLE.md`: dependencies point one way,
-//! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
+//! `docs/architecture.md` is the map: the request path, which shard owns
+//! what, storage, replication, the controller, groups, and the direction
+//! of dependencies between these modules (section 9).
 
 pub mod cli;
 pub mod cluster;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod group;
 pub mod limits;
 pub mod log;
+pub mod logging;
 pub mod memory;
 pub mod metadata;
 pub mod partition;

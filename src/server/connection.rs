@@ -49,6 +49,7 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 use glommio::Task;
+use tracing::Instrument;
 
 use super::broker::Broker;
 use super::dispatch::{self, Outcome, Parsed};
@@ -287,6 +288,11 @@ pub async fn serve(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    let conn = ConnLabel {
+        shard: broker.shard().0,
+        id: broker.stats.connections.get(),
+        peer: peer.as_str().into(),
+    };
     // Kafka shows a member's host as "/<ip>" (DescribeGroups, the CLI).
     let client_host: Rc<str> = format!("/{}", slot.ip).into();
     let _ = stream.set_nodelay(true);
@@ -316,6 +322,7 @@ pub async fn serve(
         broker: &broker,
         shard: &shard,
         client_host: &client_host,
+        conn: &conn,
         stream: &stream,
         queue: &queue,
         budget: &budget,
@@ -338,21 +345,47 @@ pub async fn serve(
             writer.await;
         }
         Ending::Idle(idle) => {
-            log::debug!("closing connection from {peer}: idle for {idle:?}");
+            conn.span()
+                .in_scope(|| log::debug!("closing connection from {peer}: idle for {idle:?}"));
             broker.stats.connections_idle_closed.bump();
         }
         Ending::Closed(reason) => {
-            log::warn!("closing connection from {peer}: {reason}");
+            conn.span()
+                .in_scope(|| log::warn!("closing connection from {peer}: {reason}"));
             // Dropping the writer task and both halves closes the socket.
         }
     }
     drop(slot);
 }
 
+/// What log lines about a connection say about it (see `logging`). Spans
+/// live only as long as one request, or one log line about the connection:
+/// the tracing registry keeps the memory of as many spans as were ever
+/// alive at once, so a span per idle connection would pin memory for the
+/// peak number of connections.
+struct ConnLabel {
+    shard: usize,
+    /// The shard's accept count when it was accepted.
+    id: u64,
+    peer: Rc<str>,
+}
+
+impl ConnLabel {
+    fn span(&self) -> tracing::Span {
+        tracing::warn_span!(
+            "conn",
+            shard = self.shard,
+            conn = self.id,
+            peer = &*self.peer
+        )
+    }
+}
+
 struct Reader<'a> {
     broker: &'a Rc<Broker>,
     shard: &'a Rc<ShardConnections>,
     client_host: &'a Rc<str>,
+    conn: &'a ConnLabel,
     stream: &'a Rc<RefCell<TcpStream>>,
     queue: &'a local_channel::LocalSender<InFlight>,
     budget: &'a Rc<Semaphore>,
@@ -501,8 +534,14 @@ impl Reader<'_> {
                 .acquire(bytes)
                 .await
                 .map_err(|e| e.to_string())?;
-            let response =
-                start_request(self.broker, self.client_host, self.shared, request, memory)?;
+            let response = start_request(
+                self.broker,
+                self.client_host,
+                self.conn,
+                self.shared,
+                request,
+                memory,
+            )?;
             self.shared.in_flight.set(self.shared.in_flight.get() + 1);
             if self.queue.send(InFlight { response, bytes }).await.is_err() {
                 return Err("writer stopped".into());
@@ -594,6 +633,7 @@ pub fn set_buffer_sizes(stream: &TcpStream, tuning: &Tuning) -> std::io::Result<
 fn start_request(
     broker: &Rc<Broker>,
     client_host: &Rc<str>,
+    conn: &ConnLabel,
     shared: &Rc<Shared>,
     request: Bytes,
     memory: Option<StaticPermit>,
@@ -602,10 +642,21 @@ fn start_request(
     // decoder panic must end this connection, not the shard.
     let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch::parse(request)))
         .map_err(|panic| format!("request decoding panicked: {}", panic_message(&*panic)))??;
+    let label = parsed.label();
+    let span = tracing::warn_span!(
+        "request",
+        shard = conn.shard,
+        conn = conn.id,
+        peer = &*conn.peer,
+        api = %dispatch::ApiName(label.key),
+        version = label.version.unwrap_or(-1),
+        correlation_id = label.correlation_id,
+        client_id = label.client_id.as_deref().unwrap_or(""),
+    );
     let broker = broker.clone();
     let client_host = client_host.clone();
     let shared = shared.clone();
-    Ok(glommio::spawn_local(async move {
+    let request = async move {
         let outcome = guarded(&broker, &client_host, parsed).await;
         // The request is done: its bytes no longer count against the
         // shard's request memory (its answer is bounded per connection).
@@ -616,7 +667,8 @@ fn start_request(
                 .set(shared.responses_queued.get() + response.len());
         }
         outcome
-    }))
+    };
+    Ok(glommio::spawn_local(request.instrument(span)))
 }
 
 /// Handles one request with its panics caught: a panic closes the

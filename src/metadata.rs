@@ -158,13 +158,19 @@ impl Catalog {
     /// The stored catalog of `data_dir`, if there is one.
     fn read(data_dir: &Path) -> std::io::Result<Option<Catalog>> {
         let path = data_dir.join(CATALOG_FILE);
+        let damaged = |why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is damaged: {why}", path.display()),
+            )
+        };
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is damaged: {e}", path.display()),
-                )
-            }),
+            Ok(bytes) => {
+                let catalog: Catalog =
+                    serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+                catalog.check_stored().map_err(damaged)?;
+                Ok(Some(catalog))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -174,6 +180,34 @@ impl Catalog {
     /// (data dirs written before meta.properties existed carry it here).
     pub fn stored_cluster_id(data_dir: &Path) -> std::io::Result<Option<String>> {
         Ok(Catalog::read(data_dir)?.map(|c| c.cluster_id))
+    }
+
+    /// A catalog read from disk is not trusted: each shard opens
+    /// `<data dir>/<topic>-<partition>` for the topics in it, so every topic
+    /// must be filed under its own name, the name must be one Kafka accepts
+    /// (no `/`, not `.` or `..`: never a path outside the data directory)
+    /// and its partition count within the broker's bounds. A bad entry
+    /// refuses the whole file, naming the entry, rather than dropping the
+    /// topic (the next persist would lose it for good).
+    fn check_stored(&self) -> Result<(), String> {
+        if self.topics.len() > limits::TOPICS_MAX {
+            return Err(format!(
+                "{} topics, more than the {} a broker holds",
+                self.topics.len(),
+                limits::TOPICS_MAX
+            ));
+        }
+        for (key, topic) in &self.topics {
+            if *key != topic.name {
+                return Err(format!("topic {:?} is filed under {key:?}", topic.name));
+            }
+            validate_topic_name(key).map_err(|e| format!("topic entry {key:?}: {e}"))?;
+            let partitions = topic.shards.len();
+            if partitions == 0 || partitions > limits::TOPIC_PARTITIONS_MAX as usize {
+                return Err(format!("topic {key:?} has {partitions} partitions"));
+            }
+        }
+        Ok(())
     }
 
     fn rebalance_onto(&mut self, shards: usize) -> bool {
@@ -385,5 +419,42 @@ mod tests {
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name(&"a".repeat(250)).is_err());
         assert!(validate_topic_name(&"a".repeat(249)).is_ok());
+    }
+
+    /// fuzz target `partition_files` (catalog mode): a stored catalog naming
+    /// topic `../escape` loaded, and the broker created `<data
+    /// dir>/../escape-0`. A catalog entry that is not a topic the broker
+    /// could have created refuses the file, naming the entry, and the file
+    /// is left as it was for the operator.
+    #[test]
+    fn a_stored_catalog_with_a_bad_entry_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster_id = "MkU3OEVBNTcwNTJENDM2Qg";
+        let mut catalog = Catalog::load_or_create(dir.path(), 1, cluster_id).unwrap();
+        catalog.add_topic("inside", 1, BTreeMap::new(), 1);
+        catalog.persist(dir.path()).unwrap();
+        let good = fs::read(dir.path().join(CATALOG_FILE)).unwrap();
+        let damage = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+            edit(&mut v);
+            let bytes = serde_json::to_vec(&v).unwrap();
+            fs::write(dir.path().join(CATALOG_FILE), &bytes).unwrap();
+            let err = Catalog::load_or_create(dir.path(), 1, cluster_id).unwrap_err();
+            assert_eq!(fs::read(dir.path().join(CATALOG_FILE)).unwrap(), bytes);
+            err.to_string()
+        };
+        let err = damage(&|v| {
+            let mut topic = v["topics"]["inside"].clone();
+            topic["name"] = "../escape".into();
+            v["topics"]["../escape"] = topic;
+        });
+        assert!(err.contains("../escape"), "{err}");
+        let err = damage(&|v| v["topics"]["inside"]["name"] = "other".into());
+        assert!(err.contains("filed under"), "{err}");
+        let err = damage(&|v| v["topics"]["inside"]["shards"] = serde_json::json!([]));
+        assert!(err.contains("0 partitions"), "{err}");
+        fs::write(dir.path().join(CATALOG_FILE), &good).unwrap();
+        assert!(Catalog::load_or_create(dir.path(), 1, cluster_id).is_ok());
+        assert!(!dir.path().join("..").join("escape-0").exists());
     }
 }

@@ -185,11 +185,11 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
     }
 }
 
+/// Kafka's rule for topic names: brokers make a directory of each name,
+/// so a name from the log, a snapshot or a peer that Kafka would refuse
+/// (`/`, `..`) is refused here too.
 fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > limits::TOPIC_NAME_BYTES_MAX {
-        return Err(format!("a topic name of {} bytes", name.len()));
-    }
-    Ok(())
+    crate::metadata::validate_topic_name(name)
 }
 
 fn validate_topic(topic: &TopicMeta) -> Result<(), String> {

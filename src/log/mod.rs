@@ -147,6 +147,13 @@ pub enum LogError {
     /// Another job (flush, clean, retention, truncation) is out, or appends
     /// are unflushed: retry once it completed.
     Busy,
+    /// The batch's offsets would not fit: its last offset, or the log end
+    /// after it, would pass i64::MAX (a log whose segment names start near
+    /// the end of the offset space). Nothing is appended.
+    OffsetOverflow {
+        end: i64,
+        last_offset_delta: i32,
+    },
 }
 
 impl fmt::Display for LogError {
@@ -162,6 +169,15 @@ impl fmt::Display for LogError {
             } => write!(f, "offset {requested} is outside the log [{start}, {end}]"),
             LogError::Corrupt(what) => write!(f, "log is corrupt: {what}"),
             LogError::Busy => write!(f, "log is busy"),
+            LogError::OffsetOverflow {
+                end,
+                last_offset_delta,
+            } => write!(
+                f,
+                "a batch of {} offsets at log end {end} would pass the largest offset {}",
+                i64::from(*last_offset_delta) + 1,
+                i64::MAX
+            ),
         }
     }
 }
@@ -524,7 +540,14 @@ impl<D: Disk> PartitionLog<D> {
         let len = batch.len() as u64;
         let now = log_append_time_ms.unwrap_or_else(now_ms);
         let base = self.end_offset();
-        let last = base + i64::from(header.last_offset_delta);
+        // The log end after this batch (last + 1) must be an offset too.
+        let last = base
+            .checked_add(i64::from(header.last_offset_delta))
+            .filter(|last| *last < i64::MAX)
+            .ok_or(LogError::OffsetOverflow {
+                end: base,
+                last_offset_delta: header.last_offset_delta,
+            })?;
         let rolled_to = self.should_roll(len, last, now).then(|| self.roll(now));
 
         let mut head = [0u8; BATCH_HEADER_BYTES];

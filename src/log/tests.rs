@@ -499,6 +499,44 @@ fn offset_for_timestamp_and_max_timestamp() {
     });
 }
 
+/// A log whose segment names start near the end of the offset space hands
+/// out offsets up to i64::MAX - 1 (so the log end, i64::MAX, is still an
+/// offset) and refuses the batch that would pass it, without appending.
+#[test]
+fn appends_never_pass_the_largest_offset() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        disk.create_dir_all(&dir).await.unwrap();
+        let base = i64::MAX - 2;
+        write_whole_file(&disk, &dir.join(format!("{base:020}.log")), &[])
+            .await
+            .unwrap();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!(log.end_offset(), base);
+        assert!(matches!(
+            log.append(&make_batch(3, 1_000, 100, 1), None),
+            Err(LogError::OffsetOverflow { end, last_offset_delta: 2 }) if end == base
+        ));
+        assert_eq!(log.end_offset(), base);
+        let info = log.append(&make_batch(2, 1_000, 100, 1), None).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (base, i64::MAX - 1));
+        assert_eq!(log.end_offset(), i64::MAX);
+        assert!(matches!(
+            log.append(&make_batch(1, 1_000, 100, 1), None),
+            Err(LogError::OffsetOverflow { .. })
+        ));
+        assert_eq!(flush(&mut log).await.unwrap(), i64::MAX);
+        drop(log);
+        let log = PartitionLog::open_on(disk, &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!(log.end_offset(), i64::MAX);
+    });
+}
+
 #[test]
 fn no_space_discards_unflushed_and_later_appends_work() {
     block_on(async {

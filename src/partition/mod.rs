@@ -964,11 +964,18 @@ fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerSt
             );
             continue;
         }
-        if let Some(states) = std::fs::read(&path)
-            .ok()
-            .and_then(|b| ProducerStates::from_snapshot(&b))
-        {
-            return (states, offset);
+        let read = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| ProducerStates::from_snapshot(&b, offset));
+        match read {
+            Ok(states) => return (states, offset),
+            // Kafka drops a corrupt snapshot too: the state comes back
+            // from an older snapshot, or from the log itself.
+            Err(why) => log::warn!(
+                "{}: producer snapshot ignored ({why}); rebuilding the producer state \
+                 from an older snapshot or the log",
+                path.display()
+            ),
         }
     }
     (ProducerStates::default(), log_start)

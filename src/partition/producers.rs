@@ -190,9 +190,67 @@ impl ProducerStates {
         serde_json::to_vec(self).expect("producer state serializes")
     }
 
-    pub fn from_snapshot(bytes: &[u8]) -> Option<ProducerStates> {
-        serde_json::from_slice(bytes).ok()
+    /// Reads the snapshot written at log offset `offset` (it covers the
+    /// batches below it). A snapshot is a file on disk and is not trusted:
+    /// one that does not parse, holds more producers or batches than this
+    /// state ever does, or contradicts its place in the log (a batch ending
+    /// at or after `offset`, batches of a producer out of offset order) is
+    /// refused with the reason. Replaying the log's batches after `offset`
+    /// into what this returns never goes back in offsets.
+    pub fn from_snapshot(bytes: &[u8], offset: i64) -> Result<ProducerStates, String> {
+        let states: ProducerStates =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a producer snapshot: {e}"))?;
+        if states.entries.len() > limits::PRODUCERS_PER_PARTITION_MAX {
+            return Err(format!(
+                "{} producers, more than the {} a partition keeps",
+                states.entries.len(),
+                limits::PRODUCERS_PER_PARTITION_MAX
+            ));
+        }
+        for (pid, entry) in &states.entries {
+            states_entry_fits(*pid, entry, offset)?;
+        }
+        Ok(states)
     }
+}
+
+/// One producer's entry of a snapshot taken at `offset` (see
+/// [`ProducerStates::from_snapshot`]).
+fn states_entry_fits(pid: i64, entry: &ProducerEntry, offset: i64) -> Result<(), String> {
+    if pid < 0 {
+        return Err(format!("producer id {pid} is negative"));
+    }
+    if entry.batches.len() > limits::PRODUCER_BATCHES_REMEMBERED {
+        return Err(format!(
+            "producer {pid} has {} batches, more than the {} kept",
+            entry.batches.len(),
+            limits::PRODUCER_BATCHES_REMEMBERED
+        ));
+    }
+    let mut previous_last: Option<i64> = None;
+    for batch in &entry.batches {
+        if batch.first_offset < 0 || batch.first_offset > batch.last_offset {
+            return Err(format!(
+                "producer {pid} has a batch at offsets {}..={}",
+                batch.first_offset, batch.last_offset
+            ));
+        }
+        if batch.last_offset >= offset {
+            return Err(format!(
+                "producer {pid} has a batch ending at offset {}, not before the snapshot's \
+                 offset {offset}",
+                batch.last_offset
+            ));
+        }
+        if previous_last.is_some_and(|last| last >= batch.first_offset) {
+            return Err(format!(
+                "producer {pid}'s batches are not in offset order at offset {}",
+                batch.first_offset
+            ));
+        }
+        previous_last = Some(batch.last_offset);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -251,7 +309,7 @@ mod tests {
         states.record(&header(1, 0, 0, 2), 0, 1, 1);
         states.record(&header(1, 0, 2, 2), 2, 3, 2);
         states.record(&header(2, 0, 0, 1), 4, 4, 3);
-        let snapshot = ProducerStates::from_snapshot(&states.to_snapshot()).unwrap();
+        let snapshot = ProducerStates::from_snapshot(&states.to_snapshot(), 5).unwrap();
         assert_eq!(snapshot, states);
         states.truncate_from(2);
         assert_eq!(states.len(), 1);
@@ -260,5 +318,39 @@ mod tests {
             states.check(&header(1, 0, 0, 2)),
             SequenceCheck::Duplicate(_)
         ));
+    }
+
+    /// fuzz target `partition_files` (snapshot mode): a snapshot whose
+    /// batches reach past its own offset made the replay of the log after
+    /// it assert ("producer batches must be appended in offset order") at
+    /// every start. Such a snapshot is refused, so the partition rebuilds
+    /// the state from an older snapshot or the log.
+    #[test]
+    fn a_snapshot_that_contradicts_its_offset_is_refused() {
+        let mut states = ProducerStates::default();
+        states.record(&header(7, 0, 0, 5), 0, 4, 1);
+        let good = states.to_snapshot();
+        assert_eq!(ProducerStates::from_snapshot(&good, 5).unwrap(), states);
+        // Taken at offset 5, it cannot know a batch ending at 999999.
+        let text = String::from_utf8(good.clone()).unwrap();
+        let far = text.replace("\"last_offset\":4", "\"last_offset\":999999");
+        assert_ne!(far, text);
+        let why = ProducerStates::from_snapshot(far.as_bytes(), 5).unwrap_err();
+        assert!(why.contains("999999"), "{why}");
+        // Nor one whose own name is before its batches.
+        assert!(ProducerStates::from_snapshot(&good, 4).is_err());
+        // Batches out of order, or one ending before it starts.
+        states.record(&header(7, 0, 5, 1), 5, 5, 2);
+        let two = String::from_utf8(states.to_snapshot()).unwrap();
+        let swapped = two.replacen("\"first_offset\":5", "\"first_offset\":3", 1);
+        assert!(ProducerStates::from_snapshot(swapped.as_bytes(), 6).is_err());
+        let backwards = two.replacen("\"first_offset\":0", "\"first_offset\":6", 1);
+        assert!(ProducerStates::from_snapshot(backwards.as_bytes(), 6).is_err());
+        assert!(ProducerStates::from_snapshot(b"{\"entries\":", 6).is_err());
+        // What the replay after a refused snapshot starts from is empty.
+        let mut rebuilt = ProducerStates::default();
+        let replayed = header(7, 0, 5, 1);
+        assert_eq!(rebuilt.check(&replayed), SequenceCheck::Append);
+        rebuilt.record(&replayed, 5, 5, 2);
     }
 }

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::epochs::LeaderEpochs;
 use super::{storage_error, Fetched, Partition, PartitionError, State};
-use crate::protocol::batch::{self, BatchHeader, BatchIter};
+use crate::protocol::batch::{BatchHeader, BatchIter, IterStop};
+use crate::protocol::records;
 
 /// This broker's view of the partition's replica set (from the catalog).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -369,12 +370,12 @@ impl Partition {
         state.epochs.end_offset_for(epoch, state.log.end_offset())
     }
 
-    /// New epochs carried by fetched `records` go into the epoch cache
+    /// New epochs carried by fetched batches go into the epoch cache
     /// before the batches are appended; returns the checkpoint to write.
-    pub fn note_epochs(&self, records: &[u8]) -> Option<String> {
+    pub fn note_epochs(&self, fetched: &FetchedBatches) -> Option<String> {
         let mut state = self.state.borrow_mut();
         let mut changed = false;
-        for (_, header) in BatchIter::new(records, false) {
+        for header in &fetched.headers {
             changed |= state
                 .epochs
                 .assign(header.partition_leader_epoch, header.base_offset);
@@ -382,15 +383,15 @@ impl Partition {
         changed.then(|| state.epochs.to_text())
     }
 
-    /// Appends batches fetched from the leader as they are. Stops at the
-    /// first batch that does not continue this log (a concurrent
-    /// truncation, or a leader change). Returns the flush wait of the last
-    /// appended batch, if any.
+    /// Appends batches fetched from the leader (checked by
+    /// [`FetchedBatches::check`]) as they are. Stops at the first batch that
+    /// does not continue this log (a concurrent truncation, or a leader
+    /// change). Returns the flush wait of the last appended batch, if any.
     pub fn append_replicated(
         &self,
         leader: i32,
         leader_epoch: i32,
-        records: &[u8],
+        fetched: &FetchedBatches,
     ) -> Result<Option<super::CommitWait>, PartitionError> {
         if self.deleted.get() {
             return Err(PartitionError::Gone);
@@ -403,9 +404,10 @@ impl Partition {
             return Err(PartitionError::NotLeader);
         }
         let mut last = None;
-        let mut iter = BatchIter::new(records, true);
-        for (at, header) in iter.by_ref() {
-            let bytes = &records[at..at + header.total_bytes()];
+        let mut at = 0;
+        for header in &fetched.headers {
+            let bytes = &fetched.bytes[at..at + header.total_bytes()];
+            at += header.total_bytes();
             if header.base_offset != state.log.end_offset() {
                 return Err(PartitionError::OffsetOutOfRange {
                     requested: header.base_offset,
@@ -418,24 +420,16 @@ impl Partition {
                 .append(bytes, None)
                 .map_err(|e| storage_error(&e))?;
             assert_eq!(
-                info.base_offset, header.base_offset,
+                (info.base_offset, info.last_offset),
+                (header.base_offset, header.last_offset()),
                 "a follower keeps the leader's offsets"
             );
-            record_producer(state, &header, info.last_offset);
+            record_producer(state, header, info.last_offset);
             if info.rolled_to.is_some() {
                 let snapshot = state.producers.to_snapshot();
                 state.snapshots_due.push((info.last_offset + 1, snapshot));
             }
             last = Some(info.last_offset);
-        }
-        if let Some(batch::IterStop::Invalid(e)) = iter.stop() {
-            // A damaged batch from the leader: keep what came before it and
-            // fetch again from there.
-            log::warn!(
-                "{}-{}: replicated batch refused: {e}",
-                self.topic,
-                self.index
-            );
         }
         Ok(last.map(|last_offset| Self::wait_commit(state, last_offset, false)))
     }
@@ -514,6 +508,84 @@ impl Partition {
     }
 }
 
+/// The whole batches of a leader's Fetch answer for one partition, each
+/// checked as Kafka's follower append checks them
+/// (`analyzeAndValidateRecords`) and with the bounded stored-batch parser
+/// every other reader of stored bytes uses (`records::check_stored_batch`:
+/// header, CRC, header consistency, every record): a follower stores
+/// nothing it would refuse to read back. Also: offsets increase from batch
+/// to batch and the log end after the last one is still an offset. A
+/// trailing partial batch (the fetch's size limit cut it) is left for the
+/// next fetch.
+#[derive(Debug)]
+pub struct FetchedBatches<'a> {
+    bytes: &'a [u8],
+    headers: Vec<BatchHeader>,
+}
+
+impl<'a> FetchedBatches<'a> {
+    /// Checks `records` (one partition's records from a Fetch response).
+    /// Any bad batch refuses the whole set: nothing of it is appended, and
+    /// the fetcher asks again (`PartitionError::InvalidRecord`, naming the
+    /// batch's position and offset).
+    pub fn check(records: &'a [u8]) -> Result<FetchedBatches<'a>, PartitionError> {
+        let refuse = |at: usize, offset: i64, why: &dyn std::fmt::Display| {
+            PartitionError::InvalidRecord(format!(
+                "fetched batch at byte {at} (offset {offset}) refused: {why}"
+            ))
+        };
+        let mut headers = Vec::new();
+        let mut next: Option<i64> = None;
+        let mut iter = BatchIter::new(records, false);
+        for (at, header) in iter.by_ref() {
+            let batch = &records[at..at + header.total_bytes()];
+            records::check_stored_batch(batch).map_err(|e| refuse(at, header.base_offset, &e))?;
+            // check_stored_batch ensures lastOffsetDelta >= 0.
+            let end = header
+                .base_offset
+                .checked_add(i64::from(header.last_offset_delta))
+                .and_then(|last| last.checked_add(1));
+            match (end, next) {
+                (None, _) => {
+                    return Err(refuse(at, header.base_offset, &"offsets pass i64::MAX"));
+                }
+                _ if header.base_offset < 0 => {
+                    return Err(refuse(at, header.base_offset, &"negative base offset"));
+                }
+                (Some(_), Some(expected)) if header.base_offset < expected => {
+                    return Err(refuse(
+                        at,
+                        header.base_offset,
+                        &format_args!("offsets go back (the previous batch ended at {expected})"),
+                    ));
+                }
+                (Some(end), _) => next = Some(end),
+            }
+            headers.push(header);
+        }
+        if let Some(IterStop::Invalid(e)) = iter.stop() {
+            return Err(PartitionError::InvalidRecord(format!(
+                "fetched bytes at {} are not a record batch: {e}",
+                iter.position()
+            )));
+        }
+        let len = iter.position();
+        Ok(FetchedBatches {
+            bytes: &records[..len],
+            headers,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// The headers of the whole batches, in order.
+    pub fn headers(&self) -> &[BatchHeader] {
+        &self.headers
+    }
+}
+
 fn record_producer(state: &mut State, header: &BatchHeader, last_offset: i64) {
     if state.producers.check(header) == super::producers::SequenceCheck::Append {
         state.producers.record(
@@ -522,5 +594,102 @@ fn record_producer(state: &mut State, header: &BatchHeader, last_offset: i64) {
             last_offset,
             header.max_timestamp,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::batch::patch_base_offset;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// A leader's stored batch of `count` records at `base`.
+    fn batch(base: i64, count: i64) -> Vec<u8> {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 3,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                // Increasing sequences keep the records in one batch.
+                sequence: i as i32,
+                timestamp: 1_700_000_000_000,
+                key: Some(Bytes::from_static(b"k")),
+                value: Some(Bytes::from_static(b"v")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        let mut out = buf.to_vec();
+        patch_base_offset(&mut out, base);
+        out
+    }
+
+    fn refused(records: &[u8]) -> String {
+        match FetchedBatches::check(records) {
+            Err(PartitionError::InvalidRecord(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fetched_batches_are_checked_whole_before_anything_is_appended() {
+        let mut set = [batch(10, 2), batch(12, 3)].concat();
+        let fetched = FetchedBatches::check(&set).unwrap();
+        let offsets: Vec<_> = fetched
+            .headers()
+            .iter()
+            .map(|h| (h.base_offset, h.last_offset()))
+            .collect();
+        assert_eq!(offsets, [(10, 11), (12, 14)]);
+        // A fetch cut by its size limit: the partial batch waits.
+        let whole = set.len();
+        set.extend_from_slice(&batch(15, 1)[..30]);
+        let fetched = FetchedBatches::check(&set).unwrap();
+        assert_eq!((fetched.headers().len(), fetched.bytes.len()), (2, whole));
+        assert!(FetchedBatches::check(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_bad_fetched_batch_refuses_the_set() {
+        let good = batch(0, 2);
+        // A record the stored-batch parser refuses, under a valid CRC.
+        let mut bad = batch(2, 2);
+        let n = bad.len();
+        bad[n - 1] = 0x7f; // the last record's header count
+        let crc = crc32c::crc32c(&bad[21..]);
+        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(refused(&[good.clone(), bad].concat()).contains("offset 2"));
+        // lastOffsetDelta negative (the replica_append fuzz finding).
+        let mut negative = batch(2, 1);
+        negative[23..27].copy_from_slice(&(-43_752_072i32).to_be_bytes());
+        let crc = crc32c::crc32c(&negative[21..]);
+        negative[17..21].copy_from_slice(&crc.to_be_bytes());
+        refused(&[good.clone(), negative].concat());
+        // A flipped byte: the CRC no longer matches.
+        let mut flipped = batch(2, 1);
+        let n = flipped.len();
+        flipped[n - 3] ^= 1;
+        assert!(refused(&[good.clone(), flipped].concat()).contains("offset 2"));
+        // Bytes that are not a batch header at all.
+        let mut garbage = batch(2, 1);
+        garbage[16] = 7; // magic
+        assert!(refused(&[good.clone(), garbage].concat()).contains("not a record batch"));
+        // Offsets that go back, or pass i64::MAX.
+        refused(&[good.clone(), batch(1, 1)].concat());
+        refused(&batch(i64::MAX - 1, 2));
+        refused(&batch(-5, 1));
     }
 }

@@ -22,6 +22,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::BrokerConnection;
+use crate::log::throttled;
+use crate::partition::replica::FetchedBatches;
 use crate::partition::Partition;
 use crate::server::broker::Broker;
 
@@ -248,11 +250,25 @@ async fn fetch_round(
             match ResponseError::try_from_code(data.error_code) {
                 None => {
                     let records = data.records.unwrap_or_default();
-                    if !records.is_empty() {
-                        if let Some(text) = p.note_epochs(&records) {
+                    let fetched = match FetchedBatches::check(&records) {
+                        Ok(fetched) => fetched,
+                        Err(e) => {
+                            // A damaged batch from the leader (its log or
+                            // the wire): nothing of it is stored; ask again
+                            // after a pause, the partition's other work and
+                            // the other partitions go on.
+                            throttled::log("replicated batch refused", log::Level::Warn, || {
+                                format!("{}-{}: from broker {leader}: {e}", p.topic, p.index)
+                            });
+                            retry_soon = true;
+                            continue;
+                        }
+                    };
+                    if !fetched.is_empty() {
+                        if let Some(text) = p.note_epochs(&fetched) {
                             p.write_epochs(text).await.map_err(|e| e.to_string())?;
                         }
-                        match p.append_replicated(leader, *epoch, &records) {
+                        match p.append_replicated(leader, *epoch, &fetched) {
                             Ok(Some(wait)) => {
                                 broker.committer.schedule(p);
                                 waits.push(wait);

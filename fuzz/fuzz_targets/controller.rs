@@ -1,0 +1,126 @@
+//! The controller's metadata log and what its peers send, decoded as a
+//! controller does at start and while running:
+//!
+//! - mode 0: the files of `__cluster_metadata-0/` (`raft.log`, `hardstate`,
+//!   `snapshot`) through `RaftFiles::open` and `RaftStore::new`, then the
+//!   snapshot's image (`Catalog` JSON) and every normal entry's
+//!   `MetadataRecord` applied to it (`records::apply`), as `Quorum::start`
+//!   and `Quorum::apply` do;
+//! - mode 1: a `MetadataRecord` (JSON) applied to an image (JSON), as a
+//!   committed entry is;
+//! - mode 2: a controller request and a controller reply body (JSON), as the
+//!   controller listener and the brokers' controller client decode them.
+//!
+//! The image after replay must survive the JSON round trip that snapshots
+//! put it through. Input: `[mode u8][fields: length u32 LE, bytes]...`;
+//! in mode 0 bit 4 of the mode byte recomputes the frame CRCs.
+
+#![no_main]
+
+use corelog::cluster::quorum::{ControllerReply, ControllerRequest};
+use corelog::cluster::records::{self, MetadataRecord};
+use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
+use corelog::cluster::transport::decode_json;
+use corelog::metadata::Catalog;
+use corelog_fuzz::{scratch_dir, Reader};
+use libfuzzer_sys::fuzz_target;
+
+/// raft-rs' `EntryType::EntryNormal`.
+const ENTRY_NORMAL: i32 = 0;
+
+fn check_image(image: &Catalog) {
+    let json = serde_json::to_vec(image).expect("an image serializes");
+    let again: Catalog = serde_json::from_slice(&json).expect("a serialized image parses");
+    assert!(&again == image, "image changed in a JSON round trip");
+}
+
+fn apply_entry(image: &mut Catalog, data: &[u8], index: u64) {
+    match serde_json::from_slice::<MetadataRecord>(data) {
+        Ok(record) => {
+            let _ = records::apply(image, &record, index);
+        }
+        Err(_) => image.version = index,
+    }
+}
+
+fn files(mode: u8, input: &mut Reader) {
+    let dir = scratch_dir();
+    let meta = dir.join(METADATA_DIR);
+    std::fs::create_dir_all(&meta).unwrap();
+    for name in ["raft.log", "hardstate", "snapshot"] {
+        let mut content = input.field().to_vec();
+        if mode & 0x10 != 0 {
+            corelog_fuzz::fix_frame_crcs(&mut content);
+        }
+        if !content.is_empty() {
+            std::fs::write(meta.join(name), content).unwrap();
+        }
+    }
+    let Ok((_files, loaded)) = RaftFiles::open(dir) else {
+        return;
+    };
+    let snapshot_data = loaded.snapshot.as_ref().map(|s| s.data.to_vec());
+    let after = loaded
+        .snapshot
+        .as_ref()
+        .map_or(0, |s| s.get_metadata().index);
+    let entries: Vec<(i32, u64, Vec<u8>)> = loaded
+        .entries
+        .iter()
+        .filter(|e| e.index > after)
+        .map(|e| (e.get_entry_type() as i32, e.index, e.data.to_vec()))
+        .collect();
+    if RaftStore::new(vec![1, 2, 3], loaded).is_err() {
+        return;
+    }
+    let mut image = match snapshot_data.filter(|d| !d.is_empty()) {
+        Some(data) => match serde_json::from_slice::<Catalog>(&data) {
+            Ok(image) => image,
+            Err(_) => return,
+        },
+        None => Catalog::new(""),
+    };
+    for (kind, index, data) in entries {
+        if kind != ENTRY_NORMAL || data.is_empty() {
+            image.version = index;
+            continue;
+        }
+        apply_entry(&mut image, &data, index);
+    }
+    check_image(&image);
+}
+
+fn record(input: &mut Reader) {
+    let image_json = input.field();
+    let mut image = if image_json.is_empty() {
+        Catalog::new("")
+    } else {
+        match serde_json::from_slice::<Catalog>(image_json) {
+            Ok(image) => image,
+            Err(_) => return,
+        }
+    };
+    let mut index = image.version;
+    while !input.is_empty() {
+        index = index.saturating_add(1);
+        apply_entry(&mut image, input.field(), index);
+    }
+    check_image(&image);
+}
+
+fn messages(input: &mut Reader) {
+    let _ = decode_json::<ControllerRequest>(input.field());
+    if let Ok(ControllerReply::Image(Some(image))) = decode_json::<ControllerReply>(input.field()) {
+        check_image(&image);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Reader::new(data);
+    let mode = input.u8();
+    match (mode & 0x0f) % 3 {
+        0 => files(mode, &mut input),
+        1 => record(&mut input),
+        _ => messages(&mut input),
+    }
+});

@@ -1,0 +1,111 @@
+//! Appending fetched batches to a follower's log, as `append_replicated`
+//! does with a leader's Fetch response (`partition/replica.rs`): the batches
+//! are walked with CRCs checked and each one that continues the log is
+//! appended as it is. Also the leader's path, where a batch is appended
+//! only after produce validation. Then flush, crash (keeping only what was
+//! synced), reopen and read: what was flushed must come back, at the
+//! offsets it was appended at.
+//!
+//! Input: `[control u8]` then up to 8 fetched record sets, each
+//! `[length u32 LE][records]`. Control bit 0 recomputes batch CRCs, bit 1
+//! takes the leader's path (validate, then append with LogAppendTime when
+//! bit 2 is set), bits 3-4 pick segment.bytes and index.interval.bytes.
+
+#![no_main]
+
+use std::path::PathBuf;
+
+use corelog::log::{LogConfig, MemDisk, PartitionLog};
+use corelog::protocol::batch::{validate_produce_records, BatchIter};
+use corelog_fuzz::{block_on, flush, read_like_clients, Reader, MEM_DIR};
+use libfuzzer_sys::fuzz_target;
+
+const FETCHES_MAX: usize = 8;
+
+fn config(control: u8) -> LogConfig {
+    let (segment_bytes, index_interval_bytes) = match (control >> 3) & 3 {
+        0 => (1024 * 1024 * 1024, 4096),
+        1 => (1024, 1),
+        2 => (16 * 1024, 512),
+        _ => (100, 64),
+    };
+    LogConfig {
+        segment_bytes,
+        index_interval_bytes,
+        ..LogConfig::default()
+    }
+}
+
+async fn run(data: &[u8]) {
+    let mut input = Reader::new(data);
+    let control = input.u8();
+    let leader = control & 2 != 0;
+    let dir = PathBuf::from(MEM_DIR);
+    let disk = MemDisk::new();
+    let config = config(control);
+    let mut log = PartitionLog::open_on(disk.clone(), &dir, config.clone())
+        .await
+        .expect("an empty log opens");
+    // (base, last) of every batch the log acknowledged as flushed.
+    let mut flushed: Vec<(i64, i64)> = Vec::new();
+    let mut pending: Vec<(i64, i64)> = Vec::new();
+    for _ in 0..FETCHES_MAX {
+        if input.is_empty() {
+            break;
+        }
+        let mut records = input.field().to_vec();
+        if control & 1 != 0 {
+            corelog_fuzz::fix_batch_crcs(&mut records);
+        }
+        for (at, header) in BatchIter::new(&records, true) {
+            let bytes = &records[at..at + header.total_bytes()];
+            let info = if leader {
+                if validate_produce_records(bytes, usize::MAX).is_err() {
+                    continue;
+                }
+                let append_time = (control & 4 != 0).then_some(1_700_000_000_000);
+                log.append(bytes, append_time)
+            } else {
+                // A follower keeps the leader's offsets: only a batch that
+                // continues its log is appended.
+                if header.base_offset != log.end_offset() {
+                    break;
+                }
+                log.append(bytes, None)
+            };
+            let Ok(info) = info else {
+                break;
+            };
+            assert!(
+                info.last_offset >= info.base_offset,
+                "an appended batch covers offsets"
+            );
+            pending.push((info.base_offset, info.last_offset));
+        }
+        if flush(&mut log).await.is_ok() {
+            flushed.append(&mut pending);
+        } else {
+            pending.clear();
+        }
+    }
+    let end = log.flushed_offset();
+    drop(log);
+    disk.crash(None);
+    let again = PartitionLog::open_on(disk, &dir, config)
+        .await
+        .expect("a log written by appends opens again");
+    assert_eq!(
+        again.end_offset(),
+        end,
+        "a crash lost or invented flushed offsets"
+    );
+    let read = read_like_clients(&again, 1024 * 1024).await;
+    assert_eq!(
+        read, flushed,
+        "reads return the flushed batches at their offsets"
+    );
+}
+
+fuzz_target!(|data: &[u8]| {
+    block_on(run(data));
+});

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::DeleteRecords;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -47,19 +47,14 @@ pub async fn handle(
                     if is_internal(&name) {
                         return result.with_error_code(ResponseError::InvalidTopicException.code());
                     }
-                    let request = ShardRequest::DeleteRecords {
+                    let request = DeleteRecords {
                         topic: name,
                         partition: p.partition_index,
                         offset: p.offset,
                     };
-                    match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::RecordsDeleted(Ok(low_watermark)) => {
-                            result.with_low_watermark(low_watermark)
-                        }
-                        ShardReply::RecordsDeleted(Err(e)) => {
-                            result.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => result.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    match broker.call(ShardId(owner as usize), request).await {
+                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
+                        Err(e) => result.with_error_code(errors::partition_error(&e)),
                     }
                 }
             });

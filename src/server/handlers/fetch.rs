@@ -23,7 +23,7 @@ use crate::limits;
 use crate::partition::PartitionError;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing;
 use crate::shard::ShardId;
 
 /// One partition of the request, resolved against the catalog.
@@ -118,21 +118,21 @@ async fn read_all(
             Ok(owner) => owner,
             Err(code) => return failed(code),
         };
-        let request = ShardRequest::Read {
+        let call = routing::Read {
             topic: w.topic.clone(),
             partition: w.partition,
             offset: w.offset,
             max_bytes: w.max_bytes,
             replica: replica.map(|id| (id, w.current_leader_epoch)),
         };
-        match broker.route(owner, request).await {
-            ShardReply::Read(Ok(fetched)) => Read {
+        match broker.call(owner, call).await {
+            Ok(fetched) => Read {
                 error_code: errors::NONE,
                 high_watermark: fetched.high_watermark,
                 log_start_offset: fetched.log_start_offset,
                 records: fetched.records,
             },
-            ShardReply::Read(Err(e)) => {
+            Err(e) => {
                 let mut read = failed(errors::partition_error(&e));
                 if let PartitionError::OffsetOutOfRange { start, end, .. } = e {
                     read.log_start_offset = start;
@@ -140,7 +140,6 @@ async fn read_all(
                 }
                 read
             }
-            _ => failed(ResponseError::NotLeaderOrFollower.code()),
         }
     });
     let mut reads = join_all(reads).await;
@@ -177,7 +176,7 @@ async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, repl
         .iter()
         .filter_map(|w| {
             let owner = w.owner.ok()?;
-            let request = ShardRequest::WaitForData {
+            let call = routing::WaitForData {
                 topic: w.topic.clone(),
                 partition: w.partition,
                 offset: w.offset,
@@ -186,7 +185,7 @@ async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, repl
             };
             let broker = broker.clone();
             Some(Box::pin(async move {
-                broker.route(owner, request).await;
+                broker.call(owner, call).await;
             }) as Pin<Box<dyn Future<Output = ()>>>)
         })
         .take(limits::FETCH_WAITERS_PER_SHARD_MAX)

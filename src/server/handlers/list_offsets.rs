@@ -13,7 +13,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::ListOffset;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -44,13 +44,13 @@ pub async fn handle(
                     if p.timestamp == -3 && version < 7 || p.timestamp < -3 {
                         return response.with_error_code(ResponseError::UnsupportedVersion.code());
                     }
-                    let request = ShardRequest::ListOffset {
+                    let request = ListOffset {
                         topic: name,
                         partition: p.partition_index,
                         timestamp: p.timestamp,
                     };
-                    match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::Offset(Ok(Some((offset, timestamp)))) => {
+                    match broker.call(ShardId(owner as usize), request).await {
+                        Ok(Some((offset, timestamp))) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);
                             // The leader epoch exists from v4 on; setting it
                             // earlier is an encoding error.
@@ -60,11 +60,8 @@ pub async fn handle(
                                 response
                             }
                         }
-                        ShardReply::Offset(Ok(None)) => response,
-                        ShardReply::Offset(Err(e)) => {
-                            response.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => response.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                        Ok(None) => response,
+                        Err(e) => response.with_error_code(errors::partition_error(&e)),
                     }
                 }
             });

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::EpochEnd;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -43,20 +43,15 @@ pub async fn handle(
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let request = ShardRequest::EpochEndOffset {
+                    let request = EpochEnd {
                         topic: name,
                         partition: p.partition,
                         current_leader_epoch: p.current_leader_epoch,
                         leader_epoch: p.leader_epoch,
                     };
-                    match broker.route(owner, request).await {
-                        ShardReply::EpochEnd(Ok((epoch, end))) => {
-                            answer.with_leader_epoch(epoch).with_end_offset(end)
-                        }
-                        ShardReply::EpochEnd(Err(e)) => {
-                            answer.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => answer.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    match broker.call(owner, request).await {
+                        Ok((epoch, end)) => answer.with_leader_epoch(epoch).with_end_offset(end),
+                        Err(e) => answer.with_error_code(errors::partition_error(&e)),
                     }
                 }
             })

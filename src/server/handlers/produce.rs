@@ -28,7 +28,7 @@ use crate::protocol::batch::{BatchHeader, Codec, ProduceBatchError};
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::Produce;
 use crate::shard::ShardId;
 
 /// The first Produce version that may carry zstd batches (KIP-110).
@@ -118,19 +118,19 @@ async fn produce_partition(
             .produce_forwarded
             .set(stats.produce_forwarded.get() + 1);
     }
-    let request = ShardRequest::Produce {
+    let call = Produce {
         topic,
         partition: data.index,
         records,
         acks,
         timeout_ms,
     };
-    match broker.route(owner, request).await {
-        ShardReply::Produced(Ok(appended)) => response
+    match broker.call(owner, call).await {
+        Ok(appended) => response
             .with_base_offset(appended.base_offset)
             .with_log_append_time_ms(appended.log_append_time_ms)
             .with_log_start_offset(appended.log_start_offset),
-        ShardReply::Produced(Err(e)) => {
+        Err(e) => {
             let record_errors = match &e {
                 PartitionError::Batch(b) => b
                     .record_index()
@@ -147,9 +147,5 @@ async fn produce_partition(
             refused(response, errors::partition_error(&e), e.to_string())
                 .with_record_errors(record_errors)
         }
-        other => response
-            .with_base_offset(-1)
-            .with_error_code(ResponseError::NotLeaderOrFollower.code())
-            .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
     }
 }

@@ -1,6 +1,9 @@
 //! What shards ask of each other, one type per kind of call, and how the
 //! shard that receives a call serves it.
 //!
+//! Handlers reach partitions through [`PartitionClient`]: async operations
+//! that run on whichever shard owns the partition.
+//!
 //! Each call is a struct implementing [`ShardCall`] on the per-shard
 //! [`Broker`]: its reply type is part of its type, and what a caller gets
 //! when the target shard cannot be reached (it is stopping) is decided once,
@@ -29,17 +32,164 @@ use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::replica::IsrChange;
 use crate::partition::{Appended, Fetched, PartitionError};
 use crate::shard::mesh::{MeshError, ShardCall};
+use crate::shard::ShardId;
+
+/// Where a partition lives: its topic, its index and the shard of this node
+/// that owns it, resolved from the catalog.
+#[derive(Clone, Debug)]
+pub struct PartitionAddr {
+    pub topic: String,
+    pub index: i32,
+    owner: ShardId,
+}
+
+impl PartitionAddr {
+    /// The partition `index` of `topic`, or `None` if the topic has no such
+    /// partition (each API answers that with its own error code).
+    pub fn locate(topic: &TopicMeta, index: i32) -> Option<PartitionAddr> {
+        let owner = *topic.shards.get(usize::try_from(index).ok()?)?;
+        Some(PartitionAddr {
+            topic: topic.name.clone(),
+            index,
+            owner: ShardId(owner as usize),
+        })
+    }
+}
+
+/// A partition's operations, callable from any shard: each runs on the
+/// shard that owns the partition (a direct call when that is this one) and
+/// answers that shard's typed result, so no handler decides where a
+/// partition is served. Record bytes cross shards as `Bytes`, the request
+/// frame's own allocation, never copied.
+pub struct PartitionClient<'a> {
+    broker: &'a Rc<Broker>,
+}
+
+impl<'a> PartitionClient<'a> {
+    pub fn new(broker: &'a Rc<Broker>) -> Self {
+        PartitionClient { broker }
+    }
+
+    /// Appends one batch; answers when durable (acks 1), replicated to the
+    /// ISR within `timeout_ms` (acks all), or appended (acks 0).
+    pub async fn produce(
+        &self,
+        at: &PartitionAddr,
+        records: Bytes,
+        acks: i16,
+        timeout_ms: u64,
+    ) -> Result<Appended, PartitionError> {
+        let stats = &self.broker.stats;
+        let counter = if at.owner == self.broker.shard() {
+            &stats.produce_local
+        } else {
+            &stats.produce_forwarded
+        };
+        counter.set(counter.get() + 1);
+        let call = Produce {
+            topic: at.topic.clone(),
+            partition: at.index,
+            records,
+            acks,
+            timeout_ms,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// Reads from `offset`: a consumer's fetch, or a follower's (`replica`:
+    /// its broker id and the leader epoch it follows).
+    pub async fn fetch(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+        max_bytes: usize,
+        replica: Option<(i32, i32)>,
+    ) -> Result<Fetched, PartitionError> {
+        let call = Read {
+            topic: at.topic.clone(),
+            partition: at.index,
+            offset,
+            max_bytes,
+            replica,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// Returns once the partition has data past `offset` (a follower: its
+    /// flushed end) or `wait_ms` passed.
+    pub async fn wait_for_data(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+        wait_ms: u64,
+        replica: bool,
+    ) {
+        let call = WaitForData {
+            topic: at.topic.clone(),
+            partition: at.index,
+            offset,
+            wait_ms,
+            replica,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// ListOffsets: (offset, timestamp) for `timestamp`, `None` if no record
+    /// matches.
+    pub async fn list_offsets(
+        &self,
+        at: &PartitionAddr,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, PartitionError> {
+        let call = ListOffset {
+            topic: at.topic.clone(),
+            partition: at.index,
+            timestamp,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// OffsetForLeaderEpoch: (epoch, end offset) of `leader_epoch`.
+    pub async fn epoch_end(
+        &self,
+        at: &PartitionAddr,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        let call = EpochEnd {
+            topic: at.topic.clone(),
+            partition: at.index,
+            current_leader_epoch,
+            leader_epoch,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// DeleteRecords: moves the log start offset; answers the low watermark.
+    pub async fn delete_records(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+    ) -> Result<i64, PartitionError> {
+        let call = DeleteRecords {
+            topic: at.topic.clone(),
+            partition: at.index,
+            offset,
+        };
+        self.broker.call(at.owner, call).await
+    }
+}
 
 /// Append one batch to a partition; answered when durable (acks 1/all) or
 /// appended (acks 0).
-pub struct Produce {
-    pub topic: String,
-    pub partition: i32,
+struct Produce {
+    topic: String,
+    partition: i32,
     /// The batch as it came in the request frame: shared, never copied.
-    pub records: Bytes,
-    pub acks: i16,
+    records: Bytes,
+    acks: i16,
     /// How long acks=all may wait for the in-sync replicas.
-    pub timeout_ms: u64,
+    timeout_ms: u64,
 }
 
 impl ShardCall<Broker> for Produce {
@@ -63,12 +213,12 @@ impl ShardCall<Broker> for Produce {
 
 /// Read from a partition: a consumer's fetch, or a follower's (`replica`:
 /// its broker id and the leader epoch it follows).
-pub struct Read {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub max_bytes: usize,
-    pub replica: Option<(i32, i32)>,
+struct Read {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+    replica: Option<(i32, i32)>,
 }
 
 impl ShardCall<Broker> for Read {
@@ -99,12 +249,12 @@ impl ShardCall<Broker> for Read {
 
 /// Answered when the partition's high watermark (a follower: its flushed
 /// end) passes `offset` or the wait ends.
-pub struct WaitForData {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub wait_ms: u64,
-    pub replica: bool,
+struct WaitForData {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    wait_ms: u64,
+    replica: bool,
 }
 
 impl ShardCall<Broker> for WaitForData {
@@ -126,11 +276,11 @@ impl ShardCall<Broker> for WaitForData {
 }
 
 /// OffsetForLeaderEpoch on the leader: (epoch, end offset).
-pub struct EpochEnd {
-    pub topic: String,
-    pub partition: i32,
-    pub current_leader_epoch: i32,
-    pub leader_epoch: i32,
+struct EpochEnd {
+    topic: String,
+    partition: i32,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
 }
 
 impl ShardCall<Broker> for EpochEnd {
@@ -148,10 +298,10 @@ impl ShardCall<Broker> for EpochEnd {
 
 /// ListOffsets: the (offset, timestamp) of the first record at or after
 /// `timestamp` (or the special -1 latest / -2 earliest / -3 max timestamp).
-pub struct ListOffset {
-    pub topic: String,
-    pub partition: i32,
-    pub timestamp: i64,
+struct ListOffset {
+    topic: String,
+    partition: i32,
+    timestamp: i64,
 }
 
 impl ShardCall<Broker> for ListOffset {
@@ -170,10 +320,10 @@ impl ShardCall<Broker> for ListOffset {
 
 /// DeleteRecords on a partition's owner: moves its log start offset;
 /// answers the new low watermark.
-pub struct DeleteRecords {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
+struct DeleteRecords {
+    topic: String,
+    partition: i32,
+    offset: i64,
 }
 
 impl ShardCall<Broker> for DeleteRecords {

@@ -1,7 +1,12 @@
 //! corelog: a Kafka-compatible event streaming broker, thread-per-core on io_uring.
 //!
-//! The module tree follows `STYLE.md`: dependencies point one way,
-//! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
+//! Dependencies between the top-level modules point one way: `server`
+//! (connections, dispatch, handlers) over the services (`group`,
+//! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
+//! runtime and its typed cross-shard calls), `metadata`, `config`,
+//! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
+//! any import circle between them and lists, with reasons, the back-edges
+//! still allowed while the services stop reaching up into `server`.
 
 pub mod cli;
 pub mod cluster;

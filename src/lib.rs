@@ -1,8 +1,15 @@
 //! corelog: a Kafka-compatible event streaming broker, thread-per-core on io_uring.
 //!
 //! `docs/architecture.md` is the map: the request path, which shard owns
-//! what, storage, replication, the controller, groups, and the direction
-//! of dependencies between these modules (section 9).
+//! what, storage, replication, the controller, groups.
+//!
+//! Dependencies between the top-level modules point one way: `server`
+//! (connections, dispatch, handlers) over the services (`group`,
+//! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
+//! runtime and its typed cross-shard calls), `metadata`, `config`,
+//! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
+//! any import circle between them and lists, with reasons, the back-edges
+//! still allowed while the services stop reaching up into `server`.
 
 pub mod cli;
 pub mod cluster;

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{validate_topic_config, BrokerDefaults, DYNAMIC_BROKER_KEYS};
+use crate::config::{keys, validate_topic_config, BrokerDefaults};
 use crate::protocol::internal::{is_internal, INTERNAL_CLEANUP_POLICY};
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
@@ -251,7 +251,7 @@ async fn apply(
             check_broker_name(broker, name)?;
             let mut probe = BrokerDefaults::default();
             for (key, value) in &configs {
-                if !DYNAMIC_BROKER_KEYS.contains(&key.as_str()) {
+                if !keys::broker_key(key).is_some_and(|k| k.is_dynamic_broker()) {
                     return Err(invalid(format!(
                         "Cannot update these configs dynamically: Set({key})"
                     )));

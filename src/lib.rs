@@ -10,6 +10,13 @@
 //! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
 //! any import circle between them and lists, with reasons, the back-edges
 //! still allowed while the services stop reaching up into `server`.
+//!
+//! Unsafe code is denied crate-wide; the two places that need it (the
+//! reporting global allocator in `memory`, the shard interrupt's signal
+//! handler in `server`) allow it where they stand, with a SAFETY comment
+//! on each block.
+
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod cluster;

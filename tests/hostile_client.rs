@@ -661,7 +661,7 @@ fn slowloris_frames_are_cut_at_their_deadline() {
 #[test]
 #[ignore = "fails about 1 run in 3 under CPU load: the broker neither cuts the \
             connection off nor logs why (its response writer does not time out); \
-            under investigation, see the stop note of 2026-12-06"]
+            docs/architecture.md, section 10, known defects"]
 fn a_client_that_never_reads_is_cut_off() {
     let broker = Broker::start_with(
         BrokerOptions::default().override_config("connections.max.idle.ms", "3000"),

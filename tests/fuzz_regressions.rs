@@ -76,6 +76,55 @@ fn request_with_a_huge_array_count_does_not_abort_the_broker() {
     send_and_survive(&mut broker, &unhex("0021 0000 0080 0028 ffff 2800 0085"));
 }
 
+/// fuzz target `request`, 2026-12-06, second smoke run (crash-391c0692...,
+/// a Produce v11 frame from the recorded corpus with a partition-level
+/// tagged field whose tag is 2^31 or more; the same in `peer_response` with
+/// a Fetch v12 response, crash-92c041ea...): kafka-protocol files such a tag
+/// under a negative key, and its encoders counted it but never wrote it, so
+/// a decoded message encoded to bytes that did not decode (or decoded to
+/// another message: here the tag turned up one level up). What the broker
+/// decodes must encode back to the same request.
+#[test]
+fn a_request_with_a_tag_past_i32_max_encodes_back_to_itself() {
+    use corelog::server::dispatch::{parse, Parsed};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, RequestKind, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut partition = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(Bytes::from(valid_batch(1))));
+    // Tag 2^31 + 1, as the decoder files it; and an ordinary unknown tag.
+    partition
+        .unknown_tagged_fields
+        .insert(i32::MIN + 1, Bytes::from_static(b"\n\n"));
+    partition
+        .unknown_tagged_fields
+        .insert(10, Bytes::from_static(b"\x0a\x00"));
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_data(vec![partition])]);
+    let version = 11;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7);
+    let mut frame = BytesMut::new();
+    header
+        .encode(&mut frame, ApiKey::Produce.request_header_version(version))
+        .unwrap();
+    request.encode(&mut frame, version).unwrap();
+    match parse(frame.freeze()) {
+        Ok(Parsed::Request { body, .. }) => {
+            assert_eq!(*body, RequestKind::Produce(request), "the request changed")
+        }
+        Ok(_) => panic!("the frame parsed as something else"),
+        Err(e) => panic!("the encoded request does not parse: {e}"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // peer_response: responses the CLI and the replication client decode
 
@@ -399,6 +448,48 @@ fn log_recovery_does_not_panic_on_a_batch_far_past_its_segment_base() {
     let _ = mem_log::open(&disk, &config);
 }
 
+/// fuzz target `log_recovery`, 2026-12-06, second smoke run
+/// (crash-d9111dd7..., reduced by hand to the mechanism): an active segment
+/// whose only batch recovery cuts (here: its CRC does not match), and a
+/// log-start checkpoint (DeleteRecords) at 5. The first open clamped the
+/// start to the log end (0) in memory only; three records appended and
+/// flushed then took offsets 0..2, and the next open read the checkpoint
+/// again and moved the start to 3: acknowledged records vanished from the
+/// log. The log must open to the same offsets every time and keep what it
+/// acknowledged.
+#[test]
+fn log_start_checkpoint_ahead_of_a_cut_log_does_not_hide_new_records() {
+    let mut damaged = valid_batch(4);
+    let n = damaged.len();
+    damaged[n - 1] ^= 0x55;
+    let disk = mem_partition(&[
+        ("00000000000000000000.log", damaged),
+        ("log-start-offset-checkpoint", b"0\n5\n".to_vec()),
+    ]);
+    let config = corelog::log::LogConfig::default();
+    let mut log = mem_log::open(&disk, &config).expect("the log opens");
+    let start = log.start_offset();
+    let info = log.append(&valid_batch(3), None).expect("appends");
+    let job = log.take_flush().expect("a flush is due");
+    let outcome = mem_log::block_on(job.run(true));
+    let end = log.complete_flush(outcome).expect("flushes");
+    assert_eq!(end, info.last_offset + 1);
+    drop(log);
+    let again = mem_log::open(&disk, &config).expect("the log opens again");
+    assert_eq!(
+        (again.start_offset(), again.end_offset()),
+        (start, end),
+        "a reopen moved the log's offsets"
+    );
+    assert!(
+        again.start_offset() <= info.base_offset,
+        "acknowledged records at {}..={} are below the log start {}",
+        info.base_offset,
+        info.last_offset,
+        again.start_offset()
+    );
+}
+
 /// fuzz target `log_recovery`, 2026-12-06 (crash-0cee370e...): a segment
 /// file named `09223372036854775807.log` (base offset i64::MAX). The log
 /// opens with its end at i64::MAX and the next append computes its last
@@ -657,6 +748,53 @@ fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
     assert!(opened.is_ok(), "opening the metadata log panicked");
 }
 
+/// fuzz target `controller`, 2026-12-06, third smoke run (crash-7c3c1225...,
+/// files mode): a CRC-valid `raft.log` entry whose type is 8. prost keeps
+/// the number, and raft-rs and the controller read it with
+/// `Entry::get_entry_type`, which panics on a type it does not know
+/// ("Unknown enum variant: 8"): at the controller's first apply, or in
+/// raft-rs on becoming leader. The same holds for a Raft message from a
+/// peer (its `msg_type`, its entries). Both are refused when decoded.
+#[test]
+fn controller_refuses_raft_entries_and_messages_of_unknown_types() {
+    use corelog::cluster::store::{RaftFiles, METADATA_DIR};
+    use corelog::cluster::transport::decode_raft_message;
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join(METADATA_DIR);
+    std::fs::create_dir_all(&meta).unwrap();
+    // Entry: entry_type 8 (field 1), term 1 (field 2), index 1 (field 3).
+    let entry = unhex("0808 1001 1801");
+    let mut log = Vec::new();
+    log.extend_from_slice(&(entry.len() as u32).to_be_bytes());
+    log.extend_from_slice(&crc32c::crc32c(&entry).to_be_bytes());
+    log.extend_from_slice(&entry);
+    std::fs::write(meta.join("raft.log"), log).unwrap();
+    let applied = std::panic::catch_unwind(|| match RaftFiles::open(dir.path()) {
+        // What the controller's apply and raft-rs read of every entry.
+        Ok((_, loaded)) => loaded.entries.iter().all(|e| {
+            let _ = e.get_entry_type();
+            true
+        }),
+        Err(_) => false,
+    });
+    assert!(applied.is_ok(), "an entry of an unknown type panicked");
+    // Message: msg_type 99 (field 1); then type 3 (MsgAppend) carrying the
+    // same entry (field 7).
+    for message in [unhex("0863"), [unhex("0803 3a06"), entry.clone()].concat()] {
+        let read = std::panic::catch_unwind(|| match decode_raft_message(&message) {
+            Ok(m) => {
+                let _ = m.get_msg_type();
+                m.entries.iter().for_each(|e| {
+                    let _ = e.get_entry_type();
+                });
+                true
+            }
+            Err(_) => false,
+        });
+        assert!(read.is_ok(), "a raft message of an unknown type panicked");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // partition_files: files a partition reads at start
 
@@ -751,6 +889,138 @@ fn catalog_topic_names_cannot_leave_the_data_directory() {
         "the broker created {} outside its data directory",
         outside.display()
     );
+}
+
+// ---------------------------------------------------------------------------
+// stored_batches: what readers of stored batches decode
+
+/// fuzz target `stored_batches`, 2026-12-06, second smoke run
+/// (crash-e1dd0d77...): a batch the stored-batch parser accepts (as Kafka
+/// does: header keys are not checked for UTF-8 by its broker) whose record
+/// has a header key that is not UTF-8. kafka-protocol's record decoder
+/// failed the whole batch, so `corelog console-consumer` stopped with
+/// "cannot decode a batch" at a record Kafka's console consumer prints
+/// (Kafka's clients read header keys with replacement characters). Here
+/// with a real broker and the CLI.
+#[test]
+fn console_consumer_reads_a_header_key_that_is_not_utf8() {
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut headers = kafka_protocol::indexmap::IndexMap::new();
+    headers.insert(
+        StrBytes::from_static_str("hk"),
+        Some(Bytes::from_static(b"hv")),
+    );
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: 0,
+        timestamp: 1_700_000_000_000,
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from_static(b"value-0")),
+        headers,
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    let mut batch = buf.to_vec();
+    let at = batch
+        .windows(2)
+        .position(|w| w == b"hk")
+        .expect("the header key");
+    batch[at] = 0xff; // not UTF-8
+    mem_log::fix_batch_crcs(&mut batch);
+    let broker = Broker::start();
+    broker.create_topic("latin", 1, &[]);
+    let mut conn = Conn::connect(broker.addr());
+    let version = conn.api_versions().pick(ApiKey::Produce, 9);
+    let (code, _) = conn.produce(version, "latin", 0, Bytes::from(batch));
+    assert_eq!(code, 0, "the broker stores it, as Kafka does");
+    let addr = broker.addr().to_string();
+    let (code, out, err) = cli_output(&[
+        "console-consumer",
+        "--bootstrap-server",
+        &addr,
+        "--topic",
+        "latin",
+        "--from-beginning",
+        "--max-messages",
+        "1",
+        "--timeout-ms",
+        "10000",
+        "--property",
+        "print.headers=true",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("value-0"), "stdout: {out:?}, stderr: {err}");
+    assert!(out.contains("\u{fffd}k:hv"), "stdout: {out:?}");
+}
+
+/// Runs `corelog ARGS` with a deadline; returns (exit code, stdout, stderr).
+fn cli_output(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corelog");
+    let deadline = Instant::now() + CLI_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let (mut out, mut err) = (String::new(), String::new());
+            let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            return (status.code(), out, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("corelog {args:?} still running after {CLI_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// consumer_offsets: what a group coordinator loads
+
+/// fuzz target `consumer_offsets`, 2026-12-06, second smoke run
+/// (crash-4c81a9a6...): a batch read from `__consumer_offsets` whose base
+/// offset is i64::MAX - 1. `decode_batches` computed the load's next
+/// offset as `last_offset() + 1`: an overflow panic where overflow checks
+/// are on, and in the release broker a wrap to i64::MIN, a "next offset"
+/// before the one just read. Offsets that do not fit are refused by the
+/// stored-batch parser, and the next offset never goes back.
+#[test]
+fn consumer_offsets_load_does_not_wrap_past_the_largest_offset() {
+    use corelog::group::records::decode_batches;
+    let mut batch = valid_batch(2);
+    batch[..8].copy_from_slice(&(i64::MAX - 1).to_be_bytes());
+    let decoded = decode_batches(Bytes::from(batch));
+    let next = decoded.next_offset.expect("a whole batch was read");
+    assert!(
+        next >= i64::MAX - 1,
+        "the load's next offset went back to {next}"
+    );
+    assert!(decoded.records.is_empty(), "records past i64::MAX replayed");
+    assert_eq!(decoded.bad_batches.len(), 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 //! - mode 1: a `MetadataRecord` (JSON) applied to an image (JSON), as a
 //!   committed entry is;
 //! - mode 2: a controller request and a controller reply body (JSON), as the
-//!   controller listener and the brokers' controller client decode them.
+//!   controller listener and the brokers' controller client decode them,
+//!   and a Raft message (protobuf) as a controller decodes a peer's.
 //!
 //! The image after replay must survive the JSON round trip that snapshots
 //! put it through. Input: `[mode u8][fields: length u32 LE, bytes]...`;
@@ -20,7 +21,7 @@
 use corelog::cluster::quorum::{ControllerReply, ControllerRequest};
 use corelog::cluster::records::{self, MetadataRecord};
 use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
-use corelog::cluster::transport::decode_json;
+use corelog::cluster::transport::{decode_json, decode_raft_message};
 use corelog::metadata::Catalog;
 use corelog_fuzz::{scratch_dir, Reader};
 use libfuzzer_sys::fuzz_target;
@@ -112,6 +113,14 @@ fn messages(input: &mut Reader) {
     let _ = decode_json::<ControllerRequest>(input.field());
     if let Ok(ControllerReply::Image(Some(image))) = decode_json::<ControllerReply>(input.field()) {
         check_image(&image);
+    }
+    // A Raft message from a peer: what raft-rs reads of it first must not
+    // panic once it decoded.
+    if let Ok(message) = decode_raft_message(input.field()) {
+        let _ = message.get_msg_type();
+        for entry in &message.entries {
+            let _ = entry.get_entry_type();
+        }
     }
 }
 

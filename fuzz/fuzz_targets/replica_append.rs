@@ -1,10 +1,11 @@
-//! Appending fetched batches to a follower's log, as `append_replicated`
-//! does with a leader's Fetch response (`partition/replica.rs`): the batches
-//! are walked with CRCs checked and each one that continues the log is
-//! appended as it is. Also the leader's path, where a batch is appended
-//! only after produce validation. Then flush, crash (keeping only what was
-//! synced), reopen and read: what was flushed must come back, at the
-//! offsets it was appended at.
+//! Appending fetched batches to a follower's log, as the fetcher and
+//! `append_replicated` do with a leader's Fetch response
+//! (`partition/replica.rs`): the set is checked by `FetchedBatches::check`
+//! (the stored-batch parser on every batch) and each batch that continues
+//! the log is appended as it is. Also the leader's path, where a batch is
+//! appended only after produce validation (`records::validate_produce`).
+//! Then flush, crash (keeping only what was synced), reopen and read: what
+//! was flushed must come back, at the offsets it was appended at.
 //!
 //! Input: `[control u8]` then up to 8 fetched record sets, each
 //! `[length u32 LE][records]`. Control bit 0 recomputes batch CRCs, bit 1
@@ -16,7 +17,9 @@
 use std::path::PathBuf;
 
 use corelog::log::{LogConfig, MemDisk, PartitionLog};
-use corelog::protocol::batch::{validate_produce_records, BatchIter};
+use corelog::partition::replica::FetchedBatches;
+use corelog::protocol::batch::BatchIter;
+use corelog::protocol::records::{validate_produce, ProduceRules};
 use corelog_fuzz::{block_on, flush, read_like_clients, Reader, MEM_DIR};
 use libfuzzer_sys::fuzz_target;
 
@@ -57,30 +60,55 @@ async fn run(data: &[u8]) {
         if control & 1 != 0 {
             corelog_fuzz::fix_batch_crcs(&mut records);
         }
-        for (at, header) in BatchIter::new(&records, true) {
-            let bytes = &records[at..at + header.total_bytes()];
-            let info = if leader {
-                if validate_produce_records(bytes, usize::MAX).is_err() {
+        if leader {
+            for (at, header) in BatchIter::new(&records, true) {
+                let bytes = &records[at..at + header.total_bytes()];
+                let rules = ProduceRules {
+                    max_message_bytes: usize::MAX,
+                    now_ms: 1_700_000_000_000,
+                    log_append_time: control & 4 != 0,
+                    timestamp_before_max_ms: i64::MAX,
+                    timestamp_after_max_ms: i64::MAX,
+                    require_keys: false,
+                    zstd_allowed: true,
+                };
+                if validate_produce(bytes, &rules).is_err() {
                     continue;
                 }
                 let append_time = (control & 4 != 0).then_some(1_700_000_000_000);
-                log.append(bytes, append_time)
-            } else {
-                // A follower keeps the leader's offsets: only a batch that
-                // continues its log is appended.
+                let Ok(info) = log.append(bytes, append_time) else {
+                    break;
+                };
+                assert!(
+                    info.last_offset >= info.base_offset,
+                    "an appended batch covers offsets"
+                );
+                pending.push((info.base_offset, info.last_offset));
+            }
+        } else {
+            // What the fetcher and `append_replicated` do: the whole set is
+            // checked first, then each batch that continues the log is
+            // appended at the leader's offsets.
+            let Ok(fetched) = FetchedBatches::check(&records) else {
+                continue;
+            };
+            let mut at = 0;
+            for header in fetched.headers() {
+                let bytes = &records[at..at + header.total_bytes()];
+                at += header.total_bytes();
                 if header.base_offset != log.end_offset() {
                     break;
                 }
-                log.append(bytes, None)
-            };
-            let Ok(info) = info else {
-                break;
-            };
-            assert!(
-                info.last_offset >= info.base_offset,
-                "an appended batch covers offsets"
-            );
-            pending.push((info.base_offset, info.last_offset));
+                let Ok(info) = log.append(bytes, None) else {
+                    break;
+                };
+                assert_eq!(
+                    (info.base_offset, info.last_offset),
+                    (header.base_offset, header.last_offset()),
+                    "a follower keeps the leader's offsets"
+                );
+                pending.push((info.base_offset, info.last_offset));
+            }
         }
         if flush(&mut log).await.is_ok() {
             flushed.append(&mut pending);

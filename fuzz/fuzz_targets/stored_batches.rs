@@ -38,14 +38,14 @@ fuzz_target!(|data: &[u8]| {
         expected_at = at + total;
         let batch = &buf[at..at + total];
         let checked = check_stored_batch(batch);
-        let parsed = records_section(batch, &header)
-            .ok()
-            .map(|section| parse_records(&section, &header).map(|records| {
+        let parsed = records_section(batch, &header).ok().map(|section| {
+            parse_records(&section, &header).map(|records| {
                 for record in &records {
                     let _ = record.header_keys();
                 }
                 records.len()
-            }));
+            })
+        });
         let found = find_record(batch, |ts| ts >= 0);
         let mut bytes = Bytes::copy_from_slice(batch);
         let decoded = RecordBatchDecoder::decode(&mut bytes);

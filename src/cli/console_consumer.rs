@@ -560,7 +560,11 @@ impl Consumer {
             let attributes = (&batch[BATCH_ATTRIBUTES_AT..]).get_i16();
             let last_delta = (&batch[BATCH_LAST_OFFSET_DELTA_AT..]).get_i32();
             let max_timestamp = (&batch[BATCH_MAX_TIMESTAMP_AT..]).get_i64();
-            let next_offset = base_offset + i64::from(last_delta) + 1;
+            // Bytes from a broker: saturating, never wrapping to a
+            // position behind the consumer's.
+            let next_offset = base_offset
+                .saturating_add(i64::from(last_delta))
+                .saturating_add(1);
             if next_offset <= self.partitions[at].position {
                 continue;
             }

@@ -101,8 +101,21 @@ pub fn decode_frame(bytes: &[u8]) -> std::io::Result<Option<(Kind, Vec<u8>, usiz
 /// its recursion limit and any length past the bytes left, before it
 /// allocates for it.
 pub fn decode_raft_message(body: &[u8]) -> std::io::Result<Message> {
-    <Message as prost::Message>::decode(body)
-        .map_err(|e| invalid_data(format!("malformed raft message: {e}")))
+    let message = <Message as prost::Message>::decode(body)
+        .map_err(|e| invalid_data(format!("malformed raft message: {e}")))?;
+    // raft-rs reads enum fields through getters that panic on a number
+    // they do not know; prost keeps any number.
+    if raft::prelude::MessageType::from_i32(message.msg_type).is_none() {
+        return Err(invalid_data(format!(
+            "raft message of unknown type {}",
+            message.msg_type
+        )));
+    }
+    for entry in &message.entries {
+        super::store::check_entry(entry)
+            .map_err(|e| invalid_data(format!("raft message from {}: {e}", message.from)))?;
+    }
+    Ok(message)
 }
 
 /// A Raft message's bytes.
@@ -207,5 +220,27 @@ mod tests {
         let mut deep = vec![0x0b_u8; 100_000]; // start group, field 1
         deep.extend(std::iter::repeat_n(0x0c_u8, 100_000)); // end group
         assert!(decode_raft_message(&deep).is_err());
+    }
+
+    /// fuzz target `controller`: raft-rs reads `msg_type` and each entry's
+    /// `entry_type` through getters that panic on numbers they do not know;
+    /// such a message from a peer is refused at decoding.
+    #[test]
+    fn raft_messages_with_unknown_enum_numbers_are_refused() {
+        let unknown_type = Message {
+            msg_type: 99,
+            ..Default::default()
+        };
+        assert!(decode_raft_message(&encode_raft_message(&unknown_type)).is_err());
+        let unknown_entry = Message {
+            entries: vec![raft::prelude::Entry {
+                entry_type: 8,
+                index: 4,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let err = decode_raft_message(&encode_raft_message(&unknown_entry)).unwrap_err();
+        assert!(err.to_string().contains("unknown type 8"), "{err}");
     }
 }

@@ -660,7 +660,9 @@ pub fn decode_batches(bytes: Bytes) -> Decoded {
     let mut out = Decoded::default();
     for (at, header) in BatchIter::new(&bytes, false) {
         let whole = bytes.slice(at..at + header.total_bytes());
-        out.next_offset = Some(header.last_offset() + 1);
+        // Saturating: the header is not checked yet (a batch that fails the
+        // check below is skipped, and the load goes on after it).
+        out.next_offset = Some(header.last_offset().saturating_add(1));
         if let Err(e) = records::check_stored_batch(&whole) {
             out.bad_batches.push((header.base_offset, e.to_string()));
             continue;

@@ -1648,6 +1648,13 @@ mod recovery {
     /// The log start offset at open: the checkpoint DeleteRecords wrote,
     /// kept within the log, or the first segment's base. Closed segments
     /// wholly below it (a crash before their files were deleted) go now.
+    ///
+    /// A log that ends before its checkpoint (recovery cut a damaged tail,
+    /// or segment files are missing) holds only offsets DeleteRecords
+    /// deleted: as Kafka's `LogLoader` does, its segments go and it starts
+    /// over, empty, at the checkpoint. Clamping the start to the end
+    /// instead would leave the checkpoint on disk ahead of the log, and the
+    /// next open would move the start past records appended since.
     pub async fn load_start_checkpoint<D: Disk>(
         disk: &D,
         dir: &Path,
@@ -1666,7 +1673,16 @@ mod recovery {
             );
             return Ok(first);
         };
-        let start = offset.clamp(first, end);
+        if offset > end {
+            log::warn!(
+                "{}: the log ends at {end}, before its start offset {offset} \
+                 ({START_CHECKPOINT_FILE}): its segments hold only deleted offsets; \
+                 it starts over, empty, at {offset}",
+                dir.display()
+            );
+            return start_over_at(disk, dir, segments, offset).await;
+        }
+        let start = offset.max(first);
         while segments.len() > 1 && segments.front().is_some_and(|s| s.next_offset <= start) {
             let seg = segments.pop_front().expect("checked");
             drop(seg.file);
@@ -1679,6 +1695,33 @@ mod recovery {
             }
         }
         Ok(start)
+    }
+
+    /// Removes every segment's files and leaves one empty active segment
+    /// at `offset`. Crash-safe by repetition: an open that finds some of
+    /// the old files still ends before the checkpoint and comes here again.
+    async fn start_over_at<D: Disk>(
+        disk: &D,
+        dir: &Path,
+        segments: &mut VecDeque<Segment<D::File>>,
+        offset: i64,
+    ) -> Result<i64, LogError> {
+        while let Some(seg) = segments.pop_front() {
+            drop(seg.file);
+            for path in [
+                log_path(dir, seg.base_offset),
+                index_path(dir, seg.base_offset),
+                time_index_path(dir, seg.base_offset),
+            ] {
+                remove_if_exists(disk, &path).await?;
+            }
+        }
+        let file = Rc::new(disk.create(&log_path(dir, offset)).await?);
+        disk.sync_dir(dir).await?;
+        let mut seg = Segment::new(offset, Some(file), now_ms());
+        seg.flushed = Some(seg.snapshot());
+        segments.push_back(seg);
+        Ok(offset)
     }
 
     struct Resume {

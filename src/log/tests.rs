@@ -537,6 +537,51 @@ fn appends_never_pass_the_largest_offset() {
     });
 }
 
+/// fuzz target `log_recovery`: a log-start checkpoint ahead of a log whose
+/// tail recovery cut. The first open clamped the start to the end in memory
+/// only; records appended after it were hidden by the next open, which
+/// moved the start past them. As in Kafka's LogLoader, such a log starts
+/// over, empty, at the checkpoint, and what is appended then stays.
+#[test]
+fn a_log_that_ends_before_its_start_checkpoint_starts_over_there() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        log.append(&make_batch(3, 1_000, 100, 1), None).unwrap();
+        assert_eq!(flush(&mut log).await.unwrap(), 3);
+        drop(log);
+        write_whole_file(&disk, &dir.join(START_CHECKPOINT_FILE), b"0\n5\n")
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+                .await
+                .unwrap();
+            assert_eq!((log.start_offset(), log.end_offset()), (5, 5));
+        }
+        assert!(!disk
+            .names(&dir)
+            .iter()
+            .any(|n| n.starts_with("00000000000000000000")));
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        let b = make_batch(3, 1_000, 100, 2);
+        let info = log.append(&b, None).unwrap();
+        assert_eq!(info.base_offset, 5);
+        assert_eq!(flush(&mut log).await.unwrap(), 8);
+        drop(log);
+        let log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        assert_eq!((log.start_offset(), log.end_offset()), (5, 8));
+        assert_eq!(read_all(&log, 5, 4096).await, stored(&b, 5, None));
+    });
+}
+
 #[test]
 fn no_space_discards_unflushed_and_later_appends_work() {
     block_on(async {

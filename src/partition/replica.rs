@@ -512,9 +512,9 @@ impl Partition {
 /// checked as Kafka's follower append checks them
 /// (`analyzeAndValidateRecords`) and with the bounded stored-batch parser
 /// every other reader of stored bytes uses (`records::check_stored_batch`:
-/// header, CRC, header consistency, every record): a follower stores
-/// nothing it would refuse to read back. Also: offsets increase from batch
-/// to batch and the log end after the last one is still an offset. A
+/// header, CRC, header consistency (offsets within i64), every record): a
+/// follower stores nothing it would refuse to read back. Also: offsets
+/// increase from batch to batch. A
 /// trailing partial batch (the fetch's size limit cut it) is left for the
 /// next fetch.
 #[derive(Debug)]
@@ -540,27 +540,16 @@ impl<'a> FetchedBatches<'a> {
         for (at, header) in iter.by_ref() {
             let batch = &records[at..at + header.total_bytes()];
             records::check_stored_batch(batch).map_err(|e| refuse(at, header.base_offset, &e))?;
-            // check_stored_batch ensures lastOffsetDelta >= 0.
-            let end = header
-                .base_offset
-                .checked_add(i64::from(header.last_offset_delta))
-                .and_then(|last| last.checked_add(1));
-            match (end, next) {
-                (None, _) => {
-                    return Err(refuse(at, header.base_offset, &"offsets pass i64::MAX"));
-                }
-                _ if header.base_offset < 0 => {
-                    return Err(refuse(at, header.base_offset, &"negative base offset"));
-                }
-                (Some(_), Some(expected)) if header.base_offset < expected => {
-                    return Err(refuse(
-                        at,
-                        header.base_offset,
-                        &format_args!("offsets go back (the previous batch ended at {expected})"),
-                    ));
-                }
-                (Some(end), _) => next = Some(end),
+            // check_stored_batch (check_consistent) ensures the offsets
+            // are not negative and the offset after the batch fits.
+            if let Some(expected) = next.filter(|e| header.base_offset < *e) {
+                return Err(refuse(
+                    at,
+                    header.base_offset,
+                    &format_args!("offsets go back (the next offset was {expected})"),
+                ));
             }
+            next = Some(header.last_offset() + 1);
             headers.push(header);
         }
         if let Some(IterStop::Invalid(e)) = iter.stop() {

@@ -346,8 +346,12 @@ impl BatchHeader {
         self.batch_length as usize + BATCH_LENGTH_PREFIX_BYTES
     }
 
+    /// baseOffset + lastOffsetDelta. Saturating, because headers are read
+    /// from bytes before anything is checked: a header whose offsets do not
+    /// fit is refused by [`BatchHeader::check_consistent`], never wrapped.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
@@ -377,8 +381,9 @@ impl BatchHeader {
         increment_sequence(self.base_sequence, self.last_offset_delta)
     }
 
-    /// Checks what the header alone can tell: lastOffsetDelta is not
-    /// negative, 0 <= recordsCount <= lastOffsetDelta + 1 (fewer records
+    /// Checks what the header alone can tell: lastOffsetDelta and
+    /// baseOffset are not negative, the offset after the batch fits an i64,
+    /// 0 <= recordsCount <= lastOffsetDelta + 1 (fewer records
     /// than offsets only after the cleaner dropped some), and an
     /// uncompressed batch has the bytes for recordsCount records of at
     /// least `RECORD_BYTES_MIN` each. Cheap: readers that trust a header
@@ -386,6 +391,15 @@ impl BatchHeader {
     pub fn check_consistent(&self) -> Result<(), BatchError> {
         if self.last_offset_delta < 0 {
             return Err(BatchError::Inconsistent("lastOffsetDelta is negative"));
+        }
+        if self.base_offset < 0 {
+            return Err(BatchError::Inconsistent("baseOffset is negative"));
+        }
+        // The offset after the batch (a log's end) must be an offset too.
+        if self.base_offset > i64::MAX - 1 - i64::from(self.last_offset_delta) {
+            return Err(BatchError::Inconsistent(
+                "the batch's offsets pass the largest offset",
+            ));
         }
         if self.records_count < 0 {
             return Err(BatchError::Inconsistent("recordsCount is negative"));
@@ -876,6 +890,27 @@ mod tests {
             validate_produce_records(&batch, 1 << 20),
             Err(ProduceBatchError::InvalidRecordCount { .. })
         ));
+    }
+
+    /// fuzz target `consumer_offsets`: a stored batch at base offset
+    /// i64::MAX - 1 made `last_offset() + 1` overflow in the group load.
+    /// Offsets that do not fit are inconsistent, and `last_offset`
+    /// saturates on a header not checked yet.
+    #[test]
+    fn offsets_past_i64_max_are_inconsistent() {
+        let mut batch = encode(2, Compression::None);
+        let mut at = |base: i64| {
+            patch_base_offset(&mut batch, base);
+            BatchHeader::parse(&batch).unwrap()
+        };
+        assert!(at(i64::MAX - 2).check_consistent().is_ok());
+        let h = at(i64::MAX - 1);
+        assert_eq!(h.last_offset(), i64::MAX);
+        assert!(h.check_consistent().is_err());
+        let h = at(i64::MAX);
+        assert_eq!(h.last_offset(), i64::MAX);
+        assert!(h.check_consistent().is_err());
+        assert!(at(-1).check_consistent().is_err());
     }
 
     #[test]

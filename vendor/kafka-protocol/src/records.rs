@@ -864,11 +864,15 @@ impl Record {
 
         // Timestamp delta
         let timestamp_delta: i64 = types::VarLong.decode(buf)?;
-        let timestamp = batch_decode_info.min_timestamp + timestamp_delta;
+        // corelog patch (PATCHES.md): wrapping, as Kafka's Java decoder's
+        // long arithmetic does, never an overflow panic.
+        let timestamp = batch_decode_info.min_timestamp.wrapping_add(timestamp_delta);
 
         // Offset delta
         let offset_delta: i32 = types::VarInt.decode(buf)?;
-        let offset = batch_decode_info.min_offset + offset_delta as i64;
+        let offset = batch_decode_info
+            .min_offset
+            .wrapping_add(offset_delta as i64);
         let sequence = batch_decode_info.base_sequence.wrapping_add(offset_delta);
 
         // Key
@@ -909,7 +913,14 @@ impl Record {
             }
 
             // Key
-            let key = StrBytes::try_from(buf.try_get_bytes(key_len as usize)?)?;
+            // corelog patch (PATCHES.md): a key that is not UTF-8 is read
+            // with replacement characters, as Kafka's clients read it
+            // (`Utils.utf8`), instead of failing the whole batch.
+            let key_bytes = buf.try_get_bytes(key_len as usize)?;
+            let key = match StrBytes::try_from(key_bytes.clone()) {
+                Ok(key) => key,
+                Err(_) => StrBytes::from_string(String::from_utf8_lossy(&key_bytes).into_owned()),
+            };
 
             // Key len
             let value_len: i32 = types::VarInt.decode(buf)?;

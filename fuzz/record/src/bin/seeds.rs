@@ -279,10 +279,7 @@ fn consumer_offsets(segment: &[u8], out: &mut Out) {
     let mut seed = vec![0x02];
     seed.extend_from_slice(segment);
     out.put("consumer_offsets", &seed);
-    let Ok(entries) = corelog::group::records::decode_batches(Bytes::copy_from_slice(segment))
-    else {
-        return;
-    };
+    let entries = corelog::group::records::decode_batches(Bytes::copy_from_slice(segment)).records;
     let mut records = vec![0x01];
     for (_, key, value) in entries.iter().take(64) {
         put_field(&mut records, key);

@@ -243,7 +243,17 @@ pub(crate) fn write_unknown_tagged_fields<B: ByteBufMut, R: RangeBounds<i32>>(
     range: R,
     unknown_tagged_fields: &BTreeMap<i32, Bytes>,
 ) -> Result<()> {
-    for (&k, v) in unknown_tagged_fields.range(range) {
+    // corelog patch (PATCHES.md): decoders file a tag of 2^31 or more
+    // under a negative key (`tag as i32`). Such tags come after every other
+    // in the wire's unsigned order, so the last range of a message (always
+    // unbounded above, starting at 0 or past the known tags) writes them
+    // too; before, they were counted in the message's number of tagged
+    // fields but never written, and the encoding did not decode.
+    let high = match range.end_bound() {
+        std::ops::Bound::Unbounded => unknown_tagged_fields.range(..0),
+        _ => unknown_tagged_fields.range(0..0),
+    };
+    for (&k, v) in unknown_tagged_fields.range(range).chain(high) {
         if v.len() > u32::MAX as usize {
             bail!("Tagged field is too long to encode ({} bytes)", v.len());
         }

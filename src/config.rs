@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::limits;
 
+pub mod keys;
 mod listeners;
 mod properties;
 
@@ -108,393 +109,92 @@ pub struct BrokerDefaults {
     pub explicit: BTreeMap<String, String>,
 }
 
-/// Broker configs that can change at run time (IncrementalAlterConfigs on
-/// the broker resource), as in Kafka. They are defaults for topic configs.
-pub const DYNAMIC_BROKER_KEYS: &[&str] = &[
-    "log.index.interval.bytes",
-    "log.message.timestamp.after.max.ms",
-    "log.message.timestamp.before.max.ms",
-    "log.message.timestamp.type",
-    "log.retention.bytes",
-    "log.retention.ms",
-    "log.roll.ms",
-    "log.segment.bytes",
-    "message.max.bytes",
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
-];
-
-/// The broker config a topic config defaults to (Kafka's synonyms).
-pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
-    Some(match topic_key {
-        "retention.ms" => "log.retention.ms",
-        "retention.bytes" => "log.retention.bytes",
-        "segment.bytes" => "log.segment.bytes",
-        "segment.ms" => "log.roll.ms",
-        "max.message.bytes" => "message.max.bytes",
-        "index.interval.bytes" => "log.index.interval.bytes",
-        "message.timestamp.type" => "log.message.timestamp.type",
-        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
-        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
-        "cleanup.policy" => "log.cleanup.policy",
-        "compression.type" => "compression.type",
-        "min.insync.replicas" => "min.insync.replicas",
-        "unclean.leader.election.enable" => "unclean.leader.election.enable",
-        "flush.messages" => "log.flush.interval.messages",
-        "flush.ms" => "log.flush.interval.ms",
-        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
-        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
-        _ => return None,
-    })
-}
-
 impl Default for BrokerDefaults {
+    /// Kafka's defaults (and corelog's where it differs), from the key table.
     fn default() -> Self {
-        BrokerDefaults {
-            node_id: 1,
-            auto_create_topics_enable: true,
-            num_partitions: 1,
-            log_segment_bytes: 1024 * 1024 * 1024,
-            log_roll_ms: 7 * 24 * 3600 * 1000,
-            log_retention_ms: 7 * 24 * 3600 * 1000,
-            log_retention_bytes: -1,
-            log_index_interval_bytes: 4096,
-            message_max_bytes: 1024 * 1024 + 12,
-            log_message_timestamp_type_log_append: false,
-            log_message_timestamp_before_max_ms: i64::MAX,
-            log_message_timestamp_after_max_ms: 3_600_000,
-            log_scrub_io_max_bytes_per_second: limits::SCRUB_BYTES_PER_SECOND_DEFAULT,
-            log_scrub_interval_ms: limits::SCRUB_INTERVAL_MS_DEFAULT,
-            log_retention_check_interval_ms: 5 * 60 * 1000,
-            offsets_topic_num_partitions: 50,
-            group_initial_rebalance_delay_ms: 3000,
-            group_min_session_timeout_ms: 6000,
-            group_max_session_timeout_ms: 1_800_000,
-            group_consumer_session_timeout_ms: 45_000,
-            group_consumer_heartbeat_interval_ms: 5000,
-            default_replication_factor: 1,
-            min_insync_replicas: 1,
-            offsets_topic_replication_factor: 3,
-            replica_lag_time_max_ms: 30_000,
-            unclean_leader_election_enable: false,
-            broker_heartbeat_interval_ms: 2000,
-            broker_session_timeout_ms: 9000,
-            controller_quorum_election_timeout_ms: 1000,
-            controller_quorum_fetch_timeout_ms: 2000,
-            replica_fetch_max_bytes: 1024 * 1024,
-            replica_fetch_wait_max_ms: 500,
-            auto_leader_rebalance_enable: true,
-            leader_imbalance_check_interval_seconds: 300,
-            socket_request_max_bytes: limits::SOCKET_REQUEST_BYTES_DEFAULT,
-            queued_max_request_bytes: limits::QUEUED_REQUEST_BYTES_DEFAULT as i64,
-            connections_max_idle_ms: limits::CONNECTIONS_IDLE_MS_DEFAULT as i64,
-            max_connections: i32::MAX,
-            max_connections_per_ip: i32::MAX,
-            max_connections_per_ip_overrides: IpOverrides::default(),
-            explicit: BTreeMap::new(),
+        let mut defaults = BrokerDefaults::unset();
+        for key in keys::KEYS {
+            if let (keys::Kind::Broker { set, .. }, Some(value)) = (key.kind, key.default_value()) {
+                set(&mut defaults, &value);
+            }
         }
+        defaults
     }
 }
 
 impl BrokerDefaults {
-    /// Applies one Kafka broker config (`server.properties` name and value).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        if !self.set_known(key, value)? {
-            return Err(format!("unknown or unsupported broker config {key:?}"));
+    /// Every field zero or empty; [`Default`] fills them from the key table.
+    fn unset() -> BrokerDefaults {
+        BrokerDefaults {
+            node_id: 0,
+            auto_create_topics_enable: false,
+            num_partitions: 0,
+            log_segment_bytes: 0,
+            log_roll_ms: 0,
+            log_retention_ms: 0,
+            log_retention_bytes: 0,
+            log_index_interval_bytes: 0,
+            message_max_bytes: 0,
+            log_message_timestamp_type_log_append: false,
+            log_message_timestamp_before_max_ms: 0,
+            log_message_timestamp_after_max_ms: 0,
+            log_scrub_io_max_bytes_per_second: 0,
+            log_scrub_interval_ms: 0,
+            log_retention_check_interval_ms: 0,
+            offsets_topic_num_partitions: 0,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 0,
+            group_max_session_timeout_ms: 0,
+            group_consumer_session_timeout_ms: 0,
+            group_consumer_heartbeat_interval_ms: 0,
+            default_replication_factor: 0,
+            min_insync_replicas: 0,
+            offsets_topic_replication_factor: 0,
+            replica_lag_time_max_ms: 0,
+            unclean_leader_election_enable: false,
+            broker_heartbeat_interval_ms: 0,
+            broker_session_timeout_ms: 0,
+            controller_quorum_election_timeout_ms: 0,
+            controller_quorum_fetch_timeout_ms: 0,
+            replica_fetch_max_bytes: 0,
+            replica_fetch_wait_max_ms: 0,
+            auto_leader_rebalance_enable: false,
+            leader_imbalance_check_interval_seconds: 0,
+            socket_request_max_bytes: 0,
+            queued_max_request_bytes: 0,
+            connections_max_idle_ms: 0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            max_connections_per_ip_overrides: IpOverrides::default(),
+            explicit: BTreeMap::new(),
         }
+    }
+
+    /// Applies one Kafka broker config (`server.properties` name and value):
+    /// an error naming the key for an unknown key or a bad value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let config = keys::broker_key(key)
+            .ok_or_else(|| format!("unknown or unsupported broker config {key:?}"))?;
+        let parsed = config
+            .parse(value)
+            .map_err(|e| format!("invalid value {value:?} for {key}: {e}"))?;
+        config.set_broker(self, &parsed);
         self.explicit.insert(key.to_string(), value.to_string());
         Ok(())
     }
 
     /// Whether `key` is a broker config corelog takes (by `set`).
     pub fn knows(key: &str) -> bool {
-        !matches!(BrokerDefaults::default().set_known(key, ""), Ok(false))
-    }
-
-    /// Applies `key` if corelog knows it: Ok(false) for an unknown key, an
-    /// error naming the key for a bad value.
-    fn set_known(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        let bad = |e: String| format!("invalid value {value:?} for {key}: {e}");
-        match key {
-            "node.id" | "broker.id" => self.node_id = parse_in(value, 0, i32::MAX).map_err(bad)?,
-            "auto.create.topics.enable" => {
-                self.auto_create_topics_enable = parse_bool(value).map_err(bad)?
-            }
-            "num.partitions" => {
-                self.num_partitions =
-                    parse_in(value, 1, limits::TOPIC_PARTITIONS_MAX).map_err(bad)?
-            }
-            "log.segment.bytes" => {
-                self.log_segment_bytes = parse_in(value, 14, u32::MAX as u64).map_err(bad)?
-            }
-            "log.roll.ms" => self.log_roll_ms = parse_in(value, 1, i64::MAX).map_err(bad)?,
-            "log.roll.hours" => {
-                self.log_roll_ms =
-                    parse_in(value, 1, i64::MAX / 3_600_000).map_err(bad)? * 3_600_000
-            }
-            "log.retention.ms" => {
-                self.log_retention_ms = parse_in(value, -1, i64::MAX).map_err(bad)?
-            }
-            "log.retention.minutes" => {
-                self.log_retention_ms =
-                    parse_in(value, -1, i64::MAX / 60_000).map_err(bad)?.max(-1) * 60_000
-            }
-            "log.retention.hours" => {
-                let hours: i64 = parse_in(value, -1, i64::MAX / 3_600_000).map_err(bad)?;
-                self.log_retention_ms = if hours < 0 { -1 } else { hours * 3_600_000 };
-            }
-            "log.retention.bytes" => {
-                self.log_retention_bytes = parse_in(value, -1, i64::MAX).map_err(bad)?
-            }
-            "log.index.interval.bytes" => {
-                self.log_index_interval_bytes = parse_in(value, 0, i32::MAX as u32).map_err(bad)?
-            }
-            "message.max.bytes" => {
-                self.message_max_bytes =
-                    parse_in(value, 0, limits::FRAME_BYTES_MAX as u32).map_err(bad)?
-            }
-            "log.message.timestamp.type" => {
-                self.log_message_timestamp_type_log_append =
-                    parse_timestamp_type(value).map_err(bad)?
-            }
-            "log.message.timestamp.before.max.ms" => {
-                self.log_message_timestamp_before_max_ms =
-                    parse_in(value, 0, i64::MAX).map_err(bad)?
-            }
-            "log.message.timestamp.after.max.ms" => {
-                self.log_message_timestamp_after_max_ms =
-                    parse_in(value, 0, i64::MAX).map_err(bad)?
-            }
-            "log.scrub.io.max.bytes.per.second" => {
-                self.log_scrub_io_max_bytes_per_second =
-                    parse_in(value, 0, limits::SCRUB_BYTES_PER_SECOND_MAX).map_err(bad)?
-            }
-            "log.scrub.interval.ms" => {
-                self.log_scrub_interval_ms = parse_in(value, 1, i64::MAX).map_err(bad)?
-            }
-            "log.retention.check.interval.ms" => {
-                self.log_retention_check_interval_ms = parse_in(value, 1, u64::MAX).map_err(bad)?
-            }
-            "offsets.topic.num.partitions" => {
-                self.offsets_topic_num_partitions =
-                    parse_in(value, 1, limits::OFFSETS_TOPIC_PARTITIONS_MAX).map_err(bad)?
-            }
-            "group.initial.rebalance.delay.ms" => {
-                self.group_initial_rebalance_delay_ms = parse_in(value, 0, 300_000).map_err(bad)?
-            }
-            "group.min.session.timeout.ms" => {
-                self.group_min_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "group.max.session.timeout.ms" => {
-                self.group_max_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "group.consumer.session.timeout.ms" => {
-                self.group_consumer_session_timeout_ms =
-                    parse_in(value, 1, 3_600_000).map_err(bad)?
-            }
-            "group.consumer.heartbeat.interval.ms" => {
-                self.group_consumer_heartbeat_interval_ms =
-                    parse_in(value, 1, 3_600_000).map_err(bad)?
-            }
-            "default.replication.factor" => {
-                self.default_replication_factor =
-                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
-            }
-            "min.insync.replicas" => {
-                self.min_insync_replicas = parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "offsets.topic.replication.factor" => {
-                self.offsets_topic_replication_factor =
-                    parse_in(value, 1, limits::REPLICATION_FACTOR_MAX).map_err(bad)?
-            }
-            "replica.lag.time.max.ms" => {
-                self.replica_lag_time_max_ms = parse_in(value, 1, i64::MAX).map_err(bad)?
-            }
-            "unclean.leader.election.enable" => {
-                self.unclean_leader_election_enable = parse_bool(value).map_err(bad)?
-            }
-            "broker.heartbeat.interval.ms" => {
-                self.broker_heartbeat_interval_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "broker.session.timeout.ms" => {
-                self.broker_session_timeout_ms = parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "controller.quorum.election.timeout.ms" => {
-                self.controller_quorum_election_timeout_ms =
-                    parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "controller.quorum.fetch.timeout.ms" => {
-                self.controller_quorum_fetch_timeout_ms =
-                    parse_in(value, 1, i32::MAX).map_err(bad)?
-            }
-            "replica.fetch.max.bytes" => {
-                self.replica_fetch_max_bytes =
-                    parse_in(value, 0, limits::FRAME_BYTES_MAX as i32).map_err(bad)?
-            }
-            "replica.fetch.wait.max.ms" => {
-                self.replica_fetch_wait_max_ms = parse_in(value, 0, i32::MAX).map_err(bad)?
-            }
-            "auto.leader.rebalance.enable" => {
-                self.auto_leader_rebalance_enable = parse_bool(value).map_err(bad)?
-            }
-            "leader.imbalance.check.interval.seconds" => {
-                self.leader_imbalance_check_interval_seconds =
-                    parse_in(value, 1, i64::MAX / 1000).map_err(bad)?
-            }
-            "socket.request.max.bytes" => {
-                self.socket_request_max_bytes = parse_in(
-                    value,
-                    limits::SOCKET_REQUEST_BYTES_MIN,
-                    limits::FRAME_BYTES_MAX,
-                )
-                .map_err(bad)?
-            }
-            "queued.max.request.bytes" => {
-                let bytes: i64 = parse_in(value, -1, i64::MAX).map_err(bad)?;
-                if bytes != -1 && bytes < limits::QUEUED_REQUEST_BYTES_MIN as i64 {
-                    return Err(bad(format!(
-                        "must be -1 (unbounded) or at least {}",
-                        limits::QUEUED_REQUEST_BYTES_MIN
-                    )));
-                }
-                self.queued_max_request_bytes = bytes;
-            }
-            "connections.max.idle.ms" => {
-                let ms: i64 = parse_in(value, -1, i64::MAX).map_err(bad)?;
-                if ms != -1 && ms < limits::CONNECTIONS_IDLE_MS_MIN as i64 {
-                    return Err(bad(format!(
-                        "must be -1 (never) or at least {}",
-                        limits::CONNECTIONS_IDLE_MS_MIN
-                    )));
-                }
-                self.connections_max_idle_ms = ms;
-            }
-            "max.connections" => {
-                self.max_connections = parse_in(value, 0, i32::MAX).map_err(bad)?
-            }
-            "max.connections.per.ip" => {
-                self.max_connections_per_ip = parse_in(value, 0, i32::MAX).map_err(bad)?
-            }
-            "max.connections.per.ip.overrides" => {
-                self.max_connections_per_ip_overrides = IpOverrides::parse(value).map_err(bad)?
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+        keys::broker_key(key).is_some()
     }
 
     /// The current value of a broker config by its Kafka name, for the keys
-    /// corelog knows.
+    /// DescribeConfigs reports.
     pub fn get(&self, key: &str) -> Option<String> {
-        Some(match key {
-            "node.id" | "broker.id" => self.node_id.to_string(),
-            "auto.create.topics.enable" => self.auto_create_topics_enable.to_string(),
-            "num.partitions" => self.num_partitions.to_string(),
-            "log.segment.bytes" => self.log_segment_bytes.to_string(),
-            "log.roll.ms" => self.log_roll_ms.to_string(),
-            "log.retention.ms" => self.log_retention_ms.to_string(),
-            "log.retention.bytes" => self.log_retention_bytes.to_string(),
-            "log.index.interval.bytes" => self.log_index_interval_bytes.to_string(),
-            "message.max.bytes" => self.message_max_bytes.to_string(),
-            "log.message.timestamp.type" => {
-                timestamp_type_name(self.log_message_timestamp_type_log_append).into()
-            }
-            "log.message.timestamp.before.max.ms" => {
-                self.log_message_timestamp_before_max_ms.to_string()
-            }
-            "log.message.timestamp.after.max.ms" => {
-                self.log_message_timestamp_after_max_ms.to_string()
-            }
-            "log.scrub.io.max.bytes.per.second" => {
-                self.log_scrub_io_max_bytes_per_second.to_string()
-            }
-            "log.scrub.interval.ms" => self.log_scrub_interval_ms.to_string(),
-            "log.retention.check.interval.ms" => self.log_retention_check_interval_ms.to_string(),
-            "offsets.topic.num.partitions" => self.offsets_topic_num_partitions.to_string(),
-            "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms.to_string(),
-            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms.to_string(),
-            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms.to_string(),
-            "group.consumer.session.timeout.ms" => {
-                self.group_consumer_session_timeout_ms.to_string()
-            }
-            "group.consumer.heartbeat.interval.ms" => {
-                self.group_consumer_heartbeat_interval_ms.to_string()
-            }
-            "default.replication.factor" => self.default_replication_factor.to_string(),
-            "min.insync.replicas" => self.min_insync_replicas.to_string(),
-            "offsets.topic.replication.factor" => self.offsets_topic_replication_factor.to_string(),
-            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms.to_string(),
-            "unclean.leader.election.enable" => self.unclean_leader_election_enable.to_string(),
-            "broker.heartbeat.interval.ms" => self.broker_heartbeat_interval_ms.to_string(),
-            "broker.session.timeout.ms" => self.broker_session_timeout_ms.to_string(),
-            "controller.quorum.election.timeout.ms" => {
-                self.controller_quorum_election_timeout_ms.to_string()
-            }
-            "controller.quorum.fetch.timeout.ms" => {
-                self.controller_quorum_fetch_timeout_ms.to_string()
-            }
-            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes.to_string(),
-            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max_ms.to_string(),
-            "auto.leader.rebalance.enable" => self.auto_leader_rebalance_enable.to_string(),
-            "leader.imbalance.check.interval.seconds" => {
-                self.leader_imbalance_check_interval_seconds.to_string()
-            }
-            "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
-            "queued.max.request.bytes" => self.queued_max_request_bytes.to_string(),
-            "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
-            "max.connections" => self.max_connections.to_string(),
-            "max.connections.per.ip" => self.max_connections_per_ip.to_string(),
-            "max.connections.per.ip.overrides" => {
-                self.max_connections_per_ip_overrides.written.clone()
-            }
-            _ => return None,
-        })
+        keys::broker_key(key)?
+            .get_broker(self)
+            .map(|v| v.to_string())
     }
-
-    /// Every broker config corelog reports, by Kafka name.
-    pub const KEYS: &'static [&'static str] = &[
-        "auto.create.topics.enable",
-        "auto.leader.rebalance.enable",
-        "broker.heartbeat.interval.ms",
-        "broker.session.timeout.ms",
-        "connections.max.idle.ms",
-        "controller.quorum.election.timeout.ms",
-        "controller.quorum.fetch.timeout.ms",
-        "default.replication.factor",
-        "group.consumer.heartbeat.interval.ms",
-        "group.consumer.session.timeout.ms",
-        "group.initial.rebalance.delay.ms",
-        "group.max.session.timeout.ms",
-        "group.min.session.timeout.ms",
-        "leader.imbalance.check.interval.seconds",
-        "log.index.interval.bytes",
-        "log.message.timestamp.after.max.ms",
-        "log.message.timestamp.before.max.ms",
-        "log.message.timestamp.type",
-        "log.retention.bytes",
-        "log.retention.check.interval.ms",
-        "log.retention.ms",
-        "log.roll.ms",
-        "log.scrub.interval.ms",
-        "log.scrub.io.max.bytes.per.second",
-        "log.segment.bytes",
-        "max.connections",
-        "max.connections.per.ip",
-        "max.connections.per.ip.overrides",
-        "message.max.bytes",
-        "min.insync.replicas",
-        "node.id",
-        "num.partitions",
-        "offsets.topic.num.partitions",
-        "offsets.topic.replication.factor",
-        "queued.max.request.bytes",
-        "replica.fetch.max.bytes",
-        "replica.fetch.wait.max.ms",
-        "replica.lag.time.max.ms",
-        "socket.request.max.bytes",
-        "unclean.leader.election.enable",
-    ];
-
     /// Rules between broker configs, checked once all of them are set.
     /// As Kafka: a bounded `queued.max.request.bytes` must hold at least one
     /// request of the largest size.
@@ -644,190 +344,73 @@ pub struct TopicConfig {
     pub unclean_leader_election_enable: bool,
 }
 
-/// Topic configs accepted by CreateTopics, with their Kafka default as shown to
-/// clients when the topic does not override them.
-pub const TOPIC_CONFIG_KEYS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "flush.messages",
-    "flush.ms",
-    "index.interval.bytes",
-    "delete.retention.ms",
-    "max.message.bytes",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.type",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.ms",
-    "unclean.leader.election.enable",
-];
-
 impl TopicConfig {
-    /// Resolves a topic's overrides against the broker defaults. The
-    /// overrides were validated by [`validate_topic_config`] when stored.
+    /// Resolves a topic's overrides against the broker defaults: each topic
+    /// config takes the topic's override, else the broker config it is a
+    /// synonym of, else its own default (all from the key table). The
+    /// overrides were validated by [`validate_topic_config`] when stored; one
+    /// that no longer parses keeps the default rather than failing start-up.
     pub fn resolve(defaults: &BrokerDefaults, overrides: &BTreeMap<String, String>) -> TopicConfig {
-        let mut config = TopicConfig {
-            segment_bytes: defaults.log_segment_bytes,
-            segment_ms: defaults.log_roll_ms,
-            retention_ms: defaults.log_retention_ms,
-            retention_bytes: defaults.log_retention_bytes,
-            index_interval_bytes: defaults.log_index_interval_bytes,
-            max_message_bytes: defaults.message_max_bytes,
-            timestamp_type_log_append: defaults.log_message_timestamp_type_log_append,
-            timestamp_before_max_ms: defaults.log_message_timestamp_before_max_ms,
-            timestamp_after_max_ms: defaults.log_message_timestamp_after_max_ms,
-            cleanup_delete: true,
-            cleanup_compact: false,
-            delete_retention_ms: 24 * 3600 * 1000,
-            min_compaction_lag_ms: 0,
-            min_cleanable_dirty_ratio: 0.5,
-            compression: None,
-            min_insync_replicas: defaults.min_insync_replicas,
-            unclean_leader_election_enable: defaults.unclean_leader_election_enable,
-        };
-        for (key, value) in overrides {
-            // Stored overrides were validated on the way in; a value that no
-            // longer parses keeps the default rather than failing start-up.
-            let _ = config.set(key, value);
+        let mut config = TopicConfig::unset();
+        for key in keys::topic_keys() {
+            let value = overrides
+                .get(key.name)
+                .and_then(|v| key.parse(v).ok())
+                .unwrap_or_else(|| TopicConfig::inherited(defaults, key));
+            key.set_topic(&mut config, &value);
         }
         config
     }
 
-    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        match key {
-            "segment.bytes" => self.segment_bytes = parse_in(value, 14, i32::MAX as u64)?,
-            "segment.ms" => self.segment_ms = parse_in(value, 1, i64::MAX)?,
-            "retention.ms" => self.retention_ms = parse_in(value, -1, i64::MAX)?,
-            "retention.bytes" => self.retention_bytes = parse_in(value, -1, i64::MAX)?,
-            "index.interval.bytes" => {
-                self.index_interval_bytes = parse_in(value, 0, i32::MAX as u32)?
-            }
-            "max.message.bytes" => {
-                self.max_message_bytes = parse_in(value, 0, limits::FRAME_BYTES_MAX as u32)?
-            }
-            "message.timestamp.type" => {
-                self.timestamp_type_log_append = parse_timestamp_type(value)?
-            }
-            "message.timestamp.before.max.ms" => {
-                self.timestamp_before_max_ms = parse_in(value, 0, i64::MAX)?
-            }
-            "message.timestamp.after.max.ms" => {
-                self.timestamp_after_max_ms = parse_in(value, 0, i64::MAX)?
-            }
-            "cleanup.policy" => {
-                (self.cleanup_delete, self.cleanup_compact) = parse_cleanup_policy(value)?
-            }
-            "delete.retention.ms" => self.delete_retention_ms = parse_in(value, 0, i64::MAX)?,
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_in(value, 0, i64::MAX)?,
-            "min.cleanable.dirty.ratio" => {
-                let ratio: f64 = parse_in(value, 0.0, 1.0)?;
-                if ratio.is_nan() {
-                    return Err("min.cleanable.dirty.ratio must be in [0, 1]".into());
-                }
-                self.min_cleanable_dirty_ratio = ratio;
-            }
-            "min.insync.replicas" => self.min_insync_replicas = parse_in(value, 1, i32::MAX)?,
-            "unclean.leader.election.enable" => {
-                self.unclean_leader_election_enable = parse_bool(value)?
-            }
-            "compression.type" => {
-                self.compression = match value.trim() {
-                    "producer" => None,
-                    v => Some(
-                        crate::protocol::batch::Codec::from_topic_config(v).ok_or_else(|| {
-                            format!(
-                                "invalid compression.type {value:?}: expected producer, \
-                                 uncompressed, gzip, snappy, lz4 or zstd"
-                            )
-                        })?,
-                    ),
-                }
-            }
-            _ => {}
+    /// Every field zero or empty; [`TopicConfig::resolve`] sets them all.
+    fn unset() -> TopicConfig {
+        TopicConfig {
+            segment_bytes: 0,
+            segment_ms: 0,
+            retention_ms: 0,
+            retention_bytes: 0,
+            index_interval_bytes: 0,
+            max_message_bytes: 0,
+            timestamp_type_log_append: false,
+            timestamp_before_max_ms: 0,
+            timestamp_after_max_ms: 0,
+            cleanup_delete: false,
+            cleanup_compact: false,
+            delete_retention_ms: 0,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.0,
+            compression: None,
+            min_insync_replicas: 0,
+            unclean_leader_election_enable: false,
         }
-        Ok(())
+    }
+
+    /// A topic config's value without an override: its broker synonym's,
+    /// else its own default.
+    fn inherited(defaults: &BrokerDefaults, key: &keys::ConfigKey) -> keys::Value {
+        key.synonyms
+            .first()
+            .and_then(|name| keys::broker_key(name))
+            .and_then(|broker| broker.get_broker(defaults))
+            .or_else(|| key.default_value())
+            .expect("the key table gives every topic config a default")
     }
 
     /// The value Kafka would show for `key` on a topic without an override.
     pub fn default_value(defaults: &BrokerDefaults, key: &str) -> Option<String> {
-        let d = TopicConfig::resolve(defaults, &BTreeMap::new());
-        Some(match key {
-            "cleanup.policy" => "delete".into(),
-            "compression.type" => "producer".into(),
-            "delete.retention.ms" => d.delete_retention_ms.to_string(),
-            "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
-            "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
-            "flush.messages" => i64::MAX.to_string(),
-            "flush.ms" => i64::MAX.to_string(),
-            "index.interval.bytes" => d.index_interval_bytes.to_string(),
-            "max.message.bytes" => d.max_message_bytes.to_string(),
-            "message.timestamp.type" => timestamp_type_name(d.timestamp_type_log_append).into(),
-            "message.timestamp.before.max.ms" => d.timestamp_before_max_ms.to_string(),
-            "message.timestamp.after.max.ms" => d.timestamp_after_max_ms.to_string(),
-            "min.insync.replicas" => d.min_insync_replicas.to_string(),
-            "unclean.leader.election.enable" => d.unclean_leader_election_enable.to_string(),
-            "retention.bytes" => d.retention_bytes.to_string(),
-            "retention.ms" => d.retention_ms.to_string(),
-            "segment.bytes" => d.segment_bytes.to_string(),
-            "segment.ms" => d.segment_ms.to_string(),
-            _ => return None,
-        })
+        let key = keys::topic_key(key)?;
+        Some(TopicConfig::inherited(defaults, key).to_string())
     }
 }
 
 /// Checks one topic config from a client. Unknown names and values corelog
 /// cannot honour yet are refused (INVALID_CONFIG) rather than stored and ignored.
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
-    match key {
-        "flush.messages" | "flush.ms" => parse_in::<i64>(value, 0, i64::MAX).map(drop),
-        _ if TOPIC_CONFIG_KEYS.contains(&key) => {
-            TopicConfig::resolve(&BrokerDefaults::default(), &BTreeMap::new())
-                .set(key, value)
-                .map(drop)
-        }
-        _ => Err(format!("unknown topic config {key:?}")),
+    match keys::topic_key(key) {
+        Some(config) => config.parse(value).map(drop),
+        None => Err(format!("unknown topic config {key:?}")),
     }
 }
-
-/// `delete`, `compact`, or both (comma separated, any order): (delete, compact).
-fn parse_cleanup_policy(value: &str) -> Result<(bool, bool), String> {
-    let (mut delete, mut compact) = (false, false);
-    for part in value.split(',').map(str::trim) {
-        match part {
-            "delete" => delete = true,
-            "compact" => compact = true,
-            _ => {
-                return Err(format!(
-                    "invalid cleanup.policy {value:?}: expected delete, compact or compact,delete"
-                ))
-            }
-        }
-    }
-    Ok((delete, compact))
-}
-
-/// Kafka's booleans: `true` or `false`, any case.
-fn parse_bool(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("expected true or false".into()),
-    }
-}
-
-fn parse_timestamp_type(value: &str) -> Result<bool, String> {
-    match value {
-        "CreateTime" => Ok(false),
-        "LogAppendTime" => Ok(true),
-        _ => Err("expected CreateTime or LogAppendTime".into()),
-    }
-}
-
 pub fn timestamp_type_name(log_append: bool) -> &'static str {
     if log_append {
         "LogAppendTime"
@@ -1409,7 +992,7 @@ mod tests {
     #[test]
     fn cluster_keys_have_kafka_defaults_and_round_trip() {
         let mut defaults = BrokerDefaults::default();
-        for key in BrokerDefaults::KEYS {
+        for key in keys::reported_broker_keys().map(|k| k.name) {
             let value = defaults
                 .get(key)
                 .unwrap_or_else(|| panic!("{key} has no value"));

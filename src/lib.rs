@@ -1,7 +1,22 @@
 //! corelog: a Kafka-compatible event streaming broker, thread-per-core on io_uring.
 //!
-//! The module tree follows `STYLE.md`: dependencies point one way,
-//! `server -> shard -> partition -> log`, with `protocol` and `limits` as leaves.
+//! `docs/architecture.md` is the map: the request path, which shard owns
+//! what, storage, replication, the controller, groups.
+//!
+//! Dependencies between the top-level modules point one way: `server`
+//! (connections, dispatch, handlers) over the services (`group`,
+//! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
+//! runtime and its typed cross-shard calls), `metadata`, `config`,
+//! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
+//! any import circle between them and lists, with reasons, the back-edges
+//! still allowed while the services stop reaching up into `server`.
+//!
+//! Unsafe code is denied crate-wide; the two places that need it (the
+//! reporting global allocator in `memory`, the shard interrupt's signal
+//! handler in `server`) allow it where they stand, with a SAFETY comment
+//! on each block.
+
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod cluster;
@@ -9,6 +24,7 @@ pub mod config;
 pub mod group;
 pub mod limits;
 pub mod log;
+pub mod logging;
 pub mod memory;
 pub mod metadata;
 pub mod partition;

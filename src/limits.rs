@@ -206,6 +206,22 @@ const _: () = assert!(CONTROLLER_FRAME_BYTES_MAX as u64 <= CONTROLLER_LOG_BYTES_
 /// frame bound below `FRAME_BYTES_MAX`, never raise it past it.
 pub const SOCKET_REQUEST_BYTES_DEFAULT: usize = 100 * 1024 * 1024;
 
+/// Largest request other than Produce, in bytes after the size prefix.
+/// Produce carries records, which stay one zero-copy slice of the frame;
+/// every other request decodes into structs, and nothing a client sends
+/// through them needs more than a few megabytes (a consumer group leader's
+/// SyncGroup with the assignments of a thousand members is about 4 MiB).
+pub const REQUEST_WITHOUT_RECORDS_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How much larger than its wire bytes a request other than Produce may be
+/// once decoded: an empty array element is 2 bytes on the wire and about 80
+/// decoded (a Metadata v9 topic entry), the worst case found across the
+/// APIs. Such a request reserves this multiple of its size from the
+/// request memory (`queued.max.request.bytes`), so decoded memory stays
+/// within the share, or one frame of at most
+/// `REQUEST_WITHOUT_RECORDS_BYTES_MAX` times this when it is read alone.
+pub const REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX: usize = 40;
+
 /// Smallest `socket.request.max.bytes` accepted: below this not even an
 /// ApiVersions request with a long client id fits.
 pub const SOCKET_REQUEST_BYTES_MIN: usize = 1024;
@@ -272,6 +288,11 @@ pub const CONNECTION_IP_OVERRIDES_MAX: usize = 1024;
 
 const _: () = assert!(SOCKET_REQUEST_BYTES_DEFAULT <= FRAME_BYTES_MAX);
 const _: () = assert!(SOCKET_REQUEST_BYTES_MIN <= SOCKET_REQUEST_BYTES_DEFAULT);
+const _: () = assert!(REQUEST_WITHOUT_RECORDS_BYTES_MAX <= SOCKET_REQUEST_BYTES_DEFAULT);
+const _: () = assert!(
+    (REQUEST_WITHOUT_RECORDS_BYTES_MAX * REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX) as u64
+        <= 2 * QUEUED_REQUEST_BYTES_DEFAULT
+);
 const _: () = assert!(QUEUED_REQUEST_BYTES_MIN <= QUEUED_REQUEST_BYTES_DEFAULT);
 const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_READ_STEP_BYTES_MAX);
 const _: () = assert!(CONNECTION_READ_BYTES_MIN <= CONNECTION_LARGE_FRAME_BYTES);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    corelog::cli::run(corelog::cli::Cli::parse())
+    let cli = corelog::cli::Cli::parse();
+    corelog::logging::init(cli.log_format);
+    corelog::cli::run(cli)
 }

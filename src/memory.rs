@@ -23,6 +23,7 @@ pub struct ReportingAllocator;
 #[global_allocator]
 static ALLOCATOR: ReportingAllocator = ReportingAllocator;
 
+#[allow(unsafe_code)]
 // SAFETY: every method forwards to `System` with the caller's arguments
 // unchanged and returns its result unchanged, so `System`'s guarantees
 // carry over; the only addition is a report when `System` returns null.
@@ -82,6 +83,7 @@ fn failure_line(size: usize, line: &mut [u8]) -> usize {
 /// walk over the allocator's free lists (a few milliseconds on a large
 /// heap, during which other threads' allocations wait), so callers do it
 /// rarely and only after memory was freed.
+#[allow(unsafe_code)]
 pub fn trim() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -108,6 +110,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)]
     fn the_allocator_returns_null_for_an_impossible_size() {
         // A size the system cannot give: the wrapper reports and returns
         // null instead of aborting itself.

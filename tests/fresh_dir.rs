@@ -1,5 +1,5 @@
 //! A broker on a fresh data directory reads back what it wrote through the
-//! DMA path (the guard for GLOMMIO.md trap 1: an empty first file breaks
+//! DMA path (the guard for the first-DMA-file probe, docs/architecture.md section 8: an empty first file breaks
 //! every DMA read), and a restart, graceful or SIGKILL, keeps topics (name,
 //! partition count, topic id) and data.
 

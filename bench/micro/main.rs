@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use corelog::log::{LogConfig, PartitionLog};
 use corelog::protocol::batch::{patch_base_offset, validate_produce_records, BATCH_HEADER_BYTES};
 use corelog::protocol::records::{validate_produce, ProduceRules};
-use corelog::shard::mesh::{Handler, Mesh};
+use corelog::shard::mesh::{HostReady, Mesh, MeshError, ShardCall};
 use corelog::shard::ShardId;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement, Shares};
@@ -334,6 +334,19 @@ pub fn log_cases(o: &Opts) {
         .expect("log bench");
 }
 
+/// The call the mesh case makes: the peer adds one.
+struct Increment(u64);
+
+impl ShardCall<()> for Increment {
+    type Reply = u64;
+    fn serve(self, _: Rc<()>) -> futures::future::LocalBoxFuture<'static, u64> {
+        Box::pin(async move { self.0 + 1 })
+    }
+    fn unreachable(e: MeshError) -> u64 {
+        panic!("the peer shard serves until the bench is done: {e}")
+    }
+}
+
 /// Sequential calls from shard 0 to shard 1 through the mesh; latency percentiles.
 pub fn mesh_case(o: &Opts) {
     if !o.wants("mesh") {
@@ -354,13 +367,13 @@ pub fn mesh_case(o: &Opts) {
                         glommio::Latency::Matters(Duration::from_millis(1)),
                         "mesh",
                     );
-                    let handler: Handler<u64, u64> = Rc::new(|_, x| Box::pin(async move { x + 1 }));
-                    let mesh = Mesh::join(builder, queue, handler).await;
+                    let host: HostReady<()> = Rc::new(|| Box::pin(async { Some(Rc::new(())) }));
+                    let mesh = Mesh::join(builder, queue, host).await;
                     let mut lat = Vec::new();
                     if mesh.shard().0 == 0 {
                         for i in 0..calls as u64 {
                             let t = Instant::now();
-                            let r = mesh.call(ShardId(1), i).await.expect("call");
+                            let r = mesh.call(ShardId(1), Increment(i)).await.expect("call");
                             lat.push(t.elapsed());
                             assert_eq!(r, i + 1);
                         }

@@ -39,6 +39,9 @@ use crate::config::{Config, ServeArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on stderr as text or as JSON objects (RUST_LOG filters them).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Subcommand)]

@@ -23,19 +23,36 @@ use crate::server::catalog::CatalogOwner;
 /// controller before it fails (an election takes about one election timeout).
 const CONTROLLER_CALL_DEADLINE: Duration = Duration::from_secs(15);
 
+/// Bounds of one attempt at one controller (see `attempt_timeout`): never
+/// so short that a loaded controller's commit round trip cannot make it,
+/// never longer than the 5 s it always was.
+const CONTROLLER_ATTEMPT_MS_MIN: u64 = 1_000;
+const CONTROLLER_ATTEMPT_MS_MAX: u64 = 5_000;
+
 /// Reaches the active controller: follows NotLeader hints, else tries the
 /// voters in turn.
 pub struct ControllerClient {
     voters: Vec<(i32, SocketAddr)>,
+    /// How long one attempt waits for one controller's answer. A
+    /// controller that stopped answering (stalled, partitioned) has lost
+    /// its leadership to another voter after about one election timeout;
+    /// waiting much longer on it only delays the change (an ISR shrink
+    /// that acks=all producers wait for), so an attempt gives up after
+    /// two election timeouts and the next one follows the new leader.
+    attempt_timeout: Duration,
     leader_hint: Cell<Option<i32>>,
     next_voter: Cell<usize>,
 }
 
 impl ControllerClient {
-    pub fn new(voters: Vec<(i32, SocketAddr)>) -> ControllerClient {
+    pub fn new(voters: Vec<(i32, SocketAddr)>, election_timeout: Duration) -> ControllerClient {
         assert!(!voters.is_empty(), "a cluster has controllers");
         ControllerClient {
             voters,
+            attempt_timeout: (election_timeout * 2).clamp(
+                Duration::from_millis(CONTROLLER_ATTEMPT_MS_MIN),
+                Duration::from_millis(CONTROLLER_ATTEMPT_MS_MAX),
+            ),
             leader_hint: Cell::new(None),
             next_voter: Cell::new(0),
         }
@@ -58,8 +75,7 @@ impl ControllerClient {
         let mut last_error = String::from("no controller answered");
         while Instant::now() < deadline && !crate::server::shutdown_requested() {
             let (id, addr) = self.target();
-            match transport::call::<_, ControllerReply>(addr, request, Duration::from_secs(5)).await
-            {
+            match transport::call::<_, ControllerReply>(addr, request, self.attempt_timeout).await {
                 Ok(ControllerReply::NotLeader { leader }) => {
                     if leader.is_none() || leader == Some(id) {
                         self.leader_hint.set(None);
@@ -106,6 +122,9 @@ impl ClusterNode {
                 .map_err(|e| format!("controller.quorum.voters: {e}"))?;
             voters.push((v.id, addr));
         }
+        let election_timeout = Duration::from_millis(
+            config.broker.controller_quorum_election_timeout_ms.max(300) as u64,
+        );
         let quorum = if config.cluster.controller_role {
             let listen = config.cluster.controller_listen.ok_or_else(|| {
                 "a controller needs a CONTROLLER listener (listeners, controller.listener.names)"
@@ -119,9 +138,7 @@ impl ClusterNode {
                     listen,
                     data_dir: config.data_dir.clone(),
                     tick: Duration::from_millis(100),
-                    election_timeout: Duration::from_millis(
-                        b.controller_quorum_election_timeout_ms.max(300) as u64,
-                    ),
+                    election_timeout,
                     session_timeout: Duration::from_millis(
                         b.broker_session_timeout_ms.max(500) as u64
                     ),
@@ -139,7 +156,7 @@ impl ClusterNode {
             node_id: config.broker.node_id,
             incarnation: Uuid::new_v4(),
             quorum,
-            client: ControllerClient::new(voters),
+            client: ControllerClient::new(voters, election_timeout),
             synced: Cell::new(0),
         });
         if let Some(quorum) = &node.quorum {

@@ -2,8 +2,9 @@
 //! parsing the file (java.util.Properties rules, by the `java-properties`
 //! crate) and turning the Kafka keys corelog supports into [`FileSettings`].
 //!
-//! Runs once on the main thread before any shard starts. Unknown keys are
-//! collected, not rejected, because Kafka's own files carry many keys
+//! Runs once on the main thread before any shard starts. The node keys of
+//! the key table (`keys.rs`) are read here; the broker keys go to
+//! [`BrokerDefaults`]. Unknown keys are collected, not rejected, because Kafka's own files carry many keys
 //! corelog has no use for (thread pools, socket buffers); the caller warns
 //! about them once. A key corelog does support with a bad value is an error
 //! that names the key.
@@ -18,23 +19,8 @@ use super::listeners::{
     bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
     resolve_bootstrap_servers, security_protocol, Roles,
 };
-use super::{BrokerDefaults, FileSettings, Listener};
+use super::{keys, BrokerDefaults, FileSettings, Listener};
 use crate::limits;
-
-/// The keys this module reads itself; every other key goes to
-/// [`BrokerDefaults`] if it knows it, else to the ignored list.
-const CLUSTER_KEYS: &[&str] = &[
-    "process.roles",
-    "listeners",
-    "advertised.listeners",
-    "controller.listener.names",
-    "listener.security.protocol.map",
-    "inter.broker.listener.name",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "log.dirs",
-    "log.dir",
-];
 
 /// Parses properties text as java.util.Properties does: `key=value`,
 /// `key: value` or `key value`; `#` and `!` comments; a trailing backslash
@@ -64,7 +50,8 @@ pub fn settings_from_properties(
     let mut ignored = Vec::new();
     let mut broker: Vec<(String, String)> = Vec::new();
     for (key, value) in entries {
-        if CLUSTER_KEYS.contains(&key.as_str()) {
+        // Node keys are read below by apply_cluster_keys.
+        if keys::find(key).is_some_and(|k| matches!(k.kind, keys::Kind::Node)) {
             continue;
         }
         if BrokerDefaults::knows(key) {
@@ -75,20 +62,11 @@ pub fn settings_from_properties(
     }
     // Kafka gives the finer unit precedence whatever the order in the file:
     // log.retention.ms over .minutes over .hours, log.roll.ms over .hours.
-    broker.sort_by_key(|(key, _)| unit_precedence(key));
+    broker.sort_by_key(|(key, _)| keys::unit_precedence(key));
     settings.broker = broker;
     ignored.sort();
     apply_cluster_keys(entries, &mut settings)?;
     Ok((settings, ignored))
-}
-
-fn unit_precedence(key: &str) -> u8 {
-    match key {
-        "log.retention.hours" | "log.roll.hours" => 0,
-        "log.retention.minutes" => 1,
-        "log.retention.ms" | "log.roll.ms" => 2,
-        _ => 1,
-    }
 }
 
 /// Roles, listeners, the quorum and the data directory.

@@ -48,7 +48,7 @@ use kafka_protocol::messages::{
 use crate::limits;
 use crate::partition::{now_ms, PartitionError};
 use crate::server::broker::Broker;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::Group as GroupShardCall;
 use crate::shard::ShardId;
 use records::{Entry, OffsetValue};
 
@@ -169,13 +169,7 @@ pub async fn call(broker: &Rc<Broker>, group: &str, call: GroupCall) -> Result<G
     let Some((owner, _)) = locate(broker, group) else {
         return Err(code(ResponseError::CoordinatorNotAvailable));
     };
-    match broker
-        .route(owner, ShardRequest::Group(Box::new(call)))
-        .await
-    {
-        ShardReply::Group(answer) => answer.map(|a| *a),
-        _ => Err(code(ResponseError::CoordinatorNotAvailable)),
-    }
+    broker.call(owner, GroupShardCall(Box::new(call))).await
 }
 
 /// Asks every shard for its groups (ListGroups).
@@ -191,13 +185,10 @@ pub async fn list_all(
         };
         async move {
             match broker
-                .route(ShardId(shard), ShardRequest::Group(Box::new(call)))
+                .call(ShardId(shard), GroupShardCall(Box::new(call)))
                 .await
             {
-                ShardReply::Group(Ok(answer)) => match *answer {
-                    GroupAnswer::List(groups) => groups,
-                    _ => Vec::new(),
-                },
+                Ok(GroupAnswer::List(groups)) => groups,
                 _ => Vec::new(),
             }
         }

@@ -7,7 +7,7 @@
 //!   are appended. It is kept only once a fetch found nothing new (its
 //!   consumer is caught up), so a producer with no reader at the log end
 //!   pays no copy, and a caught-up consumer is served from memory instead of
-//!   a DMA read per fetch (DESIGN.md: "a small per-partition tail cache").
+//!   a DMA read per fetch (docs/architecture.md, section 4).
 //! - the **read-ahead window**: what a fetch that went to disk read beyond
 //!   what it returned (tuning `fetch_read_ahead_bytes`), served to the
 //!   partition's next fetches, so a consumer catching up reads the disk in

@@ -6,7 +6,7 @@
 //!
 //! - [`DmaDisk`]: glommio `DmaFile`s (O_DIRECT through io_uring). Writes must
 //!   start at and span multiples of [`BLOCK_BYTES`]; buffers come from the
-//!   file (`alloc_dma_buffer`, not zeroed). See GLOMMIO.md trap 1: the first
+//!   file (`alloc_dma_buffer`, not zeroed). See docs/architecture.md (glommio facts): the first
 //!   DMA file a thread opens on a device must not be empty, which
 //!   [`prepare_disk`] (and [`Disk::prepare`]) guarantee.
 //! - [`MemDisk`]: an in-memory twin for unit tests, with fault injection
@@ -231,7 +231,7 @@ thread_local! {
 /// Name of the marker file [`prepare_disk`] writes into the data directory.
 pub const DMA_PROBE_FILE: &str = ".corelog-dma-probe";
 
-/// GLOMMIO.md trap 1: before the first DMA file of this thread on the data
+/// The first-DMA-file probe (docs/architecture.md, glommio facts): before the first DMA file of this thread on the data
 /// directory's device, open and read a non-empty file there, so glommio's
 /// poll-support probe reads real bytes. Call on every executor before any
 /// log opens (PartitionLog::open also does it once per device and thread).

@@ -20,7 +20,7 @@
 //! Write path: `append` copies the batch once, into aligned write buffers
 //! (allocated lazily from a file of this log, released after each flush);
 //! only the partial last block (< 4 KiB) stays in memory, to be rewritten in
-//! place by the next flush (GLOMMIO.md: no `DmaStreamWriter`).
+//! place by the next flush (docs/architecture.md, section 3: no `DmaStreamWriter`).
 //!
 //! Stored bytes are never trusted. Recovery scans with the CRC, the
 //! header's consistency and the stored-batch parser (`protocol::records`):

@@ -201,7 +201,7 @@ fn block_on<T>(f: impl Future<Output = T>) -> T {
 // ---------------------------------------------------------------------------
 // real disk (glommio DMA)
 
-/// GLOMMIO.md trap 1 regression: a fresh directory, then read back by DMA.
+/// First-DMA-file regression (docs/architecture.md, glommio facts): a fresh directory, then read back by DMA.
 #[test]
 fn dma_fresh_dir_append_flush_read_back_byte_exact() {
     on_glommio(|| async move {

@@ -4,10 +4,15 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::limits;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// The size prefix is negative or larger than the allowed maximum.
     BadSize { size: i64, max: usize },
+    /// A request other than Produce is larger than
+    /// `limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX`.
+    TooLargeForApi { api_key: i16, size: usize },
 }
 
 impl std::fmt::Display for FrameError {
@@ -19,6 +24,12 @@ impl std::fmt::Display for FrameError {
                     "frame size {size} is outside [8, {max}] (socket.request.max.bytes)"
                 )
             }
+            FrameError::TooLargeForApi { api_key, size } => write!(
+                f,
+                "a request of api key {api_key} is {size} bytes; only Produce requests \
+                 may be larger than {} bytes",
+                limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX
+            ),
         }
     }
 }
@@ -36,6 +47,50 @@ pub fn announced_size(buf: &[u8], max: usize) -> Result<Option<usize>, FrameErro
         return Err(FrameError::BadSize { size, max });
     }
     Ok(Some(size as usize))
+}
+
+/// Produce's api key: the one request that carries records.
+const PRODUCE_API_KEY: i16 = 0;
+
+/// A request frame whose size and api key are known.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Announced {
+    /// Bytes after the size prefix.
+    pub size: usize,
+    /// Request memory the frame may take once decoded: its size for
+    /// Produce (record bytes stay one zero-copy slice of the frame),
+    /// `REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX` times its size for the
+    /// others, whose arrays decode into structs larger than their wire
+    /// form.
+    pub memory: u64,
+}
+
+/// The size and api key of the request frame at the front of `buf`, once
+/// its first 6 bytes (prefix and api key) are there. Requests other than
+/// Produce are refused past `REQUEST_WITHOUT_RECORDS_BYTES_MAX`: nothing
+/// else a client sends needs megabytes, and decoding multiplies their
+/// size (see `REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX`).
+pub fn announced_request(buf: &[u8], max: usize) -> Result<Option<Announced>, FrameError> {
+    let Some(size) = announced_size(buf, max)? else {
+        return Ok(None);
+    };
+    if buf.len() < 6 {
+        return Ok(None);
+    }
+    let api_key = i16::from_be_bytes([buf[4], buf[5]]);
+    if api_key == PRODUCE_API_KEY {
+        return Ok(Some(Announced {
+            size,
+            memory: size as u64,
+        }));
+    }
+    if size > limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX {
+        return Err(FrameError::TooLargeForApi { api_key, size });
+    }
+    Ok(Some(Announced {
+        size,
+        memory: (size * limits::REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX) as u64,
+    }))
 }
 
 /// Takes one whole frame (without its prefix) off the front of `buf`, or
@@ -76,5 +131,33 @@ mod tests {
         assert!(split_frame(&mut buf, 100).is_err());
         let mut buf = BytesMut::from(&(3i32).to_be_bytes()[..]);
         assert!(split_frame(&mut buf, 100).is_err());
+    }
+
+    fn prefix(size: usize, api_key: i16) -> Vec<u8> {
+        let mut buf = (size as i32).to_be_bytes().to_vec();
+        buf.extend_from_slice(&api_key.to_be_bytes());
+        buf
+    }
+
+    #[test]
+    fn only_produce_requests_may_be_large() {
+        let big = limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX + 1;
+        let max = limits::FRAME_BYTES_MAX;
+        // The api key is needed before the size is accepted.
+        assert_eq!(announced_request(&prefix(big, 3)[..5], max), Ok(None));
+        assert_eq!(
+            announced_request(&prefix(big, 3), max),
+            Err(FrameError::TooLargeForApi {
+                api_key: 3,
+                size: big
+            })
+        );
+        let produce = announced_request(&prefix(big, 0), max).unwrap().unwrap();
+        assert_eq!((produce.size, produce.memory), (big, big as u64));
+        let metadata = announced_request(&prefix(100, 3), max).unwrap().unwrap();
+        assert_eq!(
+            metadata.memory,
+            100 * limits::REQUEST_DECODED_BYTES_PER_WIRE_BYTE_MAX as u64
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::partition::replica::IsrChange;
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::server::broker::Broker;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::AlterIsr;
 use crate::shard::ShardId;
 
 /// One per shard.
@@ -79,14 +79,13 @@ impl Replication {
         let queue = broker.background;
         glommio::spawn_local_into(
             async move {
-                let request = ShardRequest::AlterIsr {
+                let call = AlterIsr {
                     topic: key.0.clone(),
                     partition: key.1,
                     change,
                 };
-                match broker.route(ShardId(0), request).await {
-                    ShardReply::Changed(Ok(())) => {}
-                    other => log::info!("{}-{}: ISR change not made: {other:?}", key.0, key.1),
+                if let Err(e) = broker.call(ShardId(0), call).await {
+                    log::info!("{}-{}: ISR change not made: {e}", key.0, key.1);
                 }
                 broker.replication.isr_pending.borrow_mut().remove(&key);
             },

@@ -11,13 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use glommio::net::TcpListener;
 use glommio::{Latency, Shares, TaskQueueHandle};
 
 use super::catalog::CatalogOwner;
 use super::connection;
-use super::routing::{self, ShardReply, ShardRequest};
 use crate::cluster::node::ClusterNode;
 use crate::config::{BrokerDefaults, Config, TopicConfig};
 use crate::limits;
@@ -26,11 +24,11 @@ use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::commit::Committer;
 use crate::partition::replica::ReplicaState;
 use crate::partition::{now_ms, Partition};
-use crate::shard::mesh::{Envelope, Handler, Mesh};
+use crate::shard::mesh::{self, HostReady, Mesh, ShardCall};
 use crate::shard::watch::{ShardWatch, Watch};
 use crate::shard::ShardId;
 
-pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
+pub type ShardMesh = Mesh<Broker>;
 
 /// Counters of one shard, printed at shutdown and read by tests.
 #[derive(Default)]
@@ -324,16 +322,17 @@ impl Broker {
             .cloned()
     }
 
-    /// Routes one request to the shard that owns its partition: a direct call
-    /// when local, a mesh call otherwise.
-    pub async fn route(self: &Rc<Self>, owner: ShardId, request: ShardRequest) -> ShardReply {
-        if owner == self.shard() {
-            routing::serve(self.clone(), owner, request).await
+    /// Makes `call` on shard `to`: a direct call when that is this shard, a
+    /// mesh call otherwise. A shard that cannot be reached answers what the
+    /// call's kind says it does (`ShardCall::unreachable`).
+    pub async fn call<C: ShardCall<Broker>>(self: &Rc<Self>, to: ShardId, call: C) -> C::Reply {
+        if to == self.shard() {
+            call.serve(self.clone()).await
         } else {
-            match self.mesh().call(owner, request).await {
-                Ok(reply) => reply,
-                Err(e) => ShardReply::Unavailable(e.to_string()),
-            }
+            self.mesh()
+                .call(to, call)
+                .await
+                .unwrap_or_else(C::unreachable)
         }
     }
 }
@@ -360,7 +359,7 @@ async fn delete_partition(partition: Rc<Partition>) {
 pub async fn run_shard(
     config: Config,
     catalog: Catalog,
-    mesh_builder: MeshBuilder<Envelope<ShardRequest, ShardReply>, Full>,
+    mesh_builder: mesh::Builder<Broker>,
     watch: Arc<Watch>,
     me: Arc<ShardWatch>,
 ) -> Result<(), String> {
@@ -381,30 +380,29 @@ pub async fn run_shard(
         executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "background");
     let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());
     let slot = broker_slot.clone();
-    let handler: Handler<ShardRequest, ShardReply> = Rc::new(move |from, request| {
+    // A peer may call while this shard is still preparing its disk (shard 0
+    // joins the cluster and broadcasts the catalog while the others start):
+    // its call waits for the broker, or for the stop that ends a start that
+    // never completes.
+    let host: HostReady<Broker> = Rc::new(move || {
         let slot = slot.clone();
         Box::pin(async move {
-            // A peer may call while this shard is still preparing its disk
-            // (shard 0 joins the cluster and broadcasts the catalog while
-            // the others start): wait for the broker, or for the stop that
-            // ends a start that never completes.
-            let broker = loop {
+            loop {
                 if let Some(broker) = slot.get() {
-                    break broker.clone();
+                    return Some(broker.clone());
                 }
                 if super::shutdown_requested() {
-                    return ShardReply::Unavailable("the shard is stopping".into());
+                    return None;
                 }
                 glommio::timer::sleep(Duration::from_millis(1)).await;
-            };
-            routing::serve(broker, from, request).await
+            }
         })
     });
     me.enter("joining the mesh");
     // The join waits for every shard; one that never comes (its executor
     // could not start) must not keep this one from stopping.
     let joined = futures::future::select(
-        Box::pin(Mesh::join(mesh_builder, requests, handler)),
+        Box::pin(Mesh::join(mesh_builder, requests, host)),
         Box::pin(async {
             while !super::shutdown_requested() {
                 glommio::timer::sleep(Duration::from_millis(10)).await;

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use glommio::sync::Semaphore;
 
 use super::broker::Broker;
-use super::routing::{ShardReply, ShardRequest};
+use super::routing::ApplyCatalog;
 use crate::cluster::node::SubmitError;
 use crate::cluster::records::{self, CatalogDelta, MetadataRecord};
 use crate::config::validate_topic_config;
@@ -28,6 +28,8 @@ pub enum CatalogError {
     InvalidConfig(String),
     UnknownTopic(String),
     Storage(String),
+    /// Shard 0, the catalog's writer, could not be reached (it is stopping).
+    Unavailable(String),
 }
 
 impl std::fmt::Display for CatalogError {
@@ -39,7 +41,8 @@ impl std::fmt::Display for CatalogError {
             | CatalogError::InvalidPartitions(m)
             | CatalogError::InvalidReplicationFactor(m)
             | CatalogError::InvalidConfig(m)
-            | CatalogError::Storage(m) => f.write_str(m),
+            | CatalogError::Storage(m)
+            | CatalogError::Unavailable(m) => f.write_str(m),
         }
     }
 }
@@ -531,19 +534,7 @@ async fn broadcast(broker: &Rc<Broker>, catalog: Catalog) -> Result<(), CatalogE
     let shards = broker.mesh().shard_count();
     let applies = (0..shards).map(|shard| {
         let catalog = catalog.clone();
-        async move {
-            match broker
-                .route(
-                    ShardId(shard),
-                    ShardRequest::ApplyCatalog(Box::new(catalog)),
-                )
-                .await
-            {
-                ShardReply::Applied(Ok(())) => Ok(()),
-                ShardReply::Applied(Err(e)) => Err(CatalogError::Storage(e)),
-                other => Err(CatalogError::Storage(format!("shard {shard}: {other:?}"))),
-            }
-        }
+        broker.call(ShardId(shard), ApplyCatalog(Box::new(catalog)))
     });
     for result in futures::future::join_all(applies).await {
         result?;

@@ -1,11 +1,12 @@
 //! Describing configs the way Kafka does: each config with its value, where
 //! the value comes from (topic override, dynamic broker config, static
 //! broker config, default), and its synonyms in precedence order. Used by
-//! DescribeConfigs and by CreateTopics v5+.
+//! DescribeConfigs and by CreateTopics v5+. Which keys exist, their types,
+//! synonyms, documentation and whether they may change come from the key
+//! table (`config/keys.rs`).
 
-use crate::config::{
-    broker_synonym, BrokerDefaults, TopicConfig, DYNAMIC_BROKER_KEYS, TOPIC_CONFIG_KEYS,
-};
+use crate::config::keys::{self, ConfigKey};
+use crate::config::{BrokerDefaults, TopicConfig};
 use crate::metadata::{Catalog, TopicMeta};
 
 /// Kafka's `ConfigSource` codes.
@@ -13,14 +14,6 @@ pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
-
-/// Kafka's `ConfigType` codes (DescribeConfigs v3+).
-const TYPE_BOOLEAN: i8 = 1;
-const TYPE_STRING: i8 = 2;
-const TYPE_INT: i8 = 3;
-const TYPE_SHORT: i8 = 4;
-const TYPE_LONG: i8 = 5;
-const TYPE_LIST: i8 = 7;
 
 /// Kafka's resource type codes.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -41,42 +34,8 @@ pub struct ConfigEntry {
     pub read_only: bool,
     pub config_type: i8,
     pub synonyms: Vec<Synonym>,
-}
-
-fn config_type(key: &str) -> i8 {
-    match key {
-        "cleanup.policy" => TYPE_LIST,
-        "compression.type"
-        | "message.timestamp.type"
-        | "log.message.timestamp.type"
-        | "log.cleanup.policy" => TYPE_STRING,
-        "auto.create.topics.enable"
-        | "auto.leader.rebalance.enable"
-        | "unclean.leader.election.enable" => TYPE_BOOLEAN,
-        "offsets.topic.replication.factor" | "default.replication.factor" => TYPE_SHORT,
-        "segment.bytes"
-        | "max.message.bytes"
-        | "min.insync.replicas"
-        | "index.interval.bytes"
-        | "node.id"
-        | "num.partitions"
-        | "log.segment.bytes"
-        | "message.max.bytes"
-        | "log.index.interval.bytes"
-        | "broker.heartbeat.interval.ms"
-        | "broker.session.timeout.ms"
-        | "controller.quorum.election.timeout.ms"
-        | "controller.quorum.fetch.timeout.ms"
-        | "replica.fetch.max.bytes"
-        | "replica.fetch.wait.max.ms"
-        | "offsets.topic.num.partitions"
-        | "group.initial.rebalance.delay.ms"
-        | "group.min.session.timeout.ms"
-        | "group.max.session.timeout.ms"
-        | "group.consumer.session.timeout.ms"
-        | "group.consumer.heartbeat.interval.ms" => TYPE_INT,
-        _ => TYPE_LONG,
-    }
+    /// The key's documentation line (sent when a client asks for it).
+    pub documentation: &'static str,
 }
 
 /// Where a broker config's value comes from, and that value.
@@ -114,12 +73,13 @@ pub fn topic_entries(
     keys: Option<&[String]>,
 ) -> Vec<ConfigEntry> {
     let effective = static_defaults.with_dynamic(&catalog.broker_configs);
-    TOPIC_CONFIG_KEYS
-        .iter()
-        .filter(|key| keys.is_none_or(|wanted| wanted.iter().any(|w| w == *key)))
-        .map(|key| {
+    keys::topic_keys()
+        .filter(|key| wanted(keys, key))
+        .map(|config| {
+            let key = config.name;
+            let broker_synonym = config.synonyms.first().copied();
             let mut synonyms = Vec::new();
-            if let Some(value) = topic.configs.get(*key) {
+            if let Some(value) = topic.configs.get(key) {
                 synonyms.push(Synonym {
                     name: key.to_string(),
                     value: Some(value.clone()),
@@ -127,22 +87,24 @@ pub fn topic_entries(
                 });
             }
             let default_value = TopicConfig::default_value(&effective, key);
-            match broker_synonym(key).and_then(|b| broker_value(static_defaults, catalog, b)) {
+            match broker_synonym.and_then(|b| broker_value(static_defaults, catalog, b)) {
                 Some(broker) => {
                     let known_default = broker.source != SOURCE_DEFAULT;
                     synonyms.push(broker);
                     if known_default {
-                        if let Some(b) = broker_synonym(key) {
+                        if let Some(b) = broker_synonym {
                             synonyms.push(Synonym {
                                 name: b.to_string(),
-                                value: BrokerDefaults::default().get(b),
+                                value: keys::broker_key(b)
+                                    .and_then(|k| k.default_value())
+                                    .map(|v| v.to_string()),
                                 source: SOURCE_DEFAULT,
                             });
                         }
                     }
                 }
                 None => synonyms.push(Synonym {
-                    name: broker_synonym(key).unwrap_or(key).to_string(),
+                    name: broker_synonym.unwrap_or(key).to_string(),
                     value: default_value.clone(),
                     source: SOURCE_DEFAULT,
                 }),
@@ -157,8 +119,9 @@ pub fn topic_entries(
                 },
                 source: first.source,
                 read_only: false,
-                config_type: config_type(key),
+                config_type: config.config_type.code(),
                 synonyms,
+                documentation: config.doc,
             }
         })
         .collect()
@@ -170,10 +133,10 @@ pub fn broker_entries(
     catalog: &Catalog,
     keys: Option<&[String]>,
 ) -> Vec<ConfigEntry> {
-    BrokerDefaults::KEYS
-        .iter()
-        .filter(|key| keys.is_none_or(|wanted| wanted.iter().any(|w| w == *key)))
-        .filter_map(|key| {
+    keys::reported_broker_keys()
+        .filter(|key| wanted(keys, key))
+        .filter_map(|config| {
+            let key = config.name;
             let current = broker_value(static_defaults, catalog, key)?;
             let mut synonyms = vec![current.clone()];
             if current.source == SOURCE_DYNAMIC_BROKER {
@@ -185,10 +148,16 @@ pub fn broker_entries(
                 name: key.to_string(),
                 value: current.value,
                 source: current.source,
-                read_only: !DYNAMIC_BROKER_KEYS.contains(key),
-                config_type: config_type(key),
+                read_only: !config.is_dynamic_broker(),
+                config_type: config.config_type.code(),
                 synonyms,
+                documentation: config.doc,
             })
         })
         .collect()
+}
+
+/// Whether `key` is among the keys a request asks for (all when None).
+fn wanted(asked: Option<&[String]>, key: &ConfigKey) -> bool {
+    asked.is_none_or(|asked| asked.iter().any(|a| a == key.name))
 }

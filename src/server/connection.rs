@@ -49,6 +49,7 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 use glommio::Task;
+use tracing::Instrument;
 
 use super::broker::Broker;
 use super::dispatch::{self, Outcome, Parsed};
@@ -102,8 +103,10 @@ impl ShardConnections {
 }
 
 /// The shard's share of `queued.max.request.bytes`: request bytes being read
-/// or waiting for an answer. A frame reserves its whole size once its
-/// prefix is known, before its body is read, and gives it back when its
+/// or waiting for an answer. A frame reserves its whole size (for requests
+/// other than Produce, a multiple of it: what they take once decoded, see
+/// `frame::announced_request`) once its prefix and api key are known,
+/// before its body is read, and gives it back when its
 /// request is done. Reserving whole frames (not bytes as they arrive) means
 /// two half-read frames can never wait on each other for the rest of the
 /// share; the memory itself is still only taken as bytes arrive, so a
@@ -285,6 +288,11 @@ pub async fn serve(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    let conn = ConnLabel {
+        shard: broker.shard().0,
+        id: broker.stats.connections.get(),
+        peer: peer.as_str().into(),
+    };
     // Kafka shows a member's host as "/<ip>" (DescribeGroups, the CLI).
     let client_host: Rc<str> = format!("/{}", slot.ip).into();
     let _ = stream.set_nodelay(true);
@@ -314,6 +322,7 @@ pub async fn serve(
         broker: &broker,
         shard: &shard,
         client_host: &client_host,
+        conn: &conn,
         stream: &stream,
         queue: &queue,
         budget: &budget,
@@ -336,21 +345,47 @@ pub async fn serve(
             writer.await;
         }
         Ending::Idle(idle) => {
-            log::debug!("closing connection from {peer}: idle for {idle:?}");
+            conn.span()
+                .in_scope(|| log::debug!("closing connection from {peer}: idle for {idle:?}"));
             broker.stats.connections_idle_closed.bump();
         }
         Ending::Closed(reason) => {
-            log::warn!("closing connection from {peer}: {reason}");
+            conn.span()
+                .in_scope(|| log::warn!("closing connection from {peer}: {reason}"));
             // Dropping the writer task and both halves closes the socket.
         }
     }
     drop(slot);
 }
 
+/// What log lines about a connection say about it (see `logging`). Spans
+/// live only as long as one request, or one log line about the connection:
+/// the tracing registry keeps the memory of as many spans as were ever
+/// alive at once, so a span per idle connection would pin memory for the
+/// peak number of connections.
+struct ConnLabel {
+    shard: usize,
+    /// The shard's accept count when it was accepted.
+    id: u64,
+    peer: Rc<str>,
+}
+
+impl ConnLabel {
+    fn span(&self) -> tracing::Span {
+        tracing::warn_span!(
+            "conn",
+            shard = self.shard,
+            conn = self.id,
+            peer = &*self.peer
+        )
+    }
+}
+
 struct Reader<'a> {
     broker: &'a Rc<Broker>,
     shard: &'a Rc<ShardConnections>,
     client_host: &'a Rc<str>,
+    conn: &'a ConnLabel,
     stream: &'a Rc<RefCell<TcpStream>>,
     queue: &'a local_channel::LocalSender<InFlight>,
     budget: &'a Rc<Semaphore>,
@@ -468,14 +503,14 @@ impl Reader<'_> {
                 return Ok(());
             };
             if current.size.is_none() {
-                let Some(size) = frame::announced_size(buf, self.shard.frame_bytes_max)
+                let Some(announced) = frame::announced_request(buf, self.shard.frame_bytes_max)
                     .map_err(|e| e.to_string())?
                 else {
                     return Ok(());
                 };
-                current.size = Some(size);
+                current.size = Some(announced.size);
                 let waiting = Instant::now();
-                current.memory = self.shard.memory.reserve(4 + size as u64).await;
+                current.memory = self.shard.memory.reserve(4 + announced.memory).await;
                 current.started += waiting.elapsed();
             }
             let size = current.size.unwrap_or(0);
@@ -499,8 +534,14 @@ impl Reader<'_> {
                 .acquire(bytes)
                 .await
                 .map_err(|e| e.to_string())?;
-            let response =
-                start_request(self.broker, self.client_host, self.shared, request, memory)?;
+            let response = start_request(
+                self.broker,
+                self.client_host,
+                self.conn,
+                self.shared,
+                request,
+                memory,
+            )?;
             self.shared.in_flight.set(self.shared.in_flight.get() + 1);
             if self.queue.send(InFlight { response, bytes }).await.is_err() {
                 return Err("writer stopped".into());
@@ -592,6 +633,7 @@ pub fn set_buffer_sizes(stream: &TcpStream, tuning: &Tuning) -> std::io::Result<
 fn start_request(
     broker: &Rc<Broker>,
     client_host: &Rc<str>,
+    conn: &ConnLabel,
     shared: &Rc<Shared>,
     request: Bytes,
     memory: Option<StaticPermit>,
@@ -600,10 +642,21 @@ fn start_request(
     // decoder panic must end this connection, not the shard.
     let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch::parse(request)))
         .map_err(|panic| format!("request decoding panicked: {}", panic_message(&*panic)))??;
+    let label = parsed.label();
+    let span = tracing::warn_span!(
+        "request",
+        shard = conn.shard,
+        conn = conn.id,
+        peer = &*conn.peer,
+        api = %dispatch::ApiName(label.key),
+        version = label.version.unwrap_or(-1),
+        correlation_id = label.correlation_id,
+        client_id = label.client_id.as_deref().unwrap_or(""),
+    );
     let broker = broker.clone();
     let client_host = client_host.clone();
     let shared = shared.clone();
-    Ok(glommio::spawn_local(async move {
+    let request = async move {
         let outcome = guarded(&broker, &client_host, parsed).await;
         // The request is done: its bytes no longer count against the
         // shard's request memory (its answer is bounded per connection).
@@ -614,7 +667,8 @@ fn start_request(
                 .set(shared.responses_queued.get() + response.len());
         }
         outcome
-    }))
+    };
+    Ok(glommio::spawn_local(request.instrument(span)))
 }
 
 /// Handles one request with its panics caught: a panic closes the

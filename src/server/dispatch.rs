@@ -94,19 +94,28 @@ impl Parsed {
 
 /// A request's API, version, correlation id and client id, for logs.
 pub struct RequestLabel {
-    key: i16,
+    pub key: i16,
     /// None: a version this broker does not know.
-    version: Option<i16>,
-    correlation_id: i32,
-    client_id: Option<kafka_protocol::protocol::StrBytes>,
+    pub version: Option<i16>,
+    pub correlation_id: i32,
+    pub client_id: Option<kafka_protocol::protocol::StrBytes>,
+}
+
+/// An api key as Kafka names it (`Produce`), or its number when unknown.
+pub struct ApiName(pub i16);
+
+impl std::fmt::Display for ApiName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match ApiKey::try_from(self.0) {
+            Ok(key) => write!(f, "{key:?}"),
+            Err(_) => write!(f, "api {}", self.0),
+        }
+    }
 }
 
 impl std::fmt::Display for RequestLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match ApiKey::try_from(self.key) {
-            Ok(key) => write!(f, "{key:?}")?,
-            Err(_) => write!(f, "api {}", self.key)?,
-        }
+        write!(f, "{}", ApiName(self.key))?;
         match self.version {
             Some(version) => write!(f, " v{version}")?,
             None => write!(f, " at an unknown version")?,

@@ -57,6 +57,8 @@ pub fn catalog_error(e: &CatalogError) -> i16 {
         CatalogError::InvalidConfig(_) => ResponseError::InvalidConfig,
         CatalogError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         CatalogError::Storage(_) => ResponseError::KafkaStorageError,
+        // Retriable: the client refreshes metadata and asks again.
+        CatalogError::Unavailable(_) => ResponseError::NotController,
     })
 }
 

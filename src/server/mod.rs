@@ -144,6 +144,7 @@ extern "C" fn interrupted(_: libc::c_int) {}
 /// [`ShardWatch::INTERRUPT`] (see `shard::watch`): its handler does nothing,
 /// and is installed without SA_RESTART, so the signal ends the shard's
 /// `io_uring_enter` wait with EINTR, which glommio takes as a wake-up.
+#[allow(unsafe_code)]
 fn install_interrupt_handler() -> Result<(), RunError> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
     let action = SigAction::new(

@@ -1,259 +1,562 @@
-//! What shards ask of each other, and how the owner of a partition serves it.
+//! What shards ask of each other, one type per kind of call, and how the
+//! shard that receives a call serves it.
 //!
-//! Requests name partitions by topic and index; the owner looks them up in
-//! its own registry. A partition that is not (or no longer) here answers
-//! `PartitionError::Gone`, which clients see as UNKNOWN_TOPIC_OR_PARTITION and
-//! retry after refreshing metadata.
+//! Handlers reach partitions through [`PartitionClient`]: async operations
+//! that run on whichever shard owns the partition.
+//!
+//! Each call is a struct implementing [`ShardCall`] on the per-shard
+//! [`Broker`]: its reply type is part of its type, and what a caller gets
+//! when the target shard cannot be reached (it is stopping) is decided once,
+//! in its `unreachable`. Callers go through [`Broker::call`], a direct call
+//! when the target is this shard, the mesh otherwise.
+//!
+//! Partition calls name partitions by topic and index; the owner looks them
+//! up in its own registry. A partition that is not (or no longer) here
+//! answers `PartitionError::Gone`, which clients see as
+//! UNKNOWN_TOPIC_OR_PARTITION and retry after refreshing metadata; an owner
+//! shard that cannot be reached answers `PartitionError::NotLeader`
+//! (NOT_LEADER_OR_FOLLOWER: refresh metadata and retry). Catalog calls go to
+//! shard 0; an unreachable shard 0 answers `CatalogError::Unavailable`.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::LocalBoxFuture;
 
 use super::broker::Broker;
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
+use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
 use crate::metadata::{Catalog, TopicMeta};
+use crate::partition::replica::IsrChange;
 use crate::partition::{Appended, Fetched, PartitionError};
+use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
-#[derive(Debug)]
-pub enum ShardRequest {
-    /// Append one batch; answered when durable (acks 1/all) or appended (acks 0).
-    Produce {
-        topic: String,
-        partition: i32,
+/// Where a partition lives: its topic, its index and the shard of this node
+/// that owns it, resolved from the catalog.
+#[derive(Clone, Debug)]
+pub struct PartitionAddr {
+    pub topic: String,
+    pub index: i32,
+    owner: ShardId,
+}
+
+impl PartitionAddr {
+    /// The partition `index` of `topic`, or `None` if the topic has no such
+    /// partition (each API answers that with its own error code).
+    pub fn locate(topic: &TopicMeta, index: i32) -> Option<PartitionAddr> {
+        let owner = *topic.shards.get(usize::try_from(index).ok()?)?;
+        Some(PartitionAddr {
+            topic: topic.name.clone(),
+            index,
+            owner: ShardId(owner as usize),
+        })
+    }
+}
+
+/// A partition's operations, callable from any shard: each runs on the
+/// shard that owns the partition (a direct call when that is this one) and
+/// answers that shard's typed result, so no handler decides where a
+/// partition is served. Record bytes cross shards as `Bytes`, the request
+/// frame's own allocation, never copied.
+pub struct PartitionClient<'a> {
+    broker: &'a Rc<Broker>,
+}
+
+impl<'a> PartitionClient<'a> {
+    pub fn new(broker: &'a Rc<Broker>) -> Self {
+        PartitionClient { broker }
+    }
+
+    /// Appends one batch; answers when durable (acks 1), replicated to the
+    /// ISR within `timeout_ms` (acks all), or appended (acks 0).
+    pub async fn produce(
+        &self,
+        at: &PartitionAddr,
         records: Bytes,
         acks: i16,
-        /// How long acks=all may wait for the in-sync replicas.
         timeout_ms: u64,
-    },
-    Read {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        max_bytes: usize,
-        /// A follower's fetch: its broker id and the leader epoch it follows.
-        replica: Option<(i32, i32)>,
-    },
-    /// Answered when the partition's high watermark (a follower: its
-    /// flushed end) passes `offset` or the wait ends.
-    WaitForData {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        wait_ms: u64,
-        replica: bool,
-    },
-    /// OffsetForLeaderEpoch on the leader.
-    EpochEndOffset {
-        topic: String,
-        partition: i32,
-        current_leader_epoch: i32,
-        leader_epoch: i32,
-    },
-    /// To shard 0: have the controller commit a leader's ISR change.
-    AlterIsr {
-        topic: String,
-        partition: i32,
-        change: crate::partition::replica::IsrChange,
-    },
-    /// To shard 0: preferred-leader election (ElectLeaders); None: every partition.
-    ElectPreferred(Option<Vec<(String, i32)>>),
-    ListOffset {
-        topic: String,
-        partition: i32,
-        timestamp: i64,
-    },
-    /// To shard 0 only.
-    CreateTopic(NewTopic, bool),
-    DeleteTopic(String),
-    AllocateProducerId,
-    SetTopicConfigs {
-        topic: String,
-        configs: BTreeMap<String, String>,
-        validate_only: bool,
-    },
-    SetBrokerConfigs {
-        configs: BTreeMap<String, String>,
-        validate_only: bool,
-    },
-    CreatePartitions {
-        topic: String,
-        count: i32,
-        validate_only: bool,
-    },
-    /// From shard 0 to every shard.
-    ApplyCatalog(Box<Catalog>),
-    /// To a partition's owner: move its log start offset.
-    DeleteRecords {
-        topic: String,
-        partition: i32,
-        offset: i64,
-    },
-    /// To every shard: (topic, partition, bytes) of each partition it owns.
-    PartitionSizes,
-    /// The controller quorum's state (shard 0; None on a single node).
-    QuorumStatus,
-    /// To the shard that coordinates a consumer group (or every shard, for ListGroups).
-    Group(Box<crate::group::GroupCall>),
-}
-
-#[derive(Debug)]
-pub enum ShardReply {
-    Produced(Result<Appended, PartitionError>),
-    Read(Result<Fetched, PartitionError>),
-    DataReady,
-    Offset(Result<Option<(i64, i64)>, PartitionError>),
-    Topic(Result<TopicMeta, CatalogError>),
-    Changed(Result<(), CatalogError>),
-    PartitionSizes(Vec<(String, i32, u64)>),
-    QuorumStatus(Result<Option<crate::cluster::quorum::QuorumStatus>, String>),
-    RecordsDeleted(Result<i64, PartitionError>),
-    EpochEnd(Result<(i32, i64), PartitionError>),
-    Elected(Result<Vec<(String, i32, crate::cluster::quorum::ElectionOutcome)>, String>),
-    ProducerId(Result<i64, CatalogError>),
-    Applied(Result<(), String>),
-    /// A group coordinator's answer, or a Kafka error code for the whole group.
-    Group(Result<Box<crate::group::GroupAnswer>, i16>),
-    /// The owner shard could not be reached.
-    Unavailable(String),
-}
-
-/// Serves a request on the shard that owns its target.
-pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) -> ShardReply {
-    match request {
-        ShardRequest::Produce {
-            topic,
-            partition,
+    ) -> Result<Appended, PartitionError> {
+        let stats = &self.broker.stats;
+        let counter = if at.owner == self.broker.shard() {
+            &stats.produce_local
+        } else {
+            &stats.produce_forwarded
+        };
+        counter.set(counter.get() + 1);
+        let call = Produce {
+            topic: at.topic.clone(),
+            partition: at.index,
             records,
             acks,
             timeout_ms,
-        } => ShardReply::Produced(
-            produce(&broker, &topic, partition, &records, acks, timeout_ms).await,
-        ),
-        ShardRequest::Read {
-            topic,
-            partition,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// Reads from `offset`: a consumer's fetch, or a follower's (`replica`:
+    /// its broker id and the leader epoch it follows).
+    pub async fn fetch(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+        max_bytes: usize,
+        replica: Option<(i32, i32)>,
+    ) -> Result<Fetched, PartitionError> {
+        let call = Read {
+            topic: at.topic.clone(),
+            partition: at.index,
             offset,
             max_bytes,
             replica,
-        } => match (broker.partition(&topic, partition), replica) {
-            (Some(p), None) => ShardReply::Read(p.read(offset, max_bytes).await),
-            (Some(p), Some((replica, epoch))) => ShardReply::Read(
-                crate::replication::serve_follower_fetch(
-                    &broker, &p, replica, offset, max_bytes, epoch,
-                )
-                .await,
-            ),
-            (None, _) => ShardReply::Read(Err(missing(&broker, &topic, partition))),
-        },
-        ShardRequest::WaitForData {
-            topic,
-            partition,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// Returns once the partition has data past `offset` (a follower: its
+    /// flushed end) or `wait_ms` passed.
+    pub async fn wait_for_data(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+        wait_ms: u64,
+        replica: bool,
+    ) {
+        let call = WaitForData {
+            topic: at.topic.clone(),
+            partition: at.index,
             offset,
             wait_ms,
             replica,
-        } => {
-            if let Some(p) = broker.partition(&topic, partition) {
-                p.wait_for_data(offset, Duration::from_millis(wait_ms), replica)
-                    .await;
-            }
-            ShardReply::DataReady
-        }
-        ShardRequest::EpochEndOffset {
-            topic,
-            partition,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// ListOffsets: (offset, timestamp) for `timestamp`, `None` if no record
+    /// matches.
+    pub async fn list_offsets(
+        &self,
+        at: &PartitionAddr,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, PartitionError> {
+        let call = ListOffset {
+            topic: at.topic.clone(),
+            partition: at.index,
+            timestamp,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// OffsetForLeaderEpoch: (epoch, end offset) of `leader_epoch`.
+    pub async fn epoch_end(
+        &self,
+        at: &PartitionAddr,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        let call = EpochEnd {
+            topic: at.topic.clone(),
+            partition: at.index,
             current_leader_epoch,
             leader_epoch,
-        } => match broker.partition(&topic, partition) {
-            Some(p) => {
-                ShardReply::EpochEnd(p.end_offset_for_epoch(current_leader_epoch, leader_epoch))
-            }
-            None => ShardReply::EpochEnd(Err(missing(&broker, &topic, partition))),
-        },
-        ShardRequest::AlterIsr {
-            topic,
-            partition,
-            change,
-        } => ShardReply::Changed(CatalogOwner::alter_isr(&broker, &topic, partition, change).await),
-        ShardRequest::ElectPreferred(wanted) => ShardReply::Elected(match broker.cluster() {
-            Some(node) => node.elect_preferred(wanted).await,
-            // A single node is every partition's only (and preferred) replica.
-            None => Ok(single_node_elections(&broker.catalog(), wanted)),
-        }),
-        ShardRequest::ListOffset {
-            topic,
-            partition,
-            timestamp,
-        } => match broker.partition(&topic, partition) {
-            Some(p) => ShardReply::Offset(p.offset_for_timestamp(timestamp).await),
-            None => ShardReply::Offset(Err(missing(&broker, &topic, partition))),
-        },
-        ShardRequest::CreateTopic(topic, validate_only) => {
-            if validate_only {
-                let owner = broker
-                    .owner
-                    .as_ref()
-                    .expect("catalog requests go to shard 0");
-                ShardReply::Topic(owner.validate(&topic).map(|_| TopicMeta {
-                    name: topic.name.clone(),
-                    id: uuid::Uuid::nil(),
-                    shards: vec![0; topic.partitions.max(0) as usize],
-                    configs: topic.configs.clone(),
-                    replicas: Vec::new(),
-                }))
-            } else {
-                ShardReply::Topic(CatalogOwner::create_topic(&broker, topic).await)
-            }
-        }
-        ShardRequest::DeleteTopic(name) => {
-            ShardReply::Topic(CatalogOwner::delete_topic(&broker, &name).await)
-        }
-        ShardRequest::AllocateProducerId => {
-            ShardReply::ProducerId(CatalogOwner::allocate_producer_id(&broker).await)
-        }
-        ShardRequest::SetTopicConfigs {
-            topic,
-            configs,
-            validate_only,
-        } => ShardReply::Changed(
-            CatalogOwner::set_topic_configs(&broker, &topic, configs, validate_only).await,
-        ),
-        ShardRequest::SetBrokerConfigs {
-            configs,
-            validate_only,
-        } => ShardReply::Changed(
-            CatalogOwner::set_broker_configs(&broker, configs, validate_only).await,
-        ),
-        ShardRequest::CreatePartitions {
-            topic,
-            count,
-            validate_only,
-        } => ShardReply::Changed(
-            CatalogOwner::create_partitions(&broker, &topic, count, validate_only).await,
-        ),
-        ShardRequest::PartitionSizes => ShardReply::PartitionSizes(broker.partition_sizes()),
-        ShardRequest::QuorumStatus => ShardReply::QuorumStatus(match broker.cluster() {
-            Some(node) => node.status().await.map(Some),
-            None => Ok(None),
-        }),
-        ShardRequest::DeleteRecords {
-            topic,
-            partition,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
+    /// DeleteRecords: moves the log start offset; answers the low watermark.
+    pub async fn delete_records(
+        &self,
+        at: &PartitionAddr,
+        offset: i64,
+    ) -> Result<i64, PartitionError> {
+        let call = DeleteRecords {
+            topic: at.topic.clone(),
+            partition: at.index,
             offset,
-        } => match broker.partition(&topic, partition) {
-            Some(p) => ShardReply::RecordsDeleted(p.delete_records(offset).await),
-            None => ShardReply::RecordsDeleted(Err(missing(&broker, &topic, partition))),
-        },
-        ShardRequest::ApplyCatalog(catalog) => {
-            ShardReply::Applied(broker.apply_catalog(Rc::new(*catalog)).await)
-        }
-        ShardRequest::Group(call) => ShardReply::Group(
-            crate::group::GroupCoordinator::serve(&broker, *call)
+        };
+        self.broker.call(at.owner, call).await
+    }
+}
+
+/// Append one batch to a partition; answered when durable (acks 1/all) or
+/// appended (acks 0).
+struct Produce {
+    topic: String,
+    partition: i32,
+    /// The batch as it came in the request frame: shared, never copied.
+    records: Bytes,
+    acks: i16,
+    /// How long acks=all may wait for the in-sync replicas.
+    timeout_ms: u64,
+}
+
+impl ShardCall<Broker> for Produce {
+    type Reply = Result<Appended, PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            let Produce {
+                topic,
+                partition,
+                records,
+                acks,
+                timeout_ms,
+            } = self;
+            produce(&broker, &topic, partition, &records, acks, timeout_ms).await
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// Read from a partition: a consumer's fetch, or a follower's (`replica`:
+/// its broker id and the leader epoch it follows).
+struct Read {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+    replica: Option<(i32, i32)>,
+}
+
+impl ShardCall<Broker> for Read {
+    type Reply = Result<Fetched, PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            let p = local(&broker, &self.topic, self.partition)?;
+            match self.replica {
+                None => p.read(self.offset, self.max_bytes).await,
+                Some((replica, epoch)) => {
+                    crate::replication::serve_follower_fetch(
+                        &broker,
+                        &p,
+                        replica,
+                        self.offset,
+                        self.max_bytes,
+                        epoch,
+                    )
+                    .await
+                }
+            }
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// Answered when the partition's high watermark (a follower: its flushed
+/// end) passes `offset` or the wait ends.
+struct WaitForData {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    wait_ms: u64,
+    replica: bool,
+}
+
+impl ShardCall<Broker> for WaitForData {
+    type Reply = ();
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(p) = broker.partition(&self.topic, self.partition) {
+                p.wait_for_data(
+                    self.offset,
+                    Duration::from_millis(self.wait_ms),
+                    self.replica,
+                )
+                .await;
+            }
+        })
+    }
+    /// The fetch reads again and reports what it finds.
+    fn unreachable(_: MeshError) {}
+}
+
+/// OffsetForLeaderEpoch on the leader: (epoch, end offset).
+struct EpochEnd {
+    topic: String,
+    partition: i32,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+}
+
+impl ShardCall<Broker> for EpochEnd {
+    type Reply = Result<(i32, i64), PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            local(&broker, &self.topic, self.partition)?
+                .end_offset_for_epoch(self.current_leader_epoch, self.leader_epoch)
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// ListOffsets: the (offset, timestamp) of the first record at or after
+/// `timestamp` (or the special -1 latest / -2 earliest / -3 max timestamp).
+struct ListOffset {
+    topic: String,
+    partition: i32,
+    timestamp: i64,
+}
+
+impl ShardCall<Broker> for ListOffset {
+    type Reply = Result<Option<(i64, i64)>, PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            local(&broker, &self.topic, self.partition)?
+                .offset_for_timestamp(self.timestamp)
                 .await
-                .map(Box::new),
-        ),
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// DeleteRecords on a partition's owner: moves its log start offset;
+/// answers the new low watermark.
+struct DeleteRecords {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+impl ShardCall<Broker> for DeleteRecords {
+    type Reply = Result<i64, PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            local(&broker, &self.topic, self.partition)?
+                .delete_records(self.offset)
+                .await
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// To every shard: (topic, partition, bytes on disk) of each partition it
+/// holds.
+pub struct PartitionSizes;
+
+impl ShardCall<Broker> for PartitionSizes {
+    type Reply = Vec<(String, i32, u64)>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move { broker.partition_sizes() })
+    }
+    /// A stopping shard's partitions are left out of DescribeLogDirs.
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Vec::new()
+    }
+}
+
+/// From shard 0 to every shard: make the partitions match this catalog.
+pub struct ApplyCatalog(pub Box<Catalog>);
+
+impl ShardCall<Broker> for ApplyCatalog {
+    type Reply = Result<(), CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            broker
+                .apply_catalog(Rc::new(*self.0))
+                .await
+                .map_err(CatalogError::Storage)
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: create a topic, or only check that it could be
+/// (`validate_only`).
+pub struct CreateTopic {
+    pub topic: NewTopic,
+    pub validate_only: bool,
+}
+
+impl ShardCall<Broker> for CreateTopic {
+    type Reply = Result<TopicMeta, CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            let topic = self.topic;
+            if !self.validate_only {
+                return CatalogOwner::create_topic(&broker, topic).await;
+            }
+            let owner = broker
+                .owner
+                .as_ref()
+                .expect("catalog requests go to shard 0");
+            owner.validate(&topic).map(|_| TopicMeta {
+                name: topic.name.clone(),
+                id: uuid::Uuid::nil(),
+                shards: vec![0; topic.partitions.max(0) as usize],
+                configs: topic.configs.clone(),
+                replicas: Vec::new(),
+            })
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: delete a topic; answers what it was.
+pub struct DeleteTopic(pub String);
+
+impl ShardCall<Broker> for DeleteTopic {
+    type Reply = Result<TopicMeta, CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move { CatalogOwner::delete_topic(&broker, &self.0).await })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: grow a topic to `count` partitions.
+pub struct CreatePartitions {
+    pub topic: String,
+    pub count: i32,
+    pub validate_only: bool,
+}
+
+impl ShardCall<Broker> for CreatePartitions {
+    type Reply = Result<(), CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            CatalogOwner::create_partitions(&broker, &self.topic, self.count, self.validate_only)
+                .await
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: replace a topic's or the broker's dynamic configs (already
+/// validated by the caller).
+pub enum SetConfigs {
+    Topic {
+        topic: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    Broker {
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+}
+
+impl ShardCall<Broker> for SetConfigs {
+    type Reply = Result<(), CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            match self {
+                SetConfigs::Topic {
+                    topic,
+                    configs,
+                    validate_only,
+                } => CatalogOwner::set_topic_configs(&broker, &topic, configs, validate_only).await,
+                SetConfigs::Broker {
+                    configs,
+                    validate_only,
+                } => CatalogOwner::set_broker_configs(&broker, configs, validate_only).await,
+            }
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: a producer id never handed out before.
+pub struct AllocateProducerId;
+
+impl ShardCall<Broker> for AllocateProducerId {
+    type Reply = Result<i64, CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move { CatalogOwner::allocate_producer_id(&broker).await })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: have the controller commit a leader's ISR change.
+pub struct AlterIsr {
+    pub topic: String,
+    pub partition: i32,
+    pub change: IsrChange,
+}
+
+impl ShardCall<Broker> for AlterIsr {
+    type Reply = Result<(), CatalogError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            CatalogOwner::alter_isr(&broker, &self.topic, self.partition, self.change).await
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// To shard 0: preferred-leader election (ElectLeaders); `None`: every
+/// partition.
+pub struct ElectPreferred(pub Option<Vec<(String, i32)>>);
+
+impl ShardCall<Broker> for ElectPreferred {
+    type Reply = Result<Vec<(String, i32, ElectionOutcome)>, String>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            match broker.cluster() {
+                Some(node) => node.elect_preferred(self.0).await,
+                // A single node is every partition's only (and preferred) replica.
+                None => Ok(single_node_elections(&broker.catalog(), self.0)),
+            }
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(e.to_string())
+    }
+}
+
+/// To shard 0: the controller quorum's state (`None` on a single node).
+pub struct QuorumState;
+
+impl ShardCall<Broker> for QuorumState {
+    type Reply = Result<Option<QuorumStatus>, String>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            match broker.cluster() {
+                Some(node) => node.status().await.map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(e.to_string())
+    }
+}
+
+/// To the shard that coordinates a consumer group (or every shard, for
+/// ListGroups). `Err` is a Kafka error code for the whole group.
+pub struct Group(pub Box<crate::group::GroupCall>);
+
+impl ShardCall<Broker> for Group {
+    type Reply = Result<crate::group::GroupAnswer, i16>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move { crate::group::GroupCoordinator::serve(&broker, *self.0).await })
+    }
+    /// The coordinator is moving or stopping: the client finds it again.
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
     }
 }
 
@@ -261,8 +564,7 @@ pub async fn serve(broker: Rc<Broker>, _from: ShardId, request: ShardRequest) ->
 fn single_node_elections(
     catalog: &Catalog,
     wanted: Option<Vec<(String, i32)>>,
-) -> Vec<(String, i32, crate::cluster::quorum::ElectionOutcome)> {
-    use crate::cluster::quorum::ElectionOutcome;
+) -> Vec<(String, i32, ElectionOutcome)> {
     wanted
         .unwrap_or_default()
         .into_iter()
@@ -279,6 +581,17 @@ fn single_node_elections(
             (topic, partition, outcome)
         })
         .collect()
+}
+
+/// The partition if this shard holds it, or why not.
+fn local(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+) -> Result<Rc<crate::partition::Partition>, PartitionError> {
+    broker
+        .partition(topic, index)
+        .ok_or_else(|| missing(broker, topic, index))
 }
 
 /// Why a partition is not open here: in a cluster, another broker leads

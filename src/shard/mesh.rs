@@ -1,27 +1,72 @@
-//! Request/reply calls between shards over glommio's bounded channel mesh.
+//! Typed calls between shards over glommio's bounded channel mesh.
 //!
-//! One per shard. Every shard runs one drain task per peer that only
-//! receives: a request is handed to a freshly spawned task (which may await
-//! anything, including sending its reply), a reply completes the local caller.
-//! The drain tasks never await a send, so two shards calling each other
-//! cannot deadlock on full channels (GLOMMIO.md, trap 4); a full channel
-//! only slows the caller down, which is the backpressure we want.
+//! One per shard. A call is a value of a type that implements
+//! [`ShardCall`]: it names its reply type and says how the target shard
+//! serves it. The envelope that crosses the mesh carries the call together
+//! with the one-shot sender of its reply, erased behind a trait object, so a
+//! reply can only ever reach the caller that waits for that type: a
+//! mismatched reply does not compile, and no caller matches on replies it
+//! cannot get.
+//!
+//! Every shard runs one drain task per peer that only receives: each call is
+//! handed to a freshly spawned task, which waits for the shard's host (the
+//! state calls are served on), serves the call and completes its reply
+//! sender, which wakes the caller's task on its own shard. The drain tasks
+//! never await a send, and replies never travel through the mesh at all, so
+//! two shards calling each other cannot deadlock on full channels (GLOMMIO.md
+//! trap 4, DataDog/glommio#555); a full channel only slows the caller down,
+//! which is the backpressure we want. The mesh's channel depth bounds the
+//! calls queued between any two shards.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use glommio::channels::channel_mesh::{MeshBuilder, Receivers, Senders};
+use futures::future::LocalBoxFuture;
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use glommio::TaskQueueHandle;
 
 use super::ShardId;
 
-pub enum Envelope<Req, Rep> {
-    Request { id: u64, request: Req },
-    Reply { id: u64, reply: Rep },
+/// A request one shard makes of another, served on the target shard's
+/// `Host` (its per-shard state). The type names its reply, so a call and its
+/// answer cannot be mismatched.
+pub trait ShardCall<Host: 'static>: Send + Sized + 'static {
+    type Reply: Send + 'static;
+
+    /// Serves the call on the shard that received it.
+    fn serve(self, host: Rc<Host>) -> LocalBoxFuture<'static, Self::Reply>;
+
+    /// The reply a caller gets when the target shard cannot be reached (it is
+    /// stopping). The one place each kind of call decides what that means.
+    fn unreachable(error: MeshError) -> Self::Reply;
+}
+
+/// What crosses the mesh: one call, sealed with the sender of its reply.
+pub struct Envelope<Host: 'static>(Box<dyn Delivery<Host>>);
+
+/// A call with its reply sender, its types erased so that every kind of call
+/// travels through the same channels.
+trait Delivery<Host>: Send {
+    fn serve(self: Box<Self>, host: Rc<Host>) -> LocalBoxFuture<'static, ()>;
+}
+
+struct Sealed<C: ShardCall<Host>, Host: 'static> {
+    call: C,
+    reply: oneshot::Sender<C::Reply>,
+    /// The host is only named, never held: the envelope stays `Send`.
+    host: PhantomData<fn(Rc<Host>)>,
+}
+
+impl<C: ShardCall<Host>, Host: 'static> Delivery<Host> for Sealed<C, Host> {
+    fn serve(self: Box<Self>, host: Rc<Host>) -> LocalBoxFuture<'static, ()> {
+        let Sealed { call, reply, .. } = *self;
+        Box::pin(async move {
+            let answer = call.serve(host).await;
+            // A caller that went away no longer waits for it.
+            let _ = reply.send(answer);
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -36,30 +81,28 @@ impl std::fmt::Display for MeshError {
     }
 }
 
-pub type Handler<Req, Rep> = Rc<dyn Fn(ShardId, Req) -> Pin<Box<dyn Future<Output = Rep>>>>;
+/// Gives the shard's host once it exists, or `None` when the shard stops
+/// before it does: peers may call while this shard is still starting.
+pub type HostReady<Host> = Rc<dyn Fn() -> LocalBoxFuture<'static, Option<Rc<Host>>>>;
 
-pub struct Mesh<Req: Send + 'static, Rep: Send + 'static> {
-    senders: Senders<Envelope<Req, Rep>>,
-    pending: RefCell<HashMap<u64, oneshot::Sender<Rep>>>,
-    next_id: Cell<u64>,
+pub type Builder<Host> = MeshBuilder<Envelope<Host>, Full>;
+
+pub struct Mesh<Host: 'static> {
+    senders: Senders<Envelope<Host>>,
 }
 
-impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
+impl<Host: 'static> Mesh<Host> {
     /// Joins the mesh (every shard must call this with the same builder) and
-    /// starts the drain tasks in `queue`; `handler` serves requests from peers.
+    /// starts the drain tasks in `queue`; calls from peers are served on the
+    /// host that `host` gives.
     pub async fn join(
-        builder: MeshBuilder<Envelope<Req, Rep>, glommio::channels::channel_mesh::Full>,
+        builder: Builder<Host>,
         queue: TaskQueueHandle,
-        handler: Handler<Req, Rep>,
-    ) -> Rc<Mesh<Req, Rep>> {
+        host: HostReady<Host>,
+    ) -> Rc<Mesh<Host>> {
         let (senders, receivers) = builder.join().await.expect("mesh joins");
-        let mesh = Rc::new(Mesh {
-            senders,
-            pending: RefCell::new(HashMap::new()),
-            next_id: Cell::new(0),
-        });
-        mesh.clone().start_drains(receivers, queue, handler);
-        mesh
+        start_drains(receivers, queue, host);
+        Rc::new(Mesh { senders })
     }
 
     pub fn shard(&self) -> ShardId {
@@ -70,69 +113,60 @@ impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
         self.senders.nr_consumers()
     }
 
-    fn start_drains(
-        self: Rc<Self>,
-        mut receivers: Receivers<Envelope<Req, Rep>>,
-        queue: TaskQueueHandle,
-        handler: Handler<Req, Rep>,
-    ) {
-        for (peer, receiver) in receivers.streams() {
-            let mesh = self.clone();
-            let handler = handler.clone();
-            glommio::spawn_local_into(
-                async move {
-                    while let Some(envelope) = receiver.recv().await {
-                        match envelope {
-                            Envelope::Request { id, request } => {
-                                let mesh = mesh.clone();
-                                let served = handler(ShardId(peer), request);
-                                glommio::spawn_local(async move {
-                                    let reply = served.await;
-                                    // A peer that went away no longer waits for it.
-                                    let _ = mesh
-                                        .senders
-                                        .send_to(peer, Envelope::Reply { id, reply })
-                                        .await;
-                                })
-                                .detach();
-                            }
-                            Envelope::Reply { id, reply } => {
-                                if let Some(waiter) = mesh.pending.borrow_mut().remove(&id) {
-                                    let _ = waiter.send(reply);
-                                }
-                            }
-                        }
-                    }
-                },
-                queue,
-            )
-            .expect("task queue exists")
-            .detach();
-        }
-    }
-
-    /// Sends `request` to shard `to` (never this shard: local work is a
-    /// direct call) and waits for its reply.
-    pub async fn call(&self, to: ShardId, request: Req) -> Result<Rep, MeshError> {
+    /// Sends `call` to shard `to` (never this shard: local work is a direct
+    /// call) and waits for its reply.
+    pub async fn call<C: ShardCall<Host>>(
+        &self,
+        to: ShardId,
+        call: C,
+    ) -> Result<C::Reply, MeshError> {
         assert_ne!(
             to,
             self.shard(),
             "a shard calls itself directly, not over the mesh"
         );
-        let id = self.next_id.get();
-        self.next_id.set(id.wrapping_add(1));
-        let (done, reply) = oneshot::channel();
-        self.pending.borrow_mut().insert(id, done);
-        if self
-            .senders
-            .send_to(to.0, Envelope::Request { id, request })
+        let (reply, answer) = oneshot::channel();
+        let sealed = Sealed {
+            call,
+            reply,
+            host: PhantomData,
+        };
+        self.senders
+            .send_to(to.0, Envelope(Box::new(sealed)))
             .await
-            .is_err()
-        {
-            self.pending.borrow_mut().remove(&id);
-            return Err(MeshError::Disconnected);
-        }
-        reply.await.map_err(|_| MeshError::Disconnected)
+            .map_err(|_| MeshError::Disconnected)?;
+        answer.await.map_err(|_| MeshError::Disconnected)
+    }
+}
+
+/// One task per peer that only receives and spawns: it never awaits anything
+/// but its receiver.
+fn start_drains<Host: 'static>(
+    mut receivers: Receivers<Envelope<Host>>,
+    queue: TaskQueueHandle,
+    host: HostReady<Host>,
+) {
+    for (_, receiver) in receivers.streams() {
+        let host = host.clone();
+        glommio::spawn_local_into(
+            async move {
+                while let Some(Envelope(delivery)) = receiver.recv().await {
+                    let ready = host();
+                    glommio::spawn_local(async move {
+                        // No host (the shard stops before it served): the
+                        // reply sender drops and the caller sees
+                        // `MeshError::Disconnected`.
+                        if let Some(host) = ready.await {
+                            delivery.serve(host).await;
+                        }
+                    })
+                    .detach();
+                }
+            },
+            queue,
+        )
+        .expect("task queue exists")
+        .detach();
     }
 }
 
@@ -140,42 +174,118 @@ impl<Req: Send + 'static, Rep: Send + 'static> Mesh<Req, Rep> {
 mod tests {
     use super::*;
     use glommio::{LocalExecutorBuilder, Placement, Shares};
+    use std::time::Duration;
+
+    /// A shard's state in these tests: its name.
+    struct Named(String);
+
+    /// Doubles a number on the target shard.
+    struct Double(u64);
+
+    impl ShardCall<Named> for Double {
+        type Reply = u64;
+        fn serve(self, _: Rc<Named>) -> LocalBoxFuture<'static, u64> {
+            Box::pin(async move { self.0 * 2 })
+        }
+        fn unreachable(_: MeshError) -> u64 {
+            u64::MAX
+        }
+    }
+
+    /// Asks the target shard for its host's name: the reply is of another
+    /// type than `Double`'s and travels the same channels.
+    struct Name;
+
+    impl ShardCall<Named> for Name {
+        type Reply = Result<String, String>;
+        fn serve(self, host: Rc<Named>) -> LocalBoxFuture<'static, Self::Reply> {
+            Box::pin(async move { Ok(host.0.clone()) })
+        }
+        fn unreachable(e: MeshError) -> Self::Reply {
+            Err(e.to_string())
+        }
+    }
+
+    /// Runs `body` on two shards joined in one mesh of depth `depth`, each
+    /// shard's host named after its index; fails after 30 s.
+    fn on_two_shards<F, Fut>(depth: usize, body: F) -> Vec<bool>
+    where
+        F: Fn(Rc<Mesh<Named>>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = bool> + 'static,
+    {
+        let builder: Builder<Named> = MeshBuilder::full(2, depth);
+        let (done, results) = std::sync::mpsc::channel();
+        // The executors' handles are dropped, not joined: a shard that hangs
+        // must fail the test at the deadline below, not block it.
+        for _ in 0..2 {
+            let (builder, body, done) = (builder.clone(), body.clone(), done.clone());
+            LocalExecutorBuilder::new(Placement::Unbound)
+                .spawn(move || async move {
+                    let queue = glommio::executor().create_task_queue(
+                        Shares::Static(1000),
+                        glommio::Latency::NotImportant,
+                        "mesh",
+                    );
+                    let me: Rc<std::cell::OnceCell<Rc<Named>>> = Rc::default();
+                    let slot = me.clone();
+                    let host: HostReady<Named> = Rc::new(move || {
+                        let slot = slot.clone();
+                        Box::pin(async move {
+                            loop {
+                                if let Some(host) = slot.get() {
+                                    return Some(host.clone());
+                                }
+                                glommio::timer::sleep(Duration::from_millis(1)).await;
+                            }
+                        })
+                    });
+                    let mesh = Mesh::join(builder, queue, host).await;
+                    let _ = me.set(Rc::new(Named(format!("shard {}", mesh.shard()))));
+                    let ok = body(mesh).await;
+                    // Keep serving the peer until it is done too.
+                    glommio::timer::sleep(Duration::from_millis(200)).await;
+                    let _ = done.send(ok);
+                })
+                .unwrap();
+        }
+        (0..2)
+            .map(|_| {
+                results
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("both shards finish within 30 s")
+            })
+            .collect()
+    }
+
+    /// A call served on the other shard comes back with its own reply type.
+    #[test]
+    fn a_call_returns_the_typed_reply_of_the_shard_that_served_it() {
+        let results = on_two_shards(4, |mesh| async move {
+            let peer = ShardId(1 - mesh.shard().0);
+            let name = mesh.call(peer, Name).await.unwrap();
+            let doubled = mesh.call(peer, Double(21)).await.unwrap();
+            name == Ok(format!("shard {peer}")) && doubled == 42
+        });
+        assert_eq!(results, vec![true, true]);
+    }
 
     /// Both shards flood each other with calls at once: with small channels
     /// this deadlocks unless the drain tasks never block on a send.
     #[test]
     fn concurrent_calls_both_ways_do_not_deadlock() {
-        let builder = MeshBuilder::full(2, 4);
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let builder = builder.clone();
-                LocalExecutorBuilder::new(Placement::Unbound)
-                    .spawn(move || async move {
-                        let queue = glommio::executor().create_task_queue(
-                            Shares::Static(1000),
-                            glommio::Latency::NotImportant,
-                            "mesh",
-                        );
-                        let handler: Handler<u64, u64> =
-                            Rc::new(|_, x| Box::pin(async move { x * 2 }));
-                        let mesh = Mesh::join(builder, queue, handler).await;
-                        let peer = ShardId(1 - mesh.shard().0);
-                        let calls = (0..2000u64).map(|i| {
-                            let mesh = mesh.clone();
-                            glommio::spawn_local(async move {
-                                mesh.call(peer, i).await.unwrap() == i * 2
-                            })
-                        });
-                        let results = futures::future::join_all(calls).await;
-                        // Keep serving the peer until it is done too.
-                        glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
-                        results.into_iter().all(|ok| ok)
-                    })
-                    .unwrap()
-            })
-            .collect();
-        for handle in handles {
-            assert!(handle.join().unwrap());
-        }
+        let results = on_two_shards(4, |mesh| async move {
+            let peer = ShardId(1 - mesh.shard().0);
+            let calls = (0..2000u64).map(|i| {
+                let mesh = mesh.clone();
+                glommio::spawn_local(
+                    async move { mesh.call(peer, Double(i)).await.unwrap() == i * 2 },
+                )
+            });
+            futures::future::join_all(calls)
+                .await
+                .into_iter()
+                .all(|ok| ok)
+        });
+        assert_eq!(results, vec![true, true]);
     }
 }

@@ -52,6 +52,8 @@ pub struct BrokerOptions {
     /// Environment variables set for the broker process (test-only fault
     /// injection, log levels).
     pub env: Vec<(String, String)>,
+    /// More `serve` arguments (for example `--log-format json`).
+    pub args: Vec<String>,
 }
 
 impl Default for BrokerOptions {
@@ -64,6 +66,7 @@ impl Default for BrokerOptions {
             config_file: None,
             tuning: None,
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 }
@@ -96,6 +99,11 @@ impl BrokerOptions {
 
     pub fn tuning(mut self, toml: &str) -> Self {
         self.tuning = Some(toml.to_string());
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
         self
     }
 
@@ -203,6 +211,7 @@ impl Broker {
             fs::write(&path, tuning).expect("write tuning profile");
             cmd.arg("--tuning").arg(path);
         }
+        cmd.args(&self.options.args);
         for (key, value) in &self.options.env {
             cmd.env(key, value);
         }

@@ -17,13 +17,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{validate_topic_config, BrokerDefaults, DYNAMIC_BROKER_KEYS};
+use crate::config::{keys, validate_topic_config, BrokerDefaults};
 use crate::protocol::internal::{is_internal, INTERNAL_CLEANUP_POLICY};
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::SetConfigs;
 use crate::shard::ShardId;
 
 /// Kafka's IncrementalAlterConfigs operations.
@@ -241,7 +241,7 @@ async fn apply(
             if is_internal(name) {
                 check_internal_policy(name, &configs)?;
             }
-            ShardRequest::SetTopicConfigs {
+            SetConfigs::Topic {
                 topic: name.to_string(),
                 configs,
                 validate_only,
@@ -251,14 +251,14 @@ async fn apply(
             check_broker_name(broker, name)?;
             let mut probe = BrokerDefaults::default();
             for (key, value) in &configs {
-                if !DYNAMIC_BROKER_KEYS.contains(&key.as_str()) {
+                if !keys::broker_key(key).is_some_and(|k| k.is_dynamic_broker()) {
                     return Err(invalid(format!(
                         "Cannot update these configs dynamically: Set({key})"
                     )));
                 }
                 probe.set(key, value).map_err(invalid)?;
             }
-            ShardRequest::SetBrokerConfigs {
+            SetConfigs::Broker {
                 configs,
                 validate_only,
             }
@@ -270,14 +270,10 @@ async fn apply(
             ))
         }
     };
-    match broker.route(ShardId(0), request).await {
-        ShardReply::Changed(Ok(())) => Ok(()),
-        ShardReply::Changed(Err(e)) => Err(catalog_failure(&e)),
-        other => Err((
-            ResponseError::UnknownServerError.code(),
-            format!("{other:?}"),
-        )),
-    }
+    broker
+        .call(ShardId(0), request)
+        .await
+        .map_err(|e| catalog_failure(&e))
 }
 
 /// An internal topic keeps `cleanup.policy=compact` (a missing override

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::CreatePartitions;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -52,19 +52,16 @@ pub async fn handle(
             );
             continue;
         }
-        let change = ShardRequest::CreatePartitions {
+        let change = CreatePartitions {
             topic: topic.name.0.to_string(),
             count: topic.count,
             validate_only: request.validate_only,
         };
-        results.push(match broker.route(ShardId(0), change).await {
-            ShardReply::Changed(Ok(())) => result,
-            ShardReply::Changed(Err(e)) => result
+        results.push(match broker.call(ShardId(0), change).await {
+            Ok(()) => result,
+            Err(e) => result
                 .with_error_code(errors::catalog_error(&e))
                 .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-            other => result
-                .with_error_code(ResponseError::UnknownServerError.code())
-                .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
         });
     }
     CreatePartitionsResponse::default().with_results(results)

@@ -18,7 +18,7 @@ use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
 use crate::server::configs;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::CreateTopic;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -46,7 +46,15 @@ async fn create_one(
         Ok(t) => t,
         Err(e) => return failed(result, &e),
     };
-    match ask_owner(broker, ShardRequest::CreateTopic(new_topic, validate_only)).await {
+    match ask_owner(
+        broker,
+        CreateTopic {
+            topic: new_topic,
+            validate_only,
+        },
+    )
+    .await
+    {
         Ok(meta) => {
             let result = result
                 .with_num_partitions(meta.partition_count())
@@ -132,16 +140,18 @@ pub async fn create_with_defaults(
         replication_factor: broker.config.broker.default_replication_factor,
         configs: BTreeMap::new(),
     };
-    ask_owner(broker, ShardRequest::CreateTopic(topic, false)).await
+    ask_owner(
+        broker,
+        CreateTopic {
+            topic,
+            validate_only: false,
+        },
+    )
+    .await
 }
 
-async fn ask_owner(broker: &Rc<Broker>, request: ShardRequest) -> Result<TopicMeta, CatalogError> {
-    match broker.route(ShardId(0), request).await {
-        ShardReply::Topic(result) => result,
-        other => Err(CatalogError::Storage(format!(
-            "catalog owner did not answer: {other:?}"
-        ))),
-    }
+async fn ask_owner(broker: &Rc<Broker>, call: CreateTopic) -> Result<TopicMeta, CatalogError> {
+    broker.call(ShardId(0), call).await
 }
 
 fn describe_configs(broker: &Rc<Broker>, topic: &TopicMeta) -> Vec<CreatableTopicConfigs> {

@@ -17,8 +17,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
-use crate::shard::ShardId;
+use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
@@ -30,36 +29,26 @@ pub async fn handle(
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
         async move {
             let parts = topic.partitions.into_iter().map(|p| {
-                let owner = meta.as_ref().and_then(|m| {
-                    m.shards
-                        .get(usize::try_from(p.partition_index).ok()?)
-                        .copied()
-                });
-                let name = topic.name.0.to_string();
+                let at = meta
+                    .as_ref()
+                    .and_then(|m| PartitionAddr::locate(m, p.partition_index));
                 async move {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let Some(owner) = owner else {
+                    let Some(at) = at else {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if is_internal(&name) {
+                    if is_internal(&at.topic) {
                         return result.with_error_code(ResponseError::InvalidTopicException.code());
                     }
-                    let request = ShardRequest::DeleteRecords {
-                        topic: name,
-                        partition: p.partition_index,
-                        offset: p.offset,
-                    };
-                    match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::RecordsDeleted(Ok(low_watermark)) => {
-                            result.with_low_watermark(low_watermark)
-                        }
-                        ShardReply::RecordsDeleted(Err(e)) => {
-                            result.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => result.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    let deleted = PartitionClient::new(broker)
+                        .delete_records(&at, p.offset)
+                        .await;
+                    match deleted {
+                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
+                        Err(e) => result.with_error_code(errors::partition_error(&e)),
                     }
                 }
             });

@@ -19,7 +19,7 @@ use super::topic_name;
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::DeleteTopic;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -71,17 +71,13 @@ pub async fn handle(
             continue;
         }
         responses.push(
-            match broker
-                .route(ShardId(0), ShardRequest::DeleteTopic(resolved.clone()))
-                .await
-            {
-                ShardReply::Topic(Ok(meta)) => result
+            match broker.call(ShardId(0), DeleteTopic(resolved.clone())).await {
+                Ok(meta) => result
                     .with_name(Some(topic_name(&meta.name)))
                     .with_topic_id(meta.id),
-                ShardReply::Topic(Err(e)) => result
+                Err(e) => result
                     .with_error_code(errors::catalog_error(&e))
                     .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-                _ => result.with_error_code(ResponseError::UnknownServerError.code()),
             },
         );
     }

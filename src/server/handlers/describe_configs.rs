@@ -1,5 +1,5 @@
 //! DescribeConfigs for topics and this broker: values, sources and (when
-//! asked) synonyms, from `server::configs`.
+//! asked) synonyms and documentation (v3+), from `server::configs`.
 
 use std::rc::Rc;
 
@@ -19,6 +19,10 @@ pub fn handle(
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let catalog = broker.catalog();
+    let asked = Asked {
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation,
+    };
     let results = request
         .resources
         .into_iter()
@@ -73,7 +77,7 @@ pub fn handle(
                 Ok(entries) => result.with_configs(
                     entries
                         .into_iter()
-                        .map(|e| encode(e, version, request.include_synonyms))
+                        .map(|e| encode(e, version, asked))
                         .collect(),
                 ),
                 Err((code, message)) => result
@@ -85,18 +89,21 @@ pub fn handle(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn encode(
-    entry: ConfigEntry,
-    version: i16,
-    include_synonyms: bool,
-) -> DescribeConfigsResourceResult {
+/// What the request asks to include beside each config's value.
+#[derive(Clone, Copy)]
+struct Asked {
+    synonyms: bool,
+    documentation: bool,
+}
+
+fn encode(entry: ConfigEntry, version: i16, asked: Asked) -> DescribeConfigsResourceResult {
     let result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(entry.name))
         .with_value(entry.value.map(StrBytes::from_string))
         .with_read_only(entry.read_only)
         .with_config_source(entry.source)
         .with_is_sensitive(false);
-    let result = if include_synonyms {
+    let result = if asked.synonyms {
         result.with_synonyms(
             entry
                 .synonyms
@@ -113,7 +120,12 @@ fn encode(
         result
     };
     if version >= 3 {
-        result.with_config_type(entry.config_type)
+        let documentation = asked
+            .documentation
+            .then(|| StrBytes::from_static_str(entry.documentation));
+        result
+            .with_config_type(entry.config_type)
+            .with_documentation(documentation)
     } else {
         result
     }

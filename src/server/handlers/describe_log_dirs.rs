@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::topic_name;
 use crate::server::broker::Broker;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::PartitionSizes;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -28,26 +28,20 @@ pub async fn handle(
             .collect()
     });
     let shards = broker.mesh().shard_count();
-    let sizes =
-        join_all((0..shards).map(|s| broker.route(ShardId(s), ShardRequest::PartitionSizes))).await;
+    let sizes = join_all((0..shards).map(|s| broker.call(ShardId(s), PartitionSizes))).await;
     let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-    for reply in sizes {
-        let ShardReply::PartitionSizes(list) = reply else {
-            continue;
-        };
-        for (topic, partition, size) in list {
-            let asked = wanted.as_ref().is_none_or(|w| {
-                w.get(&topic)
-                    .is_some_and(|parts| parts.contains(&partition))
-            });
-            if asked {
-                topics.entry(topic).or_default().push(
-                    DescribeLogDirsPartition::default()
-                        .with_partition_index(partition)
-                        .with_partition_size(size as i64)
-                        .with_offset_lag(0),
-                );
-            }
+    for (topic, partition, size) in sizes.into_iter().flatten() {
+        let asked = wanted.as_ref().is_none_or(|w| {
+            w.get(&topic)
+                .is_some_and(|parts| parts.contains(&partition))
+        });
+        if asked {
+            topics.entry(topic).or_default().push(
+                DescribeLogDirsPartition::default()
+                    .with_partition_index(partition)
+                    .with_partition_size(size as i64)
+                    .with_offset_lag(0),
+            );
         }
     }
     let dir = std::fs::canonicalize(&broker.config.data_dir)

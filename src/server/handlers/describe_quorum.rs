@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::server::broker::Broker;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::QuorumState;
 use crate::shard::ShardId;
 
 /// KRaft's metadata topic, the name DescribeQuorum answers for.
@@ -35,10 +35,7 @@ pub async fn handle(
         return DescribeQuorumResponse::default()
             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
     }
-    let status = match broker.route(ShardId(0), ShardRequest::QuorumStatus).await {
-        ShardReply::QuorumStatus(status) => status,
-        other => Err(format!("{other:?}")),
-    };
+    let status = broker.call(ShardId(0), QuorumState).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

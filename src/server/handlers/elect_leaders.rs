@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::topic_name;
 use crate::cluster::quorum::ElectionOutcome;
 use crate::server::broker::Broker;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::ElectPreferred;
 use crate::shard::ShardId;
 
 const PREFERRED: i8 = 0;
@@ -36,17 +36,11 @@ pub async fn handle(
         return refuse_all(wanted, ResponseError::InvalidRequest, message);
     }
     let outcomes = match broker
-        .route(ShardId(0), ShardRequest::ElectPreferred(wanted.clone()))
+        .call(ShardId(0), ElectPreferred(wanted.clone()))
         .await
     {
-        ShardReply::Elected(Ok(outcomes)) => outcomes,
-        ShardReply::Elected(Err(e)) => {
-            return refuse_all(wanted, ResponseError::NotController, &e);
-        }
-        other => {
-            let message = format!("{other:?}");
-            return refuse_all(wanted, ResponseError::NotController, &message);
-        }
+        Ok(outcomes) => outcomes,
+        Err(e) => return refuse_all(wanted, ResponseError::NotController, &e),
     };
     ElectLeadersResponse::default().with_replica_election_results(results(
         outcomes.into_iter().map(|(topic, partition, outcome)| {

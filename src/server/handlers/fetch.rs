@@ -23,8 +23,7 @@ use crate::limits;
 use crate::partition::PartitionError;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
-use crate::shard::ShardId;
+use crate::server::routing::{PartitionAddr, PartitionClient};
 
 /// One partition of the request, resolved against the catalog.
 struct Wanted {
@@ -35,8 +34,8 @@ struct Wanted {
     max_bytes: usize,
     /// The leader epoch a follower's fetch names (-1: none).
     current_leader_epoch: i32,
-    /// None: the topic or partition does not exist.
-    owner: Result<ShardId, i16>,
+    /// Err: the topic or partition does not exist (the code says which).
+    at: Result<PartitionAddr, i16>,
 }
 
 struct Read {
@@ -83,9 +82,8 @@ fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wan
             ResponseError::UnknownTopicOrPartition.code()
         };
         for p in &topic.partitions {
-            let owner = meta
-                .and_then(|m| m.shards.get(usize::try_from(p.partition).ok()?).copied())
-                .map(|s| ShardId(s as usize))
+            let at = meta
+                .and_then(|m| PartitionAddr::locate(m, p.partition))
                 .ok_or(missing);
             wanted.push(Wanted {
                 topic: meta
@@ -97,7 +95,7 @@ fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wan
                 max_bytes: (p.partition_max_bytes.max(0) as usize)
                     .min(limits::FETCH_RESPONSE_BYTES_MAX),
                 current_leader_epoch: p.current_leader_epoch,
-                owner,
+                at,
             });
         }
     }
@@ -114,25 +112,22 @@ async fn read_all(
     replica: Option<i32>,
 ) -> Vec<Read> {
     let reads = wanted.iter().map(|w| async move {
-        let owner = match w.owner {
-            Ok(owner) => owner,
-            Err(code) => return failed(code),
+        let at = match &w.at {
+            Ok(at) => at,
+            Err(code) => return failed(*code),
         };
-        let request = ShardRequest::Read {
-            topic: w.topic.clone(),
-            partition: w.partition,
-            offset: w.offset,
-            max_bytes: w.max_bytes,
-            replica: replica.map(|id| (id, w.current_leader_epoch)),
-        };
-        match broker.route(owner, request).await {
-            ShardReply::Read(Ok(fetched)) => Read {
+        let follower = replica.map(|id| (id, w.current_leader_epoch));
+        let fetched = PartitionClient::new(broker)
+            .fetch(at, w.offset, w.max_bytes, follower)
+            .await;
+        match fetched {
+            Ok(fetched) => Read {
                 error_code: errors::NONE,
                 high_watermark: fetched.high_watermark,
                 log_start_offset: fetched.log_start_offset,
                 records: fetched.records,
             },
-            ShardReply::Read(Err(e)) => {
+            Err(e) => {
                 let mut read = failed(errors::partition_error(&e));
                 if let PartitionError::OffsetOutOfRange { start, end, .. } = e {
                     read.log_start_offset = start;
@@ -140,7 +135,6 @@ async fn read_all(
                 }
                 read
             }
-            _ => failed(ResponseError::NotLeaderOrFollower.code()),
         }
     });
     let mut reads = join_all(reads).await;
@@ -173,21 +167,15 @@ fn failed(error_code: i16) -> Read {
 /// Parks on every partition's owner until one has data past the fetch
 /// offset, or `wait_ms` passes.
 async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, replica: bool) {
-    let waits: Vec<Pin<Box<dyn Future<Output = ()>>>> = wanted
+    let waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = wanted
         .iter()
         .filter_map(|w| {
-            let owner = w.owner.ok()?;
-            let request = ShardRequest::WaitForData {
-                topic: w.topic.clone(),
-                partition: w.partition,
-                offset: w.offset,
-                wait_ms,
-                replica,
-            };
-            let broker = broker.clone();
+            let at = w.at.as_ref().ok()?;
             Some(Box::pin(async move {
-                broker.route(owner, request).await;
-            }) as Pin<Box<dyn Future<Output = ()>>>)
+                PartitionClient::new(broker)
+                    .wait_for_data(at, w.offset, wait_ms, replica)
+                    .await;
+            }) as Pin<Box<dyn Future<Output = ()> + '_>>)
         })
         .take(limits::FETCH_WAITERS_PER_SHARD_MAX)
         .collect();

@@ -15,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::CreateTopic;
 use crate::shard::ShardId;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -140,23 +140,18 @@ async fn ensure_offsets_topic(broker: &Rc<Broker>) -> Result<(), (i16, String)> 
             .offsets_topic_replicas(live_brokers(broker)),
         configs,
     };
-    match broker
-        .route(ShardId(0), ShardRequest::CreateTopic(topic, false))
-        .await
-    {
-        ShardReply::Topic(Ok(_)) | ShardReply::Topic(Err(CatalogError::TopicAlreadyExists(_))) => {
-            Ok(())
-        }
-        ShardReply::Topic(Err(e)) => {
+    let call = CreateTopic {
+        topic,
+        validate_only: false,
+    };
+    match broker.call(ShardId(0), call).await {
+        Ok(_) | Err(CatalogError::TopicAlreadyExists(_)) => Ok(()),
+        Err(e) => {
             log::warn!("cannot create {OFFSETS_TOPIC}: {e}");
             Err((
                 ResponseError::CoordinatorNotAvailable.code(),
                 format!("cannot create {OFFSETS_TOPIC}: {e}"),
             ))
         }
-        other => Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            format!("catalog owner did not answer: {other:?}"),
-        )),
     }
 }

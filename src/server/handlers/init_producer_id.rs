@@ -10,8 +10,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::server::broker::Broker;
+use crate::server::catalog::CatalogError;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
+use crate::server::routing::AllocateProducerId;
 use crate::shard::ShardId;
 
 pub async fn handle(
@@ -25,17 +26,17 @@ pub async fn handle(
     if request.transactional_id.is_some() {
         return response.with_error_code(ResponseError::CoordinatorNotAvailable.code());
     }
-    match broker
-        .route(ShardId(0), ShardRequest::AllocateProducerId)
-        .await
-    {
-        ShardReply::ProducerId(Ok(id)) => response
+    match broker.call(ShardId(0), AllocateProducerId).await {
+        Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        ShardReply::ProducerId(Err(e)) => {
+        // Shard 0 is stopping: the producer finds a coordinator again.
+        Err(CatalogError::Unavailable(_)) => {
+            response.with_error_code(ResponseError::CoordinatorNotAvailable.code())
+        }
+        Err(e) => {
             log::warn!("InitProducerId: no producer id: {e}");
             response.with_error_code(errors::catalog_error(&e))
         }
-        _ => response.with_error_code(ResponseError::CoordinatorNotAvailable.code()),
     }
 }

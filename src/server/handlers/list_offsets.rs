@@ -13,8 +13,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
-use crate::shard::ShardId;
+use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
@@ -26,31 +25,26 @@ pub async fn handle(
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
         async move {
             let parts = topic.partitions.into_iter().map(|p| {
-                let owner = meta.as_ref().and_then(|m| {
-                    m.shards
-                        .get(usize::try_from(p.partition_index).ok()?)
-                        .copied()
-                });
-                let name = topic.name.0.to_string();
+                let at = meta
+                    .as_ref()
+                    .and_then(|m| PartitionAddr::locate(m, p.partition_index));
                 async move {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let Some(owner) = owner else {
+                    let Some(at) = at else {
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     if p.timestamp == -3 && version < 7 || p.timestamp < -3 {
                         return response.with_error_code(ResponseError::UnsupportedVersion.code());
                     }
-                    let request = ShardRequest::ListOffset {
-                        topic: name,
-                        partition: p.partition_index,
-                        timestamp: p.timestamp,
-                    };
-                    match broker.route(ShardId(owner as usize), request).await {
-                        ShardReply::Offset(Ok(Some((offset, timestamp)))) => {
+                    let listed = PartitionClient::new(broker)
+                        .list_offsets(&at, p.timestamp)
+                        .await;
+                    match listed {
+                        Ok(Some((offset, timestamp))) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);
                             // The leader epoch exists from v4 on; setting it
                             // earlier is an encoding error.
@@ -60,11 +54,8 @@ pub async fn handle(
                                 response
                             }
                         }
-                        ShardReply::Offset(Ok(None)) => response,
-                        ShardReply::Offset(Err(e)) => {
-                            response.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => response.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                        Ok(None) => response,
+                        Err(e) => response.with_error_code(errors::partition_error(&e)),
                     }
                 }
             });

@@ -15,8 +15,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
-use crate::shard::ShardId;
+use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
@@ -30,33 +29,22 @@ pub async fn handle(
             .partitions
             .into_iter()
             .map(|p| {
-                let owner = meta
-                    .and_then(|m| m.shards.get(usize::try_from(p.partition).ok()?).copied())
-                    .map(|s| ShardId(s as usize));
-                let name = topic.topic.0.to_string();
+                let at = meta.and_then(|m| PartitionAddr::locate(m, p.partition));
                 async move {
                     let answer = EpochEndOffset::default()
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let Some(owner) = owner else {
+                    let Some(at) = at else {
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let request = ShardRequest::EpochEndOffset {
-                        topic: name,
-                        partition: p.partition,
-                        current_leader_epoch: p.current_leader_epoch,
-                        leader_epoch: p.leader_epoch,
-                    };
-                    match broker.route(owner, request).await {
-                        ShardReply::EpochEnd(Ok((epoch, end))) => {
-                            answer.with_leader_epoch(epoch).with_end_offset(end)
-                        }
-                        ShardReply::EpochEnd(Err(e)) => {
-                            answer.with_error_code(errors::partition_error(&e))
-                        }
-                        _ => answer.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                    let end = PartitionClient::new(broker)
+                        .epoch_end(&at, p.current_leader_epoch, p.leader_epoch)
+                        .await;
+                    match end {
+                        Ok((epoch, end)) => answer.with_leader_epoch(epoch).with_end_offset(end),
+                        Err(e) => answer.with_error_code(errors::partition_error(&e)),
                     }
                 }
             })

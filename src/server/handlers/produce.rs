@@ -28,8 +28,7 @@ use crate::protocol::batch::{BatchHeader, Codec, ProduceBatchError};
 use crate::protocol::internal::is_internal;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{ShardReply, ShardRequest};
-use crate::shard::ShardId;
+use crate::server::routing::{PartitionAddr, PartitionClient};
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
@@ -48,17 +47,8 @@ pub async fn handle(
             .partition_data
             .into_iter()
             .map(|data| {
-                let owner =
-                    meta.and_then(|m| m.shards.get(usize::try_from(data.index).ok()?).copied());
-                produce_partition(
-                    broker,
-                    version,
-                    topic.name.0.to_string(),
-                    owner.map(|s| ShardId(s as usize)),
-                    data,
-                    acks,
-                    timeout_ms,
-                )
+                let at = meta.and_then(|m| PartitionAddr::locate(m, data.index));
+                produce_partition(broker, version, at, data, acks, timeout_ms)
             })
             .collect();
         async move {
@@ -85,21 +75,20 @@ fn refused(
 async fn produce_partition(
     broker: &Rc<Broker>,
     version: i16,
-    topic: String,
-    owner: Option<ShardId>,
+    at: Option<PartitionAddr>,
     data: PartitionProduceData,
     acks: i16,
     timeout_ms: u64,
 ) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(data.index);
-    let Some(owner) = owner else {
+    let Some(at) = at else {
         return response.with_error_code(ResponseError::UnknownTopicOrPartition.code());
     };
-    if is_internal(&topic) {
+    if is_internal(&at.topic) {
         return refused(
             response,
             ResponseError::InvalidTopicException.code(),
-            format!("Cannot append to internal topic {topic}"),
+            format!("Cannot append to internal topic {}", at.topic),
         );
     }
     let Some(records) = data.records else {
@@ -110,27 +99,15 @@ async fn produce_partition(
         let e = ProduceBatchError::ZstdNeedsV7;
         return refused(response, errors::batch_error(&e), e.to_string());
     }
-    let stats = &broker.stats;
-    if owner == broker.shard() {
-        stats.produce_local.set(stats.produce_local.get() + 1);
-    } else {
-        stats
-            .produce_forwarded
-            .set(stats.produce_forwarded.get() + 1);
-    }
-    let request = ShardRequest::Produce {
-        topic,
-        partition: data.index,
-        records,
-        acks,
-        timeout_ms,
-    };
-    match broker.route(owner, request).await {
-        ShardReply::Produced(Ok(appended)) => response
+    let produced = PartitionClient::new(broker)
+        .produce(&at, records, acks, timeout_ms)
+        .await;
+    match produced {
+        Ok(appended) => response
             .with_base_offset(appended.base_offset)
             .with_log_append_time_ms(appended.log_append_time_ms)
             .with_log_start_offset(appended.log_start_offset),
-        ShardReply::Produced(Err(e)) => {
+        Err(e) => {
             let record_errors = match &e {
                 PartitionError::Batch(b) => b
                     .record_index()
@@ -147,9 +124,5 @@ async fn produce_partition(
             refused(response, errors::partition_error(&e), e.to_string())
                 .with_record_errors(record_errors)
         }
-        other => response
-            .with_base_offset(-1)
-            .with_error_code(ResponseError::NotLeaderOrFollower.code())
-            .with_error_message(Some(StrBytes::from_string(format!("{other:?}")))),
     }
 }

@@ -74,10 +74,10 @@ fi
 dir=${CAMPAIGN_DIR:-$(ls -d "$here"/logs/*/ | sort | tail -1)}
 dir=${dir%/}
 current=""
-# A stop (kill, or the session ending) ends the running libFuzzer too and
-# leaves the state saying so.
+# A stop (kill, or the session ending) ends the running libFuzzer and its
+# fork job (the process group setsid gave it) and leaves the state saying so.
 stop() {
-    [ -n "$current" ] && kill "$current" 2>/dev/null
+    [ -n "$current" ] && kill -TERM -- "-$current" 2>/dev/null
     echo "stopped at $(date -u +%H:%M:%SZ)" >"$dir/state"
     exit 143
 }
@@ -101,7 +101,9 @@ for name in "${selected[@]}"; do
     start=$(date +%s)
     echo "$start" >"$dir/$name.times"
     isolation_prefix
-    "${ISOLATE[@]}" "$here/target/x86_64-unknown-linux-gnu/release/$name" \
+    # setsid: libFuzzer and its fork jobs in a process group of their own
+    # (its id is $!, as setsid, nice and unshare each exec the next).
+    setsid "${ISOLATE[@]}" "$here/target/x86_64-unknown-linux-gnu/release/$name" \
         -fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
         -runs="$runs" -max_total_time="$seconds" -print_final_stats=1 \
         -max_len="$max_len" -malloc_limit_mb="$malloc_mb" -rss_limit_mb="$RSS_LIMIT_MB" \

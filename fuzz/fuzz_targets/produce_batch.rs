@@ -17,11 +17,11 @@
 #![no_main]
 
 use corelog::protocol::batch::{
-    patch_base_offset, patch_partition_leader_epoch, recompress, set_log_append_time, BatchHeader,
+    patch_base_offset, patch_partition_leader_epoch, set_log_append_time, BatchHeader,
     Codec,
 };
 use corelog::protocol::records::{
-    check_stored_batch, parse_records, records_section, validate_produce, ProduceRules,
+    check_stored_batch, parse_records, records_section, recompress, validate_produce, ProduceRules,
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -189,14 +189,14 @@ fn print_batch(h: &BatchHeader, bytes: &[u8], position: u64, print_data: bool) {
 }
 
 fn print_records(h: &BatchHeader, bytes: &[u8]) {
-    let section = match batch::records_section(bytes, h) {
+    let section = match crate::protocol::records::records_section(bytes, h) {
         Ok(s) => s,
         Err(e) => {
             println!("| records could not be read: {e}");
             return;
         }
     };
-    let records = match batch::parse_records(&section, h) {
+    let records = match crate::protocol::records::parse_records(&section, h) {
         Ok(r) => r,
         Err(e) => {
             println!("| records could not be read: {e}");

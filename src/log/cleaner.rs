@@ -237,14 +237,14 @@ impl<D: Disk> CleanJob<D> {
                     full = true;
                     return false;
                 }
-                let section = match batch::records_section(bytes, h) {
+                let section = match crate::protocol::records::records_section(bytes, h) {
                     Ok(s) => s,
                     Err(e) => {
                         error = Some(records_error(e));
                         return false;
                     }
                 };
-                match batch::parse_records(&section, h) {
+                match crate::protocol::records::parse_records(&section, h) {
                     Ok(records) => {
                         for r in records {
                             let offset = h.base_offset + i64::from(r.offset_delta);
@@ -452,9 +452,9 @@ fn filter_batch<'a>(
             dropped: 0,
         });
     }
-    let section = batch::records_section(bytes, h)?;
-    let records = batch::parse_records(&section, h)?;
-    let keep = |r: &batch::RecordView<'_>| {
+    let section = crate::protocol::records::records_section(bytes, h)?;
+    let records = crate::protocol::records::parse_records(&section, h)?;
+    let keep = |r: &crate::protocol::records::RecordView<'_>| {
         let Some(key) = r.key else {
             return false;
         };
@@ -465,7 +465,8 @@ fn filter_batch<'a>(
             .is_none_or(|&latest| offset >= latest);
         newest && !(r.value.is_none() && tombstones_expire)
     };
-    let kept: Vec<&batch::RecordView<'_>> = records.iter().filter(|r| keep(r)).collect();
+    let kept: Vec<&crate::protocol::records::RecordView<'_>> =
+        records.iter().filter(|r| keep(r)).collect();
     let (n_kept, dropped) = (kept.len() as u64, (records.len() - kept.len()) as u64);
     let batch = if kept.len() == records.len() {
         Some(Cow::Borrowed(bytes))

@@ -1279,8 +1279,8 @@ async fn read_records<D: Disk>(log: &PartitionLog<D>) -> Vec<KeyedRecord> {
     let mut out = Vec::new();
     for (at, h) in BatchIter::new(&bytes, true) {
         let batch = &bytes[at..at + h.total_bytes()];
-        let section = batch::records_section(batch, &h).unwrap();
-        for r in batch::parse_records(&section, &h).unwrap() {
+        let section = crate::protocol::records::records_section(batch, &h).unwrap();
+        for r in crate::protocol::records::parse_records(&section, &h).unwrap() {
             out.push(KeyedRecord {
                 offset: h.base_offset + i64::from(r.offset_delta),
                 key: r.key.unwrap().to_vec(),

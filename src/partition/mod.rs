@@ -882,7 +882,9 @@ fn stored_form(
     let invalid = |e: batch::RecordsError| PartitionError::Batch(ProduceBatchError::Records(e));
     match config.compression {
         Some(codec) if codec as u8 != header.compression() => {
-            batch::recompress(records, codec).map(Some).map_err(invalid)
+            crate::protocol::records::recompress(records, codec)
+                .map(Some)
+                .map_err(invalid)
         }
         _ => Ok(None),
     }

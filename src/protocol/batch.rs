@@ -410,8 +410,7 @@ impl BatchHeader {
             ));
         }
         let records_bytes = self.total_bytes() - BATCH_HEADER_BYTES;
-        if self.compression() == 0
-            && self.records_count as usize > records_bytes / super::records::RECORD_BYTES_MIN
+        if self.compression() == 0 && self.records_count as usize > records_bytes / RECORD_BYTES_MIN
         {
             return Err(BatchError::Inconsistent(
                 "recordsCount is larger than the records bytes can hold",
@@ -620,7 +619,10 @@ impl From<BatchError> for RecordsError {
     }
 }
 
-pub use super::records::{parse_records, records_section, RecordView};
+/// Smallest encoded record: its length varint, then attributes, timestamp
+/// delta, offset delta, key length, value length and header count, one
+/// byte each.
+pub const RECORD_BYTES_MIN: usize = 7;
 
 /// Builds one batch from `template`'s header fields (baseOffset,
 /// partitionLeaderEpoch, attributes other than the codec, lastOffsetDelta,
@@ -675,21 +677,6 @@ pub fn build_batch(
     let crc = compute_crc(&out);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(out)
-}
-
-/// The same batch with its records compressed by `codec` instead (a topic's
-/// `compression.type`): every record byte-identical once decompressed, and
-/// offsets, timestamps, producer id, epoch and sequence unchanged. Pure.
-pub fn recompress(batch: &[u8], codec: Codec) -> Result<Vec<u8>, RecordsError> {
-    let header = BatchHeader::parse(batch)?;
-    if header.total_bytes() != batch.len() {
-        return Err(BatchError::Truncated.into());
-    }
-    let section = records_section(batch, &header)?;
-    // Parsing checks the section holds exactly recordsCount records, so a
-    // malformed batch is refused rather than re-wrapped.
-    parse_records(&section, &header)?;
-    build_batch(&header, codec, header.records_count, &section)
 }
 
 /// Why a [`BatchIter`] stopped before the end of its buffer.
@@ -779,7 +766,7 @@ impl Iterator for BatchIter<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::{Bytes, BytesMut};
     use kafka_protocol::records::{
@@ -787,7 +774,7 @@ mod tests {
         TimestampType,
     };
 
-    fn record(offset: i64, ts: i64, value: &[u8]) -> Record {
+    pub(crate) fn record(offset: i64, ts: i64, value: &[u8]) -> Record {
         Record {
             transactional: false,
             control: false,
@@ -805,7 +792,7 @@ mod tests {
         }
     }
 
-    fn encode(n: i64, compression: Compression) -> Vec<u8> {
+    pub(crate) fn encode(n: i64, compression: Compression) -> Vec<u8> {
         let records: Vec<Record> = (0..n).map(|i| record(i, 1_000 + i, b"hello")).collect();
         let mut buf = BytesMut::new();
         let options = RecordEncodeOptions {
@@ -974,98 +961,6 @@ mod tests {
         assert_eq!(it.by_ref().count(), 1);
         assert_eq!(it.stop(), Some(IterStop::Invalid(BatchError::CorruptCrc)));
         assert_eq!(BatchIter::new(&flipped, false).count(), 2);
-    }
-
-    #[test]
-    fn recompress_keeps_every_record_and_header_field() {
-        use kafka_protocol::records::Compression as C;
-        let codecs = [
-            (C::None, Codec::None),
-            (C::Gzip, Codec::Gzip),
-            (C::Snappy, Codec::Snappy),
-            (C::Lz4, Codec::Lz4),
-            (C::Zstd, Codec::Zstd),
-        ];
-        for (from, _) in codecs {
-            let mut records: Vec<Record> = (0..5).map(|i| record(i, 7_000 + i * 3, b"v")).collect();
-            records[1].value = None;
-            records[2].key = None;
-            records[3]
-                .headers
-                .insert("h1".into(), Some(Bytes::from_static(b"x")));
-            let mut buf = BytesMut::new();
-            let options = RecordEncodeOptions {
-                version: 2,
-                compression: from,
-            };
-            RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-            let mut original = buf.to_vec();
-            patch_base_offset(&mut original, 40);
-            let before = BatchHeader::parse(&original).unwrap();
-            for (_, to) in codecs {
-                let out = recompress(&original, to).unwrap();
-                let after = validate_produce_records(&out, usize::MAX).unwrap();
-                assert_eq!(after.compression(), to as u8);
-                assert_eq!(
-                    (
-                        after.base_offset,
-                        after.last_offset_delta,
-                        after.base_timestamp
-                    ),
-                    (
-                        before.base_offset,
-                        before.last_offset_delta,
-                        before.base_timestamp
-                    )
-                );
-                assert_eq!(
-                    (after.max_timestamp, after.producer_id, after.producer_epoch),
-                    (
-                        before.max_timestamp,
-                        before.producer_id,
-                        before.producer_epoch
-                    )
-                );
-                assert_eq!(
-                    (after.base_sequence, after.records_count),
-                    (before.base_sequence, before.records_count)
-                );
-                let decoded = RecordBatchDecoder::decode(&mut Bytes::from(out)).unwrap();
-                let expected = RecordBatchDecoder::decode(&mut Bytes::from(original.clone()))
-                    .unwrap()
-                    .records;
-                assert_eq!(decoded.records, expected, "{from:?} -> {to:?}");
-            }
-            let h = BatchHeader::parse(&original).unwrap();
-            let section = records_section(&original, &h).unwrap();
-            assert!(parse_records(&section, &h).unwrap()[2].key.is_none());
-        }
-    }
-
-    #[test]
-    fn record_view_parses_fields_and_refuses_garbage() {
-        let batch = encode(3, Compression::Lz4);
-        let h = BatchHeader::parse(&batch).unwrap();
-        let section = records_section(&batch, &h).unwrap();
-        let records = parse_records(&section, &h).unwrap();
-        assert_eq!(records.len(), 3);
-        assert_eq!(records[2].offset_delta, 2);
-        assert_eq!(records[2].timestamp_delta, 2);
-        assert_eq!(records[0].key, Some(&b"k"[..]));
-        assert_eq!(records[0].value, Some(&b"hello"[..]));
-        assert!(records[0].header_keys().is_empty());
-        let claims = |n: i32| BatchHeader {
-            records_count: n,
-            last_offset_delta: 3,
-            ..h
-        };
-        assert!(parse_records(&section, &claims(4)).is_err());
-        assert!(parse_records(&section, &claims(2)).is_err());
-        assert!(records.iter().all(|r| r.key.is_some()));
-        let mut bad = encode(3, Compression::Zstd);
-        let last = bad.len() - 2;
-        bad[last] ^= 0xff;
-        assert!(recompress(&bad, Codec::None).is_err());
     }
 
     #[test]

@@ -296,8 +296,6 @@ pub async fn serve(
     // Kafka shows a member's host as "/<ip>" (DescribeGroups, the CLI).
     let client_host: Rc<str> = format!("/{}", slot.ip).into();
     let _ = stream.set_nodelay(true);
-    // No progress on a write for the idle bound: the client does not read.
-    let _ = stream.set_write_timeout(shard.max_idle);
     let stream = Rc::new(RefCell::new(stream));
     let (queue, responses) =
         local_channel::new_bounded::<InFlight>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);
@@ -313,6 +311,7 @@ pub async fn serve(
     let (close_tx, close_rx) = local_channel::new_bounded::<String>(1);
     let writer = glommio::spawn_local(write_responses(
         Half(stream.clone()),
+        shard.max_idle,
         responses,
         budget.clone(),
         shared.clone(),
@@ -577,8 +576,16 @@ fn read_size(frame_size: Option<usize>, buffered: usize) -> usize {
     }
 }
 
+/// Writes the answers in the order their requests came. A client that
+/// does not take a whole answer within the idle bound is cut off: it does
+/// not read (or reads so little that its answers would pile up). "No
+/// progress for the idle bound" is not enough: the kernel buffers of a
+/// client that reads nothing keep taking a few hundred KB every few seconds
+/// (seen on loopback under CPU load), which would keep such a connection,
+/// and the answers queued for it, alive for ever.
 async fn write_responses(
     mut writer: Half,
+    take_within: Option<Duration>,
     responses: local_channel::LocalReceiver<InFlight>,
     budget: Rc<Semaphore>,
     shared: Rc<Shared>,
@@ -589,17 +596,11 @@ async fn write_responses(
         budget.signal(in_flight.bytes);
         let result = match outcome {
             Outcome::Reply(response) => {
-                let written = writer.write_all(&response).await;
+                let written = write_within(&mut writer, &response, take_within).await;
                 shared
                     .responses_queued
                     .set(shared.responses_queued.get().saturating_sub(response.len()));
-                written.map_err(|e| match e.kind() {
-                    std::io::ErrorKind::TimedOut => {
-                        "the client read none of its responses within connections.max.idle.ms"
-                            .to_string()
-                    }
-                    _ => format!("write failed: {e}"),
-                })
+                written
             }
             Outcome::NoReply => Ok(()),
             Outcome::Close(reason) => Err(reason),
@@ -612,6 +613,37 @@ async fn write_responses(
             return;
         }
     }
+}
+
+/// Writes one answer whole, or says why not: the client went away, or did
+/// not take it within `limit`.
+async fn write_within(
+    writer: &mut Half,
+    response: &[u8],
+    limit: Option<Duration>,
+) -> Result<(), String> {
+    let write = async {
+        writer
+            .write_all(response)
+            .await
+            .map_err(|e| format!("write failed: {e}"))
+    };
+    let Some(limit) = limit else {
+        return write.await;
+    };
+    // Most answers fit in the socket buffer at once: no timer for those.
+    let mut write = std::pin::pin!(write);
+    if let Some(done) = futures_lite::future::poll_once(&mut write).await {
+        return done;
+    }
+    let late = async {
+        glommio::timer::sleep(limit).await;
+        Err(format!(
+            "the client did not read a {}-byte response within connections.max.idle.ms ({limit:?})",
+            response.len()
+        ))
+    };
+    futures_lite::future::or(write, late).await
 }
 
 /// Applies the tuning profile's SO_SNDBUF / SO_RCVBUF to an accepted

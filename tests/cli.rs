@@ -315,6 +315,78 @@ fn console_consumer_reads_one_partition_from_an_offset() {
     }
 }
 
+/// Records from a librdkafka producer, compressed and with headers (a key
+/// twice, a null value), print as Kafka's DefaultMessageFormatter prints
+/// them: every header in order, duplicates kept.
+#[test]
+fn console_consumer_prints_compressed_records_and_every_header() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use std::time::Duration;
+
+    let broker = Broker::start();
+    create(&broker, "headers", "1");
+    for codec in ["lz4", "gzip", "zstd"] {
+        let producer: ThreadedProducer<DefaultProducerContext> = broker
+            .producer_config()
+            .set("compression.type", codec)
+            .create()
+            .unwrap();
+        for i in 0..3 {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "a",
+                    value: Some(codec),
+                })
+                .insert(Header {
+                    key: "a",
+                    value: Some(&format!("{i}")),
+                })
+                .insert(Header {
+                    key: "n",
+                    value: None::<&[u8]>,
+                });
+            let value = format!("{codec} {i}");
+            producer
+                .send(
+                    BaseRecord::to("headers")
+                        .key("k")
+                        .payload(&value)
+                        .headers(headers),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    let bootstrap = broker.bootstrap();
+    let run = ok(
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "headers",
+            "--from-beginning",
+            "--max-messages",
+            "9",
+            "--timeout-ms",
+            "10000",
+            "--property",
+            "print.headers=true",
+            "--property",
+            "print.key=true",
+        ],
+        "",
+    );
+    let expected: Vec<String> = ["lz4", "gzip", "zstd"]
+        .iter()
+        .flat_map(|codec| (0..3).map(move |i| format!("a:{codec},a:{i},n:null\tk\t{codec} {i}")))
+        .collect();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines, expected, "{run:?}");
+}
+
 #[test]
 fn console_consumer_group_resumes_from_committed_offsets() {
     let broker = Broker::start();

@@ -37,13 +37,14 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
 };
-use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::client::{fail, CliError, CliResult, KafkaClient};
 use super::output::{
     error_text, find_coordinator, find_topic, flag, parse_key_values, str_bytes, topic_name,
     Cluster,
 };
+use crate::protocol::batch::{verify_crc, BatchError, BatchHeader, RecordsError};
+use crate::protocol::records::{parse_records, records_section};
 
 /// Fetch v13+ names topics by id; v16 is the newest this tool was tested with.
 const FETCH_VERSION_MAX: i16 = 16;
@@ -58,11 +59,9 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 /// Record batch header layout (v2), for reading batches without decoding.
 const BATCH_LENGTH_AT: usize = 8;
 const BATCH_HEADER_BYTES: usize = 12;
+/// The whole v2 batch header.
+const BATCH_HEADER_V2_BYTES: usize = crate::protocol::batch::BATCH_HEADER_BYTES;
 const BATCH_MAGIC_AT: usize = 16;
-const BATCH_ATTRIBUTES_AT: usize = 21;
-const BATCH_LAST_OFFSET_DELTA_AT: usize = 23;
-const BATCH_MAX_TIMESTAMP_AT: usize = 35;
-const BATCH_V2_HEADER_BYTES: usize = 61;
 const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x08;
 const ATTRIBUTE_CONTROL: i16 = 0x20;
 
@@ -135,8 +134,8 @@ impl Formatter {
         })
     }
 
-    fn bytes<'a>(&'a self, value: Option<&'a Bytes>) -> &'a [u8] {
-        value.map_or(&self.null_literal, |v| v)
+    fn bytes<'a>(&'a self, value: Option<&'a [u8]>) -> &'a [u8] {
+        value.unwrap_or(&self.null_literal)
     }
 
     /// Writes one record; each field is followed by the key separator when a
@@ -145,7 +144,7 @@ impl Formatter {
         &self,
         out: &mut impl Write,
         partition: i32,
-        record: &Record,
+        record: &Printed,
         log_append: bool,
     ) -> io::Result<()> {
         let fields = [
@@ -182,17 +181,18 @@ impl Formatter {
                 if i > 0 {
                     out.write_all(&self.headers_separator)?;
                 }
-                write!(out, "{}:", name.as_str())?;
-                out.write_all(self.bytes(value.as_ref()))?;
+                out.write_all(name)?;
+                out.write_all(b":")?;
+                out.write_all(self.bytes(*value))?;
             }
             self.separator(out, more_after(3))?;
         }
         if self.print_key {
-            out.write_all(self.bytes(record.key.as_ref()))?;
+            out.write_all(self.bytes(record.key))?;
             self.separator(out, more_after(4))?;
         }
         if self.print_value {
-            out.write_all(self.bytes(record.value.as_ref()))?;
+            out.write_all(self.bytes(record.value))?;
             out.write_all(&self.line_separator)?;
         }
         Ok(())
@@ -204,6 +204,24 @@ impl Formatter {
         }
         Ok(())
     }
+}
+
+/// One record as the formatter prints it, borrowed from its batch.
+struct Printed<'a> {
+    offset: i64,
+    timestamp: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    /// In order, duplicate keys kept.
+    headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+}
+
+/// A fetched batch's header, once its CRC and header fields check out.
+fn checked_header(batch: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    verify_crc(batch, &header)?;
+    header.check_consistent()?;
+    Ok(header)
 }
 
 /// `\t`, `\n` and `\r` in a separator property mean the control characters.
@@ -553,47 +571,63 @@ impl Consumer {
                 break;
             }
             let mut batch = records.split_to(total);
-            if total < BATCH_V2_HEADER_BYTES || batch[BATCH_MAGIC_AT] != 2 {
+            if total < BATCH_HEADER_V2_BYTES || batch[BATCH_MAGIC_AT] != 2 {
                 continue; // an old message set: Kafka 4 and corelog store none
             }
-            let base_offset = (&batch[..8]).get_i64();
-            let attributes = (&batch[BATCH_ATTRIBUTES_AT..]).get_i16();
-            let last_delta = (&batch[BATCH_LAST_OFFSET_DELTA_AT..]).get_i32();
-            let max_timestamp = (&batch[BATCH_MAX_TIMESTAMP_AT..]).get_i64();
-            // Bytes from a broker: saturating, never wrapping to a
-            // position behind the consumer's.
-            let next_offset = base_offset
-                .saturating_add(i64::from(last_delta))
+            // Bytes from a broker are checked as the broker checks stored
+            // batches (CRC, header, every record) and decompressed within
+            // the same bound, so a hostile broker cannot make the CLI
+            // allocate beyond it.
+            let header = checked_header(&batch).map_err(|e| {
+                CliError(format!("a batch of {}-{index} is corrupt: {e}", self.topic))
+            })?;
+            // Saturating, never wrapping to a position behind the consumer's.
+            let next_offset = header
+                .base_offset
+                .saturating_add(i64::from(header.last_offset_delta))
                 .saturating_add(1);
             if next_offset <= self.partitions[at].position {
                 continue;
             }
-            if attributes & ATTRIBUTE_CONTROL != 0 {
+            if header.attributes & ATTRIBUTE_CONTROL != 0 {
                 self.partitions[at].position = next_offset;
                 continue;
             }
-            let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| {
+            let decode_error = |e: RecordsError| {
                 CliError(format!(
-                    "cannot decode a batch of {}-{index} at {base_offset}: {e}",
-                    self.topic
+                    "cannot decode a batch of {}-{index} at {}: {e}",
+                    self.topic, header.base_offset
                 ))
-            })?;
-            let log_append = attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
-            for mut record in set.records {
-                if record.offset < self.partitions[at].position {
+            };
+            let section = records_section(&batch, &header).map_err(decode_error)?;
+            let records = parse_records(&section, &header).map_err(decode_error)?;
+            let log_append = header.attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
+            for view in &records {
+                let offset = header
+                    .base_offset
+                    .saturating_add(i64::from(view.offset_delta));
+                if offset < self.partitions[at].position {
                     continue;
                 }
                 if max.is_some_and(|max| self.printed >= max) {
                     return Ok(());
                 }
-                if log_append {
-                    record.timestamp = max_timestamp;
-                }
+                let record = Printed {
+                    offset,
+                    timestamp: if log_append {
+                        header.max_timestamp
+                    } else {
+                        header.base_timestamp.saturating_add(view.timestamp_delta)
+                    },
+                    key: view.key,
+                    value: view.value,
+                    headers: view.headers(),
+                };
                 self.formatter
                     .write(out, index, &record, log_append)
                     .map_err(|e| CliError(format!("stdout: {e}")))?;
                 self.printed += 1;
-                self.partitions[at].position = record.offset + 1;
+                self.partitions[at].position = offset.saturating_add(1);
             }
             self.partitions[at].position = self.partitions[at].position.max(next_offset);
         }

@@ -853,6 +853,12 @@ pub struct RecordView<'a> {
 impl<'a> RecordView<'a> {
     /// Header keys in order (duplicates kept, as Kafka allows them).
     pub fn header_keys(&self) -> Vec<&'a [u8]> {
+        self.headers().into_iter().map(|(key, _)| key).collect()
+    }
+
+    /// Headers in order, each its key and value (`None`: a null value);
+    /// duplicate keys kept, as Kafka allows them.
+    pub fn headers(&self) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
         let mut out =
             Vec::with_capacity((self.header_count.max(0) as usize).min(self.headers.len()));
         let mut src = SliceSource {
@@ -870,16 +876,22 @@ impl<'a> RecordView<'a> {
             let Ok(key_len) = body.varint() else {
                 break;
             };
-            let at = body.src.pos() as usize;
+            let key_at = body.src.pos() as usize;
             let key_len = key_len.max(0) as usize;
             if body.skip(key_len).is_err() {
                 break;
             }
-            out.push(&self.headers[at..at + key_len]);
+            let key = &self.headers[key_at..key_at + key_len];
             match body.nullable_len("record header value length is negative") {
-                Ok(Some(n)) if body.skip(n).is_ok() => {}
-                Ok(None) => {}
-                _ => break,
+                Ok(Some(n)) => {
+                    let value_at = body.src.pos() as usize;
+                    if body.skip(n).is_err() {
+                        break;
+                    }
+                    out.push((key, Some(&self.headers[value_at..value_at + n])));
+                }
+                Ok(None) => out.push((key, None)),
+                Err(_) => break,
             }
         }
         out
@@ -1546,6 +1558,10 @@ mod tests {
         let section = records_section(&b, &h).unwrap();
         let records = parse_records(&section, &h).unwrap();
         assert_eq!(records[0].header_keys(), vec![&b"a"[..], &b"bb"[..]]);
+        assert_eq!(
+            records[0].headers(),
+            vec![(&b"a"[..], Some(&b"x"[..])), (&b"bb"[..], None)]
+        );
         assert_eq!(records[0].key, Some(&b"k"[..]));
         assert_eq!(records[0].value, Some(&b"v"[..]));
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
@@ -570,7 +570,7 @@ impl Consumer {
             if length < 0 || records.len() < total {
                 break;
             }
-            let mut batch = records.split_to(total);
+            let batch = records.split_to(total);
             if total < BATCH_HEADER_V2_BYTES || batch[BATCH_MAGIC_AT] != 2 {
                 continue; // an old message set: Kafka 4 and corelog store none
             }

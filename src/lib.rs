@@ -22,6 +22,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod group;
+pub mod io;
 pub mod limits;
 pub mod log;
 pub mod logging;

@@ -8,8 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -238,18 +237,11 @@ impl Catalog {
         load
     }
 
-    /// Writes the catalog durably: temp file, fdatasync, rename, directory sync.
+    /// Writes the catalog atomically and durably. Blocking: run on the
+    /// blocking pool.
     pub fn persist(&self, data_dir: &Path) -> std::io::Result<()> {
-        let path = data_dir.join(CATALOG_FILE);
-        let tmp: PathBuf = data_dir.join(format!("{CATALOG_FILE}.tmp"));
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_data()?;
-        }
-        fs::rename(&tmp, &path)?;
-        fs::File::open(data_dir)?.sync_all()
+        crate::io::replace_file_blocking(data_dir, CATALOG_FILE, &bytes)
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {

@@ -11,7 +11,6 @@
 //! on embedded defaults formats itself on first start.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -99,14 +98,7 @@ impl MetaProperties {
     /// directory fsync, so a crash leaves the old file or the new one.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{META_PROPERTIES}.tmp"));
-        {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(self.to_text().as_bytes())?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, dir.join(META_PROPERTIES))?;
-        fs::File::open(dir)?.sync_all()
+        crate::io::replace_file_blocking(dir, META_PROPERTIES, self.to_text().as_bytes())
     }
 }
 

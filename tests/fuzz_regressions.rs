@@ -245,10 +245,8 @@ fn cli_refuses_a_response_with_a_huge_array_count() {
 mod mem_log {
     use std::path::{Path, PathBuf};
 
-    use corelog::log::io::write_whole_file;
-    use corelog::log::{
-        Disk, LogConfig, MemDisk, PartitionLog, START_CHECKPOINT_FILE, TRUNCATE_INTENT_FILE,
-    };
+    use corelog::io::{write_whole_file, Disk, MemDisk};
+    use corelog::log::{LogConfig, PartitionLog, START_CHECKPOINT_FILE, TRUNCATE_INTENT_FILE};
 
     pub const DIR: &str = "/mem/topic-0";
 
@@ -384,13 +382,13 @@ fn valid_batch(count: i32) -> Vec<u8> {
 }
 
 /// Writes `files` (name, content) into the memory disk's partition directory.
-fn mem_partition(files: &[(&str, Vec<u8>)]) -> corelog::log::MemDisk {
-    use corelog::log::Disk;
-    let disk = corelog::log::MemDisk::new();
+fn mem_partition(files: &[(&str, Vec<u8>)]) -> corelog::io::MemDisk {
+    use corelog::io::Disk;
+    let disk = corelog::io::MemDisk::new();
     let dir = Path::new(mem_log::DIR);
     mem_log::block_on(disk.create_dir_all(dir)).unwrap();
     for (name, content) in files {
-        mem_log::block_on(corelog::log::io::write_whole_file(
+        mem_log::block_on(corelog::io::write_whole_file(
             &disk,
             &dir.join(name),
             content,
@@ -544,7 +542,7 @@ fn follower_refuses_a_fetched_batch_with_a_negative_last_offset_delta() {
     let end = glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             let root = tempfile::tempdir().unwrap();
-            corelog::log::prepare_disk(root.path()).await.unwrap();
+            corelog::io::prepare_disk(root.path()).await.unwrap();
             let partition = Partition::open(
                 root.path(),
                 "t",

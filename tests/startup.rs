@@ -199,13 +199,13 @@ fn a_second_sigterm_during_a_slow_start_exits_at_once() {
 }
 
 /// A data directory where every shard's first write blocks in `open(2)`:
-/// the DMA probe file each shard writes at start (`log::prepare_disk`,
+/// the DMA probe file each shard writes at start (`io::prepare_disk`,
 /// named after the thread) is a FIFO with no reader, so the shard thread
 /// sits in a system call no executor can interrupt, as on a hung disk.
 fn data_dir_that_blocks_shards(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for thread in 1..64 {
-        let fifo = dir.join(format!("{}-{thread}.tmp", corelog::log::io::DMA_PROBE_FILE));
+        let fifo = dir.join(format!("{}-{thread}.tmp", corelog::io::DMA_PROBE_FILE));
         let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo(3) with a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);

@@ -1,7 +1,7 @@
 //! Opening a partition log over damaged files: segments, offset and time
 //! indexes, the log-start-offset checkpoint, a truncation intent and the
 //! cleaner's `.cleaned` / `.swap` files, on the in-memory disk
-//! (`log::io::MemDisk`). A log that opens must serve reads, ListOffsets and
+//! (`io::MemDisk`). A log that opens must serve reads, ListOffsets and
 //! header scans without panicking, accept an append and flush it, and open
 //! again to the same offsets (recovery is idempotent; nothing flushed is
 //! lost).
@@ -17,10 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use corelog::log::io::write_whole_file;
-use corelog::log::{
-    Disk, LogConfig, LogError, MemDisk, PartitionLog, START_CHECKPOINT_FILE, TRUNCATE_INTENT_FILE,
-};
+use corelog::io::{write_whole_file, Disk, MemDisk};
+use corelog::log::{LogConfig, LogError, PartitionLog, START_CHECKPOINT_FILE, TRUNCATE_INTENT_FILE};
 use corelog_fuzz::{block_on, flush, read_like_clients, valid_batch, Reader, MEM_DIR};
 use libfuzzer_sys::fuzz_target;
 

@@ -16,7 +16,8 @@
 
 use std::path::PathBuf;
 
-use corelog::log::{LogConfig, MemDisk, PartitionLog};
+use corelog::io::MemDisk;
+use corelog::log::{LogConfig, PartitionLog};
 use corelog::partition::replica::FetchedBatches;
 use corelog::protocol::batch::BatchIter;
 use corelog::protocol::records::{validate_produce, ProduceRules};

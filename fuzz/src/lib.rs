@@ -263,7 +263,7 @@ pub const MEM_DIR: &str = "/mem/topic-0";
 /// read from an opened log, ignoring errors (a damaged log may refuse a
 /// read; it must not panic). Returns the batches read, in order, as
 /// (base offset, last offset).
-pub async fn read_like_clients<D: corelog::log::Disk>(
+pub async fn read_like_clients<D: corelog::io::Disk>(
     log: &corelog::log::PartitionLog<D>,
     max_bytes: usize,
 ) -> Vec<(i64, i64)> {
@@ -301,7 +301,7 @@ pub async fn read_like_clients<D: corelog::log::Disk>(
 }
 
 /// Runs the log's pending flush, if any, to completion.
-pub async fn flush<D: corelog::log::Disk>(
+pub async fn flush<D: corelog::io::Disk>(
     log: &mut corelog::log::PartitionLog<D>,
 ) -> Result<i64, corelog::log::LogError> {
     match log.take_flush() {

@@ -158,17 +158,6 @@ fn frames(data: &[u8]) -> (Vec<&[u8]>, usize) {
     (out, pos)
 }
 
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-    }
-    fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
-}
-
 /// Reads a whole file of at most `max` bytes; a larger one is refused.
 fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
@@ -302,7 +291,7 @@ impl RaftFiles {
     }
 
     pub fn save_hard_state(&mut self, hs: &HardState) -> io::Result<()> {
-        write_atomically(&self.dir, "hardstate", &frame(&hs.encode_to_vec()))
+        crate::io::replace_file_blocking(&self.dir, "hardstate", &frame(&hs.encode_to_vec()))
     }
 
     /// Saves `snapshot` and rewrites the log to hold only `kept` (the entries
@@ -310,12 +299,12 @@ impl RaftFiles {
     /// then the shorter log (a longer old log is harmless: entries at or
     /// below the snapshot are skipped at load).
     pub fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> io::Result<()> {
-        write_atomically(&self.dir, "snapshot", &frame(&snapshot.encode_to_vec()))?;
+        crate::io::replace_file_blocking(&self.dir, "snapshot", &frame(&snapshot.encode_to_vec()))?;
         let mut out = Vec::new();
         for entry in kept {
             out.extend(frame(&entry.encode_to_vec()));
         }
-        write_atomically(&self.dir, "raft.log", &out)?;
+        crate::io::replace_file_blocking(&self.dir, "raft.log", &out)?;
         self.log = OpenOptions::new()
             .append(true)
             .open(self.dir.join("raft.log"))?;

@@ -62,12 +62,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::io::{
-    align_down, align_up, remove_if_exists, write_whole_file, Disk, DiskBuf, DiskFile,
-};
 use super::jobs::{scan, ScanStop};
 use super::segment::{index_path, log_path, parse_log_name, time_index_path, Segment};
 use super::{DmaDisk, LogError};
+use crate::io::{
+    align_down, align_up, remove_if_exists, write_whole_file, Disk, DiskBuf, DiskFile,
+};
 use crate::limits;
 use crate::protocol::batch::{self, BatchHeader, Codec, RecordsError};
 
@@ -521,7 +521,7 @@ impl<F: DiskFile> OutWriter<F> {
         buf.bytes_mut()[n..].fill(0);
         let written = self.file.write_at(buf, self.written).await?;
         if written != len {
-            return Err(super::io::short_write(written, len));
+            return Err(crate::io::short_write(written, len));
         }
         self.written += n as u64;
         Ok(())

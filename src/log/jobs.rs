@@ -18,12 +18,12 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::cache::{PrefetchPlan, ReadCache, WindowFill};
-use super::io::{
+use super::segment::{index_path, log_path, time_index_path, SegSnap};
+use super::LogError;
+use crate::io::{
     is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
     DmaDisk,
 };
-use super::segment::{index_path, log_path, time_index_path, SegSnap};
-use super::LogError;
 use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
 
 /// Bytes read per step when scanning batch headers.
@@ -271,7 +271,7 @@ async fn flush_segment<D: Disk>(
     // operation instead of a write and then an fdatasync.
     let durable_write = sync && !finalized && seg.writes.len() == 1;
     for (pos, buf) in seg.writes {
-        let len = crate::log::io::DiskBuf::bytes(&buf).len();
+        let len = crate::io::DiskBuf::bytes(&buf).len();
         let written = if durable_write {
             file.write_at_durable(buf, pos).await
         } else {
@@ -747,7 +747,7 @@ impl<D: Disk> CheckpointWrite<D> {
         match write().await {
             // DeleteRecords frees space only once this is written: on a
             // full disk the data directory's reserve makes room for it.
-            Err(e) if super::io::is_no_space(&e) => {
+            Err(e) if crate::io::is_no_space(&e) => {
                 let data_dir = self.dir.parent().unwrap_or(&self.dir);
                 let freed = super::reserve::release(data_dir);
                 if freed == 0 {

@@ -46,7 +46,6 @@
 
 mod cache;
 mod cleaner;
-pub mod io;
 mod jobs;
 pub mod reserve;
 mod scrub;
@@ -65,15 +64,16 @@ use std::rc::Rc;
 
 pub use cache::CacheBudget;
 pub use cleaner::{CleanJob, CleanOutcome, CleanStats};
-pub use io::{prepare_disk, Disk, DiskFile, DmaDisk, MemDisk};
 pub use jobs::{FlushJob, FlushOutcome, PrefetchJob, ReadJob, RetentionJob, ScanJob, TimestampJob};
 pub use scrub::{ScrubJob, ScrubOutcome};
 pub use segment::Corruption;
 pub use truncate::{TruncateJob, TruncateOutcome, TRUNCATE_INTENT_FILE};
 
+use crate::io::{
+    align_down, read_whole_file, remove_if_exists, write_whole_file, Disk, DiskFile, DmaDisk,
+};
 use crate::protocol::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::protocol::records;
-use io::{align_down, read_whole_file, remove_if_exists, write_whole_file};
 use jobs::{
     scan, CheckpointWrite, Finalize, FlushCommit, FlushFailure, ScanRange, ScanStop, SegmentFlush,
     StartCheckpoint,

@@ -78,7 +78,7 @@ pub fn with_reserve<T>(
     mut write: impl FnMut() -> io::Result<T>,
 ) -> io::Result<T> {
     match write() {
-        Err(e) if super::io::is_no_space(&e) => {
+        Err(e) if crate::io::is_no_space(&e) => {
             let freed = release(data_dir);
             if freed == 0 {
                 return Err(e);
@@ -120,7 +120,7 @@ mod tests {
         let again: io::Result<()> = with_reserve(dir.path(), "a test file", || {
             Err(io::Error::from_raw_os_error(libc::ENOSPC))
         });
-        assert!(super::super::io::is_no_space(&again.unwrap_err()));
+        assert!(crate::io::is_no_space(&again.unwrap_err()));
         assert_eq!(release(dir.path()), 0);
     }
 }

@@ -29,10 +29,10 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::io::{remove_if_exists, Disk, DmaDisk};
 use super::jobs::{scan, ScanStop};
 use super::segment::{index_path, log_path, time_index_path, Corruption};
 use super::{PartitionLog, SEGMENT_OFFSETS_MAX};
+use crate::io::{remove_if_exists, Disk, DmaDisk};
 use crate::limits;
 use crate::protocol::batch::RecordsError;
 use crate::protocol::records;

@@ -23,7 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::io::{align_down, align_up, DiskBuf, DiskFile, BLOCK_BYTES};
+use crate::io::{align_down, align_up, DiskBuf, DiskFile, BLOCK_BYTES};
 use crate::protocol::batch::BatchHeader;
 
 /// Bytes of one `.index` entry: relative offset u32, position u32.

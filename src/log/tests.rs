@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use crate::io::MemDisk;
 use crate::protocol::batch::{patch_base_offset, set_log_append_time, BatchIter};
 
 // ---------------------------------------------------------------------------

@@ -51,15 +51,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::io::{
-    read_whole_file, remove_if_exists, replace_file, write_whole_file, Disk, DiskFile, DmaDisk,
-};
 use super::jobs::scan;
 use super::recovery;
 use super::segment::{
     index_path, log_path, parse_log_name, time_index_path, IndexEntry, Segment, TimeEntry,
 };
 use super::{LogConfig, LogError, START_CHECKPOINT_FILE};
+use crate::io::{
+    read_whole_file, remove_if_exists, replace_file, write_whole_file, Disk, DiskFile, DmaDisk,
+};
 
 /// The partition-directory file that says a truncation is under way, so
 /// recovery finishes it. Text: a version line `0`, then

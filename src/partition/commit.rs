@@ -149,7 +149,7 @@ mod tests {
         glommio::LocalExecutorBuilder::default()
             .spawn(move || async move {
                 let root = tempfile::tempdir().unwrap();
-                crate::log::prepare_disk(root.path()).await.unwrap();
+                crate::io::prepare_disk(root.path()).await.unwrap();
                 let partition = Rc::new(
                     Partition::open(
                         root.path(),

@@ -84,12 +84,7 @@ impl LeaderEpochs {
 
     /// Writes the checkpoint durably. Blocking: run on the blocking pool.
     pub fn write(dir: &Path, text: &str) -> std::io::Result<()> {
-        let path = Self::path(dir);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::File::open(&tmp)?.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
+        crate::io::replace_file_blocking(dir, CHECKPOINT_FILE, text.as_bytes())
     }
 
     pub fn entries(&self) -> &[(i32, i64)] {

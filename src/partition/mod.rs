@@ -896,19 +896,20 @@ enum RecordWanted {
     Exactly(i64),
 }
 
-fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
-    dir.join(format!("{offset:020}{SNAPSHOT_SUFFIX}"))
+fn snapshot_name(offset: i64) -> String {
+    format!("{offset:020}{SNAPSHOT_SUFFIX}")
 }
 
-/// Writes producer-state snapshots (temp file then rename, so a torn write is
-/// never mistaken for a snapshot). Blocking; run on the blocking pool.
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(snapshot_name(offset))
+}
+
+/// Writes producer-state snapshots, each atomically and durably (a torn
+/// write is never mistaken for a snapshot). Blocking; run on the blocking
+/// pool.
 pub fn write_snapshots(dir: &Path, due: &[(i64, Vec<u8>)]) -> std::io::Result<()> {
     for (offset, bytes) in due {
-        let path = snapshot_path(dir, *offset);
-        let tmp = path.with_extension("snapshot.tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::File::open(&tmp)?.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
+        crate::io::replace_file_blocking(dir, &snapshot_name(*offset), bytes)?;
     }
     prune_snapshots(dir, 0);
     Ok(())

@@ -544,7 +544,7 @@ async fn start(
     me: &ShardWatch,
 ) -> Result<Rc<Broker>, String> {
     me.enter("preparing the data directory");
-    crate::log::prepare_disk(&config.data_dir)
+    crate::io::prepare_disk(&config.data_dir)
         .await
         .map_err(|e| {
             format!(

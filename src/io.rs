@@ -1,8 +1,15 @@
-//! The one seam between the log and the disk.
+//! The one seam between corelog and the disk.
 //!
 //! Owns every file operation the log makes: open/create, aligned writes,
-//! reads, fdatasync, truncate, size, remove, directory listing and sync.
-//! Two implementations:
+//! reads, fdatasync, truncate, size, remove, directory listing and sync;
+//! and the one routine that replaces a small file atomically and durably
+//! ([`replace_file`] through the seam, [`replace_file_blocking`] for the
+//! files written off the reactor: the catalog, `meta.properties`, producer
+//! snapshots, leader epochs, the Raft store). Making those go through
+//! [`Disk`] as well, so they can be fault-injected and simulated, is issue
+//! 11's item 4 (docs/architecture.md, known debt).
+//!
+//! Two implementations of the seam:
 //!
 //! - [`DmaDisk`]: glommio `DmaFile`s (O_DIRECT through io_uring). Writes must
 //!   start at and span multiples of [`BLOCK_BYTES`]; buffers come from the
@@ -135,6 +142,28 @@ pub async fn replace_file<D: Disk>(
     write_whole_file(disk, &tmp, bytes).await?;
     disk.rename(&tmp, &dir.join(name)).await?;
     disk.sync_dir(dir).await
+}
+
+/// [`replace_file`] for callers off the reactor (the blocking pool, start-up
+/// before the executors, the CLI): `dir/name` is replaced atomically and
+/// durably with `bytes`, so a crash leaves the old content or the new,
+/// never a torn file, and the new name survives (the directory is synced).
+/// A failure removes the temp file.
+pub fn replace_file_blocking(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let replaced = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        drop(file);
+        std::fs::rename(&tmp, dir.join(name))?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if replaced.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    replaced
 }
 
 /// Reads the whole content of `path`; `None` when it does not exist.
@@ -723,5 +752,29 @@ impl Disk for MemDisk {
 
     async fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         self.fs.borrow_mut().change()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_file_blocking_replaces_whole_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        replace_file_blocking(dir.path(), "f", b"first, longer content").unwrap();
+        replace_file_blocking(dir.path(), "f", b"second").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"second");
+        // A rename that fails (the name is a non-empty directory) leaves the
+        // target as it was and no temp file behind.
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d").join("x"), b"x").unwrap();
+        assert!(replace_file_blocking(dir.path(), "d", b"new").is_err());
+        assert!(dir.path().join("d").join("x").exists());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
     }
 }

@@ -73,7 +73,7 @@ impl ControllerClient {
     pub async fn call(&self, request: &ControllerRequest) -> Result<ControllerReply, String> {
         let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
         let mut last_error = String::from("no controller answered");
-        while Instant::now() < deadline && !crate::server::shutdown_requested() {
+        while Instant::now() < deadline && !crate::shard::shutdown::requested() {
             let (id, addr) = self.target();
             match transport::call::<_, ControllerReply>(addr, request, self.attempt_timeout).await {
                 Ok(ControllerReply::NotLeader { leader }) => {
@@ -172,7 +172,7 @@ impl ClusterNode {
         // The quorum may still be electing (or waiting for its peers to
         // start): keep trying until registered or told to stop.
         while let Err(e) = node.heartbeat(broker, false).await {
-            if crate::server::shutdown_requested() {
+            if crate::shard::shutdown::requested() {
                 return Err(format!("stopped before registering: {e}"));
             }
             log::warn!("waiting for the controller quorum: {e}");
@@ -292,7 +292,7 @@ impl std::fmt::Display for SubmitError {
 async fn heartbeat_loop(broker: Rc<Broker>, node: Rc<ClusterNode>) {
     let interval =
         Duration::from_millis(broker.config.broker.broker_heartbeat_interval_ms.max(100) as u64);
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         glommio::timer::sleep(interval).await;
         if let Err(e) = node.heartbeat(&broker, false).await {
             log::warn!("broker heartbeat: {e}");
@@ -302,7 +302,7 @@ async fn heartbeat_loop(broker: Rc<Broker>, node: Rc<ClusterNode>) {
 
 /// Brokers that are not controllers pull the image from the active one.
 async fn poll_image(broker: Rc<Broker>, node: Rc<ClusterNode>) {
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         let since = node.synced.get();
         match node.client.call(&ControllerRequest::Image { since }).await {
             Ok(ControllerReply::Image(Some(image))) => {

@@ -45,7 +45,7 @@ pub async fn run(broker: Rc<Broker>, leader: i32) {
     let mut backoff = BACKOFF_MIN;
     log::info!("replica fetcher for broker {leader} started");
     loop {
-        if crate::server::shutdown_requested() {
+        if crate::shard::shutdown::requested() {
             break;
         }
         let followed: Vec<Rc<Partition>> = broker

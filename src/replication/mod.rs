@@ -120,7 +120,7 @@ pub async fn isr_shrink_loop(broker: Rc<Broker>) {
     let lag_max =
         Duration::from_millis(broker.config.broker.replica_lag_time_max_ms.max(100) as u64);
     let every = (lag_max / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         glommio::timer::sleep(every).await;
         if broker.cluster_mode() {
             for partition in broker.local_partitions() {

@@ -436,7 +436,7 @@ pub async fn run_shard(
         // Metadata a client gets already lists this broker.
         Ok(broker) if shard.0 == 0 && config.cluster.has_quorum() => {
             me.enter("joining the cluster");
-            match ClusterNode::start(&broker).await {
+            match ClusterNode::start(&config, broker.clone()).await {
                 Ok(node) => {
                     let _ = broker.cluster.set(node);
                     Ok(broker)
@@ -712,7 +712,7 @@ async fn housekeep_loop(broker: Rc<Broker>) {
 /// Waits (bounded) for pending flushes, closes every log it can, prints stats.
 async fn shutdown(broker: &Rc<Broker>) {
     if let Some(node) = broker.cluster() {
-        node.shut_down(broker).await;
+        node.shut_down().await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline

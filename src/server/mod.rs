@@ -17,6 +17,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod errors;
 pub mod handlers;
+pub mod hosts;
 pub mod routing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

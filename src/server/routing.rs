@@ -10,6 +10,10 @@
 //! in its `unreachable`. Callers go through [`Broker::call`], a direct call
 //! when the target is this shard, the mesh otherwise.
 //!
+//! The calls a service makes of its own kind on other shards live in that
+//! service, generic over its host trait (`replication::AlterIsr`); the
+//! broker serves them through the trait.
+//!
 //! Partition calls name partitions by topic and index; the owner looks them
 //! up in its own registry. A partition that is not (or no longer) here
 //! answers `PartitionError::Gone`, which clients see as
@@ -29,7 +33,6 @@ use super::broker::Broker;
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
 use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
 use crate::metadata::{Catalog, TopicMeta};
-use crate::partition::replica::IsrChange;
 use crate::partition::{Appended, Fetched, PartitionError};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
@@ -482,25 +485,6 @@ impl ShardCall<Broker> for AllocateProducerId {
     type Reply = Result<i64, CatalogError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move { CatalogOwner::allocate_producer_id(&broker).await })
-    }
-    fn unreachable(e: MeshError) -> Self::Reply {
-        Err(CatalogError::Unavailable(e.to_string()))
-    }
-}
-
-/// To shard 0: have the controller commit a leader's ISR change.
-pub struct AlterIsr {
-    pub topic: String,
-    pub partition: i32,
-    pub change: IsrChange,
-}
-
-impl ShardCall<Broker> for AlterIsr {
-    type Reply = Result<(), CatalogError>;
-    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move {
-            CatalogOwner::alter_isr(&broker, &self.topic, self.partition, self.change).await
-        })
     }
     fn unreachable(e: MeshError) -> Self::Reply {
         Err(CatalogError::Unavailable(e.to_string()))

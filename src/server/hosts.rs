@@ -13,6 +13,7 @@ use super::broker::Broker;
 use super::catalog::CatalogOwner;
 use crate::cluster::node::ImageSink;
 use crate::config::BrokerDefaults;
+use crate::group::{GroupCoordinator, GroupHost};
 use crate::metadata::Catalog;
 use crate::partition::replica::IsrChange;
 use crate::partition::Partition;
@@ -93,5 +94,47 @@ impl ReplicationHost for Broker {
         CatalogOwner::alter_isr(self, &topic, partition, change)
             .await
             .map_err(|e| e.to_string())
+    }
+}
+
+impl GroupHost for Broker {
+    fn shard(&self) -> ShardId {
+        Broker::shard(self)
+    }
+
+    fn shard_count(&self) -> usize {
+        self.mesh().shard_count()
+    }
+
+    fn broker_config(&self) -> &BrokerDefaults {
+        &self.config.broker
+    }
+
+    fn catalog(&self) -> Rc<Catalog> {
+        Broker::catalog(self)
+    }
+
+    fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
+        Broker::partition(self, topic, index)
+    }
+
+    fn groups(&self) -> &GroupCoordinator {
+        &self.groups
+    }
+
+    fn schedule_commit(&self, partition: &Rc<Partition>) {
+        self.committer.schedule(partition);
+    }
+
+    fn background_queue(&self) -> TaskQueueHandle {
+        self.background
+    }
+
+    fn call<C: ShardCall<Self>>(
+        self: &Rc<Self>,
+        to: ShardId,
+        call: C,
+    ) -> impl Future<Output = C::Reply> {
+        Broker::call(self, to, call)
     }
 }

@@ -11,7 +11,8 @@
 //! when the target is this shard, the mesh otherwise.
 //!
 //! The calls a service makes of its own kind on other shards live in that
-//! service, generic over its host trait (`replication::AlterIsr`); the
+//! service, generic over its host trait (`replication::AlterIsr`,
+//! `group::GroupShardCall`); the
 //! broker serves them through the trait.
 //!
 //! Partition calls name partitions by topic and index; the owner looks them
@@ -526,21 +527,6 @@ impl ShardCall<Broker> for QuorumState {
     }
     fn unreachable(e: MeshError) -> Self::Reply {
         Err(e.to_string())
-    }
-}
-
-/// To the shard that coordinates a consumer group (or every shard, for
-/// ListGroups). `Err` is a Kafka error code for the whole group.
-pub struct Group(pub Box<crate::group::GroupCall>);
-
-impl ShardCall<Broker> for Group {
-    type Reply = Result<crate::group::GroupAnswer, i16>;
-    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move { crate::group::GroupCoordinator::serve(&broker, *self.0).await })
-    }
-    /// The coordinator is moving or stopping: the client finds it again.
-    fn unreachable(_: MeshError) -> Self::Reply {
-        Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
     }
 }
 

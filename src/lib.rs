@@ -8,8 +8,12 @@
 //! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
 //! runtime and its typed cross-shard calls), `metadata`, `config`,
 //! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
-//! any import circle between them and lists, with reasons, the back-edges
-//! still allowed while the services stop reaching up into `server`.
+//! any import circle between them.
+//!
+//! A service never sees the per-shard broker: it defines the trait it needs
+//! of its shard (`group::GroupHost`, `replication::ReplicationHost`,
+//! `cluster::node::ImageSink`) and `server/hosts.rs` implements it, so a
+//! service gets only what its trait offers and a simulation can stand in.
 //!
 //! Unsafe code is denied crate-wide; the two places that need it (the
 //! reporting global allocator in `memory`, the shard interrupt's signal

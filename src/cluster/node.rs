@@ -2,12 +2,17 @@
 //! when the node is a controller, the broker's registration and heartbeats,
 //! the metadata image followed into the local catalog, and the client that
 //! reaches the active controller wherever it is.
+//!
+//! It gets what it needs from the node's [`Config`] at start and applies
+//! committed images through an [`ImageSink`] it is given: it never sees the
+//! broker that serves clients, which implements the sink.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use super::quorum::{
@@ -15,9 +20,8 @@ use super::quorum::{
 };
 use super::records::MetadataRecord;
 use super::transport;
+use crate::config::Config;
 use crate::metadata::{BrokerRecord, Catalog};
-use crate::server::broker::Broker;
-use crate::server::catalog::CatalogOwner;
 
 /// How long a metadata change or a status call may look for the active
 /// controller before it fails (an election takes about one election timeout).
@@ -73,7 +77,7 @@ impl ControllerClient {
     pub async fn call(&self, request: &ControllerRequest) -> Result<ControllerReply, String> {
         let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
         let mut last_error = String::from("no controller answered");
-        while Instant::now() < deadline && !crate::server::shutdown_requested() {
+        while Instant::now() < deadline && !crate::shard::shutdown::requested() {
             let (id, addr) = self.target();
             match transport::call::<_, ControllerReply>(addr, request, self.attempt_timeout).await {
                 Ok(ControllerReply::NotLeader { leader }) => {
@@ -100,6 +104,16 @@ impl ControllerClient {
     }
 }
 
+/// Where the node puts each committed metadata image: the local catalog of
+/// the broker (implemented by the server). One per node, on shard 0.
+pub trait ImageSink {
+    /// Makes the local catalog match `image`; resolves once it does.
+    fn apply_image(
+        self: Rc<Self>,
+        image: Rc<Catalog>,
+    ) -> LocalBoxFuture<'static, Result<(), String>>;
+}
+
 pub struct ClusterNode {
     pub node_id: i32,
     /// New on every start, so the controller tells a restart from a heartbeat.
@@ -108,14 +122,22 @@ pub struct ClusterNode {
     pub client: ControllerClient,
     /// Log index of the newest image synced into the local catalog.
     synced: Cell<u64>,
+    /// Where committed images go.
+    sink: Rc<dyn ImageSink>,
+    /// The address this broker registers, for clients to reach it.
+    advertised_host: String,
+    advertised_port: u16,
+    heartbeat_interval: Duration,
 }
 
 impl ClusterNode {
     /// Starts the quorum (controllers), then registration and image
     /// following. Returns once the node is registered and has an image
     /// with itself in it, so the broker can serve.
-    pub async fn start(broker: &Rc<Broker>) -> Result<Rc<ClusterNode>, String> {
-        let config = &broker.config;
+    pub async fn start(
+        config: &Config,
+        sink: Rc<dyn ImageSink>,
+    ) -> Result<Rc<ClusterNode>, String> {
         let mut voters = Vec::new();
         for v in &config.cluster.voters {
             let addr = transport::resolve(&v.host, v.port)
@@ -158,42 +180,48 @@ impl ClusterNode {
             quorum,
             client: ControllerClient::new(voters, election_timeout),
             synced: Cell::new(0),
+            sink,
+            advertised_host: config.cluster.advertised.host.clone(),
+            advertised_port: config.cluster.advertised.port,
+            heartbeat_interval: Duration::from_millis(
+                config.broker.broker_heartbeat_interval_ms.max(100) as u64,
+            ),
         });
         if let Some(quorum) = &node.quorum {
-            let (b, n) = (broker.clone(), node.clone());
+            let n = node.clone();
             quorum.subscribe(Rc::new(move |image: Rc<Catalog>| {
-                let (b, n) = (b.clone(), n.clone());
-                glommio::spawn_local(async move { n.follow(&b, image).await }).detach();
+                let n = n.clone();
+                glommio::spawn_local(async move { n.follow(image).await }).detach();
             }));
         } else {
-            glommio::spawn_local(poll_image(broker.clone(), node.clone())).detach();
+            glommio::spawn_local(poll_image(node.clone())).detach();
         }
         // Register before serving, so Metadata lists this broker at once.
         // The quorum may still be electing (or waiting for its peers to
         // start): keep trying until registered or told to stop.
-        while let Err(e) = node.heartbeat(broker, false).await {
-            if crate::server::shutdown_requested() {
+        while let Err(e) = node.heartbeat(false).await {
+            if crate::shard::shutdown::requested() {
                 return Err(format!("stopped before registering: {e}"));
             }
             log::warn!("waiting for the controller quorum: {e}");
         }
-        glommio::spawn_local(heartbeat_loop(broker.clone(), node.clone())).detach();
+        glommio::spawn_local(heartbeat_loop(node.clone())).detach();
         Ok(node)
     }
 
-    fn record(&self, broker: &Broker) -> BrokerRecord {
+    fn record(&self) -> BrokerRecord {
         BrokerRecord {
-            host: broker.config.cluster.advertised.host.clone(),
-            port: broker.config.cluster.advertised.port,
+            host: self.advertised_host.clone(),
+            port: self.advertised_port,
             incarnation: self.incarnation,
             fenced: false,
         }
     }
 
-    async fn heartbeat(&self, broker: &Rc<Broker>, shutting_down: bool) -> Result<(), String> {
+    async fn heartbeat(&self, shutting_down: bool) -> Result<(), String> {
         let request = ControllerRequest::Heartbeat {
             id: self.node_id,
-            broker: self.record(broker),
+            broker: self.record(),
             shutting_down,
             metadata_offset: self.synced.get(),
         };
@@ -205,8 +233,8 @@ impl ClusterNode {
 
     /// Controlled shutdown: the controller fences this broker and moves its
     /// leaderships before the process stops serving.
-    pub async fn shut_down(&self, broker: &Rc<Broker>) {
-        if let Err(e) = self.heartbeat(broker, true).await {
+    pub async fn shut_down(&self) {
+        if let Err(e) = self.heartbeat(true).await {
             log::warn!("controlled shutdown: {e}");
         }
     }
@@ -261,13 +289,14 @@ impl ClusterNode {
     }
 
     /// Brings the local catalog up to `image` (newest wins; one at a time).
-    async fn follow(&self, broker: &Rc<Broker>, image: Rc<Catalog>) {
-        if image.version <= self.synced.get() {
+    async fn follow(&self, image: Rc<Catalog>) {
+        let version = image.version;
+        if version <= self.synced.get() {
             return;
         }
-        match CatalogOwner::sync_image(broker, &image).await {
-            Ok(()) => self.synced.set(self.synced.get().max(image.version)),
-            Err(e) => log::error!("cannot apply metadata image {}: {e}", image.version),
+        match self.sink.clone().apply_image(image).await {
+            Ok(()) => self.synced.set(self.synced.get().max(version)),
+            Err(e) => log::error!("cannot apply metadata image {version}: {e}"),
         }
     }
 }
@@ -289,24 +318,22 @@ impl std::fmt::Display for SubmitError {
     }
 }
 
-async fn heartbeat_loop(broker: Rc<Broker>, node: Rc<ClusterNode>) {
-    let interval =
-        Duration::from_millis(broker.config.broker.broker_heartbeat_interval_ms.max(100) as u64);
-    while !crate::server::shutdown_requested() {
-        glommio::timer::sleep(interval).await;
-        if let Err(e) = node.heartbeat(&broker, false).await {
+async fn heartbeat_loop(node: Rc<ClusterNode>) {
+    while !crate::shard::shutdown::requested() {
+        glommio::timer::sleep(node.heartbeat_interval).await;
+        if let Err(e) = node.heartbeat(false).await {
             log::warn!("broker heartbeat: {e}");
         }
     }
 }
 
 /// Brokers that are not controllers pull the image from the active one.
-async fn poll_image(broker: Rc<Broker>, node: Rc<ClusterNode>) {
-    while !crate::server::shutdown_requested() {
+async fn poll_image(node: Rc<ClusterNode>) {
+    while !crate::shard::shutdown::requested() {
         let since = node.synced.get();
         match node.client.call(&ControllerRequest::Image { since }).await {
             Ok(ControllerReply::Image(Some(image))) => {
-                node.follow(&broker, Rc::new(*image)).await;
+                node.follow(Rc::new(*image)).await;
             }
             Ok(_) => {}
             Err(e) => log::warn!("metadata image: {e}"),

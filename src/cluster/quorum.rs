@@ -302,7 +302,7 @@ impl Quorum {
                 // The log cannot be written: stop taking part rather than
                 // acknowledge what is not durable.
                 log::error!("controller: {e}; this node leaves the quorum");
-                crate::server::SHUTDOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+                crate::shard::shutdown::request();
                 break;
             }
             let pending = !self.inbox.borrow().is_empty()
@@ -932,7 +932,7 @@ async fn refuses_connections(host: &str, port: u16) -> bool {
 
 async fn tick_loop(quorum: Rc<Quorum>) {
     let mut last_check = Instant::now();
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         glommio::timer::sleep(quorum.settings.tick).await;
         quorum.ticks.set(quorum.ticks.get() + 1);
         quorum.drive().await;
@@ -945,7 +945,7 @@ async fn tick_loop(quorum: Rc<Quorum>) {
 
 async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
     let open = Rc::new(Cell::new(0usize));
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         match listener.accept().await {
             Ok(stream) if open.get() >= limits::CONTROLLER_CONNECTIONS_MAX => {
                 log::warn!(

@@ -40,11 +40,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::records::{self, GroupValue, MemberValue, OffsetValue};
-use super::{append, code, persist_later, Group};
+use super::{append, code, group_append_error, persist_later, Group, GroupHost};
 use crate::limits;
 use crate::partition::now_ms;
-use crate::server::broker::Broker;
-use crate::server::errors;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum State {
@@ -446,15 +444,15 @@ enum Step<T> {
     Later(oneshot::Receiver<T>),
 }
 
-pub async fn join(
-    broker: &Rc<Broker>,
+pub async fn join<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     version: i16,
     client_id: String,
     client_host: String,
     request: JoinGroupRequest,
 ) -> Result<JoinGroupResponse, i16> {
-    let step = join_step(broker, partition, version, client_id, client_host, request)?;
+    let step = join_step(host, partition, version, client_id, client_host, request)?;
     Ok(match step {
         Step::Now(r) => r,
         Step::Later(rx) => rx
@@ -463,15 +461,15 @@ pub async fn join(
     })
 }
 
-fn join_step(
-    broker: &Rc<Broker>,
+fn join_step<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     version: i16,
     client_id: String,
     client_host: String,
     request: JoinGroupRequest,
 ) -> Result<Step<JoinGroupResponse>, i16> {
-    let config = &broker.config.broker;
+    let config = host.broker_config();
     let now = Instant::now();
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
@@ -492,7 +490,7 @@ fn join_step(
         return fail(ResponseError::InconsistentGroupProtocol);
     }
     let protocol_type = request.protocol_type.to_string();
-    let mut groups = broker.groups.groups.borrow_mut();
+    let mut groups = host.groups().groups.borrow_mut();
     if !groups.contains_key(&group_id) {
         if !member_id.is_empty() {
             return fail(ResponseError::UnknownMemberId);
@@ -512,11 +510,7 @@ fn join_step(
     }
     if let Some(c) = group.consumer.take() {
         // An empty consumer group becomes a classic one, as in Kafka.
-        persist_later(
-            broker,
-            partition,
-            super::consumer::tombstones(&group_id, &c),
-        );
+        persist_later(host, partition, super::consumer::tombstones(&group_id, &c));
     }
     let g = &mut group.classic;
     if g.state == State::Dead {
@@ -684,19 +678,19 @@ enum SyncStep {
     ),
 }
 
-pub async fn sync(
-    broker: &Rc<Broker>,
+pub async fn sync<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     request: SyncGroupRequest,
 ) -> Result<SyncGroupResponse, i16> {
     let group_id = request.group_id.0.to_string();
-    let step = sync_step(broker, &request);
+    let step = sync_step(host, &request);
     let rx = match step {
         SyncStep::Now(r) => return Ok(r),
         SyncStep::Wait(rx) => rx,
         SyncStep::Persist(rx, generation, entry) => {
-            let persisted = append(broker, partition, &[entry]).await;
-            let mut groups = broker.groups.groups.borrow_mut();
+            let persisted = append(host, partition, &[entry]).await;
+            let mut groups = host.groups().groups.borrow_mut();
             if let Some(g) = groups.get_mut(&group_id).map(|g| &mut g.classic) {
                 if g.generation == generation && g.state == State::CompletingRebalance {
                     match persisted {
@@ -719,7 +713,7 @@ pub async fn sync(
                         }
                         Err(e) => {
                             log::warn!("group {group_id}: metadata not persisted: {e}");
-                            let error = errors::group_append_error(&e);
+                            let error = group_append_error(&e);
                             for m in g.members.values_mut() {
                                 m.assignment = Bytes::new();
                                 if let Some(waiter) = m.sync.take() {
@@ -727,7 +721,7 @@ pub async fn sync(
                                         .send(SyncGroupResponse::default().with_error_code(error));
                                 }
                             }
-                            let delay = broker.config.broker.group_initial_rebalance_delay_ms;
+                            let delay = host.broker_config().group_initial_rebalance_delay_ms;
                             g.prepare_rebalance(Instant::now(), delay);
                         }
                     }
@@ -741,10 +735,10 @@ pub async fn sync(
     }))
 }
 
-fn sync_step(broker: &Rc<Broker>, request: &SyncGroupRequest) -> SyncStep {
+fn sync_step<H: GroupHost>(host: &Rc<H>, request: &SyncGroupRequest) -> SyncStep {
     let fail =
         |e: ResponseError| SyncStep::Now(SyncGroupResponse::default().with_error_code(code(e)));
-    let mut groups = broker.groups.groups.borrow_mut();
+    let mut groups = host.groups().groups.borrow_mut();
     let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
         return fail(ResponseError::UnknownMemberId);
     };
@@ -830,11 +824,14 @@ fn check_instance(
     Ok(())
 }
 
-pub fn heartbeat(broker: &Rc<Broker>, request: HeartbeatRequest) -> Result<HeartbeatResponse, i16> {
+pub fn heartbeat<H: GroupHost>(
+    host: &Rc<H>,
+    request: HeartbeatRequest,
+) -> Result<HeartbeatResponse, i16> {
     let respond = |e: Option<ResponseError>| {
         Ok(HeartbeatResponse::default().with_error_code(e.map(code).unwrap_or(0)))
     };
-    let mut groups = broker.groups.groups.borrow_mut();
+    let mut groups = host.groups().groups.borrow_mut();
     let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
         return respond(Some(ResponseError::UnknownMemberId));
     };
@@ -859,8 +856,8 @@ pub fn heartbeat(broker: &Rc<Broker>, request: HeartbeatRequest) -> Result<Heart
     }
 }
 
-pub fn leave(
-    broker: &Rc<Broker>,
+pub fn leave<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     version: i16,
     request: LeaveGroupRequest,
@@ -879,7 +876,7 @@ pub fn leave(
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let mut groups = broker.groups.groups.borrow_mut();
+    let mut groups = host.groups().groups.borrow_mut();
     let Some(group) = groups.get_mut(request.group_id.0.as_str()) else {
         return Ok(
             LeaveGroupResponse::default().with_error_code(code(ResponseError::UnknownMemberId))
@@ -917,14 +914,14 @@ pub fn leave(
         g.after_departure(
             &id,
             Instant::now(),
-            broker.config.broker.group_initial_rebalance_delay_ms,
+            host.broker_config().group_initial_rebalance_delay_ms,
         )
     } else {
         None
     };
     drop(groups);
     if let Some(entry) = persist {
-        persist_later(broker, partition, vec![entry]);
+        persist_later(host, partition, vec![entry]);
     }
     if version >= 3 {
         let members = results
@@ -943,8 +940,8 @@ pub fn leave(
 }
 
 /// Session expiry and rebalance deadlines of one group (the shard's sweep).
-pub fn expire(
-    broker: &Rc<Broker>,
+pub fn expire<H: GroupHost>(
+    host: &Rc<H>,
     group: &mut Group,
     now: Instant,
 ) -> Option<(Bytes, Option<Bytes>)> {
@@ -959,7 +956,7 @@ pub fn expire(
         .filter(|m| !(g.state == State::CompletingRebalance && m.sync.is_some()))
         .map(|m| m.id.clone())
         .collect();
-    let delay = broker.config.broker.group_initial_rebalance_delay_ms;
+    let delay = host.broker_config().group_initial_rebalance_delay_ms;
     if expired.is_empty() {
         return g.maybe_complete_join(&id, now);
     }
@@ -998,15 +995,15 @@ fn check_commit(group: Option<&Group>, request: &OffsetCommitRequest) -> Result<
     }
 }
 
-pub async fn offset_commit(
-    broker: &Rc<Broker>,
+pub async fn offset_commit<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     request: OffsetCommitRequest,
 ) -> Result<OffsetCommitResponse, i16> {
     let group_id = request.group_id.0.to_string();
-    let catalog = broker.catalog();
+    let catalog = host.catalog();
     let checked = {
-        let groups = broker.groups.groups.borrow();
+        let groups = host.groups().groups.borrow();
         check_commit(groups.get(&group_id), &request)
     };
     let now = now_ms();
@@ -1055,10 +1052,10 @@ pub async fn offset_commit(
         results.push((name, parts));
     }
     if !entries.is_empty() {
-        let persisted = append(broker, partition, &entries).await;
+        let persisted = append(host, partition, &entries).await;
         match persisted {
             Ok(()) => {
-                let mut groups = broker.groups.groups.borrow_mut();
+                let mut groups = host.groups().groups.borrow_mut();
                 if !groups.contains_key(&group_id) && groups.len() < limits::GROUPS_PER_SHARD_MAX {
                     groups.insert(group_id.clone(), Group::new(&group_id, partition));
                 }
@@ -1073,7 +1070,7 @@ pub async fn offset_commit(
                 }
             }
             Err(e) => {
-                let error = errors::group_append_error(&e);
+                let error = group_append_error(&e);
                 for (_, parts) in results.iter_mut() {
                     for (_, code) in parts.iter_mut() {
                         if *code == 0 {
@@ -1088,7 +1085,7 @@ pub async fn offset_commit(
         .into_iter()
         .map(|(name, parts)| {
             OffsetCommitResponseTopic::default()
-                .with_name(crate::server::handlers::topic_name(&name))
+                .with_name(crate::protocol::topic_name(&name))
                 .with_partitions(
                     parts
                         .into_iter()
@@ -1104,8 +1101,8 @@ pub async fn offset_commit(
     Ok(OffsetCommitResponse::default().with_topics(topics))
 }
 
-pub fn describe(broker: &Rc<Broker>, group_id: &str) -> DescribedGroup {
-    let groups = broker.groups.groups.borrow();
+pub fn describe<H: GroupHost>(host: &Rc<H>, group_id: &str) -> DescribedGroup {
+    let groups = host.groups().groups.borrow();
     let base = DescribedGroup::default().with_group_id(str_bytes(group_id).into());
     let Some(group) = groups.get(group_id) else {
         return base
@@ -1149,9 +1146,9 @@ pub fn describe(broker: &Rc<Broker>, group_id: &str) -> DescribedGroup {
 
 /// DeleteGroups for one group: only an empty group; its offsets and
 /// metadata get tombstones.
-pub async fn delete(broker: &Rc<Broker>, partition: i32, group_id: &str) -> Result<(), i16> {
+pub async fn delete<H: GroupHost>(host: &Rc<H>, partition: i32, group_id: &str) -> Result<(), i16> {
     let entries = {
-        let groups = broker.groups.groups.borrow();
+        let groups = host.groups().groups.borrow();
         let Some(group) = groups.get(group_id) else {
             return Err(code(ResponseError::GroupIdNotFound));
         };
@@ -1169,10 +1166,10 @@ pub async fn delete(broker: &Rc<Broker>, partition: i32, group_id: &str) -> Resu
         }
         entries
     };
-    append(broker, partition, &entries)
+    append(host, partition, &entries)
         .await
-        .map_err(|e| errors::group_append_error(&e))?;
-    let mut groups = broker.groups.groups.borrow_mut();
+        .map_err(|e| group_append_error(&e))?;
+    let mut groups = host.groups().groups.borrow_mut();
     if groups.get(group_id).is_some_and(|g| g.is_empty()) {
         groups.remove(group_id);
     }
@@ -1200,14 +1197,14 @@ fn subscribed_topics(g: &ClassicGroup) -> Vec<String> {
     topics
 }
 
-pub async fn offset_delete(
-    broker: &Rc<Broker>,
+pub async fn offset_delete<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     request: OffsetDeleteRequest,
 ) -> Result<OffsetDeleteResponse, i16> {
     let group_id = request.group_id.0.to_string();
     let (entries, results) = {
-        let groups = broker.groups.groups.borrow();
+        let groups = host.groups().groups.borrow();
         let Some(group) = groups.get(&group_id) else {
             return Ok(OffsetDeleteResponse::default()
                 .with_error_code(code(ResponseError::GroupIdNotFound)));
@@ -1245,9 +1242,9 @@ pub async fn offset_delete(
     };
     let mut failed = 0;
     if !entries.is_empty() {
-        match append(broker, partition, &entries).await {
+        match append(host, partition, &entries).await {
             Ok(()) => {
-                let mut groups = broker.groups.groups.borrow_mut();
+                let mut groups = host.groups().groups.borrow_mut();
                 if let Some(g) = groups.get_mut(&group_id) {
                     for topic in &request.topics {
                         for p in &topic.partitions {
@@ -1262,7 +1259,7 @@ pub async fn offset_delete(
                     }
                 }
             }
-            Err(e) => failed = errors::group_append_error(&e),
+            Err(e) => failed = group_append_error(&e),
         }
     }
     if failed != 0 {
@@ -1272,7 +1269,7 @@ pub async fn offset_delete(
         .into_iter()
         .map(|(name, parts)| {
             OffsetDeleteResponseTopic::default()
-                .with_name(crate::server::handlers::topic_name(&name))
+                .with_name(crate::protocol::topic_name(&name))
                 .with_partitions(
                     parts
                         .into_iter()

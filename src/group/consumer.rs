@@ -51,11 +51,9 @@ use super::classic::{millis, str_bytes};
 use super::records::{
     self, ConsumerRecord, CurrentAssignment, MemberSubscription, Partitions, TopicMetadata,
 };
-use super::{append, code, Group, OFFSETS_TOPIC};
+use super::{append, code, group_append_error, Group, GroupHost, OFFSETS_TOPIC};
 use crate::limits;
 use crate::metadata::{kafka_uuid, Catalog};
-use crate::server::broker::Broker;
-use crate::server::errors;
 
 /// A member leaves the group for good.
 pub const LEAVE_EPOCH: i32 = -1;
@@ -525,8 +523,8 @@ fn validate(version: i16, r: &ConsumerGroupHeartbeatRequest) -> Result<(), Failu
     Ok(())
 }
 
-pub async fn heartbeat(
-    broker: &Rc<Broker>,
+pub async fn heartbeat<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     version: i16,
     client_id: String,
@@ -534,12 +532,12 @@ pub async fn heartbeat(
     request: ConsumerGroupHeartbeatRequest,
 ) -> Result<ConsumerGroupHeartbeatResponse, i16> {
     let step = validate(version, &request).and_then(|()| {
-        let mut groups = broker.groups.groups.borrow_mut();
+        let mut groups = host.groups().groups.borrow_mut();
         if request.member_epoch == LEAVE_EPOCH || request.member_epoch == LEAVE_STATIC_EPOCH {
-            leave(broker, &mut groups, &request)
+            leave(host, &mut groups, &request)
         } else {
             join_or_heartbeat(
-                broker,
+                host,
                 &mut groups,
                 partition,
                 version,
@@ -561,13 +559,14 @@ pub async fn heartbeat(
         // The state changed before it is durable: a failed write is an
         // error for this member, which retries; the records a later change
         // writes carry the state again.
-        if let Err(e) = append(broker, partition, &records).await {
+        if let Err(e) = append(host, partition, &records).await {
             log::warn!(
                 "group {}: heartbeat records not written: {e}",
                 request.group_id.0
             );
-            return Ok(ConsumerGroupHeartbeatResponse::default()
-                .with_error_code(errors::group_append_error(&e)));
+            return Ok(
+                ConsumerGroupHeartbeatResponse::default().with_error_code(group_append_error(&e))
+            );
         }
     }
     Ok(response)
@@ -583,8 +582,8 @@ fn not_consumer(group_id: &str) -> Failure {
 }
 
 /// Epoch -1 (leave) or -2 (a static member leaves for now).
-fn leave(
-    broker: &Rc<Broker>,
+fn leave<H: GroupHost>(
+    host: &Rc<H>,
     groups: &mut HashMap<String, Group>,
     r: &ConsumerGroupHeartbeatRequest,
 ) -> Step {
@@ -638,7 +637,7 @@ fn leave(
         return Ok((response, vec![record]));
     }
     log::info!("group {group_id}: member {leaving} left");
-    let records = c.fence(group_id, &leaving, &broker.catalog());
+    let records = c.fence(group_id, &leaving, &host.catalog());
     Ok((response, records))
 }
 
@@ -864,8 +863,8 @@ fn update_subscription(
     (m.subscription != before, topics_changed)
 }
 
-fn join_or_heartbeat(
-    broker: &Rc<Broker>,
+fn join_or_heartbeat<H: GroupHost>(
+    host: &Rc<H>,
     groups: &mut HashMap<String, Group>,
     partition: i32,
     version: i16,
@@ -873,9 +872,9 @@ fn join_or_heartbeat(
     client_host: String,
     r: &ConsumerGroupHeartbeatRequest,
 ) -> Step {
-    let config = &broker.config.broker;
+    let config = host.broker_config();
     let now = Instant::now();
-    let catalog = broker.catalog();
+    let catalog = host.catalog();
     let group_id = r.group_id.0.as_str();
     let joining = r.member_epoch == 0;
     let mut records = Vec::new();
@@ -1057,13 +1056,13 @@ fn heartbeat_assignment(p: &Partitions) -> HeartbeatAssignment {
     )
 }
 
-pub fn describe(
-    broker: &Rc<Broker>,
+pub fn describe<H: GroupHost>(
+    host: &Rc<H>,
     group_id: &str,
 ) -> consumer_group_describe_response::DescribedGroup {
     let base = consumer_group_describe_response::DescribedGroup::default()
         .with_group_id(str_bytes(group_id).into());
-    let groups = broker.groups.groups.borrow();
+    let groups = host.groups().groups.borrow();
     let Some(c) = groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
         let message = match groups.get(group_id) {
             Some(_) => format!("Group {group_id} is not a consumer group."),
@@ -1073,7 +1072,7 @@ pub fn describe(
             .with_error_code(code(ResponseError::GroupIdNotFound))
             .with_error_message(Some(str_bytes(&message)));
     };
-    let catalog = broker.catalog();
+    let catalog = host.catalog();
     let described = |p: &Partitions| {
         DescribedAssignment::default().with_topic_partitions(
             p.iter()
@@ -1084,7 +1083,7 @@ pub fn describe(
                         .unwrap_or("");
                     DescribedTopicPartitions::default()
                         .with_topic_id(*t)
-                        .with_topic_name(crate::server::handlers::topic_name(name))
+                        .with_topic_name(crate::protocol::topic_name(name))
                         .with_partitions(set.iter().copied().collect())
                 })
                 .collect(),
@@ -1105,7 +1104,7 @@ pub fn describe(
                 .with_subscribed_topic_names(
                     s.topic_names
                         .iter()
-                        .map(|n| crate::server::handlers::topic_name(n))
+                        .map(|n| crate::protocol::topic_name(n))
                         .collect(),
                 )
                 .with_subscribed_topic_regex(s.topic_regex.as_deref().map(str_bytes))
@@ -1125,8 +1124,8 @@ pub fn describe(
 }
 
 /// Session and revocation deadlines: fences the members past them.
-pub fn expire(
-    broker: &Rc<Broker>,
+pub fn expire<H: GroupHost>(
+    host: &Rc<H>,
     group_id: &str,
     c: &mut ConsumerGroup,
     now: Instant,
@@ -1150,7 +1149,7 @@ pub fn expire(
     if expired.is_empty() {
         return Vec::new();
     }
-    let catalog = broker.catalog();
+    let catalog = host.catalog();
     let mut records = Vec::new();
     for (member, why) in expired {
         log::info!("group {group_id}: member {member} {why}; fenced");

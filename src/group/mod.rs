@@ -19,6 +19,9 @@
 //! with server-side assignment, `consumer.rs`). A group is one or the other
 //! while it has members; an empty group may switch.
 //!
+//! What the coordinator may read and do on its shard is [`GroupHost`],
+//! implemented by the server's broker: it never sees the broker itself.
+//!
 //! Must not: touch another shard's groups, or write to the log except
 //! through `Partition::append` + the shard committer.
 
@@ -29,10 +32,13 @@ pub mod records;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use glommio::TaskQueueHandle;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
@@ -45,10 +51,11 @@ use kafka_protocol::messages::{
     SyncGroupRequest, SyncGroupResponse,
 };
 
+use crate::config::BrokerDefaults;
 use crate::limits;
-use crate::partition::{now_ms, PartitionError};
-use crate::server::broker::Broker;
-use crate::server::routing::Group as GroupShardCall;
+use crate::metadata::Catalog;
+use crate::partition::{now_ms, Partition, PartitionError};
+use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 use records::{Entry, OffsetValue};
 
@@ -60,6 +67,34 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// How often each shard checks session, rebalance and join deadlines.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the group coordinator needs of its shard: the groups it holds, the
+/// catalog, the partitions of `__consumer_offsets`, the static broker
+/// settings, group commit, the background queue and calls to other shards.
+/// One per shard (the server's broker implements it).
+pub trait GroupHost: Sized + 'static {
+    fn shard(&self) -> ShardId;
+    fn shard_count(&self) -> usize;
+    /// The broker settings from the node's configuration (not the dynamic
+    /// ones from the catalog).
+    fn broker_config(&self) -> &BrokerDefaults;
+    fn catalog(&self) -> Rc<Catalog>;
+    /// This shard's partition `index` of `topic`, if it holds it.
+    fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>>;
+    /// The groups this shard coordinates.
+    fn groups(&self) -> &GroupCoordinator;
+    /// Has the shard's group commit make `partition`'s appends durable.
+    fn schedule_commit(&self, partition: &Rc<Partition>);
+    /// The queue for work that must not delay requests.
+    fn background_queue(&self) -> TaskQueueHandle;
+    /// Serves `call` on shard `to`: directly when it is this shard, over
+    /// the mesh otherwise.
+    fn call<C: ShardCall<Self>>(
+        self: &Rc<Self>,
+        to: ShardId,
+        call: C,
+    ) -> impl Future<Output = C::Reply>;
+}
 
 /// Java's `String.hashCode` over UTF-16 code units.
 pub fn java_string_hash(s: &str) -> i32 {
@@ -77,8 +112,8 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 
 /// The shard and offsets partition that coordinate `group`, from this
 /// shard's catalog copy; `None` while the offsets topic does not exist.
-pub fn locate(broker: &Broker, group: &str) -> Option<(ShardId, i32)> {
-    let catalog = broker.catalog();
+pub fn locate<H: GroupHost>(host: &Rc<H>, group: &str) -> Option<(ShardId, i32)> {
+    let catalog = host.catalog();
     let topic = catalog.topics.get(OFFSETS_TOPIC)?;
     let partition = partition_for(group, topic.partition_count());
     let shard = *topic.shards.get(partition as usize)?;
@@ -162,29 +197,62 @@ fn code(e: ResponseError) -> i16 {
     e.code()
 }
 
+/// A failed append to `__consumer_offsets`, as Kafka's group coordinator
+/// reports it to the committing client.
+fn group_append_error(e: &PartitionError) -> i16 {
+    code(match e {
+        PartitionError::Gone | PartitionError::NotLeader => ResponseError::NotCoordinator,
+        PartitionError::NotEnoughReplicas { .. }
+        | PartitionError::NotEnoughReplicasAfterAppend { .. }
+        | PartitionError::TimedOut => ResponseError::CoordinatorNotAvailable,
+        PartitionError::MessageTooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
+        PartitionError::Storage(_) => ResponseError::CoordinatorNotAvailable,
+        _ => ResponseError::UnknownServerError,
+    })
+}
+
+/// To the shard that coordinates a consumer group (or every shard, for
+/// ListGroups). `Err` is a Kafka error code for the whole group.
+pub struct GroupShardCall(pub Box<GroupCall>);
+
+impl<H: GroupHost> ShardCall<H> for GroupShardCall {
+    type Reply = Result<GroupAnswer, i16>;
+    fn serve(self, host: Rc<H>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move { GroupCoordinator::serve(&host, *self.0).await })
+    }
+    /// The coordinator is moving or stopping: the client finds it again.
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(code(ResponseError::CoordinatorNotAvailable))
+    }
+}
+
 /// Routes `call` to the coordinator of `group`. `Err` is a Kafka error code
 /// for the whole group: COORDINATOR_NOT_AVAILABLE before the offsets topic
 /// exists or when the owner cannot be reached, NOT_COORDINATOR, ...
-pub async fn call(broker: &Rc<Broker>, group: &str, call: GroupCall) -> Result<GroupAnswer, i16> {
-    let Some((owner, _)) = locate(broker, group) else {
+pub async fn call<H: GroupHost>(
+    host: &Rc<H>,
+    group: &str,
+    call: GroupCall,
+) -> Result<GroupAnswer, i16> {
+    let Some((owner, _)) = locate(host, group) else {
         return Err(code(ResponseError::CoordinatorNotAvailable));
     };
-    broker.call(owner, GroupShardCall(Box::new(call))).await
+    host.call(owner, GroupShardCall(Box::new(call))).await
 }
 
 /// Asks every shard for its groups (ListGroups).
-pub async fn list_all(
-    broker: &Rc<Broker>,
+pub async fn list_all<H: GroupHost>(
+    host: &Rc<H>,
     states: Vec<String>,
     types: Vec<String>,
 ) -> Vec<ListedGroup> {
-    let asks = (0..broker.mesh().shard_count()).map(|shard| {
+    let asks = (0..host.shard_count()).map(|shard| {
         let call = GroupCall::List {
             states: states.clone(),
             types: types.clone(),
         };
         async move {
-            match broker
+            match host
                 .call(ShardId(shard), GroupShardCall(Box::new(call)))
                 .await
             {
@@ -266,11 +334,11 @@ impl GroupCoordinator {
     /// Replays the partitions of `__consumer_offsets` (if the topic exists)
     /// this shard holds and leads, from the log start: offsets and groups as
     /// of the last record.
-    pub async fn load(broker: &Rc<Broker>) -> Result<(), String> {
-        let catalog = broker.catalog();
+    pub async fn load<H: GroupHost>(host: &Rc<H>) -> Result<(), String> {
+        let catalog = host.catalog();
         if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
             for index in 0..topic.partition_count() {
-                if broker
+                if host
                     .partition(OFFSETS_TOPIC, index)
                     .is_some_and(|p| p.is_leader())
                 {
@@ -278,28 +346,28 @@ impl GroupCoordinator {
                     // (they answer COORDINATOR_LOAD_IN_PROGRESS), never the
                     // broker's start; corrupt ranges are skipped with a log
                     // line inside load_partition.
-                    if let Err(e) = Self::load_partition(broker, index).await {
+                    if let Err(e) = Self::load_partition(host, index).await {
                         log::error!("{OFFSETS_TOPIC}-{index}: groups not loaded: {e}");
                     }
                 }
             }
         }
-        broker.groups.loading.set(false);
+        host.groups().loading.set(false);
         Ok(())
     }
 
     /// This broker became (or stopped being) the leader of an offsets
     /// partition: its groups are loaded from the replicated log (or
     /// forgotten here; the new leader's broker coordinates them now).
-    pub async fn leadership_changed(broker: &Rc<Broker>, index: i32) {
-        let leads = broker
+    pub async fn leadership_changed<H: GroupHost>(host: &Rc<H>, index: i32) {
+        let leads = host
             .partition(OFFSETS_TOPIC, index)
             .is_some_and(|p| p.is_leader());
         if !leads {
-            broker.groups.forget_partition(index);
+            host.groups().forget_partition(index);
             return;
         }
-        if let Err(e) = Self::load_partition(broker, index).await {
+        if let Err(e) = Self::load_partition(host, index).await {
             log::error!("{OFFSETS_TOPIC}-{index}: groups not loaded: {e}");
         }
     }
@@ -310,10 +378,10 @@ impl GroupCoordinator {
 
     /// Replays one offsets partition; its groups answer
     /// COORDINATOR_LOAD_IN_PROGRESS until it is done.
-    async fn load_partition(broker: &Rc<Broker>, index: i32) -> Result<(), String> {
-        let coordinator = &broker.groups;
-        let session_timeout_ms = broker.config.broker.group_consumer_session_timeout_ms;
-        let Some(partition) = broker.partition(OFFSETS_TOPIC, index) else {
+    async fn load_partition<H: GroupHost>(host: &Rc<H>, index: i32) -> Result<(), String> {
+        let coordinator = host.groups();
+        let session_timeout_ms = host.broker_config().group_consumer_session_timeout_ms;
+        let Some(partition) = host.partition(OFFSETS_TOPIC, index) else {
             return Ok(());
         };
         coordinator.loading_partitions.borrow_mut().insert(index);
@@ -444,13 +512,13 @@ impl GroupCoordinator {
     }
 
     /// Serves one call on this (the owner) shard.
-    pub async fn serve(broker: &Rc<Broker>, call: GroupCall) -> Result<GroupAnswer, i16> {
-        if broker.groups.loading.get() {
+    pub async fn serve<H: GroupHost>(host: &Rc<H>, call: GroupCall) -> Result<GroupAnswer, i16> {
+        if host.groups().loading.get() {
             return Err(code(ResponseError::CoordinatorLoadInProgress));
         }
         match call {
             GroupCall::List { states, types } => {
-                Ok(GroupAnswer::List(broker.groups.list(&states, &types)))
+                Ok(GroupAnswer::List(host.groups().list(&states, &types)))
             }
             GroupCall::Join {
                 version,
@@ -458,28 +526,28 @@ impl GroupCoordinator {
                 client_host,
                 request,
             } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                classic::join(broker, partition, version, client_id, client_host, request)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                classic::join(host, partition, version, client_id, client_host, request)
                     .await
                     .map(GroupAnswer::Join)
             }
             GroupCall::Sync { request } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                classic::sync(broker, partition, request)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                classic::sync(host, partition, request)
                     .await
                     .map(GroupAnswer::Sync)
             }
             GroupCall::Heartbeat { request } => {
-                owned_partition(broker, &request.group_id.0)?;
-                classic::heartbeat(broker, request).map(GroupAnswer::Heartbeat)
+                owned_partition(host, &request.group_id.0)?;
+                classic::heartbeat(host, request).map(GroupAnswer::Heartbeat)
             }
             GroupCall::Leave { version, request } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                classic::leave(broker, partition, version, request).map(GroupAnswer::Leave)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                classic::leave(host, partition, version, request).map(GroupAnswer::Leave)
             }
             GroupCall::OffsetCommit { request } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                classic::offset_commit(broker, partition, request)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                classic::offset_commit(host, partition, request)
                     .await
                     .map(GroupAnswer::OffsetCommit)
             }
@@ -489,9 +557,9 @@ impl GroupCoordinator {
                 member_id,
                 member_epoch,
             } => {
-                owned_partition(broker, &group)?;
-                let checked = match broker
-                    .groups
+                owned_partition(host, &group)?;
+                let checked = match host
+                    .groups()
                     .groups
                     .borrow()
                     .get(&group)
@@ -502,22 +570,22 @@ impl GroupCoordinator {
                 };
                 checked.map_err(code)?;
                 Ok(GroupAnswer::OffsetFetch(
-                    broker.groups.offset_fetch(&group, topics),
+                    host.groups().offset_fetch(&group, topics),
                 ))
             }
             GroupCall::Describe { group } => {
-                owned_partition(broker, &group)?;
-                Ok(GroupAnswer::Describe(classic::describe(broker, &group)))
+                owned_partition(host, &group)?;
+                Ok(GroupAnswer::Describe(classic::describe(host, &group)))
             }
             GroupCall::Delete { group } => {
-                let partition = owned_partition(broker, &group)?;
-                classic::delete(broker, partition, &group)
+                let partition = owned_partition(host, &group)?;
+                classic::delete(host, partition, &group)
                     .await
                     .map(|_| GroupAnswer::Delete)
             }
             GroupCall::OffsetDelete { request } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                classic::offset_delete(broker, partition, request)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                classic::offset_delete(host, partition, request)
                     .await
                     .map(GroupAnswer::OffsetDelete)
             }
@@ -527,15 +595,15 @@ impl GroupCoordinator {
                 client_host,
                 request,
             } => {
-                let partition = owned_partition(broker, &request.group_id.0)?;
-                consumer::heartbeat(broker, partition, version, client_id, client_host, request)
+                let partition = owned_partition(host, &request.group_id.0)?;
+                consumer::heartbeat(host, partition, version, client_id, client_host, request)
                     .await
                     .map(GroupAnswer::ConsumerHeartbeat)
             }
             GroupCall::ConsumerDescribe { group } => {
-                owned_partition(broker, &group)?;
+                owned_partition(host, &group)?;
                 Ok(GroupAnswer::ConsumerDescribe(consumer::describe(
-                    broker, &group,
+                    host, &group,
                 )))
             }
         }
@@ -616,17 +684,17 @@ impl GroupCoordinator {
     }
 
     /// Session, rebalance and join deadlines of every group on this shard.
-    fn sweep(broker: &Rc<Broker>) {
+    fn sweep<H: GroupHost>(host: &Rc<H>) {
         let now = Instant::now();
         let mut persist = Vec::new();
         {
-            let mut groups = broker.groups.groups.borrow_mut();
+            let mut groups = host.groups().groups.borrow_mut();
             for group in groups.values_mut() {
-                if let Some(entry) = classic::expire(broker, group, now) {
+                if let Some(entry) = classic::expire(host, group, now) {
                     persist.push((group.partition, entry));
                 }
                 if let Some(c) = group.consumer.as_mut() {
-                    let records = consumer::expire(broker, &group.id, c, now);
+                    let records = consumer::expire(host, &group.id, c, now);
                     persist.extend(records.into_iter().map(|r| (group.partition, r)));
                 }
             }
@@ -637,36 +705,36 @@ impl GroupCoordinator {
             by_partition.entry(partition).or_default().push(entry);
         }
         for (partition, entries) in by_partition {
-            persist_later(broker, partition, entries);
+            persist_later(host, partition, entries);
         }
     }
 }
 
 /// The coordinator's background task: sweeps deadlines until the shard stops.
-pub async fn sweep_loop(broker: Rc<Broker>) {
+pub async fn sweep_loop<H: GroupHost>(host: Rc<H>) {
     loop {
         glommio::timer::sleep(SWEEP_INTERVAL).await;
-        GroupCoordinator::sweep(&broker);
+        GroupCoordinator::sweep(&host);
     }
 }
 
 /// The group's offsets partition, if this shard owns it; NOT_COORDINATOR
 /// otherwise (the catalog moved it, or the caller's copy is stale).
-fn owned_partition(broker: &Broker, group: &str) -> Result<i32, i16> {
+fn owned_partition<H: GroupHost>(host: &Rc<H>, group: &str) -> Result<i32, i16> {
     if group.is_empty() || group.len() > limits::GROUP_ID_BYTES_MAX {
         return Err(code(ResponseError::InvalidGroupId));
     }
     let (owner, partition) =
-        locate(broker, group).ok_or(code(ResponseError::CoordinatorNotAvailable))?;
-    if owner != broker.shard()
-        || !broker
+        locate(host, group).ok_or(code(ResponseError::CoordinatorNotAvailable))?;
+    if owner != host.shard()
+        || !host
             .partition(OFFSETS_TOPIC, partition)
             .is_some_and(|p| p.is_leader())
     {
         return Err(code(ResponseError::NotCoordinator));
     }
-    if broker
-        .groups
+    if host
+        .groups()
         .loading_partitions
         .borrow()
         .contains(&partition)
@@ -678,12 +746,12 @@ fn owned_partition(broker: &Broker, group: &str) -> Result<i32, i16> {
 
 /// Appends records to a group's offsets partition and waits until they are
 /// durable.
-pub(crate) async fn append(
-    broker: &Rc<Broker>,
+pub(crate) async fn append<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     entries: &[(Bytes, Option<Bytes>)],
 ) -> Result<(), PartitionError> {
-    let p = broker
+    let p = host
         .partition(OFFSETS_TOPIC, partition)
         .ok_or(PartitionError::Gone)?;
     let batch = records::batch(entries, now_ms());
@@ -692,7 +760,7 @@ pub(crate) async fn append(
     let Some(commit) = commit else {
         return Ok(());
     };
-    broker.committer.schedule(&p);
+    host.schedule_commit(&p);
     drop(p);
     // Kafka's offsets.commit.timeout.ms: past it the commit is reported as
     // failed (it may still be replicated later).
@@ -711,19 +779,19 @@ const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 
 /// Appends in a detached task: group metadata written from synchronous
 /// paths (the sweep, a leave), where nobody waits for the answer.
-pub(crate) fn persist_later(
-    broker: &Rc<Broker>,
+pub(crate) fn persist_later<H: GroupHost>(
+    host: &Rc<H>,
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,
 ) {
     if entries.is_empty() {
         return;
     }
-    let queue = broker.background;
-    let broker = broker.clone();
+    let queue = host.background_queue();
+    let host = host.clone();
     glommio::spawn_local_into(
         async move {
-            if let Err(e) = append(&broker, partition, &entries).await {
+            if let Err(e) = append(&host, partition, &entries).await {
                 log::warn!("{OFFSETS_TOPIC}-{partition}: group metadata not written: {e}");
             }
         },

@@ -8,3 +8,11 @@ pub mod batch;
 pub mod frame;
 pub mod internal;
 pub mod records;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+/// A topic's name as the Kafka messages carry it.
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}

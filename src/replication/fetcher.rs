@@ -22,10 +22,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::BrokerConnection;
+use super::ReplicationHost;
 use crate::log::throttled;
 use crate::partition::replica::FetchedBatches;
 use crate::partition::Partition;
-use crate::server::broker::Broker;
 
 const FETCH_VERSION: i16 = 12;
 const EPOCH_VERSION: i16 = 3;
@@ -36,19 +36,19 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 type Key = (String, i32);
 
-pub async fn run(broker: Rc<Broker>, leader: i32) {
-    let me = broker.config.broker.node_id;
-    let client_id = format!("corelog-replica-{me}-shard-{}", broker.shard().0);
+pub async fn run<H: ReplicationHost>(host: Rc<H>, leader: i32) {
+    let me = host.node_id();
+    let client_id = format!("corelog-replica-{me}-shard-{}", host.shard().0);
     let mut connection: Option<BrokerConnection> = None;
     // The leader epoch each partition was last checked for divergence in.
     let mut checked: HashMap<Key, i32> = HashMap::new();
     let mut backoff = BACKOFF_MIN;
     log::info!("replica fetcher for broker {leader} started");
     loop {
-        if crate::server::shutdown_requested() {
+        if crate::shard::shutdown::requested() {
             break;
         }
-        let followed: Vec<Rc<Partition>> = broker
+        let followed: Vec<Rc<Partition>> = host
             .local_partitions()
             .into_iter()
             .filter(|p| p.replica_state().followed_leader() == Some(leader))
@@ -63,12 +63,12 @@ pub async fn run(broker: Rc<Broker>, leader: i32) {
         });
         let outcome = async {
             if connection.is_none() {
-                let addr = leader_address(&broker, leader)?;
+                let addr = leader_address(&*host, leader)?;
                 connection = Some(BrokerConnection::connect(addr, client_id.clone()).await?);
             }
             let conn = connection.as_mut().expect("connected above");
             check_epochs(conn, me, &followed, &mut checked).await?;
-            fetch_round(&broker, conn, me, leader, &followed, &mut checked).await
+            fetch_round(&host, conn, me, leader, &followed, &mut checked).await
         }
         .await;
         match outcome {
@@ -81,12 +81,15 @@ pub async fn run(broker: Rc<Broker>, leader: i32) {
             }
         }
     }
-    broker.replication.fetcher_stopped(leader);
+    host.replication().fetcher_stopped(leader);
     log::info!("replica fetcher for broker {leader} stopped");
 }
 
-fn leader_address(broker: &Broker, leader: i32) -> Result<std::net::SocketAddr, String> {
-    let catalog = broker.catalog();
+fn leader_address<H: ReplicationHost>(
+    host: &H,
+    leader: i32,
+) -> Result<std::net::SocketAddr, String> {
+    let catalog = host.catalog();
     let record = catalog
         .brokers
         .get(&leader)
@@ -187,15 +190,15 @@ async fn check_epochs(
 
 /// One Fetch for every checked partition; appends, waits for durability and
 /// takes the leader's high watermark.
-async fn fetch_round(
-    broker: &Rc<Broker>,
+async fn fetch_round<H: ReplicationHost>(
+    host: &Rc<H>,
     conn: &mut BrokerConnection,
     me: i32,
     leader: i32,
     followed: &[Rc<Partition>],
     checked: &mut HashMap<Key, i32>,
 ) -> Result<(), String> {
-    let config = &broker.config.broker;
+    let config = host.broker_config();
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut asked: Vec<(Rc<Partition>, i32)> = Vec::new();
     for p in followed {
@@ -270,7 +273,7 @@ async fn fetch_round(
                         }
                         match p.append_replicated(leader, *epoch, &fetched) {
                             Ok(Some(wait)) => {
-                                broker.committer.schedule(p);
+                                host.schedule_commit(p);
                                 waits.push(wait);
                             }
                             Ok(None) => {}

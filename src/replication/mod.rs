@@ -7,20 +7,88 @@
 //! module moves data and proposes ISR changes. ISR changes go to shard 0,
 //! which commits them through the controller quorum (Kafka's
 //! AlterPartition); the new ISR reaches the partition with the catalog.
+//!
+//! What replication may read and do on its shard is [`ReplicationHost`],
+//! implemented by the server's broker: it never sees the broker itself.
 
 pub mod client;
 pub mod fetcher;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures::future::LocalBoxFuture;
+use glommio::TaskQueueHandle;
+
+use crate::config::BrokerDefaults;
+use crate::metadata::Catalog;
 use crate::partition::replica::IsrChange;
 use crate::partition::{Fetched, Partition, PartitionError};
-use crate::server::broker::Broker;
-use crate::server::routing::AlterIsr;
+use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
+
+/// What replication needs of its shard: the partitions it holds, the
+/// catalog, the static broker settings, the task queues and the calls to
+/// other shards. One per shard (the server's broker implements it).
+pub trait ReplicationHost: Sized + 'static {
+    /// This node's broker id.
+    fn node_id(&self) -> i32;
+    fn shard(&self) -> ShardId;
+    /// The broker settings from the node's configuration (not the dynamic
+    /// ones from the catalog).
+    fn broker_config(&self) -> &BrokerDefaults;
+    /// Whether the node is in a cluster (has a controller quorum).
+    fn cluster_mode(&self) -> bool;
+    fn catalog(&self) -> Rc<Catalog>;
+    /// Every partition this shard holds (led or followed).
+    fn local_partitions(&self) -> Vec<Rc<Partition>>;
+    /// This shard's replication state.
+    fn replication(&self) -> &Replication;
+    /// Has the shard's group commit make `partition`'s appends durable.
+    fn schedule_commit(&self, partition: &Rc<Partition>);
+    /// The queue requests are served in (fetchers run there: acks=all
+    /// waits on them).
+    fn requests_queue(&self) -> TaskQueueHandle;
+    /// The queue for work that must not delay requests.
+    fn background_queue(&self) -> TaskQueueHandle;
+    /// Serves `call` on shard `to`: directly when it is this shard, over
+    /// the mesh otherwise.
+    fn call<C: ShardCall<Self>>(
+        self: &Rc<Self>,
+        to: ShardId,
+        call: C,
+    ) -> impl Future<Output = C::Reply>;
+    /// Only on shard 0: has the controller commit a leader's ISR change.
+    fn alter_isr(
+        self: &Rc<Self>,
+        topic: String,
+        partition: i32,
+        change: IsrChange,
+    ) -> impl Future<Output = Result<(), String>>;
+}
+
+/// To shard 0: have the controller commit a leader's ISR change.
+pub struct AlterIsr {
+    pub topic: String,
+    pub partition: i32,
+    pub change: IsrChange,
+}
+
+impl<H: ReplicationHost> ShardCall<H> for AlterIsr {
+    type Reply = Result<(), String>;
+    fn serve(self, host: Rc<H>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            host.alter_isr(self.topic, self.partition, self.change)
+                .await
+        })
+    }
+    fn unreachable(e: MeshError) -> Self::Reply {
+        Err(e.to_string())
+    }
+}
 
 /// One per shard.
 #[derive(Default)]
@@ -35,16 +103,16 @@ impl Replication {
     /// Starts a fetcher for every leader this shard now follows a partition
     /// of (after each catalog change). Fetchers stop by themselves when they
     /// have nothing left to follow.
-    pub fn sync(broker: &Rc<Broker>) {
-        let leaders: HashSet<i32> = broker
+    pub fn sync<H: ReplicationHost>(host: &Rc<H>) {
+        let leaders: HashSet<i32> = host
             .local_partitions()
             .iter()
             .filter_map(|p| p.replica_state().followed_leader())
             .collect();
         for leader in leaders {
-            if broker.replication.fetchers.borrow_mut().insert(leader) {
-                let queue = broker.requests;
-                glommio::spawn_local_into(fetcher::run(broker.clone(), leader), queue)
+            if host.replication().fetchers.borrow_mut().insert(leader) {
+                let queue = host.requests_queue();
+                glommio::spawn_local_into(fetcher::run(host.clone(), leader), queue)
                     .expect("task queue exists")
                     .detach();
             }
@@ -58,10 +126,10 @@ impl Replication {
 
     /// Sends an ISR change to the controller (through shard 0) unless one
     /// for the same partition is already on its way.
-    pub fn propose_isr(broker: &Rc<Broker>, partition: &Partition, change: IsrChange) {
+    pub fn propose_isr<H: ReplicationHost>(host: &Rc<H>, partition: &Partition, change: IsrChange) {
         let key = (partition.topic.clone(), partition.index);
-        if !broker
-            .replication
+        if !host
+            .replication()
             .isr_pending
             .borrow_mut()
             .insert(key.clone())
@@ -75,8 +143,8 @@ impl Replication {
             change.isr,
             change.leader_epoch
         );
-        let broker = broker.clone();
-        let queue = broker.background;
+        let host = host.clone();
+        let queue = host.background_queue();
         glommio::spawn_local_into(
             async move {
                 let call = AlterIsr {
@@ -84,10 +152,10 @@ impl Replication {
                     partition: key.1,
                     change,
                 };
-                if let Err(e) = broker.call(ShardId(0), call).await {
+                if let Err(e) = host.call(ShardId(0), call).await {
                     log::info!("{}-{}: ISR change not made: {e}", key.0, key.1);
                 }
-                broker.replication.isr_pending.borrow_mut().remove(&key);
+                host.replication().isr_pending.borrow_mut().remove(&key);
             },
             queue,
         )
@@ -97,8 +165,8 @@ impl Replication {
 }
 
 /// A follower's fetch on the leader's owner shard.
-pub async fn serve_follower_fetch(
-    broker: &Rc<Broker>,
+pub async fn serve_follower_fetch<H: ReplicationHost>(
+    host: &Rc<H>,
     partition: &Rc<Partition>,
     replica: i32,
     offset: i64,
@@ -109,23 +177,23 @@ pub async fn serve_follower_fetch(
         .read_for_replica(replica, offset, max_bytes, current_leader_epoch)
         .await?;
     if let Some(change) = read.isr_change {
-        Replication::propose_isr(broker, partition, change);
+        Replication::propose_isr(host, partition, change);
     }
     Ok(read.fetched)
 }
 
 /// The leader's periodic ISR check (Kafka runs it every half lag time):
 /// followers that stopped catching up leave the ISR.
-pub async fn isr_shrink_loop(broker: Rc<Broker>) {
+pub async fn isr_shrink_loop<H: ReplicationHost>(host: Rc<H>) {
     let lag_max =
-        Duration::from_millis(broker.config.broker.replica_lag_time_max_ms.max(100) as u64);
+        Duration::from_millis(host.broker_config().replica_lag_time_max_ms.max(100) as u64);
     let every = (lag_max / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
-    while !crate::server::shutdown_requested() {
+    while !crate::shard::shutdown::requested() {
         glommio::timer::sleep(every).await;
-        if broker.cluster_mode() {
-            for partition in broker.local_partitions() {
+        if host.cluster_mode() {
+            for partition in host.local_partitions() {
                 if let Some(change) = partition.isr_shrink_wanted(lag_max) {
-                    Replication::propose_isr(&broker, &partition, change);
+                    Replication::propose_isr(&host, &partition, change);
                 }
             }
         }

@@ -7,7 +7,6 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use crate::partition::commit::Committer;
 use crate::partition::replica::ReplicaState;
 use crate::partition::{now_ms, Partition};
 use crate::shard::mesh::{self, HostReady, Mesh, ShardCall};
+use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
 use crate::shard::ShardId;
 
@@ -391,7 +391,7 @@ pub async fn run_shard(
                 if let Some(broker) = slot.get() {
                     return Some(broker.clone());
                 }
-                if super::shutdown_requested() {
+                if shutdown::requested() {
                     return None;
                 }
                 glommio::timer::sleep(Duration::from_millis(1)).await;
@@ -404,7 +404,7 @@ pub async fn run_shard(
     let joined = futures::future::select(
         Box::pin(Mesh::join(mesh_builder, requests, host)),
         Box::pin(async {
-            while !super::shutdown_requested() {
+            while !shutdown::requested() {
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }),
@@ -436,7 +436,7 @@ pub async fn run_shard(
         // Metadata a client gets already lists this broker.
         Ok(broker) if shard.0 == 0 && config.cluster.has_quorum() => {
             me.enter("joining the cluster");
-            match ClusterNode::start(&broker).await {
+            match ClusterNode::start(&config, broker.clone()).await {
                 Ok(node) => {
                     let _ = broker.cluster.set(node);
                     Ok(broker)
@@ -450,12 +450,12 @@ pub async fn run_shard(
     // waiting; the supervisor bounds the whole start.
     if let Err(e) = &started {
         log::error!("shard {shard} failed to start: {e}");
-        super::SHUTDOWN.store(true, Ordering::SeqCst);
+        shutdown::request();
     }
     me.enter("waiting for the other shards");
     wait_for_all_shards(&watch, &me).await?;
     let broker = started?;
-    if super::shutdown_requested() {
+    if shutdown::requested() {
         me.enter("stopping before it served");
         shutdown(&broker).await;
         return Ok(());
@@ -467,7 +467,7 @@ pub async fn run_shard(
     let listener = match TcpListener::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
-            super::SHUTDOWN.store(true, Ordering::SeqCst);
+            shutdown::request();
             return Err(format!("cannot listen on {}: {e}", config.listen));
         }
     };
@@ -507,7 +507,7 @@ pub async fn run_shard(
         )
         .expect("task queue exists")
     };
-    while !super::shutdown_requested() {
+    while !shutdown::requested() {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     me.enter("shutting down");
@@ -526,7 +526,7 @@ pub async fn run_shard(
 /// process, so this needs no deadline of its own.
 async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) -> Result<(), String> {
     me.set_started();
-    while watch.started() < watch.shards().len() && !super::shutdown_requested() {
+    while watch.started() < watch.shards().len() && !shutdown::requested() {
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
     log::debug!("shard {}: all shards started", me.index());
@@ -576,12 +576,12 @@ async fn start(
         replication: Default::default(),
     });
     let _ = slot.set(broker.clone());
-    if super::shutdown_requested() {
+    if shutdown::requested() {
         return Ok(broker);
     }
     me.enter("opening partitions");
     broker.apply_catalog(Rc::new(catalog)).await?;
-    if super::shutdown_requested() {
+    if shutdown::requested() {
         return Ok(broker);
     }
     me.enter("loading consumer groups");
@@ -712,7 +712,7 @@ async fn housekeep_loop(broker: Rc<Broker>) {
 /// Waits (bounded) for pending flushes, closes every log it can, prints stats.
 async fn shutdown(broker: &Rc<Broker>) {
     if let Some(node) = broker.cluster() {
-        node.shut_down(broker).await;
+        node.shut_down().await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline

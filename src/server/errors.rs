@@ -1,6 +1,10 @@
 //! The single mapping from corelog's internal errors to Kafka error codes.
 //! Handlers never pick a code by hand for these; storage and partitions
 //! return their own error enums and this edge translates them.
+//!
+//! One mapping lives with its service instead: how the group coordinator
+//! answers a failed append to `__consumer_offsets` (Kafka's coordinator
+//! semantics, in `group`).
 
 use kafka_protocol::error::ResponseError;
 
@@ -59,19 +63,5 @@ pub fn catalog_error(e: &CatalogError) -> i16 {
         CatalogError::Storage(_) => ResponseError::KafkaStorageError,
         // Retriable: the client refreshes metadata and asks again.
         CatalogError::Unavailable(_) => ResponseError::NotController,
-    })
-}
-
-/// A failed append to `__consumer_offsets`, as Kafka's group coordinator
-/// reports it to the committing client.
-pub fn group_append_error(e: &PartitionError) -> i16 {
-    code(match e {
-        PartitionError::Gone | PartitionError::NotLeader => ResponseError::NotCoordinator,
-        PartitionError::NotEnoughReplicas { .. }
-        | PartitionError::NotEnoughReplicasAfterAppend { .. }
-        | PartitionError::TimedOut => ResponseError::CoordinatorNotAvailable,
-        PartitionError::MessageTooLarge { .. } => ResponseError::InvalidCommitOffsetSize,
-        PartitionError::Storage(_) => ResponseError::CoordinatorNotAvailable,
-        _ => ResponseError::UnknownServerError,
     })
 }

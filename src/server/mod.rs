@@ -17,9 +17,10 @@ pub mod connection;
 pub mod dispatch;
 pub mod errors;
 pub mod handlers;
+pub mod hosts;
 pub mod routing;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,15 +30,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::config::Config;
 use crate::limits;
 use crate::metadata::Catalog;
+use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
-
-/// Set by the signal thread, by a shard that failed and by the supervisor;
-/// every shard polls it and shuts down cleanly.
-pub static SHUTDOWN: AtomicBool = AtomicBool::new(false);
-
-pub fn shutdown_requested() -> bool {
-    SHUTDOWN.load(Ordering::Relaxed)
-}
 
 /// Refuses ports another process listens on. The shards bind with
 /// SO_REUSEPORT, and Linux lets every socket of the same user that sets it
@@ -109,7 +103,7 @@ impl Drop for Finished {
         if !self.0.has_returned() {
             // A panic ended the shard: the others stop too.
             log::error!("shard {} stopped abnormally", self.0.index());
-            SHUTDOWN.store(true, Ordering::SeqCst);
+            shutdown::request();
         }
         self.0.set_finished();
     }
@@ -175,7 +169,7 @@ fn install_signal_handler() -> Result<(), RunError> {
                     eprintln!("corelog: signal {signal} again while stopping; exiting now");
                     std::process::exit(i32::from(EXIT_SIGNALLED_TWICE));
                 }
-                SHUTDOWN.store(true, Ordering::SeqCst);
+                shutdown::request();
             }
         })
         .map_err(|e| RunError::failed(format!("cannot start the signal thread: {e}")))?;
@@ -245,7 +239,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                     Err(e) => {
                         shard.set_started();
                         shard.set_returned();
-                        SHUTDOWN.store(true, Ordering::SeqCst);
+                        shutdown::request();
                         shard_failures
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -269,7 +263,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             Ok(handle) => handles.push(handle),
             Err(e) => {
                 // The shards already running wait for this one: stop them.
-                SHUTDOWN.store(true, Ordering::SeqCst);
+                shutdown::request();
                 for shard in &watch.shards()[index..] {
                     shard.set_started();
                     shard.set_finished();
@@ -333,7 +327,7 @@ fn supervise(
             };
         }
         let now = Instant::now();
-        if stop_deadline.is_none() && shutdown_requested() {
+        if stop_deadline.is_none() && shutdown::requested() {
             stop_deadline = Some(now + stop_bound);
         }
         if start_overrun.is_none()
@@ -348,7 +342,7 @@ fn supervise(
             );
             log::error!("{message}");
             start_overrun = Some(message);
-            SHUTDOWN.store(true, Ordering::SeqCst);
+            shutdown::request();
             // The shards that did start get a short moment to close their
             // logs; the stuck one is not waited for past it.
             stop_deadline = Some(now + tick * 20);

@@ -10,6 +10,11 @@
 //! in its `unreachable`. Callers go through [`Broker::call`], a direct call
 //! when the target is this shard, the mesh otherwise.
 //!
+//! The calls a service makes of its own kind on other shards live in that
+//! service, generic over its host trait (`replication::AlterIsr`,
+//! `group::GroupShardCall`); the
+//! broker serves them through the trait.
+//!
 //! Partition calls name partitions by topic and index; the owner looks them
 //! up in its own registry. A partition that is not (or no longer) here
 //! answers `PartitionError::Gone`, which clients see as
@@ -29,7 +34,6 @@ use super::broker::Broker;
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
 use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
 use crate::metadata::{Catalog, TopicMeta};
-use crate::partition::replica::IsrChange;
 use crate::partition::{Appended, Fetched, PartitionError};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
@@ -488,25 +492,6 @@ impl ShardCall<Broker> for AllocateProducerId {
     }
 }
 
-/// To shard 0: have the controller commit a leader's ISR change.
-pub struct AlterIsr {
-    pub topic: String,
-    pub partition: i32,
-    pub change: IsrChange,
-}
-
-impl ShardCall<Broker> for AlterIsr {
-    type Reply = Result<(), CatalogError>;
-    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move {
-            CatalogOwner::alter_isr(&broker, &self.topic, self.partition, self.change).await
-        })
-    }
-    fn unreachable(e: MeshError) -> Self::Reply {
-        Err(CatalogError::Unavailable(e.to_string()))
-    }
-}
-
 /// To shard 0: preferred-leader election (ElectLeaders); `None`: every
 /// partition.
 pub struct ElectPreferred(pub Option<Vec<(String, i32)>>);
@@ -542,21 +527,6 @@ impl ShardCall<Broker> for QuorumState {
     }
     fn unreachable(e: MeshError) -> Self::Reply {
         Err(e.to_string())
-    }
-}
-
-/// To the shard that coordinates a consumer group (or every shard, for
-/// ListGroups). `Err` is a Kafka error code for the whole group.
-pub struct Group(pub Box<crate::group::GroupCall>);
-
-impl ShardCall<Broker> for Group {
-    type Reply = Result<crate::group::GroupAnswer, i16>;
-    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move { crate::group::GroupCoordinator::serve(&broker, *self.0).await })
-    }
-    /// The coordinator is moving or stopping: the client finds it again.
-    fn unreachable(_: MeshError) -> Self::Reply {
-        Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
     }
 }
 

@@ -1,11 +1,13 @@
 //! The shard runtime, knowing nothing of Kafka: shard ids, the channel mesh
-//! that carries typed requests and replies between shards, and the watch the
-//! supervising thread keeps on every shard (phases, start, stop, stalls).
+//! that carries typed requests and replies between shards, the watch the
+//! supervising thread keeps on every shard (phases, start, stop, stalls) and
+//! the process-wide request to stop.
 //!
 //! One executor per shard; a shard never touches another shard's state, it
 //! sends it a message.
 
 pub mod mesh;
+pub mod shutdown;
 pub mod watch;
 
 /// Dense shard index, 0..shard count. Equal to the shard's index in the mesh.

@@ -15,8 +15,8 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::topic_name;
 use crate::protocol::internal::is_internal;
+use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::DeleteTopic;

@@ -11,7 +11,7 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::topic_name;
+use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::routing::PartitionSizes;
 use crate::shard::ShardId;

@@ -11,8 +11,8 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::topic_name;
 use crate::cluster::quorum::ElectionOutcome;
+use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::routing::ElectPreferred;
 use crate::shard::ShardId;

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::create_topics::create_with_defaults;
-use super::topic_name;
 use crate::metadata::{Catalog, TopicMeta};
+use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::errors;

@@ -32,10 +32,3 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
-
-use kafka_protocol::messages::TopicName;
-use kafka_protocol::protocol::StrBytes;
-
-pub fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}

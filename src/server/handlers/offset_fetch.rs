@@ -12,8 +12,8 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
-use super::topic_name;
 use crate::group::{self, GroupAnswer, GroupCall};
+use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 
 type Topics = Option<Vec<(String, Vec<i32>)>>;

@@ -181,8 +181,9 @@ impl Formatter {
                 if i > 0 {
                     out.write_all(&self.headers_separator)?;
                 }
-                out.write_all(name)?;
-                out.write_all(b":")?;
+                // Header keys are strings to Kafka's formatter: bytes that
+                // are not UTF-8 print as U+FFFD, as Java decodes them.
+                write!(out, "{}:", String::from_utf8_lossy(name))?;
                 out.write_all(self.bytes(*value))?;
             }
             self.separator(out, more_after(3))?;

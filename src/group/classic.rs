@@ -37,7 +37,7 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest,
     SyncGroupResponse,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::Decodable;
 
 use super::records::{self, GroupValue, MemberValue, OffsetValue};
 use super::{append, code, group_append_error, millis, persist_later, str_bytes, Group, GroupHost};

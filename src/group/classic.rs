@@ -37,10 +37,10 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, SyncGroupRequest,
     SyncGroupResponse,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::Decodable;
 
 use super::records::{self, GroupValue, MemberValue, OffsetValue};
-use super::{append, code, group_append_error, persist_later, Group, GroupHost};
+use super::{append, code, group_append_error, millis, persist_later, str_bytes, Group, GroupHost};
 use crate::limits;
 use crate::partition::now_ms;
 
@@ -429,14 +429,6 @@ fn join_error(e: ResponseError, member_id: &str) -> JoinGroupResponse {
         .with_error_code(code(e))
         .with_generation_id(-1)
         .with_member_id(str_bytes(member_id))
-}
-
-pub(crate) fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
-pub(crate) fn millis(ms: i32) -> Duration {
-    Duration::from_millis(ms.max(0) as u64)
 }
 
 enum Step<T> {

@@ -47,11 +47,11 @@ use regex::Regex;
 use uuid::Uuid;
 
 use super::assignor::{self, MemberSpec};
-use super::classic::{millis, str_bytes};
 use super::records::{
     self, ConsumerRecord, CurrentAssignment, MemberSubscription, Partitions, TopicMetadata,
 };
 use super::{append, code, group_append_error, Group, GroupHost, OFFSETS_TOPIC};
+use super::{millis, str_bytes};
 use crate::limits;
 use crate::metadata::{kafka_uuid, Catalog};
 

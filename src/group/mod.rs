@@ -50,6 +50,7 @@ use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
     SyncGroupRequest, SyncGroupResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 
 use crate::config::BrokerDefaults;
 use crate::limits;
@@ -66,6 +67,16 @@ pub use consumer::ConsumerGroup;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// How often each shard checks session, rebalance and join deadlines.
+/// A Kafka string from a Rust one.
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// A Kafka timeout in milliseconds (negative: none) as a duration.
+pub(crate) fn millis(ms: i32) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the group coordinator needs of its shard: the groups it holds, the
@@ -610,7 +621,6 @@ impl GroupCoordinator {
     }
 
     fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
-        use kafka_protocol::protocol::StrBytes;
         let groups = self.groups.borrow();
         groups
             .values()

@@ -43,7 +43,10 @@ use super::output::{
     error_text, find_coordinator, find_topic, flag, parse_key_values, str_bytes, topic_name,
     Cluster,
 };
-use crate::protocol::batch::{verify_crc, BatchError, BatchHeader, RecordsError};
+use crate::protocol::batch::{
+    verify_crc, BatchError, BatchHeader, RecordsError, BATCH_HEADER_BYTES,
+    BATCH_LENGTH_PREFIX_BYTES, MAGIC_V2,
+};
 use crate::protocol::records::{parse_records, records_section};
 
 /// Fetch v13+ names topics by id; v16 is the newest this tool was tested with.
@@ -56,14 +59,10 @@ const LIST_OFFSETS_LATEST: i64 = -1;
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Record batch header layout (v2), for reading batches without decoding.
+/// Where a batch's length and magic byte are, to split a fetched records
+/// section into batches and skip old message sets before parsing.
 const BATCH_LENGTH_AT: usize = 8;
-const BATCH_HEADER_BYTES: usize = 12;
-/// The whole v2 batch header.
-const BATCH_HEADER_V2_BYTES: usize = crate::protocol::batch::BATCH_HEADER_BYTES;
 const BATCH_MAGIC_AT: usize = 16;
-const ATTRIBUTE_LOG_APPEND_TIME: i16 = 0x08;
-const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 #[derive(clap::Args)]
 pub struct ConsoleConsumerArgs {
@@ -561,18 +560,18 @@ impl Consumer {
         let Some(at) = self.partitions.iter().position(|p| p.index == index) else {
             return Ok(());
         };
-        while records.len() >= BATCH_HEADER_BYTES {
+        while records.len() >= BATCH_LENGTH_PREFIX_BYTES {
             let length = i32::from_be_bytes(
-                records[BATCH_LENGTH_AT..BATCH_HEADER_BYTES]
+                records[BATCH_LENGTH_AT..BATCH_LENGTH_PREFIX_BYTES]
                     .try_into()
                     .expect("4 bytes"),
             );
-            let total = BATCH_HEADER_BYTES + length.max(0) as usize;
+            let total = BATCH_LENGTH_PREFIX_BYTES + length.max(0) as usize;
             if length < 0 || records.len() < total {
                 break;
             }
             let batch = records.split_to(total);
-            if total < BATCH_HEADER_V2_BYTES || batch[BATCH_MAGIC_AT] != 2 {
+            if total < BATCH_HEADER_BYTES || batch[BATCH_MAGIC_AT] as i8 != MAGIC_V2 {
                 continue; // an old message set: Kafka 4 and corelog store none
             }
             // Bytes from a broker are checked as the broker checks stored
@@ -583,14 +582,11 @@ impl Consumer {
                 CliError(format!("a batch of {}-{index} is corrupt: {e}", self.topic))
             })?;
             // Saturating, never wrapping to a position behind the consumer's.
-            let next_offset = header
-                .base_offset
-                .saturating_add(i64::from(header.last_offset_delta))
-                .saturating_add(1);
+            let next_offset = header.last_offset().saturating_add(1);
             if next_offset <= self.partitions[at].position {
                 continue;
             }
-            if header.attributes & ATTRIBUTE_CONTROL != 0 {
+            if header.is_control() {
                 self.partitions[at].position = next_offset;
                 continue;
             }
@@ -602,7 +598,7 @@ impl Consumer {
             };
             let section = records_section(&batch, &header).map_err(decode_error)?;
             let records = parse_records(&section, &header).map_err(decode_error)?;
-            let log_append = header.attributes & ATTRIBUTE_LOG_APPEND_TIME != 0;
+            let log_append = header.is_log_append_time();
             for view in &records {
                 let offset = header
                     .base_offset

@@ -278,7 +278,10 @@ fn refuses_storage_of_another_cluster_or_node() {
         "{}",
         run.stderr
     );
-    assert!(TcpStream::connect(&listen).is_err(), "nothing listens");
+    assert!(
+        !common::listening(listen.parse().unwrap()),
+        "nothing listens"
+    );
 
     // Formatting that directory for the other cluster is refused too.
     fs::remove_file(data.join("meta.properties")).unwrap();
@@ -543,7 +546,7 @@ fn dev_cluster_formats_and_runs_nodes_and_forwards_sigterm() {
     }
     let listening: Vec<u16> = [base, base + 1]
         .into_iter()
-        .filter(|p| TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], *p))).is_ok())
+        .filter(|p| common::listening(SocketAddr::from(([127, 0, 0, 1], *p))))
         .collect();
     assert!(listening.is_empty(), "nodes still listening: {listening:?}");
 }

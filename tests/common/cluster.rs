@@ -171,7 +171,7 @@ impl Cluster {
     pub fn wait_ready(&mut self, i: usize) {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr = self.addr(i);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        while !super::listening(addr) {
             assert!(
                 Instant::now() < deadline,
                 "node {} not ready after {READY_TIMEOUT:?}; its output:\n{}",

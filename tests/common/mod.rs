@@ -238,7 +238,7 @@ impl Broker {
                     self.stderr()
                 );
             }
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+            if listening(self.addr()) {
                 return;
             }
             if Instant::now() > deadline {
@@ -267,7 +267,7 @@ impl Broker {
     fn wait_port_closed(&self) {
         let started = Instant::now();
         let mut accepted = 0;
-        while TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+        while listening(self.addr()) {
             accepted += 1;
             if started.elapsed() > Duration::from_secs(10) {
                 eprintln!(
@@ -510,6 +510,19 @@ pub fn corelog(args: &[&str], stdin: &str) -> Run {
         status,
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Whether something accepts TCP connections on `addr`. A connect to a
+/// loopback port in the ephemeral range with nothing listening can succeed
+/// by itself: the kernel may pick that same port as the source, and the
+/// socket then connects to itself (TCP simultaneous open). `free_port` hands
+/// out ports from that range, so a start-up poll would take such a connect
+/// for a broker that is not listening yet; it is not counted.
+pub fn listening(addr: SocketAddr) -> bool {
+    match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        Ok(stream) => stream.local_addr().ok() != Some(addr),
+        Err(_) => false,
     }
 }
 

@@ -3,7 +3,7 @@
 //! as kafka-storage.sh does), for the cluster and replication tests.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;

@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod group;

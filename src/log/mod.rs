@@ -275,12 +275,7 @@ fn parse_start_checkpoint(bytes: &[u8]) -> Option<i64> {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 fn corrupt(what: impl Into<String>) -> LogError {
     LogError::Corrupt(what.into())

@@ -14,11 +14,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::io::Disk;
+
 pub const CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 
 /// Entries beyond this are dropped from the front (oldest epochs): a
 /// partition sees one entry per leader change.
 const ENTRIES_MAX: usize = 10_000;
+
+/// A checkpoint of `ENTRIES_MAX` entries is well under this; a larger file
+/// is not one, and is not read into memory.
+const CHECKPOINT_BYTES_MAX: usize = 64 + ENTRIES_MAX * 32;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaderEpochs {
@@ -34,11 +40,13 @@ impl LeaderEpochs {
     /// Reads the checkpoint; a missing or damaged file gives an empty cache
     /// (the partition then answers UNDEFINED for old epochs, and followers
     /// fall back to the high watermark, as Kafka does).
-    pub fn load(dir: &Path) -> LeaderEpochs {
-        let Ok(text) = std::fs::read_to_string(Self::path(dir)) else {
-            return LeaderEpochs::default();
+    pub async fn load<D: Disk>(disk: &D, dir: &Path) -> LeaderEpochs {
+        let bytes = match crate::io::read_whole_file(disk, &Self::path(dir)).await {
+            Ok(Some(bytes)) if bytes.len() <= CHECKPOINT_BYTES_MAX => bytes,
+            Ok(None) => return LeaderEpochs::default(),
+            Ok(Some(_)) | Err(_) => Vec::new(),
         };
-        match Self::parse(&text) {
+        match std::str::from_utf8(&bytes).ok().and_then(Self::parse) {
             Some(epochs) => epochs,
             None => {
                 log::warn!(
@@ -82,9 +90,9 @@ impl LeaderEpochs {
         text
     }
 
-    /// Writes the checkpoint durably. Blocking: run on the blocking pool.
-    pub fn write(dir: &Path, text: &str) -> std::io::Result<()> {
-        crate::io::replace_file_blocking(dir, CHECKPOINT_FILE, text.as_bytes())
+    /// Writes the checkpoint durably and atomically.
+    pub async fn write<D: Disk>(disk: &D, dir: &Path, text: &str) -> std::io::Result<()> {
+        crate::io::replace_file(disk, dir, CHECKPOINT_FILE, text.as_bytes()).await
     }
 
     pub fn entries(&self) -> &[(i32, i64)] {
@@ -213,13 +221,32 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips_and_rejects_damage() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = cache(&[(0, 0), (7, 1234)]);
-        LeaderEpochs::write(dir.path(), &c.to_text()).unwrap();
-        assert_eq!(LeaderEpochs::load(dir.path()), c);
-        std::fs::write(LeaderEpochs::path(dir.path()), "0\n2\n7 10\n3 20\n").unwrap();
-        assert_eq!(LeaderEpochs::load(dir.path()), LeaderEpochs::default());
-        std::fs::write(LeaderEpochs::path(dir.path()), "0\n3\n1 0\n").unwrap();
-        assert_eq!(LeaderEpochs::load(dir.path()), LeaderEpochs::default());
+        use crate::io::{replace_file, MemDisk};
+        use futures_lite::future::block_on;
+        let disk = MemDisk::new();
+        let dir = Path::new("/p-0");
+        block_on(async {
+            let c = cache(&[(0, 0), (7, 1234)]);
+            LeaderEpochs::write(&disk, dir, &c.to_text()).await.unwrap();
+            assert_eq!(LeaderEpochs::load(&disk, dir).await, c);
+            for damaged in ["0\n2\n7 10\n3 20\n", "0\n3\n1 0\n", "\u{fffd}"] {
+                replace_file(&disk, dir, CHECKPOINT_FILE, damaged.as_bytes())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    LeaderEpochs::load(&disk, dir).await,
+                    LeaderEpochs::default()
+                );
+            }
+            // A file far larger than any checkpoint is not read.
+            let huge = format!("0\n1\n1 0\n{}", " ".repeat(CHECKPOINT_BYTES_MAX));
+            replace_file(&disk, dir, CHECKPOINT_FILE, huge.as_bytes())
+                .await
+                .unwrap();
+            assert_eq!(
+                LeaderEpochs::load(&disk, dir).await,
+                LeaderEpochs::default()
+            );
+        });
     }
 }

@@ -29,6 +29,7 @@ use futures::channel::oneshot;
 use uuid::Uuid;
 
 use crate::config::TopicConfig;
+use crate::io::{Disk, DiskFile, DmaDisk};
 use crate::log::{throttled, CacheBudget, LogConfig, LogError, PartitionLog, Stamp};
 use crate::protocol::batch::{self, ProduceBatchError};
 use crate::protocol::records::{self, ProduceRules};
@@ -183,8 +184,8 @@ struct CommitWaiter {
     done: oneshot::Sender<Result<(), PartitionError>>,
 }
 
-struct State {
-    log: PartitionLog,
+struct State<D: Disk> {
+    log: PartitionLog<D>,
     config: TopicConfig,
     producers: ProducerStates,
     high_watermark: i64,
@@ -204,12 +205,18 @@ struct State {
     snapshots_due: Vec<(i64, Vec<u8>)>,
 }
 
-pub struct Partition {
+/// Generic over the disk so the simulation (`crate::sim`) runs the same
+/// code on a simulated one; the broker's partitions are `Partition<DmaDisk>`.
+pub struct Partition<D: Disk = DmaDisk> {
     pub topic: String,
     pub index: i32,
     pub topic_id: Uuid,
     dir: PathBuf,
-    state: RefCell<State>,
+    /// Every file of the partition goes through it: segments and indexes
+    /// (in the log), producer snapshots, the leader-epoch checkpoint and
+    /// `partition.metadata`.
+    disk: D,
+    state: RefCell<State<D>>,
     /// Set while the partition sits in the shard committer's dirty list.
     queued_for_commit: Cell<bool>,
     deleted: Cell<bool>,
@@ -232,16 +239,11 @@ pub fn log_config(config: &TopicConfig) -> LogConfig {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 const SNAPSHOT_SUFFIX: &str = ".snapshot";
 
-impl Partition {
+impl Partition<DmaDisk> {
     pub fn dir_name(topic: &str, index: i32) -> String {
         format!("{topic}-{index}")
     }
@@ -257,12 +259,36 @@ impl Partition {
         config: TopicConfig,
         cache_budget: Rc<CacheBudget>,
     ) -> Result<Partition, LogError> {
-        let dir = data_dir.join(Self::dir_name(topic, index));
-        let mut log = PartitionLog::open(&dir, log_config(&config)).await?;
+        Partition::open_on(
+            DmaDisk,
+            data_dir,
+            topic,
+            index,
+            topic_id,
+            config,
+            cache_budget,
+        )
+        .await
+    }
+}
+
+impl<D: Disk> Partition<D> {
+    /// [`Partition::open`] on a given disk.
+    pub async fn open_on(
+        disk: D,
+        data_dir: &Path,
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        config: TopicConfig,
+        cache_budget: Rc<CacheBudget>,
+    ) -> Result<Partition<D>, LogError> {
+        let dir = data_dir.join(Partition::dir_name(topic, index));
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, log_config(&config)).await?;
         log.set_cache_budget(cache_budget);
-        write_partition_metadata(&dir, topic_id)?;
+        write_partition_metadata(&disk, &dir, topic_id).await?;
         let (mut producers, from) =
-            load_newest_snapshot(&dir, log.start_offset(), log.end_offset());
+            load_newest_snapshot(&disk, &dir, log.start_offset(), log.end_offset()).await;
         let headers = log.plan_scan_headers(from).run().await?;
         for h in &headers {
             if producers.check(h) == SequenceCheck::Append {
@@ -270,16 +296,19 @@ impl Partition {
             }
         }
         let high_watermark = log.flushed_offset();
-        let mut epochs = epochs::LeaderEpochs::load(&dir);
+        let mut epochs = epochs::LeaderEpochs::load(&disk, &dir).await;
         if epochs.truncate_from_end(log.end_offset()) {
             // The log lost a torn tail the checkpoint had already seen.
-            epochs::LeaderEpochs::write(&dir, &epochs.to_text()).map_err(LogError::Io)?;
+            epochs::LeaderEpochs::write(&disk, &dir, &epochs.to_text())
+                .await
+                .map_err(LogError::Io)?;
         }
         Ok(Partition {
             topic: topic.to_string(),
             index,
             topic_id,
             dir,
+            disk,
             state: RefCell::new(State {
                 log,
                 config,
@@ -437,7 +466,7 @@ impl Partition {
     }
 
     fn wait_commit(
-        state: &mut State,
+        state: &mut State<D>,
         last_offset: i64,
         all_replicas: bool,
     ) -> oneshot::Receiver<Result<(), PartitionError>> {
@@ -460,7 +489,7 @@ impl Partition {
     }
 
     /// Takes the log's pending writes as a job for the shard committer.
-    pub(crate) fn take_flush(&self) -> Option<crate::log::FlushJob> {
+    pub fn take_flush(&self) -> Option<crate::log::FlushJob<D>> {
         self.queued_for_commit.set(false);
         self.state.borrow_mut().log.take_flush()
     }
@@ -468,7 +497,10 @@ impl Partition {
     /// Applies a finished flush: moves the high watermark, answers the
     /// produces it covered and wakes waiting fetches; on failure answers the
     /// discarded produces with a storage error and forgets their producer state.
-    pub(crate) fn complete_flush(&self, outcome: crate::log::FlushOutcome) -> Option<SnapshotsDue> {
+    pub(crate) fn complete_flush(
+        &self,
+        outcome: crate::log::FlushOutcome<D>,
+    ) -> Option<SnapshotsDue> {
         let mut state = self.state.borrow_mut();
         match state.log.complete_flush(outcome) {
             Ok(flushed) => {
@@ -517,12 +549,9 @@ impl Partition {
     }
 
     /// Applies a finished flush and writes the producer snapshots it made due.
-    pub(crate) async fn apply_flush(&self, outcome: crate::log::FlushOutcome) {
+    pub async fn apply_flush(&self, outcome: crate::log::FlushOutcome<D>) {
         if let Some((dir, due)) = self.complete_flush(outcome) {
-            let written = glommio::executor()
-                .spawn_blocking(move || write_snapshots(&dir, &due))
-                .await;
-            if let Err(e) = written {
+            if let Err(e) = write_snapshots(&self.disk, &dir, &due).await {
                 log::warn!(
                     "{}-{}: producer snapshot not written: {e}",
                     self.topic,
@@ -776,7 +805,7 @@ impl Partition {
                     self.index
                 );
             }
-            prune_snapshots(&self.dir, self.log_start_offset());
+            prune_snapshots(&self.disk, &self.dir, self.log_start_offset()).await;
         }
         let clean = self.state.borrow_mut().log.plan_clean(now);
         if let Some(job) = clean {
@@ -826,7 +855,7 @@ impl Partition {
         };
         if let Some(job) = job {
             job.run().await.map_err(|e| storage_error(&e))?;
-            prune_snapshots(&self.dir, self.log_start_offset());
+            prune_snapshots(&self.disk, &self.dir, self.log_start_offset()).await;
         }
         Ok(self.log_start_offset())
     }
@@ -905,70 +934,66 @@ fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
 }
 
 /// Writes producer-state snapshots, each atomically and durably (a torn
-/// write is never mistaken for a snapshot). Blocking; run on the blocking
-/// pool.
-pub fn write_snapshots(dir: &Path, due: &[(i64, Vec<u8>)]) -> std::io::Result<()> {
+/// write is never mistaken for a snapshot), then prunes old ones.
+async fn write_snapshots<D: Disk>(
+    disk: &D,
+    dir: &Path,
+    due: &[(i64, Vec<u8>)],
+) -> std::io::Result<()> {
     for (offset, bytes) in due {
-        crate::io::replace_file_blocking(dir, &snapshot_name(*offset), bytes)?;
+        crate::io::replace_file(disk, dir, &snapshot_name(*offset), bytes).await?;
     }
-    prune_snapshots(dir, 0);
+    prune_snapshots(disk, dir, 0).await;
     Ok(())
 }
 
-fn list_snapshots(dir: &Path) -> Vec<i64> {
-    let mut offsets: Vec<i64> = std::fs::read_dir(dir)
+async fn list_snapshots<D: Disk>(disk: &D, dir: &Path) -> Vec<i64> {
+    let mut offsets: Vec<i64> = disk
+        .list_dir(dir)
+        .await
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(SNAPSHOT_SUFFIX)?.parse().ok()
-        })
+        .filter_map(|name| name.strip_suffix(SNAPSHOT_SUFFIX)?.parse().ok())
         .collect();
     offsets.sort_unstable();
     offsets
 }
 
 /// Removes producer snapshots past `end` (the log was cut there).
-fn remove_snapshots_after(dir: &Path, end: i64) {
-    for offset in list_snapshots(dir) {
+async fn remove_snapshots_after<D: Disk>(disk: &D, dir: &Path, end: i64) {
+    for offset in list_snapshots(disk, dir).await {
         if offset > end {
-            let _ = std::fs::remove_file(snapshot_path(dir, offset));
+            let _ = crate::io::remove_if_exists(disk, &snapshot_path(dir, offset)).await;
         }
     }
 }
 
 /// Keeps the three newest snapshots and none below the log start.
-fn prune_snapshots(dir: &Path, log_start: i64) {
-    let offsets = list_snapshots(dir);
+async fn prune_snapshots<D: Disk>(disk: &D, dir: &Path, log_start: i64) {
+    let offsets = list_snapshots(disk, dir).await;
     let keep_from = offsets.len().saturating_sub(3);
     for (i, offset) in offsets.iter().enumerate() {
         if i < keep_from || (*offset < log_start && i + 1 < offsets.len()) {
-            let _ = std::fs::remove_file(snapshot_path(dir, *offset));
+            let _ = crate::io::remove_if_exists(disk, &snapshot_path(dir, *offset)).await;
         }
     }
 }
 
 /// The newest readable snapshot at or below the log end, and the offset to
 /// replay batch headers from. Without one, replay starts at the log start.
-fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerStates, i64) {
-    for offset in list_snapshots(dir).into_iter().rev() {
+async fn load_newest_snapshot<D: Disk>(
+    disk: &D,
+    dir: &Path,
+    log_start: i64,
+    log_end: i64,
+) -> (ProducerStates, i64) {
+    for offset in list_snapshots(disk, dir).await.into_iter().rev() {
         if offset > log_end || offset < log_start {
             continue;
         }
         let path = snapshot_path(dir, offset);
-        // A snapshot holds at most PRODUCERS_PER_PARTITION_MAX producers:
-        // a file far larger is not one, and is not read into memory.
-        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-        if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
-            log::warn!(
-                "{}: {size} bytes is more than a producer snapshot can be; ignored",
-                path.display()
-            );
-            continue;
-        }
-        let read = std::fs::read(&path)
-            .map_err(|e| e.to_string())
+        let read = read_snapshot(disk, &path)
+            .await
             .and_then(|b| ProducerStates::from_snapshot(&b, offset));
         match read {
             Ok(states) => return (states, offset),
@@ -984,18 +1009,51 @@ fn load_newest_snapshot(dir: &Path, log_start: i64, log_end: i64) -> (ProducerSt
     (ProducerStates::default(), log_start)
 }
 
-/// Kafka's `partition.metadata`: the topic id of the directory's partition.
-fn write_partition_metadata(dir: &Path, topic_id: Uuid) -> Result<(), LogError> {
-    let path = dir.join("partition.metadata");
+/// A snapshot file's bytes. A snapshot holds at most
+/// PRODUCERS_PER_PARTITION_MAX producers: a file far larger is not one, and
+/// is not read into memory.
+async fn read_snapshot<D: Disk>(disk: &D, path: &Path) -> Result<Vec<u8>, String> {
+    let file = disk.open(path).await.map_err(|e| e.to_string())?;
+    let size = file.size().await.map_err(|e| e.to_string())?;
+    if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
+        return Err(format!(
+            "{size} bytes is more than a producer snapshot can be"
+        ));
+    }
+    file.read_at(0, size as usize)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Kafka's `partition.metadata`: the topic id of the directory's partition,
+/// written (atomically) only when it is missing or says something else.
+async fn write_partition_metadata<D: Disk>(
+    disk: &D,
+    dir: &Path,
+    topic_id: Uuid,
+) -> Result<(), LogError> {
     let text = format!(
         "version: 0\ntopic_id: {}\n",
         crate::metadata::kafka_uuid(topic_id)
     );
-    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+    let path = dir.join(PARTITION_METADATA_FILE);
+    // Anything larger than the expected text is not it; not read whole.
+    let current = match disk.open(&path).await {
+        Ok(file) => match file.size().await {
+            Ok(size) if size == text.len() as u64 => file.read_at(0, text.len()).await.ok(),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    if current.as_deref() == Some(text.as_bytes()) {
         return Ok(());
     }
-    std::fs::write(&path, text).map_err(LogError::Io)
+    crate::io::replace_file(disk, dir, PARTITION_METADATA_FILE, text.as_bytes())
+        .await
+        .map_err(LogError::Io)
 }
+
+const PARTITION_METADATA_FILE: &str = "partition.metadata";
 
 /// A partition shared by the tasks of its owner shard.
 pub type PartitionRef = Rc<Partition>;

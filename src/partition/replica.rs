@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::epochs::LeaderEpochs;
 use super::{storage_error, Fetched, Partition, PartitionError, State};
+use crate::clock;
+use crate::io::Disk;
 use crate::protocol::batch::{BatchHeader, BatchIter, IterStop};
 use crate::protocol::records;
 
@@ -87,7 +89,7 @@ pub struct IsrChange {
 /// ISR (followers that have not fetched in this epoch hold it where it is)
 /// and answers the acks=all produces it passes. A follower takes the
 /// leader's, capped at its own durable end. Never moves back.
-pub(super) fn advance_high_watermark(state: &mut State) {
+pub(super) fn advance_high_watermark<D: Disk>(state: &mut State<D>) {
     let flushed = state.log.flushed_offset();
     let mut hw = flushed;
     if state.replica.followed_leader().is_some() {
@@ -128,7 +130,7 @@ pub(super) fn advance_high_watermark(state: &mut State) {
     }
 }
 
-fn check_epoch(state: &State, requested: i32) -> Result<(), PartitionError> {
+fn check_epoch<D: Disk>(state: &State<D>, requested: i32) -> Result<(), PartitionError> {
     let current = state.replica.leader_epoch;
     if requested < 0 || requested == current {
         Ok(())
@@ -145,7 +147,7 @@ pub struct ReplicaRead {
     pub isr_change: Option<IsrChange>,
 }
 
-impl Partition {
+impl<D: Disk> Partition<D> {
     pub fn replica_state(&self) -> ReplicaState {
         self.state.borrow().replica.clone()
     }
@@ -174,7 +176,7 @@ impl Partition {
             if state.epochs.assign(next.leader_epoch, end) {
                 checkpoint = Some(state.epochs.to_text());
             }
-            let now = Instant::now();
+            let now = clock::now();
             // Every follower gets a full lag window in the new epoch.
             state.followers = next
                 .replicas
@@ -215,11 +217,9 @@ impl Partition {
         checkpoint
     }
 
-    /// Writes the leader-epoch checkpoint (blocking pool).
+    /// Writes the leader-epoch checkpoint.
     pub async fn write_epochs(&self, text: String) -> Result<(), PartitionError> {
-        let dir = self.dir.clone();
-        glommio::executor()
-            .spawn_blocking(move || LeaderEpochs::write(&dir, &text))
+        LeaderEpochs::write(&self.disk, &self.dir, &text)
             .await
             .map_err(|e| PartitionError::Storage(format!("leader-epoch-checkpoint: {e}")))
     }
@@ -253,7 +253,7 @@ impl Partition {
                     end: flushed,
                 });
             }
-            let now = Instant::now();
+            let now = clock::now();
             let progress = state.followers.entry(replica).or_insert(FollowerProgress {
                 log_end: -1,
                 leader_end_at_last_fetch: flushed,
@@ -329,7 +329,7 @@ impl Partition {
                     || state
                         .followers
                         .get(id)
-                        .is_some_and(|f| f.last_caught_up.elapsed() <= lag_max)
+                        .is_some_and(|f| clock::since(f.last_caught_up) <= lag_max)
             })
             .collect();
         (isr.len() < state.replica.isr.len()).then(|| IsrChange {
@@ -494,7 +494,7 @@ impl Partition {
             }
             (end, changed.then(|| state.epochs.to_text()))
         };
-        super::remove_snapshots_after(&self.dir, end);
+        super::remove_snapshots_after(&self.disk, &self.dir, end).await;
         if let Some(text) = text {
             self.write_epochs(text).await?;
         }
@@ -575,7 +575,7 @@ impl<'a> FetchedBatches<'a> {
     }
 }
 
-fn record_producer(state: &mut State, header: &BatchHeader, last_offset: i64) {
+fn record_producer<D: Disk>(state: &mut State<D>, header: &BatchHeader, last_offset: i64) {
     if state.producers.check(header) == super::producers::SequenceCheck::Append {
         state.producers.record(
             header,

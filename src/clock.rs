@@ -51,6 +51,16 @@ pub fn since(earlier: Instant) -> Duration {
     now().saturating_duration_since(earlier)
 }
 
+/// Moves this thread's simulated time forward; panics when the thread runs
+/// on real time.
+pub fn advance_simulated(by: Duration) {
+    SIMULATED.with(|sim| {
+        let mut time = sim.get().expect("simulated time is running");
+        time.elapsed += by;
+        sim.set(Some(time));
+    });
+}
+
 /// Simulated time on this thread while the value lives.
 pub struct Simulated {
     // Not Send: the simulated clock belongs to the thread that set it.
@@ -76,11 +86,7 @@ impl Simulated {
 
     /// Moves simulated time forward.
     pub fn advance(&self, by: Duration) {
-        SIMULATED.with(|sim| {
-            let mut time = sim.get().expect("simulated time is running");
-            time.elapsed += by;
-            sim.set(Some(time));
-        });
+        advance_simulated(by);
     }
 
     /// Simulated time elapsed since [`Simulated::start`].

@@ -38,4 +38,5 @@ pub mod protocol;
 pub mod replication;
 pub mod server;
 pub mod shard;
+pub mod sim;
 pub mod storage;

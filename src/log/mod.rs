@@ -466,6 +466,13 @@ impl<D: Disk> PartitionLog<D> {
         self.failed
     }
 
+    /// Takes the log offline for appends, as a failed fdatasync does: a
+    /// file the log's meaning depends on (the partition's leader-epoch
+    /// checkpoint) could not be made durable.
+    pub fn mark_failed(&mut self) {
+        self.failed = true;
+    }
+
     pub fn flush_in_flight(&self) -> bool {
         self.flush_in_flight
     }

@@ -192,6 +192,11 @@ struct State<D: Disk> {
     /// This broker's part in replication, and what the leader knows of its followers.
     replica: replica::ReplicaState,
     followers: replica::Followers,
+    /// On the leader: an ISR expansion sent to the controller and not yet
+    /// answered. Until it is, the high watermark counts the joining
+    /// follower too (Kafka's "maximal ISR"), so it joins holding every
+    /// record below the high watermark.
+    isr_proposed: Option<replica::IsrChange>,
     /// On a follower: the leader's high watermark as of the last fetch.
     leader_high_watermark: i64,
     epochs: epochs::LeaderEpochs,
@@ -316,6 +321,7 @@ impl<D: Disk> Partition<D> {
                 high_watermark,
                 replica: replica::ReplicaState::single(),
                 followers: replica::Followers::default(),
+                isr_proposed: None,
                 leader_high_watermark: high_watermark,
                 epochs,
                 commit_waiters: VecDeque::new(),
@@ -607,11 +613,23 @@ impl<D: Disk> Partition<D> {
                 hw
             };
             let start = state.log.start_offset();
-            if offset < start || offset > limit {
+            let end = state.log.end_offset();
+            if offset < start || offset > end {
                 return Err(PartitionError::OffsetOutOfRange {
                     requested: offset,
                     start,
-                    end: limit,
+                    end,
+                });
+            }
+            if offset >= limit {
+                // Past the high watermark but within the log (a new
+                // leader's high watermark catching up): nothing to read
+                // yet, not an error (Kafka answers the same; an error
+                // would make consumers reset their position).
+                return Ok(Fetched {
+                    records: Bytes::new(),
+                    high_watermark: hw,
+                    log_start_offset: start,
                 });
             }
             let job = match state.log.plan_read(offset, max_bytes, limit) {
@@ -632,6 +650,34 @@ impl<D: Disk> Partition<D> {
             high_watermark,
             log_start_offset,
         })
+    }
+
+    /// The stored batches from `offset` up to the durable end, whatever
+    /// this broker's role (checks that compare replicas, and tools).
+    pub async fn read_stored(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Bytes, PartitionError> {
+        let job = {
+            let state = self.state.borrow();
+            let (start, end) = (state.log.start_offset(), state.log.flushed_offset());
+            if offset < start || offset > end {
+                return Err(PartitionError::OffsetOutOfRange {
+                    requested: offset,
+                    start,
+                    end,
+                });
+            }
+            if offset == end {
+                return Ok(Bytes::new());
+            }
+            state
+                .log
+                .plan_read(offset, max_bytes, end)
+                .map_err(|e| storage_error(&e))?
+        };
+        job.run().await.map_err(|e| storage_error(&e))
     }
 
     /// Waits until the high watermark (a follower's fetch: the flushed
@@ -887,6 +933,12 @@ impl<D: Disk> Partition<D> {
 
     pub fn is_deleted(&self) -> bool {
         self.deleted.get()
+    }
+
+    /// An fdatasync failed: the log takes no more appends (reads go on)
+    /// until the broker restarts and recovers it.
+    pub fn is_failed(&self) -> bool {
+        self.state.borrow().log.is_failed()
     }
 
     pub fn has_unflushed(&self) -> bool {

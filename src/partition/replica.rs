@@ -95,10 +95,16 @@ pub(super) fn advance_high_watermark<D: Disk>(state: &mut State<D>) {
     if state.replica.followed_leader().is_some() {
         hw = hw.min(state.leader_high_watermark);
     } else if state.replica.replicated {
+        let proposed = state
+            .isr_proposed
+            .as_ref()
+            .filter(|c| c.partition_epoch == state.replica.partition_epoch)
+            .map_or(&[][..], |c| &c.isr[..]);
         for id in state
             .replica
             .isr
             .iter()
+            .chain(proposed)
             .filter(|id| **id != state.replica.me)
         {
             let end = state.followers.get(id).map_or(-1, |f| f.log_end);
@@ -141,6 +147,17 @@ fn check_epoch<D: Disk>(state: &State<D>, requested: i32) -> Result<(), Partitio
     }
 }
 
+/// A follower's log against its leader's epoch history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divergence {
+    /// This log is a prefix of the leader's.
+    None,
+    /// The records from this offset on are not the leader's.
+    CutFrom(i64),
+    /// The leader has no epoch this old: start over from it.
+    StartOver,
+}
+
 /// What a follower's fetch got, plus an ISR change the leader now wants.
 pub struct ReplicaRead {
     pub fetched: Fetched,
@@ -166,6 +183,18 @@ impl<D: Disk> Partition<D> {
         let state = &mut *state;
         if state.replica == next {
             return None;
+        }
+        if next.replicated && !state.replica.replicated {
+            // The high watermark set at open is the durable end, right for
+            // a single node; a replica's log may hold batches past what
+            // its ISR ever had (a leader's own tail, a follower's copy of
+            // an uncommitted one), so it is not trusted: the leader
+            // re-establishes it from its followers' fetches, a follower
+            // from its leader's answers. Consumers wait meanwhile (a fetch
+            // past the high watermark is empty, as in Kafka).
+            let start = state.log.start_offset();
+            state.high_watermark = start;
+            state.leader_high_watermark = start;
         }
         let was_leading = state.replica.is_leader();
         let new_epoch =
@@ -212,16 +241,29 @@ impl<D: Disk> Partition<D> {
         state
             .followers
             .retain(|id, _| next.replicas.contains(id) && *id != next.me);
+        if next.partition_epoch != state.replica.partition_epoch || !next.is_leader() {
+            // Answered (the new ISR is here) or moot.
+            state.isr_proposed = None;
+        }
         state.replica = next;
         advance_high_watermark(state);
         checkpoint
     }
 
-    /// Writes the leader-epoch checkpoint.
+    /// Writes the leader-epoch checkpoint. A failure takes the log offline
+    /// for appends (as Kafka takes the log directory offline): batches of
+    /// an epoch the checkpoint does not hold would, after a restart, be
+    /// answered for as another epoch's, and a follower would keep a
+    /// divergent tail below the high watermark (found by the simulation,
+    /// seed 284).
     pub async fn write_epochs(&self, text: String) -> Result<(), PartitionError> {
-        LeaderEpochs::write(&self.disk, &self.dir, &text)
-            .await
-            .map_err(|e| PartitionError::Storage(format!("leader-epoch-checkpoint: {e}")))
+        let written = LeaderEpochs::write(&self.disk, &self.dir, &text).await;
+        written.map_err(|e| {
+            self.state.borrow_mut().log.mark_failed();
+            PartitionError::Storage(format!(
+                "leader-epoch-checkpoint not written, log offline: {e}"
+            ))
+        })
     }
 
     /// A follower's fetch, on the leader: records the follower's durable end
@@ -284,6 +326,9 @@ impl<D: Disk> Partition<D> {
                         partition_epoch: state.replica.partition_epoch,
                     }
                 });
+            if let Some(change) = &isr_change {
+                state.isr_proposed = Some(change.clone());
+            }
             let job = if offset < flushed {
                 Some(
                     state
@@ -313,26 +358,43 @@ impl<D: Disk> Partition<D> {
 
     /// On the leader: ISR members that have not caught up for `lag_max`
     /// (Kafka's replica.lag.time.max.ms) should leave the ISR.
+    ///
+    /// A follower whose ISR expansion is still unanswered counts too (the
+    /// "maximal ISR"): the leader cannot know whether the controller took
+    /// it, so the proposal stands until the next partition epoch arrives;
+    /// when that follower stops catching up, the leader proposes the ISR
+    /// without it, which either conflicts (the expansion was taken: the new
+    /// epoch arrives and the next check shrinks normally) or is taken (it
+    /// was not), and either way ends the wait on it.
     pub fn isr_shrink_wanted(&self, lag_max: Duration) -> Option<IsrChange> {
         let state = self.state.borrow();
         if !state.replica.replicated || state.replica.leader != state.replica.me {
             return None;
         }
         let me = state.replica.me;
+        let caught_up = |id: &i32| {
+            state
+                .followers
+                .get(id)
+                .is_some_and(|f| clock::since(f.last_caught_up) <= lag_max)
+        };
+        let lagging = |id: &i32| *id != me && !caught_up(id);
+        let proposed = state
+            .isr_proposed
+            .as_ref()
+            .filter(|c| c.partition_epoch == state.replica.partition_epoch)
+            .map_or(&[][..], |c| &c.isr[..]);
+        if !state.replica.isr.iter().chain(proposed).any(lagging) {
+            return None;
+        }
         let isr: Vec<i32> = state
             .replica
             .isr
             .iter()
             .copied()
-            .filter(|id| {
-                *id == me
-                    || state
-                        .followers
-                        .get(id)
-                        .is_some_and(|f| clock::since(f.last_caught_up) <= lag_max)
-            })
+            .filter(|id| !lagging(id))
             .collect();
-        (isr.len() < state.replica.isr.len()).then(|| IsrChange {
+        Some(IsrChange {
             isr,
             leader_epoch: state.replica.leader_epoch,
             partition_epoch: state.replica.partition_epoch,
@@ -368,6 +430,24 @@ impl<D: Disk> Partition<D> {
     pub fn own_end_offset_for(&self, epoch: i32) -> (i32, i64) {
         let state = self.state.borrow();
         state.epochs.end_offset_for(epoch, state.log.end_offset())
+    }
+
+    /// What a follower must cut after the leader answered its
+    /// OffsetForLeaderEpoch with (`leader_epoch`, `end_offset`) (Kafka's
+    /// follower truncation, KIP-101 and KIP-279): nothing, its log past an
+    /// offset, or all of it when the leader knows no epoch that old.
+    pub fn divergence(&self, leader_epoch: i32, end_offset: i64) -> Divergence {
+        let (_, own_end) = self.follower_position();
+        if leader_epoch < 0 {
+            return Divergence::StartOver;
+        }
+        let (_, own_epoch_end) = self.own_end_offset_for(leader_epoch);
+        let cut = end_offset.min(own_epoch_end).min(own_end);
+        if cut >= own_end {
+            Divergence::None
+        } else {
+            Divergence::CutFrom(cut)
+        }
     }
 
     /// New epochs carried by fetched batches go into the epoch cache

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::client::BrokerConnection;
 use super::ReplicationHost;
 use crate::log::throttled;
-use crate::partition::replica::FetchedBatches;
+use crate::partition::replica::{Divergence, FetchedBatches};
 use crate::partition::Partition;
 
 const FETCH_VERSION: i16 = 12;
@@ -157,19 +157,11 @@ async fn check_epochs(
                 );
                 continue;
             }
-            let (_, own_end) = p.follower_position();
-            let cut = if answer.leader_epoch < 0 {
-                // The leader knows no epoch this old: start over from it.
-                None
-            } else {
-                let (_, own_epoch_end) = p.own_end_offset_for(answer.leader_epoch);
-                Some(answer.end_offset.min(own_epoch_end).min(own_end))
-            };
-            match cut {
-                Some(cut) if cut >= own_end => {}
-                Some(cut) => {
+            match p.divergence(answer.leader_epoch, answer.end_offset) {
+                Divergence::None => {}
+                Divergence::CutFrom(cut) => {
                     log::info!(
-                        "{}-{}: leader {} epoch {} ends at {}; cutting this log from {own_end}",
+                        "{}-{}: leader {} epoch {} ends at {}; cutting this log from {cut}",
                         p.topic,
                         p.index,
                         p.replica_state().leader,
@@ -178,7 +170,7 @@ async fn check_epochs(
                     );
                     p.truncate(cut, false).await.map_err(|e| e.to_string())?;
                 }
-                None => {
+                Divergence::StartOver => {
                     p.truncate(0, true).await.map_err(|e| e.to_string())?;
                 }
             }
@@ -206,7 +198,13 @@ async fn fetch_round<H: ReplicationHost>(
         if checked.get(&(p.topic.clone(), p.index)) != Some(&epoch) {
             continue;
         }
-        let (latest, end) = p.follower_position();
+        let (latest, _) = p.follower_position();
+        // The fetch offset tells the leader what this follower holds
+        // durably (its high watermark counts on it): the flushed end, which
+        // is the log end except after a failed fsync, when the log went
+        // offline with written but unsynced batches (found by the
+        // simulation, seed 1).
+        let end = p.flushed_offset();
         let partition = FetchPartition::default()
             .with_partition(p.index)
             .with_current_leader_epoch(epoch)

@@ -153,6 +153,9 @@ impl Replication {
                     change,
                 };
                 if let Err(e) = host.call(ShardId(0), call).await {
+                    // An expansion that failed (or timed out) still holds
+                    // the high watermark: it may have been taken
+                    // (`Partition::isr_shrink_wanted` ends the wait).
                     log::info!("{}-{}: ISR change not made: {e}", key.0, key.1);
                 }
                 host.replication().isr_pending.borrow_mut().remove(&key);

@@ -166,12 +166,7 @@ pub async fn list_all<H: GroupHost>(
     let list = calls::List { states, types };
     let asks = (0..host.shard_count()).map(|shard| {
         let call = GroupShardCall(list.clone());
-        async move {
-            match host.call(ShardId(shard), call).await {
-                Ok(groups) => groups,
-                Err(_code) => Vec::new(),
-            }
-        }
+        async move { host.call(ShardId(shard), call).await.unwrap_or_default() }
     });
     futures::future::join_all(asks)
         .await

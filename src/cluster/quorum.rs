@@ -20,6 +20,7 @@ use raft::prelude::{Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage};
 use serde::{Deserialize, Serialize};
 
+use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
 use super::records::{self, MetadataRecord, PartitionChange, Rejected};
 use super::store::{RaftFiles, RaftStore};
 use super::transport::{self, Kind};
@@ -53,46 +54,9 @@ pub struct QuorumSettings {
     pub probe_after: Duration,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ControllerRequest {
-    /// A broker's periodic heartbeat; registers it on first contact.
-    Heartbeat {
-        id: i32,
-        broker: BrokerRecord,
-        /// Controlled shutdown: fence me now and move my leaderships away.
-        shutting_down: bool,
-        /// The newest metadata log index the broker has applied (KRaft's
-        /// observer fetch offset), shown for brokers that are not voters.
-        #[serde(default)]
-        metadata_offset: u64,
-    },
-    /// A metadata change to commit (admin requests from any broker).
-    Propose(MetadataRecord),
-    /// DescribeQuorum's figures.
-    Status,
-    /// The image, if newer than `since` (brokers that are not controllers).
-    Image { since: u64 },
-    /// Preferred-leader election (ElectLeaders) of the named partitions, or all.
-    ElectPreferred(Option<Vec<(String, i32)>>),
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ControllerReply {
-    /// Ask that node instead (None: no leader known right now).
-    NotLeader {
-        leader: Option<i32>,
-    },
-    Heartbeat {
-        fenced: bool,
-    },
-    /// Applied at this log index, or rejected.
-    Proposed(Result<u64, Rejected>),
-    Status(QuorumStatus),
-    Image(Option<Box<Catalog>>),
-    /// Each partition's outcome, once the elections are committed.
-    Elected(Vec<(String, i32, ElectionOutcome)>),
-    Error(String),
-}
+/// The wire form of the requests this listener serves (defined with their
+/// typed calls in `calls.rs`).
+pub use super::calls::ControllerRequest;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QuorumStatus {
@@ -261,11 +225,9 @@ impl Quorum {
     }
 
     /// Commits `record` (only on the leader) and waits until it is applied.
-    async fn propose(self: &Rc<Self>, record: &MetadataRecord) -> ControllerReply {
+    async fn propose(self: &Rc<Self>, record: &MetadataRecord) -> Result<u64, Refusal> {
         if !self.is_leader() {
-            return ControllerReply::NotLeader {
-                leader: self.leader(),
-            };
+            return Err(self.not_leader());
         }
         let id = self.next_proposal.get();
         self.next_proposal.set(id + 1);
@@ -280,12 +242,17 @@ impl Quorum {
         let result = glommio::timer::timeout(timeout, async { Ok(rx.await.map_err(|_| ())) }).await;
         self.waiting.borrow_mut().remove(&id);
         match result {
-            Ok(Ok(applied)) => ControllerReply::Proposed(applied),
+            Ok(Ok(applied)) => applied.map_err(Refusal::Rejected),
             // The waiter was dropped: leadership moved before it committed.
-            Ok(Err(())) => ControllerReply::NotLeader {
-                leader: self.leader(),
-            },
-            Err(_) => ControllerReply::Error("the metadata change timed out".into()),
+            Ok(Err(())) => Err(self.not_leader()),
+            Err(_) => Err(Refusal::TimedOut),
+        }
+    }
+
+    /// The refusal of a request only the active controller serves.
+    fn not_leader(&self) -> Refusal {
+        Refusal::NotLeader {
+            leader: self.leader(),
         }
     }
 
@@ -586,39 +553,33 @@ impl Quorum {
         }
     }
 
-    async fn handle(self: &Rc<Self>, request: ControllerRequest) -> ControllerReply {
+    /// Serves one request; the reply frame, encoded as the reply of the
+    /// request's call type.
+    async fn handle(self: &Rc<Self>, request: ControllerRequest) -> Vec<u8> {
         match request {
             ControllerRequest::Status => {
-                if self.is_leader() {
-                    ControllerReply::Status(self.status())
+                let status = if self.is_leader() {
+                    Ok(self.status())
                 } else {
-                    ControllerReply::NotLeader {
-                        leader: self.leader(),
-                    }
-                }
+                    Err(self.not_leader())
+                };
+                calls::encode_reply::<calls::Status>(&status)
             }
             ControllerRequest::Image { since } => {
                 let image = self.image();
-                ControllerReply::Image((image.version > since).then(|| Box::new((*image).clone())))
+                let newer = (image.version > since).then(|| Box::new((*image).clone()));
+                calls::encode_reply::<calls::Image>(&Ok(newer))
             }
-            ControllerRequest::Propose(record) => match records::validate_record(&record) {
-                Ok(()) => self.propose(&record).await,
-                Err(e) => ControllerReply::Proposed(Err(Rejected::Invalid(e))),
-            },
+            ControllerRequest::Propose(record) => {
+                let applied = match records::validate_record(&record) {
+                    Ok(()) => self.propose(&record).await,
+                    Err(e) => Err(Refusal::Rejected(Rejected::Invalid(e))),
+                };
+                calls::encode_reply::<calls::Propose>(&applied)
+            }
             ControllerRequest::ElectPreferred(wanted) => {
-                if !self.is_leader() {
-                    return ControllerReply::NotLeader {
-                        leader: self.leader(),
-                    };
-                }
-                let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
-                if !changes.is_empty() {
-                    let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
-                    if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                        return reply;
-                    }
-                }
-                ControllerReply::Elected(outcomes)
+                let outcomes = self.elect_preferred(wanted).await;
+                calls::encode_reply::<calls::ElectPreferred>(&outcomes)
             }
             ControllerRequest::Heartbeat {
                 id,
@@ -627,9 +588,26 @@ impl Quorum {
                 metadata_offset,
             } => {
                 self.observe(id, metadata_offset);
-                self.heartbeat(id, broker, shutting_down).await
+                let ack = self.heartbeat(id, broker, shutting_down).await;
+                calls::encode_reply::<calls::Heartbeat>(&ack)
             }
         }
+    }
+
+    /// Commits the preferred leaders of `wanted` (all partitions when
+    /// `None`) and says what became of each.
+    async fn elect_preferred(
+        self: &Rc<Self>,
+        wanted: Option<Vec<(String, i32)>>,
+    ) -> Result<<calls::ElectPreferred as ControllerCall>::Reply, Refusal> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
+        if !changes.is_empty() {
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
+        }
+        Ok(outcomes)
     }
 
     /// Notes a heartbeat's metadata offset when the broker is not a voter
@@ -655,19 +633,14 @@ impl Quorum {
         id: i32,
         broker: BrokerRecord,
         shutting_down: bool,
-    ) -> ControllerReply {
+    ) -> Result<HeartbeatAck, Refusal> {
         if !self.is_leader() {
-            return ControllerReply::NotLeader {
-                leader: self.leader(),
-            };
+            return Err(self.not_leader());
         }
         if shutting_down {
             self.broker_seen.borrow_mut().remove(&id);
-            let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
-            return ControllerReply::Heartbeat { fenced: true };
+            self.fence(id).await?;
+            return Ok(HeartbeatAck { fenced: true });
         }
         self.broker_seen.borrow_mut().insert(id, Instant::now());
         let known = self.image().brokers.get(&id).cloned();
@@ -682,53 +655,41 @@ impl Quorum {
                     ..broker
                 },
             };
-            let reply = self.propose(&record).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&record).await?;
             return self.elect_leaderless().await;
         }
         if known.is_some_and(|k| k.fenced) {
-            let reply = self.propose(&MetadataRecord::UnfenceBroker { id }).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&MetadataRecord::UnfenceBroker { id }).await?;
             return self.elect_leaderless().await;
         }
-        ControllerReply::Heartbeat { fenced: false }
+        Ok(HeartbeatAck { fenced: false })
     }
 
     /// Fences `id` and moves the leaderships it held to other ISR members.
-    async fn fence(self: &Rc<Self>, id: i32) -> ControllerReply {
-        let reply = self.propose(&MetadataRecord::FenceBroker { id }).await;
-        if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-            return reply;
-        }
+    async fn fence(self: &Rc<Self>, id: i32) -> Result<(), Refusal> {
+        self.propose(&MetadataRecord::FenceBroker { id }).await?;
         let changes = elections(
             &self.image(),
             self.settings.unclean_leader_election,
             |set| set.leader == id || set.isr.contains(&id),
         );
-        if changes.is_empty() {
-            return reply;
+        if !changes.is_empty() {
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
         }
-        self.propose(&MetadataRecord::Partitions(changes)).await
+        Ok(())
     }
 
     /// Gives partitions without a leader one, now that a broker is back.
-    async fn elect_leaderless(self: &Rc<Self>) -> ControllerReply {
+    async fn elect_leaderless(self: &Rc<Self>) -> Result<HeartbeatAck, Refusal> {
         let changes = elections(
             &self.image(),
             self.settings.unclean_leader_election,
             |set| set.leader == -1,
         );
         if !changes.is_empty() {
-            let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
         }
-        ControllerReply::Heartbeat { fenced: false }
+        Ok(HeartbeatAck { fenced: false })
     }
 
     /// The active controller's periodic duty: fence silent brokers.
@@ -780,9 +741,8 @@ impl Quorum {
         }
         for id in silent {
             log::warn!("controller: broker {id} missed its heartbeats; fencing it");
-            let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                log::warn!("controller: fencing broker {id}: {reply:?}");
+            if let Err(refusal) = self.fence(id).await {
+                log::warn!("controller: fencing broker {id}: {refusal}");
             }
         }
     }
@@ -1009,11 +969,10 @@ async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
                 }
             },
             Kind::Request => {
-                let reply = match transport::decode_json::<ControllerRequest>(&body) {
+                let frame = match transport::decode_json::<ControllerRequest>(&body) {
                     Ok(request) => quorum.handle(request).await,
-                    Err(e) => ControllerReply::Error(format!("malformed request: {e}")),
+                    Err(e) => calls::encode_malformed(e.to_string()),
                 };
-                let frame = transport::encode_json(Kind::Reply, &reply);
                 if stream.write_all(&frame).await.is_err() {
                     return;
                 }

@@ -72,22 +72,15 @@ pub struct PartitionChange {
 }
 
 /// Why a record did not change the image.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     /// Another change got there first: recompute and propose again.
+    #[error("conflicting metadata change: {0}")]
     Conflict(String),
     /// The record breaks a rule of the image (a leader outside its ISR, an
     /// epoch going back): no controller applies it.
+    #[error("invalid metadata change: {0}")]
     Invalid(String),
-}
-
-impl std::fmt::Display for Rejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rejected::Conflict(m) => write!(f, "conflicting metadata change: {m}"),
-            Rejected::Invalid(m) => write!(f, "invalid metadata change: {m}"),
-        }
-    }
 }
 
 /// Why bytes were not a valid record or image.

@@ -240,8 +240,9 @@ impl GroupCoordinator {
 
     /// Replays the partitions of `__consumer_offsets` (if the topic exists)
     /// this shard holds and leads, from the log start: offsets and groups as
-    /// of the last record.
-    pub async fn load<H: GroupHost>(host: &Rc<H>) -> Result<(), String> {
+    /// of the last record. A partition that cannot be replayed is logged and
+    /// its groups stay unavailable; the shard starts regardless.
+    pub async fn load<H: GroupHost>(host: &Rc<H>) {
         let catalog = host.catalog();
         if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
             for index in 0..topic.partition_count() {
@@ -260,7 +261,6 @@ impl GroupCoordinator {
             }
         }
         host.groups().loading.set(false);
-        Ok(())
     }
 
     /// This broker became (or stopped being) the leader of an offsets
@@ -285,7 +285,7 @@ impl GroupCoordinator {
 
     /// Replays one offsets partition; its groups answer
     /// COORDINATOR_LOAD_IN_PROGRESS until it is done.
-    async fn load_partition<H: GroupHost>(host: &Rc<H>, index: i32) -> Result<(), String> {
+    async fn load_partition<H: GroupHost>(host: &Rc<H>, index: i32) -> Result<(), LoadError> {
         let coordinator = host.groups();
         let session_timeout_ms = host.broker_config().group_consumer_session_timeout_ms;
         let Some(partition) = host.partition(OFFSETS_TOPIC, index) else {
@@ -311,7 +311,7 @@ impl GroupCoordinator {
                             offset = end;
                             continue;
                         }
-                        None => return Err(format!("{OFFSETS_TOPIC}-{index}: {e}")),
+                        None => return Err(LoadError::Unreadable { offset, cause: e }),
                     },
                 };
                 let decoded = records::decode_batches(fetched.records);
@@ -332,7 +332,7 @@ impl GroupCoordinator {
                         // A record type of a newer Kafka (share or streams
                         // groups): not ours to replay.
                         Ok(None) => {}
-                        Err(e) => garbage.note(at, || e),
+                        Err(e) => garbage.note(at, || e.to_string()),
                     }
                     replayed += 1;
                 }
@@ -637,23 +637,39 @@ impl Garbage {
     }
 }
 
+/// Why an offsets partition could not be replayed: its groups answer
+/// COORDINATOR_LOAD_IN_PROGRESS until a later load succeeds.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A read failed where the log knows of no damaged range to skip.
+    #[error("offset {offset} cannot be read: {cause}")]
+    Unreadable { offset: i64, cause: PartitionError },
+    /// The batch at `offset` has a header the parser refuses.
+    #[error("the batch at offset {offset} is damaged: {source}")]
+    BadBatch {
+        offset: i64,
+        source: crate::protocol::batch::BatchError,
+    },
+    /// The batch at `offset` ends before it (a damaged header).
+    #[error("the batch at offset {offset} does not advance the offset")]
+    NoProgress { offset: i64 },
+}
+
 /// The first offset past the batch at `offset` (replay of a batch with no
 /// keyed records).
 async fn next_batch_offset(
     partition: &crate::partition::Partition,
     offset: i64,
-) -> Result<i64, String> {
+) -> Result<i64, LoadError> {
     let fetched = partition
         .read_durable(offset, 1)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|cause| LoadError::Unreadable { offset, cause })?;
     let header = crate::protocol::batch::BatchHeader::parse(&fetched.records)
-        .map_err(|e| format!("{OFFSETS_TOPIC}@{offset}: {e}"))?;
+        .map_err(|source| LoadError::BadBatch { offset, source })?;
     let next = header.last_offset() + 1;
     if next <= offset {
-        return Err(format!(
-            "{OFFSETS_TOPIC}@{offset}: the batch there does not advance the offset"
-        ));
+        return Err(LoadError::NoProgress { offset });
     }
     Ok(next)
 }

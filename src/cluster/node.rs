@@ -16,7 +16,7 @@ use futures::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use super::calls::{self, Attempt, ControllerCall, ControllerError, ControllerRequest, Refusal};
-use super::quorum::{ElectionOutcome, Quorum, QuorumSettings, QuorumStatus};
+use super::quorum::{ElectionOutcome, Quorum, QuorumError, QuorumSettings, QuorumStatus};
 use super::records::{MetadataRecord, Rejected};
 use super::transport;
 use crate::config::Config;
@@ -132,7 +132,28 @@ pub trait ImageSink {
     fn apply_image(
         self: Rc<Self>,
         image: Rc<Catalog>,
-    ) -> LocalBoxFuture<'static, Result<(), String>>;
+    ) -> LocalBoxFuture<'static, Result<(), ImageNotApplied>>;
+}
+
+/// Why the local catalog did not take a committed image, in the words of
+/// the sink (the layer above, whose error type this module cannot name).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct ImageNotApplied {
+    pub reason: String,
+}
+
+/// Why this node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("controller.quorum.voters: {0}")]
+    Voter(std::io::Error),
+    #[error("a controller needs a CONTROLLER listener (listeners, controller.listener.names)")]
+    NoControllerListener,
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+    #[error("stopped before registering: {0}")]
+    StoppedBeforeRegistering(ControllerError),
 }
 
 pub struct ClusterNode {
@@ -158,21 +179,20 @@ impl ClusterNode {
     pub async fn start(
         config: &Config,
         sink: Rc<dyn ImageSink>,
-    ) -> Result<Rc<ClusterNode>, String> {
+    ) -> Result<Rc<ClusterNode>, JoinError> {
         let mut voters = Vec::new();
         for v in &config.cluster.voters {
-            let addr = transport::resolve(&v.host, v.port)
-                .map_err(|e| format!("controller.quorum.voters: {e}"))?;
+            let addr = transport::resolve(&v.host, v.port).map_err(JoinError::Voter)?;
             voters.push((v.id, addr));
         }
         let election_timeout = Duration::from_millis(
             config.broker.controller_quorum_election_timeout_ms.max(300) as u64,
         );
         let quorum = if config.cluster.controller_role {
-            let listen = config.cluster.controller_listen.ok_or_else(|| {
-                "a controller needs a CONTROLLER listener (listeners, controller.listener.names)"
-                    .to_string()
-            })?;
+            let listen = config
+                .cluster
+                .controller_listen
+                .ok_or(JoinError::NoControllerListener)?;
             let b = &config.broker;
             Some(
                 Quorum::start(QuorumSettings {
@@ -222,7 +242,7 @@ impl ClusterNode {
         // start): keep trying until registered or told to stop.
         while let Err(e) = node.heartbeat(false).await {
             if crate::shard::shutdown::requested() {
-                return Err(format!("stopped before registering: {e}"));
+                return Err(JoinError::StoppedBeforeRegistering(e));
             }
             log::warn!("waiting for the controller quorum: {e}");
         }

@@ -81,6 +81,30 @@ pub struct ReplicaProgress {
     pub last_caught_up_ms: i64,
 }
 
+/// Why the quorum could not start on this node, or stopped taking part (its
+/// log cannot be read or written).
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("cannot open the metadata log: {0}")]
+    OpenLog(std::io::Error),
+    #[error("the metadata snapshot is damaged: {0}")]
+    DamagedSnapshot(records::DecodeError),
+    #[error("a received metadata snapshot is damaged: {0}")]
+    ReceivedSnapshot(records::DecodeError),
+    #[error("cannot listen on {addr} for controllers: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+    #[error("metadata log write failed: {0}")]
+    LogWrite(std::io::Error),
+    #[error("the metadata image cannot be encoded: {0}")]
+    EncodeImage(serde_json::Error),
+    /// raft-rs refused its configuration or the stored log.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+}
+
 /// Told the record's log index once applied, or why it changed nothing.
 type Waiter = oneshot::Sender<Result<u64, Rejected>>;
 type ImageListener = Rc<dyn Fn(Rc<Catalog>)>;
@@ -130,17 +154,18 @@ fn logger() -> slog::Logger {
 
 impl Quorum {
     /// Opens the log, starts the listener, peer links and the tick loop.
-    pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, String> {
+    pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, QuorumError> {
         let dir = settings.data_dir.clone();
         let (files, loaded) = glommio::executor()
             .spawn_blocking(move || RaftFiles::open(&dir))
             .await
-            .map_err(|e| format!("cannot open the metadata log: {e}"))?;
+            .map_err(QuorumError::OpenLog)?;
         let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
-        let store = RaftStore::new(voters, loaded).map_err(|e| e.to_string())?;
+        let store = RaftStore::new(voters, loaded)?;
         let image = match store.snapshot(0, 0) {
-            Ok(snap) if !snap.data.is_empty() => records::decode_image(&snap.data)
-                .map_err(|e| format!("the metadata snapshot is damaged: {e}"))?,
+            Ok(snap) if !snap.data.is_empty() => {
+                records::decode_image(&snap.data).map_err(QuorumError::DamagedSnapshot)?
+            }
             _ => Catalog::new(""),
         };
         let ticks = |d: Duration| (d.as_millis() / settings.tick.as_millis().max(1)) as usize;
@@ -160,10 +185,13 @@ impl Quorum {
             pre_vote: true,
             ..Default::default()
         };
-        config.validate().map_err(|e| e.to_string())?;
-        let node = RawNode::new(&config, store.clone(), &logger()).map_err(|e| e.to_string())?;
-        let listener = TcpListener::bind(settings.listen)
-            .map_err(|e| format!("cannot listen on {} for controllers: {e}", settings.listen))?;
+        config.validate()?;
+        let node = RawNode::new(&config, store.clone(), &logger())?;
+        let listener =
+            TcpListener::bind(settings.listen).map_err(|source| QuorumError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
         let mut peers = HashMap::new();
         let mut links = Vec::new();
         for (id, addr) in &settings.voters {
@@ -313,7 +341,7 @@ impl Quorum {
     async fn with_files<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut RaftFiles) -> std::io::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, QuorumError> {
         let mut files = self
             .files
             .borrow_mut()
@@ -326,10 +354,10 @@ impl Quorum {
             })
             .await;
         *self.files.borrow_mut() = Some(files);
-        result.map_err(|e| format!("metadata log write failed: {e}"))
+        result.map_err(QuorumError::LogWrite)
     }
 
-    async fn process_ready(self: &Rc<Self>) -> Result<(), String> {
+    async fn process_ready(self: &Rc<Self>) -> Result<(), QuorumError> {
         let mut ready = {
             let mut raft = self.raft.borrow_mut();
             if !raft.has_ready() {
@@ -340,16 +368,12 @@ impl Quorum {
         self.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
             let snapshot = ready.snapshot().clone();
-            let image = records::decode_image(&snapshot.data)
-                .map_err(|e| format!("a received metadata snapshot is damaged: {e}"))?;
+            let image =
+                records::decode_image(&snapshot.data).map_err(QuorumError::ReceivedSnapshot)?;
             let saved = snapshot.clone();
             self.with_files(move |f| f.save_snapshot(&saved, &[]))
                 .await?;
-            self.store
-                .mem
-                .wl()
-                .apply_snapshot(snapshot.clone())
-                .map_err(|e| e.to_string())?;
+            self.store.mem.wl().apply_snapshot(snapshot.clone())?;
             self.store.set_snapshot(snapshot);
             self.publish(Rc::new(image));
         }
@@ -369,7 +393,7 @@ impl Quorum {
             })
             .await?;
             let mut core = self.store.mem.wl();
-            core.append(&entries).map_err(|e| e.to_string())?;
+            core.append(&entries)?;
             if let Some(hs) = hard_state {
                 core.set_hardstate(hs);
             }
@@ -438,7 +462,7 @@ impl Quorum {
     }
 
     /// Snapshots the image and trims the log once it holds enough entries.
-    async fn maybe_compact(&self) -> Result<(), String> {
+    async fn maybe_compact(&self) -> Result<(), QuorumError> {
         let frames = self.files.borrow().as_ref().map_or(0, |f| f.frames());
         if frames < limits::CONTROLLER_LOG_ENTRIES_MAX {
             return Ok(());
@@ -449,23 +473,21 @@ impl Quorum {
             return Ok(());
         }
         let mut snapshot = Snapshot::default();
-        let term = self.store.term(applied).map_err(|e| e.to_string())?;
+        let term = self.store.term(applied)?;
         snapshot.mut_metadata().index = applied;
         snapshot.mut_metadata().term = term;
         snapshot
             .mut_metadata()
             .set_conf_state(self.raft.borrow().raft.prs().conf().to_conf_state());
-        snapshot.data = serde_json::to_vec(&*image).map_err(|e| e.to_string())?;
-        let last = self.store.last_index().map_err(|e| e.to_string())?;
+        snapshot.data = serde_json::to_vec(&*image).map_err(QuorumError::EncodeImage)?;
+        let last = self.store.last_index()?;
         let kept = if last > applied {
-            self.store
-                .entries(
-                    applied + 1,
-                    last + 1,
-                    None,
-                    raft::GetEntriesContext::empty(false),
-                )
-                .map_err(|e| e.to_string())?
+            self.store.entries(
+                applied + 1,
+                last + 1,
+                None,
+                raft::GetEntriesContext::empty(false),
+            )?
         } else {
             Vec::new()
         };
@@ -473,11 +495,7 @@ impl Quorum {
         self.with_files(move |f| f.save_snapshot(&saved, &kept))
             .await?;
         self.store.set_snapshot(snapshot);
-        self.store
-            .mem
-            .wl()
-            .compact(applied)
-            .map_err(|e| e.to_string())?;
+        self.store.mem.wl().compact(applied)?;
         log::info!("controller: metadata log compacted up to {applied}");
         Ok(())
     }
@@ -573,7 +591,7 @@ impl Quorum {
             ControllerRequest::Propose(record) => {
                 let applied = match records::validate_record(&record) {
                     Ok(()) => self.propose(&record).await,
-                    Err(e) => Err(Refusal::Rejected(Rejected::Invalid(e))),
+                    Err(e) => Err(Refusal::Rejected(Rejected::Invalid(e.to_string()))),
                 };
                 calls::encode_reply::<calls::Propose>(&applied)
             }

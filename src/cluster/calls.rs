@@ -196,3 +196,52 @@ pub enum Attempt {
         source: std::io::Error,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of a reply frame, as the client reads it.
+    fn body(frame: &[u8]) -> Vec<u8> {
+        let (kind, body, _) = transport::decode_frame(frame).unwrap().unwrap();
+        assert_eq!(kind, Kind::Reply);
+        body
+    }
+
+    #[test]
+    fn a_reply_decodes_as_the_type_its_call_names() {
+        let frame = encode_reply::<Propose>(&Ok(7));
+        let reply: Result<<Propose as ControllerCall>::Reply, Refusal> =
+            transport::decode_json(&body(&frame)).unwrap();
+        assert_eq!(reply.unwrap(), 7);
+
+        let frame = encode_reply::<Heartbeat>(&Err(Refusal::NotLeader { leader: Some(2) }));
+        let reply: Result<HeartbeatAck, Refusal> = transport::decode_json(&body(&frame)).unwrap();
+        assert!(matches!(reply, Err(Refusal::NotLeader { leader: Some(2) })));
+    }
+
+    #[test]
+    fn a_malformed_request_is_refused_in_any_call_reply_type() {
+        let frame = encode_malformed("expected value at line 1".into());
+        let reply: Result<QuorumStatus, Refusal> = transport::decode_json(&body(&frame)).unwrap();
+        assert!(matches!(reply, Err(Refusal::Malformed(_))));
+    }
+
+    #[test]
+    fn errors_read_as_sentences_for_operators() {
+        let unavailable = ControllerError::Unavailable {
+            deadline_s: 15,
+            last: Attempt::NoLeader { id: 1 },
+        };
+        assert_eq!(
+            unavailable.to_string(),
+            "no active controller answered within 15 s; the last attempt: controller 1 is not \
+             the active controller and knows of none"
+        );
+        let rejected = ControllerError::Rejected(Rejected::Conflict("epoch moved".into()));
+        assert_eq!(
+            rejected.to_string(),
+            "conflicting metadata change: epoch moved"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! this: it is its own single-node cluster with the local catalog.
 
 pub mod calls;
+pub mod elections;
 pub mod node;
 pub mod quorum;
 pub mod records;

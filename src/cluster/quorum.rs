@@ -5,6 +5,9 @@
 //!
 //! Every step Raft asks for is made durable (on glommio's blocking pool, so
 //! the shard's reactor never waits on an fsync) before its messages leave.
+//!
+//! The elections it proposes are computed in `elections.rs`; its ticks,
+//! listener and peer links are in `quorum/network.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,11 +24,16 @@ use raft::{RawNode, StateRole, Storage};
 use serde::{Deserialize, Serialize};
 
 use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
-use super::records::{self, MetadataRecord, PartitionChange, Rejected};
+pub use super::elections::{elections, preferred_elections, ElectionOutcome};
+
+mod network;
+
+use super::records::{self, MetadataRecord, Rejected};
 use super::store::{RaftFiles, RaftStore};
 use super::transport::{self, Kind};
 use crate::limits;
-use crate::metadata::{BrokerRecord, Catalog, ReplicaSet};
+use crate::metadata::{BrokerRecord, Catalog};
+use network::{accept_loop, peer_link, refuses_connections, tick_loop};
 
 /// Raft ids cannot be 0, Kafka node ids can: Raft id = node id + 1.
 fn raft_id(node: i32) -> u64 {
@@ -762,265 +770,6 @@ impl Quorum {
             if let Err(refusal) = self.fence(id).await {
                 log::warn!("controller: fencing broker {id}: {refusal}");
             }
-        }
-    }
-}
-
-/// New leaders and ISRs for the partitions `affected` selects, from the
-/// image's unfenced brokers: the first replica (in preference order) that is
-/// alive and in the ISR leads; fenced brokers leave the ISR, but the last
-/// member stays, so it can lead again when it returns. Only when no ISR
-/// member is alive and the topic allows unclean election (topic config,
-/// else `unclean_default`) does another live replica lead, alone in its ISR:
-/// what the ISR had beyond its log is lost. The leader epoch moves only
-/// when the leader does.
-pub fn elections(
-    image: &Catalog,
-    unclean_default: bool,
-    affected: impl Fn(&ReplicaSet) -> bool,
-) -> Vec<PartitionChange> {
-    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-    let mut changes = Vec::new();
-    for topic in image.topics.values() {
-        let unclean = topic
-            .configs
-            .get("unclean.leader.election.enable")
-            .map_or(unclean_default, |v| v == "true");
-        for (partition, set) in topic.replicas.iter().enumerate() {
-            if !affected(set) {
-                continue;
-            }
-            let mut isr: Vec<i32> = set.isr.iter().copied().filter(alive).collect();
-            let mut leader = set
-                .replicas
-                .iter()
-                .copied()
-                .find(|r| isr.contains(r))
-                .unwrap_or(-1);
-            if isr.is_empty() {
-                match set.replicas.iter().copied().find(alive).filter(|_| unclean) {
-                    Some(replica) => {
-                        log::warn!(
-                            "controller: unclean election of broker {replica} for {}-{partition}",
-                            topic.name
-                        );
-                        leader = replica;
-                        isr = vec![replica];
-                    }
-                    None => isr = set.isr.clone(),
-                }
-            }
-            if leader == set.leader && isr == set.isr {
-                continue;
-            }
-            changes.push(PartitionChange {
-                topic: topic.name.clone(),
-                topic_id: topic.id,
-                partition,
-                set: ReplicaSet {
-                    replicas: set.replicas.clone(),
-                    isr,
-                    leader,
-                    leader_epoch: set.leader_epoch + i32::from(leader != set.leader),
-                    partition_epoch: set.partition_epoch,
-                },
-                expect_partition_epoch: None,
-            });
-        }
-    }
-    changes
-}
-
-/// Why a preferred-leader election did not move a partition (ElectLeaders).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ElectionOutcome {
-    Elected,
-    /// The preferred replica already leads (ELECTION_NOT_NEEDED).
-    NotNeeded,
-    /// The preferred replica is fenced or out of the ISR.
-    PreferredNotAvailable,
-    UnknownPartition,
-}
-
-/// Preferred-leader election: partitions (all when `wanted` is None) whose
-/// first replica is alive and in the ISR but does not lead get it back.
-pub fn preferred_elections(
-    image: &Catalog,
-    wanted: Option<&[(String, i32)]>,
-) -> (Vec<PartitionChange>, Vec<(String, i32, ElectionOutcome)>) {
-    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-    let mut all = Vec::new();
-    let targets: Vec<(String, i32)> = match wanted {
-        Some(list) => list.to_vec(),
-        None => image
-            .topics
-            .values()
-            .flat_map(|t| (0..t.replicas.len() as i32).map(|p| (t.name.clone(), p)))
-            .collect(),
-    };
-    let mut changes = Vec::new();
-    for (name, partition) in targets {
-        let found = image.topics.get(&name).and_then(|t| {
-            let set = t.replicas.get(usize::try_from(partition).ok()?)?;
-            Some((t, set))
-        });
-        let outcome = match found {
-            None => ElectionOutcome::UnknownPartition,
-            Some((topic, set)) => {
-                let preferred = set.replicas[0];
-                if set.leader == preferred {
-                    ElectionOutcome::NotNeeded
-                } else if !alive(&preferred) || !set.isr.contains(&preferred) {
-                    ElectionOutcome::PreferredNotAvailable
-                } else {
-                    changes.push(PartitionChange {
-                        topic: topic.name.clone(),
-                        topic_id: topic.id,
-                        partition: partition as usize,
-                        set: ReplicaSet {
-                            leader: preferred,
-                            leader_epoch: set.leader_epoch + 1,
-                            ..set.clone()
-                        },
-                        expect_partition_epoch: Some(set.partition_epoch),
-                    });
-                    ElectionOutcome::Elected
-                }
-            }
-        };
-        if wanted.is_some() || outcome == ElectionOutcome::Elected {
-            all.push((name, partition, outcome));
-        }
-    }
-    (changes, all)
-}
-
-/// Whether `host:port` actively refuses a TCP connection (nothing listens).
-/// A timeout or any other failure is not taken as proof of death.
-async fn refuses_connections(host: &str, port: u16) -> bool {
-    let Ok(addr) = transport::resolve(host, port) else {
-        return false;
-    };
-    match TcpStream::connect_timeout(addr, Duration::from_millis(300)).await {
-        Ok(_) => false,
-        Err(glommio::GlommioError::IoError(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
-        Err(_) => false,
-    }
-}
-
-async fn tick_loop(quorum: Rc<Quorum>) {
-    let mut last_check = Instant::now();
-    while !crate::shard::shutdown::requested() {
-        glommio::timer::sleep(quorum.settings.tick).await;
-        quorum.ticks.set(quorum.ticks.get() + 1);
-        quorum.drive().await;
-        if last_check.elapsed() >= quorum.settings.tick * 5 {
-            last_check = Instant::now();
-            quorum.check_sessions().await;
-        }
-    }
-}
-
-async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
-    let open = Rc::new(Cell::new(0usize));
-    while !crate::shard::shutdown::requested() {
-        match listener.accept().await {
-            Ok(stream) if open.get() >= limits::CONTROLLER_CONNECTIONS_MAX => {
-                log::warn!(
-                    "controller: {} connections open; closing a new one",
-                    open.get()
-                );
-                drop(stream);
-            }
-            Ok(stream) => {
-                open.set(open.get() + 1);
-                let (quorum, open) = (quorum.clone(), open.clone());
-                glommio::spawn_local(async move {
-                    serve_connection(quorum, stream).await;
-                    open.set(open.get() - 1);
-                })
-                .detach();
-            }
-            Err(e) => {
-                log::warn!("controller accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    // A peer link carries heartbeats far more often than this; a connection
-    // that sends nothing for so long (or trickles one frame) is closed.
-    let idle = Duration::from_millis(limits::CONTROLLER_IDLE_MS_MAX);
-    if stream.set_read_timeout(Some(idle)).is_err() {
-        return;
-    }
-    loop {
-        let (kind, body) = match transport::read_frame(&mut stream).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(e) => {
-                log::debug!("controller connection closed: {e}");
-                return;
-            }
-        };
-        match kind {
-            Kind::Raft => match transport::decode_raft_message(&body) {
-                Ok(message) if !quorum.is_peer_message(&message) => {
-                    log::warn!(
-                        "controller: raft message from {} to {} is not for this quorum",
-                        message.from,
-                        message.to
-                    );
-                    return;
-                }
-                Ok(message) => {
-                    quorum.step(message);
-                    let q = quorum.clone();
-                    glommio::spawn_local(async move { q.drive().await }).detach();
-                }
-                Err(e) => {
-                    log::warn!("controller: malformed raft message: {e}");
-                    return;
-                }
-            },
-            Kind::Request => {
-                let frame = match transport::decode_json::<ControllerRequest>(&body) {
-                    Ok(request) => quorum.handle(request).await,
-                    Err(e) => calls::encode_malformed(e.to_string()),
-                };
-                if stream.write_all(&frame).await.is_err() {
-                    return;
-                }
-            }
-            Kind::Reply => return,
-        }
-    }
-}
-
-/// Keeps one connection to a peer controller and writes its queued frames;
-/// frames queued while it is unreachable are dropped (Raft resends).
-async fn peer_link(addr: SocketAddr, mut queue: mpsc::Receiver<Vec<u8>>) {
-    let mut stream: Option<TcpStream> = None;
-    let mut retry_at = Instant::now();
-    while let Some(frame) = queue.next().await {
-        if stream.is_none() {
-            if Instant::now() < retry_at {
-                continue;
-            }
-            match transport::connect(addr, Duration::from_millis(500)).await {
-                Ok(s) => stream = Some(s),
-                Err(_) => {
-                    retry_at = Instant::now() + Duration::from_millis(200);
-                    continue;
-                }
-            }
-        }
-        let s = stream.as_mut().expect("connected above");
-        if s.write_all(&frame).await.is_err() {
-            stream = None;
         }
     }
 }

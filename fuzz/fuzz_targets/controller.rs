@@ -18,7 +18,7 @@
 
 #![no_main]
 
-use corelog::cluster::quorum::{ControllerReply, ControllerRequest};
+use corelog::cluster::calls::{ControllerCall, ControllerRequest, Image, Refusal};
 use corelog::cluster::records::{self, MetadataRecord};
 use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
 use corelog::cluster::transport::{decode_json, decode_raft_message};
@@ -111,7 +111,8 @@ fn record(input: &mut Reader) {
 
 fn messages(input: &mut Reader) {
     let _ = decode_json::<ControllerRequest>(input.field());
-    if let Ok(ControllerReply::Image(Some(image))) = decode_json::<ControllerReply>(input.field()) {
+    type ImageReply = Result<<Image as ControllerCall>::Reply, Refusal>;
+    if let Ok(Ok(Some(image))) = decode_json::<ImageReply>(input.field()) {
         check_image(&image);
     }
     // A Raft message from a peer: what raft-rs reads of it first must not

@@ -5,6 +5,8 @@
 //! A node on embedded defaults (no `controller.quorum.voters`) runs none of
 //! this: it is its own single-node cluster with the local catalog.
 
+pub mod calls;
+pub mod elections;
 pub mod node;
 pub mod quorum;
 pub mod records;

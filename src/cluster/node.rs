@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use futures::future::LocalBoxFuture;
 use uuid::Uuid;
 
-use super::quorum::{
-    ControllerReply, ControllerRequest, ElectionOutcome, Quorum, QuorumSettings, QuorumStatus,
-};
-use super::records::MetadataRecord;
+use super::calls::{self, Attempt, ControllerCall, ControllerError, ControllerRequest, Refusal};
+use super::quorum::{ElectionOutcome, Quorum, QuorumError, QuorumSettings, QuorumStatus};
+use super::records::{MetadataRecord, Rejected};
 use super::transport;
 use crate::config::Config;
 use crate::metadata::{BrokerRecord, Catalog};
@@ -73,34 +72,56 @@ impl ControllerClient {
         self.voters[i]
     }
 
-    /// Sends `request` to the active controller and returns its answer.
-    pub async fn call(&self, request: &ControllerRequest) -> Result<ControllerReply, String> {
+    /// Sends `call` to the active controller and returns its reply.
+    pub async fn call<C: ControllerCall>(&self, call: C) -> Result<C::Reply, ControllerError> {
+        let request: ControllerRequest = call.into_request();
         let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
-        let mut last_error = String::from("no controller answered");
-        while Instant::now() < deadline && !crate::shard::shutdown::requested() {
+        let mut last = Attempt::None;
+        while Instant::now() < deadline {
+            if crate::shard::shutdown::requested() {
+                return Err(ControllerError::ShuttingDown);
+            }
             let (id, addr) = self.target();
-            match transport::call::<_, ControllerReply>(addr, request, self.attempt_timeout).await {
-                Ok(ControllerReply::NotLeader { leader }) => {
-                    if leader.is_none() || leader == Some(id) {
-                        self.leader_hint.set(None);
-                        glommio::timer::sleep(Duration::from_millis(100)).await;
-                    } else {
-                        self.leader_hint.set(leader);
-                    }
-                    last_error = format!("controller {id} is not the active controller");
-                }
-                Ok(reply) => {
+            let reply = transport::call::<_, Result<C::Reply, Refusal>>(
+                addr,
+                &request,
+                self.attempt_timeout,
+            )
+            .await;
+            match reply {
+                Ok(Ok(reply)) => {
                     self.leader_hint.set(Some(id));
                     return Ok(reply);
                 }
-                Err(e) => {
+                Ok(Err(Refusal::NotLeader { leader })) => match leader {
+                    Some(leader) if leader != id => {
+                        self.leader_hint.set(Some(leader));
+                        last = Attempt::Redirected { id, leader };
+                    }
+                    _ => {
+                        self.leader_hint.set(None);
+                        last = Attempt::NoLeader { id };
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Ok(Err(Refusal::Rejected(rejected))) => {
+                    return Err(ControllerError::Rejected(rejected))
+                }
+                Ok(Err(Refusal::TimedOut)) => return Err(ControllerError::TimedOut { id }),
+                Ok(Err(Refusal::Malformed(reason))) => {
+                    return Err(ControllerError::Malformed { id, reason })
+                }
+                Err(source) => {
                     self.leader_hint.set(None);
-                    last_error = format!("controller {id} at {addr}: {e}");
+                    last = Attempt::Unreachable { id, addr, source };
                     glommio::timer::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
-        Err(last_error)
+        Err(ControllerError::Unavailable {
+            deadline_s: CONTROLLER_CALL_DEADLINE.as_secs(),
+            last,
+        })
     }
 }
 
@@ -111,7 +132,28 @@ pub trait ImageSink {
     fn apply_image(
         self: Rc<Self>,
         image: Rc<Catalog>,
-    ) -> LocalBoxFuture<'static, Result<(), String>>;
+    ) -> LocalBoxFuture<'static, Result<(), ImageNotApplied>>;
+}
+
+/// Why the local catalog did not take a committed image, in the words of
+/// the sink (the layer above, whose error type this module cannot name).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct ImageNotApplied {
+    pub reason: String,
+}
+
+/// Why this node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("controller.quorum.voters: {0}")]
+    Voter(std::io::Error),
+    #[error("a controller needs a CONTROLLER listener (listeners, controller.listener.names)")]
+    NoControllerListener,
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+    #[error("stopped before registering: {0}")]
+    StoppedBeforeRegistering(ControllerError),
 }
 
 pub struct ClusterNode {
@@ -137,21 +179,20 @@ impl ClusterNode {
     pub async fn start(
         config: &Config,
         sink: Rc<dyn ImageSink>,
-    ) -> Result<Rc<ClusterNode>, String> {
+    ) -> Result<Rc<ClusterNode>, JoinError> {
         let mut voters = Vec::new();
         for v in &config.cluster.voters {
-            let addr = transport::resolve(&v.host, v.port)
-                .map_err(|e| format!("controller.quorum.voters: {e}"))?;
+            let addr = transport::resolve(&v.host, v.port).map_err(JoinError::Voter)?;
             voters.push((v.id, addr));
         }
         let election_timeout = Duration::from_millis(
             config.broker.controller_quorum_election_timeout_ms.max(300) as u64,
         );
         let quorum = if config.cluster.controller_role {
-            let listen = config.cluster.controller_listen.ok_or_else(|| {
-                "a controller needs a CONTROLLER listener (listeners, controller.listener.names)"
-                    .to_string()
-            })?;
+            let listen = config
+                .cluster
+                .controller_listen
+                .ok_or(JoinError::NoControllerListener)?;
             let b = &config.broker;
             Some(
                 Quorum::start(QuorumSettings {
@@ -201,7 +242,7 @@ impl ClusterNode {
         // start): keep trying until registered or told to stop.
         while let Err(e) = node.heartbeat(false).await {
             if crate::shard::shutdown::requested() {
-                return Err(format!("stopped before registering: {e}"));
+                return Err(JoinError::StoppedBeforeRegistering(e));
             }
             log::warn!("waiting for the controller quorum: {e}");
         }
@@ -218,17 +259,14 @@ impl ClusterNode {
         }
     }
 
-    async fn heartbeat(&self, shutting_down: bool) -> Result<(), String> {
-        let request = ControllerRequest::Heartbeat {
+    async fn heartbeat(&self, shutting_down: bool) -> Result<(), ControllerError> {
+        let call = calls::Heartbeat {
             id: self.node_id,
             broker: self.record(),
             shutting_down,
             metadata_offset: self.synced.get(),
         };
-        match self.client.call(&request).await? {
-            ControllerReply::Heartbeat { .. } | ControllerReply::Proposed(Ok(_)) => Ok(()),
-            other => Err(format!("heartbeat refused: {other:?}")),
-        }
+        self.client.call(call).await.map(|_ack| ())
     }
 
     /// Controlled shutdown: the controller fences this broker and moves its
@@ -242,24 +280,17 @@ impl ClusterNode {
     /// Commits a metadata record through the active controller and waits
     /// until this node's catalog shows it.
     pub async fn submit(&self, record: MetadataRecord) -> Result<(), SubmitError> {
-        let index = match self
-            .client
-            .call(&ControllerRequest::Propose(record))
-            .await
-            .map_err(SubmitError::Unavailable)?
-        {
-            ControllerReply::Proposed(Ok(index)) => index,
-            ControllerReply::Proposed(Err(rejected)) => {
-                return Err(SubmitError::Rejected(rejected.to_string()))
+        let index = match self.client.call(calls::Propose(record)).await {
+            Ok(index) => index,
+            Err(ControllerError::Rejected(rejected)) => {
+                return Err(SubmitError::Rejected(rejected))
             }
-            other => return Err(SubmitError::Unavailable(format!("{other:?}"))),
+            Err(e) => return Err(SubmitError::Unavailable(e)),
         };
         let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
         while self.synced.get() < index {
             if Instant::now() > deadline {
-                return Err(SubmitError::Unavailable(
-                    "the change committed but this broker has not caught up yet".into(),
-                ));
+                return Err(SubmitError::NotCaughtUp { index });
             }
             glommio::timer::sleep(Duration::from_millis(2)).await;
         }
@@ -270,22 +301,12 @@ impl ClusterNode {
     pub async fn elect_preferred(
         &self,
         wanted: Option<Vec<(String, i32)>>,
-    ) -> Result<Vec<(String, i32, ElectionOutcome)>, String> {
-        match self
-            .client
-            .call(&ControllerRequest::ElectPreferred(wanted))
-            .await?
-        {
-            ControllerReply::Elected(outcomes) => Ok(outcomes),
-            other => Err(format!("{other:?}")),
-        }
+    ) -> Result<Vec<(String, i32, ElectionOutcome)>, ControllerError> {
+        self.client.call(calls::ElectPreferred(wanted)).await
     }
 
-    pub async fn status(&self) -> Result<QuorumStatus, String> {
-        match self.client.call(&ControllerRequest::Status).await? {
-            ControllerReply::Status(status) => Ok(status),
-            other => Err(format!("{other:?}")),
-        }
+    pub async fn status(&self) -> Result<QuorumStatus, ControllerError> {
+        self.client.call(calls::Status).await
     }
 
     /// Brings the local catalog up to `image` (newest wins; one at a time).
@@ -301,21 +322,18 @@ impl ClusterNode {
     }
 }
 
-#[derive(Debug)]
+/// Why a metadata change did not reach this node's catalog.
+#[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
-    /// No active controller could be reached in time.
-    Unavailable(String),
-    /// A conflicting change committed first.
-    Rejected(String),
-}
-
-impl std::fmt::Display for SubmitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SubmitError::Unavailable(m) => write!(f, "the controller is not available: {m}"),
-            SubmitError::Rejected(m) => f.write_str(m),
-        }
-    }
+    /// No active controller took the change.
+    #[error("the controller is not available: {0}")]
+    Unavailable(ControllerError),
+    /// A conflicting change committed first, or the change breaks a rule.
+    #[error(transparent)]
+    Rejected(Rejected),
+    /// The change committed, but this node's catalog did not follow in time.
+    #[error("the change committed at metadata index {index} but this broker has not caught up with it yet")]
+    NotCaughtUp { index: u64 },
 }
 
 async fn heartbeat_loop(node: Rc<ClusterNode>) {
@@ -331,11 +349,9 @@ async fn heartbeat_loop(node: Rc<ClusterNode>) {
 async fn poll_image(node: Rc<ClusterNode>) {
     while !crate::shard::shutdown::requested() {
         let since = node.synced.get();
-        match node.client.call(&ControllerRequest::Image { since }).await {
-            Ok(ControllerReply::Image(Some(image))) => {
-                node.follow(Rc::new(*image)).await;
-            }
-            Ok(_) => {}
+        match node.client.call(calls::Image { since }).await {
+            Ok(Some(image)) => node.follow(Rc::new(*image)).await,
+            Ok(None) => {}
             Err(e) => log::warn!("metadata image: {e}"),
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;

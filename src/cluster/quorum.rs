@@ -5,6 +5,9 @@
 //!
 //! Every step Raft asks for is made durable (on glommio's blocking pool, so
 //! the shard's reactor never waits on an fsync) before its messages leave.
+//!
+//! The elections it proposes are computed in `elections.rs`; its ticks,
+//! listener and peer links are in `quorum/network.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -20,11 +23,17 @@ use raft::prelude::{Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage};
 use serde::{Deserialize, Serialize};
 
-use super::records::{self, MetadataRecord, PartitionChange, Rejected};
+use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
+pub use super::elections::{elections, preferred_elections, ElectionOutcome};
+
+mod network;
+
+use super::records::{self, MetadataRecord, Rejected};
 use super::store::{RaftFiles, RaftStore};
 use super::transport::{self, Kind};
 use crate::limits;
-use crate::metadata::{BrokerRecord, Catalog, ReplicaSet};
+use crate::metadata::{BrokerRecord, Catalog};
+use network::{accept_loop, peer_link, refuses_connections, tick_loop};
 
 /// Raft ids cannot be 0, Kafka node ids can: Raft id = node id + 1.
 fn raft_id(node: i32) -> u64 {
@@ -53,46 +62,9 @@ pub struct QuorumSettings {
     pub probe_after: Duration,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ControllerRequest {
-    /// A broker's periodic heartbeat; registers it on first contact.
-    Heartbeat {
-        id: i32,
-        broker: BrokerRecord,
-        /// Controlled shutdown: fence me now and move my leaderships away.
-        shutting_down: bool,
-        /// The newest metadata log index the broker has applied (KRaft's
-        /// observer fetch offset), shown for brokers that are not voters.
-        #[serde(default)]
-        metadata_offset: u64,
-    },
-    /// A metadata change to commit (admin requests from any broker).
-    Propose(MetadataRecord),
-    /// DescribeQuorum's figures.
-    Status,
-    /// The image, if newer than `since` (brokers that are not controllers).
-    Image { since: u64 },
-    /// Preferred-leader election (ElectLeaders) of the named partitions, or all.
-    ElectPreferred(Option<Vec<(String, i32)>>),
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ControllerReply {
-    /// Ask that node instead (None: no leader known right now).
-    NotLeader {
-        leader: Option<i32>,
-    },
-    Heartbeat {
-        fenced: bool,
-    },
-    /// Applied at this log index, or rejected.
-    Proposed(Result<u64, Rejected>),
-    Status(QuorumStatus),
-    Image(Option<Box<Catalog>>),
-    /// Each partition's outcome, once the elections are committed.
-    Elected(Vec<(String, i32, ElectionOutcome)>),
-    Error(String),
-}
+/// The wire form of the requests this listener serves (defined with their
+/// typed calls in `calls.rs`).
+pub use super::calls::ControllerRequest;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QuorumStatus {
@@ -115,6 +87,30 @@ pub struct ReplicaProgress {
     pub last_fetch_ms: i64,
     /// Unix ms when it last matched the leader's log (-1 unknown).
     pub last_caught_up_ms: i64,
+}
+
+/// Why the quorum could not start on this node, or stopped taking part (its
+/// log cannot be read or written).
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("cannot open the metadata log: {0}")]
+    OpenLog(std::io::Error),
+    #[error("the metadata snapshot is damaged: {0}")]
+    DamagedSnapshot(records::DecodeError),
+    #[error("a received metadata snapshot is damaged: {0}")]
+    ReceivedSnapshot(records::DecodeError),
+    #[error("cannot listen on {addr} for controllers: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+    #[error("metadata log write failed: {0}")]
+    LogWrite(std::io::Error),
+    #[error("the metadata image cannot be encoded: {0}")]
+    EncodeImage(serde_json::Error),
+    /// raft-rs refused its configuration or the stored log.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
 }
 
 /// Told the record's log index once applied, or why it changed nothing.
@@ -166,17 +162,18 @@ fn logger() -> slog::Logger {
 
 impl Quorum {
     /// Opens the log, starts the listener, peer links and the tick loop.
-    pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, String> {
+    pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, QuorumError> {
         let dir = settings.data_dir.clone();
         let (files, loaded) = glommio::executor()
             .spawn_blocking(move || RaftFiles::open(&dir))
             .await
-            .map_err(|e| format!("cannot open the metadata log: {e}"))?;
+            .map_err(QuorumError::OpenLog)?;
         let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
-        let store = RaftStore::new(voters, loaded).map_err(|e| e.to_string())?;
+        let store = RaftStore::new(voters, loaded)?;
         let image = match store.snapshot(0, 0) {
-            Ok(snap) if !snap.data.is_empty() => records::decode_image(&snap.data)
-                .map_err(|e| format!("the metadata snapshot is damaged: {e}"))?,
+            Ok(snap) if !snap.data.is_empty() => {
+                records::decode_image(&snap.data).map_err(QuorumError::DamagedSnapshot)?
+            }
             _ => Catalog::new(""),
         };
         let ticks = |d: Duration| (d.as_millis() / settings.tick.as_millis().max(1)) as usize;
@@ -196,10 +193,13 @@ impl Quorum {
             pre_vote: true,
             ..Default::default()
         };
-        config.validate().map_err(|e| e.to_string())?;
-        let node = RawNode::new(&config, store.clone(), &logger()).map_err(|e| e.to_string())?;
-        let listener = TcpListener::bind(settings.listen)
-            .map_err(|e| format!("cannot listen on {} for controllers: {e}", settings.listen))?;
+        config.validate()?;
+        let node = RawNode::new(&config, store.clone(), &logger())?;
+        let listener =
+            TcpListener::bind(settings.listen).map_err(|source| QuorumError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
         let mut peers = HashMap::new();
         let mut links = Vec::new();
         for (id, addr) in &settings.voters {
@@ -261,11 +261,9 @@ impl Quorum {
     }
 
     /// Commits `record` (only on the leader) and waits until it is applied.
-    async fn propose(self: &Rc<Self>, record: &MetadataRecord) -> ControllerReply {
+    async fn propose(self: &Rc<Self>, record: &MetadataRecord) -> Result<u64, Refusal> {
         if !self.is_leader() {
-            return ControllerReply::NotLeader {
-                leader: self.leader(),
-            };
+            return Err(self.not_leader());
         }
         let id = self.next_proposal.get();
         self.next_proposal.set(id + 1);
@@ -280,12 +278,17 @@ impl Quorum {
         let result = glommio::timer::timeout(timeout, async { Ok(rx.await.map_err(|_| ())) }).await;
         self.waiting.borrow_mut().remove(&id);
         match result {
-            Ok(Ok(applied)) => ControllerReply::Proposed(applied),
+            Ok(Ok(applied)) => applied.map_err(Refusal::Rejected),
             // The waiter was dropped: leadership moved before it committed.
-            Ok(Err(())) => ControllerReply::NotLeader {
-                leader: self.leader(),
-            },
-            Err(_) => ControllerReply::Error("the metadata change timed out".into()),
+            Ok(Err(())) => Err(self.not_leader()),
+            Err(_) => Err(Refusal::TimedOut),
+        }
+    }
+
+    /// The refusal of a request only the active controller serves.
+    fn not_leader(&self) -> Refusal {
+        Refusal::NotLeader {
+            leader: self.leader(),
         }
     }
 
@@ -346,7 +349,7 @@ impl Quorum {
     async fn with_files<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut RaftFiles) -> std::io::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, QuorumError> {
         let mut files = self
             .files
             .borrow_mut()
@@ -359,10 +362,10 @@ impl Quorum {
             })
             .await;
         *self.files.borrow_mut() = Some(files);
-        result.map_err(|e| format!("metadata log write failed: {e}"))
+        result.map_err(QuorumError::LogWrite)
     }
 
-    async fn process_ready(self: &Rc<Self>) -> Result<(), String> {
+    async fn process_ready(self: &Rc<Self>) -> Result<(), QuorumError> {
         let mut ready = {
             let mut raft = self.raft.borrow_mut();
             if !raft.has_ready() {
@@ -373,16 +376,12 @@ impl Quorum {
         self.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
             let snapshot = ready.snapshot().clone();
-            let image = records::decode_image(&snapshot.data)
-                .map_err(|e| format!("a received metadata snapshot is damaged: {e}"))?;
+            let image =
+                records::decode_image(&snapshot.data).map_err(QuorumError::ReceivedSnapshot)?;
             let saved = snapshot.clone();
             self.with_files(move |f| f.save_snapshot(&saved, &[]))
                 .await?;
-            self.store
-                .mem
-                .wl()
-                .apply_snapshot(snapshot.clone())
-                .map_err(|e| e.to_string())?;
+            self.store.mem.wl().apply_snapshot(snapshot.clone())?;
             self.store.set_snapshot(snapshot);
             self.publish(Rc::new(image));
         }
@@ -402,7 +401,7 @@ impl Quorum {
             })
             .await?;
             let mut core = self.store.mem.wl();
-            core.append(&entries).map_err(|e| e.to_string())?;
+            core.append(&entries)?;
             if let Some(hs) = hard_state {
                 core.set_hardstate(hs);
             }
@@ -471,7 +470,7 @@ impl Quorum {
     }
 
     /// Snapshots the image and trims the log once it holds enough entries.
-    async fn maybe_compact(&self) -> Result<(), String> {
+    async fn maybe_compact(&self) -> Result<(), QuorumError> {
         let frames = self.files.borrow().as_ref().map_or(0, |f| f.frames());
         if frames < limits::CONTROLLER_LOG_ENTRIES_MAX {
             return Ok(());
@@ -482,23 +481,21 @@ impl Quorum {
             return Ok(());
         }
         let mut snapshot = Snapshot::default();
-        let term = self.store.term(applied).map_err(|e| e.to_string())?;
+        let term = self.store.term(applied)?;
         snapshot.mut_metadata().index = applied;
         snapshot.mut_metadata().term = term;
         snapshot
             .mut_metadata()
             .set_conf_state(self.raft.borrow().raft.prs().conf().to_conf_state());
-        snapshot.data = serde_json::to_vec(&*image).map_err(|e| e.to_string())?;
-        let last = self.store.last_index().map_err(|e| e.to_string())?;
+        snapshot.data = serde_json::to_vec(&*image).map_err(QuorumError::EncodeImage)?;
+        let last = self.store.last_index()?;
         let kept = if last > applied {
-            self.store
-                .entries(
-                    applied + 1,
-                    last + 1,
-                    None,
-                    raft::GetEntriesContext::empty(false),
-                )
-                .map_err(|e| e.to_string())?
+            self.store.entries(
+                applied + 1,
+                last + 1,
+                None,
+                raft::GetEntriesContext::empty(false),
+            )?
         } else {
             Vec::new()
         };
@@ -506,11 +503,7 @@ impl Quorum {
         self.with_files(move |f| f.save_snapshot(&saved, &kept))
             .await?;
         self.store.set_snapshot(snapshot);
-        self.store
-            .mem
-            .wl()
-            .compact(applied)
-            .map_err(|e| e.to_string())?;
+        self.store.mem.wl().compact(applied)?;
         log::info!("controller: metadata log compacted up to {applied}");
         Ok(())
     }
@@ -586,39 +579,33 @@ impl Quorum {
         }
     }
 
-    async fn handle(self: &Rc<Self>, request: ControllerRequest) -> ControllerReply {
+    /// Serves one request; the reply frame, encoded as the reply of the
+    /// request's call type.
+    async fn handle(self: &Rc<Self>, request: ControllerRequest) -> Vec<u8> {
         match request {
             ControllerRequest::Status => {
-                if self.is_leader() {
-                    ControllerReply::Status(self.status())
+                let status = if self.is_leader() {
+                    Ok(self.status())
                 } else {
-                    ControllerReply::NotLeader {
-                        leader: self.leader(),
-                    }
-                }
+                    Err(self.not_leader())
+                };
+                calls::encode_reply::<calls::Status>(&status)
             }
             ControllerRequest::Image { since } => {
                 let image = self.image();
-                ControllerReply::Image((image.version > since).then(|| Box::new((*image).clone())))
+                let newer = (image.version > since).then(|| Box::new((*image).clone()));
+                calls::encode_reply::<calls::Image>(&Ok(newer))
             }
-            ControllerRequest::Propose(record) => match records::validate_record(&record) {
-                Ok(()) => self.propose(&record).await,
-                Err(e) => ControllerReply::Proposed(Err(Rejected::Invalid(e))),
-            },
+            ControllerRequest::Propose(record) => {
+                let applied = match records::validate_record(&record) {
+                    Ok(()) => self.propose(&record).await,
+                    Err(e) => Err(Refusal::Rejected(Rejected::Invalid(e.to_string()))),
+                };
+                calls::encode_reply::<calls::Propose>(&applied)
+            }
             ControllerRequest::ElectPreferred(wanted) => {
-                if !self.is_leader() {
-                    return ControllerReply::NotLeader {
-                        leader: self.leader(),
-                    };
-                }
-                let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
-                if !changes.is_empty() {
-                    let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
-                    if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                        return reply;
-                    }
-                }
-                ControllerReply::Elected(outcomes)
+                let outcomes = self.elect_preferred(wanted).await;
+                calls::encode_reply::<calls::ElectPreferred>(&outcomes)
             }
             ControllerRequest::Heartbeat {
                 id,
@@ -627,9 +614,26 @@ impl Quorum {
                 metadata_offset,
             } => {
                 self.observe(id, metadata_offset);
-                self.heartbeat(id, broker, shutting_down).await
+                let ack = self.heartbeat(id, broker, shutting_down).await;
+                calls::encode_reply::<calls::Heartbeat>(&ack)
             }
         }
+    }
+
+    /// Commits the preferred leaders of `wanted` (all partitions when
+    /// `None`) and says what became of each.
+    async fn elect_preferred(
+        self: &Rc<Self>,
+        wanted: Option<Vec<(String, i32)>>,
+    ) -> Result<<calls::ElectPreferred as ControllerCall>::Reply, Refusal> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
+        if !changes.is_empty() {
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
+        }
+        Ok(outcomes)
     }
 
     /// Notes a heartbeat's metadata offset when the broker is not a voter
@@ -655,19 +659,14 @@ impl Quorum {
         id: i32,
         broker: BrokerRecord,
         shutting_down: bool,
-    ) -> ControllerReply {
+    ) -> Result<HeartbeatAck, Refusal> {
         if !self.is_leader() {
-            return ControllerReply::NotLeader {
-                leader: self.leader(),
-            };
+            return Err(self.not_leader());
         }
         if shutting_down {
             self.broker_seen.borrow_mut().remove(&id);
-            let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
-            return ControllerReply::Heartbeat { fenced: true };
+            self.fence(id).await?;
+            return Ok(HeartbeatAck { fenced: true });
         }
         self.broker_seen.borrow_mut().insert(id, Instant::now());
         let known = self.image().brokers.get(&id).cloned();
@@ -682,53 +681,41 @@ impl Quorum {
                     ..broker
                 },
             };
-            let reply = self.propose(&record).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&record).await?;
             return self.elect_leaderless().await;
         }
         if known.is_some_and(|k| k.fenced) {
-            let reply = self.propose(&MetadataRecord::UnfenceBroker { id }).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&MetadataRecord::UnfenceBroker { id }).await?;
             return self.elect_leaderless().await;
         }
-        ControllerReply::Heartbeat { fenced: false }
+        Ok(HeartbeatAck { fenced: false })
     }
 
     /// Fences `id` and moves the leaderships it held to other ISR members.
-    async fn fence(self: &Rc<Self>, id: i32) -> ControllerReply {
-        let reply = self.propose(&MetadataRecord::FenceBroker { id }).await;
-        if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-            return reply;
-        }
+    async fn fence(self: &Rc<Self>, id: i32) -> Result<(), Refusal> {
+        self.propose(&MetadataRecord::FenceBroker { id }).await?;
         let changes = elections(
             &self.image(),
             self.settings.unclean_leader_election,
             |set| set.leader == id || set.isr.contains(&id),
         );
-        if changes.is_empty() {
-            return reply;
+        if !changes.is_empty() {
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
         }
-        self.propose(&MetadataRecord::Partitions(changes)).await
+        Ok(())
     }
 
     /// Gives partitions without a leader one, now that a broker is back.
-    async fn elect_leaderless(self: &Rc<Self>) -> ControllerReply {
+    async fn elect_leaderless(self: &Rc<Self>) -> Result<HeartbeatAck, Refusal> {
         let changes = elections(
             &self.image(),
             self.settings.unclean_leader_election,
             |set| set.leader == -1,
         );
         if !changes.is_empty() {
-            let reply = self.propose(&MetadataRecord::Partitions(changes)).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                return reply;
-            }
+            self.propose(&MetadataRecord::Partitions(changes)).await?;
         }
-        ControllerReply::Heartbeat { fenced: false }
+        Ok(HeartbeatAck { fenced: false })
     }
 
     /// The active controller's periodic duty: fence silent brokers.
@@ -780,270 +767,9 @@ impl Quorum {
         }
         for id in silent {
             log::warn!("controller: broker {id} missed its heartbeats; fencing it");
-            let reply = self.fence(id).await;
-            if !matches!(reply, ControllerReply::Proposed(Ok(_))) {
-                log::warn!("controller: fencing broker {id}: {reply:?}");
+            if let Err(refusal) = self.fence(id).await {
+                log::warn!("controller: fencing broker {id}: {refusal}");
             }
-        }
-    }
-}
-
-/// New leaders and ISRs for the partitions `affected` selects, from the
-/// image's unfenced brokers: the first replica (in preference order) that is
-/// alive and in the ISR leads; fenced brokers leave the ISR, but the last
-/// member stays, so it can lead again when it returns. Only when no ISR
-/// member is alive and the topic allows unclean election (topic config,
-/// else `unclean_default`) does another live replica lead, alone in its ISR:
-/// what the ISR had beyond its log is lost. The leader epoch moves only
-/// when the leader does.
-pub fn elections(
-    image: &Catalog,
-    unclean_default: bool,
-    affected: impl Fn(&ReplicaSet) -> bool,
-) -> Vec<PartitionChange> {
-    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-    let mut changes = Vec::new();
-    for topic in image.topics.values() {
-        let unclean = topic
-            .configs
-            .get("unclean.leader.election.enable")
-            .map_or(unclean_default, |v| v == "true");
-        for (partition, set) in topic.replicas.iter().enumerate() {
-            if !affected(set) {
-                continue;
-            }
-            let mut isr: Vec<i32> = set.isr.iter().copied().filter(alive).collect();
-            let mut leader = set
-                .replicas
-                .iter()
-                .copied()
-                .find(|r| isr.contains(r))
-                .unwrap_or(-1);
-            if isr.is_empty() {
-                match set.replicas.iter().copied().find(alive).filter(|_| unclean) {
-                    Some(replica) => {
-                        log::warn!(
-                            "controller: unclean election of broker {replica} for {}-{partition}",
-                            topic.name
-                        );
-                        leader = replica;
-                        isr = vec![replica];
-                    }
-                    None => isr = set.isr.clone(),
-                }
-            }
-            if leader == set.leader && isr == set.isr {
-                continue;
-            }
-            changes.push(PartitionChange {
-                topic: topic.name.clone(),
-                topic_id: topic.id,
-                partition,
-                set: ReplicaSet {
-                    replicas: set.replicas.clone(),
-                    isr,
-                    leader,
-                    leader_epoch: set.leader_epoch + i32::from(leader != set.leader),
-                    partition_epoch: set.partition_epoch,
-                },
-                expect_partition_epoch: None,
-            });
-        }
-    }
-    changes
-}
-
-/// Why a preferred-leader election did not move a partition (ElectLeaders).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ElectionOutcome {
-    Elected,
-    /// The preferred replica already leads (ELECTION_NOT_NEEDED).
-    NotNeeded,
-    /// The preferred replica is fenced or out of the ISR.
-    PreferredNotAvailable,
-    UnknownPartition,
-}
-
-/// Preferred-leader election: partitions (all when `wanted` is None) whose
-/// first replica is alive and in the ISR but does not lead get it back.
-pub fn preferred_elections(
-    image: &Catalog,
-    wanted: Option<&[(String, i32)]>,
-) -> (Vec<PartitionChange>, Vec<(String, i32, ElectionOutcome)>) {
-    let alive = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
-    let mut all = Vec::new();
-    let targets: Vec<(String, i32)> = match wanted {
-        Some(list) => list.to_vec(),
-        None => image
-            .topics
-            .values()
-            .flat_map(|t| (0..t.replicas.len() as i32).map(|p| (t.name.clone(), p)))
-            .collect(),
-    };
-    let mut changes = Vec::new();
-    for (name, partition) in targets {
-        let found = image.topics.get(&name).and_then(|t| {
-            let set = t.replicas.get(usize::try_from(partition).ok()?)?;
-            Some((t, set))
-        });
-        let outcome = match found {
-            None => ElectionOutcome::UnknownPartition,
-            Some((topic, set)) => {
-                let preferred = set.replicas[0];
-                if set.leader == preferred {
-                    ElectionOutcome::NotNeeded
-                } else if !alive(&preferred) || !set.isr.contains(&preferred) {
-                    ElectionOutcome::PreferredNotAvailable
-                } else {
-                    changes.push(PartitionChange {
-                        topic: topic.name.clone(),
-                        topic_id: topic.id,
-                        partition: partition as usize,
-                        set: ReplicaSet {
-                            leader: preferred,
-                            leader_epoch: set.leader_epoch + 1,
-                            ..set.clone()
-                        },
-                        expect_partition_epoch: Some(set.partition_epoch),
-                    });
-                    ElectionOutcome::Elected
-                }
-            }
-        };
-        if wanted.is_some() || outcome == ElectionOutcome::Elected {
-            all.push((name, partition, outcome));
-        }
-    }
-    (changes, all)
-}
-
-/// Whether `host:port` actively refuses a TCP connection (nothing listens).
-/// A timeout or any other failure is not taken as proof of death.
-async fn refuses_connections(host: &str, port: u16) -> bool {
-    let Ok(addr) = transport::resolve(host, port) else {
-        return false;
-    };
-    match TcpStream::connect_timeout(addr, Duration::from_millis(300)).await {
-        Ok(_) => false,
-        Err(glommio::GlommioError::IoError(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
-        Err(_) => false,
-    }
-}
-
-async fn tick_loop(quorum: Rc<Quorum>) {
-    let mut last_check = Instant::now();
-    while !crate::shard::shutdown::requested() {
-        glommio::timer::sleep(quorum.settings.tick).await;
-        quorum.ticks.set(quorum.ticks.get() + 1);
-        quorum.drive().await;
-        if last_check.elapsed() >= quorum.settings.tick * 5 {
-            last_check = Instant::now();
-            quorum.check_sessions().await;
-        }
-    }
-}
-
-async fn accept_loop(quorum: Rc<Quorum>, listener: TcpListener) {
-    let open = Rc::new(Cell::new(0usize));
-    while !crate::shard::shutdown::requested() {
-        match listener.accept().await {
-            Ok(stream) if open.get() >= limits::CONTROLLER_CONNECTIONS_MAX => {
-                log::warn!(
-                    "controller: {} connections open; closing a new one",
-                    open.get()
-                );
-                drop(stream);
-            }
-            Ok(stream) => {
-                open.set(open.get() + 1);
-                let (quorum, open) = (quorum.clone(), open.clone());
-                glommio::spawn_local(async move {
-                    serve_connection(quorum, stream).await;
-                    open.set(open.get() - 1);
-                })
-                .detach();
-            }
-            Err(e) => {
-                log::warn!("controller accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-async fn serve_connection(quorum: Rc<Quorum>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    // A peer link carries heartbeats far more often than this; a connection
-    // that sends nothing for so long (or trickles one frame) is closed.
-    let idle = Duration::from_millis(limits::CONTROLLER_IDLE_MS_MAX);
-    if stream.set_read_timeout(Some(idle)).is_err() {
-        return;
-    }
-    loop {
-        let (kind, body) = match transport::read_frame(&mut stream).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(e) => {
-                log::debug!("controller connection closed: {e}");
-                return;
-            }
-        };
-        match kind {
-            Kind::Raft => match transport::decode_raft_message(&body) {
-                Ok(message) if !quorum.is_peer_message(&message) => {
-                    log::warn!(
-                        "controller: raft message from {} to {} is not for this quorum",
-                        message.from,
-                        message.to
-                    );
-                    return;
-                }
-                Ok(message) => {
-                    quorum.step(message);
-                    let q = quorum.clone();
-                    glommio::spawn_local(async move { q.drive().await }).detach();
-                }
-                Err(e) => {
-                    log::warn!("controller: malformed raft message: {e}");
-                    return;
-                }
-            },
-            Kind::Request => {
-                let reply = match transport::decode_json::<ControllerRequest>(&body) {
-                    Ok(request) => quorum.handle(request).await,
-                    Err(e) => ControllerReply::Error(format!("malformed request: {e}")),
-                };
-                let frame = transport::encode_json(Kind::Reply, &reply);
-                if stream.write_all(&frame).await.is_err() {
-                    return;
-                }
-            }
-            Kind::Reply => return,
-        }
-    }
-}
-
-/// Keeps one connection to a peer controller and writes its queued frames;
-/// frames queued while it is unreachable are dropped (Raft resends).
-async fn peer_link(addr: SocketAddr, mut queue: mpsc::Receiver<Vec<u8>>) {
-    let mut stream: Option<TcpStream> = None;
-    let mut retry_at = Instant::now();
-    while let Some(frame) = queue.next().await {
-        if stream.is_none() {
-            if Instant::now() < retry_at {
-                continue;
-            }
-            match transport::connect(addr, Duration::from_millis(500)).await {
-                Ok(s) => stream = Some(s),
-                Err(_) => {
-                    retry_at = Instant::now() + Duration::from_millis(200);
-                    continue;
-                }
-            }
-        }
-        let s = stream.as_mut().expect("connected above");
-        if s.write_all(&frame).await.is_err() {
-            stream = None;
         }
     }
 }

@@ -72,73 +72,129 @@ pub struct PartitionChange {
 }
 
 /// Why a record did not change the image.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     /// Another change got there first: recompute and propose again.
+    #[error("conflicting metadata change: {0}")]
     Conflict(String),
     /// The record breaks a rule of the image (a leader outside its ISR, an
     /// epoch going back): no controller applies it.
+    #[error("invalid metadata change: {0}")]
     Invalid(String),
 }
 
-impl std::fmt::Display for Rejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rejected::Conflict(m) => write!(f, "conflicting metadata change: {m}"),
-            Rejected::Invalid(m) => write!(f, "invalid metadata change: {m}"),
-        }
-    }
+/// Why bytes were not a valid record or image.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("a metadata {what} of {len} bytes")]
+    TooLarge { what: &'static str, len: usize },
+    #[error("unreadable metadata {what}: {source}")]
+    Unreadable {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("invalid metadata {what}: {source}")]
+    Invalid {
+        what: &'static str,
+        source: InvalidMetadata,
+    },
 }
 
-/// Why bytes were not a valid record or image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodeError(pub String);
+/// Why a record or an image breaks a rule every image keeps.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidMetadata {
+    #[error("{0} topics")]
+    TooManyTopics(usize),
+    #[error("{0} brokers")]
+    TooManyBrokers(usize),
+    #[error("topic \"{name}\" filed under \"{key}\"")]
+    TopicFiledElsewhere { name: String, key: String },
+    /// Kafka's rule for topic names, as `metadata::validate_topic_name`
+    /// words it.
+    #[error("{0}")]
+    TopicName(String),
+    #[error("topic {topic} has {partitions} partitions")]
+    PartitionCount { topic: String, partitions: usize },
+    #[error("topic {topic} has {partitions} partitions but {sets} replica sets")]
+    ReplicaSetCount {
+        topic: String,
+        partitions: usize,
+        sets: usize,
+    },
+    #[error("partition {0}")]
+    PartitionIndex(usize),
+    #[error("{topic}-{partition}: {problem}")]
+    ReplicaSet {
+        topic: String,
+        partition: usize,
+        problem: ReplicaSetProblem,
+    },
+    #[error("producer id block [{from}, {to})")]
+    ProducerIdBlock { from: i64, to: i64 },
+    #[error("broker id {0}")]
+    BrokerId(i32),
+    #[error("a host name of {0} bytes")]
+    HostName(usize),
+}
 
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// What is wrong with one partition's replica set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicaSetProblem {
+    #[error("{0} replicas")]
+    ReplicationFactor(usize),
+    #[error("broker id {0}")]
+    BrokerId(i32),
+    #[error("replica {0} listed twice")]
+    ListedTwice(i32),
+    #[error("ISR {isr:?} is not within {replicas:?}")]
+    IsrOutsideReplicas { isr: Vec<i32>, replicas: Vec<i32> },
+    #[error("leader {0} is not in the ISR")]
+    LeaderOutsideIsr(i32),
+    #[error("a negative epoch")]
+    NegativeEpoch,
 }
 
 /// A metadata record from a Raft entry's data (or a proposal), checked.
 pub fn decode_record(bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
-    if bytes.len() > limits::CONTROLLER_FRAME_BYTES_MAX {
-        return Err(DecodeError(format!(
-            "a metadata record of {} bytes",
-            bytes.len()
-        )));
-    }
-    let record: MetadataRecord = serde_json::from_slice(bytes)
-        .map_err(|e| DecodeError(format!("unreadable metadata record: {e}")))?;
-    validate_record(&record).map_err(|e| DecodeError(format!("invalid metadata record: {e}")))?;
-    Ok(record)
+    decode_checked("record", bytes, validate_record)
 }
 
 /// The metadata image held by a snapshot, checked.
 pub fn decode_image(bytes: &[u8]) -> Result<Catalog, DecodeError> {
+    decode_checked("image", bytes, validate_image)
+}
+
+fn decode_checked<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+    validate: impl FnOnce(&T) -> Result<(), InvalidMetadata>,
+) -> Result<T, DecodeError> {
     if bytes.len() > limits::CONTROLLER_FRAME_BYTES_MAX {
-        return Err(DecodeError(format!(
-            "a metadata image of {} bytes",
-            bytes.len()
-        )));
+        return Err(DecodeError::TooLarge {
+            what,
+            len: bytes.len(),
+        });
     }
-    let image: Catalog = serde_json::from_slice(bytes)
-        .map_err(|e| DecodeError(format!("unreadable metadata image: {e}")))?;
-    validate_image(&image).map_err(|e| DecodeError(format!("invalid metadata image: {e}")))?;
-    Ok(image)
+    let value: T =
+        serde_json::from_slice(bytes).map_err(|source| DecodeError::Unreadable { what, source })?;
+    validate(&value).map_err(|source| DecodeError::Invalid { what, source })?;
+    Ok(value)
 }
 
 /// Every count and relation an image relies on.
-pub fn validate_image(image: &Catalog) -> Result<(), String> {
+pub fn validate_image(image: &Catalog) -> Result<(), InvalidMetadata> {
     if image.topics.len() > limits::TOPICS_MAX {
-        return Err(format!("{} topics", image.topics.len()));
+        return Err(InvalidMetadata::TooManyTopics(image.topics.len()));
     }
     if image.brokers.len() > limits::CLUSTER_BROKERS_MAX {
-        return Err(format!("{} brokers", image.brokers.len()));
+        return Err(InvalidMetadata::TooManyBrokers(image.brokers.len()));
     }
     for (name, topic) in &image.topics {
         if *name != topic.name {
-            return Err(format!("topic {:?} filed under {name:?}", topic.name));
+            return Err(InvalidMetadata::TopicFiledElsewhere {
+                name: topic.name.clone(),
+                key: name.clone(),
+            });
         }
         validate_topic(topic)?;
     }
@@ -150,7 +206,7 @@ pub fn validate_image(image: &Catalog) -> Result<(), String> {
 
 /// Every count and relation a record relies on (its preconditions against
 /// the image are checked when it is applied).
-pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
+pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
     match record {
         MetadataRecord::Catalog(deltas) => {
             for delta in deltas {
@@ -160,7 +216,10 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
                     CatalogDelta::BrokerConfigs(_) => {}
                     CatalogDelta::ProducerIdBlock { from, to } => {
                         if !(0 <= *from && from < to) {
-                            return Err(format!("producer id block [{from}, {to})"));
+                            return Err(InvalidMetadata::ProducerIdBlock {
+                                from: *from,
+                                to: *to,
+                            });
                         }
                     }
                 }
@@ -169,16 +228,21 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
         }
         MetadataRecord::RegisterBroker { id, broker } => validate_broker(*id, broker),
         MetadataRecord::FenceBroker { id } | MetadataRecord::UnfenceBroker { id } => {
-            validate_broker_id(*id)
+            validate_broker_id(*id).map_err(|_| InvalidMetadata::BrokerId(*id))
         }
         MetadataRecord::Partitions(changes) => {
             for change in changes {
                 validate_topic_name(&change.topic)?;
                 if change.partition >= limits::TOPIC_PARTITIONS_MAX as usize {
-                    return Err(format!("partition {}", change.partition));
+                    return Err(InvalidMetadata::PartitionIndex(change.partition));
                 }
-                validate_replica_set(&change.set)
-                    .map_err(|e| format!("{}-{}: {e}", change.topic, change.partition))?;
+                validate_replica_set(&change.set).map_err(|problem| {
+                    InvalidMetadata::ReplicaSet {
+                        topic: change.topic.clone(),
+                        partition: change.partition,
+                        problem,
+                    }
+                })?;
             }
             Ok(())
         }
@@ -188,66 +252,74 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
 /// Kafka's rule for topic names: brokers make a directory of each name,
 /// so a name from the log, a snapshot or a peer that Kafka would refuse
 /// (`/`, `..`) is refused here too.
-fn validate_topic_name(name: &str) -> Result<(), String> {
-    crate::metadata::validate_topic_name(name)
+fn validate_topic_name(name: &str) -> Result<(), InvalidMetadata> {
+    crate::metadata::validate_topic_name(name).map_err(InvalidMetadata::TopicName)
 }
 
-fn validate_topic(topic: &TopicMeta) -> Result<(), String> {
+fn validate_topic(topic: &TopicMeta) -> Result<(), InvalidMetadata> {
     validate_topic_name(&topic.name)?;
     let partitions = topic.shards.len();
     if partitions == 0 || partitions > limits::TOPIC_PARTITIONS_MAX as usize {
-        return Err(format!("topic {} has {partitions} partitions", topic.name));
+        return Err(InvalidMetadata::PartitionCount {
+            topic: topic.name.clone(),
+            partitions,
+        });
     }
     if !topic.replicas.is_empty() && topic.replicas.len() != partitions {
-        return Err(format!(
-            "topic {} has {partitions} partitions but {} replica sets",
-            topic.name,
-            topic.replicas.len()
-        ));
+        return Err(InvalidMetadata::ReplicaSetCount {
+            topic: topic.name.clone(),
+            partitions,
+            sets: topic.replicas.len(),
+        });
     }
     for (partition, set) in topic.replicas.iter().enumerate() {
-        validate_replica_set(set).map_err(|e| format!("{}-{partition}: {e}", topic.name))?;
+        validate_replica_set(set).map_err(|problem| InvalidMetadata::ReplicaSet {
+            topic: topic.name.clone(),
+            partition,
+            problem,
+        })?;
     }
     Ok(())
 }
 
-fn validate_replica_set(set: &ReplicaSet) -> Result<(), String> {
+fn validate_replica_set(set: &ReplicaSet) -> Result<(), ReplicaSetProblem> {
     let factor = set.replicas.len();
     if factor == 0 || factor > limits::REPLICATION_FACTOR_MAX as usize {
-        return Err(format!("{factor} replicas"));
+        return Err(ReplicaSetProblem::ReplicationFactor(factor));
     }
     for (i, replica) in set.replicas.iter().enumerate() {
-        validate_broker_id(*replica)?;
+        validate_broker_id(*replica).map_err(|_| ReplicaSetProblem::BrokerId(*replica))?;
         if set.replicas[..i].contains(replica) {
-            return Err(format!("replica {replica} listed twice"));
+            return Err(ReplicaSetProblem::ListedTwice(*replica));
         }
     }
     if set.isr.len() > factor || set.isr.iter().any(|r| !set.replicas.contains(r)) {
-        return Err(format!(
-            "ISR {:?} is not within {:?}",
-            set.isr, set.replicas
-        ));
+        return Err(ReplicaSetProblem::IsrOutsideReplicas {
+            isr: set.isr.clone(),
+            replicas: set.replicas.clone(),
+        });
     }
     if set.leader != -1 && !set.isr.contains(&set.leader) {
-        return Err(format!("leader {} is not in the ISR", set.leader));
+        return Err(ReplicaSetProblem::LeaderOutsideIsr(set.leader));
     }
     if set.leader_epoch < 0 || set.partition_epoch < 0 {
-        return Err("a negative epoch".into());
+        return Err(ReplicaSetProblem::NegativeEpoch);
     }
     Ok(())
 }
 
-fn validate_broker_id(id: i32) -> Result<(), String> {
+/// A broker id is never negative (-1 means "none" in Kafka's messages).
+fn validate_broker_id(id: i32) -> Result<(), InvalidMetadata> {
     if id < 0 {
-        return Err(format!("broker id {id}"));
+        return Err(InvalidMetadata::BrokerId(id));
     }
     Ok(())
 }
 
-fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), String> {
+fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), InvalidMetadata> {
     validate_broker_id(id)?;
     if broker.host.is_empty() || broker.host.len() > limits::HOST_NAME_BYTES_MAX {
-        return Err(format!("a host name of {} bytes", broker.host.len()));
+        return Err(InvalidMetadata::HostName(broker.host.len()));
     }
     Ok(())
 }
@@ -256,7 +328,7 @@ fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), String> {
 /// a rule of the image (see [`validate_record`]) is refused whole.
 pub fn apply(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result<(), Rejected> {
     let result = match validate_record(record) {
-        Err(e) => Err(Rejected::Invalid(e)),
+        Err(e) => Err(Rejected::Invalid(e.to_string())),
         Ok(()) => apply_valid(image, record),
     };
     // Every committed entry moves the version, so nodes compare images by it.

@@ -217,14 +217,22 @@ pub fn decode_log(data: &[u8]) -> io::Result<(Vec<Entry>, usize)> {
 /// it does not know (`Entry::get_entry_type`), and prost keeps whatever
 /// number the bytes hold: an entry from a file or a peer is checked here
 /// before raft-rs or the controller sees it.
-pub fn check_entry(entry: &Entry) -> Result<(), String> {
+pub fn check_entry(entry: &Entry) -> Result<(), UnknownEntryType> {
     if raft::prelude::EntryType::from_i32(entry.entry_type).is_none() {
-        return Err(format!(
-            "raft entry {} has unknown type {}",
-            entry.index, entry.entry_type
-        ));
+        return Err(UnknownEntryType {
+            index: entry.index,
+            entry_type: entry.entry_type,
+        });
     }
     Ok(())
+}
+
+/// A Raft entry whose type raft-rs does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("raft entry {index} has unknown type {entry_type}")]
+pub struct UnknownEntryType {
+    pub index: u64,
+    pub entry_type: i32,
 }
 
 /// A snapshot frame's body.

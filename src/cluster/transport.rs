@@ -26,9 +26,10 @@ use crate::limits;
 pub enum Kind {
     /// A raft-rs `eraftpb::Message`, protobuf-encoded.
     Raft = 1,
-    /// A JSON `ControllerRequest`.
+    /// A JSON `calls::ControllerRequest`.
     Request = 2,
-    /// A JSON `ControllerReply` to the request before it.
+    /// The JSON reply to the request before it: `Result<Reply, Refusal>`,
+    /// `Reply` being the type the request's call names (`calls.rs`).
     Reply = 3,
 }
 

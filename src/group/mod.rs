@@ -26,6 +26,7 @@
 //! through `Partition::append` + the shard committer.
 
 pub mod assignor;
+pub mod calls;
 mod classic;
 mod consumer;
 pub mod records;
@@ -37,29 +38,21 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::future::LocalBoxFuture;
 use glommio::TaskQueueHandle;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::consumer_group_describe_response;
-use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartitions;
-use kafka_protocol::messages::{
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatRequest,
-    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
-    SyncGroupRequest, SyncGroupResponse,
-};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::BrokerDefaults;
 use crate::limits;
 use crate::metadata::Catalog;
 use crate::partition::{now_ms, Partition, PartitionError};
-use crate::shard::mesh::{MeshError, ShardCall};
+use crate::shard::mesh::ShardCall;
 use crate::shard::ShardId;
 use records::{Entry, OffsetValue};
 
+pub use calls::{GroupOp, GroupShardCall};
 pub use classic::ClassicGroup;
 pub use consumer::ConsumerGroup;
 
@@ -131,79 +124,6 @@ pub fn locate<H: GroupHost>(host: &Rc<H>, group: &str) -> Option<(ShardId, i32)>
     Some((ShardId(shard as usize), partition))
 }
 
-/// What a handler asks of a group's coordinator. Crosses shards: `Send`.
-#[derive(Debug)]
-pub enum GroupCall {
-    Join {
-        version: i16,
-        client_id: String,
-        client_host: String,
-        request: JoinGroupRequest,
-    },
-    Sync {
-        request: SyncGroupRequest,
-    },
-    Heartbeat {
-        request: HeartbeatRequest,
-    },
-    Leave {
-        version: i16,
-        request: LeaveGroupRequest,
-    },
-    OffsetCommit {
-        request: OffsetCommitRequest,
-    },
-    /// `None` topics: every committed offset of the group. OffsetFetch v9
-    /// names the member (id, epoch) asking; before it `None`, -1.
-    OffsetFetch {
-        group: String,
-        topics: Option<Vec<(String, Vec<i32>)>>,
-        member_id: Option<String>,
-        member_epoch: i32,
-    },
-    Describe {
-        group: String,
-    },
-    /// Sent to every shard; each lists its own groups.
-    List {
-        states: Vec<String>,
-        types: Vec<String>,
-    },
-    Delete {
-        group: String,
-    },
-    OffsetDelete {
-        request: OffsetDeleteRequest,
-    },
-    ConsumerHeartbeat {
-        version: i16,
-        client_id: String,
-        client_host: String,
-        request: ConsumerGroupHeartbeatRequest,
-    },
-    ConsumerDescribe {
-        group: String,
-    },
-}
-
-/// The coordinator's answer to a [`GroupCall`], same order of variants.
-#[derive(Debug)]
-pub enum GroupAnswer {
-    Join(JoinGroupResponse),
-    Sync(SyncGroupResponse),
-    Heartbeat(HeartbeatResponse),
-    Leave(LeaveGroupResponse),
-    OffsetCommit(OffsetCommitResponse),
-    /// Per topic: (name, partitions).
-    OffsetFetch(Vec<(String, Vec<OffsetFetchResponsePartitions>)>),
-    Describe(DescribedGroup),
-    List(Vec<ListedGroup>),
-    Delete,
-    OffsetDelete(OffsetDeleteResponse),
-    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
-    ConsumerDescribe(consumer_group_describe_response::DescribedGroup),
-}
-
 fn code(e: ResponseError) -> i16 {
     e.code()
 }
@@ -222,55 +142,31 @@ fn group_append_error(e: &PartitionError) -> i16 {
     })
 }
 
-/// To the shard that coordinates a consumer group (or every shard, for
-/// ListGroups). `Err` is a Kafka error code for the whole group.
-pub struct GroupShardCall(pub Box<GroupCall>);
-
-impl<H: GroupHost> ShardCall<H> for GroupShardCall {
-    type Reply = Result<GroupAnswer, i16>;
-    fn serve(self, host: Rc<H>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move { GroupCoordinator::serve(&host, *self.0).await })
-    }
-    /// The coordinator is moving or stopping: the client finds it again.
-    fn unreachable(_: MeshError) -> Self::Reply {
-        Err(code(ResponseError::CoordinatorNotAvailable))
-    }
-}
-
 /// Routes `call` to the coordinator of `group`. `Err` is a Kafka error code
 /// for the whole group: COORDINATOR_NOT_AVAILABLE before the offsets topic
 /// exists or when the owner cannot be reached, NOT_COORDINATOR, ...
-pub async fn call<H: GroupHost>(
+pub async fn call<H: GroupHost, C: GroupOp>(
     host: &Rc<H>,
     group: &str,
-    call: GroupCall,
-) -> Result<GroupAnswer, i16> {
+    call: C,
+) -> Result<C::Answer, i16> {
     let Some((owner, _)) = locate(host, group) else {
         return Err(code(ResponseError::CoordinatorNotAvailable));
     };
-    host.call(owner, GroupShardCall(Box::new(call))).await
+    host.call(owner, GroupShardCall(call)).await
 }
 
-/// Asks every shard for its groups (ListGroups).
+/// Asks every shard for its groups (ListGroups). A shard that cannot
+/// answer (still loading its groups, or stopping) lists none.
 pub async fn list_all<H: GroupHost>(
     host: &Rc<H>,
     states: Vec<String>,
     types: Vec<String>,
 ) -> Vec<ListedGroup> {
+    let list = calls::List { states, types };
     let asks = (0..host.shard_count()).map(|shard| {
-        let call = GroupCall::List {
-            states: states.clone(),
-            types: types.clone(),
-        };
-        async move {
-            match host
-                .call(ShardId(shard), GroupShardCall(Box::new(call)))
-                .await
-            {
-                Ok(GroupAnswer::List(groups)) => groups,
-                _ => Vec::new(),
-            }
-        }
+        let call = GroupShardCall(list.clone());
+        async move { host.call(ShardId(shard), call).await.unwrap_or_default() }
     });
     futures::future::join_all(asks)
         .await
@@ -344,8 +240,9 @@ impl GroupCoordinator {
 
     /// Replays the partitions of `__consumer_offsets` (if the topic exists)
     /// this shard holds and leads, from the log start: offsets and groups as
-    /// of the last record.
-    pub async fn load<H: GroupHost>(host: &Rc<H>) -> Result<(), String> {
+    /// of the last record. A partition that cannot be replayed is logged and
+    /// its groups stay unavailable; the shard starts regardless.
+    pub async fn load<H: GroupHost>(host: &Rc<H>) {
         let catalog = host.catalog();
         if let Some(topic) = catalog.topics.get(OFFSETS_TOPIC) {
             for index in 0..topic.partition_count() {
@@ -364,7 +261,6 @@ impl GroupCoordinator {
             }
         }
         host.groups().loading.set(false);
-        Ok(())
     }
 
     /// This broker became (or stopped being) the leader of an offsets
@@ -389,7 +285,7 @@ impl GroupCoordinator {
 
     /// Replays one offsets partition; its groups answer
     /// COORDINATOR_LOAD_IN_PROGRESS until it is done.
-    async fn load_partition<H: GroupHost>(host: &Rc<H>, index: i32) -> Result<(), String> {
+    async fn load_partition<H: GroupHost>(host: &Rc<H>, index: i32) -> Result<(), LoadError> {
         let coordinator = host.groups();
         let session_timeout_ms = host.broker_config().group_consumer_session_timeout_ms;
         let Some(partition) = host.partition(OFFSETS_TOPIC, index) else {
@@ -415,7 +311,7 @@ impl GroupCoordinator {
                             offset = end;
                             continue;
                         }
-                        None => return Err(format!("{OFFSETS_TOPIC}-{index}: {e}")),
+                        None => return Err(LoadError::Unreadable { offset, cause: e }),
                     },
                 };
                 let decoded = records::decode_batches(fetched.records);
@@ -436,7 +332,7 @@ impl GroupCoordinator {
                         // A record type of a newer Kafka (share or streams
                         // groups): not ours to replay.
                         Ok(None) => {}
-                        Err(e) => garbage.note(at, || e),
+                        Err(e) => garbage.note(at, || e.to_string()),
                     }
                     replayed += 1;
                 }
@@ -519,104 +415,6 @@ impl GroupCoordinator {
             && g.classic.generation == 0
         {
             groups.remove(&id);
-        }
-    }
-
-    /// Serves one call on this (the owner) shard.
-    pub async fn serve<H: GroupHost>(host: &Rc<H>, call: GroupCall) -> Result<GroupAnswer, i16> {
-        if host.groups().loading.get() {
-            return Err(code(ResponseError::CoordinatorLoadInProgress));
-        }
-        match call {
-            GroupCall::List { states, types } => {
-                Ok(GroupAnswer::List(host.groups().list(&states, &types)))
-            }
-            GroupCall::Join {
-                version,
-                client_id,
-                client_host,
-                request,
-            } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                classic::join(host, partition, version, client_id, client_host, request)
-                    .await
-                    .map(GroupAnswer::Join)
-            }
-            GroupCall::Sync { request } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                classic::sync(host, partition, request)
-                    .await
-                    .map(GroupAnswer::Sync)
-            }
-            GroupCall::Heartbeat { request } => {
-                owned_partition(host, &request.group_id.0)?;
-                classic::heartbeat(host, request).map(GroupAnswer::Heartbeat)
-            }
-            GroupCall::Leave { version, request } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                classic::leave(host, partition, version, request).map(GroupAnswer::Leave)
-            }
-            GroupCall::OffsetCommit { request } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                classic::offset_commit(host, partition, request)
-                    .await
-                    .map(GroupAnswer::OffsetCommit)
-            }
-            GroupCall::OffsetFetch {
-                group,
-                topics,
-                member_id,
-                member_epoch,
-            } => {
-                owned_partition(host, &group)?;
-                let checked = match host
-                    .groups()
-                    .groups
-                    .borrow()
-                    .get(&group)
-                    .and_then(|g| g.consumer.as_ref())
-                {
-                    Some(c) => consumer::check_fetch(c, member_id.as_deref(), member_epoch),
-                    None => Ok(()),
-                };
-                checked.map_err(code)?;
-                Ok(GroupAnswer::OffsetFetch(
-                    host.groups().offset_fetch(&group, topics),
-                ))
-            }
-            GroupCall::Describe { group } => {
-                owned_partition(host, &group)?;
-                Ok(GroupAnswer::Describe(classic::describe(host, &group)))
-            }
-            GroupCall::Delete { group } => {
-                let partition = owned_partition(host, &group)?;
-                classic::delete(host, partition, &group)
-                    .await
-                    .map(|_| GroupAnswer::Delete)
-            }
-            GroupCall::OffsetDelete { request } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                classic::offset_delete(host, partition, request)
-                    .await
-                    .map(GroupAnswer::OffsetDelete)
-            }
-            GroupCall::ConsumerHeartbeat {
-                version,
-                client_id,
-                client_host,
-                request,
-            } => {
-                let partition = owned_partition(host, &request.group_id.0)?;
-                consumer::heartbeat(host, partition, version, client_id, client_host, request)
-                    .await
-                    .map(GroupAnswer::ConsumerHeartbeat)
-            }
-            GroupCall::ConsumerDescribe { group } => {
-                owned_partition(host, &group)?;
-                Ok(GroupAnswer::ConsumerDescribe(consumer::describe(
-                    host, &group,
-                )))
-            }
         }
     }
 
@@ -839,23 +637,39 @@ impl Garbage {
     }
 }
 
+/// Why an offsets partition could not be replayed: its groups answer
+/// COORDINATOR_LOAD_IN_PROGRESS until a later load succeeds.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A read failed where the log knows of no damaged range to skip.
+    #[error("offset {offset} cannot be read: {cause}")]
+    Unreadable { offset: i64, cause: PartitionError },
+    /// The batch at `offset` has a header the parser refuses.
+    #[error("the batch at offset {offset} is damaged: {source}")]
+    BadBatch {
+        offset: i64,
+        source: crate::protocol::batch::BatchError,
+    },
+    /// The batch at `offset` ends before it (a damaged header).
+    #[error("the batch at offset {offset} does not advance the offset")]
+    NoProgress { offset: i64 },
+}
+
 /// The first offset past the batch at `offset` (replay of a batch with no
 /// keyed records).
 async fn next_batch_offset(
     partition: &crate::partition::Partition,
     offset: i64,
-) -> Result<i64, String> {
+) -> Result<i64, LoadError> {
     let fetched = partition
         .read_durable(offset, 1)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|cause| LoadError::Unreadable { offset, cause })?;
     let header = crate::protocol::batch::BatchHeader::parse(&fetched.records)
-        .map_err(|e| format!("{OFFSETS_TOPIC}@{offset}: {e}"))?;
+        .map_err(|source| LoadError::BadBatch { offset, source })?;
     let next = header.last_offset() + 1;
     if next <= offset {
-        return Err(format!(
-            "{OFFSETS_TOPIC}@{offset}: the batch there does not advance the offset"
-        ));
+        return Err(LoadError::NoProgress { offset });
     }
     Ok(next)
 }

@@ -321,7 +321,11 @@ fn put_compact_str(buf: &mut BytesMut, s: Option<&str>) {
     }
 }
 
-fn decode_consumer(version: i16, key: &mut Bytes, value: Option<&Bytes>) -> Result<Entry, String> {
+fn decode_consumer(
+    version: i16,
+    key: &mut Bytes,
+    value: Option<&Bytes>,
+) -> Result<Entry, RecordError> {
     let group = get_str(key)?;
     let mut member = || get_str(key);
     let mut v = match value {
@@ -329,9 +333,10 @@ fn decode_consumer(version: i16, key: &mut Bytes, value: Option<&Bytes>) -> Resu
             let mut v = v.clone();
             let value_version = get_i16(&mut v)?;
             if value_version != CONSUMER_VALUE_VERSION {
-                return Err(format!(
-                    "consumer group record {version}: value version {value_version}"
-                ));
+                return Err(RecordError::ConsumerValueVersion {
+                    key_version: version,
+                    value_version,
+                });
             }
             Some(v)
         }
@@ -361,7 +366,7 @@ fn decode_consumer(version: i16, key: &mut Bytes, value: Option<&Bytes>) -> Resu
     Ok(Entry::Consumer { group, record })
 }
 
-fn get_topic_metadata(b: &mut Bytes) -> Result<Vec<TopicMetadata>, String> {
+fn get_topic_metadata(b: &mut Bytes) -> Result<Vec<TopicMetadata>, RecordError> {
     let count = get_compact_len(b)?.unwrap_or(0);
     let mut topics = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
@@ -385,7 +390,7 @@ fn get_topic_metadata(b: &mut Bytes) -> Result<Vec<TopicMetadata>, String> {
     Ok(topics)
 }
 
-fn get_member_subscription(b: &mut Bytes) -> Result<MemberSubscription, String> {
+fn get_member_subscription(b: &mut Bytes) -> Result<MemberSubscription, RecordError> {
     let instance_id = get_compact_str(b)?;
     let rack_id = get_compact_str(b)?;
     let client_id = get_compact_str(b)?.unwrap_or_default();
@@ -407,7 +412,7 @@ fn get_member_subscription(b: &mut Bytes) -> Result<MemberSubscription, String> 
     })
 }
 
-fn get_current_assignment(b: &mut Bytes) -> Result<CurrentAssignment, String> {
+fn get_current_assignment(b: &mut Bytes) -> Result<CurrentAssignment, RecordError> {
     let member_epoch = get_i32(b)?;
     let previous_member_epoch = get_i32(b)?;
     if b.remaining() < 1 {
@@ -423,7 +428,7 @@ fn get_current_assignment(b: &mut Bytes) -> Result<CurrentAssignment, String> {
     })
 }
 
-fn get_partitions(b: &mut Bytes) -> Result<Partitions, String> {
+fn get_partitions(b: &mut Bytes) -> Result<Partitions, RecordError> {
     let mut out = Partitions::new();
     for _ in 0..get_compact_len(b)?.unwrap_or(0) {
         let id = get_uuid(b)?;
@@ -436,7 +441,7 @@ fn get_partitions(b: &mut Bytes) -> Result<Partitions, String> {
     Ok(out)
 }
 
-fn get_uvarint(b: &mut Bytes) -> Result<u64, String> {
+fn get_uvarint(b: &mut Bytes) -> Result<u64, RecordError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         if b.remaining() < 1 {
@@ -448,11 +453,11 @@ fn get_uvarint(b: &mut Bytes) -> Result<u64, String> {
             return Ok(v);
         }
     }
-    Err("varint longer than 64 bits".into())
+    Err(RecordError::VarintTooLong)
 }
 
 /// A compact array or string length; `None` for null.
-fn get_compact_len(b: &mut Bytes) -> Result<Option<usize>, String> {
+fn get_compact_len(b: &mut Bytes) -> Result<Option<usize>, RecordError> {
     let n = get_uvarint(b)?;
     if n == 0 {
         return Ok(None);
@@ -465,17 +470,17 @@ fn get_compact_len(b: &mut Bytes) -> Result<Option<usize>, String> {
     Ok(Some(len))
 }
 
-fn get_compact_str(b: &mut Bytes) -> Result<Option<String>, String> {
+fn get_compact_str(b: &mut Bytes) -> Result<Option<String>, RecordError> {
     let Some(len) = get_compact_len(b)? else {
         return Ok(None);
     };
     let raw = b.split_to(len);
     String::from_utf8(raw.to_vec())
         .map(Some)
-        .map_err(|_| "string is not UTF-8".into())
+        .map_err(|_| RecordError::NotUtf8)
 }
 
-fn get_uuid(b: &mut Bytes) -> Result<Uuid, String> {
+fn get_uuid(b: &mut Bytes) -> Result<Uuid, RecordError> {
     if b.remaining() < 16 {
         return Err(short("uuid"));
     }
@@ -483,7 +488,7 @@ fn get_uuid(b: &mut Bytes) -> Result<Uuid, String> {
     Ok(Uuid::from_slice(&raw).expect("16 bytes"))
 }
 
-fn skip_tagged_fields(b: &mut Bytes) -> Result<(), String> {
+fn skip_tagged_fields(b: &mut Bytes) -> Result<(), RecordError> {
     for _ in 0..get_uvarint(b)? {
         get_uvarint(b)?;
         let size = get_uvarint(b)? as usize;
@@ -498,7 +503,7 @@ fn skip_tagged_fields(b: &mut Bytes) -> Result<(), String> {
 /// Decodes one record; `None` for a key this version does not know (for
 /// example share or streams group records written by a newer Kafka), which
 /// replay skips.
-pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Entry>, String> {
+pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Entry>, RecordError> {
     let mut k = key.clone();
     let version = get_i16(&mut k)?;
     match version {
@@ -526,11 +531,11 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Entry>, Strin
     }
 }
 
-fn decode_offset_value(value: &Bytes) -> Result<OffsetValue, String> {
+fn decode_offset_value(value: &Bytes) -> Result<OffsetValue, RecordError> {
     let mut v = value.clone();
     let version = get_i16(&mut v)?;
     if !(0..=3).contains(&version) {
-        return Err(format!("offset commit value version {version}"));
+        return Err(RecordError::OffsetValueVersion(version));
     }
     let offset = get_i64(&mut v)?;
     let leader_epoch = if version >= 3 { get_i32(&mut v)? } else { -1 };
@@ -544,11 +549,11 @@ fn decode_offset_value(value: &Bytes) -> Result<OffsetValue, String> {
     })
 }
 
-fn decode_group_value(value: &Bytes) -> Result<GroupValue, String> {
+fn decode_group_value(value: &Bytes) -> Result<GroupValue, RecordError> {
     let mut v = value.clone();
     let version = get_i16(&mut v)?;
     if !(0..=3).contains(&version) {
-        return Err(format!("group metadata value version {version}"));
+        return Err(RecordError::GroupValueVersion(version));
     }
     let protocol_type = get_str(&mut v)?;
     let generation = get_i32(&mut v)?;
@@ -719,32 +724,57 @@ fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
     buf.put_slice(b);
 }
 
-fn short(what: &str) -> String {
-    format!("record too short for {what}")
+fn short(what: &'static str) -> RecordError {
+    RecordError::Short(what)
 }
 
-fn get_i16(b: &mut Bytes) -> Result<i16, String> {
+/// Why the key or value of a `__consumer_offsets` record could not be
+/// decoded (a damaged record, or one of a format this version does not
+/// read).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The bytes end before the named field.
+    #[error("record too short for {0}")]
+    Short(&'static str),
+    #[error("varint longer than 64 bits")]
+    VarintTooLong,
+    #[error("string is not UTF-8")]
+    NotUtf8,
+    #[error("null where a string is required")]
+    NullString,
+    #[error("offset commit value version {0}")]
+    OffsetValueVersion(i16),
+    #[error("group metadata value version {0}")]
+    GroupValueVersion(i16),
+    #[error("consumer group record {key_version}: value version {value_version}")]
+    ConsumerValueVersion {
+        key_version: i16,
+        value_version: i16,
+    },
+}
+
+fn get_i16(b: &mut Bytes) -> Result<i16, RecordError> {
     if b.remaining() < 2 {
         return Err(short("i16"));
     }
     Ok(b.get_i16())
 }
 
-fn get_i32(b: &mut Bytes) -> Result<i32, String> {
+fn get_i32(b: &mut Bytes) -> Result<i32, RecordError> {
     if b.remaining() < 4 {
         return Err(short("i32"));
     }
     Ok(b.get_i32())
 }
 
-fn get_i64(b: &mut Bytes) -> Result<i64, String> {
+fn get_i64(b: &mut Bytes) -> Result<i64, RecordError> {
     if b.remaining() < 8 {
         return Err(short("i64"));
     }
     Ok(b.get_i64())
 }
 
-fn get_nullable_str(b: &mut Bytes) -> Result<Option<String>, String> {
+fn get_nullable_str(b: &mut Bytes) -> Result<Option<String>, RecordError> {
     let len = get_i16(b)?;
     if len < 0 {
         return Ok(None);
@@ -755,14 +785,14 @@ fn get_nullable_str(b: &mut Bytes) -> Result<Option<String>, String> {
     let raw = b.split_to(len as usize);
     String::from_utf8(raw.to_vec())
         .map(Some)
-        .map_err(|_| "string is not UTF-8".into())
+        .map_err(|_| RecordError::NotUtf8)
 }
 
-fn get_str(b: &mut Bytes) -> Result<String, String> {
-    get_nullable_str(b)?.ok_or_else(|| "null where a string is required".into())
+fn get_str(b: &mut Bytes) -> Result<String, RecordError> {
+    get_nullable_str(b)?.ok_or(RecordError::NullString)
 }
 
-fn get_bytes(b: &mut Bytes) -> Result<Bytes, String> {
+fn get_bytes(b: &mut Bytes) -> Result<Bytes, RecordError> {
     let len = get_i32(b)?;
     if len < 0 {
         return Ok(Bytes::new());

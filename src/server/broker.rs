@@ -585,7 +585,7 @@ async fn start(
         return Ok(broker);
     }
     me.enter("loading consumer groups");
-    crate::group::GroupCoordinator::load(&broker).await?;
+    crate::group::GroupCoordinator::load(&broker).await;
     Ok(broker)
 }
 

@@ -11,7 +11,7 @@ use glommio::TaskQueueHandle;
 
 use super::broker::Broker;
 use super::catalog::CatalogOwner;
-use crate::cluster::node::ImageSink;
+use crate::cluster::node::{ImageNotApplied, ImageSink};
 use crate::config::BrokerDefaults;
 use crate::group::{GroupCoordinator, GroupHost};
 use crate::metadata::Catalog;
@@ -27,11 +27,13 @@ impl ImageSink for Broker {
     fn apply_image(
         self: Rc<Self>,
         image: Rc<Catalog>,
-    ) -> LocalBoxFuture<'static, Result<(), String>> {
+    ) -> LocalBoxFuture<'static, Result<(), ImageNotApplied>> {
         Box::pin(async move {
             CatalogOwner::sync_image(&self, &image)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| ImageNotApplied {
+                    reason: e.to_string(),
+                })
         })
     }
 }

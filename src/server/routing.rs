@@ -32,6 +32,7 @@ use futures::future::LocalBoxFuture;
 
 use super::broker::Broker;
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
+use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::{Appended, Fetched, PartitionError};
@@ -497,7 +498,7 @@ impl ShardCall<Broker> for AllocateProducerId {
 pub struct ElectPreferred(pub Option<Vec<(String, i32)>>);
 
 impl ShardCall<Broker> for ElectPreferred {
-    type Reply = Result<Vec<(String, i32, ElectionOutcome)>, String>;
+    type Reply = Result<Vec<(String, i32, ElectionOutcome)>, ControllerError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
             match broker.cluster() {
@@ -507,8 +508,9 @@ impl ShardCall<Broker> for ElectPreferred {
             }
         })
     }
-    fn unreachable(e: MeshError) -> Self::Reply {
-        Err(e.to_string())
+    /// Shard 0 is gone only when the broker stops.
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(ControllerError::ShuttingDown)
     }
 }
 
@@ -516,7 +518,7 @@ impl ShardCall<Broker> for ElectPreferred {
 pub struct QuorumState;
 
 impl ShardCall<Broker> for QuorumState {
-    type Reply = Result<Option<QuorumStatus>, String>;
+    type Reply = Result<Option<QuorumStatus>, ControllerError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
             match broker.cluster() {
@@ -525,8 +527,9 @@ impl ShardCall<Broker> for QuorumState {
             }
         })
     }
-    fn unreachable(e: MeshError) -> Self::Reply {
-        Err(e.to_string())
+    /// Shard 0 is gone only when the broker stops.
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(ControllerError::ShuttingDown)
     }
 }
 

@@ -3,11 +3,10 @@
 use std::rc::Rc;
 
 use futures::future::join_all;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -17,14 +16,11 @@ pub async fn handle(
 ) -> ConsumerGroupDescribeResponse {
     let groups = request.group_ids.into_iter().map(|id| async move {
         let group_id = id.0.to_string();
-        let call = GroupCall::ConsumerDescribe {
+        let call = calls::ConsumerDescribe {
             group: group_id.clone(),
         };
         match group::call(broker, &group_id, call).await {
-            Ok(GroupAnswer::ConsumerDescribe(g)) => g,
-            Ok(_) => DescribedGroup::default()
-                .with_group_id(id)
-                .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+            Ok(g) => g,
             Err(code) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_error_code(code),

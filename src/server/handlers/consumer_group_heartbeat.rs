@@ -3,10 +3,9 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -17,16 +16,14 @@ pub async fn handle(
     request: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
     let group_id = request.group_id.0.to_string();
-    let call = GroupCall::ConsumerHeartbeat {
+    let call = calls::ConsumerHeartbeat {
         version,
         client_id,
         client_host,
         request,
     };
     match group::call(broker, &group_id, call).await {
-        Ok(GroupAnswer::ConsumerHeartbeat(r)) => r,
-        Ok(_) => ConsumerGroupHeartbeatResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+        Ok(r) => r,
         Err(code) => ConsumerGroupHeartbeatResponse::default().with_error_code(code),
     }
 }

@@ -4,11 +4,10 @@
 use std::rc::Rc;
 
 use futures::future::join_all;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -18,12 +17,11 @@ pub async fn handle(
 ) -> DeleteGroupsResponse {
     let results = request.groups_names.into_iter().map(|id| async move {
         let group_id = id.0.to_string();
-        let call = GroupCall::Delete {
+        let call = calls::Delete {
             group: group_id.clone(),
         };
         let code = match group::call(broker, &group_id, call).await {
-            Ok(GroupAnswer::Delete) => 0,
-            Ok(_) => ResponseError::CoordinatorNotAvailable.code(),
+            Ok(()) => 0,
             Err(code) => code,
         };
         DeletableGroupResult::default()

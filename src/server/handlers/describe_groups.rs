@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -19,12 +19,11 @@ pub async fn handle(
 ) -> DescribeGroupsResponse {
     let groups = request.groups.into_iter().map(|id| async move {
         let group_id = id.0.to_string();
-        let call = GroupCall::Describe {
+        let call = calls::Describe {
             group: group_id.clone(),
         };
         let mut described = match group::call(broker, &group_id, call).await {
-            Ok(GroupAnswer::Describe(g)) => g,
-            Ok(_) => failed(id, ResponseError::CoordinatorNotAvailable.code()),
+            Ok(g) => g,
             Err(code) => failed(id, code),
         };
         if version < 6 && described.error_code == ResponseError::GroupIdNotFound.code() {

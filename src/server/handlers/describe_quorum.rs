@@ -65,11 +65,14 @@ pub async fn handle(
                 .with_log_end_offset(broker.catalog().version as i64)
                 .with_last_fetch_timestamp(now)
                 .with_last_caught_up_timestamp(now)]),
+        // Whatever kept the active controller from answering, the client
+        // asks again (as of a partition whose leader moved); the message
+        // says why for the operator.
         Err(e) => {
             log::info!("DescribeQuorum: {e}");
             return DescribeQuorumResponse::default()
                 .with_error_code(ResponseError::NotLeaderOrFollower.code())
-                .with_error_message((version >= 2).then(|| StrBytes::from_string(e)));
+                .with_error_message((version >= 2).then(|| StrBytes::from_string(e.to_string())));
         }
     };
     let voter_ids: Vec<i32> = partition

@@ -11,7 +11,9 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::ElectionOutcome;
+use crate::cluster::records::Rejected;
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::routing::ElectPreferred;
@@ -40,7 +42,10 @@ pub async fn handle(
         .await
     {
         Ok(outcomes) => outcomes,
-        Err(e) => return refuse_all(wanted, ResponseError::NotController, &e),
+        Err(e) => {
+            log::info!("ElectLeaders: {e}");
+            return refuse_all(wanted, controller_error_code(&e), &e.to_string());
+        }
     };
     ElectLeadersResponse::default().with_replica_election_results(results(
         outcomes.into_iter().map(|(topic, partition, outcome)| {
@@ -62,6 +67,24 @@ pub async fn handle(
             (topic, partition, code, message)
         }),
     ))
+}
+
+/// The Kafka error of a failed call to the active controller: the client
+/// retries on NOT_CONTROLLER (it finds the controller again) and on
+/// REQUEST_TIMED_OUT; the message says what happened.
+fn controller_error_code(e: &ControllerError) -> ResponseError {
+    match e {
+        ControllerError::Unavailable { .. } | ControllerError::ShuttingDown => {
+            ResponseError::NotController
+        }
+        // Another change to the same partitions committed first: the
+        // election is computed again on retry.
+        ControllerError::Rejected(Rejected::Conflict(_)) => ResponseError::NotController,
+        ControllerError::Rejected(Rejected::Invalid(_)) | ControllerError::Malformed { .. } => {
+            ResponseError::UnknownServerError
+        }
+        ControllerError::TimedOut { .. } => ResponseError::RequestTimedOut,
+    }
 }
 
 fn refuse_all(

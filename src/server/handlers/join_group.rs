@@ -3,11 +3,10 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -19,15 +18,14 @@ pub async fn handle(
 ) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.clone();
-    let call = GroupCall::Join {
+    let call = calls::Join {
         version,
         client_id,
         client_host,
         request,
     };
     let response = match group::call(broker, &group_id, call).await {
-        Ok(GroupAnswer::Join(r)) => r,
-        Ok(_) => failed(ResponseError::CoordinatorNotAvailable.code(), member_id),
+        Ok(r) => r,
         Err(code) => failed(code, member_id),
     };
     fit(version, response)

@@ -3,10 +3,9 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -15,10 +14,8 @@ pub async fn handle(
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
-    match group::call(broker, &group_id, GroupCall::Leave { version, request }).await {
-        Ok(GroupAnswer::Leave(r)) => r,
-        Ok(_) => LeaveGroupResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+    match group::call(broker, &group_id, calls::Leave { version, request }).await {
+        Ok(r) => r,
         Err(code) => LeaveGroupResponse::default().with_error_code(code),
     }
 }

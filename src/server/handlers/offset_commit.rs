@@ -4,13 +4,12 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -32,9 +31,8 @@ pub async fn handle(
             )
         })
         .collect();
-    let code = match group::call(broker, &group_id, GroupCall::OffsetCommit { request }).await {
-        Ok(GroupAnswer::OffsetCommit(r)) => return r,
-        Ok(_) => ResponseError::CoordinatorNotAvailable.code(),
+    let code = match group::call(broker, &group_id, calls::OffsetCommit { request }).await {
+        Ok(r) => return r,
         Err(code) => code,
     };
     let topics = shape

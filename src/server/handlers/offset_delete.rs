@@ -3,10 +3,9 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -15,10 +14,8 @@ pub async fn handle(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.0.to_string();
-    match group::call(broker, &group_id, GroupCall::OffsetDelete { request }).await {
-        Ok(GroupAnswer::OffsetDelete(r)) => r,
-        Ok(_) => OffsetDeleteResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+    match group::call(broker, &group_id, calls::OffsetDelete { request }).await {
+        Ok(r) => r,
         Err(code) => OffsetDeleteResponse::default().with_error_code(code),
     }
 }

@@ -5,14 +5,13 @@
 use std::rc::Rc;
 
 use futures::future::join_all;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 
@@ -118,14 +117,11 @@ async fn fetch_one(
     topics: Topics,
     (member_id, member_epoch): (Option<String>, i32),
 ) -> Result<Vec<(String, Vec<OffsetFetchResponsePartitions>)>, i16> {
-    let call = GroupCall::OffsetFetch {
+    let call = calls::OffsetFetch {
         group: group_id.to_string(),
         topics,
         member_id,
         member_epoch,
     };
-    match group::call(broker, group_id, call).await? {
-        GroupAnswer::OffsetFetch(topics) => Ok(topics),
-        _ => Err(ResponseError::CoordinatorNotAvailable.code()),
-    }
+    group::call(broker, group_id, call).await
 }

@@ -3,10 +3,9 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use crate::group::{self, GroupAnswer, GroupCall};
+use crate::group::{self, calls};
 use crate::server::broker::Broker;
 
 pub async fn handle(
@@ -15,10 +14,8 @@ pub async fn handle(
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
-    match group::call(broker, &group_id, GroupCall::Sync { request }).await {
-        Ok(GroupAnswer::Sync(r)) => r,
-        Ok(_) => SyncGroupResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code()),
+    match group::call(broker, &group_id, calls::Sync { request }).await {
+        Ok(r) => r,
         Err(code) => SyncGroupResponse::default().with_error_code(code),
     }
 }

@@ -52,7 +52,7 @@ impl MetaProperties {
     }
 
     fn parse(text: &str) -> Result<MetaProperties, String> {
-        let entries = parse_properties(text)?;
+        let entries = parse_properties(text).map_err(|e| e.to_string())?;
         let get = |key: &str| {
             entries
                 .get(key)

@@ -71,6 +71,7 @@ fn load(path: &Path) -> Result<Config, String> {
         shards: Some(1),
         ..ServeArgs::default()
     })
+    .map_err(|e| e.to_string())
 }
 
 /// Formats the config's data dir. Public for `dev-cluster`, which formats

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{keys, parse_in};
+use super::{keys, parse_in, ConfigError, ValueError};
 use crate::limits;
 
 /// Broker-wide defaults, named after Kafka's broker configs. Topic configs
@@ -156,12 +156,12 @@ impl BrokerDefaults {
 
     /// Applies one Kafka broker config (`server.properties` name and value):
     /// an error naming the key for an unknown key or a bad value.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let config = keys::broker_key(key)
-            .ok_or_else(|| format!("unknown or unsupported broker config {key:?}"))?;
+            .ok_or_else(|| ConfigError::UnknownBrokerConfig(key.to_string()))?;
         let parsed = config
             .parse(value)
-            .map_err(|e| format!("invalid value {value:?} for {key}: {e}"))?;
+            .map_err(|e| ConfigError::invalid(key, value, e))?;
         config.set_broker(self, &parsed);
         self.explicit.insert(key.to_string(), value.to_string());
         Ok(())
@@ -182,14 +182,14 @@ impl BrokerDefaults {
     /// Rules between broker configs, checked once all of them are set.
     /// As Kafka: a bounded `queued.max.request.bytes` must hold at least one
     /// request of the largest size.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.queued_max_request_bytes != -1
             && (self.queued_max_request_bytes as u64) < self.socket_request_max_bytes as u64
         {
-            return Err(format!(
-                "queued.max.request.bytes ({}) must be -1 or at least socket.request.max.bytes ({})",
-                self.queued_max_request_bytes, self.socket_request_max_bytes
-            ));
+            return Err(ConfigError::QueuedBelowRequestMax {
+                queued: self.queued_max_request_bytes,
+                request_max: self.socket_request_max_bytes,
+            });
         }
         Ok(())
     }
@@ -255,7 +255,7 @@ pub struct IpOverrides {
 }
 
 impl IpOverrides {
-    pub(super) fn parse(value: &str) -> Result<IpOverrides, String> {
+    pub(super) fn parse(value: &str) -> Result<IpOverrides, ValueError> {
         use std::net::ToSocketAddrs;
         let mut limits = BTreeMap::new();
         let entries: Vec<&str> = value
@@ -264,22 +264,24 @@ impl IpOverrides {
             .filter(|e| !e.is_empty())
             .collect();
         if entries.len() > limits::CONNECTION_IP_OVERRIDES_MAX {
-            return Err(format!(
-                "at most {} entries",
-                limits::CONNECTION_IP_OVERRIDES_MAX
+            return Err(ValueError::TooManyEntries(
+                limits::CONNECTION_IP_OVERRIDES_MAX,
             ));
         }
         for entry in entries {
             let (host, count) = entry
                 .rsplit_once(':')
-                .ok_or_else(|| format!("{entry:?} is not host:count"))?;
+                .ok_or_else(|| ValueError::NotHostCount(entry.to_string()))?;
             let count: i32 = parse_in(count, 0, i32::MAX)?;
             let host = host.trim().trim_start_matches('[').trim_end_matches(']');
             let addrs: Vec<std::net::IpAddr> = match host.parse() {
                 Ok(ip) => vec![ip],
                 Err(_) => (host, 0)
                     .to_socket_addrs()
-                    .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+                    .map_err(|source| ValueError::Resolve {
+                        host: host.to_string(),
+                        source,
+                    })?
                     .map(|a| a.ip())
                     .collect(),
             };

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use super::ConfigError;
+
 /// One controller quorum voter (`controller.quorum.voters`: `id@host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Voter {
@@ -62,14 +64,11 @@ impl ClusterConfig {
     }
 
     /// Kafka's rules between roles, node id and voters.
-    pub(super) fn check_quorum(&self, node_id: i32) -> Result<(), String> {
+    pub(super) fn check_quorum(&self, node_id: i32) -> Result<(), ConfigError> {
         let listed = self.voters.iter().find(|v| v.id == node_id);
         if self.controller_role && self.has_quorum() {
             let Some(own) = listed else {
-                return Err(format!(
-                    "process.roles contains controller, so node.id {node_id} must be one of \
-                     controller.quorum.voters"
-                ));
+                return Err(ConfigError::ControllerNotVoter(node_id));
             };
             if let Some(bind) = self.controller_listen {
                 if bind.port() != own.port {
@@ -84,15 +83,10 @@ impl ClusterConfig {
         }
         if !self.controller_role {
             if !self.has_quorum() {
-                return Err("process.roles=broker needs the controllers: set \
-                            controller.quorum.voters=id@host:port,..."
-                    .into());
+                return Err(ConfigError::BrokerWithoutVoters);
             }
             if listed.is_some() {
-                return Err(format!(
-                    "node.id {node_id} is listed in controller.quorum.voters but \
-                     process.roles does not contain controller"
-                ));
+                return Err(ConfigError::VoterWithoutRole(node_id));
             }
         }
         Ok(())

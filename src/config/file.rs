@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{properties, Roles, Voter};
+use super::{properties, ConfigError, Roles, Voter};
 use crate::limits;
 
 /// What a server file sets, whichever its format (properties or TOML).
@@ -36,16 +36,16 @@ impl FileSettings {
     /// Reads `--config FILE`: TOML when the name ends in `.toml`, else
     /// Kafka's properties format. Keys a properties file sets that corelog
     /// does not use are reported in one warning.
-    pub fn load(path: &Path) -> Result<FileSettings, String> {
+    pub fn load(path: &Path) -> Result<FileSettings, ConfigError> {
         let text = read_config_file(path)?;
-        let in_file = |e: String| format!("{}: {e}", path.display());
         if path.extension().is_some_and(|e| e == "toml") {
-            let file: ServerFile = toml::from_str(&text).map_err(|e| in_file(e.to_string()))?;
+            let file: ServerFile = toml::from_str(&text)
+                .map_err(|e| ConfigError::in_file(path)(ConfigError::Toml(e)))?;
             return Ok(file.into_settings());
         }
-        let entries = properties::parse_properties(&text).map_err(in_file)?;
+        let entries = properties::parse_properties(&text).map_err(ConfigError::in_file(path))?;
         let (settings, ignored) =
-            properties::settings_from_properties(&entries).map_err(in_file)?;
+            properties::settings_from_properties(&entries).map_err(ConfigError::in_file(path))?;
         if !ignored.is_empty() {
             log::warn!(
                 "{}: ignoring {} config(s) corelog does not use: {}",
@@ -60,9 +60,12 @@ impl FileSettings {
 
 /// A config file's text, bounded in size; a file that is not UTF-8 is
 /// read as ISO-8859-1, java.util.Properties' own encoding.
-fn read_config_file(path: &Path) -> Result<String, String> {
+fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let cannot = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .map_err(cannot)?
@@ -70,11 +73,10 @@ fn read_config_file(path: &Path) -> Result<String, String> {
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > limits::CONFIG_FILE_BYTES_MAX {
-        return Err(format!(
-            "{} is larger than {} bytes",
-            path.display(),
-            limits::CONFIG_FILE_BYTES_MAX
-        ));
+        return Err(ConfigError::FileTooLarge {
+            path: path.to_path_buf(),
+            max: limits::CONFIG_FILE_BYTES_MAX,
+        });
     }
     Ok(match String::from_utf8(bytes) {
         Ok(text) => text,

@@ -19,6 +19,7 @@ use crate::limits;
 
 mod broker;
 mod cluster;
+mod error;
 mod file;
 pub mod keys;
 mod listeners;
@@ -28,8 +29,9 @@ mod tuning;
 
 pub use broker::{BrokerDefaults, IpOverrides};
 pub use cluster::{ClusterConfig, Listener, Voter};
+pub use error::{ConfigError, ValueError};
 pub use file::{FileSettings, ServerFile};
-pub use listeners::{parse_listeners, parse_voters, Roles};
+pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
 pub use properties::parse_properties;
 pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};
 pub use tuning::Tuning;
@@ -64,7 +66,7 @@ pub struct ServeArgs {
 
 impl Config {
     /// Folds flags over the file over the embedded defaults, then validates.
-    pub fn build(args: &ServeArgs) -> Result<Config, String> {
+    pub fn build(args: &ServeArgs) -> Result<Config, ConfigError> {
         let file = match &args.config {
             Some(path) => FileSettings::load(path)?,
             None => FileSettings::default(),
@@ -76,14 +78,14 @@ impl Config {
         let mut broker = BrokerDefaults::default();
         for (key, value) in &file.broker {
             broker.set(key, value).map_err(|e| match &args.config {
-                Some(path) => format!("{}: {e}", path.display()),
+                Some(path) => ConfigError::in_file(path)(e),
                 None => e,
             })?;
         }
         for pair in &args.overrides {
             let (key, value) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("--override expects key=value, got {pair:?}"))?;
+                .ok_or_else(|| ConfigError::OverrideNotKeyValue(pair.clone()))?;
             broker.set(key.trim(), value.trim())?;
         }
         broker.check()?;
@@ -118,8 +120,10 @@ impl Config {
         // Absolute: glommio's directory sync fails with EBADF on a relative
         // path, which made every topic creation under the default `data`
         // fail with KAFKA_STORAGE_ERROR.
-        let data_dir = std::path::absolute(&data_dir)
-            .map_err(|e| format!("data directory {}: {e}", data_dir.display()))?;
+        let data_dir = std::path::absolute(&data_dir).map_err(|source| ConfigError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
         Ok(Config {
             listen,
             cluster,
@@ -134,7 +138,7 @@ impl Config {
 
 /// Shards asked for (flag or file), else one per tuning core, else one per
 /// online core.
-fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, String> {
+fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, ConfigError> {
     let online = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -144,13 +148,13 @@ fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, String> {
         tuning.cores.len()
     });
     if shards == 0 || shards > limits::SHARDS_MAX {
-        return Err(format!("shards must be in [1, {}]", limits::SHARDS_MAX));
+        return Err(ConfigError::Shards(limits::SHARDS_MAX));
     }
     if !tuning.cores.is_empty() && tuning.cores.len() != shards {
-        return Err(format!(
-            "the tuning profile names {} cores but {shards} shards were asked for",
-            tuning.cores.len()
-        ));
+        return Err(ConfigError::CoresNotShards {
+            cores: tuning.cores.len(),
+            shards,
+        });
     }
     Ok(shards)
 }
@@ -158,7 +162,10 @@ fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, String> {
 /// The host clients are told when advertised.listeners does not name one:
 /// the host `listeners` wrote, or this machine's host name for an empty
 /// host (as Kafka does). A wildcard address cannot be advertised.
-fn advertised_from_listener(written: Option<&str>, listen: SocketAddr) -> Result<String, String> {
+fn advertised_from_listener(
+    written: Option<&str>,
+    listen: SocketAddr,
+) -> Result<String, ConfigError> {
     match written {
         None => Ok(listen.ip().to_string()),
         Some("") => Ok(machine_host_name()),
@@ -167,10 +174,7 @@ fn advertised_from_listener(written: Option<&str>, listen: SocketAddr) -> Result
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_unspecified()) =>
         {
-            Err(format!(
-                "listeners binds {host}, which clients cannot connect to: set \
-                 advertised.listeners to the address clients should use"
-            ))
+            Err(ConfigError::UnspecifiedListener(host.to_string()))
         }
         Some(host) => Ok(host.to_string()),
     }
@@ -184,16 +188,16 @@ fn machine_host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn parse_in<T>(value: &str, min: T, max: T) -> Result<T, String>
+fn parse_in<T>(value: &str, min: T, max: T) -> Result<T, ValueError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let v: T = value
         .trim()
         .parse()
-        .map_err(|_| format!("{value:?} is not a number"))?;
+        .map_err(|_| ValueError::NotNumber(value.to_string()))?;
     if v < min || v > max {
-        return Err(format!("{v} is outside [{min}, {max}]"));
+        return Err(ValueError::out_of_range(v, min, max));
     }
     Ok(v)
 }

@@ -21,7 +21,10 @@ fn overrides_use_kafka_names_and_reject_bad_values() {
     assert_eq!(config.broker.num_partitions, 8);
     assert_eq!(config.listen.port(), 9092);
     args.overrides = vec!["num.partitions=0".into()];
-    assert!(Config::build(&args).unwrap_err().contains("num.partitions"));
+    assert!(Config::build(&args)
+        .unwrap_err()
+        .to_string()
+        .contains("num.partitions"));
     args.overrides = vec!["no.such.key=1".into()];
     assert!(Config::build(&args).is_err());
 }
@@ -83,11 +86,15 @@ fn cluster_keys_have_kafka_defaults_and_round_trip() {
     assert_eq!(defaults.get("replica.fetch.max.bytes").unwrap(), "1048576");
     assert_eq!(defaults.offsets_topic_replicas(1), 1);
     assert_eq!(defaults.offsets_topic_replicas(5), 3);
-    let err = defaults.set("min.insync.replicas", "0").unwrap_err();
+    let err = defaults
+        .set("min.insync.replicas", "0")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("min.insync.replicas"), "{err}");
     let err = defaults
         .set("auto.leader.rebalance.enable", "yes")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("auto.leader.rebalance.enable"), "{err}");
     defaults
         .set("unclean.leader.election.enable", "TRUE")
@@ -145,13 +152,17 @@ fn connection_keys_have_kafka_names_defaults_and_bounds() {
         ("max.connections.per.ip.overrides", "127.0.0.1"),
         ("max.connections.per.ip.overrides", "127.0.0.1:x"),
     ] {
-        let err = b.set(key, bad).unwrap_err();
+        let err = b.set(key, bad).unwrap_err().to_string();
         assert!(err.contains(key), "{key}={bad}: {err}");
     }
     // As Kafka: a bounded pool must hold one request of the largest size.
     b.set("queued.max.request.bytes", "2097152").unwrap();
     b.set("socket.request.max.bytes", "4194304").unwrap();
-    assert!(b.check().unwrap_err().contains("queued.max.request.bytes"));
+    assert!(b
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("queued.max.request.bytes"));
     b.set("socket.request.max.bytes", "1048576").unwrap();
     b.check().unwrap();
     b.set("connections.max.idle.ms", "-1").unwrap();
@@ -195,7 +206,8 @@ fn connection_keys_have_kafka_names_defaults_and_bounds() {
         "s.toml",
         ServeArgs::default(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("socket.request.max.bytes"), "{err}");
 }
 
@@ -208,6 +220,7 @@ fn build_from(text: &str, name: &str, args: ServeArgs) -> Result<Config, String>
         shards: Some(1),
         ..args
     })
+    .map_err(|e| e.to_string())
 }
 
 const NODE1: &str = "process.roles=broker,controller\n\
@@ -260,20 +273,28 @@ fn properties_file_builds_a_cluster_config_and_flags_win() {
 #[test]
 fn properties_file_errors_name_the_key() {
     let bad_value = format!("{NODE1}num.partitions=lots\n");
-    let err = build_from(&bad_value, "n.properties", ServeArgs::default()).unwrap_err();
+    let err = build_from(&bad_value, "n.properties", ServeArgs::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("num.partitions") && err.contains("n.properties"),
         "{err}"
     );
     let not_a_voter = NODE1.replace("node.id=1", "node.id=7");
-    let err = build_from(&not_a_voter, "n.properties", ServeArgs::default()).unwrap_err();
+    let err = build_from(&not_a_voter, "n.properties", ServeArgs::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("node.id 7"), "{err}");
     let broker_only = "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:9092\n";
-    let err = build_from(broker_only, "n.properties", ServeArgs::default()).unwrap_err();
+    let err = build_from(broker_only, "n.properties", ServeArgs::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("controller.quorum.voters"), "{err}");
     let wildcard = "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093\n\
                     controller.listener.names=CONTROLLER\n";
-    let err = build_from(wildcard, "n.properties", ServeArgs::default()).unwrap_err();
+    let err = build_from(wildcard, "n.properties", ServeArgs::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("advertised.listeners"), "{err}");
     let empty_host = "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
                       controller.listener.names=CONTROLLER\n";
@@ -291,7 +312,9 @@ fn toml_server_files_still_work() {
     assert_eq!(config.broker.num_partitions, 4);
     assert_eq!(config.cluster.advertised.host, "h");
     assert!(config.cluster.voters.is_empty());
-    let err = build_from("[kafka]\nbogus = 1\n", "s.toml", ServeArgs::default()).unwrap_err();
+    let err = build_from("[kafka]\nbogus = 1\n", "s.toml", ServeArgs::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bogus"), "{err}");
 }
 
@@ -299,7 +322,7 @@ fn toml_server_files_still_work() {
 fn tuning_knobs_are_validated_with_their_names() {
     let bad = |text: &str, key: &str| {
         let tuning: Tuning = toml::from_str(text).unwrap();
-        let e = tuning.validate().unwrap_err();
+        let e = tuning.validate().unwrap_err().to_string();
         assert!(e.contains(key), "{text}: {e}");
     };
     bad("group_commit_window_us = 100001", "group_commit_window_us");

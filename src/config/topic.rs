@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{keys, BrokerDefaults};
+use super::{keys, BrokerDefaults, ConfigError};
 
 /// The per-topic configs corelog honours, resolved against the broker defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,10 +100,10 @@ impl TopicConfig {
 
 /// Checks one topic config from a client. Unknown names and values corelog
 /// cannot honour yet are refused (INVALID_CONFIG) rather than stored and ignored.
-pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
+pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> {
     match keys::topic_key(key) {
-        Some(config) => config.parse(value).map(drop),
-        None => Err(format!("unknown topic config {key:?}")),
+        Some(config) => config.parse(value).map(drop).map_err(ConfigError::Value),
+        None => Err(ConfigError::UnknownTopicConfig(key.to_string())),
     }
 }
 pub fn timestamp_type_name(log_append: bool) -> &'static str {

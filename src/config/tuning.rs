@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ConfigError;
 use crate::limits;
 
 /// Per-core tuning, from a TOML profile under `tuning/`. Every knob has a
@@ -61,39 +62,43 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    pub fn load(path: &Path) -> Result<Tuning, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read tuning profile {}: {e}", path.display()))?;
-        let tuning: Tuning =
-            toml::from_str(&text).map_err(|e| format!("tuning profile {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Tuning, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TuningRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let tuning: Tuning = toml::from_str(&text).map_err(|source| ConfigError::TuningToml {
+            path: path.to_path_buf(),
+            source,
+        })?;
         tuning.validate()?;
         Ok(tuning)
     }
 
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.cores.len() > limits::SHARDS_MAX {
-            return Err(format!("tuning: at most {} cores", limits::SHARDS_MAX));
+            return Err(ConfigError::TuningCores(limits::SHARDS_MAX));
         }
         if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.io_memory_bytes) {
-            return Err("tuning: io_memory_bytes must be in [1 MiB, 1 GiB]".into());
+            return Err(bound("io_memory_bytes", "in [1 MiB, 1 GiB]".into()));
         }
         if !self.ring_depth.is_power_of_two() || !(16..=4096).contains(&self.ring_depth) {
-            return Err("tuning: ring_depth must be a power of two in [16, 4096]".into());
+            return Err(bound("ring_depth", "a power of two in [16, 4096]".into()));
         }
         if !(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX..=65_536).contains(&self.mesh_channel_depth)
         {
-            return Err(format!(
-                "tuning: mesh_channel_depth must be in [{}, 65536]",
-                limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX
+            return Err(bound(
+                "mesh_channel_depth",
+                format!("in [{}, 65536]", limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX),
             ));
         }
         if self.preempt_timer_ms == 0 || self.preempt_timer_ms > 1000 {
-            return Err("tuning: preempt_timer_ms must be in [1, 1000]".into());
+            return Err(bound("preempt_timer_ms", "in [1, 1000]".into()));
         }
         if self.group_commit_window_us > limits::GROUP_COMMIT_WINDOW_US_MAX {
-            return Err(format!(
-                "tuning: group_commit_window_us must be in [0, {}]",
-                limits::GROUP_COMMIT_WINDOW_US_MAX
+            return Err(bound(
+                "group_commit_window_us",
+                format!("in [0, {}]", limits::GROUP_COMMIT_WINDOW_US_MAX),
             ));
         }
         for (key, value) in [
@@ -105,31 +110,35 @@ impl Tuning {
         ] {
             let range = limits::SOCKET_BUFFER_BYTES_MIN..=limits::SOCKET_BUFFER_BYTES_MAX;
             if value != 0 && !range.contains(&value) {
-                return Err(format!(
-                    "tuning: {key} must be 0 (kernel default) or in [{}, {}]",
-                    range.start(),
-                    range.end()
+                return Err(bound(
+                    key,
+                    format!(
+                        "0 (kernel default) or in [{}, {}]",
+                        range.start(),
+                        range.end()
+                    ),
                 ));
             }
         }
         if self.shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
-            return Err(format!(
-                "tuning: shard_memory_bytes must be in [0, {}]",
-                limits::SHARD_MEMORY_BYTES_MAX
+            return Err(bound(
+                "shard_memory_bytes",
+                format!("in [0, {}]", limits::SHARD_MEMORY_BYTES_MAX),
             ));
         }
         // A window bigger than half the budget would leave no room for the
         // tail caches or for a second reading partition.
         if self.fetch_read_ahead_bytes > limits::FETCH_READ_AHEAD_BYTES_MAX {
-            return Err(format!(
-                "tuning: fetch_read_ahead_bytes must be in [0, {}]",
-                limits::FETCH_READ_AHEAD_BYTES_MAX
+            return Err(bound(
+                "fetch_read_ahead_bytes",
+                format!("in [0, {}]", limits::FETCH_READ_AHEAD_BYTES_MAX),
             ));
         }
         if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
-            return Err(
-                "tuning: fetch_read_ahead_bytes must be at most half of shard_memory_bytes".into(),
-            );
+            return Err(bound(
+                "fetch_read_ahead_bytes",
+                "at most half of shard_memory_bytes".into(),
+            ));
         }
         Ok(())
     }
@@ -141,4 +150,9 @@ impl Tuning {
     pub fn preempt_timer(&self) -> Duration {
         Duration::from_millis(self.preempt_timer_ms)
     }
+}
+
+/// A tuning knob outside its bound.
+fn bound(knob: &'static str, bound: String) -> ConfigError {
+    ConfigError::TuningBound { knob, bound }
 }

@@ -1,73 +1,78 @@
 //! Why a record batch, or the records inside it, is refused, and the Kafka
 //! error class of each refusal ([`BatchFault`]).
 
-use std::fmt;
-
 use super::Codec;
 
 /// Why a buffer is not a usable record batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     /// Fewer bytes than the header or than batchLength announces.
+    #[error("record batch is truncated")]
     Truncated,
     /// batchLength is below the header size (or not representable).
+    #[error("record batch length is invalid")]
     InvalidLength,
     /// Magic byte other than 2.
+    #[error("record batch magic {0} is unsupported")]
     UnsupportedMagic(i8),
     /// CRC32C over attributes..end does not match the stored crc.
+    #[error("record batch CRC32C does not match")]
     CorruptCrc,
     /// Header fields that contradict each other (recordsCount against
     /// lastOffsetDelta or against the bytes present).
+    #[error("record batch header is inconsistent: {0}")]
     Inconsistent(&'static str),
 }
 
-impl fmt::Display for BatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BatchError::Truncated => write!(f, "record batch is truncated"),
-            BatchError::InvalidLength => write!(f, "record batch length is invalid"),
-            BatchError::UnsupportedMagic(m) => write!(f, "record batch magic {m} is unsupported"),
-            BatchError::CorruptCrc => write!(f, "record batch CRC32C does not match"),
-            BatchError::Inconsistent(what) => {
-                write!(f, "record batch header is inconsistent: {what}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for BatchError {}
-
 /// Why a produce request's `records` for one partition is rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProduceBatchError {
     /// The single batch itself is malformed (length, magic, CRC).
-    Batch(BatchError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
     /// More than one batch, or bytes after the batch (Kafka: INVALID_RECORD).
+    #[error("produce records hold more than one record batch")]
     MultipleBatches,
     /// No records at all (empty `records`, or recordsCount <= 0).
+    #[error("produce records hold no records")]
     Empty,
     /// recordsCount and lastOffsetDelta disagree (Kafka: INVALID_RECORD).
+    #[error(
+        "record batch recordsCount {records_count} does not match lastOffsetDelta \
+         {last_offset_delta}"
+    )]
     InvalidRecordCount {
         records_count: i32,
         last_offset_delta: i32,
     },
     /// Larger than max.message.bytes (Kafka: MESSAGE_TOO_LARGE).
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
     /// Attribute bits 0-2 name no codec (Kafka: UNSUPPORTED_COMPRESSION_TYPE).
+    #[error("record batch names unknown compression codec {0}")]
     UnknownCodec(u8),
     /// zstd in a Produce request older than v7 (KIP-110).
+    #[error("Produce requests with version < 7 must not use ZStandard compression")]
     ZstdNeedsV7,
     /// Clients may not write control batches (Kafka: INVALID_RECORD).
+    #[error("Clients are not allowed to write control records")]
     ControlBatch,
     /// A transactional batch: corelog has no transaction coordinator, so no
     /// partition is ever part of an ongoing transaction (Kafka with
     /// transaction verification answers INVALID_TXN_STATE then).
+    #[error("transactional batches are not supported: this broker runs no transactions")]
     Transactional,
     /// A producer may not mark its batch LogAppendTime (Kafka: INVALID_TIMESTAMP).
+    #[error("Producer should not set timestamp type to LogAppendTime")]
     LogAppendTime,
     /// Producer id with a negative epoch or sequence (Kafka: INVALID_RECORD).
+    #[error("{0}")]
     InvalidProducer(&'static str),
     /// A record's timestamp is outside the topic's bounds.
+    #[error(
+        "Timestamp {timestamp} of record {index} is out of range. The timestamp should be \
+         within [{min}, {max}]"
+    )]
     Timestamp {
         index: i32,
         timestamp: i64,
@@ -75,9 +80,11 @@ pub enum ProduceBatchError {
         max: i64,
     },
     /// A record without a key on a compacted topic.
+    #[error("Compacted topic cannot accept message without key (record {index})")]
     NullKey { index: i32 },
     /// The records section does not parse, or decompresses past the bound.
-    Records(RecordsError),
+    #[error(transparent)]
+    Records(#[from] RecordsError),
 }
 
 /// The Kafka error class of a refused batch; `server::errors` maps each
@@ -145,118 +152,25 @@ impl ProduceBatchError {
     }
 }
 
-impl fmt::Display for ProduceBatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProduceBatchError::Batch(e) => e.fmt(f),
-            ProduceBatchError::MultipleBatches => {
-                write!(f, "produce records hold more than one record batch")
-            }
-            ProduceBatchError::Empty => write!(f, "produce records hold no records"),
-            ProduceBatchError::InvalidRecordCount {
-                records_count,
-                last_offset_delta,
-            } => write!(
-                f,
-                "record batch recordsCount {records_count} does not match lastOffsetDelta {last_offset_delta}"
-            ),
-            ProduceBatchError::TooLarge { size, max } => {
-                write!(f, "record batch of {size} bytes exceeds max.message.bytes {max}")
-            }
-            ProduceBatchError::UnknownCodec(c) => {
-                write!(f, "record batch names unknown compression codec {c}")
-            }
-            ProduceBatchError::ZstdNeedsV7 => write!(
-                f,
-                "Produce requests with version < 7 must not use ZStandard compression"
-            ),
-            ProduceBatchError::ControlBatch => {
-                write!(f, "Clients are not allowed to write control records")
-            }
-            ProduceBatchError::Transactional => write!(
-                f,
-                "transactional batches are not supported: this broker runs no transactions"
-            ),
-            ProduceBatchError::LogAppendTime => write!(
-                f,
-                "Producer should not set timestamp type to LogAppendTime"
-            ),
-            ProduceBatchError::InvalidProducer(what) => f.write_str(what),
-            ProduceBatchError::Timestamp {
-                index,
-                timestamp,
-                min,
-                max,
-            } => write!(
-                f,
-                "Timestamp {timestamp} of record {index} is out of range. \
-                 The timestamp should be within [{min}, {max}]"
-            ),
-            ProduceBatchError::NullKey { index } => write!(
-                f,
-                "Compacted topic cannot accept message without key (record {index})"
-            ),
-            ProduceBatchError::Records(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ProduceBatchError {}
-
-impl From<BatchError> for ProduceBatchError {
-    fn from(e: BatchError) -> Self {
-        ProduceBatchError::Batch(e)
-    }
-}
-
-impl From<RecordsError> for ProduceBatchError {
-    fn from(e: RecordsError) -> Self {
-        ProduceBatchError::Records(e)
-    }
-}
-
 /// Why the records inside a batch could not be decoded or re-encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecordsError {
-    Batch(BatchError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
     /// Attribute bits name a codec that does not exist.
+    #[error("record batch names unknown codec {0}")]
     UnknownCodec(u8),
     /// The codec's stream is corrupt (or it failed to compress).
+    #[error("record batch {} stream is corrupt", .0.dump_name())]
     Codec(Codec),
     /// The records section does not parse: `index` is the record at fault
     /// (recordsCount when bytes follow the last one).
-    Malformed {
-        index: i32,
-        what: &'static str,
-    },
+    #[error("record {index} of the batch is malformed: {what}")]
+    Malformed { index: i32, what: &'static str },
     /// Decompressed records larger than `RECORDS_DECOMPRESSED_BYTES_MAX`.
+    #[error(
+        "record batch decompresses to more than {} bytes",
+        crate::limits::RECORDS_DECOMPRESSED_BYTES_MAX
+    )]
     TooLarge,
-}
-
-impl fmt::Display for RecordsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecordsError::Batch(e) => e.fmt(f),
-            RecordsError::UnknownCodec(c) => write!(f, "record batch names unknown codec {c}"),
-            RecordsError::Codec(c) => {
-                write!(f, "record batch {} stream is corrupt", c.dump_name())
-            }
-            RecordsError::Malformed { index, what } => {
-                write!(f, "record {index} of the batch is malformed: {what}")
-            }
-            RecordsError::TooLarge => write!(
-                f,
-                "record batch decompresses to more than {} bytes",
-                crate::limits::RECORDS_DECOMPRESSED_BYTES_MAX
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RecordsError {}
-
-impl From<BatchError> for RecordsError {
-    fn from(e: BatchError) -> Self {
-        RecordsError::Batch(e)
-    }
 }

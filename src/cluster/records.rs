@@ -189,7 +189,7 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), String> {
 /// so a name from the log, a snapshot or a peer that Kafka would refuse
 /// (`/`, `..`) is refused here too.
 fn validate_topic_name(name: &str) -> Result<(), String> {
-    crate::metadata::validate_topic_name(name)
+    crate::metadata::validate_topic_name(name).map_err(|e| e.to_string())
 }
 
 fn validate_topic(topic: &TopicMeta) -> Result<(), String> {

@@ -6,6 +6,8 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,28 @@ use crate::shard::mesh::{self, HostReady, Mesh, ShardCall};
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
 use crate::shard::ShardId;
+
+/// Why a shard could not start serving. The services below the broker
+/// (cluster, groups) still report their failures as text; they are carried
+/// as they come.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardStartError {
+    #[error("data directory {} is not usable: {source}", dir.display())]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot join the cluster: {0}")]
+    JoinCluster(String),
+    /// Loading the consumer groups from `__consumer_offsets` failed.
+    #[error("{0}")]
+    LoadGroups(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+}
 
 pub type ShardMesh = Mesh<Broker>;
 
@@ -172,7 +196,7 @@ impl Broker {
     /// Makes this shard's partitions match `catalog`: opens the new ones it
     /// owns, applies config changes and deletes the partitions of removed
     /// topics. The catalog copy is replaced once the partitions are open.
-    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) -> Result<(), String> {
+    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) {
         let me = self.shard().0 as u32;
         let node = self.config.broker.node_id;
         let defaults = self.broker_defaults(&catalog);
@@ -275,7 +299,6 @@ impl Broker {
             delete_partition(partition).await;
         }
         self.apply_replica_sets(&catalog).await;
-        Ok(())
     }
 
     /// Gives each partition of this shard its replica set from the catalog
@@ -362,7 +385,7 @@ pub async fn run_shard(
     mesh_builder: mesh::Builder<Broker>,
     watch: Arc<Watch>,
     me: Arc<ShardWatch>,
-) -> Result<(), String> {
+) -> Result<(), ShardStartError> {
     let executor = glommio::executor();
     // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
     // reads, and the task its nudges wake.
@@ -441,7 +464,7 @@ pub async fn run_shard(
                     let _ = broker.cluster.set(node);
                     Ok(broker)
                 }
-                Err(e) => Err(format!("cannot join the cluster: {e}")),
+                Err(e) => Err(ShardStartError::JoinCluster(e)),
             }
         }
         other => other,
@@ -453,7 +476,7 @@ pub async fn run_shard(
         shutdown::request();
     }
     me.enter("waiting for the other shards");
-    wait_for_all_shards(&watch, &me).await?;
+    wait_for_all_shards(&watch, &me).await;
     let broker = started?;
     if shutdown::requested() {
         me.enter("stopping before it served");
@@ -468,7 +491,10 @@ pub async fn run_shard(
         Ok(listener) => listener,
         Err(e) => {
             shutdown::request();
-            return Err(format!("cannot listen on {}: {e}", config.listen));
+            return Err(ShardStartError::Listen {
+                addr: config.listen,
+                source: e,
+            });
         }
     };
     if shard.0 == 0 {
@@ -524,13 +550,12 @@ pub async fn run_shard(
 /// Counts this shard as started and waits for the others (or for a stop).
 /// The supervisor bounds the wait: a shard that never starts ends the
 /// process, so this needs no deadline of its own.
-async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) -> Result<(), String> {
+async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) {
     me.set_started();
     while watch.started() < watch.shards().len() && !shutdown::requested() {
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
     log::debug!("shard {}: all shards started", me.index());
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -542,15 +567,13 @@ async fn start(
     requests: TaskQueueHandle,
     slot: &OnceCell<Rc<Broker>>,
     me: &ShardWatch,
-) -> Result<Rc<Broker>, String> {
+) -> Result<Rc<Broker>, ShardStartError> {
     me.enter("preparing the data directory");
     crate::io::prepare_disk(&config.data_dir)
         .await
-        .map_err(|e| {
-            format!(
-                "data directory {} is not usable: {e}",
-                config.data_dir.display()
-            )
+        .map_err(|source| ShardStartError::DataDir {
+            dir: config.data_dir.clone(),
+            source,
         })?;
     let shard = mesh.shard();
     let broker = Rc::new(Broker {
@@ -580,12 +603,14 @@ async fn start(
         return Ok(broker);
     }
     me.enter("opening partitions");
-    broker.apply_catalog(Rc::new(catalog)).await?;
+    broker.apply_catalog(Rc::new(catalog)).await;
     if shutdown::requested() {
         return Ok(broker);
     }
     me.enter("loading consumer groups");
-    crate::group::GroupCoordinator::load(&broker).await?;
+    crate::group::GroupCoordinator::load(&broker)
+        .await
+        .map_err(ShardStartError::LoadGroups)?;
     Ok(broker)
 }
 

@@ -25,21 +25,12 @@ pub struct NodeConnections {
 }
 
 /// Why a new connection was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    #[error("max.connections ({0}) reached")]
     MaxConnections(usize),
+    #[error("max.connections.per.ip ({0}) reached for this address")]
     MaxConnectionsPerIp(usize),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::MaxConnections(n) => write!(f, "max.connections ({n}) reached"),
-            Refusal::MaxConnectionsPerIp(n) => {
-                write!(f, "max.connections.per.ip ({n}) reached for this address")
-            }
-        }
-    }
 }
 
 /// One admitted connection's place in [`NODE_CONNECTIONS`]; dropping it

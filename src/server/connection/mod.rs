@@ -54,9 +54,10 @@ use glommio::Task;
 use tracing::Instrument;
 
 use super::broker::Broker;
-use super::dispatch::{self, Outcome, Parsed};
+use super::dispatch::{self, Outcome, Parsed, RequestError};
 use crate::config::Tuning;
 use crate::limits;
+use crate::protocol::frame::FrameError;
 
 mod admission;
 mod reader;
@@ -113,6 +114,46 @@ struct Shared {
     responses_queued: Cell<usize>,
 }
 
+/// Why a connection is closed; logged as a warning with its peer.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseReason {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("request decoding panicked: {0}")]
+    DecodePanic(String),
+    /// The connection's in-flight byte budget was closed.
+    #[error(transparent)]
+    Budget(#[from] glommio::GlommioError<()>),
+    #[error("writer stopped")]
+    WriterStopped,
+    #[error("response writer stopped")]
+    WriterGone,
+    #[error("a request frame did not arrive within {limit:?} ({read} of {size} bytes read)")]
+    FrameLate {
+        limit: Duration,
+        read: usize,
+        /// The frame's whole size, "?" while its prefix is incomplete.
+        size: String,
+    },
+    #[error("connection closed inside a frame ({0} bytes unread)")]
+    ClosedInFrame(usize),
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
+    #[error(
+        "the client did not read a {bytes}-byte response within connections.max.idle.ms \
+         ({limit:?})"
+    )]
+    Unread { bytes: usize, limit: Duration },
+    /// The request's handling ended the connection (a panic, a response
+    /// that cannot be encoded).
+    #[error("{0}")]
+    Handler(String),
+}
+
 /// How a connection ended, for the log.
 enum Ending {
     /// The client closed, or went away: routine.
@@ -120,7 +161,7 @@ enum Ending {
     /// Idle for the idle bound: routine, logged at debug as Kafka does.
     Idle(Duration),
     /// Anything else: logged as a warning with the reason.
-    Closed(String),
+    Closed(CloseReason),
 }
 
 pub async fn serve(
@@ -153,7 +194,7 @@ pub async fn serve(
     });
     // The writer tells the reader to stop when a response cannot be made
     // or written.
-    let (close_tx, close_rx) = local_channel::new_bounded::<String>(1);
+    let (close_tx, close_rx) = local_channel::new_bounded::<CloseReason>(1);
     let writer = glommio::spawn_local(write_responses(
         Half(stream.clone()),
         shard.max_idle,
@@ -172,14 +213,7 @@ pub async fn serve(
         budget: &budget,
         shared: &shared,
     };
-    let closed = async {
-        Ending::Closed(
-            close_rx
-                .recv()
-                .await
-                .unwrap_or_else(|| "response writer stopped".into()),
-        )
-    };
+    let closed = async { Ending::Closed(close_rx.recv().await.unwrap_or(CloseReason::WriterGone)) };
     let ending = futures_lite::future::or(reader.run(), closed).await;
     shard.add_freed(limits::CONNECTION_FREED_BYTES_ESTIMATE);
     match ending {
@@ -248,11 +282,11 @@ fn start_request(
     shared: &Rc<Shared>,
     request: Bytes,
     memory: Option<StaticPermit>,
-) -> Result<Task<Outcome>, String> {
+) -> Result<Task<Outcome>, CloseReason> {
     // Decoding runs on the reader, outside any task's unwind guard: a
     // decoder panic must end this connection, not the shard.
     let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch::parse(request)))
-        .map_err(|panic| format!("request decoding panicked: {}", panic_message(&*panic)))??;
+        .map_err(|panic| CloseReason::DecodePanic(panic_message(&*panic)))??;
     let label = parsed.label();
     let span = tracing::warn_span!(
         "request",

@@ -12,7 +12,9 @@ use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 
-use super::{start_request, ConnLabel, Ending, Half, InFlight, ShardConnections, Shared};
+use super::{
+    start_request, CloseReason, ConnLabel, Ending, Half, InFlight, ShardConnections, Shared,
+};
 use crate::limits;
 use crate::protocol::frame;
 use crate::server::broker::Broker;
@@ -62,13 +64,13 @@ impl Reader<'_> {
                         .saturating_sub(p.started.elapsed());
                     if left.is_zero() {
                         self.broker.stats.frames_timed_out.bump();
-                        return Ending::Closed(format!(
-                            "a request frame did not arrive within {:?} ({} of {} bytes read)",
-                            self.shard.frame_read_max,
-                            buf.len(),
-                            p.size
-                                .map_or_else(|| "?".to_string(), |s| (s + 4).to_string())
-                        ));
+                        return Ending::Closed(CloseReason::FrameLate {
+                            limit: self.shard.frame_read_max,
+                            read: buf.len(),
+                            size: p
+                                .size
+                                .map_or_else(|| "?".to_string(), |s| (s + 4).to_string()),
+                        });
                     }
                     Some(left)
                 }
@@ -85,10 +87,7 @@ impl Reader<'_> {
                     return if buf.is_empty() {
                         Ending::Clean
                     } else {
-                        Ending::Closed(format!(
-                            "connection closed inside a frame ({} bytes unread)",
-                            buf.len()
-                        ))
+                        Ending::Closed(CloseReason::ClosedInFrame(buf.len()))
                     };
                 }
                 Ok(n) => {
@@ -121,7 +120,7 @@ impl Reader<'_> {
                 {
                     return Ending::Clean
                 }
-                Err(e) => return Ending::Closed(format!("read failed: {e}")),
+                Err(e) => return Ending::Closed(CloseReason::Read(e)),
             }
         }
     }
@@ -133,14 +132,13 @@ impl Reader<'_> {
         &self,
         buf: &mut BytesMut,
         partial: &mut Option<Partial>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CloseReason> {
         loop {
             let Some(current) = partial.as_mut() else {
                 return Ok(());
             };
             if current.size.is_none() {
-                let Some(announced) = frame::announced_request(buf, self.shard.frame_bytes_max)
-                    .map_err(|e| e.to_string())?
+                let Some(announced) = frame::announced_request(buf, self.shard.frame_bytes_max)?
                 else {
                     return Ok(());
                 };
@@ -166,10 +164,7 @@ impl Reader<'_> {
             }
             let bytes = request.len() as u64;
             // Backpressure: wait until earlier requests' bytes are answered.
-            self.budget
-                .acquire(bytes)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.budget.acquire(bytes).await?;
             let response = start_request(
                 self.broker,
                 self.client_host,
@@ -180,7 +175,7 @@ impl Reader<'_> {
             )?;
             self.shared.in_flight.set(self.shared.in_flight.get() + 1);
             if self.queue.send(InFlight { response, bytes }).await.is_err() {
-                return Err("writer stopped".into());
+                return Err(CloseReason::WriterStopped);
             }
         }
     }

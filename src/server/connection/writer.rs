@@ -8,7 +8,7 @@ use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel;
 use glommio::sync::Semaphore;
 
-use super::{Half, InFlight, Shared};
+use super::{CloseReason, Half, InFlight, Shared};
 use crate::server::dispatch::Outcome;
 
 /// Writes the answers in the order their requests came. A client that
@@ -24,7 +24,7 @@ pub(super) async fn write_responses(
     responses: local_channel::LocalReceiver<InFlight>,
     budget: Rc<Semaphore>,
     shared: Rc<Shared>,
-    close: local_channel::LocalSender<String>,
+    close: local_channel::LocalSender<CloseReason>,
 ) {
     while let Some(in_flight) = responses.recv().await {
         let outcome = in_flight.response.await;
@@ -38,7 +38,7 @@ pub(super) async fn write_responses(
                 written
             }
             Outcome::NoReply => Ok(()),
-            Outcome::Close(reason) => Err(reason),
+            Outcome::Close(reason) => Err(CloseReason::Handler(reason)),
         };
         shared
             .in_flight
@@ -56,13 +56,8 @@ async fn write_within(
     writer: &mut Half,
     response: &[u8],
     limit: Option<Duration>,
-) -> Result<(), String> {
-    let write = async {
-        writer
-            .write_all(response)
-            .await
-            .map_err(|e| format!("write failed: {e}"))
-    };
+) -> Result<(), CloseReason> {
+    let write = async { writer.write_all(response).await.map_err(CloseReason::Write) };
     let Some(limit) = limit else {
         return write.await;
     };
@@ -73,10 +68,10 @@ async fn write_within(
     }
     let late = async {
         glommio::timer::sleep(limit).await;
-        Err(format!(
-            "the client did not read a {}-byte response within connections.max.idle.ms ({limit:?})",
-            response.len()
-        ))
+        Err(CloseReason::Unread {
+            bytes: response.len(),
+            limit,
+        })
     };
     futures_lite::future::or(write, late).await
 }

@@ -22,9 +22,9 @@
 //! path allocates nothing; a compressed batch costs one chunk buffer and
 //! the codec's own state.
 //!
-//! Split by concern: [`source`] reads a records section (in place, or
+//! Split by concern: `source` reads a records section (in place, or
 //! through a codec in bounded chunks), `walker` checks and positions each
-//! record, [`produce`] is the produce validation; this file holds the
+//! record, `produce` is the produce validation; this file holds the
 //! entry points every reader uses.
 
 #![forbid(unsafe_code)]

@@ -41,8 +41,10 @@ pub enum StorageError {
         path: PathBuf,
         source: Box<StorageError>,
     },
+    /// `meta.properties` is not in the properties format (boxed: a config
+    /// error is large, and this one is rare).
     #[error(transparent)]
-    Properties(#[from] ConfigError),
+    Properties(Box<ConfigError>),
     #[error("no {0}")]
     MissingKey(&'static str),
     #[error("unsupported version {0}")]
@@ -152,7 +154,7 @@ impl MetaProperties {
     }
 
     fn parse(text: &str) -> Result<MetaProperties, StorageError> {
-        let entries = parse_properties(text)?;
+        let entries = parse_properties(text).map_err(|e| StorageError::Properties(Box::new(e)))?;
         let get = |key: &'static str| {
             entries
                 .get(key)

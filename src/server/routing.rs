@@ -38,6 +38,17 @@ use crate::partition::{Appended, Fetched, PartitionError};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
+/// Why a call to the controller, which shard 0 hosts, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerCallError {
+    #[error(transparent)]
+    Unreachable(#[from] MeshError),
+    /// The controller's own refusal, as the `cluster` service reports it
+    /// (still text there).
+    #[error("{0}")]
+    Controller(String),
+}
+
 /// Where a partition lives: its topic, its index and the shard of this node
 /// that owns it, resolved from the catalog.
 #[derive(Clone, Debug)]
@@ -495,18 +506,21 @@ impl ShardCall<Broker> for AllocateProducerId {
 pub struct ElectPreferred(pub Option<Vec<(String, i32)>>);
 
 impl ShardCall<Broker> for ElectPreferred {
-    type Reply = Result<Vec<(String, i32, ElectionOutcome)>, String>;
+    type Reply = Result<Vec<(String, i32, ElectionOutcome)>, ControllerCallError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
             match broker.cluster() {
-                Some(node) => node.elect_preferred(self.0).await,
+                Some(node) => node
+                    .elect_preferred(self.0)
+                    .await
+                    .map_err(ControllerCallError::Controller),
                 // A single node is every partition's only (and preferred) replica.
                 None => Ok(single_node_elections(&broker.catalog(), self.0)),
             }
         })
     }
     fn unreachable(e: MeshError) -> Self::Reply {
-        Err(e.to_string())
+        Err(e.into())
     }
 }
 
@@ -514,17 +528,21 @@ impl ShardCall<Broker> for ElectPreferred {
 pub struct QuorumState;
 
 impl ShardCall<Broker> for QuorumState {
-    type Reply = Result<Option<QuorumStatus>, String>;
+    type Reply = Result<Option<QuorumStatus>, ControllerCallError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
             match broker.cluster() {
-                Some(node) => node.status().await.map(Some),
+                Some(node) => node
+                    .status()
+                    .await
+                    .map(Some)
+                    .map_err(ControllerCallError::Controller),
                 None => Ok(None),
             }
         })
     }
     fn unreachable(e: MeshError) -> Self::Reply {
-        Err(e.to_string())
+        Err(e.into())
     }
 }
 

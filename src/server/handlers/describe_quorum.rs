@@ -69,7 +69,7 @@ pub async fn handle(
             log::info!("DescribeQuorum: {e}");
             return DescribeQuorumResponse::default()
                 .with_error_code(ResponseError::NotLeaderOrFollower.code())
-                .with_error_message((version >= 2).then(|| StrBytes::from_string(e)));
+                .with_error_message((version >= 2).then(|| StrBytes::from_string(e.to_string())));
         }
     };
     let voter_ids: Vec<i32> = partition

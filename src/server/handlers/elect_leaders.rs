@@ -40,7 +40,7 @@ pub async fn handle(
         .await
     {
         Ok(outcomes) => outcomes,
-        Err(e) => return refuse_all(wanted, ResponseError::NotController, &e),
+        Err(e) => return refuse_all(wanted, ResponseError::NotController, &e.to_string()),
     };
     ElectLeadersResponse::default().with_replica_election_results(results(
         outcomes.into_iter().map(|(topic, partition, outcome)| {

@@ -15,6 +15,37 @@ use uuid::Uuid;
 
 use crate::limits;
 
+/// Why a topic name is refused (Kafka's own messages, which clients show).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TopicNameError {
+    #[error("Topic name is illegal, it can't be empty")]
+    Empty,
+    #[error("Topic name cannot be \".\" or \"..\"")]
+    Dots,
+    #[error("Topic name is illegal, it can't be longer than {0} characters")]
+    TooLong(usize),
+    #[error(
+        "Topic name {name:?} is illegal, it contains a character other than ASCII \
+         alphanumerics, '.', '_' and '-' ({character:?})"
+    )]
+    IllegalCharacter { name: String, character: char },
+}
+
+/// Why a catalog read from disk is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredCatalogError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("{count} topics, more than the {max} a broker holds")]
+    TooManyTopics { count: usize, max: usize },
+    #[error("topic {name:?} is filed under {key:?}")]
+    Misfiled { name: String, key: String },
+    #[error("topic entry {key:?}: {source}")]
+    BadName { key: String, source: TopicNameError },
+    #[error("topic {key:?} has {partitions} partitions")]
+    Partitions { key: String, partitions: usize },
+}
+
 const CATALOG_FILE: &str = "corelog-metadata.json";
 
 /// Producer ids are reserved from the persisted catalog in blocks so that an
@@ -157,7 +188,7 @@ impl Catalog {
     /// The stored catalog of `data_dir`, if there is one.
     fn read(data_dir: &Path) -> std::io::Result<Option<Catalog>> {
         let path = data_dir.join(CATALOG_FILE);
-        let damaged = |why: String| {
+        let damaged = |why: StoredCatalogError| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("{} is damaged: {why}", path.display()),
@@ -166,7 +197,7 @@ impl Catalog {
         match fs::read(&path) {
             Ok(bytes) => {
                 let catalog: Catalog =
-                    serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+                    serde_json::from_slice(&bytes).map_err(|e| damaged(e.into()))?;
                 catalog.check_stored().map_err(damaged)?;
                 Ok(Some(catalog))
             }
@@ -188,22 +219,30 @@ impl Catalog {
     /// and its partition count within the broker's bounds. A bad entry
     /// refuses the whole file, naming the entry, rather than dropping the
     /// topic (the next persist would lose it for good).
-    fn check_stored(&self) -> Result<(), String> {
+    fn check_stored(&self) -> Result<(), StoredCatalogError> {
         if self.topics.len() > limits::TOPICS_MAX {
-            return Err(format!(
-                "{} topics, more than the {} a broker holds",
-                self.topics.len(),
-                limits::TOPICS_MAX
-            ));
+            return Err(StoredCatalogError::TooManyTopics {
+                count: self.topics.len(),
+                max: limits::TOPICS_MAX,
+            });
         }
         for (key, topic) in &self.topics {
             if *key != topic.name {
-                return Err(format!("topic {:?} is filed under {key:?}", topic.name));
+                return Err(StoredCatalogError::Misfiled {
+                    name: topic.name.clone(),
+                    key: key.clone(),
+                });
             }
-            validate_topic_name(key).map_err(|e| format!("topic entry {key:?}: {e}"))?;
+            validate_topic_name(key).map_err(|source| StoredCatalogError::BadName {
+                key: key.clone(),
+                source,
+            })?;
             let partitions = topic.shards.len();
             if partitions == 0 || partitions > limits::TOPIC_PARTITIONS_MAX as usize {
-                return Err(format!("topic {key:?} has {partitions} partitions"));
+                return Err(StoredCatalogError::Partitions {
+                    key: key.clone(),
+                    partitions,
+                });
             }
         }
         Ok(())
@@ -354,26 +393,24 @@ pub fn kafka_uuid(id: Uuid) -> String {
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
+pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() {
-        return Err("Topic name is illegal, it can't be empty".into());
+        return Err(TopicNameError::Empty);
     }
     if name == "." || name == ".." {
-        return Err("Topic name cannot be \".\" or \"..\"".into());
+        return Err(TopicNameError::Dots);
     }
     if name.len() > limits::TOPIC_NAME_BYTES_MAX {
-        return Err(format!(
-            "Topic name is illegal, it can't be longer than {} characters",
-            limits::TOPIC_NAME_BYTES_MAX
-        ));
+        return Err(TopicNameError::TooLong(limits::TOPIC_NAME_BYTES_MAX));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_' || *c == '-'))
     {
-        return Err(format!(
-            "Topic name {name:?} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-' ({c:?})"
-        ));
+        return Err(TopicNameError::IllegalCharacter {
+            name: name.to_string(),
+            character: c,
+        });
     }
     Ok(())
 }

@@ -15,10 +15,109 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::config::{parse_properties, Config};
+use crate::config::{parse_properties, Config, ConfigError};
 use crate::metadata::{kafka_uuid, Catalog};
 
 pub const META_PROPERTIES: &str = "meta.properties";
+
+/// Why a node's storage identity cannot be read, written or trusted. The
+/// messages are what an operator reads at start-up and from `corelog
+/// storage`, so each names the file or directory and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `meta.properties` exists but does not parse.
+    #[error("{} is damaged: {source}", path.display())]
+    Damaged {
+        path: PathBuf,
+        source: Box<StorageError>,
+    },
+    /// `meta.properties` is not in the properties format (boxed: a config
+    /// error is large, and this one is rare).
+    #[error(transparent)]
+    Properties(Box<ConfigError>),
+    #[error("no {0}")]
+    MissingKey(&'static str),
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(String),
+    #[error("{0} is not a number")]
+    NotNumber(&'static str),
+    #[error(
+        "cluster id {0:?} is not a valid Kafka Uuid (22 characters of URL-safe base64; \
+         `corelog storage random-uuid` makes one)"
+    )]
+    InvalidClusterId(String),
+    #[error("cluster id {0:?} is the reserved all-zero id")]
+    ReservedClusterId(String),
+    #[error(
+        "Log directory {} is already formatted. Use --ignore-formatted to ignore this \
+         directory and format the others.",
+        .0.display()
+    )]
+    AlreadyFormatted(PathBuf),
+    #[error(
+        "{} already holds data of cluster {stored}; format it with -t {stored}, or \
+         choose an empty directory",
+        dir.display()
+    )]
+    HoldsOtherCluster { dir: PathBuf, stored: String },
+    /// The topic catalog could not be read for its cluster id.
+    #[error("{}: {source}", dir.display())]
+    Catalog {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is formatted for node.id {found}, but this node's node.id is {expected}",
+        path.display()
+    )]
+    OtherNode {
+        path: PathBuf,
+        found: i32,
+        expected: i32,
+    },
+    #[error(
+        "{} is formatted for cluster {found}, but this node belongs to cluster {expected}; \
+         use a data directory of this cluster, or format an empty one with \
+         `corelog storage format -t {expected} -c <config>`",
+        path.display()
+    )]
+    OtherCluster {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{} is formatted for cluster {formatted}, but the topic catalog in {} belongs to \
+         cluster {stored}",
+        path.display(),
+        dir.display()
+    )]
+    CatalogOfOtherCluster {
+        path: PathBuf,
+        formatted: String,
+        dir: PathBuf,
+        stored: String,
+    },
+    #[error(
+        "{} is not formatted: a node with controller.quorum.voters needs its cluster's id. \
+         Run once per node, with one id for the whole cluster: \
+         `corelog storage format -t <cluster-id> -c {}` (`corelog storage random-uuid` \
+         makes an id)",
+        dir.display(),
+        config.display()
+    )]
+    NotFormatted { dir: PathBuf, config: PathBuf },
+}
 
 /// The contents of `meta.properties` (Kafka's version 1, KRaft).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,38 +138,41 @@ impl MetaProperties {
     }
 
     /// Reads `dir/meta.properties`; None when the directory is not formatted.
-    pub fn read(dir: &Path) -> Result<Option<MetaProperties>, String> {
+    pub fn read(dir: &Path) -> Result<Option<MetaProperties>, StorageError> {
         let path = dir.join(META_PROPERTIES);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(StorageError::Read { path, source }),
         };
         MetaProperties::parse(&text)
             .map(Some)
-            .map_err(|e| format!("{} is damaged: {e}", path.display()))
+            .map_err(|e| StorageError::Damaged {
+                path,
+                source: Box::new(e),
+            })
     }
 
-    fn parse(text: &str) -> Result<MetaProperties, String> {
-        let entries = parse_properties(text)?;
-        let get = |key: &str| {
+    fn parse(text: &str) -> Result<MetaProperties, StorageError> {
+        let entries = parse_properties(text).map_err(|e| StorageError::Properties(Box::new(e)))?;
+        let get = |key: &'static str| {
             entries
                 .get(key)
                 .map(String::as_str)
-                .ok_or_else(|| format!("no {key}"))
+                .ok_or(StorageError::MissingKey(key))
         };
         // Version 0 is what ZooKeeper-era Kafka wrote (broker.id, no
         // directory id); version 1 is KRaft's.
         let (node_key, directory_id) = match get("version")? {
             "0" => ("broker.id", String::new()),
             "1" => ("node.id", get("directory.id")?.to_string()),
-            other => return Err(format!("unsupported version {other}")),
+            other => return Err(StorageError::UnsupportedVersion(other.to_string())),
         };
         let cluster_id = get("cluster.id")?.to_string();
         validate_cluster_id(&cluster_id)?;
         let node_id = get(node_key)?
             .parse()
-            .map_err(|_| format!("{node_key} is not a number"))?;
+            .map_err(|_| StorageError::NotNumber(node_key))?;
         Ok(MetaProperties {
             cluster_id,
             node_id,
@@ -118,19 +220,16 @@ pub fn random_uuid() -> String {
 
 /// Whether `id` is a Kafka Uuid in its string form: 22 characters of the
 /// URL-safe base64 alphabet, which decode to 16 bytes, and not all zero.
-pub fn validate_cluster_id(id: &str) -> Result<(), String> {
+pub fn validate_cluster_id(id: &str) -> Result<(), StorageError> {
     let well_formed = id.len() == 22
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
-        return Err(format!(
-            "cluster id {id:?} is not a valid Kafka Uuid (22 characters of URL-safe base64; \
-             `corelog storage random-uuid` makes one)"
-        ));
+        return Err(StorageError::InvalidClusterId(id.to_string()));
     }
     if id.bytes().all(|b| b == b'A') {
-        return Err(format!("cluster id {id:?} is the reserved all-zero id"));
+        return Err(StorageError::ReservedClusterId(id.to_string()));
     }
     Ok(())
 }
@@ -153,75 +252,67 @@ pub fn format(
     cluster_id: &str,
     node_id: i32,
     ignore_formatted: bool,
-) -> Result<FormatOutcome, String> {
+) -> Result<FormatOutcome, StorageError> {
     validate_cluster_id(cluster_id)?;
     if let Some(existing) = MetaProperties::read(dir)? {
         if ignore_formatted {
             return Ok(FormatOutcome::LeftAlone(existing));
         }
-        return Err(format!(
-            "Log directory {} is already formatted. Use --ignore-formatted to ignore this \
-             directory and format the others.",
-            dir.display()
-        ));
+        return Err(StorageError::AlreadyFormatted(dir.to_path_buf()));
     }
     if let Some(stored) = catalog_cluster_id(dir)? {
         if stored != cluster_id {
-            return Err(format!(
-                "{} already holds data of cluster {stored}; format it with -t {stored}, or \
-                 choose an empty directory",
-                dir.display()
-            ));
+            return Err(StorageError::HoldsOtherCluster {
+                dir: dir.to_path_buf(),
+                stored,
+            });
         }
     }
     let meta = MetaProperties::new(cluster_id, node_id);
-    meta.write(dir)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join(META_PROPERTIES).display()))?;
+    meta.write(dir).map_err(|source| StorageError::Write {
+        path: dir.join(META_PROPERTIES),
+        source,
+    })?;
     Ok(FormatOutcome::Formatted(meta))
 }
 
-fn catalog_cluster_id(dir: &Path) -> Result<Option<String>, String> {
-    Catalog::stored_cluster_id(dir).map_err(|e| format!("{}: {e}", dir.display()))
+fn catalog_cluster_id(dir: &Path) -> Result<Option<String>, StorageError> {
+    Catalog::stored_cluster_id(dir).map_err(|source| StorageError::Catalog {
+        dir: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// The problems `storage info` and start-up find in `dir` for `config`.
-pub fn check(dir: &Path, meta: &MetaProperties, config: &Config) -> Result<(), String> {
+pub fn check(dir: &Path, meta: &MetaProperties, config: &Config) -> Result<(), StorageError> {
     let path = dir.join(META_PROPERTIES);
     if meta.node_id != config.broker.node_id {
-        return Err(format!(
-            "{} is formatted for node.id {}, but this node's node.id is {}",
-            path.display(),
-            meta.node_id,
-            config.broker.node_id
-        ));
+        return Err(StorageError::OtherNode {
+            path,
+            found: meta.node_id,
+            expected: config.broker.node_id,
+        });
     }
     if let Some(expected) = &config.cluster_id {
         if *expected != meta.cluster_id {
-            return Err(cluster_mismatch(&path, &meta.cluster_id, expected));
+            return Err(StorageError::OtherCluster {
+                path,
+                found: meta.cluster_id.clone(),
+                expected: expected.clone(),
+            });
         }
     }
     if let Some(stored) = catalog_cluster_id(dir)? {
         if stored != meta.cluster_id {
-            return Err(format!(
-                "{} is formatted for cluster {}, but the topic catalog in {} belongs to \
-                 cluster {stored}",
-                path.display(),
-                meta.cluster_id,
-                dir.display()
-            ));
+            return Err(StorageError::CatalogOfOtherCluster {
+                path,
+                formatted: meta.cluster_id.clone(),
+                dir: dir.to_path_buf(),
+                stored,
+            });
         }
     }
     Ok(())
-}
-
-/// The refusal for storage formatted for another cluster than expected.
-pub fn cluster_mismatch(path: &Path, found: &str, expected: &str) -> String {
-    format!(
-        "{} is formatted for cluster {found}, but this node belongs to cluster {expected}; \
-         use a data directory of this cluster, or format an empty one with \
-         `corelog storage format -t {expected} -c <config>`",
-        path.display()
-    )
 }
 
 /// At start, before any shard: checks this node's storage identity, or
@@ -231,7 +322,7 @@ pub fn cluster_mismatch(path: &Path, found: &str, expected: &str) -> String {
 /// (the cluster id is shared and comes from `corelog storage format`). A
 /// single node formats its own storage on first start, keeping the cluster
 /// id of a catalog written before meta.properties existed.
-pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, String> {
+pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, StorageError> {
     let dir = &config.data_dir;
     if let Some(meta) = MetaProperties::read(dir)? {
         check(dir, &meta, config)?;
@@ -246,8 +337,10 @@ pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, St
     };
     validate_cluster_id(&cluster_id)?;
     let meta = MetaProperties::new(&cluster_id, config.broker.node_id);
-    meta.write(dir)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join(META_PROPERTIES).display()))?;
+    meta.write(dir).map_err(|source| StorageError::Write {
+        path: dir.join(META_PROPERTIES),
+        source,
+    })?;
     log::info!(
         "formatted {} for cluster {cluster_id}, node {}",
         dir.display(),
@@ -256,16 +349,11 @@ pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, St
     Ok(cluster_id)
 }
 
-fn not_formatted(dir: &Path, config_file: Option<&Path>) -> String {
-    let config: PathBuf = config_file.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
-    format!(
-        "{} is not formatted: a node with controller.quorum.voters needs its cluster's id. \
-         Run once per node, with one id for the whole cluster: \
-         `corelog storage format -t <cluster-id> -c {}` (`corelog storage random-uuid` \
-         makes an id)",
-        dir.display(),
-        config.display()
-    )
+fn not_formatted(dir: &Path, config_file: Option<&Path>) -> StorageError {
+    StorageError::NotFormatted {
+        dir: dir.to_path_buf(),
+        config: config_file.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf),
+    }
 }
 
 #[cfg(test)]
@@ -317,7 +405,9 @@ mod tests {
             panic!("not formatted")
         };
         assert_eq!(MetaProperties::read(&data).unwrap(), Some(meta.clone()));
-        let err = format(&data, &random_uuid(), 1, false).unwrap_err();
+        let err = format(&data, &random_uuid(), 1, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already formatted"), "{err}");
         assert_eq!(
             format(&data, &random_uuid(), 1, true).unwrap(),

@@ -28,14 +28,27 @@ use libfuzzer_sys::fuzz_target;
 const CATALOG_FILE: &str = "corelog-metadata.json";
 const CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qg";
 const OPERATIONS_MAX: usize = 64;
+const CHECKPOINT_NAME: &str = corelog::partition::epochs::CHECKPOINT_FILE;
 
 fn epochs(file: &[u8], ops: &mut Reader) {
-    let dir = scratch_dir();
-    std::fs::write(LeaderEpochs::path(dir), file).unwrap();
-    let mut cache = LeaderEpochs::load(dir);
-    // What loads is what the broker writes back: the text round-trips.
-    std::fs::write(LeaderEpochs::path(dir), cache.to_text()).unwrap();
-    assert_eq!(LeaderEpochs::load(dir), cache, "checkpoint text round trip");
+    // The checkpoint is read through the disk seam; the in-memory disk is
+    // the same code path without a file system.
+    let disk = corelog::io::MemDisk::new();
+    let dir = std::path::Path::new("/p-0");
+    let mut cache = futures_lite::future::block_on(async {
+        corelog::io::replace_file(&disk, dir, CHECKPOINT_NAME, file)
+            .await
+            .unwrap();
+        let cache = LeaderEpochs::load(&disk, dir).await;
+        // What loads is what the broker writes back: the text round-trips.
+        LeaderEpochs::write(&disk, dir, &cache.to_text()).await.unwrap();
+        assert_eq!(
+            LeaderEpochs::load(&disk, dir).await,
+            cache,
+            "checkpoint text round trip"
+        );
+        cache
+    });
     for _ in 0..OPERATIONS_MAX {
         if ops.is_empty() {
             break;

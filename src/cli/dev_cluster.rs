@@ -177,7 +177,7 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
 /// The cluster id already on the nodes' storage (a rerun), else a new one.
 fn cluster_id_of(nodes: &[DevNode]) -> Result<String, String> {
     for node in nodes {
-        if let Some(meta) = MetaProperties::read(&node.data_dir)? {
+        if let Some(meta) = MetaProperties::read(&node.data_dir).map_err(|e| e.to_string())? {
             return Ok(meta.cluster_id);
         }
     }

@@ -71,6 +71,7 @@ fn load(path: &Path) -> Result<Config, String> {
         shards: Some(1),
         ..ServeArgs::default()
     })
+    .map_err(|e| e.to_string())
 }
 
 /// Formats the config's data dir. Public for `dev-cluster`, which formats
@@ -78,7 +79,9 @@ fn load(path: &Path) -> Result<Config, String> {
 pub fn format(cluster_id: &str, config_path: &Path, ignore_formatted: bool) -> Result<(), String> {
     let config = load(config_path)?;
     let dir = &config.data_dir;
-    match storage::format(dir, cluster_id, config.broker.node_id, ignore_formatted)? {
+    match storage::format(dir, cluster_id, config.broker.node_id, ignore_formatted)
+        .map_err(|e| e.to_string())?
+    {
         FormatOutcome::Formatted(meta) => println!(
             "Formatting {} with cluster id {} for node {}.",
             dir.display(),
@@ -101,10 +104,12 @@ fn info(config_path: &Path) -> Result<bool, String> {
     let problem = match MetaProperties::read(dir) {
         Ok(Some(meta)) => {
             println!("Found metadata: {}\n", meta.summary());
-            storage::check(dir, &meta, &config).err()
+            storage::check(dir, &meta, &config)
+                .err()
+                .map(|e| e.to_string())
         }
         Ok(None) => Some(format!("{} is not formatted.", dir.display())),
-        Err(e) => Some(e),
+        Err(e) => Some(e.to_string()),
     };
     match problem {
         Some(problem) => {

@@ -253,7 +253,8 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
 /// so a name from the log, a snapshot or a peer that Kafka would refuse
 /// (`/`, `..`) is refused here too.
 fn validate_topic_name(name: &str) -> Result<(), InvalidMetadata> {
-    crate::metadata::validate_topic_name(name).map_err(InvalidMetadata::TopicName)
+    crate::metadata::validate_topic_name(name)
+        .map_err(|e| InvalidMetadata::TopicName(e.to_string()))
 }
 
 fn validate_topic(topic: &TopicMeta) -> Result<(), InvalidMetadata> {

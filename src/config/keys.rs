@@ -12,10 +12,18 @@
 //!
 //! A plain table, read on the main thread at start and on config requests
 //! (never on the produce or fetch path); it has no state.
+//!
+//! Why one file of about 900 lines (over the 800 the project aims for): it
+//! is one concern, the table and what reads it. A third is the [`KEYS`]
+//! table, one entry per Kafka key, kept whole so that a key is added,
+//! bounded and documented in one place, in Kafka's order; the rest is the
+//! entry's types, the parsing and checking all entries share, the lookups
+//! and the Markdown writer, none of which means anything apart from the
+//! table.
 
 use std::fmt;
 
-use super::{BrokerDefaults, IpOverrides, TopicConfig};
+use super::{BrokerDefaults, IpOverrides, TopicConfig, ValueError};
 use crate::limits;
 
 /// Kafka's config types, as DescribeConfigs v3+ reports them.
@@ -86,7 +94,7 @@ pub enum Valid {
     /// A non-empty comma-separated list of these words.
     ListOf(&'static [&'static str]),
     /// A format of its own, parsed by the function; the text describes it.
-    Parse(fn(&str) -> Result<Value, String>, &'static str),
+    Parse(fn(&str) -> Result<Value, ValueError>, &'static str),
 }
 
 /// How a broker config may change while the broker runs (Kafka's
@@ -230,7 +238,7 @@ impl DefaultValue {
 impl ConfigKey {
     /// Parses and checks a value of this key. The error says what is wrong
     /// with the value; callers name the key.
-    pub fn parse(&self, value: &str) -> Result<Value, String> {
+    pub fn parse(&self, value: &str) -> Result<Value, ValueError> {
         if let Valid::Parse(parse, _) = self.valid {
             return parse(value);
         }
@@ -238,23 +246,23 @@ impl ConfigKey {
             ConfigType::Boolean => match value.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
-                _ => Err("expected true or false".into()),
+                _ => Err(ValueError::NotBoolean),
             },
             ConfigType::Int | ConfigType::Short | ConfigType::Long => {
                 let v: i64 = value
                     .trim()
                     .parse()
-                    .map_err(|_| format!("{value:?} is not a number"))?;
+                    .map_err(|_| ValueError::NotNumber(value.to_string()))?;
                 self.check_long(v).map(|()| Value::Long(v))
             }
             ConfigType::Double => {
                 let v: f64 = value
                     .trim()
                     .parse()
-                    .map_err(|_| format!("{value:?} is not a number"))?;
+                    .map_err(|_| ValueError::NotNumber(value.to_string()))?;
                 match self.valid {
                     Valid::DoubleRange(min, max) if !(min..=max).contains(&v) => {
-                        Err(format!("{v} is outside [{min}, {max}]"))
+                        Err(ValueError::out_of_range(v, min, max))
                     }
                     _ => Ok(Value::Double(v)),
                 }
@@ -263,31 +271,28 @@ impl ConfigKey {
         }
     }
 
-    fn check_long(&self, v: i64) -> Result<(), String> {
+    fn check_long(&self, v: i64) -> Result<(), ValueError> {
         match self.valid {
             Valid::Range(min, max) if v < min || v > max => {
-                Err(format!("{v} is outside [{min}, {max}]"))
+                Err(ValueError::out_of_range(v, min, max))
             }
             Valid::MinusOneOrAtLeast(min, meaning) if v != -1 && v < min => {
-                Err(format!("must be -1 ({meaning}) or at least {min}"))
+                Err(ValueError::MinusOneOrAtLeast { min, meaning })
             }
             _ => Ok(()),
         }
     }
 
-    fn check_words(&self, value: &str) -> Result<Value, String> {
+    fn check_words(&self, value: &str) -> Result<Value, ValueError> {
         let value = value.trim();
         match self.valid {
             Valid::OneOf(words) if !words.contains(&value) => {
-                Err(format!("expected {}", either(words)))
+                Err(ValueError::NotOneOf(either(words)))
             }
             Valid::ListOf(words) => {
                 let items: Vec<&str> = value.split(',').map(str::trim).collect();
                 if items.iter().any(|i| !words.contains(i)) {
-                    return Err(format!(
-                        "expected a comma-separated list of {}",
-                        either(words)
-                    ));
+                    return Err(ValueError::NotListOf(either(words)));
                 }
                 Ok(Value::Text(items.join(",")))
             }
@@ -532,7 +537,7 @@ fn timestamp_type(log_append: bool) -> Value {
     Value::Text(super::timestamp_type_name(log_append).into())
 }
 
-fn parse_ip_overrides(value: &str) -> Result<Value, String> {
+fn parse_ip_overrides(value: &str) -> Result<Value, ValueError> {
     IpOverrides::parse(value).map(Value::IpOverrides)
 }
 
@@ -1000,12 +1005,15 @@ mod tests {
             ("queued.max.request.bytes", "5"),
             ("connections.max.idle.ms", "-2"),
         ] {
-            let err = defaults.set(key, bad).unwrap_err();
+            let err = defaults.set(key, bad).unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(bad), "{key}={bad}: {err}");
         }
-        let err = defaults.set("queued.max.request.bytes", "5").unwrap_err();
+        let err = defaults
+            .set("queued.max.request.bytes", "5")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must be -1 (unbounded) or at least"), "{err}");
-        let err = defaults.set("num.partitions", "0").unwrap_err();
+        let err = defaults.set("num.partitions", "0").unwrap_err().to_string();
         assert!(err.ends_with("0 is outside [1, 10000]"), "{err}");
         assert!(defaults.set("no.such.key", "1").is_err());
         // Node and ignored keys are not broker configs.

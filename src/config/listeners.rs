@@ -4,12 +4,96 @@
 //! `controller.quorum.bootstrap.servers` (`host:port`).
 //!
 //! Pure parsing, run once at start-up on the main thread; a bad value
-//! returns a reason, and the caller names the key.
+//! returns a [`ListenerError`], and the caller names the key.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use super::{Listener, Voter};
+
+/// Why a cluster key's value (roles, listeners, protocols, voters) is
+/// refused; the caller names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("unknown role {0:?}: expected broker and/or controller")]
+    UnknownRole(String),
+    #[error("{0} is listed twice")]
+    RoleTwice(String),
+    #[error("{0:?} is not NAME://host:port")]
+    NotListener(String),
+    #[error("{0:?}: a listener name is letters, digits and _")]
+    ListenerName(String),
+    /// One item of a list, and what is wrong with it.
+    #[error("{item:?}: {source}")]
+    Item {
+        item: String,
+        source: Box<ListenerError>,
+    },
+    #[error("listener name {0} is used twice")]
+    ListenerTwice(String),
+    #[error("expected at least one NAME://host:port")]
+    NoListener,
+    #[error("expected host:port")]
+    NotHostPort,
+    #[error("{0:?} is not a host name")]
+    NotHostName(String),
+    #[error("{0:?} is not a port number")]
+    NotPort(String),
+    #[error("port 0 is not supported: every shard must share one known port")]
+    PortZero,
+    #[error("{0:?} is not NAME:PROTOCOL")]
+    NotProtocolEntry(String),
+    #[error("unknown security protocol {0:?}")]
+    UnknownProtocol(String),
+    #[error(
+        "listener {0} has no security protocol: add {0}:PLAINTEXT to \
+         listener.security.protocol.map"
+    )]
+    NoProtocol(String),
+    #[error(
+        "listener {name} uses {protocol}, but corelog supports only PLAINTEXT listeners \
+         (TLS and SASL are not available yet)"
+    )]
+    NotPlaintext { name: String, protocol: String },
+    /// A listener whose host does not resolve.
+    #[error("listener {name}: {source}")]
+    Bind {
+        name: String,
+        source: Box<ListenerError>,
+    },
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    #[error("{0:?} is not id@host:port")]
+    NotVoter(String),
+    #[error("{0:?}: the node id must be a number >= 0")]
+    VoterId(String),
+    #[error("{0:?}: a voter needs a host")]
+    VoterHost(String),
+    #[error("node id {0} is listed twice")]
+    VoterTwice(i32),
+    #[error("expected at least one id@host:port")]
+    NoVoter,
+    #[error(
+        "corelog cannot discover the controllers' node ids yet; list the quorum as \
+         controller.quorum.voters=id@host:port,... (or write the bootstrap servers as \
+         id@host:port)"
+    )]
+    BootstrapWithoutIds,
+}
+
+impl ListenerError {
+    fn in_item(item: &str) -> impl FnOnce(ListenerError) -> ListenerError + '_ {
+        move |source| ListenerError::Item {
+            item: item.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
 
 /// The items of a Kafka list value: comma separated, trimmed, empty ones
 /// skipped.
@@ -32,7 +116,7 @@ impl Roles {
 }
 
 /// `broker`, `controller` or both, comma separated, each at most once.
-pub fn parse_roles(value: &str) -> Result<Roles, String> {
+pub fn parse_roles(value: &str) -> Result<Roles, ListenerError> {
     let mut roles = Roles {
         broker: false,
         controller: false,
@@ -41,14 +125,10 @@ pub fn parse_roles(value: &str) -> Result<Roles, String> {
         let seen = match role {
             "broker" => std::mem::replace(&mut roles.broker, true),
             "controller" => std::mem::replace(&mut roles.controller, true),
-            _ => {
-                return Err(format!(
-                    "unknown role {role:?}: expected broker and/or controller"
-                ))
-            }
+            _ => return Err(ListenerError::UnknownRole(role.to_string())),
         };
         if seen {
-            return Err(format!("{role} is listed twice"));
+            return Err(ListenerError::RoleTwice(role.to_string()));
         }
     }
     Ok(roles)
@@ -57,61 +137,57 @@ pub fn parse_roles(value: &str) -> Result<Roles, String> {
 /// `NAME://host:port,...`: an empty host means every address, an IPv6
 /// host is written in brackets. Names are case-insensitive (upper-cased,
 /// as Kafka normalises them) and unique.
-pub fn parse_listeners(value: &str) -> Result<Vec<Listener>, String> {
+pub fn parse_listeners(value: &str) -> Result<Vec<Listener>, ListenerError> {
     let mut listeners: Vec<Listener> = Vec::new();
     for item in comma_list(value) {
         let (name, address) = item
             .split_once("://")
-            .ok_or_else(|| format!("{item:?} is not NAME://host:port"))?;
+            .ok_or_else(|| ListenerError::NotListener(item.to_string()))?;
         let name = name.trim().to_ascii_uppercase();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "{item:?}: a listener name is letters, digits and _"
-            ));
+            return Err(ListenerError::ListenerName(item.to_string()));
         }
-        let (host, port) = host_port(address).map_err(|e| format!("{item:?}: {e}"))?;
+        let (host, port) = host_port(address).map_err(ListenerError::in_item(item))?;
         if listeners.iter().any(|l| l.name == name) {
-            return Err(format!("listener name {name} is used twice"));
+            return Err(ListenerError::ListenerTwice(name));
         }
         listeners.push(Listener { name, host, port });
     }
     if listeners.is_empty() {
-        return Err("expected at least one NAME://host:port".into());
+        return Err(ListenerError::NoListener);
     }
     Ok(listeners)
 }
 
 /// `host:port` or `[v6]:port`, with a port in [1, 65535].
-fn host_port(address: &str) -> Result<(String, u16), String> {
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| "expected host:port".to_string())?;
+fn host_port(address: &str) -> Result<(String, u16), ListenerError> {
+    let (host, port) = address.rsplit_once(':').ok_or(ListenerError::NotHostPort)?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if host.contains(['/', '@', ' ']) {
-        return Err(format!("{host:?} is not a host name"));
+        return Err(ListenerError::NotHostName(host.to_string()));
     }
     let port: u16 = port
         .parse()
-        .map_err(|_| format!("{port:?} is not a port number"))?;
+        .map_err(|_| ListenerError::NotPort(port.to_string()))?;
     if port == 0 {
-        return Err("port 0 is not supported: every shard must share one known port".into());
+        return Err(ListenerError::PortZero);
     }
     Ok((host.to_string(), port))
 }
 
 /// `NAME:PROTOCOL,...`.
-pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, ListenerError> {
     let mut map = BTreeMap::new();
     for item in comma_list(value) {
         let (name, protocol) = item
             .split_once(':')
-            .ok_or_else(|| format!("{item:?} is not NAME:PROTOCOL"))?;
+            .ok_or_else(|| ListenerError::NotProtocolEntry(item.to_string()))?;
         let protocol = protocol.trim().to_ascii_uppercase();
         if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
-            return Err(format!("unknown security protocol {protocol:?}"));
+            return Err(ListenerError::UnknownProtocol(protocol));
         }
         map.insert(name.trim().to_ascii_uppercase(), protocol);
     }
@@ -126,7 +202,7 @@ pub fn security_protocol(
     listener: &Listener,
     map: &BTreeMap<String, String>,
     controller_names: &[String],
-) -> Result<(), String> {
+) -> Result<(), ListenerError> {
     let protocol = match map.get(&listener.name) {
         Some(p) => p.as_str(),
         None if ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -135,76 +211,75 @@ pub fn security_protocol(
             listener.name.as_str()
         }
         None if controller_names.contains(&listener.name) => "PLAINTEXT",
-        None => {
-            return Err(format!(
-                "listener {} has no security protocol: add {}:PLAINTEXT to \
-                 listener.security.protocol.map",
-                listener.name, listener.name
-            ))
-        }
+        None => return Err(ListenerError::NoProtocol(listener.name.clone())),
     };
     if protocol != "PLAINTEXT" {
-        return Err(format!(
-            "listener {} uses {protocol}, but corelog supports only PLAINTEXT listeners \
-             (TLS and SASL are not available yet)",
-            listener.name
-        ));
+        return Err(ListenerError::NotPlaintext {
+            name: listener.name.clone(),
+            protocol: protocol.to_string(),
+        });
     }
     Ok(())
 }
 
 /// The address a listener binds: its host resolved (IPv4 preferred), or
 /// every IPv4 address when the host is empty.
-pub fn bind_address(listener: &Listener) -> Result<SocketAddr, String> {
+pub fn bind_address(listener: &Listener) -> Result<SocketAddr, ListenerError> {
     if listener.host.is_empty() {
         return Ok(SocketAddr::new(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             listener.port,
         ));
     }
-    resolve(&listener.host, listener.port).map_err(|e| format!("listener {}: {e}", listener.name))
+    resolve(&listener.host, listener.port).map_err(|e| ListenerError::Bind {
+        name: listener.name.clone(),
+        source: Box::new(e),
+    })
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, ListenerError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
     let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|source| ListenerError::Resolve {
+            host: host.to_string(),
+            source,
+        })?
         .collect();
     addresses
         .iter()
         .find(|a| a.is_ipv4())
         .or(addresses.first())
         .copied()
-        .ok_or_else(|| format!("{host} resolves to no address"))
+        .ok_or_else(|| ListenerError::NoAddress(host.to_string()))
 }
 
 /// `id@host:port,...` with unique ids >= 0 (Kafka 3.9's static quorum).
-pub fn parse_voters(value: &str) -> Result<Vec<Voter>, String> {
+pub fn parse_voters(value: &str) -> Result<Vec<Voter>, ListenerError> {
     let mut voters: Vec<Voter> = Vec::new();
     for item in comma_list(value) {
         let (id, address) = item
             .split_once('@')
-            .ok_or_else(|| format!("{item:?} is not id@host:port"))?;
+            .ok_or_else(|| ListenerError::NotVoter(item.to_string()))?;
         let id: i32 = id
             .trim()
             .parse()
             .ok()
             .filter(|id| *id >= 0)
-            .ok_or_else(|| format!("{item:?}: the node id must be a number >= 0"))?;
-        let (host, port) = host_port(address).map_err(|e| format!("{item:?}: {e}"))?;
+            .ok_or_else(|| ListenerError::VoterId(item.to_string()))?;
+        let (host, port) = host_port(address).map_err(ListenerError::in_item(item))?;
         if host.is_empty() {
-            return Err(format!("{item:?}: a voter needs a host"));
+            return Err(ListenerError::VoterHost(item.to_string()));
         }
         if voters.iter().any(|v| v.id == id) {
-            return Err(format!("node id {id} is listed twice"));
+            return Err(ListenerError::VoterTwice(id));
         }
         voters.push(Voter { id, host, port });
     }
     if voters.is_empty() {
-        return Err("expected at least one id@host:port".into());
+        return Err(ListenerError::NoVoter);
     }
     Ok(voters)
 }
@@ -218,7 +293,7 @@ pub fn resolve_bootstrap_servers(
     value: &str,
     node_id: Option<i32>,
     controller_listen: Option<SocketAddr>,
-) -> Result<Vec<Voter>, String> {
+) -> Result<Vec<Voter>, ListenerError> {
     if value.contains('@') {
         return parse_voters(value);
     }
@@ -235,12 +310,7 @@ pub fn resolve_bootstrap_servers(
             }]);
         }
     }
-    Err(
-        "corelog cannot discover the controllers' node ids yet; list the quorum as \
-         controller.quorum.voters=id@host:port,... (or write the bootstrap servers as \
-         id@host:port)"
-            .into(),
-    )
+    Err(ListenerError::BootstrapWithoutIds)
 }
 
 #[cfg(test)]
@@ -320,14 +390,20 @@ mod tests {
         assert!(security_protocol(&listener("INTERNAL"), &map, &controllers).is_ok());
         assert!(security_protocol(&listener("PLAINTEXT"), &map, &controllers).is_ok());
         assert!(security_protocol(&listener("CONTROLLER"), &map, &controllers).is_ok());
-        let err = security_protocol(&listener("SECURE"), &map, &controllers).unwrap_err();
+        let err = security_protocol(&listener("SECURE"), &map, &controllers)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("SASL_SSL") && err.contains("only PLAINTEXT"),
             "{err}"
         );
-        let err = security_protocol(&listener("SSL"), &map, &controllers).unwrap_err();
+        let err = security_protocol(&listener("SSL"), &map, &controllers)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("only PLAINTEXT"), "{err}");
-        let err = security_protocol(&listener("OTHER"), &map, &controllers).unwrap_err();
+        let err = security_protocol(&listener("OTHER"), &map, &controllers)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listener.security.protocol.map"), "{err}");
         assert!(parse_protocol_map("A:TLS").is_err());
         assert!(parse_protocol_map("A").is_err());
@@ -382,7 +458,8 @@ mod tests {
             2
         );
         let err = resolve_bootstrap_servers("127.0.0.1:9193,127.0.0.1:9194", Some(1), Some(own))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("controller.quorum.voters"), "{err}");
         assert!(resolve_bootstrap_servers("127.0.0.1:9999", Some(1), Some(own)).is_err());
     }

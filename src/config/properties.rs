@@ -19,7 +19,7 @@ use super::listeners::{
     bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
     resolve_bootstrap_servers, security_protocol, Roles,
 };
-use super::{keys, BrokerDefaults, FileSettings, Listener};
+use super::{keys, BrokerDefaults, ConfigError, FileSettings, Listener, ValueError};
 use crate::limits;
 
 /// Parses properties text as java.util.Properties does: `key=value`,
@@ -27,7 +27,7 @@ use crate::limits;
 /// continues a line; `\t`, `\n`, `\uXXXX` and `\:` style escapes. A key
 /// given twice keeps its last value (and its first position). Values are
 /// trimmed, as Kafka trims them.
-pub fn parse_properties(text: &str) -> Result<IndexMap<String, String>, String> {
+pub fn parse_properties(text: &str) -> Result<IndexMap<String, String>, ConfigError> {
     let mut entries = IndexMap::new();
     let mut lines =
         java_properties::PropertiesIter::new_with_encoding(text.as_bytes(), encoding_rs::UTF_8);
@@ -36,8 +36,8 @@ pub fn parse_properties(text: &str) -> Result<IndexMap<String, String>, String> 
             entries.insert(key, value.trim().to_string());
         })
         .map_err(|e| match e.line_number() {
-            Some(line) => format!("line {line}: {e}"),
-            None => e.to_string(),
+            Some(line) => ConfigError::PropertiesLine { line, source: e },
+            None => ConfigError::Properties(e),
         })?;
     Ok(entries)
 }
@@ -45,7 +45,7 @@ pub fn parse_properties(text: &str) -> Result<IndexMap<String, String>, String> 
 /// What a properties file sets, and the keys it ignores (sorted).
 pub fn settings_from_properties(
     entries: &IndexMap<String, String>,
-) -> Result<(FileSettings, Vec<String>), String> {
+) -> Result<(FileSettings, Vec<String>), ConfigError> {
     let mut settings = FileSettings::default();
     let mut ignored = Vec::new();
     let mut broker: Vec<(String, String)> = Vec::new();
@@ -73,7 +73,7 @@ pub fn settings_from_properties(
 fn apply_cluster_keys(
     entries: &IndexMap<String, String>,
     settings: &mut FileSettings,
-) -> Result<(), String> {
+) -> Result<(), ConfigError> {
     let get = |key: &str| entries.get(key).map(String::as_str);
     let roles = match get("process.roles") {
         Some(value) => parse_roles(value).map_err(|e| named("process.roles", value, e))?,
@@ -121,10 +121,7 @@ fn apply_cluster_keys(
             return Err(named(
                 "inter.broker.listener.name",
                 value,
-                format!(
-                    "corelog has one client listener, {}, and brokers reach each other on it",
-                    client.name
-                ),
+                ValueError::InterBrokerListener(client.name.clone()),
             ));
         }
     }
@@ -139,7 +136,7 @@ fn apply_cluster_keys(
                 return Err(named(
                     "advertised.listeners",
                     value,
-                    "clients cannot connect to an unspecified address; name a host".into(),
+                    ValueError::UnspecifiedHost,
                 ));
             }
             settings.advertised_host = Some(found.host);
@@ -161,54 +158,41 @@ fn check_roles_against_listeners(
     controller_names: &[String],
     controller: &[&Listener],
     clients: &[&Listener],
-) -> Result<(), String> {
+) -> Result<(), ConfigError> {
     if roles.controller && controller.is_empty() {
-        return Err(format!(
-            "process.roles contains controller, so listeners needs a listener named in \
-             controller.listener.names ({}), for example CONTROLLER://127.0.0.1:9093 with \
-             controller.listener.names=CONTROLLER",
+        return Err(ConfigError::NoControllerListener(
             if controller_names.is_empty() {
                 "unset".to_string()
             } else {
                 controller_names.join(",")
-            }
+            },
         ));
     }
     if !roles.controller && !controller.is_empty() {
-        return Err(format!(
-            "listeners names the controller listener {} but process.roles does not contain \
-             controller",
-            controller[0].name
+        return Err(ConfigError::ControllerListenerWithoutRole(
+            controller[0].name.clone(),
         ));
     }
     if controller.len() > 1 {
-        return Err("listeners: corelog runs one controller listener per node".into());
+        return Err(ConfigError::ManyControllerListeners);
     }
     if roles.broker && clients.is_empty() {
-        return Err(
-            "process.roles contains broker, so listeners needs a client listener, for example \
-             PLAINTEXT://127.0.0.1:9092"
-                .into(),
-        );
+        return Err(ConfigError::NoClientListener);
     }
     if !roles.broker && !clients.is_empty() {
-        return Err(format!(
-            "listeners has the client listener {} but process.roles does not contain broker",
-            clients[0].name
+        return Err(ConfigError::ClientListenerWithoutRole(
+            clients[0].name.clone(),
         ));
     }
     if clients.len() > 1 {
         let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
-        return Err(format!(
-            "listeners: corelog serves clients on one listener, but {} are listed",
-            names.join(", ")
-        ));
+        return Err(ConfigError::ManyClientListeners(names.join(", ")));
     }
     Ok(())
 }
 
 /// The one data directory: log.dirs, else log.dir.
-fn data_dir(dirs: Option<&str>, dir: Option<&str>) -> Result<Option<PathBuf>, String> {
+fn data_dir(dirs: Option<&str>, dir: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
     let (key, value) = match (dirs, dir) {
         (Some(v), _) => ("log.dirs", v),
         (None, Some(v)) => ("log.dir", v),
@@ -217,16 +201,8 @@ fn data_dir(dirs: Option<&str>, dir: Option<&str>) -> Result<Option<PathBuf>, St
     let listed: Vec<&str> = comma_list(value).collect();
     match listed.as_slice() {
         [one] => Ok(Some(PathBuf::from(one))),
-        [] => Err(named(key, value, "expected a directory".into())),
-        many => Err(named(
-            key,
-            value,
-            format!(
-                "corelog keeps one data directory per node, but {} are listed; run one node \
-                 per disk instead",
-                many.len()
-            ),
-        )),
+        [] => Err(named(key, value, ValueError::NoDirectory)),
+        many => Err(named(key, value, ValueError::ManyDirectories(many.len()))),
     }
 }
 
@@ -236,7 +212,7 @@ fn quorum(
     bootstrap: Option<&str>,
     controller_listen: &Option<SocketAddr>,
     entries: &IndexMap<String, String>,
-) -> Result<Vec<super::Voter>, String> {
+) -> Result<Vec<super::Voter>, ConfigError> {
     let node_id = entries.get("node.id").or(entries.get("broker.id"));
     if let Some(value) = voters.filter(|v| !v.trim().is_empty()) {
         let parsed =
@@ -245,7 +221,7 @@ fn quorum(
             return Err(named(
                 "controller.quorum.voters",
                 value,
-                format!("at most {} voters", limits::CONTROLLER_VOTERS_MAX),
+                ValueError::TooManyVoters(limits::CONTROLLER_VOTERS_MAX),
             ));
         }
         return Ok(parsed);
@@ -261,15 +237,15 @@ fn quorum(
 }
 
 /// An error about one key's value, naming the key.
-fn named(key: &str, value: &str, reason: String) -> String {
-    format!("invalid value {value:?} for {key}: {reason}")
+fn named(key: &str, value: &str, reason: impl Into<ValueError>) -> ConfigError {
+    ConfigError::invalid(key, value, reason)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(text: &str) -> Result<(FileSettings, Vec<String>), String> {
+    fn settings(text: &str) -> Result<(FileSettings, Vec<String>), ConfigError> {
         settings_from_properties(&parse_properties(text)?)
     }
 
@@ -299,7 +275,7 @@ mod tests {
         assert_eq!(get("bare"), Some(""));
         assert_eq!(get("dup"), Some("2"));
         assert!(!entries.keys().any(|k| k.contains("comment")));
-        let err = parse_properties("bad=\\u12\n").unwrap_err();
+        let err = parse_properties("bad=\\u12\n").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 
@@ -371,7 +347,7 @@ mod tests {
             ),
         ];
         for (text, key) in cases {
-            let err = settings(text).unwrap_err();
+            let err = settings(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");
         }
     }
@@ -380,14 +356,19 @@ mod tests {
     fn listener_rules_of_each_role() {
         let sasl = "listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
                     controller.listener.names=CONTROLLER\n";
-        let err = settings(sasl).unwrap_err();
+        let err = settings(sasl).unwrap_err().to_string();
         assert!(err.contains("only PLAINTEXT"), "{err}");
-        let err = settings("listeners=PLAINTEXT://127.0.0.1:9092\n").unwrap_err();
+        let err = settings("listeners=PLAINTEXT://127.0.0.1:9092\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("controller.listener.names"), "{err}");
         let two_clients = "listeners=A://127.0.0.1:1,B://127.0.0.1:2,CONTROLLER://127.0.0.1:3\n\
                            listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT\n\
                            controller.listener.names=CONTROLLER\n";
-        assert!(settings(two_clients).unwrap_err().contains("one listener"));
+        assert!(settings(two_clients)
+            .unwrap_err()
+            .to_string()
+            .contains("one listener"));
         let broker_only = "process.roles=broker\n\
                            listeners=PLAINTEXT://127.0.0.1:9092\n\
                            controller.listener.names=CONTROLLER\n\
@@ -405,6 +386,7 @@ mod tests {
                                       controller.listener.names=CONTROLLER\n";
         assert!(settings(controller_with_client)
             .unwrap_err()
+            .to_string()
             .contains("broker"));
     }
 }

@@ -6,32 +6,19 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::limits;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The size prefix is negative or larger than the allowed maximum.
+    #[error("frame size {size} is outside [8, {max}] (socket.request.max.bytes)")]
     BadSize { size: i64, max: usize },
     /// A request other than Produce is larger than
     /// `limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX`.
+    #[error(
+        "a request of api key {api_key} is {size} bytes; only Produce requests may be larger \
+         than {} bytes",
+        limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX
+    )]
     TooLargeForApi { api_key: i16, size: usize },
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FrameError::BadSize { size, max } => {
-                write!(
-                    f,
-                    "frame size {size} is outside [8, {max}] (socket.request.max.bytes)"
-                )
-            }
-            FrameError::TooLargeForApi { api_key, size } => write!(
-                f,
-                "a request of api key {api_key} is {size} bytes; only Produce requests \
-                 may be larger than {} bytes",
-                limits::REQUEST_WITHOUT_RECORDS_BYTES_MAX
-            ),
-        }
-    }
 }
 
 /// Smallest valid request: api key, api version and correlation id.

@@ -6,6 +6,8 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,25 @@ use crate::shard::mesh::{self, HostReady, Mesh, ShardCall};
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
 use crate::shard::ShardId;
+
+/// Why a shard could not start serving. The services below the broker
+/// (cluster, groups) still report their failures as text; they are carried
+/// as they come.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardStartError {
+    #[error("data directory {} is not usable: {source}", dir.display())]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot join the cluster: {0}")]
+    JoinCluster(#[from] crate::cluster::node::JoinError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+}
 
 pub type ShardMesh = Mesh<Broker>;
 
@@ -172,7 +193,7 @@ impl Broker {
     /// Makes this shard's partitions match `catalog`: opens the new ones it
     /// owns, applies config changes and deletes the partitions of removed
     /// topics. The catalog copy is replaced once the partitions are open.
-    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) -> Result<(), String> {
+    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) {
         let me = self.shard().0 as u32;
         let node = self.config.broker.node_id;
         let defaults = self.broker_defaults(&catalog);
@@ -202,6 +223,7 @@ impl Broker {
                         .await
                         {
                             Ok(partition) => {
+                                self.adopt_replica_set(&partition, topic).await;
                                 self.offline.borrow_mut().remove(&key);
                                 opened.push(Rc::new(partition));
                             }
@@ -275,30 +297,30 @@ impl Broker {
             delete_partition(partition).await;
         }
         self.apply_replica_sets(&catalog).await;
-        Ok(())
     }
 
     /// Gives each partition of this shard its replica set from the catalog
     /// (leader, epoch, ISR), then starts the fetchers it now needs and
     /// moves group coordination with the offsets partitions' leadership.
+    /// Gives a just-opened partition its replica set before anything can
+    /// reach it: until then it is a single node's partition, which would
+    /// take produces as its own leader without replicas.
+    async fn adopt_replica_set(&self, partition: &Partition, topic: &TopicMeta) {
+        let next = replica_state_in(topic, partition.index, self.config.broker.node_id);
+        if let Some(checkpoint) = partition.set_replica_state(next) {
+            if let Err(e) = partition.write_epochs(checkpoint).await {
+                log::error!("{}-{}: {e}", partition.topic, partition.index);
+            }
+        }
+    }
+
     async fn apply_replica_sets(self: &Rc<Self>, catalog: &Catalog) {
         let me = self.config.broker.node_id;
         for partition in self.all_partitions() {
             let Some(topic) = catalog.topics.get(&partition.topic) else {
                 continue;
             };
-            let next = match topic.replicas.get(partition.index as usize) {
-                Some(set) => ReplicaState {
-                    me,
-                    leader: set.leader,
-                    leader_epoch: set.leader_epoch,
-                    partition_epoch: set.partition_epoch,
-                    replicas: set.replicas.clone(),
-                    isr: set.isr.clone(),
-                    replicated: true,
-                },
-                None => ReplicaState::single(),
-            };
+            let next = replica_state_in(topic, partition.index, me);
             let was_leader = partition.is_leader();
             if let Some(checkpoint) = partition.set_replica_state(next) {
                 if let Err(e) = partition.write_epochs(checkpoint).await {
@@ -362,7 +384,7 @@ pub async fn run_shard(
     mesh_builder: mesh::Builder<Broker>,
     watch: Arc<Watch>,
     me: Arc<ShardWatch>,
-) -> Result<(), String> {
+) -> Result<(), ShardStartError> {
     let executor = glommio::executor();
     // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
     // reads, and the task its nudges wake.
@@ -441,7 +463,7 @@ pub async fn run_shard(
                     let _ = broker.cluster.set(node);
                     Ok(broker)
                 }
-                Err(e) => Err(format!("cannot join the cluster: {e}")),
+                Err(e) => Err(ShardStartError::JoinCluster(e)),
             }
         }
         other => other,
@@ -453,7 +475,7 @@ pub async fn run_shard(
         shutdown::request();
     }
     me.enter("waiting for the other shards");
-    wait_for_all_shards(&watch, &me).await?;
+    wait_for_all_shards(&watch, &me).await;
     let broker = started?;
     if shutdown::requested() {
         me.enter("stopping before it served");
@@ -468,7 +490,10 @@ pub async fn run_shard(
         Ok(listener) => listener,
         Err(e) => {
             shutdown::request();
-            return Err(format!("cannot listen on {}: {e}", config.listen));
+            return Err(ShardStartError::Listen {
+                addr: config.listen,
+                source: e,
+            });
         }
     };
     if shard.0 == 0 {
@@ -524,13 +549,12 @@ pub async fn run_shard(
 /// Counts this shard as started and waits for the others (or for a stop).
 /// The supervisor bounds the wait: a shard that never starts ends the
 /// process, so this needs no deadline of its own.
-async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) -> Result<(), String> {
+async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) {
     me.set_started();
     while watch.started() < watch.shards().len() && !shutdown::requested() {
         glommio::timer::sleep(Duration::from_millis(2)).await;
     }
     log::debug!("shard {}: all shards started", me.index());
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -542,15 +566,13 @@ async fn start(
     requests: TaskQueueHandle,
     slot: &OnceCell<Rc<Broker>>,
     me: &ShardWatch,
-) -> Result<Rc<Broker>, String> {
+) -> Result<Rc<Broker>, ShardStartError> {
     me.enter("preparing the data directory");
     crate::io::prepare_disk(&config.data_dir)
         .await
-        .map_err(|e| {
-            format!(
-                "data directory {} is not usable: {e}",
-                config.data_dir.display()
-            )
+        .map_err(|source| ShardStartError::DataDir {
+            dir: config.data_dir.clone(),
+            source,
         })?;
     let shard = mesh.shard();
     let broker = Rc::new(Broker {
@@ -580,7 +602,7 @@ async fn start(
         return Ok(broker);
     }
     me.enter("opening partitions");
-    broker.apply_catalog(Rc::new(catalog)).await?;
+    broker.apply_catalog(Rc::new(catalog)).await;
     if shutdown::requested() {
         return Ok(broker);
     }
@@ -779,4 +801,21 @@ async fn shutdown(broker: &Rc<Broker>) {
         broker.stats.request_panics.get(),
         broker.stats.memory_trims.get(),
     );
+}
+
+/// This broker's part in partition `index` of `topic` (a single node's
+/// partition when the topic has no replica sets).
+fn replica_state_in(topic: &TopicMeta, index: i32, me: i32) -> ReplicaState {
+    match topic.replicas.get(index as usize) {
+        Some(set) => ReplicaState {
+            me,
+            leader: set.leader,
+            leader_epoch: set.leader_epoch,
+            partition_epoch: set.partition_epoch,
+            replicas: set.replicas.clone(),
+            isr: set.isr.clone(),
+            replicated: true,
+        },
+        None => ReplicaState::single(),
+    }
 }

@@ -19,32 +19,27 @@ use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODU
 use crate::partition::replica::IsrChange;
 use crate::shard::ShardId;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a catalog change is refused. Each variant is one Kafka error code
+/// (`server::errors`); the text is the message the client gets.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogError {
+    #[error("Topic '{0}' already exists.")]
     TopicAlreadyExists(String),
+    #[error("{0}")]
     InvalidTopic(String),
+    #[error("{0}")]
     InvalidPartitions(String),
+    #[error("{0}")]
     InvalidReplicationFactor(String),
+    #[error("{0}")]
     InvalidConfig(String),
+    #[error("Topic '{0}' does not exist.")]
     UnknownTopic(String),
+    #[error("{0}")]
     Storage(String),
     /// Shard 0, the catalog's writer, could not be reached (it is stopping).
+    #[error("{0}")]
     Unavailable(String),
-}
-
-impl std::fmt::Display for CatalogError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CatalogError::TopicAlreadyExists(name) => write!(f, "Topic '{name}' already exists."),
-            CatalogError::UnknownTopic(name) => write!(f, "Topic '{name}' does not exist."),
-            CatalogError::InvalidTopic(m)
-            | CatalogError::InvalidPartitions(m)
-            | CatalogError::InvalidReplicationFactor(m)
-            | CatalogError::InvalidConfig(m)
-            | CatalogError::Storage(m)
-            | CatalogError::Unavailable(m) => f.write_str(m),
-        }
-    }
 }
 
 /// What a CreateTopics entry asks for, after defaults are applied.
@@ -88,7 +83,7 @@ impl CatalogOwner {
 
     /// Checks a new topic without creating it (also CreateTopics' validate_only).
     pub fn validate(&self, topic: &NewTopic) -> Result<(), CatalogError> {
-        validate_topic_name(&topic.name).map_err(CatalogError::InvalidTopic)?;
+        validate_topic_name(&topic.name).map_err(|e| CatalogError::InvalidTopic(e.to_string()))?;
         if self.catalog.borrow().topics.contains_key(&topic.name) {
             return Err(CatalogError::TopicAlreadyExists(topic.name.clone()));
         }

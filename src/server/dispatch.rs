@@ -40,31 +40,62 @@ pub enum Parsed {
 /// Smallest request: api key, api version and correlation id.
 const REQUEST_HEADER_BYTES_MIN: usize = 8;
 
+/// Why a request frame is refused (the connection is then closed).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("request of {0} bytes is shorter than a request header")]
+    TooShort(usize),
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("{key:?} v{version} is not supported")]
+    Unsupported { key: ApiKey, version: i16 },
+    /// `cause` is the decoder's error with its context chain.
+    #[error("malformed {key:?} v{version} header: {cause:#}")]
+    MalformedHeader {
+        key: ApiKey,
+        version: i16,
+        cause: anyhow::Error,
+    },
+    #[error("malformed {key:?} v{version} request: {cause:#}")]
+    MalformedBody {
+        key: ApiKey,
+        version: i16,
+        cause: anyhow::Error,
+    },
+}
+
 /// Decodes one request frame (the bytes after its size prefix). An unknown
 /// API key, a version corelog does not serve or bytes that do not decode
 /// are an error, for which the connection is closed, as Kafka does; only
 /// ApiVersions at an unknown version gets an answer (KIP-511).
-pub fn parse(mut frame: Bytes) -> Result<Parsed, String> {
+pub fn parse(mut frame: Bytes) -> Result<Parsed, RequestError> {
     if frame.len() < REQUEST_HEADER_BYTES_MIN {
-        return Err(format!(
-            "request of {} bytes is shorter than a request header",
-            frame.len()
-        ));
+        return Err(RequestError::TooShort(frame.len()));
     }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let key = ApiKey::try_from(raw_key).map_err(|_| format!("unknown api key {raw_key}"))?;
+    let key = ApiKey::try_from(raw_key).map_err(|_| RequestError::UnknownApiKey(raw_key))?;
     if key == ApiKey::ApiVersions && !apis::is_served(key, version) {
         let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         return Ok(Parsed::UnsupportedApiVersions { correlation_id });
     }
     if !apis::is_served(key, version) {
-        return Err(format!("{key:?} v{version} is not supported"));
+        return Err(RequestError::Unsupported { key, version });
     }
-    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
-        .map_err(|e| format!("malformed {key:?} v{version} header: {e:#}"))?;
-    let body = RequestKind::decode(key, &mut frame, version)
-        .map_err(|e| format!("malformed {key:?} v{version} request: {e:#}"))?;
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version)).map_err(
+        |cause| RequestError::MalformedHeader {
+            key,
+            version,
+            cause,
+        },
+    )?;
+    let body = RequestKind::decode(key, &mut frame, version).map_err(|cause| {
+        RequestError::MalformedBody {
+            key,
+            version,
+            cause,
+        }
+    })?;
     Ok(Parsed::Request {
         header,
         body: Box::new(body),
@@ -624,13 +655,13 @@ mod decode_bounds {
     fn the_fourteen_byte_metadata_request_is_an_error() {
         // Metadata v1, correlation id 1, null client id, topics count 2^31-1.
         let bytes: &[u8] = &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
-        let err = parse(Bytes::from_static(bytes)).err().unwrap();
+        let err = parse(Bytes::from_static(bytes)).err().unwrap().to_string();
         assert!(err.contains("exceeds"), "{err}");
         // A flexible Fetch whose topics compact array claims u32::MAX - 1.
         let mut fetch = frame(ApiKey::Fetch, 12, &[]);
         fetch.extend_from_slice(&[0; 4 + 4 + 4 + 4 + 1 + 4 + 4]);
         fetch.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        let err = parse(fetch.freeze()).err().unwrap();
+        let err = parse(fetch.freeze()).err().unwrap().to_string();
         assert!(err.contains("exceeds"), "{err}");
     }
 

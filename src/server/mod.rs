@@ -41,7 +41,7 @@ use crate::shard::watch::{ShardWatch, Watch};
 /// from the wrong broker, or none. So: try to connect first. (A test bind
 /// without SO_REUSEPORT would also trip over the closing connections a
 /// killed broker leaves on its port, which must not stop its restart.)
-fn check_ports_free(config: &Config) -> Result<(), String> {
+fn check_ports_free(config: &Config) -> Result<(), PortInUse> {
     let mut ports = vec![("client", config.listen)];
     if config.cluster.controller_role {
         if let Some(controller) = config.cluster.controller_listen {
@@ -60,13 +60,20 @@ fn check_ports_free(config: &Config) -> Result<(), String> {
             });
         }
         if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok() {
-            return Err(format!(
-                "cannot listen on {addr} ({what} listener): another process listens there \
-                 (another broker?)"
-            ));
+            return Err(PortInUse { addr, what });
         }
     }
     Ok(())
+}
+
+/// A listener's port is taken by another process.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot listen on {addr} ({what} listener): another process listens there (another broker?)"
+)]
+struct PortInUse {
+    addr: std::net::SocketAddr,
+    what: &'static str,
 }
 
 /// How a broker run ended, when it did not end cleanly: the message for the
@@ -186,7 +193,9 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     install_interrupt_handler()?;
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
-        None => crate::storage::prepare(&config, None).map_err(RunError::failed)?,
+        None => {
+            crate::storage::prepare(&config, None).map_err(|e| RunError::failed(e.to_string()))?
+        }
     };
     config.cluster_id = Some(cluster_id.clone());
     let catalog =
@@ -196,7 +205,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                 config.data_dir.display()
             ))
         })?;
-    check_ports_free(&config).map_err(RunError::failed)?;
+    check_ports_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
     let watch = Arc::new(Watch::new(config.shards));
     let online = std::thread::available_parallelism()

@@ -367,10 +367,8 @@ impl ShardCall<Broker> for ApplyCatalog {
     type Reply = Result<(), CatalogError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
-            broker
-                .apply_catalog(Rc::new(*self.0))
-                .await
-                .map_err(CatalogError::Storage)
+            broker.apply_catalog(Rc::new(*self.0)).await;
+            Ok(())
         })
     }
     fn unreachable(e: MeshError) -> Self::Reply {

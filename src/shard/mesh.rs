@@ -69,16 +69,11 @@ impl<C: ShardCall<Host>, Host: 'static> Delivery<Host> for Sealed<C, Host> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum MeshError {
     /// The peer is gone (shutting down) or the channel closed.
+    #[error("the target shard is not reachable")]
     Disconnected,
-}
-
-impl std::fmt::Display for MeshError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the target shard is not reachable")
-    }
 }
 
 /// Gives the shard's host once it exists, or `None` when the shard stops
@@ -197,12 +192,12 @@ mod tests {
     struct Name;
 
     impl ShardCall<Named> for Name {
-        type Reply = Result<String, String>;
+        type Reply = Result<String, MeshError>;
         fn serve(self, host: Rc<Named>) -> LocalBoxFuture<'static, Self::Reply> {
             Box::pin(async move { Ok(host.0.clone()) })
         }
         fn unreachable(e: MeshError) -> Self::Reply {
-            Err(e.to_string())
+            Err(e)
         }
     }
 
@@ -264,7 +259,7 @@ mod tests {
             let peer = ShardId(1 - mesh.shard().0);
             let name = mesh.call(peer, Name).await.unwrap();
             let doubled = mesh.call(peer, Double(21)).await.unwrap();
-            name == Ok(format!("shard {peer}")) && doubled == 42
+            name.is_ok_and(|n| n == format!("shard {peer}")) && doubled == 42
         });
         assert_eq!(results, vec![true, true]);
     }

@@ -256,7 +256,7 @@ async fn apply(
                         "Cannot update these configs dynamically: Set({key})"
                     )));
                 }
-                probe.set(key, value).map_err(invalid)?;
+                probe.set(key, value).map_err(|e| invalid(e.to_string()))?;
             }
             SetConfigs::Broker {
                 configs,

@@ -1,0 +1,209 @@
+//! Server configuration: command-line flags, an optional server file
+//! (Kafka's `server.properties` format, or TOML when it ends in `.toml`),
+//! Kafka-named overrides and a tuning profile, folded into one validated
+//! [`Config`]. `properties` reads the Kafka file; `listeners` parses the
+//! values of its cluster keys (roles, listeners, voters).
+//!
+//! The config is built once on the main thread before any shard starts and
+//! each shard gets its own clone; nothing here changes at run time.
+//!
+//! Split by concern: `broker` (Kafka's broker configs and their rules),
+//! `topic` (per-topic configs resolved against them), `tuning` (the TOML
+//! profile), `cluster` (roles, voters, listeners), `file` (reading a server
+//! file of either format); this file folds them into [`Config`]. What can
+//! be refused is typed in `error`: [`ValueError`] for one value (the caller
+//! names the key), [`ConfigError`] for the whole configuration, and
+//! [`ListenerError`] for the formats of the cluster keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::limits;
+
+mod broker;
+mod cluster;
+mod error;
+mod file;
+pub mod keys;
+mod listeners;
+mod properties;
+mod topic;
+mod tuning;
+
+pub use broker::{BrokerDefaults, IpOverrides};
+pub use cluster::{ClusterConfig, Listener, Voter};
+pub use error::{ConfigError, ValueError};
+pub use file::{FileSettings, ServerFile};
+pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
+pub use properties::parse_properties;
+pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};
+pub use tuning::Tuning;
+
+/// The one validated configuration every shard runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the client listener binds (every shard, SO_REUSEPORT).
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Shards to run; each one a glommio executor, pinned when cores are known.
+    pub shards: usize,
+    pub tuning: Tuning,
+    pub broker: BrokerDefaults,
+    pub cluster: ClusterConfig,
+    /// The cluster id from this node's `meta.properties`, filled in at start
+    /// once the storage identity is checked (None until then).
+    pub cluster_id: Option<String>,
+}
+
+/// Everything `corelog serve` takes from its command line.
+#[derive(Clone, Debug, Default)]
+pub struct ServeArgs {
+    pub config: Option<PathBuf>,
+    pub tuning: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub advertised_host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub shards: Option<usize>,
+    pub overrides: Vec<String>,
+}
+
+impl Config {
+    /// Folds flags over the file over the embedded defaults, then validates.
+    pub fn build(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileSettings::load(path)?,
+            None => FileSettings::default(),
+        };
+        let tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
+            Some(path) => Tuning::load(path)?,
+            None => Tuning::default(),
+        };
+        let mut broker = BrokerDefaults::default();
+        for (key, value) in &file.broker {
+            broker.set(key, value).map_err(|e| match &args.config {
+                Some(path) => ConfigError::in_file(path)(e),
+                None => e,
+            })?;
+        }
+        for pair in &args.overrides {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| ConfigError::OverrideNotKeyValue(pair.clone()))?;
+            broker.set(key.trim(), value.trim())?;
+        }
+        broker.check()?;
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
+        let shards = shard_count(args.shards.or(file.shards), &tuning)?;
+        let advertised_host = match args.advertised_host.clone().or(file.advertised_host) {
+            Some(host) => host,
+            None if args.listen.is_some() => listen.ip().to_string(),
+            None => advertised_from_listener(file.listener_host.as_deref(), listen)?,
+        };
+        let roles = file.roles.unwrap_or(Roles::BOTH);
+        let cluster = ClusterConfig {
+            broker_role: roles.broker,
+            controller_role: roles.controller,
+            controller_listen: file.controller_listen,
+            voters: file.voters,
+            advertised: Listener {
+                name: file.listener_name.unwrap_or_else(|| "PLAINTEXT".into()),
+                host: advertised_host,
+                port: file.advertised_port.unwrap_or(listen.port()),
+            },
+        };
+        cluster.check_quorum(broker.node_id)?;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        // Absolute: glommio's directory sync fails with EBADF on a relative
+        // path, which made every topic creation under the default `data`
+        // fail with KAFKA_STORAGE_ERROR.
+        let data_dir = std::path::absolute(&data_dir).map_err(|source| ConfigError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        Ok(Config {
+            listen,
+            cluster,
+            cluster_id: None,
+            data_dir,
+            shards,
+            tuning,
+            broker,
+        })
+    }
+}
+
+/// Shards asked for (flag or file), else one per tuning core, else one per
+/// online core.
+fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, ConfigError> {
+    let online = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let shards = asked.unwrap_or(if tuning.cores.is_empty() {
+        online
+    } else {
+        tuning.cores.len()
+    });
+    if shards == 0 || shards > limits::SHARDS_MAX {
+        return Err(ConfigError::Shards(limits::SHARDS_MAX));
+    }
+    if !tuning.cores.is_empty() && tuning.cores.len() != shards {
+        return Err(ConfigError::CoresNotShards {
+            cores: tuning.cores.len(),
+            shards,
+        });
+    }
+    Ok(shards)
+}
+
+/// The host clients are told when advertised.listeners does not name one:
+/// the host `listeners` wrote, or this machine's host name for an empty
+/// host (as Kafka does). A wildcard address cannot be advertised.
+fn advertised_from_listener(
+    written: Option<&str>,
+    listen: SocketAddr,
+) -> Result<String, ConfigError> {
+    match written {
+        None => Ok(listen.ip().to_string()),
+        Some("") => Ok(machine_host_name()),
+        Some(host)
+            if host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()) =>
+        {
+            Err(ConfigError::UnspecifiedListener(host.to_string()))
+        }
+        Some(host) => Ok(host.to_string()),
+    }
+}
+
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn parse_in<T>(value: &str, min: T, max: T) -> Result<T, ValueError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let v: T = value
+        .trim()
+        .parse()
+        .map_err(|_| ValueError::NotNumber(value.to_string()))?;
+    if v < min || v > max {
+        return Err(ValueError::out_of_range(v, min, max));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! The per-core tuning profile (TOML under `tuning/`) and its bounds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::limits;
+
+/// Per-core tuning, from a TOML profile under `tuning/`. Every knob has a
+/// default that suits a small shared machine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Cores that run shards, one shard each. Empty: one shard per online core.
+    pub cores: Vec<usize>,
+    /// Memory each executor registers with io_uring for DMA buffers.
+    pub io_memory_bytes: usize,
+    /// io_uring submission queue depth per executor.
+    pub ring_depth: usize,
+    /// Busy-poll before parking a reactor; 0 parks at once (best on shared cores).
+    pub spin_before_park_us: u64,
+    /// How long a task queue runs before it must yield to a more urgent one.
+    pub preempt_timer_ms: u64,
+    /// Depth of every cross-shard channel, in messages.
+    pub mesh_channel_depth: usize,
+    /// How long the shard's committer may wait, once woken by an append, to
+    /// gather more appends into the same write and fdatasync (microseconds).
+    /// 0 starts a round as soon as the previous one ends.
+    pub group_commit_window_us: u64,
+    /// SO_SNDBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_send_buffer_bytes: usize,
+    /// SO_RCVBUF set on every accepted connection (bytes); 0 keeps the
+    /// kernel's default and its auto-tuning.
+    pub socket_receive_buffer_bytes: usize,
+    /// Bytes a fetch that goes to disk reads beyond what it asked for; kept
+    /// (within `shard_memory_bytes`) to serve the partition's next fetches.
+    pub fetch_read_ahead_bytes: usize,
+    /// Memory each shard may spend on its partitions' tail caches and
+    /// read-ahead windows (bytes). 0 turns both off: every fetch reads disk.
+    pub shard_memory_bytes: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            cores: Vec::new(),
+            io_memory_bytes: 10 * 1024 * 1024,
+            ring_depth: 128,
+            spin_before_park_us: 0,
+            preempt_timer_ms: 10,
+            mesh_channel_depth: limits::MESH_CHANNEL_DEPTH,
+            group_commit_window_us: 0,
+            socket_send_buffer_bytes: 0,
+            socket_receive_buffer_bytes: 0,
+            fetch_read_ahead_bytes: 4 * 1024 * 1024,
+            shard_memory_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn load(path: &Path) -> Result<Tuning, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TuningRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let tuning: Tuning = toml::from_str(&text).map_err(|source| ConfigError::TuningToml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        tuning.validate()?;
+        Ok(tuning)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.cores.len() > limits::SHARDS_MAX {
+            return Err(ConfigError::TuningCores(limits::SHARDS_MAX));
+        }
+        if !(1024 * 1024..=1024 * 1024 * 1024).contains(&self.io_memory_bytes) {
+            return Err(bound("io_memory_bytes", "in [1 MiB, 1 GiB]".into()));
+        }
+        if !self.ring_depth.is_power_of_two() || !(16..=4096).contains(&self.ring_depth) {
+            return Err(bound("ring_depth", "a power of two in [16, 4096]".into()));
+        }
+        if !(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX..=65_536).contains(&self.mesh_channel_depth)
+        {
+            return Err(bound(
+                "mesh_channel_depth",
+                format!("in [{}, 65536]", limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX),
+            ));
+        }
+        if self.preempt_timer_ms == 0 || self.preempt_timer_ms > 1000 {
+            return Err(bound("preempt_timer_ms", "in [1, 1000]".into()));
+        }
+        if self.group_commit_window_us > limits::GROUP_COMMIT_WINDOW_US_MAX {
+            return Err(bound(
+                "group_commit_window_us",
+                format!("in [0, {}]", limits::GROUP_COMMIT_WINDOW_US_MAX),
+            ));
+        }
+        for (key, value) in [
+            ("socket_send_buffer_bytes", self.socket_send_buffer_bytes),
+            (
+                "socket_receive_buffer_bytes",
+                self.socket_receive_buffer_bytes,
+            ),
+        ] {
+            let range = limits::SOCKET_BUFFER_BYTES_MIN..=limits::SOCKET_BUFFER_BYTES_MAX;
+            if value != 0 && !range.contains(&value) {
+                return Err(bound(
+                    key,
+                    format!(
+                        "0 (kernel default) or in [{}, {}]",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        if self.shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
+            return Err(bound(
+                "shard_memory_bytes",
+                format!("in [0, {}]", limits::SHARD_MEMORY_BYTES_MAX),
+            ));
+        }
+        // A window bigger than half the budget would leave no room for the
+        // tail caches or for a second reading partition.
+        if self.fetch_read_ahead_bytes > limits::FETCH_READ_AHEAD_BYTES_MAX {
+            return Err(bound(
+                "fetch_read_ahead_bytes",
+                format!("in [0, {}]", limits::FETCH_READ_AHEAD_BYTES_MAX),
+            ));
+        }
+        if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
+            return Err(bound(
+                "fetch_read_ahead_bytes",
+                "at most half of shard_memory_bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn group_commit_window(&self) -> Duration {
+        Duration::from_micros(self.group_commit_window_us)
+    }
+
+    pub fn preempt_timer(&self) -> Duration {
+        Duration::from_millis(self.preempt_timer_ms)
+    }
+}
+
+/// A tuning knob outside its bound.
+fn bound(knob: &'static str, bound: String) -> ConfigError {
+    ConfigError::TuningBound { knob, bound }
+}

@@ -1,0 +1,77 @@
+//! The writing side of a connection: answers written in request order,
+//! each within the idle bound.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::AsyncWriteExt;
+use glommio::channels::local_channel;
+use glommio::sync::Semaphore;
+
+use super::{CloseReason, Half, InFlight, Shared};
+use crate::server::dispatch::Outcome;
+
+/// Writes the answers in the order their requests came. A client that
+/// does not take a whole answer within the idle bound is cut off: it does
+/// not read (or reads so little that its answers would pile up). "No
+/// progress for the idle bound" is not enough: the kernel buffers of a
+/// client that reads nothing keep taking a few hundred KB every few seconds
+/// (seen on loopback under CPU load), which would keep such a connection,
+/// and the answers queued for it, alive for ever.
+pub(super) async fn write_responses(
+    mut writer: Half,
+    take_within: Option<Duration>,
+    responses: local_channel::LocalReceiver<InFlight>,
+    budget: Rc<Semaphore>,
+    shared: Rc<Shared>,
+    close: local_channel::LocalSender<CloseReason>,
+) {
+    while let Some(in_flight) = responses.recv().await {
+        let outcome = in_flight.response.await;
+        budget.signal(in_flight.bytes);
+        let result = match outcome {
+            Outcome::Reply(response) => {
+                let written = write_within(&mut writer, &response, take_within).await;
+                shared
+                    .responses_queued
+                    .set(shared.responses_queued.get().saturating_sub(response.len()));
+                written
+            }
+            Outcome::NoReply => Ok(()),
+            Outcome::Close(reason) => Err(CloseReason::Handler(reason)),
+        };
+        shared
+            .in_flight
+            .set(shared.in_flight.get().saturating_sub(1));
+        if let Err(reason) = result {
+            let _ = close.try_send(reason);
+            return;
+        }
+    }
+}
+
+/// Writes one answer whole, or says why not: the client went away, or did
+/// not take it within `limit`.
+async fn write_within(
+    writer: &mut Half,
+    response: &[u8],
+    limit: Option<Duration>,
+) -> Result<(), CloseReason> {
+    let write = async { writer.write_all(response).await.map_err(CloseReason::Write) };
+    let Some(limit) = limit else {
+        return write.await;
+    };
+    // Most answers fit in the socket buffer at once: no timer for those.
+    let mut write = std::pin::pin!(write);
+    if let Some(done) = futures_lite::future::poll_once(&mut write).await {
+        return done;
+    }
+    let late = async {
+        glommio::timer::sleep(limit).await;
+        Err(CloseReason::Unread {
+            bytes: response.len(),
+            limit,
+        })
+    };
+    futures_lite::future::or(write, late).await
+}

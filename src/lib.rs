@@ -7,8 +7,9 @@
 //! (connections, dispatch, handlers) over the services (`group`,
 //! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
 //! runtime and its typed cross-shard calls), `metadata`, `config`,
-//! `protocol` and `limits` sit below the services. `.ci/check-deps` fails on
-//! any import circle between them.
+//! `protocol`, `limits` and `clock` (the time seam) sit below the services;
+//! `sim`, the deterministic simulation, sits on top and nothing imports it.
+//! `.ci/check-deps` fails on any import circle between them.
 //!
 //! A service never sees the per-shard broker: it defines the trait it needs
 //! of its shard (`group::GroupHost`, `replication::ReplicationHost`,

@@ -197,6 +197,10 @@ struct State<D: Disk> {
     /// follower too (Kafka's "maximal ISR"), so it joins holding every
     /// record below the high watermark.
     isr_proposed: Option<replica::IsrChange>,
+    /// On a replica: the durable end at open, while the high watermark is
+    /// being re-established. Any committed record lies below it, so a
+    /// follower joins the ISR only once it has this much too.
+    isr_join_floor: i64,
     /// On a follower: the leader's high watermark as of the last fetch.
     leader_high_watermark: i64,
     epochs: epochs::LeaderEpochs,
@@ -322,6 +326,7 @@ impl<D: Disk> Partition<D> {
                 replica: replica::ReplicaState::single(),
                 followers: replica::Followers::default(),
                 isr_proposed: None,
+                isr_join_floor: 0,
                 leader_high_watermark: high_watermark,
                 epochs,
                 commit_waiters: VecDeque::new(),
@@ -621,7 +626,7 @@ impl<D: Disk> Partition<D> {
                     end,
                 });
             }
-            if offset >= limit {
+            if offset > limit {
                 // Past the high watermark but within the log (a new
                 // leader's high watermark catching up): nothing to read
                 // yet, not an error (Kafka answers the same; an error

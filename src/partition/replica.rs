@@ -192,6 +192,11 @@ impl<D: Disk> Partition<D> {
             // re-establishes it from its followers' fetches, a follower
             // from its leader's answers. Consumers wait meanwhile (a fetch
             // past the high watermark is empty, as in Kafka).
+            // A follower may join the ISR only with everything the ISR
+            // might have committed: at least this durable end (found by the
+            // simulation, seed 1855: a far-behind follower joined a restarted
+            // leader's ISR and was then elected).
+            state.isr_join_floor = state.high_watermark;
             let start = state.log.start_offset();
             state.high_watermark = start;
             state.leader_high_watermark = start;
@@ -315,7 +320,7 @@ impl<D: Disk> Partition<D> {
             advance_high_watermark(state);
             let epoch_start = state.epochs.entries().last().map_or(0, |&(_, start)| start);
             let isr_change = (!state.replica.isr.contains(&replica)
-                && offset >= state.high_watermark
+                && offset >= state.high_watermark.max(state.isr_join_floor)
                 && offset >= epoch_start)
                 .then(|| {
                     let mut isr = state.replica.isr.clone();
@@ -566,6 +571,9 @@ impl<D: Disk> Partition<D> {
                 .map_err(|e| storage_error(&e))?;
             state.high_watermark = state.high_watermark.min(end);
             state.leader_high_watermark = state.leader_high_watermark.min(end);
+            // What was cut was never committed (seed 216: a floor above
+            // the new end kept caught-up followers out of the ISR forever).
+            state.isr_join_floor = state.isr_join_floor.min(end);
             state.producers.truncate_from(end);
             state.snapshots_due.retain(|(base, _)| *base <= end);
             let mut changed = state.epochs.truncate_from_end(end);

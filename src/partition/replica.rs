@@ -446,8 +446,19 @@ impl<D: Disk> Partition<D> {
         if leader_epoch < 0 {
             return Divergence::StartOver;
         }
-        let (_, own_epoch_end) = self.own_end_offset_for(leader_epoch);
-        let cut = end_offset.min(own_epoch_end).min(own_end);
+        let (own_epoch, own_epoch_end) = self.own_end_offset_for(leader_epoch);
+        let cut = if own_epoch < 0 {
+            // Every epoch this log holds is newer than the leader's answer:
+            // everything from the first of them on is not the leader's
+            // (an empty cache: nothing to go by but the leader's end).
+            // Taking the unknown end (-1) made the cut fail, and the
+            // follower asked again forever (found by the simulation, seed
+            // 2103).
+            let first_start = self.state.borrow().epochs.entries().first().map(|e| e.1);
+            end_offset.min(own_end).min(first_start.unwrap_or(i64::MAX))
+        } else {
+            end_offset.min(own_epoch_end).min(own_end)
+        };
         if cut >= own_end {
             Divergence::None
         } else {

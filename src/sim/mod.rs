@@ -139,21 +139,25 @@ pub async fn run(options: Options) -> Result<Outcome, Violation> {
 
 enum Message {
     Fetch {
+        request: u64,
         partition: i32,
         offset: i64,
         leader_epoch: i32,
     },
     FetchReply {
+        request: u64,
         partition: i32,
         leader_epoch: i32,
         result: Result<(Bytes, i64), PartitionError>,
     },
     EpochQuery {
+        request: u64,
         partition: i32,
         current_epoch: i32,
         epoch: i32,
     },
     EpochReply {
+        request: u64,
         partition: i32,
         current_epoch: i32,
         result: Result<(i32, i64), PartitionError>,
@@ -190,11 +194,13 @@ impl Message {
                 partition,
                 offset,
                 leader_epoch,
+                ..
             } => format!("fetch p{partition} from {offset} epoch {leader_epoch}"),
             Message::FetchReply {
                 partition,
                 leader_epoch,
                 result,
+                ..
             } => match result {
                 Ok((records, hw)) => format!(
                     "fetched p{partition} epoch {leader_epoch}: {} bytes, hw {hw}",
@@ -206,6 +212,7 @@ impl Message {
                 partition,
                 current_epoch,
                 epoch,
+                ..
             } => format!("end of epoch {epoch} of p{partition}? (current {current_epoch})"),
             Message::EpochReply {
                 partition, result, ..
@@ -237,8 +244,10 @@ struct Process {
     image_version: u64,
     /// Leader epoch each followed partition was checked for divergence in.
     checked: BTreeMap<i32, i32>,
-    /// Partitions with a fetch or epoch query out, and when it was sent.
-    asking: BTreeMap<i32, Duration>,
+    /// Partitions with a fetch or epoch query out: when it was sent and its
+    /// id. An answer to an earlier one is dropped, as the fetcher's
+    /// connection is closed when a request times out.
+    asking: BTreeMap<i32, (Duration, u64)>,
     /// A follower's replicated append waiting to be durable, with the
     /// leader's high watermark to take after it.
     replicated: BTreeMap<i32, (CommitWait, i64)>,
@@ -616,6 +625,7 @@ impl Sim {
         match message {
             Message::Image(image) => self.apply_image(i, &image).await,
             Message::Fetch {
+                request,
                 partition,
                 offset,
                 leader_epoch,
@@ -636,6 +646,7 @@ impl Sim {
                     Err(e) => Err(e),
                 };
                 let reply = Message::FetchReply {
+                    request,
                     partition,
                     leader_epoch,
                     result,
@@ -643,6 +654,7 @@ impl Sim {
                 self.send(to, from, reply);
             }
             Message::EpochQuery {
+                request,
                 partition,
                 current_epoch,
                 epoch,
@@ -652,6 +664,7 @@ impl Sim {
                 };
                 let result = p.end_offset_for_epoch(current_epoch, epoch);
                 let reply = Message::EpochReply {
+                    request,
                     partition,
                     current_epoch,
                     result,
@@ -659,17 +672,25 @@ impl Sim {
                 self.send(to, from, reply);
             }
             Message::FetchReply {
+                request,
                 partition,
                 leader_epoch,
                 result,
-            } => self.fetched(i, from, partition, leader_epoch, result).await,
+            } => {
+                if self.answers_current(i, partition, request) {
+                    self.fetched(i, from, partition, leader_epoch, result).await
+                }
+            }
             Message::EpochReply {
+                request,
                 partition,
                 current_epoch,
                 result,
             } => {
-                self.epoch_answered(i, partition, current_epoch, result)
-                    .await
+                if self.answers_current(i, partition, request) {
+                    self.epoch_answered(i, partition, current_epoch, result)
+                        .await
+                }
             }
             Message::AlterIsrDone {
                 partition,
@@ -939,12 +960,14 @@ impl Sim {
             }
             process.replicated.remove(&p);
         }
-        if let Some(sent) = process.asking.get(&p) {
+        if let Some((sent, _)) = process.asking.get(&p) {
             if now.saturating_sub(*sent) < REQUEST_TIMEOUT {
                 return;
             }
         }
-        process.asking.insert(p, now);
+        let request = self.rng.next_u64();
+        let process = self.nodes[i].process.as_mut().expect("up");
+        process.asking.insert(p, (now, request));
         let epoch = state.leader_epoch;
         let (latest, log_end) = partition.follower_position();
         let end = if bug == Some(PlantedBug::FetchBeforeDurable) {
@@ -955,6 +978,7 @@ impl Sim {
         let message = if process.checked.get(&p) != Some(&epoch) {
             match latest {
                 Some(latest) => Message::EpochQuery {
+                    request,
                     partition: p,
                     current_epoch: epoch,
                     epoch: latest,
@@ -967,12 +991,21 @@ impl Sim {
             }
         } else {
             Message::Fetch {
+                request,
                 partition: p,
                 offset: end,
                 leader_epoch: epoch,
             }
         };
         self.send(id, leader, message);
+    }
+
+    fn answers_current(&self, i: usize, p: i32, request: u64) -> bool {
+        self.nodes[i]
+            .process
+            .as_ref()
+            .and_then(|process| process.asking.get(&p))
+            .is_some_and(|(_, current)| *current == request)
     }
 
     async fn epoch_answered(

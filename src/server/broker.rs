@@ -223,7 +223,6 @@ impl Broker {
                         .await
                         {
                             Ok(partition) => {
-                                self.adopt_replica_set(&partition, topic).await;
                                 self.offline.borrow_mut().remove(&key);
                                 opened.push(Rc::new(partition));
                             }
@@ -302,18 +301,6 @@ impl Broker {
     /// Gives each partition of this shard its replica set from the catalog
     /// (leader, epoch, ISR), then starts the fetchers it now needs and
     /// moves group coordination with the offsets partitions' leadership.
-    /// Gives a just-opened partition its replica set before anything can
-    /// reach it: until then it is a single node's partition, which would
-    /// take produces as its own leader without replicas.
-    async fn adopt_replica_set(&self, partition: &Partition, topic: &TopicMeta) {
-        let next = replica_state_in(topic, partition.index, self.config.broker.node_id);
-        if let Some(checkpoint) = partition.set_replica_state(next) {
-            if let Err(e) = partition.write_epochs(checkpoint).await {
-                log::error!("{}-{}: {e}", partition.topic, partition.index);
-            }
-        }
-    }
-
     async fn apply_replica_sets(self: &Rc<Self>, catalog: &Catalog) {
         let me = self.config.broker.node_id;
         for partition in self.all_partitions() {

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::quorum::{ElectionOutcome, QuorumStatus};
+use super::elections::ElectionOutcome;
 use super::records::{MetadataRecord, Rejected};
 use super::transport::{self, Kind};
 use crate::metadata::{BrokerRecord, Catalog};
@@ -195,6 +195,30 @@ pub enum Attempt {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// The quorum's state, as DescribeQuorum reports it (the `Status` reply).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    pub leader_id: i32,
+    /// The Raft term (KRaft's leader epoch).
+    pub leader_epoch: u64,
+    /// The commit index (KRaft's high watermark).
+    pub high_watermark: u64,
+    pub voters: Vec<ReplicaProgress>,
+    /// Registered brokers that are not voters, as their heartbeats report.
+    #[serde(default)]
+    pub observers: Vec<ReplicaProgress>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    pub id: i32,
+    pub log_end_offset: u64,
+    /// Unix ms of the last message from it (-1 unknown).
+    pub last_fetch_ms: i64,
+    /// Unix ms when it last matched the leader's log (-1 unknown).
+    pub last_caught_up_ms: i64,
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 use raft::prelude::{Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage};
-use serde::{Deserialize, Serialize};
 
 use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
 pub use super::elections::{elections, preferred_elections, ElectionOutcome};
@@ -64,30 +63,7 @@ pub struct QuorumSettings {
 
 /// The wire form of the requests this listener serves (defined with their
 /// typed calls in `calls.rs`).
-pub use super::calls::ControllerRequest;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct QuorumStatus {
-    pub leader_id: i32,
-    /// The Raft term (KRaft's leader epoch).
-    pub leader_epoch: u64,
-    /// The commit index (KRaft's high watermark).
-    pub high_watermark: u64,
-    pub voters: Vec<ReplicaProgress>,
-    /// Registered brokers that are not voters, as their heartbeats report.
-    #[serde(default)]
-    pub observers: Vec<ReplicaProgress>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ReplicaProgress {
-    pub id: i32,
-    pub log_end_offset: u64,
-    /// Unix ms of the last message from it (-1 unknown).
-    pub last_fetch_ms: i64,
-    /// Unix ms when it last matched the leader's log (-1 unknown).
-    pub last_caught_up_ms: i64,
-}
+pub use super::calls::{ControllerRequest, QuorumStatus, ReplicaProgress};
 
 /// Why the quorum could not start on this node, or stopped taking part (its
 /// log cannot be read or written).

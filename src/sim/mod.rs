@@ -35,11 +35,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::channel::oneshot;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use uuid::Uuid;
 
 use crate::clock;
@@ -1116,7 +1113,9 @@ impl Sim {
         }
         let request = self.client.next_request;
         self.client.next_request += 1;
-        let batch = one_record_batch(&format!("v{request}"), clock::now_ms());
+        // One record, as a producer without idempotence sends it.
+        let value = Bytes::from(format!("v{request}"));
+        let batch = crate::group::records::batch(&[(value.clone(), Some(value))], clock::now_ms());
         let crc = crate::protocol::batch::BatchHeader::parse(&batch)
             .map(|h| h.crc)
             .expect("a batch the simulation built");
@@ -1233,30 +1232,4 @@ fn process_of(node: &mut Node) -> &mut Process {
 
 fn clock_advance(by: Duration) {
     clock::advance_simulated(by);
-}
-
-/// A batch of one record, as a producer without idempotence sends it.
-fn one_record_batch(value: &str, timestamp: i64) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp,
-        key: None,
-        value: Some(Bytes::from(value.to_string())),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encodes");
-    buf.freeze()
 }

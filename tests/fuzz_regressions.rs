@@ -696,6 +696,7 @@ fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
             partition_epoch: 0,
         },
         expect_partition_epoch: None,
+        proposer: None,
     }]);
     let mut controller = TcpStream::connect(("127.0.0.1", controller_port)).unwrap();
     controller.set_read_timeout(Some(CLOSE_TIMEOUT)).unwrap();

@@ -2,7 +2,8 @@
 //!
 //! `cargo test --release --test simulation` runs the suite's share: 300
 //! seeds (fewer steps each under `CI` is not done: the same runs everywhere),
-//! a check that one seed replays exactly, and the planted-bug check (a
+//! a check that one seed replays exactly, the seeds that once found a bug
+//! (`REGRESSION_SEEDS`), and the planted-bug check (a
 //! follower that reports its log end before it is durable must be caught
 //! within `PLANTED_SEEDS_MAX` seeds). `sim/run.sh` passes the options:
 //!
@@ -27,6 +28,9 @@ use corelog::sim::{self, Options, Outcome, PlantedBug};
 const DEFAULT_SEEDS: u64 = 300;
 /// The planted bug must be caught within this many seeds.
 const PLANTED_SEEDS_MAX: u64 = 40;
+/// Seeds outside the suite's range that once found a bug (named where it
+/// was fixed): the suite runs them every time.
+const REGRESSION_SEEDS: [u64; 5] = [341, 1855, 2103, 4623, 12027];
 
 struct Args {
     seeds: u64,
@@ -219,6 +223,13 @@ fn main() -> ExitCode {
         }
     }
     if !args.campaign {
+        for seed in REGRESSION_SEEDS {
+            if let Err(v) = run_one(options(seed, args.steps, None)) {
+                println!("simulation: regression seed {seed} FAILED at {v}");
+                return ExitCode::FAILURE;
+            }
+        }
+        println!("simulation: regression seeds {REGRESSION_SEEDS:?} passed");
         // The suite also shows the checks catch a planted bug.
         if planted(&args).is_err() {
             return ExitCode::FAILURE;

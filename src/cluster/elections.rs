@@ -67,6 +67,7 @@ pub fn elections(
                     partition_epoch: set.partition_epoch,
                 },
                 expect_partition_epoch: None,
+                proposer: None,
             });
         }
     }
@@ -125,6 +126,7 @@ pub fn preferred_elections(
                             ..set.clone()
                         },
                         expect_partition_epoch: Some(set.partition_epoch),
+                        proposer: None,
                     });
                     ElectionOutcome::Elected
                 }

@@ -310,9 +310,24 @@ impl ClusterNode {
     }
 
     /// Brings the local catalog up to `image` (newest wins; one at a time).
+    /// Only an image that holds this process's own registration is taken:
+    /// it was committed after the registration, so it shows every ISR
+    /// change the previous process of this broker got committed (later
+    /// ones are refused as stale, see `records::apply`). An older image
+    /// (a restarted controller replaying its log, or one sent before the
+    /// registration committed) could make this broker lead from a stale
+    /// ISR.
     async fn follow(&self, image: Rc<Catalog>) {
         let version = image.version;
         if version <= self.synced.get() {
+            return;
+        }
+        let registered = image
+            .brokers
+            .get(&self.node_id)
+            .is_some_and(|b| b.incarnation == self.incarnation);
+        if !registered {
+            log::debug!("metadata image {version} predates this broker's registration: not taken");
             return;
         }
         match self.sink.clone().apply_image(image).await {

@@ -69,6 +69,21 @@ pub struct PartitionChange {
     /// epoch is still this one (None: the controller's own elections).
     #[serde(default)]
     pub expect_partition_epoch: Option<i32>,
+    /// The broker process that asked for the change (a leader's ISR
+    /// change; None: the controller's own elections). Kafka's broker-epoch
+    /// check: a change from a process the broker has since restarted
+    /// past (a newer registration is in the image) is refused, so an ISR
+    /// change the old process sent cannot land after the new one took its
+    /// roles from an image that did not have it.
+    #[serde(default)]
+    pub proposer: Option<Proposer>,
+}
+
+/// One process of one broker, as its registration names it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Proposer {
+    pub broker: i32,
+    pub incarnation: Uuid,
 }
 
 /// Why a record did not change the image.
@@ -376,6 +391,15 @@ fn apply_partition_changes(
             .get(&change.topic)
             .filter(|t| t.id == change.topic_id)
             .and_then(|t| t.replicas.get(change.partition));
+        if let Some(proposer) = change.proposer {
+            let registered = image.brokers.get(&proposer.broker).map(|b| b.incarnation);
+            if registered != Some(proposer.incarnation) {
+                return Err(Rejected::Conflict(format!(
+                    "{}-{}: the change comes from an earlier process of broker {}",
+                    change.topic, change.partition, proposer.broker
+                )));
+            }
+        }
         if let (Some(expect), Some(set)) = (change.expect_partition_epoch, current) {
             if set.partition_epoch != expect {
                 return Err(Rejected::Conflict(format!(
@@ -595,6 +619,7 @@ mod tests {
                     partition_epoch: 0,
                 },
                 expect_partition_epoch: None,
+                proposer: None,
             }])
         };
         let before = image.topics.clone();
@@ -608,6 +633,70 @@ mod tests {
         assert_eq!(image.version, 7);
         assert_ne!(image.topics, before);
         assert_eq!(image.topics["a"].replicas[0].leader_epoch, 4);
+    }
+
+    #[test]
+    fn an_isr_change_from_an_earlier_process_of_its_broker_is_refused() {
+        let mut image = Catalog::new("test");
+        let t = topic("a", 1);
+        let id = t.id;
+        image.topics.insert("a".into(), t);
+        let register = |incarnation: Uuid| MetadataRecord::RegisterBroker {
+            id: 1,
+            broker: BrokerRecord {
+                host: "h".into(),
+                port: 1,
+                incarnation,
+                fenced: false,
+            },
+        };
+        let (old, new) = (Uuid::from_u64_pair(1, 0), Uuid::from_u64_pair(2, 0));
+        let shrink = |incarnation: Uuid, expect: i32| {
+            MetadataRecord::Partitions(vec![PartitionChange {
+                topic: "a".into(),
+                topic_id: id,
+                partition: 0,
+                set: ReplicaSet {
+                    isr: vec![1, 2],
+                    ..image_set()
+                },
+                expect_partition_epoch: Some(expect),
+                proposer: Some(Proposer {
+                    broker: 1,
+                    incarnation,
+                }),
+            }])
+        };
+        apply(&mut image, &register(old), 2).unwrap();
+        apply(&mut image, &shrink(old, 0), 3).unwrap();
+        assert_eq!(image.topics["a"].replicas[0].partition_epoch, 1);
+        // The broker restarts: its new process registers, and a change the
+        // old one sent before it stopped lands after.
+        apply(&mut image, &register(new), 4).unwrap();
+        let err = apply(&mut image, &shrink(old, 1), 5).unwrap_err();
+        assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+        assert_eq!(image.topics["a"].replicas[0].partition_epoch, 1);
+        apply(&mut image, &shrink(new, 1), 6).unwrap();
+        assert_eq!(image.topics["a"].replicas[0].partition_epoch, 2);
+        // A broker that never registered proposes nothing.
+        let mut stranger = shrink(new, 2);
+        if let MetadataRecord::Partitions(changes) = &mut stranger {
+            changes[0].proposer = Some(Proposer {
+                broker: 9,
+                incarnation: new,
+            });
+        }
+        assert!(apply(&mut image, &stranger, 7).is_err());
+    }
+
+    fn image_set() -> ReplicaSet {
+        ReplicaSet {
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
     }
 
     #[test]
@@ -648,6 +737,7 @@ mod tests {
                 partition_epoch: 0,
             },
             expect_partition_epoch: None,
+            proposer: None,
         }]);
         assert!(decode_record(&serde_json::to_vec(&record).unwrap()).is_err());
     }

@@ -53,6 +53,23 @@ impl ReplicaState {
         }
     }
 
+    /// A replica in a cluster that has no role yet: just opened, or its
+    /// broker has not seen an image since it registered (a restarted
+    /// broker's stored image may be stale: leading from it could count an
+    /// ISR its previous process changed). It leads nothing and follows
+    /// nobody until the controller's image gives it a role.
+    pub fn unassigned(me: i32) -> ReplicaState {
+        ReplicaState {
+            me,
+            leader: -1,
+            leader_epoch: -1,
+            partition_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            replicated: true,
+        }
+    }
+
     pub fn is_leader(&self) -> bool {
         !self.replicated || self.leader == self.me
     }
@@ -95,6 +112,12 @@ pub(super) fn advance_high_watermark<D: Disk>(state: &mut State<D>) {
     if state.replica.followed_leader().is_some() {
         hw = hw.min(state.leader_high_watermark);
     } else if state.replica.replicated {
+        if !state.replica.is_leader() {
+            // No role (unassigned, or a partition without a leader):
+            // nothing to go by but its own log, which may hold a tail
+            // the ISR never had (found by the simulation, seed 4623).
+            return;
+        }
         let proposed = state
             .isr_proposed
             .as_ref()

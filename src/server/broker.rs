@@ -193,7 +193,11 @@ impl Broker {
     /// Makes this shard's partitions match `catalog`: opens the new ones it
     /// owns, applies config changes and deletes the partitions of removed
     /// topics. The catalog copy is replaced once the partitions are open.
-    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>) {
+    /// With `Roles::FromCatalog` the partitions then take their replica
+    /// sets from it; with `Roles::NotYet` (a cluster broker starting from
+    /// its stored catalog, which may be stale) they stay unassigned until
+    /// an image from the controller gives them roles.
+    pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>, roles: Roles) {
         let me = self.shard().0 as u32;
         let node = self.config.broker.node_id;
         let defaults = self.broker_defaults(&catalog);
@@ -224,6 +228,15 @@ impl Broker {
                         {
                             Ok(partition) => {
                                 self.offline.borrow_mut().remove(&key);
+                                if self.cluster_mode() {
+                                    // Published before its replica set is
+                                    // applied: until then it must not act
+                                    // as a single node's leader. Not a
+                                    // leader, so no checkpoint to write.
+                                    let none =
+                                        partition.set_replica_state(ReplicaState::unassigned(node));
+                                    debug_assert!(none.is_none());
+                                }
                                 opened.push(Rc::new(partition));
                             }
                             Err(e) => {
@@ -295,7 +308,9 @@ impl Broker {
         for partition in removed {
             delete_partition(partition).await;
         }
-        self.apply_replica_sets(&catalog).await;
+        if roles == Roles::FromCatalog {
+            self.apply_replica_sets(&catalog).await;
+        }
     }
 
     /// Gives each partition of this shard its replica set from the catalog
@@ -589,7 +604,18 @@ async fn start(
         return Ok(broker);
     }
     me.enter("opening partitions");
-    broker.apply_catalog(Rc::new(catalog)).await;
+    // In a cluster the stored catalog may be older than the controller's
+    // image (this broker was down meanwhile): leading from it could count
+    // an ISR the previous process proposed and the controller changed
+    // since. Roles come with the first image that holds this process's
+    // registration (`cluster::node`), as a Kafka broker stays fenced until
+    // it has caught up with the metadata log.
+    let roles = if config.cluster.has_quorum() {
+        Roles::NotYet
+    } else {
+        Roles::FromCatalog
+    };
+    broker.apply_catalog(Rc::new(catalog), roles).await;
     if shutdown::requested() {
         return Ok(broker);
     }
@@ -792,6 +818,15 @@ async fn shutdown(broker: &Rc<Broker>) {
 
 /// This broker's part in partition `index` of `topic` (a single node's
 /// partition when the topic has no replica sets).
+/// Whether [`Broker::apply_catalog`] gives the partitions their roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Roles {
+    /// The catalog is current: lead and follow as it says.
+    FromCatalog,
+    /// The catalog may be stale: open the partitions without a role.
+    NotYet,
+}
+
 fn replica_state_in(topic: &TopicMeta, index: i32, me: i32) -> ReplicaState {
     match topic.replicas.get(index as usize) {
         Some(set) => ReplicaState {

@@ -382,6 +382,10 @@ impl CatalogOwner {
                 ..set.clone()
             },
             expect_partition_epoch: Some(change.partition_epoch),
+            proposer: Some(records::Proposer {
+                broker: me,
+                incarnation: node.incarnation,
+            }),
         }]);
         node.submit(record)
             .await

@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
-use super::broker::Broker;
+use super::broker::{Broker, Roles};
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
 use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
@@ -367,7 +367,9 @@ impl ShardCall<Broker> for ApplyCatalog {
     type Reply = Result<(), CatalogError>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
-            broker.apply_catalog(Rc::new(*self.0)).await;
+            broker
+                .apply_catalog(Rc::new(*self.0), Roles::FromCatalog)
+                .await;
             Ok(())
         })
     }

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::cluster::quorum::elections;
-use crate::cluster::records::{apply, MetadataRecord, PartitionChange};
+use crate::cluster::records::{apply, MetadataRecord, PartitionChange, Proposer};
 use crate::config::TopicConfig;
 use crate::io::MemDisk;
 use crate::log::CacheBudget;
@@ -162,6 +162,8 @@ enum Message {
     AlterIsr {
         partition: i32,
         change: IsrChange,
+        /// The proposing process (`records::Proposer`).
+        incarnation: u64,
     },
     AlterIsrDone {
         partition: i32,
@@ -214,7 +216,9 @@ impl Message {
             Message::EpochReply {
                 partition, result, ..
             } => format!("p{partition} epoch end: {result:?}"),
-            Message::AlterIsr { partition, change } => {
+            Message::AlterIsr {
+                partition, change, ..
+            } => {
                 format!("alter ISR of p{partition}: {change:?}")
             }
             Message::AlterIsrDone {
@@ -259,9 +263,6 @@ struct Process {
 struct Node {
     id: NodeId,
     disk: MemDisk,
-    /// The broker's stored copy of the controller's image, applied before
-    /// it serves anything after a start (as the broker's catalog is).
-    stored_image: Rc<Catalog>,
     process: Option<Process>,
     /// When a crashed node starts again.
     down_until: Duration,
@@ -369,12 +370,10 @@ impl Sim {
         config.segment_bytes = 16 * 1024;
         // The topic's creation is the first committed record.
         image.version = 1;
-        let stored_image = Rc::new(image.clone());
         let nodes = (1..=brokers)
             .map(|id| Node {
                 id,
                 disk: MemDisk::new(),
-                stored_image: stored_image.clone(),
                 process: None,
                 down_until: Duration::ZERO,
             })
@@ -538,6 +537,10 @@ impl Sim {
             .await;
             match opened {
                 Ok(partition) => {
+                    // `Broker::apply_catalog` with `Roles::NotYet`: a
+                    // restarted broker takes roles only from an image
+                    // that holds its new registration.
+                    let _ = partition.set_replica_state(ReplicaState::unassigned(id));
                     partitions.insert(p, Rc::new(partition));
                 }
                 Err(_) => {
@@ -563,8 +566,6 @@ impl Sim {
         });
         self.checker.restarted(id);
         self.trace(|| format!("broker {id} starts"));
-        let stored = self.nodes[i].stored_image.clone();
-        self.apply_image(i, &stored).await;
     }
 
     fn controller_duties(&mut self) {
@@ -755,9 +756,13 @@ impl Sim {
         if image.version <= process.image_version {
             return;
         }
+        // `cluster::node::ClusterNode::follow`: only an image with this
+        // process's registration in it.
+        let incarnation = Uuid::from_u64_pair(process.incarnation, 0);
+        if image.brokers.get(&id).map(|b| b.incarnation) != Some(incarnation) {
+            return;
+        }
         process.image_version = image.version;
-        self.nodes[i].stored_image = Rc::new(image.clone());
-        let process = self.nodes[i].process.as_mut().expect("up");
         let partitions: Vec<(i32, Rc<Partition<MemDisk>>)> = process
             .partitions
             .iter()
@@ -796,7 +801,13 @@ impl Sim {
         }
         let process = self.nodes[i].process.as_mut().expect("up");
         process.isr_pending.insert(partition, (now, change.clone()));
-        self.send(id, CONTROLLER, Message::AlterIsr { partition, change });
+        let incarnation = process.incarnation;
+        let alter = Message::AlterIsr {
+            partition,
+            change,
+            incarnation,
+        };
+        self.send(id, CONTROLLER, alter);
     }
 
     fn controller_receive(&mut self, from: NodeId, message: Message) {
@@ -830,7 +841,12 @@ impl Sim {
                     self.send(CONTROLLER, from, Message::Image(image));
                 }
             }
-            Message::AlterIsr { partition, change } => {
+            Message::AlterIsr {
+                partition,
+                change,
+                incarnation,
+            } => {
+                let change_incarnation = Uuid::from_u64_pair(incarnation, 0);
                 // `server::catalog::alter_isr`, then the controller's check
                 // of the partition epoch.
                 let set = &self.controller.image.topics[TOPIC].replicas[partition as usize];
@@ -848,6 +864,10 @@ impl Sim {
                             ..set.clone()
                         },
                         expect_partition_epoch: Some(change.partition_epoch),
+                        proposer: Some(Proposer {
+                            broker: from,
+                            incarnation: change_incarnation,
+                        }),
                     }]);
                     applied = self.controller.propose(record);
                 }

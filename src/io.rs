@@ -3,11 +3,9 @@
 //! Owns every file operation the log makes: open/create, aligned writes,
 //! reads, fdatasync, truncate, size, remove, directory listing and sync;
 //! and the one routine that replaces a small file atomically and durably
-//! ([`replace_file`] through the seam, [`replace_file_blocking`] for the
-//! files written off the reactor: the catalog, `meta.properties`, producer
-//! snapshots, leader epochs, the Raft store). Making those go through
-//! [`Disk`] as well, so they can be fault-injected and simulated, is issue
-//! 11's item 4 (docs/architecture.md, known debt).
+//! ([`replace_file`] through the seam; [`replace_file_blocking`] only where
+//! no executor runs yet: start-up and the CLI, and the Raft store until it
+//! moves; docs/architecture.md section 9 lists what goes through the seam).
 //!
 //! Two implementations of the seam:
 //!

@@ -276,11 +276,24 @@ impl Catalog {
         load
     }
 
-    /// Writes the catalog atomically and durably. Blocking: run on the
-    /// blocking pool.
+    /// Writes the catalog atomically and durably, before the executors run
+    /// (start-up); a running broker uses [`Catalog::persist_on`].
     pub fn persist(&self, data_dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::io::replace_file_blocking(data_dir, CATALOG_FILE, &bytes)
+        crate::io::replace_file_blocking(data_dir, CATALOG_FILE, &self.stored_bytes()?)
+    }
+
+    /// Writes the catalog atomically and durably through the disk seam.
+    pub async fn persist_on<D: crate::io::Disk>(
+        &self,
+        disk: &D,
+        data_dir: &Path,
+    ) -> std::io::Result<()> {
+        let bytes = self.stored_bytes()?;
+        crate::io::replace_file(disk, data_dir, CATALOG_FILE, &bytes).await
+    }
+
+    fn stored_bytes(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(std::io::Error::other)
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {

@@ -736,33 +736,19 @@ impl<D: Disk> CheckpointWrite<D> {
             return Ok(()); // a later job already wrote it
         }
         let text = super::start_checkpoint_text(want);
-        let write = || {
+        // DeleteRecords frees space only once this is written: on a full
+        // disk the data directory's reserve makes room for it.
+        let data_dir = self.dir.parent().unwrap_or(&self.dir);
+        let what = format!("{} of {}", super::START_CHECKPOINT_FILE, self.dir.display());
+        super::reserve::with_reserve(&self.disk, data_dir, &what, || {
             replace_file(
                 &self.disk,
                 &self.dir,
                 super::START_CHECKPOINT_FILE,
                 text.as_bytes(),
             )
-        };
-        match write().await {
-            // DeleteRecords frees space only once this is written: on a
-            // full disk the data directory's reserve makes room for it.
-            Err(e) if crate::io::is_no_space(&e) => {
-                let data_dir = self.dir.parent().unwrap_or(&self.dir);
-                let freed = super::reserve::release(data_dir);
-                if freed == 0 {
-                    return Err(e);
-                }
-                log::warn!(
-                    "{}: disk full while writing {}: released the {freed}-byte reserve \
-                     to make room (it is recreated once space returns)",
-                    self.dir.display(),
-                    super::START_CHECKPOINT_FILE
-                );
-                write().await?;
-            }
-            other => other?,
-        }
+        })
+        .await?;
         self.shared.written.set(want);
         Ok(())
     }

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{now_ms, Partition};
+use crate::io::DmaDisk;
 use crate::limits;
 use crate::log::{reserve, throttled};
 
@@ -68,17 +69,15 @@ pub async fn upkeep_loop(partitions: impl Fn() -> Vec<Rc<Partition>>, upkeep: Up
 
 /// Recreates the disk reserve if it is missing and there is room.
 async fn keep_reserve(dir: PathBuf) {
-    let made = glommio::executor()
-        .spawn_blocking(move || reserve::ensure(&dir, limits::DISK_RESERVE_BYTES).map(|m| (m, dir)))
-        .await;
+    let made = reserve::ensure(&DmaDisk, &dir, limits::DISK_RESERVE_BYTES).await;
     match made {
-        Ok((true, dir)) => log::info!(
+        Ok(true) => log::info!(
             "{}: disk reserve {} ({} bytes) in place",
             dir.display(),
             reserve::RESERVE_FILE,
             limits::DISK_RESERVE_BYTES
         ),
-        Ok((false, _)) => {}
+        Ok(false) => {}
         Err(e) => {
             throttled::log("disk-reserve", log::Level::Warn, || {
                 format!("the disk reserve cannot be created (it is retried): {e}")

@@ -14,6 +14,7 @@ use super::routing::ApplyCatalog;
 use crate::cluster::node::SubmitError;
 use crate::cluster::records::{self, CatalogDelta, MetadataRecord};
 use crate::config::validate_topic_config;
+use crate::io::DmaDisk;
 use crate::limits;
 use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODUCER_ID_BLOCK};
 use crate::partition::replica::IsrChange;
@@ -514,18 +515,17 @@ async fn persist_with(
     catalog: Catalog,
     how: Persist,
 ) -> Result<(), CatalogError> {
-    let dir = broker.config.data_dir.clone();
-    glommio::executor()
-        .spawn_blocking(move || match how {
-            Persist::Plain => catalog.persist(&dir),
-            Persist::MayUseReserve => {
-                crate::log::reserve::with_reserve(&dir, "the topic catalog", || {
-                    catalog.persist(&dir)
-                })
-            }
-        })
-        .await
-        .map_err(|e| CatalogError::Storage(format!("cannot persist the topic catalog: {e}")))
+    let dir = &broker.config.data_dir;
+    let written = match how {
+        Persist::Plain => catalog.persist_on(&DmaDisk, dir).await,
+        Persist::MayUseReserve => {
+            crate::log::reserve::with_reserve(&DmaDisk, dir, "the topic catalog", || {
+                catalog.persist_on(&DmaDisk, dir)
+            })
+            .await
+        }
+    };
+    written.map_err(|e| CatalogError::Storage(format!("cannot persist the topic catalog: {e}")))
 }
 
 /// Has every shard apply a persisted catalog.

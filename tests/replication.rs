@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{create_topic, eventually, Cluster};
 use common::raw::Conn;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ElectLeadersRequest, ElectLeadersResponse, FindCoordinatorRequest, FindCoordinatorResponse,
 };
@@ -282,13 +283,17 @@ fn acknowledged_messages_survive_leader_kills_and_leaders_come_back() {
 }
 
 fn coordinator_of(cluster: &Cluster, i: usize, group: &str) -> i32 {
+    let response = find_coordinator(cluster, i, group);
+    assert_eq!(response.error_code, 0, "{response:?}");
+    response.node_id.0
+}
+
+fn find_coordinator(cluster: &Cluster, i: usize, group: &str) -> FindCoordinatorResponse {
     let mut conn = Conn::connect(cluster.addr(i));
     let request = FindCoordinatorRequest::default()
         .with_key(StrBytes::from_string(group.to_string()))
         .with_key_type(0);
-    let response: FindCoordinatorResponse = conn.call(3, &request);
-    assert_eq!(response.error_code, 0, "{response:?}");
-    response.node_id.0
+    conn.call(3, &request)
 }
 
 #[test]
@@ -350,8 +355,17 @@ fn a_consumer_group_keeps_its_committed_offsets_across_a_coordinator_failure() {
     let coordinator = coordinator_of(&cluster, 0, group);
     cluster.kill9(cluster.index_of(coordinator));
     let survivor = (0..3).find(|i| cluster.is_running(*i)).unwrap();
+    // Between the fencing of the dead broker and the election of a new
+    // leader for the group's partition, the answer is the retriable
+    // COORDINATOR_NOT_AVAILABLE, as in Kafka.
     eventually("a new coordinator", Duration::from_secs(30), || {
-        coordinator_of(&cluster, survivor, group) != coordinator
+        let response = find_coordinator(&cluster, survivor, group);
+        let retriable = ResponseError::CoordinatorNotAvailable.code();
+        assert!(
+            [0, retriable].contains(&response.error_code),
+            "{response:?}"
+        );
+        response.error_code == 0 && response.node_id.0 != coordinator
     });
 
     poll_until(&consumer, &mut seen, total);

@@ -174,8 +174,9 @@ pub struct ClusterNode {
 
 impl ClusterNode {
     /// Starts the quorum (controllers), then registration and image
-    /// following. Returns once the node is registered and has an image
-    /// with itself in it, so the broker can serve.
+    /// following. Returns once the node is registered and has taken an
+    /// image with that registration in it (or that wait's bound passed),
+    /// so the broker can serve.
     pub async fn start(
         config: &Config,
         sink: Rc<dyn ImageSink>,
@@ -247,6 +248,23 @@ impl ClusterNode {
             log::warn!("waiting for the controller quorum: {e}");
         }
         glommio::spawn_local(heartbeat_loop(node.clone())).detach();
+        // Serve with an image that holds this registration (roles come only
+        // from such an image, see `follow`), as a Kafka broker stays fenced
+        // until it has caught up with the metadata log; clients then never
+        // see this broker's stored, possibly stale, leaderships. Bounded:
+        // past it the broker serves without roles until the image comes.
+        let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
+        while node.synced.get() == 0 && !crate::shard::shutdown::requested() {
+            if Instant::now() > deadline {
+                log::warn!(
+                    "no metadata image with this broker's registration after {} s; serving \
+                     without partition roles until it comes",
+                    CONTROLLER_CALL_DEADLINE.as_secs()
+                );
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
         Ok(node)
     }
 

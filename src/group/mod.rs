@@ -45,6 +45,7 @@ use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartitio
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::BrokerDefaults;
+use crate::io::Disk;
 use crate::limits;
 use crate::metadata::Catalog;
 use crate::partition::{now_ms, Partition, PartitionError};
@@ -293,64 +294,9 @@ impl GroupCoordinator {
         };
         coordinator.loading_partitions.borrow_mut().insert(index);
         coordinator.forget_partition(index);
-        let result = async {
-            let mut offset = partition.log_start_offset();
-            let mut replayed = 0usize;
-            let mut garbage = Garbage::default();
-            while offset < partition.flushed_offset() {
-                let fetched = match partition.read_durable(offset, 1 << 20).await {
-                    Ok(fetched) => fetched,
-                    Err(e) => match partition.unreadable_end(offset) {
-                        // A corrupt stored range: its commits are lost (the
-                        // groups fall back to older ones); say so and go on.
-                        Some(end) => {
-                            log::error!(
-                                "{OFFSETS_TOPIC}-{index}: offsets [{offset}, {end}) are \
-                                 unreadable ({e}); the commits and group changes there are lost"
-                            );
-                            offset = end;
-                            continue;
-                        }
-                        None => return Err(LoadError::Unreadable { offset, cause: e }),
-                    },
-                };
-                let decoded = records::decode_batches(fetched.records);
-                for (at, reason) in &decoded.bad_batches {
-                    garbage.note(*at, || {
-                        format!("batch failed the stored-batch parser: {reason}")
-                    });
-                }
-                for at in &decoded.keyless {
-                    garbage.note(*at, || "record has no key".to_string());
-                }
-                if !decoded.bad_batches.is_empty() {
-                    partition.request_scrub(decoded.bad_batches[0].0);
-                }
-                for (at, key, value) in decoded.records {
-                    match records::decode(&key, value.as_ref()) {
-                        Ok(Some(entry)) => coordinator.replay(index, entry, session_timeout_ms),
-                        // A record type of a newer Kafka (share or streams
-                        // groups): not ours to replay.
-                        Ok(None) => {}
-                        Err(e) => garbage.note(at, || e.to_string()),
-                    }
-                    replayed += 1;
-                }
-                match decoded.next_offset {
-                    Some(next) if next > offset => offset = next,
-                    // The read held no whole batch past `offset`: step by
-                    // the batch header, as a last resort.
-                    _ => offset = next_batch_offset(&partition, offset).await?,
-                }
-                glommio::yield_if_needed().await;
-            }
-            if replayed > 0 {
-                log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
-            }
-            garbage.report(index);
-            Ok(())
-        }
-        .await;
+        let result = coordinator
+            .replay_partition(&partition, index, session_timeout_ms)
+            .await;
         if result.is_ok() {
             coordinator.loading_partitions.borrow_mut().remove(&index);
         } else {
@@ -360,6 +306,72 @@ impl GroupCoordinator {
             coordinator.forget_partition(index);
         }
         result
+    }
+
+    /// Replays the offsets partition `index` (its stored log, up to its
+    /// durable end) into this coordinator's groups. Generic over the disk
+    /// so the simulation replays its replicas with the same code.
+    pub(crate) async fn replay_partition<D: Disk>(
+        &self,
+        partition: &Partition<D>,
+        index: i32,
+        session_timeout_ms: i32,
+    ) -> Result<(), LoadError> {
+        let mut offset = partition.log_start_offset();
+        let mut replayed = 0usize;
+        let mut garbage = Garbage::default();
+        while offset < partition.flushed_offset() {
+            let fetched = match partition.read_durable(offset, 1 << 20).await {
+                Ok(fetched) => fetched,
+                Err(e) => match partition.unreadable_end(offset) {
+                    // A corrupt stored range: its commits are lost (the
+                    // groups fall back to older ones); say so and go on.
+                    Some(end) => {
+                        log::error!(
+                            "{OFFSETS_TOPIC}-{index}: offsets [{offset}, {end}) are \
+                             unreadable ({e}); the commits and group changes there are lost"
+                        );
+                        offset = end;
+                        continue;
+                    }
+                    None => return Err(LoadError::Unreadable { offset, cause: e }),
+                },
+            };
+            let decoded = records::decode_batches(fetched.records);
+            for (at, reason) in &decoded.bad_batches {
+                garbage.note(*at, || {
+                    format!("batch failed the stored-batch parser: {reason}")
+                });
+            }
+            for at in &decoded.keyless {
+                garbage.note(*at, || "record has no key".to_string());
+            }
+            if !decoded.bad_batches.is_empty() {
+                partition.request_scrub(decoded.bad_batches[0].0);
+            }
+            for (at, key, value) in decoded.records {
+                match records::decode(&key, value.as_ref()) {
+                    Ok(Some(entry)) => self.replay(index, entry, session_timeout_ms),
+                    // A record type of a newer Kafka (share or streams
+                    // groups): not ours to replay.
+                    Ok(None) => {}
+                    Err(e) => garbage.note(at, || e.to_string()),
+                }
+                replayed += 1;
+            }
+            match decoded.next_offset {
+                Some(next) if next > offset => offset = next,
+                // The read held no whole batch past `offset`: step by
+                // the batch header, as a last resort.
+                _ => offset = next_batch_offset(partition, offset).await?,
+            }
+            glommio::yield_if_needed().await;
+        }
+        if replayed > 0 {
+            log::info!("{OFFSETS_TOPIC}-{index}: replayed {replayed} records");
+        }
+        garbage.report(index);
+        Ok(())
     }
 
     fn replay(&self, partition: i32, entry: Entry, session_timeout_ms: i32) {
@@ -657,8 +669,8 @@ pub enum LoadError {
 
 /// The first offset past the batch at `offset` (replay of a batch with no
 /// keyed records).
-async fn next_batch_offset(
-    partition: &crate::partition::Partition,
+async fn next_batch_offset<D: Disk>(
+    partition: &Partition<D>,
     offset: i64,
 ) -> Result<i64, LoadError> {
     let fetched = partition

@@ -64,7 +64,7 @@ use std::rc::Rc;
 
 use super::jobs::{scan, ScanStop};
 use super::segment::{index_path, log_path, parse_log_name, time_index_path, Segment};
-use super::{DmaDisk, LogError};
+use super::{DmaDisk, LogError, PartitionLog, SEGMENT_OFFSETS_MAX};
 use crate::io::{
     align_down, align_up, remove_if_exists, write_whole_file, Disk, DiskBuf, DiskFile,
 };
@@ -600,4 +600,149 @@ pub async fn recover_swaps<D: Disk>(disk: &D, dir: &Path) -> Result<(), LogError
     }
     disk.sync_dir(dir).await?;
     Ok(())
+}
+
+impl<D: Disk> PartitionLog<D> {
+    /// Plans a log-compaction pass (cleanup.policy has `compact`): None when
+    /// there is nothing to do, a clean is already out, or the dirty share
+    /// of the cleanable segments is below min.cleanable.dirty.ratio.
+    /// Cleanable: the closed, durable segments before the active one, up to
+    /// the first holding a record younger than min.compaction.lag.ms.
+    /// Dirty: those not cleaned since they closed (at most
+    /// `CLEANER_SEGMENTS_PER_PASS_MAX` per pass). The pass rewrites every
+    /// cleanable segment up to the last dirty one, as Kafka's cleaner does.
+    pub fn plan_clean(&mut self, now_ms: i64) -> Option<CleanJob<D>> {
+        if !self.config.cleanup_compact
+            || self.clean_in_flight
+            || self.truncating
+            || self.cleaner_stopped
+            || self.failed
+        {
+            return None;
+        }
+        let lag = self.config.min_compaction_lag_ms;
+        let cleanable = self
+            .segments
+            .iter()
+            .take(self.segments.len() - 1)
+            .take_while(|s| s.is_settled() && s.closed && s.corrupt.is_none())
+            .take_while(|s| lag <= 0 || s.max_timestamp <= now_ms.saturating_sub(lag))
+            .count();
+        let first_dirty = self
+            .segments
+            .iter()
+            .take(cleanable)
+            .position(|s| s.next_offset > self.cleaned_upto)?;
+        let total: u64 = self.segments.iter().take(cleanable).map(|s| s.size).sum();
+        let dirty: u64 = self
+            .segments
+            .iter()
+            .take(cleanable)
+            .skip(first_dirty)
+            .map(|s| s.size)
+            .sum();
+        if (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+            return None;
+        }
+        let end = cleanable.min(first_dirty + crate::limits::CLEANER_SEGMENTS_PER_PASS_MAX);
+        let inputs: Vec<Rc<SegInput<D::File>>> = self
+            .segments
+            .iter()
+            .take(end)
+            .map(|s| {
+                Rc::new(SegInput {
+                    base: s.base_offset,
+                    next_offset: s.next_offset,
+                    size: s.size,
+                    max_timestamp: s.max_timestamp,
+                    file: s.file.clone().expect("settled segments have files"),
+                })
+            })
+            .collect();
+        // Groups: consecutive inputs whose sizes fit one segment and whose
+        // offsets fit its relative u32 offsets.
+        let mut groups: Vec<Vec<Rc<SegInput<D::File>>>> = Vec::new();
+        let mut bytes = 0;
+        for input in &inputs {
+            let fits = groups.last().is_some_and(|g| {
+                bytes + input.size <= self.config.segment_bytes
+                    && input.next_offset - g[0].base <= SEGMENT_OFFSETS_MAX
+            });
+            if fits {
+                bytes += input.size;
+                groups.last_mut().expect("checked").push(input.clone());
+            } else {
+                bytes = input.size;
+                groups.push(vec![input.clone()]);
+            }
+        }
+        self.clean_in_flight = true;
+        Some(CleanJob {
+            disk: self.disk.clone(),
+            dir: self.dir.clone(),
+            dirty_from: self.cleaned_upto.max(self.log_start),
+            dirty: inputs[first_dirty..].to_vec(),
+            groups,
+            now_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            index_interval_bytes: self.config.index_interval_bytes,
+        })
+    }
+
+    /// Applies a finished clean: each swapped group replaces its input
+    /// segments. Err when the job failed part way (what it swapped in is
+    /// applied all the same); a failure after a swap's commit point stops
+    /// the cleaner until the next open finishes that swap.
+    pub fn complete_clean(&mut self, outcome: CleanOutcome<D>) -> Result<CleanStats, LogError> {
+        assert!(self.clean_in_flight, "complete_clean without a clean out");
+        self.clean_in_flight = false;
+        for swapped in outcome.swapped {
+            let at = self
+                .segments
+                .iter()
+                .position(|s| s.base_offset == swapped.inputs[0])
+                .expect("segments stay while a clean is out");
+            let n = swapped.inputs.len();
+            for (seg, base) in self.segments.range(at..at + n).zip(&swapped.inputs) {
+                assert!(
+                    seg.base_offset == *base && seg.closed,
+                    "clean inputs are unchanged"
+                );
+            }
+            assert!(
+                at + n < self.segments.len(),
+                "the active segment is never cleaned"
+            );
+            assert_eq!(
+                swapped.segment.next_offset,
+                self.segments[at + n - 1].next_offset
+            );
+            self.segments.drain(at..at + n);
+            self.segments.insert(at, swapped.segment);
+            self.cache.borrow_mut().drop_window();
+        }
+        self.check_invariants();
+        match outcome.error {
+            None => {
+                self.cleaned_upto = self.cleaned_upto.max(outcome.map_end);
+                Ok(outcome.stats)
+            }
+            Some(e) => {
+                if outcome.swap_unfinished {
+                    log::error!(
+                        "{}: a cleaned segment swap failed after its commit point ({e}); \
+                         cleaning stops until the next open finishes it",
+                        self.dir.display()
+                    );
+                    self.cleaner_stopped = true;
+                }
+                Err(LogError::Io(e))
+            }
+        }
+    }
+
+    /// True while a clean job is out.
+    pub fn clean_in_flight(&self) -> bool {
+        self.clean_in_flight
+    }
 }

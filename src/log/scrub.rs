@@ -263,4 +263,21 @@ impl<D: Disk> PartitionLog<D> {
         }
         false
     }
+
+    /// A reader found a bad batch at `offset`: the segment holding it is
+    /// scrubbed next (from its start), so it gets marked with the exact
+    /// position.
+    pub fn request_scrub(&mut self, offset: i64) {
+        if offset < self.log_start || offset >= self.end_offset() {
+            return;
+        }
+        let at = self.segments.partition_point(|s| s.base_offset <= offset);
+        let seg = &mut self.segments[at.saturating_sub(1)];
+        if seg.corrupt.is_none() && seg.file.is_some() {
+            seg.scrub_pos = 0;
+            seg.scrub_offset = seg.base_offset;
+            seg.scrub_end = seg.scrub_end.max(seg.flushed.map_or(0, |f| f.size));
+            seg.verified_at_ms = None;
+        }
+    }
 }

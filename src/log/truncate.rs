@@ -56,7 +56,7 @@ use super::recovery;
 use super::segment::{
     index_path, log_path, parse_log_name, time_index_path, IndexEntry, Segment, TimeEntry,
 };
-use super::{LogConfig, LogError, START_CHECKPOINT_FILE};
+use super::{LogConfig, LogError, PartitionLog, START_CHECKPOINT_FILE};
 use crate::io::{
     read_whole_file, remove_if_exists, replace_file, write_whole_file, Disk, DiskFile, DmaDisk,
 };
@@ -467,6 +467,188 @@ fn kept_indexes<F: DiskFile>(hint: Hint<F>, found: &Found, closed: bool) -> (Vec
     seg.index = index;
     seg.time_index = time_index;
     (seg.index_bytes(), seg.time_index_bytes())
+}
+
+impl<D: Disk> PartitionLog<D> {
+    /// Why a truncation cannot start now: the log failed, or something is
+    /// out or unflushed (`Busy`: flush, and complete the jobs out, first).
+    fn truncate_refusal(&self) -> Option<LogError> {
+        if self.failed {
+            return Some(LogError::Failed);
+        }
+        let busy = self.flush_in_flight
+            || self.clean_in_flight
+            || self.truncating
+            // A swap recovery will finish at the next open may cover
+            // offsets a truncation removes.
+            || self.cleaner_stopped
+            || Rc::strong_count(&self.retention_out) > 1
+            || self.flushed_offset != self.end_offset()
+            || self.segments.iter().any(|s| s.needs_flush());
+        busy.then_some(LogError::Busy)
+    }
+
+    /// Plans cutting the log so every batch whose last offset is >=
+    /// `offset` is removed (a batch straddling `offset` goes too, as in
+    /// Kafka), so afterwards `end_offset() <= offset`. At or below the
+    /// first segment's base it is [`PartitionLog::plan_reset`] (Kafka's
+    /// `truncateTo` does the same). At or past the end the job does nothing.
+    /// The log start offset moves back to the new end if it was above it.
+    ///
+    /// Requires no flush, clean, truncation or retention job out and
+    /// nothing unflushed (`flushed_offset() == end_offset()`), else `Busy`;
+    /// `Failed` on a failed log. Until `complete_truncate`, appends get
+    /// `Busy`, `take_flush`, `take_retention` and `plan_clean` give None.
+    pub fn plan_truncate(&mut self, offset: i64) -> Result<TruncateJob<D>, LogError> {
+        if let Some(refusal) = self.truncate_refusal() {
+            return Err(refusal);
+        }
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= self.end_offset() {
+            self.truncating = true;
+            return Ok(TruncateJob { work: None });
+        }
+        if offset <= self.segments.front().expect("never empty").base_offset {
+            return self.plan_reset(offset);
+        }
+        let at = self.segments.partition_point(|s| s.base_offset <= offset) - 1;
+        let seg = &self.segments[at];
+        let base = seg.base_offset;
+        let below = |rel: u32| base + i64::from(rel) < offset;
+        let hint = Hint {
+            base,
+            file: seg.file.clone().expect("flushed segments have files"),
+            size: seg.size,
+            scan_from: seg.position_for_offset(offset),
+            index: seg
+                .index
+                .iter()
+                .filter(|e| below(e.rel_offset))
+                .copied()
+                .collect(),
+            time_index: seg
+                .time_index
+                .iter()
+                .filter(|t| below(t.rel_offset))
+                .copied()
+                .collect(),
+        };
+        assert_eq!(seg.closed, at + 1 < self.segments.len());
+        let intent = Intent::Truncate {
+            offset,
+            closed: seg.closed,
+        };
+        Ok(self.truncate_job(intent, Some(hint)))
+    }
+
+    /// Like [`PartitionLog::plan_truncate`], but removes everything and
+    /// starts an empty log whose start and end offset are `offset` (Kafka's
+    /// `truncateFullyAndStartAt`); `offset` may be above the current end.
+    pub fn plan_reset(&mut self, offset: i64) -> Result<TruncateJob<D>, LogError> {
+        if let Some(refusal) = self.truncate_refusal() {
+            return Err(refusal);
+        }
+        if offset < 0 {
+            return Err(self.out_of_range(offset));
+        }
+        Ok(self.truncate_job(Intent::Reset { offset }, None))
+    }
+
+    fn out_of_range(&self, offset: i64) -> LogError {
+        LogError::OffsetOutOfRange {
+            requested: offset,
+            start: self.start_offset(),
+            end: self.end_offset(),
+        }
+    }
+
+    fn truncate_job(&mut self, intent: Intent, hint: Option<Hint<D::File>>) -> TruncateJob<D> {
+        self.truncating = true;
+        TruncateJob {
+            work: Some(TruncateWork {
+                disk: self.disk.clone(),
+                dir: self.dir.clone(),
+                config: self.config.clone(),
+                intent,
+                hint,
+            }),
+        }
+    }
+
+    /// Applies a finished truncation: Ok(the new end offset). On an I/O
+    /// failure the log goes offline (as after a failed flush: no appends;
+    /// the next open finishes the cut) and keeps its old segments in
+    /// memory, and the error is returned.
+    pub fn complete_truncate(&mut self, outcome: TruncateOutcome<D>) -> Result<i64, LogError> {
+        assert!(
+            self.truncating,
+            "complete_truncate without a truncation out"
+        );
+        self.truncating = false;
+        let done = match outcome.result {
+            Ok(None) => return Ok(self.end_offset()),
+            Ok(Some(done)) => done,
+            Err(e) => {
+                log::error!(
+                    "{}: truncation failed, log offline: {e}",
+                    self.dir.display()
+                );
+                self.failed = true;
+                return Err(LogError::Io(e));
+            }
+        };
+        let first_new = done.segments[0].base_offset;
+        match done.intent {
+            Intent::Reset { .. } => self.segments.clear(),
+            Intent::Truncate { .. } => {
+                while self
+                    .segments
+                    .back()
+                    .is_some_and(|s| s.base_offset >= first_new)
+                {
+                    self.segments.pop_back();
+                }
+                let prev = self.segments.back().map(|s| s.next_offset);
+                assert!(prev.is_none_or(|next| next == first_new));
+            }
+        }
+        self.segments.extend(done.segments);
+        let end = self.end_offset();
+        let start = match done.intent {
+            Intent::Truncate { offset, .. } => {
+                assert!(end <= offset, "the cut removed every batch at or past it");
+                self.checkpoint.clamp_to(end);
+                self.log_start.min(end)
+            }
+            Intent::Reset { offset } => {
+                assert_eq!(end, offset);
+                self.checkpoint.rewrite(offset);
+                offset
+            }
+        };
+        self.log_start = start;
+        self.cleaned_upto = self.cleaned_upto.min(end).max(start);
+        self.flushed_offset = end;
+        self.written_offset = end;
+        self.alloc_file = self
+            .active()
+            .file
+            .clone()
+            .expect("loaded segments have files");
+        let mut cache = self.cache.borrow_mut();
+        cache.drop_tail();
+        cache.drop_window();
+        drop(cache);
+        self.check_invariants();
+        Ok(end)
+    }
+
+    /// True while a truncation job is out.
+    pub fn truncate_in_flight(&self) -> bool {
+        self.truncating
+    }
 }
 
 #[cfg(test)]

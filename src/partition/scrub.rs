@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{now_ms, Partition};
-use crate::io::DmaDisk;
+use crate::io::{Disk, DmaDisk};
 use crate::limits;
 use crate::log::{reserve, throttled};
 
@@ -83,5 +83,36 @@ async fn keep_reserve(dir: PathBuf) {
                 format!("the disk reserve cannot be created (it is retried): {e}")
             });
         }
+    }
+}
+
+impl<D: Disk> Partition<D> {
+    /// One step of the background scrub of this partition's stored
+    /// segments (see `log::scrub`): None when nothing is due, else the
+    /// bytes it read, for the caller's pacing.
+    pub async fn scrub_step(&self, now: i64, interval_ms: i64) -> Option<u64> {
+        if self.deleted.get() {
+            return None;
+        }
+        let job = self.state.borrow_mut().log.plan_scrub(now, interval_ms)?;
+        let outcome = job.run().await;
+        if let Some(e) = &outcome.io_error {
+            throttled::log("partition-scrub-io", log::Level::Error, || {
+                format!("{}-{}: scrub read failed: {e}", self.topic, self.index)
+            });
+        }
+        let bytes = outcome.bytes.max(1);
+        let rolled = self.state.borrow_mut().log.complete_scrub(outcome, now);
+        if rolled {
+            // The corrupt active segment was rolled: finalize it now.
+            self.flush_now().await;
+        }
+        Some(bytes)
+    }
+
+    /// A reader found a bad stored batch at `offset`: its segment is
+    /// scrubbed next, so it gets marked.
+    pub fn request_scrub(&self, offset: i64) {
+        self.state.borrow_mut().log.request_scrub(offset);
     }
 }

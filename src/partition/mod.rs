@@ -91,6 +91,12 @@ pub enum PartitionError {
     },
     /// acks=all waited longer than the request's timeout.
     TimedOut,
+    /// A new leader's high watermark has not reached the start of its
+    /// epoch yet (KIP-207): offsets asked now could go back.
+    OffsetNotAvailable {
+        high_watermark: i64,
+        leader_epoch: i32,
+    },
 }
 
 impl std::fmt::Display for PartitionError {
@@ -137,6 +143,14 @@ impl std::fmt::Display for PartitionError {
             PartitionError::TimedOut => {
                 f.write_str("the in-sync replicas did not confirm the batch in time")
             }
+            PartitionError::OffsetNotAvailable {
+                high_watermark,
+                leader_epoch,
+            } => write!(
+                f,
+                "the high watermark ({high_watermark}) has not reached the start of leader epoch \
+                 {leader_epoch} yet"
+            ),
         }
     }
 }

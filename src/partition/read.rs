@@ -162,30 +162,50 @@ impl<D: Disk> Partition<D> {
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, PartitionError> {
-        let job = {
+        let (job, lagging) = {
             let state = self.state.borrow();
             if !state.replica.is_leader() {
                 return Err(PartitionError::NotLeader);
             }
-            match timestamp {
+            // KIP-207: a new leader's high watermark starts below the
+            // start of its epoch (it is re-established from the followers'
+            // fetches). Until it gets there, "latest" and a lookup past it
+            // would answer an offset older than what was already visible:
+            // OFFSET_NOT_AVAILABLE, which clients retry, as Kafka answers.
+            let lagging = state.replica.replicated
+                && state
+                    .epochs
+                    .entries()
+                    .last()
+                    .is_some_and(|&(epoch, start)| {
+                        epoch == state.replica.leader_epoch && start > state.high_watermark
+                    });
+            let not_available = || PartitionError::OffsetNotAvailable {
+                high_watermark: state.high_watermark,
+                leader_epoch: state.replica.leader_epoch,
+            };
+            let job = match timestamp {
+                -1 if lagging => return Err(not_available()),
                 -1 => return Ok(Some((state.high_watermark, -1))),
                 -2 => return Ok(Some((state.log.start_offset(), -1))),
                 -3 => match state.log.max_timestamp() {
                     Some((ts, offset)) if offset < state.high_watermark => {
                         Err((offset, RecordWanted::Exactly(ts)))
                     }
+                    _ if lagging => return Err(not_available()),
                     _ => return Ok(Some((-1, -1))),
                 },
                 ts => Ok(state
                     .log
                     .plan_offset_for_timestamp(ts, state.high_watermark)),
-            }
+            };
+            (job, lagging.then(not_available))
         };
         let (batch_offset, wanted) = match job {
             Err(known) => known,
             Ok(job) => match job.run().await {
                 Ok(Some((offset, _))) => (offset, RecordWanted::AtLeast(timestamp)),
-                Ok(None) => return Ok(None),
+                Ok(None) => return lagging.map_or(Ok(None), Err),
                 Err(e) => return Err(self.read_failed(timestamp, e)),
             },
         };
@@ -241,4 +261,78 @@ impl<D: Disk> Partition<D> {
 enum RecordWanted {
     AtLeast(i64),
     Exactly(i64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TopicConfig;
+    use crate::io::MemDisk;
+    use crate::log::CacheBudget;
+    use crate::partition::replica::ReplicaState;
+    use std::path::Path;
+
+    /// KIP-207: a restarted leader's high watermark starts at the log start
+    /// and climbs back from its followers' fetches; meanwhile "latest"
+    /// must not answer an older offset than clients already saw.
+    #[test]
+    fn latest_is_not_available_until_a_new_leaders_high_watermark_reaches_its_epoch() {
+        glommio::LocalExecutorBuilder::default()
+            .make()
+            .unwrap()
+            .run(async {
+                let partition = Partition::open_on(
+                    MemDisk::new(),
+                    Path::new("/data"),
+                    "t",
+                    0,
+                    uuid::Uuid::from_u128(7),
+                    TopicConfig::resolve(&Default::default(), &Default::default()),
+                    CacheBudget::disabled(),
+                )
+                .await
+                .unwrap();
+                // Three records, durable, as a single node writes them.
+                for i in 0..3 {
+                    let value = bytes::Bytes::from(format!("v{i}"));
+                    let batch = crate::group::records::batch(&[(value.clone(), Some(value))], 1);
+                    partition.append(&batch, 1).unwrap();
+                }
+                let job = partition.take_flush().expect("a flush is due");
+                partition.apply_flush(job.run(true).await).await;
+                assert_eq!(partition.offset_for_timestamp(-1).await, Ok(Some((3, -1))));
+                // The broker restarts into a cluster and leads epoch 1 with
+                // a follower that has not fetched yet.
+                partition.set_replica_state(ReplicaState::unassigned(1));
+                partition.set_replica_state(ReplicaState {
+                    me: 1,
+                    leader: 1,
+                    leader_epoch: 1,
+                    partition_epoch: 0,
+                    replicas: vec![1, 2],
+                    isr: vec![1, 2],
+                    replicated: true,
+                });
+                let not_available = partition.offset_for_timestamp(-1).await;
+                assert!(
+                    matches!(
+                        not_available,
+                        Err(PartitionError::OffsetNotAvailable { .. })
+                    ),
+                    "{not_available:?}"
+                );
+                // A timestamp lookup that finds nothing below the high
+                // watermark is not available either; earliest is.
+                assert!(partition.offset_for_timestamp(0).await.is_err());
+                assert_eq!(partition.offset_for_timestamp(-2).await, Ok(Some((0, -1))));
+                // The follower fetches from the leader's end: the high
+                // watermark is back, and so is "latest".
+                partition
+                    .read_for_replica(2, 3, 1024, 1)
+                    .await
+                    .expect("the follower's fetch");
+                assert_eq!(partition.high_watermark(), 3);
+                assert_eq!(partition.offset_for_timestamp(-1).await, Ok(Some((3, -1))));
+            });
+    }
 }

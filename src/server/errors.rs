@@ -36,6 +36,7 @@ pub fn partition_error(e: &PartitionError) -> i16 {
         PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         PartitionError::TimedOut => ResponseError::RequestTimedOut,
+        PartitionError::OffsetNotAvailable { .. } => ResponseError::OffsetNotAvailable,
     })
 }
 

@@ -3,8 +3,9 @@
 //! metadata image it applies, and the active controller's duties (broker
 //! registration, heartbeats, fencing, partition leader elections).
 //!
-//! Every step Raft asks for is made durable (on glommio's blocking pool, so
-//! the shard's reactor never waits on an fsync) before its messages leave.
+//! Every step Raft asks for is made durable (through the disk seam: DMA
+//! writes and fdatasync on io_uring, so the shard's reactor never blocks on
+//! an fsync) before its messages leave.
 //!
 //! The elections it proposes are computed in `elections.rs`; its ticks,
 //! listener and peer links are in `quorum/network.rs`.
@@ -30,6 +31,7 @@ mod network;
 use super::records::{self, MetadataRecord, Rejected};
 use super::store::{RaftFiles, RaftStore};
 use super::transport::{self, Kind};
+use crate::io::DmaDisk;
 use crate::limits;
 use crate::metadata::{BrokerRecord, Catalog};
 use network::{accept_loop, peer_link, refuses_connections, tick_loop};
@@ -99,8 +101,8 @@ pub struct Quorum {
     settings: QuorumSettings,
     raft: RefCell<RawNode<RaftStore>>,
     store: RaftStore,
-    /// Taken while a blocking write runs: one writer at a time.
-    files: RefCell<Option<RaftFiles>>,
+    /// Taken while a write runs: one writer at a time.
+    files: RefCell<Option<RaftFiles<DmaDisk>>>,
     image: RefCell<Rc<Catalog>>,
     peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
     waiting: RefCell<HashMap<u64, Waiter>>,
@@ -139,9 +141,7 @@ fn logger() -> slog::Logger {
 impl Quorum {
     /// Opens the log, starts the listener, peer links and the tick loop.
     pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, QuorumError> {
-        let dir = settings.data_dir.clone();
-        let (files, loaded) = glommio::executor()
-            .spawn_blocking(move || RaftFiles::open(&dir))
+        let (files, loaded) = RaftFiles::open(DmaDisk, &settings.data_dir)
             .await
             .map_err(QuorumError::OpenLog)?;
         let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
@@ -322,21 +322,18 @@ impl Quorum {
         }
     }
 
-    async fn with_files<T: Send + 'static>(
+    /// Runs one write on the files (taken out for its duration: one ready
+    /// is processed at a time, and no borrow is held across the await).
+    async fn with_files<T>(
         &self,
-        job: impl FnOnce(&mut RaftFiles) -> std::io::Result<T> + Send + 'static,
+        job: impl AsyncFnOnce(&mut RaftFiles<DmaDisk>) -> std::io::Result<T>,
     ) -> Result<T, QuorumError> {
         let mut files = self
             .files
             .borrow_mut()
             .take()
             .expect("one ready is processed at a time");
-        let (files, result) = glommio::executor()
-            .spawn_blocking(move || {
-                let result = job(&mut files);
-                (files, result)
-            })
-            .await;
+        let result = job(&mut files).await;
         *self.files.borrow_mut() = Some(files);
         result.map_err(QuorumError::LogWrite)
     }
@@ -355,7 +352,7 @@ impl Quorum {
             let image =
                 records::decode_image(&snapshot.data).map_err(QuorumError::ReceivedSnapshot)?;
             let saved = snapshot.clone();
-            self.with_files(move |f| f.save_snapshot(&saved, &[]))
+            self.with_files(async |f| f.save_snapshot(&saved, &[]).await)
                 .await?;
             self.store.mem.wl().apply_snapshot(snapshot.clone())?;
             self.store.set_snapshot(snapshot);
@@ -366,12 +363,10 @@ impl Quorum {
         let hard_state = ready.hs().cloned();
         if !entries.is_empty() || hard_state.is_some() {
             let (to_write, hs) = (entries.clone(), hard_state.clone());
-            self.with_files(move |f| {
-                if !to_write.is_empty() {
-                    f.append(&to_write)?;
-                }
+            self.with_files(async |f| {
+                f.append(&to_write).await?;
                 if let Some(hs) = &hs {
-                    f.save_hard_state(hs)?;
+                    f.save_hard_state(hs).await?;
                 }
                 Ok(())
             })
@@ -476,7 +471,7 @@ impl Quorum {
             Vec::new()
         };
         let saved = snapshot.clone();
-        self.with_files(move |f| f.save_snapshot(&saved, &kept))
+        self.with_files(async |f| f.save_snapshot(&saved, &kept).await)
             .await?;
         self.store.set_snapshot(snapshot);
         self.store.mem.wl().compact(applied)?;

@@ -35,7 +35,7 @@ use crate::io::DmaDisk;
 use crate::limits;
 use crate::metadata::{BrokerRecord, Catalog};
 use network::{accept_loop, peer_link, refuses_connections, tick_loop};
-use voter::{node_id, raft_id, QuorumCore};
+use voter::{node_id, raft_id, ElectionTicks, QuorumCore};
 
 /// How a controller node runs its part of the quorum.
 #[derive(Clone, Debug)]
@@ -140,7 +140,7 @@ impl Quorum {
         let core = QuorumCore::new(
             settings.node_id,
             &voters,
-            ticks(settings.election_timeout),
+            ElectionTicks::randomized(ticks(settings.election_timeout)),
             loaded,
             &logger(),
         )?;
@@ -572,10 +572,13 @@ impl Quorum {
         let leader = self.is_leader();
         if leader && !self.was_leader.get() {
             // A new active controller gives every broker a full session
-            // before it may fence it.
+            // before it may fence it. Heartbeats it took before this check
+            // noticed its leadership stay: a broker whose registration is
+            // on its way has no other entry, and would be fenced the moment
+            // the registration applies (found by the simulation: every
+            // broker of a starting cluster was fenced once).
             let now = Instant::now();
             let mut seen = self.broker_seen.borrow_mut();
-            seen.clear();
             for id in self.image().brokers.keys() {
                 seen.insert(*id, now);
             }

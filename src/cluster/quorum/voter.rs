@@ -34,6 +34,35 @@ pub fn node_id(raft: u64) -> i32 {
     raft as i32 - 1
 }
 
+/// How many ticks a follower waits for its leader before it stands: a
+/// timeout drawn from `min..max` at each election (raft-rs draws it).
+#[derive(Clone, Copy, Debug)]
+pub struct ElectionTicks {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl ElectionTicks {
+    /// raft-rs' default: from `ticks` (at least 3) to twice as many, at
+    /// random.
+    pub fn randomized(ticks: usize) -> ElectionTicks {
+        ElectionTicks {
+            min: ticks.max(3),
+            max: 2 * ticks.max(3),
+        }
+    }
+
+    /// Always `ticks`: raft-rs draws from its own random generator, which
+    /// no seed controls, so a deterministic simulation gives each voter a
+    /// fixed (and different) timeout instead.
+    pub fn fixed(ticks: usize) -> ElectionTicks {
+        ElectionTicks {
+            min: ticks,
+            max: ticks + 1,
+        }
+    }
+}
+
 /// One voter's part of the quorum, as raft-rs sees it.
 pub struct QuorumCore {
     node_id: i32,
@@ -68,12 +97,11 @@ pub struct Finished {
 }
 
 impl QuorumCore {
-    /// A voter over what its files held (`loaded`), with raft-rs' election
-    /// timeout of `election_tick` ticks.
+    /// A voter over what its files held (`loaded`).
     pub fn new(
         node_id: i32,
         voters: &[i32],
-        election_tick: usize,
+        election: ElectionTicks,
         loaded: Loaded,
         logger: &slog::Logger,
     ) -> Result<QuorumCore, QuorumError> {
@@ -85,10 +113,12 @@ impl QuorumCore {
         } else {
             records::decode_image(&snapshot.data).map_err(QuorumError::DamagedSnapshot)?
         };
-        let election_tick = election_tick.max(3);
+        let election_tick = election.min.max(3);
         let config = raft::Config {
             id: raft_id(node_id),
             election_tick,
+            min_election_tick: election_tick,
+            max_election_tick: election.max.max(election_tick + 1),
             heartbeat_tick: (election_tick / 5).max(1),
             // Entries up to the snapshot are in the image already.
             applied: snapshot.get_metadata().index,

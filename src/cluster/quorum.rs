@@ -314,13 +314,12 @@ impl Quorum {
             .await?;
         let finished = self.core.borrow_mut().finish(pending)?;
         self.send(finished.messages);
-        let mut waiting = self.waiting.borrow_mut();
         for (id, result) in finished.applied {
-            if let Some(waiter) = waiting.remove(&id) {
+            let waiter = self.waiting.borrow_mut().remove(&id);
+            if let Some(waiter) = waiter {
                 let _ = waiter.send(result);
             }
         }
-        drop(waiting);
         if let Some(image) = finished.image {
             self.publish(image);
         }

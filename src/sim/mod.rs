@@ -67,6 +67,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(20);
 /// would time out) and asked again.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(60);
 const FETCH_MAX_BYTES: usize = 4096;
+/// The producing client's request timeout (request.timeout.ms, scaled).
+const PRODUCE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Steps of the healing phase at the end, without faults.
 const HEAL_STEPS: u32 = 3_000;
 
@@ -331,8 +333,8 @@ struct Node {
 #[derive(Default)]
 struct Client {
     next_request: u64,
-    /// Request id -> (partition, batch CRC).
-    outstanding: BTreeMap<u64, (i32, u32)>,
+    /// Request id -> (partition, batch CRC, when it was sent).
+    outstanding: BTreeMap<u64, (i32, u32, Duration)>,
 }
 
 struct Sim {
@@ -1299,6 +1301,13 @@ impl Sim {
 
     fn client_duties(&mut self, faults: bool) {
         let rate = if faults { 150_000 } else { 50_000 };
+        // A producer gives up on a request after its timeout (the
+        // leader that held it may have crashed, or the answer was lost):
+        // its record may still be in the log, but it is not acknowledged.
+        let now = self.now;
+        self.client
+            .outstanding
+            .retain(|_, (_, _, sent)| now.saturating_sub(*sent) < PRODUCE_TIMEOUT);
         if !self.rng.chance(rate) || self.client.outstanding.len() >= 64 {
             return;
         }
@@ -1316,7 +1325,7 @@ impl Sim {
         let crc = crate::protocol::batch::BatchHeader::parse(&batch)
             .map(|h| h.crc)
             .expect("a batch the simulation built");
-        self.client.outstanding.insert(request, (p, crc));
+        self.client.outstanding.insert(request, (p, crc, now));
         self.stats.produced += 1;
         self.send(
             CLIENT,
@@ -1333,7 +1342,7 @@ impl Sim {
         let Message::ProduceReply { request, result } = message else {
             unreachable!("the client only gets produce answers");
         };
-        let Some((p, crc)) = self.client.outstanding.remove(&request) else {
+        let Some((p, crc, _)) = self.client.outstanding.remove(&request) else {
             return;
         };
         if let Ok(offset) = result {

@@ -4,8 +4,8 @@
 //! reads, fdatasync, truncate, size, remove, directory listing and sync;
 //! and the one routine that replaces a small file atomically and durably
 //! ([`replace_file`] through the seam; [`replace_file_blocking`] only where
-//! no executor runs yet: start-up and the CLI, and the Raft store until it
-//! moves; docs/architecture.md section 9 lists what goes through the seam).
+//! no executor runs yet: start-up and the CLI; docs/architecture.md section
+//! 9 lists what goes through the seam).
 //!
 //! Two implementations of the seam:
 //!

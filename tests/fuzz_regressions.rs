@@ -728,10 +728,7 @@ fn controller_survives_a_proposal_whose_leader_is_not_in_its_isr() {
 /// naming the file.
 #[test]
 fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
-    use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
-    let dir = tempfile::tempdir().unwrap();
-    let meta = dir.path().join(METADATA_DIR);
-    std::fs::create_dir_all(&meta).unwrap();
+    use corelog::cluster::store::{decode_files, RaftStore};
     // raft-rs Entry protobufs: term 1 (field 2), index 1 / index 5 (field 3).
     let mut log = Vec::new();
     for entry in [unhex("10011801"), unhex("10011805")] {
@@ -739,9 +736,9 @@ fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
         log.extend_from_slice(&crc32c::crc32c(&entry).to_be_bytes());
         log.extend_from_slice(&entry);
     }
-    std::fs::write(meta.join("raft.log"), log).unwrap();
-    let opened = std::panic::catch_unwind(|| match RaftFiles::open(dir.path()) {
-        Ok((_, loaded)) => RaftStore::new(vec![1], loaded).is_ok(),
+    // What `RaftFiles::open` decodes the files' bytes with.
+    let opened = std::panic::catch_unwind(|| match decode_files(&log, None, None) {
+        Ok((loaded, _)) => RaftStore::new(vec![1], loaded).is_ok(),
         Err(_) => false,
     });
     assert!(opened.is_ok(), "opening the metadata log panicked");
@@ -756,21 +753,17 @@ fn controller_log_with_an_index_gap_is_an_error_not_a_panic() {
 /// peer (its `msg_type`, its entries). Both are refused when decoded.
 #[test]
 fn controller_refuses_raft_entries_and_messages_of_unknown_types() {
-    use corelog::cluster::store::{RaftFiles, METADATA_DIR};
+    use corelog::cluster::store::decode_files;
     use corelog::cluster::transport::decode_raft_message;
-    let dir = tempfile::tempdir().unwrap();
-    let meta = dir.path().join(METADATA_DIR);
-    std::fs::create_dir_all(&meta).unwrap();
     // Entry: entry_type 8 (field 1), term 1 (field 2), index 1 (field 3).
     let entry = unhex("0808 1001 1801");
     let mut log = Vec::new();
     log.extend_from_slice(&(entry.len() as u32).to_be_bytes());
     log.extend_from_slice(&crc32c::crc32c(&entry).to_be_bytes());
     log.extend_from_slice(&entry);
-    std::fs::write(meta.join("raft.log"), log).unwrap();
-    let applied = std::panic::catch_unwind(|| match RaftFiles::open(dir.path()) {
+    let applied = std::panic::catch_unwind(|| match decode_files(&log, None, None) {
         // What the controller's apply and raft-rs read of every entry.
-        Ok((_, loaded)) => loaded.entries.iter().all(|e| {
+        Ok((loaded, _)) => loaded.entries.iter().all(|e| {
             let _ = e.get_entry_type();
             true
         }),

@@ -3,8 +3,9 @@
 //! `cargo test --release --test simulation` runs the suite's share: 300
 //! seeds (fewer steps each under `CI` is not done: the same runs everywhere),
 //! a check that one seed replays exactly, the seeds that once found a bug
-//! (`REGRESSION_SEEDS`), and the planted-bug check (a
-//! follower that reports its log end before it is durable must be caught
+//! (`REGRESSION_SEEDS`), and the planted-bug checks (a follower that
+//! reports its log end before it is durable, and a controller voter that
+//! acknowledges Raft entries before they are durable, must each be caught
 //! within `PLANTED_SEEDS_MAX` seeds). `sim/run.sh` passes the options:
 //!
 //!   --seeds N      seeds to run (default 300)
@@ -12,7 +13,9 @@
 //!   --seed S       run one seed and print its outcome
 //!   --steps K      steps with faults per seed (default 2000)
 //!   --jobs J       threads, each on its own executor (default 1)
-//!   --planted      run the planted bug instead and report where it is caught
+//!   --planted      run the planted bugs instead and report where each is
+//!                  caught (with --seed: the follower's planted bug)
+//!   --planted-controller  with --seed: the controller's planted bug
 //!   --trace        with --seed: print every event
 //!
 //! A failing seed prints its number, the broken invariant and the cluster's
@@ -30,7 +33,7 @@ const DEFAULT_SEEDS: u64 = 300;
 const PLANTED_SEEDS_MAX: u64 = 40;
 /// Seeds outside the suite's range that once found a bug (named where it
 /// was fixed): the suite runs them every time.
-const REGRESSION_SEEDS: [u64; 5] = [341, 1855, 2103, 4623, 12027];
+const REGRESSION_SEEDS: [u64; 7] = [341, 1855, 2103, 4623, 5333, 6516, 12027];
 
 struct Args {
     seeds: u64,
@@ -39,6 +42,8 @@ struct Args {
     steps: u32,
     jobs: u64,
     planted: bool,
+    /// With `--seed`: the controller's planted bug instead of the follower's.
+    planted_controller: bool,
     trace: bool,
     /// `--seeds` given: a campaign, without the suite's planted-bug check.
     campaign: bool,
@@ -52,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         steps: Options::new(0).steps,
         jobs: 1,
         planted: false,
+        planted_controller: false,
         trace: false,
         campaign: false,
     };
@@ -72,6 +78,10 @@ fn parse_args() -> Result<Args, String> {
             "--steps" => args.steps = value("--steps")? as u32,
             "--jobs" => args.jobs = value("--jobs")?.max(1),
             "--planted" => args.planted = true,
+            "--planted-controller" => {
+                args.planted = true;
+                args.planted_controller = true;
+            }
             "--trace" => args.trace = true,
             // What cargo test passes to every test binary.
             "--test-threads" | "--format" | "--color" => {
@@ -167,7 +177,11 @@ fn main() -> ExitCode {
         }
     };
     if let Some(seed) = args.one {
-        let bug = args.planted.then_some(PlantedBug::FetchBeforeDurable);
+        let bug = match (args.planted, args.planted_controller) {
+            (_, true) => Some(PlantedBug::AckBeforeDurable),
+            (true, false) => Some(PlantedBug::FetchBeforeDurable),
+            _ => None,
+        };
         let mut one = options(seed, args.steps, bug);
         one.trace = args.trace;
         return match run_one(one) {
@@ -238,25 +252,31 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs the planted bug until a seed catches it.
+/// Runs each planted bug until a seed catches it.
 fn planted(args: &Args) -> Result<(), ()> {
+    for (bug, name) in [
+        (PlantedBug::FetchBeforeDurable, "fetch before durable"),
+        (
+            PlantedBug::AckBeforeDurable,
+            "controller ack before durable",
+        ),
+    ] {
+        planted_one(args, bug, name)?;
+    }
+    Ok(())
+}
+
+fn planted_one(args: &Args, bug: PlantedBug, name: &str) -> Result<(), ()> {
     for seed in args.from..args.from + PLANTED_SEEDS_MAX {
-        if let Err(v) = run_one(options(
-            seed,
-            args.steps,
-            Some(PlantedBug::FetchBeforeDurable),
-        )) {
+        if let Err(v) = run_one(options(seed, args.steps, Some(bug))) {
             println!(
-                "simulation: the planted bug (fetch before durable) was caught by seed {seed} \
-                 ({} seeds): {}",
+                "simulation: the planted bug ({name}) was caught by seed {seed} ({} seeds): {}",
                 seed - args.from + 1,
                 v.what
             );
             return Ok(());
         }
     }
-    println!(
-        "simulation: the planted bug (fetch before durable) survived {PLANTED_SEEDS_MAX} seeds"
-    );
+    println!("simulation: the planted bug ({name}) survived {PLANTED_SEEDS_MAX} seeds");
     Err(())
 }

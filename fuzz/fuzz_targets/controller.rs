@@ -2,7 +2,8 @@
 //! controller does at start and while running:
 //!
 //! - mode 0: the files of `__cluster_metadata-0/` (`raft.log`, `hardstate`,
-//!   `snapshot`) through `RaftFiles::open` and `RaftStore::new`, then the
+//!   `snapshot`) decoded as `RaftFiles::open` decodes them (`store::decode_files`) and
+//!   `RaftStore::new`, then the
 //!   snapshot's image (`Catalog` JSON) and every normal entry's
 //!   `MetadataRecord` applied to it (`records::apply`), as `Quorum::start`
 //!   and `Quorum::apply` do;
@@ -20,10 +21,10 @@
 
 use corelog::cluster::calls::{ControllerCall, ControllerRequest, Image, Refusal};
 use corelog::cluster::records::{self, MetadataRecord};
-use corelog::cluster::store::{RaftFiles, RaftStore, METADATA_DIR};
+use corelog::cluster::store::{decode_files, RaftStore};
 use corelog::cluster::transport::{decode_json, decode_raft_message};
 use corelog::metadata::Catalog;
-use corelog_fuzz::{scratch_dir, Reader};
+use corelog_fuzz::Reader;
 use libfuzzer_sys::fuzz_target;
 
 /// raft-rs' `EntryType::EntryNormal`.
@@ -45,19 +46,19 @@ fn apply_entry(image: &mut Catalog, data: &[u8], index: u64) {
 }
 
 fn files(mode: u8, input: &mut Reader) {
-    let dir = scratch_dir();
-    let meta = dir.join(METADATA_DIR);
-    std::fs::create_dir_all(&meta).unwrap();
-    for name in ["raft.log", "hardstate", "snapshot"] {
+    // raft.log, hardstate, snapshot; an empty field is a missing file.
+    let mut contents = Vec::new();
+    for _ in 0..3 {
         let mut content = input.field().to_vec();
         if mode & 0x10 != 0 {
             corelog_fuzz::fix_frame_crcs(&mut content);
         }
-        if !content.is_empty() {
-            std::fs::write(meta.join(name), content).unwrap();
-        }
+        contents.push(content);
     }
-    let Ok((_files, loaded)) = RaftFiles::open(dir) else {
+    let present = |c: &Vec<u8>| (!c.is_empty()).then(|| c.clone());
+    let (hard_state, snapshot) = (present(&contents[1]), present(&contents[2]));
+    let Ok((loaded, _)) = decode_files(&contents[0], hard_state.as_deref(), snapshot.as_deref())
+    else {
         return;
     };
     let snapshot_data = loaded.snapshot.as_ref().map(|s| s.data.to_vec());

@@ -16,6 +16,11 @@ use crate::metadata::{Catalog, ReplicaSet};
 /// else `unclean_default`) does another live replica lead, alone in its ISR:
 /// what the ISR had beyond its log is lost. The leader epoch moves only
 /// when the leader does.
+/// How many times an election refused as conflicting (another change took
+/// the partition epoch first) is recomputed from the newer image and
+/// proposed again.
+pub const ELECTION_ATTEMPTS: u32 = 5;
+
 pub fn elections(
     image: &Catalog,
     unclean_default: bool,
@@ -66,7 +71,12 @@ pub fn elections(
                     leader_epoch: set.leader_epoch + i32::from(leader != set.leader),
                     partition_epoch: set.partition_epoch,
                 },
-                expect_partition_epoch: None,
+                // Computed from this image: applied only if nothing changed
+                // the partition meanwhile. Two elections computed from the
+                // same image (concurrent heartbeats of two brokers) would
+                // otherwise give one leader epoch to two leaders (found by
+                // the simulation, seed 6516); the loser recomputes.
+                expect_partition_epoch: Some(set.partition_epoch),
                 proposer: None,
             });
         }

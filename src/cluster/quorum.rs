@@ -3,8 +3,9 @@
 //! metadata image it applies, and the active controller's duties (broker
 //! registration, heartbeats, fencing, partition leader elections).
 //!
-//! Every step Raft asks for is made durable (on glommio's blocking pool, so
-//! the shard's reactor never waits on an fsync) before its messages leave.
+//! Every step Raft asks for is made durable (through the disk seam: DMA
+//! writes and fdatasync on io_uring, so the shard's reactor never blocks on
+//! an fsync) before its messages leave.
 //!
 //! The elections it proposes are computed in `elections.rs`; its ticks,
 //! listener and peer links are in `quorum/network.rs`.
@@ -19,29 +20,22 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
-use raft::prelude::{Entry, EntryType, Message, Snapshot};
-use raft::{RawNode, StateRole, Storage};
+use raft::prelude::Message;
 
 use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
-pub use super::elections::{elections, preferred_elections, ElectionOutcome};
+pub use super::elections::{elections, preferred_elections, ElectionOutcome, ELECTION_ATTEMPTS};
 
 mod network;
+pub mod voter;
 
 use super::records::{self, MetadataRecord, Rejected};
-use super::store::{RaftFiles, RaftStore};
+use super::store::RaftFiles;
 use super::transport::{self, Kind};
+use crate::io::DmaDisk;
 use crate::limits;
-use crate::metadata::{BrokerRecord, Catalog};
+use crate::metadata::{BrokerRecord, Catalog, ReplicaSet};
 use network::{accept_loop, peer_link, refuses_connections, tick_loop};
-
-/// Raft ids cannot be 0, Kafka node ids can: Raft id = node id + 1.
-fn raft_id(node: i32) -> u64 {
-    node as u64 + 1
-}
-
-fn node_id(raft: u64) -> i32 {
-    raft as i32 - 1
-}
+use voter::{node_id, raft_id, ElectionTicks, QuorumCore};
 
 /// How a controller node runs its part of the quorum.
 #[derive(Clone, Debug)]
@@ -92,16 +86,15 @@ pub enum QuorumError {
 /// Told the record's log index once applied, or why it changed nothing.
 type Waiter = oneshot::Sender<Result<u64, Rejected>>;
 type ImageListener = Rc<dyn Fn(Rc<Catalog>)>;
-/// A proposal waiting to be handed to Raft: (id, context, record bytes).
-type Proposal = (u64, Vec<u8>, Vec<u8>);
+/// A proposal waiting to be handed to Raft: (id, record bytes).
+type Proposal = (u64, Vec<u8>);
 
 pub struct Quorum {
     settings: QuorumSettings,
-    raft: RefCell<RawNode<RaftStore>>,
-    store: RaftStore,
-    /// Taken while a blocking write runs: one writer at a time.
-    files: RefCell<Option<RaftFiles>>,
-    image: RefCell<Rc<Catalog>>,
+    /// Never borrowed across an await.
+    core: RefCell<QuorumCore>,
+    /// Taken while a write runs: one writer at a time.
+    files: RefCell<Option<RaftFiles<DmaDisk>>>,
     peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
     waiting: RefCell<HashMap<u64, Waiter>>,
     next_proposal: Cell<u64>,
@@ -139,38 +132,18 @@ fn logger() -> slog::Logger {
 impl Quorum {
     /// Opens the log, starts the listener, peer links and the tick loop.
     pub async fn start(settings: QuorumSettings) -> Result<Rc<Quorum>, QuorumError> {
-        let dir = settings.data_dir.clone();
-        let (files, loaded) = glommio::executor()
-            .spawn_blocking(move || RaftFiles::open(&dir))
+        let (files, loaded) = RaftFiles::open(DmaDisk, &settings.data_dir)
             .await
             .map_err(QuorumError::OpenLog)?;
-        let voters: Vec<u64> = settings.voters.iter().map(|(id, _)| raft_id(*id)).collect();
-        let store = RaftStore::new(voters, loaded)?;
-        let image = match store.snapshot(0, 0) {
-            Ok(snap) if !snap.data.is_empty() => {
-                records::decode_image(&snap.data).map_err(QuorumError::DamagedSnapshot)?
-            }
-            _ => Catalog::new(""),
-        };
+        let voters: Vec<i32> = settings.voters.iter().map(|(id, _)| *id).collect();
         let ticks = |d: Duration| (d.as_millis() / settings.tick.as_millis().max(1)) as usize;
-        let election_tick = ticks(settings.election_timeout).max(3);
-        let config = raft::Config {
-            id: raft_id(settings.node_id),
-            election_tick,
-            heartbeat_tick: (election_tick / 5).max(1),
-            // Entries up to the snapshot are in the image already.
-            applied: store
-                .snapshot(0, 0)
-                .map(|s| s.get_metadata().index)
-                .unwrap_or(0),
-            max_size_per_msg: 1024 * 1024,
-            max_inflight_msgs: 256,
-            check_quorum: true,
-            pre_vote: true,
-            ..Default::default()
-        };
-        config.validate()?;
-        let node = RawNode::new(&config, store.clone(), &logger())?;
+        let core = QuorumCore::new(
+            settings.node_id,
+            &voters,
+            ElectionTicks::randomized(ticks(settings.election_timeout)),
+            loaded,
+            &logger(),
+        )?;
         let listener =
             TcpListener::bind(settings.listen).map_err(|source| QuorumError::Listen {
                 addr: settings.listen,
@@ -188,10 +161,8 @@ impl Quorum {
         }
         let quorum = Rc::new(Quorum {
             settings,
-            raft: RefCell::new(node),
-            store,
+            core: RefCell::new(core),
             files: RefCell::new(Some(files)),
-            image: RefCell::new(Rc::new(image)),
             peers,
             waiting: RefCell::new(HashMap::new()),
             next_proposal: Cell::new(1),
@@ -216,24 +187,20 @@ impl Quorum {
 
     /// Calls `listener` with every new image (and once now).
     pub fn subscribe(&self, listener: ImageListener) {
-        listener(self.image.borrow().clone());
+        listener(self.image());
         self.listeners.borrow_mut().push(listener);
     }
 
     pub fn image(&self) -> Rc<Catalog> {
-        self.image.borrow().clone()
+        self.core.borrow().image()
     }
 
     pub fn leader(&self) -> Option<i32> {
-        let raft = self.raft.borrow();
-        match raft.raft.leader_id {
-            0 => None,
-            id => Some(node_id(id)),
-        }
+        self.core.borrow().leader()
     }
 
     fn is_leader(&self) -> bool {
-        self.raft.borrow().raft.state == StateRole::Leader
+        self.core.borrow().is_leader()
     }
 
     /// Commits `record` (only on the leader) and waits until it is applied.
@@ -244,11 +211,9 @@ impl Quorum {
         let id = self.next_proposal.get();
         self.next_proposal.set(id + 1);
         let data = serde_json::to_vec(record).expect("records serialize");
-        let mut context = self.settings.node_id.to_be_bytes().to_vec();
-        context.extend_from_slice(&id.to_be_bytes());
         let (tx, rx) = oneshot::channel();
         self.waiting.borrow_mut().insert(id, tx);
-        self.proposals.borrow_mut().push((id, context, data));
+        self.proposals.borrow_mut().push((id, data));
         self.drive().await;
         let timeout = self.settings.election_timeout * 10;
         let result = glommio::timer::timeout(timeout, async { Ok(rx.await.map_err(|_| ())) }).await;
@@ -287,7 +252,7 @@ impl Quorum {
             let pending = !self.inbox.borrow().is_empty()
                 || self.ticks.get() > 0
                 || !self.proposals.borrow().is_empty();
-            if !self.drive_again.get() && !pending && !self.raft.borrow().has_ready() {
+            if !self.drive_again.get() && !pending && !self.core.borrow().has_ready() {
                 break;
             }
         }
@@ -296,7 +261,7 @@ impl Quorum {
 
     /// Hands Raft the input gathered since the last ready.
     fn feed_raft(&self) {
-        let mut raft = self.raft.borrow_mut();
+        let mut raft = self.core.borrow_mut();
         for _ in 0..self.ticks.replace(0) {
             raft.tick();
         }
@@ -308,88 +273,56 @@ impl Quorum {
             }
         }
         let proposals = std::mem::take(&mut *self.proposals.borrow_mut());
-        for (id, context, data) in proposals {
-            if let Err(e) = raft.propose(context, data) {
+        for (id, data) in proposals {
+            if let Err(e) = raft.propose(id, data) {
                 log::debug!("controller: proposal dropped: {e}");
                 // Its caller hears NotLeader and retries elsewhere.
                 self.waiting.borrow_mut().remove(&id);
             }
         }
-        if raft.raft.state != StateRole::Leader {
+        if !raft.is_leader() {
             // Proposals waiting on a node that lost leadership never commit
             // here: let their callers retry at the new leader.
             self.waiting.borrow_mut().clear();
         }
     }
 
-    async fn with_files<T: Send + 'static>(
+    /// Runs one write on the files (taken out for its duration: one ready
+    /// is processed at a time, and no borrow is held across the await).
+    async fn with_files<T>(
         &self,
-        job: impl FnOnce(&mut RaftFiles) -> std::io::Result<T> + Send + 'static,
+        job: impl AsyncFnOnce(&mut RaftFiles<DmaDisk>) -> std::io::Result<T>,
     ) -> Result<T, QuorumError> {
         let mut files = self
             .files
             .borrow_mut()
             .take()
             .expect("one ready is processed at a time");
-        let (files, result) = glommio::executor()
-            .spawn_blocking(move || {
-                let result = job(&mut files);
-                (files, result)
-            })
-            .await;
+        let result = job(&mut files).await;
         *self.files.borrow_mut() = Some(files);
         result.map_err(QuorumError::LogWrite)
     }
 
+    /// Handles one Raft ready (the order is the core's): messages that may
+    /// leave at once, the writes made durable, then what waited for them.
     async fn process_ready(self: &Rc<Self>) -> Result<(), QuorumError> {
-        let mut ready = {
-            let mut raft = self.raft.borrow_mut();
-            if !raft.has_ready() {
-                return Ok(());
-            }
-            raft.ready()
+        let Some((messages, pending)) = self.core.borrow_mut().begin()? else {
+            return Ok(());
         };
-        self.send(ready.take_messages());
-        if !ready.snapshot().is_empty() {
-            let snapshot = ready.snapshot().clone();
-            let image =
-                records::decode_image(&snapshot.data).map_err(QuorumError::ReceivedSnapshot)?;
-            let saved = snapshot.clone();
-            self.with_files(move |f| f.save_snapshot(&saved, &[]))
-                .await?;
-            self.store.mem.wl().apply_snapshot(snapshot.clone())?;
-            self.store.set_snapshot(snapshot);
-            self.publish(Rc::new(image));
-        }
-        self.apply(ready.take_committed_entries());
-        let entries = ready.take_entries();
-        let hard_state = ready.hs().cloned();
-        if !entries.is_empty() || hard_state.is_some() {
-            let (to_write, hs) = (entries.clone(), hard_state.clone());
-            self.with_files(move |f| {
-                if !to_write.is_empty() {
-                    f.append(&to_write)?;
-                }
-                if let Some(hs) = &hs {
-                    f.save_hard_state(hs)?;
-                }
-                Ok(())
-            })
+        self.send(messages);
+        self.with_files(async |f| voter::persist(f, &pending).await)
             .await?;
-            let mut core = self.store.mem.wl();
-            core.append(&entries)?;
-            if let Some(hs) = hard_state {
-                core.set_hardstate(hs);
+        let finished = self.core.borrow_mut().finish(pending)?;
+        self.send(finished.messages);
+        for (id, result) in finished.applied {
+            let waiter = self.waiting.borrow_mut().remove(&id);
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(result);
             }
         }
-        self.send(ready.take_persisted_messages());
-        let mut light = self.raft.borrow_mut().advance(ready);
-        if let Some(commit) = light.commit_index() {
-            self.store.mem.wl().mut_hard_state().commit = commit;
+        if let Some(image) = finished.image {
+            self.publish(image);
         }
-        self.send(light.take_messages());
-        self.apply(light.take_committed_entries());
-        self.raft.borrow_mut().advance_apply();
         self.maybe_compact().await
     }
 
@@ -404,41 +337,7 @@ impl Quorum {
         }
     }
 
-    fn apply(&self, entries: Vec<Entry>) {
-        if entries.is_empty() {
-            return;
-        }
-        let mut image = (**self.image.borrow()).clone();
-        for entry in entries {
-            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-                image.version = entry.index;
-                continue;
-            }
-            let result = match records::decode_record(&entry.data) {
-                Ok(record) => records::apply(&mut image, &record, entry.index),
-                Err(e) => {
-                    // Written by a newer version, or damaged: every
-                    // controller skips it alike, so the images stay equal.
-                    log::error!("controller: skipping metadata record {}: {e}", entry.index);
-                    image.version = entry.index;
-                    Err(Rejected::Invalid(e.to_string()))
-                }
-            };
-            if entry.context.len() == 12 {
-                let node = i32::from_be_bytes(entry.context[..4].try_into().unwrap());
-                let id = u64::from_be_bytes(entry.context[4..].try_into().unwrap());
-                if node == self.settings.node_id {
-                    if let Some(waiter) = self.waiting.borrow_mut().remove(&id) {
-                        let _ = waiter.send(result.map(|()| entry.index));
-                    }
-                }
-            }
-        }
-        self.publish(Rc::new(image));
-    }
-
     fn publish(&self, image: Rc<Catalog>) {
-        *self.image.borrow_mut() = image.clone();
         let listeners = self.listeners.borrow().clone();
         for listener in listeners {
             listener(image.clone());
@@ -448,40 +347,12 @@ impl Quorum {
     /// Snapshots the image and trims the log once it holds enough entries.
     async fn maybe_compact(&self) -> Result<(), QuorumError> {
         let frames = self.files.borrow().as_ref().map_or(0, |f| f.frames());
-        if frames < limits::CONTROLLER_LOG_ENTRIES_MAX {
+        let Some((snapshot, kept)) = self.core.borrow().compaction(frames)? else {
             return Ok(());
-        }
-        let image = self.image();
-        let applied = self.raft.borrow().raft.raft_log.applied;
-        if image.version != applied || applied == 0 {
-            return Ok(());
-        }
-        let mut snapshot = Snapshot::default();
-        let term = self.store.term(applied)?;
-        snapshot.mut_metadata().index = applied;
-        snapshot.mut_metadata().term = term;
-        snapshot
-            .mut_metadata()
-            .set_conf_state(self.raft.borrow().raft.prs().conf().to_conf_state());
-        snapshot.data = serde_json::to_vec(&*image).map_err(QuorumError::EncodeImage)?;
-        let last = self.store.last_index()?;
-        let kept = if last > applied {
-            self.store.entries(
-                applied + 1,
-                last + 1,
-                None,
-                raft::GetEntriesContext::empty(false),
-            )?
-        } else {
-            Vec::new()
         };
-        let saved = snapshot.clone();
-        self.with_files(move |f| f.save_snapshot(&saved, &kept))
+        self.with_files(async |f| f.save_snapshot(&snapshot, &kept).await)
             .await?;
-        self.store.set_snapshot(snapshot);
-        self.store.mem.wl().compact(applied)?;
-        log::info!("controller: metadata log compacted up to {applied}");
-        Ok(())
+        self.core.borrow_mut().compacted(snapshot)
     }
 
     /// Whether `message` comes from another voter of this quorum and is
@@ -506,7 +377,8 @@ impl Quorum {
     }
 
     pub fn status(&self) -> QuorumStatus {
-        let raft = self.raft.borrow();
+        let core = self.core.borrow();
+        let raft = core.raft();
         let now = unix_ms();
         let leader_id = match raft.raft.leader_id {
             0 => -1,
@@ -619,7 +491,7 @@ impl Quorum {
             return;
         }
         let now = unix_ms();
-        let committed = self.raft.borrow().raft.raft_log.committed;
+        let committed = self.core.borrow().committed();
         let mut seen = self.observer_seen.borrow_mut();
         let entry = seen.entry(id).or_insert((0, -1, -1));
         entry.0 = offset;
@@ -670,28 +542,41 @@ impl Quorum {
     /// Fences `id` and moves the leaderships it held to other ISR members.
     async fn fence(self: &Rc<Self>, id: i32) -> Result<(), Refusal> {
         self.propose(&MetadataRecord::FenceBroker { id }).await?;
-        let changes = elections(
-            &self.image(),
-            self.settings.unclean_leader_election,
-            |set| set.leader == id || set.isr.contains(&id),
-        );
-        if !changes.is_empty() {
-            self.propose(&MetadataRecord::Partitions(changes)).await?;
-        }
-        Ok(())
+        self.propose_elections(|set| set.leader == id || set.isr.contains(&id))
+            .await
     }
 
     /// Gives partitions without a leader one, now that a broker is back.
     async fn elect_leaderless(self: &Rc<Self>) -> Result<HeartbeatAck, Refusal> {
-        let changes = elections(
-            &self.image(),
-            self.settings.unclean_leader_election,
-            |set| set.leader == -1,
-        );
-        if !changes.is_empty() {
-            self.propose(&MetadataRecord::Partitions(changes)).await?;
-        }
+        self.propose_elections(|set| set.leader == -1).await?;
         Ok(HeartbeatAck { fenced: false })
+    }
+
+    /// Proposes the elections of the partitions `affected` picks, computed
+    /// from the current image; when another change took a partition epoch
+    /// first (the elections expect the epochs they were computed from),
+    /// recomputes from the newer image, up to `ELECTION_ATTEMPTS` times.
+    async fn propose_elections(
+        self: &Rc<Self>,
+        affected: impl Fn(&ReplicaSet) -> bool,
+    ) -> Result<(), Refusal> {
+        let mut attempt = 1;
+        loop {
+            let changes = elections(
+                &self.image(),
+                self.settings.unclean_leader_election,
+                &affected,
+            );
+            if changes.is_empty() {
+                return Ok(());
+            }
+            match self.propose(&MetadataRecord::Partitions(changes)).await {
+                Err(Refusal::Rejected(Rejected::Conflict(_))) if attempt < ELECTION_ATTEMPTS => {
+                    attempt += 1;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// The active controller's periodic duty: fence silent brokers.
@@ -699,10 +584,13 @@ impl Quorum {
         let leader = self.is_leader();
         if leader && !self.was_leader.get() {
             // A new active controller gives every broker a full session
-            // before it may fence it.
+            // before it may fence it. Heartbeats it took before this check
+            // noticed its leadership stay: a broker whose registration is
+            // on its way has no other entry, and would be fenced the moment
+            // the registration applies (found by the simulation: every
+            // broker of a starting cluster was fenced once).
             let now = Instant::now();
             let mut seen = self.broker_seen.borrow_mut();
-            seen.clear();
             for id in self.image().brokers.keys() {
                 seen.insert(*id, now);
             }

@@ -3,7 +3,9 @@
 //!
 //! Raft reads from memory ([`RaftStore`], raft-rs' MemStorage plus the
 //! snapshot with its data); [`RaftFiles`] makes each step durable before
-//! Raft may act on it. Files:
+//! Raft may act on it, through the disk seam (`crate::io::Disk`: glommio
+//! DMA files on the reactor in the broker, `MemDisk` with its crashes, torn
+//! writes and failed fsyncs in tests and the simulation). Files:
 //! - `raft.log`: appended entry frames `[len u32][crc32c u32][Entry]`; a
 //!   later frame with an index at or below an earlier one replaces that
 //!   suffix (Raft overwrote an uncommitted tail). A torn last frame is cut.
@@ -13,13 +15,12 @@
 //! bound and the bytes left before it is used, protobuf bodies are decoded
 //! with prost (bounded nesting, lengths checked), files larger than their
 //! bound are refused rather than read, and a log whose indexes jump is cut
-//! at the jump (raft-rs panics on a gap). [`decode_log`], [`decode_snapshot`]
-//! and [`decode_hard_state`] are the pure decoders (the fuzz targets' entry
-//! points).
+//! at the jump (raft-rs panics on a gap). [`decode_files`], [`decode_log`],
+//! [`decode_snapshot`] and [`decode_hard_state`] are the pure decoders (the
+//! fuzz targets' entry points).
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -28,6 +29,7 @@ use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 
+use crate::io::{align_down, align_up, replace_file, short_write, Disk, DiskBuf, DiskFile};
 use crate::limits;
 
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -121,10 +123,18 @@ pub struct Loaded {
     pub hard_state: Option<HardState>,
 }
 
-/// The files; used from a blocking thread (they are Send), one writer.
-pub struct RaftFiles {
+/// The files, written through the disk seam (`DmaDisk` in the broker,
+/// `MemDisk` in tests and the simulation); one writer, on the thread that
+/// opened them.
+pub struct RaftFiles<D: Disk> {
+    disk: D,
     dir: PathBuf,
-    log: File,
+    log: D::File,
+    /// Bytes of valid frames in `raft.log`: the file's length.
+    log_bytes: u64,
+    /// The bytes of `raft.log` from its last block boundary to its end: an
+    /// append rewrites that partial block (O_DIRECT writes whole blocks).
+    tail: Vec<u8>,
     /// Frames in `raft.log`, so a compaction can tell when to rewrite it.
     frames: usize,
 }
@@ -158,10 +168,16 @@ fn frames(data: &[u8]) -> (Vec<&[u8]>, usize) {
     (out, pos)
 }
 
-/// Reads a whole file of at most `max` bytes; a larger one is refused.
-fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
+/// Reads a whole file of at most `max` bytes through the seam, in bounded
+/// reads; a larger one is refused before anything is read. `None` when it
+/// does not exist.
+async fn read_bounded<D: Disk>(disk: &D, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let file = match disk.open(path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = file.size().await?;
     if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -169,27 +185,25 @@ fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         ));
     }
     let mut data = Vec::with_capacity(len as usize);
-    (&mut file).take(max).read_to_end(&mut data)?;
-    Ok(data)
+    while (data.len() as u64) < len {
+        let want = (len - data.len() as u64).min(limits::CONTROLLER_READ_CHUNK_BYTES as u64);
+        let chunk = file.read_at(data.len() as u64, want as usize).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Some(data))
 }
 
-fn read_single(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    match read_bounded(
-        &dir.join(name),
-        limits::CONTROLLER_FRAME_BYTES_MAX as u64 + 8,
-    ) {
-        Ok(data) => {
-            let (found, _) = frames(&data);
-            match found.first() {
-                Some(body) => Ok(Some(body.to_vec())),
-                None => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is damaged", dir.join(name).display()),
-                )),
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The body of a file holding one frame (`hardstate`, `snapshot`).
+fn single_frame<'a>(name: &str, data: &'a [u8]) -> io::Result<&'a [u8]> {
+    match frames(data).0.first() {
+        Some(body) => Ok(body),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{METADATA_DIR}/{name} is damaged"),
+        )),
     }
 }
 
@@ -211,6 +225,26 @@ pub fn decode_log(data: &[u8]) -> io::Result<(Vec<Entry>, usize)> {
         })
         .collect::<io::Result<Vec<_>>>()?;
     Ok((entries, valid))
+}
+
+/// What the three files' bytes hold (`None`: the file does not exist), and
+/// the length of `raft.log` its valid frames cover. Pure: the loader of
+/// [`RaftFiles::open`] and the fuzz targets' entry point for whole files.
+pub fn decode_files(
+    log: &[u8],
+    hard_state: Option<&[u8]>,
+    snapshot: Option<&[u8]>,
+) -> io::Result<(Loaded, usize)> {
+    let mut loaded = Loaded::default();
+    if let Some(data) = snapshot {
+        loaded.snapshot = Some(decode_snapshot(single_frame("snapshot", data)?)?);
+    }
+    if let Some(data) = hard_state {
+        loaded.hard_state = Some(decode_hard_state(single_frame("hardstate", data)?)?);
+    }
+    let (entries, valid) = decode_log(log)?;
+    loaded.entries = entries;
+    Ok((loaded, valid))
 }
 
 /// raft-rs reads an entry's type through a getter that panics on a value
@@ -245,77 +279,103 @@ pub fn decode_hard_state(body: &[u8]) -> io::Result<HardState> {
     HardState::decode(body).map_err(invalid)
 }
 
-impl RaftFiles {
-    /// Opens (creating) the directory and reads what it holds.
-    pub fn open(data_dir: &Path) -> io::Result<(RaftFiles, Loaded)> {
+impl<D: Disk> RaftFiles<D> {
+    /// Opens (creating) `<data_dir>/__cluster_metadata-0` on `disk` and reads
+    /// what it holds; a torn tail of `raft.log` is cut, durably.
+    pub async fn open(disk: D, data_dir: &Path) -> io::Result<(RaftFiles<D>, Loaded)> {
         let dir = data_dir.join(METADATA_DIR);
-        fs::create_dir_all(&dir)?;
-        let mut loaded = Loaded::default();
-        if let Some(bytes) = read_single(&dir, "snapshot")? {
-            loaded.snapshot = Some(decode_snapshot(&bytes)?);
-        }
-        if let Some(bytes) = read_single(&dir, "hardstate")? {
-            loaded.hard_state = Some(decode_hard_state(&bytes)?);
-        }
+        disk.prepare(&dir).await?;
+        disk.create_dir_all(&dir).await?;
+        let single = limits::CONTROLLER_FRAME_BYTES_MAX as u64 + 8;
+        let snapshot = read_bounded(&disk, &dir.join("snapshot"), single).await?;
+        let hard_state = read_bounded(&disk, &dir.join("hardstate"), single).await?;
         let path = dir.join("raft.log");
-        let data = match read_bounded(&path, limits::CONTROLLER_LOG_BYTES_MAX) {
-            Ok(data) => data,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
+        let data = read_bounded(&disk, &path, limits::CONTROLLER_LOG_BYTES_MAX).await?;
+        let (log, data) = match data {
+            Some(data) => (disk.open(&path).await?, data),
+            None => {
+                let log = disk.create(&path).await?;
+                disk.sync_dir(&dir).await?;
+                (log, Vec::new())
+            }
         };
-        let (entries, valid) = decode_log(&data)?;
-        let frames_found = entries.len();
-        loaded.entries = entries;
-        let log = OpenOptions::new().create(true).append(true).open(&path)?;
+        let (loaded, valid) = decode_files(&data, hard_state.as_deref(), snapshot.as_deref())?;
         if valid < data.len() {
             log::warn!(
                 "{}: cut a torn tail of {} bytes",
                 path.display(),
                 data.len() - valid
             );
-            log.set_len(valid as u64)?;
-            log.sync_all()?;
+            log.truncate(valid as u64).await?;
+            log.fdatasync().await?;
         }
-        Ok((
-            RaftFiles {
-                dir,
-                log,
-                frames: frames_found,
-            },
-            loaded,
-        ))
+        let block_start = align_down(valid as u64) as usize;
+        let files = RaftFiles {
+            disk,
+            dir,
+            log,
+            log_bytes: valid as u64,
+            tail: data[block_start..valid].to_vec(),
+            frames: loaded.entries.len(),
+        };
+        Ok((files, loaded))
     }
 
-    /// Appends entries durably.
-    pub fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
-        let mut out = Vec::new();
-        for entry in entries {
-            out.extend(frame(&entry.encode_to_vec()));
+    /// Appends entries durably: the partial last block and the new frames
+    /// are written from that block's start, the file is cut to the frames'
+    /// end (no padding is ever read as a frame) and synced.
+    pub async fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
         }
-        self.log.write_all(&out)?;
-        self.log.sync_data()?;
+        let mut bytes = std::mem::take(&mut self.tail);
+        let kept = bytes.len();
+        for entry in entries {
+            bytes.extend(frame(&entry.encode_to_vec()));
+        }
+        let start = self.log_bytes - kept as u64;
+        let written = write_padded(&self.log, start, &bytes).await;
+        let end = start + bytes.len() as u64;
+        // Until the write is known good the tail stays as it was on disk.
+        let block_start = align_down(end) - start;
+        let new_tail = bytes[block_start as usize..].to_vec();
+        bytes.truncate(kept);
+        self.tail = bytes;
+        written?;
+        self.log.truncate(end).await?;
+        self.log.fdatasync().await?;
+        self.log_bytes = end;
+        self.tail = new_tail;
         self.frames += entries.len();
         Ok(())
     }
 
-    pub fn save_hard_state(&mut self, hs: &HardState) -> io::Result<()> {
-        crate::io::replace_file_blocking(&self.dir, "hardstate", &frame(&hs.encode_to_vec()))
+    pub async fn save_hard_state(&mut self, hs: &HardState) -> io::Result<()> {
+        replace_file(
+            &self.disk,
+            &self.dir,
+            "hardstate",
+            &frame(&hs.encode_to_vec()),
+        )
+        .await
     }
 
     /// Saves `snapshot` and rewrites the log to hold only `kept` (the entries
     /// after it). Order matters for a crash in between: the snapshot first,
     /// then the shorter log (a longer old log is harmless: entries at or
     /// below the snapshot are skipped at load).
-    pub fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> io::Result<()> {
-        crate::io::replace_file_blocking(&self.dir, "snapshot", &frame(&snapshot.encode_to_vec()))?;
+    pub async fn save_snapshot(&mut self, snapshot: &Snapshot, kept: &[Entry]) -> io::Result<()> {
+        let snapshot_frame = frame(&snapshot.encode_to_vec());
+        replace_file(&self.disk, &self.dir, "snapshot", &snapshot_frame).await?;
         let mut out = Vec::new();
         for entry in kept {
             out.extend(frame(&entry.encode_to_vec()));
         }
-        crate::io::replace_file_blocking(&self.dir, "raft.log", &out)?;
-        self.log = OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("raft.log"))?;
+        replace_file(&self.disk, &self.dir, "raft.log", &out).await?;
+        self.log = self.disk.open(&self.dir.join("raft.log")).await?;
+        let block_start = align_down(out.len() as u64) as usize;
+        self.log_bytes = out.len() as u64;
+        self.tail = out[block_start..].to_vec();
         self.frames = kept.len();
         Ok(())
     }
@@ -325,9 +385,24 @@ impl RaftFiles {
     }
 }
 
+/// Writes `bytes` at the block-aligned `pos`, the last block zero padded.
+async fn write_padded<F: DiskFile>(file: &F, pos: u64, bytes: &[u8]) -> io::Result<()> {
+    let len = align_up(bytes.len() as u64) as usize;
+    let mut buf = file.alloc_buf(len);
+    buf.bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+    buf.bytes_mut()[bytes.len()..].fill(0);
+    let written = file.write_at(buf, pos).await?;
+    if written != len {
+        return Err(short_write(written, len));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::MemDisk;
+    use futures_lite::future::block_on;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
         Entry {
@@ -338,30 +413,50 @@ mod tests {
         }
     }
 
+    fn open(disk: &MemDisk) -> (RaftFiles<MemDisk>, Loaded) {
+        block_on(RaftFiles::open(disk.clone(), Path::new("/data"))).unwrap()
+    }
+
+    fn log_path() -> PathBuf {
+        Path::new("/data").join(METADATA_DIR).join("raft.log")
+    }
+
+    /// Replaces the whole content of `path` on `disk`, durably.
+    fn put(disk: &MemDisk, path: &Path, bytes: &[u8]) {
+        block_on(async {
+            disk.create_dir_all(path.parent().unwrap()).await.unwrap();
+            crate::io::write_whole_file(disk, path, bytes)
+                .await
+                .unwrap();
+        })
+    }
+
     #[test]
     fn entries_and_hard_state_survive_reopen_and_a_torn_tail_is_cut() {
-        let dir = tempfile::tempdir().unwrap();
+        let disk = MemDisk::new();
         {
-            let (mut files, loaded) = RaftFiles::open(dir.path()).unwrap();
+            let (mut files, loaded) = open(&disk);
             assert!(loaded.entries.is_empty());
-            files
-                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
+            block_on(files.append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")]))
                 .unwrap();
             // Raft overwrote index 3 in a new term.
-            files.append(&[entry(3, 2, b"C")]).unwrap();
+            block_on(files.append(&[entry(3, 2, b"C")])).unwrap();
             let hs = HardState {
                 term: 2,
                 vote: 1,
                 commit: 3,
             };
-            files.save_hard_state(&hs).unwrap();
+            block_on(files.save_hard_state(&hs)).unwrap();
         }
-        let log = dir.path().join(METADATA_DIR).join("raft.log");
-        let mut bytes = fs::read(&log).unwrap();
+        let mut bytes = block_on(crate::io::read_whole_file(&disk, &log_path()))
+            .unwrap()
+            .unwrap();
+        let valid = bytes.len();
         bytes.extend_from_slice(&[0, 0, 0, 9, 1, 2]);
-        fs::write(&log, bytes).unwrap();
-        let (files, loaded) = RaftFiles::open(dir.path()).unwrap();
+        put(&disk, &log_path(), &bytes);
+        let (files, loaded) = open(&disk);
         assert_eq!(files.frames(), 4);
+        assert_eq!(disk.file_len(&log_path()), Some(valid));
         let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
         assert_eq!(store.last_index().unwrap(), 3);
         assert_eq!(store.term(3).unwrap(), 2);
@@ -372,12 +467,56 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_replaces_the_log_prefix() {
-        let dir = tempfile::tempdir().unwrap();
+    fn appends_across_block_boundaries_read_back_whole() {
+        let disk = MemDisk::new();
+        let big = vec![7u8; 3000];
         {
-            let (mut files, _) = RaftFiles::open(dir.path()).unwrap();
-            files
-                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
+            let (mut files, _) = open(&disk);
+            for index in 1..=10 {
+                block_on(files.append(&[entry(index, 1, &big)])).unwrap();
+            }
+        }
+        let (mut files, loaded) = open(&disk);
+        assert_eq!(loaded.entries.len(), 10);
+        block_on(files.append(&[entry(11, 1, b"k")])).unwrap();
+        let (_, loaded) = open(&disk);
+        let indexes: Vec<u64> = loaded.entries.iter().map(|e| e.index).collect();
+        assert_eq!(indexes, (1..=11).collect::<Vec<_>>());
+        assert!(loaded.entries[..10].iter().all(|e| e.data == big));
+    }
+
+    /// A crash keeps exactly what was synced: every append returned before
+    /// the crash survives, whether or not the crash tears what followed.
+    #[test]
+    fn a_crash_loses_exactly_the_unsynced_suffix() {
+        for torn in [None, Some(1), Some(2), Some(3), Some(99)] {
+            let disk = MemDisk::new();
+            let (mut files, _) = open(&disk);
+            block_on(files.append(&[entry(1, 1, b"a"), entry(2, 1, &[2; 5000])])).unwrap();
+            block_on(files.save_hard_state(&HardState {
+                term: 1,
+                vote: 1,
+                commit: 2,
+            }))
+            .unwrap();
+            // The next append's write lands but its sync fails: not durable.
+            disk.faults(|f| f.fail_syncs = 1);
+            assert!(block_on(files.append(&[entry(3, 1, &[3; 6000])])).is_err());
+            disk.crash(torn);
+            let (files, loaded) = open(&disk);
+            let indexes: Vec<u64> = loaded.entries.iter().map(|e| e.index).collect();
+            assert_eq!(indexes, vec![1, 2], "torn {torn:?}");
+            assert_eq!(files.frames(), 2);
+            assert_eq!(loaded.hard_state.unwrap().commit, 2);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_log_prefix() {
+        let disk = MemDisk::new();
+        {
+            let (mut files, _) = open(&disk);
+            block_on(files.append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")]))
                 .unwrap();
             let mut snap = Snapshot::default();
             snap.mut_metadata().index = 2;
@@ -385,26 +524,27 @@ mod tests {
             snap.mut_metadata()
                 .set_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
             snap.data = b"image".to_vec();
-            files.save_snapshot(&snap, &[entry(3, 1, b"c")]).unwrap();
+            block_on(files.save_snapshot(&snap, &[entry(3, 1, b"c")])).unwrap();
             assert_eq!(files.frames(), 1);
+            block_on(files.append(&[entry(4, 1, b"d")])).unwrap();
         }
-        let (_, loaded) = RaftFiles::open(dir.path()).unwrap();
+        disk.crash(None);
+        let (_, loaded) = open(&disk);
         let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
         assert_eq!(store.first_index().unwrap(), 3);
-        assert_eq!(store.last_index().unwrap(), 3);
+        assert_eq!(store.last_index().unwrap(), 4);
         assert_eq!(&store.snapshot(0, 0).unwrap().data[..], b"image");
     }
 
     #[test]
     fn a_log_with_a_gap_stops_at_the_gap_instead_of_panicking() {
-        let dir = tempfile::tempdir().unwrap();
+        let disk = MemDisk::new();
         {
-            let (mut files, _) = RaftFiles::open(dir.path()).unwrap();
-            files
-                .append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(5, 1, b"e")])
+            let (mut files, _) = open(&disk);
+            block_on(files.append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(5, 1, b"e")]))
                 .unwrap();
         }
-        let (_, loaded) = RaftFiles::open(dir.path()).unwrap();
+        let (_, loaded) = open(&disk);
         let store = RaftStore::new(vec![1, 2, 3], loaded).unwrap();
         assert_eq!(store.last_index().unwrap(), 2);
     }
@@ -414,15 +554,32 @@ mod tests {
     /// the controller applied it; the log is refused at open instead.
     #[test]
     fn an_entry_of_an_unknown_type_is_refused_at_open() {
-        let dir = tempfile::tempdir().unwrap();
+        let disk = MemDisk::new();
         {
-            let (mut files, _) = RaftFiles::open(dir.path()).unwrap();
+            let (mut files, _) = open(&disk);
             let mut odd = entry(2, 1, b"b");
             odd.entry_type = 8;
-            files.append(&[entry(1, 1, b"a"), odd]).unwrap();
+            block_on(files.append(&[entry(1, 1, b"a"), odd])).unwrap();
         }
-        let err = RaftFiles::open(dir.path()).err().expect("refused");
+        let err = block_on(RaftFiles::open(disk.clone(), Path::new("/data")))
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("unknown type 8"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_hard_state_is_refused() {
+        let disk = MemDisk::new();
+        open(&disk);
+        put(
+            &disk,
+            &Path::new("/data").join(METADATA_DIR).join("hardstate"),
+            b"\0\0\0\x04junk",
+        );
+        let err = block_on(RaftFiles::open(disk.clone(), Path::new("/data")))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("hardstate is damaged"), "{err}");
     }
 
     #[test]

@@ -346,8 +346,22 @@ impl<D: Disk> Partition<D> {
                 && offset >= state.high_watermark.max(state.isr_join_floor)
                 && offset >= epoch_start)
                 .then(|| {
+                    // On top of an expansion still unanswered in this
+                    // partition epoch: replacing it would drop its follower
+                    // from the maximal ISR while the controller may have
+                    // taken it, and the high watermark could pass that
+                    // follower (found by the simulation, seed 5333).
+                    let pending = state
+                        .isr_proposed
+                        .as_ref()
+                        .filter(|c| c.partition_epoch == state.replica.partition_epoch)
+                        .map_or(&[][..], |c| &c.isr[..]);
                     let mut isr = state.replica.isr.clone();
-                    isr.push(replica);
+                    for id in pending.iter().chain([&replica]) {
+                        if !isr.contains(id) {
+                            isr.push(*id);
+                        }
+                    }
                     IsrChange {
                         isr,
                         leader_epoch: state.replica.leader_epoch,

@@ -29,6 +29,7 @@
 
 mod check;
 pub mod net;
+mod voters;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,15 +41,16 @@ use futures::channel::oneshot;
 use uuid::Uuid;
 
 use crate::clock;
-use crate::cluster::quorum::elections;
-use crate::cluster::records::{apply, MetadataRecord, PartitionChange, Proposer};
+use crate::cluster::quorum::voter::node_id;
+use crate::cluster::records::{MetadataRecord, PartitionChange, Proposer};
 use crate::config::TopicConfig;
 use crate::io::MemDisk;
 use crate::log::CacheBudget;
 use crate::metadata::{BrokerRecord, Catalog, ReplicaSet, TopicMeta};
 use crate::partition::replica::{Divergence, FetchedBatches, IsrChange, ReplicaState};
 use crate::partition::{CommitWait, Partition, PartitionError};
-use net::{Net, NodeId, Rng, CLIENT, CONTROLLER};
+use net::{Net, NodeId, Rng, CLIENT};
+use voters::{Then, Voter, VOTERS};
 
 pub use check::Violation;
 
@@ -65,6 +67,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(20);
 /// would time out) and asked again.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(60);
 const FETCH_MAX_BYTES: usize = 4096;
+/// The producing client's request timeout (request.timeout.ms, scaled).
+const PRODUCE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Steps of the healing phase at the end, without faults.
 const HEAL_STEPS: u32 = 3_000;
 
@@ -75,6 +79,9 @@ pub enum PlantedBug {
     /// which counts it toward the high watermark) before what they appended
     /// is durable.
     FetchBeforeDurable,
+    /// Controller voters acknowledge Raft entries (and vote) before the
+    /// entries are durable, and never sync them.
+    AckBeforeDurable,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +128,7 @@ pub struct Outcome {
 pub async fn run(options: Options) -> Result<Outcome, Violation> {
     let _time = clock::Simulated::start(1_700_000_000_000 + (options.seed % 1_000_000) as i64);
     let mut sim = Sim::new(&options);
+    sim.format().await;
     for step in 0..options.steps {
         sim.step(true).await;
         sim.check(step).await?;
@@ -174,6 +182,15 @@ enum Message {
         incarnation: u64,
         image_version: u64,
     },
+    /// The active controller's answer, with its image when the broker's is
+    /// older.
+    HeartbeatAck(Option<Rc<Catalog>>),
+    /// A voter that does not lead refuses a heartbeat or an ISR change,
+    /// naming the leader it knows.
+    NotController {
+        leader: Option<i32>,
+    },
+    Raft(Box<raft::prelude::Message>),
     Image(Rc<Catalog>),
     Produce {
         request: u64,
@@ -228,6 +245,22 @@ impl Message {
                 format!("heartbeat (image v{image_version})")
             }
             Message::Image(image) => format!("image v{}", image.version),
+            Message::HeartbeatAck(image) => {
+                format!(
+                    "heartbeat ack (image {:?})",
+                    image.as_ref().map(|i| i.version)
+                )
+            }
+            Message::NotController { leader } => format!("not the controller (leader {leader:?})"),
+            Message::Raft(m) => format!(
+                "raft {:?} term {} index {} commit {} entries {}{}",
+                m.get_msg_type(),
+                m.term,
+                m.index,
+                m.commit,
+                m.entries.len(),
+                if m.reject { " rejected" } else { "" }
+            ),
             Message::Produce {
                 request, partition, ..
             } => format!("produce #{request} to p{partition}"),
@@ -258,6 +291,34 @@ struct Process {
     /// (the controller client gives up after `REQUEST_TIMEOUT`).
     isr_pending: BTreeMap<i32, (Duration, IsrChange)>,
     last_heartbeat: Duration,
+    /// Whether the last heartbeat got an answer.
+    heartbeat_answered: bool,
+    /// The voter this broker believes leads (`ControllerClient`'s hint),
+    /// else the next voter to try.
+    controller_hint: Option<i32>,
+    next_voter: usize,
+    /// The controller voter of brokers 1 to 3 (combined mode).
+    voter: Option<Voter>,
+}
+
+impl Process {
+    /// The voter the next controller call goes to.
+    fn controller(&self) -> i32 {
+        self.controller_hint
+            .unwrap_or(VOTERS[self.next_voter % VOTERS.len()])
+    }
+
+    /// A call went unanswered or was refused without a hint: try the next
+    /// voter (`ControllerClient`).
+    fn next_controller(&mut self, hint: Option<i32>) {
+        match hint {
+            Some(leader) => self.controller_hint = Some(leader),
+            None => {
+                self.controller_hint = None;
+                self.next_voter += 1;
+            }
+        }
+    }
 }
 
 struct Node {
@@ -268,51 +329,12 @@ struct Node {
     down_until: Duration,
 }
 
-struct Controller {
-    image: Catalog,
-    /// The last heartbeat of each broker.
-    seen: BTreeMap<i32, Duration>,
-    index: u64,
-    /// Every committed record, in order.
-    log: Vec<MetadataRecord>,
-}
-
-impl Controller {
-    fn propose(&mut self, record: MetadataRecord) -> bool {
-        self.index += 1;
-        let applied = apply(&mut self.image, &record, self.index).is_ok();
-        if applied {
-            self.log.push(record);
-        }
-        applied
-    }
-
-    /// `cluster::quorum`'s fence: the broker leads nothing, and leaves
-    /// ISRs (the last member stays).
-    fn fence(&mut self, id: i32) {
-        self.propose(MetadataRecord::FenceBroker { id });
-        let changes = elections(&self.image, false, |set| {
-            set.leader == id || set.isr.contains(&id)
-        });
-        if !changes.is_empty() {
-            self.propose(MetadataRecord::Partitions(changes));
-        }
-    }
-
-    fn elect_leaderless(&mut self) {
-        let changes = elections(&self.image, false, |set| set.leader == -1);
-        if !changes.is_empty() {
-            self.propose(MetadataRecord::Partitions(changes));
-        }
-    }
-}
-
 /// The client's view: what it produced and what was acknowledged.
 #[derive(Default)]
 struct Client {
     next_request: u64,
-    /// Request id -> (partition, batch CRC).
-    outstanding: BTreeMap<u64, (i32, u32)>,
+    /// Request id -> (partition, batch CRC, when it was sent).
+    outstanding: BTreeMap<u64, (i32, u32, Duration)>,
 }
 
 struct Sim {
@@ -321,7 +343,20 @@ struct Sim {
     bug: Option<PlantedBug>,
     now: Duration,
     nodes: Vec<Node>,
-    controller: Controller,
+    /// The cluster's first image (the topic's creation), which the voters
+    /// are formatted with; replica lists never change after it.
+    initial: Catalog,
+    /// The newest image any voter applied (images are committed prefixes
+    /// of one log), as clients and the checks see the controller.
+    latest: Rc<Catalog>,
+    /// Every committed controller entry any voter applied: index -> (term,
+    /// CRC of its data). Raft's safety: one entry per index, ever.
+    committed_entries: BTreeMap<u64, (u64, u32)>,
+    /// A digest of the image each index produced on the voter that applied
+    /// it first.
+    images_at: BTreeMap<u64, u32>,
+    /// A broken controller invariant found while a voter applied entries.
+    voter_violation: Option<String>,
     net: Net<Message>,
     client: Client,
     partitions: i32,
@@ -387,12 +422,11 @@ impl Sim {
             bug: options.bug,
             now: Duration::ZERO,
             nodes,
-            controller: Controller {
-                image,
-                seen: BTreeMap::new(),
-                index: 1,
-                log: Vec::new(),
-            },
+            latest: Rc::new(image.clone()),
+            initial: image,
+            committed_entries: BTreeMap::new(),
+            images_at: BTreeMap::new(),
+            voter_violation: None,
             net,
             client: Client::default(),
             partitions,
@@ -403,6 +437,13 @@ impl Sim {
                 partitions: partitions as usize,
                 ..Outcome::default()
             },
+        }
+    }
+
+    /// Formats the voters' disks with the first image.
+    async fn format(&mut self) {
+        for node in self.nodes.iter().filter(|n| VOTERS.contains(&n.id)) {
+            voters::format(&node.disk, &data_dir(node.id), &self.initial).await;
         }
     }
 
@@ -433,7 +474,10 @@ impl Sim {
             self.trace(|| format!("{from} -> {to} delivered: {}", message.describe()));
             self.deliver(from, to, message).await;
         }
-        self.controller_duties();
+        for i in 0..self.nodes.len() {
+            self.voter_duties(i).await;
+        }
+        self.publish();
         for i in 0..self.nodes.len() {
             self.broker_duties(i).await;
         }
@@ -466,6 +510,8 @@ impl Sim {
         if self.rng.chance(1_000) {
             let a = self.rng.below(self.nodes.len() as u64 + 1) as i32;
             let b = 1 + self.rng.below(self.nodes.len() as u64) as i32;
+            // 0 stands for the client.
+            let a = if a == 0 { CLIENT } else { a };
             if a != b {
                 self.trace(|| format!("link {a} - {b} cut"));
                 self.net.cut_link(a, b);
@@ -519,8 +565,7 @@ impl Sim {
         let node = &mut self.nodes[i];
         let id = node.id;
         let mut partitions = BTreeMap::new();
-        let image = &self.controller.image;
-        let topic = &image.topics[TOPIC];
+        let topic = &self.initial.topics[TOPIC];
         for p in 0..self.partitions {
             if !topic.replicas[p as usize].replicas.contains(&id) {
                 continue;
@@ -552,6 +597,18 @@ impl Sim {
                 }
             }
         }
+        let voter = if VOTERS.contains(&id) {
+            match Voter::open(id, &node.disk, &data_dir(id)).await {
+                Ok(voter) => Some(voter),
+                Err(_) => {
+                    // As a failed partition open: down a moment more.
+                    node.down_until = self.now + Duration::from_millis(50);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let incarnation = self.rng.next_u64();
         node.process = Some(Process {
             incarnation,
@@ -563,55 +620,127 @@ impl Sim {
             produces: Vec::new(),
             isr_pending: BTreeMap::new(),
             last_heartbeat: Duration::ZERO,
+            heartbeat_answered: true,
+            controller_hint: None,
+            next_voter: self.rng.below(VOTERS.len() as u64) as usize,
+            voter,
         });
         self.checker.restarted(id);
         self.trace(|| format!("broker {id} starts"));
     }
 
-    fn controller_duties(&mut self) {
-        let silent: Vec<i32> = self
-            .controller
-            .image
-            .brokers
-            .iter()
-            .filter(|(_, b)| !b.fenced)
-            .map(|(id, _)| *id)
-            .filter(|id| {
-                self.controller
-                    .seen
-                    .get(id)
-                    .is_none_or(|t| self.now.saturating_sub(*t) > SESSION_TIMEOUT)
-            })
-            .collect();
-        for id in silent {
-            self.controller.fence(id);
+    /// One step of the voter on node `i`, if it runs one: Raft's tick, the
+    /// active controller's session check, Raft's readies, and what the
+    /// applied entries complete.
+    async fn voter_duties(&mut self, i: usize) {
+        let (id, now) = (self.nodes[i].id, self.now);
+        let bug = self.bug == Some(PlantedBug::AckBeforeDurable);
+        let Some(voter) = self.nodes[i]
+            .process
+            .as_mut()
+            .and_then(|p| p.voter.as_mut())
+        else {
+            return;
+        };
+        voter.tick(now);
+        voter.check_sessions(now, SESSION_TIMEOUT);
+        let mut out = Vec::new();
+        let driven = voter.drive(bug, &mut |m| out.push(m)).await;
+        for message in out {
+            self.send(id, node_id(message.to), Message::Raft(Box::new(message)));
         }
-        self.publish();
+        match driven {
+            Err(voters::Stopped(why)) => {
+                // The real quorum shuts its process down; an operator
+                // starts it again.
+                self.trace(|| format!("voter {id} stops: {why}"));
+                self.crash(i, None, Duration::from_millis(100));
+            }
+            Ok(done) => {
+                for finished in done {
+                    self.voter_finished(i, finished);
+                }
+            }
+        }
     }
 
-    /// Sends the image to brokers that have an older one (in the cluster,
-    /// brokers fetch it from the controller's log).
+    /// Checks what voter `i` applied against what the others applied, and
+    /// runs what follows its own applied proposals.
+    fn voter_finished(&mut self, i: usize, finished: crate::cluster::quorum::voter::Finished) {
+        let id = self.nodes[i].id;
+        for entry in &finished.committed {
+            let this = (entry.term, crc32c::crc32c(&entry.data));
+            let first = *self.committed_entries.entry(entry.index).or_insert(this);
+            if first != this && self.voter_violation.is_none() {
+                self.voter_violation = Some(format!(
+                    "controller entry {} committed as (term, crc) {first:?} and on voter {id} as {this:?}",
+                    entry.index
+                ));
+            }
+        }
+        if let Some(image) = &finished.image {
+            let digest = voters::image_digest(image);
+            let first = *self.images_at.entry(image.version).or_insert(digest);
+            if first != digest && self.voter_violation.is_none() {
+                self.voter_violation = Some(format!(
+                    "voter {id}'s image at index {} differs from another voter's",
+                    image.version
+                ));
+            }
+            if image.version > self.latest.version {
+                self.latest = image.clone();
+            }
+        }
+        for (proposal, result) in finished.applied {
+            let voter = process_of(&mut self.nodes[i])
+                .voter
+                .as_mut()
+                .expect("a voter");
+            let Some(then) = voter.applied(proposal) else {
+                continue;
+            };
+            let what = format!("voter {id}: applied {then:?}: {result:?}");
+            let outcome = voter.follow_up(then, &result);
+            self.trace(|| what);
+            if let Some((broker, partition, change, applied)) = outcome {
+                let done = Message::AlterIsrDone {
+                    partition,
+                    change,
+                    applied,
+                };
+                self.send(id, broker, done);
+            }
+        }
+    }
+
+    /// Sends running voters' images to brokers that have an older one (in
+    /// the cluster, brokers fetch it from a controller).
     fn publish(&mut self) {
-        if self.checker.image_changed(&self.controller.image) {
+        if self.checker.image_changed(&self.latest) {
             self.stats.leader_changes += 1;
         }
-        let image = Rc::new(self.controller.image.clone());
-        for i in 0..self.nodes.len() {
-            let (id, behind) = match &self.nodes[i].process {
-                Some(p) => (self.nodes[i].id, p.image_version < image.version),
+        for v in 0..self.nodes.len() {
+            let image = match self.nodes[v]
+                .process
+                .as_ref()
+                .and_then(|p| p.voter.as_ref())
+            {
+                Some(voter) => voter.core.image(),
                 None => continue,
             };
-            if behind && self.rng.chance(100_000) {
-                self.send(CONTROLLER, id, Message::Image(image.clone()));
+            for i in 0..self.nodes.len() {
+                let (id, behind) = match &self.nodes[i].process {
+                    Some(p) => (self.nodes[i].id, p.image_version < image.version),
+                    None => continue,
+                };
+                if behind && self.rng.chance(34_000) {
+                    self.send(self.nodes[v].id, id, Message::Image(image.clone()));
+                }
             }
         }
     }
 
     async fn deliver(&mut self, from: NodeId, to: NodeId, message: Message) {
-        if to == CONTROLLER {
-            self.controller_receive(from, message);
-            return;
-        }
         if to == CLIENT {
             self.client_receive(message);
             return;
@@ -734,9 +863,21 @@ impl Sim {
                     ),
                 }
             }
-            Message::Heartbeat { .. } | Message::AlterIsr { .. } | Message::ProduceReply { .. } => {
-                unreachable!("sent to the controller or the client only")
+            message @ (Message::Heartbeat { .. } | Message::AlterIsr { .. } | Message::Raft(_)) => {
+                self.voter_receive(i, from, message)
             }
+            Message::HeartbeatAck(image) => {
+                process_of(&mut self.nodes[i]).heartbeat_answered = true;
+                if let Some(image) = image {
+                    self.apply_image(i, &image).await;
+                }
+            }
+            Message::NotController { leader } => {
+                let process = process_of(&mut self.nodes[i]);
+                process.heartbeat_answered = true;
+                process.next_controller(leader.filter(|l| *l != from));
+            }
+            Message::ProduceReply { .. } => unreachable!("sent to the client only"),
         }
     }
 
@@ -802,43 +943,62 @@ impl Sim {
         let process = self.nodes[i].process.as_mut().expect("up");
         process.isr_pending.insert(partition, (now, change.clone()));
         let incarnation = process.incarnation;
+        let controller = process.controller();
         let alter = Message::AlterIsr {
             partition,
             change,
             incarnation,
         };
-        self.send(id, CONTROLLER, alter);
+        self.send(id, controller, alter);
     }
 
-    fn controller_receive(&mut self, from: NodeId, message: Message) {
-        match message {
+    /// A message to the voter on node `i` (none: the broker is not a
+    /// voter and ignores it, as a broker without a controller listener).
+    fn voter_receive(&mut self, i: usize, from: NodeId, message: Message) {
+        let (id, now) = (self.nodes[i].id, self.now);
+        let Some(voter) = process_of(&mut self.nodes[i]).voter.as_mut() else {
+            return;
+        };
+        let reply = match message {
+            Message::Raft(message) => {
+                // raft-rs asserts its own invariants by panicking (a commit
+                // index past this voter's log: what it acknowledged is not
+                // there); the simulation reports that as a violation.
+                let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    voter.core.step(*message)
+                }));
+                if let Err(panic) = step {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    self.voter_violation.get_or_insert(format!(
+                        "voter {id}: raft-rs refused a message from voter {from}: {what}"
+                    ));
+                }
+                return;
+            }
             Message::Heartbeat {
                 incarnation,
                 image_version,
             } => {
-                self.controller.seen.insert(from, self.now);
-                let known = self.controller.image.brokers.get(&from).cloned();
-                let incarnation = Uuid::from_u64_pair(incarnation, 0);
-                let same_process = known.as_ref().is_some_and(|k| k.incarnation == incarnation);
-                if !same_process {
-                    self.controller.propose(MetadataRecord::RegisterBroker {
-                        id: from,
-                        broker: BrokerRecord {
-                            host: "sim".into(),
-                            port: from as u16,
-                            incarnation,
-                            fenced: false,
-                        },
-                    });
-                    self.controller.elect_leaderless();
-                } else if known.is_some_and(|k| k.fenced) {
-                    self.controller
-                        .propose(MetadataRecord::UnfenceBroker { id: from });
-                    self.controller.elect_leaderless();
-                }
-                if image_version < self.controller.image.version {
-                    let image = Rc::new(self.controller.image.clone());
-                    self.send(CONTROLLER, from, Message::Image(image));
+                let record = MetadataRecord::RegisterBroker {
+                    id: from,
+                    broker: BrokerRecord {
+                        host: "sim".into(),
+                        port: from as u16,
+                        incarnation: Uuid::from_u64_pair(incarnation, 0),
+                        fenced: false,
+                    },
+                };
+                if voter.heartbeat(now, from, record) {
+                    let image = voter.core.image();
+                    Message::HeartbeatAck((image_version < image.version).then_some(image))
+                } else {
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
                 }
             }
             Message::AlterIsr {
@@ -846,12 +1006,15 @@ impl Sim {
                 change,
                 incarnation,
             } => {
-                let change_incarnation = Uuid::from_u64_pair(incarnation, 0);
+                let image = voter.core.image();
                 // `server::catalog::alter_isr`, then the controller's check
                 // of the partition epoch.
-                let set = &self.controller.image.topics[TOPIC].replicas[partition as usize];
-                let mut applied = false;
-                if set.leader == from
+                let set = &image.topics[TOPIC].replicas[partition as usize];
+                if !voter.core.is_leader() {
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
+                } else if set.leader == from
                     && set.leader_epoch == change.leader_epoch
                     && set.partition_epoch == change.partition_epoch
                 {
@@ -866,20 +1029,31 @@ impl Sim {
                         expect_partition_epoch: Some(change.partition_epoch),
                         proposer: Some(Proposer {
                             broker: from,
-                            incarnation: change_incarnation,
+                            incarnation: Uuid::from_u64_pair(incarnation, 0),
                         }),
                     }]);
-                    applied = self.controller.propose(record);
+                    let then = Then::IsrDone {
+                        broker: from,
+                        partition,
+                        change,
+                    };
+                    if voter.propose(&record, then) {
+                        return;
+                    }
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
+                } else {
+                    Message::AlterIsrDone {
+                        partition,
+                        change,
+                        applied: false,
+                    }
                 }
-                let done = Message::AlterIsrDone {
-                    partition,
-                    change,
-                    applied,
-                };
-                self.send(CONTROLLER, from, done);
             }
-            _ => unreachable!("brokers send the controller heartbeats and ISR changes"),
-        }
+            _ => unreachable!("voters get Raft messages, heartbeats and ISR changes"),
+        };
+        self.send(id, from, reply);
     }
 
     async fn broker_duties(&mut self, i: usize) {
@@ -890,11 +1064,16 @@ impl Sim {
         };
         if now.saturating_sub(process.last_heartbeat) >= HEARTBEAT_EVERY {
             process.last_heartbeat = now;
+            if !process.heartbeat_answered {
+                process.next_controller(None);
+            }
+            process.heartbeat_answered = false;
             let heartbeat = Message::Heartbeat {
                 incarnation: process.incarnation,
                 image_version: process.image_version,
             };
-            self.send(id, CONTROLLER, heartbeat);
+            let controller = process.controller();
+            self.send(id, controller, heartbeat);
         }
         let partitions: Vec<(i32, Rc<Partition<MemDisk>>)> = self.nodes[i]
             .process
@@ -1122,12 +1301,19 @@ impl Sim {
 
     fn client_duties(&mut self, faults: bool) {
         let rate = if faults { 150_000 } else { 50_000 };
+        // A producer gives up on a request after its timeout (the
+        // leader that held it may have crashed, or the answer was lost):
+        // its record may still be in the log, but it is not acknowledged.
+        let now = self.now;
+        self.client
+            .outstanding
+            .retain(|_, (_, _, sent)| now.saturating_sub(*sent) < PRODUCE_TIMEOUT);
         if !self.rng.chance(rate) || self.client.outstanding.len() >= 64 {
             return;
         }
         let p = self.rng.below(self.partitions as u64) as i32;
         // The client's metadata: the controller's image, as of a moment ago.
-        let leader = self.controller.image.topics[TOPIC].replicas[p as usize].leader;
+        let leader = self.latest.topics[TOPIC].replicas[p as usize].leader;
         if leader < 1 {
             return;
         }
@@ -1139,7 +1325,7 @@ impl Sim {
         let crc = crate::protocol::batch::BatchHeader::parse(&batch)
             .map(|h| h.crc)
             .expect("a batch the simulation built");
-        self.client.outstanding.insert(request, (p, crc));
+        self.client.outstanding.insert(request, (p, crc, now));
         self.stats.produced += 1;
         self.send(
             CLIENT,
@@ -1156,7 +1342,7 @@ impl Sim {
         let Message::ProduceReply { request, result } = message else {
             unreachable!("the client only gets produce answers");
         };
-        let Some((p, crc)) = self.client.outstanding.remove(&request) else {
+        let Some((p, crc, _)) = self.client.outstanding.remove(&request) else {
             return;
         };
         if let Ok(offset) = result {
@@ -1166,8 +1352,19 @@ impl Sim {
     }
 
     async fn check(&mut self, step: u32) -> Result<(), Violation> {
+        if let Some(what) = self
+            .voter_violation
+            .take()
+            .or_else(|| self.voters_committed())
+        {
+            return Err(Violation {
+                step,
+                what,
+                seed_state: self.describe(),
+            });
+        }
         let views = self.views().await;
-        let image = self.controller.image.clone();
+        let image = self.latest.clone();
         self.checker
             .step(step, &image, &views)
             .await
@@ -1179,11 +1376,29 @@ impl Sim {
 
     async fn final_check(&mut self) -> Result<(), Violation> {
         let views = self.views().await;
-        let image = self.controller.image.clone();
+        let image = self.latest.clone();
         self.checker.at_end(&image, &views).await.map_err(|mut v| {
             v.seed_state = self.describe();
             v
         })
+    }
+
+    /// A running voter's committed index never goes back.
+    fn voters_committed(&mut self) -> Option<String> {
+        for node in &mut self.nodes {
+            let Some(voter) = node.process.as_mut().and_then(|p| p.voter.as_mut()) else {
+                continue;
+            };
+            let now = voter.core.committed();
+            if now < voter.committed {
+                return Some(format!(
+                    "voter {}'s committed index went back from {} to {now}",
+                    node.id, voter.committed
+                ));
+            }
+            voter.committed = now;
+        }
+        None
     }
 
     /// Every running replica's state, for the checks.
@@ -1202,14 +1417,24 @@ impl Sim {
 
     fn describe(&self) -> String {
         let mut text = format!(
-            "t={:?} controller image v{}:\n",
-            self.now, self.controller.image.version
+            "t={:?} newest controller image v{}:\n",
+            self.now, self.latest.version
         );
-        for (p, set) in self.controller.image.topics[TOPIC]
-            .replicas
-            .iter()
-            .enumerate()
-        {
+        for node in &self.nodes {
+            if let Some(voter) = node.process.as_ref().and_then(|p| p.voter.as_ref()) {
+                let raft = &voter.core.raft().raft;
+                text.push_str(&format!(
+                    "  voter {}: {:?} term {} last {} committed {} image v{}\n",
+                    node.id,
+                    raft.state,
+                    raft.term,
+                    raft.raft_log.last_index(),
+                    raft.raft_log.committed,
+                    voter.core.image().version
+                ));
+            }
+        }
+        for (p, set) in self.latest.topics[TOPIC].replicas.iter().enumerate() {
             text.push_str(&format!("  partition {p}: {set:?}\n"));
         }
         for node in &self.nodes {
@@ -1236,10 +1461,10 @@ impl Sim {
     fn outcome(&self) -> Outcome {
         let mut outcome = self.stats.clone();
         let mut digest = self.checker.digest();
-        for record in &self.controller.log {
+        for (index, (term, crc)) in &self.committed_entries {
             digest = digest
                 .wrapping_mul(0x100_0000_01b3)
-                .wrapping_add(format!("{record:?}").len() as u64);
+                .wrapping_add(index ^ term ^ u64::from(*crc));
         }
         outcome.digest = digest ^ self.stats.messages;
         outcome

@@ -333,10 +333,13 @@ fn controller_files(dir: &Path, out: &mut Out) {
     }
     out.put("controller", &seed);
     // The image and the records, decoded, for the record mode.
-    let Some(data_dir) = dir.parent() else {
-        return;
-    };
-    let Ok((_, loaded)) = corelog::cluster::store::RaftFiles::open(data_dir) else {
+    let present = |name: &str| fs::read(dir.join(name)).ok();
+    let (hard_state, snapshot) = (present("hardstate"), present("snapshot"));
+    let Ok((loaded, _)) = corelog::cluster::store::decode_files(
+        &read("raft.log"),
+        hard_state.as_deref(),
+        snapshot.as_deref(),
+    ) else {
         return;
     };
     let image = loaded

@@ -199,8 +199,9 @@ const _: () = assert!(CONTROLLER_READ_CHUNK_BYTES <= CONTROLLER_FRAME_BYTES_MAX)
 const _: () = assert!(CONTROLLER_FRAME_BYTES_MAX as u64 <= CONTROLLER_LOG_BYTES_MAX);
 
 // ---------------------------------------------------------------------------
-// Connections and request memory (server/connection.rs, config keys of the
-// same Kafka names).
+// Connections and request memory (server/connection/: frames are read in
+// reader.rs, the shard's request memory and memory trim are in shard.rs;
+// config keys of the same Kafka names).
 
 /// Kafka's default `socket.request.max.bytes`. The config may lower the
 /// frame bound below `FRAME_BYTES_MAX`, never raise it past it.

@@ -50,31 +50,21 @@ const READIES_PER_STEP_MAX: usize = 16;
 pub enum Then {
     /// A broker was registered or unfenced: elect leaders for leaderless
     /// partitions (`Quorum::elect_leaderless`).
-    ElectLeaderless {
-        broker: i32,
-    },
+    ElectLeaderless { broker: i32 },
     /// A broker was fenced: move its leaderships and ISR places
     /// (`Quorum::fence`).
-    MoveAwayFrom {
-        broker: i32,
-    },
+    MoveAwayFrom { broker: i32 },
     /// The elections after a fence: the next fence may start (or, refused
     /// as conflicting, they are recomputed: attempt `attempt`).
-    Fenced {
-        broker: i32,
-        attempt: u32,
-    },
+    Fenced { broker: i32, attempt: u32 },
     /// Elections of leaderless partitions, attempt `attempt`.
-    Leaderless {
-        attempt: u32,
-    },
+    Leaderless { attempt: u32 },
     /// An ISR change asked for by `broker`: tell it the outcome.
     IsrDone {
         broker: i32,
         partition: i32,
         change: IsrChange,
     },
-    Nothing,
 }
 
 /// A ready's writes: a received snapshot, entries, hard state.
@@ -425,7 +415,6 @@ impl Voter {
                 partition,
                 change,
             } => Some((broker, partition, change, result.is_ok())),
-            Then::Nothing => None,
         }
     }
 }

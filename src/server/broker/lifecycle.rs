@@ -1,0 +1,488 @@
+//! The life cycle of one shard's broker: joining the mesh, preparing the
+//! data directory, building the [`Broker`] and opening its partitions,
+//! joining the cluster (shard 0), listening and accepting connections, the
+//! background loops (housekeeping, memory trim) and the clean shutdown that
+//! flushes and closes every log. The broker's state and what it answers
+//! live in the parent module.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+use glommio::{Latency, Shares, TaskQueueHandle};
+
+use super::{Broker, Roles, ShardMesh, Stats};
+use crate::cluster::node::ClusterNode;
+use crate::config::Config;
+use crate::limits;
+use crate::log::CacheBudget;
+use crate::metadata::Catalog;
+use crate::partition::commit::Committer;
+use crate::partition::{now_ms, Partition};
+use crate::server::catalog::CatalogOwner;
+use crate::server::connection;
+use crate::shard::mesh::{self, HostReady, Mesh};
+use crate::shard::shutdown;
+use crate::shard::watch::{ShardWatch, Watch};
+
+/// Why a shard could not start serving. The services below the broker
+/// (cluster, groups) still report their failures as text; they are carried
+/// as they come.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardStartError {
+    #[error("data directory {} is not usable: {source}", dir.display())]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot join the cluster: {0}")]
+    JoinCluster(#[from] crate::cluster::node::JoinError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+}
+/// The life of one shard: join the mesh, open partitions, listen, serve until
+/// shutdown, then flush and close. Each phase is recorded in `watch`, so the
+/// supervisor can name the phase of a shard that overruns the start bound.
+pub async fn run_shard(
+    config: Config,
+    catalog: Catalog,
+    mesh_builder: mesh::Builder<Broker>,
+    watch: Arc<Watch>,
+    me: Arc<ShardWatch>,
+) -> Result<(), ShardStartError> {
+    let executor = glommio::executor();
+    // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
+    // reads, and the task its nudges wake.
+    glommio::spawn_local(me.clone().keep_awake()).detach();
+    glommio::spawn_local(me.clone().heartbeat()).detach();
+    // Not Latency::Matters: that makes glommio arm and cancel a latency
+    // timer on every reactor turn (two more io_uring operations each time),
+    // which cost about 0.1 core and 0.1 ms of median produce latency at
+    // 5,000 requests/s (tuning/README.md). Requests still win over the
+    // background queue by shares, and background work yields within the
+    // preempt timer (tuning `preempt_timer_ms`).
+    let requests =
+        executor.create_task_queue(Shares::Static(1000), Latency::NotImportant, "requests");
+    let background =
+        executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "background");
+    let broker_slot: Rc<OnceCell<Rc<Broker>>> = Rc::new(OnceCell::new());
+    let slot = broker_slot.clone();
+    // A peer may call while this shard is still preparing its disk (shard 0
+    // joins the cluster and broadcasts the catalog while the others start):
+    // its call waits for the broker, or for the stop that ends a start that
+    // never completes.
+    let host: HostReady<Broker> = Rc::new(move || {
+        let slot = slot.clone();
+        Box::pin(async move {
+            loop {
+                if let Some(broker) = slot.get() {
+                    return Some(broker.clone());
+                }
+                if shutdown::requested() {
+                    return None;
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    });
+    me.enter("joining the mesh");
+    // The join waits for every shard; one that never comes (its executor
+    // could not start) must not keep this one from stopping.
+    let joined = futures::future::select(
+        Box::pin(Mesh::join(mesh_builder, requests, host)),
+        Box::pin(async {
+            while !shutdown::requested() {
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }),
+    )
+    .await;
+    let mesh = match joined {
+        futures::future::Either::Left((mesh, _)) => mesh,
+        // Asked to stop (a signal, or another shard's failure, which that
+        // shard reports): nothing was opened yet.
+        futures::future::Either::Right(_) => {
+            me.set_started();
+            me.enter("stopped while joining the mesh");
+            return Ok(());
+        }
+    };
+    let shard = mesh.shard();
+    let started = match start(
+        &config,
+        catalog,
+        mesh,
+        background,
+        requests,
+        &broker_slot,
+        &me,
+    )
+    .await
+    {
+        // Shard 0 joins the cluster before any shard listens, so the first
+        // Metadata a client gets already lists this broker.
+        Ok(broker) if shard.0 == 0 && config.cluster.has_quorum() => {
+            me.enter("joining the cluster");
+            match ClusterNode::start(&config, broker.clone()).await {
+                Ok(node) => {
+                    let _ = broker.cluster.set(node);
+                    Ok(broker)
+                }
+                Err(e) => Err(ShardStartError::JoinCluster(e)),
+            }
+        }
+        other => other,
+    };
+    // Every shard reports, even one that failed, so the others stop
+    // waiting; the supervisor bounds the whole start.
+    if let Err(e) = &started {
+        log::error!("shard {shard} failed to start: {e}");
+        shutdown::request();
+    }
+    me.enter("waiting for the other shards");
+    wait_for_all_shards(&watch, &me).await;
+    let broker = started?;
+    if shutdown::requested() {
+        me.enter("stopping before it served");
+        shutdown(&broker).await;
+        return Ok(());
+    }
+
+    // Listen only once every shard serves: a connection accepted earlier
+    // would wait on a shard that is still opening its partitions.
+    me.enter("binding the listener");
+    let listener = match TcpListener::bind(config.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            shutdown::request();
+            return Err(ShardStartError::Listen {
+                addr: config.listen,
+                source: e,
+            });
+        }
+    };
+    if shard.0 == 0 {
+        eprintln!(
+            "corelog: serving Kafka on {} with {} shards, data in {}",
+            config.listen,
+            broker.mesh().shard_count(),
+            config.data_dir.display()
+        );
+    }
+    me.enter("serving");
+    let accepting =
+        glommio::spawn_local_into(accept_loop(broker.clone(), listener, requests), requests)
+            .expect("task queue exists");
+    let housekeeping = glommio::spawn_local_into(housekeep_loop(broker.clone()), background)
+        .expect("task queue exists");
+    let group_sweep =
+        glommio::spawn_local_into(crate::group::sweep_loop(broker.clone()), background)
+            .expect("task queue exists");
+    let isr_check = glommio::spawn_local_into(
+        crate::replication::isr_shrink_loop(broker.clone()),
+        background,
+    )
+    .expect("task queue exists");
+    let upkeep = {
+        let defaults = &broker.config.broker;
+        let upkeep = crate::partition::scrub::Upkeep {
+            scrub_bytes_per_second: defaults.log_scrub_io_max_bytes_per_second,
+            scrub_interval_ms: defaults.log_scrub_interval_ms,
+            reserve_dir: (shard.0 == 0).then(|| config.data_dir.clone()),
+        };
+        let owner = broker.clone();
+        glommio::spawn_local_into(
+            crate::partition::scrub::upkeep_loop(move || owner.local_partitions(), upkeep),
+            background,
+        )
+        .expect("task queue exists")
+    };
+    while !shutdown::requested() {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    me.enter("shutting down");
+    drop(accepting);
+    drop(housekeeping);
+    drop(group_sweep);
+    drop(isr_check);
+    drop(upkeep);
+    shutdown(&broker).await;
+    me.enter("stopped");
+    Ok(())
+}
+
+/// Counts this shard as started and waits for the others (or for a stop).
+/// The supervisor bounds the wait: a shard that never starts ends the
+/// process, so this needs no deadline of its own.
+async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) {
+    me.set_started();
+    while watch.started() < watch.shards().len() && !shutdown::requested() {
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+    log::debug!("shard {}: all shards started", me.index());
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    config: &Config,
+    catalog: Catalog,
+    mesh: Rc<ShardMesh>,
+    background: TaskQueueHandle,
+    requests: TaskQueueHandle,
+    slot: &OnceCell<Rc<Broker>>,
+    me: &ShardWatch,
+) -> Result<Rc<Broker>, ShardStartError> {
+    me.enter("preparing the data directory");
+    crate::io::prepare_disk(&config.data_dir)
+        .await
+        .map_err(|source| ShardStartError::DataDir {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
+    let shard = mesh.shard();
+    let broker = Rc::new(Broker {
+        config: config.clone(),
+        owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
+        cluster: OnceCell::new(),
+        mesh: OnceCell::from(mesh),
+        catalog: RefCell::new(Rc::new(Catalog {
+            topics: Default::default(),
+            ..catalog.clone()
+        })),
+        partitions: RefCell::new(HashMap::new()),
+        offline: RefCell::new(HashMap::new()),
+        committer: Committer::start(requests, config.tuning.group_commit_window()),
+        cache_budget: CacheBudget::new(
+            config.tuning.shard_memory_bytes,
+            config.tuning.fetch_read_ahead_bytes,
+        ),
+        stats: Stats::default(),
+        groups: crate::group::GroupCoordinator::new(),
+        background,
+        requests,
+        replication: Default::default(),
+    });
+    let _ = slot.set(broker.clone());
+    if shutdown::requested() {
+        return Ok(broker);
+    }
+    me.enter("opening partitions");
+    // In a cluster the stored catalog may be older than the controller's
+    // image (this broker was down meanwhile): leading from it could count
+    // an ISR the previous process proposed and the controller changed
+    // since. Roles come with the first image that holds this process's
+    // registration (`cluster::node`), as a Kafka broker stays fenced until
+    // it has caught up with the metadata log.
+    let roles = if config.cluster.has_quorum() {
+        Roles::NotYet
+    } else {
+        Roles::FromCatalog
+    };
+    broker.apply_catalog(Rc::new(catalog), roles).await;
+    if shutdown::requested() {
+        return Ok(broker);
+    }
+    me.enter("loading consumer groups");
+    crate::group::GroupCoordinator::load(&broker).await;
+    Ok(broker)
+}
+
+/// Accepts this shard's connections, refusing those past
+/// `max.connections` / `max.connections.per.ip`, and hands freed memory back
+/// to the kernel now and then (see `memory_trim_loop`).
+async fn accept_loop(broker: Rc<Broker>, listener: TcpListener, requests: TaskQueueHandle) {
+    let shard = Rc::new(connection::ShardConnections::new(&broker));
+    let accepting = async {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => accept(&broker, &shard, stream, requests),
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    // Out of file descriptors and the like: do not spin.
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    futures_lite::future::zip(accepting, memory_trim_loop(&broker, &shard)).await;
+}
+
+/// Admits one accepted connection and starts serving it, or closes it at
+/// once (counted, logged at most once a second per shard) when it is one
+/// too many.
+fn accept(
+    broker: &Rc<Broker>,
+    shard: &Rc<connection::ShardConnections>,
+    stream: glommio::net::TcpStream,
+    requests: TaskQueueHandle,
+) {
+    broker
+        .stats
+        .connections
+        .set(broker.stats.connections.get() + 1);
+    let Ok(peer) = stream.peer_addr() else {
+        // Reset before we looked at it: nothing to serve.
+        return;
+    };
+    let config = &broker.config.broker;
+    let admitted = connection::ConnectionSlot::admit(
+        peer.ip(),
+        config.max_connections.max(0) as usize,
+        config.max_connections_for(peer.ip()),
+    );
+    let slot = match admitted {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            broker.stats.connections_refused.bump();
+            thread_local! {
+                static LAST_LOGGED: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+            }
+            let now = std::time::Instant::now();
+            let log_now = LAST_LOGGED.with(|last| {
+                let due = last
+                    .get()
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+                if due {
+                    last.set(Some(now));
+                }
+                due
+            });
+            if log_now {
+                log::warn!(
+                    "refusing connection from {peer}: {refusal} ({} refused on shard {} so far)",
+                    broker.stats.connections_refused.get(),
+                    broker.shard()
+                );
+            }
+            // Dropping the stream closes it: the client sees a clean close.
+            return;
+        }
+    };
+    if let Err(e) = connection::set_buffer_sizes(&stream, &broker.config.tuning) {
+        log::warn!("cannot set socket buffer sizes: {e}");
+    }
+    glommio::spawn_local_into(
+        connection::serve(broker.clone(), shard.clone(), stream, slot),
+        requests,
+    )
+    .expect("task queue exists")
+    .detach();
+}
+
+/// Gives freed heap memory back to the kernel after connections closed or
+/// large frames were freed: without it the allocator keeps the pages of
+/// thousands of closed connections' buffers (measured: ~100 MB after 5,000
+/// idle connections closed, see `crate::memory`).
+async fn memory_trim_loop(broker: &Rc<Broker>, shard: &connection::ShardConnections) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(limits::MEMORY_TRIM_INTERVAL_MS)).await;
+        if shard.take_freed() {
+            let started = std::time::Instant::now();
+            let released = crate::memory::trim();
+            log::debug!(
+                "shard {}: malloc_trim took {:?} (released: {released})",
+                broker.shard(),
+                started.elapsed()
+            );
+            broker.stats.memory_trims.bump();
+        }
+    }
+}
+
+/// Rolls segments by segment.ms and applies retention, in the background queue.
+async fn housekeep_loop(broker: Rc<Broker>) {
+    let interval = Duration::from_millis(
+        broker
+            .config
+            .broker
+            .log_retention_check_interval_ms
+            .clamp(100, 300_000),
+    );
+    loop {
+        glommio::timer::sleep(interval).await;
+        for partition in broker.all_partitions() {
+            partition.housekeep(now_ms()).await;
+            glommio::yield_if_needed().await;
+        }
+    }
+}
+
+/// Waits (bounded) for pending flushes, closes every log it can, prints stats.
+async fn shutdown(broker: &Rc<Broker>) {
+    if let Some(node) = broker.cluster() {
+        node.shut_down().await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && (!broker.committer.is_idle()
+            || broker.all_partitions().iter().any(|p| p.has_unflushed()))
+    {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let partitions: Vec<Rc<Partition>> = broker
+        .partitions
+        .borrow_mut()
+        .drain()
+        .flat_map(|(_, v)| v)
+        .flatten()
+        .collect();
+    let count = partitions.len();
+    // Parked long-poll fetches hold their partition until they wake: wake
+    // them now and give in-flight requests a bounded moment to finish, so
+    // the logs can be closed cleanly.
+    for partition in &partitions {
+        partition.wake_fetches();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline && partitions.iter().any(|p| Rc::strong_count(p) > 1)
+    {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    for partition in partitions {
+        let partition = match Rc::try_unwrap(partition) {
+            Ok(partition) => partition,
+            Err(shared) => {
+                log::warn!(
+                    "{}-{} is still in use at shutdown ({} holders): its log is left to recovery",
+                    shared.topic,
+                    shared.index,
+                    Rc::strong_count(&shared)
+                );
+                continue;
+            }
+        };
+        {
+            let name = format!("{}-{}", partition.topic, partition.index);
+            if let Err(e) = partition.close().await {
+                log::warn!("{name}: close failed: {e}");
+            }
+        }
+    }
+    eprintln!(
+        "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
+         commit_rounds={} cache_hits={} cache_misses={} connections={} \
+         connections_refused={} connections_idle_closed={} frames_timed_out={} \
+         request_panics={} memory_trims={}",
+        broker.shard(),
+        count,
+        broker.stats.produce_local.get(),
+        broker.stats.produce_forwarded.get(),
+        broker.committer.rounds(),
+        broker.cache_budget.hits(),
+        broker.cache_budget.misses(),
+        broker.stats.connections.get(),
+        broker.stats.connections_refused.get(),
+        broker.stats.connections_idle_closed.get(),
+        broker.stats.frames_timed_out.get(),
+        broker.stats.request_panics.get(),
+        broker.stats.memory_trims.get(),
+    );
+}

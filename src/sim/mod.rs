@@ -4,8 +4,10 @@
 //!
 //! One seed drives everything: 3 to 5 brokers, each with its own simulated
 //! disk (`io::MemDisk`) and the real `Partition` code over it (log,
-//! recovery, replication state, epoch cache, producer snapshots); a
-//! controller that decides with the real controller rules
+//! recovery, replication state, epoch cache, producer snapshots); three
+//! controller voters on brokers 1-3 running the real quorum core
+//! (`cluster::quorum::voter::QuorumCore` over `RaftFiles` on the node's
+//! disk, `voters.rs`), whose active controller decides with the real rules
 //! (`cluster::records::apply`, `cluster::quorum::elections`, heartbeats and
 //! session fencing as `cluster::quorum` does them); a producing client
 //! (acks=all); and a network that delays, reorders, loses and cuts
@@ -23,9 +25,9 @@
 //! The followers' side mirrors `replication::fetcher` step by step
 //! (epoch check, cut, fetch, append, wait until durable, take the leader's
 //! high watermark); the leaders' side calls what the Fetch handler calls.
-//! What is not simulated yet: the Raft quorum between controllers (one
-//! controller here, never failing), consumer groups, several shards per
-//! broker, and the TCP and Kafka wire layers.
+//! What is not simulated yet: controllers apart from brokers, consumer
+//! groups, several shards per broker, and the TCP and Kafka wire layers
+//! (docs/architecture.md section 11 has the full list).
 
 mod check;
 pub mod net;

@@ -31,6 +31,8 @@ use corelog::sim::{self, Options, Outcome, PlantedBug};
 const DEFAULT_SEEDS: u64 = 300;
 /// The planted bug must be caught within this many seeds.
 const PLANTED_SEEDS_MAX: u64 = 40;
+/// Seeds per progress line of a campaign.
+const CAMPAIGN_CHUNK: u64 = 10_000;
 /// Seeds outside the suite's range that once found a bug (named where it
 /// was fixed): the suite runs them every time.
 const REGRESSION_SEEDS: [u64; 7] = [341, 1855, 2103, 4623, 5333, 6516, 12027];
@@ -215,7 +217,12 @@ fn main() -> ExitCode {
         }
     }
     let started = Instant::now();
-    match run_range(&args, args.from, args.seeds) {
+    let outcome = if args.campaign {
+        campaign(&args)
+    } else {
+        run_range(&args, args.from, args.seeds)
+    };
+    match outcome {
         Ok(total) => println!(
             "simulation: seeds {}..{} passed in {:.1} s: {} produced, {} acknowledged, {} crashes, \
              {} failed fsyncs, {} cut links, {} controller changes, {} truncations, {} messages",
@@ -252,6 +259,27 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A campaign runs in chunks and says after each how far it got, so a long
+/// run that is stopped still reports the seeds it passed.
+fn campaign(args: &Args) -> Result<Outcome, (u64, String)> {
+    let mut total = Outcome::default();
+    let end = args.from + args.seeds;
+    let mut from = args.from;
+    let started = Instant::now();
+    while from < end {
+        let count = CAMPAIGN_CHUNK.min(end - from);
+        let chunk = run_range(args, from, count)?;
+        add(&mut total, &chunk);
+        from += count;
+        println!(
+            "simulation: seeds {}..{from} passed ({:.0} s)",
+            args.from,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(total)
+}
+
 /// Runs each planted bug until a seed catches it.
 fn planted(args: &Args) -> Result<(), ()> {
     for (bug, name) in [
@@ -267,16 +295,33 @@ fn planted(args: &Args) -> Result<(), ()> {
 }
 
 fn planted_one(args: &Args, bug: PlantedBug, name: &str) -> Result<(), ()> {
-    for seed in args.from..args.from + PLANTED_SEEDS_MAX {
-        if let Err(v) = run_one(options(seed, args.steps, Some(bug))) {
+    // A planted bug may make raft-rs panic (the simulation catches it and
+    // reports it as the violation, with the panic's message): keep the
+    // default hook's backtrace out of the output meanwhile.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught = planted_seed(args, bug);
+    std::panic::set_hook(hook);
+    match caught {
+        Some((seed, what)) => {
             println!(
-                "simulation: the planted bug ({name}) was caught by seed {seed} ({} seeds): {}",
-                seed - args.from + 1,
-                v.what
+                "simulation: the planted bug ({name}) was caught by seed {seed} ({} seeds): {what}",
+                seed - args.from + 1
             );
-            return Ok(());
+            Ok(())
+        }
+        None => {
+            println!("simulation: the planted bug ({name}) survived {PLANTED_SEEDS_MAX} seeds");
+            Err(())
         }
     }
-    println!("simulation: the planted bug ({name}) survived {PLANTED_SEEDS_MAX} seeds");
-    Err(())
+}
+
+/// The first seed whose checks catch `bug`, and what they found.
+fn planted_seed(args: &Args, bug: PlantedBug) -> Option<(u64, String)> {
+    (args.from..args.from + PLANTED_SEEDS_MAX).find_map(|seed| {
+        run_one(options(seed, args.steps, Some(bug)))
+            .err()
+            .map(|v| (seed, v.what))
+    })
 }

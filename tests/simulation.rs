@@ -35,7 +35,7 @@ const PLANTED_SEEDS_MAX: u64 = 40;
 const CAMPAIGN_CHUNK: u64 = 10_000;
 /// Seeds outside the suite's range that once found a bug (named where it
 /// was fixed): the suite runs them every time.
-const REGRESSION_SEEDS: [u64; 7] = [341, 1855, 2103, 4623, 5333, 6516, 12027];
+const REGRESSION_SEEDS: [u64; 8] = [341, 1855, 2103, 4623, 5333, 6516, 12027, 16978];
 
 struct Args {
     seeds: u64,

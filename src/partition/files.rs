@@ -75,8 +75,23 @@ impl<D: Disk> Partition<D> {
         }
         let high_watermark = log.flushed_offset();
         let mut epochs = epochs::LeaderEpochs::load(&disk, &dir).await;
-        if epochs.truncate_from_end(log.end_offset()) {
-            // The log lost a torn tail the checkpoint had already seen.
+        let mut changed = epochs.truncate_from_end(log.end_offset());
+        // The checkpoint is not trusted over the batches themselves for the
+        // scanned tail (Kafka rebuilds the cache from the batches it
+        // recovers): a follower notes a fetched epoch before it appends,
+        // so an append that then failed (an offline log) left an epoch
+        // claiming offsets whose batches, surviving the crash, came from
+        // an older leader; the divergence check then kept that tail
+        // (found by the simulation, seed 16978).
+        if let Some(first) = headers.first() {
+            let before = epochs.to_text();
+            epochs.truncate_from_end(first.base_offset);
+            for h in headers.iter().filter(|h| h.partition_leader_epoch >= 0) {
+                epochs.assign(h.partition_leader_epoch, h.base_offset);
+            }
+            changed |= epochs.to_text() != before;
+        }
+        if changed {
             epochs::LeaderEpochs::write(&disk, &dir, &epochs.to_text())
                 .await
                 .map_err(LogError::Io)?;

@@ -162,6 +162,7 @@ fn run_range(args: &Args, from: u64, count: u64) -> Result<Outcome, (u64, String
 fn add(total: &mut Outcome, o: &Outcome) {
     total.produced += o.produced;
     total.acknowledged += o.acknowledged;
+    total.offset_commits += o.offset_commits;
     total.crashes += o.crashes;
     total.failed_syncs += o.failed_syncs;
     total.cut_links += o.cut_links;
@@ -224,13 +225,14 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(total) => println!(
-            "simulation: seeds {}..{} passed in {:.1} s: {} produced, {} acknowledged, {} crashes, \
-             {} failed fsyncs, {} cut links, {} controller changes, {} truncations, {} messages",
+            "simulation: seeds {}..{} passed in {:.1} s: {} produced, {} acknowledged ({} offset commits), \
+             {} crashes, {} failed fsyncs, {} cut links, {} controller changes, {} truncations, {} messages",
             args.from,
             args.from + args.seeds,
             started.elapsed().as_secs_f64(),
             total.produced,
             total.acknowledged,
+            total.offset_commits,
             total.crashes,
             total.failed_syncs,
             total.cut_links,

@@ -239,6 +239,15 @@ impl GroupCoordinator {
         }
     }
 
+    /// The committed offset of `group` for `topic`-`partition`, if any.
+    pub(crate) fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        let groups = self.groups.borrow();
+        let g = groups.get(group)?;
+        g.offsets
+            .get(&(topic.to_string(), partition))
+            .map(|v| v.offset)
+    }
+
     /// Replays the partitions of `__consumer_offsets` (if the topic exists)
     /// this shard holds and leads, from the log start: offsets and groups as
     /// of the last record. A partition that cannot be replayed is logged and

@@ -25,11 +25,15 @@
 //! The followers' side mirrors `replication::fetcher` step by step
 //! (epoch check, cut, fetch, append, wait until durable, take the leader's
 //! high watermark); the leaders' side calls what the Fetch handler calls.
-//! What is not simulated yet: controllers apart from brokers, consumer
-//! groups, several shards per broker, and the TCP and Kafka wire layers
+//! Partition 0 doubles as a `__consumer_offsets` partition: the client's
+//! writes to it are offset commits, and the group coordinator's replay of
+//! its current leader must give every acknowledged commit (`groups.rs`).
+//! What is not simulated yet: controllers apart from brokers, group
+//! membership, several shards per broker, and the TCP and Kafka wire layers
 //! (docs/architecture.md section 11 has the full list).
 
 mod check;
+mod groups;
 pub mod net;
 mod voters;
 
@@ -73,6 +77,8 @@ const FETCH_MAX_BYTES: usize = 4096;
 const PRODUCE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Steps of the healing phase at the end, without faults.
 const HEAL_STEPS: u32 = 3_000;
+/// Steps between two replays of the offsets partition.
+const COMMITS_CHECK_EVERY: u32 = 16;
 
 /// A bug planted on purpose, to show the checks catch its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +125,8 @@ pub struct Outcome {
     pub cut_links: u64,
     pub leader_changes: u64,
     pub truncations: u64,
+    /// Acknowledged offset commits (partition 0 is the offsets partition).
+    pub offset_commits: u64,
     pub messages: u64,
     /// A digest of the run's final state; equal for equal seeds.
     pub digest: u64,
@@ -140,7 +148,7 @@ pub async fn run(options: Options) -> Result<Outcome, Violation> {
         sim.step(false).await;
         sim.check(step).await?;
     }
-    sim.final_check().await?;
+    sim.final_check(options.steps + HEAL_STEPS).await?;
     Ok(sim.outcome())
 }
 
@@ -364,6 +372,7 @@ struct Sim {
     partitions: i32,
     config: TopicConfig,
     checker: check::Checker,
+    commits: groups::Commits,
     stats: Outcome,
 }
 
@@ -434,6 +443,7 @@ impl Sim {
             partitions,
             config,
             checker: check::Checker::default(),
+            commits: groups::Commits::default(),
             stats: Outcome {
                 brokers: brokers as usize,
                 partitions: partitions as usize,
@@ -1321,9 +1331,15 @@ impl Sim {
         }
         let request = self.client.next_request;
         self.client.next_request += 1;
-        // One record, as a producer without idempotence sends it.
-        let value = Bytes::from(format!("v{request}"));
-        let batch = crate::group::records::batch(&[(value.clone(), Some(value))], clock::now_ms());
+        // One record, as a producer without idempotence sends it; to the
+        // offsets partition, an offset commit as the group coordinator
+        // writes it.
+        let batch = if p == groups::OFFSETS_PARTITION {
+            groups::commit_batch(request, clock::now_ms())
+        } else {
+            let value = Bytes::from(format!("v{request}"));
+            crate::group::records::batch(&[(value.clone(), Some(value))], clock::now_ms())
+        };
         let crc = crate::protocol::batch::BatchHeader::parse(&batch)
             .map(|h| h.crc)
             .expect("a batch the simulation built");
@@ -1350,6 +1366,10 @@ impl Sim {
         if let Ok(offset) = result {
             self.stats.acknowledged += 1;
             self.checker.acknowledged(p, offset, crc);
+            if p == groups::OFFSETS_PARTITION {
+                self.stats.offset_commits += 1;
+                self.commits.acknowledged(request, offset);
+            }
         }
     }
 
@@ -1373,16 +1393,56 @@ impl Sim {
             .map_err(|mut v| {
                 v.seed_state = self.describe();
                 v
-            })
+            })?;
+        // A replay of the whole offsets partition: every 16 steps is
+        // often enough to see a commit lost between two leaders.
+        if step % COMMITS_CHECK_EVERY == 0 {
+            self.check_commits(step, false).await?;
+        }
+        Ok(())
     }
 
-    async fn final_check(&mut self) -> Result<(), Violation> {
+    /// The group coordinator's view of the offsets partition on its
+    /// current leader (the one the newest image names, once it leads in
+    /// that epoch; `at_end` requires it): see `groups`.
+    async fn check_commits(&self, step: u32, at_end: bool) -> Result<(), Violation> {
+        let p = groups::OFFSETS_PARTITION;
+        let set = &self.latest.topics[TOPIC].replicas[p as usize];
+        let leader = self
+            .nodes
+            .iter()
+            .position(|n| n.id == set.leader)
+            .and_then(|i| {
+                self.partition(i, p).filter(|partition| {
+                    let state = partition.replica_state();
+                    state.replicated
+                        && state.leader == state.me
+                        && state.leader_epoch == set.leader_epoch
+                })
+            });
+        let result = match leader {
+            Some(partition) => self.commits.check_leader(&partition).await,
+            None if at_end => Err(format!(
+                "partition {p}: no running leader in epoch {} after healing",
+                set.leader_epoch
+            )),
+            None => Ok(()),
+        };
+        result.map_err(|what| Violation {
+            step,
+            what: format!("offsets partition {p}: {what}"),
+            seed_state: self.describe(),
+        })
+    }
+
+    async fn final_check(&mut self, step: u32) -> Result<(), Violation> {
         let views = self.views().await;
         let image = self.latest.clone();
         self.checker.at_end(&image, &views).await.map_err(|mut v| {
             v.seed_state = self.describe();
             v
-        })
+        })?;
+        self.check_commits(step, true).await
     }
 
     /// A running voter's committed index never goes back.

@@ -7,7 +7,8 @@
 //! (connections, dispatch, handlers) over the services (`group`,
 //! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
 //! runtime and its typed cross-shard calls), `metadata`, `config`,
-//! `protocol`, `limits` and `clock` (the time seam) sit below the services;
+//! `protocol`, `limits`, `io` (the disk seam), `net` (the network seam)
+//! and `clock` (the time seam) sit below the services;
 //! `sim`, the deterministic simulation, sits on top and nothing imports it.
 //! `.ci/check-deps` fails on any import circle between them.
 //!
@@ -34,6 +35,7 @@ pub mod log;
 pub mod logging;
 pub mod memory;
 pub mod metadata;
+pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod replication;

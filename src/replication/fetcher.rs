@@ -21,11 +21,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::BrokerConnection;
+use super::client::{BrokerConnection, CallError};
 use super::ReplicationHost;
 use crate::log::throttled;
+use crate::net::Network;
 use crate::partition::replica::{Divergence, FetchedBatches};
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 
 const FETCH_VERSION: i16 = 12;
 const EPOCH_VERSION: i16 = 3;
@@ -36,10 +37,35 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 type Key = (String, i32);
 
+/// Why a fetcher round failed; the fetcher logs it, drops its connection
+/// and tries again after a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("broker {0} is not registered")]
+    NotRegistered(i32),
+    #[error("broker {broker}: {source}")]
+    Resolve { broker: i32, source: std::io::Error },
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("this replica's log: {0}")]
+    Log(PartitionError),
+    #[error("replicated batches not made durable: {0}")]
+    NotDurable(PartitionError),
+}
+
+impl From<PartitionError> for FetchError {
+    fn from(e: PartitionError) -> FetchError {
+        FetchError::Log(e)
+    }
+}
+
+/// A connection to a leader over the host's network.
+type Connection<H> = BrokerConnection<<<H as ReplicationHost>::Network as Network>::Stream>;
+
 pub async fn run<H: ReplicationHost>(host: Rc<H>, leader: i32) {
     let me = host.node_id();
     let client_id = format!("corelog-replica-{me}-shard-{}", host.shard().0);
-    let mut connection: Option<BrokerConnection> = None;
+    let mut connection: Option<Connection<H>> = None;
     // The leader epoch each partition was last checked for divergence in.
     let mut checked: HashMap<Key, i32> = HashMap::new();
     let mut backoff = BACKOFF_MIN;
@@ -64,7 +90,8 @@ pub async fn run<H: ReplicationHost>(host: Rc<H>, leader: i32) {
         let outcome = async {
             if connection.is_none() {
                 let addr = leader_address(&*host, leader)?;
-                connection = Some(BrokerConnection::connect(addr, client_id.clone()).await?);
+                connection =
+                    Some(BrokerConnection::connect(host.network(), addr, client_id.clone()).await?);
             }
             let conn = connection.as_mut().expect("connected above");
             check_epochs(conn, me, &followed, &mut checked).await?;
@@ -88,24 +115,28 @@ pub async fn run<H: ReplicationHost>(host: Rc<H>, leader: i32) {
 fn leader_address<H: ReplicationHost>(
     host: &H,
     leader: i32,
-) -> Result<std::net::SocketAddr, String> {
+) -> Result<std::net::SocketAddr, FetchError> {
     let catalog = host.catalog();
     let record = catalog
         .brokers
         .get(&leader)
-        .ok_or_else(|| format!("broker {leader} is not registered"))?;
-    crate::cluster::transport::resolve(&record.host, record.port)
-        .map_err(|e| format!("broker {leader}: {e}"))
+        .ok_or(FetchError::NotRegistered(leader))?;
+    crate::cluster::transport::resolve(&record.host, record.port).map_err(|source| {
+        FetchError::Resolve {
+            broker: leader,
+            source,
+        }
+    })
 }
 
 /// OffsetForLeaderEpoch for the partitions that entered a new epoch since
 /// their last check, and the truncation each answer calls for.
-async fn check_epochs(
-    conn: &mut BrokerConnection,
+async fn check_epochs<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
+    conn: &mut BrokerConnection<S>,
     me: i32,
     followed: &[Rc<Partition>],
     checked: &mut HashMap<Key, i32>,
-) -> Result<(), String> {
+) -> Result<(), FetchError> {
     let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
     let mut asked: Vec<(Rc<Partition>, i32)> = Vec::new();
     for p in followed {
@@ -168,10 +199,10 @@ async fn check_epochs(
                         answer.leader_epoch,
                         answer.end_offset
                     );
-                    p.truncate(cut, false).await.map_err(|e| e.to_string())?;
+                    p.truncate(cut, false).await?;
                 }
                 Divergence::StartOver => {
-                    p.truncate(0, true).await.map_err(|e| e.to_string())?;
+                    p.truncate(0, true).await?;
                 }
             }
             checked.insert((p.topic.clone(), p.index), *epoch);
@@ -184,12 +215,12 @@ async fn check_epochs(
 /// takes the leader's high watermark.
 async fn fetch_round<H: ReplicationHost>(
     host: &Rc<H>,
-    conn: &mut BrokerConnection,
+    conn: &mut Connection<H>,
     me: i32,
     leader: i32,
     followed: &[Rc<Partition>],
     checked: &mut HashMap<Key, i32>,
-) -> Result<(), String> {
+) -> Result<(), FetchError> {
     let config = host.broker_config();
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut asked: Vec<(Rc<Partition>, i32)> = Vec::new();
@@ -267,7 +298,7 @@ async fn fetch_round<H: ReplicationHost>(
                     };
                     if !fetched.is_empty() {
                         if let Some(text) = p.note_epochs(&fetched) {
-                            p.write_epochs(text).await.map_err(|e| e.to_string())?;
+                            p.write_epochs(text).await?;
                         }
                         match p.append_replicated(leader, *epoch, &fetched) {
                             Ok(Some(wait)) => {
@@ -287,9 +318,7 @@ async fn fetch_round<H: ReplicationHost>(
                     let (_, end) = p.follower_position();
                     if end < data.log_start_offset {
                         // The leader deleted what this follower lacks: start at its log start.
-                        p.truncate(data.log_start_offset, true)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        p.truncate(data.log_start_offset, true).await?;
                     } else {
                         // Ahead of the leader: check the epochs again.
                         checked.remove(&key);
@@ -310,7 +339,7 @@ async fn fetch_round<H: ReplicationHost>(
     }
     for wait in waits {
         if let Ok(Err(e)) = wait.await {
-            return Err(format!("replicated batches not made durable: {e}"));
+            return Err(FetchError::NotDurable(e));
         }
     }
     for (p, hw) in high_watermarks {

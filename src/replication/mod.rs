@@ -25,6 +25,7 @@ use glommio::TaskQueueHandle;
 
 use crate::config::BrokerDefaults;
 use crate::metadata::Catalog;
+use crate::net::Network;
 use crate::partition::replica::IsrChange;
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::shard::mesh::{MeshError, ShardCall};
@@ -67,7 +68,22 @@ pub trait ReplicationHost: Sized + 'static {
         topic: String,
         partition: i32,
         change: IsrChange,
-    ) -> impl Future<Output = Result<(), String>>;
+    ) -> impl Future<Output = Result<(), IsrChangeError>>;
+    /// The network the fetchers connect to leaders over (`net::Tcp` in
+    /// the broker).
+    type Network: Network;
+    fn network(&self) -> &Self::Network;
+}
+
+/// Why a leader's ISR change was not committed. The controller side's
+/// reason is kept as its text: replication sits below the server and
+/// cannot name its errors.
+#[derive(Debug, thiserror::Error)]
+pub enum IsrChangeError {
+    #[error("shard 0 did not answer: {0}")]
+    Unreachable(#[from] MeshError),
+    #[error("the controller refused it: {0}")]
+    Refused(String),
 }
 
 /// To shard 0: have the controller commit a leader's ISR change.
@@ -78,7 +94,7 @@ pub struct AlterIsr {
 }
 
 impl<H: ReplicationHost> ShardCall<H> for AlterIsr {
-    type Reply = Result<(), String>;
+    type Reply = Result<(), IsrChangeError>;
     fn serve(self, host: Rc<H>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
             host.alter_isr(self.topic, self.partition, self.change)
@@ -86,7 +102,7 @@ impl<H: ReplicationHost> ShardCall<H> for AlterIsr {
         })
     }
     fn unreachable(e: MeshError) -> Self::Reply {
-        Err(e.to_string())
+        Err(IsrChangeError::Unreachable(e))
     }
 }
 

@@ -15,9 +15,10 @@ use crate::cluster::node::{ImageNotApplied, ImageSink};
 use crate::config::BrokerDefaults;
 use crate::group::{GroupCoordinator, GroupHost};
 use crate::metadata::Catalog;
+use crate::net::Tcp;
 use crate::partition::replica::IsrChange;
 use crate::partition::Partition;
-use crate::replication::{Replication, ReplicationHost};
+use crate::replication::{IsrChangeError, Replication, ReplicationHost};
 use crate::shard::mesh::ShardCall;
 use crate::shard::ShardId;
 
@@ -92,10 +93,15 @@ impl ReplicationHost for Broker {
         topic: String,
         partition: i32,
         change: IsrChange,
-    ) -> Result<(), String> {
+    ) -> Result<(), IsrChangeError> {
         CatalogOwner::alter_isr(self, &topic, partition, change)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| IsrChangeError::Refused(e.to_string()))
+    }
+
+    type Network = Tcp;
+    fn network(&self) -> &Tcp {
+        &Tcp
     }
 }
 

@@ -1396,7 +1396,7 @@ impl Sim {
             })?;
         // A replay of the whole offsets partition: every 16 steps is
         // often enough to see a commit lost between two leaders.
-        if step % COMMITS_CHECK_EVERY == 0 {
+        if step.is_multiple_of(COMMITS_CHECK_EVERY) {
             self.check_commits(step, false).await?;
         }
         Ok(())

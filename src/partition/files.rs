@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use uuid::Uuid;
 
-use super::producers::{ProducerStates, SequenceCheck};
+use super::producers::{ProducerStates, SequenceCheck, SnapshotError};
 use super::{epochs, log_config, replica, Partition, State};
 use crate::config::TopicConfig;
 use crate::io::{Disk, DiskFile, DmaDisk};
@@ -212,17 +212,13 @@ async fn load_newest_snapshot<D: Disk>(
 /// A snapshot file's bytes. A snapshot holds at most
 /// PRODUCERS_PER_PARTITION_MAX producers: a file far larger is not one, and
 /// is not read into memory.
-async fn read_snapshot<D: Disk>(disk: &D, path: &Path) -> Result<Vec<u8>, String> {
-    let file = disk.open(path).await.map_err(|e| e.to_string())?;
-    let size = file.size().await.map_err(|e| e.to_string())?;
+async fn read_snapshot<D: Disk>(disk: &D, path: &Path) -> Result<Vec<u8>, SnapshotError> {
+    let file = disk.open(path).await?;
+    let size = file.size().await?;
     if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
-        return Err(format!(
-            "{size} bytes is more than a producer snapshot can be"
-        ));
+        return Err(SnapshotError::TooLarge { size });
     }
-    file.read_at(0, size as usize)
-        .await
-        .map_err(|e| e.to_string())
+    Ok(file.read_at(0, size as usize).await?)
 }
 
 /// Kafka's `partition.metadata`: the topic id of the directory's partition,

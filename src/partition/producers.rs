@@ -197,15 +197,12 @@ impl ProducerStates {
     /// at or after `offset`, batches of a producer out of offset order) is
     /// refused with the reason. Replaying the log's batches after `offset`
     /// into what this returns never goes back in offsets.
-    pub fn from_snapshot(bytes: &[u8], offset: i64) -> Result<ProducerStates, String> {
-        let states: ProducerStates =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a producer snapshot: {e}"))?;
+    pub fn from_snapshot(bytes: &[u8], offset: i64) -> Result<ProducerStates, SnapshotError> {
+        let states: ProducerStates = serde_json::from_slice(bytes)?;
         if states.entries.len() > limits::PRODUCERS_PER_PARTITION_MAX {
-            return Err(format!(
-                "{} producers, more than the {} a partition keeps",
-                states.entries.len(),
-                limits::PRODUCERS_PER_PARTITION_MAX
-            ));
+            return Err(SnapshotError::TooManyProducers {
+                count: states.entries.len(),
+            });
         }
         for (pid, entry) in &states.entries {
             states_entry_fits(*pid, entry, offset)?;
@@ -214,39 +211,72 @@ impl ProducerStates {
     }
 }
 
+/// Why a producer snapshot was not taken: the state is rebuilt from an
+/// older snapshot or the log instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{size} bytes is more than a producer snapshot can be")]
+    TooLarge { size: u64 },
+    #[error("not a producer snapshot: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error(
+        "{count} producers, more than the {} a partition keeps",
+        limits::PRODUCERS_PER_PARTITION_MAX
+    )]
+    TooManyProducers { count: usize },
+    #[error("producer id {pid} is negative")]
+    NegativeProducerId { pid: i64 },
+    #[error(
+        "producer {pid} has {count} batches, more than the {} kept",
+        limits::PRODUCER_BATCHES_REMEMBERED
+    )]
+    TooManyBatches { pid: i64, count: usize },
+    #[error("producer {pid} has a batch at offsets {first}..={last}")]
+    BadBatch { pid: i64, first: i64, last: i64 },
+    #[error(
+        "producer {pid} has a batch ending at offset {last}, not before the snapshot's offset \
+         {offset}"
+    )]
+    BatchAfterSnapshot { pid: i64, last: i64, offset: i64 },
+    #[error("producer {pid}'s batches are not in offset order at offset {first}")]
+    OutOfOrder { pid: i64, first: i64 },
+}
+
 /// One producer's entry of a snapshot taken at `offset` (see
 /// [`ProducerStates::from_snapshot`]).
-fn states_entry_fits(pid: i64, entry: &ProducerEntry, offset: i64) -> Result<(), String> {
+fn states_entry_fits(pid: i64, entry: &ProducerEntry, offset: i64) -> Result<(), SnapshotError> {
     if pid < 0 {
-        return Err(format!("producer id {pid} is negative"));
+        return Err(SnapshotError::NegativeProducerId { pid });
     }
     if entry.batches.len() > limits::PRODUCER_BATCHES_REMEMBERED {
-        return Err(format!(
-            "producer {pid} has {} batches, more than the {} kept",
-            entry.batches.len(),
-            limits::PRODUCER_BATCHES_REMEMBERED
-        ));
+        return Err(SnapshotError::TooManyBatches {
+            pid,
+            count: entry.batches.len(),
+        });
     }
     let mut previous_last: Option<i64> = None;
     for batch in &entry.batches {
         if batch.first_offset < 0 || batch.first_offset > batch.last_offset {
-            return Err(format!(
-                "producer {pid} has a batch at offsets {}..={}",
-                batch.first_offset, batch.last_offset
-            ));
+            return Err(SnapshotError::BadBatch {
+                pid,
+                first: batch.first_offset,
+                last: batch.last_offset,
+            });
         }
         if batch.last_offset >= offset {
-            return Err(format!(
-                "producer {pid} has a batch ending at offset {}, not before the snapshot's \
-                 offset {offset}",
-                batch.last_offset
-            ));
+            return Err(SnapshotError::BatchAfterSnapshot {
+                pid,
+                last: batch.last_offset,
+                offset,
+            });
         }
         if previous_last.is_some_and(|last| last >= batch.first_offset) {
-            return Err(format!(
-                "producer {pid}'s batches are not in offset order at offset {}",
-                batch.first_offset
-            ));
+            return Err(SnapshotError::OutOfOrder {
+                pid,
+                first: batch.first_offset,
+            });
         }
         previous_last = Some(batch.last_offset);
     }
@@ -336,7 +366,7 @@ mod tests {
         let far = text.replace("\"last_offset\":4", "\"last_offset\":999999");
         assert_ne!(far, text);
         let why = ProducerStates::from_snapshot(far.as_bytes(), 5).unwrap_err();
-        assert!(why.contains("999999"), "{why}");
+        assert!(why.to_string().contains("999999"), "{why}");
         // Nor one whose own name is before its batches.
         assert!(ProducerStates::from_snapshot(&good, 4).is_err());
         // Batches out of order, or one ending before it starts.

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
+#[allow(clippy::wildcard_imports)]
+use super::*;
 use crate::io::MemDisk;
 use crate::metadata::Catalog;
 use crate::partition::replica::ReplicaState;
@@ -426,5 +428,167 @@ impl Checker {
             mix(*p as u64 ^ (*base as u64) << 8 ^ u64::from(*crc) << 32);
         }
         h
+    }
+}
+
+/// The simulation's side of this module: running the checks on the simulation's state, and its report.
+impl super::Sim {
+    pub(super) async fn check(&mut self, step: u32) -> Result<(), Violation> {
+        if let Some(what) = self
+            .voter_violation
+            .take()
+            .or_else(|| self.voters_committed())
+        {
+            return Err(Violation {
+                step,
+                what,
+                seed_state: self.describe(),
+            });
+        }
+        let views = self.views().await;
+        let image = self.latest.clone();
+        self.checker
+            .step(step, &image, &views)
+            .await
+            .map_err(|mut v| {
+                v.seed_state = self.describe();
+                v
+            })?;
+        // A replay of the whole offsets partition: every 16 steps is
+        // often enough to see a commit lost between two leaders.
+        if step.is_multiple_of(COMMITS_CHECK_EVERY) {
+            self.check_commits(step, false).await?;
+        }
+        Ok(())
+    }
+
+    /// The group coordinator's view of the offsets partition on its
+    /// current leader (the one the newest image names, once it leads in
+    /// that epoch; `at_end` requires it): see `groups`.
+    pub(super) async fn check_commits(&self, step: u32, at_end: bool) -> Result<(), Violation> {
+        let p = groups::OFFSETS_PARTITION;
+        let set = &self.latest.topics[TOPIC].replicas[p as usize];
+        let leader = self
+            .nodes
+            .iter()
+            .position(|n| n.id == set.leader)
+            .and_then(|i| {
+                self.partition(i, p).filter(|partition| {
+                    let state = partition.replica_state();
+                    state.replicated
+                        && state.leader == state.me
+                        && state.leader_epoch == set.leader_epoch
+                })
+            });
+        let result = match leader {
+            Some(partition) => self.commits.check_leader(&partition).await,
+            None if at_end => Err(format!(
+                "partition {p}: no running leader in epoch {} after healing",
+                set.leader_epoch
+            )),
+            None => Ok(()),
+        };
+        result.map_err(|what| Violation {
+            step,
+            what: format!("offsets partition {p}: {what}"),
+            seed_state: self.describe(),
+        })
+    }
+
+    pub(super) async fn final_check(&mut self, step: u32) -> Result<(), Violation> {
+        let views = self.views().await;
+        let image = self.latest.clone();
+        self.checker.at_end(&image, &views).await.map_err(|mut v| {
+            v.seed_state = self.describe();
+            v
+        })?;
+        self.check_commits(step, true).await
+    }
+
+    /// A running voter's committed index never goes back.
+    pub(super) fn voters_committed(&mut self) -> Option<String> {
+        for node in &mut self.nodes {
+            let Some(voter) = node.process.as_mut().and_then(|p| p.voter.as_mut()) else {
+                continue;
+            };
+            let now = voter.core.committed();
+            if now < voter.committed {
+                return Some(format!(
+                    "voter {}'s committed index went back from {} to {now}",
+                    node.id, voter.committed
+                ));
+            }
+            voter.committed = now;
+        }
+        None
+    }
+
+    /// Every running replica's state, for the checks.
+    pub(super) async fn views(&self) -> Vec<check::ReplicaView> {
+        let mut views = Vec::new();
+        for node in &self.nodes {
+            let Some(process) = &node.process else {
+                continue;
+            };
+            for (p, partition) in &process.partitions {
+                views.push(check::ReplicaView::of(node.id, *p, partition).await);
+            }
+        }
+        views
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let mut text = format!(
+            "t={:?} newest controller image v{}:\n",
+            self.now, self.latest.version
+        );
+        for node in &self.nodes {
+            if let Some(voter) = node.process.as_ref().and_then(|p| p.voter.as_ref()) {
+                let raft = &voter.core.raft().raft;
+                text.push_str(&format!(
+                    "  voter {}: {:?} term {} last {} committed {} image v{}\n",
+                    node.id,
+                    raft.state,
+                    raft.term,
+                    raft.raft_log.last_index(),
+                    raft.raft_log.committed,
+                    voter.core.image().version
+                ));
+            }
+        }
+        for (p, set) in self.latest.topics[TOPIC].replicas.iter().enumerate() {
+            text.push_str(&format!("  partition {p}: {set:?}\n"));
+        }
+        for node in &self.nodes {
+            match &node.process {
+                None => text.push_str(&format!("  broker {}: down\n", node.id)),
+                Some(process) => {
+                    for (p, partition) in &process.partitions {
+                        text.push_str(&format!(
+                            "  broker {} partition {p}: {:?} log [{}, {}) flushed {} hw {}\n",
+                            node.id,
+                            partition.replica_state(),
+                            partition.log_start_offset(),
+                            partition.log_end_offset(),
+                            partition.flushed_offset(),
+                            partition.high_watermark(),
+                        ));
+                    }
+                }
+            }
+        }
+        text
+    }
+
+    pub(super) fn outcome(&self) -> Outcome {
+        let mut outcome = self.stats.clone();
+        let mut digest = self.checker.digest();
+        for (index, (term, crc)) in &self.committed_entries {
+            digest = digest
+                .wrapping_mul(0x100_0000_01b3)
+                .wrapping_add(index ^ term ^ u64::from(*crc));
+        }
+        outcome.digest = digest ^ self.stats.messages;
+        outcome
     }
 }

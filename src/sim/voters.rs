@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use raft::prelude::{ConfState, Snapshot};
 
+#[allow(clippy::wildcard_imports)]
+use super::*;
 use crate::cluster::quorum::voter::{self, ElectionTicks, Finished, QuorumCore};
 use crate::cluster::quorum::{elections, ELECTION_ATTEMPTS};
 use crate::cluster::records::{MetadataRecord, Rejected};
@@ -428,4 +430,226 @@ fn conflicted(result: &Result<u64, Rejected>) -> bool {
 /// A digest of an image, to compare voters' images at one index.
 pub fn image_digest(image: &Catalog) -> u32 {
     crc32c::crc32c(&serde_json::to_vec(image).expect("images serialize"))
+}
+
+/// The simulation's side of this module: the voters' duties and messages.
+impl super::Sim {
+    /// One step of the voter on node `i`, if it runs one: Raft's tick, the
+    /// active controller's session check, Raft's readies, and what the
+    /// applied entries complete.
+    pub(super) async fn voter_duties(&mut self, i: usize) {
+        let (id, now) = (self.nodes[i].id, self.now);
+        let bug = self.bug == Some(PlantedBug::AckBeforeDurable);
+        let Some(voter) = self.nodes[i]
+            .process
+            .as_mut()
+            .and_then(|p| p.voter.as_mut())
+        else {
+            return;
+        };
+        voter.tick(now);
+        voter.check_sessions(now, SESSION_TIMEOUT);
+        let mut out = Vec::new();
+        let driven = voter.drive(bug, &mut |m| out.push(m)).await;
+        for message in out {
+            self.send(id, node_id(message.to), Message::Raft(Box::new(message)));
+        }
+        match driven {
+            Err(voters::Stopped(why)) => {
+                // The real quorum shuts its process down; an operator
+                // starts it again.
+                self.trace(|| format!("voter {id} stops: {why}"));
+                self.crash(i, None, Duration::from_millis(100));
+            }
+            Ok(done) => {
+                for finished in done {
+                    self.voter_finished(i, finished);
+                }
+            }
+        }
+    }
+
+    /// Checks what voter `i` applied against what the others applied, and
+    /// runs what follows its own applied proposals.
+    pub(super) fn voter_finished(
+        &mut self,
+        i: usize,
+        finished: crate::cluster::quorum::voter::Finished,
+    ) {
+        let id = self.nodes[i].id;
+        for entry in &finished.committed {
+            let this = (entry.term, crc32c::crc32c(&entry.data));
+            let first = *self.committed_entries.entry(entry.index).or_insert(this);
+            if first != this && self.voter_violation.is_none() {
+                self.voter_violation = Some(format!(
+                    "controller entry {} committed as (term, crc) {first:?} and on voter {id} as {this:?}",
+                    entry.index
+                ));
+            }
+        }
+        if let Some(image) = &finished.image {
+            let digest = voters::image_digest(image);
+            let first = *self.images_at.entry(image.version).or_insert(digest);
+            if first != digest && self.voter_violation.is_none() {
+                self.voter_violation = Some(format!(
+                    "voter {id}'s image at index {} differs from another voter's",
+                    image.version
+                ));
+            }
+            if image.version > self.latest.version {
+                self.latest = image.clone();
+            }
+        }
+        for (proposal, result) in finished.applied {
+            let voter = process_of(&mut self.nodes[i])
+                .voter
+                .as_mut()
+                .expect("a voter");
+            let Some(then) = voter.applied(proposal) else {
+                continue;
+            };
+            let what = format!("voter {id}: applied {then:?}: {result:?}");
+            let outcome = voter.follow_up(then, &result);
+            self.trace(|| what);
+            if let Some((broker, partition, change, applied)) = outcome {
+                let done = Message::AlterIsrDone {
+                    partition,
+                    change,
+                    applied,
+                };
+                self.send(id, broker, done);
+            }
+        }
+    }
+
+    /// Sends running voters' images to brokers that have an older one (in
+    /// the cluster, brokers fetch it from a controller).
+    pub(super) fn publish(&mut self) {
+        if self.checker.image_changed(&self.latest) {
+            self.stats.leader_changes += 1;
+        }
+        for v in 0..self.nodes.len() {
+            let image = match self.nodes[v]
+                .process
+                .as_ref()
+                .and_then(|p| p.voter.as_ref())
+            {
+                Some(voter) => voter.core.image(),
+                None => continue,
+            };
+            for i in 0..self.nodes.len() {
+                let (id, behind) = match &self.nodes[i].process {
+                    Some(p) => (self.nodes[i].id, p.image_version < image.version),
+                    None => continue,
+                };
+                if behind && self.rng.chance(34_000) {
+                    self.send(self.nodes[v].id, id, Message::Image(image.clone()));
+                }
+            }
+        }
+    }
+
+    /// A message to the voter on node `i` (none: the broker is not a
+    /// voter and ignores it, as a broker without a controller listener).
+    pub(super) fn voter_receive(&mut self, i: usize, from: NodeId, message: Message) {
+        let (id, now) = (self.nodes[i].id, self.now);
+        let Some(voter) = process_of(&mut self.nodes[i]).voter.as_mut() else {
+            return;
+        };
+        let reply = match message {
+            Message::Raft(message) => {
+                // raft-rs asserts its own invariants by panicking (a commit
+                // index past this voter's log: what it acknowledged is not
+                // there); the simulation reports that as a violation.
+                let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    voter.core.step(*message)
+                }));
+                if let Err(panic) = step {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    self.voter_violation.get_or_insert(format!(
+                        "voter {id}: raft-rs refused a message from voter {from}: {what}"
+                    ));
+                }
+                return;
+            }
+            Message::Heartbeat {
+                incarnation,
+                image_version,
+            } => {
+                let record = MetadataRecord::RegisterBroker {
+                    id: from,
+                    broker: BrokerRecord {
+                        host: "sim".into(),
+                        port: from as u16,
+                        incarnation: Uuid::from_u64_pair(incarnation, 0),
+                        fenced: false,
+                    },
+                };
+                if voter.heartbeat(now, from, record) {
+                    let image = voter.core.image();
+                    Message::HeartbeatAck((image_version < image.version).then_some(image))
+                } else {
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
+                }
+            }
+            Message::AlterIsr {
+                partition,
+                change,
+                incarnation,
+            } => {
+                let image = voter.core.image();
+                // `server::catalog::alter_isr`, then the controller's check
+                // of the partition epoch.
+                let set = &image.topics[TOPIC].replicas[partition as usize];
+                if !voter.core.is_leader() {
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
+                } else if set.leader == from
+                    && set.leader_epoch == change.leader_epoch
+                    && set.partition_epoch == change.partition_epoch
+                {
+                    let record = MetadataRecord::Partitions(vec![PartitionChange {
+                        topic: TOPIC.to_string(),
+                        topic_id: TOPIC_ID,
+                        partition: partition as usize,
+                        set: ReplicaSet {
+                            isr: change.isr.clone(),
+                            ..set.clone()
+                        },
+                        expect_partition_epoch: Some(change.partition_epoch),
+                        proposer: Some(Proposer {
+                            broker: from,
+                            incarnation: Uuid::from_u64_pair(incarnation, 0),
+                        }),
+                    }]);
+                    let then = Then::IsrDone {
+                        broker: from,
+                        partition,
+                        change,
+                    };
+                    if voter.propose(&record, then) {
+                        return;
+                    }
+                    Message::NotController {
+                        leader: voter.core.leader(),
+                    }
+                } else {
+                    Message::AlterIsrDone {
+                        partition,
+                        change,
+                        applied: false,
+                    }
+                }
+            }
+            _ => unreachable!("voters get Raft messages, heartbeats and ISR changes"),
+        };
+        self.send(id, from, reply);
+    }
 }

@@ -331,6 +331,48 @@ fn refuses_a_port_another_broker_listens_on() {
     round_trip(&first, "still-mine", 10);
 }
 
+/// Placement: a listed core this process may not run on is refused at
+/// start with the reason (pinning there would escape `taskset` or fail),
+/// and `--cores none` serves unpinned, saying so in its start-up log.
+#[test]
+fn cores_outside_the_allowed_set_are_refused_and_none_serves_unpinned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let run = corelog(&[
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        path_str(&data),
+        "--cores",
+        "4095",
+    ]);
+    assert!(!run.success(), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("core 4095 is not one this process may run on"),
+        "{run:?}"
+    );
+    let run = corelog(&["serve", "--cores", "0,0"]);
+    assert!(!run.success() && run.stderr.contains("twice"), "{run:?}");
+    let mut broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .arg("--cores")
+            .arg("none")
+            .env("RUST_LOG", "corelog=info"),
+    );
+    broker.create_topic("unpinned", 2, &[]);
+    round_trip(&broker, "unpinned", 10);
+    let (status, out) = broker.terminate();
+    assert!(status.success(), "{status}\n{out}");
+    assert!(
+        out.contains("placement: 2 shards, not pinned (cores = none)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn refuses_unformatted_controller_storage() {
     let node = NodeFiles::new();

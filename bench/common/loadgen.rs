@@ -233,7 +233,11 @@ fn setup_topic(w: &Workload, opts: &RunOptions) -> Result<String> {
             let admin: AdminClient<DefaultClientContext> = base_config(&opts.bootstrap)
                 .create()
                 .context("admin client")?;
-            let topic = NewTopic::new(&name, w.partitions, TopicReplication::Fixed(1));
+            let topic = NewTopic::new(
+                &name,
+                w.partitions,
+                TopicReplication::Fixed(w.replication_factor),
+            );
             let options = AdminOptions::new().operation_timeout(Some(TOPIC_READY_TIMEOUT));
             let results = futures::executor::block_on(admin.create_topics([&topic], &options))
                 .context("CreateTopics")?;

@@ -53,6 +53,9 @@ pub struct Workload {
     /// Distinct keys for `keys = "uniform"`.
     pub key_space: u64,
     pub partitions: i32,
+    /// Replicas of the run's topic (a fresh topic; the cluster must have
+    /// that many brokers).
+    pub replication_factor: i32,
     pub producers: usize,
     /// Messages per second over all producers; 0 means as fast as possible.
     pub rate: u64,
@@ -91,6 +94,7 @@ impl Default for Workload {
             keys: Keys::None,
             key_space: 1000,
             partitions: 1,
+            replication_factor: 1,
             producers: 1,
             rate: 0,
             rate_fraction_of_peak: 0.0,

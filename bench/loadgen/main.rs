@@ -52,6 +52,9 @@ struct Args {
     key_space: Option<u64>,
     #[arg(long)]
     partitions: Option<i32>,
+    /// Replicas of the run's topic.
+    #[arg(long)]
+    replication_factor: Option<i32>,
     #[arg(long)]
     producers: Option<usize>,
     /// Total msg/s; 0 = as fast as possible.
@@ -106,7 +109,13 @@ fn workload(a: &Args) -> Result<Workload> {
         compression,
         linger_ms
     );
-    set!(batch_bytes, duration_s, warmup_s, consumers);
+    set!(
+        batch_bytes,
+        duration_s,
+        warmup_s,
+        consumers,
+        replication_factor
+    );
     if let Some(k) = &a.keys {
         w.keys = match k.as_str() {
             "none" => Keys::None,

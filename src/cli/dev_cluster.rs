@@ -23,7 +23,9 @@ use clap::Args;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::config::Cores;
 use crate::limits;
+use crate::shard::placement::allowed_cores;
 use crate::storage::{self, MetaProperties};
 
 /// How long every node may take to accept client connections.
@@ -49,6 +51,11 @@ pub struct DevClusterArgs {
     /// Shards per node. Nodes on one machine share its cores, so 1 by default.
     #[arg(long, default_value_t = 1)]
     shards: usize,
+    /// Where the nodes' shards run: auto (distinct cores for every node when
+    /// this machine has enough, else unpinned), none, or a core list every
+    /// node is given as its `serve --cores`.
+    #[arg(long, default_value = "auto", value_name = "auto|none|LIST")]
+    cores: Cores,
 }
 
 /// One node's place in the dev cluster.
@@ -147,9 +154,17 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
         super::storage::format(&cluster_id, &node.config, true)?;
     }
     let signal = forward_signals()?;
+    let (cores, placement) = match &args.cores {
+        Cores::Auto => node_cores(nodes.len(), args.shards, &allowed_cores()),
+        asked => (
+            vec![asked.clone(); nodes.len()],
+            format!("every node with --cores {asked}"),
+        ),
+    };
+    println!("dev-cluster placement: {placement}");
     let mut children = Vec::with_capacity(nodes.len());
-    for node in &nodes {
-        match spawn(node, args.shards) {
+    for (node, cores) in nodes.iter().zip(cores) {
+        match spawn(node, args.shards, &cores) {
             Ok(child) => children.push(child),
             Err(e) => {
                 stop_all(&mut children, Signal::SIGTERM);
@@ -205,7 +220,35 @@ fn forward_signals() -> Result<Arc<AtomicI32>, String> {
     Ok(received)
 }
 
-fn spawn(node: &DevNode, shards: usize) -> Result<Child, String> {
+/// Each node's `--cores`: distinct cores for every node's shards when this
+/// process may use enough of them, else nobody pinned (nodes that each pin
+/// shard 0 to the first core would all run on it). And the choice in words.
+fn node_cores(nodes: usize, shards: usize, allowed: &[usize]) -> (Vec<Cores>, String) {
+    if nodes * shards <= allowed.len() {
+        let cores: Vec<Cores> = allowed
+            .chunks(shards)
+            .take(nodes)
+            .map(|chunk| Cores::List(chunk.to_vec()))
+            .collect();
+        let text: Vec<String> = cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("node {} on cores {c}", i + 1))
+            .collect();
+        (cores, text.join(", "))
+    } else {
+        (
+            vec![Cores::Unpinned; nodes],
+            format!(
+                "{nodes} nodes x {shards} shards on {} allowed cores: not pinned, the kernel \
+                 spreads them",
+                allowed.len()
+            ),
+        )
+    }
+}
+
+fn spawn(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find corelog itself: {e}"))?;
     let log = File::options()
         .create(true)
@@ -221,6 +264,8 @@ fn spawn(node: &DevNode, shards: usize) -> Result<Child, String> {
         .arg(&node.config)
         .arg("--shards")
         .arg(shards.to_string())
+        .arg("--cores")
+        .arg(cores.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_err))
@@ -354,6 +399,29 @@ fn log_tail(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nodes_get_distinct_cores_or_none_are_pinned() {
+        let (cores, why) = node_cores(3, 1, &[0, 1, 2, 3]);
+        assert_eq!(
+            cores,
+            vec![
+                Cores::List(vec![0]),
+                Cores::List(vec![1]),
+                Cores::List(vec![2])
+            ]
+        );
+        assert!(why.contains("node 3 on cores 2"), "{why}");
+        let (cores, _) = node_cores(2, 2, &[4, 5, 6, 7]);
+        assert_eq!(
+            cores,
+            vec![Cores::List(vec![4, 5]), Cores::List(vec![6, 7])]
+        );
+        // 3 nodes on 2 cores: pinning would stack them; nobody is pinned.
+        let (cores, why) = node_cores(3, 1, &[0, 1]);
+        assert_eq!(cores, vec![Cores::Unpinned; 3]);
+        assert!(why.contains("not pinned"), "{why}");
+    }
+
     use super::*;
 
     #[test]

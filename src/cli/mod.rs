@@ -96,6 +96,11 @@ pub struct Serve {
     /// Number of shards (executors); defaults to one per core.
     #[arg(long)]
     shards: Option<usize>,
+    /// Where shards run: auto (one per core this process may use when there
+    /// are enough, else unpinned), none (unpinned), or cores as taskset
+    /// lists them (0,2,4-7), shard i on the i-th.
+    #[arg(long, value_name = "auto|none|LIST")]
+    cores: Option<crate::config::Cores>,
     /// A Kafka broker config by its server.properties name, e.g. auto.create.topics.enable=false. Repeatable.
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -139,6 +144,7 @@ fn run_serve(serve: Serve) -> ExitCode {
         advertised_host: serve.advertised_host,
         data_dir: serve.data_dir,
         shards: serve.shards,
+        cores: serve.cores,
         overrides: serve.overrides,
     };
     let mut config = match Config::build(&args) {

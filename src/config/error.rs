@@ -174,7 +174,7 @@ pub enum ConfigError {
     OverrideNotKeyValue(String),
     #[error("shards must be in [1, {0}]")]
     Shards(usize),
-    #[error("the tuning profile names {cores} cores but {shards} shards were asked for")]
+    #[error("--cores (or the tuning profile's cores) names {cores} cores but {shards} shards were asked for")]
     CoresNotShards { cores: usize, shards: usize },
     #[error(
         "listeners binds {0}, which clients cannot connect to: set advertised.listeners to \

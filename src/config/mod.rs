@@ -30,6 +30,7 @@ mod properties;
 mod topic;
 mod tuning;
 
+pub use crate::shard::placement::Cores;
 pub use broker::{BrokerDefaults, IpOverrides};
 pub use cluster::{ClusterConfig, Listener, Voter};
 pub use error::{ConfigError, ValueError};
@@ -45,8 +46,12 @@ pub struct Config {
     /// Where the client listener binds (every shard, SO_REUSEPORT).
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// Shards to run; each one a glommio executor, pinned when cores are known.
+    /// Shards to run; each one a glommio executor.
     pub shards: usize,
+    /// Where they run (`shard::placement`): `serve --cores`, else the
+    /// tuning profile's `cores`, else one per allowed core when there are
+    /// enough.
+    pub cores: Cores,
     pub tuning: Tuning,
     pub broker: BrokerDefaults,
     pub cluster: ClusterConfig,
@@ -64,6 +69,7 @@ pub struct ServeArgs {
     pub advertised_host: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub shards: Option<usize>,
+    pub cores: Option<Cores>,
     pub overrides: Vec<String>,
 }
 
@@ -96,7 +102,12 @@ impl Config {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092)));
-        let shards = shard_count(args.shards.or(file.shards), &tuning)?;
+        let cores = match &args.cores {
+            Some(cores) => cores.clone(),
+            None if !tuning.cores.is_empty() => Cores::List(tuning.cores.clone()),
+            None => Cores::Auto,
+        };
+        let shards = shard_count(args.shards.or(file.shards), &cores)?;
         let advertised_host = match args.advertised_host.clone().or(file.advertised_host) {
             Some(host) => host,
             None if args.listen.is_some() => listen.ip().to_string(),
@@ -133,31 +144,30 @@ impl Config {
             cluster_id: None,
             data_dir,
             shards,
+            cores,
             tuning,
             broker,
         })
     }
 }
 
-/// Shards asked for (flag or file), else one per tuning core, else one per
-/// online core.
-fn shard_count(asked: Option<usize>, tuning: &Tuning) -> Result<usize, ConfigError> {
-    let online = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let shards = asked.unwrap_or(if tuning.cores.is_empty() {
-        online
-    } else {
-        tuning.cores.len()
+/// Shards asked for (flag or file), else one per listed core, else one
+/// per core this process may use.
+fn shard_count(asked: Option<usize>, cores: &Cores) -> Result<usize, ConfigError> {
+    let listed = match cores {
+        Cores::List(list) => Some(list.len()),
+        Cores::Auto | Cores::Unpinned => None,
+    };
+    let shards = asked.or(listed).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     });
     if shards == 0 || shards > limits::SHARDS_MAX {
         return Err(ConfigError::Shards(limits::SHARDS_MAX));
     }
-    if !tuning.cores.is_empty() && tuning.cores.len() != shards {
-        return Err(ConfigError::CoresNotShards {
-            cores: tuning.cores.len(),
-            shards,
-        });
+    if let Some(cores) = listed.filter(|&n| n != shards) {
+        return Err(ConfigError::CoresNotShards { cores, shards });
     }
     Ok(shards)
 }

@@ -208,16 +208,19 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     check_ports_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
     let watch = Arc::new(Watch::new(config.shards));
-    let online = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let placement = crate::shard::placement::plan(
+        config.shards,
+        &config.cores,
+        &crate::shard::placement::allowed_cores(),
+    )
+    .map_err(|e| RunError::failed(format!("--cores: {e}")))?;
+    log::info!("placement: {}", placement.why);
     let started_at = Instant::now();
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut handles = Vec::with_capacity(config.shards);
     for index in 0..config.shards {
-        let placement = match config.tuning.cores.get(index) {
-            Some(&core) => Placement::Fixed(core),
-            None if config.shards <= online => Placement::Fixed(index),
+        let placement = match placement.cores[index] {
+            Some(core) => Placement::Fixed(core),
             None => Placement::Unbound,
         };
         let builder = LocalExecutorBuilder::new(placement)

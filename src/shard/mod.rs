@@ -7,6 +7,7 @@
 //! sends it a message.
 
 pub mod mesh;
+pub mod placement;
 pub mod shutdown;
 pub mod watch;
 

@@ -159,6 +159,10 @@ impl Cluster {
             .arg(&node.config)
             .arg("--shards")
             .arg(&shards)
+            // The nodes share this machine's cores: pinned, every node's
+            // shard 0 would run on the first one (as dev-cluster decides).
+            .arg("--cores")
+            .arg("none")
             .env("RUST_LOG", "corelog=info")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))

@@ -356,11 +356,10 @@ fn cores_outside_the_allowed_set_are_refused_and_none_serves_unpinned() {
     );
     let run = corelog(&["serve", "--cores", "0,0"]);
     assert!(!run.success() && run.stderr.contains("twice"), "{run:?}");
+    // The tests' brokers run with --cores none (tests/common).
     let mut broker = Broker::start_with(
         BrokerOptions::default()
             .shards(2)
-            .arg("--cores")
-            .arg("none")
             .env("RUST_LOG", "corelog=info"),
     );
     broker.create_topic("unpinned", 2, &[]);

@@ -203,6 +203,12 @@ impl Broker {
                 .arg(&self.data_dir),
         };
         cmd.arg("--shards").arg(self.options.shards.to_string());
+        // Tests run many brokers at once on a small machine: pinned, every
+        // one's shard 0 would share the first core while the others idle.
+        // A test that is about placement passes its own --cores.
+        if !self.options.args.iter().any(|a| a == "--cores") {
+            cmd.arg("--cores").arg("none");
+        }
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
         }

@@ -5,7 +5,8 @@
 //! dynamic broker configs clients send (CreateTopics, AlterConfigs,
 //! IncrementalAlterConfigs): `validate_topic_config`,
 //! `TopicConfig::resolve` and `BrokerDefaults::set`, where a value the
-//! broker shows must be accepted back.
+//! broker shows must be accepted back. The file's text is also parsed as a
+//! `serve --cores` list (`shard::placement`).
 //!
 //! Input: `[mode u8][file: length u32 LE, bytes][key=value lines]`.
 //! Listener hosts that are names are resolved by the parser: run this target
@@ -16,7 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use corelog::config::{validate_topic_config, BrokerDefaults, Config, ServeArgs, TopicConfig};
+use corelog::config::{
+    validate_topic_config, BrokerDefaults, Config, Cores, ServeArgs, TopicConfig,
+};
 use corelog_fuzz::{scratch_dir, Reader};
 use libfuzzer_sys::fuzz_target;
 
@@ -51,6 +54,19 @@ fn serve(mode: u8, file: &[u8], overrides: &[(String, String)]) {
     if let Ok(config) = Config::build(&args) {
         assert!((1..=corelog::limits::SHARDS_MAX).contains(&config.shards));
         assert!(config.data_dir.is_absolute());
+    }
+    // `serve --cores`: whatever parses prints back to itself, and its list
+    // stays within the shard bound.
+    if let Ok(text) = std::str::from_utf8(file) {
+        if let Ok(cores) = text.parse::<Cores>() {
+            assert_eq!(cores.to_string().parse::<Cores>(), Ok(cores.clone()));
+            if let Cores::List(list) = &cores {
+                assert!(list.len() <= corelog::limits::SHARDS_MAX);
+                let plan = corelog::shard::placement::plan(list.len(), &cores, list)
+                    .expect("a listed core that is allowed");
+                assert_eq!(plan.cores.len(), list.len());
+            }
+        }
     }
 }
 

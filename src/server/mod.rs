@@ -214,7 +214,11 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         &crate::shard::placement::allowed_cores(),
     )
     .map_err(|e| RunError::failed(format!("--cores: {e}")))?;
-    log::info!("placement: {}", placement.why);
+    if placement.oversubscribed {
+        log::warn!("placement: {}", placement.why);
+    } else {
+        log::info!("placement: {}", placement.why);
+    }
     let started_at = Instant::now();
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut handles = Vec::with_capacity(config.shards);

@@ -88,6 +88,9 @@ pub struct Plan {
     /// Per shard: the core it is pinned to, or None.
     pub cores: Vec<Option<usize>>,
     pub why: String,
+    /// The operator asked for nothing and there are fewer allowed cores
+    /// than shards: worth a warning at start, since shards will take turns.
+    pub oversubscribed: bool,
 }
 
 /// The cores this process may run on (its affinity mask), ascending.
@@ -124,11 +127,13 @@ pub fn plan(shards: usize, asked: &Cores, allowed: &[usize]) -> Result<Plan, Str
                     "{shards} shards pinned to cores {} as configured",
                     list(cores)
                 ),
+                oversubscribed: false,
             })
         }
         Cores::Unpinned => Ok(Plan {
             cores: vec![None; shards],
             why: format!("{shards} shards, not pinned (cores = none)"),
+            oversubscribed: false,
         }),
         Cores::Auto if shards <= allowed.len() => {
             let cores = &allowed[..shards];
@@ -140,6 +145,7 @@ pub fn plan(shards: usize, asked: &Cores, allowed: &[usize]) -> Result<Plan, Str
                     list(cores),
                     list(allowed)
                 ),
+                oversubscribed: false,
             })
         }
         Cores::Auto => Ok(Plan {
@@ -150,6 +156,7 @@ pub fn plan(shards: usize, asked: &Cores, allowed: &[usize]) -> Result<Plan, Str
                 allowed.len(),
                 list(allowed)
             ),
+            oversubscribed: true,
         }),
     }
 }
@@ -190,6 +197,7 @@ mod tests {
         let plan = super::plan(8, &Cores::Auto, &[0, 1]).unwrap();
         assert_eq!(plan.cores, vec![None; 8]);
         assert!(plan.why.contains("not pinned"), "{}", plan.why);
+        assert!(plan.oversubscribed);
         assert_eq!(plan_of(2, &Cores::Unpinned, &[0, 1]), vec![None, None]);
     }
 

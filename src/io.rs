@@ -3,11 +3,11 @@
 //! Owns every file operation the log makes: open/create, aligned writes,
 //! reads, fdatasync, truncate, size, remove, directory listing and sync;
 //! and the one routine that replaces a small file atomically and durably
-//! ([`replace_file`] through the seam; [`replace_file_blocking`] only where
-//! no executor runs yet: start-up and the CLI; docs/architecture.md section
-//! 9 lists what goes through the seam).
+//! ([`replace_file`]; [`replace_file_blocking`] runs it over [`StdDisk`]
+//! where no executor runs yet: start-up and the CLI; docs/architecture.md
+//! section 9 lists what goes through the seam).
 //!
-//! Two implementations of the seam:
+//! Three implementations of the seam:
 //!
 //! - [`DmaDisk`]: glommio `DmaFile`s (O_DIRECT through io_uring). Writes must
 //!   start at and span multiples of [`BLOCK_BYTES`]; buffers come from the
@@ -19,6 +19,8 @@
 //!   only synced bytes or a torn prefix of the unsynced ones, byte flips). It asserts the same
 //!   alignment rules as O_DIRECT and hands out garbage-filled buffers, so the
 //!   log cannot rely on what the real disk does not promise.
+//! - [`StdDisk`] (`io/std_disk.rs`): blocking `std::fs`, for start-up before
+//!   the executors exist and the CLI, never on a reactor thread.
 //!
 //! The log is generic over [`Disk`] (`PartitionLog<D: Disk = DmaDisk>`): a
 //! trait with associated types keeps the DMA path free of dynamic dispatch
@@ -30,6 +32,9 @@
 //! without `Send` bounds.
 
 #![forbid(unsafe_code)]
+
+mod std_disk;
+pub use std_disk::StdDisk;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -137,31 +142,35 @@ pub async fn replace_file<D: Disk>(
     bytes: &[u8],
 ) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
-    write_whole_file(disk, &tmp, bytes).await?;
-    disk.rename(&tmp, &dir.join(name)).await?;
+    let replaced = async {
+        write_whole_file(disk, &tmp, bytes).await?;
+        disk.rename(&tmp, &dir.join(name)).await
+    }
+    .await;
+    if let Err(e) = replaced {
+        // No temp file left behind by a failed write (a full disk).
+        let _ = remove_if_exists(disk, &tmp).await;
+        return Err(e);
+    }
     disk.sync_dir(dir).await
 }
 
 /// [`replace_file`] for callers off the reactor (the blocking pool, start-up
-/// before the executors, the CLI): `dir/name` is replaced atomically and
-/// durably with `bytes`, so a crash leaves the old content or the new,
-/// never a torn file, and the new name survives (the directory is synced).
-/// A failure removes the temp file.
+/// before the executors, the CLI), through [`StdDisk`]: the same routine,
+/// so a crash leaves the old content or the new, never a torn file, and the
+/// new name survives (the directory is synced).
 pub fn replace_file_blocking(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let replaced = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-        drop(file);
-        std::fs::rename(&tmp, dir.join(name))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if replaced.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    replaced
+    futures_lite::future::block_on(replace_file(&StdDisk, dir, name, bytes))
+}
+
+/// Creates `dir` and its parents off the reactor, through [`StdDisk`].
+pub fn create_dir_all_blocking(dir: &Path) -> io::Result<()> {
+    futures_lite::future::block_on(StdDisk.create_dir_all(dir))
+}
+
+/// [`read_whole_file`] off the reactor, through [`StdDisk`].
+pub fn read_whole_file_blocking(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    futures_lite::future::block_on(read_whole_file(&StdDisk, path))
 }
 
 /// Reads the whole content of `path`; `None` when it does not exist.
@@ -774,5 +783,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    }
+
+    /// The blocking seam reads what it wrote, says "none" for a missing
+    /// file, and its files obey the same trait as the shards' disks.
+    #[test]
+    fn std_disk_reads_back_and_knows_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        create_dir_all_blocking(&nested).unwrap();
+        assert_eq!(read_whole_file_blocking(&nested.join("f")).unwrap(), None);
+        // Longer than a block: the padded aligned write is cut back.
+        let bytes: Vec<u8> = (0..BLOCK_BYTES as u32 + 7).map(|i| i as u8).collect();
+        replace_file_blocking(&nested, "f", &bytes).unwrap();
+        assert_eq!(
+            read_whole_file_blocking(&nested.join("f")).unwrap(),
+            Some(bytes)
+        );
+        replace_file_blocking(&nested, "f", b"").unwrap();
+        assert_eq!(
+            read_whole_file_blocking(&nested.join("f")).unwrap(),
+            Some(Vec::new())
+        );
     }
 }

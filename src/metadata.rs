@@ -7,7 +7,6 @@
 //! table, not a hash, so partitions can later move between cores.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -164,7 +163,7 @@ impl Catalog {
         shards: usize,
         cluster_id: &str,
     ) -> std::io::Result<Catalog> {
-        fs::create_dir_all(data_dir)?;
+        crate::io::create_dir_all_blocking(data_dir)?;
         let mut catalog = match Catalog::read(data_dir)? {
             Some(catalog) => catalog,
             None => Catalog::new(cluster_id),
@@ -194,15 +193,14 @@ impl Catalog {
                 format!("{} is damaged: {why}", path.display()),
             )
         };
-        match fs::read(&path) {
-            Ok(bytes) => {
+        match crate::io::read_whole_file_blocking(&path)? {
+            Some(bytes) => {
                 let catalog: Catalog =
                     serde_json::from_slice(&bytes).map_err(|e| damaged(e.into()))?;
                 catalog.check_stored().map_err(damaged)?;
                 Ok(Some(catalog))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            None => Ok(None),
         }
     }
 
@@ -431,6 +429,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn placement_spreads_and_survives_fewer_shards() {

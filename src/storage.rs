@@ -10,7 +10,6 @@
 //! id (it is given one by `corelog storage format`), while a single node
 //! on embedded defaults formats itself on first start.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -140,9 +139,15 @@ impl MetaProperties {
     /// Reads `dir/meta.properties`; None when the directory is not formatted.
     pub fn read(dir: &Path) -> Result<Option<MetaProperties>, StorageError> {
         let path = dir.join(META_PROPERTIES);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let text = match crate::io::read_whole_file_blocking(&path) {
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    let source = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                    return Err(StorageError::Read { path, source });
+                }
+            },
+            Ok(None) => return Ok(None),
             Err(source) => return Err(StorageError::Read { path, source }),
         };
         MetaProperties::parse(&text)
@@ -199,7 +204,7 @@ impl MetaProperties {
     /// Writes `dir/meta.properties` durably: temp file, fsync, rename,
     /// directory fsync, so a crash leaves the old file or the new one.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        fs::create_dir_all(dir)?;
+        crate::io::create_dir_all_blocking(dir)?;
         crate::io::replace_file_blocking(dir, META_PROPERTIES, self.to_text().as_bytes())
     }
 }

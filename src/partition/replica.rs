@@ -70,6 +70,20 @@ impl ReplicaState {
         }
     }
 
+    /// Broker `me`'s part in a partition whose replica set the controller
+    /// gave as `set`.
+    pub fn in_set(me: i32, set: &crate::metadata::ReplicaSet) -> ReplicaState {
+        ReplicaState {
+            me,
+            leader: set.leader,
+            leader_epoch: set.leader_epoch,
+            partition_epoch: set.partition_epoch,
+            replicas: set.replicas.clone(),
+            isr: set.isr.clone(),
+            replicated: true,
+        }
+    }
+
     pub fn is_leader(&self) -> bool {
         !self.replicated || self.leader == self.me
     }

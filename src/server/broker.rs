@@ -367,15 +367,7 @@ pub enum Roles {
 /// partition when the topic has no replica sets).
 fn replica_state_in(topic: &TopicMeta, index: i32, me: i32) -> ReplicaState {
     match topic.replicas.get(index as usize) {
-        Some(set) => ReplicaState {
-            me,
-            leader: set.leader,
-            leader_epoch: set.leader_epoch,
-            partition_epoch: set.partition_epoch,
-            replicas: set.replicas.clone(),
-            isr: set.isr.clone(),
-            replicated: true,
-        },
+        Some(set) => ReplicaState::in_set(me, set),
         None => ReplicaState::single(),
     }
 }

@@ -28,15 +28,7 @@ impl Sim {
             .collect();
         for (p, partition) in partitions {
             let set = &image.topics[TOPIC].replicas[p as usize];
-            let next = ReplicaState {
-                me: id,
-                leader: set.leader,
-                leader_epoch: set.leader_epoch,
-                partition_epoch: set.partition_epoch,
-                replicas: set.replicas.clone(),
-                isr: set.isr.clone(),
-                replicated: true,
-            };
+            let next = ReplicaState::in_set(id, set);
             self.trace(|| format!("broker {id} partition {p}: {next:?}"));
             if let Some(checkpoint) = partition.set_replica_state(next) {
                 // A failed write is logged by the broker and the epoch

@@ -45,6 +45,12 @@ pub const PRODUCERS_PER_PARTITION_MAX: usize = 10_000;
 /// Produce batches waiting for one group commit on a shard.
 pub const COMMIT_WAITERS_PER_SHARD_MAX: usize = 65_536;
 
+/// Rounds of reads one fetch makes to spend its response budget: the
+/// first reads the partitions the budget covers in request order; a next
+/// one gives what partitions with less data left unspent to those that had
+/// no share (each round is one call per owner shard).
+pub const FETCH_READ_ROUNDS_MAX: usize = 8;
+
 /// Fetches parked on one shard waiting for data.
 pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 

@@ -117,6 +117,16 @@ impl CacheBudget {
     }
 }
 
+/// A read's read-ahead, held against the budget until the read drops it
+/// (before installing the window it read, which charges for itself).
+pub struct ReadAheadCharge(Charge);
+
+impl ReadAheadCharge {
+    pub fn bytes(&self) -> usize {
+        self.0.bytes
+    }
+}
+
 /// Bytes taken from a [`CacheBudget`], given back on drop.
 struct Charge {
     budget: Rc<CacheBudget>,
@@ -303,9 +313,17 @@ impl<F> ReadCache<F> {
         }
     }
 
-    /// Read-ahead a disk read should add (0 when caching is off).
-    pub fn read_ahead_bytes(&self) -> usize {
-        self.budget.read_ahead_bytes()
+    /// The read-ahead a disk read may add, charged to the shard's budget
+    /// from planning until the read ends: `None` when caching is off or
+    /// the budget has no room for another window (what is read could not
+    /// be kept). Charged at planning, so reads planned together (a fetch
+    /// over hundreds of partitions) cannot all count on the same room.
+    pub fn reserve_read_ahead(&self) -> Option<ReadAheadCharge> {
+        let ahead = self.budget.read_ahead_bytes();
+        if ahead == 0 {
+            return None;
+        }
+        self.budget.charge(ahead).map(ReadAheadCharge)
     }
 
     /// Bytes currently charged by this log's caches.

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::cache::{PrefetchPlan, ReadCache, WindowFill};
+use super::cache::{PrefetchPlan, ReadAheadCharge, ReadCache, WindowFill};
 use super::segment::{index_path, log_path, time_index_path, SegSnap};
 use super::LogError;
 use crate::io::{
@@ -357,8 +357,9 @@ pub struct ReadJob<D: Disk = DmaDisk> {
     pub(crate) offset: i64,
     pub(crate) upper_offset: i64,
     pub(crate) max_bytes: usize,
-    /// Extra bytes to read and keep in the cache for the next fetches.
-    pub(crate) read_ahead_bytes: usize,
+    /// Extra bytes to read and keep in the cache for the next fetches,
+    /// held against the shard's cache budget while the read runs.
+    pub(crate) read_ahead: Option<ReadAheadCharge>,
     pub(crate) cache: Rc<RefCell<ReadCache<D::File>>>,
     /// The next read-ahead window to read in the background.
     pub(crate) prefetch: Option<PrefetchJob<D>>,
@@ -380,6 +381,11 @@ enum Located {
 }
 
 impl<D: Disk> ReadJob<D> {
+    /// Whether the caches answered it at planning (it needs no I/O).
+    pub fn is_ready(&self) -> bool {
+        self.ready.is_some()
+    }
+
     /// The background read this fetch made due, for the caller to spawn
     /// (the log does not spawn tasks). Dropping it is harmless.
     pub fn take_prefetch(&mut self) -> Option<PrefetchJob<D>> {
@@ -394,17 +400,20 @@ impl<D: Disk> ReadJob<D> {
     /// position usually holds the batch wanted and all the fetch returns;
     /// what it holds beyond that is kept for the next fetch. A batch too
     /// large for that read falls back to scanning for it.
-    pub async fn run(self) -> Result<Bytes, LogError> {
-        if let Some(bytes) = self.ready {
+    pub async fn run(mut self) -> Result<Bytes, LogError> {
+        if let Some(bytes) = self.ready.take() {
             return Ok(bytes);
         }
         let Some(file) = self.file.clone() else {
             return Ok(Bytes::new());
         };
         let span = self.limit_position - self.start_position;
-        let want = (self.max_bytes.max(BATCH_HEADER_BYTES) as u64 + self.read_ahead_bytes as u64)
+        let read_ahead_bytes = self.read_ahead.as_ref().map_or(0, ReadAheadCharge::bytes);
+        let want = (self.max_bytes.max(BATCH_HEADER_BYTES) as u64 + read_ahead_bytes as u64)
             .min(span) as usize;
         let buf = Bytes::from(file.read_at(self.start_position, want).await?);
+        // The window (if any) charges what it keeps from here on.
+        self.read_ahead = None;
         let located = locate(&buf, self.offset, self.upper_offset, self.max_bytes);
         match located {
             Located::Found {
@@ -412,7 +421,7 @@ impl<D: Disk> ReadJob<D> {
                 served,
                 whole,
             } => {
-                if whole > served && self.read_ahead_bytes > 0 {
+                if whole > served && read_ahead_bytes > 0 {
                     self.keep_window(file, &buf, first, served, whole);
                 }
                 Ok(buf.slice(first..served))

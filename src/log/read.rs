@@ -74,6 +74,12 @@ impl<D: Disk> PartitionLog<D> {
             cache::Served::Hit(bytes) => (Some(bytes), None),
             cache::Served::Miss { position } => (None, position),
         };
+        // Only a read that goes to disk reads ahead.
+        let read_ahead = if ready.is_none() && !empty {
+            cache.reserve_read_ahead()
+        } else {
+            None
+        };
         Ok(ReadJob {
             ready,
             file: if empty { None } else { seg.file.clone() },
@@ -83,7 +89,7 @@ impl<D: Disk> PartitionLog<D> {
             offset,
             upper_offset,
             max_bytes,
-            read_ahead_bytes: cache.read_ahead_bytes(),
+            read_ahead,
             cache: self.cache.clone(),
             prefetch: cache.take_prefetch().map(|plan| PrefetchJob {
                 plan,

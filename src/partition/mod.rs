@@ -178,6 +178,19 @@ pub struct Appended {
     pub log_start_offset: i64,
 }
 
+/// How much a read may return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// Whole batches up to this many bytes (at least one batch, KIP-74).
+    Upto(usize),
+    /// The same, but only what the log's caches hold: no disk read, and
+    /// no memory beyond the cache's own (a fetch's partitions past its
+    /// budget, whose records are kept only if the response has room).
+    CachedUpto(usize),
+    /// No records, only the checks and the offsets.
+    Nothing,
+}
+
 /// What a read returns: whole batches plus the offsets a Fetch reports.
 #[derive(Clone, Debug)]
 pub struct Fetched {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::oneshot;
 
-use super::{storage_error, Fetched, Partition, PartitionError};
+use super::{storage_error, Fetched, Partition, PartitionError, ReadLimit};
 use crate::io::Disk;
 use crate::log::{throttled, LogError};
 use crate::protocol::records;
@@ -17,8 +17,8 @@ use crate::protocol::records;
 impl<D: Disk> Partition<D> {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (consumers; only the leader serves them).
-    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Fetched, PartitionError> {
-        self.read_upto(offset, max_bytes, false).await
+    pub async fn read(&self, offset: i64, limit: ReadLimit) -> Result<Fetched, PartitionError> {
+        self.read_upto(offset, limit, false).await
     }
 
     /// The durable end of the log (at or past the high watermark).
@@ -35,13 +35,14 @@ impl<D: Disk> Partition<D> {
         offset: i64,
         max_bytes: usize,
     ) -> Result<Fetched, PartitionError> {
-        self.read_upto(offset, max_bytes, true).await
+        self.read_upto(offset, ReadLimit::Upto(max_bytes), true)
+            .await
     }
 
     async fn read_upto(
         &self,
         offset: i64,
-        max_bytes: usize,
+        read_limit: ReadLimit,
         durable_end: bool,
     ) -> Result<Fetched, PartitionError> {
         let (mut job, high_watermark, log_start_offset) = {
@@ -64,17 +65,21 @@ impl<D: Disk> Partition<D> {
                     end,
                 });
             }
-            if offset > limit {
-                // Past the high watermark but within the log (a new
-                // leader's high watermark catching up): nothing to read
-                // yet, not an error (Kafka answers the same; an error
-                // would make consumers reset their position).
-                return Ok(Fetched {
-                    records: Bytes::new(),
-                    high_watermark: hw,
-                    log_start_offset: start,
-                });
-            }
+            // Past the high watermark but within the log (a new leader's
+            // high watermark catching up): nothing to read yet, not an
+            // error (Kafka answers the same; an error would make consumers
+            // reset their position).
+            let nothing = Fetched {
+                records: Bytes::new(),
+                high_watermark: hw,
+                log_start_offset: start,
+            };
+            let (max_bytes, cached_only) = match read_limit {
+                _ if offset > limit => return Ok(nothing),
+                ReadLimit::Nothing => return Ok(nothing),
+                ReadLimit::Upto(max_bytes) => (max_bytes, false),
+                ReadLimit::CachedUpto(max_bytes) => (max_bytes, true),
+            };
             let job = match state.log.plan_read(offset, max_bytes, limit) {
                 Ok(job) => job,
                 Err(e) => {
@@ -82,6 +87,9 @@ impl<D: Disk> Partition<D> {
                     return Err(self.read_failed(offset, e));
                 }
             };
+            if cached_only && !job.is_ready() {
+                return Ok(nothing);
+            }
             (job, hw, start)
         };
         if let Some(prefetch) = job.take_prefetch() {
@@ -209,7 +217,7 @@ impl<D: Disk> Partition<D> {
                 Err(e) => return Err(self.read_failed(timestamp, e)),
             },
         };
-        let batch = self.read(batch_offset, 1).await?.records;
+        let batch = self.read(batch_offset, ReadLimit::Upto(1)).await?.records;
         let accept = |ts: i64| match wanted {
             RecordWanted::AtLeast(t) => ts >= t,
             RecordWanted::Exactly(t) => ts == t,
@@ -328,7 +336,7 @@ mod tests {
                 // The follower fetches from the leader's end: the high
                 // watermark is back, and so is "latest".
                 partition
-                    .read_for_replica(2, 3, 1024, 1)
+                    .read_for_replica(2, 3, ReadLimit::Upto(1024), 1)
                     .await
                     .expect("the follower's fetch");
                 assert_eq!(partition.high_watermark(), 3);

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::epochs::LeaderEpochs;
-use super::{storage_error, Fetched, Partition, PartitionError, State};
+use super::{storage_error, Fetched, Partition, PartitionError, ReadLimit, State};
 use crate::clock;
 use crate::io::Disk;
 use crate::protocol::batch::{BatchHeader, BatchIter, IterStop};
@@ -315,7 +315,7 @@ impl<D: Disk> Partition<D> {
         &self,
         replica: i32,
         offset: i64,
-        max_bytes: usize,
+        read_limit: ReadLimit,
         current_leader_epoch: i32,
     ) -> Result<ReplicaRead, PartitionError> {
         let (job, isr_change) = {
@@ -385,13 +385,19 @@ impl<D: Disk> Partition<D> {
             if let Some(change) = &isr_change {
                 state.isr_proposed = Some(change.clone());
             }
-            let job = if offset < flushed {
-                Some(
-                    state
-                        .log
-                        .plan_read(offset, max_bytes, flushed)
-                        .map_err(|e| storage_error(&e))?,
-                )
+            // The follower's progress above counts even when the fetch
+            // response has no room for its records.
+            let (max_bytes, cached_only) = match read_limit {
+                ReadLimit::Upto(max_bytes) => (max_bytes, false),
+                ReadLimit::CachedUpto(max_bytes) => (max_bytes, true),
+                ReadLimit::Nothing => (0, true),
+            };
+            let job = if offset < flushed && read_limit != ReadLimit::Nothing {
+                let job = state
+                    .log
+                    .plan_read(offset, max_bytes, flushed)
+                    .map_err(|e| storage_error(&e))?;
+                (!cached_only || job.is_ready()).then_some(job)
             } else {
                 None
             };

@@ -27,7 +27,7 @@ use crate::config::BrokerDefaults;
 use crate::metadata::Catalog;
 use crate::net::Network;
 use crate::partition::replica::IsrChange;
-use crate::partition::{Fetched, Partition, PartitionError};
+use crate::partition::{Fetched, Partition, PartitionError, ReadLimit};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
@@ -189,11 +189,11 @@ pub async fn serve_follower_fetch<H: ReplicationHost>(
     partition: &Rc<Partition>,
     replica: i32,
     offset: i64,
-    max_bytes: usize,
+    limit: ReadLimit,
     current_leader_epoch: i32,
 ) -> Result<Fetched, PartitionError> {
     let read = partition
-        .read_for_replica(replica, offset, max_bytes, current_leader_epoch)
+        .read_for_replica(replica, offset, limit, current_leader_epoch)
         .await?;
     if let Some(change) = read.isr_change {
         Replication::propose_isr(host, partition, change);

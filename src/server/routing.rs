@@ -29,13 +29,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::broker::{Broker, Roles};
 use super::catalog::{CatalogError, CatalogOwner, NewTopic};
 use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
+use crate::limits;
 use crate::metadata::{Catalog, TopicMeta};
-use crate::partition::{Appended, Fetched, PartitionError};
+use crate::partition::{Appended, Fetched, PartitionError, ReadLimit};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
@@ -101,42 +103,75 @@ impl<'a> PartitionClient<'a> {
         self.broker.call(at.owner, call).await
     }
 
-    /// Reads from `offset`: a consumer's fetch, or a follower's (`replica`:
-    /// its broker id and the leader epoch it follows).
-    pub async fn fetch(
+    /// Reads partitions of one fetch: one call per owner shard, each with
+    /// an equal part of `budget`, which it spends on its partitions in
+    /// order (see `ReadMany`). `replica`: a follower's broker id. Results
+    /// are in `parts`' order.
+    pub async fn fetch_many(
         &self,
-        at: &PartitionAddr,
-        offset: i64,
-        max_bytes: usize,
-        replica: Option<(i32, i32)>,
-    ) -> Result<Fetched, PartitionError> {
-        let call = Read {
-            topic: at.topic.clone(),
-            partition: at.index,
-            offset,
-            max_bytes,
-            replica,
-        };
-        self.broker.call(at.owner, call).await
+        parts: &[(&PartitionAddr, FetchPosition)],
+        budget: usize,
+        replica: Option<i32>,
+    ) -> Vec<Result<Fetched, PartitionError>> {
+        let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
+        let owner_budget = budget / by_owner.len().max(1);
+        let calls = by_owner.iter().map(|(&owner, indices)| {
+            let call = ReadMany {
+                parts: indices
+                    .iter()
+                    .map(|&i| {
+                        let (at, position) = &parts[i];
+                        (at.topic.clone(), at.index, *position)
+                    })
+                    .collect(),
+                budget: owner_budget,
+                replica,
+            };
+            self.broker.call(owner, call)
+        });
+        let replies = futures::future::join_all(calls).await;
+        let mut results: Vec<Option<Result<Fetched, PartitionError>>> =
+            (0..parts.len()).map(|_| None).collect();
+        for ((_, indices), reply) in by_owner.iter().zip(replies) {
+            if reply.len() != indices.len() {
+                // The owner could not be reached (it is stopping).
+                for &i in indices {
+                    results[i] = Some(Err(PartitionError::NotLeader));
+                }
+                continue;
+            }
+            for (&i, result) in indices.iter().zip(reply) {
+                results[i] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every partition answered"))
+            .collect()
     }
 
-    /// Returns once the partition has data past `offset` (a follower: its
-    /// flushed end) or `wait_ms` passed.
-    pub async fn wait_for_data(
-        &self,
-        at: &PartitionAddr,
-        offset: i64,
-        wait_ms: u64,
-        replica: bool,
-    ) {
-        let call = WaitForData {
-            topic: at.topic.clone(),
-            partition: at.index,
-            offset,
-            wait_ms,
-            replica,
-        };
-        self.broker.call(at.owner, call).await
+    /// Returns once one of `parts` has data past its offset (a follower:
+    /// its flushed end) or `wait_ms` passed: one call per owner shard.
+    pub async fn wait_for_any(&self, parts: &[(&PartitionAddr, i64)], wait_ms: u64, replica: bool) {
+        let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
+        let waits: Vec<_> = by_owner
+            .iter()
+            .map(|(&owner, indices)| {
+                let call = WaitForAny {
+                    parts: indices
+                        .iter()
+                        .map(|&i| (parts[i].0.topic.clone(), parts[i].0.index, parts[i].1))
+                        .collect(),
+                    wait_ms,
+                    replica,
+                };
+                Box::pin(self.broker.call(owner, call))
+            })
+            .collect();
+        if waits.is_empty() {
+            return;
+        }
+        futures::future::select_all(waits).await;
     }
 
     /// ListOffsets: (offset, timestamp) for `timestamp`, `None` if no record
@@ -216,64 +251,153 @@ impl ShardCall<Broker> for Produce {
     }
 }
 
-/// Read from a partition: a consumer's fetch, or a follower's (`replica`:
-/// its broker id and the leader epoch it follows).
-struct Read {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    max_bytes: usize,
-    replica: Option<(i32, i32)>,
+/// Where one partition of a fetch reads from.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchPosition {
+    pub offset: i64,
+    /// The partition's own limit (Kafka's partition_max_bytes).
+    pub max_bytes: usize,
+    /// The leader epoch a follower's fetch names (-1: none).
+    pub current_leader_epoch: i32,
 }
 
-impl ShardCall<Broker> for Read {
-    type Reply = Result<Fetched, PartitionError>;
+/// The indices of `addrs` grouped by owner shard, in order within each.
+fn group_by_owner<'p>(
+    addrs: impl Iterator<Item = &'p PartitionAddr>,
+) -> BTreeMap<ShardId, Vec<usize>> {
+    let mut by_owner: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+    for (i, at) in addrs.enumerate() {
+        by_owner.entry(at.owner).or_default().push(i);
+    }
+    by_owner
+}
+
+/// Reads the partitions of one fetch that one shard owns, concurrently,
+/// each up to its size: a consumer's fetch, or a follower's (`replica`: its
+/// broker id). The caller sized them to its response budget, so what is
+/// read into memory follows the budget, not the partition count. One reply
+/// per partition, in order.
+struct ReadMany {
+    parts: Vec<(String, i32, FetchPosition)>,
+    budget: usize,
+    replica: Option<i32>,
+}
+
+impl ShardCall<Broker> for ReadMany {
+    type Reply = Vec<Result<Fetched, PartitionError>>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
         Box::pin(async move {
-            let p = local(&broker, &self.topic, self.partition)?;
-            match self.replica {
-                None => p.read(self.offset, self.max_bytes).await,
-                Some((replica, epoch)) => {
-                    crate::replication::serve_follower_fetch(
-                        &broker,
-                        &p,
-                        replica,
-                        self.offset,
-                        self.max_bytes,
-                        epoch,
-                    )
-                    .await
+            let ReadMany {
+                parts,
+                budget,
+                replica,
+            } = self;
+            // Reads run concurrently, each holding a share of the budget
+            // taken in order (its partition's limit, or what is left); a
+            // read that returns less gives the rest back to the partitions
+            // after it. Once the budget is spent and nothing in flight can
+            // give any back, the rest get only what the caches hold (no
+            // I/O, no memory beyond the cache's). So at most the budget
+            // (plus one batch larger than its share) is read into memory,
+            // however many partitions the fetch names, and disk reads
+            // still overlap.
+            let mut replies: Vec<Option<Result<Fetched, PartitionError>>> =
+                (0..parts.len()).map(|_| None).collect();
+            let mut unreserved = budget;
+            let mut reading = FuturesUnordered::new();
+            let mut next = 0;
+            loop {
+                if next < parts.len() && (unreserved > 0 || reading.is_empty()) {
+                    let (topic, partition, position) = &parts[next];
+                    let (limit, share) = if unreserved > 0 {
+                        let share = position.max_bytes.min(unreserved);
+                        (ReadLimit::Upto(share), share)
+                    } else {
+                        (ReadLimit::CachedUpto(position.max_bytes), 0)
+                    };
+                    unreserved -= share;
+                    let (broker, i) = (&broker, next);
+                    reading.push(async move {
+                        let reply =
+                            read_one(broker, topic, *partition, position, limit, replica).await;
+                        (i, share, reply)
+                    });
+                    next += 1;
+                    continue;
                 }
+                let Some((i, share, reply)) = reading.next().await else {
+                    break;
+                };
+                let used = reply.as_ref().map_or(0, |f| f.records.len());
+                unreserved = (unreserved + share).saturating_sub(used);
+                replies[i] = Some(reply);
             }
+            replies
+                .into_iter()
+                .map(|r| r.expect("every partition read"))
+                .collect()
         })
     }
+    /// No replies: `fetch_many` answers NOT_LEADER_OR_FOLLOWER for each of
+    /// the owner's partitions.
     fn unreachable(_: MeshError) -> Self::Reply {
-        Err(PartitionError::NotLeader)
+        Vec::new()
     }
 }
 
-/// Answered when the partition's high watermark (a follower: its flushed
-/// end) passes `offset` or the wait ends.
-struct WaitForData {
-    topic: String,
+async fn read_one(
+    broker: &Rc<Broker>,
+    topic: &str,
     partition: i32,
-    offset: i64,
+    position: &FetchPosition,
+    limit: ReadLimit,
+    replica: Option<i32>,
+) -> Result<Fetched, PartitionError> {
+    let p = local(broker, topic, partition)?;
+    match replica {
+        None => p.read(position.offset, limit).await,
+        Some(replica) => {
+            crate::replication::serve_follower_fetch(
+                broker,
+                &p,
+                replica,
+                position.offset,
+                limit,
+                position.current_leader_epoch,
+            )
+            .await
+        }
+    }
+}
+
+/// Answered when one of the partitions' high watermark (a follower: its
+/// flushed end) passes its offset, or the wait ends.
+struct WaitForAny {
+    parts: Vec<(String, i32, i64)>,
     wait_ms: u64,
     replica: bool,
 }
 
-impl ShardCall<Broker> for WaitForData {
+impl ShardCall<Broker> for WaitForAny {
     type Reply = ();
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, ()> {
         Box::pin(async move {
-            if let Some(p) = broker.partition(&self.topic, self.partition) {
-                p.wait_for_data(
-                    self.offset,
-                    Duration::from_millis(self.wait_ms),
-                    self.replica,
-                )
-                .await;
+            let wait = Duration::from_millis(self.wait_ms);
+            let waits: Vec<_> = self
+                .parts
+                .iter()
+                .filter_map(|(topic, partition, offset)| {
+                    let p = broker.partition(topic, *partition)?;
+                    Some(Box::pin(async move {
+                        p.wait_for_data(*offset, wait, self.replica).await
+                    }))
+                })
+                .take(limits::FETCH_WAITERS_PER_SHARD_MAX)
+                .collect();
+            if waits.is_empty() {
+                return;
             }
+            futures::future::select_all(waits).await;
         })
     }
     /// The fetch reads again and reports what it finds.

@@ -57,7 +57,7 @@ use crate::io::MemDisk;
 use crate::log::CacheBudget;
 use crate::metadata::{BrokerRecord, Catalog, ReplicaSet, TopicMeta};
 use crate::partition::replica::{Divergence, FetchedBatches, IsrChange, ReplicaState};
-use crate::partition::{CommitWait, Partition, PartitionError};
+use crate::partition::{CommitWait, Partition, PartitionError, ReadLimit};
 use net::{Net, NodeId, Rng, CLIENT};
 use voters::{Voter, VOTERS};
 
@@ -537,7 +537,7 @@ impl Sim {
                     return;
                 };
                 let read = p
-                    .read_for_replica(from, offset, FETCH_MAX_BYTES, leader_epoch)
+                    .read_for_replica(from, offset, ReadLimit::Upto(FETCH_MAX_BYTES), leader_epoch)
                     .await;
                 let result = match read {
                     Ok(read) => {

@@ -197,7 +197,7 @@ pub async fn serve(
     let (close_tx, close_rx) = local_channel::new_bounded::<CloseReason>(1);
     let writer = glommio::spawn_local(write_responses(
         Half(stream.clone()),
-        shard.max_idle,
+        shard.clone(),
         responses,
         budget.clone(),
         shared.clone(),

@@ -8,7 +8,8 @@ use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel;
 use glommio::sync::Semaphore;
 
-use super::{CloseReason, Half, InFlight, Shared};
+use super::{CloseReason, Half, InFlight, ShardConnections, Shared};
+use crate::limits;
 use crate::server::dispatch::Outcome;
 
 /// Writes the answers in the order their requests came. A client that
@@ -20,7 +21,7 @@ use crate::server::dispatch::Outcome;
 /// and the answers queued for it, alive for ever.
 pub(super) async fn write_responses(
     mut writer: Half,
-    take_within: Option<Duration>,
+    shard: Rc<ShardConnections>,
     responses: local_channel::LocalReceiver<InFlight>,
     budget: Rc<Semaphore>,
     shared: Rc<Shared>,
@@ -31,7 +32,12 @@ pub(super) async fn write_responses(
         budget.signal(in_flight.bytes);
         let result = match outcome {
             Outcome::Reply(response) => {
-                let written = write_within(&mut writer, &response, take_within).await;
+                let written = write_within(&mut writer, &response, shard.max_idle).await;
+                if response.len() > limits::CONNECTION_LARGE_FRAME_BYTES {
+                    // Its records (read from disk, maybe on another shard)
+                    // are freed with it.
+                    shard.add_freed(response.len());
+                }
                 shared
                     .responses_queued
                     .set(shared.responses_queued.get().saturating_sub(response.len()));

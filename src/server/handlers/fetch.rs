@@ -1,29 +1,29 @@
-//! Fetch: read each partition on its owner shard; if fewer than `min_bytes`
-//! came back, park on every partition until one of them gets data or
-//! `max_wait_ms` passes, then read once more (Kafka's long poll).
+//! Fetch: read each partition on its owner shard (one cross-shard call per
+//! owner, which reads its partitions in request order within the response
+//! budget, so memory follows the budget, not the partition count); if
+//! fewer than `min_bytes` came back, park on every partition (one call per
+//! owner) until one of them gets data or `max_wait_ms` passes, then read
+//! once more (Kafka's long poll).
 //!
 //! Sessions (KIP-227) are not kept: the response's session id is 0, which
 //! tells clients to send full fetch requests, as Kafka does when its session
 //! cache is full.
 
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::{join_all, select_all};
-use futures::Future;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use uuid::Uuid;
 
 use crate::limits;
-use crate::partition::PartitionError;
+use crate::partition::{Fetched, PartitionError};
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::errors;
-use crate::server::routing::{PartitionAddr, PartitionClient};
+use crate::server::routing::{FetchPosition, PartitionAddr, PartitionClient};
 
 /// One partition of the request, resolved against the catalog.
 struct Wanted {
@@ -102,42 +102,66 @@ fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wan
     wanted
 }
 
-/// Reads every partition concurrently, then keeps records in request order
-/// until the response's byte budget is spent (the first non-empty partition
-/// is always kept whole, so a large batch can never stall a consumer).
+/// Reads every partition on its owner shard (one call per owner shard and
+/// round, each owner with an equal part of what is left of the response
+/// budget, which it spends on its partitions in request order as Kafka
+/// fills its responses; partitions past it get what the caches hold). What
+/// an owner leaves unspent goes, in a next round (at most
+/// `FETCH_READ_ROUNDS_MAX`), to the partitions left without records that
+/// have data, on any owner. So a fetch reads about its budget into memory
+/// however many partitions it names or shards it spans. Then records are
+/// kept in request order until the budget is spent; the first non-empty
+/// partition is always kept whole, so a large batch can never stall a
+/// consumer (KIP-74).
 async fn read_all(
     broker: &Rc<Broker>,
     wanted: &[Wanted],
     response_max: usize,
     replica: Option<i32>,
 ) -> Vec<Read> {
-    let reads = wanted.iter().map(|w| async move {
-        let at = match &w.at {
-            Ok(at) => at,
-            Err(code) => return failed(*code),
-        };
-        let follower = replica.map(|id| (id, w.current_leader_epoch));
-        let fetched = PartitionClient::new(broker)
-            .fetch(at, w.offset, w.max_bytes, follower)
-            .await;
-        match fetched {
-            Ok(fetched) => Read {
-                error_code: errors::NONE,
-                high_watermark: fetched.high_watermark,
-                log_start_offset: fetched.log_start_offset,
-                records: fetched.records,
-            },
-            Err(e) => {
-                let mut read = failed(errors::partition_error(&e));
-                if let PartitionError::OffsetOutOfRange { start, end, .. } = e {
-                    read.log_start_offset = start;
-                    read.high_watermark = end;
-                }
-                read
-            }
+    let client = PartitionClient::new(broker);
+    let mut reads: Vec<Option<Read>> = wanted
+        .iter()
+        .map(|w| w.at.as_ref().err().map(|code| failed(*code)))
+        .collect();
+    let mut pending: Vec<usize> = (0..wanted.len()).filter(|&i| reads[i].is_none()).collect();
+    let mut left = response_max;
+    for _ in 0..limits::FETCH_READ_ROUNDS_MAX {
+        if pending.is_empty() || left == 0 {
+            break;
         }
-    });
-    let mut reads = join_all(reads).await;
+        let parts: Vec<(&PartitionAddr, FetchPosition)> = pending
+            .iter()
+            .filter_map(|&i| {
+                let w = &wanted[i];
+                let position = FetchPosition {
+                    offset: w.offset,
+                    max_bytes: w.max_bytes,
+                    current_leader_epoch: w.current_leader_epoch,
+                };
+                Some((w.at.as_ref().ok()?, position))
+            })
+            .collect();
+        let results = client.fetch_many(&parts, left, replica).await;
+        let mut next = Vec::new();
+        for (&i, result) in pending.iter().zip(results) {
+            let read = to_read(result);
+            left = left.saturating_sub(read.records.len());
+            // Left without records while it has data (a follower's end
+            // may lie past the high watermark): its owner's part of the
+            // budget ran out; next round.
+            let has_data = replica.is_some() || read.high_watermark > wanted[i].offset;
+            if read.records.is_empty() && read.error_code == errors::NONE && has_data {
+                next.push(i);
+            }
+            reads[i] = Some(read);
+        }
+        pending = next;
+    }
+    let mut reads: Vec<Read> = reads
+        .into_iter()
+        .map(|r| r.expect("every partition answered"))
+        .collect();
     let mut budget = response_max;
     let mut first = true;
     for read in reads.iter_mut() {
@@ -155,6 +179,25 @@ async fn read_all(
     reads
 }
 
+fn to_read(fetched: Result<Fetched, PartitionError>) -> Read {
+    match fetched {
+        Ok(fetched) => Read {
+            error_code: errors::NONE,
+            high_watermark: fetched.high_watermark,
+            log_start_offset: fetched.log_start_offset,
+            records: fetched.records,
+        },
+        Err(e) => {
+            let mut read = failed(errors::partition_error(&e));
+            if let PartitionError::OffsetOutOfRange { start, end, .. } = e {
+                read.log_start_offset = start;
+                read.high_watermark = end;
+            }
+            read
+        }
+    }
+}
+
 fn failed(error_code: i16) -> Read {
     Read {
         error_code,
@@ -167,23 +210,16 @@ fn failed(error_code: i16) -> Read {
 /// Parks on every partition's owner until one has data past the fetch
 /// offset, or `wait_ms` passes.
 async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, replica: bool) {
-    let waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = wanted
+    let parts: Vec<(&PartitionAddr, i64)> = wanted
         .iter()
-        .filter_map(|w| {
-            let at = w.at.as_ref().ok()?;
-            Some(Box::pin(async move {
-                PartitionClient::new(broker)
-                    .wait_for_data(at, w.offset, wait_ms, replica)
-                    .await;
-            }) as Pin<Box<dyn Future<Output = ()> + '_>>)
-        })
-        .take(limits::FETCH_WAITERS_PER_SHARD_MAX)
+        .filter_map(|w| Some((w.at.as_ref().ok()?, w.offset)))
         .collect();
-    if waits.is_empty() {
+    if parts.is_empty() {
         return;
     }
     let timeout = glommio::timer::sleep(Duration::from_millis(wait_ms));
-    futures_lite::future::or(async { drop(select_all(waits).await) }, timeout).await;
+    let client = PartitionClient::new(broker);
+    futures_lite::future::or(client.wait_for_any(&parts, wait_ms, replica), timeout).await;
 }
 
 fn respond(wanted: Vec<Wanted>, reads: Vec<Read>) -> FetchResponse {

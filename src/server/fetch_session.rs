@@ -49,6 +49,7 @@
 //! unit tests move it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -77,11 +78,12 @@ pub fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
-/// How a session names a topic: by id from Fetch v13, by name before.
+/// How a session names a topic: by id from Fetch v13, by name before. A
+/// name is shared by the topic's partitions of one request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TopicKey {
     Id(Uuid),
-    Name(String),
+    Name(Rc<str>),
 }
 
 /// One partition of a fetch, as the request names it.

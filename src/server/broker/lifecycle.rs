@@ -26,6 +26,7 @@ use crate::partition::commit::Committer;
 use crate::partition::{now_ms, Partition};
 use crate::server::catalog::CatalogOwner;
 use crate::server::connection;
+use crate::server::fetch_session::FetchSessionCache;
 use crate::shard::mesh::{self, HostReady, Mesh};
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
@@ -248,6 +249,7 @@ async fn start(
             source,
         })?;
     let shard = mesh.shard();
+    let shards = mesh.shard_count();
     let broker = Rc::new(Broker {
         config: config.clone(),
         owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
@@ -266,6 +268,12 @@ async fn start(
         ),
         stats: Stats::default(),
         groups: crate::group::GroupCoordinator::new(),
+        fetch_sessions: RefCell::new(FetchSessionCache::new(
+            config.broker.max_incremental_fetch_session_cache_slots,
+            shard.0,
+            shards,
+            uuid::Uuid::new_v4().as_u64_pair().0,
+        )),
         background,
         requests,
         replication: Default::default(),

@@ -5,7 +5,7 @@ const EVICTION: Duration = Duration::from_millis(limits::FETCH_SESSION_EVICTION_
 
 fn key(topic: &str, partition: i32) -> PartitionKey {
     PartitionKey {
-        topic: TopicKey::Name(topic.to_string()),
+        topic: TopicKey::Name(Rc::from(topic)),
         partition,
     }
 }

@@ -317,3 +317,35 @@ fn no_session_survives_a_restart() {
     assert_eq!(again.error_code, code::NONE);
     assert_ne!(again.session_id, 0);
 }
+
+#[test]
+fn a_session_is_unknown_on_another_shard() {
+    // Each shard hands out ids from its half of the id space, which tells
+    // the test which shard accepted a connection.
+    let broker = Broker::start_with(BrokerOptions::default().shards(2));
+    broker.create_topic("shards", 2, &[]);
+    let half = i32::MAX / 2;
+    let open = |conn: &mut Conn| -> i32 {
+        let full: FetchResponse = conn.call(BY_NAME, &fetch(0, 0, &all("shards", 2), &[], 0));
+        assert_ne!(full.session_id, 0);
+        full.session_id
+    };
+    let mut first = Conn::connect(broker.addr());
+    let id = open(&mut first);
+    // The kernel spreads connections between the shards by their ports:
+    // 64 tries all landing on one shard would be a 2^-64 event.
+    for _ in 0..64 {
+        let mut other = Conn::connect(broker.addr());
+        let own = open(&mut other);
+        if (own <= half) == (id <= half) {
+            continue;
+        }
+        let elsewhere: FetchResponse = other.call(BY_NAME, &fetch(id, 1, &[], &[], 0));
+        assert_eq!(elsewhere.error_code, FETCH_SESSION_ID_NOT_FOUND);
+        // On its own shard the session is fine.
+        let home: FetchResponse = first.call(BY_NAME, &fetch(id, 1, &[], &[], 0));
+        assert_eq!((home.error_code, home.session_id), (code::NONE, id));
+        return;
+    }
+    panic!("64 connections all landed on the shard of session {id}");
+}

@@ -3,9 +3,9 @@
 //! `max_wait_ms` passes, then read once more (Kafka's long poll).
 //!
 //! From v7 a fetch may belong to an incremental fetch session (KIP-227,
-//! `server::fetch_session`): [`handle`] first asks the shard's session cache
+//! `server::fetch_session`): `handle` first asks the shard's session cache
 //! which partitions to read (the request's, or all of its session's), and
-//! [`respond`] asks it which of them the response carries (all, or those
+//! `respond` asks it which of them the response carries (all, or those
 //! that changed) and which session id it names.
 
 use std::pin::Pin;

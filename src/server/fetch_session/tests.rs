@@ -395,3 +395,30 @@ fn each_shard_hands_out_ids_of_its_own_range() {
     assert_eq!(ids.len(), 200);
     assert!(!ids.contains(&INVALID_SESSION_ID));
 }
+
+#[test]
+fn a_shard_caches_a_bounded_number_of_partitions() {
+    let _time = Simulated::start(1_000_000);
+    let mut cache = cache(limits::FETCH_SESSION_CACHE_SLOTS_MAX);
+    let per_session = limits::FETCH_SESSION_PARTITIONS_MAX;
+    let fit = limits::FETCH_SESSION_PARTITIONS_PER_SHARD_MAX / per_session;
+    for i in 0..fit {
+        let id = open_session(&mut cache, false, &format!("t{i}"), per_session as i32);
+        assert_ne!(id, INVALID_SESSION_ID, "session {i}");
+    }
+    assert_eq!(cache.partitions_cached(), fit * per_session);
+    let room = limits::FETCH_SESSION_PARTITIONS_PER_SHARD_MAX - fit * per_session;
+    assert_eq!(
+        open_session(&mut cache, false, "over", room as i32 + 1),
+        INVALID_SESSION_ID
+    );
+    assert_ne!(
+        open_session(&mut cache, false, "last", room as i32),
+        INVALID_SESSION_ID
+    );
+    assert_eq!(
+        cache.partitions_cached(),
+        limits::FETCH_SESSION_PARTITIONS_PER_SHARD_MAX
+    );
+    assert_eq!(cache.len(), fit + 1);
+}

@@ -270,7 +270,7 @@ fn wrong_epochs_and_unknown_ids_are_refused_and_epoch_minus_one_closes() {
 
 #[test]
 fn a_full_cache_answers_a_full_fetch_without_a_session() {
-    let broker = Broker::start_with(
+    let mut broker = Broker::start_with(
         BrokerOptions::default().override_config("max.incremental.fetch.session.cache.slots", "1"),
     );
     broker.create_topic("full", 4, &[]);
@@ -296,6 +296,12 @@ fn a_full_cache_answers_a_full_fetch_without_a_session() {
     assert_eq!(
         (next.error_code, next.session_id),
         (code::NONE, opened.session_id)
+    );
+    // The shard reports its sessions at shutdown.
+    let (_, out) = broker.terminate();
+    assert!(
+        out.contains("fetch_sessions=1 fetch_session_partitions=4 fetch_session_evictions=0"),
+        "{out}"
     );
 }
 

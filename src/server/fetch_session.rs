@@ -222,6 +222,9 @@ pub struct FetchSessionCache {
     eviction_after: Duration,
     /// Partitions held by all sessions.
     partitions_cached: usize,
+    /// Sessions evicted to make room for new ones (Kafka's
+    /// `IncrementalFetchSessionEvictionsPerSec`, as a count).
+    evictions: u64,
     /// This shard's session ids are `id_base + 1 .. id_base + id_range`.
     id_base: i32,
     id_range: i32,
@@ -240,6 +243,7 @@ impl FetchSessionCache {
             slots: node_slots.div_ceil(shards),
             eviction_after: Duration::from_millis(limits::FETCH_SESSION_EVICTION_MS),
             partitions_cached: 0,
+            evictions: 0,
             id_base: shard as i32 * id_range,
             id_range,
             random: seed | 1,
@@ -258,6 +262,11 @@ impl FetchSessionCache {
     /// Partitions held by all sessions.
     pub fn partitions_cached(&self) -> usize {
         self.partitions_cached
+    }
+
+    /// Sessions evicted to make room for new ones.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// Decides how a fetch is served (Kafka's `newContext`). `requested`
@@ -448,6 +457,7 @@ impl FetchSessionCache {
         if let Some(&(last_used, id)) = self.by_last_use.first() {
             if now.saturating_duration_since(last_used) > self.eviction_after {
                 self.remove(id);
+                self.evictions += 1;
                 return true;
             }
         }
@@ -462,6 +472,7 @@ impl FetchSessionCache {
         match least {
             Some((worth, id)) if (follower, size) > worth => {
                 self.remove(id);
+                self.evictions += 1;
                 true
             }
             _ => false,

@@ -474,11 +474,13 @@ async fn shutdown(broker: &Rc<Broker>) {
             }
         }
     }
+    let sessions = broker.fetch_sessions.borrow();
     eprintln!(
         "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
          commit_rounds={} cache_hits={} cache_misses={} connections={} \
          connections_refused={} connections_idle_closed={} frames_timed_out={} \
-         request_panics={} memory_trims={}",
+         request_panics={} memory_trims={} fetch_sessions={} \
+         fetch_session_partitions={} fetch_session_evictions={}",
         broker.shard(),
         count,
         broker.stats.produce_local.get(),
@@ -492,5 +494,8 @@ async fn shutdown(broker: &Rc<Broker>) {
         broker.stats.frames_timed_out.get(),
         broker.stats.request_panics.get(),
         broker.stats.memory_trims.get(),
+        sessions.len(),
+        sessions.partitions_cached(),
+        sessions.evictions(),
     );
 }

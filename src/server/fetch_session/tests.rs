@@ -297,6 +297,7 @@ fn a_full_cache_answers_without_a_session_until_one_can_be_evicted() {
     assert!(cache.open(&request(a, 2), Vec::new(), &[]).is_ok());
     assert_eq!(cache.len(), 2);
     assert_eq!(cache.partitions_cached(), 8);
+    assert_eq!(cache.evictions(), 1);
 }
 
 #[test]

@@ -54,6 +54,28 @@ pub const FETCH_READ_ROUNDS_MAX: usize = 8;
 /// Fetches parked on one shard waiting for data.
 pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
 
+/// Kafka's default `max.incremental.fetch.session.cache.slots`: fetch
+/// sessions (KIP-227) the node keeps, split evenly between its shards.
+pub const FETCH_SESSION_CACHE_SLOTS_DEFAULT: usize = 1_000;
+
+/// Most `max.incremental.fetch.session.cache.slots` may be set to: with
+/// `FETCH_SESSION_PARTITIONS_PER_SHARD_MAX` bounding the partitions cached,
+/// this bounds the sessions' own overhead (a few hundred bytes each).
+pub const FETCH_SESSION_CACHE_SLOTS_MAX: usize = 100_000;
+
+/// Partitions one fetch session may hold; a full fetch of more is answered
+/// without a session, as when the cache is full.
+pub const FETCH_SESSION_PARTITIONS_MAX: usize = 10_000;
+
+/// Partitions all fetch sessions of one shard may hold (an entry is a
+/// topic key and about 60 bytes of offsets: some tens of MiB at most).
+pub const FETCH_SESSION_PARTITIONS_PER_SHARD_MAX: usize = 262_144;
+
+/// A fetch session idle this long may be evicted for a new one, and one
+/// created this long ago may be evicted for a more valuable one (Kafka's
+/// `MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS`, a constant there too).
+pub const FETCH_SESSION_EVICTION_MS: u64 = 120_000;
+
 /// How long a broker may take from its start until every shard serves
 /// (recovery of every partition included). Past it the process exits with a
 /// line naming the shard that is stuck and its phase (`server::run`).
@@ -159,6 +181,10 @@ pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;
 const _: () = assert!(FRAME_BYTES_MAX <= CONNECTION_BYTES_IN_FLIGHT_MAX);
 const _: () = assert!(DEV_CLUSTER_NODES_MAX <= CONTROLLER_VOTERS_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(FETCH_SESSION_CACHE_SLOTS_DEFAULT <= FETCH_SESSION_CACHE_SLOTS_MAX);
+const _: () = assert!(FETCH_SESSION_CACHE_SLOTS_MAX <= i32::MAX as usize);
+const _: () = assert!(FETCH_SESSION_PARTITIONS_MAX <= FETCH_SESSION_PARTITIONS_PER_SHARD_MAX);
+const _: () = assert!(i32::MAX as usize / SHARDS_MAX > 1_000_000);
 const _: () = assert!(DISK_BLOCK_BYTES.is_power_of_two());
 const _: () = assert!(CONNECTION_REQUESTS_IN_FLIGHT_MAX <= MESH_CHANNEL_DEPTH);
 const _: () = assert!(RECORDS_DECOMPRESSED_BYTES_MAX >= FRAME_BYTES_MAX);

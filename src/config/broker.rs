@@ -88,6 +88,9 @@ pub struct BrokerDefaults {
     /// Per-address exceptions to `max.connections.per.ip`, as written
     /// (`host:count,...`) and resolved to addresses.
     pub max_connections_per_ip_overrides: IpOverrides,
+    /// Incremental fetch sessions (KIP-227) the node keeps, split evenly
+    /// between the shards (`max.incremental.fetch.session.cache.slots`).
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -150,6 +153,7 @@ impl BrokerDefaults {
             max_connections: 0,
             max_connections_per_ip: 0,
             max_connections_per_ip_overrides: IpOverrides::default(),
+            max_incremental_fetch_session_cache_slots: 0,
             explicit: BTreeMap::new(),
         }
     }

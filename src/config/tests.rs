@@ -365,3 +365,25 @@ fn every_shipped_tuning_profile_loads() {
     }
     assert!(loaded >= 2);
 }
+
+#[test]
+fn fetch_session_slots_have_kafkas_name_default_and_a_bound() {
+    let defaults = BrokerDefaults::default();
+    assert_eq!(
+        defaults
+            .get("max.incremental.fetch.session.cache.slots")
+            .unwrap(),
+        "1000"
+    );
+    let mut b = BrokerDefaults::default();
+    b.set("max.incremental.fetch.session.cache.slots", "0")
+        .unwrap();
+    assert_eq!(b.max_incremental_fetch_session_cache_slots, 0);
+    for bad in ["-1", "100001"] {
+        let err = b
+            .set("max.incremental.fetch.session.cache.slots", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(bad), "{bad}: {err}");
+    }
+}

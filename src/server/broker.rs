@@ -89,6 +89,8 @@ pub struct Broker {
     pub replication: crate::replication::Replication,
     /// The consumer groups this shard coordinates (see `group`).
     pub groups: crate::group::GroupCoordinator,
+    /// The incremental fetch sessions of this shard's connections.
+    pub fetch_sessions: RefCell<super::fetch_session::FetchSessionCache>,
     /// Only on shard 0 of a node in a cluster: its controller quorum part,
     /// registration and the client of the active controller.
     cluster: OnceCell<Rc<ClusterNode>>,

@@ -9,6 +9,7 @@
 use kafka_protocol::error::ResponseError;
 
 use super::catalog::CatalogError;
+use super::fetch_session::SessionError;
 use crate::partition::PartitionError;
 use crate::protocol::batch::{BatchFault, ProduceBatchError};
 
@@ -16,6 +17,15 @@ pub const NONE: i16 = 0;
 
 pub fn code(e: ResponseError) -> i16 {
     e.code()
+}
+
+/// The top-level error of a Fetch refused by its session (KIP-227).
+pub fn fetch_session_error(e: SessionError) -> i16 {
+    code(match e {
+        SessionError::IdNotFound => ResponseError::FetchSessionIdNotFound,
+        SessionError::InvalidEpoch => ResponseError::InvalidFetchSessionEpoch,
+        SessionError::TopicIdMismatch => ResponseError::FetchSessionTopicIdError,
+    })
 }
 
 pub fn partition_error(e: &PartitionError) -> i16 {

@@ -16,6 +16,7 @@ pub mod configs;
 pub mod connection;
 pub mod dispatch;
 pub mod errors;
+pub mod fetch_session;
 pub mod handlers;
 pub mod hosts;
 pub mod routing;

@@ -26,6 +26,7 @@ use crate::partition::commit::Committer;
 use crate::partition::{now_ms, Partition};
 use crate::server::catalog::CatalogOwner;
 use crate::server::connection;
+use crate::server::fetch_session::FetchSessionCache;
 use crate::shard::mesh::{self, HostReady, Mesh};
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
@@ -248,6 +249,7 @@ async fn start(
             source,
         })?;
     let shard = mesh.shard();
+    let shards = mesh.shard_count();
     let broker = Rc::new(Broker {
         config: config.clone(),
         owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
@@ -266,6 +268,12 @@ async fn start(
         ),
         stats: Stats::default(),
         groups: crate::group::GroupCoordinator::new(),
+        fetch_sessions: RefCell::new(FetchSessionCache::new(
+            config.broker.max_incremental_fetch_session_cache_slots,
+            shard.0,
+            shards,
+            uuid::Uuid::new_v4().as_u64_pair().0,
+        )),
         background,
         requests,
         replication: Default::default(),
@@ -466,11 +474,13 @@ async fn shutdown(broker: &Rc<Broker>) {
             }
         }
     }
+    let sessions = broker.fetch_sessions.borrow();
     eprintln!(
         "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
          commit_rounds={} cache_hits={} cache_misses={} connections={} \
          connections_refused={} connections_idle_closed={} frames_timed_out={} \
-         request_panics={} memory_trims={}",
+         request_panics={} memory_trims={} fetch_sessions={} \
+         fetch_session_partitions={} fetch_session_evictions={}",
         broker.shard(),
         count,
         broker.stats.produce_local.get(),
@@ -484,5 +494,8 @@ async fn shutdown(broker: &Rc<Broker>) {
         broker.stats.frames_timed_out.get(),
         broker.stats.request_panics.get(),
         broker.stats.memory_trims.get(),
+        sessions.len(),
+        sessions.partitions_cached(),
+        sessions.evictions(),
     );
 }

@@ -5,9 +5,11 @@
 //! owner) until one of them gets data or `max_wait_ms` passes, then read
 //! once more (Kafka's long poll).
 //!
-//! Sessions (KIP-227) are not kept: the response's session id is 0, which
-//! tells clients to send full fetch requests, as Kafka does when its session
-//! cache is full.
+//! From v7 a fetch may belong to an incremental fetch session (KIP-227,
+//! `server::fetch_session`): `handle` first asks the shard's session cache
+//! which partitions to read (the request's, or all of its session's), and
+//! `respond` asks it which of them the response carries (all, or those
+//! that changed) and which session id it names.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -19,10 +21,15 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use uuid::Uuid;
 
 use crate::limits;
+use crate::metadata::TopicMeta;
 use crate::partition::{Fetched, PartitionError};
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::errors;
+use crate::server::fetch_session::{
+    Context, FetchParams, Opened, PartitionKey, ReadSummary, SessionError, SessionRequest,
+    TopicKey, INVALID_SESSION_ID,
+};
 use crate::server::routing::{FetchPosition, PartitionAddr, PartitionClient};
 
 /// One partition of the request, resolved against the catalog.
@@ -46,7 +53,6 @@ struct Read {
 }
 
 pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
-    let wanted = resolve(broker, version, &request);
     // A follower names itself (replica id >= 0); consumers send -1.
     let replica_id = if version >= 15 {
         request.replica_state.replica_id.0
@@ -54,6 +60,11 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         request.replica_id.0
     };
     let replica = (replica_id >= 0).then_some(replica_id);
+    let opened = match open_session(broker, version, &request, replica.is_some()) {
+        Ok(opened) => opened,
+        Err(e) => return refused(e),
+    };
+    let wanted = resolve(broker, &opened.partitions);
     let response_max = (request.max_bytes.max(0) as usize).min(limits::FETCH_RESPONSE_BYTES_MAX);
     let mut reads = read_all(broker, &wanted, response_max, replica).await;
     let wait_ms = (request.max_wait_ms.max(0) as u64).min(limits::FETCH_WAIT_MS_MAX);
@@ -64,40 +75,127 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         wait_for_any(broker, &wanted, wait_ms, replica.is_some()).await;
         reads = read_all(broker, &wanted, response_max, replica).await;
     }
-    respond(wanted, reads)
+    respond(broker, opened, wanted, reads)
 }
 
-fn resolve(broker: &Rc<Broker>, version: i16, request: &FetchRequest) -> Vec<Wanted> {
-    let catalog = broker.catalog();
-    let mut wanted = Vec::new();
+/// Which partitions this fetch reads, and how it is answered: the
+/// request's partitions, or (an incremental fetch) all of its session's.
+/// Before v7 a fetch has no session fields and is always sessionless.
+fn open_session(
+    broker: &Broker,
+    version: i16,
+    request: &FetchRequest,
+    follower: bool,
+) -> Result<Opened, SessionError> {
+    let requested = requested(version, request);
+    if version < 7 {
+        return Ok(Opened {
+            context: Context::Sessionless,
+            partitions: requested,
+        });
+    }
+    let forgotten = forgotten(version, request);
+    let session = SessionRequest {
+        session_id: request.session_id,
+        epoch: request.session_epoch,
+        uses_topic_ids: version >= 13,
+        follower,
+    };
+    broker
+        .fetch_sessions
+        .borrow_mut()
+        .open(&session, requested, &forgotten)
+}
+
+/// The request's partitions, named by topic id from v13 and by name before.
+fn requested(version: i16, request: &FetchRequest) -> Vec<(PartitionKey, FetchParams)> {
+    let mut requested = Vec::new();
     for topic in &request.topics {
-        let meta = if version >= 13 {
-            catalog.topic_by_id(topic.topic_id)
-        } else {
-            catalog.topics.get(topic.topic.0.as_str())
-        };
-        let missing = if version >= 13 {
-            ResponseError::UnknownTopicId.code()
-        } else {
-            ResponseError::UnknownTopicOrPartition.code()
-        };
+        let key = topic_key(version, topic.topic_id, &topic.topic.0);
         for p in &topic.partitions {
-            let at = meta
-                .and_then(|m| PartitionAddr::locate(m, p.partition))
-                .ok_or(missing);
-            wanted.push(Wanted {
-                topic: meta
-                    .map(|m| m.name.clone())
-                    .unwrap_or_else(|| topic.topic.0.to_string()),
-                topic_id: meta.map(|m| m.id).unwrap_or(topic.topic_id),
-                partition: p.partition,
-                offset: p.fetch_offset,
-                max_bytes: (p.partition_max_bytes.max(0) as usize)
-                    .min(limits::FETCH_RESPONSE_BYTES_MAX),
+            let params = FetchParams {
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                log_start_offset: p.log_start_offset,
                 current_leader_epoch: p.current_leader_epoch,
-                at,
-            });
+            };
+            let partition = PartitionKey {
+                topic: key.clone(),
+                partition: p.partition,
+            };
+            requested.push((partition, params));
         }
+    }
+    requested
+}
+
+/// The partitions an incremental fetch removes from its session.
+fn forgotten(version: i16, request: &FetchRequest) -> Vec<PartitionKey> {
+    let mut forgotten = Vec::new();
+    for topic in &request.forgotten_topics_data {
+        let key = topic_key(version, topic.topic_id, &topic.topic.0);
+        forgotten.extend(topic.partitions.iter().map(|&partition| PartitionKey {
+            topic: key.clone(),
+            partition,
+        }));
+    }
+    forgotten
+}
+
+fn topic_key(version: i16, id: Uuid, name: &str) -> TopicKey {
+    if version >= 13 {
+        TopicKey::Id(id)
+    } else {
+        TopicKey::Name(Rc::from(name))
+    }
+}
+
+/// A fetch its session refuses: the error, no partitions, no session.
+fn refused(e: SessionError) -> FetchResponse {
+    FetchResponse::default()
+        .with_error_code(errors::fetch_session_error(e))
+        .with_session_id(INVALID_SESSION_ID)
+}
+
+fn resolve(broker: &Rc<Broker>, partitions: &[(PartitionKey, FetchParams)]) -> Vec<Wanted> {
+    let catalog = broker.catalog();
+    let mut wanted = Vec::with_capacity(partitions.len());
+    // A topic's partitions come one after another: look it up once.
+    let mut last: Option<(&TopicKey, Option<&TopicMeta>)> = None;
+    for (key, params) in partitions {
+        let meta = match last {
+            Some((topic, meta)) if *topic == key.topic => meta,
+            _ => {
+                let meta = match &key.topic {
+                    TopicKey::Id(id) => catalog.topic_by_id(*id),
+                    TopicKey::Name(name) => catalog.topics.get(&**name),
+                };
+                last = Some((&key.topic, meta));
+                meta
+            }
+        };
+        let (missing, asked_name, asked_id) = match &key.topic {
+            TopicKey::Id(id) => (ResponseError::UnknownTopicId.code(), "", *id),
+            TopicKey::Name(name) => (
+                ResponseError::UnknownTopicOrPartition.code(),
+                &**name,
+                Uuid::nil(),
+            ),
+        };
+        let at = meta
+            .and_then(|m| PartitionAddr::locate(m, key.partition))
+            .ok_or(missing);
+        wanted.push(Wanted {
+            topic: meta
+                .map(|m| m.name.clone())
+                .unwrap_or_else(|| asked_name.to_string()),
+            topic_id: meta.map(|m| m.id).unwrap_or(asked_id),
+            partition: key.partition,
+            offset: params.fetch_offset,
+            max_bytes: (params.max_bytes.max(0) as usize).min(limits::FETCH_RESPONSE_BYTES_MAX),
+            current_leader_epoch: params.current_leader_epoch,
+            at,
+        });
     }
     wanted
 }
@@ -222,9 +320,18 @@ async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, repl
     futures_lite::future::or(client.wait_for_any(&parts, wait_ms, replica), timeout).await;
 }
 
-fn respond(wanted: Vec<Wanted>, reads: Vec<Read>) -> FetchResponse {
+fn respond(
+    broker: &Broker,
+    opened: Opened,
+    wanted: Vec<Wanted>,
+    reads: Vec<Read>,
+) -> FetchResponse {
+    let (session_id, carried) = close_session_round(broker, &opened, &reads);
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
-    for (w, read) in wanted.into_iter().zip(reads) {
+    for (i, (w, read)) in wanted.into_iter().zip(reads).enumerate() {
+        if carried.as_ref().is_some_and(|carried| !carried[i]) {
+            continue;
+        }
         let partition = PartitionData::default()
             .with_partition_index(w.partition)
             .with_error_code(read.error_code)
@@ -245,6 +352,43 @@ fn respond(wanted: Vec<Wanted>, reads: Vec<Read>) -> FetchResponse {
         }
     }
     FetchResponse::default()
-        .with_session_id(0)
+        .with_session_id(session_id)
         .with_responses(topics)
+}
+
+/// Tells the session cache what was read: a full fetch at epoch 0 may open
+/// a session, an incremental one learns which partitions changed. Answers
+/// the session id the response names and, for an incremental fetch, which
+/// partitions it carries (None: all of them).
+fn close_session_round(
+    broker: &Broker,
+    opened: &Opened,
+    reads: &[Read],
+) -> (i32, Option<Vec<bool>>) {
+    let summaries = || -> Vec<ReadSummary> {
+        reads
+            .iter()
+            .map(|r| ReadSummary {
+                has_records: !r.records.is_empty(),
+                error_code: r.error_code,
+                high_watermark: r.high_watermark,
+                log_start_offset: r.log_start_offset,
+            })
+            .collect()
+    };
+    let mut sessions = broker.fetch_sessions.borrow_mut();
+    match opened.context {
+        Context::Sessionless => (INVALID_SESSION_ID, None),
+        Context::Full {
+            follower,
+            uses_topic_ids,
+        } => {
+            let id = sessions.create(follower, uses_topic_ids, &opened.partitions, &summaries());
+            (id, None)
+        }
+        Context::Incremental { session_id } => {
+            let carried = sessions.select(session_id, &opened.partitions, &summaries());
+            (session_id, Some(carried))
+        }
+    }
 }

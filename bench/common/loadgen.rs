@@ -389,6 +389,9 @@ struct ConsumerOut {
     e2e: Histogram<u64>,
     first_ns: Option<u64>,
     last_ns: Option<u64>,
+    /// Longest time between two messages this consumer received: in a
+    /// catch-up read, where data is always available, the longest wait.
+    max_gap_ns: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -417,6 +420,7 @@ fn consume_loop(
         e2e: new_hist(),
         first_ns: None,
         last_ns: None,
+        max_gap_ns: 0,
     };
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
@@ -427,6 +431,9 @@ fn consume_loop(
                 let bytes = (payload.len() + m.key_len()) as u64;
                 out.consumed += 1;
                 out.first_ns.get_or_insert(now);
+                if let Some(last) = out.last_ns {
+                    out.max_gap_ns = out.max_gap_ns.max(now.saturating_sub(last));
+                }
                 out.last_ns = Some(now);
                 counter.fetch_add(1, Ordering::Relaxed);
                 shared.consumed.fetch_add(1, Ordering::Relaxed);
@@ -701,6 +708,10 @@ pub fn run(w: &Workload, opts: &RunOptions) -> Result<RunReport> {
         errors: shared.consume_errors.load(Ordering::Relaxed),
         all_acked_consumed: consumed.iter().all(|&c| c >= acked_total),
         e2e_latency_us: Percentiles::of(&e2e),
+        max_gap_ms: consumer_outs
+            .iter()
+            .map(|c| c.max_gap_ns as f64 / 1e6)
+            .fold(0.0, f64::max),
     };
     let catchup = read_from.map(|(from, b0, g0)| {
         let seconds = read_done.duration_since(from).as_secs_f64();

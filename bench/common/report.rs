@@ -63,6 +63,10 @@ pub struct ConsumeReport {
     /// Every consumer read at least every acknowledged message.
     pub all_acked_consumed: bool,
     pub e2e_latency_us: Percentiles,
+    /// Longest time any consumer went without a message between its first
+    /// and its last (catch-up: the longest wait while data was there).
+    #[serde(default)]
+    pub max_gap_ms: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -376,8 +376,10 @@ enum Located {
     },
     /// A batch at or past the upper offset comes before any wanted one.
     Nothing,
-    /// The bytes end (or stop being batches) before a wanted batch is whole.
-    Short,
+    /// The bytes end (or stop being batches) before a wanted batch is whole;
+    /// `resume`: where in them the cut batch starts and how many bytes
+    /// from there complete it, when its header says.
+    Short { resume: Option<(usize, usize)> },
 }
 
 impl<D: Disk> ReadJob<D> {
@@ -428,8 +430,25 @@ impl<D: Disk> ReadJob<D> {
             }
             Located::Nothing => Ok(Bytes::new()),
             // The read already holds the rest of the segment's data.
-            Located::Short if want as u64 == span => Ok(Bytes::new()),
-            Located::Short => self.run_scanning(file).await,
+            Located::Short { .. } if want as u64 == span => Ok(Bytes::new()),
+            // The batch was cut by the read's end (smaller than the batch):
+            // read from its start, large enough to hold it.
+            Located::Short {
+                resume: Some((at, needed)),
+            } => {
+                let pos = self.start_position + at as u64;
+                let want = self
+                    .max_bytes
+                    .max(needed)
+                    .min((self.limit_position - pos) as usize);
+                let buf = Bytes::from(file.read_at(pos, want).await?);
+                match locate(&buf, self.offset, self.upper_offset, self.max_bytes) {
+                    Located::Found { first, served, .. } => Ok(buf.slice(first..served)),
+                    Located::Nothing => Ok(Bytes::new()),
+                    Located::Short { .. } => self.run_scanning(file).await,
+                }
+            }
+            Located::Short { resume: None } => self.run_scanning(file).await,
         }
     }
 
@@ -488,7 +507,7 @@ impl<D: Disk> ReadJob<D> {
         let buf = Bytes::from(file.read_at(pos, want).await?);
         match locate(&buf, offset, upper, self.max_bytes) {
             Located::Found { first, served, .. } => Ok(buf.slice(first..served)),
-            Located::Nothing | Located::Short => Err(LogError::Corrupt(format!(
+            Located::Nothing | Located::Short { .. } => Err(LogError::Corrupt(format!(
                 "batch at position {pos} could not be read back"
             ))),
         }
@@ -572,7 +591,12 @@ fn locate(buf: &[u8], offset: i64, upper: i64, max_bytes: usize) -> Located {
         },
         // Stopped early: at a batch at or past the upper offset.
         None if it.stop().is_none() => Located::Nothing,
-        None => Located::Short,
+        None => Located::Short {
+            resume: match it.stop() {
+                Some(IterStop::Incomplete { needed: Some(n) }) => Some((it.position(), n)),
+                _ => None,
+            },
+        },
     }
 }
 

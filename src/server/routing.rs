@@ -111,6 +111,7 @@ impl<'a> PartitionClient<'a> {
         &self,
         parts: &[(&PartitionAddr, FetchPosition)],
         budget: usize,
+        whole_shares: bool,
         replica: Option<i32>,
     ) -> Vec<Result<Fetched, PartitionError>> {
         let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
@@ -125,6 +126,7 @@ impl<'a> PartitionClient<'a> {
                     })
                     .collect(),
                 budget: owner_budget,
+                whole_shares,
                 replica,
             };
             self.broker.call(owner, call)
@@ -280,6 +282,10 @@ fn group_by_owner<'p>(
 struct ReadMany {
     parts: Vec<(String, i32, FetchPosition)>,
     budget: usize,
+    /// Shares are whole limits (but the first, which returns at least one
+    /// batch): the response's first round. Later rounds serve partitions
+    /// known to have data with what is left.
+    whole_shares: bool,
     replica: Option<i32>,
 }
 
@@ -290,36 +296,49 @@ impl ShardCall<Broker> for ReadMany {
             let ReadMany {
                 parts,
                 budget,
+                whole_shares,
                 replica,
             } = self;
             // Reads run concurrently, each holding a share of the budget
-            // taken in order (its partition's limit, or what is left); a
-            // read that returns less gives the rest back to the partitions
-            // after it. Once the budget is spent and nothing in flight can
-            // give any back, the rest get only what the caches hold (no
-            // I/O, no memory beyond the cache's). So at most the budget
-            // (plus one batch larger than its share) is read into memory,
-            // however many partitions the fetch names, and disk reads
-            // still overlap.
+            // taken in order. In the first round a share is its
+            // partition's whole limit, so one read holds what it returns
+            // (a smaller share cuts large batches and costs a second read,
+            // which a catch-up read of many partitions would pay on most
+            // of them); the first partition may take less (it returns at
+            // least one batch, KIP-74). Later rounds serve partitions known
+            // to have data with whatever is left. A read that returns less
+            // gives the rest back to the partitions after it. Once no share
+            // fits and nothing in flight can give any back, the rest get
+            // only what the caches hold (no I/O, no memory beyond the
+            // cache's). So at most the budget (plus one batch) is read into
+            // memory, however many partitions the fetch names, and disk
+            // reads still overlap.
             let mut replies: Vec<Option<Result<Fetched, PartitionError>>> =
                 (0..parts.len()).map(|_| None).collect();
             let mut unreserved = budget;
             let mut reading = FuturesUnordered::new();
+            let mut started_any = false;
             let mut next = 0;
             loop {
-                if next < parts.len() && (unreserved > 0 || reading.is_empty()) {
-                    let (topic, partition, position) = &parts[next];
-                    let (limit, share) = if unreserved > 0 {
+                let start = parts.get(next).and_then(|(_, _, position)| {
+                    let whole = unreserved >= position.max_bytes || !started_any;
+                    if unreserved > 0 && (whole || !whole_shares) {
                         let share = position.max_bytes.min(unreserved);
-                        (ReadLimit::Upto(share), share)
+                        Some((ReadLimit::Upto(share), share))
+                    } else if reading.is_empty() {
+                        Some((ReadLimit::CachedUpto(position.max_bytes), 0))
                     } else {
-                        (ReadLimit::CachedUpto(position.max_bytes), 0)
-                    };
+                        None // wait for a read in flight to give budget back
+                    }
+                });
+                if let Some((limit, share)) = start {
+                    let (topic, partition, position) = &parts[next];
+                    started_any |= share > 0;
                     unreserved -= share;
                     let (broker, i) = (&broker, next);
                     reading.push(async move {
-                        let reply =
-                            read_one(broker, topic, *partition, position, limit, replica).await;
+                        let reply = read_one(broker, topic, *partition, position, limit, replica)
+                            .await;
                         (i, share, reply)
                     });
                     next += 1;

@@ -224,7 +224,7 @@ async fn read_all(
         .collect();
     let mut pending: Vec<usize> = (0..wanted.len()).filter(|&i| reads[i].is_none()).collect();
     let mut left = response_max;
-    for _ in 0..limits::FETCH_READ_ROUNDS_MAX {
+    for round in 0..limits::FETCH_READ_ROUNDS_MAX {
         if pending.is_empty() || left == 0 {
             break;
         }
@@ -240,7 +240,7 @@ async fn read_all(
                 Some((w.at.as_ref().ok()?, position))
             })
             .collect();
-        let results = client.fetch_many(&parts, left, replica).await;
+        let results = client.fetch_many(&parts, left, round == 0, replica).await;
         let mut next = Vec::new();
         for (&i, result) in pending.iter().zip(results) {
             let read = to_read(result);

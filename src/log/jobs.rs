@@ -363,6 +363,8 @@ pub struct ReadJob<D: Disk = DmaDisk> {
     pub(crate) cache: Rc<RefCell<ReadCache<D::File>>>,
     /// The next read-ahead window to read in the background.
     pub(crate) prefetch: Option<PrefetchJob<D>>,
+    /// At least one batch, even one larger than `max_bytes` (KIP-74).
+    pub(crate) min_one: bool,
 }
 
 /// Where the batches a read wants lie in the bytes it read.
@@ -383,6 +385,14 @@ enum Located {
 }
 
 impl<D: Disk> ReadJob<D> {
+    /// Returns only batches that fit `max_bytes` together: nothing when
+    /// the first is larger (Kafka's reads past a response's first
+    /// partition), and no second read for a batch the first cut.
+    pub fn within_max_bytes(mut self) -> Self {
+        self.min_one = false;
+        self
+    }
+
     /// Whether the caches answered it at planning (it needs no I/O).
     pub fn is_ready(&self) -> bool {
         self.ready.is_some()
@@ -404,7 +414,7 @@ impl<D: Disk> ReadJob<D> {
     /// large for that read falls back to scanning for it.
     pub async fn run(mut self) -> Result<Bytes, LogError> {
         if let Some(bytes) = self.ready.take() {
-            return Ok(bytes);
+            return Ok(self.fitting(bytes));
         }
         let Some(file) = self.file.clone() else {
             return Ok(Bytes::new());
@@ -426,29 +436,50 @@ impl<D: Disk> ReadJob<D> {
                 if whole > served && read_ahead_bytes > 0 {
                     self.keep_window(file, &buf, first, served, whole);
                 }
-                Ok(buf.slice(first..served))
+                Ok(self.fitting(buf.slice(first..served)))
             }
             Located::Nothing => Ok(Bytes::new()),
-            // The read already holds the rest of the segment's data.
-            Located::Short { .. } if want as u64 == span => Ok(Bytes::new()),
-            // The batch was cut by the read's end (smaller than the batch):
-            // read from its start, large enough to hold it.
+            // The batch was cut by the read's end (larger than the read):
+            // read again from its start, large enough to hold it (and,
+            // when it comes before the wanted one, `max_bytes` more). A
+            // read within `max_bytes` returns nothing if the wanted batch
+            // alone is larger.
             Located::Short {
                 resume: Some((at, needed)),
             } => {
+                let wanted =
+                    BatchHeader::parse(&buf[at..]).is_ok_and(|h| h.last_offset() >= self.offset);
+                if wanted && !self.min_one && needed > self.max_bytes {
+                    return Ok(Bytes::new());
+                }
                 let pos = self.start_position + at as u64;
-                let want = self
-                    .max_bytes
-                    .max(needed)
-                    .min((self.limit_position - pos) as usize);
+                let want = if wanted {
+                    self.max_bytes.max(needed)
+                } else {
+                    needed + self.max_bytes
+                }
+                .min((self.limit_position - pos) as usize);
                 let buf = Bytes::from(file.read_at(pos, want).await?);
                 match locate(&buf, self.offset, self.upper_offset, self.max_bytes) {
-                    Located::Found { first, served, .. } => Ok(buf.slice(first..served)),
+                    Located::Found { first, served, .. } => {
+                        Ok(self.fitting(buf.slice(first..served)))
+                    }
                     Located::Nothing => Ok(Bytes::new()),
                     Located::Short { .. } => self.run_scanning(file).await,
                 }
             }
             Located::Short { resume: None } => self.run_scanning(file).await,
+        }
+    }
+
+    /// `bytes` (whole batches from the first wanted), or nothing when
+    /// they exceed `max_bytes` and this read may not go past it (they are
+    /// then one batch).
+    fn fitting(&self, bytes: Bytes) -> Bytes {
+        if self.min_one || bytes.len() <= self.max_bytes {
+            bytes
+        } else {
+            Bytes::new()
         }
     }
 
@@ -506,7 +537,7 @@ impl<D: Disk> ReadJob<D> {
             .min((self.limit_position - pos) as usize);
         let buf = Bytes::from(file.read_at(pos, want).await?);
         match locate(&buf, offset, upper, self.max_bytes) {
-            Located::Found { first, served, .. } => Ok(buf.slice(first..served)),
+            Located::Found { first, served, .. } => Ok(self.fitting(buf.slice(first..served))),
             Located::Nothing | Located::Short { .. } => Err(LogError::Corrupt(format!(
                 "batch at position {pos} could not be read back"
             ))),

@@ -95,6 +95,7 @@ impl<D: Disk> PartitionLog<D> {
                 plan,
                 cache: self.cache.clone(),
             }),
+            min_one: true,
         })
     }
 

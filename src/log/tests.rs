@@ -2389,3 +2389,55 @@ fn failing_reads_are_errors_and_leave_no_mark() {
         .unwrap()
         .is_empty());
 }
+
+/// A read smaller than the batch it starts at: by default it returns that
+/// batch whole (KIP-74) from one more read at the batch (not a scan);
+/// `within_max_bytes` returns nothing instead. With room, both return
+/// every batch that fits.
+#[test]
+fn a_read_smaller_than_its_batch_returns_it_whole_or_nothing_within() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let dir = mem_dir();
+        let mut log = PartitionLog::open_on(disk.clone(), &dir, small_config())
+            .await
+            .unwrap();
+        let big = make_batch(5, 1_000, 4_000, 1);
+        let small = make_batch(1, 1_000, 10, 2);
+        let first = log.append(&big, None).unwrap().base_offset;
+        let second = log.append(&small, None).unwrap().base_offset;
+        flush(&mut log).await.unwrap();
+        let end = log.end_offset();
+        let big_stored = stored(&big, first, None);
+        let small_stored = stored(&small, second, None);
+
+        let whole = log.plan_read(first, 100, end).unwrap().run().await.unwrap();
+        assert_eq!(&whole[..], &big_stored[..], "the first batch, whole");
+        let within = log
+            .plan_read(first, 100, end)
+            .unwrap()
+            .within_max_bytes()
+            .run()
+            .await
+            .unwrap();
+        assert!(within.is_empty(), "nothing fits 100 bytes");
+
+        let room = big_stored.len() + small_stored.len();
+        let both = log
+            .plan_read(first, room, end)
+            .unwrap()
+            .within_max_bytes()
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(both.len(), room, "both batches fit");
+        let small_only = log
+            .plan_read(second, small_stored.len(), end)
+            .unwrap()
+            .within_max_bytes()
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(&small_only[..], &small_stored[..]);
+    });
+}

@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use crate::config::TopicConfig;
 use crate::io::{Disk, DmaDisk};
-use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::log::{LogConfig, LogError, PartitionLog, ReadJob};
 use crate::protocol::batch;
 use files::{prune_snapshots, remove_snapshots_after};
 use producers::ProducerStates;
@@ -183,12 +183,39 @@ pub struct Appended {
 pub enum ReadLimit {
     /// Whole batches up to this many bytes (at least one batch, KIP-74).
     Upto(usize),
-    /// The same, but only what the log's caches hold: no disk read, and
-    /// no memory beyond the cache's own (a fetch's partitions past its
+    /// Whole batches that fit in this many bytes, none if the first does
+    /// not (Kafka's reads for all but a response's first partition).
+    Within(usize),
+    /// Like `Upto`, but only what the log's caches hold: no disk read,
+    /// and no memory beyond the cache's own (a fetch's partitions past its
     /// budget, whose records are kept only if the response has room).
     CachedUpto(usize),
     /// No records, only the checks and the offsets.
     Nothing,
+}
+
+impl ReadLimit {
+    /// Plans the read this limit asks for, from `offset` below `upper`:
+    /// `None` when it asks for no records, or only cached ones and the
+    /// caches do not hold them.
+    fn plan<D: Disk>(
+        self,
+        log: &PartitionLog<D>,
+        offset: i64,
+        upper: i64,
+    ) -> Result<Option<ReadJob<D>>, LogError> {
+        let (max_bytes, cached_only, min_one) = match self {
+            ReadLimit::Nothing => return Ok(None),
+            ReadLimit::Upto(max_bytes) => (max_bytes, false, true),
+            ReadLimit::Within(max_bytes) => (max_bytes, false, false),
+            ReadLimit::CachedUpto(max_bytes) => (max_bytes, true, true),
+        };
+        let job = log.plan_read(offset, max_bytes, upper)?;
+        if cached_only && !job.is_ready() {
+            return Ok(None);
+        }
+        Ok(Some(if min_one { job } else { job.within_max_bytes() }))
+    }
 }
 
 /// What a read returns: whole batches plus the offsets a Fetch reports.

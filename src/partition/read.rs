@@ -74,22 +74,17 @@ impl<D: Disk> Partition<D> {
                 high_watermark: hw,
                 log_start_offset: start,
             };
-            let (max_bytes, cached_only) = match read_limit {
-                _ if offset > limit => return Ok(nothing),
-                ReadLimit::Nothing => return Ok(nothing),
-                ReadLimit::Upto(max_bytes) => (max_bytes, false),
-                ReadLimit::CachedUpto(max_bytes) => (max_bytes, true),
-            };
-            let job = match state.log.plan_read(offset, max_bytes, limit) {
-                Ok(job) => job,
+            if offset > limit {
+                return Ok(nothing);
+            }
+            let job = match read_limit.plan(&state.log, offset, limit) {
+                Ok(Some(job)) => job,
+                Ok(None) => return Ok(nothing),
                 Err(e) => {
                     drop(state);
                     return Err(self.read_failed(offset, e));
                 }
             };
-            if cached_only && !job.is_ready() {
-                return Ok(nothing);
-            }
             (job, hw, start)
         };
         if let Some(prefetch) = job.take_prefetch() {

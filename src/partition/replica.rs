@@ -387,17 +387,10 @@ impl<D: Disk> Partition<D> {
             }
             // The follower's progress above counts even when the fetch
             // response has no room for its records.
-            let (max_bytes, cached_only) = match read_limit {
-                ReadLimit::Upto(max_bytes) => (max_bytes, false),
-                ReadLimit::CachedUpto(max_bytes) => (max_bytes, true),
-                ReadLimit::Nothing => (0, true),
-            };
-            let job = if offset < flushed && read_limit != ReadLimit::Nothing {
-                let job = state
-                    .log
-                    .plan_read(offset, max_bytes, flushed)
-                    .map_err(|e| storage_error(&e))?;
-                (!cached_only || job.is_ready()).then_some(job)
+            let job = if offset < flushed {
+                read_limit
+                    .plan(&state.log, offset, flushed)
+                    .map_err(|e| storage_error(&e))?
             } else {
                 None
             };

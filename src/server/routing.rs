@@ -284,7 +284,7 @@ struct ReadMany {
     budget: usize,
     /// Shares are whole limits (but the first, which returns at least one
     /// batch): the response's first round. Later rounds serve partitions
-    /// known to have data with what is left.
+    /// known to have data with what is left, batches that fit it only.
     whole_shares: bool,
     replica: Option<i32>,
 }
@@ -306,7 +306,8 @@ impl ShardCall<Broker> for ReadMany {
             // which a catch-up read of many partitions would pay on most
             // of them); the first partition may take less (it returns at
             // least one batch, KIP-74). Later rounds serve partitions known
-            // to have data with whatever is left. A read that returns less
+            // to have data with whatever is left, and only with batches
+            // that fit it (nothing read past it). A read that returns less
             // gives the rest back to the partitions after it. Once no share
             // fits and nothing in flight can give any back, the rest get
             // only what the caches hold (no I/O, no memory beyond the
@@ -322,9 +323,12 @@ impl ShardCall<Broker> for ReadMany {
             loop {
                 let start = parts.get(next).and_then(|(_, _, position)| {
                     let whole = unreserved >= position.max_bytes || !started_any;
-                    if unreserved > 0 && (whole || !whole_shares) {
+                    if unreserved > 0 && whole && whole_shares {
                         let share = position.max_bytes.min(unreserved);
                         Some((ReadLimit::Upto(share), share))
+                    } else if unreserved > 0 && !whole_shares {
+                        let share = position.max_bytes.min(unreserved);
+                        Some((ReadLimit::Within(share), share))
                     } else if reading.is_empty() {
                         Some((ReadLimit::CachedUpto(position.max_bytes), 0))
                     } else {
@@ -337,8 +341,8 @@ impl ShardCall<Broker> for ReadMany {
                     unreserved -= share;
                     let (broker, i) = (&broker, next);
                     reading.push(async move {
-                        let reply = read_one(broker, topic, *partition, position, limit, replica)
-                            .await;
+                        let reply =
+                            read_one(broker, topic, *partition, position, limit, replica).await;
                         (i, share, reply)
                     });
                     next += 1;

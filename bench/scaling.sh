@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The scaling workload in one command: builds corelog, the load generator and
-# the sweep, then runs the sweep (bench/scaling/main.rs) with the flags given.
-# Defaults finish in about 10 minutes on 2 cores; on a big machine:
+# The scaling workload in one command: builds the load generator and the sweep
+# (cargo builds corelog with them), then runs the sweep (bench/scaling/main.rs) with the flags given.
+# Defaults finish in 5-10 minutes on 2 cores; on a big machine:
 #
 #   bench/scaling.sh --full                         # shards 1..16, partitions 8..4096, 1 GiB, 8 generators, 3 rounds
 #   bench/scaling.sh --full --shards-max 8          # cap the shard sweep
@@ -11,6 +11,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release --bin corelog
 cargo bench --no-run --bench loadgen --bench scaling
 exec cargo bench --bench scaling -- "$@"

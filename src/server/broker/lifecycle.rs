@@ -1,8 +1,9 @@
 //! The life cycle of one shard's broker: joining the mesh, preparing the
 //! data directory, building the [`Broker`] and opening its partitions,
 //! joining the cluster (shard 0), listening and accepting connections, the
-//! background loops (housekeeping, memory trim) and the clean shutdown that
-//! flushes and closes every log. The broker's state and what it answers
+//! background loops (housekeeping, memory trim, the scheduling probe) and
+//! the clean shutdown that flushes and closes every log and prints the
+//! shard's `shard-stats` line. The broker's state and what it answers
 //! live in the parent module.
 
 use std::cell::{Cell, OnceCell, RefCell};

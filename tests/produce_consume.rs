@@ -184,7 +184,7 @@ fn load_figures_are_plausible(stats: &[common::ShardStats]) {
     assert!(sum(|s| s.fetch_waits) > 0, "{stats:?}");
     assert!(sum(|s| s.fetch_wait_us) > 0, "{stats:?}");
     for s in stats {
-        assert!(s.busy_us > 0, "{s:?}");
+        assert!(s.busy_us > 0 && s.cpu_us > 0, "{s:?}");
         assert!(s.busy_requests_us <= s.busy_us, "{s:?}");
         assert!(s.sched_probes > 0, "{s:?}");
         assert!(

@@ -48,6 +48,10 @@ pub struct ShardLoadSummary {
     pub busy_s: f64,
     /// Busy microseconds per request (all APIs).
     pub busy_us_per_request: Option<f64>,
+    /// CPU time of the shard threads (seconds; io_uring workers excluded).
+    pub cpu_s: f64,
+    /// Shard-thread CPU microseconds per request (all APIs).
+    pub cpu_us_per_request: Option<f64>,
     pub commit_rounds: u64,
     /// Mean length of one group-commit round (write + fdatasync), µs.
     pub commit_round_us: Option<f64>,
@@ -90,6 +94,8 @@ impl ShardLoadSummary {
             requests,
             busy_s: sum("busy_us") as f64 / 1e6,
             busy_us_per_request: ratio(sum("busy_us") as f64, requests as f64),
+            cpu_s: sum("cpu_us") as f64 / 1e6,
+            cpu_us_per_request: ratio(sum("cpu_us") as f64, requests as f64),
             commit_rounds: rounds,
             commit_round_us: ratio(sum("commit_us") as f64, rounds as f64),
             commit_rounds_per_produce: ratio(rounds as f64, produce as f64),
@@ -355,7 +361,7 @@ pub fn markdown(rows: &[Row]) -> String {
     s += "| broker | shards | workload | partitions | record B | cpus | produce MB/s | produce msg/s \
           | consume MB/s | consume msg/s | produce × Tansu | consume × Tansu | produce × ceiling \
           | cores busy (prod / cons) | CPU s per GB (prod / cons) | RSS at rest MiB \
-          | ack p50 / p99 / p99.9 ms | busy µs per request | commit rounds per produce, µs each \
+          | ack p50 / p99 / p99.9 ms | busy / CPU µs per request | commit rounds per produce, µs each \
           | cross-shard calls per request, µs queued | produce ack wait µs | sched delay µs, stalls \
           | rounds |\n";
     s += &"|---".repeat(23);
@@ -375,7 +381,11 @@ pub fn markdown(rows: &[Row]) -> String {
         let ceiling = find("librdkafka-mock", "client ceiling", r);
         let (load_busy, commits, mesh, wait, sched) = match &r.load {
             Some(l) => (
-                f(l.busy_us_per_request, 1),
+                format!(
+                    "{} / {}",
+                    f(l.busy_us_per_request, 1),
+                    f(l.cpu_us_per_request, 1)
+                ),
                 format!(
                     "{}, {}",
                     f(l.commit_rounds_per_produce, 2),

@@ -120,13 +120,13 @@ fn scaling_table_from_shard_stats_cpu_samples_and_reports() {
 
     let log = "corelog: serving Kafka\n\
         shard-stats shard=0 partitions=4 produce_local=10 requests_produce=100 requests_fetch=50 \
-        requests_other=10 busy_us=400000 busy_requests_us=300000 mesh_sent=30 mesh_received=20 \
+        requests_other=10 busy_us=400000 cpu_us=170000 busy_requests_us=300000 mesh_sent=30 mesh_received=20 \
         mesh_delay_us=2000 commit_rounds=40 commit_us=80000 produce_waits=100 \
         produce_wait_us=500000 fetch_wait_us=100000 sched_probes=100 sched_delay_us=5000 \
         sched_stalls=1 note=text\n\
         noise\n\
         shard-stats shard=1 partitions=4 produce_local=10 requests_produce=100 requests_fetch=50 \
-        requests_other=30 busy_us=400000 busy_requests_us=300000 mesh_sent=20 mesh_received=30 \
+        requests_other=30 busy_us=400000 cpu_us=170000 busy_requests_us=300000 mesh_sent=20 mesh_received=30 \
         mesh_delay_us=3000 commit_rounds=60 commit_us=120000 produce_waits=100 \
         produce_wait_us=300000 fetch_wait_us=0 sched_probes=100 sched_delay_us=15000 \
         sched_stalls=2\n";
@@ -142,6 +142,7 @@ fn scaling_table_from_shard_stats_cpu_samples_and_reports() {
     assert_eq!(load.requests, 340);
     assert!((load.busy_s - 0.8).abs() < 1e-9);
     assert!((load.busy_us_per_request.unwrap() - 800_000.0 / 340.0).abs() < 1e-6);
+    assert_eq!(load.cpu_us_per_request, Some(1000.0));
     assert_eq!(load.commit_round_us, Some(2000.0));
     assert_eq!(load.commit_rounds_per_produce, Some(0.5));
     assert_eq!(load.mesh_per_request, Some(50.0 / 300.0));

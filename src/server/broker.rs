@@ -126,9 +126,15 @@ pub struct ShardLoad {
     pub requests_fetch: u64,
     /// Requests of all other APIs handled by this shard's connections.
     pub requests_other: u64,
-    /// Time the executor ran tasks or polled for I/O (glommio's
-    /// `total_runtime`): this shard's busy time, idle parking excluded.
+    /// Wall time the executor ran tasks or polled for I/O (glommio's
+    /// `total_runtime`), idle parking excluded: this shard's busy time. On
+    /// a core shared with other threads it includes time the kernel gave
+    /// the core to them; `cpu_us` does not.
     pub busy_us: u64,
+    /// CPU time (user + system) of the shard's thread. The io_uring worker
+    /// threads that run its fdatasyncs are not included (the process's
+    /// total in /proc has them).
+    pub cpu_us: u64,
     /// Time tasks of the request queue ran (requests, mesh calls served
     /// here, the group commit, replica fetchers).
     pub busy_requests_us: u64,
@@ -171,12 +177,13 @@ pub struct ShardLoad {
 impl ShardLoad {
     /// The figures as `key=value` pairs for the `shard-stats` line, in a
     /// fixed order; keys are the field names.
-    pub fn pairs(&self) -> [(&'static str, u64); 21] {
+    pub fn pairs(&self) -> [(&'static str, u64); 22] {
         [
             ("requests_produce", self.requests_produce),
             ("requests_fetch", self.requests_fetch),
             ("requests_other", self.requests_other),
             ("busy_us", self.busy_us),
+            ("cpu_us", self.cpu_us),
             ("busy_requests_us", self.busy_requests_us),
             ("busy_background_us", self.busy_background_us),
             ("mesh_sent", self.mesh_sent),
@@ -234,7 +241,8 @@ pub struct Broker {
 
 impl Broker {
     /// This shard's load so far (see [`ShardLoad`]). Call on the shard's
-    /// own executor: glommio's figures are the current executor's.
+    /// own executor: glommio's figures and the thread CPU time are the
+    /// current thread's.
     pub fn load(&self) -> ShardLoad {
         let executor = glommio::executor();
         let queue_us = |queue| {
@@ -250,6 +258,9 @@ impl Broker {
             requests_fetch: stats.requests_fetch.get(),
             requests_other: stats.requests_other.get(),
             busy_us: micros(executor.executor_stats().total_runtime()),
+            cpu_us: nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+                .map(|t| micros(t.into()))
+                .unwrap_or(0),
             busy_requests_us: queue_us(self.requests),
             busy_background_us: queue_us(self.background),
             mesh_sent: mesh.sent(),

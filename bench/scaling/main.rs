@@ -5,8 +5,9 @@
 //! processes (the `loadgen` bench binary), each producing to a topic of its
 //! own and then reading it back from the beginning, over a sweep of shard
 //! counts, partition counts and record sizes; then a fixed-rate latency run
-//! per broker configuration and librdkafka's mock broker as the client
-//! ceiling. The broker's CPU time is sampled from /proc every 50 ms and
+//! per broker configuration, replicated latency on a local 3-node
+//! dev-cluster (RF 3) beside a single node at the same rate, and
+//! librdkafka's mock broker as the client ceiling. The broker's CPU time is sampled from /proc every 50 ms and
 //! integrated over each phase; corelog's `shard-stats` (printed when it
 //! stops on SIGTERM) give its per-request busy time and waits. Writes
 //! `report.md` (one table), `rows.json` and every process's output to
@@ -76,6 +77,13 @@ struct Args {
     /// Seconds of the latency run (0: none).
     #[arg(long, default_value_t = 10.0)]
     latency_s: f64,
+    /// RF 3 run on a local 3-node dev-cluster (and a single node at the
+    /// same rate): msg/s of 1 KiB, acks=all.
+    #[arg(long, default_value_t = 1000)]
+    rf3_rate: u64,
+    /// Seconds of the RF 3 run (0: none).
+    #[arg(long, default_value_t = 10.0)]
+    rf3_s: f64,
     /// Seconds of each client-ceiling run on librdkafka's mock (0: none).
     #[arg(long, default_value_t = 5.0)]
     mock_s: f64,
@@ -505,24 +513,147 @@ fn throughput_point(
     Ok(Measured::Throughput(produce, consume))
 }
 
-/// The fixed-rate run: `--latency-rate` msg/s of 1 KiB, linger 0, acks=all,
-/// one partition, one consumer.
+/// A fixed rate of 1 KiB records, linger 0, acks=all, one partition with
+/// `replicas` replicas, one consumer.
+struct FixedRate {
+    rate: u64,
+    seconds: f64,
+    replicas: usize,
+}
+
 fn latency_point(
     plan: &Plan,
-    args: &Args,
     out: &Path,
     tag: &str,
     bootstrap: &str,
+    fixed: &FixedRate,
 ) -> Result<Measured> {
-    let limit = Duration::from_secs_f64(args.latency_s + 150.0);
+    let limit = Duration::from_secs_f64(fixed.seconds + 150.0);
     let argv = words(&format!(
         "--bootstrap {bootstrap} --label {tag} --message-bytes 1024 --partitions 1 \
-         --rate {} --linger-ms 0 --acks all --duration-s {} --warmup-s 2 --consumers 1",
-        args.latency_rate, args.latency_s
+         --replication-factor {} --rate {} --linger-ms 0 --acks all --duration-s {} \
+         --warmup-s 2 --consumers 1",
+        fixed.replicas, fixed.rate, fixed.seconds
     ));
     let pin = plan.loadgen_cpus.as_deref();
     let mut reports = generate(plan, out, tag, 1, limit, pin, &argv)?;
     Ok(Measured::Latency(Box::new(reports.remove(0))))
+}
+
+/// Replicated latency: a local 3-node dev-cluster (one shard per node,
+/// min.insync.replicas 2, placed by `dev-cluster --cores auto`) at a fixed
+/// rate with RF 3. The figures from `shard-stats` are the three nodes'
+/// together; the nodes' CPU is not sampled (they are the dev-cluster's
+/// children).
+fn rf3_row(plan: &Plan, out: &Path, round: usize, fixed: &FixedRate) -> Row {
+    let mut row = Row {
+        broker: "corelog 3 nodes".into(),
+        workload: format!("{} msg/s RF 3", fixed.rate),
+        shards: 1,
+        partitions: 1,
+        record_bytes: 1024,
+        broker_cpus: "dev-cluster auto".into(),
+        ..Row::default()
+    };
+    let tag = format!("r{round}-corelog-rf3-latency");
+    match run_dev_cluster(plan, out, &tag, fixed) {
+        Ok((report, logs)) => {
+            row.fill_latency(&report, &CpuSeries::default());
+            row.load = ShardLoadSummary::of(&parse_shard_stats(&logs));
+            if row.load.is_none() {
+                row.error = Some("no shard-stats from the nodes".into());
+            }
+        }
+        Err(e) => row.error = Some(format!("{e:#}")),
+    }
+    row
+}
+
+/// Starts the dev-cluster, runs the fixed rate against it, stops it with
+/// SIGTERM (which it forwards to the nodes) and returns the generator's
+/// report with the nodes' logs.
+fn run_dev_cluster(
+    plan: &Plan,
+    out: &Path,
+    tag: &str,
+    fixed: &FixedRate,
+) -> Result<(RunReport, String)> {
+    let dir = tempfile::Builder::new()
+        .prefix("corelog-scaling-rf3-")
+        .tempdir()?;
+    // Node i serves on base + i - 1 and its controller on base + 100 + i.
+    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    let log_path = out.join(format!("{tag}-dev-cluster.log"));
+    let log = std::fs::File::create(&log_path)?;
+    let mut child = Command::new(&plan.corelog)
+        .args([
+            "dev-cluster",
+            "--nodes",
+            "3",
+            "--base-port",
+            &base.to_string(),
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("spawn dev-cluster")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ready = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.contains("nodes running") {
+            break Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            break Err(anyhow::anyhow!("dev-cluster exited with {status}"));
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!("dev-cluster not running after 120 s"));
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let measured =
+        ready.and_then(|()| latency_point(plan, out, tag, &format!("127.0.0.1:{base}"), fixed));
+    // SAFETY-free libc call on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    if wait_bounded(&mut child, Duration::from_secs(90)).is_err() {
+        eprintln!("{tag}: dev-cluster did not stop cleanly within 90 s");
+    }
+    let mut logs = String::new();
+    for node in 1..=3 {
+        let path = dir.path().join(format!("node{node}.log"));
+        logs += &std::fs::read_to_string(path).unwrap_or_default();
+    }
+    let _ = std::fs::write(out.join(format!("{tag}-nodes.log")), &logs);
+    match measured? {
+        Measured::Latency(report) => Ok((*report, logs)),
+        Measured::Throughput(..) => unreachable!("a fixed-rate run"),
+    }
+}
+
+/// A fixed-rate row on a fresh broker.
+fn fixed_rate_row(
+    plan: &Plan,
+    args: &Args,
+    out: &Path,
+    tag: &str,
+    target: &Target,
+    fixed: &FixedRate,
+) -> Row {
+    let mut row = Row {
+        workload: format!("{} msg/s", fixed.rate),
+        partitions: 1,
+        record_bytes: 1024,
+        ..Row::default()
+    };
+    on_fresh_broker(target, out, tag, args.rest_s, &mut row, |bootstrap| {
+        latency_point(plan, out, tag, bootstrap, fixed)
+    });
+    row
 }
 
 /// librdkafka's mock broker as the client ceiling: produce only (it keeps
@@ -641,21 +772,44 @@ fn main() -> Result<()> {
             }
         }
         if args.latency_s > 0.0 {
+            let fixed = FixedRate {
+                rate: args.latency_rate,
+                seconds: args.latency_s,
+                replicas: 1,
+            };
             for target in &targets {
                 let tag = format!("r{round}-{}-latency", target.label());
                 eprintln!("--- {tag} ---");
-                let mut row = Row {
-                    workload: format!("{} msg/s", args.latency_rate),
-                    partitions: 1,
-                    record_bytes: 1024,
-                    ..Row::default()
-                };
-                on_fresh_broker(target, &out, &tag, args.rest_s, &mut row, |bootstrap| {
-                    latency_point(&plan, &args, &out, &tag, bootstrap)
-                });
-                rows.push(row);
+                rows.push(fixed_rate_row(&plan, &args, &out, &tag, target, &fixed));
                 save(&rows);
             }
+        }
+        if args.rf3_s > 0.0 && plan.brokers.iter().any(|b| b == "corelog") {
+            let fixed = FixedRate {
+                rate: args.rf3_rate,
+                seconds: args.rf3_s,
+                replicas: 3,
+            };
+            eprintln!("--- round {round}: RF 3 dev-cluster ---");
+            rows.push(rf3_row(&plan, &out, round, &fixed));
+            // The same rate on a single 1-shard node, for the ratio.
+            let single = Target {
+                broker: "corelog".into(),
+                kind: Kind::Corelog {
+                    bin: plan.corelog.clone(),
+                    shards: 1,
+                },
+                shards: 1,
+                cpus: plan.broker_cpus.clone(),
+            };
+            let fixed = FixedRate {
+                replicas: 1,
+                ..fixed
+            };
+            let tag = format!("r{round}-corelog-1s-rf1-latency");
+            eprintln!("--- {tag} ---");
+            rows.push(fixed_rate_row(&plan, &args, &out, &tag, &single, &fixed));
+            save(&rows);
         }
     }
     let mut md = format!(

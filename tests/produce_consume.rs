@@ -161,4 +161,35 @@ fn produce_consume_100k_two_shards() {
     let local: u64 = stats.iter().map(|s| s.produce_local).sum();
     assert!(forwarded > 0, "no produce crossed shards: {stats:?}");
     assert!(local > 0, "no produce stayed on its shard: {stats:?}");
+    load_figures_are_plausible(&stats);
+}
+
+/// The load figures in `shard-stats` after a produce-then-consume run on
+/// two shards: every kind of work and wait shows, and the parts fit inside
+/// their wholes.
+fn load_figures_are_plausible(stats: &[common::ShardStats]) {
+    let sum = |f: fn(&common::ShardStats) -> u64| stats.iter().map(f).sum::<u64>();
+    assert!(sum(|s| s.requests_produce) > 0, "{stats:?}");
+    assert!(sum(|s| s.requests_fetch) > 0, "{stats:?}");
+    assert!(sum(|s| s.requests_other) > 0, "metadata etc.: {stats:?}");
+    // Produce requests crossed shards, so calls were sent and served, each
+    // once on each side.
+    assert_eq!(sum(|s| s.mesh_sent), sum(|s| s.mesh_received), "{stats:?}");
+    assert!(sum(|s| s.mesh_sent) >= sum(|s| s.produce_forwarded));
+    // librdkafka's default acks=all: every produce request waited.
+    assert_eq!(sum(|s| s.produce_waits), sum(|s| s.requests_produce));
+    assert!(sum(|s| s.produce_wait_us) > 0, "{stats:?}");
+    assert!(sum(|s| s.commit_us) > 0, "{stats:?}");
+    // The consumer caught up and then long-polled at the end of the log.
+    assert!(sum(|s| s.fetch_waits) > 0, "{stats:?}");
+    assert!(sum(|s| s.fetch_wait_us) > 0, "{stats:?}");
+    for s in stats {
+        assert!(s.busy_us > 0 && s.cpu_us > 0, "{s:?}");
+        assert!(s.busy_requests_us <= s.busy_us, "{s:?}");
+        assert!(s.sched_probes > 0, "{s:?}");
+        assert!(
+            s.mesh_delay_us <= s.mesh_received.max(1) * 30_000_000,
+            "mesh delay within the run: {s:?}"
+        );
+    }
 }

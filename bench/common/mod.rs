@@ -1,4 +1,4 @@
-//! Code shared by the bench targets (`loadgen`, `compare`, the harness test).
+//! Code shared by the bench targets (`loadgen`, `compare`, `scaling`, the harness test).
 //!
 //! Each target includes this directory with `#[path]`, so every target
 //! compiles all of it and uses only a part: hence the `dead_code` allowance.
@@ -11,4 +11,5 @@ pub mod brokers;
 pub mod cpu;
 pub mod loadgen;
 pub mod report;
+pub mod scaling;
 pub mod workload;

@@ -31,6 +31,10 @@ pub struct Committer {
     window: Duration,
     /// Rounds run so far (each one write + fdatasync per dirty partition).
     rounds: Cell<u64>,
+    /// Microseconds spent in rounds so far, from a round's start (after the
+    /// window) until its last flush completed: the time appends of this
+    /// shard waited on the disk.
+    round_us: Cell<u64>,
 }
 
 impl Committer {
@@ -43,6 +47,7 @@ impl Committer {
             wake,
             window,
             rounds: Cell::new(0),
+            round_us: Cell::new(0),
         });
         let looping = committer.clone();
         glommio::spawn_local_into(async move { looping.run(woken).await }, queue)
@@ -75,6 +80,11 @@ impl Committer {
         self.rounds.get()
     }
 
+    /// Microseconds spent in commit rounds so far (writes and fdatasyncs).
+    pub fn round_us(&self) -> u64 {
+        self.round_us.get()
+    }
+
     async fn run(self: Rc<Self>, woken: LocalReceiver<()>) {
         while woken.recv().await.is_some() {
             loop {
@@ -90,6 +100,7 @@ impl Committer {
                     .filter_map(|p| p.take_flush().map(|job| (p, job)))
                     .collect();
                 self.rounds.set(self.rounds.get() + 1);
+                let started = std::time::Instant::now();
                 let this = &self;
                 let flushes = jobs.into_iter().map(|(partition, job)| async move {
                     partition.apply_flush(job.run(true).await).await;
@@ -103,6 +114,8 @@ impl Committer {
                     }
                 });
                 futures::future::join_all(flushes).await;
+                let us = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                self.round_us.set(self.round_us.get().saturating_add(us));
             }
         }
     }
@@ -177,6 +190,7 @@ mod tests {
                     wait.await.unwrap().unwrap();
                 }
                 assert_eq!(partition.high_watermark(), count as i64);
+                assert!(committer.round_us() > 0, "a durable round takes time");
                 committer.rounds()
             })
             .unwrap()

@@ -46,6 +46,37 @@ pub struct Stats {
     pub request_panics: Counter,
     /// Times freed heap memory was handed back to the kernel.
     pub memory_trims: Counter,
+    /// Produce requests handled on this shard (the connection's shard).
+    pub requests_produce: Counter,
+    /// Fetch requests handled on this shard, consumers' and followers'.
+    pub requests_fetch: Counter,
+    /// Requests of every other API handled on this shard.
+    pub requests_other: Counter,
+    /// Produce requests with acks 1 or all that waited for their
+    /// partitions' acknowledgements.
+    pub produce_waits: Counter,
+    /// Microseconds those produce requests waited, from routing their
+    /// partitions until every partition answered (the owner's append, its
+    /// group commit and, for acks=all, replication; cross-shard hops
+    /// included).
+    pub produce_wait_us: Counter,
+    /// The part of `produce_wait_us` spent by acks=all requests.
+    pub produce_acks_all_wait_us: Counter,
+    /// Fetch requests that parked in a long poll (fewer than `min_bytes`
+    /// were available).
+    pub fetch_waits: Counter,
+    /// Microseconds those fetches were parked waiting for data.
+    pub fetch_wait_us: Counter,
+    /// Wake-ups of the scheduling probe (see `lifecycle::scheduling_probe`).
+    pub sched_probes: Counter,
+    /// Over those wake-ups: microseconds the probe ran later than its timer
+    /// was due, the time a request-queue task waited for the reactor.
+    pub sched_delay_us: Counter,
+    /// The longest such delay, in microseconds.
+    pub sched_delay_max_us: Counter,
+    /// Wake-ups later than `limits::SCHED_STALL_US`: a task or a reactor
+    /// turn held the shard that long.
+    pub sched_stalls: Counter,
 }
 
 /// A shard-local event counter.
@@ -57,8 +88,120 @@ impl Counter {
         self.0.set(self.0.get() + 1);
     }
 
+    pub fn add(&self, n: u64) {
+        self.0.set(self.0.get().saturating_add(n));
+    }
+
+    /// Keeps the larger of the current value and `n`.
+    pub fn raise_to(&self, n: u64) {
+        self.0.set(self.0.get().max(n));
+    }
+
+    /// Adds the microseconds elapsed since `since`.
+    pub fn add_elapsed_us(&self, since: std::time::Instant) {
+        self.add(micros(since.elapsed()));
+    }
+
     pub fn get(&self) -> u64 {
         self.0.get()
+    }
+}
+
+/// Whole microseconds of `d`, saturating.
+pub fn micros(d: std::time::Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// What one shard did and what its requests waited for, read at once from
+/// the counters that live where the work happens ([`Stats`], the mesh, the
+/// committer, glommio's executor): the per-shard figures a throughput model
+/// against core count is built from (bench/README.md, "The projection").
+/// Printed in the `shard-stats` line at shutdown. Counts since the shard
+/// started; times in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardLoad {
+    /// Produce requests handled by this shard's connections.
+    pub requests_produce: u64,
+    /// Fetch requests handled by this shard's connections.
+    pub requests_fetch: u64,
+    /// Requests of all other APIs handled by this shard's connections.
+    pub requests_other: u64,
+    /// Wall time the executor ran tasks or polled for I/O (glommio's
+    /// `total_runtime`), idle parking excluded: this shard's busy time. On
+    /// a core shared with other threads it includes time the kernel gave
+    /// the core to them; `cpu_us` does not.
+    pub busy_us: u64,
+    /// CPU time (user + system) of the shard's thread. The io_uring worker
+    /// threads that run its fdatasyncs are not included (the process's
+    /// total in /proc has them).
+    pub cpu_us: u64,
+    /// Time tasks of the request queue ran (requests, mesh calls served
+    /// here, the group commit, replica fetchers).
+    pub busy_requests_us: u64,
+    /// Time tasks of the background queue ran (retention, scrubbing, group
+    /// expiry).
+    pub busy_background_us: u64,
+    /// Cross-shard calls this shard sent.
+    pub mesh_sent: u64,
+    /// Cross-shard calls this shard served.
+    pub mesh_received: u64,
+    /// Over served calls: time from the caller's send to the start of the
+    /// serving task here.
+    pub mesh_delay_us: u64,
+    /// The longest such delay.
+    pub mesh_delay_max_us: u64,
+    /// Group-commit rounds (one write + fdatasync per dirty partition each).
+    pub commit_rounds: u64,
+    /// Time spent in those rounds.
+    pub commit_us: u64,
+    /// Produce requests (acks 1 or all) that waited for acknowledgements.
+    pub produce_waits: u64,
+    /// Time those requests waited for every partition's acknowledgement.
+    pub produce_wait_us: u64,
+    /// The part of `produce_wait_us` spent by acks=all requests.
+    pub produce_acks_all_wait_us: u64,
+    /// Fetches that parked in a long poll.
+    pub fetch_waits: u64,
+    /// Time those fetches were parked.
+    pub fetch_wait_us: u64,
+    /// Wake-ups of the scheduling probe.
+    pub sched_probes: u64,
+    /// Total lateness of those wake-ups against their timers.
+    pub sched_delay_us: u64,
+    /// The latest wake-up.
+    pub sched_delay_max_us: u64,
+    /// Wake-ups later than `limits::SCHED_STALL_US`.
+    pub sched_stalls: u64,
+}
+
+impl ShardLoad {
+    /// The figures as `key=value` pairs for the `shard-stats` line, in a
+    /// fixed order; keys are the field names.
+    pub fn pairs(&self) -> [(&'static str, u64); 22] {
+        [
+            ("requests_produce", self.requests_produce),
+            ("requests_fetch", self.requests_fetch),
+            ("requests_other", self.requests_other),
+            ("busy_us", self.busy_us),
+            ("cpu_us", self.cpu_us),
+            ("busy_requests_us", self.busy_requests_us),
+            ("busy_background_us", self.busy_background_us),
+            ("mesh_sent", self.mesh_sent),
+            ("mesh_received", self.mesh_received),
+            ("mesh_delay_us", self.mesh_delay_us),
+            ("mesh_delay_max_us", self.mesh_delay_max_us),
+            ("commit_rounds", self.commit_rounds),
+            ("commit_us", self.commit_us),
+            ("produce_waits", self.produce_waits),
+            ("produce_wait_us", self.produce_wait_us),
+            ("produce_acks_all_wait_us", self.produce_acks_all_wait_us),
+            ("fetch_waits", self.fetch_waits),
+            ("fetch_wait_us", self.fetch_wait_us),
+            ("sched_probes", self.sched_probes),
+            ("sched_delay_us", self.sched_delay_us),
+            ("sched_delay_max_us", self.sched_delay_max_us),
+            ("sched_stalls", self.sched_stalls),
+        ]
     }
 }
 
@@ -97,6 +240,47 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// This shard's load so far (see [`ShardLoad`]). Call on the shard's
+    /// own executor: glommio's figures and the thread CPU time are the
+    /// current thread's.
+    pub fn load(&self) -> ShardLoad {
+        let executor = glommio::executor();
+        let queue_us = |queue| {
+            executor
+                .task_queue_stats(queue)
+                .map(|q| micros(q.runtime()))
+                .unwrap_or(0)
+        };
+        let mesh = self.mesh().counters();
+        let stats = &self.stats;
+        ShardLoad {
+            requests_produce: stats.requests_produce.get(),
+            requests_fetch: stats.requests_fetch.get(),
+            requests_other: stats.requests_other.get(),
+            busy_us: micros(executor.executor_stats().total_runtime()),
+            cpu_us: nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+                .map(|t| micros(t.into()))
+                .unwrap_or(0),
+            busy_requests_us: queue_us(self.requests),
+            busy_background_us: queue_us(self.background),
+            mesh_sent: mesh.sent(),
+            mesh_received: mesh.received(),
+            mesh_delay_us: mesh.delay_us(),
+            mesh_delay_max_us: mesh.delay_max_us(),
+            commit_rounds: self.committer.rounds(),
+            commit_us: self.committer.round_us(),
+            produce_waits: stats.produce_waits.get(),
+            produce_wait_us: stats.produce_wait_us.get(),
+            produce_acks_all_wait_us: stats.produce_acks_all_wait_us.get(),
+            fetch_waits: stats.fetch_waits.get(),
+            fetch_wait_us: stats.fetch_wait_us.get(),
+            sched_probes: stats.sched_probes.get(),
+            sched_delay_us: stats.sched_delay_us.get(),
+            sched_delay_max_us: stats.sched_delay_max_us.get(),
+            sched_stalls: stats.sched_stalls.get(),
+        }
+    }
+
     pub fn shard(&self) -> ShardId {
         self.mesh().shard()
     }

@@ -170,6 +170,12 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
     };
     let version = header.request_api_version;
     let id = header.correlation_id;
+    let counted = match &*body {
+        RequestKind::Produce(_) => &broker.stats.requests_produce,
+        RequestKind::Fetch(_) => &broker.stats.requests_fetch,
+        _ => &broker.stats.requests_other,
+    };
+    counted.bump();
     match *body {
         RequestKind::ApiVersions(r) => encode(
             id,

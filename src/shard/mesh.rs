@@ -17,9 +17,16 @@
 //! trap 4, DataDog/glommio#555); a full channel only slows the caller down,
 //! which is the backpressure we want. The mesh's channel depth bounds the
 //! calls queued between any two shards.
+//!
+//! The mesh counts, per shard, the calls it sent and received and how long
+//! received calls waited between their send and the start of their serving
+//! task on this shard ([`MeshCounters`]): the queueing a cross-core hop adds
+//! on top of the work itself. One `Instant` per call, no allocation.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
@@ -42,8 +49,55 @@ pub trait ShardCall<Host: 'static>: Send + Sized + 'static {
     fn unreachable(error: MeshError) -> Self::Reply;
 }
 
-/// What crosses the mesh: one call, sealed with the sender of its reply.
-pub struct Envelope<Host: 'static>(Box<dyn Delivery<Host>>);
+/// What crosses the mesh: one call, sealed with the sender of its reply,
+/// and when it was sent (for the receiver's [`MeshCounters::delay_us`]).
+pub struct Envelope<Host: 'static> {
+    delivery: Box<dyn Delivery<Host>>,
+    sent_at: Instant,
+}
+
+/// One shard's cross-shard traffic. One per shard, shared by the shard's
+/// [`Mesh`] (sends) and its drain tasks (receives); plain cells, never
+/// crossing threads.
+#[derive(Default)]
+pub struct MeshCounters {
+    /// Calls this shard sent to other shards.
+    sent: Cell<u64>,
+    /// Calls other shards sent to this one, counted when their serving task
+    /// starts.
+    received: Cell<u64>,
+    /// Over received calls: microseconds from the caller's send to the start
+    /// of the serving task here (channel queueing plus this shard's
+    /// scheduling delay).
+    delay_us: Cell<u64>,
+    /// The longest such delay, in microseconds.
+    delay_max_us: Cell<u64>,
+}
+
+impl MeshCounters {
+    pub fn sent(&self) -> u64 {
+        self.sent.get()
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.get()
+    }
+
+    pub fn delay_us(&self) -> u64 {
+        self.delay_us.get()
+    }
+
+    pub fn delay_max_us(&self) -> u64 {
+        self.delay_max_us.get()
+    }
+
+    fn note_received(&self, delay: Duration) {
+        let us = delay.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.received.set(self.received.get() + 1);
+        self.delay_us.set(self.delay_us.get().saturating_add(us));
+        self.delay_max_us.set(self.delay_max_us.get().max(us));
+    }
+}
 
 /// A call with its reply sender, its types erased so that every kind of call
 /// travels through the same channels.
@@ -84,6 +138,7 @@ pub type Builder<Host> = MeshBuilder<Envelope<Host>, Full>;
 
 pub struct Mesh<Host: 'static> {
     senders: Senders<Envelope<Host>>,
+    counters: Rc<MeshCounters>,
 }
 
 impl<Host: 'static> Mesh<Host> {
@@ -96,8 +151,14 @@ impl<Host: 'static> Mesh<Host> {
         host: HostReady<Host>,
     ) -> Rc<Mesh<Host>> {
         let (senders, receivers) = builder.join().await.expect("mesh joins");
-        start_drains(receivers, queue, host);
-        Rc::new(Mesh { senders })
+        let counters = Rc::new(MeshCounters::default());
+        start_drains(receivers, queue, host, counters.clone());
+        Rc::new(Mesh { senders, counters })
+    }
+
+    /// This shard's cross-shard traffic so far.
+    pub fn counters(&self) -> &MeshCounters {
+        &self.counters
     }
 
     pub fn shard(&self) -> ShardId {
@@ -126,8 +187,13 @@ impl<Host: 'static> Mesh<Host> {
             reply,
             host: PhantomData,
         };
+        let envelope = Envelope {
+            delivery: Box::new(sealed),
+            sent_at: Instant::now(),
+        };
+        self.counters.sent.set(self.counters.sent.get() + 1);
         self.senders
-            .send_to(to.0, Envelope(Box::new(sealed)))
+            .send_to(to.0, envelope)
             .await
             .map_err(|_| MeshError::Disconnected)?;
         answer.await.map_err(|_| MeshError::Disconnected)
@@ -140,14 +206,18 @@ fn start_drains<Host: 'static>(
     mut receivers: Receivers<Envelope<Host>>,
     queue: TaskQueueHandle,
     host: HostReady<Host>,
+    counters: Rc<MeshCounters>,
 ) {
     for (_, receiver) in receivers.streams() {
         let host = host.clone();
+        let counters = counters.clone();
         glommio::spawn_local_into(
             async move {
-                while let Some(Envelope(delivery)) = receiver.recv().await {
+                while let Some(Envelope { delivery, sent_at }) = receiver.recv().await {
                     let ready = host();
+                    let counters = counters.clone();
                     glommio::spawn_local(async move {
+                        counters.note_received(sent_at.elapsed());
                         // No host (the shard stops before it served): the
                         // reply sender drops and the caller sees
                         // `MeshError::Disconnected`.
@@ -259,7 +329,9 @@ mod tests {
             let peer = ShardId(1 - mesh.shard().0);
             let name = mesh.call(peer, Name).await.unwrap();
             let doubled = mesh.call(peer, Double(21)).await.unwrap();
-            name.is_ok_and(|n| n == format!("shard {peer}")) && doubled == 42
+            name.is_ok_and(|n| n == format!("shard {peer}"))
+                && doubled == 42
+                && mesh.counters().sent() == 2
         });
         assert_eq!(results, vec![true, true]);
     }

@@ -608,8 +608,9 @@ pub fn consume(
 }
 
 /// Parses `shard-stats shard=<S> partitions=<P> produce_local=<X>
-/// produce_forwarded=<Y> commit_rounds=<R> cache_hits=<H> cache_misses=<M>`
-/// lines out of the broker's output.
+/// produce_forwarded=<Y> commit_rounds=<R> cache_hits=<H> cache_misses=<M>
+/// ...` lines out of the broker's output, with the load figures
+/// (`server::broker::ShardLoad`) the tests check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardStats {
     pub shard: u64,
@@ -619,6 +620,22 @@ pub struct ShardStats {
     pub commit_rounds: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    pub requests_produce: u64,
+    pub requests_fetch: u64,
+    pub requests_other: u64,
+    pub busy_us: u64,
+    pub cpu_us: u64,
+    pub busy_requests_us: u64,
+    pub mesh_sent: u64,
+    pub mesh_received: u64,
+    pub mesh_delay_us: u64,
+    pub commit_us: u64,
+    pub produce_waits: u64,
+    pub produce_wait_us: u64,
+    pub fetch_waits: u64,
+    pub fetch_wait_us: u64,
+    pub sched_probes: u64,
+    pub sched_delay_us: u64,
 }
 
 pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
@@ -648,6 +665,22 @@ pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
             commit_rounds: get("commit_rounds"),
             cache_hits: get("cache_hits"),
             cache_misses: get("cache_misses"),
+            requests_produce: get("requests_produce"),
+            requests_fetch: get("requests_fetch"),
+            requests_other: get("requests_other"),
+            busy_us: get("busy_us"),
+            cpu_us: get("cpu_us"),
+            busy_requests_us: get("busy_requests_us"),
+            mesh_sent: get("mesh_sent"),
+            mesh_received: get("mesh_received"),
+            mesh_delay_us: get("mesh_delay_us"),
+            commit_us: get("commit_us"),
+            produce_waits: get("produce_waits"),
+            produce_wait_us: get("produce_wait_us"),
+            fetch_waits: get("fetch_waits"),
+            fetch_wait_us: get("fetch_wait_us"),
+            sched_probes: get("sched_probes"),
+            sched_delay_us: get("sched_delay_us"),
         });
     }
     stats

@@ -1,8 +1,9 @@
 //! The life cycle of one shard's broker: joining the mesh, preparing the
 //! data directory, building the [`Broker`] and opening its partitions,
 //! joining the cluster (shard 0), listening and accepting connections, the
-//! background loops (housekeeping, memory trim) and the clean shutdown that
-//! flushes and closes every log. The broker's state and what it answers
+//! background loops (housekeeping, memory trim, the scheduling probe) and
+//! the clean shutdown that flushes and closes every log and prints the
+//! shard's `shard-stats` line. The broker's state and what it answers
 //! live in the parent module.
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -192,6 +193,8 @@ pub async fn run_shard(
         background,
     )
     .expect("task queue exists");
+    let probe = glommio::spawn_local_into(scheduling_probe(broker.clone()), requests)
+        .expect("task queue exists");
     let upkeep = {
         let defaults = &broker.config.broker;
         let upkeep = crate::partition::scrub::Upkeep {
@@ -215,6 +218,7 @@ pub async fn run_shard(
     drop(group_sweep);
     drop(isr_check);
     drop(upkeep);
+    drop(probe);
     shutdown(&broker).await;
     me.enter("stopped");
     Ok(())
@@ -405,6 +409,28 @@ async fn memory_trim_loop(broker: &Rc<Broker>, shard: &connection::ShardConnecti
     }
 }
 
+/// Measures how late a task of the request queue runs once it is due:
+/// sleeps `limits::SCHED_PROBE_INTERVAL_MS` and counts how far past its
+/// timer it woke (a task that runs long, a busy reactor turn or a core
+/// shared with other work all show here). glommio's own stall detector
+/// would arm a timerfd at every task-queue switch and interrupt the shard
+/// with a signal; a sampled probe costs a timer per interval.
+async fn scheduling_probe(broker: Rc<Broker>) {
+    let interval = Duration::from_millis(limits::SCHED_PROBE_INTERVAL_MS);
+    let stats = &broker.stats;
+    loop {
+        let due = std::time::Instant::now() + interval;
+        glommio::timer::sleep(interval).await;
+        let late = super::micros(std::time::Instant::now().saturating_duration_since(due));
+        stats.sched_probes.bump();
+        stats.sched_delay_us.add(late);
+        stats.sched_delay_max_us.raise_to(late);
+        if late > limits::SCHED_STALL_US {
+            stats.sched_stalls.bump();
+        }
+    }
+}
+
 /// Rolls segments by segment.ms and applies retention, in the background queue.
 async fn housekeep_loop(broker: Rc<Broker>) {
     let interval = Duration::from_millis(
@@ -475,12 +501,19 @@ async fn shutdown(broker: &Rc<Broker>) {
         }
     }
     let sessions = broker.fetch_sessions.borrow();
+    let mut load = String::new();
+    for (key, value) in broker.load().pairs() {
+        // The commit round count is printed with its older neighbours.
+        if key != "commit_rounds" {
+            load.push_str(&format!(" {key}={value}"));
+        }
+    }
     eprintln!(
         "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
          commit_rounds={} cache_hits={} cache_misses={} connections={} \
          connections_refused={} connections_idle_closed={} frames_timed_out={} \
          request_panics={} memory_trims={} fetch_sessions={} \
-         fetch_session_partitions={} fetch_session_evictions={}",
+         fetch_session_partitions={} fetch_session_evictions={}{load}",
         broker.shard(),
         count,
         broker.stats.produce_local.get(),

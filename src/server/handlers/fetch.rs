@@ -317,7 +317,10 @@ async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, repl
     }
     let timeout = glommio::timer::sleep(Duration::from_millis(wait_ms));
     let client = PartitionClient::new(broker);
+    let parked = std::time::Instant::now();
     futures_lite::future::or(client.wait_for_any(&parts, wait_ms, replica), timeout).await;
+    broker.stats.fetch_waits.bump();
+    broker.stats.fetch_wait_us.add_elapsed_us(parked);
 }
 
 fn respond(

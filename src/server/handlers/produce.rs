@@ -57,7 +57,19 @@ pub async fn handle(
                 .with_partition_responses(join_all(parts).await)
         }
     });
+    let waited = std::time::Instant::now();
     let topics = join_all(topics).await;
+    if acks != 0 {
+        // What the request waited for its owners' acknowledgements, for
+        // the shard's load figures (`ShardLoad`).
+        let stats = &broker.stats;
+        let us = crate::server::broker::micros(waited.elapsed());
+        stats.produce_waits.bump();
+        stats.produce_wait_us.add(us);
+        if acks == -1 {
+            stats.produce_acks_all_wait_us.add(us);
+        }
+    }
     (acks != 0).then(|| ProduceResponse::default().with_responses(topics))
 }
 

@@ -136,3 +136,28 @@ fn the_response_stays_within_its_budget_and_the_rest_answer_offsets() {
         got.iter().filter(|g| g.1 > 0).map(|g| (g.0, g.1)).collect();
     assert_eq!(with_records, vec![(0, 100)], "one whole batch, the first");
 }
+
+#[test]
+fn the_brokers_fetch_max_bytes_caps_a_consumers_response() {
+    // Kafka's broker-side `fetch.max.bytes` (KIP-541): 16 partitions of
+    // ~100 KB, a consumer asking for 16 MiB gets at most 250,000 bytes.
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .override_config("fetch.max.bytes", "250000"),
+    );
+    let topic = "budget-broker-cap";
+    produce_everywhere(&broker, topic, 100, 1000);
+    let mut conn = Conn::connect(broker.addr());
+    let version = conn.api_versions().pick(ApiKey::Fetch, 12).min(12);
+    let response = fetch_every_partition(&mut conn, version, topic, 16 << 20, 1 << 20);
+    let got = answered(&response);
+    let total: usize = got.iter().map(|g| g.2).sum();
+    assert!(total > 0, "some records come back");
+    assert!(
+        total <= 250_000,
+        "{total} record bytes; the broker caps a response at 250,000"
+    );
+    let with_records = got.iter().filter(|g| g.1 > 0).count();
+    assert_eq!(with_records, 2, "two whole batches of ~100 KB fit");
+}

@@ -20,6 +20,9 @@ pub struct BrokerDefaults {
     pub log_retention_bytes: i64,
     pub log_index_interval_bytes: u32,
     pub message_max_bytes: u32,
+    /// Largest response to a consumer's fetch, whatever it asks
+    /// (`fetch.max.bytes`, KIP-541).
+    pub fetch_max_bytes: u32,
     pub log_message_timestamp_type_log_append: bool,
     /// How far in the past / future (ms) a CreateTime record timestamp may
     /// be from the broker's clock (KIP-937; Kafka 4's defaults).
@@ -122,6 +125,7 @@ impl BrokerDefaults {
             log_retention_bytes: 0,
             log_index_interval_bytes: 0,
             message_max_bytes: 0,
+            fetch_max_bytes: 0,
             log_message_timestamp_type_log_append: false,
             log_message_timestamp_before_max_ms: 0,
             log_message_timestamp_after_max_ms: 0,

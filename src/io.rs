@@ -36,7 +36,7 @@
 mod std_disk;
 pub use std_disk::StdDisk;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -264,6 +264,17 @@ thread_local! {
     static PREPARED_DEVICES: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
 }
 
+thread_local! {
+    /// Reads this thread's DMA files made, and the bytes they returned.
+    static DMA_READS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Reads of DMA files made on this thread so far, and their bytes (what
+/// the shard asked of the disk, to compare with what it served).
+pub fn dma_read_totals() -> (u64, u64) {
+    DMA_READS.with(Cell::get)
+}
+
 /// Name of the marker file [`prepare_disk`] writes into the data directory.
 pub const DMA_PROBE_FILE: &str = ".corelog-dma-probe";
 
@@ -345,6 +356,10 @@ impl DiskFile for DmaDiskFile {
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let read = self.file.read_at(pos, len).await.map_err(glommio_error)?;
+        DMA_READS.with(|t| {
+            let (reads, bytes) = t.get();
+            t.set((reads + 1, bytes + read.len() as u64));
+        });
         Ok(read.to_vec())
     }
 

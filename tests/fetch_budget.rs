@@ -9,7 +9,7 @@
 mod common;
 
 use common::raw::{code, decode_records, now_ms, simple_batch, topic_name, Conn};
-use common::{Broker, BrokerOptions};
+use common::{parse_shard_stats, Broker, BrokerOptions};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
@@ -160,4 +160,43 @@ fn the_brokers_fetch_max_bytes_caps_a_consumers_response() {
     );
     let with_records = got.iter().filter(|g| g.1 > 0).count();
     assert_eq!(with_records, 2, "two whole batches of ~100 KB fit");
+}
+
+#[test]
+fn batches_that_cannot_fit_what_is_left_are_not_read() {
+    // Caches off: every read goes to disk and `shard-stats` counts it. 16
+    // partitions of one ~100 KB batch; a budget of 250 KB holds two. What
+    // the two leave (about 50 KB) fits no other batch: the partitions after
+    // them must not be read (each read would come back empty, round after
+    // round: 4 consumers of 512 partitions read 9x what they were sent).
+    let mut broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .tuning("shard_memory_bytes = 0\nfetch_read_ahead_bytes = 0\n"),
+    );
+    let topic = "budget-no-waste";
+    produce_everywhere(&broker, topic, 100, 1000);
+    let mut conn = Conn::connect(broker.addr());
+    let version = conn.api_versions().pick(ApiKey::Fetch, 12).min(12);
+    let mut sent = 0;
+    for _ in 0..3 {
+        let response = fetch_every_partition(&mut conn, version, topic, 250_000, 1 << 20);
+        let got = answered(&response);
+        let with_records: Vec<i32> = got.iter().filter(|g| g.1 > 0).map(|g| g.0).collect();
+        assert_eq!(with_records, vec![0, 1], "two whole batches fit");
+        sent += got.iter().map(|g| g.2).sum::<usize>();
+    }
+    drop(conn);
+    let (status, output) = broker.terminate();
+    assert!(status.success(), "broker exit status {status}");
+    let read: u64 = parse_shard_stats(&output)
+        .iter()
+        .map(|s| s.disk_read_bytes)
+        .sum();
+    // What was sent, plus the start-up probe (a block per shard) and
+    // reads rounded to whole blocks.
+    assert!(
+        read <= sent as u64 + 64 * 1024,
+        "{read} bytes read from disk to send {sent}"
+    );
 }

@@ -383,6 +383,10 @@ fn produce_loop(
     Ok((hist, lag))
 }
 
+/// A consumer's wait longer than this is reported on stderr as it happens,
+/// so it can be matched with the broker's log.
+const GAP_REPORT_NS: u64 = 200_000_000;
+
 /// Result of one consumer thread.
 struct ConsumerOut {
     consumed: u64,
@@ -432,7 +436,18 @@ fn consume_loop(
                 out.consumed += 1;
                 out.first_ns.get_or_insert(now);
                 if let Some(last) = out.last_ns {
-                    out.max_gap_ns = out.max_gap_ns.max(now.saturating_sub(last));
+                    let gap = now.saturating_sub(last);
+                    out.max_gap_ns = out.max_gap_ns.max(gap);
+                    if gap > GAP_REPORT_NS {
+                        eprintln!(
+                            "consumer gap: {} ms ending at unix {} ms ({}[{}] offset {})",
+                            gap / 1_000_000,
+                            now_epoch / 1_000_000,
+                            m.topic(),
+                            m.partition(),
+                            m.offset()
+                        );
+                    }
                 }
                 out.last_ns = Some(now);
                 counter.fetch_add(1, Ordering::Relaxed);

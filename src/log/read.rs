@@ -99,6 +99,19 @@ impl<D: Disk> PartitionLog<D> {
         })
     }
 
+    /// At most how many bytes a read from `offset` can return now: from
+    /// the index entry at or below it to the end of its segment (a read
+    /// stays in one segment). A fetch reserves this much of its budget for
+    /// a partition that has less than its limit left.
+    pub fn readable_bytes_from(&self, offset: i64) -> u64 {
+        if offset < self.start_offset() || offset >= self.end_offset() {
+            return 0;
+        }
+        let seg = self.segment_for(offset);
+        seg.readable_size()
+            .saturating_sub(seg.position_for_offset(offset))
+    }
+
     /// The segment holding `offset` (the last one whose base is <= it).
     fn segment_for(&self, offset: i64) -> &Segment<D::File> {
         let at = self.segments.partition_point(|s| s.base_offset <= offset);

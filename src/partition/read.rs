@@ -21,6 +21,13 @@ impl<D: Disk> Partition<D> {
         self.read_upto(offset, limit, false).await
     }
 
+    /// At most how many record bytes a read from `offset` returns now
+    /// (counting data past the high watermark too: an upper bound).
+    pub fn readable_bytes_from(&self, offset: i64) -> usize {
+        let bytes = self.state.borrow().log.readable_bytes_from(offset);
+        usize::try_from(bytes).unwrap_or(usize::MAX)
+    }
+
     /// The durable end of the log (at or past the high watermark).
     pub fn flushed_offset(&self) -> i64 {
         self.state.borrow().log.flushed_offset()

@@ -164,6 +164,9 @@ pub struct ShardLoad {
     pub fetch_waits: u64,
     /// Time those fetches were parked.
     pub fetch_wait_us: u64,
+    /// Reads of segment files (DMA) and the bytes they returned.
+    pub disk_reads: u64,
+    pub disk_read_bytes: u64,
     /// Wake-ups of the scheduling probe.
     pub sched_probes: u64,
     /// Total lateness of those wake-ups against their timers.
@@ -177,7 +180,7 @@ pub struct ShardLoad {
 impl ShardLoad {
     /// The figures as `key=value` pairs for the `shard-stats` line, in a
     /// fixed order; keys are the field names.
-    pub fn pairs(&self) -> [(&'static str, u64); 22] {
+    pub fn pairs(&self) -> [(&'static str, u64); 24] {
         [
             ("requests_produce", self.requests_produce),
             ("requests_fetch", self.requests_fetch),
@@ -197,6 +200,8 @@ impl ShardLoad {
             ("produce_acks_all_wait_us", self.produce_acks_all_wait_us),
             ("fetch_waits", self.fetch_waits),
             ("fetch_wait_us", self.fetch_wait_us),
+            ("disk_reads", self.disk_reads),
+            ("disk_read_bytes", self.disk_read_bytes),
             ("sched_probes", self.sched_probes),
             ("sched_delay_us", self.sched_delay_us),
             ("sched_delay_max_us", self.sched_delay_max_us),
@@ -253,6 +258,7 @@ impl Broker {
         };
         let mesh = self.mesh().counters();
         let stats = &self.stats;
+        let (disk_reads, disk_read_bytes) = crate::io::dma_read_totals();
         ShardLoad {
             requests_produce: stats.requests_produce.get(),
             requests_fetch: stats.requests_fetch.get(),
@@ -274,6 +280,8 @@ impl Broker {
             produce_acks_all_wait_us: stats.produce_acks_all_wait_us.get(),
             fetch_waits: stats.fetch_waits.get(),
             fetch_wait_us: stats.fetch_wait_us.get(),
+            disk_reads,
+            disk_read_bytes,
             sched_probes: stats.sched_probes.get(),
             sched_delay_us: stats.sched_delay_us.get(),
             sched_delay_max_us: stats.sched_delay_max_us.get(),

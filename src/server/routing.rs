@@ -321,14 +321,31 @@ impl ShardCall<Broker> for ReadMany {
             let mut started_any = false;
             let mut next = 0;
             loop {
-                let start = parts.get(next).and_then(|(_, _, position)| {
-                    let whole = unreserved >= position.max_bytes || !started_any;
-                    if unreserved > 0 && whole && whole_shares {
+                let start = parts.get(next).and_then(|(topic, partition, position)| {
+                    // A partition with less than its limit left reserves
+                    // only what it has (an upper bound, so all of it fits):
+                    // the tails of a catch-up read then run side by side
+                    // instead of a few at a time.
+                    let left = broker
+                        .partition(topic, *partition)
+                        .map_or(position.max_bytes, |p| {
+                            p.readable_bytes_from(position.offset)
+                        });
+                    let short = left < position.max_bytes;
+                    let need = position.max_bytes.min(left);
+                    let whole = unreserved >= need || !started_any;
+                    if short && unreserved >= need {
+                        Some((ReadLimit::Within(need), need))
+                    } else if !whole_shares {
+                        // Later rounds read only partitions whose data all
+                        // fits (above): a read whose first batch is larger
+                        // than its share returns nothing, and every round
+                        // would read it again (measured: 4 consumers of 512
+                        // partitions read 9x the bytes they were sent).
+                        Some((ReadLimit::Nothing, 0))
+                    } else if unreserved > 0 && whole {
                         let share = position.max_bytes.min(unreserved);
                         Some((ReadLimit::Upto(share), share))
-                    } else if unreserved > 0 && !whole_shares {
-                        let share = position.max_bytes.min(unreserved);
-                        Some((ReadLimit::Within(share), share))
                     } else if reading.is_empty() {
                         Some((ReadLimit::CachedUpto(position.max_bytes), 0))
                     } else {

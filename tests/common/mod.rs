@@ -634,6 +634,8 @@ pub struct ShardStats {
     pub produce_wait_us: u64,
     pub fetch_waits: u64,
     pub fetch_wait_us: u64,
+    pub disk_reads: u64,
+    pub disk_read_bytes: u64,
     pub sched_probes: u64,
     pub sched_delay_us: u64,
 }
@@ -679,6 +681,8 @@ pub fn parse_shard_stats(output: &str) -> Vec<ShardStats> {
             produce_wait_us: get("produce_wait_us"),
             fetch_waits: get("fetch_waits"),
             fetch_wait_us: get("fetch_wait_us"),
+            disk_reads: get("disk_reads"),
+            disk_read_bytes: get("disk_read_bytes"),
             sched_probes: get("sched_probes"),
             sched_delay_us: get("sched_delay_us"),
         });

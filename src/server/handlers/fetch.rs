@@ -74,7 +74,9 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
     let response_max = (request.max_bytes.max(0) as usize)
         .min(broker_max)
         .min(limits::FETCH_RESPONSE_BYTES_MAX);
+    let started = crate::clock::now();
     let mut reads = read_all(broker, &wanted, response_max, replica).await;
+    let read_us = started.elapsed().as_micros() as u64;
     let wait_ms = (request.max_wait_ms.max(0) as u64).min(limits::FETCH_WAIT_MS_MAX);
     let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
     let any_error = reads.iter().any(|r| r.error_code != errors::NONE);
@@ -83,6 +85,15 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         wait_for_any(broker, &wanted, wait_ms, replica.is_some()).await;
         reads = read_all(broker, &wanted, response_max, replica).await;
     }
+    tracing::debug!(
+        partitions = wanted.len(),
+        first_read_bytes = bytes,
+        bytes = reads.iter().map(|r| r.records.len()).sum::<usize>(),
+        with_records = reads.iter().filter(|r| !r.records.is_empty()).count(),
+        read_us,
+        total_us = started.elapsed().as_micros() as u64,
+        "fetch answered"
+    );
     respond(broker, opened, wanted, reads)
 }
 
@@ -250,6 +261,7 @@ async fn read_all(
             .collect();
         let results = client.fetch_many(&parts, left, round == 0, replica).await;
         let mut next = Vec::new();
+        let before = left;
         for (&i, result) in pending.iter().zip(results) {
             let read = to_read(result);
             left = left.saturating_sub(read.records.len());
@@ -261,6 +273,11 @@ async fn read_all(
                 next.push(i);
             }
             reads[i] = Some(read);
+        }
+        if round > 0 && left == before {
+            // Nothing more fits what is left: another round would read
+            // the same nothing.
+            break;
         }
         pending = next;
     }

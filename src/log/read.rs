@@ -74,8 +74,9 @@ impl<D: Disk> PartitionLog<D> {
             cache::Served::Hit(bytes) => (Some(bytes), None),
             cache::Served::Miss { position } => (None, position),
         };
-        // Only a read that goes to disk reads ahead.
-        let read_ahead = if ready.is_none() && !empty {
+        // Only a read that goes to disk reads ahead, and not over another
+        // reader's window.
+        let read_ahead = if ready.is_none() && !empty && !cache.serves_another_reader(offset) {
             cache.reserve_read_ahead()
         } else {
             None

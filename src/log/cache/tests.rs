@@ -252,3 +252,46 @@ fn window_of_another_file_is_dropped() {
     assert!(matches!(cache.serve(0, 1000, 2, seg), Served::Miss { .. }));
     assert_eq!(budget.used_bytes(), 0);
 }
+
+#[test]
+fn a_window_serving_one_reader_is_not_read_over_by_another() {
+    let budget = CacheBudget::new(1 << 20, 4096);
+    let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+    let file = Rc::new(());
+    let batches: Vec<Vec<u8>> = (0..10).map(|i| batch(100 + i * 2, 2, 100)).collect();
+    let all = Bytes::from(batches.concat());
+    let len = batches[0].len();
+    // A reader at 100 read two batches from disk and kept the rest.
+    cache.install_window(WindowFill {
+        file: file.clone(),
+        segment_base: 0,
+        position: 4096,
+        bytes: all.clone(),
+        allocated_bytes: all.len(),
+        cursor: (104, 2 * len),
+    });
+    assert!(
+        !cache.serves_another_reader(104),
+        "its own reader reads on (and may replace it)"
+    );
+    assert!(
+        cache.serves_another_reader(0),
+        "a reader elsewhere must not replace it"
+    );
+    assert!(
+        cache.serves_another_reader(110),
+        "nor one inside it but past where its reader is"
+    );
+    // Its reader goes on from it; once used up, anyone may read ahead.
+    let got = hit(cache.serve(104, 16 * len, 200, view_of(&file, 200)));
+    assert_eq!(got, all.slice(2 * len..));
+    assert!(!cache.serves_another_reader(0), "a used-up window is gone");
+}
+
+fn view_of(file: &Rc<()>, next: i64) -> SegmentView<'_, ()> {
+    SegmentView {
+        base_offset: 0,
+        file: Some(file),
+        next_offset: next,
+    }
+}

@@ -161,6 +161,14 @@ fn produce_consume_100k_two_shards() {
     let local: u64 = stats.iter().map(|s| s.produce_local).sum();
     assert!(forwarded > 0, "no produce crossed shards: {stats:?}");
     assert!(local > 0, "no produce stayed on its shard: {stats:?}");
+    // The consumer's fetches name every partition: its connection's shard
+    // reads some itself and asks the other shard for the rest.
+    let fetch_local: u64 = stats.iter().map(|s| s.fetch_local).sum();
+    let fetch_forwarded: u64 = stats.iter().map(|s| s.fetch_forwarded).sum();
+    assert!(
+        fetch_local > 0 && fetch_forwarded > 0,
+        "fetches over both shards' partitions read on both: {stats:?}"
+    );
     load_figures_are_plausible(&stats);
 }
 

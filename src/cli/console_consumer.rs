@@ -40,8 +40,8 @@ use kafka_protocol::messages::{
 
 use super::client::{fail, CliError, CliResult, KafkaClient};
 use super::output::{
-    error_text, find_coordinator, find_topic, flag, parse_key_values, str_bytes, topic_name,
-    Cluster,
+    error_text, find_coordinator, find_topic, flag, is_retriable, parse_key_values, str_bytes,
+    topic_name, Cluster, COORDINATOR_ATTEMPTS_MAX,
 };
 use crate::protocol::batch::{
     verify_crc, BatchError, BatchHeader, RecordsError, BATCH_HEADER_BYTES,
@@ -360,7 +360,7 @@ impl Consumer {
         let committed = match &mut self.group {
             Some(group) => {
                 let indexes: Vec<i32> = self.partitions.iter().map(|p| p.index).collect();
-                group.committed(&self.topic, &indexes)?
+                group.committed(&mut self.cluster.bootstrap, &self.topic, &indexes)?
             }
             None => HashMap::new(),
         };
@@ -687,8 +687,41 @@ impl Group {
         })
     }
 
-    /// Committed offsets of the topic's partitions, by partition.
-    fn committed(&mut self, topic: &str, partitions: &[i32]) -> CliResult<HashMap<i32, i64>> {
+    /// Committed offsets of the topic's partitions, by partition. A
+    /// coordinator that moved or is loading (a retriable error) is found
+    /// again through `bootstrap` and asked again, bounded, as Kafka's
+    /// consumer does.
+    fn committed(
+        &mut self,
+        bootstrap: &mut KafkaClient,
+        topic: &str,
+        partitions: &[i32],
+    ) -> CliResult<HashMap<i32, i64>> {
+        for attempt in 1..=COORDINATOR_ATTEMPTS_MAX {
+            match self.offset_fetch(topic, partitions)? {
+                Ok(out) => return Ok(out),
+                Err(code) if is_retriable(code) && attempt < COORDINATOR_ATTEMPTS_MAX => {
+                    thread::sleep(RETRY_BACKOFF);
+                    self.coordinator = find_coordinator(bootstrap, &self.id)?;
+                }
+                Err(code) => {
+                    return fail(format!(
+                        "cannot read the committed offsets of group {}: {}",
+                        self.id,
+                        error_text(code, None)
+                    ))
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// One OffsetFetch: the offsets, or the first error code answered.
+    fn offset_fetch(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> CliResult<Result<HashMap<i32, i64>, i16>> {
         let client = &mut self.coordinator;
         let version = client.version(ApiKey::OffsetFetch, 9)?;
         let mut request = OffsetFetchRequest::default();
@@ -706,36 +739,34 @@ impl Group {
         }
         let response = client.call(version, &request)?;
         let mut out = HashMap::new();
-        let check = |code: i16| -> CliResult<()> {
-            if code != 0 {
-                return fail(format!(
-                    "cannot read the committed offsets of group {}: {}",
-                    self.id,
-                    error_text(code, None)
-                ));
-            }
-            Ok(())
-        };
         if version >= 8 {
             for group in response.groups {
-                check(group.error_code)?;
+                if group.error_code != 0 {
+                    return Ok(Err(group.error_code));
+                }
                 for p in group.topics.into_iter().flat_map(|t| t.partitions) {
-                    check(p.error_code)?;
+                    if p.error_code != 0 {
+                        return Ok(Err(p.error_code));
+                    }
                     if p.committed_offset >= 0 {
                         out.insert(p.partition_index, p.committed_offset);
                     }
                 }
             }
         } else {
-            check(response.error_code)?;
+            if response.error_code != 0 {
+                return Ok(Err(response.error_code));
+            }
             for p in response.topics.into_iter().flat_map(|t| t.partitions) {
-                check(p.error_code)?;
+                if p.error_code != 0 {
+                    return Ok(Err(p.error_code));
+                }
                 if p.committed_offset >= 0 {
                     out.insert(p.partition_index, p.committed_offset);
                 }
             }
         }
-        Ok(out)
+        Ok(Ok(out))
     }
 
     /// OffsetCommit as a standalone consumer (generation -1, no member id).

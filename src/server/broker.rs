@@ -33,6 +33,10 @@ pub type ShardMesh = Mesh<Broker>;
 pub struct Stats {
     pub produce_local: Cell<u64>,
     pub produce_forwarded: Cell<u64>,
+    /// Partition reads of fetches served through this shard's connections:
+    /// on this shard, or on the owner through the mesh.
+    pub fetch_local: Cell<u64>,
+    pub fetch_forwarded: Cell<u64>,
     /// Connections accepted (including refused ones).
     pub connections: Cell<u64>,
     /// Connections closed right after accept by `max.connections` or

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod errors;
 pub mod fetch_session;
+pub mod frame;
 pub mod handlers;
 pub mod hosts;
 pub mod routing;

@@ -116,6 +116,15 @@ impl<'a> PartitionClient<'a> {
     ) -> Vec<Result<Fetched, PartitionError>> {
         let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
         let owner_budget = budget / by_owner.len().max(1);
+        let stats = &self.broker.stats;
+        for (&owner, indices) in &by_owner {
+            let counter = if owner == self.broker.shard() {
+                &stats.fetch_local
+            } else {
+                &stats.fetch_forwarded
+            };
+            counter.set(counter.get() + indices.len() as u64);
+        }
         let calls = by_owner.iter().map(|(&owner, indices)| {
             let call = ReadMany {
                 parts: indices
@@ -320,7 +329,13 @@ impl ShardCall<Broker> for ReadMany {
             let mut reading = FuturesUnordered::new();
             let mut started_any = false;
             let mut next = 0;
+            let reads_until =
+                crate::clock::now() + Duration::from_millis(limits::FETCH_DISK_READ_MS);
+            let mut got_records = false;
             loop {
+                // Once it holds records, a fetch starts no disk reads past
+                // its time (`FETCH_DISK_READ_MS`): as if the budget were spent.
+                let late = got_records && crate::clock::now() >= reads_until;
                 let start = parts.get(next).and_then(|(topic, partition, position)| {
                     // A partition with less than its limit left reserves
                     // only what it has (an upper bound, so all of it fits):
@@ -334,7 +349,11 @@ impl ShardCall<Broker> for ReadMany {
                     let short = left < position.max_bytes;
                     let need = position.max_bytes.min(left);
                     let whole = unreserved >= need || !started_any;
-                    if short && unreserved >= need {
+                    if late {
+                        reading
+                            .is_empty()
+                            .then_some((ReadLimit::CachedUpto(position.max_bytes), 0))
+                    } else if short && unreserved >= need {
                         Some((ReadLimit::Within(need), need))
                     } else if !whole_shares {
                         // Later rounds read only partitions whose data all
@@ -370,6 +389,7 @@ impl ShardCall<Broker> for ReadMany {
                 };
                 let used = reply.as_ref().map_or(0, |f| f.records.len());
                 unreserved = (unreserved + share).saturating_sub(used);
+                got_records |= used > 0;
                 replies[i] = Some(reply);
             }
             replies

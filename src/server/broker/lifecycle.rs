@@ -510,7 +510,7 @@ async fn shutdown(broker: &Rc<Broker>) {
     }
     eprintln!(
         "shard-stats shard={} partitions={} produce_local={} produce_forwarded={} \
-         commit_rounds={} cache_hits={} cache_misses={} connections={} \
+         fetch_local={} fetch_forwarded={} commit_rounds={} cache_hits={} cache_misses={} connections={} \
          connections_refused={} connections_idle_closed={} frames_timed_out={} \
          request_panics={} memory_trims={} fetch_sessions={} \
          fetch_session_partitions={} fetch_session_evictions={}{load}",
@@ -518,6 +518,8 @@ async fn shutdown(broker: &Rc<Broker>) {
         count,
         broker.stats.produce_local.get(),
         broker.stats.produce_forwarded.get(),
+        broker.stats.fetch_local.get(),
+        broker.stats.fetch_forwarded.get(),
         broker.committer.rounds(),
         broker.cache_budget.hits(),
         broker.cache_budget.misses(),

@@ -11,6 +11,7 @@ use glommio::sync::Semaphore;
 use super::{CloseReason, Half, InFlight, ShardConnections, Shared};
 use crate::limits;
 use crate::server::dispatch::Outcome;
+use crate::server::frame::Frame;
 
 /// Writes the answers in the order their requests came. A client that
 /// does not take a whole answer within the idle bound is cut off: it does
@@ -60,10 +61,15 @@ pub(super) async fn write_responses(
 /// not take it within `limit`.
 async fn write_within(
     writer: &mut Half,
-    response: &[u8],
+    response: &Frame,
     limit: Option<Duration>,
 ) -> Result<(), CloseReason> {
-    let write = async { writer.write_all(response).await.map_err(CloseReason::Write) };
+    let write = async {
+        for part in response.parts() {
+            writer.write_all(part).await.map_err(CloseReason::Write)?;
+        }
+        Ok(())
+    };
     let Some(limit) = limit else {
         return write.await;
     };

@@ -243,6 +243,7 @@ async fn read_all(
         .collect();
     let mut pending: Vec<usize> = (0..wanted.len()).filter(|&i| reads[i].is_none()).collect();
     let mut left = response_max;
+    let started = crate::clock::now();
     for round in 0..limits::FETCH_READ_ROUNDS_MAX {
         if pending.is_empty() || left == 0 {
             break;
@@ -277,6 +278,12 @@ async fn read_all(
         if round > 0 && left == before {
             // Nothing more fits what is left: another round would read
             // the same nothing.
+            break;
+        }
+        if left < response_max
+            && started.elapsed() >= Duration::from_millis(limits::FETCH_DISK_READ_MS)
+        {
+            // It holds records and its time for disk reads is over.
             break;
         }
         pending = next;

@@ -66,8 +66,12 @@ pub const FETCH_READ_ROUNDS_MAX: usize = 8;
 /// of 512 partitions waited up to 0.3 s between records without it.
 pub const FETCH_DISK_READ_MS: u64 = 50;
 
-/// Fetches parked on one shard waiting for data.
-pub const FETCH_WAITERS_PER_SHARD_MAX: usize = 65_536;
+/// Partitions one long-polling fetch waits on at one owner shard (one
+/// `WaitForAny` call). The waiters a shard holds in all are bounded by its
+/// connections (`max.connections`) times their requests in flight, times
+/// this; a waiter whose fetch ended is dropped at the partition's next
+/// wait or append.
+pub const FETCH_WAITS_PER_CALL_MAX: usize = 65_536;
 
 /// Kafka's default `max.incremental.fetch.session.cache.slots`: fetch
 /// sessions (KIP-227) the node keeps, split evenly between its shards.

@@ -452,7 +452,7 @@ impl ShardCall<Broker> for WaitForAny {
                         p.wait_for_data(*offset, wait, self.replica).await
                     }))
                 })
-                .take(limits::FETCH_WAITERS_PER_SHARD_MAX)
+                .take(limits::FETCH_WAITS_PER_CALL_MAX)
                 .collect();
             if waits.is_empty() {
                 return;

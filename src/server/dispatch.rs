@@ -12,11 +12,11 @@
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use super::broker::Broker;
-use super::frame::{Frame, SplicingBuf, SPLICE_MIN_BYTES};
+use super::frame::Frame;
 use super::handlers;
 use crate::protocol::apis;
 
@@ -194,11 +194,13 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
             Some(response) => encode(id, ApiKey::Produce, version, &response),
             None => Outcome::NoReply,
         },
-        RequestKind::Fetch(r) => encode_fetch(
-            id,
-            version,
-            &handlers::fetch::handle(broker, version, r).await,
-        ),
+        RequestKind::Fetch(r) => {
+            let response = handlers::fetch::handle(broker, version, r).await;
+            match super::frame::encode_fetch(id, version, &response) {
+                Ok(frame) => Outcome::Reply(frame),
+                Err(reason) => Outcome::Close(reason),
+            }
+        }
         RequestKind::ListOffsets(r) => encode(
             id,
             ApiKey::ListOffsets,
@@ -413,50 +415,6 @@ fn encode<R: Encodable + HeaderVersion>(
             let size = (buf.len() - 4) as i32;
             buf[..4].copy_from_slice(&size.to_be_bytes());
             Outcome::Reply(Frame::whole(buf))
-        }
-        Err(e) => Outcome::Close(format!("cannot encode {key:?} v{version} response: {e}")),
-    }
-}
-
-/// A fetch response, its larger record sets written by reference (no copy
-/// into the frame; see `server/frame.rs`). The size prefix comes first, so
-/// it is computed before encoding, and checked after.
-fn encode_fetch(correlation_id: i32, version: i16, body: &FetchResponse) -> Outcome {
-    let key = ApiKey::Fetch;
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let header_version = key.response_header_version(version);
-    let sizes = header
-        .compute_size(header_version)
-        .and_then(|h| Ok(h + body.compute_size(version)?));
-    let size = match sizes {
-        Ok(size) => size,
-        Err(e) => return Outcome::Close(format!("cannot size {key:?} v{version} response: {e}")),
-    };
-    let records: Vec<Bytes> = body
-        .responses
-        .iter()
-        .flat_map(|topic| &topic.partitions)
-        .filter_map(|p| p.records.clone())
-        .filter(|r| r.len() >= SPLICE_MIN_BYTES)
-        .collect();
-    let spliced: usize = records.iter().map(Bytes::len).sum();
-    let mut buf = SplicingBuf::new(records, (4 + size).saturating_sub(spliced));
-    buf.put_i32(size as i32);
-    let encoded = header
-        .encode(&mut buf, header_version)
-        .and_then(|_| body.encode(&mut buf, version));
-    match encoded {
-        Ok(()) => {
-            let frame = buf.finish();
-            if frame.len() == 4 + size {
-                Outcome::Reply(frame)
-            } else {
-                Outcome::Close(format!(
-                    "{key:?} v{version} response encoded to {} bytes, sized {}",
-                    frame.len() - 4,
-                    size
-                ))
-            }
         }
         Err(e) => Outcome::Close(format!("cannot encode {key:?} v{version} response: {e}")),
     }

@@ -200,3 +200,32 @@ fn batches_that_cannot_fit_what_is_left_are_not_read() {
         "{read} bytes read from disk to send {sent}"
     );
 }
+
+#[test]
+fn a_consumers_response_holds_at_most_about_32k_records() {
+    // Small records: 16 partitions of one 4,000-record batch (64,000 in
+    // all, about 1 MB). A response bounded by bytes alone carries them all,
+    // which fills librdkafka's consumer queue past `queued.min.messages`
+    // (100,000 records) within two fetches and stops it for a second; the
+    // broker sends about 32k records per response instead, whole batches in
+    // request order.
+    let broker = Broker::start_with(BrokerOptions::default().shards(2));
+    let topic = "budget-records";
+    produce_everywhere(&broker, topic, 4000, 10);
+    let mut conn = Conn::connect(broker.addr());
+    let version = conn.api_versions().pick(ApiKey::Fetch, 12).min(12);
+    let response = fetch_every_partition(&mut conn, version, topic, 16 << 20, 1 << 20);
+    let got = answered(&response);
+    let records: usize = got.iter().map(|g| g.1).sum();
+    let with_records: Vec<i32> = got.iter().filter(|g| g.1 > 0).map(|g| g.0).collect();
+    assert_eq!(
+        with_records,
+        (0..8).collect::<Vec<i32>>(),
+        "the first 8 batches of 4,000 records ({records} records sent)"
+    );
+    assert!(records <= 32_768, "{records} records in one response");
+    for (p, _, _, hw, error) in &got {
+        assert_eq!(*error, code::NONE, "partition {p}");
+        assert_eq!(*hw, 4000, "partition {p}: offsets even without records");
+    }
+}

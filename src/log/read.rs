@@ -113,6 +113,14 @@ impl<D: Disk> PartitionLog<D> {
             .saturating_sub(seg.position_for_offset(offset))
     }
 
+    /// Bytes per offset in the segment holding `offset`, rounded up: what
+    /// a read from there costs per record, about. None for an empty segment.
+    pub fn bytes_per_record_at(&self, offset: i64) -> Option<u64> {
+        let seg = self.segment_for(offset);
+        let offsets = u64::try_from(seg.next_offset - seg.base_offset).ok()?;
+        (offsets > 0 && seg.size > 0).then(|| seg.size.div_ceil(offsets))
+    }
+
     /// The segment holding `offset` (the last one whose base is <= it).
     fn segment_for(&self, offset: i64) -> &Segment<D::File> {
         let at = self.segments.partition_point(|s| s.base_offset <= offset);

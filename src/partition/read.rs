@@ -28,6 +28,13 @@ impl<D: Disk> Partition<D> {
         usize::try_from(bytes).unwrap_or(usize::MAX)
     }
 
+    /// About how many bytes a record read from `offset` takes (None: no
+    /// records there to tell).
+    pub fn bytes_per_record_at(&self, offset: i64) -> Option<usize> {
+        let bytes = self.state.borrow().log.bytes_per_record_at(offset)?;
+        usize::try_from(bytes).ok()
+    }
+
     /// The durable end of the log (at or past the high watermark).
     pub fn flushed_offset(&self) -> i64 {
         self.state.borrow().log.flushed_offset()

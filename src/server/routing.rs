@@ -111,11 +111,13 @@ impl<'a> PartitionClient<'a> {
         &self,
         parts: &[(&PartitionAddr, FetchPosition)],
         budget: usize,
+        records: usize,
         whole_shares: bool,
         replica: Option<i32>,
     ) -> Vec<Result<Fetched, PartitionError>> {
         let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
         let owner_budget = budget / by_owner.len().max(1);
+        let owner_records = records / by_owner.len().max(1);
         let stats = &self.broker.stats;
         for (&owner, indices) in &by_owner {
             let counter = if owner == self.broker.shard() {
@@ -135,6 +137,7 @@ impl<'a> PartitionClient<'a> {
                     })
                     .collect(),
                 budget: owner_budget,
+                records: owner_records,
                 whole_shares,
                 replica,
             };
@@ -291,6 +294,10 @@ fn group_by_owner<'p>(
 struct ReadMany {
     parts: Vec<(String, i32, FetchPosition)>,
     budget: usize,
+    /// About how many records the reads may return (see
+    /// `limits::FETCH_RESPONSE_RECORDS_MAX`): a partition's share in bytes
+    /// is at most what is left of it times the partition's bytes per record.
+    records: usize,
     /// Shares are whole limits (but the first, which returns at least one
     /// batch): the response's first round. Later rounds serve partitions
     /// known to have data with what is left, batches that fit it only.
@@ -305,6 +312,7 @@ impl ShardCall<Broker> for ReadMany {
             let ReadMany {
                 parts,
                 budget,
+                records,
                 whole_shares,
                 replica,
             } = self;
@@ -326,6 +334,7 @@ impl ShardCall<Broker> for ReadMany {
             let mut replies: Vec<Option<Result<Fetched, PartitionError>>> =
                 (0..parts.len()).map(|_| None).collect();
             let mut unreserved = budget;
+            let mut records_unreserved = records;
             let mut reading = FuturesUnordered::new();
             let mut started_any = false;
             let mut next = 0;
@@ -341,11 +350,18 @@ impl ShardCall<Broker> for ReadMany {
                     // only what it has (an upper bound, so all of it fits):
                     // the tails of a catch-up read then run side by side
                     // instead of a few at a time.
-                    let left = broker
-                        .partition(topic, *partition)
-                        .map_or(position.max_bytes, |p| {
-                            p.readable_bytes_from(position.offset)
-                        });
+                    let p = broker.partition(topic, *partition);
+                    let left = p.as_ref().map_or(position.max_bytes, |p| {
+                        p.readable_bytes_from(position.offset)
+                    });
+                    // What is left of the record budget, in this
+                    // partition's bytes.
+                    let per_record = p
+                        .as_ref()
+                        .and_then(|p| p.bytes_per_record_at(position.offset))
+                        .unwrap_or(usize::MAX)
+                        .max(1);
+                    let unreserved = unreserved.min(records_unreserved.saturating_mul(per_record));
                     let short = left < position.max_bytes;
                     let need = position.max_bytes.min(left);
                     let whole = unreserved >= need || !started_any;
@@ -370,25 +386,30 @@ impl ShardCall<Broker> for ReadMany {
                     } else {
                         None // wait for a read in flight to give budget back
                     }
+                    .map(|(limit, share)| (limit, share, share.div_ceil(per_record)))
                 });
-                if let Some((limit, share)) = start {
+                if let Some((limit, share, share_records)) = start {
                     let (topic, partition, position) = &parts[next];
                     started_any |= share > 0;
                     unreserved -= share;
+                    records_unreserved = records_unreserved.saturating_sub(share_records);
                     let (broker, i) = (&broker, next);
                     reading.push(async move {
                         let reply =
                             read_one(broker, topic, *partition, position, limit, replica).await;
-                        (i, share, reply)
+                        (i, share, share_records, reply)
                     });
                     next += 1;
                     continue;
                 }
-                let Some((i, share, reply)) = reading.next().await else {
+                let Some((i, share, share_records, reply)) = reading.next().await else {
                     break;
                 };
                 let used = reply.as_ref().map_or(0, |f| f.records.len());
                 unreserved = (unreserved + share).saturating_sub(used);
+                let used_records = reply.as_ref().map_or(0, |f| record_count(&f.records));
+                records_unreserved =
+                    (records_unreserved + share_records).saturating_sub(used_records);
                 got_records |= used > 0;
                 replies[i] = Some(reply);
             }
@@ -403,6 +424,13 @@ impl ShardCall<Broker> for ReadMany {
     fn unreachable(_: MeshError) -> Self::Reply {
         Vec::new()
     }
+}
+
+/// Offsets in whole batches (their headers only).
+pub fn record_count(records: &[u8]) -> usize {
+    crate::protocol::batch::BatchIter::new(records, false)
+        .map(|(_, h)| usize::try_from(h.last_offset() - h.base_offset + 1).unwrap_or(0))
+        .sum()
 }
 
 async fn read_one(

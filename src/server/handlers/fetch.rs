@@ -30,7 +30,7 @@ use crate::server::fetch_session::{
     Context, FetchParams, Opened, PartitionKey, ReadSummary, SessionError, SessionRequest,
     TopicKey, INVALID_SESSION_ID,
 };
-use crate::server::routing::{FetchPosition, PartitionAddr, PartitionClient};
+use crate::server::routing::{record_count, FetchPosition, PartitionAddr, PartitionClient};
 
 /// One partition of the request, resolved against the catalog.
 struct Wanted {
@@ -243,6 +243,7 @@ async fn read_all(
         .collect();
     let mut pending: Vec<usize> = (0..wanted.len()).filter(|&i| reads[i].is_none()).collect();
     let mut left = response_max;
+    let mut records_sent = 0;
     let started = crate::clock::now();
     for round in 0..limits::FETCH_READ_ROUNDS_MAX {
         if pending.is_empty() || left == 0 {
@@ -260,12 +261,19 @@ async fn read_all(
                 Some((w.at.as_ref().ok()?, position))
             })
             .collect();
-        let results = client.fetch_many(&parts, left, round == 0, replica).await;
+        let records = match replica {
+            Some(_) => usize::MAX,
+            None => limits::FETCH_RESPONSE_RECORDS_MAX.saturating_sub(records_sent),
+        };
+        let results = client
+            .fetch_many(&parts, left, records, round == 0, replica)
+            .await;
         let mut next = Vec::new();
         let before = left;
         for (&i, result) in pending.iter().zip(results) {
             let read = to_read(result);
             left = left.saturating_sub(read.records.len());
+            records_sent += record_count(&read.records);
             // Left without records while it has data (a follower's end
             // may lie past the high watermark): its owner's part of the
             // budget ran out; next round.
@@ -274,6 +282,9 @@ async fn read_all(
                 next.push(i);
             }
             reads[i] = Some(read);
+        }
+        if replica.is_none() && records_sent >= limits::FETCH_RESPONSE_RECORDS_MAX {
+            break;
         }
         if round > 0 && left == before {
             // Nothing more fits what is left: another round would read
@@ -293,14 +304,20 @@ async fn read_all(
         .map(|r| r.expect("every partition answered"))
         .collect();
     let mut budget = response_max;
+    let mut records_left = match replica {
+        Some(_) => usize::MAX,
+        None => limits::FETCH_RESPONSE_RECORDS_MAX,
+    };
     let mut first = true;
     for read in reads.iter_mut() {
         let len = read.records.len();
         if len == 0 {
             continue;
         }
-        if len <= budget || first {
+        let records = record_count(&read.records);
+        if (len <= budget && records <= records_left) || first {
             budget = budget.saturating_sub(len);
+            records_left = records_left.saturating_sub(records);
             first = false;
         } else {
             read.records = Bytes::new();

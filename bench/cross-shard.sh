@@ -31,19 +31,8 @@ mkdir -p "$out"
 [[ -x $bin ]] || { echo "no corelog binary at $bin (cargo build --release)"; exit 1; }
 [[ -x ${loadgen:-} ]] || { echo "no loadgen (cargo build --release --bench loadgen)"; exit 1; }
 
-wait_port() { # port seconds
-    local deadline=$((SECONDS + $2))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-        ((SECONDS < deadline)) || { echo "nothing listens on $1 after $2 s"; return 1; }
-        sleep 0.2
-    done
-}
-
-stop() { # pid
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 1 120); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.5; done
-    kill -KILL "$1" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 for round in $(seq 1 "$rounds"); do
     port=$((29000 + round))

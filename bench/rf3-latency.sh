@@ -33,19 +33,8 @@ wait_for() { # file pattern seconds
     done
 }
 
-wait_port() { # port seconds
-    local deadline=$((SECONDS + $2))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-        ((SECONDS < deadline)) || { echo "nothing listens on $1 after $2 s"; return 1; }
-        sleep 0.5
-    done
-}
-
-stop() { # pid
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 1 120); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.5; done
-    kill -KILL "$1" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 measure() { # name bootstrap rf
     timeout $((secs + 120)) "$loadgen" --bootstrap "$2" --rate "$rate" --acks all --linger-ms 0 \

@@ -55,6 +55,7 @@ mod cache;
 mod cleaner;
 mod jobs;
 mod read;
+pub use read::ReadSizeHint;
 mod recovery;
 pub mod reserve;
 mod retention;

@@ -15,6 +15,16 @@ use super::{
 };
 use crate::io::{Disk, DiskFile};
 
+/// See [`PartitionLog::read_size_hint`].
+#[derive(Clone, Copy, Debug)]
+pub struct ReadSizeHint {
+    /// At most the bytes a read can return: from the index entry at or
+    /// below the offset to the end of its segment (a read stays in one).
+    pub max_bytes: u64,
+    /// The segment's bytes per offset, rounded up (None: it is empty).
+    pub bytes_per_record: Option<u64>,
+}
+
 /// The error a read of a segment's unreadable offsets gets.
 fn corrupt_range<F: DiskFile>(dir: &Path, seg: &Segment<F>, c: &Corruption) -> LogError {
     corrupt(format!(
@@ -100,25 +110,23 @@ impl<D: Disk> PartitionLog<D> {
         })
     }
 
-    /// At most how many bytes a read from `offset` can return now: from
-    /// the index entry at or below it to the end of its segment (a read
-    /// stays in one segment). A fetch reserves this much of its budget for
-    /// a partition that has less than its limit left.
-    pub fn readable_bytes_from(&self, offset: i64) -> u64 {
+    /// What a read from `offset` can return now, to size a fetch's share
+    /// before reading (one segment lookup).
+    pub fn read_size_hint(&self, offset: i64) -> ReadSizeHint {
         if offset < self.start_offset() || offset >= self.end_offset() {
-            return 0;
+            return ReadSizeHint {
+                max_bytes: 0,
+                bytes_per_record: None,
+            };
         }
         let seg = self.segment_for(offset);
-        seg.readable_size()
-            .saturating_sub(seg.position_for_offset(offset))
-    }
-
-    /// Bytes per offset in the segment holding `offset`, rounded up: what
-    /// a read from there costs per record, about. None for an empty segment.
-    pub fn bytes_per_record_at(&self, offset: i64) -> Option<u64> {
-        let seg = self.segment_for(offset);
-        let offsets = u64::try_from(seg.next_offset - seg.base_offset).ok()?;
-        (offsets > 0 && seg.size > 0).then(|| seg.size.div_ceil(offsets))
+        let offsets = u64::try_from(seg.next_offset - seg.base_offset).unwrap_or(0);
+        ReadSizeHint {
+            max_bytes: seg
+                .readable_size()
+                .saturating_sub(seg.position_for_offset(offset)),
+            bytes_per_record: (offsets > 0 && seg.size > 0).then(|| seg.size.div_ceil(offsets)),
+        }
     }
 
     /// The segment holding `offset` (the last one whose base is <= it).

@@ -21,18 +21,10 @@ impl<D: Disk> Partition<D> {
         self.read_upto(offset, limit, false).await
     }
 
-    /// At most how many record bytes a read from `offset` returns now
-    /// (counting data past the high watermark too: an upper bound).
-    pub fn readable_bytes_from(&self, offset: i64) -> usize {
-        let bytes = self.state.borrow().log.readable_bytes_from(offset);
-        usize::try_from(bytes).unwrap_or(usize::MAX)
-    }
-
-    /// About how many bytes a record read from `offset` takes (None: no
-    /// records there to tell).
-    pub fn bytes_per_record_at(&self, offset: i64) -> Option<usize> {
-        let bytes = self.state.borrow().log.bytes_per_record_at(offset)?;
-        usize::try_from(bytes).ok()
+    /// What a read from `offset` can return now (data past the high
+    /// watermark counted too: an upper bound), to size a fetch's share.
+    pub fn read_size_hint(&self, offset: i64) -> crate::log::ReadSizeHint {
+        self.state.borrow().log.read_size_hint(offset)
     }
 
     /// The durable end of the log (at or past the high watermark).

@@ -38,6 +38,7 @@ use crate::cluster::quorum::{ElectionOutcome, QuorumStatus};
 use crate::limits;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::partition::{Appended, Fetched, PartitionError, ReadLimit};
+use crate::protocol::batch::count_records;
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
@@ -350,15 +351,17 @@ impl ShardCall<Broker> for ReadMany {
                     // only what it has (an upper bound, so all of it fits):
                     // the tails of a catch-up read then run side by side
                     // instead of a few at a time.
-                    let p = broker.partition(topic, *partition);
-                    let left = p.as_ref().map_or(position.max_bytes, |p| {
-                        p.readable_bytes_from(position.offset)
+                    let hint = broker
+                        .partition(topic, *partition)
+                        .map(|p| p.read_size_hint(position.offset));
+                    let left = hint.map_or(position.max_bytes, |h| {
+                        usize::try_from(h.max_bytes).unwrap_or(usize::MAX)
                     });
                     // What is left of the record budget, in this
                     // partition's bytes.
-                    let per_record = p
-                        .as_ref()
-                        .and_then(|p| p.bytes_per_record_at(position.offset))
+                    let per_record = hint
+                        .and_then(|h| h.bytes_per_record)
+                        .and_then(|b| usize::try_from(b).ok())
                         .unwrap_or(usize::MAX)
                         .max(1);
                     let unreserved = unreserved.min(records_unreserved.saturating_mul(per_record));
@@ -407,7 +410,11 @@ impl ShardCall<Broker> for ReadMany {
                 };
                 let used = reply.as_ref().map_or(0, |f| f.records.len());
                 unreserved = (unreserved + share).saturating_sub(used);
-                let used_records = reply.as_ref().map_or(0, |f| record_count(&f.records));
+                // Followers have no record budget: no need to count.
+                let used_records = match (replica, &reply) {
+                    (None, Ok(f)) => count_records(&f.records),
+                    _ => 0,
+                };
                 records_unreserved =
                     (records_unreserved + share_records).saturating_sub(used_records);
                 got_records |= used > 0;
@@ -424,13 +431,6 @@ impl ShardCall<Broker> for ReadMany {
     fn unreachable(_: MeshError) -> Self::Reply {
         Vec::new()
     }
-}
-
-/// Offsets in whole batches (their headers only).
-pub fn record_count(records: &[u8]) -> usize {
-    crate::protocol::batch::BatchIter::new(records, false)
-        .map(|(_, h)| usize::try_from(h.last_offset() - h.base_offset + 1).unwrap_or(0))
-        .sum()
 }
 
 async fn read_one(

@@ -440,6 +440,13 @@ pub enum IterStop {
     Invalid(BatchError),
 }
 
+/// Records in the whole batches at the start of `batches` (headers only).
+pub fn count_records(batches: &[u8]) -> usize {
+    BatchIter::new(batches, false)
+        .map(|(_, h)| usize::try_from(h.records_count).unwrap_or(0))
+        .sum()
+}
+
 /// Iterates back-to-back batches in `buf`, yielding `(position, header)` for
 /// each whole (and, if asked, CRC-valid) batch, and records why it stopped.
 pub struct BatchIter<'a> {

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::limits;
 use crate::metadata::TopicMeta;
 use crate::partition::{Fetched, PartitionError};
+use crate::protocol::batch::count_records;
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::errors;
@@ -30,7 +31,7 @@ use crate::server::fetch_session::{
     Context, FetchParams, Opened, PartitionKey, ReadSummary, SessionError, SessionRequest,
     TopicKey, INVALID_SESSION_ID,
 };
-use crate::server::routing::{record_count, FetchPosition, PartitionAddr, PartitionClient};
+use crate::server::routing::{FetchPosition, PartitionAddr, PartitionClient};
 
 /// One partition of the request, resolved against the catalog.
 struct Wanted {
@@ -50,6 +51,9 @@ struct Read {
     high_watermark: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// Records in `records`, counted for consumers only (0 for followers,
+    /// which have no record budget).
+    record_count: usize,
 }
 
 pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
@@ -271,9 +275,12 @@ async fn read_all(
         let mut next = Vec::new();
         let before = left;
         for (&i, result) in pending.iter().zip(results) {
-            let read = to_read(result);
+            let mut read = to_read(result);
+            if replica.is_none() {
+                read.record_count = count_records(&read.records);
+            }
             left = left.saturating_sub(read.records.len());
-            records_sent += record_count(&read.records);
+            records_sent += read.record_count;
             // Left without records while it has data (a follower's end
             // may lie past the high watermark): its owner's part of the
             // budget ran out; next round.
@@ -314,10 +321,9 @@ async fn read_all(
         if len == 0 {
             continue;
         }
-        let records = record_count(&read.records);
-        if (len <= budget && records <= records_left) || first {
+        if (len <= budget && read.record_count <= records_left) || first {
             budget = budget.saturating_sub(len);
-            records_left = records_left.saturating_sub(records);
+            records_left = records_left.saturating_sub(read.record_count);
             first = false;
         } else {
             read.records = Bytes::new();
@@ -333,6 +339,7 @@ fn to_read(fetched: Result<Fetched, PartitionError>) -> Read {
             high_watermark: fetched.high_watermark,
             log_start_offset: fetched.log_start_offset,
             records: fetched.records,
+            record_count: 0,
         },
         Err(e) => {
             let mut read = failed(errors::partition_error(&e));
@@ -351,6 +358,7 @@ fn failed(error_code: i16) -> Read {
         high_watermark: -1,
         log_start_offset: -1,
         records: Bytes::new(),
+        record_count: 0,
     }
 }
 

@@ -42,6 +42,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use bytes::Bytes;
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 
 /// Unit of O_DIRECT I/O: write positions and lengths are multiples of it.
@@ -86,7 +87,8 @@ pub trait DiskFile: 'static {
     /// A failure other than ENOSPC must be treated as a failed sync.
     async fn write_at_durable(&self, buf: Self::Buf, pos: u64) -> io::Result<usize>;
     /// Reads up to `len` bytes at `pos` (any alignment); short at end of file.
-    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// The bytes may be sent to other shards (a fetch's records are).
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes>;
     async fn fdatasync(&self) -> io::Result<()>;
     async fn truncate(&self, len: u64) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;
@@ -184,7 +186,7 @@ pub async fn read_whole_file<D: Disk>(disk: &D, path: &Path) -> io::Result<Optio
     if size == 0 {
         return Ok(Some(Vec::new()));
     }
-    file.read_at(0, size as usize).await.map(Some)
+    file.read_at(0, size as usize).await.map(|b| Some(b.into()))
 }
 
 /// Removes `path`, treating "already gone" as success.
@@ -354,13 +356,19 @@ impl DiskFile for DmaDiskFile {
         handle.write_at(buf, pos).await.map_err(glommio_error)
     }
 
-    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-        let read = self.file.read_at(pos, len).await.map_err(glommio_error)?;
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        // Into a buffer the read owns (not the ring's registered pool, which
+        // belongs to this thread), so the records go out without a copy.
+        let read = self
+            .file
+            .read_at_owned(pos, len)
+            .await
+            .map_err(glommio_error)?;
         DMA_READS.with(|t| {
             let (reads, bytes) = t.get();
             t.set((reads + 1, bytes + read.len() as u64));
         });
-        Ok(read.to_vec())
+        Ok(Bytes::from_owner(read))
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
@@ -656,14 +664,14 @@ impl DiskFile for MemFile {
         Ok(buf.0.len())
     }
 
-    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
         if self.fs.borrow().faults.fail_reads {
             return Err(os_error(libc::EIO));
         }
         let f = self.data.borrow();
         let start = (pos as usize).min(f.data.len());
         let end = (pos as usize).saturating_add(len).min(f.data.len());
-        Ok(f.data[start..end].to_vec())
+        Ok(Bytes::copy_from_slice(&f.data[start..end]))
     }
 
     async fn write_at_durable(&self, buf: MemBuf, pos: u64) -> io::Result<usize> {

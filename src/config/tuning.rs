@@ -15,7 +15,8 @@ use crate::limits;
 pub struct Tuning {
     /// Cores that run shards, one shard each. Empty: one shard per online core.
     pub cores: Vec<usize>,
-    /// Memory each executor registers with io_uring for DMA buffers.
+    /// Memory each executor registers with io_uring for DMA write buffers
+    /// (reads use buffers that can cross shards: `io::DmaDisk::read_at`).
     pub io_memory_bytes: usize,
     /// io_uring submission queue depth per executor.
     pub ring_depth: usize,

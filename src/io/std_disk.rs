@@ -6,6 +6,7 @@
 //! and the tests can swap in `MemDisk` with its faults. Never used on a
 //! reactor thread: each call blocks until the kernel answers.
 
+use bytes::Bytes;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -55,7 +56,7 @@ impl DiskFile for StdFile {
         Ok(written)
     }
 
-    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
         // Memory follows the file: never more than what is there.
         let size = self.file.metadata()?.len();
         let len = len.min(size.saturating_sub(pos) as usize);
@@ -68,7 +69,7 @@ impl DiskFile for StdFile {
             }
         }
         out.truncate(read);
-        Ok(out)
+        Ok(Bytes::from(out))
     }
 
     async fn fdatasync(&self) -> io::Result<()> {

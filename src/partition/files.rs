@@ -218,7 +218,7 @@ async fn read_snapshot<D: Disk>(disk: &D, path: &Path) -> Result<Vec<u8>, Snapsh
     if size > crate::limits::PRODUCER_SNAPSHOT_BYTES_MAX {
         return Err(SnapshotError::TooLarge { size });
     }
-    Ok(file.read_at(0, size as usize).await?)
+    Ok(file.read_at(0, size as usize).await?.into())
 }
 
 /// Kafka's `partition.metadata`: the topic id of the directory's partition,

@@ -540,7 +540,45 @@ impl Reactor {
         pollable: PollableStatus,
         scheduler: Option<&FileScheduler>,
     ) -> ScheduledSource {
-        let stats = StatsCollection {
+        let stats = self.read_dma_stats();
+        let source = self.new_source(raw, SourceType::Read(pollable, None), Some(stats));
+
+        if let Some(scheduler) = scheduler {
+            if let Some(source) =
+                scheduler.consume_scheduled(pos..pos + size as u64, Some(&self.sys))
+            {
+                source
+            } else {
+                self.sys.read_dma(&source, pos, size);
+                scheduler.schedule(source, pos..pos + size as u64)
+            }
+        } else {
+            self.sys.read_dma(&source, pos, size);
+            ScheduledSource::new_raw(source, pos..pos + size as u64)
+        }
+    }
+
+    /// corelog patch: a DMA read into `buffer` (at least `size` bytes, from
+    /// the global allocator), not deduplicated by a file scheduler, so the
+    /// caller may take the buffer when the read completes.
+    pub(crate) fn read_dma_owned(
+        &self,
+        raw: RawFd,
+        pos: u64,
+        size: usize,
+        pollable: PollableStatus,
+        buffer: DmaBuffer,
+    ) -> Source {
+        assert!(buffer.len() >= size && buffer.is_sys_alloc());
+        let stats = self.read_dma_stats();
+        let stype = SourceType::Read(pollable, Some(IoBuffer::DmaSink(buffer)));
+        let source = self.new_source(raw, stype, Some(stats));
+        self.sys.read_dma(&source, pos, size);
+        source
+    }
+
+    fn read_dma_stats(&self) -> StatsCollection {
+        StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     stats.file_reads += op_count;
@@ -566,22 +604,6 @@ impl Reactor {
             } else {
                 None
             },
-        };
-
-        let source = self.new_source(raw, SourceType::Read(pollable, None), Some(stats));
-
-        if let Some(scheduler) = scheduler {
-            if let Some(source) =
-                scheduler.consume_scheduled(pos..pos + size as u64, Some(&self.sys))
-            {
-                source
-            } else {
-                self.sys.read_dma(&source, pos, size);
-                scheduler.schedule(source, pos..pos + size as u64)
-            }
-        } else {
-            self.sys.read_dma(&source, pos, size);
-            ScheduledSource::new_raw(source, pos..pos + size as u64)
         }
     }
 

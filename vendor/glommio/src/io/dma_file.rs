@@ -14,7 +14,7 @@ use crate::{
         read_result::ReadResult,
         ScheduledSource,
     },
-    sys::{self, sysfs, DirectIo, DmaBuffer, DmaSource, PollableStatus},
+    sys::{self, sysfs, DirectIo, DmaBuffer, DmaSource, IoBuffer, PollableStatus},
 };
 use futures_lite::{Stream, StreamExt};
 use nix::sys::statfs::*;
@@ -415,6 +415,40 @@ impl DmaFile {
             b,
             std::cmp::min(read_size, size),
         ))
+    }
+
+    /// corelog patch: reads like [`read_at`](Self::read_at), into a buffer
+    /// from the global allocator that the result owns, so the bytes can move
+    /// to another thread without a copy. Not deduplicated by a file
+    /// scheduler.
+    pub async fn read_at_owned(&self, pos: u64, size: usize) -> Result<OwnedReadResult> {
+        let eff_pos = self.align_down(pos);
+        let b = (pos - eff_pos) as usize;
+        let eff_size = self.align_up((size + b) as u64) as usize;
+        if eff_size == 0 {
+            return Ok(OwnedReadResult::default());
+        }
+        let buffer = DmaBuffer::new(eff_size).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::OutOfMemory, "DMA read buffer allocation failed")
+        })?;
+        let source = self.file.reactor.upgrade().unwrap().read_dma_owned(
+            self.as_raw_fd(),
+            eff_pos,
+            eff_size,
+            self.pollable,
+            buffer,
+        );
+        let read_size = enhanced_try!(source.collect_rw().await, "Reading", self.file)?;
+        let buffer = match source.take_read_buffer() {
+            Some(IoBuffer::DmaSink(buffer)) => buffer,
+            _ => unreachable!("a completed DMA read holds its buffer"),
+        };
+        let len = read_size.saturating_sub(b).min(size);
+        Ok(OwnedReadResult {
+            buffer: Some(buffer),
+            start: b,
+            len,
+        })
     }
 
     /// Submit many reads and process the results in a stream-like fashion via a
@@ -1661,4 +1695,36 @@ pub(crate) mod test {
         assert_eq!(read.len(), buffer_len);
         assert_eq!(original_write_buffer.as_slice(), &read[..]);
     });
+}
+
+/// corelog patch: the bytes of [`DmaFile::read_at_owned`], in a buffer the
+/// result owns.
+#[derive(Debug, Default)]
+pub struct OwnedReadResult {
+    buffer: Option<DmaBuffer>,
+    start: usize,
+    len: usize,
+}
+
+// SAFETY: the buffer comes from the global allocator (`read_dma_owned`
+// asserts it) and nothing else refers to it once the read completed: the
+// kernel is done with it and the source gave it up. Freeing it on another
+// thread is what the global allocator allows.
+unsafe impl Send for OwnedReadResult {}
+
+impl core::ops::Deref for OwnedReadResult {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.buffer {
+            Some(buffer) => &buffer.as_bytes()[self.start..self.start + self.len],
+            None => &[],
+        }
+    }
+}
+
+impl AsRef<[u8]> for OwnedReadResult {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
 }

@@ -106,6 +106,12 @@ impl DmaBuffer {
         }
     }
 
+    /// corelog patch: whether the memory comes from the global allocator
+    /// (not from a ring's registered pool, which belongs to its thread).
+    pub(crate) fn is_sys_alloc(&self) -> bool {
+        matches!(self.storage, BufferStorage::Sys(_))
+    }
+
     pub(crate) fn uring_buffer_id(&self) -> Option<u32> {
         match &self.storage {
             BufferStorage::Uring(x) => x.uring_buffer_id(),

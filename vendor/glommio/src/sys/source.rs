@@ -216,6 +216,19 @@ impl Source {
         }
     }
 
+    /// corelog patch: takes the buffer of a completed read, leaving the
+    /// source without one.
+    pub(crate) fn take_read_buffer(&self) -> Option<IoBuffer> {
+        match self
+            .inner
+            .borrow_mut()
+            .update_source_type(SourceType::Invalid)
+        {
+            SourceType::Read(_, buffer) => buffer,
+            _ => None,
+        }
+    }
+
     pub(crate) fn buffer(&self) -> Ref<'_, IoBuffer> {
         Ref::map(self.source_type(), |stype| match stype {
             SourceType::Read(_, Some(buffer)) => buffer,

@@ -351,7 +351,18 @@ fn fill_sqe<F>(
                 sqe.prep_close(op.fd);
             }
             UringOpDescriptor::ReadFixed(pos, len) => {
-                let mut buf = buffer_allocation(len).expect("Buffer allocation failed");
+                // corelog patch: a read whose source already holds a buffer
+                // (`Reactor::read_dma_owned`) reads into that buffer.
+                let preset = source_map.peek_source_mut(from_user_data(op.user_data), |mut src| {
+                    match &mut src.source_type {
+                        SourceType::Read(_, slot @ Some(IoBuffer::DmaSink(_))) => slot.take(),
+                        _ => None,
+                    }
+                });
+                let mut buf = match preset {
+                    Some(IoBuffer::DmaSink(buf)) => buf,
+                    _ => buffer_allocation(len).expect("Buffer allocation failed"),
+                };
                 source_map.peek_source_mut(from_user_data(op.user_data), |mut src| {
                     match &mut src.source_type {
                         SourceType::Read(PollableStatus::NonPollable(DirectIo::Disabled), slot) => {

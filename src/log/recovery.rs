@@ -178,7 +178,9 @@ pub async fn load_active<D: Disk>(
     file.fdatasync().await?;
     let tail_at = align_down(seg.size);
     seg.flushed_tail = if seg.size > tail_at {
-        file.read_at(tail_at, (seg.size - tail_at) as usize).await?.into()
+        file.read_at(tail_at, (seg.size - tail_at) as usize)
+            .await?
+            .into()
     } else {
         Vec::new()
     };

@@ -423,7 +423,7 @@ impl<D: Disk> ReadJob<D> {
         let read_ahead_bytes = self.read_ahead.as_ref().map_or(0, ReadAheadCharge::bytes);
         let want = (self.max_bytes.max(BATCH_HEADER_BYTES) as u64 + read_ahead_bytes as u64)
             .min(span) as usize;
-        let buf = Bytes::from(file.read_at(self.start_position, want).await?);
+        let buf = file.read_at(self.start_position, want).await?;
         // The window (if any) charges what it keeps from here on.
         self.read_ahead = None;
         let located = locate(&buf, self.offset, self.upper_offset, self.max_bytes);
@@ -459,7 +459,7 @@ impl<D: Disk> ReadJob<D> {
                     needed + self.max_bytes
                 }
                 .min((self.limit_position - pos) as usize);
-                let buf = Bytes::from(file.read_at(pos, want).await?);
+                let buf = file.read_at(pos, want).await?;
                 match locate(&buf, self.offset, self.upper_offset, self.max_bytes) {
                     Located::Found { first, served, .. } => {
                         Ok(self.fitting(buf.slice(first..served)))
@@ -535,7 +535,7 @@ impl<D: Disk> ReadJob<D> {
             .max_bytes
             .max(header.total_bytes())
             .min((self.limit_position - pos) as usize);
-        let buf = Bytes::from(file.read_at(pos, want).await?);
+        let buf = file.read_at(pos, want).await?;
         match locate(&buf, offset, upper, self.max_bytes) {
             Located::Found { first, served, .. } => Ok(self.fitting(buf.slice(first..served))),
             Located::Nothing | Located::Short { .. } => Err(LogError::Corrupt(format!(
@@ -561,7 +561,6 @@ impl<D: Disk> PrefetchJob<D> {
             // The fetch that needs these bytes reads them itself.
             return;
         };
-        let buf = Bytes::from(buf);
         if let Located::Found { first, whole, .. } =
             locate(&buf, plan.offset, plan.upper, usize::MAX)
         {

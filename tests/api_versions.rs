@@ -22,6 +22,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -50,7 +51,8 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
@@ -371,6 +373,54 @@ impl Probe {
             self.conn.list_offset(version, TOPIC, 0, -2),
             (code::NONE, 0),
             "{what}: earliest"
+        );
+        // A partition named twice (here in one topic entry and again in a
+        // second entry of the same topic) is refused at every place, as
+        // Kafka does from v1 on; the other partitions are answered.
+        let entry = |partitions: &[i32]| {
+            ListOffsetsTopic::default()
+                .with_name(topic_name(TOPIC))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|&p| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(p)
+                                .with_timestamp(-1)
+                        })
+                        .collect(),
+                )
+        };
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![entry(&[0, 7, 0]), entry(&[0])]);
+        let response: ListOffsetsResponse = self.conn.call(version, &request);
+        let codes: Vec<Vec<(i32, i16)>> = response
+            .topics
+            .iter()
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.error_code))
+                    .collect()
+            })
+            .collect();
+        let repeated = if version >= 1 {
+            code::INVALID_REQUEST
+        } else {
+            code::NONE
+        };
+        assert_eq!(
+            codes,
+            vec![
+                vec![
+                    (0, repeated),
+                    (7, code::UNKNOWN_TOPIC_OR_PARTITION),
+                    (0, repeated)
+                ],
+                vec![(0, repeated)],
+            ],
+            "{what}: a partition named twice"
         );
     }
 

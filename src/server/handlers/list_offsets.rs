@@ -2,6 +2,7 @@
 //! max timestamp (-3) or the first offset at or after a timestamp, answered
 //! per partition by its owner shard.
 
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use futures::future::join_all;
@@ -21,6 +22,22 @@ pub async fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let catalog = broker.catalog();
+    // As Kafka (v1 and later): a partition named more than once in one
+    // request gets INVALID_REQUEST at every place it is named.
+    let mut named: HashMap<(&str, i32), usize> = HashMap::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            *named
+                .entry((topic.name.0.as_str(), p.partition_index))
+                .or_default() += 1;
+        }
+    }
+    let repeated: HashSet<(String, i32)> = named
+        .into_iter()
+        .filter(|&(_, count)| count > 1 && version >= 1)
+        .map(|((name, index), _)| (name.to_string(), index))
+        .collect();
+    let repeated = &repeated;
     let topics = request.topics.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
         async move {
@@ -28,11 +45,15 @@ pub async fn handle(
                 let at = meta
                     .as_ref()
                     .and_then(|m| PartitionAddr::locate(m, p.partition_index));
+                let is_repeated = repeated.contains(&(topic.name.0.to_string(), p.partition_index));
                 async move {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if is_repeated {
+                        return response.with_error_code(ResponseError::InvalidRequest.code());
+                    }
                     let Some(at) = at else {
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

@@ -649,6 +649,104 @@ fn log_dirs_describes_the_topics_partitions() {
     );
 }
 
+/// Runs `corelog <args>` with its stdout already closed by the reader and
+/// stdin closed: the tool must end (quietly, by SIGPIPE, or with success),
+/// never panic.
+fn runs_into_closed_pipes(args: &[&str]) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corelog");
+    drop(child.stdout.take());
+    let mut err = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + common::RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for corelog") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("corelog {args:?} did not end with its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = stderr.join().expect("stderr reader");
+    assert!(!stderr.contains("panicked"), "corelog {args:?}:\n{stderr}");
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGPIPE),
+        "corelog {args:?} ended with {status:?}:\n{stderr}"
+    );
+}
+
+#[test]
+fn no_tool_panics_on_a_closed_stdout_or_stdin() {
+    let broker = Broker::start();
+    create(&broker, "piped", "2");
+    let bootstrap = broker.bootstrap();
+    let b = bootstrap.as_str();
+    ok(
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            b,
+            "--topic",
+            "piped",
+        ],
+        "one\ntwo\nthree\n",
+    );
+    for args in [
+        &["log-dirs", "--bootstrap-server", b, "--describe"][..],
+        &["topics", "--bootstrap-server", b, "--list"],
+        &["topics", "--bootstrap-server", b, "--describe"],
+        &["broker-api-versions", "--bootstrap-server", b],
+        &["consumer-groups", "--bootstrap-server", b, "--list"],
+        &[
+            "configs",
+            "--bootstrap-server",
+            b,
+            "--describe",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "piped",
+        ],
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            b,
+            "--topic",
+            "piped",
+            "--from-beginning",
+            "--max-messages",
+            "3",
+        ],
+        // stdin closed at once: nothing to send, and no panic.
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            b,
+            "--topic",
+            "piped",
+        ],
+    ] {
+        runs_into_closed_pipes(args);
+    }
+}
+
 #[test]
 fn every_command_has_help() {
     for command in [

@@ -108,6 +108,9 @@ pub struct Serve {
 
 /// Runs the parsed command; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Serve(_) | Command::DevCluster(_)) {
+        end_quietly_when_stdout_closes();
+    }
     let outcome: client::CliResult<()> = match cli.command {
         Command::Serve(serve) => return run_serve(serve),
         Command::Storage(args) => return storage::main(args),
@@ -124,6 +127,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::MetadataQuorum(args) => metadata_quorum::run(args),
     };
     report(outcome)
+}
+
+/// A tool whose reader went away (`corelog log-dirs --describe | head`)
+/// ends there, silently, as Unix tools do. Rust starts programs with
+/// SIGPIPE ignored, which makes `println!` panic on the closed pipe; the
+/// tools' sockets are not affected (std sends with MSG_NOSIGNAL and sees
+/// EPIPE as an error). Not for `serve` and `dev-cluster`, which must
+/// outlive a closed terminal pipe and stop their nodes cleanly.
+#[allow(unsafe_code)]
+fn end_quietly_when_stdout_closes() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restores the default disposition (no handler runs), on the
+    // main thread before the tool starts any other thread.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn report(outcome: client::CliResult<()>) -> ExitCode {

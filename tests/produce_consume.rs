@@ -2,6 +2,8 @@
 //! an 8-partition topic on a 2-shard broker; a consumer reads every one back
 //! in order per partition, byte-exact. The shard statistics printed at
 //! SIGTERM show both shards own partitions and some produce crossed shards.
+//! A transactional producer is refused at once, with a message that says
+//! why (until transactions land).
 
 mod common;
 
@@ -200,4 +202,28 @@ fn load_figures_are_plausible(stats: &[common::ShardStats]) {
             "mesh delay within the run: {s:?}"
         );
     }
+}
+
+#[test]
+fn a_transactional_producer_fails_at_once_with_a_clear_error() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::BaseProducer;
+    use std::time::Instant;
+
+    let broker = Broker::start();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("transactional.id", "txn-1")
+        .create()
+        .expect("producer");
+    let started = Instant::now();
+    let outcome = producer.init_transactions(Duration::from_secs(30));
+    let took = started.elapsed();
+    let error = outcome.expect_err("transactions are refused").to_string();
+    assert!(
+        error.contains("does not serve Kafka transactions"),
+        "the error says why: {error}"
+    );
+    // Refused on the first answer, not retried until the 30 s timeout.
+    assert!(took < Duration::from_secs(15), "took {took:?}: {error}");
 }

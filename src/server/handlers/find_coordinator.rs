@@ -2,7 +2,9 @@
 //! first lookup creates the internal `__consumer_offsets` topic through the
 //! catalog owner (shard 0), whose shards then host the groups. v0-3 ask for
 //! one key, v4+ for a batch. Transactions are not served yet: key type 1
-//! answers COORDINATOR_NOT_AVAILABLE.
+//! answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message that says
+//! so, which clients treat as fatal at once (librdkafka prints the message);
+//! COORDINATOR_NOT_AVAILABLE would have them retry until their timeout.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,6 +22,11 @@ use crate::shard::ShardId;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
+/// What a transactional producer is told until transactions land.
+pub const TRANSACTIONS_NOT_SERVED: &str =
+    "corelog does not serve Kafka transactions yet; unset transactional.id \
+     (an idempotent producer still writes each partition exactly once)";
+
 pub async fn handle(
     broker: &Rc<Broker>,
     version: i16,
@@ -29,8 +36,8 @@ pub async fn handle(
         ensure_offsets_topic(broker).await
     } else {
         Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            "transactions are not served yet".to_string(),
+            ResponseError::TransactionalIdAuthorizationFailed.code(),
+            TRANSACTIONS_NOT_SERVED.to_string(),
         ))
     };
     if version >= 4 {

@@ -2,7 +2,7 @@
 //! (never reused, even across restarts) with epoch 0. A producer that asks
 //! again (KIP-360 epoch bump after an error) also gets a fresh id, which
 //! Kafka allows for non-transactional producers. Transactional ids are not
-//! served yet.
+//! served yet: TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal at once.
 
 use std::rc::Rc;
 
@@ -24,7 +24,9 @@ pub async fn handle(
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if request.transactional_id.is_some() {
-        return response.with_error_code(ResponseError::CoordinatorNotAvailable.code());
+        // Fatal for the client at once, as FindCoordinator's answer for a
+        // transactional id (see there).
+        return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
     match broker.call(ShardId(0), AllocateProducerId).await {
         Ok(id) => response

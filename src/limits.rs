@@ -414,3 +414,15 @@ const _: () = assert!(SCRUB_STEP_BYTES <= SCRUB_BYTES_PER_SECOND_DEFAULT);
 /// producers with PRODUCER_BATCHES_REMEMBERED batches each take a few MiB
 /// of JSON; a larger file is damaged, and is skipped rather than read.
 pub const PRODUCER_SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// How long a broker in controlled shutdown keeps serving for its catalog
+/// to show that the controller moved its leaderships away.
+pub const LEADERSHIP_HANDOVER_WAIT_MS: u64 = 3_000;
+/// How long it serves after that, answering NOT_LEADER_OR_FOLLOWER to the
+/// requests still coming to it, so their clients look for the new leaders
+/// at once rather than after a closed connection.
+pub const LEADERSHIP_HANDOVER_GRACE_MS: u64 = 200;
+/// Longest an operator's stop (SIGTERM) waits for the controlled shutdown
+/// (reaching the controller, the handover above) before the broker stops
+/// anyway.
+pub const CONTROLLED_SHUTDOWN_MS_MAX: u64 = 10_000;

@@ -120,8 +120,15 @@ pub struct BrokerRecord {
     pub port: u16,
     /// Changes on every process start, so a restart is told from a heartbeat.
     pub incarnation: Uuid,
-    /// Fenced brokers missed their heartbeats: they lead nothing.
+    /// Fenced brokers missed their heartbeats, or are in controlled
+    /// shutdown: they lead nothing and may not join an ISR.
     pub fenced: bool,
+    /// Fenced by its controlled shutdown: still listed in Metadata (as
+    /// Kafka lists a broker in controlled shutdown), so clients moving its
+    /// partitions to their new leaders do not drop its connection
+    /// half-way; unlisted once its session ends.
+    #[serde(default)]
+    pub in_controlled_shutdown: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -2,8 +2,9 @@
 //! messages survive leader kills, failover is timed, killed brokers rejoin
 //! the ISR and get their leaderships back by preferred election, consumer
 //! groups keep their committed offsets across a coordinator failure,
-//! min.insync.replicas refuses acks=all when too few copies are in sync, and
-//! a returning leader cuts the tail it wrote alone.
+//! min.insync.replicas refuses acks=all when too few copies are in sync, a
+//! returning leader cuts the tail it wrote alone, and a rolling restart by
+//! SIGTERM hands leaderships over (controlled shutdown) without errors.
 
 mod common;
 
@@ -280,6 +281,147 @@ fn acknowledged_messages_survive_leader_kills_and_leaders_come_back() {
         .collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     assert_eq!(read.len() as u64, total);
+}
+
+/// The longest time between two acknowledgements of one partition, over
+/// the acknowledgements that came after `from`, and when it began (after
+/// `from`).
+fn longest_ack_gap(acked: &[(i32, u64, Instant)], from: Instant) -> (Duration, Duration, i32) {
+    let mut last: HashMap<i32, Instant> = HashMap::new();
+    let mut longest = (Duration::ZERO, Duration::ZERO, -1);
+    let mut times: Vec<(i32, Instant)> = acked
+        .iter()
+        .filter(|(_, _, at)| *at > from)
+        .map(|(p, _, at)| (*p, *at))
+        .collect();
+    times.sort_by_key(|(_, at)| *at);
+    for (p, at) in times {
+        if let Some(prev) = last.insert(p, at) {
+            if at - prev > longest.0 {
+                longest = (at - prev, prev - from, p);
+            }
+        }
+    }
+    longest
+}
+
+#[test]
+fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
+    let mut cluster = Cluster::start(3);
+    let topic = "rolling";
+    let partitions = 6;
+    create_topic(
+        &cluster.bootstrap(0),
+        topic,
+        partitions,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .expect("create");
+    eventually("all replicas in sync", Duration::from_secs(30), || {
+        fully_in_sync(&cluster, topic, 3)
+    });
+
+    let producer = Arc::new(durable_producer(&cluster.bootstrap_all()));
+    let sending = Arc::new(AtomicBool::new(true));
+    let sender = {
+        let (producer, sending) = (producer.clone(), sending.clone());
+        thread::spawn(move || {
+            // About 1,000 messages a second, round robin, until told to stop.
+            let start = Instant::now();
+            let mut n: u64 = 0;
+            while sending.load(Ordering::SeqCst) {
+                let partition = (n % partitions as u64) as i32;
+                let seq = n / partitions as u64;
+                let payload = format!("{partition}:{seq}");
+                let mut record =
+                    BaseRecord::<(), String, _>::with_opaque_to(topic, Box::new((partition, seq)))
+                        .partition(partition)
+                        .payload(&payload);
+                while let Err((_, back)) = producer.send(record) {
+                    record = back;
+                    thread::sleep(Duration::from_millis(5));
+                }
+                n += 1;
+                let due = start + Duration::from_millis(n);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+            }
+            n
+        })
+    };
+
+    let mut stalls = Vec::new();
+    for i in 0..cluster.nodes.len() {
+        thread::sleep(Duration::from_secs(2));
+        let id = cluster.nodes[i].id;
+        let leaders_before: Vec<i32> = cluster
+            .partitions_from_any(topic)
+            .iter()
+            .map(|p| p.leader)
+            .collect();
+        let led = leaders_before.iter().filter(|&&l| l == id).count();
+        let stopped_at = Instant::now();
+        assert!(cluster.terminate(i), "node {id} exits cleanly on SIGTERM");
+        let stopped = stopped_at.elapsed();
+        let output = cluster.output(i);
+        assert!(
+            led == 0 || output.contains("controlled shutdown: leaderships moved"),
+            "node {id} led {led} partitions and stopped without handing them over:\n{output}"
+        );
+        // Produce goes on while the node is down.
+        thread::sleep(Duration::from_secs(2));
+        cluster.spawn(i);
+        cluster.wait_ready(i);
+        let back = stopped_at.elapsed();
+        eventually(
+            "the restarted broker rejoins every ISR",
+            Duration::from_secs(60),
+            || fully_in_sync(&cluster, topic, 3),
+        );
+        let (stall, began, partition) =
+            longest_ack_gap(&producer.context().acked.lock().unwrap(), stopped_at);
+        println!(
+            "rolling restart of node {id} (leading {led}): longest produce stall {stall:?} \
+             (partition {partition}, led by {}), {began:?} after the SIGTERM (stopped after \
+             {stopped:?}, back after {back:?})",
+            leaders_before[partition.max(0) as usize]
+        );
+        stalls.push(stall);
+    }
+    sending.store(false, Ordering::SeqCst);
+    let total = sender.join().unwrap();
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("every message acknowledged");
+    let failed = producer.context().failed.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "failed deliveries: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    // Without the handover a partition's producers stalled 2.3-2.9 s per
+    // restart here (until the stopped node came back: a follower proposed
+    // for the ISR held the high watermark); with it, about 120 ms (a
+    // metadata refresh). The bound leaves room for a loaded test machine;
+    // the figures are printed above.
+    for stall in &stalls {
+        assert!(
+            *stall < Duration::from_millis(1000),
+            "a rolling restart stalled produce for {stall:?}: {stalls:?}"
+        );
+    }
+    let acked = producer.context().acked.lock().unwrap().len() as u64;
+    assert_eq!(acked, total, "every message sent was acknowledged");
+    let read = read_all(&cluster.bootstrap_all(), topic, partitions, total as usize);
+    let seen: HashSet<&String> = read.iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        seen.len() as u64,
+        total,
+        "every acknowledged message is read back"
+    );
+    assert_eq!(read.len() as u64, total, "and only once");
 }
 
 fn coordinator_of(cluster: &Cluster, i: usize, group: &str) -> i32 {

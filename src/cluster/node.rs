@@ -26,6 +26,18 @@ use crate::metadata::{BrokerRecord, Catalog};
 /// controller before it fails (an election takes about one election timeout).
 const CONTROLLER_CALL_DEADLINE: Duration = Duration::from_secs(15);
 
+/// How long a stopping broker tries to reach the controller for its
+/// controlled shutdown (Kafka retries `controlled.shutdown.max.retries`
+/// times); past it the broker stops as after a crash, and the controller
+/// fences it when its heartbeats stop.
+const CONTROLLED_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+const _: () = assert!(
+    5_000
+        + crate::limits::LEADERSHIP_HANDOVER_WAIT_MS
+        + crate::limits::LEADERSHIP_HANDOVER_GRACE_MS
+        < crate::limits::CONTROLLED_SHUTDOWN_MS_MAX
+);
+
 /// Bounds of one attempt at one controller (see `attempt_timeout`): never
 /// so short that a loaded controller's commit round trip cannot make it,
 /// never longer than the 5 s it always was.
@@ -72,10 +84,19 @@ impl ControllerClient {
         self.voters[i]
     }
 
-    /// Sends `call` to the active controller and returns its reply.
+    /// Sends `call` to the active controller and returns its reply; gives
+    /// up when this process is stopping.
     pub async fn call<C: ControllerCall>(&self, call: C) -> Result<C::Reply, ControllerError> {
+        self.call_within(call, CONTROLLER_CALL_DEADLINE).await
+    }
+
+    async fn call_within<C: ControllerCall>(
+        &self,
+        call: C,
+        within: Duration,
+    ) -> Result<C::Reply, ControllerError> {
         let request: ControllerRequest = call.into_request();
-        let deadline = Instant::now() + CONTROLLER_CALL_DEADLINE;
+        let deadline = Instant::now() + within;
         let mut last = Attempt::None;
         while Instant::now() < deadline {
             if crate::shard::shutdown::requested() {
@@ -119,7 +140,7 @@ impl ControllerClient {
             }
         }
         Err(ControllerError::Unavailable {
-            deadline_s: CONTROLLER_CALL_DEADLINE.as_secs(),
+            deadline_s: within.as_secs(),
             last,
         })
     }
@@ -274,6 +295,7 @@ impl ClusterNode {
             port: self.advertised_port,
             incarnation: self.incarnation,
             fenced: false,
+            in_controlled_shutdown: false,
         }
     }
 
@@ -288,10 +310,26 @@ impl ClusterNode {
     }
 
     /// Controlled shutdown: the controller fences this broker and moves its
-    /// leaderships before the process stops serving.
-    pub async fn shut_down(&self) {
-        if let Err(e) = self.heartbeat(true).await {
-            log::warn!("controlled shutdown: {e}");
+    /// leaderships (and takes it out of every ISR) before the process stops
+    /// serving; bounded by `CONTROLLED_SHUTDOWN_DEADLINE`. Whether the
+    /// controller took it.
+    pub async fn shut_down(&self) -> bool {
+        let call = calls::Heartbeat {
+            id: self.node_id,
+            broker: self.record(),
+            shutting_down: true,
+            metadata_offset: self.synced.get(),
+        };
+        match self
+            .client
+            .call_within(call, CONTROLLED_SHUTDOWN_DEADLINE)
+            .await
+        {
+            Ok(_ack) => true,
+            Err(e) => {
+                log::warn!("controlled shutdown: {e}; stopping without it");
+                false
+            }
         }
     }
 
@@ -370,7 +408,9 @@ pub enum SubmitError {
 }
 
 async fn heartbeat_loop(node: Rc<ClusterNode>) {
-    while !crate::shard::shutdown::requested() {
+    // Once a stop is asked, the controlled shutdown is this node's last
+    // heartbeat.
+    while !crate::shard::shutdown::asked() {
         glommio::timer::sleep(node.heartbeat_interval).await;
         if let Err(e) = node.heartbeat(false).await {
             log::warn!("broker heartbeat: {e}");

@@ -512,8 +512,10 @@ impl Quorum {
             return Err(self.not_leader());
         }
         if shutting_down {
-            self.broker_seen.borrow_mut().remove(&id);
-            self.fence(id).await?;
+            // Its session goes on until the process is gone (the check of
+            // sessions then fences it for good and unlists it).
+            self.broker_seen.borrow_mut().insert(id, Instant::now());
+            self.fence(id, true).await?;
             return Ok(HeartbeatAck { fenced: true });
         }
         self.broker_seen.borrow_mut().insert(id, Instant::now());
@@ -526,22 +528,34 @@ impl Quorum {
                 id,
                 broker: BrokerRecord {
                     fenced: false,
+                    in_controlled_shutdown: false,
                     ..broker
                 },
             };
             self.propose(&record).await?;
             return self.elect_leaderless().await;
         }
-        if known.is_some_and(|k| k.fenced) {
-            self.propose(&MetadataRecord::UnfenceBroker { id }).await?;
-            return self.elect_leaderless().await;
+        match known {
+            // Stopping: a heartbeat sent before its controlled shutdown
+            // (and answered after it) does not undo it.
+            Some(k) if k.in_controlled_shutdown => Ok(HeartbeatAck { fenced: true }),
+            Some(k) if k.fenced => {
+                self.propose(&MetadataRecord::UnfenceBroker { id }).await?;
+                self.elect_leaderless().await
+            }
+            _ => Ok(HeartbeatAck { fenced: false }),
         }
-        Ok(HeartbeatAck { fenced: false })
     }
 
-    /// Fences `id` and moves the leaderships it held to other ISR members.
-    async fn fence(self: &Rc<Self>, id: i32) -> Result<(), Refusal> {
-        self.propose(&MetadataRecord::FenceBroker { id }).await?;
+    /// Fences `id` and moves the leaderships it held to other ISR members;
+    /// `controlled_shutdown`: it asked, and stays listed until its session
+    /// ends.
+    async fn fence(self: &Rc<Self>, id: i32, controlled_shutdown: bool) -> Result<(), Refusal> {
+        let record = MetadataRecord::FenceBroker {
+            id,
+            controlled_shutdown,
+        };
+        self.propose(&record).await?;
         self.propose_elections(|set| set.leader == id || set.isr.contains(&id))
             .await
     }
@@ -604,7 +618,10 @@ impl Quorum {
             let image = self.image();
             let mut silent = Vec::new();
             let mut late = Vec::new();
-            for (id, b) in image.brokers.iter().filter(|(_, b)| !b.fenced) {
+            // Live sessions: unfenced brokers, and brokers in controlled
+            // shutdown, whose session ends when their process is gone.
+            let in_session = |b: &&BrokerRecord| !b.fenced || b.in_controlled_shutdown;
+            for (id, b) in image.brokers.iter().filter(|(_, b)| in_session(b)) {
                 let quiet = seen.get(id).map(|t| t.elapsed());
                 match quiet {
                     None => silent.push(*id),
@@ -631,7 +648,7 @@ impl Quorum {
         }
         for id in silent {
             log::warn!("controller: broker {id} missed its heartbeats; fencing it");
-            if let Err(refusal) = self.fence(id).await {
+            if let Err(refusal) = self.fence(id, false).await {
                 log::warn!("controller: fencing broker {id}: {refusal}");
             }
         }

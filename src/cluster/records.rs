@@ -29,8 +29,13 @@ pub enum MetadataRecord {
     Catalog(Vec<CatalogDelta>),
     /// A broker (re)registered: a new process or a new endpoint.
     RegisterBroker { id: i32, broker: BrokerRecord },
-    /// A broker stopped heartbeating (or shut down): it leads nothing.
-    FenceBroker { id: i32 },
+    /// A broker stopped heartbeating, or (`controlled_shutdown`) is
+    /// stopping: it leads nothing.
+    FenceBroker {
+        id: i32,
+        #[serde(default)]
+        controlled_shutdown: bool,
+    },
     /// A fenced broker heartbeats again.
     UnfenceBroker { id: i32 },
     /// Leader, ISR or epoch changes of partitions (elections, ISR moves).
@@ -242,7 +247,7 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
             Ok(())
         }
         MetadataRecord::RegisterBroker { id, broker } => validate_broker(*id, broker),
-        MetadataRecord::FenceBroker { id } | MetadataRecord::UnfenceBroker { id } => {
+        MetadataRecord::FenceBroker { id, .. } | MetadataRecord::UnfenceBroker { id } => {
             validate_broker_id(*id).map_err(|_| InvalidMetadata::BrokerId(*id))
         }
         MetadataRecord::Partitions(changes) => {
@@ -363,15 +368,20 @@ fn apply_valid(image: &mut Catalog, record: &MetadataRecord) -> Result<(), Rejec
             image.brokers.insert(*id, broker.clone());
             Ok(())
         }
-        MetadataRecord::FenceBroker { id } => {
+        MetadataRecord::FenceBroker {
+            id,
+            controlled_shutdown,
+        } => {
             if let Some(b) = image.brokers.get_mut(id) {
                 b.fenced = true;
+                b.in_controlled_shutdown = *controlled_shutdown;
             }
             Ok(())
         }
         MetadataRecord::UnfenceBroker { id } => {
             if let Some(b) = image.brokers.get_mut(id) {
                 b.fenced = false;
+                b.in_controlled_shutdown = false;
             }
             Ok(())
         }
@@ -405,6 +415,22 @@ fn apply_partition_changes(
                 return Err(Rejected::Conflict(format!(
                     "{}-{} is at partition epoch {}, not {expect}",
                     change.topic, change.partition, set.partition_epoch
+                )));
+            }
+        }
+        if let (Some(_), Some(set)) = (change.proposer, current) {
+            // A leader's expansion may not add a broker that is fenced or
+            // in controlled shutdown (Kafka's ineligible replicas, KIP-841):
+            // the leader's high watermark would wait for a broker that is
+            // going away.
+            let joining = change.set.isr.iter().filter(|r| !set.isr.contains(r));
+            if let Some(id) = joining
+                .copied()
+                .find(|id| image.brokers.get(id).is_none_or(|b| b.fenced))
+            {
+                return Err(Rejected::Invalid(format!(
+                    "{}-{}: broker {id} is fenced or shutting down and may not join the ISR",
+                    change.topic, change.partition
                 )));
             }
         }
@@ -648,6 +674,7 @@ mod tests {
                 port: 1,
                 incarnation,
                 fenced: false,
+                in_controlled_shutdown: false,
             },
         };
         let (old, new) = (Uuid::from_u64_pair(1, 0), Uuid::from_u64_pair(2, 0));
@@ -687,6 +714,55 @@ mod tests {
             });
         }
         assert!(apply(&mut image, &stranger, 7).is_err());
+    }
+
+    #[test]
+    fn a_fenced_broker_may_not_join_an_isr() {
+        let mut image = Catalog::new("test");
+        let t = topic("a", 1);
+        let id = t.id;
+        image.topics.insert("a".into(), t);
+        let incarnation = Uuid::from_u64_pair(1, 0);
+        for broker in [1, 3] {
+            let record = MetadataRecord::RegisterBroker {
+                id: broker,
+                broker: BrokerRecord {
+                    host: "h".into(),
+                    port: 1,
+                    incarnation,
+                    fenced: false,
+                    in_controlled_shutdown: false,
+                },
+            };
+            apply(&mut image, &record, 2).unwrap();
+        }
+        let isr_change = |isr: Vec<i32>, expect: i32| {
+            MetadataRecord::Partitions(vec![PartitionChange {
+                topic: "a".into(),
+                topic_id: id,
+                partition: 0,
+                set: ReplicaSet { isr, ..image_set() },
+                expect_partition_epoch: Some(expect),
+                proposer: Some(Proposer {
+                    broker: 1,
+                    incarnation,
+                }),
+            }])
+        };
+        apply(&mut image, &isr_change(vec![1, 2], 0), 3).unwrap();
+        let fence = MetadataRecord::FenceBroker {
+            id: 3,
+            controlled_shutdown: true,
+        };
+        apply(&mut image, &fence, 4).unwrap();
+        // Broker 3 is in controlled shutdown: the leader may not add it.
+        let err = apply(&mut image, &isr_change(vec![1, 2, 3], 1), 5).unwrap_err();
+        assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+        assert_eq!(image.topics["a"].replicas[0].isr, vec![1, 2]);
+        // Back and unfenced, it may.
+        apply(&mut image, &MetadataRecord::UnfenceBroker { id: 3 }, 6).unwrap();
+        apply(&mut image, &isr_change(vec![1, 2, 3], 1), 7).unwrap();
+        assert_eq!(image.topics["a"].replicas[0].isr, vec![1, 2, 3]);
     }
 
     fn image_set() -> ReplicaSet {

@@ -337,7 +337,7 @@ mod tests {
                 // The follower fetches from the leader's end: the high
                 // watermark is back, and so is "latest".
                 partition
-                    .read_for_replica(2, 3, ReadLimit::Upto(1024), 1)
+                    .read_for_replica(2, 3, ReadLimit::Upto(1024), 1, true)
                     .await
                     .expect("the follower's fetch");
                 assert_eq!(partition.high_watermark(), 3);

@@ -310,13 +310,18 @@ impl<D: Disk> Partition<D> {
 
     /// A follower's fetch, on the leader: records the follower's durable end
     /// (its fetch offset), moves the high watermark, and reads flushed
-    /// batches from `offset`.
+    /// batches from `offset`. A caught-up follower outside the ISR is
+    /// proposed for it only when it `may_join_isr`: not while its broker is
+    /// fenced or in controlled shutdown (Kafka's ineligible replicas,
+    /// KIP-841), since a proposed member holds the high watermark and a
+    /// stopping broker would hold it until it came back.
     pub async fn read_for_replica(
         &self,
         replica: i32,
         offset: i64,
         read_limit: ReadLimit,
         current_leader_epoch: i32,
+        may_join_isr: bool,
     ) -> Result<ReplicaRead, PartitionError> {
         let (job, isr_change) = {
             let mut state = self.state.borrow_mut();
@@ -356,7 +361,8 @@ impl<D: Disk> Partition<D> {
             progress.log_end = offset;
             advance_high_watermark(state);
             let epoch_start = state.epochs.entries().last().map_or(0, |&(_, start)| start);
-            let isr_change = (!state.replica.isr.contains(&replica)
+            let isr_change = (may_join_isr
+                && !state.replica.isr.contains(&replica)
                 && offset >= state.high_watermark.max(state.isr_join_floor)
                 && offset >= epoch_start)
                 .then(|| {

@@ -192,8 +192,13 @@ pub async fn serve_follower_fetch<H: ReplicationHost>(
     limit: ReadLimit,
     current_leader_epoch: i32,
 ) -> Result<Fetched, PartitionError> {
+    let may_join_isr = host
+        .catalog()
+        .brokers
+        .get(&replica)
+        .is_some_and(|b| !b.fenced);
     let read = partition
-        .read_for_replica(replica, offset, limit, current_leader_epoch)
+        .read_for_replica(replica, offset, limit, current_leader_epoch, may_join_isr)
         .await?;
     if let Some(change) = read.isr_change {
         Replication::propose_isr(host, partition, change);

@@ -178,7 +178,7 @@ fn install_signal_handler() -> Result<(), RunError> {
                     eprintln!("corelog: signal {signal} again while stopping; exiting now");
                     std::process::exit(i32::from(EXIT_SIGNALLED_TWICE));
                 }
-                shutdown::request();
+                shutdown::ask();
             }
         })
         .map_err(|e| RunError::failed(format!("cannot start the signal thread: {e}")))?;
@@ -332,6 +332,8 @@ fn supervise(
     let tick = Duration::from_millis(limits::SHARD_HEARTBEAT_MS);
     let stop_bound = Duration::from_millis(limits::SHARD_STOP_MS_MAX);
     let mut stop_deadline: Option<Instant> = None;
+    let mut asked_at: Option<Instant> = None;
+    let handover_bound = Duration::from_millis(limits::CONTROLLED_SHUTDOWN_MS_MAX);
     let mut start_overrun: Option<String> = None;
     loop {
         watch.check_stalls();
@@ -345,6 +347,15 @@ fn supervise(
             };
         }
         let now = Instant::now();
+        // An operator's stop: shard 0 hands over and requests the stop;
+        // at once when not every shard serves yet (nothing to hand over),
+        // and past the bound of a controlled shutdown in any case.
+        if shutdown::asked() && !shutdown::requested() {
+            let at = *asked_at.get_or_insert(now);
+            if watch.started() < watch.shards().len() || now.duration_since(at) > handover_bound {
+                shutdown::request();
+            }
+        }
         if stop_deadline.is_none() && shutdown::requested() {
             stop_deadline = Some(now + stop_bound);
         }

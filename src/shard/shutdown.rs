@@ -12,6 +12,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// One per process, shared by every shard and the supervising thread.
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
+/// An operator's stop (SIGTERM, SIGINT), not yet the stop itself: shard 0
+/// first hands the node's work over (a controlled shutdown in a cluster)
+/// while every shard still serves, then calls [`request`]. The supervisor
+/// calls it when that takes too long.
+static ASKED: AtomicBool = AtomicBool::new(false);
+
+/// Asks the broker to stop the way an operator does: hand over, then stop.
+pub fn ask() {
+    ASKED.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop has been asked for (or already requested).
+pub fn asked() -> bool {
+    ASKED.load(Ordering::Relaxed) || requested()
+}
+
 /// Asks every shard to stop cleanly. Never undone within a process.
 pub fn request() {
     SHUTDOWN.store(true, Ordering::SeqCst);

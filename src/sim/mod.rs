@@ -536,8 +536,16 @@ impl Sim {
                 let Some(p) = self.partition(i, partition) else {
                     return;
                 };
+                // The simulated brokers keep no broker list: the voters'
+                // rule (no fenced broker joins an ISR) is the one checked.
                 let read = p
-                    .read_for_replica(from, offset, ReadLimit::Upto(FETCH_MAX_BYTES), leader_epoch)
+                    .read_for_replica(
+                        from,
+                        offset,
+                        ReadLimit::Upto(FETCH_MAX_BYTES),
+                        leader_epoch,
+                        true,
+                    )
                     .await;
                 let result = match read {
                     Ok(read) => {

@@ -344,7 +344,10 @@ impl Voter {
             if self.busy.contains(&id) {
                 continue;
             }
-            let fence = MetadataRecord::FenceBroker { id };
+            let fence = MetadataRecord::FenceBroker {
+                id,
+                controlled_shutdown: false,
+            };
             if self.propose(&fence, Then::MoveAwayFrom { broker: id }) {
                 self.busy.insert(id);
                 self.fencing = Some(id);
@@ -587,6 +590,7 @@ impl super::Sim {
                         port: from as u16,
                         incarnation: Uuid::from_u64_pair(incarnation, 0),
                         fenced: false,
+                        in_controlled_shutdown: false,
                     },
                 };
                 if voter.heartbeat(now, from, record) {

@@ -224,6 +224,34 @@ impl Cluster {
         }
     }
 
+    /// SIGTERM, as an operator stops a node, and waits (bounded by
+    /// `EXIT_TIMEOUT`) for it to exit: whether it exited cleanly.
+    pub fn terminate(&mut self, i: usize) -> bool {
+        let mut child = self.nodes[i].child.take().expect("node runs");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + super::EXIT_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for node") {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "node {} did not exit within {:?} of SIGTERM:\n{}",
+                    self.nodes[i].id,
+                    super::EXIT_TIMEOUT,
+                    self.output(i)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGSTOP / SIGCONT: the process stalls with its ports still open.
     pub fn pause(&self, i: usize, paused: bool) {
         let child = self.nodes[i].child.as_ref().expect("node runs");

@@ -210,6 +210,12 @@ pub async fn run_shard(
         .expect("task queue exists")
     };
     while !shutdown::requested() {
+        if shard.0 == 0 && shutdown::asked() {
+            me.enter("handing over");
+            hand_over(&broker).await;
+            shutdown::request();
+            break;
+        }
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
     me.enter("shutting down");
@@ -449,11 +455,56 @@ async fn housekeep_loop(broker: Rc<Broker>) {
     }
 }
 
+/// What an operator's stop does on shard 0 while every shard still serves:
+/// in a cluster, the controlled shutdown (Kafka's): the controller fences
+/// this broker and moves its leaderships, and the node serves on until its
+/// catalog shows them moved. A rolling restart then costs producers a
+/// metadata refresh per partition, not a session timeout.
+async fn hand_over(broker: &Rc<Broker>) {
+    if let Some(node) = broker.cluster() {
+        if node.shut_down().await {
+            hand_over_leaderships(broker, node.node_id).await;
+        }
+    }
+}
+
+/// After the controller moved this node's leaderships away, keeps serving
+/// (bounded) until this node's catalog shows them moved: until then its
+/// partitions still act as leaders here, and once it does, their
+/// producers and consumers are told NOT_LEADER_OR_FOLLOWER and find the
+/// new leaders at once instead of timing out on a closed connection.
+async fn hand_over_leaderships(broker: &Rc<Broker>, node_id: i32) {
+    let leads_some = |catalog: &crate::metadata::Catalog| {
+        catalog
+            .topics
+            .values()
+            .any(|t| t.replicas.iter().any(|set| set.leader == node_id))
+    };
+    let started = std::time::Instant::now();
+    let wait = Duration::from_millis(limits::LEADERSHIP_HANDOVER_WAIT_MS);
+    let deadline = started + wait;
+    while leads_some(&broker.catalog()) {
+        if std::time::Instant::now() > deadline {
+            log::warn!(
+                "controlled shutdown: this node's catalog still shows it leading after {:?}; \
+                 stopping",
+                wait
+            );
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    // Clients that were producing here get NOT_LEADER_OR_FOLLOWER for a
+    // moment before the connections close, and ask for metadata.
+    glommio::timer::sleep(Duration::from_millis(limits::LEADERSHIP_HANDOVER_GRACE_MS)).await;
+    log::info!(
+        "controlled shutdown: leaderships moved to other brokers in {} ms",
+        started.elapsed().as_millis()
+    );
+}
+
 /// Waits (bounded) for pending flushes, closes every log it can, prints stats.
 async fn shutdown(broker: &Rc<Broker>) {
-    if let Some(node) = broker.cluster() {
-        node.shut_down().await;
-    }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline
         && (!broker.committer.is_idle()

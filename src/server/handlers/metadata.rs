@@ -93,7 +93,10 @@ pub fn brokers(broker: &Broker, catalog: &Catalog) -> Vec<MetadataResponseBroker
     catalog
         .brokers
         .iter()
-        .filter(|(_, b)| !b.fenced)
+        // A broker in controlled shutdown stays listed until its session
+        // ends, as in Kafka: librdkafka drops a broker missing from
+        // Metadata at once, and with it partitions still moving off it.
+        .filter(|(_, b)| !b.fenced || b.in_controlled_shutdown)
         .map(|(id, b)| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(*id))

@@ -214,6 +214,10 @@ pub const SHARD_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024 * 1024;
 /// Largest read-ahead one fetch's disk read may add (one DMA read).
 pub const FETCH_READ_AHEAD_BYTES_MAX: usize = 256 * 1024 * 1024;
 
+/// Used-up read-ahead windows one partition log keeps for the readers
+/// that trail the first one (`log/cache.rs`, recent windows).
+pub const RECENT_WINDOWS_MAX: usize = 8;
+
 /// Largest tail cache one partition keeps (appended batches kept in memory
 /// for caught-up consumers); the shard budget may allow less.
 pub const TAIL_CACHE_BYTES_MAX: usize = 8 * 1024 * 1024;

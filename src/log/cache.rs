@@ -23,6 +23,11 @@
 //!   partition (elsewhere in it) reads no further ahead and leaves the
 //!   window alone, so several consumers of one partition do not throw
 //!   away each other's windows before they are served.
+//! - the **recent windows**: windows its reader has moved past, kept (a few
+//!   per log, while the shard's caches use less than half the budget) for
+//!   the partition's other readers, which usually trail the first one: four
+//!   consumers reading the same 8 partitions from the start read 3.2 GB
+//!   from disk to send 2.4 GB when each window served one reader.
 //!
 //! Lives inside its `PartitionLog`, on the partition's owner shard, as an
 //! `Rc<RefCell<..>>` shared with the log's read jobs; every borrow is in
@@ -42,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -114,6 +120,13 @@ impl CacheBudget {
     /// busy partitions cannot take all of it.
     fn tail_bytes_max(&self) -> usize {
         (self.limit_bytes / 8).min(limits::TAIL_CACHE_BYTES_MAX)
+    }
+
+    /// Whether used-up windows may stay for trailing readers: only while
+    /// the shard's caches use less than half the budget, so they never
+    /// take the room of the windows and tails being read.
+    fn keeps_recent(&self) -> bool {
+        self.used_bytes.get() < self.limit_bytes / 2
     }
 
     fn charge(self: &Rc<Self>, bytes: usize) -> Option<Charge> {
@@ -301,6 +314,9 @@ pub(crate) struct ReadCache<F> {
     /// once reads move past it: a prefetch never reads again what the
     /// window still holds.
     next_window: Option<Window<F>>,
+    /// Windows reads moved past, newest first (at most
+    /// `limits::RECENT_WINDOWS_MAX`), served to readers that trail.
+    recent: VecDeque<Window<F>>,
     /// Served or filled since the last [`ReadCache::release_idle`].
     used: bool,
     /// A prefetch is planned or running (at most one per log).
@@ -319,6 +335,7 @@ impl<F> ReadCache<F> {
             tail_wanted: false,
             window: None,
             next_window: None,
+            recent: VecDeque::new(),
             used: false,
             prefetching: false,
             pending_prefetch: None,
@@ -357,6 +374,7 @@ impl<F> ReadCache<F> {
         self.tail.as_ref().map_or(0, |t| t.charge.bytes)
             + self.window.as_ref().map_or(0, |w| w._charge.bytes)
             + self.next_window.as_ref().map_or(0, |w| w._charge.bytes)
+            + self.recent.iter().map(|w| w._charge.bytes).sum::<usize>()
     }
 
     /// A fetch at the log's readable end found nothing: its consumer is
@@ -436,7 +454,45 @@ impl<F> ReadCache<F> {
     pub fn drop_window(&mut self) {
         self.window = None;
         self.next_window = None;
+        self.recent.clear();
         self.generation += 1;
+    }
+
+    /// Keeps a window reads moved past for trailing readers, if the budget
+    /// allows; the oldest goes first.
+    fn retire(&mut self, window: Option<Window<F>>) {
+        let Some(window) = window else {
+            return;
+        };
+        if !self.budget.keeps_recent() {
+            return;
+        }
+        self.recent.push_front(window);
+        self.recent.truncate(limits::RECENT_WINDOWS_MAX);
+    }
+
+    /// Serves a reader that trails from a recent window of the segment.
+    fn serve_recent(
+        &mut self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+        seg: &SegmentView<'_, F>,
+    ) -> Option<Bytes> {
+        let same_file = |w: &Window<F>| {
+            w.segment_base == seg.base_offset && seg.file.is_some_and(|f| Rc::ptr_eq(f, &w.file))
+        };
+        // A segment swapped or removed since: those windows never serve.
+        self.recent
+            .retain(|w| w.segment_base != seg.base_offset || same_file(w));
+        let window = self
+            .recent
+            .iter_mut()
+            .find(|w| same_file(w) && offset >= w.first_offset && offset < w.next_offset)?;
+        // A short answer is fine: the next fetch goes on from the next
+        // window (recent or current) or from disk.
+        let (bytes, _, _) = window.serve(offset, max_bytes, upper, seg.next_offset, true);
+        bytes
     }
 
     /// The prefetch the last lookup planned, if any.
@@ -510,7 +566,18 @@ impl<F> ReadCache<F> {
             self.window.is_none() || (offset >= n.first_offset && offset < n.next_offset)
         });
         if promote {
-            self.window = self.next_window.take();
+            let passed = std::mem::replace(&mut self.window, self.next_window.take());
+            self.retire(passed);
+        }
+        let in_window = self
+            .window
+            .as_ref()
+            .is_some_and(|w| offset >= w.first_offset && offset < w.next_offset);
+        if !in_window {
+            if let Some(bytes) = self.serve_recent(offset, max_bytes, upper, &seg) {
+                self.used = true;
+                return Served::Hit(bytes);
+            }
         }
         let followed = self.next_window.is_some();
         let Some(window) = self.window.as_mut() else {
@@ -548,7 +615,8 @@ impl<F> ReadCache<F> {
             });
         }
         if exhausted {
-            self.window = self.next_window.take();
+            let passed = std::mem::replace(&mut self.window, self.next_window.take());
+            self.retire(passed);
         }
         match bytes {
             Some(bytes) => {
@@ -564,13 +632,23 @@ impl<F> ReadCache<F> {
     /// Keeps what a disk read read ahead, if the budget allows (in place
     /// of both windows).
     pub fn install_window(&mut self, fill: WindowFill<F>) {
-        self.window = None;
         self.next_window = None;
+        let passed = self.window.take();
+        self.retire(passed);
         self.window = self.make_window(fill);
     }
 
     fn make_window(&mut self, fill: WindowFill<F>) -> Option<Window<F>> {
-        let charge = self.budget.charge(fill.allocated_bytes)?;
+        // Windows being read come before recent ones.
+        let charge = loop {
+            match self.budget.charge(fill.allocated_bytes) {
+                Some(charge) => break charge,
+                None if !self.recent.is_empty() => {
+                    self.recent.pop_back();
+                }
+                None => return None,
+            }
+        };
         let mut first_offset = None;
         let mut next_offset = fill.cursor.0;
         for (_, h) in BatchIter::new(&fill.bytes, false) {
@@ -598,6 +676,7 @@ impl<F> ReadCache<F> {
             self.tail_wanted = false;
             self.window = None;
             self.next_window = None;
+            self.recent.clear();
         }
         self.used = false;
     }

@@ -164,7 +164,13 @@ fn window_serves_sequential_reads_and_knows_when_it_is_short() {
     // Half of what was asked is there: served.
     let got = hit(cache.serve(17, 4 * len, 100, seg(100)));
     assert_eq!(got, all.slice(8 * len..));
-    assert_eq!(budget.used_bytes(), 0, "a used-up window is released");
+    // Used up, it stays for readers that trail (the budget is far from
+    // half used).
+    assert_eq!(budget.used_bytes(), all.len());
+    let got = hit(cache.serve(0, 2 * len, 100, seg(100)));
+    assert_eq!(got, all.slice(..2 * len));
+    cache.drop_window();
+    assert_eq!(budget.used_bytes(), 0, "dropped windows free their memory");
     // A window reaching upper serves whatever it holds.
     cache.install_window(WindowFill {
         file: file.clone(),
@@ -176,7 +182,67 @@ fn window_serves_sequential_reads_and_knows_when_it_is_short() {
     });
     let got = hit(cache.serve(17, 10 * len, 20, seg(100)));
     assert_eq!(got, all.slice(8 * len..));
-    assert_eq!(budget.used_bytes(), 0, "a used-up window is released");
+    cache.release_idle();
+    cache.release_idle();
+    assert_eq!(budget.used_bytes(), 0, "idle windows are released");
+}
+
+#[test]
+fn windows_reads_moved_past_serve_trailing_readers_within_half_the_budget() {
+    let file = Rc::new(());
+    // Window k holds offsets 8k..8k+8 in four batches.
+    let window = |k: i64| -> Bytes {
+        let batches: Vec<Vec<u8>> = (0..4).map(|i| batch(8 * k + 2 * i, 2, 100)).collect();
+        Bytes::from(batches.concat())
+    };
+    let size = window(0).len();
+    let fill = |k: i64| WindowFill {
+        file: file.clone(),
+        segment_base: 0,
+        position: k as u64 * size as u64,
+        bytes: window(k),
+        allocated_bytes: size,
+        cursor: (8 * k, 0),
+    };
+    let seg = SegmentView {
+        base_offset: 0,
+        file: Some(&file),
+        next_offset: 1000,
+    };
+    let budget = CacheBudget::new(4 * size, 0);
+    let mut cache: ReadCache<()> = ReadCache::new(budget.clone());
+    // The first reader reads window 0 to its end, then window 1.
+    cache.install_window(fill(0));
+    hit(cache.serve(0, size, 1000, SegmentView { ..seg }));
+    cache.install_window(fill(1));
+    hit(cache.serve(8, size, 1000, SegmentView { ..seg }));
+    // Window 0 was kept (a quarter of the budget was in use); window 1
+    // was not (half was): a reader that trails is served from window 0
+    // only.
+    assert_eq!(budget.used_bytes(), size);
+    let got = hit(cache.serve(2, size, 1000, SegmentView { ..seg }));
+    assert_eq!(got, window(0).slice(size / 4..));
+    assert!(matches!(
+        cache.serve(10, size, 1000, SegmentView { ..seg }),
+        Served::Miss { .. }
+    ));
+    // Windows being read come first: with the budget full of another
+    // log's windows, a new window takes the room of a recent one.
+    let _others: Vec<ReadCache<()>> = (10..13)
+        .map(|k| {
+            let mut other = ReadCache::new(budget.clone());
+            other.install_window(fill(k));
+            other
+        })
+        .collect();
+    assert_eq!(budget.used_bytes(), 4 * size);
+    cache.install_window(fill(2));
+    assert_eq!(cache.charged_bytes(), size, "window 2 in place of window 0");
+    assert!(matches!(
+        cache.serve(2, size, 1000, SegmentView { ..seg }),
+        Served::Miss { .. }
+    ));
+    hit(cache.serve(16, size, 1000, SegmentView { ..seg }));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The operator CLI, run as a subprocess (`corelog topics`, `console-producer`,
 //! `console-consumer`, `configs`, `delete-records`, `broker-api-versions`,
 //! `log-dirs`) against a real broker, with its output checked against the
-//! shapes Kafka's own tools print. Every run has a deadline.
+//! shapes Kafka's own tools print (the console producer's prompt at a
+//! terminal, through a pseudo-terminal). Every run has a deadline.
 
 mod common;
 
@@ -745,6 +746,93 @@ fn no_tool_panics_on_a_closed_stdout_or_stdin() {
     ] {
         runs_into_closed_pipes(args);
     }
+}
+
+#[test]
+fn console_producer_prompts_at_a_terminal() {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let broker = Broker::start();
+    create(&broker, "prompted", "1");
+    let bootstrap = broker.bootstrap();
+    let (mut master, slave) = {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two new descriptors into the two ints; each
+        // is owned by exactly one File below.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty");
+        unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) }
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args([
+            "console-producer",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "prompted",
+        ])
+        .stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corelog");
+    // A line, then Ctrl-D: the end of input at a terminal.
+    master
+        .write_all(b"typed\n\x04")
+        .expect("type into the terminal");
+    let deadline = Instant::now() + common::RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "console-producer did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert_eq!(
+        out, ">>",
+        "a prompt before each line and before the end: {out:?}"
+    );
+    let run = ok(
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            "prompted",
+            "--from-beginning",
+            "--max-messages",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(run.stdout, "typed\n");
 }
 
 #[test]

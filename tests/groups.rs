@@ -675,6 +675,12 @@ fn cli_resets_offsets_and_deletes_groups() {
         }
         let (ok, out, err) = consumer_groups(&broker, &args);
         assert!(ok, "{args:?}: {out}\n{err}");
+        // Without --execute nothing happens, and the tool says so.
+        assert_eq!(
+            err.contains("No action will be performed"),
+            !execute,
+            "{args:?}: {err}"
+        );
         let row: Vec<String> = out
             .lines()
             .find(|l| l.starts_with("reset-group"))

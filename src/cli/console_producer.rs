@@ -13,7 +13,7 @@
 //! the exit code is non-zero.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -569,7 +569,14 @@ fn spawn_reader() -> mpsc::Receiver<io::Result<String>> {
         .name("stdin".into())
         .spawn(move || {
             let mut stdin = io::stdin().lock();
+            // Kafka's prompt, only for a person at a terminal.
+            let prompt = stdin.is_terminal();
             loop {
+                if prompt {
+                    let mut out = io::stdout().lock();
+                    let _ = out.write_all(b">");
+                    let _ = out.flush();
+                }
                 let mut line = Vec::new();
                 let item = match stdin.read_until(b'\n', &mut line) {
                     Ok(0) => return,

@@ -307,6 +307,13 @@ fn reset_offsets(
     };
     if args.execute {
         commit_offsets(client, group, &new_offsets)?;
+    } else if !args.dry_run {
+        // Kafka's words: the plan below was not carried out.
+        eprintln!(
+            "WARN: No action will be performed as the --execute option is missing. \
+             Add --dry-run to say that a plan is all you want, or --execute to reset \
+             the offsets."
+        );
     }
     println!();
     println!(

@@ -1,6 +1,7 @@
 //! Kafka's server.properties and storage identity, through the binary:
 //! `corelog storage random-uuid | format | info`, `corelog serve --config
-//! FILE.properties` (refusals and a librdkafka round trip), the embedded
+//! FILE.properties` (refusals and a librdkafka round trip, also from a
+//! ZooKeeper-era file), the embedded
 //! default formatting itself, a data dir written before meta.properties
 //! existed, and `corelog dev-cluster`.
 
@@ -424,6 +425,43 @@ fn serve_single_node_from_server_properties() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn serve_a_zookeeper_era_server_properties() {
+    // The quickstart file of Kafka before KRaft: broker.id, zookeeper.connect,
+    // no process.roles, no controller listener.
+    let node = NodeFiles::new();
+    let text = format!(
+        "broker.id=0\n\
+         listeners=PLAINTEXT://127.0.0.1:{}\n\
+         num.network.threads=3\n\
+         log.dirs={}\n\
+         num.partitions=2\n\
+         offsets.topic.replication.factor=1\n\
+         log.retention.hours=168\n\
+         zookeeper.connect=localhost:2181\n\
+         zookeeper.connection.timeout.ms=18000\n",
+        node.port,
+        node.data.display()
+    );
+    fs::write(&node.config, text).unwrap();
+    let broker = node.start();
+    round_trip(&broker, "zk-era", 50);
+    assert_eq!(
+        meta_value(&node.data, "node.id"),
+        "0",
+        "broker.id is node.id"
+    );
+    let stderr = broker.stderr();
+    assert!(
+        stderr.contains("zookeeper.connect is ignored"),
+        "a clear word about ZooKeeper: {stderr}"
+    );
+    assert!(
+        !stderr.contains("controller.listener.names"),
+        "nothing about keys the file does not have: {stderr}"
+    );
 }
 
 #[test]

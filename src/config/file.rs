@@ -54,6 +54,14 @@ impl FileSettings {
                 ignored.join(", ")
             );
         }
+        if entries.contains_key("zookeeper.connect") {
+            log::warn!(
+                "{}: zookeeper.connect is ignored: corelog keeps its metadata in its own \
+                 controller quorum (KRaft), no ZooKeeper needed; without process.roles and \
+                 controller.quorum.voters this node is a single-node cluster",
+                path.display()
+            );
+        }
         Ok(settings)
     }
 }

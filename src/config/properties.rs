@@ -50,6 +50,10 @@ pub fn settings_from_properties(
     let mut ignored = Vec::new();
     let mut broker: Vec<(String, String)> = Vec::new();
     for (key, value) in entries {
+        // Said once, on its own line (`FileSettings::load`).
+        if key.starts_with("zookeeper.") {
+            continue;
+        }
         // Node keys are read below by apply_cluster_keys.
         if keys::find(key).is_some_and(|k| matches!(k.kind, keys::Kind::Node)) {
             continue;
@@ -79,6 +83,16 @@ fn apply_cluster_keys(
         Some(value) => parse_roles(value).map_err(|e| named("process.roles", value, e))?,
         None => Roles::BOTH,
     };
+    // A file without process.roles and without a quorum (a ZooKeeper-era
+    // server.properties, or a minimal one) describes a single node, which
+    // is its own quorum and needs no controller listener.
+    let quorum_named = [
+        "controller.quorum.voters",
+        "controller.quorum.bootstrap.servers",
+    ]
+    .iter()
+    .any(|key| get(key).is_some_and(|v| !v.trim().is_empty()));
+    let single_node = get("process.roles").is_none() && !quorum_named;
     settings.roles = Some(roles);
     settings.data_dir = data_dir(get("log.dirs"), get("log.dir"))?;
 
@@ -105,7 +119,7 @@ fn apply_cluster_keys(
     let (controller, clients): (Vec<&Listener>, Vec<&Listener>) = listeners
         .iter()
         .partition(|l| controller_names.contains(&l.name));
-    check_roles_against_listeners(roles, &controller_names, &controller, &clients)?;
+    check_roles_against_listeners(roles, single_node, &controller_names, &controller, &clients)?;
 
     if let Some(listener) = controller.first() {
         settings.controller_listen = Some(bind_address(listener)?);
@@ -155,11 +169,12 @@ fn apply_cluster_keys(
 /// Kafka's rules for which listeners each role needs.
 fn check_roles_against_listeners(
     roles: Roles,
+    single_node: bool,
     controller_names: &[String],
     controller: &[&Listener],
     clients: &[&Listener],
 ) -> Result<(), ConfigError> {
-    if roles.controller && controller.is_empty() {
+    if roles.controller && controller.is_empty() && !single_node {
         return Err(ConfigError::NoControllerListener(
             if controller_names.is_empty() {
                 "unset".to_string()
@@ -280,6 +295,32 @@ mod tests {
     }
 
     #[test]
+    fn a_zookeeper_era_server_properties_runs_a_single_node() {
+        let text = "broker.id=0\n\
+                    listeners=PLAINTEXT://localhost:9092\n\
+                    log.dirs=/tmp/kafka-logs\n\
+                    num.partitions=1\n\
+                    offsets.topic.replication.factor=1\n\
+                    log.retention.hours=168\n\
+                    zookeeper.connect=localhost:2181\n\
+                    zookeeper.connection.timeout.ms=18000\n";
+        let (s, ignored) = settings(text).unwrap();
+        assert!(s.voters.is_empty(), "no quorum: a single node");
+        assert_eq!(s.controller_listen, None);
+        assert_eq!(s.listener_name.as_deref(), Some("PLAINTEXT"));
+        assert_eq!(s.data_dir, Some(PathBuf::from("/tmp/kafka-logs")));
+        assert!(
+            !ignored.iter().any(|k| k.starts_with("zookeeper.")),
+            "zookeeper.* keys get their own warning: {ignored:?}"
+        );
+        // A file that names a quorum still needs its controller listener.
+        let err = settings("controller.quorum.voters=1@127.0.0.1:9093\nnode.id=1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("controller.listener.names"), "{err}");
+    }
+
+    #[test]
     fn kafka_server_properties_become_settings() {
         let text = "process.roles=broker,controller\n\
                     node.id=1\n\
@@ -358,9 +399,14 @@ mod tests {
                     controller.listener.names=CONTROLLER\n";
         let err = settings(sasl).unwrap_err().to_string();
         assert!(err.contains("only PLAINTEXT"), "{err}");
-        let err = settings("listeners=PLAINTEXT://127.0.0.1:9092\n")
-            .unwrap_err()
-            .to_string();
+        // Without process.roles and a quorum: a single node, no controller
+        // listener needed; with process.roles naming controller, one is.
+        let (s, _) = settings("listeners=PLAINTEXT://127.0.0.1:9092\n").unwrap();
+        assert_eq!(s.controller_listen, None);
+        let err =
+            settings("process.roles=broker,controller\nlisteners=PLAINTEXT://127.0.0.1:9092\n")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("controller.listener.names"), "{err}");
         let two_clients = "listeners=A://127.0.0.1:1,B://127.0.0.1:2,CONTROLLER://127.0.0.1:3\n\
                            listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT\n\

@@ -387,3 +387,24 @@ fn fetch_session_slots_have_kafkas_name_default_and_a_bound() {
         assert!(err.contains(bad), "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_sample_configs_build() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config");
+    // (file, broker role, controller role)
+    for (file, broker, controller) in [
+        ("server.properties", true, true),
+        ("kraft/server.properties", true, true),
+        ("kraft/broker.properties", true, false),
+        ("kraft/controller.properties", false, true),
+    ] {
+        let args = ServeArgs {
+            config: Some(samples.join(file)),
+            ..ServeArgs::default()
+        };
+        let config = Config::build(&args).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(config.cluster.broker_role, broker, "{file}");
+        assert_eq!(config.cluster.controller_role, controller, "{file}");
+        assert!(config.cluster.has_quorum(), "{file} names its quorum");
+    }
+}

@@ -1,0 +1,237 @@
+//! Tests of the metadata records: validation, application and the image rules.
+
+use super::*;
+
+fn topic(name: &str, partitions: usize) -> TopicMeta {
+    TopicMeta {
+        name: name.into(),
+        id: Uuid::new_v4(),
+        shards: vec![0; partitions],
+        configs: BTreeMap::new(),
+        replicas: place_replicas(&[1, 2, 3], 0, partitions, 3, 0),
+    }
+}
+
+#[test]
+fn diff_then_apply_reproduces_the_change_and_conflicts_are_all_or_nothing() {
+    let old = Catalog::new("test");
+    let mut new = old.clone();
+    new.topics.insert("a".into(), topic("a", 3));
+    new.producer_id_block_end = 1000;
+    let deltas = diff(&old, &new);
+    let mut image = old.clone();
+    apply(&mut image, &MetadataRecord::Catalog(deltas.clone()), 7).unwrap();
+    assert_eq!(image.topics, new.topics);
+    assert_eq!(image.version, 7);
+    // The same creation again conflicts and changes nothing.
+    let before = image.clone();
+    let err = apply(&mut image, &MetadataRecord::Catalog(deltas), 8).unwrap_err();
+    assert!(matches!(err, Rejected::Conflict(_)));
+    assert_eq!(image.topics, before.topics);
+    assert_eq!(image.producer_id_block_end, 1000);
+}
+
+#[test]
+fn replicas_spread_and_leaders_balance() {
+    let sets = place_replicas(&[1, 2, 3], 0, 3, 3, 0);
+    let leaders: Vec<i32> = sets.iter().map(|s| s.leader).collect();
+    assert_eq!(leaders, vec![1, 2, 3]);
+    for s in &sets {
+        let mut r = s.replicas.clone();
+        r.sort();
+        assert_eq!(r, vec![1, 2, 3]);
+        assert_eq!(s.isr, s.replicas);
+    }
+}
+
+#[test]
+fn records_that_break_the_image_rules_are_refused_not_panicked_on() {
+    let mut image = Catalog::new("test");
+    let t = topic("a", 2);
+    let id = t.id;
+    image.topics.insert("a".into(), t);
+    let change = |leader: i32, isr: Vec<i32>, leader_epoch: i32| {
+        MetadataRecord::Partitions(vec![PartitionChange {
+            topic: "a".into(),
+            topic_id: id,
+            partition: 0,
+            set: ReplicaSet {
+                replicas: vec![1, 2, 3],
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch: 0,
+            },
+            expect_partition_epoch: None,
+            proposer: None,
+        }])
+    };
+    let before = image.topics.clone();
+    // A leader outside its ISR.
+    let err = apply(&mut image, &change(3, vec![1, 2], 1), 5).unwrap_err();
+    assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+    // A leader epoch that goes back.
+    apply(&mut image, &change(2, vec![1, 2], 4), 6).unwrap();
+    let err = apply(&mut image, &change(1, vec![1, 2], 3), 7).unwrap_err();
+    assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+    assert_eq!(image.version, 7);
+    assert_ne!(image.topics, before);
+    assert_eq!(image.topics["a"].replicas[0].leader_epoch, 4);
+}
+
+#[test]
+fn an_isr_change_from_an_earlier_process_of_its_broker_is_refused() {
+    let mut image = Catalog::new("test");
+    let t = topic("a", 1);
+    let id = t.id;
+    image.topics.insert("a".into(), t);
+    let register = |incarnation: Uuid| MetadataRecord::RegisterBroker {
+        id: 1,
+        broker: BrokerRecord {
+            host: "h".into(),
+            port: 1,
+            incarnation,
+            fenced: false,
+            in_controlled_shutdown: false,
+        },
+    };
+    let (old, new) = (Uuid::from_u64_pair(1, 0), Uuid::from_u64_pair(2, 0));
+    let shrink = |incarnation: Uuid, expect: i32| {
+        MetadataRecord::Partitions(vec![PartitionChange {
+            topic: "a".into(),
+            topic_id: id,
+            partition: 0,
+            set: ReplicaSet {
+                isr: vec![1, 2],
+                ..image_set()
+            },
+            expect_partition_epoch: Some(expect),
+            proposer: Some(Proposer {
+                broker: 1,
+                incarnation,
+            }),
+        }])
+    };
+    apply(&mut image, &register(old), 2).unwrap();
+    apply(&mut image, &shrink(old, 0), 3).unwrap();
+    assert_eq!(image.topics["a"].replicas[0].partition_epoch, 1);
+    // The broker restarts: its new process registers, and a change the
+    // old one sent before it stopped lands after.
+    apply(&mut image, &register(new), 4).unwrap();
+    let err = apply(&mut image, &shrink(old, 1), 5).unwrap_err();
+    assert!(matches!(err, Rejected::Conflict(_)), "{err}");
+    assert_eq!(image.topics["a"].replicas[0].partition_epoch, 1);
+    apply(&mut image, &shrink(new, 1), 6).unwrap();
+    assert_eq!(image.topics["a"].replicas[0].partition_epoch, 2);
+    // A broker that never registered proposes nothing.
+    let mut stranger = shrink(new, 2);
+    if let MetadataRecord::Partitions(changes) = &mut stranger {
+        changes[0].proposer = Some(Proposer {
+            broker: 9,
+            incarnation: new,
+        });
+    }
+    assert!(apply(&mut image, &stranger, 7).is_err());
+}
+
+#[test]
+fn a_fenced_broker_may_not_join_an_isr() {
+    let mut image = Catalog::new("test");
+    let t = topic("a", 1);
+    let id = t.id;
+    image.topics.insert("a".into(), t);
+    let incarnation = Uuid::from_u64_pair(1, 0);
+    for broker in [1, 3] {
+        let record = MetadataRecord::RegisterBroker {
+            id: broker,
+            broker: BrokerRecord {
+                host: "h".into(),
+                port: 1,
+                incarnation,
+                fenced: false,
+                in_controlled_shutdown: false,
+            },
+        };
+        apply(&mut image, &record, 2).unwrap();
+    }
+    let isr_change = |isr: Vec<i32>, expect: i32| {
+        MetadataRecord::Partitions(vec![PartitionChange {
+            topic: "a".into(),
+            topic_id: id,
+            partition: 0,
+            set: ReplicaSet { isr, ..image_set() },
+            expect_partition_epoch: Some(expect),
+            proposer: Some(Proposer {
+                broker: 1,
+                incarnation,
+            }),
+        }])
+    };
+    apply(&mut image, &isr_change(vec![1, 2], 0), 3).unwrap();
+    let fence = MetadataRecord::FenceBroker {
+        id: 3,
+        controlled_shutdown: true,
+    };
+    apply(&mut image, &fence, 4).unwrap();
+    // Broker 3 is in controlled shutdown: the leader may not add it.
+    let err = apply(&mut image, &isr_change(vec![1, 2, 3], 1), 5).unwrap_err();
+    assert!(matches!(err, Rejected::Invalid(_)), "{err}");
+    assert_eq!(image.topics["a"].replicas[0].isr, vec![1, 2]);
+    // Back and unfenced, it may.
+    apply(&mut image, &MetadataRecord::UnfenceBroker { id: 3 }, 6).unwrap();
+    apply(&mut image, &isr_change(vec![1, 2, 3], 1), 7).unwrap();
+    assert_eq!(image.topics["a"].replicas[0].isr, vec![1, 2, 3]);
+}
+
+fn image_set() -> ReplicaSet {
+    ReplicaSet {
+        replicas: vec![1, 2, 3],
+        isr: vec![1, 2, 3],
+        leader: 1,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+#[test]
+fn decoding_checks_counts_and_relations() {
+    let mut image = Catalog::new("test");
+    image.topics.insert("a".into(), topic("a", 3));
+    let bytes = serde_json::to_vec(&image).unwrap();
+    assert_eq!(decode_image(&bytes).unwrap(), image);
+    // Replica sets that do not match the partition count.
+    let mut bad = image.clone();
+    bad.topics.get_mut("a").unwrap().replicas.pop();
+    assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+    // No partitions at all.
+    let mut bad = image.clone();
+    let t = bad.topics.get_mut("a").unwrap();
+    t.shards.clear();
+    t.replicas.clear();
+    assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+    // A topic filed under another name.
+    let mut bad = image.clone();
+    let t = bad.topics.remove("a").unwrap();
+    bad.topics.insert("b".into(), t);
+    assert!(decode_image(&serde_json::to_vec(&bad).unwrap()).is_err());
+    // JSON nested past serde_json's limit is an error, not a stack overflow.
+    let deep = "[".repeat(100_000);
+    assert!(decode_record(deep.as_bytes()).is_err());
+    assert!(decode_image(deep.as_bytes()).is_err());
+    // A proposal with a duplicated replica.
+    let record = MetadataRecord::Partitions(vec![PartitionChange {
+        topic: "a".into(),
+        topic_id: image.topics["a"].id,
+        partition: 0,
+        set: ReplicaSet {
+            replicas: vec![1, 1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        },
+        expect_partition_epoch: None,
+        proposer: None,
+    }]);
+    assert!(decode_record(&serde_json::to_vec(&record).unwrap()).is_err());
+}

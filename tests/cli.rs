@@ -657,7 +657,6 @@ fn runs_into_closed_pipes(args: &[&str]) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
         .args(args)
@@ -673,18 +672,8 @@ fn runs_into_closed_pipes(args: &[&str]) {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + common::RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for corelog") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("corelog {args:?} did not end with its stdout closed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_bounded(&mut child, common::RUN_TIMEOUT)
+        .unwrap_or_else(|| panic!("corelog {args:?} did not end with its stdout closed"));
     let stderr = stderr.join().expect("stderr reader");
     assert!(!stderr.contains("panicked"), "corelog {args:?}:\n{stderr}");
     assert!(
@@ -754,7 +743,6 @@ fn console_producer_prompts_at_a_terminal() {
     use std::io::{Read, Write};
     use std::os::fd::FromRawFd;
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
 
     let broker = Broker::start();
     create(&broker, "prompted", "1");
@@ -792,14 +780,8 @@ fn console_producer_prompts_at_a_terminal() {
     master
         .write_all(b"typed\n\x04")
         .expect("type into the terminal");
-    let deadline = Instant::now() + common::RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "console-producer did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_bounded(&mut child, common::RUN_TIMEOUT)
+        .expect("console-producer ends at the end of its input");
     let mut out = String::new();
     child
         .stdout

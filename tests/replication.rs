@@ -70,6 +70,33 @@ fn durable_producer(bootstrap: &str) -> ThreadedProducer<Reports> {
         .expect("producer")
 }
 
+/// Sends message `n` of a numbered stream: round robin over `partitions`,
+/// payload and opaque `partition:seq`; waits while the producer's queue is
+/// full.
+fn send_numbered(producer: &ThreadedProducer<Reports>, topic: &str, partitions: i32, n: u64) {
+    let partition = (n % partitions as u64) as i32;
+    let seq = n / partitions as u64;
+    let payload = format!("{partition}:{seq}");
+    let mut record = BaseRecord::<(), String, _>::with_opaque_to(topic, Box::new((partition, seq)))
+        .partition(partition)
+        .payload(&payload);
+    while let Err((_, back)) = producer.send(record) {
+        record = back;
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits for every delivery report and asserts none failed.
+fn flush_without_failures(producer: &ThreadedProducer<Reports>, timeout: Duration) {
+    producer.flush(timeout).expect("every message acknowledged");
+    let failed = producer.context().failed.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "failed deliveries: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+}
+
 /// Every ISR on every running node lists all `replicas`.
 fn fully_in_sync(cluster: &Cluster, topic: &str, replicas: usize) -> bool {
     (0..cluster.nodes.len())
@@ -148,22 +175,7 @@ fn acknowledged_messages_survive_leader_kills_and_leaders_come_back() {
             // so the kills below land in the middle of the stream.
             let start = Instant::now();
             for n in 0..total {
-                let partition = (n % partitions as u64) as i32;
-                let seq = n / partitions as u64;
-                let payload = format!("{partition}:{seq}");
-                let mut record =
-                    BaseRecord::<(), String, _>::with_opaque_to(topic, Box::new((partition, seq)))
-                        .partition(partition)
-                        .payload(&payload);
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((_, back)) => {
-                            record = back;
-                            thread::sleep(Duration::from_millis(5));
-                        }
-                    }
-                }
+                send_numbered(&producer, topic, partitions, n);
                 let due = start + Duration::from_micros(n * 400);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     thread::sleep(wait);
@@ -214,15 +226,7 @@ fn acknowledged_messages_survive_leader_kills_and_leaders_come_back() {
     }
     sender.join().unwrap();
     assert!(!sending.load(Ordering::SeqCst));
-    producer
-        .flush(Duration::from_secs(120))
-        .expect("every message acknowledged");
-    let failed = producer.context().failed.lock().unwrap().clone();
-    assert!(
-        failed.is_empty(),
-        "failed deliveries: {:?}",
-        &failed[..failed.len().min(5)]
-    );
+    flush_without_failures(&producer, Duration::from_secs(120));
     for f in &failovers {
         assert!(
             *f < Duration::from_secs(10),
@@ -331,17 +335,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
             let start = Instant::now();
             let mut n: u64 = 0;
             while sending.load(Ordering::SeqCst) {
-                let partition = (n % partitions as u64) as i32;
-                let seq = n / partitions as u64;
-                let payload = format!("{partition}:{seq}");
-                let mut record =
-                    BaseRecord::<(), String, _>::with_opaque_to(topic, Box::new((partition, seq)))
-                        .partition(partition)
-                        .payload(&payload);
-                while let Err((_, back)) = producer.send(record) {
-                    record = back;
-                    thread::sleep(Duration::from_millis(5));
-                }
+                send_numbered(&producer, topic, partitions, n);
                 n += 1;
                 let due = start + Duration::from_millis(n);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -392,15 +386,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
     }
     sending.store(false, Ordering::SeqCst);
     let total = sender.join().unwrap();
-    producer
-        .flush(Duration::from_secs(60))
-        .expect("every message acknowledged");
-    let failed = producer.context().failed.lock().unwrap().clone();
-    assert!(
-        failed.is_empty(),
-        "failed deliveries: {:?}",
-        &failed[..failed.len().min(5)]
-    );
+    flush_without_failures(&producer, Duration::from_secs(60));
     // Without the handover a partition's producers stalled 2.3-2.9 s per
     // restart here (until the stopped node came back: a follower proposed
     // for the ISR held the high watermark); with it, about 120 ms (a

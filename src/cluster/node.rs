@@ -262,7 +262,7 @@ impl ClusterNode {
         // Register before serving, so Metadata lists this broker at once.
         // The quorum may still be electing (or waiting for its peers to
         // start): keep trying until registered or told to stop.
-        while let Err(e) = node.heartbeat(false).await {
+        while let Err(e) = node.heartbeat().await {
             if crate::shard::shutdown::requested() {
                 return Err(JoinError::StoppedBeforeRegistering(e));
             }
@@ -299,14 +299,20 @@ impl ClusterNode {
         }
     }
 
-    async fn heartbeat(&self, shutting_down: bool) -> Result<(), ControllerError> {
-        let call = calls::Heartbeat {
+    fn heartbeat_call(&self, shutting_down: bool) -> calls::Heartbeat {
+        calls::Heartbeat {
             id: self.node_id,
             broker: self.record(),
             shutting_down,
             metadata_offset: self.synced.get(),
-        };
-        self.client.call(call).await.map(|_ack| ())
+        }
+    }
+
+    async fn heartbeat(&self) -> Result<(), ControllerError> {
+        self.client
+            .call(self.heartbeat_call(false))
+            .await
+            .map(|_ack| ())
     }
 
     /// Controlled shutdown: the controller fences this broker and moves its
@@ -314,12 +320,7 @@ impl ClusterNode {
     /// serving; bounded by `CONTROLLED_SHUTDOWN_DEADLINE`. Whether the
     /// controller took it.
     pub async fn shut_down(&self) -> bool {
-        let call = calls::Heartbeat {
-            id: self.node_id,
-            broker: self.record(),
-            shutting_down: true,
-            metadata_offset: self.synced.get(),
-        };
+        let call = self.heartbeat_call(true);
         match self
             .client
             .call_within(call, CONTROLLED_SHUTDOWN_DEADLINE)
@@ -412,7 +413,7 @@ async fn heartbeat_loop(node: Rc<ClusterNode>) {
     // heartbeat.
     while !crate::shard::shutdown::asked() {
         glommio::timer::sleep(node.heartbeat_interval).await;
-        if let Err(e) = node.heartbeat(false).await {
+        if let Err(e) = node.heartbeat().await {
             log::warn!("broker heartbeat: {e}");
         }
     }

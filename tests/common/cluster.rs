@@ -233,22 +233,14 @@ impl Cluster {
             nix::sys::signal::Signal::SIGTERM,
         )
         .unwrap();
-        let deadline = Instant::now() + super::EXIT_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for node") {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "node {} did not exit within {:?} of SIGTERM:\n{}",
-                    self.nodes[i].id,
-                    super::EXIT_TIMEOUT,
-                    self.output(i)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match super::wait_bounded(&mut child, super::EXIT_TIMEOUT) {
+            Some(status) => status.success(),
+            None => panic!(
+                "node {} did not exit within {:?} of SIGTERM:\n{}",
+                self.nodes[i].id,
+                super::EXIT_TIMEOUT,
+                self.output(i)
+            ),
         }
     }
 

@@ -470,6 +470,23 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Waits for `child` to exit, at most `timeout`; past it, kills it and
+/// answers None.
+pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs `corelog <args>` with `stdin`, killing it after `RUN_TIMEOUT`.
 pub fn corelog(args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))
@@ -496,20 +513,11 @@ pub fn corelog(args: &[&str], stdin: &str) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for corelog") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "corelog {args:?} did not finish within {RUN_TIMEOUT:?}; stderr:\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, RUN_TIMEOUT) else {
+        panic!(
+            "corelog {args:?} did not finish within {RUN_TIMEOUT:?}; stderr:\n{}",
+            stderr.join().unwrap_or_default()
+        );
     };
     writer.join().expect("stdin writer");
     Run {

@@ -85,33 +85,9 @@ fn an_isr_change_from_an_earlier_process_of_its_broker_is_refused() {
     let t = topic("a", 1);
     let id = t.id;
     image.topics.insert("a".into(), t);
-    let register = |incarnation: Uuid| MetadataRecord::RegisterBroker {
-        id: 1,
-        broker: BrokerRecord {
-            host: "h".into(),
-            port: 1,
-            incarnation,
-            fenced: false,
-            in_controlled_shutdown: false,
-        },
-    };
+    let register = |incarnation: Uuid| register(1, incarnation);
     let (old, new) = (Uuid::from_u64_pair(1, 0), Uuid::from_u64_pair(2, 0));
-    let shrink = |incarnation: Uuid, expect: i32| {
-        MetadataRecord::Partitions(vec![PartitionChange {
-            topic: "a".into(),
-            topic_id: id,
-            partition: 0,
-            set: ReplicaSet {
-                isr: vec![1, 2],
-                ..image_set()
-            },
-            expect_partition_epoch: Some(expect),
-            proposer: Some(Proposer {
-                broker: 1,
-                incarnation,
-            }),
-        }])
-    };
+    let shrink = |incarnation, expect| isr_change(id, vec![1, 2], expect, incarnation);
     apply(&mut image, &register(old), 2).unwrap();
     apply(&mut image, &shrink(old, 0), 3).unwrap();
     assert_eq!(image.topics["a"].replicas[0].partition_epoch, 1);
@@ -142,31 +118,9 @@ fn a_fenced_broker_may_not_join_an_isr() {
     image.topics.insert("a".into(), t);
     let incarnation = Uuid::from_u64_pair(1, 0);
     for broker in [1, 3] {
-        let record = MetadataRecord::RegisterBroker {
-            id: broker,
-            broker: BrokerRecord {
-                host: "h".into(),
-                port: 1,
-                incarnation,
-                fenced: false,
-                in_controlled_shutdown: false,
-            },
-        };
-        apply(&mut image, &record, 2).unwrap();
+        apply(&mut image, &register(broker, incarnation), 2).unwrap();
     }
-    let isr_change = |isr: Vec<i32>, expect: i32| {
-        MetadataRecord::Partitions(vec![PartitionChange {
-            topic: "a".into(),
-            topic_id: id,
-            partition: 0,
-            set: ReplicaSet { isr, ..image_set() },
-            expect_partition_epoch: Some(expect),
-            proposer: Some(Proposer {
-                broker: 1,
-                incarnation,
-            }),
-        }])
-    };
+    let isr_change = |isr, expect| isr_change(id, isr, expect, incarnation);
     apply(&mut image, &isr_change(vec![1, 2], 0), 3).unwrap();
     let fence = MetadataRecord::FenceBroker {
         id: 3,
@@ -181,6 +135,36 @@ fn a_fenced_broker_may_not_join_an_isr() {
     apply(&mut image, &MetadataRecord::UnfenceBroker { id: 3 }, 6).unwrap();
     apply(&mut image, &isr_change(vec![1, 2, 3], 1), 7).unwrap();
     assert_eq!(image.topics["a"].replicas[0].isr, vec![1, 2, 3]);
+}
+
+/// Broker `id` (re)registers as process `incarnation`.
+fn register(id: i32, incarnation: Uuid) -> MetadataRecord {
+    MetadataRecord::RegisterBroker {
+        id,
+        broker: BrokerRecord {
+            host: "h".into(),
+            port: 1,
+            incarnation,
+            fenced: false,
+            in_controlled_shutdown: false,
+        },
+    }
+}
+
+/// Leader 1's (process `incarnation`) ISR change of partition a-0 (topic
+/// id `topic_id`), expecting partition epoch `expect`.
+fn isr_change(topic_id: Uuid, isr: Vec<i32>, expect: i32, incarnation: Uuid) -> MetadataRecord {
+    MetadataRecord::Partitions(vec![PartitionChange {
+        topic: "a".into(),
+        topic_id,
+        partition: 0,
+        set: ReplicaSet { isr, ..image_set() },
+        expect_partition_epoch: Some(expect),
+        proposer: Some(Proposer {
+            broker: 1,
+            incarnation,
+        }),
+    }])
 }
 
 fn image_set() -> ReplicaSet {

@@ -45,7 +45,8 @@ pub async fn handle(
                 let at = meta
                     .as_ref()
                     .and_then(|m| PartitionAddr::locate(m, p.partition_index));
-                let is_repeated = repeated.contains(&(topic.name.0.to_string(), p.partition_index));
+                let is_repeated = !repeated.is_empty()
+                    && repeated.contains(&(topic.name.0.to_string(), p.partition_index));
                 async move {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)

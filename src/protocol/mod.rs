@@ -7,6 +7,7 @@ pub mod apis;
 pub mod batch;
 pub mod frame;
 pub mod internal;
+pub mod legacy;
 pub mod records;
 
 use kafka_protocol::messages::TopicName;

@@ -160,7 +160,21 @@ fn section_within<'a>(
     if codec == Codec::None {
         return Ok(Cow::Borrowed(section));
     }
-    let mut inflate = inflater(codec, section, budget as u64)?;
+    inflate(codec, section, budget).map(Cow::Owned)
+}
+
+/// `compressed` inflated with `codec` (copied for `Codec::None`), in chunks of
+/// `RECORDS_INFLATE_CHUNK_BYTES`, refused with `TooLarge` as soon as the
+/// output passes `budget` bytes: memory follows the output actually
+/// produced, never a length the stream claims.
+pub fn inflate(codec: Codec, compressed: &[u8], budget: usize) -> Result<Vec<u8>, RecordsError> {
+    if codec == Codec::None {
+        if compressed.len() > budget {
+            return Err(RecordsError::TooLarge);
+        }
+        return Ok(compressed.to_vec());
+    }
+    let mut inflate = inflater(codec, compressed, budget as u64)?;
     let mut out: Vec<u8> = Vec::new();
     loop {
         let len = out.len();
@@ -170,7 +184,7 @@ fn section_within<'a>(
         let n = inflate.read(&mut out[len..])?;
         out.truncate(len + n);
         if n == 0 {
-            return Ok(Cow::Owned(out));
+            return Ok(out);
         }
         if n > room {
             return Err(RecordsError::TooLarge);

@@ -26,6 +26,7 @@ TARGETS=(
     "partition_files 65536 256"
     "log_recovery 262144 600"
     "config 65536 256"
+    "legacy_message_sets 131072 600"
 )
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10

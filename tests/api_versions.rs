@@ -278,7 +278,14 @@ impl Probe {
     }
 
     fn produce(&mut self, version: i16) {
-        let batch = simple_batch(&format!("produce-v{version}"), 1, 50, now_ms());
+        let prefix = format!("produce-v{version}");
+        // v0-v2 carry the old message sets their clients send (magic 0,
+        // magic 1 from v2), up-converted by the broker.
+        let batch = match version {
+            0 | 1 => common::raw::legacy_message_set(0, &prefix, 1, 50, now_ms()),
+            2 => common::raw::legacy_message_set(1, &prefix, 1, 50, now_ms()),
+            _ => simple_batch(&prefix, 1, 50, now_ms()),
+        };
         let mut topic =
             TopicProduceData::default().with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
@@ -325,8 +332,10 @@ impl Probe {
         let mut request = FetchRequest::default()
             .with_max_wait_ms(100)
             .with_min_bytes(1)
-            .with_max_bytes(4 << 20)
             .with_topics(vec![topic]);
+        if version >= 3 {
+            request = request.with_max_bytes(4 << 20);
+        }
         if version <= 14 {
             request = request.with_replica_id(BrokerId(-1));
         }
@@ -350,11 +359,28 @@ impl Probe {
         );
         let mut records = partition.records.clone().unwrap_or_default();
         assert!(!records.is_empty(), "{what}: no records");
+        let first_version = self.advertised.range(ApiKey::Produce).0;
+        let expected = common::raw::padded_value(&format!("produce-v{first_version}"), 0, 50);
+        if version <= 3 {
+            // Old message sets: magic 0 before v2, magic 1 for v2-v3, every
+            // record produced so far, in order.
+            let messages = common::raw::decode_legacy(&records);
+            let magic = if version < 2 { 0 } else { 1 };
+            assert_eq!(messages.len() as i64, self.produced, "{what}: messages");
+            for (i, m) in messages.iter().enumerate() {
+                assert_eq!(
+                    (m.offset, m.magic),
+                    (i as i64, magic),
+                    "{what}: message {i}"
+                );
+                assert_eq!(m.timestamp.is_some(), magic == 1, "{what}: timestamp");
+            }
+            assert_eq!(messages[0].value.as_deref(), Some(&expected[..]), "{what}");
+            return;
+        }
         let first = RecordBatchDecoder::decode(&mut records)
             .unwrap_or_else(|e| panic!("{what}: decode fetched batch: {e}"));
         assert_eq!(first.records[0].offset, 0, "{what}: first offset");
-        let first_version = self.advertised.range(ApiKey::Produce).0;
-        let expected = common::raw::padded_value(&format!("produce-v{first_version}"), 0, 50);
         assert_eq!(
             first.records[0].value.as_deref(),
             Some(&expected[..]),
@@ -913,24 +939,28 @@ impl Probe {
             OffsetForLeaderPartition, OffsetForLeaderTopic,
         };
         use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
-        let request = OffsetForLeaderEpochRequest::default()
-            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-            .with_topics(vec![OffsetForLeaderTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
-                .with_partitions(vec![
-                    OffsetForLeaderPartition::default()
-                        .with_partition(0)
-                        .with_current_leader_epoch(-1)
-                        .with_leader_epoch(0),
-                    OffsetForLeaderPartition::default()
-                        .with_partition(99)
-                        .with_leader_epoch(0),
-                ])]);
+        let mut request = OffsetForLeaderEpochRequest::default();
+        if version >= 3 {
+            request = request.with_replica_id(kafka_protocol::messages::BrokerId(-1));
+        }
+        let request = request.with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![
+                OffsetForLeaderPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(-1)
+                    .with_leader_epoch(0),
+                OffsetForLeaderPartition::default()
+                    .with_partition(99)
+                    .with_leader_epoch(0),
+            ])]);
         let response: OffsetForLeaderEpochResponse = self.conn.call(version, &request);
         let what = format!("OffsetForLeaderEpoch v{version}");
         let parts = &response.topics[0].partitions;
         assert_eq!(parts[0].error_code, code::NONE, "{what}: error");
-        assert_eq!(parts[0].leader_epoch, 0, "{what}: epoch");
+        if version >= 1 {
+            assert_eq!(parts[0].leader_epoch, 0, "{what}: epoch");
+        }
         assert_eq!(parts[0].end_offset, self.produced, "{what}: end of the log");
         assert_eq!(parts[1].error_code, 3, "{what}: unknown partition");
     }

@@ -116,6 +116,7 @@ fn clients_cannot_write_or_break_consumer_offsets() {
                     leader_epoch: -1,
                     metadata: String::new(),
                     commit_timestamp_ms: now_ms(),
+                    expire_timestamp_ms: None,
                 },
             )),
         )],

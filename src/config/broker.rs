@@ -36,6 +36,12 @@ pub struct BrokerDefaults {
     pub log_retention_check_interval_ms: u64,
     /// Partitions of `__consumer_offsets` when it is created (Kafka default 50).
     pub offsets_topic_num_partitions: i32,
+    /// How long a committed offset is kept once its group has no members
+    /// (from the commit for a group that never had any), unless the commit
+    /// named its own retention (OffsetCommit v2-v4).
+    pub offsets_retention_ms: i64,
+    /// How often the coordinator looks for expired offsets.
+    pub offsets_retention_check_interval_ms: u64,
     /// How long the first rebalance of an empty group waits for more members.
     pub group_initial_rebalance_delay_ms: u64,
     /// Session timeouts a classic group member may ask for.
@@ -133,6 +139,8 @@ impl BrokerDefaults {
             log_scrub_interval_ms: 0,
             log_retention_check_interval_ms: 0,
             offsets_topic_num_partitions: 0,
+            offsets_retention_ms: 0,
+            offsets_retention_check_interval_ms: 0,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,

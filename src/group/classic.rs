@@ -47,6 +47,7 @@ use kafka_protocol::protocol::Decodable;
 // `super::consumer`, as they did in one file.
 use super::consumer;
 use super::records::{self, GroupValue, MemberValue, OffsetValue};
+use super::retention;
 use super::{append, code, group_append_error, millis, persist_later, str_bytes, Group, GroupHost};
 use crate::limits;
 use crate::partition::now_ms;
@@ -199,6 +200,18 @@ impl ClassicGroup {
     fn set_state(&mut self, state: State) {
         self.state = state;
         self.state_timestamp_ms = now_ms();
+    }
+
+    /// When the group entered its current state (Kafka's
+    /// currentStateTimestamp; 0 when never recorded).
+    pub fn state_timestamp_ms(&self) -> i64 {
+        self.state_timestamp_ms
+    }
+
+    #[cfg(test)]
+    pub fn set_state_at(&mut self, state: State, timestamp_ms: i64) {
+        self.state = state;
+        self.state_timestamp_ms = timestamp_ms;
     }
 
     /// True if the member's protocols fit the group (Kafka's `supportsProtocols`).

@@ -30,6 +30,7 @@ pub mod calls;
 mod classic;
 mod consumer;
 pub mod records;
+mod retention;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -228,6 +229,9 @@ pub struct GroupCoordinator {
     loading: Cell<bool>,
     /// Offsets partitions being replayed after a leadership change.
     loading_partitions: RefCell<std::collections::HashSet<i32>>,
+    /// When the sweep last looked for expired offsets
+    /// (`offsets.retention.check.interval.ms`).
+    offsets_checked_at: Cell<Option<Instant>>,
 }
 
 impl GroupCoordinator {
@@ -236,6 +240,7 @@ impl GroupCoordinator {
             groups: RefCell::new(HashMap::new()),
             loading: Cell::new(true),
             loading_partitions: RefCell::new(Default::default()),
+            offsets_checked_at: Cell::new(None),
         }
     }
 
@@ -528,6 +533,7 @@ impl GroupCoordinator {
                 }
             }
         }
+        persist.extend(Self::expire_offsets(host, now));
         // One batch per offsets partition, in the order the changes happened.
         let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
         for (partition, entry) in persist {
@@ -536,6 +542,33 @@ impl GroupCoordinator {
         for (partition, entries) in by_partition {
             persist_later(host, partition, entries);
         }
+    }
+}
+
+impl GroupCoordinator {
+    /// Every `offsets.retention.check.interval.ms` (once loading is done):
+    /// forgets expired offsets and answers their tombstones.
+    fn expire_offsets<H: GroupHost>(
+        host: &Rc<H>,
+        now: Instant,
+    ) -> Vec<(i32, (Bytes, Option<Bytes>))> {
+        let coordinator = host.groups();
+        let config = host.broker_config();
+        let interval = Duration::from_millis(config.offsets_retention_check_interval_ms);
+        let due = coordinator
+            .offsets_checked_at
+            .get()
+            .is_none_or(|at| now.duration_since(at) >= interval);
+        if coordinator.loading.get() || !due {
+            return Vec::new();
+        }
+        coordinator.offsets_checked_at.set(Some(now));
+        let loading = coordinator.loading_partitions.borrow();
+        let mut groups = coordinator.groups.borrow_mut();
+        let owned = groups
+            .values_mut()
+            .filter(|g| !loading.contains(&g.partition));
+        retention::expire(owned, now_ms(), config.offsets_retention_ms)
     }
 }
 

@@ -37,6 +37,9 @@ pub use batches::{batch, decode_batches, Decoded};
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const OFFSET_VALUE_VERSION: i16 = 3;
+/// The offset value version that carries an expire timestamp (and no leader
+/// epoch): what Kafka writes for a commit with its own retention time.
+const OFFSET_VALUE_VERSION_EXPIRING: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const GROUP_VALUE_VERSION: i16 = 3;
 /// KIP-848 record types (the key's version field) and their value version.
@@ -57,6 +60,9 @@ pub struct OffsetValue {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
+    /// When the commit named its own retention (OffsetCommit v2-v4): the
+    /// time it expires, stored as Kafka does in a version 1 value.
+    pub expire_timestamp_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +170,16 @@ pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
 
 pub fn offset_value(v: &OffsetValue) -> Bytes {
     let mut buf = BytesMut::new();
+    if let Some(expire) = v.expire_timestamp_ms {
+        // Version 1, the only one with an expire timestamp (and without a
+        // leader epoch), as Kafka writes such a commit.
+        buf.put_i16(OFFSET_VALUE_VERSION_EXPIRING);
+        buf.put_i64(v.offset);
+        put_str(&mut buf, &v.metadata);
+        buf.put_i64(v.commit_timestamp_ms);
+        buf.put_i64(expire);
+        return buf.freeze();
+    }
     buf.put_i16(OFFSET_VALUE_VERSION);
     buf.put_i64(v.offset);
     buf.put_i32(v.leader_epoch);
@@ -542,11 +558,17 @@ fn decode_offset_value(value: &Bytes) -> Result<OffsetValue, RecordError> {
     let leader_epoch = if version >= 3 { get_i32(&mut v)? } else { -1 };
     let metadata = get_str(&mut v)?;
     let commit_timestamp_ms = get_i64(&mut v)?;
+    let expire_timestamp_ms = if version == OFFSET_VALUE_VERSION_EXPIRING {
+        Some(get_i64(&mut v)?)
+    } else {
+        None
+    };
     Ok(OffsetValue {
         offset,
         leader_epoch,
         metadata,
         commit_timestamp_ms,
+        expire_timestamp_ms,
     })
 }
 

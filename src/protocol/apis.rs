@@ -18,38 +18,40 @@ const fn served(key: ApiKey, min_version: i16, max_version: i16) -> ServedApi {
     }
 }
 
-/// Every API a client may call, with the versions implemented and tested.
-/// Produce starts at 3 and Fetch at 4: the first versions that carry v2
-/// record batches, the only format corelog stores (Kafka 4 dropped the rest).
+/// Every API a client may call, with the versions implemented and tested:
+/// from the oldest version Kafka 3.9 served (Kafka 4 dropped some of them,
+/// KIP-896, and with them the clients that still send them). Produce v0-v2
+/// and Fetch v0-v3 carry old message sets, converted at the edge
+/// (`protocol::legacy`); the log holds v2 record batches only.
 pub const SERVED_APIS: &[ServedApi] = &[
-    served(ApiKey::Produce, 3, 11),
-    served(ApiKey::Fetch, 4, 16),
-    served(ApiKey::ListOffsets, 1, 7),
+    served(ApiKey::Produce, 0, 11),
+    served(ApiKey::Fetch, 0, 16),
+    served(ApiKey::ListOffsets, 0, 7),
     served(ApiKey::Metadata, 0, 12),
     served(ApiKey::FindCoordinator, 0, 4),
     served(ApiKey::JoinGroup, 0, 9),
     served(ApiKey::SyncGroup, 0, 5),
     served(ApiKey::Heartbeat, 0, 4),
     served(ApiKey::LeaveGroup, 0, 5),
-    served(ApiKey::OffsetCommit, 2, 9),
-    served(ApiKey::OffsetFetch, 1, 9),
+    served(ApiKey::OffsetCommit, 0, 9),
+    served(ApiKey::OffsetFetch, 0, 9),
     served(ApiKey::ListGroups, 0, 5),
     served(ApiKey::DescribeGroups, 0, 5),
     served(ApiKey::DeleteGroups, 0, 2),
     served(ApiKey::OffsetDelete, 0, 0),
     served(ApiKey::ApiVersions, 0, 3),
-    served(ApiKey::CreateTopics, 2, 7),
-    served(ApiKey::DeleteTopics, 1, 6),
+    served(ApiKey::CreateTopics, 0, 7),
+    served(ApiKey::DeleteTopics, 0, 6),
     served(ApiKey::InitProducerId, 0, 4),
-    served(ApiKey::DescribeConfigs, 1, 4),
+    served(ApiKey::DescribeConfigs, 0, 4),
     served(ApiKey::AlterConfigs, 0, 2),
     served(ApiKey::IncrementalAlterConfigs, 0, 1),
     served(ApiKey::CreatePartitions, 0, 3),
     served(ApiKey::DeleteRecords, 0, 2),
-    served(ApiKey::DescribeLogDirs, 1, 4),
+    served(ApiKey::DescribeLogDirs, 0, 4),
     served(ApiKey::DescribeCluster, 0, 1),
     served(ApiKey::DescribeQuorum, 0, 2),
-    served(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    served(ApiKey::OffsetForLeaderEpoch, 0, 4),
     served(ApiKey::ElectLeaders, 0, 2),
     served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     served(ApiKey::ConsumerGroupDescribe, 0, 1),

@@ -52,7 +52,12 @@ pub fn partition_error(e: &PartitionError) -> i16 {
 
 /// A produced batch refused by validation, as Kafka's LogValidator answers.
 pub fn batch_error(e: &ProduceBatchError) -> i16 {
-    code(match e.fault() {
+    fault_code(e.fault())
+}
+
+/// The Kafka code of a class of refused batch.
+pub fn fault_code(fault: BatchFault) -> i16 {
+    code(match fault {
         BatchFault::Corrupt => ResponseError::CorruptMessage,
         BatchFault::InvalidRecord => ResponseError::InvalidRecord,
         BatchFault::TooLarge => ResponseError::MessageTooLarge,

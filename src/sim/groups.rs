@@ -45,6 +45,7 @@ pub fn commit_batch(request: u64, now_ms: i64) -> Bytes {
         leader_epoch: -1,
         metadata: String::new(),
         commit_timestamp_ms: now_ms,
+        expire_timestamp_ms: None,
     });
     records::batch(&[(key, Some(value))], now_ms)
 }

@@ -265,6 +265,15 @@ impl Conn {
         let response: ListOffsetsResponse = self.call(version, &request);
         let p = &response.topics[0].partitions[0];
         assert_eq!(p.partition_index, partition);
+        if version == 0 {
+            // v0 answers a list of offsets (at most max_num_offsets, 1 by
+            // default).
+            assert!(p.old_style_offsets.len() <= 1, "{:?}", p.old_style_offsets);
+            return (
+                p.error_code,
+                p.old_style_offsets.first().copied().unwrap_or(-1),
+            );
+        }
         (p.error_code, p.offset)
     }
 
@@ -458,6 +467,111 @@ pub fn batch_attributes(bytes: &[u8]) -> Vec<(i16, i64)> {
         let attributes = i16::from_be_bytes(bytes[pos + 21..pos + 23].try_into().unwrap());
         out.push((attributes, base));
         pos += 12 + length as usize;
+    }
+    out
+}
+
+/// One message of an old-format message set (magic 0 or 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyMessage {
+    pub offset: i64,
+    pub magic: i8,
+    pub attributes: i8,
+    /// None on magic 0.
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Appends one message-set entry as an old client writes it: offset, size,
+/// CRC-32 (IEEE) of magic..end, magic, attributes, [timestamp], key, value.
+pub fn put_legacy_message(out: &mut Vec<u8>, m: &LegacyMessage) {
+    let mut body = vec![m.magic as u8, m.attributes as u8];
+    if m.magic == 1 {
+        body.extend_from_slice(&m.timestamp.unwrap_or(-1).to_be_bytes());
+    }
+    for field in [&m.key, &m.value] {
+        match field {
+            None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(b) => {
+                body.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                body.extend_from_slice(b);
+            }
+        }
+    }
+    out.extend_from_slice(&m.offset.to_be_bytes());
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+}
+
+/// A message set of `count` messages of `magic` with values as
+/// [`simple_batch`] writes them (`<prefix>-<i>` padded), no keys.
+pub fn legacy_message_set(
+    magic: i8,
+    prefix: &str,
+    count: usize,
+    value_bytes: usize,
+    timestamp: i64,
+) -> Bytes {
+    let mut out = Vec::new();
+    for i in 0..count {
+        put_legacy_message(
+            &mut out,
+            &LegacyMessage {
+                offset: i as i64,
+                magic,
+                attributes: 0,
+                timestamp: (magic == 1).then_some(timestamp + i as i64),
+                key: None,
+                value: Some(padded_value(prefix, i, value_bytes)),
+            },
+        );
+    }
+    Bytes::from(out)
+}
+
+/// Decodes the whole messages of a fetched message set (a trailing partial
+/// message, which old brokers sent, is ignored), checking each CRC.
+pub fn decode_legacy(bytes: &[u8]) -> Vec<LegacyMessage> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= 12 {
+        let offset = i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+        let size = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        if bytes.len() - at - 12 < size {
+            break;
+        }
+        let m = &bytes[at + 12..at + 12 + size];
+        let crc = u32::from_be_bytes(m[0..4].try_into().unwrap());
+        assert_eq!(crc32fast::hash(&m[4..]), crc, "message at {offset}: CRC");
+        let magic = m[4] as i8;
+        let attributes = m[5] as i8;
+        let mut p = 6;
+        let timestamp = (magic == 1).then(|| {
+            p += 8;
+            i64::from_be_bytes(m[6..14].try_into().unwrap())
+        });
+        let mut field = || {
+            let len = i32::from_be_bytes(m[p..p + 4].try_into().unwrap());
+            p += 4;
+            (len >= 0).then(|| {
+                let b = m[p..p + len as usize].to_vec();
+                p += len as usize;
+                b
+            })
+        };
+        let key = field();
+        let value = field();
+        out.push(LegacyMessage {
+            offset,
+            magic,
+            attributes,
+            timestamp,
+            key,
+            value,
+        });
+        at += 12 + size;
     }
     out
 }

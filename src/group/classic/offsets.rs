@@ -71,11 +71,20 @@ pub async fn offset_commit<H: GroupHost>(
                     code(ResponseError::OffsetMetadataTooLarge)
                 }
                 Ok(()) => {
+                    // v1 may name the commit's time; v2-v4 its retention.
+                    let commit_timestamp_ms = match p.commit_timestamp {
+                        retention::DEFAULT_TIMESTAMP => now,
+                        named => named,
+                    };
                     let value = OffsetValue {
                         offset: p.committed_offset,
                         leader_epoch: p.committed_leader_epoch,
                         metadata,
-                        commit_timestamp_ms: now,
+                        commit_timestamp_ms,
+                        expire_timestamp_ms: retention::expire_timestamp(
+                            request.retention_time_ms,
+                            now,
+                        ),
                     };
                     entries.push((
                         records::offset_key(&group_id, &name, p.partition_index),

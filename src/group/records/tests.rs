@@ -12,6 +12,7 @@ fn offsets_and_groups_round_trip_through_a_batch() {
         leader_epoch: 0,
         metadata: "m".into(),
         commit_timestamp_ms: 7,
+        expire_timestamp_ms: None,
     };
     let group = GroupValue {
         protocol_type: "consumer".into(),
@@ -70,6 +71,7 @@ fn hostile_batches_are_reported_not_decoded() {
                 leader_epoch: -1,
                 metadata: String::new(),
                 commit_timestamp_ms: 1,
+                expire_timestamp_ms: None,
             })),
         )],
         1,
@@ -189,4 +191,28 @@ fn consumer_group_records_round_trip() {
     }
     // The key is the record type as version, then the group (Kafka's layout).
     assert_eq!(&entries[0].0[..], b"\x00\x03\x00\x01g");
+}
+
+#[test]
+fn an_offset_with_its_own_retention_round_trips_as_a_version_1_value() {
+    let offset = OffsetValue {
+        offset: 9,
+        leader_epoch: -1,
+        metadata: "meta".into(),
+        commit_timestamp_ms: 1_000,
+        expire_timestamp_ms: Some(61_000),
+    };
+    let value = offset_value(&offset);
+    assert_eq!(&value[..2], &1i16.to_be_bytes());
+    let bytes = batch(&[(offset_key("g", "t", 0), Some(value))], 1);
+    let decoded = decode_batches(bytes).records;
+    assert_eq!(
+        decode(&decoded[0].1, decoded[0].2.as_ref()).unwrap(),
+        Some(Entry::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+            value: Some(offset)
+        })
+    );
 }

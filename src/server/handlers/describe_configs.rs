@@ -96,13 +96,21 @@ struct Asked {
     documentation: bool,
 }
 
+/// Kafka's `ConfigSource.DEFAULT_CONFIG`.
+const DEFAULT_CONFIG_SOURCE: i8 = 5;
+
 fn encode(entry: ConfigEntry, version: i16, asked: Asked) -> DescribeConfigsResourceResult {
     let result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(entry.name))
         .with_value(entry.value.map(StrBytes::from_string))
         .with_read_only(entry.read_only)
-        .with_config_source(entry.source)
         .with_is_sensitive(false);
+    // v0 says only whether a value is the default; v1 names its source.
+    let result = if version == 0 {
+        result.with_is_default(entry.source == DEFAULT_CONFIG_SOURCE)
+    } else {
+        result.with_config_source(entry.source)
+    };
     let result = if asked.synonyms {
         result.with_synonyms(
             entry

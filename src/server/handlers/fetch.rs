@@ -24,6 +24,7 @@ use crate::limits;
 use crate::metadata::TopicMeta;
 use crate::partition::{Fetched, PartitionError};
 use crate::protocol::batch::count_records;
+use crate::protocol::legacy;
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
 use crate::server::errors;
@@ -98,7 +99,40 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         total_us = started.elapsed().as_micros() as u64,
         "fetch answered"
     );
+    if version <= LEGACY_FETCH_VERSION_MAX {
+        down_convert_reads(version, &wanted, &mut reads);
+    }
     respond(broker, opened, wanted, reads)
+}
+
+/// The last Fetch version that reads old message sets (magic 0 or 1).
+const LEGACY_FETCH_VERSION_MAX: i16 = 3;
+
+/// Fetch v0-v3: each partition's v2 batches become the message set its
+/// version reads (`protocol::legacy`), from the fetch offset and within the
+/// partition's `max_bytes`. Done on the shard that answers the request,
+/// after the reads, so the owners' read path is the same for every version.
+fn down_convert_reads(version: i16, wanted: &[Wanted], reads: &mut [Read]) {
+    let magic = legacy::fetch_magic(version);
+    for (w, read) in wanted.iter().zip(reads.iter_mut()) {
+        if read.records.is_empty() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(read.records.len());
+        match legacy::down_convert(&read.records, magic, w.offset, w.max_bytes, &mut out) {
+            Ok(_) => read.records = Bytes::from(out),
+            Err(e) => {
+                tracing::warn!(
+                    topic = %w.topic,
+                    partition = w.partition,
+                    offset = w.offset,
+                    error = %e,
+                    "stored records could not be converted for an old consumer"
+                );
+                *read = failed(errors::code(ResponseError::CorruptMessage));
+            }
+        }
+    }
 }
 
 /// Which partitions this fetch reads, and how it is answered: the

@@ -1,6 +1,7 @@
 //! ListOffsets: latest (-1, the high watermark), earliest (-2, the log start),
 //! max timestamp (-3) or the first offset at or after a timestamp, answered
-//! per partition by its owner shard.
+//! per partition by its owner shard. v0 answers a list of offsets
+//! (`old_style`).
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -65,6 +66,9 @@ pub async fn handle(
                     let listed = PartitionClient::new(broker)
                         .list_offsets(&at, p.timestamp)
                         .await;
+                    if version == 0 {
+                        return old_style(response, p.max_num_offsets, listed);
+                    }
                     match listed {
                         Ok(Some((offset, timestamp))) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);
@@ -87,4 +91,28 @@ pub async fn handle(
         }
     });
     ListOffsetsResponse::default().with_topics(join_all(topics).await)
+}
+
+/// ListOffsets v0 answers a list of offsets (`old_style_offsets`, at most
+/// `max_num_offsets`) instead of one offset and timestamp. Kafka listed the
+/// latest offset and then the base offsets of older segments; clients ask
+/// for one (librdkafka, Sarama and kafka-python all send 1), which is the
+/// same as v1's answer: the high watermark for -1, the log start for -2,
+/// and for a timestamp the first offset at or after it (Kafka answered the
+/// base offset of the last segment written before it, a coarser offset).
+fn old_style(
+    response: ListOffsetsPartitionResponse,
+    max_num_offsets: i32,
+    listed: Result<Option<(i64, i64)>, crate::partition::PartitionError>,
+) -> ListOffsetsPartitionResponse {
+    match listed {
+        Ok(found) => {
+            let offsets = found
+                .filter(|_| max_num_offsets > 0)
+                .map(|(offset, _)| vec![offset])
+                .unwrap_or_default();
+            response.with_old_style_offsets(offsets)
+        }
+        Err(e) => response.with_error_code(errors::partition_error(&e)),
+    }
 }

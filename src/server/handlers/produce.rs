@@ -3,6 +3,11 @@
 //! concurrently and the response keeps the request's order. acks=0 gets no
 //! response at all, as in Kafka.
 //!
+//! Produce v0-v2 may carry old message sets (magic 0 or 1, Sarama's and
+//! kafka-go's defaults): they are up-converted here to one v2 batch
+//! (`protocol::legacy`) and then go the same way as any batch; one that
+//! does not convert is refused with the Kafka code of its fault.
+//!
 //! Refused here, before any routing: writes to internal topics
 //! (INVALID_TOPIC_EXCEPTION, as Kafka's `appendToLocalLog`; the group
 //! coordinator writes `__consumer_offsets` through the partition, not
@@ -14,6 +19,7 @@
 
 use std::rc::Rc;
 
+use bytes::Bytes;
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
@@ -26,9 +32,13 @@ use kafka_protocol::protocol::StrBytes;
 use crate::partition::PartitionError;
 use crate::protocol::batch::{BatchHeader, Codec, ProduceBatchError};
 use crate::protocol::internal::is_internal;
+use crate::protocol::legacy;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{PartitionAddr, PartitionClient};
+
+/// The last Produce version that may carry old message sets (magic 0 or 1).
+const LEGACY_PRODUCE_VERSION_MAX: i16 = 2;
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
@@ -103,9 +113,15 @@ async fn produce_partition(
             format!("Cannot append to internal topic {}", at.topic),
         );
     }
-    let Some(records) = data.records else {
+    let Some(mut records) = data.records else {
         return response.with_error_code(ResponseError::InvalidRecord.code());
     };
+    if version <= LEGACY_PRODUCE_VERSION_MAX && legacy::is_legacy(&records) {
+        match legacy::up_convert(&records) {
+            Ok(batch) => records = Bytes::from(batch),
+            Err(e) => return refused(response, errors::fault_code(e.fault()), e.to_string()),
+        }
+    }
     let zstd = BatchHeader::parse(&records).is_ok_and(|h| h.compression() == Codec::Zstd as u8);
     if zstd && version < ZSTD_PRODUCE_VERSION_MIN {
         let e = ProduceBatchError::ZstdNeedsV7;

@@ -280,15 +280,23 @@ fn a_console_consumer_in_a_group_is_a_member_with_its_partitions() {
         "{stderr}"
     );
     // It left: the group is empty at once, not after its session timeout.
-    let (out, rows) = describe(&broker, "shown");
+    let bootstrap = broker.bootstrap();
+    let run = ok(&[
+        "consumer-groups",
+        "--bootstrap-server",
+        &bootstrap,
+        "--describe",
+        "--group",
+        "shown",
+    ]);
     assert!(
-        out.contains("Consumer group 'shown' has no active members."),
-        "{out}"
+        run.stderr
+            .contains("Consumer group 'shown' has no active members."),
+        "{run:?}"
     );
-    assert!(owners(&rows).is_empty(), "{out}");
+    assert!(owners(&rows_of(&run.stdout, "shown")).is_empty(), "{run:?}");
 
     // As in Kafka's tool, a group member cannot also pick its partition.
-    let bootstrap = broker.bootstrap();
     let run = corelog(
         &[
             "console-consumer",

@@ -832,6 +832,7 @@ fn every_command_has_help() {
         "delete-records",
         "broker-api-versions",
         "log-dirs",
+        "leader-election",
     ] {
         let run = ok(&[command, "--help"], "");
         assert!(

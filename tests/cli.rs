@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::raw::{code, Conn};
-use common::{corelog, free_port, Broker, Run};
+use common::{corelog, free_port, Broker, BrokerOptions, Run};
 use corelog::cli::console_producer::partition_for_key;
 
 /// Runs a command that must succeed.
@@ -390,7 +390,12 @@ fn console_consumer_prints_compressed_records_and_every_header() {
 
 #[test]
 fn console_consumer_group_resumes_from_committed_offsets() {
-    let broker = Broker::start();
+    // The consumer joins the group within its --timeout-ms only when the
+    // first rebalance does not wait for more members (Kafka's quickstart
+    // server.properties sets the same).
+    let broker = Broker::start_with(
+        BrokerOptions::default().override_config("group.initial.rebalance.delay.ms", "0"),
+    );
     create(&broker, "grouped", "2");
     let bootstrap = broker.bootstrap();
     let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
@@ -827,6 +832,7 @@ fn every_command_has_help() {
         "delete-records",
         "broker-api-versions",
         "log-dirs",
+        "leader-election",
     ] {
         let run = ok(&[command, "--help"], "");
         assert!(

@@ -22,7 +22,7 @@ use kafka_protocol::messages::{
 const INVALID_CONFIG: i16 = 40;
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
-const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_DEFAULT: i8 = 5;
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -107,7 +107,13 @@ fn every_dynamic_broker_config_round_trips_through_alter_and_describe() {
             "{}",
             key.name
         );
-        assert_eq!(config.config_source, SOURCE_DYNAMIC_BROKER, "{}", key.name);
+        // Written for the whole cluster: a cluster-wide default, as Kafka
+        // labels it when a broker describes itself.
+        assert_eq!(
+            config.config_source, SOURCE_DYNAMIC_DEFAULT_BROKER,
+            "{}",
+            key.name
+        );
         assert!(!config.read_only, "{}", key.name);
         assert_eq!(config.config_type, key.config_type.code(), "{}", key.name);
         assert_eq!(

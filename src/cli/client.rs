@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -19,6 +19,8 @@ const CLIENT_ID: &str = "corelog-cli";
 
 /// How long the CLI waits for one response before giving up.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often `call_waiting` looks at its stop condition.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub struct CliError(pub String);
@@ -46,6 +48,9 @@ pub fn fail<T>(message: impl Into<String>) -> CliResult<T> {
 pub struct KafkaClient {
     stream: TcpStream,
     address: String,
+    /// The request headers' client id (Kafka tools name themselves, e.g.
+    /// `console-consumer`, and group members show it).
+    client_id: &'static str,
     correlation_id: i32,
     /// Versions the broker serves, by api key.
     versions: HashMap<i16, (i16, i16)>,
@@ -81,6 +86,7 @@ impl KafkaClient {
         let mut client = KafkaClient {
             stream,
             address: address.to_string(),
+            client_id: CLIENT_ID,
             correlation_id: 0,
             versions: HashMap::new(),
         };
@@ -104,6 +110,11 @@ impl KafkaClient {
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
         Ok(client)
+    }
+
+    /// Names the tool in the headers of later requests.
+    pub fn set_client_id(&mut self, client_id: &'static str) {
+        self.client_id = client_id;
     }
 
     pub fn address(&self) -> &str {
@@ -137,6 +148,57 @@ impl KafkaClient {
 
     /// Sends one request at `version` and waits for its response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> CliResult<R::Response> {
+        self.send(version, request)?;
+        self.receive::<R>(version)
+    }
+
+    /// Sends a request the broker may hold for up to `max_wait` (a group
+    /// join waits for the whole group), checking `stop` while no answer
+    /// has begun to arrive: a stopped call is `Ok(None)`, and the
+    /// connection must then be dropped, its answer still being owed.
+    pub fn call_waiting<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+        max_wait: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> CliResult<Option<R::Response>> {
+        self.send(version, request)?;
+        let deadline = Instant::now() + max_wait;
+        self.stream.set_read_timeout(Some(STOP_CHECK_INTERVAL))?;
+        let arrived = loop {
+            if stop() {
+                break false;
+            }
+            match self.stream.peek(&mut [0u8; 1]) {
+                Ok(0) => break true, // closed: the read below says so
+                Ok(_) => break true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if Instant::now() >= deadline {
+                        self.stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+                        return fail(format!(
+                            "no answer from {} within {max_wait:?}",
+                            self.address
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        if !arrived {
+            return Ok(None);
+        }
+        self.receive::<R>(version).map(Some)
+    }
+
+    fn send<R: Request>(&mut self, version: i16, request: &R) -> CliResult<()> {
         let key = ApiKey::try_from(R::KEY)
             .map_err(|_| CliError(format!("unknown api key {}", R::KEY)))?;
         self.correlation_id = self.correlation_id.wrapping_add(1);
@@ -144,7 +206,7 @@ impl KafkaClient {
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+            .with_client_id(Some(StrBytes::from_static_str(self.client_id)));
         let mut buf = BytesMut::new();
         buf.put_i32(0);
         header
@@ -154,6 +216,13 @@ impl KafkaClient {
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.write_all(&buf)?;
+        Ok(())
+    }
+
+    /// Reads the response to the request `send` sent last.
+    fn receive<R: Request>(&mut self, version: i16) -> CliResult<R::Response> {
+        let key = ApiKey::try_from(R::KEY)
+            .map_err(|_| CliError(format!("unknown api key {}", R::KEY)))?;
         let mut body = self.read_frame()?;
         let response_header =
             ResponseHeader::decode(&mut body, R::Response::header_version(version))

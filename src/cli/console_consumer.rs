@@ -1,22 +1,28 @@
 //! `corelog console-consumer`: Kafka's `kafka-console-consumer.sh`. Prints a
 //! topic's records to stdout with Kafka's `DefaultMessageFormatter`
-//! properties (`print.key`, `print.timestamp`, `print.offset`,
-//! `print.partition`, `print.headers`, `print.value`, `key.separator`,
-//! `line.separator`, `headers.separator`, `null.literal`), then
-//! `Processed a total of N messages` on stderr.
+//! properties (`format.rs`), then `Processed a total of N messages` on
+//! stderr.
 //!
-//! Partitions are assigned, not subscribed: every partition of the topic
-//! (or `--partition`), from ListOffsets' earliest (`--from-beginning`),
-//! latest (the default), or `--offset`. Fetch goes to each partition's
-//! leader, by topic id from v13.
+//! Without `--group`, partitions are assigned, not subscribed: every
+//! partition of the topic (or `--partition`), from ListOffsets' earliest
+//! (`--from-beginning`), latest (the default), or `--offset`, and nothing
+//! is committed.
 //!
-//! With `--group`, the consumer is a standalone member of the group in
-//! Kafka's sense (like `assign()` plus `commitSync()`): it starts from the
-//! group's committed offsets (OffsetFetch; else earliest with
-//! `--from-beginning`, latest otherwise) and commits its position
-//! (OffsetCommit with generation -1) every second and on exit. It does not
-//! join the group, so it takes part in no rebalance and must not run beside
-//! other members of the same group.
+//! With `--group`, the consumer is a member of the group
+//! (`membership.rs`): it reads only the partitions the group assigns it,
+//! each from the group's committed offset (`offsets.rs`; else earliest
+//! with `--from-beginning`, latest otherwise, as `auto.offset.reset`),
+//! commits its positions every second, before each rebalance and on exit
+//! (`--max-messages`, `--timeout-ms`, SIGINT, SIGTERM), and leaves the
+//! group on exit. `--group` and `--partition` exclude each other, as in
+//! Kafka's tool.
+//!
+//! Fetch goes to each partition's leader, by topic id from v13.
+
+mod assignor;
+mod format;
+mod membership;
+mod offsets;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufWriter, Write};
@@ -28,26 +34,18 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
-};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest};
 
-use super::client::{fail, CliError, CliResult, KafkaClient};
-use super::output::{
-    error_text, find_coordinator, find_topic, flag, is_retriable, parse_key_values, str_bytes,
-    topic_name, Cluster, COORDINATOR_ATTEMPTS_MAX,
-};
+use super::client::{fail, CliError, CliResult};
+use super::output::{error_text, find_topic, topic_name, Cluster};
 use crate::protocol::batch::{
     verify_crc, BatchError, BatchHeader, RecordsError, BATCH_HEADER_BYTES,
     BATCH_LENGTH_PREFIX_BYTES, MAGIC_V2,
 };
 use crate::protocol::records::{parse_records, records_section};
+use format::{Formatter, Printed};
+use membership::Membership;
+use offsets::GroupOffsets;
 
 /// Fetch v13+ names topics by id; v16 is the newest this tool was tested with.
 const FETCH_VERSION_MAX: i16 = 16;
@@ -81,7 +79,8 @@ pub struct ConsoleConsumerArgs {
     /// Where to start in --partition: earliest, latest or an offset.
     #[arg(long, value_name = "OFFSET", requires = "partition")]
     offset: Option<String>,
-    /// A consumer group to start from and commit to (see the module docs: no rebalancing).
+    /// Join this consumer group: read the partitions it assigns, from its
+    /// committed offsets, and commit.
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
     /// Exit after this many messages.
@@ -97,125 +96,6 @@ pub struct ConsoleConsumerArgs {
     property: Vec<String>,
 }
 
-/// Kafka's `DefaultMessageFormatter`.
-struct Formatter {
-    print_timestamp: bool,
-    print_partition: bool,
-    print_offset: bool,
-    print_headers: bool,
-    print_key: bool,
-    print_value: bool,
-    key_separator: Vec<u8>,
-    line_separator: Vec<u8>,
-    headers_separator: Vec<u8>,
-    null_literal: Vec<u8>,
-}
-
-impl Formatter {
-    fn new(properties: &[String]) -> CliResult<Formatter> {
-        let props = parse_key_values(properties, "--property")?;
-        let text = |key: &str, default: &str| {
-            props
-                .get(key)
-                .map_or(default.as_bytes().to_vec(), |v| unescape(v).into_bytes())
-        };
-        Ok(Formatter {
-            print_timestamp: flag(&props, "print.timestamp")?,
-            print_partition: flag(&props, "print.partition")?,
-            print_offset: flag(&props, "print.offset")?,
-            print_headers: flag(&props, "print.headers")?,
-            print_key: flag(&props, "print.key")?,
-            print_value: !props.contains_key("print.value") || flag(&props, "print.value")?,
-            key_separator: text("key.separator", "\t"),
-            line_separator: text("line.separator", "\n"),
-            headers_separator: text("headers.separator", ","),
-            null_literal: text("null.literal", "null"),
-        })
-    }
-
-    fn bytes<'a>(&'a self, value: Option<&'a [u8]>) -> &'a [u8] {
-        value.unwrap_or(&self.null_literal)
-    }
-
-    /// Writes one record; each field is followed by the key separator when a
-    /// later field is printed, and the value by the line separator.
-    fn write(
-        &self,
-        out: &mut impl Write,
-        partition: i32,
-        record: &Printed,
-        log_append: bool,
-    ) -> io::Result<()> {
-        let fields = [
-            self.print_timestamp,
-            self.print_partition,
-            self.print_offset,
-            self.print_headers,
-            self.print_key,
-            self.print_value,
-        ];
-        let more_after = |i: usize| fields[i + 1..].iter().any(|f| *f);
-        if self.print_timestamp {
-            let kind = if log_append {
-                "LogAppendTime"
-            } else {
-                "CreateTime"
-            };
-            write!(out, "{kind}:{}", record.timestamp)?;
-            self.separator(out, more_after(0))?;
-        }
-        if self.print_partition {
-            write!(out, "Partition:{partition}")?;
-            self.separator(out, more_after(1))?;
-        }
-        if self.print_offset {
-            write!(out, "Offset:{}", record.offset)?;
-            self.separator(out, more_after(2))?;
-        }
-        if self.print_headers {
-            if record.headers.is_empty() {
-                out.write_all(b"NO_HEADERS")?;
-            }
-            for (i, (name, value)) in record.headers.iter().enumerate() {
-                if i > 0 {
-                    out.write_all(&self.headers_separator)?;
-                }
-                // Header keys are strings to Kafka's formatter: bytes that
-                // are not UTF-8 print as U+FFFD, as Java decodes them.
-                write!(out, "{}:", String::from_utf8_lossy(name))?;
-                out.write_all(self.bytes(*value))?;
-            }
-            self.separator(out, more_after(3))?;
-        }
-        if self.print_key {
-            out.write_all(self.bytes(record.key))?;
-            self.separator(out, more_after(4))?;
-        }
-        if self.print_value {
-            out.write_all(self.bytes(record.value))?;
-            out.write_all(&self.line_separator)?;
-        }
-        Ok(())
-    }
-
-    fn separator(&self, out: &mut impl Write, more: bool) -> io::Result<()> {
-        if more {
-            out.write_all(&self.key_separator)?;
-        }
-        Ok(())
-    }
-}
-
-/// One record as the formatter prints it, borrowed from its batch.
-struct Printed<'a> {
-    offset: i64,
-    timestamp: i64,
-    key: Option<&'a [u8]>,
-    value: Option<&'a [u8]>,
-    /// In order, duplicate keys kept.
-    headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
-}
-
 /// A fetched batch's header, once its CRC and header fields check out.
 fn checked_header(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(batch)?;
@@ -224,19 +104,30 @@ fn checked_header(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
-/// `\t`, `\n` and `\r` in a separator property mean the control characters.
-fn unescape(text: &str) -> String {
-    text.replace("\\t", "\t")
-        .replace("\\n", "\n")
-        .replace("\\r", "\r")
-}
-
 /// Where consumption starts when no committed offset says.
 #[derive(Clone, Copy)]
 enum Start {
     Earliest,
     Latest,
     At(i64),
+}
+
+/// The partitions of the topic this consumer reads.
+enum Selection {
+    All,
+    One(i32),
+    /// The group's assignment to this member.
+    Assigned(BTreeSet<i32>),
+}
+
+impl Selection {
+    fn contains(&self, index: i32) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::One(only) => *only == index,
+            Selection::Assigned(set) => set.contains(&index),
+        }
+    }
 }
 
 struct Partition {
@@ -252,14 +143,18 @@ struct Consumer {
     cluster: Cluster,
     topic: String,
     topic_id: uuid::Uuid,
+    selection: Selection,
     partitions: Vec<Partition>,
     reset: Start,
-    group: Option<Group>,
+    group: Option<Membership>,
     formatter: Formatter,
     printed: u64,
 }
 
 pub fn run(args: ConsoleConsumerArgs) -> CliResult<()> {
+    if args.group.is_some() && args.partition.is_some() {
+        return fail("Options group and partition cannot be specified together.");
+    }
     let formatter = Formatter::new(&args.property)?;
     let start = match args.offset.as_deref() {
         None if args.from_beginning => Start::Earliest,
@@ -277,13 +172,23 @@ pub fn run(args: ConsoleConsumerArgs) -> CliResult<()> {
     };
     let mut cluster = Cluster::connect(&args.bootstrap_server)?;
     let group = match &args.group {
-        Some(id) => Some(Group::find(&mut cluster.bootstrap, id)?),
+        Some(id) => {
+            let group_apis = [
+                ApiKey::JoinGroup,
+                ApiKey::SyncGroup,
+                ApiKey::Heartbeat,
+                ApiKey::LeaveGroup,
+            ];
+            let offsets = GroupOffsets::find(&mut cluster.bootstrap, id, &group_apis)?;
+            Some(Membership::new(offsets, &args.topic))
+        }
         None => None,
     };
     let mut consumer = Consumer {
         cluster,
         topic: args.topic.clone(),
         topic_id: uuid::Uuid::nil(),
+        selection: args.partition.map_or(Selection::All, Selection::One),
         partitions: Vec::new(),
         reset: if args.from_beginning {
             Start::Earliest
@@ -294,8 +199,11 @@ pub fn run(args: ConsoleConsumerArgs) -> CliResult<()> {
         formatter,
         printed: 0,
     };
-    consumer.assign(args.partition)?;
-    consumer.seek(start)?;
+    // Fail early on a topic that does not exist, member or not.
+    consumer.assign()?;
+    if consumer.group.is_none() {
+        consumer.seek(start)?;
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
@@ -303,14 +211,17 @@ pub fn run(args: ConsoleConsumerArgs) -> CliResult<()> {
     }
     let outcome = consumer.consume(&args, &interrupted);
     let committed = consumer.commit();
+    if let Some(membership) = &mut consumer.group {
+        membership.leave();
+    }
     eprintln!("Processed a total of {} messages", consumer.printed);
     outcome.and(committed)
 }
 
 impl Consumer {
-    /// Learns the topic's id, partitions and leaders; keeps positions of
-    /// partitions already assigned.
-    fn assign(&mut self, only: Option<i32>) -> CliResult<()> {
+    /// Learns the topic's id, and the leaders of the selected partitions;
+    /// keeps the positions of partitions already read.
+    fn assign(&mut self) -> CliResult<()> {
         let metadata = self
             .cluster
             .metadata(Some(std::slice::from_ref(&self.topic)))?;
@@ -330,7 +241,7 @@ impl Consumer {
         self.topic_id = topic.topic_id;
         let mut next = Vec::new();
         for p in &topic.partitions {
-            if only.is_some_and(|o| o != p.partition_index) {
+            if !self.selection.contains(p.partition_index) {
                 continue;
             }
             let old = self
@@ -344,7 +255,7 @@ impl Consumer {
                 committed: old.map_or(-1, |o| o.committed),
             });
         }
-        if let Some(only) = only {
+        if let Selection::One(only) = self.selection {
             if next.is_empty() {
                 return fail(format!("topic {} has no partition {only}", self.topic));
             }
@@ -358,9 +269,11 @@ impl Consumer {
     /// offset if there is one, else `start`.
     fn seek(&mut self, start: Start) -> CliResult<()> {
         let committed = match &mut self.group {
-            Some(group) => {
+            Some(membership) => {
                 let indexes: Vec<i32> = self.partitions.iter().map(|p| p.index).collect();
-                group.committed(&mut self.cluster.bootstrap, &self.topic, &indexes)?
+                membership
+                    .offsets
+                    .committed(&mut self.cluster.bootstrap, &self.topic, &indexes)?
             }
             None => HashMap::new(),
         };
@@ -382,7 +295,6 @@ impl Consumer {
         self.list_offsets(&latest, LIST_OFFSETS_LATEST)
     }
 
-    /// Moves the given partitions to ListOffsets' answer for `timestamp`.
     /// Moves the partitions' positions to ListOffsets' answer at
     /// `timestamp`, each asked of its leader (re-reading Metadata, bounded,
     /// when a leader moved).
@@ -405,6 +317,25 @@ impl Consumer {
         Ok(())
     }
 
+    /// A member that must (re)join commits what it read (while its
+    /// generation still may), gives up its partitions, joins, and starts
+    /// its new ones from their committed offsets. False when `stop` ended
+    /// the wait for the group.
+    fn rejoin(&mut self, stop: &dyn Fn() -> bool) -> CliResult<bool> {
+        self.commit()?;
+        let Some(membership) = &mut self.group else {
+            return Ok(true);
+        };
+        self.partitions.clear();
+        let Some(assigned) = membership.join(&mut self.cluster, stop)? else {
+            return Ok(false);
+        };
+        self.selection = Selection::Assigned(assigned.into_iter().collect());
+        self.assign()?;
+        self.seek(self.reset)?;
+        Ok(true)
+    }
+
     fn consume(&mut self, args: &ConsoleConsumerArgs, interrupted: &AtomicBool) -> CliResult<()> {
         let idle_max = args.timeout_ms.map(Duration::from_millis);
         let mut last_message_at = Instant::now();
@@ -422,17 +353,36 @@ impl Consumer {
             if idle_left == Some(Duration::ZERO) {
                 return Ok(());
             }
+            if self.group.as_ref().is_some_and(Membership::must_join) {
+                let idle_until = idle_left.map(|left| Instant::now() + left);
+                let stop = || {
+                    interrupted.load(Ordering::Relaxed)
+                        || idle_until.is_some_and(|until| Instant::now() >= until)
+                };
+                if !self.rejoin(&stop)? {
+                    return Ok(());
+                }
+                continue;
+            }
             let wait_ms = idle_left.map_or(FETCH_WAIT_MS_MAX, |left| {
                 (left.as_millis() as i32).clamp(1, FETCH_WAIT_MS_MAX)
             });
             let before = self.printed;
-            match self.fetch_once(wait_ms, args.max_messages, &mut out) {
-                Ok(()) => {}
-                Err(e) if is_broken_pipe(&e) => return Ok(()),
-                Err(e) => return Err(e),
+            if self.partitions.is_empty() {
+                // A member the group gave nothing: it waits for a rebalance.
+                thread::sleep(Duration::from_millis(wait_ms as u64));
+            } else {
+                match self.fetch_once(wait_ms, args.max_messages, &mut out) {
+                    Ok(()) => {}
+                    Err(e) if is_broken_pipe(&e) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
             }
             if self.printed > before {
                 last_message_at = Instant::now();
+            }
+            if let Some(membership) = &mut self.group {
+                membership.heartbeat_if_due(&mut self.cluster.bootstrap)?;
             }
             if last_commit_at.elapsed() >= COMMIT_INTERVAL {
                 self.commit()?;
@@ -465,8 +415,7 @@ impl Consumer {
         if stale {
             thread::sleep(RETRY_BACKOFF);
             self.cluster.drop_connections();
-            let only = (self.partitions.len() == 1).then(|| self.partitions[0].index);
-            self.assign(only)?;
+            self.assign()?;
         }
         Ok(())
     }
@@ -631,9 +580,12 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits positions that moved since the last commit (group mode only).
+    /// Commits positions that moved since the last commit, as a member
+    /// in its current generation. A commit refused because the group
+    /// moved on makes the member join again (what it read since its last
+    /// commit is read again by the partition's next owner).
     fn commit(&mut self) -> CliResult<()> {
-        let Some(group) = &mut self.group else {
+        let Some(membership) = &mut self.group else {
             return Ok(());
         };
         let moved: Vec<(i32, i64)> = self
@@ -645,164 +597,42 @@ impl Consumer {
         if moved.is_empty() {
             return Ok(());
         }
-        group.commit(&self.topic, &moved)?;
-        for p in &mut self.partitions {
-            if let Some(&(_, offset)) = moved.iter().find(|(i, _)| *i == p.index) {
-                p.committed = offset;
+        let Some(committer) = membership.committer() else {
+            return Ok(());
+        };
+        let refused = membership.offsets.commit(
+            &mut self.cluster.bootstrap,
+            &self.topic,
+            &moved,
+            &committer,
+        )?;
+        match refused {
+            None => {
+                for p in &mut self.partitions {
+                    if let Some(&(_, offset)) = moved.iter().find(|(i, _)| *i == p.index) {
+                        p.committed = offset;
+                    }
+                }
+                Ok(())
             }
+            Some(code) if membership.commit_refused(code) => {
+                log::warn!(
+                    "group {}: offsets not committed, the group rebalanced: {}",
+                    membership.offsets.id,
+                    error_text(code, None)
+                );
+                Ok(())
+            }
+            Some(code) => fail(format!(
+                "cannot commit offsets of group {} for {}: {}",
+                membership.offsets.id,
+                self.topic,
+                error_text(code, None)
+            )),
         }
-        Ok(())
     }
 }
 
 fn is_broken_pipe(e: &CliError) -> bool {
     e.0.starts_with("stdout:") && e.0.contains("Broken pipe")
-}
-
-/// The group's coordinator connection.
-struct Group {
-    id: String,
-    coordinator: KafkaClient,
-}
-
-impl Group {
-    /// Finds the coordinator (retrying while it loads); a broker that does
-    /// not serve committed offsets is a one-line error.
-    fn find(bootstrap: &mut KafkaClient, id: &str) -> CliResult<Group> {
-        for api in [
-            ApiKey::FindCoordinator,
-            ApiKey::OffsetFetch,
-            ApiKey::OffsetCommit,
-        ] {
-            if bootstrap.served(api).is_none() {
-                return fail(format!(
-                    "--group: the broker at {} does not serve consumer groups (no {api:?})",
-                    bootstrap.address()
-                ));
-            }
-        }
-        Ok(Group {
-            id: id.to_string(),
-            coordinator: find_coordinator(bootstrap, id)?,
-        })
-    }
-
-    /// Committed offsets of the topic's partitions, by partition. A
-    /// coordinator that moved or is loading (a retriable error) is found
-    /// again through `bootstrap` and asked again, bounded, as Kafka's
-    /// consumer does.
-    fn committed(
-        &mut self,
-        bootstrap: &mut KafkaClient,
-        topic: &str,
-        partitions: &[i32],
-    ) -> CliResult<HashMap<i32, i64>> {
-        for attempt in 1..=COORDINATOR_ATTEMPTS_MAX {
-            match self.offset_fetch(topic, partitions)? {
-                Ok(out) => return Ok(out),
-                Err(code) if is_retriable(code) && attempt < COORDINATOR_ATTEMPTS_MAX => {
-                    thread::sleep(RETRY_BACKOFF);
-                    self.coordinator = find_coordinator(bootstrap, &self.id)?;
-                }
-                Err(code) => {
-                    return fail(format!(
-                        "cannot read the committed offsets of group {}: {}",
-                        self.id,
-                        error_text(code, None)
-                    ))
-                }
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-
-    /// One OffsetFetch: the offsets, or the first error code answered.
-    fn offset_fetch(
-        &mut self,
-        topic: &str,
-        partitions: &[i32],
-    ) -> CliResult<Result<HashMap<i32, i64>, i16>> {
-        let client = &mut self.coordinator;
-        let version = client.version(ApiKey::OffsetFetch, 9)?;
-        let mut request = OffsetFetchRequest::default();
-        if version >= 8 {
-            request.groups = vec![OffsetFetchRequestGroup::default()
-                .with_group_id(GroupId(str_bytes(&self.id)))
-                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                    .with_name(topic_name(topic))
-                    .with_partition_indexes(partitions.to_vec())]))];
-        } else {
-            request.group_id = GroupId(str_bytes(&self.id));
-            request.topics = Some(vec![OffsetFetchRequestTopic::default()
-                .with_name(topic_name(topic))
-                .with_partition_indexes(partitions.to_vec())]);
-        }
-        let response = client.call(version, &request)?;
-        let mut out = HashMap::new();
-        if version >= 8 {
-            for group in response.groups {
-                if group.error_code != 0 {
-                    return Ok(Err(group.error_code));
-                }
-                for p in group.topics.into_iter().flat_map(|t| t.partitions) {
-                    if p.error_code != 0 {
-                        return Ok(Err(p.error_code));
-                    }
-                    if p.committed_offset >= 0 {
-                        out.insert(p.partition_index, p.committed_offset);
-                    }
-                }
-            }
-        } else {
-            if response.error_code != 0 {
-                return Ok(Err(response.error_code));
-            }
-            for p in response.topics.into_iter().flat_map(|t| t.partitions) {
-                if p.error_code != 0 {
-                    return Ok(Err(p.error_code));
-                }
-                if p.committed_offset >= 0 {
-                    out.insert(p.partition_index, p.committed_offset);
-                }
-            }
-        }
-        Ok(Ok(out))
-    }
-
-    /// OffsetCommit as a standalone consumer (generation -1, no member id).
-    fn commit(&mut self, topic: &str, offsets: &[(i32, i64)]) -> CliResult<()> {
-        let client = &mut self.coordinator;
-        let version = client.version(ApiKey::OffsetCommit, 9)?;
-        let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(str_bytes(&self.id)))
-            .with_generation_id_or_member_epoch(-1)
-            .with_member_id(str_bytes(""))
-            .with_retention_time_ms(-1)
-            .with_topics(vec![OffsetCommitRequestTopic::default()
-                .with_name(topic_name(topic))
-                .with_partitions(
-                    offsets
-                        .iter()
-                        .map(|&(index, offset)| {
-                            OffsetCommitRequestPartition::default()
-                                .with_partition_index(index)
-                                .with_committed_offset(offset)
-                                .with_committed_leader_epoch(-1)
-                                .with_committed_metadata(Some(str_bytes("")))
-                        })
-                        .collect(),
-                )]);
-        let response = client.call(version, &request)?;
-        for p in response.topics.iter().flat_map(|t| &t.partitions) {
-            if p.error_code != 0 {
-                return fail(format!(
-                    "cannot commit offsets of group {} for {topic}-{}: {}",
-                    self.id,
-                    p.partition_index,
-                    error_text(p.error_code, None)
-                ));
-            }
-        }
-        Ok(())
-    }
 }

@@ -16,6 +16,7 @@ pub mod consumer_groups;
 pub mod delete_records;
 pub mod dev_cluster;
 pub mod dump_log;
+pub mod leader_election;
 pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod output;
@@ -72,6 +73,8 @@ pub enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Describe the controller quorum: --status or --replication (kafka-metadata-quorum.sh).
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
+    /// Elect preferred or unclean leaders for partitions (kafka-leader-election.sh).
+    LeaderElection(leader_election::LeaderElectionArgs),
 }
 
 #[derive(clap::Args)]
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LogDirs(args) => log_dirs::run(args),
         Command::DumpLog(args) => dump_log::run(args),
         Command::MetadataQuorum(args) => metadata_quorum::run(args),
+        Command::LeaderElection(args) => leader_election::run(args),
     };
     report(outcome)
 }

@@ -422,10 +422,33 @@ pub fn is_retriable(code: i16) -> bool {
     ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
 }
 
+/// A group's coordinator as FindCoordinator names it.
+pub struct CoordinatorNode {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+impl CoordinatorNode {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
 /// Finds a consumer group's coordinator through `bootstrap` (retrying,
 /// bounded, while it loads or is being created) and connects to it at the
 /// address the cluster advertises for it.
 pub fn find_coordinator(bootstrap: &mut KafkaClient, group: &str) -> CliResult<KafkaClient> {
+    let node = find_coordinator_node(bootstrap, group)?;
+    KafkaClient::connect(&node.address())
+}
+
+/// Which broker coordinates `group` (retrying, bounded, while it loads or
+/// is being created).
+pub fn find_coordinator_node(
+    bootstrap: &mut KafkaClient,
+    group: &str,
+) -> CliResult<CoordinatorNode> {
     let version = bootstrap.version(ApiKey::FindCoordinator, 4)?;
     let mut request = FindCoordinatorRequest::default().with_key_type(0);
     if version >= 4 {
@@ -435,17 +458,20 @@ pub fn find_coordinator(bootstrap: &mut KafkaClient, group: &str) -> CliResult<K
     }
     for attempt in 1..=COORDINATOR_ATTEMPTS_MAX {
         let response = bootstrap.call(version, &request)?;
-        let (code, message, host, port) = match response.coordinators.into_iter().next() {
-            Some(c) => (c.error_code, c.error_message, c.host, c.port),
+        let (code, message, node) = match response.coordinators.into_iter().next() {
+            Some(c) => (c.error_code, c.error_message, (c.node_id.0, c.host, c.port)),
             None => (
                 response.error_code,
                 response.error_message,
-                response.host,
-                response.port,
+                (response.node_id.0, response.host, response.port),
             ),
         };
         if code == 0 {
-            return KafkaClient::connect(&format!("{}:{port}", host.as_str()));
+            return Ok(CoordinatorNode {
+                id: node.0,
+                host: node.1.to_string(),
+                port: node.2,
+            });
         }
         if !is_retriable(code) || attempt == COORDINATOR_ATTEMPTS_MAX {
             return fail(format!(

@@ -4,6 +4,15 @@
 //! column), with Kafka's output and its one-line errors
 //! (`Error while executing topic command : ...`).
 //!
+//! `--describe` takes Kafka's report filters: `--under-replicated-partitions`
+//! (fewer in-sync replicas than replicas), `--unavailable-partitions` (no
+//! leader, or a leader the cluster does not list), `--under-min-isr-partitions`
+//! (no leader, or fewer in-sync replicas than the topic's
+//! `min.insync.replicas`), `--at-min-isr-partitions` (exactly that many);
+//! with any of them only the matching partition lines are printed, no topic
+//! lines. `--topics-with-overrides` prints only the topic lines of topics
+//! with configs that are not defaults.
+//!
 //! `--topic` names one topic exactly; Kafka's tool also takes a regular
 //! expression there, which this one does not.
 
@@ -12,7 +21,9 @@ use std::process::ExitCode;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{
     ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
 };
@@ -69,6 +80,47 @@ pub struct TopicsArgs {
     /// Leave internal topics out of --list and --describe.
     #[arg(long)]
     exclude_internal: bool,
+    /// With --describe: only partitions with fewer in-sync replicas than replicas.
+    #[arg(long, requires = "describe")]
+    under_replicated_partitions: bool,
+    /// With --describe: only partitions whose leader is not available.
+    #[arg(long, requires = "describe")]
+    unavailable_partitions: bool,
+    /// With --describe: only partitions with fewer in-sync replicas than min.insync.replicas.
+    #[arg(long, requires = "describe")]
+    under_min_isr_partitions: bool,
+    /// With --describe: only partitions with exactly min.insync.replicas in-sync replicas.
+    #[arg(long, requires = "describe")]
+    at_min_isr_partitions: bool,
+    /// With --describe: only topics that have configs other than the defaults.
+    #[arg(long, requires = "describe", conflicts_with_all = [
+        "under_replicated_partitions",
+        "unavailable_partitions",
+        "under_min_isr_partitions",
+        "at_min_isr_partitions",
+    ])]
+    topics_with_overrides: bool,
+}
+
+impl TopicsArgs {
+    /// Whether a partition filter is on: then only matching partition
+    /// lines are printed.
+    fn filters_partitions(&self) -> bool {
+        self.under_replicated_partitions
+            || self.unavailable_partitions
+            || self.under_min_isr_partitions
+            || self.at_min_isr_partitions
+    }
+
+    /// Whether the partition is one a filter asks for.
+    fn wants(&self, p: &MetadataResponsePartition, min_isr: usize, live: &[i32]) -> bool {
+        let has_leader = p.leader_id.0 >= 0;
+        let isr = p.isr_nodes.len();
+        (self.under_replicated_partitions && isr < p.replica_nodes.len())
+            || (self.unavailable_partitions && !(has_leader && live.contains(&p.leader_id.0)))
+            || (self.under_min_isr_partitions && (!has_leader || isr < min_isr))
+            || (self.at_min_isr_partitions && isr == min_isr)
+    }
 }
 
 /// Runs the command and prints a failure the way Kafka's tool does.
@@ -178,23 +230,57 @@ fn list(cluster: &mut Cluster, args: &TopicsArgs) -> CliResult<()> {
 
 fn describe(cluster: &mut Cluster, args: &TopicsArgs) -> CliResult<()> {
     let topics = topics_of(cluster, args)?;
+    // The brokers the last Metadata listed: the live ones.
+    let live: Vec<i32> = cluster.nodes().map(|(id, _, _)| id).collect();
     let with_configs = cluster.bootstrap.served(ApiKey::DescribeConfigs).is_some();
     for topic in &topics {
         let name = topic.name.as_ref().map_or("", |n| n.0.as_str());
         let configs = if with_configs {
-            non_default_configs(cluster, name)?
+            topic_configs(cluster, name)?
         } else {
-            String::new()
+            TopicConfigs::default()
         };
-        print!("{}", describe_text(topic, &configs));
+        let mut partitions: Vec<&MetadataResponsePartition> = topic.partitions.iter().collect();
+        partitions.sort_by_key(|p| p.partition_index);
+        // Partition filters print partitions only; --topics-with-overrides
+        // only the topics that have overrides.
+        let skip_header = args.filters_partitions()
+            || (args.topics_with_overrides && configs.overrides.is_empty());
+        if !skip_header {
+            print!("{}", header_text(topic, &configs.overrides));
+        }
+        if args.topics_with_overrides {
+            continue;
+        }
+        for p in partitions {
+            if !args.filters_partitions() || args.wants(p, configs.min_isr, &live) {
+                print!("{}", partition_text(name, p));
+            }
+        }
     }
     Ok(())
 }
 
-/// `k=v,k=v` of the topic's configs that are not Kafka defaults.
-fn non_default_configs(cluster: &mut Cluster, topic: &str) -> CliResult<String> {
+/// What `--describe` needs of a topic's configs.
+struct TopicConfigs {
+    /// `k=v,k=v` of the configs that are not Kafka defaults.
+    overrides: String,
+    /// `min.insync.replicas` in effect.
+    min_isr: usize,
+}
+
+impl Default for TopicConfigs {
+    fn default() -> Self {
+        TopicConfigs {
+            overrides: String::new(),
+            min_isr: 1,
+        }
+    }
+}
+
+fn topic_configs(cluster: &mut Cluster, topic: &str) -> CliResult<TopicConfigs> {
     let result = describe_resource(&mut cluster.bootstrap, RESOURCE_TOPIC, topic)?;
-    let configs: Vec<String> = result
+    let overrides: Vec<String> = result
         .configs
         .iter()
         .filter(|c| c.config_source != SOURCE_DEFAULT)
@@ -207,24 +293,40 @@ fn non_default_configs(cluster: &mut Cluster, topic: &str) -> CliResult<String> 
             format!("{}={}", c.name.as_str(), value)
         })
         .collect();
-    Ok(configs.join(","))
+    let min_isr = result
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == "min.insync.replicas")
+        .and_then(|c| c.value.as_ref())
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(1);
+    Ok(TopicConfigs {
+        overrides: overrides.join(","),
+        min_isr,
+    })
 }
 
-/// One topic as Kafka's `--describe` prints it: a header line, then a line
-/// per partition.
-pub fn describe_text(topic: &MetadataResponseTopic, configs: &str) -> String {
+/// The topic line of `--describe`.
+fn header_text(topic: &MetadataResponseTopic, configs: &str) -> String {
     let name = topic.name.as_ref().map_or("", |n| n.0.as_str());
-    let mut partitions: Vec<_> = topic.partitions.iter().collect();
-    partitions.sort_by_key(|p| p.partition_index);
-    let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
+    let replication_factor = topic
+        .partitions
+        .iter()
+        .min_by_key(|p| p.partition_index)
+        .map_or(0, |p| p.replica_nodes.len());
     let mut out = format!("Topic: {name}");
     if !topic.topic_id.is_nil() {
         out.push_str(&format!("\tTopicId: {}", kafka_uuid(&topic.topic_id)));
     }
     out.push_str(&format!(
         "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {configs}\n",
-        partitions.len()
+        topic.partitions.len()
     ));
+    out
+}
+
+/// A partition line of `--describe`.
+fn partition_text(topic: &str, p: &MetadataResponsePartition) -> String {
     let ids = |nodes: &[kafka_protocol::messages::BrokerId]| {
         nodes
             .iter()
@@ -232,20 +334,17 @@ pub fn describe_text(topic: &MetadataResponseTopic, configs: &str) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    for p in partitions {
-        let leader = if p.leader_id.0 < 0 {
-            "none".to_string()
-        } else {
-            p.leader_id.0.to_string()
-        };
-        out.push_str(&format!(
-            "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\n",
-            p.partition_index,
-            ids(&p.replica_nodes),
-            ids(&p.isr_nodes)
-        ));
-    }
-    out
+    let leader = if p.leader_id.0 < 0 {
+        "none".to_string()
+    } else {
+        p.leader_id.0.to_string()
+    };
+    format!(
+        "\tTopic: {topic}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\n",
+        p.partition_index,
+        ids(&p.replica_nodes),
+        ids(&p.isr_nodes)
+    )
 }
 
 /// Kafka prints a topic id as URL-safe base64 without padding (22 chars).

@@ -4,6 +4,12 @@
 //! DescribeConfigs and by CreateTopics v5+. Which keys exist, their types,
 //! synonyms, documentation and whether they may change come from the key
 //! table (`config/keys.rs`).
+//!
+//! Dynamic broker configs (`Catalog::broker_configs`) are one map for the
+//! whole cluster: every broker applies them, whichever broker they were
+//! written for. They are therefore described as Kafka describes cluster-wide
+//! defaults, DYNAMIC_DEFAULT_BROKER_CONFIG: a broker asked about itself names
+//! that source, and `kafka-configs --entity-default --describe` lists them.
 
 use crate::config::keys::{self, ConfigKey};
 use crate::config::{BrokerDefaults, TopicConfig};
@@ -11,7 +17,7 @@ use crate::metadata::{Catalog, TopicMeta};
 
 /// Kafka's `ConfigSource` codes.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
@@ -38,13 +44,14 @@ pub struct ConfigEntry {
     pub documentation: &'static str,
 }
 
-/// Where a broker config's value comes from, and that value.
+/// Where a broker config's value comes from (the cluster-wide dynamic
+/// configs, then the static ones), and that value.
 fn broker_value(static_defaults: &BrokerDefaults, catalog: &Catalog, key: &str) -> Option<Synonym> {
     if let Some(value) = catalog.broker_configs.get(key) {
         return Some(Synonym {
             name: key.to_string(),
             value: Some(value.clone()),
-            source: SOURCE_DYNAMIC_BROKER,
+            source: SOURCE_DYNAMIC_DEFAULT_BROKER,
         });
     }
     static_value(static_defaults, key)
@@ -139,7 +146,7 @@ pub fn broker_entries(
             let key = config.name;
             let current = broker_value(static_defaults, catalog, key)?;
             let mut synonyms = vec![current.clone()];
-            if current.source == SOURCE_DYNAMIC_BROKER {
+            if current.source == SOURCE_DYNAMIC_DEFAULT_BROKER {
                 if let Some(s) = static_value(static_defaults, key) {
                     synonyms.push(s);
                 }

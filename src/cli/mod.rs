@@ -106,6 +106,17 @@ pub struct Serve {
     overrides: Vec<String>,
 }
 
+impl Cli {
+    /// What is logged without `RUST_LOG`: a broker's INFO lines (Kafka's
+    /// server.log), a tool's warnings (Kafka's tools).
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => crate::logging::BROKER_DEFAULT_FILTER,
+            _ => crate::logging::TOOL_DEFAULT_FILTER,
+        }
+    }
+}
+
 /// Runs the parsed command; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Serve(_) | Command::DevCluster(_)) {

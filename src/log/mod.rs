@@ -54,6 +54,7 @@ mod append;
 mod cache;
 mod cleaner;
 mod jobs;
+pub mod progress;
 mod read;
 pub use read::ReadSizeHint;
 mod recovery;

@@ -9,6 +9,7 @@
 
 pub mod broker_api_versions;
 pub mod client;
+pub mod completions;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
@@ -72,6 +73,8 @@ pub enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Describe the controller quorum: --status or --replication (kafka-metadata-quorum.sh).
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -136,6 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LogDirs(args) => log_dirs::run(args),
         Command::DumpLog(args) => dump_log::run(args),
         Command::MetadataQuorum(args) => metadata_quorum::run(args),
+        Command::Completions(args) => completions::run(args),
     };
     report(outcome)
 }

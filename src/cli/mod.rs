@@ -187,7 +187,10 @@ fn run_serve(serve: Serve) -> ExitCode {
         }
     };
     match crate::storage::prepare(&config, args.config.as_deref()) {
-        Ok(cluster_id) => config.cluster_id = Some(cluster_id),
+        Ok(meta) => {
+            config.directory_id = meta.directory_uuid();
+            config.cluster_id = Some(meta.cluster_id);
+        }
         Err(e) => {
             eprintln!("corelog: {e}");
             return ExitCode::from(2);

@@ -207,6 +207,8 @@ pub struct ClusterNode {
     advertised_host: String,
     advertised_port: u16,
     heartbeat_interval: Duration,
+    /// This node's log directory id, registered with the controller.
+    directory_id: Option<Uuid>,
 }
 
 impl ClusterNode {
@@ -247,6 +249,7 @@ impl ClusterNode {
                     probe_after: Duration::from_millis(
                         (b.broker_heartbeat_interval_ms.max(100) as u64) * 3 / 2,
                     ),
+                    directory_id: config.directory_id,
                 })
                 .await?,
             )
@@ -269,6 +272,7 @@ impl ClusterNode {
             heartbeat_interval: Duration::from_millis(
                 config.broker.broker_heartbeat_interval_ms.max(100) as u64,
             ),
+            directory_id: config.directory_id,
         });
         if let Some(quorum) = &node.quorum {
             let n = node.clone();
@@ -321,6 +325,7 @@ impl ClusterNode {
             incarnation: self.incarnation,
             fenced: false,
             in_controlled_shutdown: false,
+            directory_id: self.directory_id,
         }
     }
 

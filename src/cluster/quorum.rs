@@ -53,6 +53,8 @@ pub struct QuorumSettings {
     pub unclean_leader_election: bool,
     /// A broker this late with its heartbeat is probed (see `check_sessions`).
     pub probe_after: Duration,
+    /// This node's log directory id (meta.properties' `directory.id`).
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 /// The wire form of the requests this listener serves (defined with their
@@ -430,9 +432,19 @@ impl Quorum {
                 log_end_offset: leo,
                 last_fetch_ms: fetch,
                 last_caught_up_ms: caught,
+                directory_id: None,
             });
         }
         let image = self.image();
+        // A voter's directory id: its registration's (this node's own from
+        // its settings: a controller that is no broker registers none).
+        for voter in &mut voters {
+            voter.directory_id = if voter.id == self.settings.node_id {
+                self.settings.directory_id
+            } else {
+                image.brokers.get(&voter.id).and_then(|b| b.directory_id)
+            };
+        }
         let mut observers: Vec<ReplicaProgress> = self
             .observer_seen
             .borrow()
@@ -443,6 +455,7 @@ impl Quorum {
                 log_end_offset: offset,
                 last_fetch_ms: fetch,
                 last_caught_up_ms: caught,
+                directory_id: image.brokers.get(id).and_then(|b| b.directory_id),
             })
             .collect();
         observers.sort_by_key(|o| o.id);

@@ -197,7 +197,10 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
         None => {
-            crate::storage::prepare(&config, None).map_err(|e| RunError::failed(e.to_string()))?
+            let meta = crate::storage::prepare(&config, None)
+                .map_err(|e| RunError::failed(e.to_string()))?;
+            config.directory_id = meta.directory_uuid();
+            meta.cluster_id
         }
     };
     config.cluster_id = Some(cluster_id.clone());

@@ -430,3 +430,13 @@ pub const LEADERSHIP_HANDOVER_GRACE_MS: u64 = 200;
 /// (reaching the controller, the handover above) before the broker stops
 /// anyway.
 pub const CONTROLLED_SHUTDOWN_MS_MAX: u64 = 10_000;
+
+/// Partition lines (leader and ISR changes) one catalog change logs at
+/// INFO; the rest are counted in one line, so a change of every partition
+/// of a large cluster does not flood the log.
+pub const CATALOG_CHANGE_LINES_MAX: usize = 100;
+/// How often a broker logs its connection counts (opened and closed
+/// since the last line, per node), when any changed.
+pub const CONNECTION_SUMMARY_INTERVAL_MS: u64 = 60_000;
+/// How often log recovery at start reports its progress.
+pub const RECOVERY_PROGRESS_INTERVAL_MS: u64 = 5_000;

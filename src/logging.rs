@@ -1,6 +1,16 @@
 //! Log output: one `tracing` subscriber for the process, text or JSON lines
-//! on stderr, filtered by `RUST_LOG` (default `warn`; for example
-//! `RUST_LOG=corelog=info`).
+//! on stderr, filtered by `RUST_LOG`. Without it a broker logs at Kafka's
+//! server.log levels ([`BROKER_DEFAULT_FILTER`]: corelog's INFO lines, the
+//! dependencies' warnings) and a tool only warnings, as Kafka's tools do
+//! ([`TOOL_DEFAULT_FILTER`]).
+//!
+//! Levels as Kafka uses them: INFO for life-cycle and state changes (start
+//! and stop steps, topics created and deleted, leader and ISR changes,
+//! controller elections, broker registration and fencing, log recovery,
+//! retention and compaction, connection counts once a minute), WARN for a
+//! degraded state, ERROR for a failure, DEBUG for per-item detail
+//! (each connection, each recovered partition, segment rolls). Nothing is
+//! logged per request at INFO.
 //!
 //! The broker logs through the `log` macros and `tracing` alike: `log`
 //! records (corelog's and its dependencies', glommio's included) are turned
@@ -32,10 +42,20 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the process's subscriber. A second call (tests that run the
-/// CLI in-process) keeps the first.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+/// What a broker logs when `RUST_LOG` is unset.
+pub const BROKER_DEFAULT_FILTER: &str = "warn,corelog=info";
+/// What a tool logs when `RUST_LOG` is unset.
+pub const TOOL_DEFAULT_FILTER: &str = "warn";
+
+/// Installs the process's subscriber, filtered by `RUST_LOG` or, when it
+/// is unset, empty or unreadable, by `default_filter`. A second call (tests
+/// that run the CLI in-process) keeps the first.
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

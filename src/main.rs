@@ -7,6 +7,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = corelog::cli::Cli::parse();
-    corelog::logging::init(cli.log_format);
+    corelog::logging::init(cli.log_format, cli.default_log_filter());
     corelog::cli::run(cli)
 }

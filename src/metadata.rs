@@ -129,6 +129,10 @@ pub struct BrokerRecord {
     /// half-way; unlisted once its session ends.
     #[serde(default)]
     pub in_controlled_shutdown: bool,
+    /// Its log directory's id (`directory.id` in meta.properties), for
+    /// DescribeQuorum; None from a broker that did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<Uuid>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -410,6 +414,34 @@ pub fn kafka_uuid(id: Uuid) -> String {
     out
 }
 
+/// A Uuid from the way Kafka prints it ([`kafka_uuid`]); None when `text`
+/// is not 22 characters of URL-safe base64.
+pub fn parse_kafka_uuid(text: &str) -> Option<Uuid> {
+    if text.len() != 22 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(17);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+        }
+    }
+    Uuid::from_slice(&bytes[..16]).ok()
+}
+
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() {
@@ -437,6 +469,20 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn kafka_uuids_read_back() {
+        for _ in 0..100 {
+            let id = Uuid::new_v4();
+            assert_eq!(parse_kafka_uuid(&kafka_uuid(id)), Some(id));
+        }
+        assert_eq!(
+            parse_kafka_uuid("AAAAAAAAAAAAAAAAAAAAAA"),
+            Some(Uuid::nil())
+        );
+        assert_eq!(parse_kafka_uuid("short"), None);
+        assert_eq!(parse_kafka_uuid("MkU3OEVBNTcwNTJENDM2Q+"), None);
+    }
 
     #[test]
     fn placement_spreads_and_survives_fewer_shards() {

@@ -185,6 +185,11 @@ impl MetaProperties {
         })
     }
 
+    /// The directory id as a Uuid (None for a malformed one).
+    pub fn directory_uuid(&self) -> Option<Uuid> {
+        crate::metadata::parse_kafka_uuid(&self.directory_id)
+    }
+
     /// The file's text, in Kafka's layout.
     pub fn to_text(&self) -> String {
         format!(
@@ -321,17 +326,35 @@ pub fn check(dir: &Path, meta: &MetaProperties, config: &Config) -> Result<(), S
 }
 
 /// At start, before any shard: checks this node's storage identity, or
-/// creates it for a single node, and returns the cluster id.
+/// creates it for a single node, and returns it. A ZooKeeper-era
+/// meta.properties (version 0, no directory id) is rewritten as version 1
+/// with a new directory id, as Kafka does when such a directory joins
+/// KRaft.
 ///
 /// A node configured with a controller quorum must have been formatted
 /// (the cluster id is shared and comes from `corelog storage format`). A
 /// single node formats its own storage on first start, keeping the cluster
 /// id of a catalog written before meta.properties existed.
-pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, StorageError> {
+pub fn prepare(
+    config: &Config,
+    config_file: Option<&Path>,
+) -> Result<MetaProperties, StorageError> {
     let dir = &config.data_dir;
-    if let Some(meta) = MetaProperties::read(dir)? {
+    if let Some(mut meta) = MetaProperties::read(dir)? {
         check(dir, &meta, config)?;
-        return Ok(meta.cluster_id);
+        if meta.directory_id.is_empty() {
+            meta.directory_id = random_uuid();
+            meta.write(dir).map_err(|source| StorageError::Write {
+                path: dir.join(META_PROPERTIES),
+                source,
+            })?;
+            log::info!(
+                "{}: gave the log directory the id {} (meta.properties version 1)",
+                dir.display(),
+                meta.directory_id
+            );
+        }
+        return Ok(meta);
     }
     if config.cluster.has_quorum() {
         return Err(not_formatted(dir, config_file));
@@ -347,11 +370,12 @@ pub fn prepare(config: &Config, config_file: Option<&Path>) -> Result<String, St
         source,
     })?;
     log::info!(
-        "formatted {} for cluster {cluster_id}, node {}",
+        "formatted {} for cluster {cluster_id}, node {}, directory id {}",
         dir.display(),
-        meta.node_id
+        meta.node_id,
+        meta.directory_id
     );
-    Ok(cluster_id)
+    Ok(meta)
 }
 
 fn not_formatted(dir: &Path, config_file: Option<&Path>) -> StorageError {
@@ -364,6 +388,40 @@ fn not_formatted(dir: &Path, config_file: Option<&Path>) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_log_dir_gets_a_directory_id_that_stays() {
+        let config = |dir: &Path| {
+            Config::build(&crate::config::ServeArgs {
+                data_dir: Some(dir.to_path_buf()),
+                shards: Some(1),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        // First start: formatted with a new id, kept by the next starts.
+        let a = tempfile::tempdir().unwrap();
+        let first = prepare(&config(a.path()), None).unwrap();
+        let id = first.directory_uuid().expect("a valid directory id");
+        assert!(!id.is_nil());
+        assert_eq!(prepare(&config(a.path()), None).unwrap(), first);
+        // Another directory, another id.
+        let b = tempfile::tempdir().unwrap();
+        let other = prepare(&config(b.path()), None).unwrap();
+        assert_ne!(other.directory_id, first.directory_id);
+        // A ZooKeeper-era file gets one, written as version 1, and keeps it.
+        let c = tempfile::tempdir().unwrap();
+        std::fs::write(
+            c.path().join(META_PROPERTIES),
+            format!("version=0\nbroker.id=1\ncluster.id={}\n", first.cluster_id),
+        )
+        .unwrap();
+        let upgraded = prepare(&config(c.path()), None).unwrap();
+        assert!(upgraded.directory_uuid().is_some());
+        let text = std::fs::read_to_string(c.path().join(META_PROPERTIES)).unwrap();
+        assert!(text.contains("version=1"), "{text}");
+        assert_eq!(prepare(&config(c.path()), None).unwrap(), upgraded);
+    }
 
     #[test]
     fn random_ids_are_valid_kafka_uuids() {

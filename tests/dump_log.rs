@@ -130,3 +130,47 @@ fn dump_log_prints_batches_records_and_indexes() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no such file"));
 }
+
+/// A partition's first segment has its .index and .timeindex from the
+/// start (empty until the segment closes), and dump-log prints them as
+/// Kafka's tool prints an empty index: the file's name and no entries. A
+/// short index (a torn last entry) prints its whole entries and says how
+/// many bytes are left over.
+#[test]
+fn a_fresh_segment_has_index_files_that_dump_log_prints() {
+    let broker = Broker::start();
+    broker.create_topic("fresh", 1, &[]);
+    common::produce_numbered(&broker, "fresh", 1, 0, 3);
+    let dir = partition_dir(&broker, "fresh", 0);
+    let log = segment_logs(&dir).remove(0);
+    let log = log.to_str().unwrap().to_string();
+    for (ext, other) in [(".index", ".timeindex"), (".timeindex", ".index")] {
+        let path = log.replace(".log", ext);
+        assert!(
+            std::path::Path::new(&path).is_file(),
+            "{path} exists before the segment closes (and so does its {other})"
+        );
+        let (ok, out, err) = dump(&["--files", &path]);
+        assert!(ok, "{err}");
+        assert_eq!(out, format!("Dumping {path}\n"), "an empty index: {out}");
+    }
+
+    // A short index: one whole entry and 3 bytes of a torn one.
+    let copy = tempfile::tempdir().unwrap();
+    let short = copy.path().join("00000000000000000100.index");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&5u32.to_be_bytes());
+    bytes.extend_from_slice(&4096u32.to_be_bytes());
+    bytes.extend_from_slice(&[0, 0, 1]);
+    std::fs::write(&short, bytes).unwrap();
+    let short = short.to_str().unwrap();
+    let (ok, out, err) = dump(&["--files", short]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "Dumping {short}\noffset: 105 position: 4096\n\
+             Found 3 invalid bytes at the end of the index\n"
+        )
+    );
+}

@@ -79,3 +79,172 @@ fn json_lines_carry_the_request_span() {
     assert_eq!(request["correlation_id"], 42, "{panicked}");
     assert_eq!(request["client_id"], "boom", "{panicked}");
 }
+
+/// The lines of `out` at `level` (the text format puts the level after
+/// the timestamp).
+fn at_level<'a>(out: &'a str, level: &str) -> Vec<&'a str> {
+    let tag = format!(" {level} ");
+    out.lines().filter(|l| l.contains(&tag)).collect()
+}
+
+fn topics(broker: &Broker, rest: &[&str]) {
+    let bootstrap = broker.bootstrap();
+    let args = [&["topics", "--bootstrap-server", &bootstrap][..], rest].concat();
+    let run = common::corelog(&args, "");
+    assert!(run.success(), "{run:?}");
+}
+
+/// At the default level (no RUST_LOG) the broker tells what an operator
+/// tails Kafka's server.log for, and nothing at DEBUG: its start, the
+/// topics created and deleted with their shape, log recovery at the next
+/// start, the connection counts, and the steps of its stop.
+#[test]
+fn the_default_level_tells_topics_recovery_connections_and_stops() {
+    let mut broker = Broker::start_with(
+        BrokerOptions::default()
+            .env("RUST_LOG", "")
+            .env("CORELOG_CONNECTION_SUMMARY_MS", "300"),
+    );
+    topics(
+        &broker,
+        &["--create", "--topic", "logged", "--partitions", "3"],
+    );
+    topics(&broker, &["--create", "--topic", "doomed"]);
+    topics(&broker, &["--delete", "--topic", "doomed"]);
+    common::produce_numbered(&broker, "logged", 3, 0, 30);
+    // The summary comes within its (shortened) interval.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !broker.stderr().contains("connections: ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection summary: {}",
+            broker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    broker.graceful_restart();
+    let (status, out) = broker.terminate();
+    assert!(status.success(), "{out}");
+
+    let info = at_level(&out, "INFO").join("\n");
+    for expected in [
+        "starting node ",
+        ": serving clients on ",
+        "Created topic logged with topic id ",
+        ": 3 partitions, replication factor 1",
+        "Created topic doomed with topic id ",
+        "Deleted topic doomed with topic id ",
+        " opened, ",
+        // The first start had nothing to recover; the second opened the
+        // three partitions and their records.
+        "log recovery: opened 0 partitions (0 bytes) in ",
+        "log recovery: opened 3 partitions (",
+        ": stopping: handing its work over",
+        "shard 0: closed 3 partitions in ",
+        " stopped",
+    ] {
+        assert!(
+            info.contains(expected),
+            "no INFO line with {expected:?}:\n{out}"
+        );
+    }
+    let summary = at_level(&out, "INFO")
+        .into_iter()
+        .find(|l| l.contains("connections: "))
+        .unwrap();
+    assert!(
+        regex_like_connections(summary),
+        "the connection summary counts: {summary}"
+    );
+    // Connections are counted, not logged one by one; no DEBUG line at all.
+    assert!(at_level(&out, "DEBUG").is_empty(), "{out}");
+    assert!(!out.contains("accepted connection from"), "{out}");
+}
+
+/// "connections: N opened, M closed in the last S s; K open" with N > 0.
+fn regex_like_connections(line: &str) -> bool {
+    let Some(rest) = line.split("connections: ").nth(1) else {
+        return false;
+    };
+    let opened: Option<u64> = rest.split(' ').next().and_then(|n| n.parse().ok());
+    opened.is_some_and(|n| n > 0) && rest.contains(" closed") && rest.contains(" open")
+}
+
+/// RUST_LOG filters by module as documented: DEBUG for the connection
+/// module shows each connection, and nothing else at DEBUG.
+#[test]
+fn rust_log_turns_on_debug_for_one_module() {
+    let mut broker = Broker::start_with(BrokerOptions::default().env(
+        "RUST_LOG",
+        "warn,corelog=info,corelog::server::connection=debug",
+    ));
+    topics(&broker, &["--list"]);
+    let (status, out) = broker.terminate();
+    assert!(status.success(), "{out}");
+    let debug = at_level(&out, "DEBUG");
+    assert!(
+        debug
+            .iter()
+            .any(|l| l.contains("accepted connection from 127.0.0.1:")),
+        "{out}"
+    );
+    assert!(
+        debug
+            .iter()
+            .all(|l| l.contains("corelog::server::connection")),
+        "{out}"
+    );
+}
+
+/// A cluster's nodes log the controller election, the broker
+/// registrations, the topic's creation with its replicas, and the leader
+/// and ISR change when the leader's node dies (topic-partition, leader,
+/// leader epoch, ISR).
+#[test]
+fn a_cluster_logs_elections_registrations_and_leader_changes() {
+    let mut cluster = common::cluster::Cluster::start_with(3, 0, 1, &[]);
+    common::cluster::create_topic(&cluster.bootstrap_all(), "led", 1, 3, &[]).unwrap();
+    let mut first = None;
+    common::cluster::eventually("a leader for led-0", Duration::from_secs(30), || {
+        first = cluster
+            .partitions_from_any("led")
+            .first()
+            .filter(|p| p.leader > 0 && p.isr.len() == 3)
+            .cloned();
+        first.is_some()
+    });
+    let first = first.unwrap();
+    let dead = cluster.index_of(first.leader);
+    cluster.kill9(dead);
+    let mut next = None;
+    common::cluster::eventually("a new leader for led-0", Duration::from_secs(30), || {
+        next = cluster
+            .partitions_from_any("led")
+            .first()
+            .filter(|p| p.leader > 0 && p.leader != first.leader)
+            .cloned();
+        next.is_some()
+    });
+    let next = next.unwrap();
+    let survivor = (0..3).find(|&i| i != dead).unwrap();
+    let expected = format!(
+        "Partition led-0: leader {} at leader epoch {}, ISR ",
+        next.leader, next.leader_epoch
+    );
+    common::cluster::eventually(
+        "the leader change in the log",
+        Duration::from_secs(10),
+        || cluster.output(survivor).contains(&expected),
+    );
+    let out = cluster.output(survivor);
+    for line in [
+        "is the active controller at epoch ",
+        "registered with the controller quorum",
+        "Created topic led with topic id ",
+        ": 1 partitions, replication factor 3",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+    let all: String = (0..3).map(|i| cluster.output(i)).collect();
+    assert!(all.contains("controller: registering broker "), "{all}");
+}

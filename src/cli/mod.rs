@@ -9,6 +9,7 @@
 
 pub mod broker_api_versions;
 pub mod client;
+pub mod completions;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
@@ -75,6 +76,8 @@ pub enum Command {
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Elect preferred or unclean leaders for partitions (kafka-leader-election.sh).
     LeaderElection(leader_election::LeaderElectionArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -109,6 +112,17 @@ pub struct Serve {
     overrides: Vec<String>,
 }
 
+impl Cli {
+    /// What is logged without `RUST_LOG`: a broker's INFO lines (Kafka's
+    /// server.log), a tool's warnings (Kafka's tools).
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => crate::logging::BROKER_DEFAULT_FILTER,
+            _ => crate::logging::TOOL_DEFAULT_FILTER,
+        }
+    }
+}
+
 /// Runs the parsed command; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Serve(_) | Command::DevCluster(_)) {
@@ -129,6 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::DumpLog(args) => dump_log::run(args),
         Command::MetadataQuorum(args) => metadata_quorum::run(args),
         Command::LeaderElection(args) => leader_election::run(args),
+        Command::Completions(args) => completions::run(args),
     };
     report(outcome)
 }
@@ -176,7 +191,10 @@ fn run_serve(serve: Serve) -> ExitCode {
         }
     };
     match crate::storage::prepare(&config, args.config.as_deref()) {
-        Ok(cluster_id) => config.cluster_id = Some(cluster_id),
+        Ok(meta) => {
+            config.directory_id = meta.directory_uuid();
+            config.cluster_id = Some(meta.cluster_id);
+        }
         Err(e) => {
             eprintln!("corelog: {e}");
             return ExitCode::from(2);

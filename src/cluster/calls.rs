@@ -219,6 +219,9 @@ pub struct ReplicaProgress {
     pub last_fetch_ms: i64,
     /// Unix ms when it last matched the leader's log (-1 unknown).
     pub last_caught_up_ms: i64,
+    /// Its log directory's id (None: unknown, Kafka's zero Uuid).
+    #[serde(default)]
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 #[cfg(test)]

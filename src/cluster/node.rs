@@ -57,12 +57,24 @@ pub struct ControllerClient {
     attempt_timeout: Duration,
     leader_hint: Cell<Option<i32>>,
     next_voter: Cell<usize>,
+    /// The active controller that last answered, to log when it changes:
+    /// on a node that is no voter (a voter's quorum logs its elections).
+    answered_by: Cell<Option<i32>>,
+    log_controller_changes: bool,
 }
 
 impl ControllerClient {
-    pub fn new(voters: Vec<(i32, SocketAddr)>, election_timeout: Duration) -> ControllerClient {
+    /// `log_controller_changes`: log at INFO when another controller
+    /// starts answering (a node that runs no voter of its own).
+    pub fn new(
+        voters: Vec<(i32, SocketAddr)>,
+        election_timeout: Duration,
+        log_controller_changes: bool,
+    ) -> ControllerClient {
         assert!(!voters.is_empty(), "a cluster has controllers");
         ControllerClient {
+            answered_by: Cell::new(None),
+            log_controller_changes,
             voters,
             attempt_timeout: (election_timeout * 2).clamp(
                 Duration::from_millis(CONTROLLER_ATTEMPT_MS_MIN),
@@ -112,6 +124,10 @@ impl ControllerClient {
             match reply {
                 Ok(Ok(reply)) => {
                     self.leader_hint.set(Some(id));
+                    if self.answered_by.replace(Some(id)) != Some(id) && self.log_controller_changes
+                    {
+                        log::info!("controller: node {id} is the active controller");
+                    }
                     return Ok(reply);
                 }
                 Ok(Err(Refusal::NotLeader { leader })) => match leader {
@@ -191,6 +207,8 @@ pub struct ClusterNode {
     advertised_host: String,
     advertised_port: u16,
     heartbeat_interval: Duration,
+    /// This node's log directory id, registered with the controller.
+    directory_id: Option<Uuid>,
 }
 
 impl ClusterNode {
@@ -231,6 +249,7 @@ impl ClusterNode {
                     probe_after: Duration::from_millis(
                         (b.broker_heartbeat_interval_ms.max(100) as u64) * 3 / 2,
                     ),
+                    directory_id: config.directory_id,
                 })
                 .await?,
             )
@@ -241,7 +260,11 @@ impl ClusterNode {
             node_id: config.broker.node_id,
             incarnation: Uuid::new_v4(),
             quorum,
-            client: ControllerClient::new(voters, election_timeout),
+            client: ControllerClient::new(
+                voters,
+                election_timeout,
+                !config.cluster.controller_role,
+            ),
             synced: Cell::new(0),
             sink,
             advertised_host: config.cluster.advertised.host.clone(),
@@ -249,6 +272,7 @@ impl ClusterNode {
             heartbeat_interval: Duration::from_millis(
                 config.broker.broker_heartbeat_interval_ms.max(100) as u64,
             ),
+            directory_id: config.directory_id,
         });
         if let Some(quorum) = &node.quorum {
             let n = node.clone();
@@ -268,6 +292,11 @@ impl ClusterNode {
             }
             log::warn!("waiting for the controller quorum: {e}");
         }
+        log::info!(
+            "broker {}: registered with the controller quorum (process {})",
+            node.node_id,
+            node.incarnation
+        );
         glommio::spawn_local(heartbeat_loop(node.clone())).detach();
         // Serve with an image that holds this registration (roles come only
         // from such an image, see `follow`), as a Kafka broker stays fenced
@@ -296,6 +325,7 @@ impl ClusterNode {
             incarnation: self.incarnation,
             fenced: false,
             in_controlled_shutdown: false,
+            directory_id: self.directory_id,
         }
     }
 
@@ -326,7 +356,13 @@ impl ClusterNode {
             .call_within(call, CONTROLLED_SHUTDOWN_DEADLINE)
             .await
         {
-            Ok(_ack) => true,
+            Ok(_ack) => {
+                log::info!(
+                    "controlled shutdown: the controller fenced this broker and moves its \
+                     leaderships"
+                );
+                true
+            }
             Err(e) => {
                 log::warn!("controlled shutdown: {e}; stopping without it");
                 false

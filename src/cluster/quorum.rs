@@ -53,6 +53,8 @@ pub struct QuorumSettings {
     pub unclean_leader_election: bool,
     /// A broker this late with its heartbeat is probed (see `check_sessions`).
     pub probe_after: Duration,
+    /// This node's log directory id (meta.properties' `directory.id`).
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 /// The wire form of the requests this listener serves (defined with their
@@ -115,6 +117,8 @@ pub struct Quorum {
     /// unix ms of its last heartbeat, unix ms when it was last caught up).
     observer_seen: RefCell<HashMap<i32, (u64, i64, i64)>>,
     was_leader: Cell<bool>,
+    /// The active controller and epoch last logged, to log each change once.
+    logged_leader: Cell<(Option<i32>, u64)>,
 }
 
 fn unix_ms() -> i64 {
@@ -176,6 +180,7 @@ impl Quorum {
             peer_seen: RefCell::new(HashMap::new()),
             observer_seen: RefCell::new(HashMap::new()),
             was_leader: Cell::new(false),
+            logged_leader: Cell::new((None, 0)),
         });
         for (addr, rx) in links {
             glommio::spawn_local(peer_link(addr, rx)).detach();
@@ -323,7 +328,32 @@ impl Quorum {
         if let Some(image) = finished.image {
             self.publish(image);
         }
+        self.log_leader_change();
         self.maybe_compact().await
+    }
+
+    /// Logs a change of the active controller (Kafka's controller
+    /// elections) once, as this voter learns it.
+    fn log_leader_change(&self) {
+        let (leader, term) = {
+            let core = self.core.borrow();
+            (core.leader(), core.raft().raft.term)
+        };
+        let (logged, logged_term) = self.logged_leader.get();
+        if leader == logged && (leader.is_none() || term == logged_term) {
+            return;
+        }
+        self.logged_leader.set((leader, term));
+        let me = self.settings.node_id;
+        match leader {
+            Some(id) if id == me => {
+                log::info!("controller: this node ({me}) is the active controller at epoch {term}")
+            }
+            Some(id) => {
+                log::info!("controller: node {id} is the active controller at epoch {term}")
+            }
+            None => log::info!("controller: no active controller at epoch {term}; electing one"),
+        }
     }
 
     fn send(&self, messages: Vec<Message>) {
@@ -402,9 +432,19 @@ impl Quorum {
                 log_end_offset: leo,
                 last_fetch_ms: fetch,
                 last_caught_up_ms: caught,
+                directory_id: None,
             });
         }
         let image = self.image();
+        // A voter's directory id: its registration's (this node's own from
+        // its settings: a controller that is no broker registers none).
+        for voter in &mut voters {
+            voter.directory_id = if voter.id == self.settings.node_id {
+                self.settings.directory_id
+            } else {
+                image.brokers.get(&voter.id).and_then(|b| b.directory_id)
+            };
+        }
         let mut observers: Vec<ReplicaProgress> = self
             .observer_seen
             .borrow()
@@ -415,6 +455,7 @@ impl Quorum {
                 log_end_offset: offset,
                 last_fetch_ms: fetch,
                 last_caught_up_ms: caught,
+                directory_id: image.brokers.get(id).and_then(|b| b.directory_id),
             })
             .collect();
         observers.sort_by_key(|o| o.id);
@@ -515,6 +556,16 @@ impl Quorum {
             // Its session goes on until the process is gone (the check of
             // sessions then fences it for good and unlists it).
             self.broker_seen.borrow_mut().insert(id, Instant::now());
+            if self
+                .image()
+                .brokers
+                .get(&id)
+                .is_some_and(|b| !b.in_controlled_shutdown)
+            {
+                log::info!(
+                    "controller: broker {id} is in controlled shutdown; moving its leaderships"
+                );
+            }
             self.fence(id, true).await?;
             return Ok(HeartbeatAck { fenced: true });
         }
@@ -524,6 +575,17 @@ impl Quorum {
             k.host == broker.host && k.port == broker.port && k.incarnation == broker.incarnation
         });
         if !same_process {
+            log::info!(
+                "controller: registering broker {id} at {}:{} (process {}){}",
+                broker.host,
+                broker.port,
+                broker.incarnation,
+                if known.is_some() {
+                    ", replacing its earlier registration"
+                } else {
+                    ""
+                }
+            );
             let record = MetadataRecord::RegisterBroker {
                 id,
                 broker: BrokerRecord {
@@ -540,6 +602,7 @@ impl Quorum {
             // (and answered after it) does not undo it.
             Some(k) if k.in_controlled_shutdown => Ok(HeartbeatAck { fenced: true }),
             Some(k) if k.fenced => {
+                log::info!("controller: broker {id} heartbeats again; unfencing it");
                 self.propose(&MetadataRecord::UnfenceBroker { id }).await?;
                 self.elect_leaderless().await
             }

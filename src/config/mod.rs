@@ -58,6 +58,9 @@ pub struct Config {
     /// The cluster id from this node's `meta.properties`, filled in at start
     /// once the storage identity is checked (None until then).
     pub cluster_id: Option<String>,
+    /// This node's log directory id (`directory.id` in `meta.properties`),
+    /// filled in with `cluster_id`.
+    pub directory_id: Option<uuid::Uuid>,
 }
 
 /// Everything `corelog serve` takes from its command line.
@@ -142,6 +145,7 @@ impl Config {
             listen,
             cluster,
             cluster_id: None,
+            directory_id: None,
             data_dir,
             shards,
             cores,

@@ -210,7 +210,7 @@ impl<D: Disk> FlushJob<D> {
             let finalizes = seg.finalize.is_some();
             let file = match &seg.file {
                 Some(f) => f.clone(),
-                None => match disk.create(&log_path(&dir, base)).await {
+                None => match create_segment_files(&disk, &dir, base).await {
                     Ok(f) => {
                         let f = Rc::new(f);
                         created.push((base, f.clone()));
@@ -301,6 +301,14 @@ async fn flush_segment<D: Disk>(
             write_whole_file(disk, &index_path(dir, base), &fin.index)
                 .await
                 .map_err(classify_write)?;
+        } else {
+            // The empty index files it was created with go too.
+            remove_if_exists(disk, &index_path(dir, base))
+                .await
+                .map_err(FlushFailure::Failed)?;
+            remove_if_exists(disk, &time_index_path(dir, base))
+                .await
+                .map_err(FlushFailure::Failed)?;
         }
     }
     if sync && !finalized && !durable_write {
@@ -312,6 +320,19 @@ async fn flush_segment<D: Disk>(
 /// After ENOSPC: cut every file this job wrote back to its length before
 /// the job, remove files and indexes it created, so nothing discarded can
 /// resurface at recovery. If that fails too, the log must go offline.
+/// A new segment's `.log`, with its `.index` and `.timeindex` created
+/// empty beside it (the segment's entries are written whole when it
+/// closes), so every segment on disk has its three files, as in Kafka.
+async fn create_segment_files<D: Disk>(
+    disk: &D,
+    dir: &std::path::Path,
+    base: i64,
+) -> io::Result<D::File> {
+    let file = disk.create(&log_path(dir, base)).await?;
+    super::segment::create_empty_indexes(disk, dir, base).await?;
+    Ok(file)
+}
+
 async fn undo<D: Disk>(
     disk: &D,
     dir: &std::path::Path,
@@ -329,7 +350,11 @@ async fn undo<D: Disk>(
                     f.truncate(*pre_size).await?;
                     f.fdatasync().await
                 }
-                None => remove_if_exists(disk, &log_path(dir, *base)).await,
+                None => {
+                    remove_if_exists(disk, &index_path(dir, *base)).await?;
+                    remove_if_exists(disk, &time_index_path(dir, *base)).await?;
+                    remove_if_exists(disk, &log_path(dir, *base)).await
+                }
             }
         }
         .await;

@@ -54,6 +54,7 @@ mod append;
 mod cache;
 mod cleaner;
 mod jobs;
+pub mod progress;
 mod read;
 pub use read::ReadSizeHint;
 mod recovery;
@@ -320,6 +321,7 @@ impl<D: Disk> PartitionLog<D> {
         let mut segments: VecDeque<Segment<D::File>> = VecDeque::new();
         if bases.is_empty() {
             let file = Rc::new(disk.create(&log_path(dir, 0)).await?);
+            segment::create_empty_indexes(&disk, dir, 0).await?;
             disk.sync_dir(dir).await?;
             let mut seg = Segment::new(0, Some(file), now_ms());
             seg.flushed = Some(seg.snapshot());
@@ -508,7 +510,11 @@ impl<D: Disk> PartitionLog<D> {
         file.truncate(active.size).await?;
         file.fdatasync().await?;
         if active.corrupt.is_some() {
-            // No index files: the next open rescans it and finds the damage.
+            // No index files (not even the empty ones it was created
+            // with): the next open rescans it and finds the damage.
+            let base = active.base_offset;
+            remove_if_exists(&disk, &index_path(&dir, base)).await?;
+            remove_if_exists(&disk, &time_index_path(&dir, base)).await?;
             return Ok(());
         }
         let base = active.base_offset;

@@ -266,6 +266,7 @@ async fn start_over_at<D: Disk>(
         }
     }
     let file = Rc::new(disk.create(&log_path(dir, offset)).await?);
+    super::segment::create_empty_indexes(disk, dir, offset).await?;
     disk.sync_dir(dir).await?;
     let mut seg = Segment::new(offset, Some(file), now_ms());
     seg.flushed = Some(seg.snapshot());

@@ -26,6 +26,9 @@ impl<D: Disk> PartitionLog<D> {
         }
         let mut total = self.size_bytes() as i64;
         let mut doomed = 0;
+        let mut doomed_bytes = 0u64;
+        // Why the segments go, in Kafka's words, each reason once.
+        let mut reasons: Vec<String> = Vec::new();
         let delete = self.config.cleanup_delete;
         for seg in self.segments.iter().take(self.segments.len() - 1) {
             if !seg.is_settled() {
@@ -42,13 +45,34 @@ impl<D: Disk> PartitionLog<D> {
             if !(below_start || by_time || by_size) {
                 break;
             }
+            let reason = if below_start {
+                format!("log start offset {} breach", self.log_start)
+            } else if by_time {
+                format!("retention time {} ms breach", self.config.retention_ms)
+            } else {
+                format!(
+                    "retention size {} bytes breach",
+                    self.config.retention_bytes
+                )
+            };
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
             total -= seg.size as i64;
+            doomed_bytes += seg.size;
             doomed += 1;
         }
         if doomed == 0 {
             return None;
         }
         let (paths, files) = self.drain_front(doomed);
+        log::info!(
+            "{}: deleting {doomed} segments ({}) due to {}; the log now starts at offset {}",
+            self.dir.display(),
+            super::progress::bytes_text(doomed_bytes),
+            reasons.join(" and "),
+            self.log_start
+        );
         self.check_invariants();
         Some(RetentionJob {
             disk: self.disk.clone(),

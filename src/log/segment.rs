@@ -50,6 +50,21 @@ pub fn time_index_path(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{base:020}.timeindex"))
 }
 
+/// Creates a new segment's `.timeindex` and `.index` empty (durably), so
+/// they exist from the start, as Kafka's do (`dump-log` and operators find
+/// them). They hold nothing until the segment closes and its entries are
+/// written whole; recovery treats empty ones of the active segment as no
+/// entries, and a closed segment's are always rewritten before a later
+/// segment exists.
+pub async fn create_empty_indexes<D: crate::io::Disk>(
+    disk: &D,
+    dir: &Path,
+    base: i64,
+) -> std::io::Result<()> {
+    crate::io::write_whole_file(disk, &time_index_path(dir, base), &[]).await?;
+    crate::io::write_whole_file(disk, &index_path(dir, base), &[]).await
+}
+
 /// The base offset of a `<20 digits>.log` file name.
 pub fn parse_log_name(name: &str) -> Option<i64> {
     let digits = name.strip_suffix(".log")?;

@@ -311,6 +311,7 @@ async fn cut_files<D: Disk>(
             remove_segment(disk, dir, b).await?;
         }
         drop(disk.create(&log_path(dir, offset)).await?);
+        super::segment::create_empty_indexes(disk, dir, offset).await?;
         write_start_checkpoint(disk, dir, offset).await?;
         disk.sync_dir(dir).await?;
         return Ok(Cut {
@@ -360,6 +361,7 @@ async fn cut_files<D: Disk>(
     }
     if closed {
         drop(disk.create(&log_path(dir, found.new_end)).await?);
+        super::segment::create_empty_indexes(disk, dir, found.new_end).await?;
     }
     let checkpoint = read_whole_file(disk, &dir.join(START_CHECKPOINT_FILE)).await?;
     if checkpoint

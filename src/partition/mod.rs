@@ -371,7 +371,18 @@ impl<D: Disk> Partition<D> {
             let outcome = job.run().await;
             let applied = self.state.borrow_mut().log.complete_clean(outcome);
             match applied {
-                Ok(stats) => log::info!("{}-{}: cleaned: {stats:?}", self.topic, self.index),
+                Ok(stats) => log::info!(
+                    "{}-{}: log cleaner compacted {} segments ({}) into {} ({}): {} records \
+                     kept, {} removed",
+                    self.topic,
+                    self.index,
+                    stats.segments_in,
+                    crate::log::progress::bytes_text(stats.bytes_in),
+                    stats.segments_out,
+                    crate::log::progress::bytes_text(stats.bytes_out),
+                    stats.records_kept,
+                    stats.records_dropped
+                ),
                 Err(e) => log::warn!("{}-{}: log cleaner: {e}", self.topic, self.index),
             }
         }

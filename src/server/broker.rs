@@ -246,6 +246,9 @@ pub struct Broker {
     /// Only on shard 0 of a node in a cluster: its controller quorum part,
     /// registration and the client of the active controller.
     cluster: OnceCell<Rc<ClusterNode>>,
+    /// The node's log recovery at start, counted by every shard as it
+    /// opens partitions (the supervisor reports it).
+    pub recovery: std::sync::Arc<crate::log::progress::RecoveryProgress>,
 }
 
 impl Broker {
@@ -391,6 +394,7 @@ impl Broker {
                     }
                     _ => {
                         let key = (topic.name.clone(), index as i32);
+                        let opening = std::time::Instant::now();
                         match Partition::open(
                             &self.config.data_dir,
                             &topic.name,
@@ -402,6 +406,16 @@ impl Broker {
                         .await
                         {
                             Ok(partition) => {
+                                let bytes = partition.size_bytes();
+                                log::debug!(
+                                    "{}-{index}: log opened in {} ms: offsets [{}, {}), {}",
+                                    topic.name,
+                                    opening.elapsed().as_millis(),
+                                    partition.log_start_offset(),
+                                    partition.log_end_offset(),
+                                    crate::log::progress::bytes_text(bytes)
+                                );
+                                self.recovery.opened(bytes);
                                 self.offline.borrow_mut().remove(&key);
                                 if self.cluster_mode() {
                                     // Published before its replica set is
@@ -422,6 +436,7 @@ impl Broker {
                                      KAFKA_STORAGE_ERROR): {e}",
                                     topic.name
                                 );
+                                self.recovery.failed();
                                 self.offline.borrow_mut().insert(key, e.to_string());
                             }
                         }

@@ -20,6 +20,8 @@ use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODU
 use crate::partition::replica::IsrChange;
 use crate::shard::ShardId;
 
+mod changes;
+
 /// Why a catalog change is refused. Each variant is one Kafka error code
 /// (`server::errors`); the text is the message the client gets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -311,6 +313,7 @@ impl CatalogOwner {
             return Ok(result);
         }
         persist_with(broker, next.clone(), how).await?;
+        changes::log_changes(&current, &next, None);
         *owner.catalog.borrow_mut() = next.clone();
         broadcast(broker, next).await?;
         Ok(result)
@@ -437,9 +440,14 @@ impl CatalogOwner {
             .acquire_permit(1)
             .await
             .expect("semaphore never closes");
-        let mut next = owner.catalog.borrow().clone();
+        let current = owner.catalog.borrow().clone();
+        let mut next = current.clone();
         apply(&mut next)?;
         persist(broker, next.clone()).await?;
+        let node = broker
+            .cluster_mode()
+            .then_some(broker.config.broker.node_id);
+        changes::log_changes(&current, &next, node);
         *owner.catalog.borrow_mut() = next.clone();
         broadcast(broker, next).await
     }

@@ -31,6 +31,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
 use crate::limits;
+use crate::log::progress::RecoveryProgress;
 use crate::metadata::Catalog;
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
@@ -196,7 +197,10 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
         None => {
-            crate::storage::prepare(&config, None).map_err(|e| RunError::failed(e.to_string()))?
+            let meta = crate::storage::prepare(&config, None)
+                .map_err(|e| RunError::failed(e.to_string()))?;
+            config.directory_id = meta.directory_uuid();
+            meta.cluster_id
         }
     };
     config.cluster_id = Some(cluster_id.clone());
@@ -208,6 +212,24 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             ))
         })?;
     check_ports_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
+    log::info!(
+        "starting node {} (cluster {cluster_id}): {} shards, data in {}, clients on {}",
+        config.broker.node_id,
+        config.shards,
+        config.data_dir.display(),
+        config.listen
+    );
+    let node = config.broker.node_id;
+    let held = catalog
+        .topics
+        .values()
+        .map(|t| {
+            (0..t.shards.len())
+                .filter(|&p| t.is_replica(p, node))
+                .count()
+        })
+        .sum();
+    let recovery = Arc::new(RecoveryProgress::new(held));
     let mesh = MeshBuilder::full(config.shards, config.tuning.mesh_channel_depth);
     let watch = Arc::new(Watch::new(config.shards));
     let placement = crate::shard::placement::plan(
@@ -234,12 +256,13 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             .ring_depth(config.tuning.ring_depth)
             .preempt_timer(config.tuning.preempt_timer())
             .spin_before_park(Duration::from_micros(config.tuning.spin_before_park_us));
-        let (config, catalog, mesh, shard_watch, shard_failures) = (
+        let (config, catalog, mesh, shard_watch, shard_failures, recovery) = (
             config.clone(),
             catalog.clone(),
             mesh.clone(),
             watch.clone(),
             failures.clone(),
+            recovery.clone(),
         );
         // Our own thread around glommio's executor (`make`, not `spawn`):
         // the supervisor needs the thread's handle before the executor runs
@@ -266,8 +289,15 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                     }
                 };
                 executor.run(async move {
-                    let outcome =
-                        broker::run_shard(config, catalog, mesh, shard_watch, shard.clone()).await;
+                    let outcome = broker::run_shard(
+                        config,
+                        catalog,
+                        mesh,
+                        shard_watch,
+                        shard.clone(),
+                        recovery,
+                    )
+                    .await;
                     if let Err(e) = outcome {
                         shard_failures
                             .lock()
@@ -294,7 +324,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             }
         }
     }
-    let outcome = supervise(&watch, started_at, start_bound(), &failures);
+    let outcome = supervise(&watch, started_at, start_bound(), &failures, &recovery);
     let joined = outcome.is_ok();
     if joined {
         for handle in handles {
@@ -314,6 +344,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     outcome?;
     let failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|e| e.into_inner()));
     if failures.is_empty() {
+        log::info!("node {node} stopped");
         Ok(())
     } else {
         Err(RunError::failed(failures.join("; ")))
@@ -328,6 +359,7 @@ fn supervise(
     started_at: Instant,
     start_bound: Duration,
     failures: &Mutex<Vec<String>>,
+    recovery: &RecoveryProgress,
 ) -> Result<(), RunError> {
     let tick = Duration::from_millis(limits::SHARD_HEARTBEAT_MS);
     let stop_bound = Duration::from_millis(limits::SHARD_STOP_MS_MAX);
@@ -337,6 +369,9 @@ fn supervise(
     let mut start_overrun: Option<String> = None;
     loop {
         watch.check_stalls();
+        if !shutdown::requested() {
+            recovery.report(watch.started() == watch.shards().len());
+        }
         if watch.all_finished() {
             return match start_overrun {
                 Some(message) => Err(RunError {

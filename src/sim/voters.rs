@@ -591,6 +591,7 @@ impl super::Sim {
                         incarnation: Uuid::from_u64_pair(incarnation, 0),
                         fenced: false,
                         in_controlled_shutdown: false,
+                        directory_id: None,
                     },
                 };
                 if voter.heartbeat(now, from, record) {

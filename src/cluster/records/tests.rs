@@ -147,6 +147,7 @@ fn register(id: i32, incarnation: Uuid) -> MetadataRecord {
             incarnation,
             fenced: false,
             in_controlled_shutdown: false,
+            directory_id: None,
         },
     }
 }

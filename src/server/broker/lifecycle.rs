@@ -21,6 +21,7 @@ use super::{Broker, Roles, ShardMesh, Stats};
 use crate::cluster::node::ClusterNode;
 use crate::config::Config;
 use crate::limits;
+use crate::log::progress::RecoveryProgress;
 use crate::log::CacheBudget;
 use crate::metadata::Catalog;
 use crate::partition::commit::Committer;
@@ -59,6 +60,7 @@ pub async fn run_shard(
     mesh_builder: mesh::Builder<Broker>,
     watch: Arc<Watch>,
     me: Arc<ShardWatch>,
+    recovery: Arc<RecoveryProgress>,
 ) -> Result<(), ShardStartError> {
     let executor = glommio::executor();
     // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
@@ -122,10 +124,13 @@ pub async fn run_shard(
         &config,
         catalog,
         mesh,
-        background,
-        requests,
+        Queues {
+            background,
+            requests,
+        },
         &broker_slot,
         &me,
+        recovery,
     )
     .await
     {
@@ -195,6 +200,10 @@ pub async fn run_shard(
     .expect("task queue exists");
     let probe = glommio::spawn_local_into(scheduling_probe(broker.clone()), requests)
         .expect("task queue exists");
+    // The node's connection counts are one set: shard 0 tells them.
+    let connection_summary = (shard.0 == 0).then(|| {
+        glommio::spawn_local_into(connection_summary_loop(), background).expect("task queue exists")
+    });
     let upkeep = {
         let defaults = &broker.config.broker;
         let upkeep = crate::partition::scrub::Upkeep {
@@ -209,8 +218,19 @@ pub async fn run_shard(
         )
         .expect("task queue exists")
     };
+    if shard.0 == 0 {
+        log::info!(
+            "node {}: serving clients on {}",
+            config.broker.node_id,
+            config.listen
+        );
+    }
     while !shutdown::requested() {
         if shard.0 == 0 && shutdown::asked() {
+            log::info!(
+                "node {}: stopping: handing its work over",
+                config.broker.node_id
+            );
             me.enter("handing over");
             hand_over(&broker).await;
             shutdown::request();
@@ -225,6 +245,7 @@ pub async fn run_shard(
     drop(isr_check);
     drop(upkeep);
     drop(probe);
+    drop(connection_summary);
     shutdown(&broker).await;
     me.enter("stopped");
     Ok(())
@@ -241,16 +262,25 @@ async fn wait_for_all_shards(watch: &Watch, me: &ShardWatch) {
     log::debug!("shard {}: all shards started", me.index());
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A shard's two task queues.
+struct Queues {
+    background: TaskQueueHandle,
+    requests: TaskQueueHandle,
+}
+
 async fn start(
     config: &Config,
     catalog: Catalog,
     mesh: Rc<ShardMesh>,
-    background: TaskQueueHandle,
-    requests: TaskQueueHandle,
+    queues: Queues,
     slot: &OnceCell<Rc<Broker>>,
     me: &ShardWatch,
+    recovery: Arc<RecoveryProgress>,
 ) -> Result<Rc<Broker>, ShardStartError> {
+    let Queues {
+        background,
+        requests,
+    } = queues;
     me.enter("preparing the data directory");
     crate::io::prepare_disk(&config.data_dir)
         .await
@@ -287,6 +317,7 @@ async fn start(
         background,
         requests,
         replication: Default::default(),
+        recovery,
     });
     let _ = slot.set(broker.clone());
     if shutdown::requested() {
@@ -415,6 +446,45 @@ async fn memory_trim_loop(broker: &Rc<Broker>, shard: &connection::ShardConnecti
     }
 }
 
+/// Shortens the interval of the connection summary (milliseconds, at
+/// least 100, at most the default).
+pub const CONNECTION_SUMMARY_ENV: &str = "CORELOG_CONNECTION_SUMMARY_MS";
+
+/// Logs the node's client connections once per
+/// `limits::CONNECTION_SUMMARY_INTERVAL_MS` when any opened, closed or was
+/// refused: each connection is logged only at DEBUG, so a busy node's log
+/// stays bounded (one line a minute).
+async fn connection_summary_loop() {
+    let max = limits::CONNECTION_SUMMARY_INTERVAL_MS;
+    // A test (or an operator) may shorten the interval, never lengthen it.
+    let ms = std::env::var(CONNECTION_SUMMARY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(max, |ms| ms.clamp(100, max));
+    let interval = Duration::from_millis(ms);
+    // Counting starts now (connections before serving were none).
+    let _ = connection::take_counts();
+    loop {
+        glommio::timer::sleep(interval).await;
+        let counts = connection::take_counts();
+        if counts.opened == 0 && counts.closed == 0 && counts.refused == 0 {
+            continue;
+        }
+        let refused = if counts.refused > 0 {
+            format!(", {} refused", counts.refused)
+        } else {
+            String::new()
+        };
+        log::info!(
+            "connections: {} opened, {} closed{refused} in the last {:.1} s; {} open",
+            counts.opened,
+            counts.closed,
+            interval.as_secs_f64(),
+            counts.open
+        );
+    }
+}
+
 /// Measures how late a task of the request queue runs once it is due:
 /// sleeps `limits::SCHED_PROBE_INTERVAL_MS` and counts how far past its
 /// timer it woke (a task that runs long, a busy reactor turn or a core
@@ -531,6 +601,7 @@ async fn shutdown(broker: &Rc<Broker>) {
     {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
+    let closing = std::time::Instant::now();
     for partition in partitions {
         let partition = match Rc::try_unwrap(partition) {
             Ok(partition) => partition,
@@ -551,6 +622,11 @@ async fn shutdown(broker: &Rc<Broker>) {
             }
         }
     }
+    log::info!(
+        "shard {}: closed {count} partitions in {} ms",
+        broker.shard(),
+        closing.elapsed().as_millis()
+    );
     let sessions = broker.fetch_sessions.borrow();
     let mut load = String::new();
     for (key, value) in broker.load().pairs() {

@@ -17,11 +17,44 @@ use std::sync::Mutex;
 pub(super) static NODE_CONNECTIONS: Mutex<NodeConnections> = Mutex::new(NodeConnections {
     total: 0,
     per_ip: BTreeMap::new(),
+    since_summary: ConnectionCounts {
+        opened: 0,
+        closed: 0,
+        refused: 0,
+        open: 0,
+    },
 });
 
 pub struct NodeConnections {
     pub(super) total: usize,
     pub(super) per_ip: BTreeMap<IpAddr, usize>,
+    /// Counted since the last [`take_counts`], for the periodic summary.
+    since_summary: ConnectionCounts,
+}
+
+/// Client connections of the node over a period, for the log's summary
+/// (each connection is logged only at DEBUG).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    pub opened: u64,
+    pub closed: u64,
+    pub refused: u64,
+    /// Open at the end of the period.
+    pub open: usize,
+}
+
+/// The node's connection counts since the last call, which starts a new
+/// period.
+pub fn take_counts() -> ConnectionCounts {
+    let mut node = NODE_CONNECTIONS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let counts = ConnectionCounts {
+        open: node.total,
+        ..node.since_summary
+    };
+    node.since_summary = ConnectionCounts::default();
+    counts
 }
 
 /// Why a new connection was refused.
@@ -45,13 +78,16 @@ impl ConnectionSlot {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if node.total >= max_total {
+            node.since_summary.refused += 1;
             return Err(Refusal::MaxConnections(max_total));
         }
         let from_ip = node.per_ip.get(&ip).copied().unwrap_or(0);
         if from_ip >= max_for_ip {
+            node.since_summary.refused += 1;
             return Err(Refusal::MaxConnectionsPerIp(max_for_ip));
         }
         node.total += 1;
+        node.since_summary.opened += 1;
         node.per_ip.insert(ip, from_ip + 1);
         Ok(ConnectionSlot { ip })
     }
@@ -63,6 +99,7 @@ impl Drop for ConnectionSlot {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         node.total = node.total.saturating_sub(1);
+        node.since_summary.closed += 1;
         if let Some(count) = node.per_ip.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

@@ -64,7 +64,7 @@ mod reader;
 mod shard;
 mod writer;
 
-pub use admission::{ConnectionSlot, NodeConnections, Refusal};
+pub use admission::{take_counts, ConnectionCounts, ConnectionSlot, NodeConnections, Refusal};
 pub use shard::ShardConnections;
 
 use reader::Reader;
@@ -214,10 +214,14 @@ pub async fn serve(
         shared: &shared,
     };
     let closed = async { Ending::Closed(close_rx.recv().await.unwrap_or(CloseReason::WriterGone)) };
+    conn.span()
+        .in_scope(|| log::debug!("accepted connection from {peer}"));
     let ending = futures_lite::future::or(reader.run(), closed).await;
     shard.add_freed(limits::CONNECTION_FREED_BYTES_ESTIMATE);
     match ending {
         Ending::Clean => {
+            conn.span()
+                .in_scope(|| log::debug!("connection from {peer} closed by the client"));
             // Let the writer answer what was already asked.
             drop(queue);
             writer.await;

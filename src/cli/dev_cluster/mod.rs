@@ -6,8 +6,10 @@
 //! per node as child processes.
 //!
 //! It forwards SIGINT and SIGTERM to the nodes and exits once all have
-//! stopped. A node that dies on its own is reported and the others keep
-//! running, so a developer can kill one to watch failover. Run again on the
+//! stopped. A node that dies on its own is reported, with the command that
+//! restarts it, and the others keep running, so a developer can kill one to
+//! watch failover; `corelog dev-cluster restart N` (`control.rs`) has the
+//! supervisor start it again with its config and data. Run again on the
 //! same directory, it restarts the same cluster (same id, same data).
 
 use std::fs::{self, File};
@@ -28,6 +30,8 @@ use crate::limits;
 use crate::shard::placement::allowed_cores;
 use crate::storage::{self, MetaProperties};
 
+mod control;
+
 /// How long every node may take to accept client connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the nodes may take to stop after a forwarded signal before
@@ -37,10 +41,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DevClusterArgs {
+    #[command(subcommand)]
+    action: Option<DevClusterAction>,
     /// Nodes to run; each is a broker and a controller voter.
-    #[arg(long)]
-    nodes: usize,
+    #[arg(long, required = true)]
+    nodes: Option<usize>,
     /// Where the node configs, data and logs go.
     #[arg(long, default_value = "dev-cluster")]
     dir: PathBuf,
@@ -56,6 +63,19 @@ pub struct DevClusterArgs {
     /// node is given as its `serve --cores`.
     #[arg(long, default_value = "auto", value_name = "auto|none|LIST")]
     cores: Cores,
+}
+
+#[derive(clap::Subcommand)]
+enum DevClusterAction {
+    /// Start node N of the dev cluster running in --dir again (stopping it
+    /// first if it runs), with its config and data.
+    Restart {
+        /// The node's id (1 to --nodes).
+        node: i32,
+        /// The running dev cluster's directory.
+        #[arg(long, default_value = "dev-cluster")]
+        dir: PathBuf,
+    },
 }
 
 /// One node's place in the dev cluster.
@@ -131,6 +151,15 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 pub fn main(args: DevClusterArgs) -> ExitCode {
+    if let Some(DevClusterAction::Restart { node, dir }) = &args.action {
+        return match control::restart(dir, *node) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -144,7 +173,10 @@ pub fn main(args: DevClusterArgs) -> ExitCode {
 /// Sets the cluster up, runs it until a signal, and says whether every
 /// node stopped cleanly.
 fn run(args: &DevClusterArgs) -> Result<bool, String> {
-    let nodes = plan(args.nodes, &args.dir, args.base_port)?;
+    let count = args
+        .nodes
+        .expect("clap requires --nodes without a subcommand");
+    let nodes = plan(count, &args.dir, args.base_port)?;
     fs::create_dir_all(&args.dir)
         .map_err(|e| format!("cannot create {}: {e}", args.dir.display()))?;
     let cluster_id = cluster_id_of(&nodes)?;
@@ -163,9 +195,17 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
     };
     println!("dev-cluster placement: {placement}");
     let mut children = Vec::with_capacity(nodes.len());
-    for (node, cores) in nodes.iter().zip(cores) {
-        match spawn(node, args.shards, &cores) {
-            Ok(child) => children.push(child),
+    for (node, cores) in nodes.iter().zip(&cores) {
+        match spawn(node, args.shards, cores) {
+            Ok(child) => {
+                println!(
+                    "dev-cluster: started node {} (pid {}, log {})",
+                    node.id,
+                    child.id(),
+                    node.log.display()
+                );
+                children.push(child)
+            }
             Err(e) => {
                 stop_all(&mut children, Signal::SIGTERM);
                 return Err(e);
@@ -175,6 +215,14 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
     if let Err(e) = wait_ready(&nodes, &mut children, &signal) {
         stop_all(&mut children, Signal::SIGTERM);
         return Err(e);
+    }
+    let supervisor_pid = control::supervisor_pid_path(&args.dir);
+    if let Err(e) = fs::write(&supervisor_pid, format!("{}\n", std::process::id())) {
+        eprintln!(
+            "dev-cluster: cannot write {} ({e}); `dev-cluster restart` will not find this \
+             cluster",
+            supervisor_pid.display()
+        );
     }
     let bootstrap: Vec<String> = nodes
         .iter()
@@ -186,7 +234,25 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
         args.dir.display()
     );
     println!("bootstrap servers: {}", bootstrap.join(","));
-    Ok(supervise(&nodes, &mut children, &signal))
+    let spawning = Spawning {
+        dir: &args.dir,
+        shards: args.shards,
+        cores: &cores,
+    };
+    let clean = supervise(&nodes, &mut children, &signal, &spawning);
+    let _ = fs::remove_file(&supervisor_pid);
+    for node in &nodes {
+        let _ = fs::remove_file(control::node_pid_path(&args.dir, node.id));
+        let _ = fs::remove_file(control::request_path(&args.dir, node.id));
+    }
+    Ok(clean)
+}
+
+/// What starting a node again takes.
+struct Spawning<'a> {
+    dir: &'a Path,
+    shards: usize,
+    cores: &'a [Cores],
 }
 
 /// The cluster id already on the nodes' storage (a rerun), else a new one.
@@ -248,7 +314,19 @@ fn node_cores(nodes: usize, shards: usize, allowed: &[usize]) -> (Vec<Cores>, St
     }
 }
 
+/// Starts node `node` (`corelog serve --config`), appending to its log,
+/// and notes its pid in `node<N>.pid` beside its config.
 fn spawn(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, String> {
+    let child = spawn_serve(node, shards, cores)?;
+    let dir = node.config.parent().unwrap_or(Path::new("."));
+    let _ = fs::write(
+        control::node_pid_path(dir, node.id),
+        format!("{}\n", child.id()),
+    );
+    Ok(child)
+}
+
+fn spawn_serve(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find corelog itself: {e}"))?;
     let log = File::options()
         .create(true)
@@ -276,12 +354,26 @@ fn spawn(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, String> 
         .map_err(|e| format!("cannot start node {}: {e}", node.id))
 }
 
-/// Waits (bounded) until every node accepts client connections.
+/// How often the start reports the nodes it still waits for.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether something accepts connections on `addr` now.
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Waits (bounded) until every node accepts client connections, saying
+/// when each comes up and, every few seconds, which it still waits for.
 fn wait_ready(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> Result<(), String> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    for (node, child) in nodes.iter().zip(children.iter_mut()) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], node.client_port));
-        loop {
+    let started = Instant::now();
+    let deadline = started + READY_TIMEOUT;
+    let mut up = vec![false; nodes.len()];
+    let mut reported = started;
+    loop {
+        for (i, (node, child)) in nodes.iter().zip(children.iter_mut()).enumerate() {
+            if up[i] {
+                continue;
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
                     "node {} exited during start-up with {status}; its log ({}):\n{}",
@@ -290,31 +382,68 @@ fn wait_ready(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> 
                     log_tail(&node.log)
                 ));
             }
-            if signal.load(Ordering::Relaxed) != 0 {
-                return Err("interrupted during start-up".into());
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "node {} did not accept connections on {addr} within {READY_TIMEOUT:?}; \
-                     its log ({}):\n{}",
+            let addr = SocketAddr::from(([127, 0, 0, 1], node.client_port));
+            if accepts(addr) {
+                up[i] = true;
+                println!(
+                    "dev-cluster: node {} is up on {addr} after {:.1} s ({} of {})",
                     node.id,
-                    node.log.display(),
-                    log_tail(&node.log)
-                ));
+                    started.elapsed().as_secs_f64(),
+                    up.iter().filter(|u| **u).count(),
+                    nodes.len()
+                );
             }
-            std::thread::sleep(POLL_INTERVAL);
         }
+        if up.iter().all(|u| *u) {
+            return Ok(());
+        }
+        if signal.load(Ordering::Relaxed) != 0 {
+            return Err("interrupted during start-up".into());
+        }
+        let waiting: Vec<&DevNode> = nodes
+            .iter()
+            .zip(&up)
+            .filter(|(_, u)| !**u)
+            .map(|(n, _)| n)
+            .collect();
+        if Instant::now() > deadline {
+            let node = waiting[0];
+            return Err(format!(
+                "node {} did not accept connections on 127.0.0.1:{} within {READY_TIMEOUT:?}; \
+                 its log ({}):\n{}",
+                node.id,
+                node.client_port,
+                node.log.display(),
+                log_tail(&node.log)
+            ));
+        }
+        if reported.elapsed() >= PROGRESS_INTERVAL {
+            reported = Instant::now();
+            let ids: Vec<String> = waiting.iter().map(|n| n.id.to_string()).collect();
+            println!(
+                "dev-cluster: waiting for node {} after {:.0} s (their logs say why)",
+                ids.join(", "),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        std::thread::sleep(POLL_INTERVAL);
     }
-    Ok(())
 }
 
 /// Until every node has exited: forwards signals, reports nodes that stop
-/// on their own. True when every node exited cleanly after a signal.
-fn supervise(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> bool {
+/// on their own (with the command that restarts them) and serves restart
+/// requests (`control.rs`). True when every node exited cleanly after a
+/// signal.
+fn supervise(
+    nodes: &[DevNode],
+    children: &mut [Child],
+    signal: &AtomicI32,
+    spawning: &Spawning,
+) -> bool {
     let mut exited: Vec<Option<ExitStatus>> = vec![None; children.len()];
+    // Nodes asked to restart: stopped (SIGTERM) and started again once
+    // they exited, or killed past this deadline.
+    let mut restarting: Vec<Option<Instant>> = vec![None; children.len()];
     let mut forwarded = 0;
     let mut stop_deadline: Option<Instant> = None;
     loop {
@@ -326,21 +455,50 @@ fn supervise(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> b
             forwarded += 1;
             stop_deadline.get_or_insert(Instant::now() + STOP_TIMEOUT);
         }
+        for (i, node) in nodes.iter().enumerate() {
+            let request = control::request_path(spawning.dir, node.id);
+            if !request.exists() {
+                continue;
+            }
+            let _ = fs::remove_file(&request);
+            if forwarded > 0 {
+                answer(spawning.dir, node.id, "failed the dev cluster is stopping");
+            } else if exited[i].is_some() {
+                restart_node(node, i, children, &mut exited, spawning);
+            } else if restarting[i].is_none() {
+                println!("dev-cluster: stopping node {} to restart it", node.id);
+                let _ = kill(Pid::from_raw(children[i].id() as i32), Signal::SIGTERM);
+                restarting[i] = Some(Instant::now() + STOP_TIMEOUT);
+            }
+        }
+        let mut stopped_to_restart = Vec::new();
         for (i, child) in children.iter_mut().enumerate() {
             if exited[i].is_some() {
                 continue;
             }
+            if restarting[i].is_some_and(|d| Instant::now() > d) {
+                let _ = child.kill();
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 exited[i] = Some(status);
+                if restarting[i].take().is_some() && forwarded == 0 {
+                    println!("dev-cluster: node {} stopped with {status}", nodes[i].id);
+                    stopped_to_restart.push(i);
+                    continue;
+                }
                 if forwarded == 0 {
                     eprintln!(
                         "dev-cluster: node {} exited with {status}; the others keep running \
-                         (its log: {})",
+                         (its log: {}). Restart it with: {}",
                         nodes[i].id,
-                        nodes[i].log.display()
+                        nodes[i].log.display(),
+                        control::restart_command(spawning.dir, nodes[i].id)
                     );
                 }
             }
+        }
+        for i in stopped_to_restart {
+            restart_node(&nodes[i], i, children, &mut exited, spawning);
         }
         if exited.iter().all(Option::is_some) {
             break;
@@ -360,6 +518,46 @@ fn supervise(nodes: &[DevNode], children: &mut [Child], signal: &AtomicI32) -> b
         std::thread::sleep(POLL_INTERVAL);
     }
     forwarded > 0 && exited.iter().all(|s| s.is_some_and(|s| s.success()))
+}
+
+/// Starts `node` (the `i`-th, whose process has exited) again, and
+/// answers the restart request.
+fn restart_node(
+    node: &DevNode,
+    i: usize,
+    children: &mut [Child],
+    exited: &mut [Option<ExitStatus>],
+    spawning: &Spawning,
+) {
+    match spawn(node, spawning.shards, &spawning.cores[i]) {
+        Ok(child) => {
+            println!(
+                "dev-cluster: restarted node {} (pid {}, log {})",
+                node.id,
+                child.id(),
+                node.log.display()
+            );
+            answer(spawning.dir, node.id, &format!("started {}", child.id()));
+            children[i] = child;
+            exited[i] = None;
+        }
+        Err(e) => {
+            eprintln!("dev-cluster: cannot restart node {}: {e}", node.id);
+            answer(spawning.dir, node.id, &format!("failed {e}"));
+        }
+    }
+}
+
+/// Writes the answer to a restart request (whole, then renamed, so the
+/// waiting command never reads half of it).
+fn answer(dir: &Path, id: i32, text: &str) {
+    let path = control::answer_path(dir, id);
+    let partial = path.with_extension("restarted.partial");
+    let written =
+        fs::write(&partial, format!("{text}\n")).and_then(|()| fs::rename(&partial, &path));
+    if let Err(e) = written {
+        eprintln!("dev-cluster: cannot answer the restart of node {id}: {e}");
+    }
 }
 
 fn signal_running(children: &[Child], exited: &[Option<ExitStatus>], sig: Signal) {

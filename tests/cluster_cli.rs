@@ -79,6 +79,7 @@ fn ids(list: &str) -> BTreeSet<i32> {
 
 struct ReplicationRow {
     node: i32,
+    directory: String,
     log_end_offset: i64,
     lag: i64,
     last_fetch: i64,
@@ -123,6 +124,7 @@ fn replication(bootstrap: &str) -> Vec<ReplicationRow> {
             };
             ReplicationRow {
                 node: number(0) as i32,
+                directory: cells[1].to_string(),
                 log_end_offset: number(2),
                 lag: number(3),
                 last_fetch: number(4),
@@ -130,6 +132,45 @@ fn replication(bootstrap: &str) -> Vec<ReplicationRow> {
             }
         })
         .collect()
+}
+
+/// Each node's log directory id, as `describe --replication` shows it.
+fn directory_ids(bootstrap: &str) -> BTreeMap<i32, String> {
+    replication(bootstrap)
+        .into_iter()
+        .map(|r| (r.node, r.directory))
+        .collect()
+}
+
+#[test]
+fn metadata_quorum_shows_each_nodes_directory_id_across_restarts() {
+    let mut cluster = Cluster::start_with(3, 0, 1, &[]);
+    let mut before = BTreeMap::new();
+    eventually(
+        "every voter's directory id",
+        Duration::from_secs(30),
+        || {
+            before = directory_ids(&cluster.bootstrap(0));
+            before.len() == 3 && before.values().all(|d| d != "AAAAAAAAAAAAAAAAAAAAAA")
+        },
+    );
+    let distinct: BTreeSet<&String> = before.values().collect();
+    assert_eq!(distinct.len(), 3, "{before:?}");
+    for (node, id) in &before {
+        assert_eq!(id.len(), 22, "{before:?}");
+        let meta =
+            std::fs::read_to_string(cluster.data_dir(*node).join("meta.properties")).unwrap();
+        assert!(meta.contains(&format!("directory.id={id}")), "{meta}");
+    }
+    // A restarted node keeps its id.
+    assert!(cluster.terminate(2));
+    cluster.spawn(2);
+    cluster.wait_ready(2);
+    let mut after = BTreeMap::new();
+    eventually("the ids after a restart", Duration::from_secs(30), || {
+        after = directory_ids(&cluster.bootstrap(0));
+        after == before
+    });
 }
 
 #[test]

@@ -367,7 +367,10 @@ fn find_coordinator_v0(conn: &mut common::raw::Conn, group: &str) {
             assert_eq!(node, 1);
             return;
         }
-        assert!(Instant::now() < deadline, "no coordinator for {group}: {error}");
+        assert!(
+            Instant::now() < deadline,
+            "no coordinator for {group}: {error}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -186,6 +186,11 @@ impl Cluster {
         }
     }
 
+    /// Node `id`'s data directory (its `log.dirs`).
+    pub fn data_dir(&self, id: i32) -> PathBuf {
+        self._dir.path().join(format!("node{id}"))
+    }
+
     pub fn output(&self, i: usize) -> String {
         fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
     }

@@ -48,6 +48,12 @@ pub async fn handle(
             .with_log_end_offset(v.log_end_offset as i64)
             .with_last_fetch_timestamp(v.last_fetch_ms)
             .with_last_caught_up_timestamp(v.last_caught_up_ms)
+            // v2 added the directory ids; earlier versions cannot carry one.
+            .with_replica_directory_id(if version >= 2 {
+                v.directory_id.unwrap_or_default()
+            } else {
+                Default::default()
+            })
     };
     let partition = match status {
         Ok(Some(s)) => partition
@@ -64,7 +70,12 @@ pub async fn handle(
                 .with_replica_id(BrokerId(node))
                 .with_log_end_offset(broker.catalog().version as i64)
                 .with_last_fetch_timestamp(now)
-                .with_last_caught_up_timestamp(now)]),
+                .with_last_caught_up_timestamp(now)
+                .with_replica_directory_id(if version >= 2 {
+                    broker.config.directory_id.unwrap_or_default()
+                } else {
+                    Default::default()
+                })]),
         // Whatever kept the active controller from answering, the client
         // asks again (as of a partition whose leader moved); the message
         // says why for the operator.

@@ -610,7 +610,7 @@ fn broker_api_versions_lists_produce() {
         "{run:?}"
     );
     assert!(
-        run.stdout.contains("\n\tProduce(0): 3 to 11 [usable: "),
+        run.stdout.contains("\n\tProduce(0): 0 to 11 [usable: "),
         "{run:?}"
     );
     assert!(

@@ -4,7 +4,8 @@
 //! rounds is reported, as the least disturbed by other work on the machine):
 //! memcpy bandwidth as the yardstick, CRC32C, batch validation (the
 //! header and CRC alone, and the full LogValidator-style record walk on real
-//! batches, uncompressed and compressed), offset
+//! batches, uncompressed and compressed), the old message formats'
+//! up- and down-conversion, offset
 //! assignment, the log's append / durable flush / read / index lookup on the
 //! real DMA disk, and the cross-shard mesh round trip. `--quick` runs every
 //! case tiny, so `cargo test` (bench/tests/harness.rs) keeps them from rotting.
@@ -172,8 +173,60 @@ fn validation_cases(o: &Opts, rounds: usize) {
     }
 }
 
+/// The old message formats (`protocol::legacy`): a Produce v0-v2 message
+/// set of magic 1 up-converted to a v2 batch, and a v2 batch down-converted
+/// for Fetch v2-v3, per byte of the stored batch; beside the memcpy and
+/// validate_produce figures of the same run, that is what an old client
+/// costs over a current one.
+fn legacy_cases(o: &Opts, rounds: usize) {
+    use corelog::protocol::legacy::{down_convert, up_convert};
+    use kafka_protocol::records::Compression;
+    for (label, count, value) in [("1 KiB records", 1000, 1000), ("100 B records", 9000, 100)] {
+        let batch = real_batch(count, value, Compression::None);
+        let mut set = Vec::with_capacity(batch.len() * 2);
+        down_convert(&batch, 1, 0, usize::MAX, &mut set).expect("down-convert");
+        let bytes = batch.len();
+        bench(
+            &format!("up_convert magic 1, 1 MiB of {label}"),
+            bytes,
+            o.scale(2_000),
+            rounds,
+            || {
+                black_box(up_convert(black_box(&set)).expect("up-convert"));
+            },
+        );
+        let mut out = Vec::with_capacity(set.len());
+        bench(
+            &format!("down_convert magic 1, 1 MiB of {label}"),
+            bytes,
+            o.scale(2_000),
+            rounds,
+            || {
+                out.clear();
+                down_convert(black_box(&batch), 1, 0, usize::MAX, &mut out).expect("down");
+                black_box(&out);
+            },
+        );
+        let lz4 = real_batch(count, value, Compression::Lz4);
+        bench(
+            &format!("down_convert magic 1 lz4, 1 MiB of {label}"),
+            bytes,
+            o.scale(500),
+            rounds,
+            || {
+                out.clear();
+                down_convert(black_box(&lz4), 1, 0, usize::MAX, &mut out).expect("down");
+                black_box(&out);
+            },
+        );
+    }
+}
+
 pub fn cpu_cases(o: &Opts) {
     let rounds = if o.quick { 1 } else { 5 };
+    if o.wants("convert") {
+        legacy_cases(o, rounds);
+    }
     for size in [16 << 10, 1 << 20] {
         let src = make_batch(16, size - BATCH_HEADER_BYTES);
         let mut dst = vec![0u8; size];

@@ -369,8 +369,12 @@ fn supervise(
     let mut start_overrun: Option<String> = None;
     loop {
         watch.check_stalls();
-        if !shutdown::requested() {
-            recovery.report(watch.started() == watch.shards().len());
+        // Once every shard serves, recovery is over and its summary is
+        // due even when a stop was requested right after (a quick
+        // restart); before that, a stop ends recovery without one.
+        let all_started = watch.started() == watch.shards().len();
+        if all_started || !shutdown::requested() {
+            recovery.report(all_started);
         }
         if watch.all_finished() {
             return match start_overrun {

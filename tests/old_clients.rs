@@ -22,6 +22,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// (offset, key, value, timestamp) of one record an old consumer read.
+type Read = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>);
+
 fn old_client(broker: &Broker, fallback: &str) -> ClientConfig {
     let mut config = broker.client_config();
     config
@@ -62,13 +65,7 @@ fn expected_value(i: usize) -> Vec<u8> {
 
 /// Reads partition 0 of `topic` from `from` with a client of `fallback`'s
 /// generation until `count` records arrived or the timeout passed.
-fn consume_old(
-    broker: &Broker,
-    fallback: &str,
-    topic: &str,
-    from: i64,
-    count: usize,
-) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>)> {
+fn consume_old(broker: &Broker, fallback: &str, topic: &str, from: i64, count: usize) -> Vec<Read> {
     let consumer: BaseConsumer = old_client(broker, fallback)
         .set("group.id", "old-clients-assign")
         .set("enable.auto.commit", "false")

@@ -204,6 +204,19 @@ impl Group {
             && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 
+    /// Since when the group has had no members, when it knows: an Empty
+    /// classic group with a protocol type records when it entered that
+    /// state (Kafka's currentStateTimestamp); offset retention counts from
+    /// it (`retention.rs`).
+    pub fn empty_since_ms(&self) -> Option<i64> {
+        let classic = &self.classic;
+        let known = self.consumer.is_none()
+            && classic.protocol_type.is_some()
+            && classic.state == classic::State::Empty
+            && classic.state_timestamp_ms() > 0;
+        known.then(|| classic.state_timestamp_ms())
+    }
+
     /// Kafka's state name, as DescribeGroups and ListGroups show it.
     pub fn state_name(&self) -> &'static str {
         match &self.consumer {
@@ -730,6 +743,31 @@ async fn next_batch_offset<D: Disk>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_consumer_group_counts_its_retention_from_when_it_became_empty() {
+        let mut g = super::Group::new("g", 0);
+        g.offsets.insert(
+            ("t".to_string(), 0),
+            super::OffsetValue {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 1_000,
+                expire_timestamp_ms: None,
+            },
+        );
+        assert_eq!(g.empty_since_ms(), None);
+        assert_eq!(super::retention::expired_offsets(&g, 6_000, 5_000).len(), 1);
+        g.classic.protocol_type = Some("consumer".into());
+        g.classic.set_state_at(super::classic::State::Empty, 50_000);
+        assert_eq!(g.empty_since_ms(), Some(50_000));
+        assert!(super::retention::expired_offsets(&g, 54_999, 5_000).is_empty());
+        assert_eq!(
+            super::retention::expired_offsets(&g, 55_000, 5_000).len(),
+            1
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,6 @@
 //! offsets are forgotten and tombstoned in `__consumer_offsets`, so a
 //! reload does not bring them back.
 
-use super::classic::State;
 use super::records::{self, OffsetValue};
 use super::Group;
 
@@ -29,14 +28,7 @@ pub fn expired_offsets(group: &Group, now_ms: i64, retention_ms: i64) -> Vec<(St
     if !group.is_empty() {
         return Vec::new();
     }
-    let classic = &group.classic;
-    // Since when the group has been empty, when it knows (Kafka's
-    // currentStateTimestamp of an Empty consumer group).
-    let empty_since = (group.consumer.is_none()
-        && classic.protocol_type.is_some()
-        && classic.state == State::Empty
-        && classic.state_timestamp_ms() > 0)
-        .then(|| classic.state_timestamp_ms());
+    let empty_since = group.empty_since_ms();
     group
         .offsets
         .iter()
@@ -124,14 +116,5 @@ mod tests {
         assert_eq!(expired_offsets(&g, 2_000, i64::MAX).len(), 1);
         assert_eq!(expire_timestamp(DEFAULT_RETENTION_TIME, 7), None);
         assert_eq!(expire_timestamp(1_000, 7), Some(1_007));
-    }
-
-    #[test]
-    fn an_empty_consumer_group_counts_from_when_it_became_empty() {
-        let mut g = group_with(&[("t", value(1_000, None))]);
-        g.classic.protocol_type = Some("consumer".into());
-        g.classic.set_state_at(State::Empty, 50_000);
-        assert!(expired_offsets(&g, 54_999, 5_000).is_empty());
-        assert_eq!(expired_offsets(&g, 55_000, 5_000).len(), 1);
     }
 }

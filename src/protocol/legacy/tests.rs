@@ -8,6 +8,8 @@ use crate::protocol::records::{
 };
 
 type Rec = (Option<&'static [u8]>, Option<&'static [u8]>, i64);
+/// (key, value, timestamp) of a record, owned.
+type Owned = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
 
 const RECORDS: &[Rec] = &[
     (Some(b"k0"), Some(b"value zero"), 1_700_000_000_000),
@@ -58,7 +60,7 @@ fn rules() -> ProduceRules {
 }
 
 /// (key, value, timestamp) of every record of one v2 batch.
-fn records_of(batch: &[u8]) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+fn records_of(batch: &[u8]) -> Vec<Owned> {
     let header = BatchHeader::parse(batch).unwrap();
     let section = records_section(batch, &header).unwrap();
     parse_records(&section, &header)
@@ -77,7 +79,7 @@ fn records_of(batch: &[u8]) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
         .collect()
 }
 
-fn expected(records: &[Rec], timestamps: bool) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+fn expected(records: &[Rec], timestamps: bool) -> Vec<Owned> {
     records
         .iter()
         .map(|(k, v, ts)| {

@@ -479,6 +479,18 @@ fn sarama_produces_v2_and_fetches_v2_as_raw_frames() {
     assert_eq!(c.i32(), 0, "throttle");
     c.done();
 
+    // The same message set in Produce v3 (which starts with a null
+    // transactional id): only v2 batches are allowed there, INVALID_RECORD
+    // as in Kafka.
+    let mut v3 = (-1i16).to_be_bytes().to_vec();
+    v3.extend_from_slice(&body);
+    let mut c = call_raw(&mut conn, &frame(0, 3, 4, &v3), 4);
+    c.i32();
+    c.string();
+    c.i32();
+    c.i32();
+    assert_eq!(c.i16(), 87, "INVALID_RECORD");
+
     // A message set with a broken CRC: CORRUPT_MESSAGE, nothing stored.
     let mut bad = body.clone();
     let last = bad.len() - 1;

@@ -6,7 +6,8 @@
 //! Produce v0-v2 may carry old message sets (magic 0 or 1, Sarama's and
 //! kafka-go's defaults): they are up-converted here to one v2 batch
 //! (`protocol::legacy`) and then go the same way as any batch; one that
-//! does not convert is refused with the Kafka code of its fault.
+//! does not convert is refused with the Kafka code of its fault. From v3 on
+//! an old message set is INVALID_RECORD, as in Kafka.
 //!
 //! Refused here, before any routing: writes to internal topics
 //! (INVALID_TOPIC_EXCEPTION, as Kafka's `appendToLocalLog`; the group
@@ -116,7 +117,18 @@ async fn produce_partition(
     let Some(mut records) = data.records else {
         return response.with_error_code(ResponseError::InvalidRecord.code());
     };
-    if version <= LEGACY_PRODUCE_VERSION_MAX && legacy::is_legacy(&records) {
+    if legacy::is_legacy(&records) {
+        if version > LEGACY_PRODUCE_VERSION_MAX {
+            // Kafka's `ProduceRequest.validateRecords`: INVALID_RECORD.
+            return refused(
+                response,
+                ResponseError::InvalidRecord.code(),
+                format!(
+                    "Produce requests with version {version} are only allowed to contain \
+                     record batches with magic version 2"
+                ),
+            );
+        }
         match legacy::up_convert(&records) {
             Ok(batch) => records = Bytes::from(batch),
             Err(e) => return refused(response, errors::fault_code(e.fault()), e.to_string()),

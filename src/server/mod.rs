@@ -20,6 +20,7 @@ pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
 pub mod hosts;
+mod ports;
 pub mod routing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,49 +36,6 @@ use crate::log::progress::RecoveryProgress;
 use crate::metadata::Catalog;
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
-
-/// Refuses ports another process listens on. The shards bind with
-/// SO_REUSEPORT, and Linux lets every socket of the same user that sets it
-/// share the port, so a second broker (or one still shutting down) on the
-/// same port would not fail to bind: the kernel would silently split new
-/// connections between the two processes, and clients would get answers
-/// from the wrong broker, or none. So: try to connect first. (A test bind
-/// without SO_REUSEPORT would also trip over the closing connections a
-/// killed broker leaves on its port, which must not stop its restart.)
-fn check_ports_free(config: &Config) -> Result<(), PortInUse> {
-    let mut ports = vec![("client", config.listen)];
-    if config.cluster.controller_role {
-        if let Some(controller) = config.cluster.controller_listen {
-            ports.push(("controller", controller));
-        }
-    }
-    for (what, addr) in ports {
-        if addr.port() == 0 {
-            continue;
-        }
-        let mut target = addr;
-        if target.ip().is_unspecified() {
-            target.set_ip(match addr {
-                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok() {
-            return Err(PortInUse { addr, what });
-        }
-    }
-    Ok(())
-}
-
-/// A listener's port is taken by another process.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot listen on {addr} ({what} listener): another process listens there (another broker?)"
-)]
-struct PortInUse {
-    addr: std::net::SocketAddr,
-    what: &'static str,
-}
 
 /// How a broker run ended, when it did not end cleanly: the message for the
 /// one error line and the process exit status.
@@ -211,7 +169,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                 config.data_dir.display()
             ))
         })?;
-    check_ports_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
+    ports::check_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
     log::info!(
         "starting node {} (cluster {cluster_id}): {} shards, data in {}, clients on {}",
         config.broker.node_id,

@@ -599,3 +599,91 @@ fn sarama_produces_v2_and_fetches_v2_as_raw_frames() {
     let expected = common::raw::decode_legacy(&set);
     assert_eq!(common::raw::decode_legacy(&records), expected[1..]);
 }
+
+/// ListOffsets v0 as Kafka 0.8's GetOffsetShell sends it
+/// (`--max-num-offsets 10`): the latest offset, then the base offset of
+/// every older segment, largest first; from a time, the bases of the
+/// segments written at or before it; at most the count asked for.
+#[test]
+fn list_offsets_v0_lists_segment_bases_like_get_offset_shell() {
+    let broker = Broker::start();
+    let topic = "old-segments";
+    broker.create_topic(topic, 1, &[("segment.bytes", "2000")]);
+    // Batches of 10 records, so segments of 2000 bytes roll between them.
+    let producer: ThreadedProducer<DefaultProducerContext> = old_client(&broker, "0.10.0")
+        .set("batch.num.messages", "10")
+        .set("acks", "all")
+        .create()
+        .expect("create producer");
+    for i in 0..200usize {
+        let key = format!("key-{i}");
+        let value = expected_value(i);
+        producer
+            .send(
+                BaseRecord::to(topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(&value)
+                    .timestamp(1_700_000_000_000 + i as i64),
+            )
+            .expect("enqueue");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+    let dir = common::partition_dir(&broker, topic, 0);
+    let mut bases: Vec<i64> = common::segment_logs(&dir)
+        .iter()
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_str().unwrap();
+            stem.parse().unwrap()
+        })
+        .collect();
+    bases.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(bases.len() >= 4, "several segments: {bases:?}");
+
+    let list = |conn: &mut common::raw::Conn, timestamp: i64, max: i32, id: i32| -> Vec<i64> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // replica id: a consumer
+        body.extend_from_slice(&1i32.to_be_bytes());
+        put_str(&mut body, topic);
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&0i32.to_be_bytes());
+        body.extend_from_slice(&timestamp.to_be_bytes());
+        body.extend_from_slice(&max.to_be_bytes());
+        let mut c = call_raw(conn, &frame(2, 0, id, &body), id);
+        assert_eq!(c.i32(), 1);
+        assert_eq!(c.string(), topic);
+        assert_eq!(c.i32(), 1);
+        assert_eq!(c.i32(), 0);
+        assert_eq!(c.i16(), 0, "error code");
+        let n = c.i32();
+        let offsets = (0..n).map(|_| c.i64()).collect();
+        c.done();
+        offsets
+    };
+    let mut conn = common::raw::Conn::connect(broker.addr());
+    let mut latest = vec![200];
+    latest.extend(bases.iter().copied().filter(|&b| b < 200));
+    latest.truncate(10);
+    assert_eq!(list(&mut conn, -1, 10, 1), latest);
+    assert_eq!(list(&mut conn, -1, 1, 2), vec![200]);
+    assert_eq!(list(&mut conn, -2, 10, 3), vec![0]);
+    assert_eq!(list(&mut conn, -1, 0, 4), Vec::<i64>::new());
+    // The records carry timestamps 1_700_000_000_000 + i: the segments
+    // whose last record is at or before record 120's time.
+    let before: Vec<i64> = {
+        let mut ends: Vec<i64> = bases.iter().rev().skip(1).copied().collect();
+        ends.push(200);
+        // Segment k holds [bases_k, ends_k); its last record is ends_k - 1.
+        bases
+            .iter()
+            .rev()
+            .zip(ends)
+            .filter(|&(_, end)| end - 1 <= 120)
+            .map(|(&base, _)| base)
+            .rev()
+            .take(10)
+            .collect()
+    };
+    assert_eq!(list(&mut conn, 1_700_000_000_120, 10, 5), before);
+    assert!(list(&mut conn, 1_000, 10, 6).is_empty());
+}

@@ -205,6 +205,54 @@ impl<D: Disk> PartitionLog<D> {
         best
     }
 
+    /// ListOffsets v0's answer (Kafka's `legacyFetchOffsetsBefore`): the
+    /// base offset of each segment (not below the log start) with the
+    /// segment's last write time, plus the log end when the active segment
+    /// holds anything; from the last entry (latest, -1), the first
+    /// (earliest, -2) or the last one written at or before `timestamp`,
+    /// at most `max_offsets` of them going back, largest first. Kafka took
+    /// a segment's file modification time; the segment's largest record
+    /// timestamp is that time as the records tell it. Bounded by the
+    /// segment count, whatever `max_offsets` says.
+    pub fn legacy_offsets_before(
+        &self,
+        timestamp: i64,
+        max_offsets: usize,
+        now_ms: i64,
+    ) -> Vec<i64> {
+        let mut entries: Vec<(i64, i64)> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let written = if s.max_timestamp >= 0 {
+                    s.max_timestamp
+                } else {
+                    s.rolling_ms
+                };
+                (s.base_offset.max(self.log_start), written)
+            })
+            .collect();
+        if self.active().size > 0 {
+            entries.push((self.end_offset(), now_ms));
+        }
+        let start = match timestamp {
+            -1 => entries.len().checked_sub(1),
+            -2 => (!entries.is_empty()).then_some(0),
+            ts => entries.iter().rposition(|&(_, written)| written <= ts),
+        };
+        let Some(start) = start else {
+            return Vec::new();
+        };
+        let mut offsets: Vec<i64> = entries[..=start]
+            .iter()
+            .rev()
+            .take(max_offsets)
+            .map(|&(offset, _)| offset)
+            .collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        offsets
+    }
+
     /// Headers of every batch with base offset >= `from`, below the flushed
     /// offset. Reads every segment that may hold one: pass a recent `from`.
     pub fn plan_scan_headers(&self, from: i64) -> ScanJob<D> {

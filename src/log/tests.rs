@@ -500,6 +500,41 @@ fn offset_for_timestamp_and_max_timestamp() {
     });
 }
 
+/// ListOffsets v0's list: segment bases then the log end, largest first,
+/// from the entry the timestamp picks, at most the count asked for.
+#[test]
+fn legacy_offsets_list_segment_bases_from_the_latest_or_a_timestamp() {
+    block_on(async {
+        let disk = MemDisk::new();
+        let mut log = PartitionLog::open_on(disk, &mem_dir(), small_config())
+            .await
+            .unwrap();
+        fill_segments(&mut log, 50, 1_000);
+        assert!(log.segment_count() > 2);
+        let end = log.end_offset();
+        let bases: Vec<i64> = log.segments.iter().map(|s| s.base_offset).collect();
+        let mut all: Vec<i64> = bases.clone();
+        if log.active().size > 0 {
+            all.push(end);
+        }
+        all.reverse();
+        let now = 10_000;
+        assert_eq!(log.legacy_offsets_before(-1, usize::MAX, now), all);
+        assert_eq!(log.legacy_offsets_before(-1, 1, now), vec![all[0]]);
+        assert_eq!(log.legacy_offsets_before(-2, 5, now), vec![0]);
+        assert!(log.legacy_offsets_before(0, 5, now).is_empty());
+        // A time between the first and second segments' last records: the
+        // first segment's base only.
+        let first_last = log.segments[0].max_timestamp;
+        assert_eq!(log.legacy_offsets_before(first_last, 5, now), vec![0]);
+        assert_eq!(
+            log.legacy_offsets_before(log.segments[1].max_timestamp, 5, now),
+            vec![bases[1], 0]
+        );
+        assert_eq!(log.legacy_offsets_before(-1, 0, now), Vec::<i64>::new());
+    });
+}
+
 /// A log whose segment names start near the end of the offset space hands
 /// out offsets up to i64::MAX - 1 (so the log end, i64::MAX, is still an
 /// offset) and refuses the batch that would pass it, without appending.

@@ -163,6 +163,32 @@ impl<D: Disk> Partition<D> {
         .await;
     }
 
+    /// ListOffsets v0: the log's legacy offset list (segment bases and the
+    /// log end, `PartitionLog::legacy_offsets_before`), as a consumer sees
+    /// it: nothing past the high watermark, which takes the place of what
+    /// lies beyond it (Kafka's `fetchOffsetsBefore` for a consumer).
+    pub fn legacy_offsets_before(
+        &self,
+        timestamp: i64,
+        max_offsets: usize,
+    ) -> Result<Vec<i64>, PartitionError> {
+        let state = self.state.borrow();
+        if !state.replica.is_leader() {
+            return Err(PartitionError::NotLeader);
+        }
+        let hw = state.high_watermark;
+        let offsets = state
+            .log
+            .legacy_offsets_before(timestamp, max_offsets, super::now_ms());
+        if offsets.first().is_some_and(|&o| o > hw) {
+            let mut capped = vec![hw];
+            capped.extend(offsets.into_iter().filter(|&o| o < hw));
+            capped.truncate(max_offsets);
+            return Ok(capped);
+        }
+        Ok(offsets)
+    }
+
     /// ListOffsets for one timestamp: -1 latest, -2 earliest, -3 max
     /// timestamp, else the first record whose timestamp is at or after it.
     /// The log finds the batch from its time index; the one batch is then

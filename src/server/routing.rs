@@ -120,6 +120,23 @@ impl<'a> PartitionClient<'a> {
         self.broker.call(at.owner, call).await
     }
 
+    /// ListOffsets v0: the legacy offset list for `timestamp`, at most
+    /// `max_offsets` long.
+    pub async fn legacy_offsets(
+        &self,
+        at: &PartitionAddr,
+        timestamp: i64,
+        max_offsets: usize,
+    ) -> Result<Vec<i64>, PartitionError> {
+        let call = LegacyOffsets {
+            topic: at.topic.clone(),
+            partition: at.index,
+            timestamp,
+            max_offsets,
+        };
+        self.broker.call(at.owner, call).await
+    }
+
     /// OffsetForLeaderEpoch: (epoch, end offset) of `leader_epoch`.
     pub async fn epoch_end(
         &self,
@@ -196,6 +213,27 @@ impl ShardCall<Broker> for EpochEnd {
         Box::pin(async move {
             local(&broker, &self.topic, self.partition)?
                 .end_offset_for_epoch(self.current_leader_epoch, self.leader_epoch)
+        })
+    }
+    fn unreachable(_: MeshError) -> Self::Reply {
+        Err(PartitionError::NotLeader)
+    }
+}
+
+/// ListOffsets v0 on the leader: the legacy offset list.
+struct LegacyOffsets {
+    topic: String,
+    partition: i32,
+    timestamp: i64,
+    max_offsets: usize,
+}
+
+impl ShardCall<Broker> for LegacyOffsets {
+    type Reply = Result<Vec<i64>, PartitionError>;
+    fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
+        Box::pin(async move {
+            local(&broker, &self.topic, self.partition)?
+                .legacy_offsets_before(self.timestamp, self.max_offsets)
         })
     }
     fn unreachable(_: MeshError) -> Self::Reply {

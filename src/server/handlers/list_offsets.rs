@@ -1,7 +1,9 @@
 //! ListOffsets: latest (-1, the high watermark), earliest (-2, the log start),
 //! max timestamp (-3) or the first offset at or after a timestamp, answered
-//! per partition by its owner shard. v0 answers a list of offsets
-//! (`old_style`).
+//! per partition by its owner shard. v0 answers Kafka's legacy list of
+//! offsets instead (`max_num_offsets` of them: the high watermark or the
+//! segment base offsets before a time, largest first;
+//! `PartitionLog::legacy_offsets_before`).
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -63,12 +65,20 @@ pub async fn handle(
                     if p.timestamp == -3 && version < 7 || p.timestamp < -3 {
                         return response.with_error_code(ResponseError::UnsupportedVersion.code());
                     }
+                    if version == 0 {
+                        // A negative count asks for nothing.
+                        let max_offsets = usize::try_from(p.max_num_offsets).unwrap_or(0);
+                        return match PartitionClient::new(broker)
+                            .legacy_offsets(&at, p.timestamp, max_offsets)
+                            .await
+                        {
+                            Ok(offsets) => response.with_old_style_offsets(offsets),
+                            Err(e) => response.with_error_code(errors::partition_error(&e)),
+                        };
+                    }
                     let listed = PartitionClient::new(broker)
                         .list_offsets(&at, p.timestamp)
                         .await;
-                    if version == 0 {
-                        return old_style(response, p.max_num_offsets, listed);
-                    }
                     match listed {
                         Ok(Some((offset, timestamp))) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);
@@ -91,28 +101,4 @@ pub async fn handle(
         }
     });
     ListOffsetsResponse::default().with_topics(join_all(topics).await)
-}
-
-/// ListOffsets v0 answers a list of offsets (`old_style_offsets`, at most
-/// `max_num_offsets`) instead of one offset and timestamp. Kafka listed the
-/// latest offset and then the base offsets of older segments; clients ask
-/// for one (librdkafka, Sarama and kafka-python all send 1), which is the
-/// same as v1's answer: the high watermark for -1, the log start for -2,
-/// and for a timestamp the first offset at or after it (Kafka answered the
-/// base offset of the last segment written before it, a coarser offset).
-fn old_style(
-    response: ListOffsetsPartitionResponse,
-    max_num_offsets: i32,
-    listed: Result<Option<(i64, i64)>, crate::partition::PartitionError>,
-) -> ListOffsetsPartitionResponse {
-    match listed {
-        Ok(found) => {
-            let offsets = found
-                .filter(|_| max_num_offsets > 0)
-                .map(|(offset, _)| vec![offset])
-                .unwrap_or_default();
-            response.with_old_style_offsets(offsets)
-        }
-        Err(e) => response.with_error_code(errors::partition_error(&e)),
-    }
 }

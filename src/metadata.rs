@@ -147,6 +147,10 @@ pub struct Catalog {
     /// Kafka name; they override the static ones.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, String>,
+    /// Dynamic configs of one broker (IncrementalAlterConfigs on broker
+    /// N), by broker id; over the cluster-wide ones for that broker only.
+    #[serde(default)]
+    pub per_broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     /// Brokers registered with the controller quorum (empty on a single node).
     #[serde(default)]
     pub brokers: BTreeMap<i32, BrokerRecord>,
@@ -160,8 +164,19 @@ impl Catalog {
             topics: BTreeMap::new(),
             producer_id_block_end: 0,
             broker_configs: BTreeMap::new(),
+            per_broker_configs: BTreeMap::new(),
             brokers: BTreeMap::new(),
         }
+    }
+
+    /// The dynamic configs broker `node` applies: the cluster-wide ones,
+    /// then its own on top.
+    pub fn dynamic_broker_configs(&self, node: i32) -> BTreeMap<String, String> {
+        let mut configs = self.broker_configs.clone();
+        if let Some(own) = self.per_broker_configs.get(&node) {
+            configs.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        configs
     }
 
     /// Loads the catalog of `data_dir`, creating an empty one for

@@ -1,8 +1,9 @@
 //! `corelog configs` for the cluster-wide broker defaults: written with
 //! `--entity-default --alter`, listed by `--entity-default --describe`, and
 //! labelled DYNAMIC_DEFAULT_BROKER_CONFIG wherever a broker or topic config
-//! takes its value from them, as Kafka's tool shows them. Every CLI run has
-//! a deadline.
+//! takes its value from them, as Kafka's tool shows them; and one broker's
+//! own (`--entity-name N`), DYNAMIC_BROKER_CONFIG, over the default. Every
+//! CLI run has a deadline.
 
 mod common;
 
@@ -111,6 +112,73 @@ fn entity_default_configs_are_described_as_cluster_defaults() {
         run.stdout.contains(
             "\n  min.insync.replicas=1 sensitive=false synonyms={DEFAULT_CONFIG:min.insync.replicas=1}\n"
         ),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_brokers_own_configs_override_the_cluster_default() {
+    let broker = Broker::start();
+    broker.create_topic("kept", 1, &[]);
+    configs(
+        &broker,
+        &with(
+            &DEFAULT,
+            &["--alter", "--add-config", "log.retention.ms=3600000"],
+        ),
+    );
+    let run = configs(
+        &broker,
+        &with(
+            &BROKER,
+            &["--alter", "--add-config", "log.retention.ms=7200000"],
+        ),
+    );
+    assert_eq!(
+        run.stdout, "Completed updating config for broker 1.\n",
+        "{run:?}"
+    );
+    // The broker's own value, over the default, over the built-in default.
+    let run = configs(&broker, &with(&BROKER, &["--describe"]));
+    assert_eq!(
+        run.stdout,
+        "Dynamic configs for broker 1 are:\n\
+         \x20 log.retention.ms=7200000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.retention.ms=7200000, DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000, DEFAULT_CONFIG:log.retention.ms=604800000}\n"
+    );
+    // The cluster default is still the default, without broker 1's value.
+    let run = configs(&broker, &with(&DEFAULT, &["--describe"]));
+    assert_eq!(
+        run.stdout,
+        "Default configs for brokers in the cluster are:\n\
+         \x20 log.retention.ms=3600000 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000, DEFAULT_CONFIG:log.retention.ms=604800000}\n"
+    );
+    // A topic without an override takes the broker's value.
+    let topic = [
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        "kept",
+        "--describe",
+        "--all",
+    ];
+    let run = configs(&broker, &topic);
+    assert!(
+        run.stdout.contains(
+            "\n  retention.ms=7200000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.retention.ms=7200000, DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000, DEFAULT_CONFIG:log.retention.ms=604800000}\n"
+        ),
+        "{run:?}"
+    );
+    // Deleted from the broker: the default applies again.
+    configs(
+        &broker,
+        &with(&BROKER, &["--alter", "--delete-config", "log.retention.ms"]),
+    );
+    let run = configs(&broker, &with(&BROKER, &["--describe"]));
+    assert_eq!(run.stdout, "Dynamic configs for broker 1 are:\n");
+    let run = configs(&broker, &topic);
+    assert!(
+        run.stdout
+            .contains("\n  retention.ms=3600000 sensitive=false"),
         "{run:?}"
     );
 }

@@ -14,7 +14,7 @@
 //! count and every relation the image relies on (partition counts, replica
 //! sets, names), so applying a record can refuse it but never panic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -57,6 +57,11 @@ pub enum CatalogDelta {
         id: Uuid,
     },
     BrokerConfigs(BTreeMap<String, String>),
+    /// Replaces one broker's own dynamic configs (empty: none left).
+    OneBrokerConfigs {
+        broker: i32,
+        configs: BTreeMap<String, String>,
+    },
     /// Reserves producer ids [from, to) for the proposing broker.
     ProducerIdBlock {
         from: i64,
@@ -221,6 +226,14 @@ pub fn validate_image(image: &Catalog) -> Result<(), InvalidMetadata> {
     for (id, broker) in &image.brokers {
         validate_broker(*id, broker)?;
     }
+    if image.per_broker_configs.len() > limits::CLUSTER_BROKERS_MAX {
+        return Err(InvalidMetadata::TooManyBrokers(
+            image.per_broker_configs.len(),
+        ));
+    }
+    for id in image.per_broker_configs.keys() {
+        validate_broker_id(*id)?;
+    }
     Ok(())
 }
 
@@ -234,6 +247,7 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
                     CatalogDelta::UpsertTopic { topic, .. } => validate_topic(topic)?,
                     CatalogDelta::RemoveTopic { name, .. } => validate_topic_name(name)?,
                     CatalogDelta::BrokerConfigs(_) => {}
+                    CatalogDelta::OneBrokerConfigs { broker, .. } => validate_broker_id(*broker)?,
                     CatalogDelta::ProducerIdBlock { from, to } => {
                         if !(0 <= *from && from < to) {
                             return Err(InvalidMetadata::ProducerIdBlock {
@@ -493,7 +507,7 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                     return Err(Rejected::Conflict("producer id block taken".into()));
                 }
             }
-            CatalogDelta::BrokerConfigs(_) => {}
+            CatalogDelta::BrokerConfigs(_) | CatalogDelta::OneBrokerConfigs { .. } => {}
         }
     }
     for delta in deltas {
@@ -514,6 +528,13 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                 image.topics.remove(name);
             }
             CatalogDelta::BrokerConfigs(configs) => image.broker_configs = configs.clone(),
+            CatalogDelta::OneBrokerConfigs { broker, configs } => {
+                if configs.is_empty() {
+                    image.per_broker_configs.remove(broker);
+                } else {
+                    image.per_broker_configs.insert(*broker, configs.clone());
+                }
+            }
             CatalogDelta::ProducerIdBlock { to, .. } => image.producer_id_block_end = *to,
         }
     }
@@ -542,6 +563,21 @@ pub fn diff(old: &Catalog, new: &Catalog) -> Vec<CatalogDelta> {
     }
     if new.broker_configs != old.broker_configs {
         deltas.push(CatalogDelta::BrokerConfigs(new.broker_configs.clone()));
+    }
+    let brokers: BTreeSet<i32> = old
+        .per_broker_configs
+        .keys()
+        .chain(new.per_broker_configs.keys())
+        .copied()
+        .collect();
+    for broker in brokers {
+        let configs = new.per_broker_configs.get(&broker);
+        if configs != old.per_broker_configs.get(&broker) {
+            deltas.push(CatalogDelta::OneBrokerConfigs {
+                broker,
+                configs: configs.cloned().unwrap_or_default(),
+            });
+        }
     }
     if new.producer_id_block_end != old.producer_id_block_end {
         deltas.push(CatalogDelta::ProducerIdBlock {

@@ -322,9 +322,12 @@ impl Broker {
     }
 
     /// The broker defaults in force: static configs with the catalog's
-    /// dynamic broker configs on top.
+    /// dynamic broker configs on top (cluster-wide, then this broker's).
     pub fn broker_defaults(&self, catalog: &Catalog) -> BrokerDefaults {
-        self.config.broker.with_dynamic(&catalog.broker_configs)
+        let node = self.config.broker.node_id;
+        self.config
+            .broker
+            .with_dynamic(&catalog.dynamic_broker_configs(node))
     }
 
     pub fn topic_config(&self, catalog: &Catalog, topic: &TopicMeta) -> TopicConfig {

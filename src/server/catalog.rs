@@ -208,14 +208,24 @@ impl CatalogOwner {
         .await
     }
 
-    /// Replaces the dynamic broker configs (already validated by the caller).
+    /// Replaces the dynamic broker configs (already validated by the
+    /// caller): the cluster-wide ones (`node` None) or one broker's.
     pub async fn set_broker_configs(
         broker: &Rc<Broker>,
+        node: Option<i32>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), CatalogError> {
         Self::change(broker, validate_only, |catalog| {
-            catalog.broker_configs = configs;
+            match node {
+                None => catalog.broker_configs = configs,
+                Some(id) if configs.is_empty() => {
+                    catalog.per_broker_configs.remove(&id);
+                }
+                Some(id) => {
+                    catalog.per_broker_configs.insert(id, configs);
+                }
+            }
             catalog.version += 1;
             Ok(())
         })

@@ -5,11 +5,13 @@
 //! synonyms, documentation and whether they may change come from the key
 //! table (`config/keys.rs`).
 //!
-//! Dynamic broker configs (`Catalog::broker_configs`) are one map for the
-//! whole cluster: every broker applies them, whichever broker they were
-//! written for. They are therefore described as Kafka describes cluster-wide
-//! defaults, DYNAMIC_DEFAULT_BROKER_CONFIG: a broker asked about itself names
-//! that source, and `kafka-configs --entity-default --describe` lists them.
+//! Dynamic broker configs come in two layers, as in Kafka: the cluster-wide
+//! defaults (`Catalog::broker_configs`, written on the broker resource ""
+//! by `kafka-configs --entity-default`), described as
+//! DYNAMIC_DEFAULT_BROKER_CONFIG, and one broker's own
+//! (`Catalog::per_broker_configs`, written on resource "N"), described as
+//! DYNAMIC_BROKER_CONFIG; a broker's own value wins over the default, which
+//! wins over the static config file.
 
 use crate::config::keys::{self, ConfigKey};
 use crate::config::{BrokerDefaults, TopicConfig};
@@ -17,6 +19,7 @@ use crate::metadata::{Catalog, TopicMeta};
 
 /// Kafka's `ConfigSource` codes.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
 pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
@@ -44,17 +47,45 @@ pub struct ConfigEntry {
     pub documentation: &'static str,
 }
 
-/// Where a broker config's value comes from (the cluster-wide dynamic
-/// configs, then the static ones), and that value.
-fn broker_value(static_defaults: &BrokerDefaults, catalog: &Catalog, key: &str) -> Option<Synonym> {
-    if let Some(value) = catalog.broker_configs.get(key) {
-        return Some(Synonym {
+/// Which broker configs a description is about: the cluster-wide dynamic
+/// defaults (resource name "") or every config of one broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerScope {
+    ClusterDefault,
+    Node(i32),
+}
+
+/// Every value `key` has for broker `node`, in precedence order: its own
+/// dynamic value, the cluster-wide dynamic one, the static one (or the
+/// built-in default).
+fn broker_values(
+    static_defaults: &BrokerDefaults,
+    catalog: &Catalog,
+    node: i32,
+    key: &str,
+) -> Vec<Synonym> {
+    let dynamic = |value: Option<&String>, source| {
+        value.map(|v| Synonym {
             name: key.to_string(),
-            value: Some(value.clone()),
-            source: SOURCE_DYNAMIC_DEFAULT_BROKER,
-        });
-    }
-    static_value(static_defaults, key)
+            value: Some(v.clone()),
+            source,
+        })
+    };
+    let own = catalog
+        .per_broker_configs
+        .get(&node)
+        .and_then(|c| c.get(key));
+    [
+        dynamic(own, SOURCE_DYNAMIC_BROKER),
+        dynamic(
+            catalog.broker_configs.get(key),
+            SOURCE_DYNAMIC_DEFAULT_BROKER,
+        ),
+        static_value(static_defaults, key),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A broker config's value without dynamic overrides.
@@ -79,7 +110,8 @@ pub fn topic_entries(
     topic: &TopicMeta,
     keys: Option<&[String]>,
 ) -> Vec<ConfigEntry> {
-    let effective = static_defaults.with_dynamic(&catalog.broker_configs);
+    let node = static_defaults.node_id;
+    let effective = static_defaults.with_dynamic(&catalog.dynamic_broker_configs(node));
     keys::topic_keys()
         .filter(|key| wanted(keys, key))
         .map(|config| {
@@ -94,11 +126,13 @@ pub fn topic_entries(
                 });
             }
             let default_value = TopicConfig::default_value(&effective, key);
-            match broker_synonym.and_then(|b| broker_value(static_defaults, catalog, b)) {
-                Some(broker) => {
-                    let known_default = broker.source != SOURCE_DEFAULT;
-                    synonyms.push(broker);
-                    if known_default {
+            let broker_values = broker_synonym
+                .map(|b| broker_values(static_defaults, catalog, node, b))
+                .unwrap_or_default();
+            match broker_values.last().cloned() {
+                Some(last) => {
+                    synonyms.extend(broker_values);
+                    if last.source != SOURCE_DEFAULT {
                         if let Some(b) = broker_synonym {
                             synonyms.push(Synonym {
                                 name: b.to_string(),
@@ -134,23 +168,31 @@ pub fn topic_entries(
         .collect()
 }
 
-/// The broker's configs, optionally only the `keys` asked for.
+/// The configs of `scope`, optionally only the `keys` asked for: for a
+/// broker every config with its value in force and the values under it
+/// as synonyms; for the cluster default only the dynamic defaults set.
 pub fn broker_entries(
     static_defaults: &BrokerDefaults,
     catalog: &Catalog,
+    scope: BrokerScope,
     keys: Option<&[String]>,
 ) -> Vec<ConfigEntry> {
     keys::reported_broker_keys()
         .filter(|key| wanted(keys, key))
         .filter_map(|config| {
             let key = config.name;
-            let current = broker_value(static_defaults, catalog, key)?;
-            let mut synonyms = vec![current.clone()];
-            if current.source == SOURCE_DYNAMIC_DEFAULT_BROKER {
-                if let Some(s) = static_value(static_defaults, key) {
-                    synonyms.push(s);
+            let synonyms = match scope {
+                BrokerScope::Node(node) => broker_values(static_defaults, catalog, node, key),
+                // The dynamic default and what lies under it; no broker's own.
+                BrokerScope::ClusterDefault if catalog.broker_configs.contains_key(key) => {
+                    broker_values(static_defaults, catalog, static_defaults.node_id, key)
+                        .into_iter()
+                        .filter(|s| s.source != SOURCE_DYNAMIC_BROKER)
+                        .collect()
                 }
-            }
+                BrokerScope::ClusterDefault => Vec::new(),
+            };
+            let current = synonyms.first()?.clone();
             Some(ConfigEntry {
                 name: key.to_string(),
                 value: current.value,

@@ -392,7 +392,9 @@ pub enum SetConfigs {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// The cluster-wide broker configs (`node` None) or one broker's.
     Broker {
+        node: Option<i32>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
@@ -409,9 +411,10 @@ impl ShardCall<Broker> for SetConfigs {
                     validate_only,
                 } => CatalogOwner::set_topic_configs(&broker, &topic, configs, validate_only).await,
                 SetConfigs::Broker {
+                    node,
                     configs,
                     validate_only,
-                } => CatalogOwner::set_broker_configs(&broker, configs, validate_only).await,
+                } => CatalogOwner::set_broker_configs(&broker, node, configs, validate_only).await,
             }
         })
     }

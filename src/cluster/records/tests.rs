@@ -31,6 +31,36 @@ fn diff_then_apply_reproduces_the_change_and_conflicts_are_all_or_nothing() {
     assert_eq!(image.producer_id_block_end, 1000);
 }
 
+/// One broker's own configs travel as their own delta: set, changed and
+/// removed, without touching the cluster-wide ones or another broker's; a
+/// negative broker id is refused.
+#[test]
+fn per_broker_configs_diff_and_apply_on_their_own() {
+    let mut old = Catalog::new("test");
+    old.broker_configs
+        .insert("log.retention.ms".into(), "1000".into());
+    old.per_broker_configs
+        .insert(3, BTreeMap::from([("log.retention.ms".into(), "3".into())]));
+    let mut new = old.clone();
+    new.per_broker_configs
+        .insert(2, BTreeMap::from([("log.retention.ms".into(), "2".into())]));
+    new.per_broker_configs.remove(&3);
+    let deltas = diff(&old, &new);
+    assert_eq!(deltas.len(), 2, "{deltas:?}");
+    let mut image = old.clone();
+    apply(&mut image, &MetadataRecord::Catalog(deltas), 4).unwrap();
+    assert_eq!(image.per_broker_configs, new.per_broker_configs);
+    assert_eq!(image.broker_configs, old.broker_configs);
+    assert_eq!(image.dynamic_broker_configs(2)["log.retention.ms"], "2");
+    assert_eq!(image.dynamic_broker_configs(1)["log.retention.ms"], "1000");
+
+    let bad = MetadataRecord::Catalog(vec![CatalogDelta::OneBrokerConfigs {
+        broker: -1,
+        configs: BTreeMap::new(),
+    }]);
+    assert!(validate_record(&bad).is_err());
+}
+
 #[test]
 fn replicas_spread_and_leaders_balance() {
     let sets = place_replicas(&[1, 2, 3], 0, 3, 3, 0);

@@ -100,6 +100,21 @@ pub fn describe(old: &Catalog, new: &Catalog, node: Option<i32>) -> Vec<Line> {
             configs_text(&new.broker_configs)
         )));
     }
+    for (id, configs) in &new.per_broker_configs {
+        if old.per_broker_configs.get(id) != Some(configs) {
+            lines.push(Line::info(format!(
+                "Dynamic configs of broker {id} are now {}",
+                configs_text(configs)
+            )));
+        }
+    }
+    for id in old.per_broker_configs.keys() {
+        if !new.per_broker_configs.contains_key(id) {
+            lines.push(Line::info(format!(
+                "Broker {id} has no dynamic configs of its own now"
+            )));
+        }
+    }
     let max = limits::CATALOG_CHANGE_LINES_MAX;
     let info_lines = partition_lines
         .iter()

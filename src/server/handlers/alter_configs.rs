@@ -151,10 +151,14 @@ fn current(
                     format!("Topic '{name}' does not exist."),
                 )
             }),
-        RESOURCE_BROKER => {
-            check_broker_name(broker, name)?;
-            Ok(catalog.broker_configs.clone())
-        }
+        RESOURCE_BROKER => Ok(match check_broker_name(broker, name)? {
+            None => catalog.broker_configs.clone(),
+            Some(node) => catalog
+                .per_broker_configs
+                .get(&node)
+                .cloned()
+                .unwrap_or_default(),
+        }),
         other => Err((
             ResponseError::InvalidRequest.code(),
             format!("Unsupported resource type {other}"),
@@ -210,9 +214,15 @@ fn edit(
     Ok(())
 }
 
-fn check_broker_name(broker: &Rc<Broker>, name: &str) -> Result<(), Failure> {
-    if name.is_empty() || name == broker.config.broker.node_id.to_string() {
-        Ok(())
+/// A broker resource's name: empty for the cluster-wide defaults (None),
+/// or this broker's id (a broker-specific change is sent to that broker,
+/// as Kafka's admin client does).
+fn check_broker_name(broker: &Rc<Broker>, name: &str) -> Result<Option<i32>, Failure> {
+    let node = broker.config.broker.node_id;
+    if name.is_empty() {
+        Ok(None)
+    } else if name == node.to_string() {
+        Ok(Some(node))
     } else {
         Err((
             ResponseError::InvalidRequest.code(),
@@ -248,7 +258,7 @@ async fn apply(
             }
         }
         RESOURCE_BROKER => {
-            check_broker_name(broker, name)?;
+            let node = check_broker_name(broker, name)?;
             let mut probe = BrokerDefaults::default();
             for (key, value) in &configs {
                 if !keys::broker_key(key).is_some_and(|k| k.is_dynamic_broker()) {
@@ -259,6 +269,7 @@ async fn apply(
                 probe.set(key, value).map_err(|e| invalid(e.to_string()))?;
             }
             SetConfigs::Broker {
+                node,
                 configs,
                 validate_only,
             }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::server::broker::Broker;
-use crate::server::configs::{self, ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::server::configs::{self, BrokerScope, ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 pub fn handle(
     broker: &Rc<Broker>,
@@ -52,10 +52,17 @@ pub fn handle(
                 },
                 RESOURCE_BROKER => {
                     let name = resource.resource_name.as_str();
-                    if name.is_empty() || name == broker.config.broker.node_id.to_string() {
+                    let node = broker.config.broker.node_id;
+                    let scope = if name.is_empty() {
+                        Some(BrokerScope::ClusterDefault)
+                    } else {
+                        (name == node.to_string()).then_some(BrokerScope::Node(node))
+                    };
+                    if let Some(scope) = scope {
                         Ok(configs::broker_entries(
                             &broker.config.broker,
                             &catalog,
+                            scope,
                             keys.as_deref(),
                         ))
                     } else {

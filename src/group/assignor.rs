@@ -11,7 +11,9 @@
 //!
 //! Pure functions of the group's members, their subscriptions and the
 //! previous target: no I/O, no shard state. Work is bounded by the group's
-//! members and partitions (both bounded in `limits`).
+//! members and partitions (both bounded in `limits`). `range` is generic
+//! over how a topic is named, so the console consumer, which leads classic
+//! groups by topic name, runs the same one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,12 +27,13 @@ pub const RANGE: &str = "range";
 /// `group.consumer.assignors`).
 pub const ASSIGNORS: &[&str] = &[UNIFORM, RANGE];
 
-/// One member as an assignor sees it.
-pub struct MemberSpec<'a> {
+/// One member as an assignor sees it; topics are named by `K` (their ids
+/// on the broker).
+pub struct MemberSpec<'a, K = Uuid> {
     pub id: &'a str,
     pub instance_id: Option<&'a str>,
-    /// Ids of the subscribed topics that exist.
-    pub topics: BTreeSet<Uuid>,
+    /// The subscribed topics that exist.
+    pub topics: BTreeSet<K>,
 }
 
 /// The target assignment of every member. `partitions` gives each
@@ -48,23 +51,31 @@ pub fn assign(
     }
 }
 
-fn range(members: &[MemberSpec], partitions: &BTreeMap<Uuid, i32>) -> BTreeMap<String, Partitions> {
-    let mut sorted: Vec<&MemberSpec> = members.iter().collect();
+/// Kafka's `RangeAssignor`: per topic, its subscribers in order (static
+/// members by instance id first, then by member id) each get a contiguous
+/// range, the first `partitions % subscribers` one partition more. Every
+/// member gets an entry, maybe empty; topics missing from `partitions`
+/// are not assigned.
+pub fn range<K: Ord + Clone>(
+    members: &[MemberSpec<K>],
+    partitions: &BTreeMap<K, i32>,
+) -> BTreeMap<String, BTreeMap<K, BTreeSet<i32>>> {
+    let mut sorted: Vec<&MemberSpec<K>> = members.iter().collect();
     sorted.sort_by(|a, b| match (a.instance_id, b.instance_id) {
         (Some(x), Some(y)) => x.cmp(y),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => a.id.cmp(b.id),
     });
-    let mut out: BTreeMap<String, Partitions> = members
+    let mut out: BTreeMap<String, BTreeMap<K, BTreeSet<i32>>> = members
         .iter()
-        .map(|m| (m.id.to_string(), Partitions::new()))
+        .map(|m| (m.id.to_string(), BTreeMap::new()))
         .collect();
-    for (topic, count) in partitions {
-        let subscribers: Vec<&&MemberSpec> =
+    for (topic, &count) in partitions {
+        let subscribers: Vec<&&MemberSpec<K>> =
             sorted.iter().filter(|m| m.topics.contains(topic)).collect();
         let n = subscribers.len() as i32;
-        if n == 0 {
+        if n == 0 || count <= 0 {
             continue;
         }
         let (quota, extra) = (count / n, count % n);
@@ -74,7 +85,9 @@ fn range(members: &[MemberSpec], partitions: &BTreeMap<Uuid, i32>) -> BTreeMap<S
             let len = quota + i32::from(i < extra);
             if len > 0 {
                 let set = (start..start + len).collect();
-                out.get_mut(m.id).expect("every member").insert(*topic, set);
+                out.get_mut(m.id)
+                    .expect("every member")
+                    .insert(topic.clone(), set);
             }
         }
     }
@@ -315,6 +328,47 @@ mod tests {
         assert_eq!(count(&out["a"]), 3);
         assert_eq!(count(&out["b"]), 3);
         assert!(!out["b"].contains_key(&t2));
+    }
+
+    fn named<'a>(
+        id: &'a str,
+        instance: Option<&'a str>,
+        topics: &[&str],
+    ) -> MemberSpec<'a, String> {
+        MemberSpec {
+            id,
+            instance_id: instance,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn range_by_name_puts_static_members_first_and_skips_unsubscribed_topics() {
+        let members = [
+            named("a", None, &["t", "u"]),
+            named("z", Some("i1"), &["t"]),
+            named("c", None, &["t"]),
+        ];
+        let counts = BTreeMap::from([("t".to_string(), 4), ("u".to_string(), 2)]);
+        let plan = range(&members, &counts);
+        assert_eq!(plan["z"]["t"], BTreeSet::from([0, 1]));
+        assert_eq!(plan["a"]["t"], BTreeSet::from([2]));
+        assert_eq!(plan["c"]["t"], BTreeSet::from([3]));
+        assert_eq!(plan["a"]["u"], BTreeSet::from([0, 1]));
+        assert!(!plan["c"].contains_key("u"));
+    }
+
+    #[test]
+    fn range_with_more_members_than_partitions_leaves_some_with_nothing() {
+        let members = [
+            named("a", None, &["t"]),
+            named("b", None, &["t"]),
+            named("c", None, &["t"]),
+        ];
+        let plan = range(&members, &BTreeMap::from([("t".to_string(), 2)]));
+        assert_eq!(plan["a"]["t"], BTreeSet::from([0]));
+        assert_eq!(plan["b"]["t"], BTreeSet::from([1]));
+        assert!(plan["c"].is_empty());
     }
 
     #[test]

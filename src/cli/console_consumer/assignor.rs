@@ -2,9 +2,9 @@
 //! the coordinator: a member's subscription (JoinGroup metadata) and
 //! assignment (SyncGroup), each a big-endian i16 version followed by
 //! Kafka's `ConsumerProtocolSubscription` / `ConsumerProtocolAssignment`,
-//! and the `range` assignor the group leader runs over them, as Kafka's
-//! `RangeAssignor` does, so Kafka's and librdkafka's members can share a
-//! group with the console consumer.
+//! so Kafka's and librdkafka's members can share a group with the console
+//! consumer. The leader assigns with the broker's own `range` assignor
+//! (`group::assignor::range`), Kafka's `RangeAssignor`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,14 +58,14 @@ pub fn decode_subscription(metadata: &Bytes) -> Option<(i16, BTreeSet<String>)> 
 }
 
 /// An assignment in `version` (clamped to what the codec writes).
-pub fn encode_assignment(version: i16, partitions: &BTreeMap<String, Vec<i32>>) -> Bytes {
+pub fn encode_assignment(version: i16, partitions: &BTreeMap<String, BTreeSet<i32>>) -> Bytes {
     let body = ConsumerProtocolAssignment::default().with_assigned_partitions(
         partitions
             .iter()
             .map(|(topic, indexes)| {
                 AssignedPartitions::default()
                     .with_topic(topic_name(topic))
-                    .with_partitions(indexes.clone())
+                    .with_partitions(indexes.iter().copied().collect())
             })
             .collect(),
     );
@@ -107,98 +107,9 @@ fn versioned<T: Encodable>(version: i16, body: &T) -> Bytes {
     buf.freeze()
 }
 
-/// Kafka's `RangeAssignor`: per topic, its subscribers in order (static
-/// members by instance id first, then by member id) each get a contiguous
-/// range, the first `partitions % subscribers` one partition more.
-/// `partitions` gives each known topic's partition count; topics missing
-/// from it are not assigned. Every member gets an entry, maybe empty.
-pub fn range(
-    members: &[Member],
-    partitions: &BTreeMap<String, i32>,
-) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
-    let mut sorted: Vec<&Member> = members.iter().collect();
-    sorted.sort_by(|a, b| match (&a.instance_id, &b.instance_id) {
-        (Some(x), Some(y)) => x.cmp(y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.id.cmp(&b.id),
-    });
-    let mut out: BTreeMap<String, BTreeMap<String, Vec<i32>>> = members
-        .iter()
-        .map(|m| (m.id.clone(), BTreeMap::new()))
-        .collect();
-    for (topic, &count) in partitions {
-        let subscribers: Vec<&&Member> =
-            sorted.iter().filter(|m| m.topics.contains(topic)).collect();
-        let n = subscribers.len() as i32;
-        if n == 0 || count <= 0 {
-            continue;
-        }
-        let (quota, extra) = (count / n, count % n);
-        for (i, m) in subscribers.iter().enumerate() {
-            let i = i as i32;
-            let start = i * quota + i.min(extra);
-            let len = quota + i32::from(i < extra);
-            if len > 0 {
-                out.entry(m.id.clone())
-                    .or_default()
-                    .insert(topic.clone(), (start..start + len).collect());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(id: &str, instance: Option<&str>, topics: &[&str]) -> Member {
-        Member {
-            id: id.to_string(),
-            instance_id: instance.map(str::to_string),
-            version: 0,
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn range_gives_the_first_members_the_extra_partitions() {
-        let members = [member("b", None, &["t"]), member("a", None, &["t"])];
-        let counts = BTreeMap::from([("t".to_string(), 5)]);
-        let plan = range(&members, &counts);
-        assert_eq!(plan["a"]["t"], vec![0, 1, 2]);
-        assert_eq!(plan["b"]["t"], vec![3, 4]);
-    }
-
-    #[test]
-    fn range_puts_static_members_first_and_skips_unsubscribed_topics() {
-        let members = [
-            member("a", None, &["t", "u"]),
-            member("z", Some("i1"), &["t"]),
-            member("c", None, &["t"]),
-        ];
-        let counts = BTreeMap::from([("t".to_string(), 4), ("u".to_string(), 2)]);
-        let plan = range(&members, &counts);
-        assert_eq!(plan["z"]["t"], vec![0, 1]);
-        assert_eq!(plan["a"]["t"], vec![2]);
-        assert_eq!(plan["c"]["t"], vec![3]);
-        assert_eq!(plan["a"]["u"], vec![0, 1]);
-        assert!(!plan["c"].contains_key("u"));
-    }
-
-    #[test]
-    fn more_members_than_partitions_leaves_some_with_nothing() {
-        let members = [
-            member("a", None, &["t"]),
-            member("b", None, &["t"]),
-            member("c", None, &["t"]),
-        ];
-        let plan = range(&members, &BTreeMap::from([("t".to_string(), 2)]));
-        assert_eq!(plan["a"]["t"], vec![0]);
-        assert_eq!(plan["b"]["t"], vec![1]);
-        assert!(plan["c"].is_empty());
-    }
 
     #[test]
     fn subscription_and_assignment_round_trip_in_every_version() {
@@ -206,8 +117,8 @@ mod tests {
         assert_eq!(version, SUBSCRIPTION_VERSION);
         assert_eq!(topics, BTreeSet::from(["orders".to_string()]));
         let plan = BTreeMap::from([
-            ("orders".to_string(), vec![2, 0]),
-            ("other".to_string(), vec![1]),
+            ("orders".to_string(), BTreeSet::from([2, 0])),
+            ("other".to_string(), BTreeSet::from([1])),
         ]);
         for version in 0..=PROTOCOL_VERSION_MAX + 1 {
             let bytes = encode_assignment(version, &plan);

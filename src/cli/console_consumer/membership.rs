@@ -32,6 +32,7 @@ use super::super::client::{fail, CliResult, KafkaClient};
 use super::super::output::{error_text, str_bytes, Cluster, RETRY_BACKOFF};
 use super::assignor::{self, Member};
 use super::offsets::{is_coordinator_error, Committer, GroupOffsets};
+use crate::group::assignor::MemberSpec;
 
 /// Kafka consumer defaults: `session.timeout.ms`, `heartbeat.interval.ms`
 /// and `max.poll.interval.ms` (the rebalance timeout).
@@ -401,7 +402,15 @@ fn plan(
             Some((name, t.partitions.len() as i32))
         })
         .collect();
-    let plan = assignor::range(&members, &counts);
+    let specs: Vec<MemberSpec<String>> = members
+        .iter()
+        .map(|m| MemberSpec {
+            id: &m.id,
+            instance_id: m.instance_id.as_deref(),
+            topics: m.topics.clone(),
+        })
+        .collect();
+    let plan = crate::group::assignor::range(&specs, &counts);
     Ok(members
         .iter()
         .map(|m| {

@@ -91,7 +91,7 @@ for name in "${selected[@]}"; do
     isolated "$bin" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 \
         "$work" "$corpus" >"$scratch/$name.log" 2>&1
     status=$?
-    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$scratch/$name.log" \
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$scratch/$name.log" \
         | sed "s/^/run.sh: $name: /"
     if [ $status -ne 0 ]; then
         failed+=("$name")

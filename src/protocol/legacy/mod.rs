@@ -107,6 +107,8 @@ pub enum LegacyError {
     LogAppendTime,
     #[error("message timestamps are too far apart for one record batch")]
     TimestampRange,
+    #[error("more messages than one record batch can count")]
+    TooManyMessages,
     #[error(transparent)]
     Records(#[from] RecordsError),
 }
@@ -125,6 +127,7 @@ impl LegacyError {
             | LegacyError::UnsupportedMagic { .. }
             | LegacyError::NestedCompression { .. }
             | LegacyError::EmptyWrapper { .. } => BatchFault::InvalidRecord,
+            LegacyError::TooManyMessages => BatchFault::TooLarge,
             LegacyError::UnknownCodec { .. } | LegacyError::Zstd => {
                 BatchFault::UnsupportedCompression
             }

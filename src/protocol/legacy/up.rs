@@ -139,7 +139,7 @@ impl Builder {
         self.count = self
             .count
             .checked_add(1)
-            .ok_or(LegacyError::TimestampRange)?;
+            .ok_or(LegacyError::TooManyMessages)?;
         Ok(())
     }
 }

@@ -195,8 +195,13 @@ fn static_unknown_and_bad_configs_are_refused() {
         assert_eq!(error, INVALID_CONFIG, "{key}={value}: {message}");
         assert!(message.contains(says), "{key}={value}: {message}");
     }
+    // The cluster default ("") holds only the dynamic defaults written,
+    // none here, as Kafka describes it.
+    assert!(describe(&mut conn, RESOURCE_BROKER, "", None)
+        .configs
+        .is_empty());
     // Static broker configs are described read-only, dynamic ones not.
-    let described = describe(&mut conn, RESOURCE_BROKER, "", None);
+    let described = describe(&mut conn, RESOURCE_BROKER, "1", None);
     for config in &described.configs {
         let key = keys::broker_key(config.name.as_str()).expect("a broker config of the table");
         assert_eq!(config.read_only, !key.is_dynamic_broker(), "{}", key.name);

@@ -38,7 +38,7 @@ pub use file::{FileSettings, ServerFile};
 pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
 pub use properties::parse_properties;
 pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};
-pub use tuning::Tuning;
+pub use tuning::{process_memory_bytes, ShardMemory, Tuning};
 
 /// The one validated configuration every shard runs with.
 #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ impl Config {
             Some(path) => FileSettings::load(path)?,
             None => FileSettings::default(),
         };
-        let tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
+        let mut tuning = match args.tuning.as_ref().or(file.tuning.as_ref()) {
             Some(path) => Tuning::load(path)?,
             None => Tuning::default(),
         };
@@ -111,6 +111,7 @@ impl Config {
             None => Cores::Auto,
         };
         let shards = shard_count(args.shards.or(file.shards), &cores)?;
+        tuning.resolve_shard_memory(shards, tuning::process_memory_bytes());
         let advertised_host = match args.advertised_host.clone().or(file.advertised_host) {
             Some(host) => host,
             None if args.listen.is_some() => listen.ip().to_string(),

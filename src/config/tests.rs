@@ -352,6 +352,42 @@ fn tuning_knobs_are_validated_with_their_names() {
     assert!(toml::from_str::<Tuning>("group_commit_window = 1").is_err());
 }
 
+/// `shard_memory_bytes = "auto"` (the default): a quarter of the memory
+/// over the shards, never below 64 MiB or twice the read-ahead, never
+/// above the bound; a size stays as given; other words are refused.
+#[test]
+fn shard_memory_auto_takes_a_share_of_the_machine() {
+    const GIB: usize = 1024 * 1024 * 1024;
+    let mut auto: Tuning = toml::from_str("shard_memory_bytes = \"auto\"").unwrap();
+    auto.validate().unwrap();
+    assert_eq!(auto.shard_memory, ShardMemory::Auto);
+    auto.resolve_shard_memory(2, 24 * GIB);
+    assert_eq!(auto.shard_memory_bytes, 3 * GIB);
+    auto.resolve_shard_memory(64, 256 * GIB);
+    assert_eq!(auto.shard_memory_bytes, GIB);
+    auto.resolve_shard_memory(16, GIB);
+    assert_eq!(auto.shard_memory_bytes, 64 * 1024 * 1024);
+    auto.resolve_shard_memory(1, 1024 * GIB);
+    assert_eq!(auto.shard_memory_bytes, crate::limits::SHARD_MEMORY_BYTES_MAX);
+    let mut big_window: Tuning = toml::from_str(
+        "shard_memory_bytes = \"auto\"\nfetch_read_ahead_bytes = 134217728",
+    )
+    .unwrap();
+    big_window.resolve_shard_memory(16, GIB);
+    assert_eq!(big_window.shard_memory_bytes, 256 * 1024 * 1024);
+    assert_eq!(Tuning::default().shard_memory, ShardMemory::Auto);
+
+    let mut fixed: Tuning = toml::from_str("shard_memory_bytes = 33554432").unwrap();
+    fixed.resolve_shard_memory(2, 24 * GIB);
+    assert_eq!(fixed.shard_memory_bytes, 32 * 1024 * 1024);
+    let e = toml::from_str::<Tuning>("shard_memory_bytes = \"lots\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"auto\""), "{e}");
+    // The machine's memory is read (this machine has some).
+    assert!(process_memory_bytes() >= 64 * 1024 * 1024);
+}
+
 #[test]
 fn every_shipped_tuning_profile_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");

@@ -40,8 +40,50 @@ pub struct Tuning {
     /// (within `shard_memory_bytes`) to serve the partition's next fetches.
     pub fetch_read_ahead_bytes: usize,
     /// Memory each shard may spend on its partitions' tail caches and
-    /// read-ahead windows (bytes). 0 turns both off: every fetch reads disk.
+    /// read-ahead windows: bytes (0 turns both off: every fetch reads
+    /// disk) or `auto`. Read as `shard_memory_bytes` from the profile.
+    #[serde(rename = "shard_memory_bytes")]
+    pub shard_memory: ShardMemory,
+    /// The budget in force, in bytes: `shard_memory` once the shard count
+    /// and the machine's memory are known (`resolve_shard_memory`).
+    #[serde(skip)]
     pub shard_memory_bytes: usize,
+}
+
+/// A shard's cache budget as a profile gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardMemory {
+    Bytes(usize),
+    /// `SHARD_MEMORY_AUTO_SHARE` of the memory this process may use, split
+    /// over the shards, at least `SHARD_MEMORY_AUTO_MIN_BYTES` (and twice
+    /// the read-ahead): corelog reads with O_DIRECT, so this cache is what
+    /// the page cache is to Kafka, and like it takes a share of the machine.
+    Auto,
+}
+
+/// The share of the machine's memory `auto` gives the shards' caches
+/// (numerator, denominator): the rest stays for the process's other
+/// memory, the kernel and whatever else runs beside the broker.
+pub const SHARD_MEMORY_AUTO_SHARE: (usize, usize) = (1, 4);
+/// The least `auto` gives a shard.
+pub const SHARD_MEMORY_AUTO_MIN_BYTES: usize = 64 * 1024 * 1024;
+
+impl<'de> Deserialize<'de> for ShardMemory {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(usize),
+            Word(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bytes(bytes) => Ok(ShardMemory::Bytes(bytes)),
+            Raw::Word(word) if word == "auto" => Ok(ShardMemory::Auto),
+            Raw::Word(word) => Err(serde::de::Error::custom(format!(
+                "shard_memory_bytes is a number of bytes or \"auto\", not {word:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for Tuning {
@@ -57,7 +99,9 @@ impl Default for Tuning {
             socket_send_buffer_bytes: 0,
             socket_receive_buffer_bytes: 0,
             fetch_read_ahead_bytes: 4 * 1024 * 1024,
-            shard_memory_bytes: 64 * 1024 * 1024,
+            shard_memory: ShardMemory::Auto,
+            // Until resolve_shard_memory knows the shards and the machine.
+            shard_memory_bytes: SHARD_MEMORY_AUTO_MIN_BYTES,
         }
     }
 }
@@ -68,12 +112,32 @@ impl Tuning {
             path: path.to_path_buf(),
             source,
         })?;
-        let tuning: Tuning = toml::from_str(&text).map_err(|source| ConfigError::TuningToml {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut tuning: Tuning =
+            toml::from_str(&text).map_err(|source| ConfigError::TuningToml {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let ShardMemory::Bytes(bytes) = tuning.shard_memory {
+            tuning.shard_memory_bytes = bytes;
+        }
         tuning.validate()?;
         Ok(tuning)
+    }
+
+    /// Sets `shard_memory_bytes` for `shards` shards on a machine whose
+    /// process may use `memory_bytes` (`auto`); an explicit size stays.
+    pub fn resolve_shard_memory(&mut self, shards: usize, memory_bytes: usize) {
+        self.shard_memory_bytes = match self.shard_memory {
+            ShardMemory::Bytes(bytes) => bytes,
+            ShardMemory::Auto => {
+                let (share, of) = SHARD_MEMORY_AUTO_SHARE;
+                let per_shard = memory_bytes / of * share / shards.max(1);
+                per_shard.clamp(
+                    SHARD_MEMORY_AUTO_MIN_BYTES.max(2 * self.fetch_read_ahead_bytes),
+                    limits::SHARD_MEMORY_BYTES_MAX,
+                )
+            }
+        };
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -121,25 +185,28 @@ impl Tuning {
                 ));
             }
         }
-        if self.shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
-            return Err(bound(
-                "shard_memory_bytes",
-                format!("in [0, {}]", limits::SHARD_MEMORY_BYTES_MAX),
-            ));
-        }
-        // A window bigger than half the budget would leave no room for the
-        // tail caches or for a second reading partition.
         if self.fetch_read_ahead_bytes > limits::FETCH_READ_AHEAD_BYTES_MAX {
             return Err(bound(
                 "fetch_read_ahead_bytes",
                 format!("in [0, {}]", limits::FETCH_READ_AHEAD_BYTES_MAX),
             ));
         }
-        if self.fetch_read_ahead_bytes > self.shard_memory_bytes / 2 {
-            return Err(bound(
-                "fetch_read_ahead_bytes",
-                "at most half of shard_memory_bytes".into(),
-            ));
+        // `auto` gives at least twice the read-ahead (resolve_shard_memory).
+        if let ShardMemory::Bytes(shard_memory_bytes) = self.shard_memory {
+            if shard_memory_bytes > limits::SHARD_MEMORY_BYTES_MAX {
+                return Err(bound(
+                    "shard_memory_bytes",
+                    format!("\"auto\" or in [0, {}]", limits::SHARD_MEMORY_BYTES_MAX),
+                ));
+            }
+            // A window bigger than half the budget would leave no room for
+            // the tail caches or for a second reading partition.
+            if self.fetch_read_ahead_bytes > shard_memory_bytes / 2 {
+                return Err(bound(
+                    "fetch_read_ahead_bytes",
+                    "at most half of shard_memory_bytes".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -151,6 +218,32 @@ impl Tuning {
     pub fn preempt_timer(&self) -> Duration {
         Duration::from_millis(self.preempt_timer_ms)
     }
+}
+
+/// The memory this process may use: the machine's (`MemTotal`), or its
+/// cgroup's limit when that is lower (a container); the floor of `auto`
+/// when neither can be read.
+pub fn process_memory_bytes() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| meminfo_total_bytes(&text));
+    let limit = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| text.trim().parse::<usize>().ok());
+    match (total, limit) {
+        (Some(t), Some(l)) => t.min(l),
+        (Some(t), None) => t,
+        (None, Some(l)) => l,
+        (None, None) => SHARD_MEMORY_AUTO_MIN_BYTES,
+    }
+}
+
+/// `MemTotal:  24588880 kB` of /proc/meminfo, in bytes.
+fn meminfo_total_bytes(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: usize = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// A tuning knob outside its bound.

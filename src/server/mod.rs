@@ -201,6 +201,19 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     } else {
         log::info!("placement: {}", placement.why);
     }
+    let mib = |bytes: usize| bytes / (1024 * 1024);
+    log::info!(
+        "read caches: {} MiB per shard ({})",
+        mib(config.tuning.shard_memory_bytes),
+        match config.tuning.shard_memory {
+            crate::config::ShardMemory::Auto => format!(
+                "shard_memory_bytes auto: a quarter of {} MiB over {} shards",
+                mib(crate::config::process_memory_bytes()),
+                config.shards
+            ),
+            crate::config::ShardMemory::Bytes(_) => "shard_memory_bytes".to_string(),
+        }
+    );
     let started_at = Instant::now();
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut handles = Vec::with_capacity(config.shards);

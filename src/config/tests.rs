@@ -368,11 +368,13 @@ fn shard_memory_auto_takes_a_share_of_the_machine() {
     auto.resolve_shard_memory(16, GIB);
     assert_eq!(auto.shard_memory_bytes, 64 * 1024 * 1024);
     auto.resolve_shard_memory(1, 1024 * GIB);
-    assert_eq!(auto.shard_memory_bytes, crate::limits::SHARD_MEMORY_BYTES_MAX);
-    let mut big_window: Tuning = toml::from_str(
-        "shard_memory_bytes = \"auto\"\nfetch_read_ahead_bytes = 134217728",
-    )
-    .unwrap();
+    assert_eq!(
+        auto.shard_memory_bytes,
+        crate::limits::SHARD_MEMORY_BYTES_MAX
+    );
+    let mut big_window: Tuning =
+        toml::from_str("shard_memory_bytes = \"auto\"\nfetch_read_ahead_bytes = 134217728")
+            .unwrap();
     big_window.resolve_shard_memory(16, GIB);
     assert_eq!(big_window.shard_memory_bytes, 256 * 1024 * 1024);
     assert_eq!(Tuning::default().shard_memory, ShardMemory::Auto);

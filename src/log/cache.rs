@@ -139,12 +139,22 @@ impl CacheBudget {
 }
 
 /// A read's read-ahead, held against the budget until the read drops it
-/// (before installing the window it read, which charges for itself).
-pub struct ReadAheadCharge(Charge);
+/// (before installing the window it read, which charges for itself). While
+/// it lives its log plans no other read-ahead (`ReadCache::window_filling`).
+pub struct ReadAheadCharge {
+    charge: Charge,
+    filling: Rc<Cell<bool>>,
+}
 
 impl ReadAheadCharge {
     pub fn bytes(&self) -> usize {
-        self.0.bytes
+        self.charge.bytes
+    }
+}
+
+impl Drop for ReadAheadCharge {
+    fn drop(&mut self) {
+        self.filling.set(false);
     }
 }
 
@@ -325,6 +335,12 @@ pub(crate) struct ReadCache<F> {
     pending_prefetch: Option<PrefetchPlan<F>>,
     /// Bumped whenever windows are dropped for a change of the segments.
     generation: u64,
+    /// A read with read-ahead is planned or running (at most one per log,
+    /// cleared when its [`ReadAheadCharge`] drops): fetches pipelined
+    /// behind it read exactly their own bytes instead of each filling a
+    /// window of its own (a client with 64 fetches of one offset in flight
+    /// had 64 windows read and charged at once).
+    window_filling: Rc<Cell<bool>>,
 }
 
 impl<F> ReadCache<F> {
@@ -340,6 +356,7 @@ impl<F> ReadCache<F> {
             prefetching: false,
             pending_prefetch: None,
             generation: 0,
+            window_filling: Rc::new(Cell::new(false)),
         }
     }
 
@@ -350,10 +367,15 @@ impl<F> ReadCache<F> {
     /// over hundreds of partitions) cannot all count on the same room.
     pub fn reserve_read_ahead(&self) -> Option<ReadAheadCharge> {
         let ahead = self.budget.read_ahead_bytes();
-        if ahead == 0 {
+        if ahead == 0 || self.window_filling.get() {
             return None;
         }
-        self.budget.charge(ahead).map(ReadAheadCharge)
+        let charge = self.budget.charge(ahead)?;
+        self.window_filling.set(true);
+        Some(ReadAheadCharge {
+            charge,
+            filling: self.window_filling.clone(),
+        })
     }
 
     /// Whether the windows serve another reader than one at `offset`: the

@@ -361,3 +361,22 @@ fn view_of(file: &Rc<()>, next: i64) -> SegmentView<'_, ()> {
         next_offset: next,
     }
 }
+
+/// One window fill at a time per log: reads planned while one is in flight
+/// read only their own bytes, and the next may read ahead once it ends.
+#[test]
+fn one_read_ahead_at_a_time_per_log() {
+    let budget = CacheBudget::new(1 << 20, 4096);
+    let cache: ReadCache<()> = ReadCache::new(budget.clone());
+    let other: ReadCache<()> = ReadCache::new(budget.clone());
+    let first = cache.reserve_read_ahead().expect("room for a window");
+    assert_eq!(first.bytes(), 4096);
+    assert!(cache.reserve_read_ahead().is_none(), "a fill is in flight");
+    // Another partition's log is not held back.
+    let elsewhere = other.reserve_read_ahead().expect("another log reads ahead");
+    assert_eq!(budget.used_bytes.get(), 8192);
+    drop(first);
+    assert_eq!(budget.used_bytes.get(), 4096);
+    assert!(cache.reserve_read_ahead().is_some());
+    drop(elsewhere);
+}

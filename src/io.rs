@@ -40,14 +40,10 @@ pub use dma::*;
 pub use mem::*;
 pub use std_disk::StdDisk;
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::Path;
 
 use bytes::Bytes;
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 
 /// Unit of O_DIRECT I/O: write positions and lengths are multiples of it.
 pub const BLOCK_BYTES: usize = crate::limits::DISK_BLOCK_BYTES;

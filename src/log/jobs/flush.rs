@@ -2,22 +2,14 @@
 //! segments finalized, and the result applied back by
 //! `PartitionLog::complete_flush`.
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use bytes::Bytes;
-
-use super::super::cache::{PrefetchPlan, ReadAheadCharge, ReadCache, WindowFill};
 use super::super::segment::{index_path, log_path, time_index_path, SegSnap};
-use super::super::LogError;
 use crate::io::{
-    is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
-    DmaDisk,
+    is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
 };
-use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
-use super::*;
 
 /// A closed segment's on-disk close: cut the .log, write its indexes.
 pub(crate) struct Finalize {
@@ -227,7 +219,7 @@ async fn create_segment_files<D: Disk>(
     base: i64,
 ) -> io::Result<D::File> {
     let file = disk.create(&log_path(dir, base)).await?;
-    super::segment::create_empty_indexes(disk, dir, base).await?;
+    super::super::segment::create_empty_indexes(disk, dir, base).await?;
     Ok(file)
 }
 

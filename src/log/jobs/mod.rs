@@ -14,20 +14,9 @@
 
 #![forbid(unsafe_code)]
 
-use std::cell::{Cell, RefCell};
 use std::io;
-use std::path::PathBuf;
-use std::rc::Rc;
 
-use bytes::Bytes;
-
-use super::cache::{PrefetchPlan, ReadAheadCharge, ReadCache, WindowFill};
-use super::segment::{index_path, log_path, time_index_path, SegSnap};
-use super::LogError;
-use crate::io::{
-    is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
-    DmaDisk,
-};
+use crate::io::DiskFile;
 use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
 
 mod flush;

@@ -2,22 +2,16 @@
 //! caches or the disk, and the background prefetch of the next read-ahead
 //! window.
 
-use std::cell::{Cell, RefCell};
-use std::io;
-use std::path::PathBuf;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
 
 use super::super::cache::{PrefetchPlan, ReadAheadCharge, ReadCache, WindowFill};
-use super::super::segment::{index_path, log_path, time_index_path, SegSnap};
 use super::super::LogError;
-use crate::io::{
-    is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
-    DmaDisk,
-};
-use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
 use super::*;
+use crate::io::{Disk, DiskFile, DmaDisk};
+use crate::protocol::batch::{BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
 
 /// Reads whole batches for a fetch; planned by `PartitionLog::plan_read`.
 pub struct ReadJob<D: Disk = DmaDisk> {

@@ -1,22 +1,13 @@
 //! Retention jobs: deleting the files of segments retention or DeleteRecords
 //! removed, after the moved log start offset is durable.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use bytes::Bytes;
-
-use super::super::cache::{PrefetchPlan, ReadAheadCharge, ReadCache, WindowFill};
-use super::super::segment::{index_path, log_path, time_index_path, SegSnap};
 use super::super::LogError;
-use crate::io::{
-    is_no_space, remove_if_exists, replace_file, short_write, write_whole_file, Disk, DiskFile,
-    DmaDisk,
-};
-use crate::protocol::batch::{BatchError, BatchHeader, BatchIter, IterStop, BATCH_HEADER_BYTES};
-use super::*;
+use crate::io::{remove_if_exists, replace_file, Disk, DmaDisk};
 
 /// Deletes the files of segments retention or DeleteRecords removed from
 /// the log, after making a moved log start offset durable.
@@ -89,16 +80,20 @@ impl<D: Disk> CheckpointWrite<D> {
         if want <= self.shared.written.get() {
             return Ok(()); // a later job already wrote it
         }
-        let text = super::start_checkpoint_text(want);
+        let text = super::super::start_checkpoint_text(want);
         // DeleteRecords frees space only once this is written: on a full
         // disk the data directory's reserve makes room for it.
         let data_dir = self.dir.parent().unwrap_or(&self.dir);
-        let what = format!("{} of {}", super::START_CHECKPOINT_FILE, self.dir.display());
-        super::reserve::with_reserve(&self.disk, data_dir, &what, || {
+        let what = format!(
+            "{} of {}",
+            super::super::START_CHECKPOINT_FILE,
+            self.dir.display()
+        );
+        super::super::reserve::with_reserve(&self.disk, data_dir, &what, || {
             replace_file(
                 &self.disk,
                 &self.dir,
-                super::START_CHECKPOINT_FILE,
+                super::super::START_CHECKPOINT_FILE,
                 text.as_bytes(),
             )
         })

@@ -25,9 +25,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs a command that must succeed.
 fn ok(args: &[&str]) -> Run {
-    let run = corelog(args, "");
-    assert!(run.success(), "corelog {args:?} failed:\n{run:?}");
-    run
+    common::corelog_ok(args, "")
 }
 
 /// A broker whose groups wait 1 s for more members before the first

@@ -12,36 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{eventually, Cluster};
 use common::raw::Conn;
-use common::{corelog, Run};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::Message;
 
-/// Runs the CLI and asserts it succeeded.
-fn ok(args: &[&str], stdin: &str) -> Run {
-    let run = corelog(args, stdin);
-    assert!(run.success(), "corelog {args:?} failed:\n{run:?}");
-    run
-}
-
-fn create_topic(bootstrap: &str, topic: &str, partitions: &str) {
-    ok(
-        &[
-            "topics",
-            "--bootstrap-server",
-            bootstrap,
-            "--create",
-            "--topic",
-            topic,
-            "--partitions",
-            partitions,
-            "--replication-factor",
-            "1",
-        ],
-        "",
-    );
-}
+use common::{cli_create_topic as create_topic, corelog_ok as ok};
 
 /// `Key:   value` lines of `describe --status`.
 fn status(bootstrap: &str) -> BTreeMap<String, String> {

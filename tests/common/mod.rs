@@ -487,6 +487,44 @@ pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
+/// Runs `corelog <args>` with `stdin`, which must succeed.
+pub fn corelog_ok(args: &[&str], stdin: &str) -> Run {
+    let run = corelog(args, stdin);
+    assert!(run.success(), "corelog {args:?} failed:\n{run:?}");
+    run
+}
+
+/// Runs `corelog <args>`, which must fail with exactly one line on
+/// stderr; that line.
+pub fn corelog_fails_in_one_line(args: &[&str]) -> String {
+    let run = corelog(args, "");
+    assert!(!run.success(), "corelog {args:?} should fail:\n{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of error expected:\n{run:?}");
+    lines[0].to_string()
+}
+
+/// `corelog topics --create` of `partitions` partitions, replication
+/// factor 1, which must print Kafka's `Created topic T.`
+pub fn cli_create_topic(bootstrap: &str, topic: &str, partitions: &str) {
+    let run = corelog_ok(
+        &[
+            "topics",
+            "--bootstrap-server",
+            bootstrap,
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            partitions,
+            "--replication-factor",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(run.stdout, format!("Created topic {topic}.\n"));
+}
+
 /// Runs `corelog <args>` with `stdin`, killing it after `RUN_TIMEOUT`.
 pub fn corelog(args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_corelog"))

@@ -40,19 +40,7 @@ fn broker() -> Broker {
 }
 
 fn create(broker: &Broker, topic: &str, partitions: &str) {
-    let bootstrap = broker.bootstrap();
-    ok(&[
-        "topics",
-        "--bootstrap-server",
-        &bootstrap,
-        "--create",
-        "--topic",
-        topic,
-        "--partitions",
-        partitions,
-        "--replication-factor",
-        "1",
-    ]);
+    common::cli_create_topic(&broker.bootstrap(), topic, partitions);
 }
 
 /// A `corelog console-consumer` running in the background; its stdout

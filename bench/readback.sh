@@ -3,10 +3,9 @@
 # caches exist for: one producer writes BYTES of 1 KiB records (acks=all)
 # to PARTITIONS partitions, then CONSUMERS independent consumers (stand-ins
 # for as many consumer groups) each read all of it from the beginning.
-# Brokers alternate per round on fresh data dirs: corelog with the default
-# profile (shard_memory_bytes "auto"), corelog with a fixed 64 MiB per shard
-# (the default before "auto"), and Tansu with memory storage when installed
-# (bench/install-peers.sh).
+# Brokers alternate per round on fresh data dirs: corelog with
+# shard_memory_bytes "auto", corelog with 64 MiB per shard (the default),
+# and Tansu with memory storage when installed (bench/install-peers.sh).
 #
 #   bench/readback.sh [rounds]
 #   env: CORELOG, LOADGEN, TANSU (binaries), SHARDS (2), PARTITIONS (8),
@@ -29,6 +28,7 @@ out=${OUT:-$(mktemp -d /tmp/readback.XXXXXX)}
 mkdir -p "$out"
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 printf 'shard_memory_bytes = 67108864\n' > "$out/64m.toml"
+printf 'shard_memory_bytes = "auto"\n' > "$out/auto.toml"
 brokers=(auto 64m)
 [[ -x "$tansu" ]] && brokers+=(tansu) || echo "readback: Tansu not installed, left out" >&2
 tick=$(getconf CLK_TCK)
@@ -38,7 +38,7 @@ run_one() { # broker round
     local tag="$name-$round" data="$out/data-$1-$2"
     case $name in
         auto) "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --shards "$shards" \
-                  > "$out/$tag.broker.log" 2>&1 & ;;
+                  --tuning "$out/auto.toml" > "$out/$tag.broker.log" 2>&1 & ;;
         64m) "$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --shards "$shards" \
                   --tuning "$out/64m.toml" > "$out/$tag.broker.log" 2>&1 & ;;
         tansu) "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \

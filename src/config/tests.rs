@@ -352,7 +352,7 @@ fn tuning_knobs_are_validated_with_their_names() {
     assert!(toml::from_str::<Tuning>("group_commit_window = 1").is_err());
 }
 
-/// `shard_memory_bytes = "auto"` (the default): a quarter of the memory
+/// `shard_memory_bytes = "auto"`: a quarter of the memory
 /// over the shards, never below 64 MiB or twice the read-ahead, never
 /// above the bound; a size stays as given; other words are refused.
 #[test]
@@ -377,7 +377,10 @@ fn shard_memory_auto_takes_a_share_of_the_machine() {
             .unwrap();
     big_window.resolve_shard_memory(16, GIB);
     assert_eq!(big_window.shard_memory_bytes, 256 * 1024 * 1024);
-    assert_eq!(Tuning::default().shard_memory, ShardMemory::Auto);
+    assert_eq!(
+        Tuning::default().shard_memory,
+        ShardMemory::Bytes(64 * 1024 * 1024)
+    );
 
     let mut fixed: Tuning = toml::from_str("shard_memory_bytes = 33554432").unwrap();
     fixed.resolve_shard_memory(2, 24 * GIB);

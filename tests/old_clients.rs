@@ -36,16 +36,23 @@ fn old_client(broker: &Broker, fallback: &str) -> ClientConfig {
 /// Produces `count` keyed records with timestamps through a client of
 /// `fallback`'s generation, compressed with `codec`.
 fn produce_old(broker: &Broker, fallback: &str, codec: &str, topic: &str, count: usize) {
-    let producer: ThreadedProducer<DefaultProducerContext> = old_client(broker, fallback)
+    let mut config = old_client(broker, fallback);
+    config
         .set("linger.ms", "5")
-        .set("acks", "all")
         .set("compression.codec", codec)
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("create producer");
+        .set("message.timeout.ms", "30000");
+    produce_with(config, topic, count);
+}
+
+/// Produces records 0..`count` (key-i, `expected_value(i)`, timestamps from
+/// 1_700_000_000_000) to partition 0 of `topic` with acks=all through a
+/// producer of `config`.
+fn produce_with(mut config: ClientConfig, topic: &str, count: usize) {
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        config.set("acks", "all").create().expect("create producer");
     for i in 0..count {
         let key = format!("key-{i}");
-        let value = format!("value-{i}-{}", "x".repeat(i % 50));
+        let value = expected_value(i);
         producer
             .send(
                 BaseRecord::to(topic)
@@ -610,25 +617,9 @@ fn list_offsets_v0_lists_segment_bases_like_get_offset_shell() {
     let topic = "old-segments";
     broker.create_topic(topic, 1, &[("segment.bytes", "2000")]);
     // Batches of 10 records, so segments of 2000 bytes roll between them.
-    let producer: ThreadedProducer<DefaultProducerContext> = old_client(&broker, "0.10.0")
-        .set("batch.num.messages", "10")
-        .set("acks", "all")
-        .create()
-        .expect("create producer");
-    for i in 0..200usize {
-        let key = format!("key-{i}");
-        let value = expected_value(i);
-        producer
-            .send(
-                BaseRecord::to(topic)
-                    .partition(0)
-                    .key(&key)
-                    .payload(&value)
-                    .timestamp(1_700_000_000_000 + i as i64),
-            )
-            .expect("enqueue");
-    }
-    producer.flush(TIMEOUT).expect("flush");
+    let mut config = old_client(&broker, "0.10.0");
+    config.set("batch.num.messages", "10");
+    produce_with(config, topic, 200);
     let dir = common::partition_dir(&broker, topic, 0);
     let mut bases: Vec<i64> = common::segment_logs(&dir)
         .iter()

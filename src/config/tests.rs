@@ -377,10 +377,7 @@ fn shard_memory_auto_takes_a_share_of_the_machine() {
             .unwrap();
     big_window.resolve_shard_memory(16, GIB);
     assert_eq!(big_window.shard_memory_bytes, 256 * 1024 * 1024);
-    assert_eq!(
-        Tuning::default().shard_memory,
-        ShardMemory::Bytes(64 * 1024 * 1024)
-    );
+    assert_eq!(Tuning::default().shard_memory, ShardMemory::Auto);
 
     let mut fixed: Tuning = toml::from_str("shard_memory_bytes = 33554432").unwrap();
     fixed.resolve_shard_memory(2, 24 * GIB);

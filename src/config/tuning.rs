@@ -99,12 +99,12 @@ impl Default for Tuning {
             socket_send_buffer_bytes: 0,
             socket_receive_buffer_bytes: 0,
             fetch_read_ahead_bytes: 4 * 1024 * 1024,
-            // Not `Auto` by default: with gigabytes per shard, 100-byte
-            // consumers read 2.5x slower in the harness (58 against 146
-            // MB/s, 8 partitions), not yet understood; 1 KiB re-reads by
-            // several consumers gain 1.75-2x (bench/README.md).
-            shard_memory: ShardMemory::Bytes(64 * 1024 * 1024),
-            shard_memory_bytes: 64 * 1024 * 1024,
+            // Like the page cache Kafka relies on, the caches take a share
+            // of the machine (bench/README.md: 1 KiB re-read by several
+            // consumers 1.75-2x Tansu, against 1.18-1.42x with 64 MiB).
+            shard_memory: ShardMemory::Auto,
+            // Until `resolve_shard_memory` knows the shards and the machine.
+            shard_memory_bytes: SHARD_MEMORY_AUTO_MIN_BYTES,
         }
     }
 }

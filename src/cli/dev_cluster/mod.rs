@@ -185,6 +185,9 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
             .map_err(|e| format!("cannot write {}: {e}", node.config.display()))?;
         super::storage::format(&cluster_id, &node.config, true)?;
     }
+    let tuning = tuning_path(&args.dir);
+    fs::write(&tuning, node_tuning(nodes.len(), args.shards))
+        .map_err(|e| format!("cannot write {}: {e}", tuning.display()))?;
     let signal = forward_signals()?;
     let (cores, placement) = match &args.cores {
         Cores::Auto => node_cores(nodes.len(), args.shards, &allowed_cores()),
@@ -314,6 +317,25 @@ fn node_cores(nodes: usize, shards: usize, allowed: &[usize]) -> (Vec<Cores>, St
     }
 }
 
+/// The tuning profile every node starts with, beside their configs.
+fn tuning_path(dir: &Path) -> PathBuf {
+    dir.join("tuning.toml")
+}
+
+/// The nodes' tuning profile: the default one, but the read caches that
+/// `shard_memory_bytes = "auto"` gives one node on this machine are split
+/// over all of them (each node would take a quarter of the machine).
+fn node_tuning(nodes: usize, shards: usize) -> String {
+    let mut tuning = crate::config::Tuning::default();
+    tuning.resolve_shard_memory(nodes * shards, crate::config::process_memory_bytes());
+    format!(
+        "# Written by corelog dev-cluster: the default profile, with the read caches of\n\
+         # shard_memory_bytes = \"auto\" split over {nodes} nodes x {shards} shards.\n\
+         shard_memory_bytes = {}\n",
+        tuning.shard_memory_bytes
+    )
+}
+
 /// Starts node `node` (`corelog serve --config`), appending to its log,
 /// and notes its pid in `node<N>.pid` beside its config.
 fn spawn(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, String> {
@@ -340,6 +362,8 @@ fn spawn_serve(node: &DevNode, shards: usize, cores: &Cores) -> Result<Child, St
         .arg("serve")
         .arg("--config")
         .arg(&node.config)
+        .arg("--tuning")
+        .arg(node.config.with_file_name("tuning.toml"))
         .arg("--shards")
         .arg(shards.to_string())
         .arg("--cores")
@@ -621,6 +645,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn nodes_share_the_read_caches_of_one_auto_node() {
+        let text = node_tuning(3, 2);
+        let tuning: crate::config::Tuning = toml::from_str(&text).unwrap();
+        let mut one = crate::config::Tuning::default();
+        one.resolve_shard_memory(2, crate::config::process_memory_bytes());
+        let crate::config::ShardMemory::Bytes(share) = tuning.shard_memory else {
+            panic!("a size, not auto: {text}");
+        };
+        // A third of one node's, unless that is below the least a shard gets.
+        let third = one.shard_memory_bytes / 3;
+        assert!(
+            share.abs_diff(third) < 1024 * 1024 || share == 64 * 1024 * 1024,
+            "{share} against {third}"
+        );
+    }
 
     #[test]
     fn node_configs_parse_as_a_quorum() {

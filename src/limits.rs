@@ -75,7 +75,7 @@ pub const FETCH_RESPONSE_RECORDS_MAX: usize = 32_768;
 pub const FETCH_DISK_READ_MS: u64 = 50;
 
 /// Partitions one long-polling fetch waits on at one owner shard (one
-/// `WaitForAny` call). The waiters a shard holds in all are bounded by its
+/// `WaitThenRead` call). The waiters a shard holds in all are bounded by its
 /// connections (`max.connections`) times their requests in flight, times
 /// this; a waiter whose fetch ended is dropped at the partition's next
 /// wait or append.

@@ -7,7 +7,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::raw::{code, decode_records, now_ms, simple_batch, Conn};
+use common::raw::{code, decode_records, fetch_request, now_ms, simple_batch, Conn};
 use common::{Broker, BrokerOptions};
 use kafka_protocol::messages::ApiKey;
 
@@ -92,4 +92,93 @@ fn fetch_on_empty_partition_returns_after_max_wait() {
         elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
         "fetch with max_wait 500 ms returned after {elapsed:?}"
     );
+}
+
+/// A long poll over partitions of both shards: the owner that wakes reads
+/// its partitions in the same trip (`WaitThenRead`), so the response holds
+/// the woken partition's record and the others answer without error and
+/// with their high watermarks; a wait that runs out answers every
+/// partition's current high watermark.
+#[test]
+fn a_long_poll_over_both_shards_wakes_with_the_woken_partitions_records() {
+    const TOPIC: &str = "long-poll-both";
+    const PARTITIONS: i32 = 4;
+    let broker = Broker::start_with(BrokerOptions::default().shards(2));
+    broker.create_topic(TOPIC, PARTITIONS, &[]);
+    let mut probe = Conn::connect(broker.addr());
+    let versions = probe.api_versions();
+    let fetch_version = versions.pick(ApiKey::Fetch, 12).min(12);
+    let produce_version = versions.pick(ApiKey::Produce, 9);
+    let request = |ends: &[i64], max_wait_ms: i32| {
+        let mut request = fetch_request(TOPIC, 0, ends[0], max_wait_ms);
+        let topic = &mut request.topics[0];
+        let template = topic.partitions[0].clone();
+        topic.partitions = (0..PARTITIONS)
+            .map(|p| {
+                template
+                    .clone()
+                    .with_partition(p)
+                    .with_fetch_offset(ends[p as usize])
+            })
+            .collect();
+        request
+    };
+    let mut ends = vec![0i64; PARTITIONS as usize];
+    for round in 0..2 * PARTITIONS {
+        let target = round % PARTITIONS;
+        let addr = broker.addr();
+        let fetch = request(&ends, 10_000);
+        let waiter = thread::spawn(move || {
+            let mut conn = Conn::connect(addr);
+            conn.set_timeout(Duration::from_secs(20));
+            let started = Instant::now();
+            let response = conn.call(fetch_version, &fetch);
+            (started.elapsed(), response)
+        });
+        thread::sleep(Duration::from_millis(500));
+        let mut producer = Conn::connect(broker.addr());
+        let batch = simple_batch(&format!("wake{round}"), 1, 100, now_ms());
+        let (error, offset) = producer.produce(produce_version, TOPIC, target, batch);
+        assert_eq!((error, offset), (code::NONE, ends[target as usize]));
+        ends[target as usize] += 1;
+
+        let (elapsed, response) = waiter.join().expect("fetch thread");
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "round {round}: the fetch took {elapsed:?}; it should wake on the produce"
+        );
+        let answered = &response.responses[0].partitions;
+        assert_eq!(answered.len(), PARTITIONS as usize, "round {round}");
+        for data in answered {
+            let p = data.partition_index;
+            assert_eq!(data.error_code, code::NONE, "round {round}, partition {p}");
+            let records = decode_records(data.records.clone().unwrap_or_default());
+            if p == target {
+                assert_eq!(
+                    records.len(),
+                    1,
+                    "round {round}: the woken partition's record"
+                );
+                assert_eq!(records[0].offset, ends[p as usize] - 1);
+                assert!(records[0]
+                    .value
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with(format!("wake{round}-").as_bytes())));
+                assert_eq!(data.high_watermark, ends[p as usize]);
+            } else {
+                assert!(records.is_empty(), "round {round}: records from {p}");
+                // Answered from before the wait or by its owner's read:
+                // never past the log end, never behind the fetch offset.
+                assert_eq!(data.high_watermark, ends[p as usize], "round {round}, {p}");
+            }
+        }
+    }
+    let started = Instant::now();
+    let response = probe.call(fetch_version, &request(&ends, 300));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    for data in &response.responses[0].partitions {
+        assert_eq!(data.error_code, code::NONE);
+        assert_eq!(data.high_watermark, ends[data.partition_index as usize]);
+        assert!(decode_records(data.records.clone().unwrap_or_default()).is_empty());
+    }
 }

@@ -47,6 +47,18 @@ struct Wanted {
     at: Result<PartitionAddr, i16>,
 }
 
+impl Wanted {
+    /// Where its owner reads it; None when it does not exist.
+    fn position(&self) -> Option<(&PartitionAddr, FetchPosition)> {
+        let position = FetchPosition {
+            offset: self.offset,
+            max_bytes: self.max_bytes,
+            current_leader_epoch: self.current_leader_epoch,
+        };
+        Some((self.at.as_ref().ok()?, position))
+    }
+}
+
 struct Read {
     error_code: i16,
     high_watermark: i64,
@@ -87,8 +99,16 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
     let any_error = reads.iter().any(|r| r.error_code != errors::NONE);
     if bytes < request.min_bytes.max(0) as usize && wait_ms > 0 && !any_error && !wanted.is_empty()
     {
-        wait_for_any(broker, &wanted, wait_ms, replica.is_some()).await;
-        reads = read_all(broker, &wanted, response_max, replica).await;
+        match wait_then_read(broker, &wanted, wait_ms, response_max, replica).await {
+            Some(fresh) => {
+                for (i, read) in fresh {
+                    reads[i] = read;
+                }
+                keep_within(&mut reads, response_max, replica);
+            }
+            // Nothing came: read again for current high watermarks.
+            None => reads = read_all(broker, &wanted, response_max, replica).await,
+        }
     }
     tracing::debug!(
         partitions = wanted.len(),
@@ -289,15 +309,7 @@ async fn read_all(
         }
         let parts: Vec<(&PartitionAddr, FetchPosition)> = pending
             .iter()
-            .filter_map(|&i| {
-                let w = &wanted[i];
-                let position = FetchPosition {
-                    offset: w.offset,
-                    max_bytes: w.max_bytes,
-                    current_leader_epoch: w.current_leader_epoch,
-                };
-                Some((w.at.as_ref().ok()?, position))
-            })
+            .filter_map(|&i| wanted[i].position())
             .collect();
         let records = match replica {
             Some(_) => usize::MAX,
@@ -309,10 +321,7 @@ async fn read_all(
         let mut next = Vec::new();
         let before = left;
         for (&i, result) in pending.iter().zip(results) {
-            let mut read = to_read(result);
-            if replica.is_none() {
-                read.record_count = count_records(&read.records);
-            }
+            let read = to_read(result, replica);
             left = left.saturating_sub(read.records.len());
             records_sent += read.record_count;
             // Left without records while it has data (a follower's end
@@ -344,6 +353,14 @@ async fn read_all(
         .into_iter()
         .map(|r| r.expect("every partition answered"))
         .collect();
+    keep_within(&mut reads, response_max, replica);
+    reads
+}
+
+/// Keeps records in request order while they fit the response's bytes and
+/// (a consumer's) records; the first non-empty partition is always kept
+/// whole, so a large batch can never stall a consumer (KIP-74).
+fn keep_within(reads: &mut [Read], response_max: usize, replica: Option<i32>) {
     let mut budget = response_max;
     let mut records_left = match replica {
         Some(_) => usize::MAX,
@@ -363,17 +380,21 @@ async fn read_all(
             read.records = Bytes::new();
         }
     }
-    reads
 }
 
-fn to_read(fetched: Result<Fetched, PartitionError>) -> Read {
+/// A partition's read as the response gives it; a consumer's records are
+/// counted (for its record bound), a follower's need not be.
+fn to_read(fetched: Result<Fetched, PartitionError>, replica: Option<i32>) -> Read {
     match fetched {
         Ok(fetched) => Read {
             error_code: errors::NONE,
             high_watermark: fetched.high_watermark,
             log_start_offset: fetched.log_start_offset,
+            record_count: match replica {
+                Some(_) => 0,
+                None => count_records(&fetched.records),
+            },
             records: fetched.records,
-            record_count: 0,
         },
         Err(e) => {
             let mut read = failed(errors::partition_error(&e));
@@ -396,22 +417,42 @@ fn failed(error_code: i16) -> Read {
     }
 }
 
-/// Parks on every partition's owner until one has data past the fetch
-/// offset, or `wait_ms` passes.
-async fn wait_for_any(broker: &Rc<Broker>, wanted: &[Wanted], wait_ms: u64, replica: bool) {
-    let parts: Vec<(&PartitionAddr, i64)> = wanted
+/// The long poll: parks on every partition's owner until one has data
+/// past the fetch offset, or `wait_ms` passes; the owner that wakes reads
+/// at once and its reads come back with the wake-up (`wait_then_read`), as
+/// (index in `wanted`, read). None: the wait ran out with nothing new.
+async fn wait_then_read(
+    broker: &Rc<Broker>,
+    wanted: &[Wanted],
+    wait_ms: u64,
+    response_max: usize,
+    replica: Option<i32>,
+) -> Option<Vec<(usize, Read)>> {
+    let (indices, parts): (Vec<usize>, Vec<(&PartitionAddr, FetchPosition)>) = wanted
         .iter()
-        .filter_map(|w| Some((w.at.as_ref().ok()?, w.offset)))
-        .collect();
+        .enumerate()
+        .filter_map(|(i, w)| Some((i, w.position()?)))
+        .unzip();
     if parts.is_empty() {
-        return;
+        return None;
     }
-    let timeout = glommio::timer::sleep(Duration::from_millis(wait_ms));
+    let records = match replica {
+        Some(_) => usize::MAX,
+        None => limits::FETCH_RESPONSE_RECORDS_MAX,
+    };
     let client = PartitionClient::new(broker);
     let parked = std::time::Instant::now();
-    futures_lite::future::or(client.wait_for_any(&parts, wait_ms, replica), timeout).await;
+    let fresh = client
+        .wait_then_read(&parts, wait_ms, response_max, records, replica)
+        .await;
     broker.stats.fetch_waits.bump();
     broker.stats.fetch_wait_us.add_elapsed_us(parked);
+    Some(
+        fresh?
+            .into_iter()
+            .map(|(j, result)| (indices[j], to_read(result, replica)))
+            .collect(),
+    )
 }
 
 fn respond(

@@ -326,3 +326,57 @@ mod tests {
         });
     }
 }
+
+/// Whether a listener accepts a connection to `addr` within `timeout`
+/// (blocking; for start-up checks and tools, never on a shard). A connect
+/// to a local port nobody listens on can still succeed: when the kernel
+/// picks that same port as the ephemeral source port, the socket connects
+/// to itself (TCP simultaneous open). Ports taken from the ephemeral range,
+/// as tests and dev clusters take them, meet this now and then, so such a
+/// connection counts as nobody listening.
+pub fn listener_accepts(addr: SocketAddr, timeout: Duration) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, timeout)
+        .is_ok_and(|stream| !connected_to_itself(&stream))
+}
+
+/// Whether a connection's two ends are the same socket (or cannot be told).
+fn connected_to_itself(stream: &std::net::TcpStream) -> bool {
+    match (stream.local_addr(), stream.peer_addr()) {
+        (Ok(local), Ok(peer)) => local == peer,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_accepts_and_a_closed_port_does_not() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(listener_accepts(addr, Duration::from_secs(1)));
+        drop(listener);
+        assert!(!listener_accepts(addr, Duration::from_secs(1)));
+    }
+
+    /// A socket bound to port P connecting to 127.0.0.1:P connects to
+    /// itself; that is not a listener.
+    #[test]
+    fn a_self_connection_is_not_a_listener() {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        // The same self-connection the kernel may make when it picks P as
+        // the source port of a connect to P.
+        socket.connect(&addr.into()).unwrap();
+        let stream: std::net::TcpStream = socket.into();
+        assert!(connected_to_itself(&stream));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(!connected_to_itself(&other));
+    }
+}

@@ -93,8 +93,22 @@ fn node_pid(dir: &Path, id: i32) -> u32 {
     text.trim().parse().expect("a pid")
 }
 
-fn cluster_id_served(port: u16) -> Option<String> {
-    let mut conn = Conn::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+/// The cluster id node `id` (listening on `port`) serves; a node that
+/// does not accept connections fails the test with its log's tail and
+/// whether its process still runs.
+fn cluster_id_served(dir: &Path, id: i32, port: u16) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+        let pid = node_pid(dir, id);
+        let running = Path::new(&format!("/proc/{pid}")).exists();
+        let log = fs::read_to_string(dir.join(format!("node{id}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        panic!(
+            "node {id} (pid {pid}, running: {running}) refuses {addr}: {e}; its log ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    let mut conn = Conn::connect(addr);
     conn.metadata(12, &[]).cluster_id.map(|c| c.to_string())
 }
 
@@ -135,7 +149,7 @@ fn a_dead_node_is_told_with_its_restart_command_and_restarts_with_its_data() {
             "{seen:?}"
         );
     }
-    let id = cluster_id_served(base + 1).expect("node 2 serves");
+    let id = cluster_id_served(dir.path(), 2, base + 1).expect("node 2 serves");
 
     let first = node_pid(dir.path(), 2);
     signal(first, libc::SIGKILL);
@@ -161,7 +175,7 @@ fn a_dead_node_is_told_with_its_restart_command_and_restarts_with_its_data() {
     );
     let second = node_pid(dir.path(), 2);
     assert_ne!(second, first);
-    assert_eq!(cluster_id_served(base + 1), Some(id.clone()));
+    assert_eq!(cluster_id_served(dir.path(), 2, base + 1), Some(id.clone()));
     wait_for_line(
         &out,
         "dev-cluster: restarted node 2",
@@ -181,7 +195,7 @@ fn a_dead_node_is_told_with_its_restart_command_and_restarts_with_its_data() {
         "",
     );
     assert!(restart.success(), "{restart:?}");
-    assert_eq!(cluster_id_served(base), Some(id));
+    assert_eq!(cluster_id_served(dir.path(), 1, base), Some(id));
     let log = fs::read_to_string(dir.path().join("node1.log")).unwrap();
     assert!(
         log.contains("shard-stats"),

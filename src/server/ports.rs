@@ -14,7 +14,7 @@
 //! port counts as taken only when every probe over `PROBE_WINDOW` connects,
 //! and the error then names the process that holds it, read from /proc.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -70,7 +70,7 @@ fn probe_target(addr: SocketAddr) -> SocketAddr {
 fn taken(target: SocketAddr) -> bool {
     let deadline = Instant::now() + PROBE_WINDOW;
     loop {
-        if TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).is_err() {
+        if !crate::net::listener_accepts(target, CONNECT_TIMEOUT) {
             return false;
         }
         if Instant::now() >= deadline {

@@ -13,7 +13,7 @@
 //! same directory, it restarts the same cluster (same id, same data).
 
 use std::fs::{self, File};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
@@ -383,7 +383,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Whether something accepts connections on `addr` now.
 fn accepts(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    crate::net::listener_accepts(addr, Duration::from_millis(200))
 }
 
 /// Waits (bounded) until every node accepts client connections, saying

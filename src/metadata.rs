@@ -45,7 +45,7 @@ pub enum StoredCatalogError {
     Partitions { key: String, partitions: usize },
 }
 
-const CATALOG_FILE: &str = "corelog-metadata.json";
+pub const CATALOG_FILE: &str = "corelog-metadata.json";
 
 /// Producer ids are reserved from the persisted catalog in blocks so that an
 /// InitProducerId does not cost a disk write, and a restart never hands out
@@ -137,6 +137,10 @@ pub struct BrokerRecord {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Catalog {
+    /// The file's format (`storage::formats::CATALOG_FORMAT`); catalogs
+    /// written before the field existed are format 1.
+    #[serde(default = "crate::storage::formats::catalog_format_unmarked")]
+    pub format: u32,
     pub cluster_id: String,
     /// Bumped on every change so shards can tell an old broadcast from a new one.
     pub version: u64,
@@ -159,6 +163,7 @@ pub struct Catalog {
 impl Catalog {
     pub fn new(cluster_id: &str) -> Catalog {
         Catalog {
+            format: crate::storage::formats::CATALOG_FORMAT,
             cluster_id: cluster_id.to_string(),
             version: 0,
             topics: BTreeMap::new(),
@@ -221,6 +226,18 @@ impl Catalog {
         };
         match crate::io::read_whole_file_blocking(&path)? {
             Some(bytes) => {
+                use crate::storage::formats::{stored_catalog_format, CATALOG_FORMAT};
+                let format = stored_catalog_format(&bytes).map_err(|e| damaged(e.into()))?;
+                if format > CATALOG_FORMAT {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} is catalog format {format}, written by a newer corelog; this \
+                             binary reads formats up to {CATALOG_FORMAT}",
+                            path.display()
+                        ),
+                    ));
+                }
                 let catalog: Catalog =
                     serde_json::from_slice(&bytes).map_err(|e| damaged(e.into()))?;
                 catalog.check_stored().map_err(damaged)?;

@@ -111,6 +111,7 @@ fn info(config_path: &Path) -> Result<bool, String> {
         Ok(None) => Some(format!("{} is not formatted.", dir.display())),
         Err(e) => Some(e.to_string()),
     };
+    print_formats(dir);
     match problem {
         Some(problem) => {
             println!("Found problem:\n  {problem}\n");
@@ -118,4 +119,32 @@ fn info(config_path: &Path) -> Result<bool, String> {
         }
         None => Ok(true),
     }
+}
+
+/// The formats of the files in `dir`, per kind, and the versions this
+/// binary reads (docs/storage-formats.md).
+fn print_formats(dir: &Path) {
+    use crate::storage::formats;
+    let found = formats::inventory(dir);
+    if found.is_empty() {
+        return;
+    }
+    println!(
+        "Found file formats (this binary writes storage format {} and reads {} to {}):",
+        formats::STORAGE_FORMAT,
+        formats::STORAGE_FORMAT_OLDEST,
+        formats::STORAGE_FORMAT
+    );
+    for (kind, seen) in &found {
+        let versions: Vec<String> = seen
+            .versions
+            .iter()
+            .map(|(version, files)| {
+                let plural = if *files == 1 { "" } else { "s" };
+                format!("{version} ({files} file{plural})")
+            })
+            .collect();
+        println!("  {kind}: {}", versions.join(", "));
+    }
+    println!();
 }

@@ -10,6 +10,8 @@
 //! id (it is given one by `corelog storage format`), while a single node
 //! on embedded defaults formats itself on first start.
 
+pub mod formats;
+
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -48,6 +50,20 @@ pub enum StorageError {
     MissingKey(&'static str),
     #[error("unsupported version {0}")]
     UnsupportedVersion(String),
+    /// The directory was written by a newer corelog: nothing in it is
+    /// opened (an older binary would read its newer files as damaged).
+    #[error(
+        "{} says storage format {found}, written by a newer corelog; this binary reads \
+         formats {oldest} to {newest}: run the newer version (or restore this directory from \
+         before the upgrade)",
+        path.display()
+    )]
+    NewerStorageFormat {
+        path: PathBuf,
+        found: u32,
+        oldest: u32,
+        newest: u32,
+    },
     #[error("{0} is not a number")]
     NotNumber(&'static str),
     #[error(
@@ -124,6 +140,12 @@ pub struct MetaProperties {
     pub cluster_id: String,
     pub node_id: i32,
     pub directory_id: String,
+    /// The directory's storage format (`formats::STORAGE_FORMAT_KEY`);
+    /// `formats::STORAGE_FORMAT_UNMARKED` when the file predates the key.
+    pub storage_format: u32,
+    /// Whether the file names the storage format (it is written at start
+    /// when it does not).
+    pub storage_format_marked: bool,
 }
 
 impl MetaProperties {
@@ -133,6 +155,8 @@ impl MetaProperties {
             cluster_id: cluster_id.to_string(),
             node_id,
             directory_id: random_uuid(),
+            storage_format: formats::STORAGE_FORMAT,
+            storage_format_marked: true,
         }
     }
 
@@ -150,12 +174,21 @@ impl MetaProperties {
             Ok(None) => return Ok(None),
             Err(source) => return Err(StorageError::Read { path, source }),
         };
-        MetaProperties::parse(&text)
-            .map(Some)
-            .map_err(|e| StorageError::Damaged {
+        let meta = MetaProperties::parse(&text).map_err(|e| StorageError::Damaged {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        if !(formats::STORAGE_FORMAT_OLDEST..=formats::STORAGE_FORMAT)
+            .contains(&meta.storage_format)
+        {
+            return Err(StorageError::NewerStorageFormat {
                 path,
-                source: Box::new(e),
-            })
+                found: meta.storage_format,
+                oldest: formats::STORAGE_FORMAT_OLDEST,
+                newest: formats::STORAGE_FORMAT,
+            });
+        }
+        Ok(Some(meta))
     }
 
     fn parse(text: &str) -> Result<MetaProperties, StorageError> {
@@ -178,10 +211,22 @@ impl MetaProperties {
         let node_id = get(node_key)?
             .parse()
             .map_err(|_| StorageError::NotNumber(node_key))?;
+        let (storage_format, storage_format_marked) = match entries.get(formats::STORAGE_FORMAT_KEY)
+        {
+            Some(v) => (
+                v.trim()
+                    .parse()
+                    .map_err(|_| StorageError::NotNumber(formats::STORAGE_FORMAT_KEY))?,
+                true,
+            ),
+            None => (formats::STORAGE_FORMAT_UNMARKED, false),
+        };
         Ok(MetaProperties {
             cluster_id,
             node_id,
             directory_id,
+            storage_format,
+            storage_format_marked,
         })
     }
 
@@ -193,8 +238,13 @@ impl MetaProperties {
     /// The file's text, in Kafka's layout.
     pub fn to_text(&self) -> String {
         format!(
-            "#\n#Written by corelog\ncluster.id={}\ndirectory.id={}\nnode.id={}\nversion=1\n",
-            self.cluster_id, self.directory_id, self.node_id
+            "#\n#Written by corelog\ncluster.id={}\n{}={}\ndirectory.id={}\nnode.id={}\n\
+             version=1\n",
+            self.cluster_id,
+            formats::STORAGE_FORMAT_KEY,
+            self.storage_format,
+            self.directory_id,
+            self.node_id
         )
     }
 
@@ -342,6 +392,19 @@ pub fn prepare(
     let dir = &config.data_dir;
     if let Some(mut meta) = MetaProperties::read(dir)? {
         check(dir, &meta, config)?;
+        if !meta.storage_format_marked {
+            // Written before the key existed: that is storage format 1.
+            meta.storage_format_marked = true;
+            meta.write(dir).map_err(|source| StorageError::Write {
+                path: dir.join(META_PROPERTIES),
+                source,
+            })?;
+            log::info!(
+                "{}: marked storage format {} in meta.properties",
+                dir.display(),
+                meta.storage_format
+            );
+        }
         if meta.directory_id.is_empty() {
             meta.directory_id = random_uuid();
             meta.write(dir).map_err(|source| StorageError::Write {
@@ -457,6 +520,32 @@ mod tests {
         assert_eq!(MetaProperties::parse(zk).unwrap().node_id, 5);
         assert!(MetaProperties::parse("version=2\n").is_err());
         assert!(MetaProperties::parse("version=1\nnode.id=1\n").is_err());
+    }
+
+    /// A directory written by a newer corelog is refused before anything
+    /// in it is opened, naming the format; one written before the storage
+    /// format key existed reads as format 1.
+    #[test]
+    fn storage_formats_newer_than_this_binary_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = MetaProperties::new("MkU3OEVBNTcwNTJENDM2Qg", 1);
+        assert!(meta
+            .to_text()
+            .contains("corelog.storage.format.version=1\n"));
+        meta.storage_format = formats::STORAGE_FORMAT + 1;
+        meta.write(dir.path()).unwrap();
+        let e = MetaProperties::read(dir.path()).unwrap_err();
+        assert!(
+            matches!(e, StorageError::NewerStorageFormat { found: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("written by a newer corelog"), "{e}");
+
+        let unmarked = "version=1\nnode.id=1\ndirectory.id=J8aAPcfLQt2bqs1JT_rMgQ\n\
+                        cluster.id=MkU3OEVBNTcwNTJENDM2Qg\n";
+        let parsed = MetaProperties::parse(unmarked).unwrap();
+        assert_eq!(parsed.storage_format, formats::STORAGE_FORMAT_UNMARKED);
+        assert!(!parsed.storage_format_marked);
     }
 
     #[test]

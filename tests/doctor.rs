@@ -40,7 +40,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("corelog-doctor-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("corelog-doctor-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -84,11 +85,27 @@ fn fake_host(root: &Path, data_dir: &Path, memlock: &str, uid: u32) {
     for cpu in 0..4 {
         let dir = format!("sys/devices/system/cpu/cpu{cpu}/cpufreq");
         put(root, &format!("{dir}/scaling_governor"), "powersave");
-        put(root, &format!("{dir}/scaling_available_governors"), "performance powersave");
+        put(
+            root,
+            &format!("{dir}/scaling_available_governors"),
+            "performance powersave",
+        );
     }
-    put(root, "sys/kernel/mm/transparent_hugepage/enabled", "[always] madvise never");
-    put(root, "sys/devices/system/clocksource/clocksource0/current_clocksource", "tsc");
-    put(root, "proc/meminfo", "MemTotal: 8000000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB");
+    put(
+        root,
+        "sys/kernel/mm/transparent_hugepage/enabled",
+        "[always] madvise never",
+    );
+    put(
+        root,
+        "sys/devices/system/clocksource/clocksource0/current_clocksource",
+        "tsc",
+    );
+    put(
+        root,
+        "proc/meminfo",
+        "MemTotal: 8000000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB",
+    );
     put(root, "proc/sys/vm/swappiness", "60");
     put(root, "proc/sys/net/core/rmem_max", "212992");
     put(root, "proc/sys/net/core/wmem_max", "212992");
@@ -180,12 +197,23 @@ fn doctor_on_this_machine_prints_one_line_per_check() {
     let names: Vec<&str> = lines.iter().map(|(_, name)| name.as_str()).collect();
     assert_eq!(names, check_names(), "{run:?}");
     for (verdict, name) in &lines {
-        assert!(VERDICTS.contains(&verdict.as_str()), "{name}: {verdict}\n{run:?}");
+        assert!(
+            VERDICTS.contains(&verdict.as_str()),
+            "{name}: {verdict}\n{run:?}"
+        );
     }
     let fatal = lines.iter().any(|(verdict, _)| verdict == "fatal");
-    assert_eq!(run.status.code(), Some(if fatal { 1 } else { 0 }), "{run:?}");
+    assert_eq!(
+        run.status.code(),
+        Some(if fatal { 1 } else { 0 }),
+        "{run:?}"
+    );
     // Each line not ok names its fix.
-    for line in run.stdout.lines().filter(|l| l.starts_with("warn") || l.starts_with("fatal")) {
+    for line in run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("warn") || l.starts_with("fatal"))
+    {
         assert!(line.contains(" | fix: "), "{line}");
     }
     // The probes cleaned up after themselves.
@@ -195,17 +223,32 @@ fn doctor_on_this_machine_prints_one_line_per_check() {
 #[test]
 fn doctor_json_has_every_check() {
     let scratch = Scratch::new("json");
-    let run = corelog(&["doctor", "--json", "--data-dir", scratch.0.to_str().unwrap()], "");
+    let run = corelog(
+        &[
+            "doctor",
+            "--json",
+            "--data-dir",
+            scratch.0.to_str().unwrap(),
+        ],
+        "",
+    );
     let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     let checks = document["checks"].as_array().expect("checks");
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, check_names());
     for check in checks {
-        assert!(VERDICTS.contains(&check["verdict"].as_str().unwrap()), "{check}");
+        assert!(
+            VERDICTS.contains(&check["verdict"].as_str().unwrap()),
+            "{check}"
+        );
         assert!(check["reading"].is_string(), "{check}");
     }
     let fatal = document["fatal"].as_u64().unwrap();
-    assert_eq!(run.status.code(), Some(if fatal > 0 { 1 } else { 0 }), "{run:?}");
+    assert_eq!(
+        run.status.code(),
+        Some(if fatal > 0 { 1 } else { 0 }),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -267,7 +310,11 @@ fn tune_dry_run_lists_the_changes_and_changes_nothing() {
     let deployment = deployment(&scratch.0, &root, &data);
     let run = corelog(&args("tune", &deployment, &["--dry-run"]), "");
     assert!(run.success(), "{run:?}");
-    let would: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("would")).collect();
+    let would: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("would"))
+        .collect();
     // 4 governors, THP, IRQs 24 and 25 (26 is on core 3 already), the
     // scheduler, rmem_max and wmem_max.
     assert_eq!(would.len(), 10, "{run:?}");
@@ -294,9 +341,20 @@ fn tune_changes_the_files_and_prints_how_to_undo() {
     let deployment = deployment(&scratch.0, &root, &data);
     let run = corelog(&args("tune", &deployment, &[]), "");
     assert!(run.success(), "{run:?}");
-    let read = |path: &str| fs::read_to_string(root.join(path)).unwrap().trim().to_string();
-    assert_eq!(read("sys/devices/system/cpu/cpu3/cpufreq/scaling_governor"), "performance");
-    assert_eq!(read("sys/kernel/mm/transparent_hugepage/enabled"), "madvise");
+    let read = |path: &str| {
+        fs::read_to_string(root.join(path))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("sys/devices/system/cpu/cpu3/cpufreq/scaling_governor"),
+        "performance"
+    );
+    assert_eq!(
+        read("sys/kernel/mm/transparent_hugepage/enabled"),
+        "madvise"
+    );
     assert_eq!(read("proc/irq/24/smp_affinity_list"), "2-3");
     assert_eq!(read("proc/irq/26/smp_affinity_list"), "3");
     assert_eq!(read("proc/sys/net/core/wmem_max"), "4194304");
@@ -307,7 +365,8 @@ fn tune_changes_the_files_and_prints_how_to_undo() {
         "{run:?}"
     );
     assert!(
-        run.stdout.contains("undo: echo 212992 > /proc/sys/net/core/rmem_max"),
+        run.stdout
+            .contains("undo: echo 212992 > /proc/sys/net/core/rmem_max"),
         "{run:?}"
     );
     // Tuned, doctor has nothing left to say about them.

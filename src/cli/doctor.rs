@@ -163,7 +163,12 @@ pub fn main(args: DoctorArgs) -> ExitCode {
 
 /// `warn    thp   always | fix: corelog tune`
 pub fn line(check: &Check) -> String {
-    let mut line = format!("{:<8}{:<16}{}", check.verdict.word(), check.name, check.reading);
+    let mut line = format!(
+        "{:<8}{:<16}{}",
+        check.verdict.word(),
+        check.name,
+        check.reading
+    );
     if let Some(fix) = &check.fix {
         line.push_str(" | fix: ");
         line.push_str(fix);
@@ -179,7 +184,9 @@ pub fn run_checks(host: &HostFiles, config: &Config) -> Vec<Check> {
     let mut checks = vec![
         kernel_check(host.read("/proc/sys/kernel/osrelease").ok().as_deref()),
         io_uring_check(
-            host.read("/proc/sys/kernel/io_uring_disabled").ok().as_deref(),
+            host.read("/proc/sys/kernel/io_uring_disabled")
+                .ok()
+                .as_deref(),
             status.as_deref().and_then(host::effective_uid),
             host::probe_io_uring(64 * 1024),
         ),
@@ -187,7 +194,11 @@ pub fn run_checks(host: &HostFiles, config: &Config) -> Vec<Check> {
         open_files_check(limits.as_deref(), config),
         cpus_check(host, status.as_deref(), config),
         governor_check(host),
-        thp_check(host.read("/sys/kernel/mm/transparent_hugepage/enabled").ok().as_deref()),
+        thp_check(
+            host.read("/sys/kernel/mm/transparent_hugepage/enabled")
+                .ok()
+                .as_deref(),
+        ),
     ];
     checks.extend(log_dir_checks(&config.data_dir, log_dir.as_deref()));
     checks.push(clock_source_check(host));
@@ -223,7 +234,11 @@ pub fn kernel_check(release: Option<&str>) -> Check {
     }
 }
 
-pub fn io_uring_check(disabled: Option<&str>, euid: Option<u32>, probe: Result<(), String>) -> Check {
+pub fn io_uring_check(
+    disabled: Option<&str>,
+    euid: Option<u32>,
+    probe: Result<(), String>,
+) -> Check {
     let fix_sysctl = "sysctl -w kernel.io_uring_disabled=0".to_string();
     match disabled {
         Some("2") => {
@@ -277,7 +292,11 @@ pub fn memlock_check(limits: Option<&str>, status: Option<&str>, config: &Config
     }
     let exempt = status.and_then(|s| host::has_capability(s, host::CAP_IPC_LOCK)) == Some(true);
     if limit.at_least(need) || exempt {
-        let why = if exempt { " (CAP_IPC_LOCK: not charged)" } else { "" };
+        let why = if exempt {
+            " (CAP_IPC_LOCK: not charged)"
+        } else {
+            ""
+        };
         return Check::ok("memlock", format!("{reading}{why}"));
     }
     Check::warn(
@@ -314,7 +333,11 @@ pub fn open_files_check(limits: Option<&str>, config: &Config) -> Check {
         need.max(65_536)
     );
     if !limit.at_least(logs + BASE_FILES) {
-        Check::fatal("open_files", format!("{reading}; too few to open the logs"), fix)
+        Check::fatal(
+            "open_files",
+            format!("{reading}; too few to open the logs"),
+            fix,
+        )
     } else if !limit.at_least(need) {
         Check::warn("open_files", reading, fix)
     } else {
@@ -392,7 +415,11 @@ pub fn cpus_check(host: &HostFiles, status: Option<&str>, config: &Config) -> Ch
         "{} shards on allowed cores {} (isolated: {})",
         config.shards,
         host::format_cpu_list(&allowed),
-        if isolated.is_empty() { "none".into() } else { host::format_cpu_list(&isolated) }
+        if isolated.is_empty() {
+            "none".into()
+        } else {
+            host::format_cpu_list(&isolated)
+        }
     );
     if plan.oversubscribed {
         return Check::warn(
@@ -405,7 +432,10 @@ pub fn cpus_check(host: &HostFiles, status: Option<&str>, config: &Config) -> Ch
     if !isolated.is_empty() && pinned.iter().any(|c| !isolated.contains(c)) {
         return Check::warn(
             "cpus",
-            format!("{reading}; shards pinned to {} outside the isolated cores", host::format_cpu_list(&pinned)),
+            format!(
+                "{reading}; shards pinned to {} outside the isolated cores",
+                host::format_cpu_list(&pinned)
+            ),
             format!("--cores {}", host::format_cpu_list(&isolated)),
         );
     }
@@ -416,7 +446,10 @@ pub fn cpus_check(host: &HostFiles, status: Option<&str>, config: &Config) -> Ch
 pub fn governors(host: &HostFiles) -> Vec<(String, String)> {
     let cpus = host.list("/sys/devices/system/cpu").unwrap_or_default();
     cpus.into_iter()
-        .filter(|name| name.strip_prefix("cpu").is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|name| {
+            name.strip_prefix("cpu")
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
         .filter_map(|cpu| {
             let path = format!("/sys/devices/system/cpu/{cpu}/cpufreq/scaling_governor");
             host.read(&path).ok().map(|governor| (cpu, governor))
@@ -438,7 +471,10 @@ pub fn governor_check(host: &HostFiles) -> Check {
         .map(|(cpu, governor)| format!("{cpu}={governor}"))
         .collect();
     if slow.is_empty() {
-        return Check::ok("cpu_governor", format!("performance on {} cpus", governors.len()));
+        return Check::ok(
+            "cpu_governor",
+            format!("performance on {} cpus", governors.len()),
+        );
     }
     Check::warn(
         "cpu_governor",
@@ -449,7 +485,10 @@ pub fn governor_check(host: &HostFiles) -> Check {
 
 pub fn thp_check(enabled: Option<&str>) -> Check {
     let Some((mode, _)) = enabled.and_then(host::bracketed_choice) else {
-        return Check::unknown("thp", "/sys/kernel/mm/transparent_hugepage/enabled unreadable".into());
+        return Check::unknown(
+            "thp",
+            "/sys/kernel/mm/transparent_hugepage/enabled unreadable".into(),
+        );
     };
     if mode == "always" {
         return Check::warn(
@@ -476,7 +515,10 @@ fn log_dir_checks(data_dir: &Path, existing: Option<&Path>) -> Vec<Check> {
         filesystem_check(dir, fs.as_ref().map(|f| f.magic).map_err(|e| e.to_string())),
         direct_io_check(dir, host::probe_direct_io(dir)),
         free_space_check(dir, fs.as_ref().map_err(|e| e.to_string())),
-        sync_latency_check(dir, host::measure_sync_latency(dir, SYNC_WRITES, SYNC_BUDGET)),
+        sync_latency_check(
+            dir,
+            host::measure_sync_latency(dir, SYNC_WRITES, SYNC_BUDGET),
+        ),
     ]
 }
 
@@ -507,7 +549,10 @@ pub fn filesystem_check(dir: &Path, magic: Result<u64, String>) -> Check {
 
 pub fn direct_io_check(dir: &Path, probe: std::io::Result<()>) -> Check {
     match probe {
-        Ok(()) => Check::ok("direct_io", format!("O_DIRECT write of 4 KiB in {}", dir.display())),
+        Ok(()) => Check::ok(
+            "direct_io",
+            format!("O_DIRECT write of 4 KiB in {}", dir.display()),
+        ),
         Err(e) => Check::fatal(
             "direct_io",
             format!("O_DIRECT write in {} failed: {e}", dir.display()),
@@ -590,7 +635,11 @@ pub fn clock_source_check(host: &HostFiles) -> Check {
     } else {
         "none here: no tsc offered (a VM without a stable TSC)".into()
     };
-    Check::warn("clock_source", format!("{source}: clock reads are slower than tsc"), fix)
+    Check::warn(
+        "clock_source",
+        format!("{source}: clock reads are slower than tsc"),
+        fix,
+    )
 }
 
 pub fn swap_check(meminfo: Option<&str>, swappiness: Option<&str>) -> Check {
@@ -635,7 +684,11 @@ pub fn socket_buffers_check(host: &HostFiles, config: &Config) -> Check {
         readings.push(format!(
             "{key} {} (tuning {})",
             current.map_or("unknown".into(), |c| c.to_string()),
-            if want == 0 { "kernel default".into() } else { want.to_string() }
+            if want == 0 {
+                "kernel default".into()
+            } else {
+                want.to_string()
+            }
         ));
         if want > 0 && current.is_some_and(|c| c < want as u64) {
             short.push(format!("sysctl -w net.core.{key}={want}"));
@@ -710,16 +763,28 @@ mod tests {
 
     #[test]
     fn kernels_older_than_5_8_are_fatal() {
-        assert_eq!(kernel_check(Some("5.4.0-150-generic")).verdict, Verdict::Fatal);
+        assert_eq!(
+            kernel_check(Some("5.4.0-150-generic")).verdict,
+            Verdict::Fatal
+        );
         assert_eq!(kernel_check(Some("5.8.0")).verdict, Verdict::Ok);
         assert_eq!(kernel_check(None).verdict, Verdict::Unknown);
     }
 
     #[test]
     fn io_uring_disabled_or_failing_is_fatal() {
-        assert_eq!(io_uring_check(Some("2"), Some(0), Ok(())).verdict, Verdict::Fatal);
-        assert_eq!(io_uring_check(Some("1"), Some(1000), Ok(())).verdict, Verdict::Fatal);
-        assert_eq!(io_uring_check(Some("1"), Some(0), Ok(())).verdict, Verdict::Ok);
+        assert_eq!(
+            io_uring_check(Some("2"), Some(0), Ok(())).verdict,
+            Verdict::Fatal
+        );
+        assert_eq!(
+            io_uring_check(Some("1"), Some(1000), Ok(())).verdict,
+            Verdict::Fatal
+        );
+        assert_eq!(
+            io_uring_check(Some("1"), Some(0), Ok(())).verdict,
+            Verdict::Ok
+        );
         let blocked = io_uring_check(Some("0"), Some(0), Err("Operation not permitted".into()));
         assert_eq!(blocked.verdict, Verdict::Fatal);
         assert!(blocked.reading.contains("Operation not permitted"));
@@ -737,20 +802,49 @@ mod tests {
     #[test]
     fn filesystems_by_magic() {
         let dir = Path::new("/data");
-        assert_eq!(filesystem_check(dir, Ok(host::XFS_MAGIC)).verdict, Verdict::Ok);
-        assert_eq!(filesystem_check(dir, Ok(host::EXT4_MAGIC)).verdict, Verdict::Ok);
-        for magic in [host::TMPFS_MAGIC, host::OVERLAYFS_MAGIC, host::NFS_MAGIC, 0x1234] {
-            assert_eq!(filesystem_check(dir, Ok(magic)).verdict, Verdict::Warn, "{magic:#x}");
+        assert_eq!(
+            filesystem_check(dir, Ok(host::XFS_MAGIC)).verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            filesystem_check(dir, Ok(host::EXT4_MAGIC)).verdict,
+            Verdict::Ok
+        );
+        for magic in [
+            host::TMPFS_MAGIC,
+            host::OVERLAYFS_MAGIC,
+            host::NFS_MAGIC,
+            0x1234,
+        ] {
+            assert_eq!(
+                filesystem_check(dir, Ok(magic)).verdict,
+                Verdict::Warn,
+                "{magic:#x}"
+            );
         }
-        assert!(filesystem_check(dir, Ok(host::TMPFS_MAGIC)).reading.contains("tmpfs"));
-        assert_eq!(filesystem_check(dir, Err("gone".into())).verdict, Verdict::Unknown);
+        assert!(filesystem_check(dir, Ok(host::TMPFS_MAGIC))
+            .reading
+            .contains("tmpfs"));
+        assert_eq!(
+            filesystem_check(dir, Err("gone".into())).verdict,
+            Verdict::Unknown
+        );
     }
 
     #[test]
     fn thp_always_warns() {
-        assert_eq!(thp_check(Some("[always] madvise never")).verdict, Verdict::Warn);
-        assert_eq!(thp_check(Some("always [madvise] never")).verdict, Verdict::Ok);
-        assert_eq!(thp_check(Some("always madvise [never]")).verdict, Verdict::Ok);
+        assert_eq!(
+            thp_check(Some("[always] madvise never")).verdict,
+            Verdict::Warn
+        );
+        assert_eq!(
+            thp_check(Some("always [madvise] never")).verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            thp_check(Some("always madvise [never]")).verdict,
+            Verdict::Ok
+        );
         assert_eq!(thp_check(None).verdict, Verdict::Unknown);
     }
 
@@ -766,6 +860,9 @@ mod tests {
         let unused = "SwapTotal: 1024 kB\nSwapFree: 1024 kB\n";
         assert_eq!(swap_check(Some(unused), Some("60")).verdict, Verdict::Warn);
         assert_eq!(swap_check(Some(unused), Some("1")).verdict, Verdict::Ok);
-        assert_eq!(swap_check(Some("SwapTotal: 0 kB\n"), None).verdict, Verdict::Ok);
+        assert_eq!(
+            swap_check(Some("SwapTotal: 0 kB\n"), None).verdict,
+            Verdict::Ok
+        );
     }
 }

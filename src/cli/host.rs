@@ -138,7 +138,11 @@ pub fn status_field<'a>(status: &'a str, field: &str) -> Option<&'a str> {
 
 /// The effective user id in /proc/<pid>/status (`Uid: real effective ...`).
 pub fn effective_uid(status: &str) -> Option<u32> {
-    status_field(status, "Uid")?.split_whitespace().nth(1)?.parse().ok()
+    status_field(status, "Uid")?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Whether the capability numbered `bit` is in `CapEff` of /proc/<pid>/status.
@@ -193,7 +197,13 @@ pub fn format_cpu_list(cpus: &[usize]) -> String {
 
 /// The selected choice of a sysfs file that brackets it, as
 /// `always [madvise] never` or `[mq-deadline] kyber none`, and every choice.
+/// A lone word is the choice itself (a queue without schedulers shows
+/// `none`).
 pub fn bracketed_choice(text: &str) -> Option<(String, Vec<String>)> {
+    if let [only] = text.split_whitespace().collect::<Vec<_>>()[..] {
+        let only = only.trim_start_matches('[').trim_end_matches(']');
+        return Some((only.to_string(), vec![only.to_string()]));
+    }
     let mut selected = None;
     let mut choices = Vec::new();
     for word in text.split_whitespace() {
@@ -218,7 +228,9 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
 
 /// A `kB` row of /proc/meminfo, in bytes.
 pub fn meminfo_bytes(meminfo: &str, row: &str) -> Option<u64> {
-    let rest = meminfo.lines().find_map(|line| line.strip_prefix(row)?.strip_prefix(':'))?;
+    let rest = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix(row)?.strip_prefix(':'))?;
     let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
     kib.checked_mul(1024)
 }
@@ -305,7 +317,11 @@ pub fn probe_direct_io(dir: &Path) -> io::Result<()> {
 
 /// fdatasync latencies of `writes` 4 KiB writes to a scratch file in
 /// `dir`, sorted; stops early once `budget` is spent.
-pub fn measure_sync_latency(dir: &Path, writes: usize, budget: Duration) -> io::Result<Vec<Duration>> {
+pub fn measure_sync_latency(
+    dir: &Path,
+    writes: usize,
+    budget: Duration,
+) -> io::Result<Vec<Duration>> {
     let scratch = ScratchFile::new(dir, "fsync");
     let file = fs::OpenOptions::new()
         .write(true)
@@ -332,7 +348,9 @@ pub fn percentile(sorted: &[Duration], percent: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
-    let index = (sorted.len() * percent.min(100)).div_ceil(100).saturating_sub(1);
+    let index = (sorted.len() * percent.min(100))
+        .div_ceil(100)
+        .saturating_sub(1);
     sorted[index.min(sorted.len() - 1)]
 }
 
@@ -390,7 +408,10 @@ Max address space         unlimited            unlimited            bytes
 
     #[test]
     fn cpu_lists_parse_and_fold() {
-        assert_eq!(parse_cpu_list("0-3,8,10-11"), Some(vec![0, 1, 2, 3, 8, 10, 11]));
+        assert_eq!(
+            parse_cpu_list("0-3,8,10-11"),
+            Some(vec![0, 1, 2, 3, 8, 10, 11])
+        );
         assert_eq!(parse_cpu_list(""), Some(vec![]));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("0-99999999"), None);
@@ -407,13 +428,21 @@ Max address space         unlimited            unlimited            bytes
         assert_eq!(all, ["mq-deadline", "kyber", "bfq", "none"]);
         let (chosen, _) = bracketed_choice("always [madvise] never").unwrap();
         assert_eq!(chosen, "madvise");
-        assert_eq!(bracketed_choice("none"), None);
+        assert_eq!(
+            bracketed_choice("none"),
+            Some(("none".to_string(), vec!["none".to_string()]))
+        );
+        assert_eq!(bracketed_choice("always madvise never"), None);
+        assert_eq!(bracketed_choice(""), None);
     }
 
     #[test]
     fn kernel_versions_and_meminfo_rows() {
         assert_eq!(kernel_version("6.1.0-18-amd64"), Some((6, 1)));
-        assert_eq!(kernel_version("5.15.153.1-microsoft-standard-WSL2"), Some((5, 15)));
+        assert_eq!(
+            kernel_version("5.15.153.1-microsoft-standard-WSL2"),
+            Some((5, 15))
+        );
         assert_eq!(kernel_version("garbage"), None);
         let meminfo = "MemTotal:  1000 kB\nSwapTotal:   2048 kB\nSwapFree:  1024 kB\n";
         assert_eq!(meminfo_bytes(meminfo, "SwapTotal"), Some(2048 * 1024));
@@ -435,7 +464,8 @@ Max address space         unlimited            unlimited            bytes
         fs::create_dir_all(root.join("sys/devices/system/cpu/cpu10")).unwrap();
         fs::create_dir_all(root.join("sys/devices/system/cpu/cpu9")).unwrap();
         let host = HostFiles::new(root.clone());
-        host.write("/sys/block/vda/queue/scheduler", "none").unwrap();
+        host.write("/sys/block/vda/queue/scheduler", "none")
+            .unwrap();
         assert_eq!(host.read("/sys/block/vda/queue/scheduler").unwrap(), "none");
         assert_eq!(
             host.list("/sys/devices/system/cpu").unwrap(),

@@ -56,7 +56,10 @@ pub fn main(args: TuneArgs) -> ExitCode {
     };
     let host = args.deployment.host();
     if !args.dry_run {
-        let euid = host.read("/proc/self/status").ok().and_then(|s| host::effective_uid(&s));
+        let euid = host
+            .read("/proc/self/status")
+            .ok()
+            .and_then(|s| host::effective_uid(&s));
         if euid != Some(0) {
             eprintln!(
                 "corelog: tune writes kernel settings and needs root (euid 0); --dry-run shows what it would change"
@@ -118,7 +121,8 @@ fn governor_changes(host: &HostFiles) -> Vec<Change> {
         .filter(|(cpu, _)| {
             // Only where the driver offers it (intel_pstate offers
             // performance and powersave; a file that does not say is tried).
-            let offered = format!("/sys/devices/system/cpu/{cpu}/cpufreq/scaling_available_governors");
+            let offered =
+                format!("/sys/devices/system/cpu/{cpu}/cpufreq/scaling_available_governors");
             host.read(&offered)
                 .map(|list| list.split_whitespace().any(|g| g == "performance"))
                 .unwrap_or(true)
@@ -159,10 +163,18 @@ fn irq_changes(host: &HostFiles, config: &Config) -> Result<Vec<Change>, String>
     let status = host.read("/proc/self/status").ok();
     let shard_cores = doctor::shard_cores(host, status.as_deref(), config);
     if shard_cores.is_empty() {
-        return Err("irq affinity: the shards are not pinned (--cores), so no core is theirs".into());
+        return Err(
+            "irq affinity: the shards are not pinned (--cores), so no core is theirs".into(),
+        );
     }
-    let others: Vec<usize> = online.iter().copied().filter(|c| !shard_cores.contains(c)).collect();
-    let irqs = host.list("/proc/irq").map_err(|e| format!("irq affinity: /proc/irq: {e}"))?;
+    let others: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|c| !shard_cores.contains(c))
+        .collect();
+    let irqs = host
+        .list("/proc/irq")
+        .map_err(|e| format!("irq affinity: /proc/irq: {e}"))?;
     let mut changes = Vec::new();
     for irq in irqs.iter().filter(|name| name.parse::<u32>().is_ok()) {
         let path = format!("/proc/irq/{irq}/smp_affinity_list");
@@ -175,7 +187,11 @@ fn irq_changes(host: &HostFiles, config: &Config) -> Result<Vec<Change>, String>
         if !cpus.iter().any(|c| shard_cores.contains(c)) {
             continue;
         }
-        let kept: Vec<usize> = cpus.iter().copied().filter(|c| !shard_cores.contains(c)).collect();
+        let kept: Vec<usize> = cpus
+            .iter()
+            .copied()
+            .filter(|c| !shard_cores.contains(c))
+            .collect();
         let new = if kept.is_empty() { &others } else { &kept };
         changes.push(Change {
             path,
@@ -201,23 +217,38 @@ fn scheduler_change(host: &HostFiles, data_dir: &Path) -> Result<Option<Change>,
     let (major, minor) = device_numbers(dev);
     let block = host
         .resolve(&format!("/sys/dev/block/{major}:{minor}"))
-        .map_err(|_| format!("scheduler: {} is not on a block device ({major}:{minor})", dir.display()))?;
+        .map_err(|_| {
+            format!(
+                "scheduler: {} is not on a block device ({major}:{minor})",
+                dir.display()
+            )
+        })?;
     // A partition's queue is its disk's, one directory up.
     let disk = if host.path(&format!("{block}/partition")).exists() {
-        Path::new(&block).parent().map(|p| p.display().to_string()).unwrap_or(block)
+        Path::new(&block)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or(block)
     } else {
         block
     };
     let path = format!("{disk}/queue/scheduler");
-    let line = host.read(&path).map_err(|e| format!("scheduler: {path}: {e}"))?;
+    let line = host
+        .read(&path)
+        .map_err(|e| format!("scheduler: {path}: {e}"))?;
     let Some((current, offered)) = host::bracketed_choice(&line) else {
         return Ok(None);
     };
     if GOOD_SCHEDULERS.contains(&current.as_str()) {
         return Ok(None);
     }
-    let Some(new) = GOOD_SCHEDULERS.iter().find(|s| offered.iter().any(|o| o == *s)) else {
-        return Err(format!("scheduler: {path} offers neither none nor mq-deadline ({line})"));
+    let Some(new) = GOOD_SCHEDULERS
+        .iter()
+        .find(|s| offered.iter().any(|o| o == *s))
+    else {
+        return Err(format!(
+            "scheduler: {path} offers neither none nor mq-deadline ({line})"
+        ));
     };
     Ok(Some(Change {
         path,

@@ -464,6 +464,11 @@ Max address space         unlimited            unlimited            bytes
         fs::create_dir_all(root.join("sys/devices/system/cpu/cpu10")).unwrap();
         fs::create_dir_all(root.join("sys/devices/system/cpu/cpu9")).unwrap();
         let host = HostFiles::new(root.clone());
+        // Writes replace a value; like sysfs, they never create a file.
+        assert!(host
+            .write("/sys/block/vda/queue/scheduler", "none")
+            .is_err());
+        fs::write(root.join("sys/block/vda/queue/scheduler"), "[bfq] none\n").unwrap();
         host.write("/sys/block/vda/queue/scheduler", "none")
             .unwrap();
         assert_eq!(host.read("/sys/block/vda/queue/scheduler").unwrap(), "none");

@@ -398,3 +398,41 @@ fn doctor_with_a_bad_config_is_a_usage_error() {
     assert_eq!(run.status.code(), Some(2), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
 }
+
+#[test]
+fn tune_reports_a_failed_write_and_goes_on() {
+    let scratch = Scratch::new("failed");
+    let (root, data) = (scratch.0.join("root"), scratch.0.join("data"));
+    fs::create_dir_all(&data).unwrap();
+    fake_host(&root, &data, "67108864", 0);
+    // cpu1's governor: a file nobody may write, not even root.
+    let governor = root.join("sys/devices/system/cpu/cpu1/cpufreq/scaling_governor");
+    fs::remove_file(&governor).unwrap();
+    std::os::unix::fs::symlink("/proc/version", &governor).unwrap();
+    let deployment = deployment(&scratch.0, &root, &data);
+    let run = corelog(&args("tune", &deployment, &[]), "");
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let failed: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{run:?}");
+    assert!(
+        failed[0].contains("cpu1/cpufreq/scaling_governor"),
+        "{run:?}"
+    );
+    assert!(failed[0].ends_with("(left as it was)"), "{run:?}");
+    // The changes after it were made.
+    let read = |path: &str| {
+        fs::read_to_string(root.join(path))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("sys/devices/system/cpu/cpu2/cpufreq/scaling_governor"),
+        "performance"
+    );
+    assert_eq!(read("proc/sys/net/core/wmem_max"), "4194304");
+}

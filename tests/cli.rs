@@ -485,4 +485,12 @@ fn every_command_has_help() {
             "{command}: {run:?}"
         );
     }
+    // The host tools take serve's deployment inputs instead of a broker.
+    for command in ["doctor", "tune"] {
+        let run = ok(&[command, "--help"], "");
+        assert!(
+            run.stdout.contains("--data-dir") && run.stdout.contains("--host-root"),
+            "{command}: {run:?}"
+        );
+    }
 }

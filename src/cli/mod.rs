@@ -16,13 +16,16 @@ pub mod console_producer;
 pub mod consumer_groups;
 pub mod delete_records;
 pub mod dev_cluster;
+pub mod doctor;
 pub mod dump_log;
+pub mod host;
 pub mod leader_election;
 pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod output;
 pub mod storage;
 pub mod topics;
+pub mod tune;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +81,10 @@ pub enum Command {
     LeaderElection(leader_election::LeaderElectionArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
+    /// Check this host and config against what a broker needs: one line per check, its verdict and fix.
+    Doctor(doctor::DoctorArgs),
+    /// Apply the kernel settings doctor recommends (governor, THP, IRQs, I/O scheduler, socket buffers).
+    Tune(tune::TuneArgs),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +140,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Storage(args) => return storage::main(args),
         Command::DevCluster(args) => return dev_cluster::main(args),
         Command::Topics(args) => return topics::main(args),
+        Command::Doctor(args) => return doctor::main(args),
+        Command::Tune(args) => return tune::main(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::Configs(args) => configs::run(args),

@@ -47,6 +47,27 @@ pub enum StoredCatalogError {
 
 pub const CATALOG_FILE: &str = "corelog-metadata.json";
 
+/// The catalog file's format (`format` in it; docs/storage-formats.md).
+pub const CATALOG_FORMAT: u32 = 1;
+/// A catalog written before the field existed.
+pub const CATALOG_FORMAT_UNMARKED: u32 = 1;
+
+/// The `format` a stored catalog declares (`CATALOG_FORMAT_UNMARKED` when
+/// it has none): read before the whole catalog, so a newer one is refused
+/// with its version rather than as a catalog that does not parse.
+pub fn stored_catalog_format(bytes: &[u8]) -> Result<u32, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        #[serde(default = "catalog_format_unmarked")]
+        format: u32,
+    }
+    serde_json::from_slice::<FormatOnly>(bytes).map(|f| f.format)
+}
+
+fn catalog_format_unmarked() -> u32 {
+    CATALOG_FORMAT_UNMARKED
+}
+
 /// Producer ids are reserved from the persisted catalog in blocks so that an
 /// InitProducerId does not cost a disk write, and a restart never hands out
 /// an id twice.
@@ -137,9 +158,9 @@ pub struct BrokerRecord {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Catalog {
-    /// The file's format (`storage::formats::CATALOG_FORMAT`); catalogs
+    /// The file's format ([`CATALOG_FORMAT`]); catalogs
     /// written before the field existed are format 1.
-    #[serde(default = "crate::storage::formats::catalog_format_unmarked")]
+    #[serde(default = "catalog_format_unmarked")]
     pub format: u32,
     pub cluster_id: String,
     /// Bumped on every change so shards can tell an old broadcast from a new one.
@@ -163,7 +184,7 @@ pub struct Catalog {
 impl Catalog {
     pub fn new(cluster_id: &str) -> Catalog {
         Catalog {
-            format: crate::storage::formats::CATALOG_FORMAT,
+            format: CATALOG_FORMAT,
             cluster_id: cluster_id.to_string(),
             version: 0,
             topics: BTreeMap::new(),
@@ -226,7 +247,6 @@ impl Catalog {
         };
         match crate::io::read_whole_file_blocking(&path)? {
             Some(bytes) => {
-                use crate::storage::formats::{stored_catalog_format, CATALOG_FORMAT};
                 let format = stored_catalog_format(&bytes).map_err(|e| damaged(e.into()))?;
                 if format > CATALOG_FORMAT {
                     return Err(std::io::Error::new(
@@ -500,6 +520,16 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_without_a_format_is_format_1_and_a_newer_one_says_so() {
+        assert_eq!(stored_catalog_format(br#"{"cluster_id":"x"}"#).unwrap(), 1);
+        assert_eq!(
+            stored_catalog_format(br#"{"format":7,"topics":{}}"#).unwrap(),
+            7
+        );
+        assert!(stored_catalog_format(b"not json").is_err());
+    }
     use std::fs;
 
     #[test]

@@ -11,7 +11,8 @@
 //!   key existed is format 1.
 //! - **Per-file versions** where the file has one: Kafka's own (batch magic,
 //!   the checkpoints' version line, meta.properties' `version`,
-//!   partition.metadata's `version:`) and the topic catalog's `format`.
+//!   partition.metadata's `version:`) and the topic catalog's `format`
+//!   (`metadata::CATALOG_FORMAT`).
 //!
 //! A newer binary reads every older format it lists here; the fixture test
 //! (tests/storage_fixtures.rs) starts this binary on data directories
@@ -31,11 +32,6 @@ pub const STORAGE_FORMAT_OLDEST: u32 = 1;
 pub const STORAGE_FORMAT_KEY: &str = "corelog.storage.format.version";
 /// A directory whose meta.properties predates the key.
 pub const STORAGE_FORMAT_UNMARKED: u32 = 1;
-
-/// The topic catalog's format (`format` in corelog-metadata.json).
-pub const CATALOG_FORMAT: u32 = 1;
-/// A catalog written before the field existed.
-pub const CATALOG_FORMAT_UNMARKED: u32 = 1;
 
 /// Partition directories `inventory` looks into at most: enough to see
 /// every kind of file, bounded however many partitions a node holds.
@@ -179,26 +175,10 @@ fn partition_metadata_version(path: &Path) -> String {
 }
 
 fn catalog_format(bytes: &[u8]) -> String {
-    match stored_catalog_format(bytes) {
+    match crate::metadata::stored_catalog_format(bytes) {
         Ok(format) => format!("format {format}"),
         Err(_) => "unreadable".into(),
     }
-}
-
-/// The `format` a stored catalog declares (`CATALOG_FORMAT_UNMARKED` when
-/// it has none): read before the whole catalog, so a newer one is refused
-/// with its version rather than as a catalog that does not parse.
-pub fn stored_catalog_format(bytes: &[u8]) -> Result<u32, serde_json::Error> {
-    #[derive(serde::Deserialize)]
-    struct FormatOnly {
-        #[serde(default = "catalog_format_unmarked")]
-        format: u32,
-    }
-    serde_json::from_slice::<FormatOnly>(bytes).map(|f| f.format)
-}
-
-pub fn catalog_format_unmarked() -> u32 {
-    CATALOG_FORMAT_UNMARKED
 }
 
 #[cfg(test)]
@@ -233,16 +213,6 @@ mod tests {
         ));
         assert!(matches!(classify("raft.log"), Some(Kind::Raft(_))));
         assert!(classify(".corelog-reserve").is_none());
-    }
-
-    #[test]
-    fn a_catalog_without_a_format_is_format_1_and_a_newer_one_says_so() {
-        assert_eq!(stored_catalog_format(br#"{"cluster_id":"x"}"#).unwrap(), 1);
-        assert_eq!(
-            stored_catalog_format(br#"{"format":7,"topics":{}}"#).unwrap(),
-            7
-        );
-        assert!(stored_catalog_format(b"not json").is_err());
     }
 
     #[test]

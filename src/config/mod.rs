@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use crate::limits;
 
 mod broker;
+pub mod check;
 mod cluster;
 mod error;
 mod file;
@@ -34,7 +35,7 @@ pub use crate::shard::placement::Cores;
 pub use broker::{BrokerDefaults, IpOverrides};
 pub use cluster::{ClusterConfig, Listener, Voter};
 pub use error::{ConfigError, ValueError};
-pub use file::{FileSettings, ServerFile};
+pub use file::{written_keys, FileSettings, ServerFile};
 pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
 pub use properties::parse_properties;
 pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};

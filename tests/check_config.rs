@@ -36,10 +36,17 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn check(config: &str) -> Vec<String> {
-    ["serve", "--check-config", "--shards", "1", "--config", config]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "serve",
+        "--check-config",
+        "--shards",
+        "1",
+        "--config",
+        config,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The single error line a bad `text` gives; it must name `key`.
@@ -53,7 +60,10 @@ fn fails_naming(text: &str, key: &str) -> String {
         line.starts_with(&format!("error: {key}: ")),
         "expected an error naming {key}, got: {line}"
     );
-    assert!(!data_dir(dir.path()).exists(), "the check created the data dir");
+    assert!(
+        !data_dir(dir.path()).exists(),
+        "the check created the data dir"
+    );
     line
 }
 
@@ -65,13 +75,17 @@ fn a_good_file_passes_and_creates_nothing() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = corelog_ok(&args, "");
     assert!(
-        run.stdout.starts_with("config OK: node 1, roles broker,controller"),
+        run.stdout
+            .starts_with("config OK: node 1, roles broker,controller"),
         "{run:?}"
     );
     assert!(run.stdout.contains("voters 1@127.0.0.1:9093"), "{run:?}");
     assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
     assert_eq!(run.stderr, "", "{run:?}");
-    assert!(!data_dir(dir.path()).exists(), "the check created the data dir");
+    assert!(
+        !data_dir(dir.path()).exists(),
+        "the check created the data dir"
+    );
 }
 
 #[test]
@@ -88,7 +102,10 @@ fn flags_and_overrides_are_checked_as_serve_takes_them() {
         "--override",
         "min.insync.replicas=3",
     ]);
-    assert!(line.starts_with("error: min.insync.replicas: 3 is larger"), "{line}");
+    assert!(
+        line.starts_with("error: min.insync.replicas: 3 is larger"),
+        "{line}"
+    );
     let line = corelog_fails_in_one_line(&[
         "serve",
         "--check-config",

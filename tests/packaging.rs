@@ -97,7 +97,10 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
     let root_arg = root.display().to_string();
     run_ok("dpkg-deb", &["-x", &deb_arg, &root_arg]);
 
-    let version = run_ok(&root.join("usr/bin/corelog").display().to_string(), &["--version"]);
+    let version = run_ok(
+        &root.join("usr/bin/corelog").display().to_string(),
+        &["--version"],
+    );
     assert_eq!(
         text(&version),
         format!("corelog {}\n", env!("CARGO_PKG_VERSION"))
@@ -130,7 +133,10 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
     assert!(depends.contains("adduser"), "{depends}");
 
     let control = scratch.path().join("control");
-    run_ok("dpkg-deb", &["-e", &deb_arg, &control.display().to_string()]);
+    run_ok(
+        "dpkg-deb",
+        &["-e", &deb_arg, &control.display().to_string()],
+    );
     let postinst = control.join("postinst");
     let script = std::fs::read_to_string(&postinst).unwrap();
     assert!(
@@ -147,24 +153,32 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
 }
 
 /// `systemd-analyze verify` on the packaged unit, when the tool is here.
+/// verify requires ExecStart's program to exist, and this machine has no
+/// /usr/bin/corelog (nor, in a scratch root, the units systemd needs), so
+/// it checks a copy whose only change is the binary's path: the one
+/// unpacked into `root`. verify exits 0 on unknown keys and bad values
+/// (it only complains), so any complaint fails the test.
 fn verify_unit(unit: &Path, root: &Path) {
     let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
         eprintln!("skipped systemd-analyze verify: systemd-analyze is not installed");
         return;
     };
     assert!(probe.status.success());
-    // ExecStart must name an executable: the one in the scratch root, at
-    // the path the unit gives, seen through --root.
+    let binary = root.join("usr/bin/corelog").display().to_string();
+    let copy_dir = root.join("verify");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    let copy = copy_dir.join("corelog.service");
+    let text = std::fs::read_to_string(unit).unwrap();
+    std::fs::write(&copy, text.replace("/usr/bin/corelog", &binary)).unwrap();
     let output = Command::new("systemd-analyze")
-        .args(["verify", "--man=no", "--root"])
-        .arg(root)
-        .arg(unit)
+        .args(["verify", "--man=no"])
+        .arg(&copy)
         .output()
         .expect("run systemd-analyze");
     let complaints = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success(),
-        "systemd-analyze verify failed:\n{complaints}"
+        output.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify complains about the unit:\n{complaints}"
     );
 }
 

@@ -178,7 +178,9 @@ fn listeners(config: &Config, written: &IndexMap<String, String>, findings: &mut
         Some(Err(_)) => Vec::new(),
         None => vec!["PLAINTEXT".to_string()],
     };
-    if let Some(Ok(advertised)) = written.get("advertised.listeners").map(|v| parse_listeners(v))
+    if let Some(Ok(advertised)) = written
+        .get("advertised.listeners")
+        .map(|v| parse_listeners(v))
     {
         for listener in advertised.iter().filter(|l| !defined.contains(&l.name)) {
             findings.push(Finding::error(
@@ -245,8 +247,8 @@ fn quorum(config: &Config, written: &IndexMap<String, String>, findings: &mut Ve
 /// The cores shards would be pinned to, against the affinity mask.
 fn cores(config: &Config, allowed: &[usize], findings: &mut Vec<Finding>) {
     match placement::plan(config.shards, &config.cores, allowed) {
-        Err(why) => findings.push(Finding::error("cores", why)),
-        Ok(plan) if plan.oversubscribed => findings.push(Finding::warning("cores", plan.why)),
+        Err(why) => findings.push(Finding::error("--cores", why)),
+        Ok(plan) if plan.oversubscribed => findings.push(Finding::warning("--cores", plan.why)),
         Ok(_) => {}
     }
 }
@@ -256,8 +258,7 @@ fn cores(config: &Config, allowed: &[usize], findings: &mut Vec<Finding>) {
 fn ignored_keys(written: &IndexMap<String, String>, findings: &mut Vec<Finding>) {
     for key in written.keys() {
         let known = keys::find(key);
-        if known.is_some_and(|k| matches!(k.kind, keys::Kind::Node)) || BrokerDefaults::knows(key)
-        {
+        if known.is_some_and(|k| matches!(k.kind, keys::Kind::Node)) || BrokerDefaults::knows(key) {
             continue;
         }
         let message = if key.starts_with("log.flush.") {
@@ -316,7 +317,7 @@ pub fn data_dir_findings(dir: &Path) -> Vec<Finding> {
             })
             .into_iter()
             .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing_dir_findings(dir),
+        Err(e) if absent(&e) => missing_dir_findings(dir),
         Err(e) => vec![Finding::error(
             key,
             format!("cannot read {}: {e}", dir.display()),
@@ -332,7 +333,7 @@ fn missing_dir_findings(dir: &Path) -> Vec<Finding> {
     for ancestor in dir.ancestors().skip(1) {
         let meta = match std::fs::metadata(ancestor) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if absent(&e) => continue,
             Err(e) => {
                 return vec![Finding::error(
                     key,
@@ -364,6 +365,15 @@ fn missing_dir_findings(dir: &Path) -> Vec<Finding> {
         };
     }
     Vec::new()
+}
+
+/// Whether a path does not exist: not found, or under a file (ENOTDIR),
+/// which the ancestors' walk then names.
+fn absent(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }
 
 /// `access(dir, W_OK | X_OK)`: whether this process's user may create
@@ -451,7 +461,10 @@ pub fn summary(config: &Config) -> String {
     if cluster.broker_role {
         listeners.push(format!(
             "{}://{} (advertised {}:{})",
-            cluster.advertised.name, config.listen, cluster.advertised.host, cluster.advertised.port
+            cluster.advertised.name,
+            config.listen,
+            cluster.advertised.host,
+            cluster.advertised.port
         ));
     }
     if let Some(controller) = cluster.controller_listen {

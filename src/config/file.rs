@@ -74,8 +74,8 @@ impl FileSettings {
 pub fn written_keys(path: &Path) -> Result<IndexMap<String, String>, ConfigError> {
     let text = read_config_file(path)?;
     if path.extension().is_some_and(|e| e == "toml") {
-        let file: ServerFile = toml::from_str(&text)
-            .map_err(|e| ConfigError::in_file(path)(ConfigError::Toml(e)))?;
+        let file: ServerFile =
+            toml::from_str(&text).map_err(|e| ConfigError::in_file(path)(ConfigError::Toml(e)))?;
         return Ok(file.into_settings().broker.into_iter().collect());
     }
     properties::parse_properties(&text).map_err(ConfigError::in_file(path))

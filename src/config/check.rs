@@ -164,10 +164,9 @@ fn listeners(config: &Config, written: &IndexMap<String, String>, findings: &mut
                 "listeners",
                 format!(
                     "the client listener ({}) and the controller listener ({controller}) \
-                     bind the same port; give the controller listener a port of its own, \
-                     for example CONTROLLER://{}:9093",
+                     bind the same port; give each a port of its own (Kafka's are 9092 \
+                     for clients and 9093 for the controller)",
                     config.listen,
-                    controller.ip()
                 ),
             ));
         }

@@ -10,7 +10,8 @@
 //! Split by concern: `broker` (Kafka's broker configs and their rules),
 //! `topic` (per-topic configs resolved against them), `tuning` (the TOML
 //! profile), `cluster` (roles, voters, listeners), `file` (reading a server
-//! file of either format); this file folds them into [`Config`]. What can
+//! file of either format), `check` (what `serve --check-config` finds
+//! beyond what building refuses); this file folds them into [`Config`]. What can
 //! be refused is typed in `error`: [`ValueError`] for one value (the caller
 //! names the key), [`ConfigError`] for the whole configuration, and
 //! [`ListenerError`] for the formats of the cluster keys.

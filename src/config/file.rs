@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::{properties, ConfigError, Roles, Voter};
@@ -64,6 +65,20 @@ impl FileSettings {
         }
         Ok(settings)
     }
+}
+
+/// The Kafka keys a server file writes, as written and in its order: every
+/// entry of a properties file, the `[kafka]` table of a TOML file.
+/// `serve --check-config` reads them for what the built [`super::Config`]
+/// no longer shows: the keys corelog ignores and the listeners by name.
+pub fn written_keys(path: &Path) -> Result<IndexMap<String, String>, ConfigError> {
+    let text = read_config_file(path)?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let file: ServerFile =
+            toml::from_str(&text).map_err(|e| ConfigError::in_file(path)(ConfigError::Toml(e)))?;
+        return Ok(file.into_settings().broker.into_iter().collect());
+    }
+    properties::parse_properties(&text).map_err(ConfigError::in_file(path))
 }
 
 /// A config file's text, bounded in size; a file that is not UTF-8 is

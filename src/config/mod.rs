@@ -10,7 +10,8 @@
 //! Split by concern: `broker` (Kafka's broker configs and their rules),
 //! `topic` (per-topic configs resolved against them), `tuning` (the TOML
 //! profile), `cluster` (roles, voters, listeners), `file` (reading a server
-//! file of either format); this file folds them into [`Config`]. What can
+//! file of either format), `check` (what `serve --check-config` finds
+//! beyond what building refuses); this file folds them into [`Config`]. What can
 //! be refused is typed in `error`: [`ValueError`] for one value (the caller
 //! names the key), [`ConfigError`] for the whole configuration, and
 //! [`ListenerError`] for the formats of the cluster keys.
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use crate::limits;
 
 mod broker;
+pub mod check;
 mod cluster;
 mod error;
 mod file;
@@ -34,7 +36,7 @@ pub use crate::shard::placement::Cores;
 pub use broker::{BrokerDefaults, IpOverrides};
 pub use cluster::{ClusterConfig, Listener, Voter};
 pub use error::{ConfigError, ValueError};
-pub use file::{FileSettings, ServerFile};
+pub use file::{written_keys, FileSettings, ServerFile};
 pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
 pub use properties::parse_properties;
 pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};

@@ -256,6 +256,14 @@ impl MetaProperties {
         )
     }
 
+    /// [`MetaProperties::write`], its error naming the file.
+    fn store(&self, dir: &Path) -> Result<(), StorageError> {
+        self.write(dir).map_err(|source| StorageError::Write {
+            path: dir.join(META_PROPERTIES),
+            source,
+        })
+    }
+
     /// Writes `dir/meta.properties` durably: temp file, fsync, rename,
     /// directory fsync, so a crash leaves the old file or the new one.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
@@ -392,28 +400,22 @@ pub fn prepare(
     let dir = &config.data_dir;
     if let Some(mut meta) = MetaProperties::read(dir)? {
         check(dir, &meta, config)?;
-        if !meta.storage_format_marked {
-            // Written before the key existed: that is storage format 1.
+        // Older files are brought up to date in one write: a directory id
+        // for a ZooKeeper-era file, the storage format key for a file
+        // written before it existed (that is storage format 1).
+        let unmarked = !meta.storage_format_marked;
+        let unnamed = meta.directory_id.is_empty();
+        if unmarked || unnamed {
             meta.storage_format_marked = true;
-            meta.write(dir).map_err(|source| StorageError::Write {
-                path: dir.join(META_PROPERTIES),
-                source,
-            })?;
+            if unnamed {
+                meta.directory_id = random_uuid();
+            }
+            meta.store(dir)?;
             log::info!(
-                "{}: marked storage format {} in meta.properties",
+                "{}: meta.properties now names the storage format ({}) and the log directory \
+                 ({})",
                 dir.display(),
-                meta.storage_format
-            );
-        }
-        if meta.directory_id.is_empty() {
-            meta.directory_id = random_uuid();
-            meta.write(dir).map_err(|source| StorageError::Write {
-                path: dir.join(META_PROPERTIES),
-                source,
-            })?;
-            log::info!(
-                "{}: gave the log directory the id {} (meta.properties version 1)",
-                dir.display(),
+                meta.storage_format,
                 meta.directory_id
             );
         }
@@ -428,10 +430,7 @@ pub fn prepare(
     };
     validate_cluster_id(&cluster_id)?;
     let meta = MetaProperties::new(&cluster_id, config.broker.node_id);
-    meta.write(dir).map_err(|source| StorageError::Write {
-        path: dir.join(META_PROPERTIES),
-        source,
-    })?;
+    meta.store(dir)?;
     log::info!(
         "formatted {} for cluster {cluster_id}, node {}, directory id {}",
         dir.display(),

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod features;
 pub mod group;
 pub mod io;
 pub mod limits;

@@ -154,6 +154,15 @@ pub struct BrokerRecord {
     /// DescribeQuorum; None from a broker that did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_id: Option<Uuid>,
+    /// The newest feature level its binary supports (`features.rs`); a
+    /// binary from before feature levels does not say, and runs the
+    /// baseline.
+    #[serde(default = "metadata_version_baseline")]
+    pub max_metadata_version: u16,
+}
+
+fn metadata_version_baseline() -> u16 {
+    crate::features::METADATA_VERSION_BASELINE
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -179,6 +188,14 @@ pub struct Catalog {
     /// Brokers registered with the controller quorum (empty on a single node).
     #[serde(default)]
     pub brokers: BTreeMap<i32, BrokerRecord>,
+    /// The cluster's finalized feature level (`features.rs`): the baseline
+    /// until a controller records a higher one.
+    #[serde(default = "metadata_version_baseline")]
+    pub metadata_version: u16,
+    /// The metadata log index that finalized `metadata_version` (0: never
+    /// recorded, the baseline); ApiVersions' finalized features epoch.
+    #[serde(default)]
+    pub features_epoch: u64,
 }
 
 impl Catalog {
@@ -192,6 +209,8 @@ impl Catalog {
             broker_configs: BTreeMap::new(),
             per_broker_configs: BTreeMap::new(),
             brokers: BTreeMap::new(),
+            metadata_version: crate::features::METADATA_VERSION_BASELINE,
+            features_epoch: 0,
         }
     }
 

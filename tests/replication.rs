@@ -10,11 +10,14 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::cluster::{create_topic, eventually, Cluster};
+use common::load::{
+    durable_producer, flush_without_failures, fully_in_sync, read_all, send_numbered, SteadyLoad,
+};
 use common::raw::Conn;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -23,127 +26,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-
-/// Delivery reports with the time each arrived: (partition, seq) -> outcome.
-#[derive(Default)]
-struct Reports {
-    acked: Mutex<Vec<(i32, u64, Instant)>>,
-    failed: Mutex<Vec<(i32, u64, String)>>,
-}
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = Box<(i32, u64)>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, id: Box<(i32, u64)>) {
-        let (partition, seq) = *id;
-        match result {
-            Ok(_) => self
-                .acked
-                .lock()
-                .unwrap()
-                .push((partition, seq, Instant::now())),
-            Err((e, _)) => self
-                .failed
-                .lock()
-                .unwrap()
-                .push((partition, seq, e.to_string())),
-        }
-    }
-}
-
-fn durable_producer(bootstrap: &str) -> ThreadedProducer<Reports> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        // Retry through failovers instead of giving up.
-        .set("message.timeout.ms", "120000")
-        .set("request.timeout.ms", "10000")
-        .set("topic.metadata.refresh.interval.ms", "1000")
-        .create_with_context(Reports::default())
-        .expect("producer")
-}
-
-/// Sends message `n` of a numbered stream: round robin over `partitions`,
-/// payload and opaque `partition:seq`; waits while the producer's queue is
-/// full.
-fn send_numbered(producer: &ThreadedProducer<Reports>, topic: &str, partitions: i32, n: u64) {
-    let partition = (n % partitions as u64) as i32;
-    let seq = n / partitions as u64;
-    let payload = format!("{partition}:{seq}");
-    let mut record = BaseRecord::<(), String, _>::with_opaque_to(topic, Box::new((partition, seq)))
-        .partition(partition)
-        .payload(&payload);
-    while let Err((_, back)) = producer.send(record) {
-        record = back;
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits for every delivery report and asserts none failed.
-fn flush_without_failures(producer: &ThreadedProducer<Reports>, timeout: Duration) {
-    producer.flush(timeout).expect("every message acknowledged");
-    let failed = producer.context().failed.lock().unwrap().clone();
-    assert!(
-        failed.is_empty(),
-        "failed deliveries: {:?}",
-        &failed[..failed.len().min(5)]
-    );
-}
-
-/// Every ISR on every running node lists all `replicas`.
-fn fully_in_sync(cluster: &Cluster, topic: &str, replicas: usize) -> bool {
-    (0..cluster.nodes.len())
-        .filter(|i| cluster.is_running(*i))
-        .all(|i| {
-            let parts = cluster.partitions(i, topic);
-            !parts.is_empty()
-                && parts
-                    .iter()
-                    .all(|p| p.isr.len() == replicas && p.leader > 0)
-        })
-}
-
-/// Reads every partition of `topic` from the start through a bootstrap
-/// list until `expected` messages or the deadline.
-fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> Vec<(i32, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "replication-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut out = Vec::new();
-    while out.len() < expected && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap();
-            out.push((m.partition(), value));
-        }
-    }
-    // Anything beyond `expected` would be a duplicate: give it a moment.
-    let settle = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < settle {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap();
-            out.push((m.partition(), value));
-        }
-    }
-    out
-}
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Message, TopicPartitionList};
 
 fn elect_preferred(cluster: &Cluster, i: usize) -> ElectLeadersResponse {
     let mut conn = Conn::connect(cluster.addr(i));
@@ -326,25 +210,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
         fully_in_sync(&cluster, topic, 3)
     });
 
-    let producer = Arc::new(durable_producer(&cluster.bootstrap_all()));
-    let sending = Arc::new(AtomicBool::new(true));
-    let sender = {
-        let (producer, sending) = (producer.clone(), sending.clone());
-        thread::spawn(move || {
-            // About 1,000 messages a second, round robin, until told to stop.
-            let start = Instant::now();
-            let mut n: u64 = 0;
-            while sending.load(Ordering::SeqCst) {
-                send_numbered(&producer, topic, partitions, n);
-                n += 1;
-                let due = start + Duration::from_millis(n);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    thread::sleep(wait);
-                }
-            }
-            n
-        })
-    };
+    let load = SteadyLoad::start(&cluster.bootstrap_all(), topic, partitions);
 
     let mut stalls = Vec::new();
     for i in 0..cluster.nodes.len() {
@@ -375,7 +241,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
             || fully_in_sync(&cluster, topic, 3),
         );
         let (stall, began, partition) =
-            longest_ack_gap(&producer.context().acked.lock().unwrap(), stopped_at);
+            longest_ack_gap(&load.producer.context().acked.lock().unwrap(), stopped_at);
         println!(
             "rolling restart of node {id} (leading {led}): longest produce stall {stall:?} \
              (partition {partition}, led by {}), {began:?} after the SIGTERM (stopped after \
@@ -384,8 +250,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
         );
         stalls.push(stall);
     }
-    sending.store(false, Ordering::SeqCst);
-    let total = sender.join().unwrap();
+    let (producer, total) = load.stop();
     flush_without_failures(&producer, Duration::from_secs(60));
     // Without the handover a partition's producers stalled 2.3-2.9 s per
     // restart here (until the stopped node came back: a follower proposed

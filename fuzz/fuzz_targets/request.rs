@@ -28,10 +28,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     corelog_fuzz::request_round_trip(&header, &body);
-    // ApiVersions is answered without broker state: its answer must encode.
+    // ApiVersions is answered from the catalog's feature level only: its
+    // answer must encode.
     if let RequestKind::ApiVersions(request) = *body {
+        use corelog::server::handlers::api_versions::{handle, Finalized};
         let version = header.request_api_version;
-        let response = corelog::server::handlers::api_versions::handle(version, request);
+        let finalized = Finalized::of(&corelog::metadata::Catalog::new("fuzz"), true);
+        let response = handle(version, request, finalized);
         let mut out = BytesMut::new();
         response
             .encode(&mut out, version)

@@ -19,6 +19,7 @@ pub mod delete_records;
 pub mod dev_cluster;
 pub mod doctor;
 pub mod dump_log;
+pub mod features;
 pub mod host;
 pub mod leader_election;
 pub mod log_dirs;
@@ -78,6 +79,8 @@ pub enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Describe the controller quorum: --status or --replication (kafka-metadata-quorum.sh).
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
+    /// Describe the feature levels the cluster runs at (kafka-features.sh describe).
+    Features(features::FeaturesArgs),
     /// Elect preferred or unclean leaders for partitions (kafka-leader-election.sh).
     LeaderElection(leader_election::LeaderElectionArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
@@ -158,6 +161,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LogDirs(args) => log_dirs::run(args),
         Command::DumpLog(args) => dump_log::run(args),
         Command::MetadataQuorum(args) => metadata_quorum::run(args),
+        Command::Features(args) => features::run(args),
         Command::LeaderElection(args) => leader_election::run(args),
         Command::Completions(args) => completions::run(args),
     };

@@ -326,6 +326,7 @@ impl ClusterNode {
             fenced: false,
             in_controlled_shutdown: false,
             directory_id: self.directory_id,
+            max_metadata_version: crate::features::METADATA_VERSION_MAX,
         }
     }
 

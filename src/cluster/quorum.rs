@@ -487,6 +487,15 @@ impl Quorum {
             }
             ControllerRequest::Propose(record) => {
                 let applied = match records::validate_record(&record) {
+                    // The level is the active controller's to finalize, from
+                    // what every broker registered (`finalize_features`).
+                    Ok(()) if matches!(record, MetadataRecord::FinalizeFeatures { .. }) => {
+                        Err(Refusal::Rejected(Rejected::Invalid(format!(
+                            "{} is finalized by the active controller once every broker \
+                             supports it",
+                            crate::features::METADATA_VERSION_FEATURE
+                        ))))
+                    }
                     Ok(()) => self.propose(&record).await,
                     Err(e) => Err(Refusal::Rejected(Rejected::Invalid(e.to_string()))),
                 };
@@ -569,10 +578,33 @@ impl Quorum {
             self.fence(id, true).await?;
             return Ok(HeartbeatAck { fenced: true });
         }
+        let finalized = self.image().metadata_version;
+        if broker.max_metadata_version < finalized {
+            // It could not read what the metadata log holds since the
+            // level went up: a downgrade, which corelog does not support.
+            log::warn!(
+                "controller: refusing broker {id}: its binary supports {} up to level {}, and \
+                 the cluster runs at level {finalized}",
+                crate::features::METADATA_VERSION_FEATURE,
+                broker.max_metadata_version
+            );
+            return Err(Refusal::Rejected(Rejected::Invalid(format!(
+                "this binary supports {} up to level {}, and the cluster runs at level \
+                 {finalized}: run a binary that supports it (downgrades are not supported)",
+                crate::features::METADATA_VERSION_FEATURE,
+                broker.max_metadata_version
+            ))));
+        }
         self.broker_seen.borrow_mut().insert(id, Instant::now());
         let known = self.image().brokers.get(&id).cloned();
+        // The level is part of the registration: a broker registered
+        // through a controller from before feature levels (which dropped
+        // it) registers again, so its level reaches the image.
         let same_process = known.as_ref().is_some_and(|k| {
-            k.host == broker.host && k.port == broker.port && k.incarnation == broker.incarnation
+            k.host == broker.host
+                && k.port == broker.port
+                && k.incarnation == broker.incarnation
+                && k.max_metadata_version == broker.max_metadata_version
         });
         if !same_process {
             log::info!(
@@ -595,6 +627,7 @@ impl Quorum {
                 },
             };
             self.propose(&record).await?;
+            self.finalize_features().await;
             return self.elect_leaderless().await;
         }
         match known {
@@ -607,6 +640,41 @@ impl Quorum {
                 self.elect_leaderless().await
             }
             _ => Ok(HeartbeatAck { fenced: false }),
+        }
+    }
+
+    /// Raises the cluster's feature level to the highest every registered
+    /// broker supports (see `features.rs`), once every voter registered.
+    /// A failed proposal is tried again at the next check of sessions.
+    async fn finalize_features(self: &Rc<Self>) {
+        if !self.is_leader() {
+            return;
+        }
+        let image = self.image();
+        let supported = image
+            .brokers
+            .iter()
+            .map(|(id, b)| (*id, b.max_metadata_version));
+        let voters = self.settings.voters.iter().map(|(id, _)| *id);
+        let Some(level) = crate::features::finalizable(supported, voters) else {
+            return;
+        };
+        if level <= image.metadata_version {
+            return;
+        }
+        log::info!(
+            "controller: every broker supports {} level {level}; finalizing it (was {})",
+            crate::features::METADATA_VERSION_FEATURE,
+            image.metadata_version
+        );
+        let record = MetadataRecord::FinalizeFeatures {
+            metadata_version: level,
+        };
+        if let Err(refusal) = self.propose(&record).await {
+            log::warn!(
+                "controller: finalizing {} level {level}: {refusal}",
+                crate::features::METADATA_VERSION_FEATURE
+            );
         }
     }
 
@@ -676,6 +744,7 @@ impl Quorum {
         if !leader {
             return;
         }
+        self.finalize_features().await;
         let (mut silent, late): (Vec<i32>, Vec<(i32, String, u16)>) = {
             let seen = self.broker_seen.borrow();
             let image = self.image();

@@ -40,6 +40,11 @@ pub enum MetadataRecord {
     UnfenceBroker { id: i32 },
     /// Leader, ISR or epoch changes of partitions (elections, ISR moves).
     Partitions(Vec<PartitionChange>),
+    /// Every registered broker supports this feature level: the cluster
+    /// runs at it from here on (`features.rs`). Level 2 and up only: a
+    /// binary from before feature levels cannot read this record, so it is
+    /// written only once every broker supports level 2.
+    FinalizeFeatures { metadata_version: u16 },
 }
 
 /// One part of an admin change, with the precondition that keeps two
@@ -160,6 +165,14 @@ pub enum InvalidMetadata {
     BrokerId(i32),
     #[error("a host name of {0} bytes")]
     HostName(usize),
+    #[error(
+        "the metadata is at {feature} level {level}, and this binary supports levels {min} to \
+         {max}: run a binary that supports it",
+        feature = crate::features::METADATA_VERSION_FEATURE,
+        min = crate::features::METADATA_VERSION_BASELINE,
+        max = crate::features::METADATA_VERSION_MAX
+    )]
+    FeatureLevel { level: u16 },
 }
 
 /// What is wrong with one partition's replica set.
@@ -234,7 +247,7 @@ pub fn validate_image(image: &Catalog) -> Result<(), InvalidMetadata> {
     for id in image.per_broker_configs.keys() {
         validate_broker_id(*id)?;
     }
-    Ok(())
+    validate_feature_level(image.metadata_version)
 }
 
 /// Every count and relation a record relies on (its preconditions against
@@ -263,6 +276,9 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
         MetadataRecord::RegisterBroker { id, broker } => validate_broker(*id, broker),
         MetadataRecord::FenceBroker { id, .. } | MetadataRecord::UnfenceBroker { id } => {
             validate_broker_id(*id).map_err(|_| InvalidMetadata::BrokerId(*id))
+        }
+        MetadataRecord::FinalizeFeatures { metadata_version } => {
+            validate_feature_level(*metadata_version)
         }
         MetadataRecord::Partitions(changes) => {
             for change in changes {
@@ -356,6 +372,23 @@ fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), InvalidMetadata
     if broker.host.is_empty() || broker.host.len() > limits::HOST_NAME_BYTES_MAX {
         return Err(InvalidMetadata::HostName(broker.host.len()));
     }
+    // A newer binary may support more levels than this one knows; none
+    // supports fewer than the baseline.
+    if broker.max_metadata_version < crate::features::METADATA_VERSION_BASELINE {
+        return Err(InvalidMetadata::FeatureLevel {
+            level: broker.max_metadata_version,
+        });
+    }
+    Ok(())
+}
+
+/// A level this binary can run: an image or a record at a higher one was
+/// written by a newer binary, whose records this one may not understand.
+fn validate_feature_level(level: u16) -> Result<(), InvalidMetadata> {
+    use crate::features::{METADATA_VERSION_BASELINE, METADATA_VERSION_MAX};
+    if !(METADATA_VERSION_BASELINE..=METADATA_VERSION_MAX).contains(&level) {
+        return Err(InvalidMetadata::FeatureLevel { level });
+    }
     Ok(())
 }
 
@@ -364,15 +397,33 @@ fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), InvalidMetadata
 pub fn apply(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result<(), Rejected> {
     let result = match validate_record(record) {
         Err(e) => Err(Rejected::Invalid(e.to_string())),
-        Ok(()) => apply_valid(image, record),
+        Ok(()) => apply_valid(image, record, index),
     };
     // Every committed entry moves the version, so nodes compare images by it.
     image.version = index;
     result
 }
 
-fn apply_valid(image: &mut Catalog, record: &MetadataRecord) -> Result<(), Rejected> {
+fn apply_valid(image: &mut Catalog, record: &MetadataRecord, index: u64) -> Result<(), Rejected> {
     match record {
+        MetadataRecord::FinalizeFeatures { metadata_version } => {
+            let level = *metadata_version;
+            if level < image.metadata_version {
+                // Kafka refuses a downgrade without --unsafe; corelog has
+                // no downgrade: a lower level's binaries cannot read what
+                // the log holds since.
+                return Err(Rejected::Invalid(format!(
+                    "{} cannot go down from {} to {level}",
+                    crate::features::METADATA_VERSION_FEATURE,
+                    image.metadata_version
+                )));
+            }
+            if level > image.metadata_version {
+                image.metadata_version = level;
+                image.features_epoch = index;
+            }
+            Ok(())
+        }
         MetadataRecord::Catalog(deltas) => apply_deltas(image, deltas),
         MetadataRecord::RegisterBroker { id, broker } => {
             if !image.brokers.contains_key(id) && image.brokers.len() >= limits::CLUSTER_BROKERS_MAX

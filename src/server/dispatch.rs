@@ -182,7 +182,11 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
             id,
             ApiKey::ApiVersions,
             version,
-            &handlers::api_versions::handle(version, r),
+            &handlers::api_versions::handle(
+                version,
+                r,
+                handlers::api_versions::Finalized::of(&broker.catalog(), broker.cluster_mode()),
+            ),
         ),
         RequestKind::Metadata(r) => encode(
             id,

@@ -592,6 +592,7 @@ impl super::Sim {
                         fenced: false,
                         in_controlled_shutdown: false,
                         directory_id: None,
+                        max_metadata_version: crate::features::METADATA_VERSION_MAX,
                     },
                 };
                 if voter.heartbeat(now, from, record) {

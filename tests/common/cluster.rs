@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,6 +26,9 @@ pub struct Node {
     pub port: u16,
     /// Whether this node is a controller (a quorum voter) too.
     pub controller: bool,
+    /// The corelog binary it runs (this build's, or an older release's for
+    /// the upgrade test).
+    bin: PathBuf,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -64,6 +67,19 @@ impl Cluster {
         brokers: usize,
         shards: usize,
         extra: &[&str],
+    ) -> Cluster {
+        let bin = Path::new(env!("CARGO_BIN_EXE_corelog"));
+        Cluster::start_with_binary(controllers, brokers, shards, extra, bin)
+    }
+
+    /// As [`Cluster::start_with`], every node running (and formatted by)
+    /// the corelog binary `bin`.
+    pub fn start_with_binary(
+        controllers: usize,
+        brokers: usize,
+        shards: usize,
+        extra: &[&str],
+        bin: &Path,
     ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("corelog-cluster-")
@@ -110,12 +126,12 @@ impl Cluster {
                 id,
                 port: *port,
                 controller,
+                bin: bin.to_path_buf(),
                 config,
                 log: dir.path().join(format!("node{id}.log")),
                 child: None,
             });
         }
-        let bin = env!("CARGO_BIN_EXE_corelog");
         let id = Command::new(bin)
             .args(["storage", "random-uuid"])
             .output()
@@ -145,6 +161,11 @@ impl Cluster {
         cluster
     }
 
+    /// Node `i` runs `bin` from its next start on (an upgrade).
+    pub fn set_binary(&mut self, i: usize, bin: &Path) {
+        self.nodes[i].bin = bin.to_path_buf();
+    }
+
     pub fn spawn(&mut self, i: usize) {
         let shards = self.shards.to_string();
         let node = &mut self.nodes[i];
@@ -153,7 +174,7 @@ impl Cluster {
             .append(true)
             .open(&node.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        let child = Command::new(&node.bin)
             .arg("serve")
             .arg("--config")
             .arg(&node.config)

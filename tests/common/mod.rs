@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod load;
 pub mod raw;
 
 use std::fs::{self, File, OpenOptions};

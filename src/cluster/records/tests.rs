@@ -178,6 +178,7 @@ fn register(id: i32, incarnation: Uuid) -> MetadataRecord {
             fenced: false,
             in_controlled_shutdown: false,
             directory_id: None,
+            max_metadata_version: crate::features::METADATA_VERSION_MAX,
         },
     }
 }
@@ -249,4 +250,53 @@ fn decoding_checks_counts_and_relations() {
         proposer: None,
     }]);
     assert!(decode_record(&serde_json::to_vec(&record).unwrap()).is_err());
+}
+
+/// The finalized level only goes up, to a level this binary knows, and
+/// records the index that raised it; a record or an image at a level past
+/// this binary's is refused with the reason.
+#[test]
+fn feature_levels_go_up_only_and_unknown_ones_are_refused() {
+    use crate::features::{METADATA_VERSION_BASELINE as BASE, METADATA_VERSION_MAX as MAX};
+    let mut image = Catalog::new("test");
+    assert_eq!((image.metadata_version, image.features_epoch), (BASE, 0));
+    let finalize = |level| MetadataRecord::FinalizeFeatures {
+        metadata_version: level,
+    };
+    apply(&mut image, &finalize(MAX), 5).unwrap();
+    assert_eq!((image.metadata_version, image.features_epoch), (MAX, 5));
+    // The same level again changes nothing, not even the epoch.
+    apply(&mut image, &finalize(MAX), 6).unwrap();
+    assert_eq!((image.metadata_version, image.features_epoch), (MAX, 5));
+    let down = apply(&mut image, &finalize(BASE), 7).unwrap_err();
+    assert!(down.to_string().contains("cannot go down"), "{down}");
+    let beyond = apply(&mut image, &finalize(MAX + 1), 8).unwrap_err();
+    assert!(
+        beyond.to_string().contains("run a binary that supports it"),
+        "{beyond}"
+    );
+    assert_eq!(image.metadata_version, MAX);
+
+    // An image from a newer binary does not decode; one from before
+    // feature levels (no such fields) is at the baseline.
+    let mut newer = Catalog::new("test");
+    newer.metadata_version = MAX + 1;
+    let bytes = serde_json::to_vec(&newer).unwrap();
+    let err = decode_image(&bytes).unwrap_err().to_string();
+    assert!(err.contains(&format!("level {}", MAX + 1)), "{err}");
+    let mut old: serde_json::Value = serde_json::to_value(Catalog::new("test")).unwrap();
+    old.as_object_mut().unwrap().remove("metadata_version");
+    old.as_object_mut().unwrap().remove("features_epoch");
+    let old = decode_image(&serde_json::to_vec(&old).unwrap()).unwrap();
+    assert_eq!(old.metadata_version, BASE);
+
+    // A registration from before feature levels does not name its level:
+    // it supports the baseline.
+    let MetadataRecord::RegisterBroker { broker, .. } = register(1, Uuid::new_v4()) else {
+        unreachable!()
+    };
+    let mut json = serde_json::to_value(&broker).unwrap();
+    json.as_object_mut().unwrap().remove("max_metadata_version");
+    let old: BrokerRecord = serde_json::from_value(json).unwrap();
+    assert_eq!(old.max_metadata_version, BASE);
 }

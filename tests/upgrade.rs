@@ -6,7 +6,8 @@
 //! survive, and the cluster stays at the feature level every node supports
 //! (`src/features.rs`) until the last node runs the new binary, then goes
 //! up by itself. The broker-only node goes last, so the active controller
-//! runs the new binary while one broker still runs the old one.
+//! runs the new binary while one broker still runs the old one. Going back
+//! to the earlier binary afterwards is refused, with the reason.
 //!
 //! The earlier release is built from this clone's history by
 //! `tests/upgrade/old-binary.sh` (cached in target/upgrade-from).
@@ -229,5 +230,25 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
         committed(&cluster.bootstrap_all(), group, topic, partitions),
         wanted,
         "the offsets committed through the earlier release"
+    );
+
+    // Going back is refused: the metadata log holds a record the earlier
+    // release cannot read, so its binary may not register.
+    let last = count - 1;
+    assert!(cluster.terminate(last), "node 4 exits cleanly on SIGTERM");
+    cluster.set_binary(last, &old);
+    cluster.spawn(last);
+    eventually(
+        "the earlier release is told why it cannot join",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .output(last)
+                .contains("downgrades are not supported")
+        },
+    );
+    assert!(
+        (0..last).any(|i| cluster.output(i).contains("refusing broker 4")),
+        "the active controller says whom it refused"
     );
 }

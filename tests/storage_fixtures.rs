@@ -10,7 +10,9 @@ mod common;
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
+use common::cluster::{copy_dir, eventually, Cluster};
 use common::{corelog, corelog_ok, Broker, BrokerOptions};
 
 /// The fixtures, oldest first, with what each was written by.
@@ -18,19 +20,6 @@ const FIXTURES: &[(&str, &str)] = &[(
     "data-8488efc",
     "commit 8488efc: storage format 1, before meta.properties named it",
 )];
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,12 +29,12 @@ fn fixture(name: &str) -> std::path::PathBuf {
 
 /// Every record of `topic` as the fixture's records.txt has them: "<topic>
 /// Partition:<p>\tOffset:<o>\t<key>\t<value>", sorted.
-fn read_topic(broker: &Broker, topic: &str, expected: usize) -> Vec<String> {
+fn read_topic(bootstrap: &str, topic: &str, expected: usize) -> Vec<String> {
     let run = corelog_ok(
         &[
             "console-consumer",
             "--bootstrap-server",
-            &broker.bootstrap(),
+            bootstrap,
             "--topic",
             topic,
             "--from-beginning",
@@ -70,12 +59,12 @@ fn read_topic(broker: &Broker, topic: &str, expected: usize) -> Vec<String> {
 
 /// The group's committed offsets as "topic partition offset" lines,
 /// sorted, from `consumer-groups --describe`.
-fn committed(broker: &Broker, group: &str) -> Vec<String> {
+fn committed(bootstrap: &str, group: &str) -> Vec<String> {
     let run = corelog_ok(
         &[
             "consumer-groups",
             "--bootstrap-server",
-            &broker.bootstrap(),
+            bootstrap,
             "--describe",
             "--group",
             group,
@@ -129,12 +118,12 @@ fn this_binary_reads_every_record_and_offset_earlier_versions_wrote() {
                 .iter()
                 .filter(|r| r.starts_with(&format!("{topic} ")))
                 .count();
-            records.extend(read_topic(&broker, topic, count));
+            records.extend(read_topic(&broker.bootstrap(), topic, count));
         }
         records.sort();
         assert_eq!(records, expected_records, "{name} ({written_by}): records");
         assert_eq!(
-            committed(&broker, "fixture-group"),
+            committed(&broker.bootstrap(), "fixture-group"),
             expected_offsets,
             "{name} ({written_by}): committed offsets"
         );
@@ -154,7 +143,7 @@ fn this_binary_reads_every_record_and_offset_earlier_versions_wrote() {
             "key-9:after-the-upgrade\n",
         );
         assert!(run.success());
-        let after = read_topic(&broker, "compacted", 11);
+        let after = read_topic(&broker.bootstrap(), "compacted", 11);
         assert!(
             after
                 .last()
@@ -225,4 +214,137 @@ fn a_directory_of_a_newer_storage_format_is_refused_untouched() {
         fs::read_to_string(&meta).unwrap(),
         format!("{text}corelog.storage.format.version=2\n")
     );
+}
+
+/// The cluster fixtures, oldest first: the data directories of three
+/// broker+controller nodes (tests/fixtures/make-cluster-data.sh).
+const CLUSTER_FIXTURES: &[(&str, &str)] = &[(
+    "cluster-c797b75",
+    "commit c797b75: 3 nodes, replication factor 3, Raft logs compacted into snapshots",
+)];
+
+/// A fixture's records.txt and (sorted) offsets.txt.
+fn expected(name: &str) -> (Vec<String>, Vec<String>) {
+    let lines = |file: &str| -> Vec<String> {
+        fs::read_to_string(fixture(name).join(file))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let mut offsets = lines("offsets.txt");
+    offsets.sort();
+    (lines("records.txt"), offsets)
+}
+
+/// Every record of the fixture's two topics, sorted as records.txt.
+fn read_records(bootstrap: &str, expected_records: &[String]) -> Vec<String> {
+    let mut records = Vec::new();
+    for topic in ["compacted", "orders"] {
+        let count = expected_records
+            .iter()
+            .filter(|r| r.starts_with(&format!("{topic} ")))
+            .count();
+        records.extend(read_topic(bootstrap, topic, count));
+    }
+    records.sort();
+    records
+}
+
+#[test]
+fn a_cluster_an_earlier_release_wrote_comes_back_with_every_record_and_offset() {
+    for (name, written_by) in CLUSTER_FIXTURES {
+        let (expected_records, expected_offsets) = expected(name);
+        assert!(expected_records.len() >= 70, "{name}: records.txt");
+        // Two shards, though it was written by one: placements move. The
+        // group coordinator's partition count is the one the cluster was
+        // made with (a config an operator keeps across an upgrade).
+        let cluster =
+            Cluster::start_from_fixture(&fixture(name), 3, 2, &["offsets.topic.num.partitions=1"]);
+        for topic in ["orders", "compacted"] {
+            eventually(
+                &format!("{name}: every replica of {topic} in sync"),
+                Duration::from_secs(60),
+                || {
+                    let parts = cluster.partitions(0, topic);
+                    !parts.is_empty() && parts.iter().all(|p| p.isr.len() == 3 && p.leader > 0)
+                },
+            );
+        }
+        let bootstrap = cluster.bootstrap_all();
+        assert_eq!(
+            read_records(&bootstrap, &expected_records),
+            expected_records,
+            "{name} ({written_by}): records"
+        );
+        assert_eq!(
+            committed(&bootstrap, "fixture-group"),
+            expected_offsets,
+            "{name} ({written_by}): committed offsets"
+        );
+        // The image came back from the snapshot and the log after it: the
+        // broker config the last change left, every node listed.
+        assert_eq!(cluster.brokers(1), vec![1, 2, 3], "{name}: brokers");
+        let described = corelog_ok(
+            &[
+                "configs",
+                "--bootstrap-server",
+                &bootstrap,
+                "--entity-type",
+                "brokers",
+                "--entity-default",
+                "--describe",
+            ],
+            "",
+        );
+        assert!(
+            described.stdout.contains("log.retention.bytes=10000000000"),
+            "{name}: the dynamic config the fixture's last change set:\n{}",
+            described.stdout
+        );
+        // Replicated writes go on where the old version left them.
+        let run = corelog_ok(
+            &[
+                "console-producer",
+                "--bootstrap-server",
+                &bootstrap,
+                "--topic",
+                "compacted",
+                "--property",
+                "parse.key=true",
+                "--property",
+                "key.separator=:",
+            ],
+            "key-9:after-the-upgrade\n",
+        );
+        assert!(run.success());
+        let after = read_topic(&bootstrap, "compacted", 11);
+        assert!(
+            after
+                .last()
+                .is_some_and(|r| r.ends_with("Offset:10\tkey-9\tafter-the-upgrade")),
+            "{name}: {after:?}"
+        );
+        let properties = cluster.data_dir(1).with_extension("info.properties");
+        fs::write(
+            &properties,
+            format!("node.id=1\nlog.dirs={}\n", cluster.data_dir(1).display()),
+        )
+        .unwrap();
+        let info = corelog_ok(
+            &["storage", "info", "--config", properties.to_str().unwrap()],
+            "",
+        );
+        for line in [
+            "controller raft.log: frames, storage format (1 file)",
+            "controller snapshot: frames, storage format (1 file)",
+            "leader-epoch-checkpoint: ",
+        ] {
+            assert!(
+                info.stdout.contains(line),
+                "{name}: no {line:?} in\n{}",
+                info.stdout
+            );
+        }
+    }
 }

@@ -81,6 +81,30 @@ impl Cluster {
         extra: &[&str],
         bin: &Path,
     ) -> Cluster {
+        Cluster::start_inner(controllers, brokers, shards, extra, bin, None)
+    }
+
+    /// `controllers` broker+controller nodes on copies of the data
+    /// directories `fixture/node<id>` (written by an earlier release, see
+    /// tests/fixtures/make-cluster-data.sh), with new ports.
+    pub fn start_from_fixture(
+        fixture: &Path,
+        controllers: usize,
+        shards: usize,
+        extra: &[&str],
+    ) -> Cluster {
+        let bin = Path::new(env!("CARGO_BIN_EXE_corelog"));
+        Cluster::start_inner(controllers, 0, shards, extra, bin, Some(fixture))
+    }
+
+    fn start_inner(
+        controllers: usize,
+        brokers: usize,
+        shards: usize,
+        extra: &[&str],
+        bin: &Path,
+        fixture: Option<&Path>,
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("corelog-cluster-")
             .tempdir()
@@ -132,13 +156,19 @@ impl Cluster {
                 child: None,
             });
         }
+        if let Some(fixture) = fixture {
+            for node in &nodes {
+                let name = format!("node{}", node.id);
+                copy_dir(&fixture.join(&name), &dir.path().join(&name));
+            }
+        }
         let id = Command::new(bin)
             .args(["storage", "random-uuid"])
             .output()
             .expect("storage random-uuid");
         assert!(id.status.success(), "random-uuid: {id:?}");
         let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
-        for node in &nodes {
+        for node in nodes.iter().filter(|_| fixture.is_none()) {
             let formatted = Command::new(bin)
                 .args(["storage", "format", "-t", &id, "-c"])
                 .arg(&node.config)
@@ -411,5 +441,19 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     while !check() {
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Copies a directory tree (a fixture's data directory).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }

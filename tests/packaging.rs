@@ -77,12 +77,12 @@ fn build_deb(out: &Path) -> PathBuf {
 }
 
 /// The unit file under `root`, wherever this cargo-deb puts units.
-fn unit_in(root: &Path) -> PathBuf {
+fn unit_in(root: &Path, name: &str) -> PathBuf {
     ["lib/systemd/system", "usr/lib/systemd/system"]
         .iter()
-        .map(|dir| root.join(dir).join("corelog.service"))
+        .map(|dir| root.join(dir).join(name))
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("no corelog.service under {}", root.display()))
+        .unwrap_or_else(|| panic!("no {name} under {}", root.display()))
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
     );
     assert!(root.join("usr/share/doc/corelog/packaging.md").exists());
 
-    let unit_path = unit_in(&root);
+    let unit_path = unit_in(&root, "corelog.service");
     let unit = std::fs::read_to_string(&unit_path).unwrap();
     for line in [
         "ExecStart=/usr/bin/corelog serve --config /etc/corelog/server.properties",
@@ -129,6 +129,23 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
         "a system call filter may block io_uring_setup:\n{unit}"
     );
     verify_unit(&unit_path, &root);
+    // The boot-time tuning unit: shipped, run before the broker, not enabled.
+    let tune_path = unit_in(&root, "corelog-tune.service");
+    assert_eq!(
+        tune_path.parent(),
+        unit_path.parent(),
+        "both units in one directory"
+    );
+    let tune = std::fs::read_to_string(&tune_path).unwrap();
+    for line in [
+        "ExecStart=/usr/bin/corelog tune --config /etc/corelog/server.properties",
+        "Type=oneshot",
+        "Before=corelog.service",
+    ] {
+        assert!(tune.lines().any(|l| l == line), "{line} missing:\n{tune}");
+    }
+    verify_unit(&tune_path, &root);
+    assert!(root.join("usr/share/doc/corelog/doctor.md").exists());
 
     let conffiles = text(&run_ok("dpkg-deb", &["-I", &deb_arg, "conffiles"]));
     assert_eq!(conffiles.trim(), "/etc/corelog/server.properties");
@@ -170,7 +187,7 @@ fn verify_unit(unit: &Path, root: &Path) {
     let binary = root.join("usr/bin/corelog").display().to_string();
     let copy_dir = root.join("verify");
     std::fs::create_dir_all(&copy_dir).unwrap();
-    let copy = copy_dir.join("corelog.service");
+    let copy = copy_dir.join(unit.file_name().unwrap());
     let text = std::fs::read_to_string(unit).unwrap();
     std::fs::write(&copy, text.replace("/usr/bin/corelog", &binary)).unwrap();
     let output = Command::new("systemd-analyze")

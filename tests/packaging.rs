@@ -121,6 +121,8 @@ fn the_deb_installs_binary_config_unit_and_scripts() {
         "Restart=on-failure",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=60",
+        // The broker reloads its dynamic broker configs on SIGHUP.
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
     }

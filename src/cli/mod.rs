@@ -223,7 +223,7 @@ fn run_serve(serve: Serve) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match crate::server::run(config) {
+    match crate::server::run(config, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("corelog: {}", e.message);

@@ -863,8 +863,11 @@ pub fn markdown() -> String {
          this file differs from what the table generates.\n\n\
          Broker configs are set in the server file (`--config`) or with\n\
          `--override key=value`; the dynamic ones also at run time with\n\
-         `corelog configs --entity-type brokers --alter`. Topic configs are set at\n\
-         creation or with `corelog configs --entity-type topics --alter`.\n",
+         `corelog configs --entity-type brokers --alter`, or by editing the server\n\
+         file and sending the broker SIGHUP (`systemctl reload corelog`), which\n\
+         applies the dynamic ones that changed (the others need a restart).\n\
+         Topic configs are set at creation or with\n\
+         `corelog configs --entity-type topics --alter`.\n",
     );
     for title in SECTIONS {
         out.push_str(&format!(

@@ -5,16 +5,19 @@
 //! values of its cluster keys (roles, listeners, voters).
 //!
 //! The config is built once on the main thread before any shard starts and
-//! each shard gets its own clone; nothing here changes at run time.
+//! each shard gets its own clone. SIGHUP builds it again the same way
+//! (`server::reload`); `reload` says which changes a running broker takes
+//! (the dynamic broker keys) and which need a restart.
 //!
 //! Split by concern: `broker` (Kafka's broker configs and their rules),
 //! `topic` (per-topic configs resolved against them), `tuning` (the TOML
 //! profile), `cluster` (roles, voters, listeners), `file` (reading a server
 //! file of either format), `check` (what `serve --check-config` finds
-//! beyond what building refuses); this file folds them into [`Config`]. What can
-//! be refused is typed in `error`: [`ValueError`] for one value (the caller
-//! names the key), [`ConfigError`] for the whole configuration, and
-//! [`ListenerError`] for the formats of the cluster keys.
+//! beyond what building refuses), `reload` (what a re-read changes); this
+//! file folds them into [`Config`]. What can be refused is typed in
+//! `error`: [`ValueError`] for one value (the caller names the key),
+//! [`ConfigError`] for the whole configuration, and [`ListenerError`] for
+//! the formats of the cluster keys.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +32,7 @@ mod file;
 pub mod keys;
 mod listeners;
 mod properties;
+mod reload;
 mod topic;
 mod tuning;
 
@@ -39,6 +43,7 @@ pub use error::{ConfigError, ValueError};
 pub use file::{written_keys, FileSettings, ServerFile};
 pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
 pub use properties::parse_properties;
+pub use reload::ConfigChanges;
 pub use topic::{timestamp_type_name, validate_topic_config, TopicConfig};
 pub use tuning::{process_memory_bytes, ShardMemory, Tuning};
 

@@ -10,7 +10,7 @@ use crate::limits;
 
 /// Per-core tuning, from a TOML profile under `tuning/`. Every knob has a
 /// default that suits a small shared machine.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tuning {
     /// Cores that run shards, one shard each. Empty: one shard per online core.

@@ -1,7 +1,8 @@
 //! The per-shard broker: its partitions, its copy of the catalog, its mesh
-//! endpoint, group committer and counters, and applying a new catalog to
-//! them. The shard's life cycle (start, accept loop, housekeeping, clean
-//! shutdown) is in `lifecycle`.
+//! endpoint, group committer and counters, and applying a new catalog (or
+//! new static broker configs, from a reload) to them. The shard's life
+//! cycle (start, accept loop, housekeeping, clean shutdown) is in
+//! `lifecycle`.
 //!
 //! One per shard, reached through `Rc<Broker>`; never shared across threads.
 
@@ -215,7 +216,15 @@ impl ShardLoad {
 }
 
 pub struct Broker {
+    /// The configuration this process started with. Its dynamic broker
+    /// configs may have changed since (a reload): read them through
+    /// [`Broker::static_configs`] and [`Broker::broker_defaults`], never
+    /// from `config.broker`.
     pub config: Config,
+    /// The static broker configs in force: `config.broker`, with the
+    /// dynamic keys a reload (SIGHUP, `server::reload`) changed since.
+    /// Replaced by [`Broker::apply_static_configs`].
+    static_configs: RefCell<Rc<BrokerDefaults>>,
     mesh: OnceCell<Rc<ShardMesh>>,
     /// Read-only copy of the catalog; replaced when shard 0 broadcasts.
     catalog: RefCell<Rc<Catalog>>,
@@ -321,13 +330,44 @@ impl Broker {
             .clone()
     }
 
+    /// The static broker configs in force (the server file's, as of the
+    /// last reload), without the catalog's dynamic ones.
+    pub fn static_configs(&self) -> Rc<BrokerDefaults> {
+        self.static_configs.borrow().clone()
+    }
+
     /// The broker defaults in force: static configs with the catalog's
     /// dynamic broker configs on top (cluster-wide, then this broker's).
     pub fn broker_defaults(&self, catalog: &Catalog) -> BrokerDefaults {
         let node = self.config.broker.node_id;
-        self.config
-            .broker
+        self.static_configs()
             .with_dynamic(&catalog.dynamic_broker_configs(node))
+    }
+
+    /// Makes `configs` the static broker configs of this shard (a reload)
+    /// and resolves every partition's topic config again; the catalog's
+    /// dynamic configs stay on top of them, as after a catalog change.
+    pub fn apply_static_configs(&self, configs: BrokerDefaults) {
+        *self.static_configs.borrow_mut() = Rc::new(configs);
+        self.resolve_partition_configs(&self.catalog());
+    }
+
+    /// Gives each partition of this shard the topic config `catalog` and
+    /// the broker defaults in force resolve for it, where that changed.
+    fn resolve_partition_configs(&self, catalog: &Catalog) {
+        let defaults = self.broker_defaults(catalog);
+        for partition in self.all_partitions() {
+            let Some(topic) = catalog.topics.get(&partition.topic) else {
+                continue;
+            };
+            if topic.id != partition.topic_id {
+                continue;
+            }
+            let config = TopicConfig::resolve(&defaults, &topic.configs);
+            if partition.config() != config {
+                partition.set_config(config);
+            }
+        }
     }
 
     pub fn topic_config(&self, catalog: &Catalog, topic: &TopicMeta) -> TopicConfig {
@@ -381,6 +421,7 @@ impl Broker {
     pub async fn apply_catalog(self: &Rc<Self>, catalog: Rc<Catalog>, roles: Roles) {
         let me = self.shard().0 as u32;
         let node = self.config.broker.node_id;
+        let static_configs = self.static_configs();
         let defaults = self.broker_defaults(&catalog);
         let mut opened = Vec::new();
         for topic in catalog.topics.values() {
@@ -498,6 +539,11 @@ impl Broker {
                 .is_some_and(|t| *index < t.partition_count())
         });
         *self.catalog.borrow_mut() = catalog.clone();
+        // A reload applied while partitions were opening above found
+        // neither them nor this catalog: resolve their configs again.
+        if !Rc::ptr_eq(&static_configs, &self.static_configs()) {
+            self.resolve_partition_configs(&catalog);
+        }
         for partition in removed {
             delete_partition(partition).await;
         }

@@ -5,10 +5,11 @@
 //! port (SO_REUSEPORT), its own partitions and a read-only copy of the topic
 //! catalog. Shard 0 owns the catalog (see `catalog.rs`).
 //!
-//! The main thread supervises the shards ([`run`]): it handles SIGTERM and
-//! SIGINT, bounds the start and the stop, reports and wakes a shard that
-//! stalls (`shard::watch`) and, when a bound is overrun,
-//! exits with one line naming the stuck shard and its phase.
+//! The main thread supervises the shards ([`run`]): it bounds the start and
+//! the stop, reports and wakes a shard that stalls (`shard::watch`) and,
+//! when a bound is overrun, exits with one line naming the stuck shard and
+//! its phase. A signal thread handles SIGTERM and SIGINT (a stop) and
+//! SIGHUP (a reload of the dynamic broker configs, `reload`).
 
 pub mod broker;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod frame;
 pub mod handlers;
 pub mod hosts;
 mod ports;
+pub mod reload;
 pub mod routing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::config::Config;
+use crate::config::{Config, ServeArgs};
 use crate::limits;
 use crate::log::progress::RecoveryProgress;
 use crate::metadata::Catalog;
@@ -77,7 +79,7 @@ impl Drop for Finished {
     }
 }
 
-/// Signals received (SIGTERM, SIGINT) since the broker started.
+/// Stop signals received (SIGTERM, SIGINT) since the broker started.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 /// A test or an operator can lower the start bound (never raise it past
@@ -123,16 +125,21 @@ fn install_interrupt_handler() -> Result<(), RunError> {
 
 /// SIGTERM and SIGINT ask every shard to stop cleanly; a second one while
 /// the first is served ends the process at once (an operator who means it).
-fn install_signal_handler() -> Result<(), RunError> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(|e| RunError::failed(format!("cannot handle signals: {e}")))?;
+/// SIGHUP re-reads the configuration (`reload`) and never stops the broker:
+/// unhandled, its default action would end the process without a clean
+/// stop.
+fn install_signal_handler(mut reloader: reload::Reloader) -> Result<(), RunError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| RunError::failed(format!("cannot handle signals: {e}")))?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reloader.reload();
+                    continue;
+                }
                 if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
                     eprintln!("corelog: signal {signal} again while stopping; exiting now");
                     std::process::exit(i32::from(EXIT_SIGNALLED_TWICE));
@@ -148,9 +155,15 @@ fn install_signal_handler() -> Result<(), RunError> {
 /// bounds the start and the stop, watches for stalled shards (see
 /// `shard::watch`) and names the stuck shard and its phase when a bound is
 /// overrun. A shard stuck in a system call cannot be joined, so past a bound
-/// this returns without joining it and the process exit ends it.
-pub fn run(mut config: Config) -> Result<(), RunError> {
-    install_signal_handler()?;
+/// this returns without joining it and the process exit ends it. `args` is
+/// the command line `config` was built from: SIGHUP builds it again.
+pub fn run(mut config: Config, args: ServeArgs) -> Result<(), RunError> {
+    let reloaded = Arc::new(reload::ReloadedConfigs::new());
+    install_signal_handler(reload::Reloader::new(
+        args,
+        config.clone(),
+        reloaded.clone(),
+    ))?;
     install_interrupt_handler()?;
     let cluster_id = match &config.cluster_id {
         Some(id) => id.clone(),
@@ -227,13 +240,14 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
             .ring_depth(config.tuning.ring_depth)
             .preempt_timer(config.tuning.preempt_timer())
             .spin_before_park(Duration::from_micros(config.tuning.spin_before_park_us));
-        let (config, catalog, mesh, shard_watch, shard_failures, recovery) = (
+        let (config, catalog, mesh, shard_watch, shard_failures, recovery, reloaded) = (
             config.clone(),
             catalog.clone(),
             mesh.clone(),
             watch.clone(),
             failures.clone(),
             recovery.clone(),
+            reloaded.clone(),
         );
         // Our own thread around glommio's executor (`make`, not `spawn`):
         // the supervisor needs the thread's handle before the executor runs
@@ -267,6 +281,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                         shard_watch,
                         shard.clone(),
                         recovery,
+                        reloaded,
                     )
                     .await;
                     if let Err(e) = outcome {

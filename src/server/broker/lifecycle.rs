@@ -19,7 +19,7 @@ use glommio::{Latency, Shares, TaskQueueHandle};
 
 use super::{Broker, Roles, ShardMesh, Stats};
 use crate::cluster::node::ClusterNode;
-use crate::config::Config;
+use crate::config::{BrokerDefaults, Config};
 use crate::limits;
 use crate::log::progress::RecoveryProgress;
 use crate::log::CacheBudget;
@@ -29,6 +29,7 @@ use crate::partition::{now_ms, Partition};
 use crate::server::catalog::CatalogOwner;
 use crate::server::connection;
 use crate::server::fetch_session::FetchSessionCache;
+use crate::server::reload::ReloadedConfigs;
 use crate::shard::mesh::{self, HostReady, Mesh};
 use crate::shard::shutdown;
 use crate::shard::watch::{ShardWatch, Watch};
@@ -61,6 +62,7 @@ pub async fn run_shard(
     watch: Arc<Watch>,
     me: Arc<ShardWatch>,
     recovery: Arc<RecoveryProgress>,
+    reloaded: Arc<ReloadedConfigs>,
 ) -> Result<(), ShardStartError> {
     let executor = glommio::executor();
     // The supervisor's stall watchdog (`shard::watch`): the heartbeat it
@@ -225,7 +227,15 @@ pub async fn run_shard(
             config.listen
         );
     }
+    // The reload this shard applied last (0: none, the configs it started with).
+    let mut reload_seen = 0;
     while !shutdown::requested() {
+        if !shutdown::asked() {
+            if let Some((generation, configs)) = reloaded.newer_than(reload_seen) {
+                reload_seen = generation;
+                broker.apply_static_configs(BrokerDefaults::clone(&configs));
+            }
+        }
         if shard.0 == 0 && shutdown::asked() {
             log::info!(
                 "node {}: stopping: handing its work over",
@@ -292,6 +302,7 @@ async fn start(
     let shards = mesh.shard_count();
     let broker = Rc::new(Broker {
         config: config.clone(),
+        static_configs: RefCell::new(Rc::new(config.broker.clone())),
         owner: (shard.0 == 0).then(|| CatalogOwner::new(&catalog, config.cluster.has_quorum())),
         cluster: OnceCell::new(),
         mesh: OnceCell::from(mesh),

@@ -156,7 +156,7 @@ async fn ask_owner(broker: &Rc<Broker>, call: CreateTopic) -> Result<TopicMeta, 
 
 fn describe_configs(broker: &Rc<Broker>, topic: &TopicMeta) -> Vec<CreatableTopicConfigs> {
     let catalog = broker.catalog();
-    configs::topic_entries(&broker.config.broker, &catalog, topic, None)
+    configs::topic_entries(&broker.static_configs(), &catalog, topic, None)
         .into_iter()
         .map(|entry| {
             CreatableTopicConfigs::default()

@@ -37,7 +37,7 @@ pub fn handle(
             let entries = match resource.resource_type {
                 RESOURCE_TOPIC => match catalog.topics.get(resource.resource_name.as_str()) {
                     Some(topic) => Ok(configs::topic_entries(
-                        &broker.config.broker,
+                        &broker.static_configs(),
                         &catalog,
                         topic,
                         keys.as_deref(),
@@ -60,7 +60,7 @@ pub fn handle(
                     };
                     if let Some(scope) = scope {
                         Ok(configs::broker_entries(
-                            &broker.config.broker,
+                            &broker.static_configs(),
                             &catalog,
                             scope,
                             keys.as_deref(),

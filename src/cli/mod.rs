@@ -206,6 +206,16 @@ fn run_serve(serve: Serve) -> ExitCode {
     if serve.check_config {
         return check_config::run(&args);
     }
+    // SIGHUP's default action ends the process: until `server::run` hands
+    // it to the reload, a `systemctl reload` during start-up only sets this
+    // flag nobody reads.
+    if let Err(e) = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ) {
+        eprintln!("corelog: cannot handle SIGHUP: {e}");
+        return ExitCode::from(1);
+    }
     let mut config = match Config::build(&args) {
         Ok(config) => config,
         Err(e) => {

@@ -7,8 +7,9 @@
 //! (connections, dispatch, handlers) over the services (`group`,
 //! `replication`, `cluster`), over `partition`, over `log`; `shard` (the
 //! runtime and its typed cross-shard calls), `metadata`, `config`,
-//! `protocol`, `limits`, `io` (the disk seam), `net` (the network seam)
-//! and `clock` (the time seam) sit below the services;
+//! `protocol`, `limits`, `io` (the disk seam), `net` (the network seam),
+//! `clock` (the time seam) and `metrics` (the metric families and their
+//! text format) sit below the services;
 //! `sim`, the deterministic simulation, sits on top and nothing imports it.
 //! `.ci/check-deps` fails on any import circle between them.
 //!
@@ -36,6 +37,7 @@ pub mod log;
 pub mod logging;
 pub mod memory;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;

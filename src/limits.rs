@@ -440,3 +440,37 @@ pub const CATALOG_CHANGE_LINES_MAX: usize = 100;
 pub const CONNECTION_SUMMARY_INTERVAL_MS: u64 = 60_000;
 /// How often log recovery at start reports its progress.
 pub const RECOVERY_PROGRESS_INTERVAL_MS: u64 = 5_000;
+
+/// Open connections to the HTTP listener (`http.listeners`); one more is
+/// closed right after accept.
+pub const HTTP_CONNECTIONS_MAX: usize = 64;
+/// A connection to the HTTP listener must send a whole request head within
+/// this long of connecting or of its previous answer (which includes
+/// writing that answer); past it the connection is closed.
+pub const HTTP_REQUEST_HEAD_MS: u64 = 10_000;
+/// The HTTP listener's read buffer, which bounds a request head (hyper's
+/// smallest allowed is 8 KiB); a larger head gets 431 and is closed.
+pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Header lines one HTTP request may carry.
+pub const HTTP_HEADERS_MAX: usize = 64;
+/// Largest request body the HTTP listener takes (its endpoints read none);
+/// a larger or chunked one gets 413 and the connection is closed.
+pub const HTTP_BODY_BYTES_MAX: u64 = 1024;
+/// After an answer that ends its connection (a 400, a 413), the HTTP
+/// listener reads and drops what the client still sends, for at most this
+/// long and this many bytes, before it closes: a socket closed with unread
+/// bytes is reset, and a reset can destroy the answer before the client
+/// reads it.
+pub const HTTP_LINGER_MS: u64 = 1_000;
+pub const HTTP_LINGER_BYTES_MAX: usize = 256 * 1024;
+/// How long a scrape waits for the other shards' figures; a shard that
+/// does not answer in time is left out of that scrape.
+pub const METRICS_SHARD_CALL_MS: u64 = 5_000;
+/// Default of `metrics.partition.limit`: partitions whose families one
+/// scrape exports.
+pub const METRICS_PARTITIONS_DEFAULT: usize = 5_000;
+/// Largest `metrics.partition.limit` (the node's partitions, at most).
+pub const METRICS_PARTITIONS_MAX: usize = 1_000_000;
+
+const _: () = assert!(HTTP_HEAD_BYTES_MAX >= 8192);
+const _: () = assert!(METRICS_PARTITIONS_DEFAULT <= METRICS_PARTITIONS_MAX);

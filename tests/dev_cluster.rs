@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 
 use common::raw::Conn;
 
-/// A base port where `nodes` dev-cluster nodes find their client and
-/// controller ports free.
+/// A base port where `nodes` dev-cluster nodes find their client,
+/// controller and HTTP ports free.
 fn base_port(nodes: u16) -> u16 {
     for _ in 0..50 {
         let base = common::free_port();
         if base > 65_000 {
             continue;
         }
-        let ports = (0..nodes).flat_map(|i| [base + i, base + 101 + i]);
+        let ports = (0..nodes).flat_map(|i| [base + i, base + 101 + i, base + 201 + i]);
         let held: Result<Vec<TcpListener>, _> = ports
             .map(|p| TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p))))
             .collect();

@@ -46,6 +46,8 @@ fn spawn(data_dir: &Path, log: &Path, envs: &[(&str, &str)]) -> Child {
         .arg(data_dir)
         .arg("--shards")
         .arg("2")
+        .arg("--override")
+        .arg("http.listeners=")
         .env("RUST_LOG", "corelog=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::from(out.try_clone().unwrap()))

@@ -495,15 +495,15 @@ fn pre_meta_properties_data_dir_keeps_its_topics() {
     assert_eq!(consumed.len(), 50, "the old topic's data is still there");
 }
 
-/// A base port where `nodes` dev-cluster nodes find their client and
-/// controller ports free.
+/// A base port where `nodes` dev-cluster nodes find their client,
+/// controller and HTTP ports free.
 fn dev_cluster_base_port(nodes: u16) -> u16 {
     for _ in 0..50 {
         let base = free_port();
         if base > 65_000 {
             continue;
         }
-        let ports = (0..nodes).flat_map(|i| [base + i, base + 101 + i]);
+        let ports = (0..nodes).flat_map(|i| [base + i, base + 101 + i, base + 201 + i]);
         let held: Result<Vec<TcpListener>, _> = ports
             .map(|p| TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], p))))
             .collect();

@@ -268,7 +268,11 @@ pub fn start(name: &str, kind: &Kind, cpus: &[usize], tuning: Option<&Path>) -> 
                 .arg("--data-dir")
                 .arg(&data)
                 .arg("--shards")
-                .arg(shards.to_string());
+                .arg(shards.to_string())
+                // Brokers of a comparison may run side by side: no HTTP
+                // listener on the shared default port.
+                .arg("--override")
+                .arg("http.listeners=");
             if let Some(t) = tuning {
                 c.arg("--tuning").arg(t);
             }

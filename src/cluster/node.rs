@@ -318,6 +318,12 @@ impl ClusterNode {
         Ok(node)
     }
 
+    /// Log index of the newest metadata image applied to this node's
+    /// catalog; 0 until the first (readiness: `server::http`).
+    pub fn image_offset(&self) -> u64 {
+        self.synced.get()
+    }
+
     fn record(&self) -> BrokerRecord {
         BrokerRecord {
             host: self.advertised_host.clone(),

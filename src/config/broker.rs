@@ -100,6 +100,11 @@ pub struct BrokerDefaults {
     /// Incremental fetch sessions (KIP-227) the node keeps, split evenly
     /// between the shards (`max.incremental.fetch.session.cache.slots`).
     pub max_incremental_fetch_session_cache_slots: usize,
+    /// Where the node's HTTP listener (health, readiness, metrics) binds,
+    /// on shard 0; none when `http.listeners` is empty.
+    pub http_listener: HttpListener,
+    /// Partitions whose families one metrics scrape exports (0: none).
+    pub metrics_partition_limit: usize,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -166,6 +171,8 @@ impl BrokerDefaults {
             max_connections_per_ip: 0,
             max_connections_per_ip_overrides: IpOverrides::default(),
             max_incremental_fetch_session_cache_slots: 0,
+            http_listener: HttpListener::default(),
+            metrics_partition_limit: 0,
             explicit: BTreeMap::new(),
         }
     }
@@ -308,6 +315,50 @@ impl IpOverrides {
         Ok(IpOverrides {
             written: value.trim().to_string(),
             limits,
+        })
+    }
+}
+
+/// `http.listeners`: the address of the node's HTTP listener, as written
+/// and as bound. One address, of this machine: an IP address, `localhost`
+/// or nothing (every address), and a port, optionally after `http://`;
+/// empty turns the listener off. No names are resolved: it binds, it does
+/// not connect.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HttpListener {
+    /// The value as written, for DescribeConfigs.
+    pub written: String,
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+impl HttpListener {
+    pub(super) fn parse(value: &str) -> Result<HttpListener, ValueError> {
+        use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+        let written = value.trim();
+        if written.is_empty() {
+            return Ok(HttpListener::default());
+        }
+        let wrong = || ValueError::NotHttpListener(written.to_string());
+        let lower = written.to_ascii_lowercase();
+        let bare = match lower.strip_prefix("http://") {
+            Some(_) => &written["http://".len()..],
+            None => written,
+        };
+        let (host, port) = bare.rsplit_once(':').ok_or_else(wrong)?;
+        let port: u16 = port.parse().map_err(|_| wrong())?;
+        let ip: IpAddr = match host {
+            "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            _ => host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host)
+                .parse()
+                .map_err(|_| wrong())?,
+        };
+        Ok(HttpListener {
+            written: written.to_string(),
+            addr: Some(SocketAddr::new(ip, port)),
         })
     }
 }

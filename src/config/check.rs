@@ -171,6 +171,24 @@ fn listeners(config: &Config, written: &IndexMap<String, String>, findings: &mut
             ));
         }
     }
+    // The HTTP listener binds without sharing its port: on a port another
+    // listener of this node takes, the node could not start.
+    if let Some(http) = config.broker.http_listener.addr {
+        let mut others = vec![("client", config.listen)];
+        others.extend(cluster.controller_listen.map(|c| ("controller", c)));
+        for (what, addr) in others {
+            if addresses_clash(http, addr) {
+                findings.push(Finding::error(
+                    "http.listeners",
+                    format!(
+                        "the HTTP listener ({http}) and the {what} listener ({addr}) bind the \
+                         same port; give the HTTP listener a port of its own (corelog's \
+                         default is 9644)"
+                    ),
+                ));
+            }
+        }
+    }
     // Names `listeners` defines; Kafka's default when it is not written.
     let defined: Vec<String> = match written.get("listeners").map(|v| parse_listeners(v)) {
         Some(Ok(list)) => list.into_iter().map(|l| l.name).collect(),
@@ -468,6 +486,9 @@ pub fn summary(config: &Config) -> String {
     }
     if let Some(controller) = cluster.controller_listen {
         listeners.push(format!("controller {controller}"));
+    }
+    if let Some(http) = config.broker.http_listener.addr {
+        listeners.push(format!("http {http}"));
     }
     let quorum = if cluster.has_quorum() {
         let voters: Vec<String> = cluster

@@ -55,6 +55,11 @@ pub enum ValueError {
     InterBrokerListener(String),
     #[error("clients cannot connect to an unspecified address; name a host")]
     UnspecifiedHost,
+    #[error(
+        "{0:?} is not host:port with an IP address (or localhost, or nothing for every \
+         address) and a port; an empty value turns the HTTP listener off"
+    )]
+    NotHttpListener(String),
 }
 
 impl ValueError {

@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use super::{BrokerDefaults, IpOverrides, TopicConfig, ValueError};
+use super::{BrokerDefaults, HttpListener, IpOverrides, TopicConfig, ValueError};
 use crate::limits;
 
 /// Kafka's config types, as DescribeConfigs v3+ reports them.
@@ -166,6 +166,7 @@ pub enum Value {
     Double(f64),
     Text(String),
     IpOverrides(IpOverrides),
+    HttpListener(HttpListener),
 }
 
 impl Value {
@@ -207,6 +208,7 @@ impl fmt::Display for Value {
             Value::Double(v) => write!(f, "{v}"),
             Value::Text(v) => f.write_str(v),
             Value::IpOverrides(v) => f.write_str(&v.written),
+            Value::HttpListener(v) => f.write_str(&v.written),
         }
     }
 }
@@ -541,6 +543,10 @@ fn parse_ip_overrides(value: &str) -> Result<Value, ValueError> {
     IpOverrides::parse(value).map(Value::IpOverrides)
 }
 
+fn parse_http_listener(value: &str) -> Result<Value, ValueError> {
+    HttpListener::parse(value).map(Value::HttpListener)
+}
+
 /// Every key corelog knows: broker configs, topic configs, node configs read
 /// from server files, and Kafka configs accepted and ignored; each section
 /// sorted by name. Laid out as a table, one entry per key, so rustfmt
@@ -609,6 +615,14 @@ pub const KEYS: &[ConfigKey] = &[
         |b, v| b.group_min_session_timeout_ms = v.long() as i32,
         |b| Value::Long(b.group_min_session_timeout_ms as i64),
         "The minimum allowed session timeout for registered consumers of classic groups."),
+    broker("http.listeners", Str, T("127.0.0.1:9644"),
+        Valid::Parse(parse_http_listener, "host:port (an IP address, localhost or empty for every address), or empty: off"), ReadOnly,
+        |b, v| match v {
+            Value::HttpListener(l) => b.http_listener = l.clone(),
+            other => panic!("http.listeners given {other:?}"),
+        },
+        |b| Value::HttpListener(b.http_listener.clone()),
+        "corelog: the address of the node's HTTP listener (on shard 0): /health, /ready and /metrics (Prometheus text format, docs/metrics.md); empty turns it off."),
     broker("leader.imbalance.check.interval.seconds", Long, L(300), Valid::Range(1, i64::MAX / 1000), ReadOnly,
         |b, v| b.leader_imbalance_check_interval_seconds = v.long(),
         |b| Value::Long(b.leader_imbalance_check_interval_seconds),
@@ -698,6 +712,11 @@ pub const KEYS: &[ConfigKey] = &[
         |b, v| b.message_max_bytes = v.long() as u32,
         |b| Value::Long(b.message_max_bytes as i64),
         "The largest record batch size allowed."),
+    broker("metrics.partition.limit", Int, L(limits::METRICS_PARTITIONS_DEFAULT as i64),
+        Valid::Range(0, limits::METRICS_PARTITIONS_MAX as i64), ClusterWide,
+        |b, v| b.metrics_partition_limit = v.long() as usize,
+        |b| Value::Long(b.metrics_partition_limit as i64),
+        "corelog: partitions whose per-partition families a /metrics scrape exports (the first by topic and partition); 0: none."),
     broker("min.insync.replicas", Int, L(1), Valid::Range(1, INT_MAX), ClusterWide,
         |b, v| b.min_insync_replicas = v.long() as i32,
         |b| Value::Long(b.min_insync_replicas as i64),
@@ -1046,7 +1065,7 @@ mod tests {
     fn every_dynamic_key_round_trips_through_alter_and_describe() {
         let dynamic: Vec<&ConfigKey> = KEYS.iter().filter(|k| k.is_dynamic_broker()).collect();
         let names: Vec<&str> = dynamic.iter().map(|k| k.name).collect();
-        // The dynamic broker configs corelog has always taken.
+        // The dynamic broker configs: Kafka's, and corelog's metrics cap.
         assert_eq!(
             names,
             [
@@ -1059,6 +1078,7 @@ mod tests {
                 "log.roll.ms",
                 "log.segment.bytes",
                 "message.max.bytes",
+                "metrics.partition.limit",
                 "min.insync.replicas",
                 "unclean.leader.election.enable",
             ]

@@ -37,7 +37,7 @@ mod topic;
 mod tuning;
 
 pub use crate::shard::placement::Cores;
-pub use broker::{BrokerDefaults, IpOverrides};
+pub use broker::{BrokerDefaults, HttpListener, IpOverrides};
 pub use cluster::{ClusterConfig, Listener, Voter};
 pub use error::{ConfigError, ValueError};
 pub use file::{written_keys, FileSettings, ServerFile};

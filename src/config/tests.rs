@@ -446,3 +446,50 @@ fn the_sample_configs_build() {
         assert!(config.cluster.has_quorum(), "{file} names its quorum");
     }
 }
+
+#[test]
+fn the_http_listener_is_one_address_of_this_machine_or_off() {
+    let mut b = BrokerDefaults::default();
+    assert_eq!(
+        b.http_listener.addr,
+        Some("127.0.0.1:9644".parse().unwrap()),
+        "Redpanda's admin port, on loopback"
+    );
+    assert_eq!(
+        b.metrics_partition_limit,
+        crate::limits::METRICS_PARTITIONS_DEFAULT
+    );
+    for (written, bound) in [
+        ("0.0.0.0:9700", "0.0.0.0:9700"),
+        (":9700", "0.0.0.0:9700"),
+        ("http://localhost:9701", "127.0.0.1:9701"),
+        ("[::1]:9702", "[::1]:9702"),
+        (" 10.1.2.3:9703 ", "10.1.2.3:9703"),
+    ] {
+        b.set("http.listeners", written).unwrap();
+        assert_eq!(
+            b.http_listener.addr,
+            Some(bound.parse().unwrap()),
+            "{written}"
+        );
+        assert_eq!(b.get("http.listeners").unwrap(), written.trim());
+    }
+    b.set("http.listeners", "").unwrap();
+    assert_eq!(b.http_listener.addr, None, "empty: off");
+    for bad in [
+        "9644",
+        "host.example:9644",
+        "127.0.0.1:99999",
+        "127.0.0.1:",
+        "ftp://1.2.3.4:1",
+    ] {
+        let err = b.set("http.listeners", bad).unwrap_err().to_string();
+        assert!(
+            err.contains("http.listeners") && err.contains("host:port"),
+            "{bad}: {err}"
+        );
+    }
+    b.set("metrics.partition.limit", "0").unwrap();
+    assert_eq!(b.metrics_partition_limit, 0);
+    assert!(b.set("metrics.partition.limit", "-1").is_err());
+}

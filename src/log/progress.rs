@@ -49,6 +49,13 @@ impl RecoveryProgress {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// While recovery runs: (partitions opened or failed, partitions
+    /// expected); None once every expected partition is done.
+    pub fn remaining(&self) -> Option<(usize, usize)> {
+        let done = self.opened.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        (done < self.expected).then_some((done, self.expected))
+    }
+
     /// The supervisor's call on every tick: the summary once every
     /// expected partition is open or `all_started` (every shard serves),
     /// else the progress when the interval has passed since the last line.

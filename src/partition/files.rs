@@ -121,6 +121,7 @@ impl<D: Disk> Partition<D> {
             queued_for_commit: Cell::new(false),
             deleted: Cell::new(false),
             maintenance: glommio::sync::Semaphore::new(1),
+            produced: Default::default(),
         })
     }
 }

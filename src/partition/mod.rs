@@ -285,6 +285,16 @@ pub struct Partition<D: Disk = DmaDisk> {
     deleted: Cell<bool>,
     /// Held by housekeeping and truncation: neither runs while the other does.
     maintenance: glommio::sync::Semaphore,
+    /// What producers appended here since it was opened (metrics).
+    produced: Produced,
+}
+
+/// Batches' bytes and records appended by producers (a leader's appends,
+/// duplicates not counted), since the partition was opened.
+#[derive(Default)]
+pub struct Produced {
+    pub bytes: std::cell::Cell<u64>,
+    pub records: std::cell::Cell<u64>,
 }
 
 pub fn log_config(config: &TopicConfig) -> LogConfig {
@@ -319,6 +329,16 @@ impl<D: Disk> Partition<D> {
 
     pub fn size_bytes(&self) -> u64 {
         self.state.borrow().log.size_bytes()
+    }
+
+    /// Segments of the log, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().log.segment_count()
+    }
+
+    /// What producers appended here since the partition was opened.
+    pub fn produced(&self) -> &Produced {
+        &self.produced
     }
 
     pub fn log_end_offset(&self) -> i64 {

@@ -82,6 +82,10 @@ pub struct Stats {
     /// Wake-ups later than `limits::SCHED_STALL_US`: a task or a reactor
     /// turn held the shard that long.
     pub sched_stalls: Counter,
+    /// Client connections this shard serves now (a gauge).
+    pub connections_open: Cell<u64>,
+    /// Requests, answers' error codes and latencies per API.
+    pub api: super::api_stats::ApiStats,
 }
 
 /// A shard-local event counter.

@@ -161,7 +161,20 @@ impl std::fmt::Display for RequestLabel {
     }
 }
 
+/// Answers one parsed request, recording its API's request count and
+/// whole-request time (`api_stats`).
 pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
+    let started = std::time::Instant::now();
+    let key = parsed.label().key;
+    let outcome = answer(broker, client_host, parsed).await;
+    broker
+        .stats
+        .api
+        .record(key, super::broker::micros(started.elapsed()));
+    outcome
+}
+
+async fn answer(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
     let (header, body) = match parsed {
         Parsed::UnsupportedApiVersions { correlation_id } => {
             let body = handlers::api_versions::unsupported_version();
@@ -188,18 +201,32 @@ pub async fn handle(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> O
                 handlers::api_versions::Finalized::of(&broker.catalog(), broker.cluster_mode()),
             ),
         ),
-        RequestKind::Metadata(r) => encode(
-            id,
-            ApiKey::Metadata,
-            version,
-            &handlers::metadata::handle(broker, version, r).await,
-        ),
+        RequestKind::Metadata(r) => {
+            let response = handlers::metadata::handle(broker, version, r).await;
+            let codes = response.topics.iter().map(|t| t.error_code);
+            broker.stats.api.errors(ApiKey::Metadata as i16, codes);
+            encode(id, ApiKey::Metadata, version, &response)
+        }
         RequestKind::Produce(r) => match handlers::produce::handle(broker, version, r).await {
-            Some(response) => encode(id, ApiKey::Produce, version, &response),
+            Some(response) => {
+                let codes = response
+                    .responses
+                    .iter()
+                    .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code));
+                broker.stats.api.errors(ApiKey::Produce as i16, codes);
+                encode(id, ApiKey::Produce, version, &response)
+            }
             None => Outcome::NoReply,
         },
         RequestKind::Fetch(r) => {
             let response = handlers::fetch::handle(broker, version, r).await;
+            let codes = std::iter::once(response.error_code).chain(
+                response
+                    .responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            );
+            broker.stats.api.errors(ApiKey::Fetch as i16, codes);
             match super::frame::encode_fetch(id, version, &response) {
                 Ok(frame) => Outcome::Reply(frame),
                 Err(reason) => Outcome::Close(reason),

@@ -11,6 +11,7 @@
 //! its phase. A signal thread handles SIGTERM and SIGINT (a stop) and
 //! SIGHUP (a reload of the dynamic broker configs, `reload`).
 
+pub mod api_stats;
 pub mod broker;
 pub mod catalog;
 pub mod configs;
@@ -21,6 +22,7 @@ pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
 pub mod hosts;
+pub mod http;
 mod ports;
 pub mod reload;
 pub mod routing;

@@ -35,14 +35,17 @@ pub struct PortInUse {
     holder: String,
 }
 
-/// Checks the client listener's port and, on a controller, the
-/// controller listener's.
+/// Checks the client listener's port, on a controller the controller
+/// listener's, and the HTTP listener's when there is one.
 pub fn check_free(config: &Config) -> Result<(), PortInUse> {
     let mut ports = vec![("client", config.listen)];
     if config.cluster.controller_role {
         if let Some(controller) = config.cluster.controller_listen {
             ports.push(("controller", controller));
         }
+    }
+    if let Some(http) = config.broker.http_listener.addr {
+        ports.push(("HTTP", http));
     }
     for (what, addr) in ports {
         if addr.port() != 0 && taken(probe_target(addr)) {

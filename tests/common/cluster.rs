@@ -24,6 +24,8 @@ use super::{free_port, READY_TIMEOUT};
 pub struct Node {
     pub id: i32,
     pub port: u16,
+    /// Its HTTP listener's port (`http.listeners`).
+    pub http_port: u16,
     /// Whether this node is a controller (a quorum voter) too.
     pub controller: bool,
     /// The corelog binary it runs (this build's, or an older release's for
@@ -111,6 +113,7 @@ impl Cluster {
             .unwrap();
         let count = controllers + brokers;
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let http_ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
         let voters: Vec<String> = ports[..controllers]
             .iter()
             .enumerate()
@@ -137,8 +140,10 @@ impl Cluster {
                  listeners={listeners}\n\
                  advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
                  controller.listener.names=CONTROLLER\n\
+                 http.listeners=127.0.0.1:{}\n\
                  log.dirs={}\n",
                 voters.join(","),
+                http_ports[i],
                 dir.path().join(format!("node{id}")).display()
             );
             for line in extra {
@@ -149,6 +154,7 @@ impl Cluster {
             nodes.push(Node {
                 id,
                 port: *port,
+                http_port: http_ports[i],
                 controller,
                 bin: bin.to_path_buf(),
                 config,

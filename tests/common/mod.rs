@@ -120,6 +120,10 @@ impl BrokerOptions {
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// The HTTP listener's port (`http.listeners`): a free one of its own
+    /// unless the options set the key (None: they turned it off, or gave
+    /// an address this harness does not read).
+    pub http_port: Option<u16>,
     pub options: BrokerOptions,
     data_dir: PathBuf,
     stderr_path: PathBuf,
@@ -151,9 +155,21 @@ impl Broker {
             Some((_, port)) => *port,
             None => free_port(),
         };
+        // Brokers of one test binary run at once: each gets an HTTP port
+        // of its own instead of the default 9644 (which would also refuse
+        // to start next to a broker a developer runs).
+        let http_port = match options
+            .overrides
+            .iter()
+            .find(|(k, _)| k == "http.listeners")
+        {
+            Some((_, value)) => value.rsplit_once(':').and_then(|(_, p)| p.parse().ok()),
+            None => Some(free_port()),
+        };
         let mut broker = Broker {
             child: None,
             port,
+            http_port,
             options,
             data_dir,
             stderr_path,
@@ -174,6 +190,12 @@ impl Broker {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The HTTP listener's address (panics when it is off).
+    pub fn http_addr(&self) -> SocketAddr {
+        let port = self.http_port.expect("the broker has an HTTP listener");
+        SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     pub fn pid(&self) -> u32 {
@@ -212,6 +234,15 @@ impl Broker {
         }
         for (key, value) in &self.options.overrides {
             cmd.arg("--override").arg(format!("{key}={value}"));
+        }
+        let http_set = self
+            .options
+            .overrides
+            .iter()
+            .any(|(k, _)| k == "http.listeners");
+        if let (false, Some(http)) = (http_set, self.http_port) {
+            cmd.arg("--override")
+                .arg(format!("http.listeners=127.0.0.1:{http}"));
         }
         if let Some(tuning) = &self.options.tuning {
             let path = self.tempdir.path().join("tuning.toml");

@@ -51,8 +51,9 @@ pub struct DevClusterArgs {
     /// Where the node configs, data and logs go.
     #[arg(long, default_value = "dev-cluster")]
     dir: PathBuf,
-    /// Node i (from 1) serves clients on base-port + i - 1 and its
-    /// controller listener on base-port + 100 + i.
+    /// Node i (from 1) serves clients on base-port + i - 1, its
+    /// controller listener on base-port + 100 + i and its HTTP listener
+    /// (/metrics, /health, /ready) on base-port + 200 + i.
     #[arg(long, default_value_t = 9092)]
     base_port: u16,
     /// Shards per node. Nodes on one machine share its cores, so 1 by default.
@@ -84,6 +85,8 @@ pub struct DevNode {
     pub id: i32,
     pub client_port: u16,
     pub controller_port: u16,
+    /// Its HTTP listener's port (`http.listeners`).
+    pub http_port: u16,
     pub config: PathBuf,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -108,6 +111,7 @@ pub fn plan(n: usize, dir: &Path, base_port: u16) -> Result<Vec<DevNode>, String
                 id: i32::from(id),
                 client_port: port(id - 1)?,
                 controller_port: port(100 + id)?,
+                http_port: port(200 + id)?,
                 config: dir.join(format!("node{id}.properties")),
                 data_dir: dir.join(format!("node{id}")),
                 log: dir.join(format!("node{id}.log")),
@@ -132,6 +136,7 @@ pub fn node_properties(node: &DevNode, nodes: &[DevNode]) -> String {
          controller.listener.names=CONTROLLER\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          inter.broker.listener.name=PLAINTEXT\n\
+         http.listeners=127.0.0.1:{http}\n\
          log.dirs={data}\n\
          default.replication.factor={rf}\n\
          offsets.topic.replication.factor={rf}\n\
@@ -140,6 +145,7 @@ pub fn node_properties(node: &DevNode, nodes: &[DevNode]) -> String {
         voters = voters.join(","),
         client = node.client_port,
         controller = node.controller_port,
+        http = node.http_port,
         data = absolute(&node.data_dir).display(),
         rf = nodes.len().min(3),
         isr = if nodes.len() >= 3 { 2 } else { 1 },
@@ -237,6 +243,11 @@ fn run(args: &DevClusterArgs) -> Result<bool, String> {
         args.dir.display()
     );
     println!("bootstrap servers: {}", bootstrap.join(","));
+    let metrics: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("http://127.0.0.1:{}/metrics", n.http_port))
+        .collect();
+    println!("metrics: {}", metrics.join(" "));
     let spawning = Spawning {
         dir: &args.dir,
         shards: args.shards,
@@ -670,9 +681,9 @@ mod tests {
         assert_eq!(
             nodes
                 .iter()
-                .map(|n| (n.client_port, n.controller_port))
+                .map(|n| (n.client_port, n.controller_port, n.http_port))
                 .collect::<Vec<_>>(),
-            vec![(9092, 9193), (9093, 9194), (9094, 9195)]
+            vec![(9092, 9193, 9293), (9093, 9194, 9294), (9094, 9195, 9295)]
         );
         for node in &nodes {
             fs::write(&node.config, node_properties(node, &nodes)).unwrap();
@@ -688,6 +699,10 @@ mod tests {
             assert_eq!(
                 config.cluster.controller_listen.map(|a| a.port()),
                 Some(node.controller_port)
+            );
+            assert_eq!(
+                config.broker.http_listener.addr.map(|a| a.port()),
+                Some(node.http_port)
             );
             assert_eq!(config.broker.offsets_topic_replication_factor, 3);
             assert_eq!(config.data_dir, absolute(&node.data_dir));

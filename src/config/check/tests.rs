@@ -117,6 +117,22 @@ fn listeners_on_one_port_clash() {
 }
 
 #[test]
+fn the_http_listener_must_not_take_another_listeners_port() {
+    let found = only(&format!("{GOOD}http.listeners=:9093\n"));
+    assert_eq!(found.key, "http.listeners");
+    assert!(found.is_error());
+    assert!(found.to_string().contains("controller listener"), "{found}");
+    let found = only(&format!("{GOOD}http.listeners=http://127.0.0.1:9092\n"));
+    assert!(found.to_string().contains("client listener"), "{found}");
+    // Its own port, or off: no finding.
+    assert_eq!(
+        findings(&format!("{GOOD}http.listeners=127.0.0.1:9644\n")),
+        vec![]
+    );
+    assert_eq!(findings(&format!("{GOOD}http.listeners=\n")), vec![]);
+}
+
+#[test]
 fn an_advertised_listener_must_be_a_listener() {
     let text = GOOD.replace(
         "advertised.listeners=PLAINTEXT://127.0.0.1:9092",
@@ -250,6 +266,7 @@ fn the_summary_names_node_roles_listeners_and_shards() {
         "PLAINTEXT://127.0.0.1:9092",
         "controller 127.0.0.1:9093",
         "voters 1@127.0.0.1:9093",
+        "http 127.0.0.1:9644",
         "shards 1",
     ] {
         assert!(line.contains(part), "{part} missing: {line}");

@@ -29,6 +29,7 @@ use crate::partition::{now_ms, Partition};
 use crate::server::catalog::CatalogOwner;
 use crate::server::connection;
 use crate::server::fetch_session::FetchSessionCache;
+use crate::server::http::{self, HttpState};
 use crate::server::reload::ReloadedConfigs;
 use crate::shard::mesh::{self, HostReady, Mesh};
 use crate::shard::shutdown;
@@ -48,6 +49,11 @@ pub enum ShardStartError {
     JoinCluster(#[from] crate::cluster::node::JoinError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        addr: SocketAddr,
+        source: glommio::GlommioError<()>,
+    },
+    #[error("cannot listen for HTTP on {addr} (http.listeners): {source}")]
+    HttpListen {
         addr: SocketAddr,
         source: glommio::GlommioError<()>,
     },
@@ -122,6 +128,24 @@ pub async fn run_shard(
         }
     };
     let shard = mesh.shard();
+    // Shard 0 answers /health and /ready from here on, so an operator sees
+    // what a long log recovery is waiting for.
+    let http = match (shard.0, config.broker.http_listener.addr) {
+        (0, Some(addr)) => {
+            let state = HttpState::new(broker_slot.clone(), recovery.clone());
+            let queue =
+                executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "http");
+            match http::start(state.clone(), addr, queue) {
+                Ok(task) => Some((state, task)),
+                Err(source) => {
+                    me.set_started();
+                    shutdown::request();
+                    return Err(ShardStartError::HttpListen { addr, source });
+                }
+            }
+        }
+        _ => None,
+    };
     let started = match start(
         &config,
         catalog,
@@ -187,6 +211,9 @@ pub async fn run_shard(
         );
     }
     me.enter("serving");
+    if let Some((state, _)) = &http {
+        state.set_serving();
+    }
     let accepting =
         glommio::spawn_local_into(accept_loop(broker.clone(), listener, requests), requests)
             .expect("task queue exists");
@@ -256,6 +283,7 @@ pub async fn run_shard(
     drop(upkeep);
     drop(probe);
     drop(connection_summary);
+    drop(http);
     shutdown(&broker).await;
     me.enter("stopped");
     Ok(())
@@ -429,12 +457,35 @@ fn accept(
     if let Err(e) = connection::set_buffer_sizes(&stream, &broker.config.tuning) {
         log::warn!("cannot set socket buffer sizes: {e}");
     }
+    let (open, shard) = (OpenConnection::count(broker), shard.clone());
     glommio::spawn_local_into(
-        connection::serve(broker.clone(), shard.clone(), stream, slot),
+        async move {
+            connection::serve(open.0.clone(), shard, stream, slot).await;
+            drop(open);
+        },
         requests,
     )
     .expect("task queue exists")
     .detach();
+}
+
+/// One served connection in the shard's `connections_open` gauge, until
+/// dropped (however its task ends).
+struct OpenConnection(Rc<Broker>);
+
+impl OpenConnection {
+    fn count(broker: &Rc<Broker>) -> OpenConnection {
+        let open = &broker.stats.connections_open;
+        open.set(open.get() + 1);
+        OpenConnection(broker.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let open = &self.0.stats.connections_open;
+        open.set(open.get().saturating_sub(1));
+    }
 }
 
 /// Gives freed heap memory back to the kernel after connections closed or

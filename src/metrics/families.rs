@@ -1,0 +1,364 @@
+//! Every metric family the broker exports, as one table: name, type,
+//! labels and meaning. The scrape renders families only through these
+//! entries, and `docs/metrics.md` is generated from them ([`markdown`]),
+//! so nothing is exported undocumented.
+//!
+//! Names follow Prometheus' conventions (base units, `_total` for
+//! counters, `_seconds`, `_bytes`) after the figures Kafka's JMX metrics
+//! and Redpanda's public metrics give, prefixed `corelog_`.
+
+/// A family's Prometheus type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Label names, in the order samples carry them.
+    pub labels: &'static [&'static str],
+    /// The `# HELP` line: what one sample means.
+    pub help: &'static str,
+}
+
+const fn family(
+    name: &'static str,
+    kind: Kind,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+const SHARD: &[&str] = &["shard"];
+const PARTITION: &[&str] = &["topic", "partition"];
+
+// The node.
+pub const BUILD_INFO: Family = family(
+    "corelog_build_info",
+    Gauge,
+    &["version"],
+    "Always 1; the version label is the corelog release this process runs.",
+);
+pub const UPTIME: Family = family(
+    "corelog_uptime_seconds",
+    Gauge,
+    &[],
+    "Seconds since this node's shard 0 started (the HTTP listener with it).",
+);
+pub const PARTITIONS_OMITTED: Family = family(
+    "corelog_metrics_partitions_omitted",
+    Gauge,
+    &[],
+    "Partitions this node holds whose per-partition families this scrape left out (past metrics.partition.limit).",
+);
+
+// Requests, per API (Kafka's names: Produce, Fetch, Metadata, ...).
+pub const API_REQUESTS: Family = family(
+    "corelog_api_requests_total",
+    Counter,
+    &["api"],
+    "Requests of this API handled by the node.",
+);
+pub const API_ERRORS: Family = family(
+    "corelog_api_errors_total",
+    Counter,
+    &["api", "error_code"],
+    "Error codes in answers of this API, by Kafka error code: per partition for Produce and Fetch (and Fetch's top-level code), per topic for Metadata. NONE (0) is not counted.",
+);
+pub const API_DURATION: Family = family(
+    "corelog_api_request_duration_seconds",
+    Histogram,
+    &["api"],
+    "Time from a decoded request to its encoded answer (partition work on other shards, group commits, replication and long polls included; the socket write is not).",
+);
+
+// Per shard.
+pub const SHARD_REQUESTS: Family = family(
+    "corelog_shard_requests_total",
+    Counter,
+    &["shard", "kind"],
+    "Requests handled by this shard's connections, by kind: produce, fetch (consumers' and followers') or other.",
+);
+pub const SHARD_PRODUCE_WAITS: Family = family(
+    "corelog_shard_produce_waits_total",
+    Counter,
+    SHARD,
+    "Produce requests (acks 1 or all) that waited for their partitions' acknowledgements.",
+);
+pub const SHARD_PRODUCE_WAIT: Family = family(
+    "corelog_shard_produce_wait_seconds_total",
+    Counter,
+    SHARD,
+    "Time those produce requests waited: the owner's append, its group commit and, for acks=all, replication.",
+);
+pub const SHARD_FETCH_WAITS: Family = family(
+    "corelog_shard_fetch_waits_total",
+    Counter,
+    SHARD,
+    "Fetch requests that parked in a long poll (fewer than min_bytes were available).",
+);
+pub const SHARD_FETCH_WAIT: Family = family(
+    "corelog_shard_fetch_wait_seconds_total",
+    Counter,
+    SHARD,
+    "Time those fetches were parked waiting for data.",
+);
+pub const SHARD_MESH_SENT: Family = family(
+    "corelog_shard_mesh_sent_total",
+    Counter,
+    SHARD,
+    "Cross-shard calls this shard sent (partition work for another core, catalog changes).",
+);
+pub const SHARD_MESH_RECEIVED: Family = family(
+    "corelog_shard_mesh_received_total",
+    Counter,
+    SHARD,
+    "Cross-shard calls this shard served.",
+);
+pub const SHARD_MESH_DELAY: Family = family(
+    "corelog_shard_mesh_delay_seconds_total",
+    Counter,
+    SHARD,
+    "Over served cross-shard calls: time from the caller's send to the start of the serving task here.",
+);
+pub const SHARD_CACHE_USED: Family = family(
+    "corelog_shard_cache_bytes",
+    Gauge,
+    SHARD,
+    "Memory this shard's read caches (tail caches and read-ahead windows) hold.",
+);
+pub const SHARD_CACHE_BUDGET: Family = family(
+    "corelog_shard_cache_budget_bytes",
+    Gauge,
+    SHARD,
+    "The shard's memory budget for those caches (tuning shard_memory_bytes).",
+);
+pub const SHARD_CONNECTIONS_OPEN: Family = family(
+    "corelog_shard_connections_open",
+    Gauge,
+    SHARD,
+    "Client connections this shard serves now.",
+);
+pub const SHARD_CONNECTIONS_ACCEPTED: Family = family(
+    "corelog_shard_connections_accepted_total",
+    Counter,
+    SHARD,
+    "Client connections this shard accepted, refused ones included.",
+);
+pub const SHARD_CONNECTIONS_REFUSED: Family = family(
+    "corelog_shard_connections_refused_total",
+    Counter,
+    SHARD,
+    "Client connections closed right after accept by max.connections or max.connections.per.ip.",
+);
+pub const SHARD_BUSY: Family = family(
+    "corelog_shard_busy_seconds_total",
+    Counter,
+    SHARD,
+    "Time the shard's executor ran tasks or polled for I/O (idle parking excluded).",
+);
+pub const SHARD_CPU: Family = family(
+    "corelog_shard_cpu_seconds_total",
+    Counter,
+    SHARD,
+    "CPU time (user and system) of the shard's thread.",
+);
+pub const SHARD_COMMIT_ROUNDS: Family = family(
+    "corelog_shard_commit_rounds_total",
+    Counter,
+    SHARD,
+    "Group-commit rounds (one write and fdatasync per partition with appends).",
+);
+pub const SHARD_DISK_READ_BYTES: Family = family(
+    "corelog_shard_disk_read_bytes_total",
+    Counter,
+    SHARD,
+    "Bytes this shard read from segment files.",
+);
+pub const SHARD_PARTITIONS: Family = family(
+    "corelog_shard_partitions",
+    Gauge,
+    SHARD,
+    "Partitions (led or followed) this shard holds.",
+);
+
+// Per partition this node holds (up to metrics.partition.limit).
+pub const PARTITION_SIZE: Family = family(
+    "corelog_partition_log_size_bytes",
+    Gauge,
+    PARTITION,
+    "Bytes of the partition's log segments on this node.",
+);
+pub const PARTITION_START: Family = family(
+    "corelog_partition_log_start_offset",
+    Gauge,
+    PARTITION,
+    "The partition's log start offset on this node.",
+);
+pub const PARTITION_END: Family = family(
+    "corelog_partition_log_end_offset",
+    Gauge,
+    PARTITION,
+    "The partition's log end offset on this node (the next offset to be written).",
+);
+pub const PARTITION_HIGH_WATERMARK: Family = family(
+    "corelog_partition_high_watermark",
+    Gauge,
+    PARTITION,
+    "The partition's high watermark as this node knows it (what consumers may read up to).",
+);
+pub const PARTITION_SEGMENTS: Family = family(
+    "corelog_partition_segments",
+    Gauge,
+    PARTITION,
+    "Log segments of the partition on this node, the active one included.",
+);
+pub const PARTITION_BYTES_IN: Family = family(
+    "corelog_partition_bytes_in_total",
+    Counter,
+    PARTITION,
+    "Bytes of batches producers appended to the partition on this node since it was opened.",
+);
+pub const PARTITION_RECORDS_IN: Family = family(
+    "corelog_partition_records_in_total",
+    Counter,
+    PARTITION,
+    "Records producers appended to the partition on this node since it was opened.",
+);
+
+/// Every family, in the order a scrape renders them.
+pub const ALL: &[&Family] = &[
+    &BUILD_INFO,
+    &UPTIME,
+    &PARTITIONS_OMITTED,
+    &API_REQUESTS,
+    &API_ERRORS,
+    &API_DURATION,
+    &SHARD_REQUESTS,
+    &SHARD_PRODUCE_WAITS,
+    &SHARD_PRODUCE_WAIT,
+    &SHARD_FETCH_WAITS,
+    &SHARD_FETCH_WAIT,
+    &SHARD_MESH_SENT,
+    &SHARD_MESH_RECEIVED,
+    &SHARD_MESH_DELAY,
+    &SHARD_CACHE_USED,
+    &SHARD_CACHE_BUDGET,
+    &SHARD_CONNECTIONS_OPEN,
+    &SHARD_CONNECTIONS_ACCEPTED,
+    &SHARD_CONNECTIONS_REFUSED,
+    &SHARD_BUSY,
+    &SHARD_CPU,
+    &SHARD_COMMIT_ROUNDS,
+    &SHARD_DISK_READ_BYTES,
+    &SHARD_PARTITIONS,
+    &PARTITION_SIZE,
+    &PARTITION_START,
+    &PARTITION_END,
+    &PARTITION_HIGH_WATERMARK,
+    &PARTITION_SEGMENTS,
+    &PARTITION_BYTES_IN,
+    &PARTITION_RECORDS_IN,
+];
+
+/// `docs/metrics.md`: the table as Markdown.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Metrics\n\n\
+         Generated from `src/metrics/families.rs` (the one table of metric families) by\n\
+         `CORELOG_WRITE_DOCS=1 cargo test --release --lib metrics::families`; a test fails\n\
+         when this file differs from what the table generates.\n\n\
+         Each node serves them at `http://<http.listeners>/metrics` in Prometheus' text\n\
+         exposition format 0.0.4 (`http.listeners` defaults to `127.0.0.1:9644`; an empty\n\
+         value turns the listener off). Counters count since the process started\n\
+         (per-partition ones since the partition was opened); figures are recorded on each\n\
+         shard and added up, or labelled by `shard`, when scraped. Per-partition families\n\
+         cover the partitions this node holds, led or followed, the first\n\
+         `metrics.partition.limit` of them by topic and partition (default 5000; 0 turns\n\
+         them off). The same listener answers `/health` (200 while the process serves)\n\
+         and `/ready` (200 once log recovery is done and, in a cluster, the node is\n\
+         registered with the controller quorum and has applied a metadata image; else\n\
+         503 with a JSON body naming what is not ready).\n\n\
+         | name | type | labels | meaning |\n|---|---|---|---|\n",
+    );
+    for family in ALL {
+        let labels: Vec<String> = family.labels.iter().map(|l| format!("`{l}`")).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            family.name,
+            family.kind.name(),
+            labels.join(", "),
+            family.help.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_prefixed_and_follow_the_conventions() {
+        let mut seen = std::collections::HashSet::new();
+        for family in ALL {
+            assert!(seen.insert(family.name), "{} twice", family.name);
+            assert!(family.name.starts_with("corelog_"), "{}", family.name);
+            assert!(
+                family
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                family.name
+            );
+            assert_eq!(
+                family.kind == Kind::Counter,
+                family.name.ends_with("_total"),
+                "{}: counters, and only counters, end in _total",
+                family.name
+            );
+            assert!(!family.help.contains('\n'), "{}", family.name);
+        }
+    }
+
+    /// docs/metrics.md is what the table generates; with
+    /// CORELOG_WRITE_DOCS=1 this test writes it instead.
+    #[test]
+    fn the_metrics_doc_is_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let generated = markdown();
+        if std::env::var_os("CORELOG_WRITE_DOCS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let written = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            written == generated,
+            "docs/metrics.md is out of date: run CORELOG_WRITE_DOCS=1 cargo test --release \
+             --lib metrics::families"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! What each path answers: `/health`, `/ready` and `/metrics` take GET and
+//! HEAD and no body; another method gets 405, another path 404, a body
+//! over `limits::HTTP_BODY_BYTES_MAX` (or of unknown length) 413 and the
+//! connection is closed.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::{ready, scrape, HttpState};
+use crate::limits;
+use crate::metrics::render::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+
+type Answer = Response<Full<Bytes>>;
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+}
+
+pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
+    let endpoint = match request.uri().path() {
+        "/health" => Endpoint::Health,
+        "/ready" => Endpoint::Ready,
+        "/metrics" => Endpoint::Metrics,
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "not found: this listener serves /health, /ready and /metrics\n",
+            )
+        }
+    };
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut answer = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: use GET or HEAD\n",
+        );
+        answer
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return answer;
+    }
+    if !body_within_limit(&request) {
+        let mut answer = text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large: these endpoints take none\n",
+        );
+        // The body is not read: the connection cannot carry another request.
+        answer
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return answer;
+    }
+    match endpoint {
+        Endpoint::Health => text(StatusCode::OK, "ok\n"),
+        Endpoint::Ready => {
+            let waiting = ready::waiting_for(state);
+            let status = if waiting.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            with_type(status, ready::body(&waiting), "application/json")
+        }
+        Endpoint::Metrics => match state.broker.get() {
+            Some(broker) => {
+                let text = scrape::scrape(broker, state.started).await;
+                with_type(StatusCode::OK, text, METRICS_CONTENT_TYPE)
+            }
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shard 0 is starting; metrics follow shortly\n",
+            ),
+        },
+    }
+}
+
+/// Whether the request's body (if any) is of a known length within the
+/// limit.
+fn body_within_limit(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return false;
+    }
+    match headers.get(CONTENT_LENGTH) {
+        None => true,
+        Some(length) => length
+            .to_str()
+            .ok()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .is_some_and(|l| l <= limits::HTTP_BODY_BYTES_MAX),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Answer {
+    with_type(status, body.to_string(), "text/plain; charset=utf-8")
+}
+
+fn with_type(status: StatusCode, body: String, content_type: &'static str) -> Answer {
+    let mut answer = Response::new(Full::new(Bytes::from(body)));
+    *answer.status_mut() = status;
+    answer
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    answer
+}

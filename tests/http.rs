@@ -1,0 +1,452 @@
+//! The node's HTTP listener (`http.listeners`): `/health`, `/ready` and
+//! `/metrics` in Prometheus' text format, parsed by a real Prometheus
+//! parser after real clients produced and consumed; its bounds against bad
+//! and too many clients; and turning it off. Every wait is bounded.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::{consume, listening, produce_numbered, Broker, BrokerOptions};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// How long one HTTP exchange may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An HTTP answer: status code, head lines (lowercase names) and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Sends `request` (raw bytes) and reads until the server closes the
+/// connection or the timeout: the whole exchange, as text.
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    // The server may answer and close before it read everything (a head
+    // too large): a failed write still leaves its answer to read.
+    let _ = stream.write_all(request);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse(text: &str) -> Answer {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    Answer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// `method path` with `Connection: close`, and the answer.
+fn request(addr: SocketAddr, method: &str, path: &str) -> Answer {
+    let text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    parse(&exchange(addr, text.as_bytes()))
+}
+
+fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path)
+}
+
+/// The families documented in docs/metrics.md (its table's first column).
+fn documented_families() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
+        .expect("docs/metrics.md");
+    doc.lines()
+        .filter_map(|line| line.strip_prefix("| `corelog_"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(name, _)| format!("corelog_{name}"))
+        .collect()
+}
+
+/// The sum of `metric`'s samples whose labels include all of `labels`.
+fn sum(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            other => panic!("{metric} is not a number: {other:?}"),
+        })
+        .sum()
+}
+
+#[test]
+fn metrics_count_what_clients_did() {
+    const RECORDS: usize = 300;
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .override_config("auto.create.topics.enable", "false"),
+    );
+    let http = broker.http_addr();
+    assert!(
+        broker.stderr().contains(&format!(
+            "HTTP on http://{http} (/metrics, /health, /ready)"
+        )),
+        "{}",
+        broker.stderr()
+    );
+    broker.create_topic("metered", 2, &[]);
+    produce_numbered(&broker, "metered", 2, 0, RECORDS);
+    let consumed = consume(&broker, "metered", 2, RECORDS, Duration::from_secs(30));
+    assert_eq!(consumed.len(), RECORDS);
+    // One answer with an error code: Metadata of a topic that is not there.
+    let client: BaseConsumer = broker.consumer_config().create().unwrap();
+    let _ = client.fetch_metadata(Some("no-such-topic"), Duration::from_secs(10));
+
+    let answer = get(http, "/metrics");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let content_type = answer.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let lines = answer.body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text parses");
+
+    // Every documented family is exported, and nothing else.
+    let exported: BTreeSet<String> = scrape.docs.keys().cloned().collect();
+    assert_eq!(exported, documented_families());
+    let sampled: BTreeSet<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for family in &exported {
+        assert!(
+            sampled.iter().any(|m| m.starts_with(family.as_str())),
+            "{family} has no sample:\n{}",
+            answer.body
+        );
+    }
+
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "corelog_build_info")
+        .expect("build_info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+
+    // The log end offsets of the topic's partitions add up to the records.
+    let ends: BTreeMap<String, f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_partition_log_end_offset")
+        .filter(|s| s.labels.get("topic") == Some("metered"))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => {
+                (s.labels.get("partition").unwrap().to_string(), v)
+            }
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert_eq!(ends.values().sum::<f64>(), RECORDS as f64);
+    let topic = [("topic", "metered")];
+    assert_eq!(
+        sum(&scrape, "corelog_partition_high_watermark", &topic),
+        RECORDS as f64
+    );
+    assert_eq!(
+        sum(&scrape, "corelog_partition_records_in_total", &topic),
+        RECORDS as f64
+    );
+    assert!(sum(&scrape, "corelog_partition_bytes_in_total", &topic) > RECORDS as f64);
+    assert!(sum(&scrape, "corelog_partition_log_size_bytes", &topic) > RECORDS as f64);
+    assert_eq!(sum(&scrape, "corelog_partition_segments", &topic), 2.0);
+
+    // Requests per API, their latencies and errors.
+    let produces = sum(&scrape, "corelog_api_requests_total", &[("api", "Produce")]);
+    assert!(produces > 0.0, "{}", answer.body);
+    assert!(sum(&scrape, "corelog_api_requests_total", &[("api", "Fetch")]) > 0.0);
+    assert!(
+        sum(
+            &scrape,
+            "corelog_api_errors_total",
+            &[("api", "Metadata"), ("error_code", "3")]
+        ) >= 1.0,
+        "UNKNOWN_TOPIC_OR_PARTITION counted:\n{}",
+        answer.body
+    );
+    let produce_latency = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "corelog_api_request_duration_seconds"
+                && s.labels.get("api") == Some("Produce")
+        })
+        .expect("a Produce latency histogram");
+    match &produce_latency.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let last = buckets.last().expect("buckets");
+            assert!(last.less_than.is_infinite());
+            assert_eq!(last.count, produces, "every Produce is in +Inf");
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+
+    // Per shard: both shards answered.
+    let shards: BTreeSet<&str> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_shard_requests_total")
+        .filter_map(|s| s.labels.get("shard"))
+        .collect();
+    assert_eq!(shards, BTreeSet::from(["0", "1"]));
+    // Every partition held (the consumer's group made __consumer_offsets)
+    // is exported: far below the limit.
+    let exported_partitions = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_partition_log_end_offset")
+        .count();
+    assert!(exported_partitions > 2);
+    assert_eq!(
+        sum(&scrape, "corelog_shard_partitions", &[]),
+        exported_partitions as f64
+    );
+    assert_eq!(sum(&scrape, "corelog_metrics_partitions_omitted", &[]), 0.0);
+    assert!(
+        sum(
+            &scrape,
+            "corelog_shard_requests_total",
+            &[("kind", "produce")]
+        ) >= produces
+    );
+    assert!(sum(&scrape, "corelog_shard_cache_budget_bytes", &[]) > 0.0);
+}
+
+#[test]
+fn the_partition_families_stop_at_their_limit() {
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .override_config("metrics.partition.limit", "3"),
+    );
+    broker.create_topic("a-many", 4, &[]);
+    broker.create_topic("b-many", 4, &[]);
+    let answer = get(broker.http_addr(), "/metrics");
+    assert_eq!(answer.status, 200);
+    let lines = answer.body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let exported: Vec<(String, String)> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_partition_log_end_offset")
+        .map(|s| {
+            (
+                s.labels.get("topic").unwrap().to_string(),
+                s.labels.get("partition").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let first_three: Vec<(String, String)> = (0..3)
+        .map(|p| ("a-many".to_string(), p.to_string()))
+        .collect();
+    assert_eq!(exported, first_three, "the first by topic and partition");
+    assert_eq!(sum(&scrape, "corelog_metrics_partitions_omitted", &[]), 5.0);
+}
+
+#[test]
+fn health_ready_and_the_answers_to_bad_requests() {
+    let broker = Broker::start();
+    let http = broker.http_addr();
+    let health = get(http, "/health");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let ready = get(http, "/ready");
+    assert_eq!(ready.status, 200, "{ready:?}");
+    let json: serde_json::Value = serde_json::from_str(&ready.body).expect("JSON");
+    assert_eq!(json["ready"], true, "{json}");
+    assert_eq!(request(http, "HEAD", "/health").status, 200);
+
+    assert_eq!(get(http, "/nothing-here").status, 404);
+    let post = request(http, "POST", "/metrics");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
+
+    // A body over the limit: 413, and the connection is closed (the
+    // exchange ends without `Connection: close` from the client).
+    let big = exchange(
+        http,
+        b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nxyz",
+    );
+    assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+
+    // Malformed: 400, then closed (read_to_end returned).
+    let garbage = exchange(http, b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage:?}");
+    let bad_version = exchange(http, b"GET /health HTTP/9.9\r\n\r\n");
+    assert!(
+        bad_version.starts_with("HTTP/1.1 400") || bad_version.starts_with("HTTP/1.1 505"),
+        "{bad_version:?}"
+    );
+
+    // A head past the limit: 431 (or 400), then closed.
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nHost: t\r\nX-Huge: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let answer = exchange(http, huge.as_bytes());
+    assert!(
+        answer.starts_with("HTTP/1.1 431") || answer.starts_with("HTTP/1.1 400"),
+        "{answer:?}"
+    );
+    let many_headers: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = exchange(
+        http,
+        format!("GET /health HTTP/1.1\r\nHost: t\r\n{many_headers}\r\n").as_bytes(),
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 431") || answer.starts_with("HTTP/1.1 400"),
+        "{answer:?}"
+    );
+
+    // Keep-alive: two requests on one connection.
+    let two = exchange(
+        http,
+        b"GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(two.matches("HTTP/1.1 200").count(), 2, "{two}");
+
+    // After all that, it still serves, and so does the broker.
+    assert_eq!(get(http, "/health").status, 200);
+    broker.create_topic("after-bad-http", 1, &[]);
+    produce_numbered(&broker, "after-bad-http", 1, 0, 10);
+    assert_eq!(
+        consume(&broker, "after-bad-http", 1, 10, Duration::from_secs(30)).len(),
+        10
+    );
+}
+
+#[test]
+fn connections_past_the_limit_are_refused_and_idle_ones_closed() {
+    let broker = Broker::start();
+    let http = broker.http_addr();
+    // 64 connections that send nothing.
+    let mut idle: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect_timeout(&http, HTTP_TIMEOUT).expect("connect"))
+        .collect();
+    // The 65th is accepted after them (the kernel's accept queue is in
+    // order) and closed at once, with no answer.
+    let refused = exchange(http, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(refused, "", "the 65th connection is closed unanswered");
+
+    // Kafka clients are served all the while.
+    broker.create_topic("while-full", 1, &[]);
+    produce_numbered(&broker, "while-full", 1, 0, 10);
+    assert_eq!(
+        consume(&broker, "while-full", 1, 10, Duration::from_secs(30)).len(),
+        10
+    );
+
+    // Idle connections are closed once no request head came within 10 s.
+    let started = Instant::now();
+    let first = &mut idle[0];
+    first.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 64];
+    let read = first.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err() && started.elapsed() < HTTP_TIMEOUT,
+        "an idle connection is closed: {read:?}"
+    );
+    assert!(started.elapsed() < HTTP_TIMEOUT, "closed within the bound");
+    drop(idle);
+    // Then there is room again.
+    let deadline = Instant::now() + HTTP_TIMEOUT;
+    loop {
+        let answer = exchange(
+            http,
+            b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after the idle ones closed: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_empty_http_listeners_turns_it_off() {
+    let default_port = SocketAddr::from(([127, 0, 0, 1], 9644));
+    let default_was_free = !listening(default_port);
+    let broker = Broker::start_with(BrokerOptions::default().override_config("http.listeners", ""));
+    assert_eq!(broker.http_port, None);
+    let out = broker.stderr();
+    assert!(!out.contains("HTTP on"), "{out}");
+    if default_was_free {
+        assert!(
+            !listening(default_port),
+            "nothing listens on the default port"
+        );
+    }
+    // Given a port of its own, a broker listens there until it stops.
+    let port = common::free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let on = Broker::start_with(
+        BrokerOptions::default().override_config("http.listeners", &format!("127.0.0.1:{port}")),
+    );
+    assert_eq!(get(addr, "/health").status, 200);
+    drop(on);
+    let deadline = Instant::now() + HTTP_TIMEOUT;
+    while listening(addr) {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped broker's HTTP port still accepts"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_cluster_node_is_ready_once_registered_with_an_image() {
+    let cluster = Cluster::start_with(1, 0, 1, &[]);
+    let http = SocketAddr::from(([127, 0, 0, 1], cluster.nodes[0].http_port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let ready = get(http, "/ready");
+        if ready.status == 200 || Instant::now() > deadline {
+            break ready;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ready.status, 200, "{ready:?}\n{}", cluster.output(0));
+    assert_eq!(get(http, "/health").status, 200);
+    let metrics = get(http, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("corelog_build_info{"),
+        "{}",
+        metrics.body
+    );
+}

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::raw::{code, decode_records, fetch_request, now_ms, simple_batch, Conn};
-use common::{Broker, BrokerOptions};
+use common::{parse_shard_stats, Broker, BrokerOptions};
 use kafka_protocol::messages::ApiKey;
 
 const TOPIC: &str = "long-poll";
@@ -103,7 +103,7 @@ fn fetch_on_empty_partition_returns_after_max_wait() {
 fn a_long_poll_over_both_shards_wakes_with_the_woken_partitions_records() {
     const TOPIC: &str = "long-poll-both";
     const PARTITIONS: i32 = 4;
-    let broker = Broker::start_with(BrokerOptions::default().shards(2));
+    let mut broker = Broker::start_with(BrokerOptions::default().shards(2));
     broker.create_topic(TOPIC, PARTITIONS, &[]);
     let mut probe = Conn::connect(broker.addr());
     let versions = probe.api_versions();
@@ -181,4 +181,19 @@ fn a_long_poll_over_both_shards_wakes_with_the_woken_partitions_records() {
         assert_eq!(data.high_watermark, ends[data.partition_index as usize]);
         assert!(decode_records(data.records.clone().unwrap_or_default()).is_empty());
     }
+    // The shard stats count every partition read, the long poll's too:
+    // each woken round read its 4 partitions before the wait and again when
+    // woken, and the last fetch a third time after its wait ran out.
+    let (status, output) = broker.terminate();
+    assert!(status.success(), "broker exit status {status}");
+    let reads: u64 = parse_shard_stats(&output)
+        .iter()
+        .map(|s| s.fetch_local + s.fetch_forwarded)
+        .sum();
+    let partitions = PARTITIONS as u64;
+    let expected = 2 * partitions * 2 * partitions + 3 * partitions;
+    assert!(
+        reads >= expected,
+        "{reads} partition reads counted, at least {expected} made:\n{output}"
+    );
 }

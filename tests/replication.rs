@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{create_topic, eventually, Cluster};
 use common::load::{
-    durable_producer, flush_without_failures, fully_in_sync, read_all, send_numbered, SteadyLoad,
+    create_durable_topic, durable_producer, flush_without_failures, fully_in_sync, read_all,
+    send_numbered, SteadyLoad,
 };
 use common::raw::Conn;
 use kafka_protocol::error::ResponseError;
@@ -198,17 +199,7 @@ fn a_rolling_restart_under_acks_all_load_moves_leaders_without_errors() {
     let mut cluster = Cluster::start(3);
     let topic = "rolling";
     let partitions = 6;
-    create_topic(
-        &cluster.bootstrap(0),
-        topic,
-        partitions,
-        3,
-        &[("min.insync.replicas", "2")],
-    )
-    .expect("create");
-    eventually("all replicas in sync", Duration::from_secs(30), || {
-        fully_in_sync(&cluster, topic, 3)
-    });
+    create_durable_topic(&cluster, topic, partitions);
 
     let load = SteadyLoad::start(&cluster.bootstrap_all(), topic, partitions);
 
@@ -471,17 +462,7 @@ fn min_insync_replicas_and_a_diverging_tail() {
     // min.insync.replicas=2 with two of three replicas down: acks=all is
     // refused with NOT_ENOUGH_REPLICAS and nothing is stored or lost.
     let guarded = "guarded";
-    create_topic(
-        &cluster.bootstrap(0),
-        guarded,
-        1,
-        3,
-        &[("min.insync.replicas", "2")],
-    )
-    .expect("create guarded");
-    eventually("guarded in sync", Duration::from_secs(30), || {
-        fully_in_sync(&cluster, guarded, 3)
-    });
+    create_durable_topic(&cluster, guarded, 1);
     let leader = leader_index(&cluster, guarded);
     let mut conn = Conn::connect(cluster.addr(leader));
     assert_eq!(conn.produce(9, guarded, 0, batch("kept", 10)).0, 0);

@@ -85,24 +85,41 @@ fn committed(bootstrap: &str, group: &str) -> Vec<String> {
     lines
 }
 
+/// Appends one record to the fixture's compacted topic (10 records, offsets
+/// 0-9) and reads it back at offset 10: the log goes on where the earlier
+/// version left it.
+fn writes_on(bootstrap: &str, name: &str) {
+    let run = corelog_ok(
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            "compacted",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ],
+        "key-9:after-the-upgrade\n",
+    );
+    assert!(run.success());
+    let after = read_topic(bootstrap, "compacted", 11);
+    assert!(
+        after
+            .last()
+            .is_some_and(|r| r.ends_with("Offset:10\tkey-9\tafter-the-upgrade")),
+        "{name}: {after:?}"
+    );
+}
+
 #[test]
 fn this_binary_reads_every_record_and_offset_earlier_versions_wrote() {
     for (name, written_by) in FIXTURES {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         copy_dir(&fixture(name).join("data"), &data);
-        let expected_records: Vec<String> = fs::read_to_string(fixture(name).join("records.txt"))
-            .unwrap()
-            .lines()
-            .map(String::from)
-            .collect();
-        let mut expected_offsets: Vec<String> =
-            fs::read_to_string(fixture(name).join("offsets.txt"))
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect();
-        expected_offsets.sort();
+        let (expected_records, expected_offsets) = expected(name);
         assert!(expected_records.len() >= 70, "{name}: records.txt");
 
         // Two shards, though it was written by one: placements move.
@@ -112,44 +129,18 @@ fn this_binary_reads_every_record_and_offset_earlier_versions_wrote() {
                 .create_data_dir(false)
                 .shards(2),
         );
-        let mut records = Vec::new();
-        for topic in ["compacted", "orders"] {
-            let count = expected_records
-                .iter()
-                .filter(|r| r.starts_with(&format!("{topic} ")))
-                .count();
-            records.extend(read_topic(&broker.bootstrap(), topic, count));
-        }
-        records.sort();
-        assert_eq!(records, expected_records, "{name} ({written_by}): records");
+        assert_eq!(
+            read_records(&broker.bootstrap(), &expected_records),
+            expected_records,
+            "{name} ({written_by}): records"
+        );
         assert_eq!(
             committed(&broker.bootstrap(), "fixture-group"),
             expected_offsets,
             "{name} ({written_by}): committed offsets"
         );
         // The log goes on where the old version left it.
-        let run = corelog_ok(
-            &[
-                "console-producer",
-                "--bootstrap-server",
-                &broker.bootstrap(),
-                "--topic",
-                "compacted",
-                "--property",
-                "parse.key=true",
-                "--property",
-                "key.separator=:",
-            ],
-            "key-9:after-the-upgrade\n",
-        );
-        assert!(run.success());
-        let after = read_topic(&broker.bootstrap(), "compacted", 11);
-        assert!(
-            after
-                .last()
-                .is_some_and(|r| r.ends_with("Offset:10\tkey-9\tafter-the-upgrade")),
-            "{name}: {after:?}"
-        );
+        writes_on(&broker.bootstrap(), name);
         let (status, _) = broker.terminate();
         assert!(status.success(), "{name}: broker exit {status}");
 
@@ -303,28 +294,7 @@ fn a_cluster_an_earlier_release_wrote_comes_back_with_every_record_and_offset() 
             described.stdout
         );
         // Replicated writes go on where the old version left them.
-        let run = corelog_ok(
-            &[
-                "console-producer",
-                "--bootstrap-server",
-                &bootstrap,
-                "--topic",
-                "compacted",
-                "--property",
-                "parse.key=true",
-                "--property",
-                "key.separator=:",
-            ],
-            "key-9:after-the-upgrade\n",
-        );
-        assert!(run.success());
-        let after = read_topic(&bootstrap, "compacted", 11);
-        assert!(
-            after
-                .last()
-                .is_some_and(|r| r.ends_with("Offset:10\tkey-9\tafter-the-upgrade")),
-            "{name}: {after:?}"
-        );
+        writes_on(&bootstrap, name);
         let properties = cluster.data_dir(1).with_extension("info.properties");
         fs::write(
             &properties,

@@ -19,8 +19,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_topic, eventually, Cluster};
-use common::load::{flush_without_failures, fully_in_sync, read_all, SteadyLoad};
+use common::cluster::{eventually, Cluster};
+use common::load::{
+    create_durable_topic, flush_without_failures, fully_in_sync, read_all, SteadyLoad,
+};
 use common::raw::Conn;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use rdkafka::config::ClientConfig;
@@ -103,17 +105,7 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
     let mut cluster = Cluster::start_with_binary(3, 1, 1, &[], &old);
     let topic = "upgraded";
     let partitions = 6;
-    create_topic(
-        &cluster.bootstrap(0),
-        topic,
-        partitions,
-        3,
-        &[("min.insync.replicas", "2")],
-    )
-    .expect("create");
-    eventually("all replicas in sync", Duration::from_secs(60), || {
-        fully_in_sync(&cluster, topic, 3)
-    });
+    create_durable_topic(&cluster, topic, partitions);
     assert_eq!(
         feature_levels(&cluster, 0),
         None,

@@ -13,7 +13,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use super::cluster::Cluster;
+use super::cluster::{create_topic, eventually, Cluster};
 
 /// Delivery reports with the time each arrived: (partition, seq) -> outcome.
 #[derive(Default)]
@@ -179,4 +179,23 @@ impl SteadyLoad {
         let total = self.sender.join().expect("the sending thread");
         (self.producer, total)
     }
+}
+
+/// Creates `topic` with replication factor 3 and min.insync.replicas 2 (an
+/// acks=all write needs two copies) and waits until every replica is in
+/// every ISR.
+pub fn create_durable_topic(cluster: &Cluster, topic: &str, partitions: i32) {
+    create_topic(
+        &cluster.bootstrap(0),
+        topic,
+        partitions,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .unwrap_or_else(|e| panic!("create {topic}: {e}"));
+    eventually(
+        &format!("every replica of {topic} in sync"),
+        Duration::from_secs(60),
+        || fully_in_sync(cluster, topic, 3),
+    );
 }

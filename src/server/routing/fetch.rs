@@ -34,15 +34,7 @@ impl<'a> PartitionClient<'a> {
         let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
         let owner_budget = budget / by_owner.len().max(1);
         let owner_records = records / by_owner.len().max(1);
-        let stats = &self.broker.stats;
-        for (&owner, indices) in &by_owner {
-            let counter = if owner == self.broker.shard() {
-                &stats.fetch_local
-            } else {
-                &stats.fetch_forwarded
-            };
-            counter.set(counter.get() + indices.len() as u64);
-        }
+        self.count_reads(&by_owner);
         let calls = by_owner.iter().map(|(&owner, indices)| {
             let call = ReadMany {
                 parts: indices
@@ -73,6 +65,21 @@ impl<'a> PartitionClient<'a> {
             .collect()
     }
 
+    /// Counts the partition reads of one fetch in the shard's stats: those
+    /// this shard owns, and those forwarded to their owners (a long poll's
+    /// reads as much as an immediate fetch's).
+    fn count_reads(&self, by_owner: &BTreeMap<ShardId, Vec<usize>>) {
+        let stats = &self.broker.stats;
+        for (&owner, indices) in by_owner {
+            let counter = if owner == self.broker.shard() {
+                &stats.fetch_local
+            } else {
+                &stats.fetch_forwarded
+            };
+            counter.set(counter.get() + indices.len() as u64);
+        }
+    }
+
     /// The long poll, one trip per owner shard: each owner parks on its
     /// partitions of `parts` until one has data past its offset (a
     /// follower: its flushed end), stops being led there, or `wait_ms`
@@ -90,6 +97,7 @@ impl<'a> PartitionClient<'a> {
         replica: Option<i32>,
     ) -> Option<Vec<(usize, Result<Fetched, PartitionError>)>> {
         let by_owner = group_by_owner(parts.iter().map(|(at, _)| *at));
+        self.count_reads(&by_owner);
         let mut waiting: FuturesUnordered<_> = by_owner
             .into_iter()
             .map(|(owner, indices)| {

@@ -11,7 +11,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::{consume, listening, produce_numbered, Broker, BrokerOptions};
+use common::{
+    consume, flush, listening, logged_producer, produce_numbered, send_record, Broker,
+    BrokerOptions,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// How long one HTTP exchange may take.
@@ -241,6 +244,221 @@ fn metrics_count_what_clients_did() {
         ) >= produces
     );
     assert!(sum(&scrape, "corelog_shard_cache_budget_bytes", &[]) > 0.0);
+}
+
+/// The scrape of `broker`, parsed.
+fn scrape(broker: &Broker) -> (prometheus_parse::Scrape, String) {
+    let answer = get(broker.http_addr(), "/metrics");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let lines = answer.body.lines().map(|l| Ok(l.to_string()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("Prometheus text parses");
+    (parsed, answer.body)
+}
+
+/// Known traffic, then the figures that can be exact: records of a known
+/// size produced one per request (acks=all) to a topic with small
+/// segments, read once by a consumer, and a CreateTopics that fails.
+#[test]
+fn metrics_split_requests_and_count_storage_and_reads_exactly() {
+    const RECORDS: usize = 24;
+    const VALUE_BYTES: usize = 200;
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(2)
+            .override_config("auto.create.topics.enable", "false"),
+    );
+    broker.create_topic("sized", 1, &[("segment.bytes", "1024")]);
+    {
+        let producer = logged_producer(&broker.producer_config());
+        let value = vec![b'v'; VALUE_BYTES];
+        for i in 0..RECORDS {
+            // One record per Produce request: sent and acknowledged alone.
+            send_record(
+                &producer,
+                rdkafka::producer::BaseRecord::<[u8], [u8], usize>::with_opaque_to("sized", i)
+                    .partition(0)
+                    .payload(&value[..]),
+            );
+            flush(&producer, Duration::from_secs(30));
+        }
+    }
+    let consumed = consume(&broker, "sized", 1, RECORDS, Duration::from_secs(30));
+    assert_eq!(consumed.len(), RECORDS);
+    assert!(consumed
+        .iter()
+        .all(|c| c.value.as_deref() == Some(&[b'v'; VALUE_BYTES][..])));
+    // CreateTopics of an existing topic: TOPIC_ALREADY_EXISTS (36).
+    let err = broker.try_create_topic("sized", 1, &[]).unwrap_err();
+    assert!(err.to_lowercase().contains("exist"), "{err}");
+
+    let (scrape, body) = scrape(&broker);
+    let topic = [("topic", "sized")];
+    let produce = [("api", "Produce")];
+    // Every Produce request, by version; one per record.
+    let versions: Vec<&str> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_api_requests_total")
+        .filter(|s| s.labels.get("api") == Some("Produce"))
+        .map(|s| s.labels.get("version").unwrap())
+        .collect();
+    assert!(!versions.is_empty(), "{body}");
+    for version in &versions {
+        assert!(version.parse::<i16>().is_ok(), "{version}");
+    }
+    assert_eq!(
+        sum(&scrape, "corelog_api_requests_total", &produce),
+        RECORDS as f64,
+        "{body}"
+    );
+    assert_eq!(
+        sum(
+            &scrape,
+            "corelog_api_errors_total",
+            &[("api", "CreateTopics"), ("error_code", "36")]
+        ),
+        1.0,
+        "{body}"
+    );
+    // Every histogram of a request counts each request of its API once;
+    // nothing is in flight once the clients are gone.
+    let apis: BTreeSet<&str> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_api_requests_total")
+        .filter_map(|s| s.labels.get("api"))
+        .collect();
+    assert!(
+        apis.contains("CreateTopics") && apis.contains("Fetch"),
+        "{apis:?}"
+    );
+    for api in &apis {
+        let labels = [("api", *api)];
+        let requests = sum(&scrape, "corelog_api_requests_total", &labels);
+        for histogram in [
+            "corelog_api_request_duration_seconds",
+            "corelog_api_request_queue_seconds",
+            "corelog_api_request_local_seconds",
+            "corelog_api_request_wait_seconds",
+            "corelog_api_response_send_seconds",
+            "corelog_api_request_size_bytes",
+            "corelog_api_response_size_bytes",
+        ] {
+            assert_eq!(
+                sum(&scrape, &format!("{histogram}_count"), &labels),
+                requests,
+                "{histogram} of {api}:\n{body}"
+            );
+        }
+        assert_eq!(sum(&scrape, "corelog_api_requests_in_flight", &labels), 0.0);
+    }
+    // Each request is at least a header; answers to acks=all produce
+    // are more than the size prefix.
+    assert!(
+        sum(&scrape, "corelog_api_request_size_bytes_sum", &produce)
+            > (RECORDS * VALUE_BYTES) as f64
+    );
+    assert!(sum(&scrape, "corelog_api_response_size_bytes_sum", &produce) > (RECORDS * 4) as f64);
+    // The waits and local work add up to the whole time.
+    let whole = sum(
+        &scrape,
+        "corelog_api_request_duration_seconds_sum",
+        &produce,
+    );
+    let parts = sum(&scrape, "corelog_api_request_local_seconds_sum", &produce)
+        + sum(&scrape, "corelog_api_request_wait_seconds_sum", &produce);
+    assert!((whole - parts).abs() < 1e-3, "{whole} vs {parts}");
+
+    // Read once: what went out is what came in.
+    let records_in = sum(&scrape, "corelog_partition_records_in_total", &topic);
+    assert_eq!(records_in, RECORDS as f64);
+    assert_eq!(
+        sum(&scrape, "corelog_partition_records_out_total", &topic),
+        records_in
+    );
+    assert_eq!(
+        sum(&scrape, "corelog_partition_bytes_out_total", &topic),
+        sum(&scrape, "corelog_partition_bytes_in_total", &topic),
+        "{body}"
+    );
+
+    // Storage: acks=all produce fsyncs; every segment past a partition's
+    // first was rolled in this process.
+    assert!(
+        sum(&scrape, "corelog_storage_fsync_seconds_count", &[]) >= 1.0,
+        "{body}"
+    );
+    assert_eq!(
+        sum(&scrape, "corelog_storage_fsync_seconds_count", &[]),
+        sum(&scrape, "corelog_storage_fsync_size_bytes_count", &[])
+    );
+    let segments = sum(&scrape, "corelog_partition_segments", &topic);
+    assert!(
+        segments >= 3.0,
+        "{RECORDS} batches over 1 KiB segments: {segments}"
+    );
+    let partitions = sum(&scrape, "corelog_shard_partitions", &[]);
+    assert_eq!(
+        sum(&scrape, "corelog_storage_segment_rolls_total", &[]),
+        sum(&scrape, "corelog_partition_segments", &[]) - partitions,
+        "{body}"
+    );
+    assert_eq!(
+        sum(
+            &scrape,
+            "corelog_storage_retention_segments_deleted_total",
+            &[]
+        ),
+        0.0
+    );
+    let total = sum(&scrape, "corelog_log_dir_total_bytes", &[]);
+    let free = sum(&scrape, "corelog_log_dir_free_bytes", &[]);
+    assert!(
+        total > 0.0 && free > 0.0 && free <= total,
+        "{free} of {total}"
+    );
+    assert!(sum(&scrape, "corelog_storage_recovery_seconds", &[]) >= 0.0);
+    // The scheduling probe woke on both shards.
+    let probes = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corelog_shard_task_delay_seconds_count")
+        .count();
+    assert_eq!(probes, 2);
+    assert!(sum(&scrape, "corelog_shard_task_delay_seconds_count", &[]) >= 1.0);
+}
+
+/// metrics.enabled=false: the same traffic records no request or storage
+/// figures, and the families are still exported.
+#[test]
+fn metrics_enabled_false_records_no_requests() {
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .shards(1)
+            .override_config("metrics.enabled", "false"),
+    );
+    broker.create_topic("quiet", 1, &[]);
+    produce_numbered(&broker, "quiet", 1, 0, 10);
+    let (scrape, body) = scrape(&broker);
+    assert_eq!(
+        sum(&scrape, "corelog_api_requests_total", &[]),
+        0.0,
+        "{body}"
+    );
+    assert_eq!(
+        sum(&scrape, "corelog_storage_fsync_seconds_count", &[]),
+        0.0
+    );
+    assert!(scrape.docs.contains_key("corelog_api_request_wait_seconds"));
+    // What partitions hold is still known.
+    assert_eq!(
+        sum(
+            &scrape,
+            "corelog_partition_records_in_total",
+            &[("topic", "quiet")]
+        ),
+        10.0
+    );
 }
 
 #[test]

@@ -105,6 +105,9 @@ pub struct BrokerDefaults {
     pub http_listener: HttpListener,
     /// Partitions whose families one metrics scrape exports (0: none).
     pub metrics_partition_limit: usize,
+    /// Whether requests and storage operations are recorded for /metrics
+    /// (`metrics.enabled`; off only to measure what recording costs).
+    pub metrics_enabled: bool,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -173,6 +176,7 @@ impl BrokerDefaults {
             max_incremental_fetch_session_cache_slots: 0,
             http_listener: HttpListener::default(),
             metrics_partition_limit: 0,
+            metrics_enabled: false,
             explicit: BTreeMap::new(),
         }
     }

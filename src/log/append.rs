@@ -137,6 +137,7 @@ impl<D: Disk> PartitionLog<D> {
         }
         self.segments.push_back(Segment::new(base, None, now));
         self.cache.borrow_mut().on_roll();
+        super::stats::rolled();
         log::debug!(
             "{}: rolled a new segment at offset {base}",
             self.dir.display()

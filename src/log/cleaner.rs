@@ -725,6 +725,8 @@ impl<D: Disk> PartitionLog<D> {
         match outcome.error {
             None => {
                 self.cleaned_upto = self.cleaned_upto.max(outcome.map_end);
+                let stats = &outcome.stats;
+                super::stats::compacted(stats.bytes_in.saturating_sub(stats.bytes_out));
                 Ok(outcome.stats)
             }
             Some(e) => {

@@ -62,6 +62,7 @@ pub mod reserve;
 mod retention;
 mod scrub;
 mod segment;
+pub mod stats;
 pub mod throttled;
 mod truncate;
 

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::limits;
 
+/// [`RecoveryProgress::took_us`] while recovery runs.
+const RUNNING: u64 = u64::MAX;
+
 /// The node's partitions opened so far at start, shared by the shards (one
 /// per process).
 #[derive(Debug)]
@@ -21,6 +24,9 @@ pub struct RecoveryProgress {
     failed: AtomicUsize,
     bytes: AtomicU64,
     started: Instant,
+    /// Microseconds from `started` until every expected partition was
+    /// done (or every shard served); [`RUNNING`] until then.
+    took_us: AtomicU64,
     /// When progress was last reported; None once the summary is out.
     last_report: Mutex<Option<Instant>>,
 }
@@ -34,6 +40,7 @@ impl RecoveryProgress {
             failed: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
             started: now,
+            took_us: AtomicU64::new(if expected == 0 { 0 } else { RUNNING }),
             last_report: Mutex::new(Some(now)),
         }
     }
@@ -42,11 +49,37 @@ impl RecoveryProgress {
     pub fn opened(&self, bytes: u64) {
         self.opened.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.finish_if_done();
     }
 
     /// A partition could not be opened (it is offline).
     pub fn failed(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        self.finish_if_done();
+    }
+
+    fn finish_if_done(&self) {
+        if self.remaining().is_none() {
+            self.finish();
+        }
+    }
+
+    /// Sets the recovery time, once.
+    fn finish(&self) {
+        let took = self
+            .started
+            .elapsed()
+            .as_micros()
+            .min(u128::from(RUNNING - 1)) as u64;
+        let _ = self
+            .took_us
+            .compare_exchange(RUNNING, took, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// How long recovery took at this start; None while it runs.
+    pub fn took(&self) -> Option<Duration> {
+        let us = self.took_us.load(Ordering::Relaxed);
+        (us != RUNNING).then(|| Duration::from_micros(us))
     }
 
     /// While recovery runs: (partitions opened or failed, partitions
@@ -87,6 +120,7 @@ impl RecoveryProgress {
 
     /// Logs the summary, once.
     fn report_done(&self) {
+        self.finish();
         let mut last = self.last_report.lock().unwrap_or_else(|e| e.into_inner());
         if last.take().is_none() {
             return;
@@ -139,7 +173,10 @@ mod tests {
         progress.failed();
         progress.report(false);
         assert!(progress.last_report.lock().unwrap().is_some(), "1 to go");
+        assert_eq!(progress.took(), None, "still running");
         progress.opened(10);
+        let took = progress.took().expect("done with the last partition");
+        assert!(took <= progress.started.elapsed());
         progress.report(false);
         assert!(progress.last_report.lock().unwrap().is_none());
         // Later calls are no-ops.

@@ -66,6 +66,7 @@ impl<D: Disk> PartitionLog<D> {
             return None;
         }
         let (paths, files) = self.drain_front(doomed);
+        super::stats::retention_deleted(doomed as u64, doomed_bytes);
         log::info!(
             "{}: deleting {doomed} segments ({}) due to {}; the log now starts at offset {}",
             self.dir.display(),

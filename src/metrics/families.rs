@@ -79,20 +79,65 @@ pub const PARTITIONS_OMITTED: Family = family(
 pub const API_REQUESTS: Family = family(
     "corelog_api_requests_total",
     Counter,
-    &["api"],
-    "Requests of this API handled by the node.",
+    &["api", "version"],
+    "Requests of this API handled by the node, by request version (`unknown`: an ApiVersions request of a version the broker does not know).",
 );
 pub const API_ERRORS: Family = family(
     "corelog_api_errors_total",
     Counter,
     &["api", "error_code"],
-    "Error codes in answers of this API, by Kafka error code: per partition for Produce and Fetch (and Fetch's top-level code), per topic for Metadata. NONE (0) is not counted.",
+    "Error codes in answers of this API, by Kafka error code: every error_code field of the answer (top level, per topic, partition, group or other entry). NONE (0) is not counted.",
 );
 pub const API_DURATION: Family = family(
     "corelog_api_request_duration_seconds",
     Histogram,
     &["api"],
-    "Time from a decoded request to its encoded answer (partition work on other shards, group commits, replication and long polls included; the socket write is not).",
+    "Time from a decoded request to its encoded answer (partition work on other shards, group commits, replication and long polls included; the socket write is not). Its count is the requests handled.",
+);
+
+// Requests, per API: where their time goes, how many are open, their sizes.
+const API: &[&str] = &["api"];
+pub const API_QUEUE: Family = family(
+    "corelog_api_request_queue_seconds",
+    Histogram,
+    API,
+    "Time from a request's whole frame read off the socket to its handler's start: waiting for the connection's in-flight bounds, decoding and the shard's scheduling.",
+);
+pub const API_LOCAL: Family = family(
+    "corelog_api_request_local_seconds",
+    Histogram,
+    API,
+    "The handler's own work on the shard: the time spent polling the request's handler (answer encoding included).",
+);
+pub const API_WAIT: Family = family(
+    "corelog_api_request_wait_seconds",
+    Histogram,
+    API,
+    "The rest of the request's duration: the handler waiting for group commits and fsyncs, replication acknowledgements, long polls, other shards' work and its turn on the shard after a wake-up.",
+);
+pub const API_SEND: Family = family(
+    "corelog_api_response_send_seconds",
+    Histogram,
+    API,
+    "Time from the answer encoded to written to the socket, waiting behind the connection's earlier answers included. Answers not written (acks=0 produce, a closed connection) are not counted.",
+);
+pub const API_IN_FLIGHT: Family = family(
+    "corelog_api_requests_in_flight",
+    Gauge,
+    API,
+    "Requests of this API read and not yet answered (written, or dropped with their connection).",
+);
+pub const API_REQUEST_SIZE: Family = family(
+    "corelog_api_request_size_bytes",
+    Histogram,
+    API,
+    "Sizes of requests of this API as read: their frames, size prefix included.",
+);
+pub const API_RESPONSE_SIZE: Family = family(
+    "corelog_api_response_size_bytes",
+    Histogram,
+    API,
+    "Sizes of the answers to this API: their frames, size prefix included (acks=0 produce has none).",
 );
 
 // Per shard.
@@ -205,6 +250,83 @@ pub const SHARD_PARTITIONS: Family = family(
     "Partitions (led or followed) this shard holds.",
 );
 
+// Storage, per shard (the log's flushes, rolls, retention, compaction)
+// and per log directory.
+pub const STORAGE_FSYNC: Family = family(
+    "corelog_storage_fsync_seconds",
+    Histogram,
+    SHARD,
+    "Latency of the fsyncs of the log's flushes (group commits, closing rolled segments): an fdatasync, or a write made durable by itself.",
+);
+pub const STORAGE_FSYNC_SIZE: Family = family(
+    "corelog_storage_fsync_size_bytes",
+    Histogram,
+    SHARD,
+    "Bytes each of those fsyncs made durable: what its flush wrote to the segment file, in whole disk blocks.",
+);
+pub const STORAGE_ROLLS: Family = family(
+    "corelog_storage_segment_rolls_total",
+    Counter,
+    SHARD,
+    "New segments the shard's logs rolled to (segment.bytes, segment.ms or the offset span of a segment).",
+);
+pub const STORAGE_RETENTION_SEGMENTS: Family = family(
+    "corelog_storage_retention_segments_deleted_total",
+    Counter,
+    SHARD,
+    "Segments retention deleted (retention.ms, retention.bytes, or wholly below the log start offset).",
+);
+pub const STORAGE_RETENTION_BYTES: Family = family(
+    "corelog_storage_retention_bytes_deleted_total",
+    Counter,
+    SHARD,
+    "Bytes of those segments.",
+);
+pub const STORAGE_COMPACTION_RUNS: Family = family(
+    "corelog_storage_compaction_runs_total",
+    Counter,
+    SHARD,
+    "Compaction (log cleaner) runs completed on the shard's logs.",
+);
+pub const STORAGE_COMPACTION_REMOVED: Family = family(
+    "corelog_storage_compaction_bytes_removed_total",
+    Counter,
+    SHARD,
+    "Bytes those runs removed: their input segments' size minus their output's.",
+);
+pub const LOG_DIR_FREE: Family = family(
+    "corelog_log_dir_free_bytes",
+    Gauge,
+    &["dir"],
+    "Bytes available to the broker on the log directory's file system (statvfs: blocks available to unprivileged users).",
+);
+pub const LOG_DIR_TOTAL: Family = family(
+    "corelog_log_dir_total_bytes",
+    Gauge,
+    &["dir"],
+    "Size of the log directory's file system.",
+);
+pub const STORAGE_RECOVERY: Family = family(
+    "corelog_storage_recovery_seconds",
+    Gauge,
+    &[],
+    "Time log recovery took at this start, until every partition of the node was opened (no sample while it runs).",
+);
+
+// Per shard: scheduling.
+pub const SHARD_TASK_DELAY: Family = family(
+    "corelog_shard_task_delay_seconds",
+    Histogram,
+    SHARD,
+    "How late a probe task of the shard's request queue ran against its timer (it sleeps 25 ms at a time): a task or reactor turn holding the shard, or a core shared with other work.",
+);
+pub const SHARD_STALLS: Family = family(
+    "corelog_shard_stalls_total",
+    Counter,
+    SHARD,
+    "Probe wake-ups later than 10 ms: the shard was held that long (sampled: a stall shows when a wake-up falls due inside it).",
+);
+
 // Per partition this node holds (up to metrics.partition.limit).
 pub const PARTITION_SIZE: Family = family(
     "corelog_partition_log_size_bytes",
@@ -248,6 +370,18 @@ pub const PARTITION_RECORDS_IN: Family = family(
     PARTITION,
     "Records producers appended to the partition on this node since it was opened.",
 );
+pub const PARTITION_BYTES_OUT: Family = family(
+    "corelog_partition_bytes_out_total",
+    Counter,
+    PARTITION,
+    "Bytes of batches read from the partition for consumers' fetches on this node since it was opened (followers' replication fetches are not counted).",
+);
+pub const PARTITION_RECORDS_OUT: Family = family(
+    "corelog_partition_records_out_total",
+    Counter,
+    PARTITION,
+    "Records in those batches (a batch is served whole, so records before the fetched offset in its first batch count too).",
+);
 
 /// Every family, in the order a scrape renders them.
 pub const ALL: &[&Family] = &[
@@ -257,6 +391,13 @@ pub const ALL: &[&Family] = &[
     &API_REQUESTS,
     &API_ERRORS,
     &API_DURATION,
+    &API_QUEUE,
+    &API_LOCAL,
+    &API_WAIT,
+    &API_SEND,
+    &API_IN_FLIGHT,
+    &API_REQUEST_SIZE,
+    &API_RESPONSE_SIZE,
     &SHARD_REQUESTS,
     &SHARD_PRODUCE_WAITS,
     &SHARD_PRODUCE_WAIT,
@@ -275,6 +416,18 @@ pub const ALL: &[&Family] = &[
     &SHARD_COMMIT_ROUNDS,
     &SHARD_DISK_READ_BYTES,
     &SHARD_PARTITIONS,
+    &SHARD_TASK_DELAY,
+    &SHARD_STALLS,
+    &STORAGE_FSYNC,
+    &STORAGE_FSYNC_SIZE,
+    &STORAGE_ROLLS,
+    &STORAGE_RETENTION_SEGMENTS,
+    &STORAGE_RETENTION_BYTES,
+    &STORAGE_COMPACTION_RUNS,
+    &STORAGE_COMPACTION_REMOVED,
+    &LOG_DIR_FREE,
+    &LOG_DIR_TOTAL,
+    &STORAGE_RECOVERY,
     &PARTITION_SIZE,
     &PARTITION_START,
     &PARTITION_END,
@@ -282,6 +435,8 @@ pub const ALL: &[&Family] = &[
     &PARTITION_SEGMENTS,
     &PARTITION_BYTES_IN,
     &PARTITION_RECORDS_IN,
+    &PARTITION_BYTES_OUT,
+    &PARTITION_RECORDS_OUT,
 ];
 
 /// `docs/metrics.md`: the table as Markdown.
@@ -298,7 +453,9 @@ pub fn markdown() -> String {
          shard and added up, or labelled by `shard`, when scraped. Per-partition families\n\
          cover the partitions this node holds, led or followed, the first\n\
          `metrics.partition.limit` of them by topic and partition (default 5000; 0 turns\n\
-         them off). The same listener answers `/health` (200 while the process serves)\n\
+         them off). The static broker config `metrics.enabled=false` stops recording\n\
+         the per-request and storage figures (those families stay at zero), to measure\n\
+         what recording costs. The same listener answers `/health` (200 while the process serves)\n\
          and `/ready` (200 once log recovery is done and, in a cluster, the node is\n\
          registered with the controller quorum and has applied a metadata image; else\n\
          503 with a JSON body naming what is not ready).\n\n\

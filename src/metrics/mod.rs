@@ -1,7 +1,7 @@
 //! Metrics in Prometheus' text exposition format (version 0.0.4): the
 //! families the broker exports (`families`, which also writes
-//! docs/metrics.md), the latency histogram shards record into
-//! (`histogram`) and the writer of the text (`render`).
+//! docs/metrics.md), the histograms shards record latencies and sizes
+//! into (`histogram`) and the writer of the text (`render`).
 //!
 //! A leaf: it imports nothing from the crate. Recording lives where the
 //! work happens (plain `Cell` counters on each shard, never shared
@@ -14,5 +14,5 @@ pub mod histogram;
 pub mod render;
 
 pub use families::{Family, Kind};
-pub use histogram::{HistogramSnapshot, LatencyHistogram};
+pub use histogram::{Histogram, HistogramSnapshot, LatencyHistogram};
 pub use render::Exposition;

@@ -71,14 +71,14 @@ impl FamilyWriter<'_> {
     }
 
     /// A histogram's samples: cumulative `_bucket`s with `le`, `_sum` (in
-    /// seconds) and `_count`.
+    /// the exported unit: seconds, bytes) and `_count`.
     pub fn histogram(&mut self, values: &[&str], h: &HistogramSnapshot) {
         debug_assert_eq!(self.family.kind, Kind::Histogram);
         for (bound, count) in h.cumulative() {
             let le = bound.map_or_else(|| "+Inf".to_string(), float_text);
             self.line("_bucket", values, Some(&le), &count.to_string());
         }
-        self.line("_sum", values, None, &float_text(h.sum_us as f64 / 1e6));
+        self.line("_sum", values, None, &float_text(h.exported_sum()));
         self.line("_count", values, None, &h.count().to_string());
     }
 

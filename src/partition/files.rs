@@ -122,6 +122,7 @@ impl<D: Disk> Partition<D> {
             deleted: Cell::new(false),
             maintenance: glommio::sync::Semaphore::new(1),
             produced: Default::default(),
+            served: Default::default(),
         })
     }
 }

@@ -286,15 +286,27 @@ pub struct Partition<D: Disk = DmaDisk> {
     /// Held by housekeeping and truncation: neither runs while the other does.
     maintenance: glommio::sync::Semaphore,
     /// What producers appended here since it was opened (metrics).
-    produced: Produced,
+    produced: Flow,
+    /// What consumers' fetches were served from here since it was opened
+    /// (metrics; followers' fetches are not counted).
+    served: Flow,
 }
 
-/// Batches' bytes and records appended by producers (a leader's appends,
-/// duplicates not counted), since the partition was opened.
+/// Batches' bytes and records through a partition since it was opened:
+/// appended by producers (a leader's appends, duplicates not counted) or
+/// served to consumers.
 #[derive(Default)]
-pub struct Produced {
+pub struct Flow {
     pub bytes: std::cell::Cell<u64>,
     pub records: std::cell::Cell<u64>,
+}
+
+impl Flow {
+    /// Counts `bytes` bytes holding `records` records.
+    pub fn add(&self, bytes: u64, records: u64) {
+        self.bytes.set(self.bytes.get().saturating_add(bytes));
+        self.records.set(self.records.get().saturating_add(records));
+    }
 }
 
 pub fn log_config(config: &TopicConfig) -> LogConfig {
@@ -337,8 +349,16 @@ impl<D: Disk> Partition<D> {
     }
 
     /// What producers appended here since the partition was opened.
-    pub fn produced(&self) -> &Produced {
+    pub fn produced(&self) -> &Flow {
         &self.produced
+    }
+
+    /// What consumers' fetches were served from here since the partition
+    /// was opened: the bytes of the batches read for them and the records
+    /// those batches hold (a first batch that starts before the fetched
+    /// offset counts whole, as it is sent whole).
+    pub fn served(&self) -> &Flow {
+        &self.served
     }
 
     pub fn log_end_offset(&self) -> i64 {

@@ -114,14 +114,8 @@ impl<D: Disk> Partition<D> {
             info.last_offset,
             info.max_timestamp,
         );
-        let produced = &self.produced;
-        produced
-            .bytes
-            .set(produced.bytes.get().saturating_add(records.len() as u64));
         let count = (info.last_offset - info.base_offset + 1).max(0) as u64;
-        produced
-            .records
-            .set(produced.records.get().saturating_add(count));
+        self.produced.add(records.len() as u64, count);
         if info.rolled_to.is_some() {
             // Snapshot when the log rolls (as Kafka does), so recovery replays
             // at most the active segment. It covers every offset up to and

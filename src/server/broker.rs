@@ -82,6 +82,8 @@ pub struct Stats {
     /// Wake-ups later than `limits::SCHED_STALL_US`: a task or a reactor
     /// turn held the shard that long.
     pub sched_stalls: Counter,
+    /// Those wake-ups' lateness, microseconds, as a histogram (metrics).
+    pub sched_delay_histogram: crate::metrics::LatencyHistogram,
     /// Client connections this shard serves now (a gauge).
     pub connections_open: Cell<u64>,
     /// Requests, answers' error codes and latencies per API.

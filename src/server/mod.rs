@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod configs;
 pub mod connection;
 pub mod dispatch;
+pub mod error_codes;
 pub mod errors;
 pub mod fetch_session;
 pub mod frame;

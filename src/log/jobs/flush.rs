@@ -5,8 +5,10 @@
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Instant;
 
 use super::super::segment::{index_path, log_path, time_index_path, SegSnap};
+use super::super::stats;
 use crate::io::{
     is_no_space, remove_if_exists, short_write, write_whole_file, Disk, DiskFile, DmaDisk,
 };
@@ -160,8 +162,15 @@ async fn flush_segment<D: Disk>(
     // One write that must be durable: make it durable itself, one disk
     // operation instead of a write and then an fdatasync.
     let durable_write = sync && !finalized && seg.writes.len() == 1;
+    // What the fsync below makes durable (the metrics' bytes per fsync).
+    let written_bytes: u64 = seg
+        .writes
+        .iter()
+        .map(|(_, buf)| crate::io::DiskBuf::bytes(buf).len() as u64)
+        .sum();
     for (pos, buf) in seg.writes {
         let len = crate::io::DiskBuf::bytes(&buf).len();
+        let started = Instant::now();
         let written = if durable_write {
             file.write_at_durable(buf, pos).await
         } else {
@@ -171,6 +180,9 @@ async fn flush_segment<D: Disk>(
             Ok(n) if n == len => {}
             Ok(n) => return Err(classify_write(short_write(n, len))),
             Err(e) => return Err(classify_write(e)),
+        }
+        if durable_write {
+            stats::fsynced(started.elapsed(), written_bytes);
         }
     }
     if let Some(fin) = seg.finalize {
@@ -182,7 +194,9 @@ async fn flush_segment<D: Disk>(
         file.truncate(fin.exact_len)
             .await
             .map_err(FlushFailure::Failed)?;
+        let started = Instant::now();
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
+        stats::fsynced(started.elapsed(), written_bytes);
         let base = seg.base_offset;
         if fin.write_indexes {
             write_whole_file(disk, &time_index_path(dir, base), &fin.time_index)
@@ -202,7 +216,9 @@ async fn flush_segment<D: Disk>(
         }
     }
     if sync && !finalized && !durable_write {
+        let started = Instant::now();
         file.fdatasync().await.map_err(FlushFailure::Failed)?;
+        stats::fsynced(started.elapsed(), written_bytes);
     }
     Ok(())
 }

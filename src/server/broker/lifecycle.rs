@@ -358,6 +358,8 @@ async fn start(
         replication: Default::default(),
         recovery,
     });
+    broker.stats.api.set_enabled(config.broker.metrics_enabled);
+    crate::log::stats::set_enabled(config.broker.metrics_enabled);
     let _ = slot.set(broker.clone());
     if shutdown::requested() {
         return Ok(broker);
@@ -563,6 +565,7 @@ async fn scheduling_probe(broker: Rc<Broker>) {
         stats.sched_probes.bump();
         stats.sched_delay_us.add(late);
         stats.sched_delay_max_us.raise_to(late);
+        stats.sched_delay_histogram.record(late);
         if late > limits::SCHED_STALL_US {
             stats.sched_stalls.bump();
         }

@@ -42,7 +42,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -53,7 +53,7 @@ use glommio::sync::{Semaphore, StaticPermit};
 use glommio::Task;
 use tracing::Instrument;
 
-use super::broker::Broker;
+use super::broker::{micros, Broker};
 use super::dispatch::{self, Outcome, Parsed, RequestError};
 use crate::config::Tuning;
 use crate::limits;
@@ -100,10 +100,50 @@ impl AsyncWrite for Half {
     }
 }
 
-/// A request in flight: its response task and the bytes it holds.
+/// A request in flight: its response task, the bytes it holds and its
+/// place in its API's in-flight count.
 struct InFlight {
-    response: Task<Outcome>,
+    response: Task<Answered>,
     bytes: u64,
+    meter: Metered,
+}
+
+/// A request's outcome and when it was made (its answer encoded).
+struct Answered {
+    outcome: Outcome,
+    at: Instant,
+}
+
+/// One request of API `key` in its API's in-flight count (`ApiStats`),
+/// from its frame read until its answer is written or the connection
+/// drops it.
+struct Metered {
+    broker: Rc<Broker>,
+    key: i16,
+}
+
+impl Metered {
+    fn start(broker: &Rc<Broker>, key: i16, bytes: usize) -> Metered {
+        broker.stats.api.started(key, bytes);
+        Metered {
+            broker: broker.clone(),
+            key,
+        }
+    }
+
+    /// The answer made at `answered` is written.
+    fn sent(&self, answered: Instant) {
+        self.broker
+            .stats
+            .api
+            .sent(self.key, micros(answered.elapsed()));
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        self.broker.stats.api.left(self.key);
+    }
 }
 
 /// What the reader and the writer of one connection share.
@@ -276,9 +316,10 @@ pub fn set_buffer_sizes(stream: &TcpStream, tuning: &Tuning) -> std::io::Result<
     Ok(())
 }
 
-/// Decodes the header and body and starts the request as its own task,
-/// which holds the frame's request memory until it is done. A frame that
-/// cannot be decoded, or an API that is not served, closes the connection.
+/// Decodes the header and body and starts the request (its frame read
+/// at `read_at`) as its own task, which holds the frame's request memory
+/// until it is done. A frame that cannot be decoded, or an API that is
+/// not served, closes the connection.
 fn start_request(
     broker: &Rc<Broker>,
     client_host: &Rc<str>,
@@ -286,11 +327,15 @@ fn start_request(
     shared: &Rc<Shared>,
     request: Bytes,
     memory: Option<StaticPermit>,
-) -> Result<Task<Outcome>, CloseReason> {
+    read_at: Instant,
+) -> Result<(Task<Answered>, Metered), CloseReason> {
+    // With its size prefix, as the answer's size is counted.
+    let bytes = 4 + request.len();
     // Decoding runs on the reader, outside any task's unwind guard: a
     // decoder panic must end this connection, not the shard.
     let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| dispatch::parse(request)))
         .map_err(|panic| CloseReason::DecodePanic(panic_message(&*panic)))??;
+    let meter = Metered::start(broker, parsed.key_version().0, bytes);
     let label = parsed.label();
     let span = tracing::warn_span!(
         "request",
@@ -306,7 +351,7 @@ fn start_request(
     let client_host = client_host.clone();
     let shared = shared.clone();
     let request = async move {
-        let outcome = guarded(&broker, &client_host, parsed).await;
+        let outcome = guarded(&broker, &client_host, parsed, read_at).await;
         // The request is done: its bytes no longer count against the
         // shard's request memory (its answer is bounded per connection).
         drop(memory);
@@ -315,9 +360,12 @@ fn start_request(
                 .responses_queued
                 .set(shared.responses_queued.get() + response.len());
         }
-        outcome
+        Answered {
+            outcome,
+            at: Instant::now(),
+        }
     };
-    Ok(glommio::spawn_local(request.instrument(span)))
+    Ok((glommio::spawn_local(request.instrument(span)), meter))
 }
 
 /// Handles one request with its panics caught: a panic closes the
@@ -333,13 +381,18 @@ fn start_request(
 /// task the handler spawned is not covered (a panic there still stops the
 /// shard). corelog panics only on a broken invariant, so the panic is
 /// logged as an error to be investigated, not as routine.
-async fn guarded(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
+async fn guarded(
+    broker: &Rc<Broker>,
+    client_host: &str,
+    parsed: Parsed,
+    read_at: Instant,
+) -> Outcome {
     let what = parsed.label();
     let handled = AssertUnwindSafe(async {
         if injected_panic(&parsed) {
             panic!("panic injected for a test ({INJECT_PANIC_ENV})");
         }
-        dispatch::handle(broker, client_host, parsed).await
+        dispatch::handle(broker, client_host, parsed, read_at).await
     })
     .catch_unwind()
     .await;

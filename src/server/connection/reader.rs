@@ -163,18 +163,25 @@ impl Reader<'_> {
                 self.shard.add_freed(size);
             }
             let bytes = request.len() as u64;
+            let read_at = Instant::now();
             // Backpressure: wait until earlier requests' bytes are answered.
             self.budget.acquire(bytes).await?;
-            let response = start_request(
+            let (response, meter) = start_request(
                 self.broker,
                 self.client_host,
                 self.conn,
                 self.shared,
                 request,
                 memory,
+                read_at,
             )?;
             self.shared.in_flight.set(self.shared.in_flight.get() + 1);
-            if self.queue.send(InFlight { response, bytes }).await.is_err() {
+            let in_flight = InFlight {
+                response,
+                bytes,
+                meter,
+            };
+            if self.queue.send(in_flight).await.is_err() {
                 return Err(CloseReason::WriterStopped);
             }
         }

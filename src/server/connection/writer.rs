@@ -29,11 +29,14 @@ pub(super) async fn write_responses(
     close: local_channel::LocalSender<CloseReason>,
 ) {
     while let Some(in_flight) = responses.recv().await {
-        let outcome = in_flight.response.await;
+        let answered = in_flight.response.await;
         budget.signal(in_flight.bytes);
-        let result = match outcome {
+        let result = match answered.outcome {
             Outcome::Reply(response) => {
                 let written = write_within(&mut writer, &response, shard.max_idle).await;
+                if written.is_ok() {
+                    in_flight.meter.sent(answered.at);
+                }
                 if response.len() > limits::CONNECTION_LARGE_FRAME_BYTES {
                     // Its records (read from disk, maybe on another shard)
                     // are freed with it.

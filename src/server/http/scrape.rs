@@ -3,20 +3,25 @@
 //! them and renders the families of `crate::metrics::families`. Figures
 //! are recorded where the work happens, in plain cells of each shard
 //! (`Stats`, `ApiStats`, the mesh's counters, the partitions); a scrape
-//! only reads them.
+//! only reads them. The per-API families are rendered by `apis`, the
+//! storage and scheduling ones by `storage`.
 
-use std::collections::BTreeMap;
+mod apis;
+mod storage;
+
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
 use crate::limits;
+use crate::log::progress::RecoveryProgress;
+use crate::log::stats::StorageFigures;
 use crate::metrics::families as f;
 use crate::metrics::{Exposition, Family, HistogramSnapshot};
 use crate::server::api_stats::ApiFigures;
 use crate::server::broker::{Broker, ShardLoad};
-use crate::server::dispatch::ApiName;
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
@@ -39,6 +44,10 @@ pub struct ShardFigures {
     /// Partitions the shard holds (all, not only those in `partitions`).
     partition_count: usize,
     apis: Vec<ApiFigures>,
+    /// The shard's logs' fsyncs, rolls, retention and compaction.
+    storage: StorageFigures,
+    /// The scheduling probe's lateness.
+    task_delay: HistogramSnapshot,
     partitions: Vec<PartitionFigures>,
 }
 
@@ -52,6 +61,8 @@ struct PartitionFigures {
     segments: usize,
     bytes_in: u64,
     records_in: u64,
+    bytes_out: u64,
+    records_out: u64,
 }
 
 impl ShardCall<Broker> for GatherFigures {
@@ -85,6 +96,8 @@ fn figures(broker: &Broker, partition_limit: usize) -> ShardFigures {
             segments: p.segment_count(),
             bytes_in: p.produced().bytes.get(),
             records_in: p.produced().records.get(),
+            bytes_out: p.served().bytes.get(),
+            records_out: p.served().records.get(),
         })
         .collect();
     ShardFigures {
@@ -97,6 +110,8 @@ fn figures(broker: &Broker, partition_limit: usize) -> ShardFigures {
         connections_refused: stats.connections_refused.get(),
         partition_count,
         apis: stats.api.figures(),
+        storage: crate::log::stats::figures(),
+        task_delay: stats.sched_delay_histogram.snapshot(),
         partitions,
     }
 }
@@ -136,14 +151,26 @@ pub async fn scrape(broker: &Rc<Broker>, started: Instant) -> String {
         .into_iter()
         .flatten()
         .collect();
-    render(&reports, limit, started.elapsed())
+    let node = Node {
+        uptime: started.elapsed(),
+        log_dir: &broker.config.data_dir,
+        recovery: &broker.recovery,
+    };
+    render(&reports, limit, &node)
 }
 
-fn render(reports: &[ShardFigures], limit: usize, uptime: Duration) -> String {
+/// What a scrape renders of the node itself, besides the shards' figures.
+struct Node<'a> {
+    uptime: Duration,
+    log_dir: &'a Path,
+    recovery: &'a RecoveryProgress,
+}
+
+fn render(reports: &[ShardFigures], limit: usize, node: &Node) -> String {
     let mut e = Exposition::new();
     e.family(&f::BUILD_INFO)
         .int(&[env!("CARGO_PKG_VERSION")], 1);
-    e.family(&f::UPTIME).float(&[], uptime.as_secs_f64());
+    e.family(&f::UPTIME).float(&[], node.uptime.as_secs_f64());
     let mut partitions: Vec<&PartitionFigures> =
         reports.iter().flat_map(|r| &r.partitions).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -151,37 +178,12 @@ fn render(reports: &[ShardFigures], limit: usize, uptime: Duration) -> String {
     let held: usize = reports.iter().map(|r| r.partition_count).sum();
     e.family(&f::PARTITIONS_OMITTED)
         .int(&[], held.saturating_sub(partitions.len()) as u64);
-    render_apis(&mut e, reports);
+    apis::render(&mut e, reports.iter().flat_map(|r| &r.apis));
     render_shards(&mut e, reports);
+    storage::render_shards(&mut e, reports);
+    storage::render_node(&mut e, node.log_dir, node.recovery);
     render_partitions(&mut e, &partitions);
     e.finish()
-}
-
-/// The node's per-API figures: every shard's added up.
-fn render_apis(e: &mut Exposition, reports: &[ShardFigures]) {
-    let mut apis: BTreeMap<i16, (HistogramSnapshot, BTreeMap<i16, u64>)> = BTreeMap::new();
-    for api in reports.iter().flat_map(|r| &r.apis) {
-        let (latency, errors) = apis.entry(api.key).or_default();
-        latency.merge(&api.latency);
-        for &(code, n) in &api.errors {
-            *errors.entry(code).or_default() += n;
-        }
-    }
-    let names: BTreeMap<i16, String> = apis.keys().map(|&k| (k, ApiName(k).to_string())).collect();
-    let mut w = e.family(&f::API_REQUESTS);
-    for (key, (latency, _)) in &apis {
-        w.int(&[&names[key]], latency.count());
-    }
-    let mut w = e.family(&f::API_ERRORS);
-    for (key, (_, errors)) in &apis {
-        for (code, n) in errors {
-            w.int(&[&names[key], &code.to_string()], *n);
-        }
-    }
-    let mut w = e.family(&f::API_DURATION);
-    for (key, (latency, _)) in &apis {
-        w.histogram(&[&names[key]], latency);
-    }
 }
 
 fn seconds(us: u64) -> f64 {
@@ -242,7 +244,7 @@ fn render_partitions(e: &mut Exposition, partitions: &[&PartitionFigures]) {
         .iter()
         .map(|p| (p.topic.clone(), p.partition.to_string()))
         .collect();
-    let families: [PartitionColumn; 7] = [
+    let families: [PartitionColumn; 9] = [
         (&f::PARTITION_SIZE, |p| {
             i64::try_from(p.size_bytes).unwrap_or(i64::MAX)
         }),
@@ -255,6 +257,12 @@ fn render_partitions(e: &mut Exposition, partitions: &[&PartitionFigures]) {
         }),
         (&f::PARTITION_RECORDS_IN, |p| {
             i64::try_from(p.records_in).unwrap_or(i64::MAX)
+        }),
+        (&f::PARTITION_BYTES_OUT, |p| {
+            i64::try_from(p.bytes_out).unwrap_or(i64::MAX)
+        }),
+        (&f::PARTITION_RECORDS_OUT, |p| {
+            i64::try_from(p.records_out).unwrap_or(i64::MAX)
         }),
     ];
     for (family, value) in families {

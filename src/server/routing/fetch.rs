@@ -347,7 +347,12 @@ async fn read_one(
 ) -> Result<Fetched, PartitionError> {
     let p = local(broker, topic, partition)?;
     match replica {
-        None => p.read(position.offset, limit).await,
+        None => {
+            let fetched = p.read(position.offset, limit).await?;
+            let records = crate::protocol::batch::count_records(&fetched.records);
+            p.served().add(fetched.records.len() as u64, records as u64);
+            Ok(fetched)
+        }
         Some(replica) => {
             crate::replication::serve_follower_fetch(
                 broker,

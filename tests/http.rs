@@ -270,7 +270,7 @@ fn metrics_split_requests_and_count_storage_and_reads_exactly() {
     broker.create_topic("sized", 1, &[("segment.bytes", "1024")]);
     {
         let producer = logged_producer(&broker.producer_config());
-        let value = vec![b'v'; VALUE_BYTES];
+        let value = [b'v'; VALUE_BYTES];
         for i in 0..RECORDS {
             // One record per Produce request: sent and acknowledged alone.
             send_record(
@@ -300,7 +300,10 @@ fn metrics_split_requests_and_count_storage_and_reads_exactly() {
         if in_flight == 0.0 {
             break (scrape, body);
         }
-        assert!(Instant::now() < deadline, "{in_flight} requests in flight:\n{body}");
+        assert!(
+            Instant::now() < deadline,
+            "{in_flight} requests in flight:\n{body}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let topic = [("topic", "sized")];

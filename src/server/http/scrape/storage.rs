@@ -66,15 +66,12 @@ pub(super) fn render_node(e: &mut Exposition, log_dir: &Path, recovery: &Recover
     if let Some(s) = &space {
         w.int(
             &[&dir],
-            u64::from(s.blocks_available()) * u64::from(s.fragment_size()),
+            s.blocks_available().saturating_mul(s.fragment_size()),
         );
     }
     let mut w = e.family(&f::LOG_DIR_TOTAL);
     if let Some(s) = &space {
-        w.int(
-            &[&dir],
-            u64::from(s.blocks()) * u64::from(s.fragment_size()),
-        );
+        w.int(&[&dir], s.blocks().saturating_mul(s.fragment_size()));
     }
     let mut w = e.family(&f::STORAGE_RECOVERY);
     if let Some(took) = recovery.took() {

@@ -1,6 +1,7 @@
 //! Metrics in Prometheus' text exposition format (version 0.0.4): the
 //! families the broker exports (`families`, which also writes
-//! docs/metrics.md), the latency histogram shards record into
+//! docs/metrics.md, and `cluster_families`: replication, the quorum,
+//! groups), the latency histogram shards record into
 //! (`histogram`) and the writer of the text (`render`).
 //!
 //! A leaf: it imports nothing from the crate. Recording lives where the
@@ -9,6 +10,7 @@
 //! shard's figures at scrape time and renders them here
 //! (docs/architecture.md, section 12).
 
+pub mod cluster_families;
 pub mod families;
 pub mod histogram;
 pub mod render;

@@ -417,6 +417,34 @@ impl<D: Disk> Partition<D> {
         })
     }
 
+    /// On the leader of a replicated partition: each follower's lag behind
+    /// it, in records (its log end offset minus the follower's last fetch
+    /// offset; from the log start when the follower has not fetched in
+    /// this epoch) and in time since it last had everything (zero while
+    /// it has). Empty elsewhere.
+    pub fn follower_lags(&self) -> Vec<(i32, i64, Duration)> {
+        let state = self.state.borrow();
+        if !state.replica.replicated || state.replica.leader != state.replica.me {
+            return Vec::new();
+        }
+        let (end, flushed) = (state.log.end_offset(), state.log.flushed_offset());
+        let start = state.log.start_offset();
+        let lag = |f: &FollowerProgress| {
+            let fetched = if f.log_end < 0 { start } else { f.log_end };
+            let behind = if fetched >= flushed {
+                Duration::ZERO
+            } else {
+                clock::since(f.last_caught_up)
+            };
+            ((end - fetched).max(0), behind)
+        };
+        let lag_of = |(id, f): (&i32, &FollowerProgress)| {
+            let (records, behind) = lag(f);
+            (*id, records, behind)
+        };
+        state.followers.iter().map(lag_of).collect()
+    }
+
     /// On the leader: ISR members that have not caught up for `lag_max`
     /// (Kafka's replica.lag.time.max.ms) should leave the ISR.
     ///

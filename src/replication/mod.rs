@@ -14,7 +14,7 @@
 pub mod client;
 pub mod fetcher;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::future::Future;
 use std::rc::Rc;
@@ -113,6 +113,10 @@ pub struct Replication {
     fetchers: RefCell<HashSet<i32>>,
     /// Partitions (topic, index) with an ISR change on its way to the controller.
     isr_pending: RefCell<HashSet<(String, i32)>>,
+    /// ISR changes this shard's leaders proposed and the controller
+    /// committed, that took members out (shrinks) or in (expands).
+    isr_shrinks: Cell<u64>,
+    isr_expands: Cell<u64>,
 }
 
 impl Replication {
@@ -133,6 +137,11 @@ impl Replication {
                     .detach();
             }
         }
+    }
+
+    /// Committed ISR changes of this shard's leaders: (shrinks, expands).
+    pub fn isr_changes(&self) -> (u64, u64) {
+        (self.isr_shrinks.get(), self.isr_expands.get())
     }
 
     /// A fetcher found nothing left to follow from `leader`.
@@ -159,6 +168,9 @@ impl Replication {
             change.isr,
             change.leader_epoch
         );
+        let current = partition.replica_state().isr;
+        let shrinks = current.iter().any(|id| !change.isr.contains(id));
+        let expands = change.isr.iter().any(|id| !current.contains(id));
         let host = host.clone();
         let queue = host.background_queue();
         glommio::spawn_local_into(
@@ -168,11 +180,19 @@ impl Replication {
                     partition: key.1,
                     change,
                 };
-                if let Err(e) = host.call(ShardId(0), call).await {
+                match host.call(ShardId(0), call).await {
+                    // Counted once committed, as Kafka's leader counts
+                    // its IsrShrinks and IsrExpands.
+                    Ok(()) => {
+                        let replication = host.replication();
+                        let bump = |c: &Cell<u64>, yes: bool| c.set(c.get() + u64::from(yes));
+                        bump(&replication.isr_shrinks, shrinks);
+                        bump(&replication.isr_expands, expands);
+                    }
                     // An expansion that failed (or timed out) still holds
                     // the high watermark: it may have been taken
                     // (`Partition::isr_shrink_wanted` ends the wait).
-                    log::info!("{}-{}: ISR change not made: {e}", key.0, key.1);
+                    Err(e) => log::info!("{}-{}: ISR change not made: {e}", key.0, key.1),
                 }
                 host.replication().isr_pending.borrow_mut().remove(&key);
             },

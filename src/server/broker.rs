@@ -580,6 +580,11 @@ impl Broker {
         crate::replication::Replication::sync(self);
     }
 
+    /// The partitions of this shard whose log could not be opened.
+    pub fn offline_partitions(&self) -> Vec<(String, i32)> {
+        self.offline.borrow().keys().cloned().collect()
+    }
+
     /// Why a partition of this shard is offline (its log could not be
     /// opened), if it is.
     pub fn offline_reason(&self, topic: &str, index: i32) -> Option<String> {

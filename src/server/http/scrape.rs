@@ -3,7 +3,9 @@
 //! them and renders the families of `crate::metrics::families`. Figures
 //! are recorded where the work happens, in plain cells of each shard
 //! (`Stats`, `ApiStats`, the mesh's counters, the partitions); a scrape
-//! only reads them.
+//! only reads them. Replication, quorum and group families: `cluster`.
+
+mod cluster;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -40,6 +42,7 @@ pub struct ShardFigures {
     partition_count: usize,
     apis: Vec<ApiFigures>,
     partitions: Vec<PartitionFigures>,
+    cluster: cluster::ClusterFigures,
 }
 
 struct PartitionFigures {
@@ -57,7 +60,11 @@ struct PartitionFigures {
 impl ShardCall<Broker> for GatherFigures {
     type Reply = Option<ShardFigures>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move { Some(figures(&broker, self.partition_limit)) })
+        Box::pin(async move {
+            let mut report = figures(&broker, self.partition_limit);
+            report.cluster = cluster::gather(&broker, self.partition_limit).await;
+            Some(report)
+        })
     }
     /// A stopping shard is left out of the scrape.
     fn unreachable(_: MeshError) -> Self::Reply {
@@ -98,6 +105,7 @@ fn figures(broker: &Broker, partition_limit: usize) -> ShardFigures {
         partition_count,
         apis: stats.api.figures(),
         partitions,
+        cluster: Default::default(),
     }
 }
 
@@ -154,6 +162,7 @@ fn render(reports: &[ShardFigures], limit: usize, uptime: Duration) -> String {
     render_apis(&mut e, reports);
     render_shards(&mut e, reports);
     render_partitions(&mut e, &partitions);
+    cluster::render(&mut e, reports, &partitions, limit);
     e.finish()
 }
 

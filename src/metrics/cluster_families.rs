@@ -53,13 +53,13 @@ pub const ISR_SHRINKS: Family = family(
     "corelog_isr_shrinks_total",
     Counter,
     &[],
-    "ISR shrinks of partitions this node leads: changes it proposed that took lagging followers out and that the controller committed.",
+    "ISR shrinks of partitions this node leads, counted as the committed ISR reaches the leader: followers taken out by the leader (behind for replica.lag.time.max.ms) or by the controller (their broker fenced).",
 );
 pub const ISR_EXPANDS: Family = family(
     "corelog_isr_expands_total",
     Counter,
     &[],
-    "ISR expansions of partitions this node leads: changes it proposed that took caught-up followers in and that the controller committed.",
+    "ISR expansions of partitions this node leads, counted as the committed ISR reaches the leader: caught-up followers taken back in.",
 );
 pub const FOLLOWER_LAG_RECORDS: Family = family(
     "corelog_follower_lag_records",

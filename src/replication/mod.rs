@@ -26,7 +26,7 @@ use glommio::TaskQueueHandle;
 use crate::config::BrokerDefaults;
 use crate::metadata::Catalog;
 use crate::net::Network;
-use crate::partition::replica::IsrChange;
+use crate::partition::replica::{IsrChange, ReplicaState};
 use crate::partition::{Fetched, Partition, PartitionError, ReadLimit};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
@@ -113,8 +113,8 @@ pub struct Replication {
     fetchers: RefCell<HashSet<i32>>,
     /// Partitions (topic, index) with an ISR change on its way to the controller.
     isr_pending: RefCell<HashSet<(String, i32)>>,
-    /// ISR changes this shard's leaders proposed and the controller
-    /// committed, that took members out (shrinks) or in (expands).
+    /// Committed ISR changes that reached this shard's leaders, taking
+    /// members out (shrinks) or in (expands).
     isr_shrinks: Cell<u64>,
     isr_expands: Cell<u64>,
 }
@@ -144,6 +144,26 @@ impl Replication {
         (self.isr_shrinks.get(), self.isr_expands.get())
     }
 
+    /// Counts a committed ISR change as it reaches a leader of this shard
+    /// (`before` and `after`: its replica state, same leader and epoch):
+    /// the leader's own proposals and the controller's, which takes a
+    /// fenced broker out of every ISR, alike.
+    pub fn note_isr_change(&self, before: &ReplicaState, after: &ReplicaState) {
+        let leads = |s: &ReplicaState| s.replicated && s.leader == s.me;
+        if !leads(before) || !leads(after) || before.leader_epoch != after.leader_epoch {
+            return;
+        }
+        let bump = |c: &Cell<u64>, changed: bool| c.set(c.get() + u64::from(changed));
+        bump(
+            &self.isr_shrinks,
+            before.isr.iter().any(|id| !after.isr.contains(id)),
+        );
+        bump(
+            &self.isr_expands,
+            after.isr.iter().any(|id| !before.isr.contains(id)),
+        );
+    }
+
     /// A fetcher found nothing left to follow from `leader`.
     pub(crate) fn fetcher_stopped(&self, leader: i32) {
         self.fetchers.borrow_mut().remove(&leader);
@@ -168,9 +188,6 @@ impl Replication {
             change.isr,
             change.leader_epoch
         );
-        let current = partition.replica_state().isr;
-        let shrinks = current.iter().any(|id| !change.isr.contains(id));
-        let expands = change.isr.iter().any(|id| !current.contains(id));
         let host = host.clone();
         let queue = host.background_queue();
         glommio::spawn_local_into(
@@ -180,19 +197,11 @@ impl Replication {
                     partition: key.1,
                     change,
                 };
-                match host.call(ShardId(0), call).await {
-                    // Counted once committed, as Kafka's leader counts
-                    // its IsrShrinks and IsrExpands.
-                    Ok(()) => {
-                        let replication = host.replication();
-                        let bump = |c: &Cell<u64>, yes: bool| c.set(c.get() + u64::from(yes));
-                        bump(&replication.isr_shrinks, shrinks);
-                        bump(&replication.isr_expands, expands);
-                    }
+                if let Err(e) = host.call(ShardId(0), call).await {
                     // An expansion that failed (or timed out) still holds
                     // the high watermark: it may have been taken
                     // (`Partition::isr_shrink_wanted` ends the wait).
-                    Err(e) => log::info!("{}-{}: ISR change not made: {e}", key.0, key.1),
+                    log::info!("{}-{}: ISR change not made: {e}", key.0, key.1);
                 }
                 host.replication().isr_pending.borrow_mut().remove(&key);
             },

@@ -566,6 +566,8 @@ impl Broker {
                 continue;
             };
             let next = replica_state_in(topic, partition.index, me);
+            self.replication
+                .note_isr_change(&partition.replica_state(), &next);
             let was_leader = partition.is_leader();
             if let Some(checkpoint) = partition.set_replica_state(next) {
                 if let Err(e) = partition.write_epochs(checkpoint).await {

@@ -82,3 +82,57 @@ impl GroupCoordinator {
         (figures, offsets)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::records::OffsetValue;
+
+    fn offset(offset: i64) -> OffsetValue {
+        OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+            expire_timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn figures_are_the_first_groups_and_offsets_by_name() {
+        let coordinator = GroupCoordinator::new();
+        assert_eq!(coordinator.figures(10), (Vec::new(), Vec::new()));
+        coordinator.loading.set(false);
+        {
+            let mut groups = coordinator.groups.borrow_mut();
+            for (id, partition) in [("b", 0), ("a", 1), ("c", 2)] {
+                let mut g = Group::new(id, partition);
+                for p in 0..2 {
+                    g.offsets.insert(("t".into(), p), offset(10 + p as i64));
+                }
+                g.classic.rebalances = 2;
+                groups.insert(id.into(), g);
+            }
+        }
+        // Group c's offsets partition is being replayed: left out.
+        coordinator.loading_partitions.borrow_mut().insert(2);
+        let (groups, offsets) = coordinator.figures(3);
+        let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(
+            groups[0],
+            GroupFigures {
+                id: "a".into(),
+                members: 0,
+                state: "Empty",
+                rebalances: 2
+            }
+        );
+        let keys: Vec<(&str, i32, i64)> = offsets
+            .iter()
+            .map(|o| (o.group.as_str(), o.partition, o.offset))
+            .collect();
+        assert_eq!(keys, [("a", 0, 10), ("a", 1, 11), ("b", 0, 10)]);
+        assert_eq!(coordinator.figures(0), (Vec::new(), Vec::new()));
+    }
+}

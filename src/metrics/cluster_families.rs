@@ -71,7 +71,7 @@ pub const FOLLOWER_LAG_SECONDS: Family = family(
     "corelog_follower_lag_seconds",
     Gauge,
     FOLLOWER,
-    "Per follower of a partition this node leads: seconds since the follower last had everything the leader had (0 while it has); past replica.lag.time.max.ms the leader proposes it out of the ISR.",
+    "Per follower of a partition this node leads: seconds since the follower last had everything the leader had, as of its fetches (a caught-up follower shows the time since its last fetch); past replica.lag.time.max.ms the leader proposes it out of the ISR.",
 );
 pub const LEADER_ELECTIONS: Family = family(
     "corelog_leader_elections_total",

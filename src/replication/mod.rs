@@ -252,3 +252,37 @@ pub async fn isr_shrink_loop<H: ReplicationHost>(host: Rc<H>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(isr: &[i32], leader: i32, epoch: i32) -> ReplicaState {
+        ReplicaState {
+            me: 1,
+            leader,
+            leader_epoch: epoch,
+            partition_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            replicated: true,
+        }
+    }
+
+    #[test]
+    fn isr_changes_count_where_a_leader_keeps_its_epoch() {
+        let r = Replication::default();
+        r.note_isr_change(&leading(&[1, 2, 3], 1, 4), &leading(&[1, 3], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 0));
+        r.note_isr_change(&leading(&[1, 3], 1, 4), &leading(&[1, 3, 2], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 1));
+        // The same ISR, a new leader or epoch, a follower, a single node,
+        // a replica that had no role yet: nothing counted.
+        r.note_isr_change(&leading(&[1, 3], 1, 4), &leading(&[1, 3], 1, 4));
+        r.note_isr_change(&leading(&[1, 2, 3], 1, 4), &leading(&[1], 1, 5));
+        r.note_isr_change(&leading(&[2, 3], 2, 4), &leading(&[2], 2, 4));
+        r.note_isr_change(&ReplicaState::single(), &ReplicaState::single());
+        r.note_isr_change(&ReplicaState::unassigned(1), &leading(&[1], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 1));
+    }
+}

@@ -53,14 +53,18 @@ impl Quorum {
         }
         self.logged_leader.set((leader, term));
         let me = self.settings.node_id;
+        // Under the quorum's own target, where these lines always were.
+        let target = "corelog::cluster::quorum";
         match leader {
             Some(id) if id == me => {
-                log::info!("controller: this node ({me}) is the active controller at epoch {term}")
+                log::info!(target: target, "controller: this node ({me}) is the active controller at epoch {term}")
             }
             Some(id) => {
-                log::info!("controller: node {id} is the active controller at epoch {term}")
+                log::info!(target: target, "controller: node {id} is the active controller at epoch {term}")
             }
-            None => log::info!("controller: no active controller at epoch {term}; electing one"),
+            None => {
+                log::info!(target: target, "controller: no active controller at epoch {term}; electing one")
+            }
         }
     }
 }
@@ -74,4 +78,45 @@ fn is_election(image: &Catalog, change: &PartitionChange) -> bool {
         .and_then(|t| t.replicas.get(change.partition))
         .map(|set| set.leader);
     change.set.leader >= 0 && before != Some(change.set.leader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{ReplicaSet, TopicMeta};
+
+    fn change(leader: i32, isr: &[i32]) -> PartitionChange {
+        PartitionChange {
+            topic: "t".into(),
+            topic_id: uuid::Uuid::nil(),
+            partition: 0,
+            set: ReplicaSet {
+                replicas: vec![1, 2, 3],
+                isr: isr.to_vec(),
+                leader,
+                leader_epoch: 1,
+                partition_epoch: 1,
+            },
+            expect_partition_epoch: Some(0),
+            proposer: None,
+        }
+    }
+
+    #[test]
+    fn an_election_gives_a_partition_a_new_live_leader() {
+        let mut image = Catalog::new("test");
+        image.topics.insert(
+            "t".into(),
+            TopicMeta {
+                name: "t".into(),
+                id: uuid::Uuid::nil(),
+                shards: vec![0],
+                configs: Default::default(),
+                replicas: vec![change(1, &[1, 2, 3]).set],
+            },
+        );
+        assert!(is_election(&image, &change(2, &[2, 3])));
+        assert!(!is_election(&image, &change(1, &[1, 3])), "ISR only");
+        assert!(!is_election(&image, &change(-1, &[1])), "left leaderless");
+    }
 }

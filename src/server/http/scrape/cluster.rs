@@ -21,7 +21,7 @@ use crate::cluster::quorum::RaftFigures;
 use crate::group::figures::{CommittedFigures, GroupFigures};
 use crate::metadata::Catalog;
 use crate::metrics::cluster_families as f;
-use crate::metrics::Exposition;
+use crate::metrics::{Exposition, Family};
 use crate::server::broker::Broker;
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
@@ -275,9 +275,12 @@ fn render_followers(
     }
 }
 
+/// A quorum family and how to read it from the voter's figures.
+type RaftColumn = (&'static Family, fn(&RaftFigures) -> i64);
+
 /// The quorum's families: samples only on a node that runs a voter.
 fn render_raft(e: &mut Exposition, raft: Option<RaftFigures>) {
-    let gauges: [(_, fn(&RaftFigures) -> i64); 5] = [
+    let gauges: [RaftColumn; 5] = [
         (&f::RAFT_TERM, |r| r.term as i64),
         (&f::RAFT_LEADER, |r| i64::from(r.leader)),
         (&f::RAFT_COMMIT_INDEX, |r| r.commit_index as i64),

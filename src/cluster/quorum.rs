@@ -25,6 +25,7 @@ use raft::prelude::Message;
 use super::calls::{self, ControllerCall, HeartbeatAck, Refusal};
 pub use super::elections::{elections, preferred_elections, ElectionOutcome, ELECTION_ATTEMPTS};
 
+mod figures;
 mod network;
 pub mod voter;
 
@@ -60,6 +61,7 @@ pub struct QuorumSettings {
 /// The wire form of the requests this listener serves (defined with their
 /// typed calls in `calls.rs`).
 pub use super::calls::{ControllerRequest, QuorumStatus, ReplicaProgress};
+pub use figures::RaftFigures;
 
 /// Why the quorum could not start on this node, or stopped taking part (its
 /// log cannot be read or written).
@@ -119,6 +121,8 @@ pub struct Quorum {
     was_leader: Cell<bool>,
     /// The active controller and epoch last logged, to log each change once.
     logged_leader: Cell<(Option<i32>, u64)>,
+    /// Partition leader elections committed while active (`figures`).
+    elections: Cell<u64>,
 }
 
 fn unix_ms() -> i64 {
@@ -181,6 +185,7 @@ impl Quorum {
             observer_seen: RefCell::new(HashMap::new()),
             was_leader: Cell::new(false),
             logged_leader: Cell::new((None, 0)),
+            elections: Cell::new(0),
         });
         for (addr, rx) in links {
             glommio::spawn_local(peer_link(addr, rx)).detach();
@@ -330,30 +335,6 @@ impl Quorum {
         }
         self.log_leader_change();
         self.maybe_compact().await
-    }
-
-    /// Logs a change of the active controller (Kafka's controller
-    /// elections) once, as this voter learns it.
-    fn log_leader_change(&self) {
-        let (leader, term) = {
-            let core = self.core.borrow();
-            (core.leader(), core.raft().raft.term)
-        };
-        let (logged, logged_term) = self.logged_leader.get();
-        if leader == logged && (leader.is_none() || term == logged_term) {
-            return;
-        }
-        self.logged_leader.set((leader, term));
-        let me = self.settings.node_id;
-        match leader {
-            Some(id) if id == me => {
-                log::info!("controller: this node ({me}) is the active controller at epoch {term}")
-            }
-            Some(id) => {
-                log::info!("controller: node {id} is the active controller at epoch {term}")
-            }
-            None => log::info!("controller: no active controller at epoch {term}; electing one"),
-        }
     }
 
     fn send(&self, messages: Vec<Message>) {
@@ -527,9 +508,12 @@ impl Quorum {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        let (changes, outcomes) = preferred_elections(&self.image(), wanted.as_deref());
+        let image = self.image();
+        let (changes, outcomes) = preferred_elections(&image, wanted.as_deref());
         if !changes.is_empty() {
-            self.propose(&MetadataRecord::Partitions(changes)).await?;
+            self.propose(&MetadataRecord::Partitions(changes.clone()))
+                .await?;
+            self.count_elections(&image, &changes);
         }
         Ok(outcomes)
     }
@@ -707,19 +691,21 @@ impl Quorum {
     ) -> Result<(), Refusal> {
         let mut attempt = 1;
         loop {
-            let changes = elections(
-                &self.image(),
-                self.settings.unclean_leader_election,
-                &affected,
-            );
+            let image = self.image();
+            let changes = elections(&image, self.settings.unclean_leader_election, &affected);
             if changes.is_empty() {
                 return Ok(());
             }
-            match self.propose(&MetadataRecord::Partitions(changes)).await {
+            let record = MetadataRecord::Partitions(changes.clone());
+            match self.propose(&record).await {
                 Err(Refusal::Rejected(Rejected::Conflict(_))) if attempt < ELECTION_ATTEMPTS => {
                     attempt += 1;
                 }
-                other => return other.map(|_| ()),
+                Ok(_) => {
+                    self.count_elections(&image, &changes);
+                    return Ok(());
+                }
+                Err(refusal) => return Err(refusal),
             }
         }
     }

@@ -720,7 +720,7 @@ pub const KEYS: &[ConfigKey] = &[
         Valid::Range(0, limits::METRICS_PARTITIONS_MAX as i64), ClusterWide,
         |b, v| b.metrics_partition_limit = v.long() as usize,
         |b| Value::Long(b.metrics_partition_limit as i64),
-        "corelog: partitions whose per-partition families a /metrics scrape exports (the first by topic and partition); 0: none."),
+        "corelog: partitions whose per-partition families (follower lags included) a /metrics scrape exports, the first by topic and partition; also the most groups and group-partitions it exports, the first by name; 0: none."),
     broker("min.insync.replicas", Int, L(1), Valid::Range(1, INT_MAX), ClusterWide,
         |b, v| b.min_insync_replicas = v.long() as i32,
         |b| Value::Long(b.min_insync_replicas as i64),

@@ -397,11 +397,15 @@ fn every_shipped_tuning_profile_loads() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Tuning::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let tuning = Tuning::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            // Named after its file, as /metrics reports it.
+            let stem = path.file_stem().unwrap().to_string_lossy();
+            assert_eq!(tuning.profile, stem);
             loaded += 1;
         }
     }
     assert!(loaded >= 2);
+    assert_eq!(Tuning::default().profile, "default");
 }
 
 #[test]

@@ -48,6 +48,11 @@ pub struct Tuning {
     /// and the machine's memory are known (`resolve_shard_memory`).
     #[serde(skip)]
     pub shard_memory_bytes: usize,
+    /// The profile's name: its file's name without `.toml` (tuning
+    /// profiles are `tuning/<name>.toml`), `default` for the built-in
+    /// defaults. Exported as `corelog_config_profile_info`.
+    #[serde(skip)]
+    pub profile: String,
 }
 
 /// A shard's cache budget as a profile gives it.
@@ -105,6 +110,7 @@ impl Default for Tuning {
             shard_memory: ShardMemory::Auto,
             // Until `resolve_shard_memory` knows the shards and the machine.
             shard_memory_bytes: SHARD_MEMORY_AUTO_MIN_BYTES,
+            profile: "default".to_string(),
         }
     }
 }
@@ -123,6 +129,10 @@ impl Tuning {
         if let ShardMemory::Bytes(bytes) = tuning.shard_memory {
             tuning.shard_memory_bytes = bytes;
         }
+        tuning.profile = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
         tuning.validate()?;
         Ok(tuning)
     }

@@ -123,6 +123,10 @@ pub struct ClassicGroup {
     /// The initial delay of an empty group's first rebalance: (now, cap).
     initial_delay: Option<(Instant, Instant)>,
     state_timestamp_ms: i64,
+    /// New generations since this coordinator loaded the group (replay
+    /// excluded), and those of a consumer group it was before: its
+    /// rebalances, for `/metrics`.
+    pub rebalances: u64,
 }
 
 impl ClassicGroup {
@@ -313,6 +317,7 @@ impl ClassicGroup {
             self.remove_member(&member);
         }
         self.generation += 1;
+        self.rebalances += 1;
         if self.members.is_empty() {
             self.protocol = None;
             self.leader = None;
@@ -394,6 +399,7 @@ impl ClassicGroup {
             State::Stable | State::CompletingRebalance => {
                 if self.members.is_empty() && self.pending.is_empty() {
                     self.generation += 1;
+                    self.rebalances += 1;
                     self.protocol = None;
                     self.set_state(State::Empty);
                     return Some(self.metadata_entry(id));

@@ -166,6 +166,9 @@ pub struct ConsumerGroup {
     /// The catalog version `subscribed` was checked against; `None` after a
     /// restart, so the first heartbeat checks it again.
     catalog_version: Option<u64>,
+    /// Group epoch bumps since this coordinator loaded the group (replay
+    /// excluded): its rebalances, for `/metrics`.
+    pub rebalances: u64,
 }
 
 impl ConsumerGroup {
@@ -267,6 +270,7 @@ impl ConsumerGroup {
         }
         if bump {
             self.group_epoch += 1;
+            self.rebalances += 1;
             log::info!(
                 "group {group_id}: group epoch bumped to {}",
                 self.group_epoch

@@ -29,6 +29,7 @@ pub mod assignor;
 pub mod calls;
 mod classic;
 mod consumer;
+pub mod figures;
 pub mod records;
 mod retention;
 

@@ -461,7 +461,7 @@ pub fn markdown() -> String {
          503 with a JSON body naming what is not ready).\n\n\
          | name | type | labels | meaning |\n|---|---|---|---|\n",
     );
-    for family in ALL {
+    for family in ALL.iter().chain(super::cluster_families::CLUSTER) {
         let labels: Vec<String> = family.labels.iter().map(|l| format!("`{l}`")).collect();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn names_are_unique_prefixed_and_follow_the_conventions() {
         let mut seen = std::collections::HashSet::new();
-        for family in ALL {
+        for family in ALL.iter().chain(crate::metrics::cluster_families::CLUSTER) {
             assert!(seen.insert(family.name), "{} twice", family.name);
             assert!(family.name.starts_with("corelog_"), "{}", family.name);
             assert!(

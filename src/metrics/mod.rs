@@ -1,7 +1,8 @@
 //! Metrics in Prometheus' text exposition format (version 0.0.4): the
 //! families the broker exports (`families`, which also writes
-//! docs/metrics.md), the histograms shards record latencies and sizes
-//! into (`histogram`) and the writer of the text (`render`).
+//! docs/metrics.md, and `cluster_families`: replication, the quorum,
+//! groups), the histograms shards record latencies and sizes into
+//! (`histogram`) and the writer of the text (`render`).
 //!
 //! A leaf: it imports nothing from the crate. Recording lives where the
 //! work happens (plain `Cell` counters on each shard, never shared
@@ -9,6 +10,7 @@
 //! shard's figures at scrape time and renders them here
 //! (docs/architecture.md, section 12).
 
+pub mod cluster_families;
 pub mod families;
 pub mod histogram;
 pub mod render;

@@ -417,6 +417,24 @@ impl<D: Disk> Partition<D> {
         })
     }
 
+    /// On the leader of a replicated partition: each follower's lag behind
+    /// it, in records (its log end offset minus the follower's last fetch
+    /// offset; from the log start when the follower has not fetched in
+    /// this epoch) and in time since it last had everything, as of its
+    /// fetches (what `isr_shrink_wanted` goes by). Empty elsewhere.
+    pub fn follower_lags(&self) -> Vec<(i32, i64, Duration)> {
+        let state = self.state.borrow();
+        if !state.replica.replicated || state.replica.leader != state.replica.me {
+            return Vec::new();
+        }
+        let (start, end) = (state.log.start_offset(), state.log.end_offset());
+        let lag_of = |(id, f): (&i32, &FollowerProgress)| {
+            let fetched = if f.log_end < 0 { start } else { f.log_end };
+            (*id, (end - fetched).max(0), clock::since(f.last_caught_up))
+        };
+        state.followers.iter().map(lag_of).collect()
+    }
+
     /// On the leader: ISR members that have not caught up for `lag_max`
     /// (Kafka's replica.lag.time.max.ms) should leave the ISR.
     ///

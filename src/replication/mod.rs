@@ -14,7 +14,7 @@
 pub mod client;
 pub mod fetcher;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::future::Future;
 use std::rc::Rc;
@@ -26,7 +26,7 @@ use glommio::TaskQueueHandle;
 use crate::config::BrokerDefaults;
 use crate::metadata::Catalog;
 use crate::net::Network;
-use crate::partition::replica::IsrChange;
+use crate::partition::replica::{IsrChange, ReplicaState};
 use crate::partition::{Fetched, Partition, PartitionError, ReadLimit};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
@@ -113,6 +113,10 @@ pub struct Replication {
     fetchers: RefCell<HashSet<i32>>,
     /// Partitions (topic, index) with an ISR change on its way to the controller.
     isr_pending: RefCell<HashSet<(String, i32)>>,
+    /// Committed ISR changes that reached this shard's leaders, taking
+    /// members out (shrinks) or in (expands).
+    isr_shrinks: Cell<u64>,
+    isr_expands: Cell<u64>,
 }
 
 impl Replication {
@@ -133,6 +137,31 @@ impl Replication {
                     .detach();
             }
         }
+    }
+
+    /// Committed ISR changes of this shard's leaders: (shrinks, expands).
+    pub fn isr_changes(&self) -> (u64, u64) {
+        (self.isr_shrinks.get(), self.isr_expands.get())
+    }
+
+    /// Counts a committed ISR change as it reaches a leader of this shard
+    /// (`before` and `after`: its replica state, same leader and epoch):
+    /// the leader's own proposals and the controller's, which takes a
+    /// fenced broker out of every ISR, alike.
+    pub fn note_isr_change(&self, before: &ReplicaState, after: &ReplicaState) {
+        let leads = |s: &ReplicaState| s.replicated && s.leader == s.me;
+        if !leads(before) || !leads(after) || before.leader_epoch != after.leader_epoch {
+            return;
+        }
+        let bump = |c: &Cell<u64>, changed: bool| c.set(c.get() + u64::from(changed));
+        bump(
+            &self.isr_shrinks,
+            before.isr.iter().any(|id| !after.isr.contains(id)),
+        );
+        bump(
+            &self.isr_expands,
+            after.isr.iter().any(|id| !before.isr.contains(id)),
+        );
     }
 
     /// A fetcher found nothing left to follow from `leader`.
@@ -221,5 +250,39 @@ pub async fn isr_shrink_loop<H: ReplicationHost>(host: Rc<H>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(isr: &[i32], leader: i32, epoch: i32) -> ReplicaState {
+        ReplicaState {
+            me: 1,
+            leader,
+            leader_epoch: epoch,
+            partition_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            replicated: true,
+        }
+    }
+
+    #[test]
+    fn isr_changes_count_where_a_leader_keeps_its_epoch() {
+        let r = Replication::default();
+        r.note_isr_change(&leading(&[1, 2, 3], 1, 4), &leading(&[1, 3], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 0));
+        r.note_isr_change(&leading(&[1, 3], 1, 4), &leading(&[1, 3, 2], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 1));
+        // The same ISR, a new leader or epoch, a follower, a single node,
+        // a replica that had no role yet: nothing counted.
+        r.note_isr_change(&leading(&[1, 3], 1, 4), &leading(&[1, 3], 1, 4));
+        r.note_isr_change(&leading(&[1, 2, 3], 1, 4), &leading(&[1], 1, 5));
+        r.note_isr_change(&leading(&[2, 3], 2, 4), &leading(&[2], 2, 4));
+        r.note_isr_change(&ReplicaState::single(), &ReplicaState::single());
+        r.note_isr_change(&ReplicaState::unassigned(1), &leading(&[1], 1, 4));
+        assert_eq!(r.isr_changes(), (1, 1));
     }
 }

@@ -568,6 +568,8 @@ impl Broker {
                 continue;
             };
             let next = replica_state_in(topic, partition.index, me);
+            self.replication
+                .note_isr_change(&partition.replica_state(), &next);
             let was_leader = partition.is_leader();
             if let Some(checkpoint) = partition.set_replica_state(next) {
                 if let Err(e) = partition.write_epochs(checkpoint).await {
@@ -580,6 +582,11 @@ impl Broker {
             }
         }
         crate::replication::Replication::sync(self);
+    }
+
+    /// The partitions of this shard whose log could not be opened.
+    pub fn offline_partitions(&self) -> Vec<(String, i32)> {
+        self.offline.borrow().keys().cloned().collect()
     }
 
     /// Why a partition of this shard is offline (its log could not be

@@ -76,6 +76,7 @@ fn join_step<H: GroupHost>(
     }
     if let Some(c) = group.consumer.take() {
         // An empty consumer group becomes a classic one, as in Kafka.
+        group.classic.rebalances += c.rebalances;
         persist_later(host, partition, super::consumer::tombstones(&group_id, &c));
     }
     let g = &mut group.classic;

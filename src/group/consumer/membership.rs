@@ -228,8 +228,11 @@ fn consumer_group<'a>(
         if group.classic.generation > 0 {
             records.push((records::group_key(group_id), None));
         }
-        group.classic = Default::default();
-        group.consumer = Some(ConsumerGroup::default());
+        let rebalances = std::mem::take(&mut group.classic).rebalances;
+        group.consumer = Some(ConsumerGroup {
+            rebalances,
+            ..ConsumerGroup::default()
+        });
     }
     Ok(group)
 }

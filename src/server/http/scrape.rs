@@ -4,9 +4,11 @@
 //! are recorded where the work happens, in plain cells of each shard
 //! (`Stats`, `ApiStats`, the mesh's counters, the partitions); a scrape
 //! only reads them. The per-API families are rendered by `apis`, the
-//! storage and scheduling ones by `storage`.
+//! storage and scheduling ones by `storage`, replication, quorum and
+//! group families by `cluster`.
 
 mod apis;
+mod cluster;
 mod storage;
 
 use std::path::Path;
@@ -49,6 +51,7 @@ pub struct ShardFigures {
     /// The scheduling probe's lateness.
     task_delay: HistogramSnapshot,
     partitions: Vec<PartitionFigures>,
+    cluster: cluster::ClusterFigures,
 }
 
 struct PartitionFigures {
@@ -68,7 +71,11 @@ struct PartitionFigures {
 impl ShardCall<Broker> for GatherFigures {
     type Reply = Option<ShardFigures>;
     fn serve(self, broker: Rc<Broker>) -> LocalBoxFuture<'static, Self::Reply> {
-        Box::pin(async move { Some(figures(&broker, self.partition_limit)) })
+        Box::pin(async move {
+            let mut report = figures(&broker, self.partition_limit);
+            report.cluster = cluster::gather(&broker, self.partition_limit).await;
+            Some(report)
+        })
     }
     /// A stopping shard is left out of the scrape.
     fn unreachable(_: MeshError) -> Self::Reply {
@@ -113,6 +120,7 @@ fn figures(broker: &Broker, partition_limit: usize) -> ShardFigures {
         storage: crate::log::stats::figures(),
         task_delay: stats.sched_delay_histogram.snapshot(),
         partitions,
+        cluster: Default::default(),
     }
 }
 
@@ -183,6 +191,7 @@ fn render(reports: &[ShardFigures], limit: usize, node: &Node) -> String {
     storage::render_shards(&mut e, reports);
     storage::render_node(&mut e, node.log_dir, node.recovery);
     render_partitions(&mut e, &partitions);
+    cluster::render(&mut e, reports, &partitions, limit);
     e.finish()
 }
 

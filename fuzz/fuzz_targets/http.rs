@@ -118,16 +118,17 @@ fuzz_target!(|data: &[u8]| {
         chunk: usize::from(chunk),
         output: Vec::new(),
     };
-    let service = hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async move {
-        let answer = match route(&request) {
-            Ok(endpoint) => {
-                check_accepted(&request, endpoint);
-                Response::new(Full::new(Bytes::from_static(b"accepted\n")))
-            }
-            Err(refusal) => refusal,
-        };
-        Ok::<_, std::convert::Infallible>(answer)
-    });
+    let service =
+        hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async move {
+            let answer = match route(&request) {
+                Ok(endpoint) => {
+                    check_accepted(&request, endpoint);
+                    Response::new(Full::new(Bytes::from_static(b"accepted\n")))
+                }
+                Err(refusal) => refusal,
+            };
+            Ok::<_, std::convert::Infallible>(answer)
+        });
     let served = connection_builder().serve_connection(&mut connection, service);
     // A malformed or over-limit request ends the connection with an error
     // (after hyper's 400 or 431): an answer, not a finding.

@@ -27,6 +27,7 @@ TARGETS=(
     "log_recovery 262144 600"
     "config 65536 256"
     "legacy_message_sets 131072 600"
+    "http 65536 256"
 )
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "serve",
     "topics",
     "console-producer",
@@ -14,6 +14,7 @@ const SUBCOMMANDS: [&str; 8] = [
     "dev-cluster",
     "metadata-quorum",
     "completions",
+    "top",
 ];
 
 #[test]

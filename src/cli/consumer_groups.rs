@@ -14,7 +14,8 @@
 
 mod describe;
 mod formats;
-mod group;
+// `top` reads groups' lag through it too.
+pub mod group;
 mod reset;
 
 use kafka_protocol::error::ResponseError;

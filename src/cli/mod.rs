@@ -26,6 +26,7 @@ pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod output;
 pub mod storage;
+pub mod top;
 pub mod topics;
 pub mod tune;
 
@@ -89,6 +90,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Apply the kernel settings doctor recommends (governor, THP, IRQs, I/O scheduler, socket buffers).
     Tune(tune::TuneArgs),
+    /// The cluster at a glance, refreshed in place: load per node and shard, hottest partitions, most-lagging groups.
+    Top(top::TopArgs),
 }
 
 #[derive(clap::Args)]
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Features(args) => features::run(args),
         Command::LeaderElection(args) => leader_election::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Top(args) => top::run(args),
     };
     report(outcome)
 }

@@ -72,6 +72,10 @@ pub struct Stats {
     pub fetch_waits: Counter,
     /// Microseconds those fetches were parked waiting for data.
     pub fetch_wait_us: Counter,
+    /// Microseconds the executor ran tasks or polled for I/O: glommio's
+    /// `executor_stats()` hands over the run time since its last call and
+    /// starts again from zero, so [`Broker::load`] adds each reading here.
+    pub executor_busy_us: Counter,
     /// Wake-ups of the scheduling probe (see `lifecycle::scheduling_probe`).
     pub sched_probes: Counter,
     /// Over those wake-ups: microseconds the probe ran later than its timer
@@ -285,7 +289,12 @@ impl Broker {
             requests_produce: stats.requests_produce.get(),
             requests_fetch: stats.requests_fetch.get(),
             requests_other: stats.requests_other.get(),
-            busy_us: micros(executor.executor_stats().total_runtime()),
+            busy_us: {
+                stats
+                    .executor_busy_us
+                    .add(micros(executor.executor_stats().total_runtime()));
+                stats.executor_busy_us.get()
+            },
             cpu_us: nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
                 .map(|t| micros(t.into()))
                 .unwrap_or(0),

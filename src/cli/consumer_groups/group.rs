@@ -239,6 +239,30 @@ pub fn committed(
     Ok(out)
 }
 
+/// The group's lag on each partition it committed an offset for: the
+/// partition's log end offset (ListOffsets at its leader) minus the
+/// committed offset, as `--describe` computes it (not clamped: a committed
+/// offset past the log end is negative); None where the end is unknown.
+pub fn lags(
+    cluster: &mut Cluster,
+    group: &str,
+) -> CliResult<BTreeMap<TopicPartition, Option<i64>>> {
+    let node = find_coordinator_node(&mut cluster.bootstrap, group)?;
+    if cluster.nodes().all(|(id, _, _)| id != node.id) {
+        cluster.metadata(Some(&[]))?;
+    }
+    let committed = committed(coordinator(cluster, &node)?, group)?;
+    let wanted: BTreeSet<TopicPartition> = committed.keys().cloned().collect();
+    let ends = cluster.list_offsets_found(&wanted, -1)?;
+    Ok(committed
+        .into_iter()
+        .map(|(partition, c)| {
+            let end = ends.get(&partition).copied().filter(|o| *o >= 0);
+            (partition, end.map(|end| end - c.offset))
+        })
+        .collect())
+}
+
 /// Commits `offsets` as an admin does (no member, generation -1), which the
 /// coordinator accepts only while the group has no members.
 pub fn commit(

@@ -23,7 +23,7 @@
 
 mod io;
 mod ready;
-mod routes;
+pub mod routes;
 mod scrape;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -158,6 +158,19 @@ impl Deadline {
     }
 }
 
+/// hyper's HTTP/1 server as every connection runs it (its bounds; the HTTP
+/// fuzz target serves its inputs with the same).
+pub fn connection_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .max_buf_size(limits::HTTP_HEAD_BYTES_MAX)
+        .max_headers(limits::HTTP_HEADERS_MAX)
+        // Bounded by the watchdog instead (module doc).
+        .header_read_timeout(None)
+        .keep_alive(true);
+    builder
+}
+
 /// Serves one connection until the client closes it, hyper closes it (an
 /// error, `Connection: close`) or its deadline passes.
 async fn serve(open: OpenConnection, stream: TcpStream) {
@@ -175,13 +188,7 @@ async fn serve(open: OpenConnection, stream: TcpStream) {
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .max_buf_size(limits::HTTP_HEAD_BYTES_MAX)
-        .max_headers(limits::HTTP_HEADERS_MAX)
-        // Bounded by the watchdog instead (module doc).
-        .header_read_timeout(None)
-        .keep_alive(true);
+    let builder = connection_builder();
     let stream = Rc::new(RefCell::new(stream));
     let connection = builder.serve_connection(io::HttpIo::new(stream.clone()), service);
     let ending = futures_lite::future::or(async { Some(connection.await) }, async {

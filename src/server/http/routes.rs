@@ -15,25 +15,29 @@ use super::{ready, scrape, HttpState};
 use crate::limits;
 use crate::metrics::render::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
-type Answer = Response<Full<Bytes>>;
+pub type Answer = Response<Full<Bytes>>;
 
-#[derive(Clone, Copy)]
-enum Endpoint {
+/// What a request the checks of [`route`] let through asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
     Health,
     Ready,
     Metrics,
 }
 
-pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
+/// The endpoint a request asks for, or the answer refusing it (unknown
+/// path, method, body): everything decided from the request alone, before
+/// any broker state is read (the HTTP fuzz target drives it).
+pub fn route<B>(request: &Request<B>) -> Result<Endpoint, Answer> {
     let endpoint = match request.uri().path() {
         "/health" => Endpoint::Health,
         "/ready" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
         _ => {
-            return text(
+            return Err(text(
                 StatusCode::NOT_FOUND,
                 "not found: this listener serves /health, /ready and /metrics\n",
-            )
+            ))
         }
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -44,9 +48,9 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
         answer
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return answer;
+        return Err(answer);
     }
-    if !body_within_limit(&request) {
+    if !body_within_limit(request) {
         let mut answer = text(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large: these endpoints take none\n",
@@ -55,8 +59,16 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
         answer
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
-        return answer;
+        return Err(answer);
     }
+    Ok(endpoint)
+}
+
+pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
+    let endpoint = match route(&request) {
+        Ok(endpoint) => endpoint,
+        Err(refusal) => return refusal,
+    };
     match endpoint {
         Endpoint::Health => text(StatusCode::OK, "ok\n"),
         Endpoint::Ready => {
@@ -83,7 +95,7 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
 
 /// Whether the request's body (if any) is of a known length within the
 /// limit.
-fn body_within_limit(request: &Request<Incoming>) -> bool {
+fn body_within_limit<B>(request: &Request<B>) -> bool {
     let headers = request.headers();
     if headers.contains_key(TRANSFER_ENCODING) {
         return false;

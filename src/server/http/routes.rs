@@ -1,7 +1,9 @@
-//! What each path answers: `/health`, `/ready` and `/metrics` take GET and
-//! HEAD and no body; another method gets 405, another path 404, a body
-//! over `limits::HTTP_BODY_BYTES_MAX` (or of unknown length) 413 and the
-//! connection is closed.
+//! What each path answers: `/health`, `/ready`, `/metrics` and the web
+//! console's files (`/`, `/console/...`) take GET and HEAD and no body;
+//! another method gets 405, another path 404, a body over
+//! `limits::HTTP_BODY_BYTES_MAX` (or of unknown length) 413 and the
+//! connection is closed. `/api/...` is the console's JSON admin API
+//! (`api`), with its own methods and bounds.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -11,7 +13,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{ready, scrape, HttpState};
+use super::{api, console, ready, scrape, HttpState};
 use crate::limits;
 use crate::metrics::render::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
@@ -22,6 +24,7 @@ enum Endpoint {
     Health,
     Ready,
     Metrics,
+    Console(&'static console::Asset),
 }
 
 pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
@@ -29,12 +32,17 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
         "/health" => Endpoint::Health,
         "/ready" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
-        _ => {
-            return text(
-                StatusCode::NOT_FOUND,
-                "not found: this listener serves /health, /ready and /metrics\n",
-            )
-        }
+        path if path.starts_with("/api/") => return api::respond(state, request).await,
+        path => match console::asset(path) {
+            Some(asset) => Endpoint::Console(asset),
+            None => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "not found: this listener serves the console (/), /api/v1, /health, \
+                     /ready and /metrics\n",
+                )
+            }
+        },
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut answer = text(
@@ -59,6 +67,7 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
     }
     match endpoint {
         Endpoint::Health => text(StatusCode::OK, "ok\n"),
+        Endpoint::Console(asset) => console::respond(state, asset),
         Endpoint::Ready => {
             let waiting = ready::waiting_for(state);
             let status = if waiting.is_empty() {

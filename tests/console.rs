@@ -195,7 +195,7 @@ fn console_shows_cluster_topics_groups_and_records_live() {
     go(&mut page, "#/groups");
     page.wait_for_text("billing", PAGE_TIMEOUT).unwrap();
     let billing = row_text(&mut page, "billing");
-    assert_eq!(billing, "billing|Empty||0|9", "groups row");
+    assert_eq!(billing, "billing|Empty|classic|0|9", "groups row");
     page.screenshot(&shots.join("groups.png")).unwrap();
 
     // A group: lag per partition, then a live update without a reload.
@@ -241,7 +241,7 @@ fn console_shows_cluster_topics_groups_and_records_live() {
     // Broker configs.
     go(&mut page, "#/brokers");
     page.wait_for_text("Configs of broker", PAGE_TIMEOUT).unwrap();
-    page.wait_for_text("log.retention.hours", PAGE_TIMEOUT).unwrap();
+    page.wait_for_text("log.retention.ms", PAGE_TIMEOUT).unwrap();
     page.screenshot(&shots.join("brokers.png")).unwrap();
 
     // Create a topic through the UI: cancelled first, then confirmed.

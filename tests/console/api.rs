@@ -115,7 +115,8 @@ fn the_api_answers_and_changes_the_cluster_as_kafka_does() {
     assert_eq!(cluster["brokers"][0]["state"], "RUNNING");
     assert_eq!(cluster["controller_id"], cluster["node_id"]);
     assert_eq!(cluster["read_only"], false);
-    let configs = get(http, "/api/v1/brokers/0/configs").json();
+    let node = cluster["node_id"].as_i64().unwrap();
+    let configs = get(http, &format!("/api/v1/brokers/{node}/configs")).json();
     assert!(configs["configs"]
         .as_array()
         .unwrap()

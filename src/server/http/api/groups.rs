@@ -15,7 +15,8 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DescribeGroupsRequest, GroupId, ListGroupsRequest,
+    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    ListGroupsRequest,
     OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
@@ -48,7 +49,7 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
         .map(|g| {
             let id = g.group_id.0.to_string();
             let members = described.get(&id).map_or(0, |d| d.members.len());
-            let lag: Option<i64> = committed
+            let total: Option<i64> = committed
                 .get(&id)
                 .map(|c| c.iter().filter_map(|(k, &at)| lag(ends.get(k), at)).sum());
             json!({
@@ -57,7 +58,7 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
                 "type": g.group_type.as_str(),
                 "protocol_type": g.protocol_type.as_str(),
                 "members": members,
-                "lag": lag,
+                "lag": total,
             })
         })
         .collect();
@@ -195,6 +196,7 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
         ));
     }
     let targets = targets(broker, &reset, &partitions).await?;
+    find_coordinator(broker, id).await?;
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(id.to_string())))
         .with_generation_id_or_member_epoch(-1)
@@ -212,21 +214,78 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
                     })
                     .collect(),
             )]);
-    let response = handlers::offset_commit::handle(broker, 8, request).await;
-    for topic in &response.topics {
-        if let Some(failed) = topic.partitions.iter().find(|p| p.error_code != 0) {
-            return Err(kafka_error(
-                failed.error_code,
-                None,
-                &format!("committing offsets of group {id}"),
-            ));
-        }
-    }
+    commit(broker, id, request).await?;
     let offsets: Vec<Value> = targets
         .iter()
         .map(|(p, o)| json!({"partition": p, "offset": o}))
         .collect();
     Ok(json!({"group_id": id, "topic": reset.topic, "offsets": offsets}))
+}
+
+/// As a client does before it commits: FindCoordinator, which also
+/// creates `__consumer_offsets` on first use. A group coordinated by
+/// another broker is that broker's to change.
+async fn find_coordinator(broker: &Rc<Broker>, id: &str) -> Result<(), ApiError> {
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
+    let response = handlers::find_coordinator::handle(broker, 4, request).await;
+    let Some(found) = response.coordinators.into_iter().next() else {
+        return Err(ApiError::bad_request("no FindCoordinator answer"));
+    };
+    if found.error_code != 0 {
+        return Err(kafka_error(
+            found.error_code,
+            found.error_message.as_ref(),
+            &format!("the coordinator of group {id}"),
+        ));
+    }
+    if found.node_id.0 != broker.config.broker.node_id {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_COORDINATOR",
+            format!(
+                "group {id} is coordinated by broker {} ({}:{}): use its console",
+                found.node_id.0, found.host, found.port
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Tries of an offset commit while the coordinator loads the group, and
+/// the wait between them (a client's retries, bounded: 5 s).
+const COMMIT_TRIES: usize = 25;
+const COMMIT_RETRY_MS: u64 = 200;
+
+/// OffsetCommit, retried while the coordinator is not ready.
+async fn commit(broker: &Rc<Broker>, id: &str, request: OffsetCommitRequest) -> Result<(), ApiError> {
+    use kafka_protocol::error::ResponseError::{CoordinatorLoadInProgress, CoordinatorNotAvailable};
+    let retriable = [CoordinatorLoadInProgress.code(), CoordinatorNotAvailable.code()];
+    let mut attempt = 1;
+    loop {
+        let response = handlers::offset_commit::handle(broker, 8, request.clone()).await;
+        let failed = response
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.error_code != 0)
+            .map(|p| p.error_code);
+        match failed {
+            None => return Ok(()),
+            Some(code) if retriable.contains(&code) && attempt < COMMIT_TRIES => {
+                attempt += 1;
+                glommio::timer::sleep(std::time::Duration::from_millis(COMMIT_RETRY_MS)).await;
+            }
+            Some(code) => {
+                return Err(kafka_error(
+                    code,
+                    None,
+                    &format!("committing offsets of group {id}"),
+                ))
+            }
+        }
+    }
 }
 
 /// The offset each partition moves to; an explicit offset is kept within

@@ -56,18 +56,15 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
             "the console and its API are off (http.console.enable=false)",
         ));
     }
-    let closes = request::closes_connection(&request);
+    let carries_body = request::carries_body(&request);
+    let reads = request.method() == Method::GET || request.method() == Method::HEAD;
     let mut answer = match answer(&broker, request).await {
         Ok(value) => json(StatusCode::OK, &value),
         Err(e) => error(e),
     };
-    let unread = matches!(
-        answer.status(),
-        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
-    );
-    if closes || unread {
-        // Its body was not read (whole): the connection cannot carry
-        // another request.
+    // A body that was not read whole (a read's, a refused call's) leaves
+    // the connection unable to carry another request.
+    if carries_body && (reads || !answer.status().is_success()) {
         answer
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HOST, ORIGIN, TRANSFER_ENCODING};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::limits;
@@ -39,16 +39,14 @@ impl ApiError {
     }
 }
 
-/// Whether the answer must close the connection: a read carrying a body,
-/// which is never read.
-pub fn closes_connection(request: &Request<Incoming>) -> bool {
-    let reads = request.method() == Method::GET || request.method() == Method::HEAD;
+/// Whether the request carries a body (of a length other than 0, or
+/// chunked).
+pub fn carries_body(request: &Request<Incoming>) -> bool {
     let headers = request.headers();
-    let has_body = headers.contains_key(TRANSFER_ENCODING)
+    headers.contains_key(TRANSFER_ENCODING)
         || headers
             .get(CONTENT_LENGTH)
-            .is_some_and(|l| l.to_str().map_or(true, |l| l.trim() != "0"));
-    reads && has_body
+            .is_some_and(|l| l.to_str().map_or(true, |l| l.trim() != "0"))
 }
 
 /// The Host header names this machine: an IP address, `localhost` or the

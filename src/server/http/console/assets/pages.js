@@ -244,14 +244,15 @@ CL.pages.brokers = function (root, params) {
   const brokers = CL.el("div");
   const configs = CL.el("div");
   const filter = CL.el("input", { id: "config-filter", placeholder: "filter configs", oninput: () => CL.refresh() });
-  CL.fill(root, CL.el("h2", { text: "Brokers" }), brokers, CL.el("h3", { id: "configs-title" }), filter, configs);
+  const title = CL.el("h3");
+  CL.fill(root, CL.el("h2", { text: "Brokers" }), brokers, title, filter, configs);
   return async function update() {
     const answer = await CL.get("/brokers");
     const id = params.id !== undefined ? params.id : String(CL.nodeId);
     CL.fill(brokers, CL.table(["id", "host", "port", "state", ""], answer.brokers.map((b) => [
       b.id, b.host, b.port, CL.el("span", { class: "state state-" + b.state, text: b.state }),
       CL.link("#/brokers/" + b.id, "configs")])));
-    document.getElementById("configs-title").textContent = "Configs of broker " + id;
+    title.textContent = "Configs of broker " + id;
     const c = await CL.get("/brokers/" + encodeURIComponent(id) + "/configs");
     const wanted = filter.value.trim().toLowerCase();
     CL.fill(configs, CL.table(["config", "value", "source", ""],

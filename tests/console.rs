@@ -35,7 +35,8 @@ use serde_json::json;
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The markup record: would set `window.__pwned` if it ever ran.
-const HOSTILE_VALUE: &str = r#"<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">"#;
+const HOSTILE_VALUE: &str =
+    r#"<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">"#;
 
 /// The browser, or None (said on stderr) when chromium is missing outside CI.
 fn browser() -> Option<cdp::Browser> {
@@ -133,8 +134,11 @@ fn row_text(page: &mut cdp::Page<'_>, first: &str) -> String {
 }
 
 fn go(page: &mut cdp::Page<'_>, hash: &str) {
-    page.eval(&format!("location.hash = {}", serde_json::to_string(hash).unwrap()))
-        .unwrap();
+    page.eval(&format!(
+        "location.hash = {}",
+        serde_json::to_string(hash).unwrap()
+    ))
+    .unwrap();
 }
 
 #[test]
@@ -145,7 +149,9 @@ fn console_shows_cluster_topics_groups_and_records_live() {
     let broker = Broker::start_with(BrokerOptions::default().shards(2));
     let http = broker.http_addr();
     assert!(
-        broker.stderr().contains(&format!("console: http://{http}/")),
+        broker
+            .stderr()
+            .contains(&format!("console: http://{http}/")),
         "the console's URL is logged at start:\n{}",
         broker.stderr()
     );
@@ -164,12 +170,18 @@ fn console_shows_cluster_topics_groups_and_records_live() {
 
     // Overview: the broker, the controller, partition health, charts.
     page.wait_for_text("RUNNING", PAGE_TIMEOUT).unwrap();
-    page.wait_for_text("under-replicated", PAGE_TIMEOUT).unwrap();
+    page.wait_for_text("under-replicated", PAGE_TIMEOUT)
+        .unwrap();
     let text = page.text();
     assert!(text.contains("controller"), "{text}");
-    // A few samples so the load and throughput charts have lines.
+    // Some traffic while the charts collect samples, so their lines move
+    // (on a topic of its own: the offsets checked below stay as they are).
+    broker.create_topic("traffic", 2, &[]);
+    for round in 0..8 {
+        produce_numbered(&broker, "traffic", 2, round * 2000, 2000);
+    }
     page.wait_until(
-        "CL.live.load.times.length >= 3 && Object.keys(CL.live.load.series).length == 2",
+        "CL.live.load.times.length >= 6 && Object.keys(CL.live.load.series).length == 2",
         PAGE_TIMEOUT,
     )
     .unwrap();
@@ -187,7 +199,10 @@ fn console_shows_cluster_topics_groups_and_records_live() {
     page.wait_for_text("retention.ms", PAGE_TIMEOUT).unwrap();
     for partition in 0..3 {
         let row = row_text(&mut page, &partition.to_string());
-        assert!(row.starts_with(&format!("{partition}|1|1|1|0|10|")), "partition row: {row}");
+        assert!(
+            row.starts_with(&format!("{partition}|1|1|1|0|10|")),
+            "partition row: {row}"
+        );
     }
     page.screenshot(&shots.join("topic.png")).unwrap();
 
@@ -206,7 +221,11 @@ fn console_shows_cluster_topics_groups_and_records_live() {
         PAGE_TIMEOUT,
     )
     .unwrap();
-    assert_eq!(row_text(&mut page, "orders"), "orders|0|4|10|6|", "partition 0's lag");
+    assert_eq!(
+        row_text(&mut page, "orders"),
+        "orders|0|4|10|6|",
+        "partition 0's lag"
+    );
     page.eval("window.__notReloaded = true").unwrap();
     produce_numbered(&broker, "orders", 3, 30, 3);
     page.wait_until(
@@ -214,7 +233,11 @@ fn console_shows_cluster_topics_groups_and_records_live() {
         PAGE_TIMEOUT,
     )
     .unwrap();
-    assert_eq!(page.eval("window.__notReloaded").unwrap(), json!(true), "reloaded");
+    assert_eq!(
+        page.eval("window.__notReloaded").unwrap(),
+        json!(true),
+        "reloaded"
+    );
     assert_eq!(row_text(&mut page, "orders"), "orders|0|4|11|7|");
     page.wait_until("CL.lagHistory('billing').times.length >= 3", PAGE_TIMEOUT)
         .unwrap();
@@ -222,14 +245,23 @@ fn console_shows_cluster_topics_groups_and_records_live() {
 
     // Messages: markup shown as text and never run, JSON pretty-printed,
     // bytes as hex.
-    go(&mut page, "#/messages?topic=odd-records&partition=0&offset=0");
+    go(
+        &mut page,
+        "#/messages?topic=odd-records&partition=0&offset=0",
+    );
     page.wait_for_text(HOSTILE_VALUE, PAGE_TIMEOUT).unwrap();
     let text = page.text();
     assert!(text.contains("<b>bold key</b>"), "{text}");
     assert!(text.contains("<i>header</i>"), "{text}");
-    assert!(text.contains("\"items\": [\n    \"tea\","), "JSON pretty-printed: {text}");
+    assert!(
+        text.contains("\"items\": [\n    \"tea\","),
+        "JSON pretty-printed: {text}"
+    );
     assert!(text.contains("ff 00 01 41"), "bytes as hex: {text}");
-    assert_eq!(page.eval("typeof window.__pwned").unwrap(), json!("undefined"));
+    assert_eq!(
+        page.eval("typeof window.__pwned").unwrap(),
+        json!("undefined")
+    );
     assert_eq!(
         page.eval("document.querySelectorAll('#messages script, #messages img, #messages b, #messages i').length")
             .unwrap(),
@@ -240,8 +272,10 @@ fn console_shows_cluster_topics_groups_and_records_live() {
 
     // Broker configs.
     go(&mut page, "#/brokers");
-    page.wait_for_text("Configs of broker", PAGE_TIMEOUT).unwrap();
-    page.wait_for_text("log.retention.ms", PAGE_TIMEOUT).unwrap();
+    page.wait_for_text("Configs of broker", PAGE_TIMEOUT)
+        .unwrap();
+    page.wait_for_text("log.retention.ms", PAGE_TIMEOUT)
+        .unwrap();
     page.screenshot(&shots.join("brokers.png")).unwrap();
 
     // Create a topic through the UI: cancelled first, then confirmed.
@@ -257,20 +291,28 @@ fn console_shows_cluster_topics_groups_and_records_live() {
     )
     .unwrap();
     assert_eq!(
-        page.eval("document.getElementById('confirm-text').innerText").unwrap(),
+        page.eval("document.getElementById('confirm-text').innerText")
+            .unwrap(),
         json!("Create topic made-in-ui with 2 partition(s)?")
     );
-    page.eval("document.getElementById('confirm-no').click(); true").unwrap();
+    page.eval("document.getElementById('confirm-no').click(); true")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(http::get(http, "/api/v1/topics/made-in-ui").status, 404, "cancelled");
+    assert_eq!(
+        http::get(http, "/api/v1/topics/made-in-ui").status,
+        404,
+        "cancelled"
+    );
     page.eval(fill).unwrap();
     page.wait_until(
         "!document.getElementById('confirm').classList.contains('hidden')",
         PAGE_TIMEOUT,
     )
     .unwrap();
-    page.eval("document.getElementById('confirm-yes').click(); true").unwrap();
-    page.wait_for_text("Created topic made-in-ui.", PAGE_TIMEOUT).unwrap();
+    page.eval("document.getElementById('confirm-yes').click(); true")
+        .unwrap();
+    page.wait_for_text("Created topic made-in-ui.", PAGE_TIMEOUT)
+        .unwrap();
     page.wait_until(
         "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.startsWith('made-in-ui'))",
         PAGE_TIMEOUT,
@@ -295,25 +337,31 @@ fn read_only_console_hides_and_refuses_changes() {
     page.wait_for_text("kept", PAGE_TIMEOUT).unwrap();
     page.wait_for_text("read-only", PAGE_TIMEOUT).unwrap();
     assert_eq!(
-        page.eval("document.getElementById('create-topic') === null").unwrap(),
+        page.eval("document.getElementById('create-topic') === null")
+            .unwrap(),
         json!(true),
         "no create form read-only"
     );
     go(&mut page, "#/topics/kept");
     page.wait_for_text("retention.ms", PAGE_TIMEOUT).unwrap();
     assert_eq!(
-        page.eval("document.getElementById('delete-topic') === null").unwrap(),
+        page.eval("document.getElementById('delete-topic') === null")
+            .unwrap(),
         json!(true)
     );
     go(&mut page, "#/groups/idle");
     page.wait_for_text("total lag", PAGE_TIMEOUT).unwrap();
     assert_eq!(
-        page.eval("document.getElementById('reset-form') === null").unwrap(),
+        page.eval("document.getElementById('reset-form') === null")
+            .unwrap(),
         json!(true)
     );
     // The API refuses what the page does not offer.
     let refused = http::change(http, "POST", "/api/v1/topics", &json!({"name": "nope"}));
-    assert_eq!((refused.status, refused.error().as_str()), (403, "READ_ONLY"));
+    assert_eq!(
+        (refused.status, refused.error().as_str()),
+        (403, "READ_ONLY")
+    );
     let refused = http::change(http, "DELETE", "/api/v1/topics/kept", &json!({}));
     assert_eq!(refused.status, 403);
     assert_eq!(http::get(http, "/api/v1/topics/kept").status, 200);

@@ -124,7 +124,12 @@ impl Browser {
     }
 
     /// One command and its result (Err: its error, or no answer in time).
-    pub fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Result<Value, String> {
+    pub fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<Value, String> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -153,7 +158,10 @@ impl Browser {
                     return Err(format!("{method}: no answer within {CALL_TIMEOUT:?}"))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(format!("{method}: chromium exited; its log:\n{}", self.log()))
+                    return Err(format!(
+                        "{method}: chromium exited; its log:\n{}",
+                        self.log()
+                    ))
                 }
             }
         }
@@ -162,13 +170,19 @@ impl Browser {
     /// A new tab at `url`, 1280x900.
     pub fn open(&mut self, url: &str) -> Result<Page<'_>, String> {
         let target = self.call("Target.createTarget", json!({"url": "about:blank"}), None)?;
-        let target_id = target["targetId"].as_str().ok_or("no targetId")?.to_string();
+        let target_id = target["targetId"]
+            .as_str()
+            .ok_or("no targetId")?
+            .to_string();
         let attached = self.call(
             "Target.attachToTarget",
             json!({"targetId": target_id, "flatten": true}),
             None,
         )?;
-        let session = attached["sessionId"].as_str().ok_or("no sessionId")?.to_string();
+        let session = attached["sessionId"]
+            .as_str()
+            .ok_or("no sessionId")?
+            .to_string();
         let mut page = Page {
             browser: self,
             session,

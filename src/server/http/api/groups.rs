@@ -16,8 +16,7 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest,
-    OffsetCommitRequest, OffsetFetchRequest,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use serde::Deserialize;
@@ -259,9 +258,18 @@ const COMMIT_TRIES: usize = 25;
 const COMMIT_RETRY_MS: u64 = 200;
 
 /// OffsetCommit, retried while the coordinator is not ready.
-async fn commit(broker: &Rc<Broker>, id: &str, request: OffsetCommitRequest) -> Result<(), ApiError> {
-    use kafka_protocol::error::ResponseError::{CoordinatorLoadInProgress, CoordinatorNotAvailable};
-    let retriable = [CoordinatorLoadInProgress.code(), CoordinatorNotAvailable.code()];
+async fn commit(
+    broker: &Rc<Broker>,
+    id: &str,
+    request: OffsetCommitRequest,
+) -> Result<(), ApiError> {
+    use kafka_protocol::error::ResponseError::{
+        CoordinatorLoadInProgress, CoordinatorNotAvailable,
+    };
+    let retriable = [
+        CoordinatorLoadInProgress.code(),
+        CoordinatorNotAvailable.code(),
+    ];
     let mut attempt = 1;
     loop {
         let response = handlers::offset_commit::handle(broker, 8, request.clone()).await;
@@ -306,7 +314,9 @@ async fn targets(
             Some(kafka::list_offsets(broker, &keys, ts).await)
         }
         (ResetTo::Timestamp, _) => {
-            return Err(ApiError::bad_request("to=timestamp needs a timestamp (ms) >= 0"))
+            return Err(ApiError::bad_request(
+                "to=timestamp needs a timestamp (ms) >= 0",
+            ))
         }
         _ => None,
     };

@@ -57,13 +57,25 @@ fn status_of(code: i16) -> StatusCode {
             StatusCode::CONFLICT
         }
         Some(
-            InvalidTopicException | InvalidPartitions | InvalidReplicationFactor
-            | InvalidReplicaAssignment | InvalidConfig | InvalidRequest | PolicyViolation
-            | InvalidGroupId | OffsetOutOfRange | TopicDeletionDisabled,
+            InvalidTopicException
+            | InvalidPartitions
+            | InvalidReplicationFactor
+            | InvalidReplicaAssignment
+            | InvalidConfig
+            | InvalidRequest
+            | PolicyViolation
+            | InvalidGroupId
+            | OffsetOutOfRange
+            | TopicDeletionDisabled,
         ) => StatusCode::BAD_REQUEST,
         Some(
-            NotController | NotCoordinator | CoordinatorNotAvailable | CoordinatorLoadInProgress
-            | LeaderNotAvailable | NotLeaderOrFollower | BrokerNotAvailable,
+            NotController
+            | NotCoordinator
+            | CoordinatorNotAvailable
+            | CoordinatorLoadInProgress
+            | LeaderNotAvailable
+            | NotLeaderOrFollower
+            | BrokerNotAvailable,
         ) => StatusCode::SERVICE_UNAVAILABLE,
         Some(RequestTimedOut) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,7 +111,11 @@ pub async fn topic(broker: &Rc<Broker>, name: &str) -> Result<MetadataResponseTo
         .next()
         .ok_or_else(|| ApiError::bad_request("no metadata answer"))?;
     if topic.error_code != 0 {
-        return Err(kafka_error(topic.error_code, None, &format!("topic {name}")));
+        return Err(kafka_error(
+            topic.error_code,
+            None,
+            &format!("topic {name}"),
+        ));
     }
     Ok(topic)
 }
@@ -188,12 +204,11 @@ pub async fn sizes(broker: &Rc<Broker>, names: Option<&[&str]>) -> BTreeMap<(Str
 /// The configs of one resource (DescribeConfigs), each with its value,
 /// source and flags.
 pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec<Value>, ApiError> {
-    let request = DescribeConfigsRequest::default().with_resources(vec![
-        DescribeConfigsResource::default()
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
             .with_resource_type(resource_type)
             .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configuration_keys(None),
-    ]);
+            .with_configuration_keys(None)]);
     let response = handlers::describe_configs::handle(broker, DESCRIBE_CONFIGS_VERSION, request);
     let Some(result) = response.results.into_iter().next() else {
         return Err(ApiError::bad_request("no DescribeConfigs answer"));

@@ -39,7 +39,11 @@ pub async fn browse(broker: &Rc<Broker>, name: &str, query: &Query) -> Result<Va
     let offset: Option<i64> = query.number("offset")?;
     let timestamp: Option<i64> = query.number("timestamp")?;
     let topic = kafka::topic(broker, name).await?;
-    if !topic.partitions.iter().any(|p| p.partition_index == partition) {
+    if !topic
+        .partitions
+        .iter()
+        .any(|p| p.partition_index == partition)
+    {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "UNKNOWN_TOPIC_OR_PARTITION",
@@ -52,8 +56,16 @@ pub async fn browse(broker: &Rc<Broker>, name: &str, query: &Query) -> Result<Va
         Some(Err(code)) => Err(kafka_error(*code, None, &format!("{name}-{partition}"))),
         None => Err(ApiError::bad_request("no ListOffsets answer")),
     };
-    let earliest = bound(kafka::list_offsets(broker, &key, kafka::EARLIEST).await.get(&key[0]))?;
-    let latest = bound(kafka::list_offsets(broker, &key, kafka::LATEST).await.get(&key[0]))?;
+    let earliest = bound(
+        kafka::list_offsets(broker, &key, kafka::EARLIEST)
+            .await
+            .get(&key[0]),
+    )?;
+    let latest = bound(
+        kafka::list_offsets(broker, &key, kafka::LATEST)
+            .await
+            .get(&key[0]),
+    )?;
     let start = match (offset, timestamp) {
         (Some(o), _) => o.max(earliest),
         (None, Some(ts)) if ts >= 0 => {
@@ -195,7 +207,9 @@ fn field(bytes: Option<&[u8]>) -> Value {
         Err(_) => None,
     };
     match text {
-        Some(text) => json!({"encoding": "utf8", "data": text, "size": size, "truncated": truncated}),
+        Some(text) => {
+            json!({"encoding": "utf8", "data": text, "size": size, "truncated": truncated})
+        }
         None => {
             let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
             json!({"encoding": "hex", "data": hex, "size": size, "truncated": truncated})

@@ -102,7 +102,10 @@ pub fn check_may_change(broker: &Broker, request: &Request<Incoming>) -> Result<
         ));
     }
     if let Some(origin) = headers.get(ORIGIN) {
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
         let origin = origin.to_str().unwrap_or("");
         let same = origin
             .strip_prefix("http://")
@@ -146,7 +149,10 @@ pub async fn read_body(request: Request<Incoming>) -> Result<bytes::Bytes, ApiEr
     if length > limits::HTTP_API_BODY_BYTES_MAX {
         return Err(too_large());
     }
-    let limited = Limited::new(request.into_body(), limits::HTTP_API_BODY_BYTES_MAX as usize);
+    let limited = Limited::new(
+        request.into_body(),
+        limits::HTTP_API_BODY_BYTES_MAX as usize,
+    );
     let read = async { Some(limited.collect().await) };
     let late = async {
         glommio::timer::sleep(Duration::from_millis(limits::HTTP_REQUEST_HEAD_MS)).await;
@@ -165,7 +171,11 @@ pub async fn read_body(request: Request<Incoming>) -> Result<bytes::Bytes, ApiEr
 
 /// The body as `T` (unknown fields refused by `T`'s serde attributes).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

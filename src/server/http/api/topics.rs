@@ -242,7 +242,9 @@ pub async fn alter_configs(
         return Err(ApiError::bad_request("too many configs"));
     }
     if changes.set.is_empty() && changes.delete.is_empty() {
-        return Err(ApiError::bad_request("nothing to change: give set or delete"));
+        return Err(ApiError::bad_request(
+            "nothing to change: give set or delete",
+        ));
     }
     kafka::topic(broker, name).await?;
     let set = changes.set.iter().map(|(k, v)| {
@@ -257,11 +259,12 @@ pub async fn alter_configs(
             .with_config_operation(OP_DELETE)
             .with_value(None)
     });
-    let request =
-        IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
             .with_resource_type(kafka::RESOURCE_TOPIC)
             .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configs(set.chain(delete).collect())]);
+            .with_configs(set.chain(delete).collect()),
+    ]);
     let response = handlers::alter_configs::handle_incremental(broker, 1, request).await;
     let result = response
         .responses

@@ -208,6 +208,13 @@ CL.pages.messages = function (root) {
   const time = CL.el("input", { id: "msg-time", type: "datetime-local", step: 1 });
   if (q.timestamp) time.value = new Date(Number(q.timestamp) - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   const max = CL.el("input", { id: "msg-max", type: "number", min: 1, max: 100, value: q.max || 20 });
+  // Only the input the chosen start needs.
+  const showStart = () => {
+    offset.hidden = from.value !== "offset";
+    time.hidden = from.value !== "timestamp";
+  };
+  from.addEventListener("change", showStart);
+  showStart();
   const result = CL.el("div", { id: "messages" });
   const show = (e) => {
     e.preventDefault();

@@ -98,8 +98,10 @@ CL.drawChart = function (canvas, history, opts) {
   ctx.font = "11px sans-serif";
   ctx.fillText(format(max) + (opts.unit || ""), left, top - 5);
   const n = history.times.length;
-  // The newest point at the right edge, one step per sample.
-  const step = (right - left) / (CL.HISTORY_POINTS - 1);
+  // The newest point at the right edge, one step per sample; a short
+  // history spreads over the width (at least 10 steps), a long one
+  // scrolls.
+  const step = (right - left) / Math.max(n - 1, 10);
   const x = (i) => right - (n - 1 - i) * step;
   const y = (v) => bottom - (Math.min(v, max) / max) * (bottom - top);
   names.forEach((name, index) => {

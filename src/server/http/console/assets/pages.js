@@ -19,14 +19,14 @@ CL.live = {
   topicRate: {},
 };
 
-// One /metrics sample into the histories: per-core load (busy seconds
-// per second), per-core requests per second, bytes in per second, and
-// each topic's bytes in per second.
+// One /metrics sample into the histories: per-core load (the shard
+// thread's CPU seconds per second), per-core requests per second, bytes
+// in per second, and each topic's bytes in per second.
 CL.sampleMetrics = async function () {
   const samples = await CL.metrics();
   const now = Date.now();
   const shard = (m) => Object.fromEntries(Object.entries(m).map(([k, v]) => ["core " + k, v]));
-  const busy = CL.live.busyRates.next(now, shard(CL.sumBy(samples, "corelog_shard_busy_seconds_total", "shard")));
+  const busy = CL.live.busyRates.next(now, shard(CL.sumBy(samples, "corelog_shard_cpu_seconds_total", "shard")));
   const load = Object.fromEntries(Object.entries(busy).map(([k, v]) => [k, Math.min(v * 100, 100)]));
   CL.live.load.push(now, load);
   CL.live.requests.push(now, CL.live.requestRates.next(now, shard(CL.sumBy(samples, "corelog_shard_requests_total", "shard"))));
@@ -37,7 +37,7 @@ CL.sampleMetrics = async function () {
 CL.pages.overview = function (root) {
   const cards = CL.el("div", { class: "cards" });
   const brokers = CL.el("div");
-  const load = CL.chartPanel("Load per core (% busy)", { max: 100, unit: "%", format: (v) => v.toFixed(0) });
+  const load = CL.chartPanel("Load per core (% CPU)", { unit: "%", format: (v) => v.toFixed(1) });
   const requests = CL.chartPanel("Requests per second per core", { format: (v) => v.toFixed(1) });
   const bytesIn = CL.chartPanel("Produced bytes per second", { format: (v) => CL.fmtBytes(v) });
   CL.fill(root,

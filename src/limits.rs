@@ -463,6 +463,27 @@ pub const HTTP_BODY_BYTES_MAX: u64 = 1024;
 /// reads it.
 pub const HTTP_LINGER_MS: u64 = 1_000;
 pub const HTTP_LINGER_BYTES_MAX: usize = 256 * 1024;
+/// Largest request body the console's JSON admin API (`/api/v1/...`)
+/// takes: its mutating calls carry small JSON objects (a topic to create
+/// with its configs, configs to alter, offsets to reset). A larger or
+/// chunked one gets 413 and the connection is closed.
+pub const HTTP_API_BODY_BYTES_MAX: u64 = 64 * 1024;
+/// Entries one admin API list returns at most (topics, groups, a group's
+/// members and offsets, a topic's partitions, configs); the answer says
+/// `"truncated": true` when there were more.
+pub const HTTP_API_LIST_MAX: usize = 1_000;
+/// Records one message-browser request returns at most, and the default.
+pub const HTTP_API_RECORDS_MAX: usize = 100;
+pub const HTTP_API_RECORDS_DEFAULT: usize = 20;
+/// Bytes of records one message-browser request reads from its partition
+/// at most (its Fetch's max bytes).
+pub const HTTP_API_FETCH_BYTES_MAX: i32 = 1024 * 1024;
+/// Bytes of one record's key, value or header value shown at most; longer
+/// ones are cut and marked truncated.
+pub const HTTP_API_FIELD_BYTES_MAX: usize = 16 * 1024;
+/// How long an admin API call that changes topics waits for it (the
+/// `timeout_ms` of its CreateTopics, DeleteTopics, CreatePartitions).
+pub const HTTP_API_TIMEOUT_MS: i32 = 30_000;
 /// How long a scrape waits for the other shards' figures; a shard that
 /// does not answer in time is left out of that scrape.
 pub const METRICS_SHARD_CALL_MS: u64 = 5_000;
@@ -473,4 +494,7 @@ pub const METRICS_PARTITIONS_DEFAULT: usize = 5_000;
 pub const METRICS_PARTITIONS_MAX: usize = 1_000_000;
 
 const _: () = assert!(HTTP_HEAD_BYTES_MAX >= 8192);
+const _: () = assert!(HTTP_API_BODY_BYTES_MAX >= HTTP_BODY_BYTES_MAX);
+const _: () = assert!(HTTP_API_RECORDS_DEFAULT <= HTTP_API_RECORDS_MAX);
+const _: () = assert!(HTTP_API_FIELD_BYTES_MAX <= HTTP_API_FETCH_BYTES_MAX as usize);
 const _: () = assert!(METRICS_PARTITIONS_DEFAULT <= METRICS_PARTITIONS_MAX);

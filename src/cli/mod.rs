@@ -124,6 +124,9 @@ pub struct Serve {
     /// A Kafka broker config by its server.properties name, e.g. auto.create.topics.enable=false. Repeatable.
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// The web console shows but changes nothing (http.console.read.only=true).
+    #[arg(long)]
+    read_only: bool,
     /// Check the configuration (types, bounds, contradictions, the data directory) and exit:
     /// 0 with "config OK: ..." or 1 with one line per problem. Starts nothing, writes nothing.
     #[arg(long)]
@@ -197,6 +200,11 @@ fn report(outcome: client::CliResult<()>) -> ExitCode {
 }
 
 fn run_serve(serve: Serve) -> ExitCode {
+    let mut overrides = serve.overrides;
+    if serve.read_only {
+        // After the others: the flag wins over an --override of the key.
+        overrides.push("http.console.read.only=true".to_string());
+    }
     let args = ServeArgs {
         config: serve.config,
         tuning: serve.tuning,
@@ -205,7 +213,7 @@ fn run_serve(serve: Serve) -> ExitCode {
         data_dir: serve.data_dir,
         shards: serve.shards,
         cores: serve.cores,
-        overrides: serve.overrides,
+        overrides,
     };
     if serve.check_config {
         return check_config::run(&args);

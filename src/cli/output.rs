@@ -41,25 +41,8 @@ pub fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// Kafka's name for an error code, as its `Errors` enum spells it
-/// (`TOPIC_ALREADY_EXISTS`).
-pub fn error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE".to_string(),
-        Some(ResponseError::Unknown(code)) => format!("UNKNOWN_ERROR_CODE_{code}"),
-        Some(error) => {
-            let camel = format!("{error:?}");
-            let mut snake = String::with_capacity(camel.len() + 8);
-            for (i, c) in camel.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    snake.push('_');
-                }
-                snake.push(c.to_ascii_uppercase());
-            }
-            snake
-        }
-    }
-}
+/// Kafka's name for an error code (`TOPIC_ALREADY_EXISTS`).
+pub use crate::protocol::error_name;
 
 /// One line naming the cause of a failed request: the broker's own message
 /// when it sent one (Kafka's tools print exactly that), else Kafka's default

@@ -103,6 +103,12 @@ pub struct BrokerDefaults {
     /// Where the node's HTTP listener (health, readiness, metrics) binds,
     /// on shard 0; none when `http.listeners` is empty.
     pub http_listener: HttpListener,
+    /// The web console and its JSON admin API on the HTTP listener
+    /// (`http.console.enable`).
+    pub http_console_enable: bool,
+    /// The console shows but changes nothing: its API refuses every
+    /// changing call (`http.console.read.only`, `serve --read-only`).
+    pub http_console_read_only: bool,
     /// Partitions whose families one metrics scrape exports (0: none).
     pub metrics_partition_limit: usize,
     /// Whether requests and storage operations are recorded for /metrics
@@ -175,6 +181,8 @@ impl BrokerDefaults {
             max_connections_per_ip_overrides: IpOverrides::default(),
             max_incremental_fetch_session_cache_slots: 0,
             http_listener: HttpListener::default(),
+            http_console_enable: false,
+            http_console_read_only: false,
             metrics_partition_limit: 0,
             metrics_enabled: false,
             explicit: BTreeMap::new(),

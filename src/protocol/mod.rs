@@ -17,3 +17,24 @@ use kafka_protocol::protocol::StrBytes;
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
+
+/// Kafka's name for an error code, as its `Errors` enum spells it
+/// (`TOPIC_ALREADY_EXISTS`).
+pub fn error_name(code: i16) -> String {
+    use kafka_protocol::error::ResponseError;
+    match ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(ResponseError::Unknown(code)) => format!("UNKNOWN_ERROR_CODE_{code}"),
+        Some(error) => {
+            let camel = format!("{error:?}");
+            let mut snake = String::with_capacity(camel.len() + 8);
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_uppercase());
+            }
+            snake
+        }
+    }
+}

@@ -135,7 +135,12 @@ pub async fn run_shard(
             let state = HttpState::new(broker_slot.clone(), recovery.clone());
             let queue =
                 executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "http");
-            match http::start(state.clone(), addr, queue) {
+            match http::start(
+                state.clone(),
+                addr,
+                queue,
+                config.broker.http_console_enable,
+            ) {
                 Ok(task) => Some((state, task)),
                 Err(source) => {
                     me.set_started();

@@ -1,7 +1,8 @@
 //! The node's HTTP listener (`http.listeners`, default 127.0.0.1:9644):
 //! `/health`, `/ready` and `/metrics` (Prometheus' text format, the
 //! families of `crate::metrics::families`), for operators, load balancers
-//! and Prometheus.
+//! and Prometheus; and the web console at `/` (`console`) with the JSON
+//! admin API it uses under `/api/v1` (`api`), docs/console.md.
 //!
 //! One listener per node, on shard 0's executor, in a task queue of its
 //! own with small shares so a scrape never delays requests. It is bound as
@@ -21,6 +22,8 @@
 //! `limits::HTTP_BODY_BYTES_MAX` (413, closed); a malformed request gets
 //! 400 from hyper and is closed.
 
+mod api;
+pub mod console;
 mod io;
 mod ready;
 pub mod routes;
@@ -71,15 +74,19 @@ impl HttpState {
 }
 
 /// Binds `addr` and serves it in `queue` until the returned task is
-/// dropped.
+/// dropped; logs the console's address when it is on.
 pub fn start(
     state: Rc<HttpState>,
     addr: SocketAddr,
     queue: TaskQueueHandle,
+    console: bool,
 ) -> Result<glommio::Task<()>, glommio::GlommioError<()>> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr().unwrap_or(addr);
     log::info!("HTTP on http://{bound} (/metrics, /health, /ready)");
+    if console {
+        log::info!("console: http://{bound}/");
+    }
     Ok(
         glommio::spawn_local_into(accept_loop(state, listener, queue), queue)
             .expect("task queue exists"),

@@ -1,7 +1,9 @@
-//! What each path answers: `/health`, `/ready` and `/metrics` take GET and
-//! HEAD and no body; another method gets 405, another path 404, a body
-//! over `limits::HTTP_BODY_BYTES_MAX` (or of unknown length) 413 and the
-//! connection is closed.
+//! What each path answers: `/health`, `/ready`, `/metrics` and the web
+//! console's files (`/`, `/console/...`) take GET and HEAD and no body;
+//! another method gets 405, another path 404, a body over
+//! `limits::HTTP_BODY_BYTES_MAX` (or of unknown length) 413 and the
+//! connection is closed. `/api/...` is the console's JSON admin API
+//! (`api`), with its own methods and bounds.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -11,7 +13,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::{ready, scrape, HttpState};
+use super::{api, console, ready, scrape, HttpState};
 use crate::limits;
 use crate::metrics::render::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
@@ -23,6 +25,8 @@ pub enum Endpoint {
     Health,
     Ready,
     Metrics,
+    Console(&'static console::Asset),
+    Api,
 }
 
 /// The endpoint a request asks for, or the answer refusing it (unknown
@@ -33,12 +37,18 @@ pub fn route<B>(request: &Request<B>) -> Result<Endpoint, Answer> {
         "/health" => Endpoint::Health,
         "/ready" => Endpoint::Ready,
         "/metrics" => Endpoint::Metrics,
-        _ => {
-            return Err(text(
-                StatusCode::NOT_FOUND,
-                "not found: this listener serves /health, /ready and /metrics\n",
-            ))
-        }
+        // The admin API checks its own methods and bodies (`api`).
+        path if path.starts_with("/api/") => return Ok(Endpoint::Api),
+        path => match console::asset(path) {
+            Some(asset) => Endpoint::Console(asset),
+            None => {
+                return Err(text(
+                    StatusCode::NOT_FOUND,
+                    "not found: this listener serves the console (/), /api/v1, /health, \
+                     /ready and /metrics\n",
+                ))
+            }
+        },
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut answer = text(
@@ -71,6 +81,8 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
     };
     match endpoint {
         Endpoint::Health => text(StatusCode::OK, "ok\n"),
+        Endpoint::Console(asset) => console::respond(state, asset),
+        Endpoint::Api => api::respond(state, request).await,
         Endpoint::Ready => {
             let waiting = ready::waiting_for(state);
             let status = if waiting.is_empty() {

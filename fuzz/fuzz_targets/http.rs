@@ -22,8 +22,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use corelog::limits::HTTP_BODY_BYTES_MAX;
-use corelog::server::http::{connection_builder, console};
 use corelog::server::http::routes::{route, Endpoint};
+use corelog::server::http::{connection_builder, console};
 use http_body_util::Full;
 use hyper::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response};

@@ -28,6 +28,7 @@ TARGETS=(
     "config 65536 256"
     "legacy_message_sets 131072 600"
     "http 65536 256"
+    "http_api 65536 256"
 )
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10

@@ -1,6 +1,6 @@
 //! The families of replication, the controller quorum, consumer groups
 //! and the tuning profile: a table of their own beside `families::ALL`
-//! (rendered after it, documented with it by `families::markdown`).
+//! (rendered after it, documented with it by `families_doc::markdown`).
 
 use super::families::{Family, Kind};
 

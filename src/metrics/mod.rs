@@ -1,7 +1,7 @@
 //! Metrics in Prometheus' text exposition format (version 0.0.4): the
-//! families the broker exports (`families`, which also writes
-//! docs/metrics.md, and `cluster_families`: replication, the quorum,
-//! groups), the histograms shards record latencies and sizes into
+//! families the broker exports (`families`, and `cluster_families`:
+//! replication, the quorum, groups; `families_doc` writes them into
+//! docs/metrics.md), the histograms shards record latencies and sizes into
 //! (`histogram`) and the writer of the text (`render`).
 //!
 //! A leaf: it imports nothing from the crate. Recording lives where the
@@ -12,6 +12,7 @@
 
 pub mod cluster_families;
 pub mod families;
+pub mod families_doc;
 pub mod histogram;
 pub mod render;
 

@@ -22,7 +22,7 @@
 //! `limits::HTTP_BODY_BYTES_MAX` (413, closed); a malformed request gets
 //! 400 from hyper and is closed.
 
-mod api;
+pub mod api;
 pub mod console;
 mod io;
 mod ready;

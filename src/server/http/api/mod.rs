@@ -18,6 +18,7 @@
 //! `limits::HTTP_API_BODY_BYTES_MAX` bytes; every list answered is bounded
 //! by `limits::HTTP_API_LIST_MAX` and says `"truncated"` when cut.
 
+pub mod call;
 mod cluster;
 mod groups;
 mod kafka;
@@ -36,6 +37,7 @@ use serde_json::Value;
 
 use super::HttpState;
 use crate::server::broker::Broker;
+use call::Call;
 pub use request::ApiError;
 
 pub type Answer = Response<Full<Bytes>>;
@@ -74,62 +76,30 @@ pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
 
 async fn answer(broker: &Rc<Broker>, request: Request<Incoming>) -> Result<Value, ApiError> {
     request::check_host(broker, &request)?;
-    let path = request.uri().path().to_string();
-    let Some(rest) = path.strip_prefix("/api/v1/") else {
-        return Err(not_found(&path));
-    };
-    let segments = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(request::percent_decode)
-        .collect::<Result<Vec<String>, ApiError>>()?;
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method().clone();
-    let query = request::Query::parse(request.uri().query().unwrap_or(""))?;
-    if method == Method::GET || method == Method::HEAD {
-        return match segments[..] {
-            ["cluster"] => cluster::overview(broker).await,
-            ["brokers"] => cluster::brokers(broker).await,
-            ["brokers", id, "configs"] => cluster::configs(broker, id).await,
-            ["topics"] => topics::list(broker).await,
-            ["topics", name] => topics::detail(broker, name).await,
-            ["topics", name, "messages"] => messages::browse(broker, name, &query).await,
-            ["groups"] => groups::list(broker).await,
-            ["groups", id] => groups::detail(broker, id).await,
-            _ => Err(not_found(&path)),
-        };
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
+    let body = if call::changes(&method) {
+        request::check_may_change(broker, &request)?;
+        request::read_body(request).await?
+    } else {
+        Bytes::new()
+    };
+    match call::decode(&method, &path, query.as_deref(), &body)? {
+        Call::Overview => cluster::overview(broker).await,
+        Call::Brokers => cluster::brokers(broker).await,
+        Call::BrokerConfigs(id) => cluster::configs(broker, &id).await,
+        Call::Topics => topics::list(broker).await,
+        Call::Topic(name) => topics::detail(broker, &name).await,
+        Call::Messages(name, query) => messages::browse(broker, &name, &query).await,
+        Call::Groups => groups::list(broker).await,
+        Call::Group(id) => groups::detail(broker, &id).await,
+        Call::CreateTopic(new) => topics::create(broker, new).await,
+        Call::DeleteTopic(name) => topics::delete(broker, &name).await,
+        Call::AddPartitions(name, more) => topics::add_partitions(broker, &name, more).await,
+        Call::AlterConfigs(name, changes) => topics::alter_configs(broker, &name, changes).await,
+        Call::ResetOffsets(id, reset) => groups::reset_offsets(broker, &id, reset).await,
     }
-    if method != Method::POST && method != Method::DELETE {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "use GET to read, POST or DELETE to change",
-        ));
-    }
-    request::check_may_change(broker, &request)?;
-    let body = request::read_body(request).await?;
-    match (&method, &segments[..]) {
-        (&Method::POST, ["topics"]) => topics::create(broker, request::parse(&body)?).await,
-        (&Method::DELETE, ["topics", name]) => topics::delete(broker, name).await,
-        (&Method::POST, ["topics", name, "partitions"]) => {
-            topics::add_partitions(broker, name, request::parse(&body)?).await
-        }
-        (&Method::POST, ["topics", name, "configs"]) => {
-            topics::alter_configs(broker, name, request::parse(&body)?).await
-        }
-        (&Method::POST, ["groups", id, "offsets"]) => {
-            groups::reset_offsets(broker, id, request::parse(&body)?).await
-        }
-        _ => Err(not_found(&path)),
-    }
-}
-
-fn not_found(path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        format!("no API endpoint {path} (docs/console.md lists them)"),
-    )
 }
 
 fn json(status: StatusCode, value: &Value) -> Answer {

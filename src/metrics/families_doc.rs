@@ -3,7 +3,7 @@
 //! passes (unique names, Prometheus' naming conventions).
 
 use super::cluster_families::CLUSTER;
-use super::families::{Kind, ALL};
+use super::families::ALL;
 
 /// `docs/metrics.md`: the table as Markdown.
 pub fn markdown() -> String {
@@ -44,6 +44,7 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Kind;
 
     #[test]
     fn names_are_unique_prefixed_and_follow_the_conventions() {

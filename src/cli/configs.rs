@@ -117,20 +117,6 @@ pub fn describe_resource(
     Ok(result)
 }
 
-/// Kafka's name for a config source.
-pub fn source_name(source: i8) -> &'static str {
-    match source {
-        1 => "DYNAMIC_TOPIC_CONFIG",
-        2 => "DYNAMIC_BROKER_CONFIG",
-        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
-        4 => "STATIC_BROKER_CONFIG",
-        5 => "DEFAULT_CONFIG",
-        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
-        7 => "CLIENT_METRICS_CONFIG",
-        8 => "GROUP_CONFIG",
-        _ => "UNKNOWN",
-    }
-}
 
 fn value_text(value: Option<&kafka_protocol::protocol::StrBytes>) -> &str {
     value.map_or("null", |v| v.as_str())
@@ -145,7 +131,7 @@ pub fn config_line(config: &DescribeConfigsResourceResult) -> String {
         .map(|s| {
             format!(
                 "{}:{}={}",
-                source_name(s.source),
+                crate::protocol::config_source_name(s.source),
                 s.name.as_str(),
                 value_text(s.value.as_ref())
             )

@@ -2,23 +2,10 @@
 //! and the tuning profile: a table of their own beside `families::ALL`
 //! (rendered after it, documented with it by `families_doc::markdown`).
 
-use super::families::{Family, Kind};
+use super::families::{family, Family, Kind};
 
 use Kind::{Counter, Gauge};
 
-const fn family(
-    name: &'static str,
-    kind: Kind,
-    labels: &'static [&'static str],
-    help: &'static str,
-) -> Family {
-    Family {
-        name,
-        kind,
-        labels,
-        help,
-    }
-}
 
 const FOLLOWER: &[&str] = &["topic", "partition", "replica"];
 const GROUP: &[&str] = &["group"];

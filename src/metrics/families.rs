@@ -36,7 +36,8 @@ pub struct Family {
     pub help: &'static str,
 }
 
-const fn family(
+/// A family (`const`, for the tables here and in `cluster_families`).
+pub const fn family(
     name: &'static str,
     kind: Kind,
     labels: &'static [&'static str],

@@ -229,7 +229,7 @@ pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec
                 "name": c.name.as_str(),
                 // Kafka hides a sensitive value.
                 "value": if c.is_sensitive { None } else { c.value.as_ref().map(|v| v.as_str()) },
-                "source": config_source(c.config_source),
+                "source": crate::protocol::config_source_name(c.config_source),
                 "read_only": c.read_only,
                 "sensitive": c.is_sensitive,
             })
@@ -237,18 +237,6 @@ pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec
         .collect())
 }
 
-/// Kafka's `ConfigSource` names.
-fn config_source(source: i8) -> &'static str {
-    match source {
-        1 => "DYNAMIC_TOPIC_CONFIG",
-        2 => "DYNAMIC_BROKER_CONFIG",
-        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
-        4 => "STATIC_BROKER_CONFIG",
-        5 => "DEFAULT_CONFIG",
-        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
-        _ => "UNKNOWN",
-    }
-}
 
 /// `items` cut to the API's list bound, and whether that cut any.
 pub fn bounded<T>(mut items: Vec<T>) -> (Vec<T>, bool) {

@@ -117,7 +117,6 @@ pub fn describe_resource(
     Ok(result)
 }
 
-
 fn value_text(value: Option<&kafka_protocol::protocol::StrBytes>) -> &str {
     value.map_or("null", |v| v.as_str())
 }

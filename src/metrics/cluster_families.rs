@@ -6,7 +6,6 @@ use super::families::{family, Family, Kind};
 
 use Kind::{Counter, Gauge};
 
-
 const FOLLOWER: &[&str] = &["topic", "partition", "replica"];
 const GROUP: &[&str] = &["group"];
 const GROUP_PARTITION: &[&str] = &["group", "topic", "partition"];

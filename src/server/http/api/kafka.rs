@@ -237,7 +237,6 @@ pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec
         .collect())
 }
 
-
 /// `items` cut to the API's list bound, and whether that cut any.
 pub fn bounded<T>(mut items: Vec<T>) -> (Vec<T>, bool) {
     let truncated = items.len() > crate::limits::HTTP_API_LIST_MAX;

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::http::{parse, Answer};
 use common::{
     consume, flush, listening, logged_producer, produce_numbered, send_record, Broker,
     BrokerOptions,
@@ -20,51 +21,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 /// How long one HTTP exchange may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An HTTP answer: status code, head lines (lowercase names) and body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    }
-}
-
 /// Sends `request` (raw bytes) and reads until the server closes the
-/// connection or the timeout: the whole exchange, as text.
+/// connection or `HTTP_TIMEOUT` passes.
 fn exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    // The server may answer and close before it read everything (a head
-    // too large): a failed write still leaves its answer to read.
-    let _ = stream.write_all(request);
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse(text: &str) -> Answer {
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
+    common::http::exchange(addr, request, HTTP_TIMEOUT)
 }
 
 /// `method path` with `Connection: close`, and the answer.

@@ -1,40 +1,14 @@
 //! Raw HTTP/1.1 exchanges with the broker's HTTP listener, for the admin
 //! API's bounds and bad input (each bounded by `HTTP_TIMEOUT`).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub head: String,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    /// The API's error name.
-    pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_string()
-    }
-}
+pub use crate::common::http::Answer;
 
 /// Sends a request (`Connection: close` added) and reads the whole answer.
 pub fn send(
@@ -59,25 +33,9 @@ pub fn send(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).unwrap();
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    crate::common::http::parse(&crate::common::http::exchange(addr, &request, HTTP_TIMEOUT))
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Answer {

@@ -22,6 +22,7 @@
 //! |-------|----------|--------------|
 //! | 1 | every binary (the baseline; binaries before feature levels run at it) | - |
 //! | 2 | since feature levels | the finalized level is recorded in the metadata log (`MetadataRecord::FinalizeFeatures`) |
+//! | 3 | since TLS, SASL and ACLs | SCRAM credentials and ACLs in the metadata log |
 
 /// The feature's name in ApiVersions.
 pub const METADATA_VERSION_FEATURE: &str = "corelog.metadata.version";
@@ -31,7 +32,10 @@ pub const METADATA_VERSION_FEATURE: &str = "corelog.metadata.version";
 pub const METADATA_VERSION_BASELINE: u16 = 1;
 
 /// The newest level this binary supports.
-pub const METADATA_VERSION_MAX: u16 = 2;
+pub const METADATA_VERSION_MAX: u16 = 3;
+/// The level from which the metadata log may hold security records (SCRAM
+/// credentials, ACLs): an older binary cannot read them.
+pub const METADATA_VERSION_SECURITY: u16 = 3;
 
 /// The level a controller may finalize: the lowest of what every
 /// registered broker supports (`supported`, fenced brokers included: they

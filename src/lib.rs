@@ -42,6 +42,7 @@ pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod shard;
 pub mod sim;

@@ -35,6 +35,8 @@ const FROM_COMMIT: &str = "c797b756112205ab4c7bde551d27f787d68daebe";
 /// One debug build of that commit, on a busy 2-core machine.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const FEATURE: &str = "corelog.metadata.version";
+/// The newest feature level of the binary under test.
+const NEW_LEVEL: i16 = corelog::features::METADATA_VERSION_MAX as i16;
 
 fn old_binary() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upgrade/old-binary.sh");
@@ -152,7 +154,7 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
         );
         if i + 1 < count {
             // An old binary is still in the cluster: every upgraded node
-            // supports level 2 and reports the cluster at level 1. Once
+            // supports the new level and reports the cluster at level 1. Once
             // every voter runs the new binary the active controller does
             // too: it must keep waiting for the broker-only node.
             let hold = if i + 2 == count {
@@ -165,7 +167,7 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
                 for upgraded in 0..=i {
                     assert_eq!(
                         feature_levels(&cluster, upgraded),
-                        Some((2, 1)),
+                        Some((NEW_LEVEL, 1)),
                         "node {} while node {} runs the earlier release",
                         cluster.nodes[upgraded].id,
                         cluster.nodes[count - 1].id
@@ -179,13 +181,13 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
         }
     }
     // Every node runs the new binary: the active controller finalizes
-    // level 2 by itself, and every node reports it.
+    // the new level by itself, and every node reports it.
     let deadline = Instant::now() + Duration::from_secs(30);
     for i in 0..count {
         eventually(
-            "every node reports the cluster at level 2",
+            "every node reports the cluster at the new level",
             deadline.saturating_duration_since(Instant::now()),
-            || feature_levels(&cluster, i) == Some((2, 2)),
+            || feature_levels(&cluster, i) == Some((NEW_LEVEL, NEW_LEVEL)),
         );
     }
     let described = common::corelog_ok(
@@ -198,10 +200,10 @@ fn a_rolling_upgrade_under_acks_all_load_loses_nothing_and_raises_the_feature_le
         "",
     );
     assert!(
-        described.stdout.contains(
-            "Feature: corelog.metadata.version\tSupportedMinVersion: 1\tSupportedMaxVersion: 2\t\
-             FinalizedVersionLevel: 2\tEpoch: "
-        ),
+        described.stdout.contains(&format!(
+            "Feature: corelog.metadata.version\tSupportedMinVersion: 1\t\
+             SupportedMaxVersion: {NEW_LEVEL}\tFinalizedVersionLevel: {NEW_LEVEL}\tEpoch: "
+        )),
         "{}",
         described.stdout
     );

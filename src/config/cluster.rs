@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::ConfigError;
+use crate::security::SecurityProtocol;
 
 /// One controller quorum voter (`controller.quorum.voters`: `id@host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub struct ClusterConfig {
     /// The client listener clients are told about (advertised.listeners,
     /// else listeners).
     pub advertised: Listener,
+    /// The client listener's security protocol
+    /// (`listener.security.protocol.map`).
+    pub listener_protocol: SecurityProtocol,
 }
 
 impl ClusterConfig {
@@ -54,6 +58,7 @@ impl ClusterConfig {
                 host,
                 port,
             },
+            listener_protocol: SecurityProtocol::Plaintext,
         }
     }
 

@@ -19,6 +19,8 @@ pub struct FileSettings {
     pub listen: Option<SocketAddr>,
     /// The client listener's name and host as `listeners` writes them.
     pub listener_name: Option<String>,
+    /// The client listener's security protocol.
+    pub listener_protocol: Option<crate::security::SecurityProtocol>,
     pub listener_host: Option<String>,
     /// What clients are told (advertised.listeners, TOML advertised_host).
     pub advertised_host: Option<String>,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use super::{Listener, Voter};
+use crate::security::SecurityProtocol;
 
 /// Why a cluster key's value (roles, listeners, protocols, voters) is
 /// refused; the caller names the key.
@@ -186,7 +187,7 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, Liste
             .split_once(':')
             .ok_or_else(|| ListenerError::NotProtocolEntry(item.to_string()))?;
         let protocol = protocol.trim().to_ascii_uppercase();
-        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
+        if SecurityProtocol::parse(&protocol).is_none() {
             return Err(ListenerError::UnknownProtocol(protocol));
         }
         map.insert(name.trim().to_ascii_uppercase(), protocol);
@@ -196,31 +197,32 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, Liste
 
 /// The security protocol of `listener`: from the map, else the listener's
 /// own name when it is a protocol's name, else PLAINTEXT for a controller
-/// listener (as KRaft does). corelog serves PLAINTEXT only, so any other
-/// protocol is refused here, before a client could expect TLS or SASL.
+/// listener (as KRaft does). A protocol corelog does not serve yet is
+/// refused here, before a client could expect TLS or SASL from it.
 pub fn security_protocol(
     listener: &Listener,
     map: &BTreeMap<String, String>,
     controller_names: &[String],
-) -> Result<(), ListenerError> {
+) -> Result<SecurityProtocol, ListenerError> {
     let protocol = match map.get(&listener.name) {
         Some(p) => p.as_str(),
-        None if ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-            .contains(&listener.name.as_str()) =>
-        {
-            listener.name.as_str()
-        }
+        None if SecurityProtocol::parse(&listener.name).is_some() => listener.name.as_str(),
         None if controller_names.contains(&listener.name) => "PLAINTEXT",
         None => return Err(ListenerError::NoProtocol(listener.name.clone())),
     };
-    if protocol != "PLAINTEXT" {
+    let protocol = SecurityProtocol::parse(protocol)
+        .ok_or_else(|| ListenerError::UnknownProtocol(protocol.to_string()))?;
+    if !SERVED_PROTOCOLS.contains(&protocol) {
         return Err(ListenerError::NotPlaintext {
             name: listener.name.clone(),
-            protocol: protocol.to_string(),
+            protocol: protocol.name().to_string(),
         });
     }
-    Ok(())
+    Ok(protocol)
 }
+
+/// The security protocols a listener may use today.
+const SERVED_PROTOCOLS: &[SecurityProtocol] = &[SecurityProtocol::Plaintext];
 
 /// The address a listener binds: its host resolved (IPv4 preferred), or
 /// every IPv4 address when the host is empty.

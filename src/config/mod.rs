@@ -135,6 +135,9 @@ impl Config {
                 host: advertised_host,
                 port: file.advertised_port.unwrap_or(listen.port()),
             },
+            listener_protocol: file
+                .listener_protocol
+                .unwrap_or(crate::security::SecurityProtocol::Plaintext),
         };
         cluster.check_quorum(broker.node_id)?;
         let data_dir = args

@@ -113,8 +113,10 @@ fn apply_cluster_keys(
             port: 9092,
         }],
     };
+    let mut listener_protocols = BTreeMap::new();
     for listener in &listeners {
-        security_protocol(listener, &protocols, &controller_names)?;
+        let protocol = security_protocol(listener, &protocols, &controller_names)?;
+        listener_protocols.insert(listener.name.clone(), protocol);
     }
     let (controller, clients): (Vec<&Listener>, Vec<&Listener>) = listeners
         .iter()
@@ -141,6 +143,7 @@ fn apply_cluster_keys(
     }
     settings.listen = Some(bind_address(client)?);
     settings.listener_name = Some(client.name.clone());
+    settings.listener_protocol = listener_protocols.get(&client.name).copied();
     settings.listener_host = Some(client.host.clone());
     if let Some(value) = get("advertised.listeners") {
         let advertised =

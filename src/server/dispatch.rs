@@ -23,6 +23,7 @@ use super::error_codes::ErrorCodes;
 use super::frame::Frame;
 use super::handlers;
 use crate::protocol::apis;
+use crate::security::Session;
 
 pub enum Outcome {
     Reply(Frame),
@@ -181,18 +182,18 @@ impl std::fmt::Display for RequestLabel {
 /// replication acks, long polls, other shards' work) and its answer's size.
 pub async fn handle(
     broker: &Rc<Broker>,
-    client_host: &str,
+    session: &Session,
     parsed: Parsed,
     read_at: Instant,
 ) -> Outcome {
     let api = &broker.stats.api;
     if !api.enabled() {
-        return answer(broker, client_host, parsed).await;
+        return answer(broker, session, parsed).await;
     }
     let started = Instant::now();
     let (key, version) = parsed.key_version();
     let mut local = Duration::ZERO;
-    let mut answering = std::pin::pin!(answer(broker, client_host, parsed));
+    let mut answering = std::pin::pin!(answer(broker, session, parsed));
     let outcome = std::future::poll_fn(|cx| {
         let polled = Instant::now();
         let poll = answering.as_mut().poll(cx);
@@ -216,7 +217,7 @@ pub async fn handle(
     outcome
 }
 
-async fn answer(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outcome {
+async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outcome {
     let (header, body) = match parsed {
         Parsed::UnsupportedApiVersions { correlation_id } => {
             let body = handlers::api_versions::unsupported_version();
@@ -380,7 +381,7 @@ async fn answer(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outco
                 broker,
                 version,
                 client_id(&header),
-                client_host.to_string(),
+                session.client_host.to_string(),
                 r,
             )
             .await,
@@ -457,7 +458,7 @@ async fn answer(broker: &Rc<Broker>, client_host: &str, parsed: Parsed) -> Outco
                 broker,
                 version,
                 client_id(&header),
-                client_host.to_string(),
+                session.client_host.to_string(),
                 r,
             )
             .await,

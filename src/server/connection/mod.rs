@@ -58,6 +58,7 @@ use super::dispatch::{self, Outcome, Parsed, RequestError};
 use crate::config::Tuning;
 use crate::limits;
 use crate::protocol::frame::FrameError;
+use crate::security::Session;
 
 mod admission;
 mod reader;
@@ -219,8 +220,12 @@ pub async fn serve(
         id: broker.stats.connections.get(),
         peer: peer.as_str().into(),
     };
-    // Kafka shows a member's host as "/<ip>" (DescribeGroups, the CLI).
-    let client_host: Rc<str> = format!("/{}", slot.ip).into();
+    let cluster = &broker.config.cluster;
+    let session = Rc::new(Session::new(
+        &cluster.advertised.name,
+        cluster.listener_protocol,
+        slot.ip,
+    ));
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(RefCell::new(stream));
     let (queue, responses) =
@@ -246,7 +251,7 @@ pub async fn serve(
     let reader = Reader {
         broker: &broker,
         shard: &shard,
-        client_host: &client_host,
+        session: &session,
         conn: &conn,
         stream: &stream,
         queue: &queue,
@@ -322,7 +327,7 @@ pub fn set_buffer_sizes(stream: &TcpStream, tuning: &Tuning) -> std::io::Result<
 /// not served, closes the connection.
 fn start_request(
     broker: &Rc<Broker>,
-    client_host: &Rc<str>,
+    session: &Rc<Session>,
     conn: &ConnLabel,
     shared: &Rc<Shared>,
     request: Bytes,
@@ -348,10 +353,10 @@ fn start_request(
         client_id = label.client_id.as_deref().unwrap_or(""),
     );
     let broker = broker.clone();
-    let client_host = client_host.clone();
+    let session = session.clone();
     let shared = shared.clone();
     let request = async move {
-        let outcome = guarded(&broker, &client_host, parsed, read_at).await;
+        let outcome = guarded(&broker, &session, parsed, read_at).await;
         // The request is done: its bytes no longer count against the
         // shard's request memory (its answer is bounded per connection).
         drop(memory);
@@ -383,7 +388,7 @@ fn start_request(
 /// logged as an error to be investigated, not as routine.
 async fn guarded(
     broker: &Rc<Broker>,
-    client_host: &str,
+    session: &Session,
     parsed: Parsed,
     read_at: Instant,
 ) -> Outcome {
@@ -392,7 +397,7 @@ async fn guarded(
         if injected_panic(&parsed) {
             panic!("panic injected for a test ({INJECT_PANIC_ENV})");
         }
-        dispatch::handle(broker, client_host, parsed, read_at).await
+        dispatch::handle(broker, session, parsed, read_at).await
     })
     .catch_unwind()
     .await;

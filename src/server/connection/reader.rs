@@ -17,12 +17,13 @@ use super::{
 };
 use crate::limits;
 use crate::protocol::frame;
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub(super) struct Reader<'a> {
     pub(super) broker: &'a Rc<Broker>,
     pub(super) shard: &'a Rc<ShardConnections>,
-    pub(super) client_host: &'a Rc<str>,
+    pub(super) session: &'a Rc<Session>,
     pub(super) conn: &'a ConnLabel,
     pub(super) stream: &'a Rc<RefCell<TcpStream>>,
     pub(super) queue: &'a local_channel::LocalSender<InFlight>,
@@ -168,7 +169,7 @@ impl Reader<'_> {
             self.budget.acquire(bytes).await?;
             let (response, meter) = start_request(
                 self.broker,
-                self.client_host,
+                self.session,
                 self.conn,
                 self.shared,
                 request,

@@ -24,6 +24,8 @@ use corelog::shard::ShardId;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement, Shares};
 
+mod recording;
+
 pub struct Opts {
     pub quick: bool,
     pub only: Option<String>,
@@ -226,6 +228,9 @@ pub fn cpu_cases(o: &Opts) {
     let rounds = if o.quick { 1 } else { 5 };
     if o.wants("convert") {
         legacy_cases(o, rounds);
+    }
+    if o.wants("recording") {
+        recording::recording_case(o, rounds);
     }
     for size in [16 << 10, 1 << 20] {
         let src = make_batch(16, size - BATCH_HEADER_BYTES);

@@ -9,12 +9,14 @@
 #   bench/metrics-cost.sh [rounds] [seconds]
 #   env: CORELOG (binary), LOADGEN (bench binary), MICRO (micro bench
 #        binary), MESSAGE_BYTES (100), ACKS (all), LINGER_MS (5), RATE (0),
-#        OUT (results directory)
+#        BATCH_BYTES (1048576, the producers' batch.size), OUT (results
+#        directory)
 #
 # Small messages make per-request work the largest share; LINGER_MS=0 and
 # ACKS=1 make requests smaller and more frequent still, and RATE (messages
 # per second, 0 = as fast as possible) below the peak makes each request
-# carry few records: the worst case for a per-request cost.
+# carry few records, as does a small BATCH_BYTES at full speed: the worst
+# case for a per-request cost.
 #
 # Throughput on a shared machine spreads far more than 2%, so the script
 # also reports what does not depend on the machine's other load:
@@ -35,6 +37,7 @@ bytes=${MESSAGE_BYTES:-100}
 acks=${ACKS:-all}
 linger=${LINGER_MS:-5}
 rate=${RATE:-0}
+batch=${BATCH_BYTES:-1048576}
 micro=${MICRO:-$(ls -t "$root"/target/release/deps/micro-* 2>/dev/null | grep -v '\.d$' | head -1)}
 out=${OUT:-$(mktemp -d /tmp/metrics-cost.XXXXXX)}
 mkdir -p "$out"
@@ -54,7 +57,7 @@ run() { # round, enabled (true|false)
     wait_port "$port" 30
     timeout $((secs + 120)) "$loadgen" --bootstrap "127.0.0.1:$port" --partitions 2 \
         --producers 2 --rate "$rate" --message-bytes "$bytes" --acks "$acks" \
-        --linger-ms "$linger" --consumers 0 --duration-s "$secs" --warmup-s 2 \
+        --linger-ms "$linger" --batch-bytes "$batch" --consumers 0 --duration-s "$secs" --warmup-s 2 \
         --json "$out/run-$1-$2.json" >"$out/run-$1-$2.txt" 2>&1 ||
         echo "run $1 ($2) failed: $(tail -3 "$out/run-$1-$2.txt")"
     # utime and stime (fields 14 and 15, clock ticks) of the whole run.

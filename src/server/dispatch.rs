@@ -190,23 +190,30 @@ pub async fn handle(
     if !api.enabled() {
         return answer(broker, session, parsed).await;
     }
-    let started = Instant::now();
     let (key, version) = parsed.key_version();
+    // Two clock reads per poll and no more (they are most of what
+    // recording costs): the first poll's start is the handler's start, the
+    // last poll's end its end.
     let mut local = Duration::ZERO;
+    let mut started = None;
+    let mut ended = read_at;
     let mut answering = std::pin::pin!(answer(broker, session, parsed));
     let outcome = std::future::poll_fn(|cx| {
         let polled = Instant::now();
+        started.get_or_insert(polled);
         let poll = answering.as_mut().poll(cx);
-        local += polled.elapsed();
+        ended = Instant::now();
+        local += ended.saturating_duration_since(polled);
         poll
     })
     .await;
+    let started = started.unwrap_or(read_at);
     api.handled(
         key,
         Handled {
             version,
             queue_us: micros(started.saturating_duration_since(read_at)),
-            total_us: micros(started.elapsed()),
+            total_us: micros(ended.saturating_duration_since(started)),
             local_us: micros(local),
             response_bytes: match &outcome {
                 Outcome::Reply(frame) => Some(frame.len()),

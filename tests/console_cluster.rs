@@ -16,9 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::cluster::{eventually, Cluster};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::cluster::{create_topic, eventually, Cluster};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
@@ -40,28 +38,6 @@ fn get_ok(addr: SocketAddr, path: &str) -> Value {
 /// Records produced to partition p: 10 (p + 1).
 fn end(p: i32) -> i64 {
     10 * i64::from(p + 1)
-}
-
-/// The topic with partition p's replicas [ids[p], ids[p + 1]]: its
-/// preferred (first) replica, node p, leads it.
-fn create_spread_topic(cluster: &Cluster, ids: &[i32]) {
-    let assignment: Vec<Vec<i32>> = (0..3).map(|p| vec![ids[p], ids[(p + 1) % 3]]).collect();
-    let assignment: Vec<&[i32]> = assignment.iter().map(Vec::as_slice).collect();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_all())
-        .set("broker.address.family", "v4")
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let topic = NewTopic::new(TOPIC, 3, TopicReplication::Variable(&assignment));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = runtime
-        .block_on(admin.create_topics([&topic], &options))
-        .expect("CreateTopics");
-    assert!(results[0].is_ok(), "create {TOPIC}: {results:?}");
 }
 
 fn consumer(cluster: &Cluster, group: &str) -> BaseConsumer {
@@ -151,16 +127,24 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
         3,
         0,
         1,
-        &["http.console.enable=true", "broker.session.timeout.ms=120000"],
+        &[
+            "http.console.enable=true",
+            "broker.session.timeout.ms=120000",
+        ],
     );
     let ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
     let here = api(&cluster, 0);
-    create_spread_topic(&cluster, &ids);
-    eventually("each partition led by its node", WAIT, || {
+    // Three partitions over three brokers: each leads one (the
+    // controller places leaders round-robin, as Kafka does).
+    create_topic(&cluster.bootstrap(0), TOPIC, 3, 2, &[]).expect("create spread");
+    let mut leaders: Vec<i32> = Vec::new();
+    eventually("each partition has a leader, in sync", WAIT, || {
         let parts = cluster.partitions_from_any(TOPIC);
-        parts.len() == 3
-            && (0..3).all(|p| parts[p].leader == ids[p] && parts[p].isr.len() == 2)
+        leaders = parts.iter().map(|p| p.leader).collect();
+        parts.len() == 3 && parts.iter().all(|p| p.leader > 0 && p.isr.len() == 2)
     });
+    let led: BTreeSet<i32> = leaders.iter().copied().collect();
+    assert_eq!(led, ids.iter().copied().collect(), "{leaders:?}");
     let producer = common::logged_producer(
         ClientConfig::new()
             .set("bootstrap.servers", cluster.bootstrap_all())
@@ -188,7 +172,7 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
     let mut sizes = 0;
     for p in 0..3 {
         let part = partition(&detail, p);
-        assert_eq!(part["leader"], ids[p as usize], "{part}");
+        assert_eq!(part["leader"], leaders[p as usize], "{part}");
         assert_eq!(part["log_start_offset"], 0, "{part}");
         assert_eq!(part["log_end_offset"], end(p), "{part}");
         let size = part["size_bytes"].as_i64().unwrap_or(0);
@@ -207,12 +191,12 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
     assert_eq!(topics["unavailable"], json!([]));
 
     // Records of partitions led by the other nodes.
-    for p in 1..3 {
+    for p in (0..3).filter(|p| leaders[*p as usize] != ids[0]) {
         let page = get_ok(
             here,
             &format!("/api/v1/topics/{TOPIC}/messages?partition={p}&offset=2&max=3"),
         );
-        assert_eq!(page["leader"], ids[p as usize], "{page}");
+        assert_eq!(page["leader"], leaders[p as usize], "{page}");
         assert_eq!(page["log_end_offset"], end(p), "{page}");
         let values: Vec<&str> = page["records"]
             .as_array()
@@ -311,7 +295,10 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
         assert_eq!(seen[&key], [(owner, (end(0) - 1) as f64)], "{key:?}");
     }
     let coordinator_http = api(&cluster, coordinator_index);
-    assert_eq!(gauge(coordinator_http, "corelog_group_lag_unavailable"), 0.0);
+    assert_eq!(
+        gauge(coordinator_http, "corelog_group_lag_unavailable"),
+        0.0
+    );
 
     // A reset needs the group empty: refused while the member is in it,
     // done from node 1 once it left.
@@ -356,11 +343,9 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
 
     // The third node (neither node 1 nor the coordinator) stops. Node 1's
     // API still answers: what that node holds is missing and marked.
-    let stopped = (0..3)
-        .find(|i| *i != 0 && *i != coordinator_index)
-        .unwrap();
+    let stopped = (0..3).find(|i| *i != 0 && *i != coordinator_index).unwrap();
     let stopped_id = ids[stopped];
-    let stopped_partition = stopped as i32;
+    let stopped_partition = leaders.iter().position(|l| *l == stopped_id).unwrap() as i32;
     cluster.kill9(stopped);
     let detail = get_ok(here, &format!("/api/v1/topics/{TOPIC}"));
     assert_eq!(detail["unavailable"], json!([stopped_id]), "{detail}");
@@ -402,7 +387,14 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
     );
     // The coordinator leaves that partition's lag out and says so.
     let lag = lags(coordinator_http);
-    let key = (group.clone(), TOPIC.to_string(), stopped_partition.to_string());
+    let key = (
+        group.clone(),
+        TOPIC.to_string(),
+        stopped_partition.to_string(),
+    );
     assert!(!lag.contains_key(&key), "{lag:?}");
-    assert_eq!(gauge(coordinator_http, "corelog_group_lag_unavailable"), 1.0);
+    assert_eq!(
+        gauge(coordinator_http, "corelog_group_lag_unavailable"),
+        1.0
+    );
 }

@@ -64,13 +64,18 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
     let (groups, truncated) = bounded(all.into_iter().collect::<Vec<_>>());
     let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for (id, (coordinator, _)) in &groups {
-        by_coordinator.entry(*coordinator).or_default().push(id.clone());
+        by_coordinator
+            .entry(*coordinator)
+            .or_default()
+            .push(id.clone());
     }
     let asks = by_coordinator.into_iter().map(|(coordinator, ids)| {
         let peers = &peers;
         async move {
             let described = describe(peers, coordinator, &ids).await.unwrap_or_default();
-            let committed = committed(peers, coordinator, &ids).await.unwrap_or_default();
+            let committed = committed(peers, coordinator, &ids)
+                .await
+                .unwrap_or_default();
             (described, committed)
         }
     });

@@ -131,14 +131,16 @@ pub async fn list_offsets_at_leaders(
     leaders: &BTreeMap<(String, i32), i32>,
     timestamp: i64,
 ) -> BTreeMap<(String, i32), Result<i64, i16>> {
-    let asks = by_leader(leaders).into_iter().map(|(leader, partitions)| async move {
-        let request = list_offsets_request(&partitions, timestamp);
-        peers
-            .ask(leader, request)
-            .await
-            .map(list_offsets_answers)
-            .unwrap_or_default()
-    });
+    let asks = by_leader(leaders)
+        .into_iter()
+        .map(|(leader, partitions)| async move {
+            let request = list_offsets_request(&partitions, timestamp);
+            peers
+                .ask(leader, request)
+                .await
+                .map(list_offsets_answers)
+                .unwrap_or_default()
+        });
     futures::future::join_all(asks)
         .await
         .into_iter()
@@ -235,36 +237,38 @@ pub async fn sizes_at_leaders(
     leaders: &BTreeMap<(String, i32), i32>,
 ) -> BTreeMap<(String, i32), i64> {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
-    let asks = by_leader(leaders).into_iter().map(|(leader, partitions)| async move {
-        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (topic, index) in &partitions {
-            by_topic.entry(topic.clone()).or_default().push(*index);
-        }
-        let topics = by_topic
-            .into_iter()
-            .map(|(name, indexes)| {
-                DescribableLogDirTopic::default()
-                    .with_topic(topic_name(&name))
-                    .with_partitions(indexes)
-            })
-            .collect();
-        let request = DescribeLogDirsRequest::default().with_topics(Some(topics));
-        let mut sizes = BTreeMap::new();
-        if let Ok(response) = peers.ask(leader, request).await {
-            for dir in response.results {
-                for topic in dir.topics {
-                    for p in topic.partitions {
-                        let key = (topic.name.0.to_string(), p.partition_index);
-                        // Only what was asked: the partitions it leads.
-                        if leaders.get(&key) == Some(&leader) {
-                            *sizes.entry(key).or_insert(0) += p.partition_size;
+    let asks = by_leader(leaders)
+        .into_iter()
+        .map(|(leader, partitions)| async move {
+            let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (topic, index) in &partitions {
+                by_topic.entry(topic.clone()).or_default().push(*index);
+            }
+            let topics = by_topic
+                .into_iter()
+                .map(|(name, indexes)| {
+                    DescribableLogDirTopic::default()
+                        .with_topic(topic_name(&name))
+                        .with_partitions(indexes)
+                })
+                .collect();
+            let request = DescribeLogDirsRequest::default().with_topics(Some(topics));
+            let mut sizes = BTreeMap::new();
+            if let Ok(response) = peers.ask(leader, request).await {
+                for dir in response.results {
+                    for topic in dir.topics {
+                        for p in topic.partitions {
+                            let key = (topic.name.0.to_string(), p.partition_index);
+                            // Only what was asked: the partitions it leads.
+                            if leaders.get(&key) == Some(&leader) {
+                                *sizes.entry(key).or_insert(0) += p.partition_size;
+                            }
                         }
                     }
                 }
             }
-        }
-        sizes
-    });
+            sizes
+        });
     futures::future::join_all(asks)
         .await
         .into_iter()

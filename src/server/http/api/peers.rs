@@ -88,7 +88,11 @@ macro_rules! ask {
 // The versions the API has always sent its own handlers: the newest that
 // still name topics (rather than only topic ids) where that matters.
 ask!(ListOffsetsRequest, 7, handlers::list_offsets::handle);
-ask!(DescribeLogDirsRequest, 4, handlers::describe_log_dirs::handle);
+ask!(
+    DescribeLogDirsRequest,
+    4,
+    handlers::describe_log_dirs::handle
+);
 ask!(FetchRequest, 12, handlers::fetch::handle);
 ask!(ListGroupsRequest, 5, handlers::list_groups::handle);
 ask!(DescribeGroupsRequest, 5, handlers::describe_groups::handle);

@@ -1,8 +1,9 @@
 //! `/api/v1/groups...`: consumer groups with their state, members,
 //! assignments and lag per partition, and the offset reset of an inactive
-//! group (ListGroups, DescribeGroups, OffsetFetch, ListOffsets,
-//! OffsetCommit), as `kafka-consumer-groups --describe` and
-//! `--reset-offsets` do it.
+//! group (ListGroups, FindCoordinator, DescribeGroups, OffsetFetch,
+//! ListOffsets, OffsetCommit), as `kafka-consumer-groups --describe` and
+//! `--reset-offsets` do it: in a cluster, each group's requests go to its
+//! coordinator and each partition's ListOffsets to its leader (`peers`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -50,7 +51,7 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
             continue;
         };
         if answer.error_code != 0 {
-            if peers.is_here(id) && !broker.cluster_mode() {
+            if !broker.cluster_mode() {
                 return Err(kafka_error(answer.error_code, None, "listing groups"));
             }
             // A coordinator still loading its groups: they are missing.

@@ -4,8 +4,10 @@
 //! group another broker coordinates listed, described (members, exact
 //! lag) and its offsets reset; `/metrics` of the group's coordinator with
 //! the lag of partitions other brokers lead, each (group, partition) lag
-//! series exported by exactly one node; and with one broker stopped, the
-//! API still answering, marking what is missing. Every wait is bounded.
+//! series exported by exactly one node; and with one broker stalled
+//! (SIGSTOP: connections taken, nothing answered) and then stopped, the
+//! API and the scrape still answering within their deadlines, marking what
+//! is missing. Every wait is bounded.
 
 mod common;
 
@@ -14,7 +16,7 @@ mod http;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::cluster::{create_topic, eventually, Cluster};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -341,23 +343,67 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
         (end(2) - 7) as f64
     );
 
-    // The third node (neither node 1 nor the coordinator) stops. Node 1's
-    // API still answers: what that node holds is missing and marked.
+    // The third node (neither node 1 nor the coordinator) stalls: its
+    // ports take connections, it answers nothing. Node 1's API answers
+    // within its deadline, what that node holds missing and marked; the
+    // coordinator's scrape leaves that lag out and says so.
     let stopped = (0..3).find(|i| *i != 0 && *i != coordinator_index).unwrap();
     let stopped_id = ids[stopped];
     let stopped_partition = leaders.iter().position(|l| *l == stopped_id).unwrap() as i32;
-    cluster.kill9(stopped);
-    let detail = get_ok(here, &format!("/api/v1/topics/{TOPIC}"));
-    assert_eq!(detail["unavailable"], json!([stopped_id]), "{detail}");
-    for p in 0..3 {
-        let part = partition(&detail, p);
-        if p == stopped_partition {
-            assert!(part["log_end_offset"].is_null(), "{part}");
-            assert!(part["size_bytes"].is_null(), "{part}");
-        } else {
-            assert_eq!(part["log_end_offset"], end(p), "{part}");
+    let lag_key = (
+        group.clone(),
+        TOPIC.to_string(),
+        stopped_partition.to_string(),
+    );
+    let partial = |cluster: &Cluster| {
+        let asked = Instant::now();
+        let detail = get_ok(api(cluster, 0), &format!("/api/v1/topics/{TOPIC}"));
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert_eq!(detail["unavailable"], json!([stopped_id]), "{detail}");
+        for p in 0..3 {
+            let part = partition(&detail, p);
+            if p == stopped_partition {
+                assert!(part["log_end_offset"].is_null(), "{part}");
+                assert!(part["size_bytes"].is_null(), "{part}");
+            } else {
+                assert_eq!(part["log_end_offset"], end(p), "{part}");
+            }
         }
-    }
+        let asked = Instant::now();
+        let lag = lags(coordinator_http);
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(!lag.contains_key(&lag_key), "{lag:?}");
+        assert_eq!(
+            gauge(coordinator_http, "corelog_group_lag_unavailable"),
+            1.0
+        );
+    };
+    cluster.pause(stopped, true);
+    partial(&cluster);
+    // Back: the next calls ask it again and get everything.
+    cluster.pause(stopped, false);
+    eventually("the stalled node answers again", WAIT, || {
+        let detail = get_ok(here, &format!("/api/v1/topics/{TOPIC}"));
+        detail["unavailable"] == json!([])
+            && partition(&detail, stopped_partition)["log_end_offset"] == end(stopped_partition)
+    });
+    let committed_now = [3, 7, 7][stopped_partition as usize];
+    assert_eq!(
+        lags(coordinator_http)[&lag_key],
+        (end(stopped_partition) - committed_now) as f64
+    );
+
+    // It stops (its connections refused): the same, at once.
+    cluster.kill9(stopped);
+    partial(&cluster);
     let list = get_ok(here, "/api/v1/groups");
     assert_eq!(list["unavailable"], json!([stopped_id]), "{list}");
     let still: BTreeSet<&str> = list["groups"]
@@ -375,7 +421,7 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
     assert_eq!(described["unavailable"], json!([stopped_id]), "{described}");
     let o = group_offset(&described, stopped_partition);
     assert!(o["lag"].is_null() && o["log_end_offset"].is_null(), "{o}");
-    assert_eq!(o["committed_offset"], 7, "{o}");
+    assert_eq!(o["committed_offset"], committed_now, "{o}");
     let browse = http::get(
         here,
         &format!("/api/v1/topics/{TOPIC}/messages?partition={stopped_partition}"),
@@ -384,17 +430,5 @@ fn one_nodes_console_answers_for_the_whole_cluster() {
         (browse.status, browse.error().as_str()),
         (503, "BROKER_NOT_AVAILABLE"),
         "{browse:?}"
-    );
-    // The coordinator leaves that partition's lag out and says so.
-    let lag = lags(coordinator_http);
-    let key = (
-        group.clone(),
-        TOPIC.to_string(),
-        stopped_partition.to_string(),
-    );
-    assert!(!lag.contains_key(&key), "{lag:?}");
-    assert_eq!(
-        gauge(coordinator_http, "corelog_group_lag_unavailable"),
-        1.0
     );
 }

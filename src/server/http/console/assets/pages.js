@@ -134,7 +134,7 @@ CL.pages.topic = function (root, params) {
       CL.card("partitions", t.partitions.length),
       CL.card("topic id", t.topic_id),
       CL.card("records (end − start)", t.partitions.reduce((n, p) => n + ((p.log_end_offset || 0) - (p.log_start_offset || 0)), 0)),
-      CL.card("size here", CL.fmtBytes(t.partitions.reduce((n, p) => n + (p.size_bytes || 0), 0)))));
+      CL.card("size", CL.fmtBytes(t.partitions.reduce((n, p) => n + (p.size_bytes || 0), 0)))));
     CL.fill(partitions, CL.table(
       ["partition", "leader", "replicas", "in-sync replicas", "log start", "log end", "size", ""],
       t.partitions.map((p) => [p.partition, p.leader, p.replicas.join(", "),

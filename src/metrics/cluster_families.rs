@@ -124,7 +124,13 @@ pub const GROUP_LAG: Family = family(
     "corelog_group_lag",
     Gauge,
     GROUP_PARTITION,
-    "The partition's high watermark (its end offset as ListOffsets latest answers, what Kafka's tools compute lag from) minus the group's committed offset, exactly; only for partitions the coordinator's node leads. For a partition led by another broker, take that leader's corelog_partition_high_watermark minus this committed offset.",
+    "The partition's high watermark (its end offset as ListOffsets latest answers, what Kafka's tools compute lag from) minus the group's committed offset, exactly; on the group's coordinator only, for every partition the group committed: the high watermark of a partition another broker leads comes from that leader (one ListOffsets per broker per scrape, 1 s deadline). A partition whose leader did not answer is left out of that scrape (see corelog_group_lag_unavailable).",
+);
+pub const GROUP_LAG_UNAVAILABLE: Family = family(
+    "corelog_group_lag_unavailable",
+    Gauge,
+    &[],
+    "(group, partition) series of this node's groups left out of corelog_group_lag in this scrape because their leader, another broker, did not answer within 1 s (0 when every lag is exported).",
 );
 pub const GROUP_REBALANCES: Family = family(
     "corelog_group_rebalances_total",
@@ -163,5 +169,6 @@ pub const CLUSTER: &[&Family] = &[
     &GROUP_COMMITTED_OFFSET,
     &GROUP_LAG,
     &GROUP_REBALANCES,
+    &GROUP_LAG_UNAVAILABLE,
     &CONFIG_PROFILE,
 ];

@@ -154,11 +154,12 @@ pub async fn scrape(broker: &Rc<Broker>, started: Instant) -> String {
             futures_lite::future::or(call, late).await
         }
     });
-    let reports: Vec<ShardFigures> = futures::future::join_all(calls)
+    let mut reports: Vec<ShardFigures> = futures::future::join_all(calls)
         .await
         .into_iter()
         .flatten()
         .collect();
+    cluster::with_remote_ends(broker, &mut reports).await;
     let node = Node {
         uptime: started.elapsed(),
         log_dir: &broker.config.data_dir,

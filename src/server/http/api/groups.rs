@@ -1,8 +1,9 @@
 //! `/api/v1/groups...`: consumer groups with their state, members,
 //! assignments and lag per partition, and the offset reset of an inactive
-//! group (ListGroups, DescribeGroups, OffsetFetch, ListOffsets,
-//! OffsetCommit), as `kafka-consumer-groups --describe` and
-//! `--reset-offsets` do it.
+//! group (ListGroups, FindCoordinator, DescribeGroups, OffsetFetch,
+//! ListOffsets, OffsetCommit), as `kafka-consumer-groups --describe` and
+//! `--reset-offsets` do it: in a cluster, each group's requests go to its
+//! coordinator and each partition's ListOffsets to its leader (`peers`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use std::rc::Rc;
 use bytes::Buf;
 use hyper::StatusCode;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -23,33 +25,73 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::kafka::{self, bounded, kafka_error};
+use super::peers::{self, PeerError, Peers};
 use super::ApiError;
 use crate::limits;
-use crate::protocol::topic_name;
+use crate::protocol::{error_name, topic_name};
 use crate::server::broker::Broker;
 use crate::server::handlers;
 
 /// Committed offsets of a group: by topic and partition.
 type Committed = BTreeMap<(String, i32), i64>;
 
-/// Every group with its state, type, member count and total lag.
+/// Every group of every live broker (each lists those it coordinates)
+/// with its state, type, member count and total lag.
 pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
-    let listed = handlers::list_groups::handle(broker, 5, ListGroupsRequest::default()).await;
-    if listed.error_code != 0 {
-        return Err(kafka_error(listed.error_code, None, "listing groups"));
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    let listed = futures::future::join_all(peers.live().into_iter().map(|id| {
+        let peers = &peers;
+        async move { (id, peers.ask(id, ListGroupsRequest::default()).await) }
+    }))
+    .await;
+    // Each group once, with the broker that listed it: its coordinator.
+    let mut all: BTreeMap<String, (i32, ListedGroup)> = BTreeMap::new();
+    for (id, answer) in listed {
+        let Ok(answer) = answer else {
+            continue;
+        };
+        if answer.error_code != 0 {
+            if !broker.cluster_mode() {
+                return Err(kafka_error(answer.error_code, None, "listing groups"));
+            }
+            // A coordinator still loading its groups: they are missing.
+            peers.mark_unavailable(id, error_name(answer.error_code));
+            continue;
+        }
+        for g in answer.groups {
+            all.entry(g.group_id.0.to_string()).or_insert((id, g));
+        }
     }
-    let (groups, truncated) = bounded(listed.groups);
-    let ids: Vec<String> = groups.iter().map(|g| g.group_id.0.to_string()).collect();
-    let described = describe(broker, &ids).await;
-    let committed = committed(broker, &ids).await;
-    let ends = ends_of(broker, committed.values().flat_map(|c| c.keys().cloned())).await;
+    let (groups, truncated) = bounded(all.into_iter().collect::<Vec<_>>());
+    let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for (id, (coordinator, _)) in &groups {
+        by_coordinator
+            .entry(*coordinator)
+            .or_default()
+            .push(id.clone());
+    }
+    let asks = by_coordinator.into_iter().map(|(coordinator, ids)| {
+        let peers = &peers;
+        async move {
+            let described = describe(peers, coordinator, &ids).await.unwrap_or_default();
+            let committed = committed(peers, coordinator, &ids)
+                .await
+                .unwrap_or_default();
+            (described, committed)
+        }
+    });
+    let (mut described, mut committed) = (BTreeMap::new(), BTreeMap::new());
+    for (d, c) in futures::future::join_all(asks).await {
+        described.extend(d);
+        committed.extend(c);
+    }
+    let ends = ends_of(&peers, committed.values().flat_map(|c| c.keys().cloned())).await;
     let groups: Vec<Value> = groups
         .iter()
-        .map(|g| {
-            let id = g.group_id.0.to_string();
-            let members = described.get(&id).map_or(0, |d| d.members.len());
+        .map(|(id, (coordinator, g))| {
+            let members = described.get(id).map(|d| d.members.len());
             let total: Option<i64> = committed
-                .get(&id)
+                .get(id)
                 .map(|c| c.iter().filter_map(|(k, &at)| lag(ends.get(k), at)).sum());
             json!({
                 "group_id": id,
@@ -58,17 +100,30 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
                 "protocol_type": g.protocol_type.as_str(),
                 "members": members,
                 "lag": total,
+                "coordinator": coordinator,
             })
         })
         .collect();
-    Ok(json!({"groups": groups, "truncated": truncated}))
+    Ok(json!({"groups": groups, "truncated": truncated, "unavailable": peers.unavailable()}))
 }
 
 /// One group: state, members with their assignments, and each committed
 /// or assigned partition's committed offset, end offset and lag.
 pub async fn detail(broker: &Rc<Broker>, id: &str) -> Result<Value, ApiError> {
     let ids = [id.to_string()];
-    let described = describe(broker, &ids).await.remove(id);
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    // A single node coordinates every group; in a cluster, ask as a
+    // client does (which also creates `__consumer_offsets` on first use).
+    let coordinator = if broker.cluster_mode() {
+        coordinator_of(broker, id).await?
+    } else {
+        broker.config.broker.node_id
+    };
+    let unreachable = |e: PeerError| e.api_error(&format!("the coordinator of group {id}"));
+    let described = describe(&peers, coordinator, &ids)
+        .await
+        .map_err(unreachable)?
+        .remove(id);
     let Some(group) = described else {
         return Err(ApiError::bad_request("no DescribeGroups answer"));
     };
@@ -79,7 +134,11 @@ pub async fn detail(broker: &Rc<Broker>, id: &str) -> Result<Value, ApiError> {
             &format!("group {id}"),
         ));
     }
-    let committed = committed(broker, &ids).await.remove(id).unwrap_or_default();
+    let committed = committed(&peers, coordinator, &ids)
+        .await
+        .map_err(unreachable)?
+        .remove(id)
+        .unwrap_or_default();
     if group.group_state.as_str() == "Dead" && committed.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -111,7 +170,7 @@ pub async fn detail(broker: &Rc<Broker>, id: &str) -> Result<Value, ApiError> {
         .collect();
     let keys: BTreeSet<(String, i32)> = committed.keys().chain(owner.keys()).cloned().collect();
     let (keys, offsets_truncated) = bounded(keys.into_iter().collect());
-    let ends = ends_of(broker, keys.iter().cloned()).await;
+    let ends = ends_of(&peers, keys.iter().cloned()).await;
     let offsets: Vec<Value> = keys
         .iter()
         .map(|key| {
@@ -136,6 +195,8 @@ pub async fn detail(broker: &Rc<Broker>, id: &str) -> Result<Value, ApiError> {
         "offsets": offsets,
         "lag": total,
         "truncated": members_truncated || offsets_truncated,
+        "coordinator": coordinator,
+        "unavailable": peers.unavailable(),
     }))
 }
 
@@ -170,7 +231,14 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
         return Err(ApiError::bad_request("a group id is needed"));
     }
     let ids = [id.to_string()];
-    if let Some(group) = describe(broker, &ids).await.remove(id) {
+    // As a client commits: at the coordinator FindCoordinator names.
+    let coordinator = coordinator_of(broker, id).await?;
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    let unreachable = |e: PeerError| e.api_error(&format!("the coordinator of group {id}"));
+    let described = describe(&peers, coordinator, &ids)
+        .await
+        .map_err(unreachable)?;
+    if let Some(group) = described.get(id) {
         let state = group.group_state.as_str();
         // As kafka-consumer-groups: only a group nobody consumes for.
         if group.error_code == 0 && !matches!(state, "Empty" | "Dead" | "") {
@@ -194,8 +262,7 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
             format!("topic {} has no partition {p}", reset.topic),
         ));
     }
-    let targets = targets(broker, &reset, &partitions).await?;
-    find_coordinator(broker, id).await?;
+    let targets = targets(&peers, &reset, &partitions).await?;
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(id.to_string())))
         .with_generation_id_or_member_epoch(-1)
@@ -213,7 +280,7 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
                     })
                     .collect(),
             )]);
-    commit(broker, id, request).await?;
+    commit(&peers, coordinator, id, request).await?;
     let offsets: Vec<Value> = targets
         .iter()
         .map(|(p, o)| json!({"partition": p, "offset": o}))
@@ -221,35 +288,42 @@ pub async fn reset_offsets(broker: &Rc<Broker>, id: &str, reset: Reset) -> Resul
     Ok(json!({"group_id": id, "topic": reset.topic, "offsets": offsets}))
 }
 
-/// As a client does before it commits: FindCoordinator, which also
-/// creates `__consumer_offsets` on first use. A group coordinated by
-/// another broker is that broker's to change.
-async fn find_coordinator(broker: &Rc<Broker>, id: &str) -> Result<(), ApiError> {
-    let request = FindCoordinatorRequest::default()
-        .with_key_type(0)
-        .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
-    let response = handlers::find_coordinator::handle(broker, 4, request).await;
-    let Some(found) = response.coordinators.into_iter().next() else {
-        return Err(ApiError::bad_request("no FindCoordinator answer"));
+/// The broker coordinating group `id`, as a client finds it
+/// (FindCoordinator, which also creates `__consumer_offsets` on first
+/// use), retried while the coordinator is not ready.
+async fn coordinator_of(broker: &Rc<Broker>, id: &str) -> Result<i32, ApiError> {
+    let mut attempt = 1;
+    loop {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
+        let response = handlers::find_coordinator::handle(broker, 4, request).await;
+        let Some(found) = response.coordinators.into_iter().next() else {
+            return Err(ApiError::bad_request("no FindCoordinator answer"));
+        };
+        match found.error_code {
+            0 => return Ok(found.node_id.0),
+            code if retriable(code) && attempt < COMMIT_TRIES => {
+                attempt += 1;
+                glommio::timer::sleep(std::time::Duration::from_millis(COMMIT_RETRY_MS)).await;
+            }
+            code => {
+                return Err(kafka_error(
+                    code,
+                    found.error_message.as_ref(),
+                    &format!("the coordinator of group {id}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Kafka errors a client retries while a coordinator gets ready.
+fn retriable(code: i16) -> bool {
+    use kafka_protocol::error::ResponseError::{
+        CoordinatorLoadInProgress, CoordinatorNotAvailable,
     };
-    if found.error_code != 0 {
-        return Err(kafka_error(
-            found.error_code,
-            found.error_message.as_ref(),
-            &format!("the coordinator of group {id}"),
-        ));
-    }
-    if found.node_id.0 != broker.config.broker.node_id {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_COORDINATOR",
-            format!(
-                "group {id} is coordinated by broker {} ({}:{}): use its console",
-                found.node_id.0, found.host, found.port
-            ),
-        ));
-    }
-    Ok(())
+    code == CoordinatorLoadInProgress.code() || code == CoordinatorNotAvailable.code()
 }
 
 /// Tries of an offset commit while the coordinator loads the group, and
@@ -257,22 +331,19 @@ async fn find_coordinator(broker: &Rc<Broker>, id: &str) -> Result<(), ApiError>
 const COMMIT_TRIES: usize = 25;
 const COMMIT_RETRY_MS: u64 = 200;
 
-/// OffsetCommit, retried while the coordinator is not ready.
+/// OffsetCommit at the coordinator, retried while it is not ready.
 async fn commit(
-    broker: &Rc<Broker>,
+    peers: &Peers,
+    coordinator: i32,
     id: &str,
     request: OffsetCommitRequest,
 ) -> Result<(), ApiError> {
-    use kafka_protocol::error::ResponseError::{
-        CoordinatorLoadInProgress, CoordinatorNotAvailable,
-    };
-    let retriable = [
-        CoordinatorLoadInProgress.code(),
-        CoordinatorNotAvailable.code(),
-    ];
     let mut attempt = 1;
     loop {
-        let response = handlers::offset_commit::handle(broker, 8, request.clone()).await;
+        let response = peers
+            .ask(coordinator, request.clone())
+            .await
+            .map_err(|e| e.api_error(&format!("the coordinator of group {id}")))?;
         let failed = response
             .topics
             .iter()
@@ -281,7 +352,7 @@ async fn commit(
             .map(|p| p.error_code);
         match failed {
             None => return Ok(()),
-            Some(code) if retriable.contains(&code) && attempt < COMMIT_TRIES => {
+            Some(code) if retriable(code) && attempt < COMMIT_TRIES => {
                 attempt += 1;
                 glommio::timer::sleep(std::time::Duration::from_millis(COMMIT_RETRY_MS)).await;
             }
@@ -299,7 +370,7 @@ async fn commit(
 /// The offset each partition moves to; an explicit offset is kept within
 /// the log (as the Kafka tool does).
 async fn targets(
-    broker: &Rc<Broker>,
+    peers: &Peers,
     reset: &Reset,
     partitions: &[i32],
 ) -> Result<Vec<(i32, i64)>, ApiError> {
@@ -307,11 +378,12 @@ async fn targets(
         .iter()
         .map(|p| (reset.topic.clone(), *p))
         .collect();
-    let earliest = kafka::list_offsets(broker, &keys, kafka::EARLIEST).await;
-    let latest = kafka::list_offsets(broker, &keys, kafka::LATEST).await;
+    let leaders = kafka::leaders_of(peers.broker(), keys.iter().cloned());
+    let earliest = kafka::list_offsets_at_leaders(peers, &leaders, kafka::EARLIEST).await;
+    let latest = kafka::list_offsets_at_leaders(peers, &leaders, kafka::LATEST).await;
     let at_time = match (reset.to, reset.timestamp) {
         (ResetTo::Timestamp, Some(ts)) if ts >= 0 => {
-            Some(kafka::list_offsets(broker, &keys, ts).await)
+            Some(kafka::list_offsets_at_leaders(peers, &leaders, ts).await)
         }
         (ResetTo::Timestamp, _) => {
             return Err(ApiError::bad_request(
@@ -325,7 +397,17 @@ async fn targets(
         let known = |offsets: &BTreeMap<(String, i32), Result<i64, i16>>| match offsets.get(key) {
             Some(Ok(o)) => Ok(*o),
             Some(Err(code)) => Err(kafka_error(*code, None, &format!("{}-{}", key.0, key.1))),
-            None => Err(ApiError::bad_request("no ListOffsets answer")),
+            // Its leader did not answer, or it has none.
+            None => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "LEADER_NOT_AVAILABLE",
+                format!(
+                    "{}-{}: its leader (broker {}) did not answer",
+                    key.0,
+                    key.1,
+                    leaders.get(key).copied().unwrap_or(-1)
+                ),
+            )),
         };
         let (low, high) = (known(&earliest)?, known(&latest)?);
         let offset = match reset.to {
@@ -348,23 +430,33 @@ async fn targets(
     Ok(out)
 }
 
-/// DescribeGroups of `ids`, by id.
-async fn describe(broker: &Rc<Broker>, ids: &[String]) -> BTreeMap<String, DescribedGroup> {
+/// DescribeGroups of `ids` at their coordinator, by id.
+async fn describe(
+    peers: &Peers,
+    coordinator: i32,
+    ids: &[String],
+) -> Result<BTreeMap<String, DescribedGroup>, PeerError> {
     let request = DescribeGroupsRequest::default().with_groups(
         ids.iter()
             .map(|id| GroupId(StrBytes::from_string(id.clone())))
             .collect(),
     );
-    handlers::describe_groups::handle(broker, 5, request)
-        .await
+    Ok(peers
+        .ask(coordinator, request)
+        .await?
         .groups
         .into_iter()
         .map(|g| (g.group_id.0.to_string(), g))
-        .collect()
+        .collect())
 }
 
-/// Every committed offset of each of `ids` (OffsetFetch v8, all topics).
-async fn committed(broker: &Rc<Broker>, ids: &[String]) -> BTreeMap<String, Committed> {
+/// Every committed offset of each of `ids` at their coordinator
+/// (OffsetFetch v8, all topics).
+async fn committed(
+    peers: &Peers,
+    coordinator: i32,
+    ids: &[String],
+) -> Result<BTreeMap<String, Committed>, PeerError> {
     let request = OffsetFetchRequest::default().with_groups(
         ids.iter()
             .map(|id| {
@@ -374,7 +466,7 @@ async fn committed(broker: &Rc<Broker>, ids: &[String]) -> BTreeMap<String, Comm
             })
             .collect(),
     );
-    let response = handlers::offset_fetch::handle(broker, 8, request).await;
+    let response = peers.ask(coordinator, request).await?;
     let mut out = BTreeMap::new();
     for group in response.groups {
         let mut offsets = Committed::new();
@@ -390,12 +482,13 @@ async fn committed(broker: &Rc<Broker>, ids: &[String]) -> BTreeMap<String, Comm
         }
         out.insert(group.group_id.0.to_string(), offsets);
     }
-    out
+    Ok(out)
 }
 
-/// The log end offsets of the partitions named (each once).
+/// The log end offsets of the partitions named (each once), from their
+/// leaders.
 async fn ends_of(
-    broker: &Rc<Broker>,
+    peers: &Peers,
     keys: impl Iterator<Item = (String, i32)>,
 ) -> BTreeMap<(String, i32), Result<i64, i16>> {
     let unique: BTreeSet<(String, i32)> = keys.take(limits::HTTP_API_LIST_MAX * 10).collect();
@@ -403,7 +496,8 @@ async fn ends_of(
     if keys.is_empty() {
         return BTreeMap::new();
     }
-    kafka::list_offsets(broker, &keys, kafka::LATEST).await
+    let leaders = kafka::leaders_of(peers.broker(), keys.into_iter());
+    kafka::list_offsets_at_leaders(peers, &leaders, kafka::LATEST).await
 }
 
 /// Lag of a committed offset against the log end (never negative: a

@@ -12,11 +12,13 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    DescribeConfigsRequest, DescribeLogDirsRequest, ListOffsetsRequest, MetadataRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{json, Value};
 
+use super::peers::Peers;
 use super::ApiError;
 use crate::protocol::{error_name, topic_name};
 use crate::server::broker::Broker;
@@ -25,7 +27,6 @@ use crate::server::handlers;
 /// The versions the API builds its requests at: the newest that still
 /// name topics (rather than only topic ids) where that matters.
 pub const METADATA_VERSION: i16 = 12;
-pub const LIST_OFFSETS_VERSION: i16 = 7;
 pub const DESCRIBE_CONFIGS_VERSION: i16 = 4;
 
 /// Kafka's ListOffsets timestamps for the log start and the log end.
@@ -121,12 +122,68 @@ pub async fn topic(broker: &Rc<Broker>, name: &str) -> Result<MetadataResponseTo
 }
 
 /// An offset of each partition asked for (`EARLIEST`, `LATEST` or a
-/// timestamp): `Ok(offset)` or the partition's Kafka error code.
-pub async fn list_offsets(
-    broker: &Rc<Broker>,
-    partitions: &[(String, i32)],
+/// timestamp), `Ok(offset)` or the partition's Kafka error code, from
+/// each partition's leader (`leaders`: partition to its leader's id, -1
+/// when it has none), one request per leader, concurrently. A partition whose leader did not answer (listed by
+/// `peers.unavailable()`) or that has none is missing from the answer.
+pub async fn list_offsets_at_leaders(
+    peers: &Peers,
+    leaders: &BTreeMap<(String, i32), i32>,
     timestamp: i64,
 ) -> BTreeMap<(String, i32), Result<i64, i16>> {
+    let asks = by_leader(leaders)
+        .into_iter()
+        .map(|(leader, partitions)| async move {
+            let request = list_offsets_request(&partitions, timestamp);
+            peers
+                .ask(leader, request)
+                .await
+                .map(list_offsets_answers)
+                .unwrap_or_default()
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The partitions of `leaders` by leader, leaderless ones left out.
+fn by_leader(leaders: &BTreeMap<(String, i32), i32>) -> BTreeMap<i32, Vec<(String, i32)>> {
+    let mut out: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+    for (key, leader) in leaders {
+        if *leader >= 0 {
+            out.entry(*leader).or_default().push(key.clone());
+        }
+    }
+    out
+}
+
+/// Each partition's leader as this node's metadata knows it (this node
+/// for every partition outside a cluster; -1: none).
+pub fn leaders_of(
+    broker: &Rc<Broker>,
+    partitions: impl Iterator<Item = (String, i32)>,
+) -> BTreeMap<(String, i32), i32> {
+    let me = broker.config.broker.node_id;
+    if !broker.cluster_mode() {
+        return partitions.map(|key| (key, me)).collect();
+    }
+    let catalog = broker.catalog();
+    partitions
+        .map(|(topic, index)| {
+            let leader = catalog
+                .topics
+                .get(&topic)
+                .and_then(|t| t.replicas.get(usize::try_from(index).ok()?))
+                .map_or(-1, |set| set.leader);
+            ((topic, index), leader)
+        })
+        .collect()
+}
+
+/// A ListOffsets request for `partitions` at `timestamp`.
+pub fn list_offsets_request(partitions: &[(String, i32)], timestamp: i64) -> ListOffsetsRequest {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (topic, partition) in partitions {
         by_topic.entry(topic).or_default().push(*partition);
@@ -149,10 +206,15 @@ pub async fn list_offsets(
                 )
         })
         .collect();
-    let request = ListOffsetsRequest::default()
+    ListOffsetsRequest::default()
         .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_topics(topics);
-    let response = handlers::list_offsets::handle(broker, LIST_OFFSETS_VERSION, request).await;
+        .with_topics(topics)
+}
+
+/// A ListOffsets answer by partition: the offset or the Kafka error code.
+pub fn list_offsets_answers(
+    response: ListOffsetsResponse,
+) -> BTreeMap<(String, i32), Result<i64, i16>> {
     let mut offsets = BTreeMap::new();
     for topic in response.topics {
         for p in topic.partitions {
@@ -167,38 +229,51 @@ pub async fn list_offsets(
     offsets
 }
 
-/// Each partition's size on this node's log directory, by topic and
-/// partition (DescribeLogDirs; `names` None: every topic).
-pub async fn sizes(broker: &Rc<Broker>, names: Option<&[&str]>) -> BTreeMap<(String, i32), i64> {
+/// Each partition's size on its leader's log directories (DescribeLogDirs
+/// to each leader for the partitions it leads, concurrently). A partition
+/// whose leader did not answer, or that has none, is missing.
+pub async fn sizes_at_leaders(
+    peers: &Peers,
+    leaders: &BTreeMap<(String, i32), i32>,
+) -> BTreeMap<(String, i32), i64> {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
-    let mut topics = None;
-    if let Some(names) = names {
-        let catalog = broker.catalog();
-        topics = Some(
-            names
-                .iter()
-                .filter_map(|n| catalog.topics.get(*n))
-                .map(|t| {
-                    DescribableLogDirTopic::default()
-                        .with_topic(topic_name(&t.name))
-                        .with_partitions((0..t.partition_count()).collect())
-                })
-                .collect(),
-        );
-    }
-    let request = DescribeLogDirsRequest::default().with_topics(topics);
-    let response = handlers::describe_log_dirs::handle(broker, 4, request).await;
-    let mut sizes = BTreeMap::new();
-    for dir in response.results {
-        for topic in dir.topics {
-            for p in topic.partitions {
-                *sizes
-                    .entry((topic.name.0.to_string(), p.partition_index))
-                    .or_insert(0) += p.partition_size;
+    let asks = by_leader(leaders)
+        .into_iter()
+        .map(|(leader, partitions)| async move {
+            let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            for (topic, index) in &partitions {
+                by_topic.entry(topic.clone()).or_default().push(*index);
             }
-        }
-    }
-    sizes
+            let topics = by_topic
+                .into_iter()
+                .map(|(name, indexes)| {
+                    DescribableLogDirTopic::default()
+                        .with_topic(topic_name(&name))
+                        .with_partitions(indexes)
+                })
+                .collect();
+            let request = DescribeLogDirsRequest::default().with_topics(Some(topics));
+            let mut sizes = BTreeMap::new();
+            if let Ok(response) = peers.ask(leader, request).await {
+                for dir in response.results {
+                    for topic in dir.topics {
+                        for p in topic.partitions {
+                            let key = (topic.name.0.to_string(), p.partition_index);
+                            // Only what was asked: the partitions it leads.
+                            if leaders.get(&key) == Some(&leader) {
+                                *sizes.entry(key).or_insert(0) += p.partition_size;
+                            }
+                        }
+                    }
+                }
+            }
+            sizes
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The configs of one resource (DescribeConfigs), each with its value,

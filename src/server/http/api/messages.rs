@@ -11,10 +11,11 @@ use std::rc::Rc;
 
 use hyper::StatusCode;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use serde_json::{json, Value};
 
 use super::kafka::{self, kafka_error};
+use super::peers::{self, PeerError, Peers};
 use super::request::Query;
 use super::ApiError;
 use crate::limits;
@@ -22,10 +23,6 @@ use crate::protocol::batch::{BatchHeader, BatchIter};
 use crate::protocol::records::{parse_records, records_section, RecordView};
 use crate::protocol::topic_name;
 use crate::server::broker::Broker;
-use crate::server::handlers;
-
-/// Fetch v12: the newest version that names topics.
-const FETCH_VERSION: i16 = 12;
 
 /// Header values shown per record at most.
 const HEADERS_MAX: usize = 64;
@@ -39,37 +36,32 @@ pub async fn browse(broker: &Rc<Broker>, name: &str, query: &Query) -> Result<Va
     let offset: Option<i64> = query.number("offset")?;
     let timestamp: Option<i64> = query.number("timestamp")?;
     let topic = kafka::topic(broker, name).await?;
-    if !topic
+    let Some(leader) = topic
         .partitions
         .iter()
-        .any(|p| p.partition_index == partition)
-    {
+        .find(|p| p.partition_index == partition)
+        .map(|p| p.leader_id.0)
+    else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "UNKNOWN_TOPIC_OR_PARTITION",
             format!("topic {name} has no partition {partition}"),
         ));
-    }
-    let key = [(name.to_string(), partition)];
-    let bound = |answer: Option<&Result<i64, i16>>| match answer {
-        Some(Ok(o)) => Ok(*o),
-        Some(Err(code)) => Err(kafka_error(*code, None, &format!("{name}-{partition}"))),
-        None => Err(ApiError::bad_request("no ListOffsets answer")),
     };
-    let earliest = bound(
-        kafka::list_offsets(broker, &key, kafka::EARLIEST)
-            .await
-            .get(&key[0]),
-    )?;
-    let latest = bound(
-        kafka::list_offsets(broker, &key, kafka::LATEST)
-            .await
-            .get(&key[0]),
-    )?;
+    // The partition's records and offsets are its leader's.
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    let at = Leader {
+        peers: &peers,
+        id: leader,
+        name,
+        partition,
+    };
+    let earliest = at.offset(kafka::EARLIEST).await?;
+    let latest = at.offset(kafka::LATEST).await?;
     let start = match (offset, timestamp) {
         (Some(o), _) => o.max(earliest),
         (None, Some(ts)) if ts >= 0 => {
-            match bound(kafka::list_offsets(broker, &key, ts).await.get(&key[0]))? {
+            match at.offset(ts).await? {
                 // No record at or after it.
                 -1 => latest,
                 o => o,
@@ -79,7 +71,7 @@ pub async fn browse(broker: &Rc<Broker>, name: &str, query: &Query) -> Result<Va
         (None, None) => (latest - max as i64).max(earliest),
     };
     let records = if start < latest {
-        read(broker, name, partition, start, max).await?
+        at.read(start, max).await?
     } else {
         Vec::new()
     };
@@ -95,18 +87,68 @@ pub async fn browse(broker: &Rc<Broker>, name: &str, query: &Query) -> Result<Va
         "start_offset": start,
         "next_offset": next,
         "records": records,
+        "leader": leader,
     }))
 }
 
-/// Up to `max` records of the partition from `start`.
-async fn read(
-    broker: &Rc<Broker>,
-    name: &str,
+/// A partition's leader, asked through `peers`.
+struct Leader<'a> {
+    peers: &'a Peers,
+    id: i32,
+    name: &'a str,
     partition: i32,
-    start: i64,
-    max: usize,
-) -> Result<Vec<Value>, ApiError> {
-    let request = FetchRequest::default()
+}
+
+impl Leader<'_> {
+    fn unavailable(&self, e: PeerError) -> ApiError {
+        e.api_error(&format!(
+            "the leader of {}-{} (broker {})",
+            self.name, self.partition, self.id
+        ))
+    }
+
+    /// The partition's offset at `timestamp` (`EARLIEST`, `LATEST` or ms).
+    async fn offset(&self, timestamp: i64) -> Result<i64, ApiError> {
+        if self.id < 0 {
+            return Err(kafka_error(
+                kafka_protocol::error::ResponseError::LeaderNotAvailable.code(),
+                None,
+                &format!("{}-{}", self.name, self.partition),
+            ));
+        }
+        let key = (self.name.to_string(), self.partition);
+        let request = kafka::list_offsets_request(std::slice::from_ref(&key), timestamp);
+        let response = self
+            .peers
+            .ask(self.id, request)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        match kafka::list_offsets_answers(response).get(&key) {
+            Some(Ok(o)) => Ok(*o),
+            Some(Err(code)) => Err(kafka_error(
+                *code,
+                None,
+                &format!("{}-{}", self.name, self.partition),
+            )),
+            None => Err(ApiError::bad_request("no ListOffsets answer")),
+        }
+    }
+
+    /// Up to `max` records of the partition from `start`.
+    async fn read(&self, start: i64, max: usize) -> Result<Vec<Value>, ApiError> {
+        let request = fetch_request(self.name, self.partition, start);
+        let response = self
+            .peers
+            .ask(self.id, request)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        records(response, self.name, self.partition, start, max)
+    }
+}
+
+/// A consumer's Fetch of one partition from `start`, not waiting.
+fn fetch_request(name: &str, partition: i32, start: i64) -> FetchRequest {
+    FetchRequest::default()
         .with_max_wait_ms(0)
         .with_min_bytes(0)
         .with_max_bytes(limits::HTTP_API_FETCH_BYTES_MAX)
@@ -116,8 +158,17 @@ async fn read(
                 .with_partition(partition)
                 .with_current_leader_epoch(-1)
                 .with_fetch_offset(start)
-                .with_partition_max_bytes(limits::HTTP_API_FETCH_BYTES_MAX)])]);
-    let response = handlers::fetch::handle(broker, FETCH_VERSION, request).await;
+                .with_partition_max_bytes(limits::HTTP_API_FETCH_BYTES_MAX)])])
+}
+
+/// Up to `max` records of the fetched partition from `start`, as shown.
+fn records(
+    response: FetchResponse,
+    name: &str,
+    partition: i32,
+    start: i64,
+    max: usize,
+) -> Result<Vec<Value>, ApiError> {
     if response.error_code != 0 {
         return Err(kafka_error(response.error_code, None, "fetch"));
     }

@@ -21,8 +21,9 @@
 pub mod call;
 mod cluster;
 mod groups;
-mod kafka;
+pub mod kafka;
 mod messages;
+pub mod peers;
 mod request;
 mod topics;
 

@@ -13,6 +13,7 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     IncrementalAlterConfigsRequest,
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::kafka::{self, bounded, kafka_error};
+use super::peers::{self, Peers};
 use super::ApiError;
 use crate::limits;
 use crate::protocol::topic_name;
@@ -29,10 +31,11 @@ use crate::server::broker::Broker;
 use crate::server::handlers;
 
 /// Every topic: partitions, replication factor, under-replicated
-/// partitions and its size on this node.
+/// partitions and its size (each partition's on its leader).
 pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
     let (topics, truncated) = bounded(kafka::metadata(broker, None).await);
-    let sizes = kafka::sizes(broker, None).await;
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    let sizes = kafka::sizes_at_leaders(&peers, &leaders(&topics)).await;
     let topics: Vec<Value> = topics
         .iter()
         .map(|t| {
@@ -51,21 +54,38 @@ pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
             })
         })
         .collect();
-    Ok(json!({"topics": topics, "truncated": truncated}))
+    Ok(json!({"topics": topics, "truncated": truncated, "unavailable": peers.unavailable()}))
 }
 
-/// One topic: each partition's leader, replicas, ISR, log start and end
-/// offsets and size here, and the topic's configs.
+/// Each partition of `topics` with its leader, as Metadata answered.
+fn leaders(topics: &[MetadataResponseTopic]) -> BTreeMap<(String, i32), i32> {
+    topics
+        .iter()
+        .flat_map(|t| {
+            let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            t.partitions
+                .iter()
+                .map(move |p| ((name.clone(), p.partition_index), p.leader_id.0))
+        })
+        .collect()
+}
+
+/// One topic: each partition's leader, replicas, ISR, and its log start
+/// and end offsets and size on its leader, and the topic's configs.
 pub async fn detail(broker: &Rc<Broker>, name: &str) -> Result<Value, ApiError> {
     let topic = kafka::topic(broker, name).await?;
     let (partitions, truncated) = bounded(topic.partitions);
-    let wanted: Vec<(String, i32)> = partitions
+    let led: BTreeMap<(String, i32), i32> = partitions
         .iter()
-        .map(|p| (name.to_string(), p.partition_index))
+        .map(|p| ((name.to_string(), p.partition_index), p.leader_id.0))
         .collect();
-    let starts = kafka::list_offsets(broker, &wanted, kafka::EARLIEST).await;
-    let ends = kafka::list_offsets(broker, &wanted, kafka::LATEST).await;
-    let sizes = kafka::sizes(broker, Some(&[name])).await;
+    let peers = Peers::new(broker, peers::API_DEADLINE);
+    // One connection per leader carries its three requests in turn.
+    let (starts, ends, sizes) = futures::join!(
+        kafka::list_offsets_at_leaders(&peers, &led, kafka::EARLIEST),
+        kafka::list_offsets_at_leaders(&peers, &led, kafka::LATEST),
+        kafka::sizes_at_leaders(&peers, &led),
+    );
     let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
     let offset = |answer: Option<&Result<i64, i16>>| match answer {
         Some(Ok(offset)) => json!(offset),
@@ -96,6 +116,7 @@ pub async fn detail(broker: &Rc<Broker>, name: &str) -> Result<Value, ApiError> 
         "partitions": partitions,
         "truncated": truncated,
         "configs": configs,
+        "unavailable": peers.unavailable(),
     }))
 }
 

@@ -6,13 +6,18 @@
 //! (the metadata's offline partitions, its Raft voter, the profile).
 //!
 //! A group's lag needs the high watermark of a partition that may live on
-//! another shard: the coordinator's shard asks the owner shards with one
-//! typed call each ([`LeaderEnds`]). Only partitions this node leads
-//! answer: another broker's end is that broker's to report (its
-//! `corelog_partition_high_watermark`), and a follower's copy trails it.
+//! another shard or another broker: the coordinator's shard asks the owner
+//! shards with one typed call each ([`LeaderEnds`]), which answer for the
+//! partitions this node leads (a follower's copy trails the leader's end).
+//! Then shard 0 asks each other broker that leads a committed partition
+//! for its ends, one ListOffsets per broker per scrape, concurrently,
+//! within `REMOTE_ENDS_DEADLINE` ([`with_remote_ends`]). So the
+//! coordinator exports every lag of its groups, and it alone: groups live
+//! only on their coordinator.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
 
@@ -23,6 +28,7 @@ use crate::metadata::Catalog;
 use crate::metrics::cluster_families as f;
 use crate::metrics::{Exposition, Family};
 use crate::server::broker::Broker;
+use crate::server::http::api::{kafka, peers::Peers};
 use crate::shard::mesh::{MeshError, ShardCall};
 use crate::shard::ShardId;
 
@@ -42,8 +48,12 @@ pub struct ClusterFigures {
     /// `limit` partitions.
     followers: Vec<FollowerFigures>,
     groups: Vec<GroupFigures>,
-    /// With the partition's high watermark when this node leads it.
+    /// With the partition's high watermark when known: from this node
+    /// when it leads the partition, else from its leader.
     committed: Vec<(CommittedFigures, Option<i64>)>,
+    /// Shard 0 only: committed partitions whose leader (another broker)
+    /// did not answer within the deadline: no lag this scrape.
+    lag_unavailable: u64,
 }
 
 struct NodeFigures {
@@ -176,6 +186,58 @@ async fn with_leader_ends(
             (c, end)
         })
         .collect()
+}
+
+/// How long a scrape waits for another broker's ends (connect and
+/// ListOffsets together): a broker that does not answer costs each scrape
+/// at most this.
+pub const REMOTE_ENDS_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Fills in the high watermarks of committed partitions another broker
+/// leads, asking each such leader once (ListOffsets latest, as Kafka's
+/// tools compute lag), all concurrently. Partitions of a broker that does
+/// not answer keep no end (their lag is left out) and are counted in
+/// `corelog_group_lag_unavailable`.
+pub async fn with_remote_ends(broker: &Rc<Broker>, reports: &mut [ShardFigures]) {
+    if !broker.cluster_mode() {
+        return;
+    }
+    let catalog = broker.catalog();
+    let me = broker.config.broker.node_id;
+    let mut leaders: BTreeMap<(String, i32), i32> = BTreeMap::new();
+    for (c, end) in reports.iter().flat_map(|r| &r.cluster.committed) {
+        if end.is_some() {
+            continue;
+        }
+        if let Some(leader) = leader_of(&catalog, &c.topic, c.partition) {
+            if leader >= 0 && leader != me {
+                leaders.insert((c.topic.clone(), c.partition), leader);
+            }
+        }
+    }
+    if leaders.is_empty() {
+        return;
+    }
+    let peers = Peers::new(broker, REMOTE_ENDS_DEADLINE);
+    let ends = kafka::list_offsets_at_leaders(&peers, &leaders, kafka::LATEST).await;
+    let unavailable = peers.unavailable();
+    let mut missing = 0;
+    for (c, end) in reports.iter_mut().flat_map(|r| &mut r.cluster.committed) {
+        let key = (c.topic.clone(), c.partition);
+        let Some(leader) = leaders.get(&key) else {
+            continue;
+        };
+        match ends.get(&key) {
+            Some(Ok(high_watermark)) => *end = Some(*high_watermark),
+            _ if unavailable.contains(leader) => missing += 1,
+            // The leader answered with an error (it no longer leads it):
+            // no lag this scrape, as for a partition led here but moving.
+            _ => {}
+        }
+    }
+    if let Some(first) = reports.first_mut() {
+        first.cluster.lag_unavailable = missing;
+    }
 }
 
 /// To a partition's owner shard: the high watermarks of `partitions`, in
@@ -335,4 +397,6 @@ fn render_groups(e: &mut Exposition, parts: &[&ClusterFigures], limit: usize) {
     for g in &groups {
         w.int(&[&g.id], g.rebalances);
     }
+    e.family(&f::GROUP_LAG_UNAVAILABLE)
+        .int(&[], parts.iter().map(|c| c.lag_unavailable).sum());
 }

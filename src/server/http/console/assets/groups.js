@@ -15,6 +15,7 @@ CL.pages.groups = function (root) {
       return;
     }
     CL.fill(list,
+      CL.unavailable(answer),
       CL.table(["group", "state", "type", "members", "lag"], answer.groups.map((g) => [
         CL.link("#/groups/" + encodeURIComponent(g.group_id), g.group_id),
         CL.el("span", { class: "state state-" + g.state, text: g.state }),

@@ -81,6 +81,7 @@ CL.pages.topics = function (root) {
       t.name in CL.live.topicRate ? CL.fmtBytes(CL.live.topicRate[t.name]) + "/s" : "–",
       t.internal ? "internal" : ""]);
     CL.fill(list,
+      CL.unavailable(answer),
       CL.table(["topic", "partitions", "replication", "under-replicated", "size", "bytes in", ""], rows),
       answer.truncated ? CL.el("p", { class: "muted", text: "(first topics only)" }) : null);
   };
@@ -134,8 +135,8 @@ CL.pages.topic = function (root, params) {
       CL.card("partitions", t.partitions.length),
       CL.card("topic id", t.topic_id),
       CL.card("records (end − start)", t.partitions.reduce((n, p) => n + ((p.log_end_offset || 0) - (p.log_start_offset || 0)), 0)),
-      CL.card("size here", CL.fmtBytes(t.partitions.reduce((n, p) => n + (p.size_bytes || 0), 0)))));
-    CL.fill(partitions, CL.table(
+      CL.card("size", CL.fmtBytes(t.partitions.reduce((n, p) => n + (p.size_bytes || 0), 0)))));
+    CL.fill(partitions, CL.unavailable(t), CL.table(
       ["partition", "leader", "replicas", "in-sync replicas", "log start", "log end", "size", ""],
       t.partitions.map((p) => [p.partition, p.leader, p.replicas.join(", "),
         CL.el("span", { class: p.isr.length < p.replicas.length ? "warn" : "", text: p.isr.join(", ") }),

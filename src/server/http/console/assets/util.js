@@ -118,6 +118,13 @@ CL.table = function (headers, rows, cls) {
 
 CL.link = (href, text) => CL.el("a", { href, text });
 
+// The brokers an API answer could not reach (its "unavailable" list), as
+// a warning line; null when every broker answered.
+CL.unavailable = (answer) => answer.unavailable && answer.unavailable.length > 0
+  ? CL.el("p", { class: "warn", text: "No answer from broker " + answer.unavailable.join(", ") +
+      ": what only it holds is missing (–)." })
+  : null;
+
 CL.card = (label, value, cls) =>
   CL.el("div", { class: "card " + (cls || "") },
     CL.el("div", { class: "card-value", text: value }),

@@ -55,6 +55,10 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::ElectLeaders, 0, 2),
     served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     served(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // ACLs (docs/security/acls.md).
+    served(ApiKey::DescribeAcls, 0, 3),
+    served(ApiKey::CreateAcls, 0, 3),
+    served(ApiKey::DeleteAcls, 0, 3),
 ];
 
 pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {

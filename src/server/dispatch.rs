@@ -470,6 +470,27 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             version,
             &handlers::consumer_group_describe::handle(broker, version, r).await,
         ),
+        RequestKind::CreateAcls(r) => encode(
+            &broker.stats.api,
+            id,
+            ApiKey::CreateAcls,
+            version,
+            &handlers::create_acls::handle(broker, session, version, r).await,
+        ),
+        RequestKind::DescribeAcls(r) => encode(
+            &broker.stats.api,
+            id,
+            ApiKey::DescribeAcls,
+            version,
+            &handlers::describe_acls::handle(broker, session, version, r),
+        ),
+        RequestKind::DeleteAcls(r) => encode(
+            &broker.stats.api,
+            id,
+            ApiKey::DeleteAcls,
+            version,
+            &handlers::delete_acls::handle(broker, session, version, r).await,
+        ),
         other => Outcome::Close(format!(
             "no handler for {:?}",
             std::mem::discriminant(&other)

@@ -161,6 +161,55 @@ impl Authorizer {
         })
     }
 
+    /// Whether the session may do `operation` on at least one resource of
+    /// the type, as Kafka's `authorizeByResourceType`: a super user, an
+    /// ALLOW for it on any pattern not under a DENY of every resource (a
+    /// literal `*` DENY); with no ACL of the type at all,
+    /// `allow.everyone.if.no.acl.found`.
+    pub fn authorize_any(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if !self.config.enabled {
+            return true;
+        }
+        let principal = session.principal().to_string();
+        let host = session.client_ip.to_string();
+        if self.config.super_users.contains(&principal) {
+            return true;
+        }
+        let Some(of_type) = self.by_type.get(&resource_type) else {
+            return self.config.allow_if_no_acl;
+        };
+        let applies = |e: &Entry| {
+            (e.principal == principal || e.principal == WILDCARD_PRINCIPAL)
+                && (e.host == host || e.host == WILDCARD_HOST)
+        };
+        let denied_everywhere = of_type
+            .literal
+            .get(WILDCARD_RESOURCE)
+            .into_iter()
+            .flatten()
+            .any(|e| {
+                applies(e) && e.permission == Permission::Deny && e.operation.deny_implies(operation)
+            });
+        if denied_everywhere {
+            return false;
+        }
+        of_type
+            .literal
+            .values()
+            .chain(of_type.prefixed.values())
+            .flatten()
+            .any(|e| {
+                applies(e)
+                    && e.permission == Permission::Allow
+                    && e.operation.allow_implies(operation)
+            })
+    }
+
     /// [`Authorizer::authorize`] for a principal (`User:alice`) and host
     /// (an IP address) given as text, whether or not checks are on.
     pub fn authorize_principal(

@@ -47,6 +47,13 @@ impl<'a> Access<'a> {
             .authorize(self.session, operation, ResourceType::Cluster, CLUSTER_NAME)
     }
 
+    /// Whether the principal may do `operation` on some topic (Kafka's
+    /// `authorizeByResourceType`, for idempotent producers).
+    pub fn any_topic(&self, operation: Operation) -> bool {
+        self.authorizer
+            .authorize_any(self.session, operation, ResourceType::Topic)
+    }
+
     pub fn transactional_id(&self, operation: Operation, id: &str) -> bool {
         self.authorizer
             .authorize(self.session, operation, ResourceType::TransactionalId, id)

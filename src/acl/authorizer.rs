@@ -193,7 +193,9 @@ impl Authorizer {
             .into_iter()
             .flatten()
             .any(|e| {
-                applies(e) && e.permission == Permission::Deny && e.operation.deny_implies(operation)
+                applies(e)
+                    && e.permission == Permission::Deny
+                    && e.operation.deny_implies(operation)
             });
         if denied_everywhere {
             return false;
@@ -239,17 +241,14 @@ impl Authorizer {
                 }
                 match entry.permission {
                     Permission::Deny if entry.operation.deny_implies(operation) => return true,
-                    Permission::Allow if entry.operation.allow_implies(operation) => {
-                        allowed = true
-                    }
+                    Permission::Allow if entry.operation.allow_implies(operation) => allowed = true,
                     _ => {}
                 }
             }
             false
         };
         // A DENY anywhere wins: look at every pattern before allowing.
-        if consider(of_type.literal.get(name)) || consider(of_type.literal.get(WILDCARD_RESOURCE))
-        {
+        if consider(of_type.literal.get(name)) || consider(of_type.literal.get(WILDCARD_RESOURCE)) {
             return false;
         }
         for &len in of_type.prefix_lengths.range(..=name.len()) {

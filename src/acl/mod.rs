@@ -309,7 +309,9 @@ pub struct AclBinding {
 /// INVALID_REQUEST with the text).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidAcl {
-    #[error("ACL resource type must be TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID or DELEGATION_TOKEN")]
+    #[error(
+        "ACL resource type must be TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID or DELEGATION_TOKEN"
+    )]
     ResourceType,
     #[error("ACL pattern type must be LITERAL or PREFIXED")]
     PatternType,

@@ -81,7 +81,12 @@ fn implied_operations_follow_kafka() {
         assert!(may(&a, ALICE, Operation::Describe, topic), "{topic}");
     }
     assert!(!may(&a, ALICE, Operation::Describe, "t-alter-configs"));
-    assert!(may(&a, ALICE, Operation::DescribeConfigs, "t-alter-configs"));
+    assert!(may(
+        &a,
+        ALICE,
+        Operation::DescribeConfigs,
+        "t-alter-configs"
+    ));
     assert!(may(&a, ALICE, Operation::AlterConfigs, "t-alter-configs"));
     assert!(!may(&a, ALICE, Operation::AlterConfigs, "t-describe"));
     assert!(!may(&a, ALICE, Operation::DescribeConfigs, "t-read"));
@@ -207,7 +212,10 @@ fn super_users_and_no_acl_default() {
             Permission::Deny,
         )],
     );
-    assert!(may(&a, "User:admin", Operation::Write, "orders"), "super user");
+    assert!(
+        may(&a, "User:admin", Operation::Write, "orders"),
+        "super user"
+    );
     assert!(may(&a, "User:broker", Operation::Delete, "anything"));
     assert!(!may(&a, ALICE, Operation::Read, "no-acls"));
 
@@ -218,7 +226,13 @@ fn super_users_and_no_acl_default() {
     // No ACL on the resource: allowed; an ACL for someone else: denied.
     assert!(may(&open, ALICE, Operation::Write, "no-acls"));
     assert!(!may(&open, ALICE, Operation::Read, "orders"));
-    assert!(open.authorize_principal(ALICE, IP, Operation::Alter, ResourceType::Cluster, "kafka-cluster"));
+    assert!(open.authorize_principal(
+        ALICE,
+        IP,
+        Operation::Alter,
+        ResourceType::Cluster,
+        "kafka-cluster"
+    ));
 }
 
 #[test]

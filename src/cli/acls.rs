@@ -190,12 +190,16 @@ fn operations(args: &AclsArgs) -> CliResult<Vec<Operation>> {
 fn bindings(args: &AclsArgs) -> CliResult<Vec<AclBinding>> {
     let pattern = pattern_type(args)?;
     if !matches!(pattern, PatternType::Literal | PatternType::Prefixed) {
-        return fail("A '--resource-pattern-type' value of 'any' or 'match' is not valid when adding acls.");
+        return fail(
+            "A '--resource-pattern-type' value of 'any' or 'match' is not valid when adding acls.",
+        );
     }
     let allow = principals(&args.allow_principal)?;
     let deny = principals(&args.deny_principal)?;
     if allow.is_empty() && deny.is_empty() {
-        return fail("You must specify one of: --allow-principal, --deny-principal when trying to add ACLs.");
+        return fail(
+            "You must specify one of: --allow-principal, --deny-principal when trying to add ACLs.",
+        );
     }
     let hosts = |given: &[String]| -> Vec<String> {
         if given.is_empty() {
@@ -297,10 +301,7 @@ pub fn run(args: AclsArgs) -> CliResult<()> {
 
 /// Kafka's block for one resource pattern and its ACLs.
 fn print_block(heading: &str, pattern: &str, entries: &[String]) {
-    println!(
-        "{heading} `{pattern}`: \n \t{} \n",
-        entries.join("\n\t")
-    );
+    println!("{heading} `{pattern}`: \n \t{} \n", entries.join("\n\t"));
 }
 
 fn add(client: &mut KafkaClient, args: &AclsArgs) -> CliResult<()> {
@@ -329,7 +330,10 @@ fn add(client: &mut KafkaClient, args: &AclsArgs) -> CliResult<()> {
                 .with_permission_type(a.permission.code())
         })
         .collect();
-    let response = client.call(version, &CreateAclsRequest::default().with_creations(creations))?;
+    let response = client.call(
+        version,
+        &CreateAclsRequest::default().with_creations(creations),
+    )?;
     for (acl, result) in acls.iter().zip(&response.results) {
         if result.error_code != 0 {
             return fail(format!(

@@ -255,7 +255,9 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             let response = handlers::metadata::handle(broker, session, version, r).await;
             encode(&broker.stats.api, id, ApiKey::Metadata, version, &response)
         }
-        RequestKind::Produce(r) => match handlers::produce::handle(broker, session, version, r).await {
+        RequestKind::Produce(r) => match handlers::produce::handle(broker, session, version, r)
+            .await
+        {
             Some(response) => encode(&broker.stats.api, id, ApiKey::Produce, version, &response),
             None => Outcome::NoReply,
         },
@@ -377,8 +379,7 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             id,
             ApiKey::JoinGroup,
             version,
-            &handlers::join_group::handle(broker, session, version, client_id(&header), r)
-            .await,
+            &handlers::join_group::handle(broker, session, version, client_id(&header), r).await,
         ),
         RequestKind::SyncGroup(r) => encode(
             &broker.stats.api,

@@ -40,7 +40,14 @@ impl CatalogOwner {
         Self::change(broker, false, |catalog| {
             let matched: Vec<Vec<AclBinding>> = filters
                 .iter()
-                .map(|f| catalog.acls.iter().filter(|a| f.matches(a)).cloned().collect())
+                .map(|f| {
+                    catalog
+                        .acls
+                        .iter()
+                        .filter(|a| f.matches(a))
+                        .cloned()
+                        .collect()
+                })
                 .collect();
             for acl in matched.iter().flatten() {
                 catalog.acls.remove(acl);

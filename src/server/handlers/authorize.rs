@@ -5,8 +5,8 @@
 use std::rc::Rc;
 
 use crate::acl::{Authorizer, Operation, ResourceType, CLUSTER_NAME};
-use crate::server::broker::Broker;
 use crate::security::Session;
+use crate::server::broker::Broker;
 
 pub const TOPIC_DENIED: i16 = 29;
 pub const GROUP_DENIED: i16 = 30;
@@ -70,7 +70,10 @@ mod tests {
     fn denial_codes_are_kafkas() {
         assert_eq!(TOPIC_DENIED, ResponseError::TopicAuthorizationFailed.code());
         assert_eq!(GROUP_DENIED, ResponseError::GroupAuthorizationFailed.code());
-        assert_eq!(CLUSTER_DENIED, ResponseError::ClusterAuthorizationFailed.code());
+        assert_eq!(
+            CLUSTER_DENIED,
+            ResponseError::ClusterAuthorizationFailed.code()
+        );
         assert_eq!(
             TRANSACTIONAL_ID_DENIED,
             ResponseError::TransactionalIdAuthorizationFailed.code()

@@ -6,9 +6,9 @@ use futures::future::join_all;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
 
-use crate::group::{self, calls};
 use super::authorize::{Access, GROUP_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 

@@ -72,10 +72,7 @@ pub fn refusal(broker: &Rc<Broker>, access: &Access, operation: Operation) -> Op
         ));
     }
     if !access.cluster(operation) {
-        return Some((
-            CLUSTER_DENIED,
-            ResponseError::ClusterAuthorizationFailed.to_string(),
-        ));
+        return Some((CLUSTER_DENIED, "Cluster authorization failed.".to_string()));
     }
     let level = broker.catalog().metadata_version;
     if broker.cluster_mode() && level < crate::features::METADATA_VERSION_SECURITY {
@@ -99,9 +96,8 @@ fn binding(c: &AclCreation) -> Result<AclBinding, Failure> {
         resource_type: ResourceType::from_code(c.resource_type)
             .ok_or_else(|| invalid(format!("Unknown resource type {}", c.resource_type)))?,
         name: c.resource_name.to_string(),
-        pattern_type: PatternType::from_code(c.resource_pattern_type).ok_or_else(|| {
-            invalid(format!("Unknown pattern type {}", c.resource_pattern_type))
-        })?,
+        pattern_type: PatternType::from_code(c.resource_pattern_type)
+            .ok_or_else(|| invalid(format!("Unknown pattern type {}", c.resource_pattern_type)))?,
         principal: c.principal.to_string(),
         host: c.host.to_string(),
         operation: Operation::from_code(c.operation)

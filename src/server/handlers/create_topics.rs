@@ -41,9 +41,7 @@ pub async fn handle(
                 return CreatableTopicResult::default()
                     .with_name(topic.name)
                     .with_error_code(TOPIC_DENIED)
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "Authorization failed.",
-                    )))
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
                     .with_num_partitions(-1)
                     .with_replication_factor(-1);
             }

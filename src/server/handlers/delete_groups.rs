@@ -7,9 +7,9 @@ use futures::future::join_all;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::group::{self, calls};
 use super::authorize::{Access, GROUP_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 

@@ -9,9 +9,9 @@ use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::group::{self, calls};
 use super::authorize::{Access, GROUP_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 

@@ -11,9 +11,9 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::protocol::topic_name;
 use super::authorize::{Access, CLUSTER_DENIED};
 use crate::acl::Operation;
+use crate::protocol::topic_name;
 use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::routing::PartitionSizes;

@@ -11,12 +11,12 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::Access;
+use crate::acl::Operation;
 use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::ElectionOutcome;
 use crate::cluster::records::Rejected;
 use crate::protocol::topic_name;
-use super::authorize::Access;
-use crate::acl::Operation;
 use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::routing::ElectPreferred;

@@ -24,11 +24,11 @@ use super::authorize::{Access, TOPIC_DENIED};
 use crate::acl::Operation;
 use crate::limits;
 use crate::metadata::TopicMeta;
-use crate::security::Session;
 use crate::partition::{Fetched, PartitionError};
 use crate::protocol::batch::count_records;
 use crate::protocol::legacy;
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::fetch_session::{

@@ -35,9 +35,7 @@ pub async fn handle(
     // As Kafka (KIP-679): an idempotent producer needs IdempotentWrite on
     // the cluster, or Write on some topic.
     let access = Access::new(broker, session);
-    if !access.cluster(Operation::IdempotentWrite)
-        && !access.any_topic(Operation::Write)
-    {
+    if !access.cluster(Operation::IdempotentWrite) && !access.any_topic(Operation::Write) {
         return response.with_error_code(CLUSTER_DENIED);
     }
     match broker.call(ShardId(0), AllocateProducerId).await {

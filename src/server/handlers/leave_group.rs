@@ -5,9 +5,9 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::group::{self, calls};
 use super::authorize::{Access, GROUP_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 

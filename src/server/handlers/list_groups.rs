@@ -5,9 +5,9 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
-use crate::group;
 use super::authorize::Access;
 use crate::acl::Operation;
+use crate::group;
 use crate::security::Session;
 use crate::server::broker::Broker;
 

@@ -9,9 +9,9 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::group::{self, calls};
 use super::authorize::{Access, GROUP_DENIED, TOPIC_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 

@@ -3,15 +3,14 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
-
-use crate::group::{self, calls};
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::authorize::{Access, GROUP_DENIED, TOPIC_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
 use crate::security::Session;
 use crate::server::broker::Broker;
 
@@ -49,8 +48,7 @@ pub async fn handle(
                 )
         })
         .collect();
-    let mut response = match group::call(broker, &group_id, calls::OffsetDelete { request }).await
-    {
+    let mut response = match group::call(broker, &group_id, calls::OffsetDelete { request }).await {
         Ok(r) => r,
         Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
     };

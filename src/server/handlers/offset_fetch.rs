@@ -11,10 +11,10 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
-use crate::group::{self, calls};
-use crate::protocol::topic_name;
 use super::authorize::{Access, GROUP_DENIED, TOPIC_DENIED};
 use crate::acl::Operation;
+use crate::group::{self, calls};
+use crate::protocol::topic_name;
 use crate::security::Session;
 use crate::server::broker::Broker;
 
@@ -63,30 +63,30 @@ pub async fn handle(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let (topics, error) = match fetch_one(broker, access, &group_id, asked.clone(), (None, -1)).await
-    {
-        Ok(topics) => (topics, 0),
-        // Before v2 there is no group-level error: every partition carries it.
-        Err(code) => (
-            asked
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, partitions)| {
-                    let parts = partitions
-                        .into_iter()
-                        .map(|p| {
-                            OffsetFetchResponsePartitions::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(-1)
-                                .with_error_code(code)
-                        })
-                        .collect();
-                    (name, parts)
-                })
-                .collect(),
-            code,
-        ),
-    };
+    let (topics, error) =
+        match fetch_one(broker, access, &group_id, asked.clone(), (None, -1)).await {
+            Ok(topics) => (topics, 0),
+            // Before v2 there is no group-level error: every partition carries it.
+            Err(code) => (
+                asked
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, partitions)| {
+                        let parts = partitions
+                            .into_iter()
+                            .map(|p| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(code)
+                            })
+                            .collect();
+                        (name, parts)
+                    })
+                    .collect(),
+                code,
+            ),
+        };
     let topics = topics
         .into_iter()
         .map(|(name, partitions)| {

@@ -34,7 +34,13 @@ type Committed = BTreeMap<(String, i32), i64>;
 
 /// Every group with its state, type, member count and total lag.
 pub async fn list(broker: &Rc<Broker>) -> Result<Value, ApiError> {
-    let listed = handlers::list_groups::handle(broker, &super::console_session(), 5, ListGroupsRequest::default()).await;
+    let listed = handlers::list_groups::handle(
+        broker,
+        &super::console_session(),
+        5,
+        ListGroupsRequest::default(),
+    )
+    .await;
     if listed.error_code != 0 {
         return Err(kafka_error(listed.error_code, None, "listing groups"));
     }
@@ -228,7 +234,8 @@ async fn find_coordinator(broker: &Rc<Broker>, id: &str) -> Result<(), ApiError>
     let request = FindCoordinatorRequest::default()
         .with_key_type(0)
         .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
-    let response = handlers::find_coordinator::handle(broker, &super::console_session(), 4, request).await;
+    let response =
+        handlers::find_coordinator::handle(broker, &super::console_session(), 4, request).await;
     let Some(found) = response.coordinators.into_iter().next() else {
         return Err(ApiError::bad_request("no FindCoordinator answer"));
     };
@@ -272,7 +279,9 @@ async fn commit(
     ];
     let mut attempt = 1;
     loop {
-        let response = handlers::offset_commit::handle(broker, &super::console_session(), 8, request.clone()).await;
+        let response =
+            handlers::offset_commit::handle(broker, &super::console_session(), 8, request.clone())
+                .await;
         let failed = response
             .topics
             .iter()
@@ -374,7 +383,8 @@ async fn committed(broker: &Rc<Broker>, ids: &[String]) -> BTreeMap<String, Comm
             })
             .collect(),
     );
-    let response = handlers::offset_fetch::handle(broker, &super::console_session(), 8, request).await;
+    let response =
+        handlers::offset_fetch::handle(broker, &super::console_session(), 8, request).await;
     let mut out = BTreeMap::new();
     for group in response.groups {
         let mut offsets = Committed::new();

@@ -94,9 +94,10 @@ pub async fn metadata(broker: &Rc<Broker>, names: Option<&[&str]>) -> Vec<Metada
     let request = MetadataRequest::default()
         .with_topics(topics)
         .with_allow_auto_topic_creation(false);
-    let mut topics = handlers::metadata::handle(broker, &super::console_session(), METADATA_VERSION, request)
-        .await
-        .topics;
+    let mut topics =
+        handlers::metadata::handle(broker, &super::console_session(), METADATA_VERSION, request)
+            .await
+            .topics;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     topics
 }
@@ -152,7 +153,13 @@ pub async fn list_offsets(
     let request = ListOffsetsRequest::default()
         .with_replica_id(kafka_protocol::messages::BrokerId(-1))
         .with_topics(topics);
-    let response = handlers::list_offsets::handle(broker, &super::console_session(), LIST_OFFSETS_VERSION, request).await;
+    let response = handlers::list_offsets::handle(
+        broker,
+        &super::console_session(),
+        LIST_OFFSETS_VERSION,
+        request,
+    )
+    .await;
     let mut offsets = BTreeMap::new();
     for topic in response.topics {
         for p in topic.partitions {
@@ -187,7 +194,8 @@ pub async fn sizes(broker: &Rc<Broker>, names: Option<&[&str]>) -> BTreeMap<(Str
         );
     }
     let request = DescribeLogDirsRequest::default().with_topics(topics);
-    let response = handlers::describe_log_dirs::handle(broker, &super::console_session(), 4, request).await;
+    let response =
+        handlers::describe_log_dirs::handle(broker, &super::console_session(), 4, request).await;
     let mut sizes = BTreeMap::new();
     for dir in response.results {
         for topic in dir.topics {
@@ -209,7 +217,12 @@ pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec
             .with_resource_type(resource_type)
             .with_resource_name(StrBytes::from_string(name.to_string()))
             .with_configuration_keys(None)]);
-    let response = handlers::describe_configs::handle(broker, &super::console_session(), DESCRIBE_CONFIGS_VERSION, request);
+    let response = handlers::describe_configs::handle(
+        broker,
+        &super::console_session(),
+        DESCRIBE_CONFIGS_VERSION,
+        request,
+    );
     let Some(result) = response.results.into_iter().next() else {
         return Err(ApiError::bad_request("no DescribeConfigs answer"));
     };

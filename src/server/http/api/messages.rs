@@ -117,7 +117,8 @@ async fn read(
                 .with_current_leader_epoch(-1)
                 .with_fetch_offset(start)
                 .with_partition_max_bytes(limits::HTTP_API_FETCH_BYTES_MAX)])]);
-    let response = handlers::fetch::handle(broker, &super::console_session(), FETCH_VERSION, request).await;
+    let response =
+        handlers::fetch::handle(broker, &super::console_session(), FETCH_VERSION, request).await;
     if response.error_code != 0 {
         return Err(kafka_error(response.error_code, None, "fetch"));
     }

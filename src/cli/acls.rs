@@ -1,11 +1,10 @@
 //! `corelog acls`: Kafka's `kafka-acls.sh`. Adds (CreateAcls), lists
 //! (DescribeAcls) and removes (DeleteAcls) ACLs with the tool's options and
-//! output:
-//!
-//! ```text
-//! Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`:
-//!  	(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)
-//! ```
+//! output: a block per resource pattern, "Current ACLs for resource" and
+//! the pattern between backquotes
+//! (`ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`),
+//! then one line per ACL, a space and a tab before
+//! `(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)`.
 //!
 //! `--producer` and `--consumer` are Kafka's sets: a producer gets Write,
 //! Describe and Create on its topics (Write and Describe on its

@@ -25,6 +25,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod acl;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

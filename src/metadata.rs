@@ -6,12 +6,13 @@
 //! version to every shard; each shard keeps a read-only copy. Placement is a
 //! table, not a hash, so partitions can later move between cores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, InvalidAcl};
 use crate::limits;
 
 /// Why a topic name is refused (Kafka's own messages, which clients show).
@@ -43,6 +44,8 @@ pub enum StoredCatalogError {
     BadName { key: String, source: TopicNameError },
     #[error("topic {key:?} has {partitions} partitions")]
     Partitions { key: String, partitions: usize },
+    #[error("ACL {acl}: {source}")]
+    Acl { acl: String, source: InvalidAcl },
 }
 
 pub const CATALOG_FILE: &str = "corelog-metadata.json";
@@ -196,6 +199,10 @@ pub struct Catalog {
     /// recorded, the baseline); ApiVersions' finalized features epoch.
     #[serde(default)]
     pub features_epoch: u64,
+    /// The cluster's ACLs (CreateAcls, DeleteAcls), the same on every
+    /// node; each shard's authorizer is built from its copy.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl Catalog {
@@ -211,6 +218,7 @@ impl Catalog {
             brokers: BTreeMap::new(),
             metadata_version: crate::features::METADATA_VERSION_BASELINE,
             features_epoch: 0,
+            acls: BTreeSet::new(),
         }
     }
 
@@ -325,7 +333,10 @@ impl Catalog {
                 });
             }
         }
-        Ok(())
+        validate_acls(&self.acls).map_err(|(acl, source)| StoredCatalogError::Acl {
+            acl: acl.to_string(),
+            source,
+        })
     }
 
     fn rebalance_onto(&mut self, shards: usize) -> bool {
@@ -511,6 +522,20 @@ pub fn parse_kafka_uuid(text: &str) -> Option<Uuid> {
         }
     }
     Uuid::from_slice(&bytes[..16]).ok()
+}
+
+/// The ACLs an image or a catalog file may hold: at most
+/// [`crate::acl::ACLS_MAX`], each one CreateAcls could have made.
+pub fn validate_acls<'a>(
+    acls: impl IntoIterator<Item = &'a AclBinding> + Clone,
+) -> Result<(), (&'a AclBinding, InvalidAcl)> {
+    if let Some(acl) = acls.clone().into_iter().nth(crate::acl::ACLS_MAX) {
+        return Err((acl, InvalidAcl::TooMany));
+    }
+    for acl in acls {
+        acl.validate().map_err(|e| (acl, e))?;
+    }
+    Ok(())
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.

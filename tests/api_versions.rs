@@ -12,8 +12,10 @@ use bytes::Bytes;
 use common::raw::{code, now_ms, simple_batch, str_bytes, topic_name, ApiVersions, Conn};
 use common::{Broker, BrokerOptions};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -58,13 +60,17 @@ use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,
 };
+use kafka_protocol::messages::{
+    CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
+    DescribeAclsRequest, DescribeAclsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 31] = [
+const SERVED: [ApiKey; 34] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -96,6 +102,9 @@ const SERVED: [ApiKey; 31] = [
     ApiKey::ElectLeaders,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::CreateAcls,
+    ApiKey::DescribeAcls,
+    ApiKey::DeleteAcls,
 ];
 
 struct Probe {
@@ -218,6 +227,9 @@ impl Probe {
                 self.consumer_join(version, &format!("av-cgh-v{version}"));
             }
             ApiKey::ConsumerGroupDescribe => self.consumer_group_describe(version),
+            ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => {
+                self.acls_without_authorizer(api, version)
+            }
             other => panic!("no check for {other:?}"),
         }
     }
@@ -580,6 +592,45 @@ impl Probe {
         assert_eq!(assignment.topic_partitions.len(), 1, "{what}: assignment");
         assert_eq!(assignment.topic_partitions[0].topic_id, self.topic_id);
         (member_id, response.member_epoch)
+    }
+
+    /// The ACL APIs of a broker with no authorizer answer
+    /// SECURITY_DISABLED, as Kafka's (tests/acls.rs checks them with one).
+    fn acls_without_authorizer(&mut self, api: ApiKey, version: i16) {
+        const SECURITY_DISABLED: i16 = 54;
+        let what = format!("{api:?} v{version}");
+        let code = match api {
+            ApiKey::CreateAcls => {
+                let request =
+                    CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+                        .with_resource_type(2)
+                        .with_resource_name(str_bytes("t"))
+                        .with_principal(str_bytes("User:alice"))
+                        .with_host(str_bytes("*"))
+                        .with_operation(3)
+                        .with_permission_type(3)]);
+                let response: CreateAclsResponse = self.conn.call(version, &request);
+                response.results[0].error_code
+            }
+            ApiKey::DescribeAcls => {
+                let request = DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1);
+                let response: DescribeAclsResponse = self.conn.call(version, &request);
+                response.error_code
+            }
+            _ => {
+                let request =
+                    DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
+                        .with_resource_type_filter(1)
+                        .with_operation(1)
+                        .with_permission_type(1)]);
+                let response: DeleteAclsResponse = self.conn.call(version, &request);
+                response.filter_results[0].error_code
+            }
+        };
+        assert_eq!(code, SECURITY_DISABLED, "{what}");
     }
 
     fn consumer_group_describe(&mut self, version: i16) {

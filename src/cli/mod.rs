@@ -7,6 +7,7 @@
 //! Each tool lives in its own file with a clap `Args` struct and a
 //! `run(args) -> CliResult<()>`; errors print one line and exit non-zero.
 
+pub mod acls;
 pub mod broker_api_versions;
 pub mod check_config;
 pub mod client;
@@ -92,6 +93,8 @@ pub enum Command {
     Tune(tune::TuneArgs),
     /// The cluster at a glance, refreshed in place: load per node and shard, hottest partitions, most-lagging groups.
     Top(top::TopArgs),
+    /// Add, list or remove ACLs (kafka-acls.sh).
+    Acls(acls::AclsArgs),
 }
 
 #[derive(clap::Args)]
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LeaderElection(args) => leader_election::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Top(args) => top::run(args),
+        Command::Acls(args) => acls::run(args),
     };
     report(outcome)
 }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, InvalidAcl};
 use crate::limits;
 use crate::metadata::{BrokerRecord, Catalog, ReplicaSet, TopicMeta};
 
@@ -72,6 +73,11 @@ pub enum CatalogDelta {
         from: i64,
         to: i64,
     },
+    /// Adds ACLs (those already present stay as they are). Written only
+    /// at `features::METADATA_VERSION_SECURITY` and up.
+    CreateAcls(Vec<AclBinding>),
+    /// Removes these ACLs (those already gone are skipped).
+    DeleteAcls(Vec<AclBinding>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -137,6 +143,8 @@ pub enum InvalidMetadata {
     TooManyTopics(usize),
     #[error("{0} brokers")]
     TooManyBrokers(usize),
+    #[error("ACL {acl}: {problem}")]
+    Acl { acl: String, problem: InvalidAcl },
     #[error("topic \"{name}\" filed under \"{key}\"")]
     TopicFiledElsewhere { name: String, key: String },
     /// Kafka's rule for topic names, as `metadata::validate_topic_name`
@@ -247,6 +255,7 @@ pub fn validate_image(image: &Catalog) -> Result<(), InvalidMetadata> {
     for id in image.per_broker_configs.keys() {
         validate_broker_id(*id)?;
     }
+    validate_acls(&image.acls)?;
     validate_feature_level(image.metadata_version)
 }
 
@@ -261,6 +270,9 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
                     CatalogDelta::RemoveTopic { name, .. } => validate_topic_name(name)?,
                     CatalogDelta::BrokerConfigs(_) => {}
                     CatalogDelta::OneBrokerConfigs { broker, .. } => validate_broker_id(*broker)?,
+                    CatalogDelta::CreateAcls(acls) | CatalogDelta::DeleteAcls(acls) => {
+                        validate_acls(acls)?
+                    }
                     CatalogDelta::ProducerIdBlock { from, to } => {
                         if !(0 <= *from && from < to) {
                             return Err(InvalidMetadata::ProducerIdBlock {
@@ -297,6 +309,16 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
             Ok(())
         }
     }
+}
+
+/// At most `acl::ACLS_MAX` ACLs, each one CreateAcls could have made.
+fn validate_acls<'a>(
+    acls: impl IntoIterator<Item = &'a AclBinding> + Clone,
+) -> Result<(), InvalidMetadata> {
+    crate::metadata::validate_acls(acls).map_err(|(acl, problem)| InvalidMetadata::Acl {
+        acl: acl.to_string(),
+        problem,
+    })
 }
 
 /// Kafka's rule for topic names: brokers make a directory of each name,
@@ -558,6 +580,26 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                     return Err(Rejected::Conflict("producer id block taken".into()));
                 }
             }
+            CatalogDelta::CreateAcls(acls) => {
+                // An older binary cannot read ACL records: none is applied
+                // before every broker runs a binary that can.
+                if image.metadata_version < crate::features::METADATA_VERSION_SECURITY {
+                    return Err(Rejected::Invalid(format!(
+                        "ACLs need {} {} (the cluster is at {})",
+                        crate::features::METADATA_VERSION_FEATURE,
+                        crate::features::METADATA_VERSION_SECURITY,
+                        image.metadata_version
+                    )));
+                }
+                let new = acls.iter().filter(|a| !image.acls.contains(*a)).count();
+                if image.acls.len() + new > crate::acl::ACLS_MAX {
+                    return Err(Rejected::Invalid(format!(
+                        "at most {} ACLs",
+                        crate::acl::ACLS_MAX
+                    )));
+                }
+            }
+            CatalogDelta::DeleteAcls(_) => {}
             CatalogDelta::BrokerConfigs(_) | CatalogDelta::OneBrokerConfigs { .. } => {}
         }
     }
@@ -587,6 +629,12 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
                 }
             }
             CatalogDelta::ProducerIdBlock { to, .. } => image.producer_id_block_end = *to,
+            CatalogDelta::CreateAcls(acls) => image.acls.extend(acls.iter().cloned()),
+            CatalogDelta::DeleteAcls(acls) => {
+                for acl in acls {
+                    image.acls.remove(acl);
+                }
+            }
         }
     }
     Ok(())
@@ -629,6 +677,14 @@ pub fn diff(old: &Catalog, new: &Catalog) -> Vec<CatalogDelta> {
                 configs: configs.cloned().unwrap_or_default(),
             });
         }
+    }
+    let created: Vec<AclBinding> = new.acls.difference(&old.acls).cloned().collect();
+    if !created.is_empty() {
+        deltas.push(CatalogDelta::CreateAcls(created));
+    }
+    let deleted: Vec<AclBinding> = old.acls.difference(&new.acls).cloned().collect();
+    if !deleted.is_empty() {
+        deltas.push(CatalogDelta::DeleteAcls(deleted));
     }
     if new.producer_id_block_end != old.producer_id_block_end {
         deltas.push(CatalogDelta::ProducerIdBlock {

@@ -114,6 +114,13 @@ pub struct BrokerDefaults {
     /// Whether requests and storage operations are recorded for /metrics
     /// (`metrics.enabled`; off only to measure what recording costs).
     pub metrics_enabled: bool,
+    /// `authorizer.class.name`: empty (no ACL checks) or one of Kafka's
+    /// authorizers (`acl::authorizer::AUTHORIZER_CLASS_NAMES`).
+    pub authorizer_class_name: String,
+    /// `super.users`: `;`-separated principals that pass every ACL check.
+    pub super_users: String,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
@@ -185,6 +192,9 @@ impl BrokerDefaults {
             http_console_read_only: false,
             metrics_partition_limit: 0,
             metrics_enabled: false,
+            authorizer_class_name: String::new(),
+            super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
             explicit: BTreeMap::new(),
         }
     }

@@ -543,6 +543,17 @@ fn parse_ip_overrides(value: &str) -> Result<Value, ValueError> {
     IpOverrides::parse(value).map(Value::IpOverrides)
 }
 
+fn parse_authorizer_class_name(value: &str) -> Result<Value, ValueError> {
+    if crate::acl::authorizer::valid_class_name(value) {
+        Ok(Value::Text(value.trim().to_string()))
+    } else {
+        Err(ValueError::NotOneOf(format!(
+            "nothing (no ACL checks), {}",
+            crate::acl::authorizer::AUTHORIZER_CLASS_NAMES.join(" or ")
+        )))
+    }
+}
+
 fn parse_http_listener(value: &str) -> Result<Value, ValueError> {
     HttpListener::parse(value).map(Value::HttpListener)
 }
@@ -554,6 +565,16 @@ fn parse_http_listener(value: &str) -> Result<Value, ValueError> {
 #[rustfmt::skip]
 pub const KEYS: &[ConfigKey] = &[
     // Broker configs.
+    // ACL checks (docs/security/acls.md).
+    broker("allow.everyone.if.no.acl.found", Boolean, B(false), Valid::Any, ReadOnly,
+        |b, v| b.allow_everyone_if_no_acl_found = v.bool(),
+        |b| Value::Bool(b.allow_everyone_if_no_acl_found),
+        "With an authorizer set: a resource that no ACL names may be used by every principal (Kafka's default: false, denied)."),
+    broker("authorizer.class.name", Str, T(""), Valid::Parse(parse_authorizer_class_name,
+            "empty, org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer"), ReadOnly,
+        |b, v| b.authorizer_class_name = v.text().trim().to_string(),
+        |b| Value::Text(b.authorizer_class_name.clone()),
+        "The authorizer: empty, no ACL checks; either of Kafka's authorizers turns ACL checks on for every request (both behave as Kafka's StandardAuthorizer)."),
     broker("auto.create.topics.enable", Boolean, B(true), Valid::Any, ReadOnly,
         |b, v| b.auto_create_topics_enable = v.bool(),
         |b| Value::Bool(b.auto_create_topics_enable),
@@ -779,6 +800,10 @@ pub const KEYS: &[ConfigKey] = &[
         |b, v| b.socket_request_max_bytes = v.long() as usize,
         |b| Value::Long(b.socket_request_max_bytes as i64),
         "The maximum number of bytes in a socket request."),
+    broker("super.users", Str, T(""), Valid::Any, ReadOnly,
+        |b, v| b.super_users = v.text().to_string(),
+        |b| Value::Text(b.super_users.clone()),
+        "Principals that pass every ACL check, separated by semicolons (User:admin;User:broker). The brokers' own principal belongs here (or needs ClusterAction on the cluster)."),
     broker("unclean.leader.election.enable", Boolean, B(false), Valid::Any, ClusterWide,
         |b, v| b.unclean_leader_election_enable = v.bool(),
         |b| Value::Bool(b.unclean_leader_election_enable),

@@ -55,6 +55,10 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::ElectLeaders, 0, 2),
     served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     served(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // ACLs (docs/security/acls.md); v1 on, as Kafka 4 (KIP-896).
+    served(ApiKey::DescribeAcls, 1, 3),
+    served(ApiKey::CreateAcls, 1, 3),
+    served(ApiKey::DeleteAcls, 1, 3),
 ];
 
 pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {

@@ -268,6 +268,9 @@ pub struct Broker {
     /// The node's log recovery at start, counted by every shard as it
     /// opens partitions (the supervisor reports it).
     pub recovery: std::sync::Arc<crate::log::progress::RecoveryProgress>,
+    /// This shard's ACL checks, built from its catalog copy's ACLs and
+    /// rebuilt when they change (`docs/security/acls.md`).
+    authorizer: RefCell<Rc<crate::acl::Authorizer>>,
 }
 
 impl Broker {
@@ -335,6 +338,25 @@ impl Broker {
 
     pub fn catalog(&self) -> Rc<Catalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// This shard's authorizer (checks nothing unless
+    /// `authorizer.class.name` is set).
+    pub fn authorizer(&self) -> Rc<crate::acl::Authorizer> {
+        self.authorizer.borrow().clone()
+    }
+
+    /// The authorizer for `acls` under the static configs.
+    fn build_authorizer<'a>(
+        config: &BrokerDefaults,
+        acls: impl IntoIterator<Item = &'a crate::acl::AclBinding>,
+    ) -> crate::acl::Authorizer {
+        let config = crate::acl::AuthorizerConfig::new(
+            &config.authorizer_class_name,
+            &config.super_users,
+            config.allow_everyone_if_no_acl_found,
+        );
+        crate::acl::Authorizer::new(config, acls)
     }
 
     pub fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
@@ -553,7 +575,12 @@ impl Broker {
                 .get(name)
                 .is_some_and(|t| *index < t.partition_count())
         });
+        let acls_changed = self.catalog.borrow().acls != catalog.acls;
         *self.catalog.borrow_mut() = catalog.clone();
+        if acls_changed {
+            let authorizer = Self::build_authorizer(&static_configs, &catalog.acls);
+            *self.authorizer.borrow_mut() = Rc::new(authorizer);
+        }
         // A reload applied while partitions were opening above found
         // neither them nor this catalog: resolve their configs again.
         if !Rc::ptr_eq(&static_configs, &self.static_configs()) {

@@ -20,7 +20,10 @@ use crate::metadata::{validate_topic_name, Catalog, ReplicaSet, TopicMeta, PRODU
 use crate::partition::replica::IsrChange;
 use crate::shard::ShardId;
 
+mod acls;
 mod changes;
+
+pub use acls::{CreateAcls, DeleteAcls};
 
 /// Why a catalog change is refused. Each variant is one Kafka error code
 /// (`server::errors`); the text is the message the client gets.

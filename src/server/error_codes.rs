@@ -17,6 +17,24 @@ use kafka_protocol::messages::*;
 pub trait ErrorCodes {
     fn error_codes(&self, out: &mut dyn FnMut(i16));
 }
+impl ErrorCodes for create_acls_response::CreateAclsResponse {
+    fn error_codes(&self, out: &mut dyn FnMut(i16)) {
+        self.results.iter().for_each(|x| out(x.error_code));
+    }
+}
+impl ErrorCodes for describe_acls_response::DescribeAclsResponse {
+    fn error_codes(&self, out: &mut dyn FnMut(i16)) {
+        out(self.error_code);
+    }
+}
+impl ErrorCodes for delete_acls_response::DeleteAclsResponse {
+    fn error_codes(&self, out: &mut dyn FnMut(i16)) {
+        for result in &self.filter_results {
+            out(result.error_code);
+            result.matching_acls.iter().for_each(|x| out(x.error_code));
+        }
+    }
+}
 impl ErrorCodes for api_versions_response::ApiVersionsResponse {
     fn error_codes(&self, out: &mut dyn FnMut(i16)) {
         out(self.error_code);

@@ -300,3 +300,59 @@ fn feature_levels_go_up_only_and_unknown_ones_are_refused() {
     let old: BrokerRecord = serde_json::from_value(json).unwrap();
     assert_eq!(old.max_metadata_version, BASE);
 }
+
+fn acl(name: &str, permission: crate::acl::Permission) -> AclBinding {
+    AclBinding {
+        resource_type: crate::acl::ResourceType::Topic,
+        name: name.into(),
+        pattern_type: crate::acl::PatternType::Literal,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: crate::acl::Operation::Read,
+        permission,
+    }
+}
+
+/// ACLs travel as CreateAcls / DeleteAcls deltas, only at the feature
+/// level that stores them; an ACL CreateAcls could not have made is
+/// refused by the decoder, and an image holding one too.
+#[test]
+fn acls_diff_apply_and_are_validated() {
+    use crate::acl::Permission::{Allow, Deny};
+    let mut old = Catalog::new("test");
+    old.metadata_version = crate::features::METADATA_VERSION_SECURITY;
+    old.acls.insert(acl("gone", Allow));
+    let mut new = old.clone();
+    new.acls.remove(&acl("gone", Allow));
+    new.acls.insert(acl("orders", Allow));
+    new.acls.insert(acl("orders", Deny));
+    let deltas = diff(&old, &new);
+    assert_eq!(deltas.len(), 2, "{deltas:?}");
+    let mut image = old.clone();
+    apply(&mut image, &MetadataRecord::Catalog(deltas.clone()), 3).unwrap();
+    assert_eq!(image.acls, new.acls);
+
+    // Below the security level an older binary could be reading: refused.
+    let mut old_level = Catalog::new("test");
+    let err = apply(&mut old_level, &MetadataRecord::Catalog(deltas), 3).unwrap_err();
+    assert!(matches!(err, Rejected::Invalid(_)), "{err:?}");
+    assert!(old_level.acls.is_empty());
+
+    let mut bad = acl("orders", Allow);
+    bad.host = "not-an-ip".into();
+    let record = MetadataRecord::Catalog(vec![CatalogDelta::CreateAcls(vec![bad.clone()])]);
+    let bytes = serde_json::to_vec(&record).unwrap();
+    assert!(matches!(
+        decode_record(&bytes),
+        Err(DecodeError::Invalid { .. })
+    ));
+    let good = MetadataRecord::Catalog(vec![CatalogDelta::DeleteAcls(vec![acl("x", Deny)])]);
+    let bytes = serde_json::to_vec(&good).unwrap();
+    assert_eq!(decode_record(&bytes).unwrap(), good);
+    let mut image = new.clone();
+    image.acls.insert(bad);
+    assert!(matches!(
+        validate_image(&image),
+        Err(InvalidMetadata::Acl { .. })
+    ));
+}

@@ -362,6 +362,10 @@ async fn start(
         requests,
         replication: Default::default(),
         recovery,
+        authorizer: RefCell::new(Rc::new(Broker::build_authorizer(
+            &config.broker,
+            &catalog.acls,
+        ))),
     });
     broker.stats.api.set_enabled(config.broker.metrics_enabled);
     crate::log::stats::set_enabled(config.broker.metrics_enabled);

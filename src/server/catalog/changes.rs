@@ -1,7 +1,8 @@
 //! What a catalog change says in the broker's log, as Kafka's server.log
 //! says it: topics created and deleted (name, id, partitions, replication
 //! factor), partitions added, config changes, and each partition's leader
-//! and ISR changes (topic-partition, leader, leader epoch, ISR). Computed
+//! and ISR changes (topic-partition, leader, leader epoch, ISR), and ACLs
+//! created and deleted. Computed
 //! from the catalog before and after the change, so a single node's admin
 //! change and a cluster's committed image are told alike.
 
@@ -114,6 +115,24 @@ pub fn describe(old: &Catalog, new: &Catalog, node: Option<i32>) -> Vec<Line> {
                 "Broker {id} has no dynamic configs of its own now"
             )));
         }
+    }
+    let created: Vec<_> = new.acls.difference(&old.acls).collect();
+    let deleted: Vec<_> = old.acls.difference(&new.acls).collect();
+    let acl_lines = created
+        .iter()
+        .map(|acl| format!("Created ACL {acl}"))
+        .chain(deleted.iter().map(|acl| format!("Deleted ACL {acl}")));
+    let acl_count = created.len() + deleted.len();
+    lines.extend(
+        acl_lines
+            .take(limits::CATALOG_CHANGE_LINES_MAX)
+            .map(Line::info),
+    );
+    if acl_count > limits::CATALOG_CHANGE_LINES_MAX {
+        lines.push(Line::info(format!(
+            "... and {} more ACL changes",
+            acl_count - limits::CATALOG_CHANGE_LINES_MAX
+        )));
     }
     let max = limits::CATALOG_CHANGE_LINES_MAX;
     let info_lines = partition_lines

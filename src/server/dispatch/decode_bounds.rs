@@ -59,6 +59,9 @@ fn default_body(key: ApiKey, version: i16) -> Option<BytesMut> {
         ElectLeaders => ElectLeadersRequest,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
         ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+        CreateAcls => CreateAclsRequest,
+        DescribeAcls => DescribeAclsRequest,
+        DeleteAcls => DeleteAclsRequest,
     )
 }
 
@@ -166,6 +169,21 @@ fn rich_bodies(key: ApiKey, version: i16) -> Vec<BytesMut> {
                             .with_name(StrBytes::from_static_str("retention.ms")),
                     ]),
             ]);
+            push(request.encode(&mut buf, version), buf);
+        }
+        ApiKey::CreateAcls => {
+            let creation = create_acls_request::AclCreation::default()
+                .with_resource_name(StrBytes::from_static_str("a"))
+                .with_principal(StrBytes::from_static_str("User:a"))
+                .with_host(StrBytes::from_static_str("*"));
+            let request =
+                CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+            push(request.encode(&mut buf, version), buf);
+        }
+        ApiKey::DeleteAcls => {
+            let filter = delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_name_filter(Some(StrBytes::from_static_str("a")));
+            let request = DeleteAclsRequest::default().with_filters(vec![filter.clone(), filter]);
             push(request.encode(&mut buf, version), buf);
         }
         _ => {}

@@ -17,8 +17,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::Access;
+use super::describe_configs::config_access_denied;
+use crate::acl::Operation;
 use crate::config::{keys, validate_topic_config, BrokerDefaults};
 use crate::protocol::internal::{is_internal, INTERNAL_CLEANUP_POLICY};
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
@@ -36,11 +40,28 @@ type Failure = (i16, String);
 
 pub async fn handle_full(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let access = Access::new(broker, session);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
+        if let Some(code) = config_access_denied(
+            &access,
+            Operation::AlterConfigs,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+        ) {
+            responses.push(
+                FullResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed."))),
+            );
+            continue;
+        }
         let configs: Result<BTreeMap<String, String>, Failure> = resource
             .configs
             .iter()
@@ -80,12 +101,29 @@ pub async fn handle_full(
 
 pub async fn handle_incremental(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let access = Access::new(broker, session);
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let name = resource.resource_name.as_str();
+        if let Some(code) = config_access_denied(
+            &access,
+            Operation::AlterConfigs,
+            resource.resource_type,
+            name,
+        ) {
+            responses.push(
+                IncrementalResponse::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name.clone())
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed."))),
+            );
+            continue;
+        }
         let outcome = match current(broker, resource.resource_type, name) {
             Ok(mut configs) => {
                 let mut result = Ok(());

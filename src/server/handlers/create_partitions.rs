@@ -11,7 +11,10 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
 use crate::protocol::internal::is_internal;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::CreatePartitions;
@@ -19,13 +22,20 @@ use crate::shard::ShardId;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node = broker.config.broker.node_id;
+    let access = Access::new(broker, session);
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        // As Kafka: Alter on the topic.
+        if !access.topic(Operation::Alter, topic.name.0.as_str()) {
+            results.push(result.with_error_code(TOPIC_DENIED));
+            continue;
+        }
         if is_internal(topic.name.0.as_str()) {
             results.push(
                 result

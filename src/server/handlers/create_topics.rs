@@ -13,7 +13,10 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
 use crate::metadata::TopicMeta;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
 use crate::server::configs;
@@ -23,14 +26,28 @@ use crate::shard::ShardId;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let validate_only = request.validate_only;
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| create_one(broker, version, topic, validate_only));
+    let access = Access::new(broker, session);
+    // As Kafka: Create on the cluster, or on the topic.
+    let on_cluster = access.cluster(Operation::Create);
+    let results = request.topics.into_iter().map(|topic| {
+        let allowed = on_cluster || access.topic(Operation::Create, topic.name.0.as_str());
+        async move {
+            if !allowed {
+                return CreatableTopicResult::default()
+                    .with_name(topic.name)
+                    .with_error_code(TOPIC_DENIED)
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1);
+            }
+            create_one(broker, version, topic, validate_only).await
+        }
+    });
     CreateTopicsResponse::default().with_topics(join_all(results).await)
 }
 

@@ -14,19 +14,26 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
 use crate::protocol::internal::is_internal;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let catalog = broker.catalog();
+    let access = Access::new(broker, session);
     let topics = request.topics.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
+        // As Kafka: Delete on the topic.
+        let denied = !access.topic(Operation::Delete, topic.name.0.as_str());
         async move {
             let parts = topic.partitions.into_iter().map(|p| {
                 let at = meta
@@ -36,6 +43,9 @@ pub async fn handle(
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if denied {
+                        return result.with_error_code(TOPIC_DENIED);
+                    }
                     let Some(at) = at else {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

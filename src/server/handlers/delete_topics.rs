@@ -15,8 +15,11 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
 use crate::protocol::internal::is_internal;
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::DeleteTopic;
@@ -24,9 +27,11 @@ use crate::shard::ShardId;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let access = Access::new(broker, session);
     let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
         request
             .topics
@@ -50,6 +55,14 @@ pub async fn handle(
         let result = DeletableTopicResult::default()
             .with_name(name.as_deref().map(topic_name))
             .with_topic_id(id);
+        // As Kafka: Delete on the topic, checked before its existence is
+        // told.
+        if let Some(name) = &name {
+            if !access.topic(Operation::Delete, name) {
+                responses.push(result.with_error_code(TOPIC_DENIED));
+                continue;
+            }
+        }
         let Some(resolved) = resolved else {
             let code = if name.is_some() {
                 ResponseError::UnknownTopicOrPartition.code()
@@ -59,6 +72,10 @@ pub async fn handle(
             responses.push(result.with_error_code(code));
             continue;
         };
+        if !access.topic(Operation::Delete, &resolved) {
+            responses.push(result.with_error_code(TOPIC_DENIED));
+            continue;
+        }
         if is_internal(&resolved) {
             responses.push(
                 result

@@ -7,13 +7,21 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     _request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    // As Kafka: Describe on the cluster.
+    if !Access::new(broker, session).cluster(Operation::Describe) {
+        return DescribeClusterResponse::default().with_error_code(CLUSTER_DENIED);
+    }
     let node = BrokerId(broker.config.broker.node_id);
     let catalog = broker.catalog();
     let brokers = super::metadata::brokers(broker, &catalog)

@@ -10,15 +10,20 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED, TOPIC_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::configs::{self, BrokerScope, ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 pub fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let catalog = broker.catalog();
+    let access = Access::new(broker, session);
     let asked = Asked {
         synonyms: request.include_synonyms,
         documentation: request.include_documentation,
@@ -34,6 +39,16 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            if let Some(code) = config_access_denied(
+                &access,
+                Operation::DescribeConfigs,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            ) {
+                return result
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+            }
             let entries = match resource.resource_type {
                 RESOURCE_TOPIC => match catalog.topics.get(resource.resource_name.as_str()) {
                     Some(topic) => Ok(configs::topic_entries(
@@ -94,6 +109,21 @@ pub fn handle(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// As Kafka: DescribeConfigs or AlterConfigs (`operation`) on the topic,
+/// or on the cluster for a broker resource; the code when refused.
+pub fn config_access_denied(
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<i16> {
+    match resource_type {
+        RESOURCE_TOPIC => (!access.topic(operation, name)).then_some(TOPIC_DENIED),
+        RESOURCE_BROKER => (!access.cluster(operation)).then_some(CLUSTER_DENIED),
+        _ => None,
+    }
 }
 
 /// What the request asks to include beside each config's value.

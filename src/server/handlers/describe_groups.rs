@@ -9,16 +9,26 @@ use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, GROUP_DENIED};
+use crate::acl::Operation;
 use crate::group::{self, calls};
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let access = Access::new(broker, session);
+    let access = &access;
     let groups = request.groups.into_iter().map(|id| async move {
         let group_id = id.0.to_string();
+        // As Kafka: Describe on the group.
+        if !access.group(Operation::Describe, &group_id) {
+            return failed(id, GROUP_DENIED);
+        }
         let call = calls::Describe {
             group: group_id.clone(),
         };

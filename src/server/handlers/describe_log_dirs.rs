@@ -11,16 +11,24 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::routing::PartitionSizes;
 use crate::shard::ShardId;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // As Kafka: Describe on the cluster, else the error and no results.
+    if !Access::new(broker, session).cluster(Operation::Describe) {
+        return DescribeLogDirsResponse::default().with_error_code(CLUSTER_DENIED);
+    }
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request.topics.map(|topics| {
         topics
             .into_iter()

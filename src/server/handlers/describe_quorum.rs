@@ -15,6 +15,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::routing::QuorumState;
 use crate::shard::ShardId;
@@ -24,9 +27,14 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    // As Kafka: Describe on the cluster.
+    if !Access::new(broker, session).cluster(Operation::Describe) {
+        return DescribeQuorumResponse::default().with_error_code(CLUSTER_DENIED);
+    }
     let asks_for_metadata = request.topics.iter().any(|t| {
         t.topic_name.0.as_str() == METADATA_TOPIC
             && t.partitions.iter().any(|p| p.partition_index == 0)

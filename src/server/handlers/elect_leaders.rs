@@ -11,10 +11,13 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::Access;
+use crate::acl::Operation;
 use crate::cluster::calls::ControllerError;
 use crate::cluster::quorum::ElectionOutcome;
 use crate::cluster::records::Rejected;
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::routing::ElectPreferred;
 use crate::shard::ShardId;
@@ -23,6 +26,7 @@ const PREFERRED: i8 = 0;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
@@ -32,6 +36,14 @@ pub async fn handle(
             .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
             .collect()
     });
+    // As Kafka: Alter on the cluster.
+    if !Access::new(broker, session).cluster(Operation::Alter) {
+        return refuse_all(
+            wanted,
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.",
+        );
+    }
     if request.election_type != PREFERRED {
         let message = "only preferred leader election is served; unclean election follows the \
                        topic's unclean.leader.election.enable";

@@ -20,12 +20,15 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use uuid::Uuid;
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
 use crate::limits;
 use crate::metadata::TopicMeta;
 use crate::partition::{Fetched, PartitionError};
 use crate::protocol::batch::count_records;
 use crate::protocol::legacy;
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::fetch_session::{
@@ -69,7 +72,12 @@ struct Read {
     record_count: usize,
 }
 
-pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    broker: &Rc<Broker>,
+    session: &Session,
+    version: i16,
+    request: FetchRequest,
+) -> FetchResponse {
     // A follower names itself (replica id >= 0); consumers send -1.
     let replica_id = if version >= 15 {
         request.replica_state.replica_id.0
@@ -81,7 +89,8 @@ pub async fn handle(broker: &Rc<Broker>, version: i16, request: FetchRequest) ->
         Ok(opened) => opened,
         Err(e) => return refused(e),
     };
-    let wanted = resolve(broker, &opened.partitions);
+    let mut wanted = resolve(broker, &opened.partitions);
+    authorize(broker, session, replica.is_some(), &mut wanted);
     // Consumers' responses are capped by `fetch.max.bytes` (KIP-541);
     // followers size theirs with `replica.fetch.response.max.bytes`.
     let broker_max = match replica {
@@ -232,6 +241,27 @@ fn refused(e: SessionError) -> FetchResponse {
     FetchResponse::default()
         .with_error_code(errors::fetch_session_error(e))
         .with_session_id(INVALID_SESSION_ID)
+}
+
+/// As Kafka: a consumer needs Read on each topic, a follower ClusterAction
+/// on the cluster; a partition refused answers TOPIC_AUTHORIZATION_FAILED
+/// and is not read.
+fn authorize(broker: &Rc<Broker>, session: &Session, follower: bool, wanted: &mut [Wanted]) {
+    let access = Access::new(broker, session);
+    if !access.enabled() {
+        return;
+    }
+    let follower_allowed = follower && access.cluster(Operation::ClusterAction);
+    for w in wanted.iter_mut() {
+        let allowed = if follower {
+            follower_allowed
+        } else {
+            access.topic(Operation::Read, &w.topic)
+        };
+        if !allowed {
+            w.at = Err(TOPIC_DENIED);
+        }
+    }
 }
 
 fn resolve(broker: &Rc<Broker>, partitions: &[(PartitionKey, FetchParams)]) -> Vec<Wanted> {

@@ -14,7 +14,10 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, GROUP_DENIED};
+use crate::acl::Operation;
 use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, NewTopic};
 use crate::server::routing::CreateTopic;
@@ -29,9 +32,18 @@ pub const TRANSACTIONS_NOT_SERVED: &str =
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let access = Access::new(broker, session);
+    // As Kafka: Describe on the group.
+    let coordinator = |broker: &Broker, group: &str| {
+        if !access.group(Operation::Describe, group) {
+            return Err((GROUP_DENIED, "Group authorization failed.".to_string()));
+        }
+        coordinator(broker, group)
+    };
     let outcome = if request.key_type == KEY_TYPE_GROUP {
         ensure_offsets_topic(broker).await
     } else {

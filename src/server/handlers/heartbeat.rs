@@ -5,15 +5,22 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::authorize::{Access, GROUP_DENIED};
+use crate::acl::Operation;
 use crate::group::{self, calls};
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
     let group_id = request.group_id.0.to_string();
+    if !Access::new(broker, session).group(Operation::Read, &group_id) {
+        return HeartbeatResponse::default().with_error_code(GROUP_DENIED);
+    }
     match group::call(broker, &group_id, calls::Heartbeat { request }).await {
         Ok(r) => r,
         Err(code) => HeartbeatResponse::default().with_error_code(code),

@@ -9,6 +9,9 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::errors;
@@ -17,6 +20,7 @@ use crate::shard::ShardId;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
@@ -27,6 +31,12 @@ pub async fn handle(
         // Fatal for the client at once, as FindCoordinator's answer for a
         // transactional id (see there).
         return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    // As Kafka (KIP-679): an idempotent producer needs IdempotentWrite on
+    // the cluster, or Write on some topic.
+    let access = Access::new(broker, session);
+    if !access.cluster(Operation::IdempotentWrite) && !access.any_topic(Operation::Write) {
+        return response.with_error_code(CLUSTER_DENIED);
     }
     match broker.call(ShardId(0), AllocateProducerId).await {
         Ok(id) => response

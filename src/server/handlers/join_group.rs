@@ -6,18 +6,26 @@ use std::rc::Rc;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, GROUP_DENIED};
+use crate::acl::Operation;
 use crate::group::{self, calls};
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     client_id: String,
-    client_host: String,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.clone();
+    // As Kafka: Read on the group.
+    if !Access::new(broker, session).group(Operation::Read, &group_id) {
+        return fit(version, failed(GROUP_DENIED, member_id));
+    }
+    let client_host = session.client_host.to_string();
     let call = calls::Join {
         version,
         client_id,

@@ -15,16 +15,21 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let catalog = broker.catalog();
+    let access = Access::new(broker, session);
     // As Kafka (v1 and later): a partition named more than once in one
     // request gets INVALID_REQUEST at every place it is named.
     let mut named: HashMap<(&str, i32), usize> = HashMap::new();
@@ -43,6 +48,8 @@ pub async fn handle(
     let repeated = &repeated;
     let topics = request.topics.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str()).cloned();
+        // As Kafka: Describe on the topic.
+        let denied = !access.topic(Operation::Describe, topic.name.0.as_str());
         async move {
             let parts = topic.partitions.into_iter().map(|p| {
                 let at = meta
@@ -55,6 +62,9 @@ pub async fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
+                    if denied {
+                        return response.with_error_code(TOPIC_DENIED);
+                    }
                     if is_repeated {
                         return response.with_error_code(ResponseError::InvalidRequest.code());
                     }

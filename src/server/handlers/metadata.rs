@@ -11,25 +11,30 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, TOPIC_DENIED};
 use super::create_topics::create_with_defaults;
+use crate::acl::Operation;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::errors;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
     let node = BrokerId(broker.config.broker.node_id);
+    let access = Access::new(broker, session);
     let mut topics = Vec::new();
     match request.topics {
         // v0 sends an empty list for "all topics"; v1+ sends null.
-        None => topics.extend(all_topics(broker)),
+        None => topics.extend(all_topics(broker, &access)),
         Some(ref requested) if requested.is_empty() && version == 0 => {
-            topics.extend(all_topics(broker))
+            topics.extend(all_topics(broker, &access))
         }
         Some(requested) => {
             for wanted in requested {
@@ -46,14 +51,32 @@ pub async fn handle(
                         .ok_or_else(String::new),
                 };
                 let topic = match found {
+                    // As Kafka: a topic the principal may not describe is
+                    // refused whether or not it exists (its existence is
+                    // not told); one asked for by id is unknown.
+                    Ok(topic) if !access.topic(Operation::Describe, &topic.name) => {
+                        match &wanted.name {
+                            Some(_) => Err((TOPIC_DENIED, topic.name, uuid::Uuid::nil())),
+                            None => Err((
+                                ResponseError::UnknownTopicId.code(),
+                                String::new(),
+                                wanted.topic_id,
+                            )),
+                        }
+                    }
                     Ok(topic) => Ok(topic),
                     Err(name) if name.is_empty() => {
                         Err((ResponseError::UnknownTopicId.code(), name, wanted.topic_id))
                     }
+                    Err(name) if !access.topic(Operation::Describe, &name) => {
+                        Err((TOPIC_DENIED, name, uuid::Uuid::nil()))
+                    }
                     Err(name) => {
                         let auto = broker.config.broker.auto_create_topics_enable
                             && (request.allow_auto_topic_creation || version < 4);
-                        match auto_create(broker, &name, auto).await {
+                        let may_create = access.cluster(Operation::Create)
+                            || access.topic(Operation::Create, &name);
+                        match auto_create(broker, &name, auto, may_create).await {
                             Ok(topic) => Ok(topic),
                             Err(code) => Err((code, name, uuid::Uuid::nil())),
                         }
@@ -106,24 +129,35 @@ pub fn brokers(broker: &Broker, catalog: &Catalog) -> Vec<MetadataResponseBroker
         .collect()
 }
 
-fn all_topics(broker: &Rc<Broker>) -> Vec<MetadataResponseTopic> {
+/// Every topic the principal may describe.
+fn all_topics(broker: &Rc<Broker>, access: &Access) -> Vec<MetadataResponseTopic> {
     let node = BrokerId(broker.config.broker.node_id);
     let catalog = broker.catalog();
     catalog
         .topics
         .values()
+        .filter(|t| access.topic(Operation::Describe, &t.name))
         .map(|t| describe(t, node, &catalog))
         .collect()
 }
 
-/// Creates an unknown topic with the broker defaults, or says why not.
-async fn auto_create(broker: &Rc<Broker>, name: &str, allowed: bool) -> Result<TopicMeta, i16> {
+/// Creates an unknown topic with the broker defaults, or says why not
+/// (`may_create`: the principal has Create on the cluster or the topic).
+async fn auto_create(
+    broker: &Rc<Broker>,
+    name: &str,
+    allowed: bool,
+    may_create: bool,
+) -> Result<TopicMeta, i16> {
     if let Err(e) = crate::metadata::validate_topic_name(name) {
         log::debug!("metadata for an invalid topic name: {e}");
         return Err(ResponseError::InvalidTopicException.code());
     }
     if !allowed {
         return Err(ResponseError::UnknownTopicOrPartition.code());
+    }
+    if !may_create {
+        return Err(TOPIC_DENIED);
     }
     match create_with_defaults(broker, name).await {
         Ok(topic) => Ok(topic),

@@ -13,18 +13,32 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use super::authorize::{Access, TOPIC_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{PartitionAddr, PartitionClient};
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let catalog = broker.catalog();
+    let access = Access::new(broker, session);
+    // As Kafka: a follower (replica id >= 0, v3+) needs ClusterAction on
+    // the cluster, a consumer Describe on the topic.
+    let follower = request.replica_id.0 >= 0;
+    let follower_allowed = follower && access.cluster(Operation::ClusterAction);
     let topics = request.topics.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.topic.0.as_str());
+        let denied = if follower {
+            !follower_allowed
+        } else {
+            !access.topic(Operation::Describe, topic.topic.0.as_str())
+        };
         let parts: Vec<_> = topic
             .partitions
             .into_iter()
@@ -35,6 +49,9 @@ pub async fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if denied {
+                        return answer.with_error_code(TOPIC_DENIED);
+                    }
                     let Some(at) = at else {
                         return answer
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

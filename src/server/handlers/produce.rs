@@ -30,10 +30,13 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, TOPIC_DENIED, TRANSACTIONAL_ID_DENIED};
+use crate::acl::Operation;
 use crate::partition::PartitionError;
 use crate::protocol::batch::{BatchHeader, Codec, ProduceBatchError};
 use crate::protocol::internal::is_internal;
 use crate::protocol::legacy;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::errors;
 use crate::server::routing::{PartitionAddr, PartitionClient};
@@ -46,20 +49,45 @@ const ZSTD_PRODUCE_VERSION_MIN: i16 = 7;
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     version: i16,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout_ms = request.timeout_ms.max(0) as u64;
     let catalog = broker.catalog();
+    let access = Access::new(broker, session);
+    // A transactional producer needs Write on its transactional id, as
+    // in Kafka; each topic needs Write (no data is written otherwise).
+    let id_allowed = request
+        .transactional_id
+        .as_ref()
+        .is_none_or(|id| access.transactional_id(Operation::Write, id));
     let topics = request.topic_data.into_iter().map(|topic| {
         let meta = catalog.topics.get(topic.name.0.as_str());
+        let denied = if !id_allowed {
+            Some(TRANSACTIONAL_ID_DENIED)
+        } else if !access.topic(Operation::Write, topic.name.0.as_str()) {
+            Some(TOPIC_DENIED)
+        } else {
+            None
+        };
         let parts: Vec<_> = topic
             .partition_data
             .into_iter()
             .map(|data| {
                 let at = meta.and_then(|m| PartitionAddr::locate(m, data.index));
-                produce_partition(broker, version, at, data, acks, timeout_ms)
+                async move {
+                    match denied {
+                        Some(code) => PartitionProduceResponse::default()
+                            .with_index(data.index)
+                            .with_base_offset(-1)
+                            .with_error_code(code),
+                        None => {
+                            produce_partition(broker, version, at, data, acks, timeout_ms).await
+                        }
+                    }
+                }
             })
             .collect();
         async move {

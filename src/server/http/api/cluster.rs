@@ -18,8 +18,12 @@ use crate::server::handlers;
 
 /// The cluster at a glance: what the console's overview page shows.
 pub async fn overview(broker: &Rc<Broker>) -> Result<Value, ApiError> {
-    let described =
-        handlers::describe_cluster::handle(broker, 1, DescribeClusterRequest::default());
+    let described = handlers::describe_cluster::handle(
+        broker,
+        &super::console_session(),
+        1,
+        DescribeClusterRequest::default(),
+    );
     let topics = kafka::metadata(broker, None).await;
     let (mut partitions, mut under_replicated, mut offline) = (0, 0, 0);
     for topic in &topics {
@@ -67,7 +71,8 @@ async fn controller(broker: &Rc<Broker>) -> Option<i32> {
     let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
         .with_topic_name(topic_name(metadata_topic))
         .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let response = handlers::describe_quorum::handle(broker, 2, request).await;
+    let response =
+        handlers::describe_quorum::handle(broker, &super::console_session(), 2, request).await;
     response
         .topics
         .first()

@@ -95,7 +95,7 @@ pub async fn metadata(broker: &Rc<Broker>, names: Option<&[&str]>) -> Vec<Metada
     let request = MetadataRequest::default()
         .with_topics(topics)
         .with_allow_auto_topic_creation(false);
-    let mut topics = handlers::metadata::handle(broker, METADATA_VERSION, request)
+    let mut topics = handlers::metadata::handle(broker, &super::console_session(), METADATA_VERSION, request)
         .await
         .topics;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
@@ -284,7 +284,12 @@ pub fn configs(broker: &Rc<Broker>, resource_type: i8, name: &str) -> Result<Vec
             .with_resource_type(resource_type)
             .with_resource_name(StrBytes::from_string(name.to_string()))
             .with_configuration_keys(None)]);
-    let response = handlers::describe_configs::handle(broker, DESCRIBE_CONFIGS_VERSION, request);
+    let response = handlers::describe_configs::handle(
+        broker,
+        &super::console_session(),
+        DESCRIBE_CONFIGS_VERSION,
+        request,
+    );
     let Some(result) = response.results.into_iter().next() else {
         return Err(ApiError::bad_request("no DescribeConfigs answer"));
     };

@@ -43,6 +43,18 @@ pub use request::ApiError;
 
 pub type Answer = Response<Full<Bytes>>;
 
+/// Who the console's calls run as, for the authorizer: `User:ANONYMOUS`
+/// from no particular address (only ACLs for host `*` apply). With
+/// `authorizer.class.name` set, the console may do exactly what an
+/// anonymous client may, never more (docs/security/acls.md).
+pub fn console_session() -> crate::security::Session {
+    crate::security::Session::new(
+        "HTTP",
+        crate::security::SecurityProtocol::Plaintext,
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    )
+}
+
 /// Answers one request whose path starts with `/api/`.
 pub async fn respond(state: &HttpState, request: Request<Incoming>) -> Answer {
     let Some(broker) = state.broker.get().cloned() else {

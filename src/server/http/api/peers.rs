@@ -79,7 +79,10 @@ macro_rules! ask {
         impl Ask for $request {
             const VERSION: i16 = $version;
             fn here(self, broker: &Rc<Broker>) -> LocalBoxFuture<'_, Self::Response> {
-                Box::pin($handler(broker, $version, self))
+                Box::pin(async move {
+                    let session = super::console_session();
+                    $handler(broker, &session, $version, self).await
+                })
             }
         }
     };

@@ -163,7 +163,8 @@ pub async fn create(broker: &Rc<Broker>, new: NewTopic) -> Result<Value, ApiErro
             .with_num_partitions(new.partitions)
             .with_replication_factor(new.replication_factor)
             .with_configs(configs)]);
-    let response = handlers::create_topics::handle(broker, 7, request).await;
+    let response =
+        handlers::create_topics::handle(broker, &super::console_session(), 7, request).await;
     let result = response
         .topics
         .into_iter()
@@ -189,7 +190,8 @@ pub async fn delete(broker: &Rc<Broker>, name: &str) -> Result<Value, ApiError> 
         .with_topics(vec![
             DeleteTopicState::default().with_name(Some(topic_name(name)))
         ]);
-    let response = handlers::delete_topics::handle(broker, 6, request).await;
+    let response =
+        handlers::delete_topics::handle(broker, &super::console_session(), 6, request).await;
     let result = response
         .responses
         .into_iter()
@@ -223,7 +225,8 @@ pub async fn add_partitions(
             .with_name(topic_name(name))
             .with_count(wanted.count)
             .with_assignments(None)]);
-    let response = handlers::create_partitions::handle(broker, 3, request).await;
+    let response =
+        handlers::create_partitions::handle(broker, &super::console_session(), 3, request).await;
     let result = response
         .results
         .into_iter()
@@ -286,7 +289,9 @@ pub async fn alter_configs(
             .with_resource_name(StrBytes::from_string(name.to_string()))
             .with_configs(set.chain(delete).collect()),
     ]);
-    let response = handlers::alter_configs::handle_incremental(broker, 1, request).await;
+    let response =
+        handlers::alter_configs::handle_incremental(broker, &super::console_session(), 1, request)
+            .await;
     let result = response
         .responses
         .into_iter()

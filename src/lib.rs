@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;
+pub mod sasl;
 pub mod replication;
 pub mod security;
 pub mod server;

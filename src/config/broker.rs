@@ -117,6 +117,13 @@ pub struct BrokerDefaults {
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
+    /// The SASL mechanisms a SASL listener accepts, comma-separated
+    /// (`sasl.enabled.mechanisms`).
+    pub sasl_enabled_mechanisms: String,
+    /// The lifetime of an authenticated SASL session; past it the client
+    /// must re-authenticate (KIP-368). 0: no limit
+    /// (`connections.max.reauth.ms`).
+    pub connections_max_reauth_ms: i64,
 }
 
 impl Default for BrokerDefaults {
@@ -186,6 +193,8 @@ impl BrokerDefaults {
             metrics_partition_limit: 0,
             metrics_enabled: false,
             explicit: BTreeMap::new(),
+            sasl_enabled_mechanisms: String::new(),
+            connections_max_reauth_ms: 0,
         }
     }
 

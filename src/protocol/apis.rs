@@ -55,6 +55,12 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::ElectLeaders, 0, 2),
     served(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     served(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // SASL (server/handlers/sasl_*.rs). SaslHandshake v0 (raw tokens
+    // after the handshake, pre-1.0 Java clients) is not served.
+    served(ApiKey::SaslHandshake, 1, 1),
+    served(ApiKey::SaslAuthenticate, 0, 2),
+    served(ApiKey::AlterUserScramCredentials, 0, 0),
+    served(ApiKey::DescribeUserScramCredentials, 0, 0),
 ];
 
 pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {

@@ -31,7 +31,12 @@ pub(super) async fn write_responses(
     while let Some(in_flight) = responses.recv().await {
         let answered = in_flight.response.await;
         budget.signal(in_flight.bytes);
-        let result = match answered.outcome {
+        let (reply, close_after) = match answered.outcome {
+            Outcome::ReplyThenClose(response, reason) => (Outcome::Reply(response), Some(reason)),
+            other => (other, None),
+        };
+        let result = match reply {
+            Outcome::ReplyThenClose(..) => unreachable!("split above"),
             Outcome::Reply(response) => {
                 let written = write_within(&mut writer, &response, shard.max_idle).await;
                 if written.is_ok() {
@@ -49,6 +54,11 @@ pub(super) async fn write_responses(
             }
             Outcome::NoReply => Ok(()),
             Outcome::Close(reason) => Err(CloseReason::Handler(reason)),
+        };
+        // The answer went out (a failed SASL authentication): now close.
+        let result = match (result, close_after) {
+            (Ok(()), Some(reason)) => Err(CloseReason::Handler(reason)),
+            (result, _) => result,
         };
         shared
             .in_flight

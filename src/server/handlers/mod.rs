@@ -32,3 +32,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod alter_user_scram_credentials;
+pub mod describe_user_scram_credentials;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;

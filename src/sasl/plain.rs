@@ -11,6 +11,14 @@ pub struct PlainMessage<'a> {
     pub password: &'a [u8],
 }
 
+impl std::fmt::Debug for PlainMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainMessage")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlainError {
     #[error("a PLAIN message of {0} bytes")]

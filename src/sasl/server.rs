@@ -9,10 +9,13 @@
 //! (derived from the name, so it does not change between attempts), so the
 //! exchange does not tell which names exist.
 //!
-//! Repeated failures from one client address are limited per shard
+//! Repeated failures from one client address are slowed down per shard
 //! ([`FailureLimiter`]): past `FAILURES_MAX` failures within
-//! `FAILURE_WINDOW`, that address's attempts are refused without checking
-//! until the window ends.
+//! `FAILURE_WINDOW`, each further failure from that address is answered
+//! only after `FAILURE_DELAY` (as Kafka's
+//! `connection.failed.authentication.delay.ms`, but only for an address
+//! that keeps failing). The right password is never delayed, and
+//! `max.connections.per.ip` bounds how many guesses run at once.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -251,8 +254,10 @@ pub struct ConnectionSasl {
 
 /// Failures counted per client address within this window.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// Failures within the window past which an address is refused.
+/// Failures within the window past which an address's failures are slowed.
 pub const FAILURES_MAX: u32 = 10;
+/// How long a failure past the bound waits for its answer.
+pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
 /// Addresses one shard tracks; the oldest is forgotten past this.
 pub const FAILURE_ADDRESSES_MAX: usize = 4096;
 
@@ -263,19 +268,8 @@ pub struct FailureLimiter {
 }
 
 impl FailureLimiter {
-    /// Whether `ip` has failed too often to be checked again now.
-    pub fn refuses(&mut self, ip: IpAddr, now: Instant) -> bool {
-        match self.by_address.get(&ip) {
-            Some((_, since)) if now.duration_since(*since) >= FAILURE_WINDOW => {
-                self.by_address.remove(&ip);
-                false
-            }
-            Some((count, _)) => *count >= FAILURES_MAX,
-            None => false,
-        }
-    }
-
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
+    /// Counts a failure from `ip`; how long its answer waits (None: at once).
+    pub fn failed(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         if !self.by_address.contains_key(&ip) && self.by_address.len() >= FAILURE_ADDRESSES_MAX {
             self.by_address
                 .retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
@@ -295,6 +289,7 @@ impl FailureLimiter {
             *entry = (0, now);
         }
         entry.0 = entry.0.saturating_add(1);
+        (entry.0 > FAILURES_MAX).then_some(FAILURE_DELAY)
     }
 
     pub fn succeeded(&mut self, ip: IpAddr) {
@@ -420,16 +415,17 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_refuses_after_repeated_failures_and_stays_bounded() {
+    fn the_limiter_slows_repeated_failures_and_stays_bounded() {
         let mut limiter = FailureLimiter::default();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let now = Instant::now();
         for _ in 0..FAILURES_MAX {
-            assert!(!limiter.refuses(ip, now));
-            limiter.failed(ip, now);
+            assert_eq!(limiter.failed(ip, now), None);
         }
-        assert!(limiter.refuses(ip, now));
-        assert!(!limiter.refuses(ip, now + FAILURE_WINDOW));
+        assert_eq!(limiter.failed(ip, now), Some(FAILURE_DELAY));
+        assert_eq!(limiter.failed(ip, now + FAILURE_WINDOW), None, "a new window");
+        limiter.succeeded(ip);
+        assert!(limiter.is_empty());
         for i in 0..(FAILURE_ADDRESSES_MAX as u32 + 100) {
             limiter.failed(IpAddr::from(i.to_be_bytes()), now);
         }

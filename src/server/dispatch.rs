@@ -497,10 +497,12 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
                 .closing_after(close)
         }
         RequestKind::SaslAuthenticate(r) => {
-            let (response, close) =
-                handlers::sasl_authenticate::handle(broker, session, version, r);
-            encode(&broker.stats.api, id, ApiKey::SaslAuthenticate, version, &response)
-                .closing_after(close)
+            let answer = handlers::sasl_authenticate::handle(broker, session, version, r);
+            if let Some(delay) = answer.delay {
+                glommio::timer::sleep(delay).await;
+            }
+            encode(&broker.stats.api, id, ApiKey::SaslAuthenticate, version, &answer.response)
+                .closing_after(answer.close)
         }
         RequestKind::AlterUserScramCredentials(r) => encode(
             &broker.stats.api,

@@ -7,7 +7,7 @@
 //! does not say whether the user or the password was wrong, then the
 //! connection is closed, as Kafka does. Failures are counted per client
 //! address on the shard (`sasl::server::FailureLimiter`); past the bound,
-//! attempts from that address are refused unchecked for a while.
+//! each further failure from that address is answered only after a delay.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -80,19 +80,40 @@ pub fn gate(session: &Session, header: &RequestHeader) -> Option<Outcome> {
     None
 }
 
-/// The answer, and why the connection closes after it (None: it stays).
+/// What SaslAuthenticate answers.
+pub struct Answer {
+    pub response: SaslAuthenticateResponse,
+    /// Why the connection closes after the answer (None: it stays open).
+    pub close: Option<String>,
+    /// How long the answer waits (an address that keeps failing).
+    pub delay: Option<Duration>,
+}
+
+fn answer(response: SaslAuthenticateResponse) -> Answer {
+    Answer {
+        response,
+        close: None,
+        delay: None,
+    }
+}
+
+fn refuse(error: ResponseError, message: String) -> Answer {
+    let response = SaslAuthenticateResponse::default()
+        .with_error_code(error.code())
+        .with_error_message(Some(StrBytes::from_string(message.clone())));
+    Answer {
+        response,
+        close: Some(message),
+        delay: None,
+    }
+}
+
 pub fn handle(
     broker: &Rc<Broker>,
     session: &Session,
     version: i16,
     request: SaslAuthenticateRequest,
-) -> (SaslAuthenticateResponse, Option<String>) {
-    let refuse = |error: ResponseError, message: String| {
-        let response = SaslAuthenticateResponse::default()
-            .with_error_code(error.code())
-            .with_error_message(Some(StrBytes::from_string(message.clone())));
-        (response, Some(message))
-    };
+) -> Answer {
     if !session.protocol.uses_sasl() {
         return refuse(
             ResponseError::IllegalSaslState,
@@ -111,24 +132,11 @@ pub fn handle(
                 "SaslAuthenticate request received before SaslHandshake".into(),
             );
         };
-        if server::with_limiter(|l| l.refuses(ip, now)) {
-            log::info!(
-                "Failed authentication with {} (too many failed attempts from this address)",
-                session.client_host
-            );
-            return refuse(
-                ResponseError::SaslAuthenticationFailed,
-                "Authentication failed: too many failed attempts, try again later".into(),
-            );
-        }
         let catalog = broker.catalog();
         match exchange.step(&request.auth_bytes, &CatalogStore(&catalog)) {
             Ok(Step::Challenge(token)) => {
                 state.exchange = Some(exchange);
-                (
-                    SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token)),
-                    None,
-                )
+                answer(SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token)))
             }
             Ok(Step::Authenticated { user, token }) => {
                 if state.user.as_ref().is_some_and(|before| *before != user) {
@@ -157,17 +165,20 @@ pub fn handle(
                 if version >= 1 {
                     response.session_lifetime_ms = lifetime_ms.max(0);
                 }
-                (response, None)
+                answer(response)
             }
             Err(AuthError::Failed(message)) => {
-                server::with_limiter(|l| l.failed(ip, now));
+                let delay = server::with_limiter(|l| l.failed(ip, now));
                 // Kafka's line; it names the address and the reason, never
                 // the credentials.
                 log::info!(
                     "Failed authentication with {} ({message})",
                     session.client_host
                 );
-                refuse(ResponseError::SaslAuthenticationFailed, message)
+                Answer {
+                    delay,
+                    ..refuse(ResponseError::SaslAuthenticationFailed, message)
+                }
             }
             Err(AuthError::IllegalState(message)) => {
                 refuse(ResponseError::IllegalSaslState, message)

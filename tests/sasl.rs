@@ -25,7 +25,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-const CLUSTER_ID: &str = "sasl-test-cluster-id-0";
+const CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qk";
 const TIMEOUT: Duration = Duration::from_secs(30);
 const ALICE_PASSWORD: &str = "alice-secret";
 
@@ -283,11 +283,12 @@ fn a_request_before_authentication_closes_the_connection() {
 fn users_made_with_the_cli_log_in_until_deleted() {
     let b = SaslBroker::start("");
     let admin = b.command_config("SCRAM-SHA-256", "alice", ALICE_PASSWORD);
+    let bootstrap = b.broker.bootstrap();
     let configs = |extra: &[&str]| {
         let mut args = vec![
             "configs",
             "--bootstrap-server",
-            &b.broker.bootstrap(),
+            &bootstrap,
             "--command-config",
             admin.to_str().unwrap(),
             "--entity-type",

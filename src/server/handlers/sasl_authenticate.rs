@@ -115,13 +115,17 @@ pub fn handle(
     request: SaslAuthenticateRequest,
 ) -> Answer {
     if !session.protocol.uses_sasl() {
-        return refuse(
-            ResponseError::IllegalSaslState,
-            format!(
-                "Unexpected SaslAuthenticate on the {} listener, which does not use SASL",
-                session.listener
-            ),
-        );
+        // Kafka's answer on a listener without SASL; the connection stays.
+        return Answer {
+            close: None,
+            ..refuse(
+                ResponseError::IllegalSaslState,
+                format!(
+                    "Unexpected SaslAuthenticate on the {} listener, which does not use SASL",
+                    session.listener
+                ),
+            )
+        };
     }
     let now = Instant::now();
     let ip = session.client_ip;

@@ -45,13 +45,8 @@ pub fn handle(
             .with_mechanisms(names)
     };
     if !session.protocol.uses_sasl() {
-        return (
-            response(Some(ResponseError::IllegalSaslState)),
-            Some(format!(
-                "SaslHandshake on the {} listener, which does not use SASL",
-                session.listener
-            )),
-        );
+        // Kafka's answer on a listener without SASL; the connection stays.
+        return (response(Some(ResponseError::IllegalSaslState)), None);
     }
     let wanted = Mechanism::parse(request.mechanism.as_str()).filter(|m| enabled.contains(m));
     let Some(mechanism) = wanted else {

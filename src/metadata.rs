@@ -222,7 +222,10 @@ pub fn validate_scram_credentials(credentials: &ScramCredentials) -> Result<(), 
         validate_scram_user(user)?;
         for (mechanism, credential) in by_mechanism {
             if credential.mechanism != *mechanism {
-                return Err(format!("user {user:?}: a {} credential filed under {mechanism}", credential.mechanism));
+                return Err(format!(
+                    "user {user:?}: a {} credential filed under {mechanism}",
+                    credential.mechanism
+                ));
             }
             credential
                 .validate()

@@ -68,11 +68,15 @@ impl SaslBroker {
             "",
         );
         assert!(
-            run.stdout.contains("Added SCRAM-SHA-256 credential for user alice."),
+            run.stdout
+                .contains("Added SCRAM-SHA-256 credential for user alice."),
             "{run:?}"
         );
         let stored = fs::read_to_string(data.join("corelog-metadata.json")).unwrap();
-        assert!(!stored.contains(ALICE_PASSWORD), "a password reached the disk");
+        assert!(
+            !stored.contains(ALICE_PASSWORD),
+            "a password reached the disk"
+        );
         let broker = Broker::start_with(
             BrokerOptions::default()
                 .data_dir(data)
@@ -98,7 +102,10 @@ impl SaslBroker {
         } else {
             "org.apache.kafka.common.security.scram.ScramLoginModule"
         };
-        let path = self.dir.path().join(format!("{user}-{mechanism}.properties"));
+        let path = self
+            .dir
+            .path()
+            .join(format!("{user}-{mechanism}.properties"));
         fs::write(
             &path,
             format!(
@@ -123,7 +130,11 @@ fn produce(config: &ClientConfig, topic: &str, count: usize) -> Result<(), Strin
     for i in 0..count {
         let payload = format!("message-{i}");
         producer
-            .send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload))
+            .send(
+                BaseRecord::<(), _>::to(topic)
+                    .partition(0)
+                    .payload(&payload),
+            )
             .map_err(|(e, _)| e.to_string())?;
     }
     producer.flush(TIMEOUT).map_err(|e| e.to_string())?;
@@ -202,7 +213,10 @@ fn read_answer(stream: &mut TcpStream) -> Option<Vec<u8>> {
 #[test]
 fn every_mechanism_produces_and_consumes() {
     let b = SaslBroker::start("");
-    for (i, mechanism) in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].iter().enumerate() {
+    for (i, mechanism) in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+        .iter()
+        .enumerate()
+    {
         let config = b.client(mechanism, "alice", ALICE_PASSWORD);
         // Created on first use (auto.create.topics.enable).
         let topic = format!("sasl-{i}");
@@ -227,7 +241,9 @@ fn wrong_password_and_unknown_user_are_refused_and_the_broker_stays_up() {
                     "--bootstrap-server",
                     &b.broker.bootstrap(),
                     "--command-config",
-                    b.command_config(mechanism, user, password).to_str().unwrap(),
+                    b.command_config(mechanism, user, password)
+                        .to_str()
+                        .unwrap(),
                     "--entity-type",
                     "users",
                     "--describe",
@@ -244,7 +260,10 @@ fn wrong_password_and_unknown_user_are_refused_and_the_broker_stays_up() {
     b.broker.assert_running();
     // Both failures read the same; no password reaches the log.
     let log = b.broker.stderr();
-    assert!(log.contains("Failed authentication with /127.0.0.1"), "{log}");
+    assert!(
+        log.contains("Failed authentication with /127.0.0.1"),
+        "{log}"
+    );
     for secret in ["not-her-password", "whatever-pw", ALICE_PASSWORD] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
@@ -262,21 +281,34 @@ fn a_request_before_authentication_closes_the_connection() {
     assert!(read_answer(&mut stream).is_some(), "ApiVersions unanswered");
     // Metadata is not: the connection closes.
     stream.write_all(&metadata_request()).unwrap();
-    assert_eq!(read_answer(&mut stream), None, "Metadata answered before SASL");
+    assert_eq!(
+        read_answer(&mut stream),
+        None,
+        "Metadata answered before SASL"
+    );
     // SaslAuthenticate without a handshake: ILLEGAL_SASL_STATE, then closed.
     let mut stream = TcpStream::connect(b.broker.addr()).unwrap();
-    stream.write_all(&raw_request(36, 1, &[0, 0, 0, 0])).unwrap();
+    stream
+        .write_all(&raw_request(36, 1, &[0, 0, 0, 0]))
+        .unwrap();
     let answer = read_answer(&mut stream).expect("an answer");
     assert_eq!(&answer[4..6], &34i16.to_be_bytes(), "ILLEGAL_SASL_STATE");
     assert_eq!(read_answer(&mut stream), None);
     // After authenticating, Metadata is answered.
     let mut stream = TcpStream::connect(b.broker.addr()).unwrap();
-    let alice = sasl(Mechanism::Scram(ScramMechanism::Sha512), "alice", ALICE_PASSWORD);
+    let alice = sasl(
+        Mechanism::Scram(ScramMechanism::Sha512),
+        "alice",
+        ALICE_PASSWORD,
+    );
     corelog::sasl::client::authenticate(&mut stream, &alice).unwrap();
     stream.write_all(&metadata_request()).unwrap();
     assert!(read_answer(&mut stream).is_some());
     let log = b.broker.stderr();
-    assert!(log.contains("Metadata request before SASL authentication"), "{log}");
+    assert!(
+        log.contains("Metadata request before SASL authentication"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -313,7 +345,10 @@ fn users_made_with_the_cli_log_in_until_deleted() {
          SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096\n"
     );
     let run = configs(&["--describe"]);
-    assert!(run.stdout.contains("'alice'") && run.stdout.contains("'bob'"), "{run:?}");
+    assert!(
+        run.stdout.contains("'alice'") && run.stdout.contains("'bob'"),
+        "{run:?}"
+    );
     assert!(!run.stdout.contains("secret"), "{run:?}");
     // Kafka's checks: too few iterations, an unknown user to delete.
     let run = configs(&[
@@ -323,24 +358,51 @@ fn users_made_with_the_cli_log_in_until_deleted() {
         "--add-config",
         "SCRAM-SHA-256=[iterations=100,password=x]",
     ]);
-    assert!(!run.success() && run.stderr.contains("Too few iterations"), "{run:?}");
-    let run = configs(&["--alter", "--entity-name", "carol", "--delete-config", "SCRAM-SHA-256"]);
-    assert!(!run.success() && run.stderr.contains("does not exist"), "{run:?}");
+    assert!(
+        !run.success() && run.stderr.contains("Too few iterations"),
+        "{run:?}"
+    );
+    let run = configs(&[
+        "--alter",
+        "--entity-name",
+        "carol",
+        "--delete-config",
+        "SCRAM-SHA-256",
+    ]);
+    assert!(
+        !run.success() && run.stderr.contains("does not exist"),
+        "{run:?}"
+    );
 
     for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
         metadata_works(&b.client(mechanism, "bob", "bob-secret"))
             .unwrap_or_else(|e| panic!("bob with {mechanism}: {e}"));
     }
-    let run = configs(&["--alter", "--entity-name", "bob", "--delete-config", "SCRAM-SHA-256"]);
+    let run = configs(&[
+        "--alter",
+        "--entity-name",
+        "bob",
+        "--delete-config",
+        "SCRAM-SHA-256",
+    ]);
     assert!(run.success(), "{run:?}");
     assert!(metadata_works(&b.client("SCRAM-SHA-256", "bob", "bob-secret")).is_err());
     metadata_works(&b.client("SCRAM-SHA-512", "bob", "bob-secret")).unwrap();
-    let run = configs(&["--alter", "--entity-name", "bob", "--delete-config", "SCRAM-SHA-512"]);
+    let run = configs(&[
+        "--alter",
+        "--entity-name",
+        "bob",
+        "--delete-config",
+        "SCRAM-SHA-512",
+    ]);
     assert!(run.success(), "{run:?}");
     assert!(metadata_works(&b.client("SCRAM-SHA-512", "bob", "bob-secret")).is_err());
     assert!(metadata_works(&b.client("PLAIN", "bob", "bob-secret")).is_err());
     let run = configs(&["--describe", "--entity-name", "bob"]);
-    assert!(!run.success() && run.stderr.contains("does not exist"), "{run:?}");
+    assert!(
+        !run.success() && run.stderr.contains("does not exist"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -363,7 +425,10 @@ fn sessions_end_at_their_lifetime_unless_the_client_re_authenticates() {
     corelog::sasl::client::authenticate(&mut stream, &alice).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     stream.write_all(&metadata_request()).unwrap();
-    assert!(read_answer(&mut stream).is_some(), "re-authentication did not renew");
+    assert!(
+        read_answer(&mut stream).is_some(),
+        "re-authentication did not renew"
+    );
 
     // librdkafka re-authenticates (KIP-368) and keeps producing over
     // several lifetimes on its connections.

@@ -14,8 +14,12 @@ static CLIENT_SASL: OnceLock<Option<ClientSasl>> = OnceLock::new();
 
 /// Reads the properties file and keeps its SASL settings for the process.
 pub fn load(path: &Path) -> CliResult<()> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError(format!("cannot read --command-config {}: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        CliError(format!(
+            "cannot read --command-config {}: {e}",
+            path.display()
+        ))
+    })?;
     let props: BTreeMap<String, String> = java_properties::read(std::io::BufReader::new(file))
         .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?
         .into_iter()

@@ -28,12 +28,14 @@ use crate::sasl::ScramMechanism;
 /// `--describe`: one line per user, as Kafka's tool prints them.
 pub fn describe(client: &mut KafkaClient, user: Option<&str>) -> CliResult<()> {
     let version = client.version(ApiKey::DescribeUserScramCredentials, 0)?;
-    let request = DescribeUserScramCredentialsRequest::default().with_users(
-        user.map(|u| vec![UserName::default().with_name(str_bytes(u))]),
-    );
+    let request = DescribeUserScramCredentialsRequest::default()
+        .with_users(user.map(|u| vec![UserName::default().with_name(str_bytes(u))]));
     let response = client.call(version, &request)?;
     if response.error_code != 0 {
-        return fail(error_text(response.error_code, response.error_message.as_ref()));
+        return fail(error_text(
+            response.error_code,
+            response.error_message.as_ref(),
+        ));
     }
     for result in response.results {
         if result.error_code != 0 {
@@ -70,7 +72,8 @@ pub fn alter(
         let mechanism = mechanism(name)?;
         let (iterations, password) = credential_spec(name, value)?;
         let salt = scram::random_bytes(SALT_BYTES_NEW);
-        let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32);
+        let salted =
+            mechanism.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32);
         request.upsertions.push(
             ScramCredentialUpsertion::default()
                 .with_name(str_bytes(user))
@@ -91,10 +94,16 @@ pub fn alter(
         // Kafka refuses a user named twice in one request: one call each.
         let (upsertions, deletions) = (request.upsertions, request.deletions);
         for upsertion in upsertions {
-            send(client, AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]))?;
+            send(
+                client,
+                AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]),
+            )?;
         }
         for deletion in deletions {
-            send(client, AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]))?;
+            send(
+                client,
+                AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]),
+            )?;
         }
     } else {
         send(client, request)?;
@@ -138,11 +147,9 @@ fn credential_spec(name: &str, value: &str) -> CliResult<(i32, String)> {
                 )?
             }
             Some(("password", p)) => password = Some(p.to_string()),
-            _ => {
-                return fail(format!(
-                    "{name}: expected [iterations=N,password=P] (the password must not hold a comma)"
-                ))
-            }
+            _ => return fail(format!(
+                "{name}: expected [iterations=N,password=P] (the password must not hold a comma)"
+            )),
         }
     }
     match password {

@@ -10,8 +10,8 @@
 pub mod broker_api_versions;
 pub mod check_config;
 pub mod client;
-pub mod completions;
 pub mod command_config;
+pub mod completions;
 pub mod configs;
 pub mod configs_users;
 pub mod console_consumer;

@@ -34,7 +34,11 @@ enum StorageCommand {
         /// A SCRAM user to create with the metadata, as Kafka's tool takes it:
         /// 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (iterations=N
         /// optional, 4096 by default). Repeatable. Single-node data dirs only.
-        #[arg(short = 'S', long = "add-scram", value_name = "MECHANISM=[name=...,password=...]")]
+        #[arg(
+            short = 'S',
+            long = "add-scram",
+            value_name = "MECHANISM=[name=...,password=...]"
+        )]
         add_scram: Vec<String>,
     },
     /// Show the meta.properties of the config's log dir.

@@ -170,9 +170,9 @@ fn exchange<S: Read + Write, R: Request>(
         .and_then(|_| stream.flush())
         .map_err(|e| format!("SASL: cannot send: {e}"))?;
     let mut size = [0u8; 4];
-    stream.read_exact(&mut size).map_err(|e| {
-        format!("SASL: the broker closed the connection or did not answer: {e}")
-    })?;
+    stream
+        .read_exact(&mut size)
+        .map_err(|e| format!("SASL: the broker closed the connection or did not answer: {e}"))?;
     let size = i32::from_be_bytes(size);
     if size < 0 || size as usize > RESPONSE_BYTES_MAX {
         return Err(format!("SASL: the broker sent a frame of {size} bytes"));

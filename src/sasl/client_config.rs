@@ -71,9 +71,9 @@ pub fn parse_jaas(jaas: &str, mechanism: Mechanism) -> Result<(String, String), 
     }
     let text = jaas.trim();
     let text = text.strip_suffix(';').unwrap_or(text).trim();
-    let (module, rest) = text
-        .split_once(char::is_whitespace)
-        .ok_or("sasl.jaas.config: expected `<LoginModule> required username=\"...\" password=\"...\";`")?;
+    let (module, rest) = text.split_once(char::is_whitespace).ok_or(
+        "sasl.jaas.config: expected `<LoginModule> required username=\"...\" password=\"...\";`",
+    )?;
     let wanted = match mechanism {
         Mechanism::Plain => PLAIN_MODULE,
         Mechanism::Scram(_) => SCRAM_MODULE,
@@ -157,7 +157,10 @@ mod tests {
     #[test]
     fn kafka_client_properties_read_as_kafka_writes_them() {
         let props = BTreeMap::from([
-            ("security.protocol".to_string(), "SASL_PLAINTEXT".to_string()),
+            (
+                "security.protocol".to_string(),
+                "SASL_PLAINTEXT".to_string(),
+            ),
             ("sasl.mechanism".to_string(), "SCRAM-SHA-256".to_string()),
             (
                 "sasl.jaas.config".to_string(),
@@ -176,7 +179,15 @@ mod tests {
             ("bob".into(), "pw".into())
         );
         assert!(parse_jaas(&plain, Mechanism::Scram(ScramMechanism::Sha256)).is_err());
-        assert!(parse_jaas(&format!("{PLAIN_MODULE} required username=\"x"), Mechanism::Plain).is_err());
-        assert!(parse_jaas(&format!("{PLAIN_MODULE} required username=x"), Mechanism::Plain).is_err());
+        assert!(parse_jaas(
+            &format!("{PLAIN_MODULE} required username=\"x"),
+            Mechanism::Plain
+        )
+        .is_err());
+        assert!(parse_jaas(
+            &format!("{PLAIN_MODULE} required username=x"),
+            Mechanism::Plain
+        )
+        .is_err());
     }
 }

@@ -89,10 +89,19 @@ mod tests {
             PlainMessage::parse(b"bob\0alice\0pw").err(),
             Some(PlainError::OtherAuthorizationId)
         );
-        assert_eq!(PlainMessage::parse(b"\0\0pw").err(), Some(PlainError::NoUser));
-        assert_eq!(PlainMessage::parse(b"\0a\0").err(), Some(PlainError::NoPassword));
+        assert_eq!(
+            PlainMessage::parse(b"\0\0pw").err(),
+            Some(PlainError::NoUser)
+        );
+        assert_eq!(
+            PlainMessage::parse(b"\0a\0").err(),
+            Some(PlainError::NoPassword)
+        );
         assert_eq!(PlainMessage::parse(b"").err(), Some(PlainError::Tokens(1)));
-        assert_eq!(PlainMessage::parse(b"\0\xff\0pw").err(), Some(PlainError::NotUtf8));
+        assert_eq!(
+            PlainMessage::parse(b"\0\xff\0pw").err(),
+            Some(PlainError::NotUtf8)
+        );
         assert!(PlainMessage::parse(&vec![0; MESSAGE_BYTES_MAX + 1]).is_err());
         assert_eq!(message("a", "b"), b"\0a\0b");
     }

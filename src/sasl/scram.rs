@@ -226,11 +226,9 @@ impl ScramCredential {
     /// Whether `password` is the one this credential was made from
     /// (SASL/PLAIN against the SCRAM store), compared in constant time.
     pub fn matches_password(&self, password: &[u8]) -> bool {
-        let salted = self.mechanism.salted_password(
-            password,
-            &self.salt,
-            self.iterations.max(1) as u32,
-        );
+        let salted =
+            self.mechanism
+                .salted_password(password, &self.salt, self.iterations.max(1) as u32);
         let stored = self.mechanism.hash(&self.mechanism.client_key(&salted));
         bool::from(stored.ct_eq(&self.stored_key))
     }
@@ -392,7 +390,9 @@ fn message_text(bytes: &[u8]) -> Result<&str, MessageError> {
 }
 
 fn check_nonce(nonce: &str) -> Result<(), MessageError> {
-    let printable = nonce.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',');
+    let printable = nonce
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b',');
     if !(NONCE_BYTES_MIN..=NONCE_BYTES_MAX).contains(&nonce.len()) || !printable {
         return Err(MessageError::Invalid("bad nonce"));
     }
@@ -423,7 +423,11 @@ pub fn escape_name(name: &str) -> String {
 }
 
 /// RFC 5802's AuthMessage.
-pub fn auth_message(client_first_bare: &str, server_first: &str, final_without_proof: &str) -> String {
+pub fn auth_message(
+    client_first_bare: &str,
+    server_first: &str,
+    final_without_proof: &str,
+) -> String {
     format!("{client_first_bare},{server_first},{final_without_proof}")
 }
 
@@ -451,11 +455,19 @@ pub fn verify_proof(
 }
 
 /// The client's proof (the client side's computation).
-pub fn client_proof(mechanism: ScramMechanism, salted_password: &[u8], auth_message: &str) -> Vec<u8> {
+pub fn client_proof(
+    mechanism: ScramMechanism,
+    salted_password: &[u8],
+    auth_message: &str,
+) -> Vec<u8> {
     let client_key = mechanism.client_key(salted_password);
     let stored_key = mechanism.hash(&client_key);
     let signature = mechanism.hmac(&stored_key, auth_message.as_bytes());
-    client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect()
+    client_key
+        .iter()
+        .zip(&signature)
+        .map(|(k, s)| k ^ s)
+        .collect()
 }
 
 pub fn base64_encode(bytes: &[u8]) -> String {
@@ -512,13 +524,22 @@ mod tests {
         assert!(c.matches_password(b"secret"));
         assert!(!c.matches_password(b""));
         let debug = format!("{c:?}");
-        assert!(!debug.contains("stored") && !debug.contains("salt"), "{debug}");
+        assert!(
+            !debug.contains("stored") && !debug.contains("salt"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn bounds_and_bad_messages_are_refused() {
-        assert_eq!(check_iterations(4095), Err(CredentialError::TooFewIterations));
-        assert_eq!(check_iterations(16385), Err(CredentialError::TooManyIterations));
+        assert_eq!(
+            check_iterations(4095),
+            Err(CredentialError::TooFewIterations)
+        );
+        assert_eq!(
+            check_iterations(16385),
+            Err(CredentialError::TooManyIterations)
+        );
         let mut c = ScramCredential::from_password(ScramMechanism::Sha256, "x", 4096).unwrap();
         c.stored_key.pop();
         assert!(c.validate().is_err());
@@ -535,7 +556,11 @@ mod tests {
             b"n,,n=user,r=abcdefghij,tokenauth=true",
             b"n,,n=user,r=abc\xffdefghij",
         ] {
-            assert!(ClientFirst::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                ClientFirst::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let ok = ClientFirst::parse(b"n,a=a=2Cb,n=a=2Cb,r=abcdefghij,ext=1").unwrap();
         assert_eq!(ok.user, "a,b");
@@ -547,7 +572,11 @@ mod tests {
             b"c=biws,p=AAAA",
             b"c=biws,r=abcdefghij,p=!!",
         ] {
-            assert!(ClientFinal::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                ClientFinal::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(escape_name("a,b=c"), "a=2Cb=3Dc");
     }

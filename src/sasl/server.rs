@@ -328,19 +328,24 @@ mod tests {
             self.0.get(user)?.iter().find(|c| c.mechanism == m)
         }
         fn credentials(&self, user: &str) -> Vec<&ScramCredential> {
-            self.0.get(user).map(|v| v.iter().collect()).unwrap_or_default()
+            self.0
+                .get(user)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default()
         }
     }
 
     fn store() -> Store {
-        let c = ScramCredential::from_password(ScramMechanism::Sha512, "alice-secret", 4096).unwrap();
+        let c =
+            ScramCredential::from_password(ScramMechanism::Sha512, "alice-secret", 4096).unwrap();
         Store(BTreeMap::from([("alice".to_string(), vec![c])]))
     }
 
     /// The client side of SCRAM, as `sasl::client` runs it.
     fn scram_login(user: &str, password: &str, store: &Store) -> Result<Step, AuthError> {
         let mut exchange = Exchange::new(Mechanism::Scram(ScramMechanism::Sha512));
-        let mut client = crate::sasl::client::ScramClient::new(ScramMechanism::Sha512, user, password);
+        let mut client =
+            crate::sasl::client::ScramClient::new(ScramMechanism::Sha512, user, password);
         let first = client.first_message();
         let Step::Challenge(server_first) = exchange.step(&first, store)? else {
             panic!("SCRAM ends after two messages");
@@ -369,7 +374,10 @@ mod tests {
             plain.step(b"\0alice\0alice-secret", &s),
             Ok(Step::Authenticated { .. })
         ));
-        assert!(plain.step(b"\0alice\0alice-secret", &s).is_err(), "one message only");
+        assert!(
+            plain.step(b"\0alice\0alice-secret", &s).is_err(),
+            "one message only"
+        );
         for token in [&b"\0alice\0bad"[..], b"\0bob\0alice-secret"] {
             assert_eq!(
                 Exchange::new(Mechanism::Plain).step(token, &s).unwrap_err(),
@@ -406,7 +414,12 @@ mod tests {
             let mut e = Exchange::new(mechanism);
             let first = format!("n,,n={user},r=abcdefghijkl");
             match e.step(first.as_bytes(), &s) {
-                Ok(Step::Challenge(t)) => String::from_utf8(t).unwrap().split(",s=").nth(1).unwrap().to_string(),
+                Ok(Step::Challenge(t)) => String::from_utf8(t)
+                    .unwrap()
+                    .split(",s=")
+                    .nth(1)
+                    .unwrap()
+                    .to_string(),
                 other => panic!("{other:?}"),
             }
         };
@@ -423,7 +436,11 @@ mod tests {
             assert_eq!(limiter.failed(ip, now), None);
         }
         assert_eq!(limiter.failed(ip, now), Some(FAILURE_DELAY));
-        assert_eq!(limiter.failed(ip, now + FAILURE_WINDOW), None, "a new window");
+        assert_eq!(
+            limiter.failed(ip, now + FAILURE_WINDOW),
+            None,
+            "a new window"
+        );
         limiter.succeeded(ip);
         assert!(limiter.is_empty());
         for i in 0..(FAILURE_ADDRESSES_MAX as u32 + 100) {

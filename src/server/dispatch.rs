@@ -493,16 +493,28 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
         ),
         RequestKind::SaslHandshake(r) => {
             let (response, close) = handlers::sasl_handshake::handle(broker, session, version, r);
-            encode(&broker.stats.api, id, ApiKey::SaslHandshake, version, &response)
-                .closing_after(close)
+            encode(
+                &broker.stats.api,
+                id,
+                ApiKey::SaslHandshake,
+                version,
+                &response,
+            )
+            .closing_after(close)
         }
         RequestKind::SaslAuthenticate(r) => {
             let answer = handlers::sasl_authenticate::handle(broker, session, version, r);
             if let Some(delay) = answer.delay {
                 glommio::timer::sleep(delay).await;
             }
-            encode(&broker.stats.api, id, ApiKey::SaslAuthenticate, version, &answer.response)
-                .closing_after(answer.close)
+            encode(
+                &broker.stats.api,
+                id,
+                ApiKey::SaslAuthenticate,
+                version,
+                &answer.response,
+            )
+            .closing_after(answer.close)
         }
         RequestKind::AlterUserScramCredentials(r) => encode(
             &broker.stats.api,

@@ -325,7 +325,10 @@ fn scram_credentials_diff_apply_and_are_checked_on_decode() {
     let record = MetadataRecord::Catalog(deltas);
     // Below the security level: refused, nothing changes.
     let mut image = old.clone();
-    assert!(matches!(apply(&mut image, &record, 3), Err(Rejected::Invalid(_))));
+    assert!(matches!(
+        apply(&mut image, &record, 3),
+        Err(Rejected::Invalid(_))
+    ));
     assert!(image.scram_credentials.is_empty());
     image.metadata_version = crate::features::METADATA_VERSION_SECURITY;
     apply(&mut image, &record, 4).unwrap();

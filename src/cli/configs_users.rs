@@ -147,9 +147,11 @@ fn credential_spec(name: &str, value: &str) -> CliResult<(i32, String)> {
                 )?
             }
             Some(("password", p)) => password = Some(p.to_string()),
-            _ => return fail(format!(
+            _ => {
+                return fail(format!(
                 "{name}: expected [iterations=N,password=P] (the password must not hold a comma)"
-            )),
+            ))
+            }
         }
     }
     match password {

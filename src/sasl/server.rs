@@ -101,15 +101,18 @@ pub enum Step {
 enum State {
     Start,
     /// SCRAM's server-first message was sent.
-    ScramFirstSent {
-        first: ClientFirst,
-        server_first: String,
-        nonce: String,
-        /// None: an unknown user, refused at the final message.
-        credential: Option<ScramCredential>,
-        stand_in: ScramCredential,
-    },
+    ScramFirstSent(Box<ScramPending>),
     Done,
+}
+
+/// What SCRAM keeps between its two client messages.
+struct ScramPending {
+    first: ClientFirst,
+    server_first: String,
+    nonce: String,
+    /// None: an unknown user, refused at the final message.
+    credential: Option<ScramCredential>,
+    stand_in: ScramCredential,
 }
 
 /// One exchange of one mechanism.
@@ -150,25 +153,23 @@ impl Exchange {
                     shown.iterations
                 );
                 let token = server_first.clone().into_bytes();
-                self.state = State::ScramFirstSent {
+                self.state = State::ScramFirstSent(Box::new(ScramPending {
                     first,
                     server_first,
                     nonce,
                     credential,
                     stand_in,
-                };
+                }));
                 Ok(Step::Challenge(token))
             }
-            (
-                _,
-                State::ScramFirstSent {
+            (_, State::ScramFirstSent(pending)) => {
+                let ScramPending {
                     first,
                     server_first,
                     nonce,
                     credential,
                     stand_in,
-                },
-            ) => {
+                } = *pending;
                 let last = ClientFinal::parse(token).map_err(failed)?;
                 if last.nonce != nonce {
                     return Err(AuthError::Failed("Invalid SCRAM nonce".into()));

@@ -31,13 +31,12 @@ pub(super) async fn write_responses(
     while let Some(in_flight) = responses.recv().await {
         let answered = in_flight.response.await;
         budget.signal(in_flight.bytes);
-        let (reply, close_after) = match answered.outcome {
-            Outcome::ReplyThenClose(response, reason) => (Outcome::Reply(response), Some(reason)),
-            other => (other, None),
+        let close_after = match &answered.outcome {
+            Outcome::ReplyThenClose(_, reason) => Some(reason.clone()),
+            _ => None,
         };
-        let result = match reply {
-            Outcome::ReplyThenClose(..) => unreachable!("split above"),
-            Outcome::Reply(response) => {
+        let result = match answered.outcome {
+            Outcome::Reply(response) | Outcome::ReplyThenClose(response, _) => {
                 let written = write_within(&mut writer, &response, shard.max_idle).await;
                 if written.is_ok() {
                     in_flight.meter.sent(answered.at);

@@ -29,6 +29,7 @@ TARGETS=(
     "legacy_message_sets 131072 600"
     "http 65536 256"
     "http_api 65536 256"
+    "sasl_tokens 16384 256"
 )
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10

@@ -43,6 +43,7 @@ pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod replication;
+pub mod sasl;
 pub mod security;
 pub mod server;
 pub mod shard;

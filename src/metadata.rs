@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::acl::{AclBinding, InvalidAcl};
 use crate::limits;
+use crate::sasl::{ScramCredential, ScramMechanism};
 
 /// Why a topic name is refused (Kafka's own messages, which clients show).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +47,8 @@ pub enum StoredCatalogError {
     Partitions { key: String, partitions: usize },
     #[error("ACL {acl}: {source}")]
     Acl { acl: String, source: InvalidAcl },
+    #[error("SCRAM credentials: {0}")]
+    ScramCredentials(String),
 }
 
 pub const CATALOG_FILE: &str = "corelog-metadata.json";
@@ -203,6 +206,48 @@ pub struct Catalog {
     /// node; each shard's authorizer is built from its copy.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub acls: BTreeSet<AclBinding>,
+    /// SCRAM credentials by user and mechanism (salted and hashed; never a
+    /// password). In a cluster they come from the metadata log at feature
+    /// level `METADATA_VERSION_SECURITY` and up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram_credentials: ScramCredentials,
+}
+
+/// SCRAM credentials by user name, then by mechanism.
+pub type ScramCredentials = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
+
+/// Users whose SCRAM credentials a catalog holds, at most.
+pub const SCRAM_USERS_MAX: usize = 100_000;
+
+/// Why a stored SCRAM credential is refused (the catalog file, the
+/// metadata log, a snapshot).
+pub fn validate_scram_credentials(credentials: &ScramCredentials) -> Result<(), String> {
+    if credentials.len() > SCRAM_USERS_MAX {
+        return Err(format!("{} SCRAM users", credentials.len()));
+    }
+    for (user, by_mechanism) in credentials {
+        validate_scram_user(user)?;
+        for (mechanism, credential) in by_mechanism {
+            if credential.mechanism != *mechanism {
+                return Err(format!(
+                    "user {user:?}: a {} credential filed under {mechanism}",
+                    credential.mechanism
+                ));
+            }
+            credential
+                .validate()
+                .map_err(|e| format!("user {user:?}, {mechanism}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A SCRAM user name: not empty, bounded.
+pub fn validate_scram_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.len() > crate::sasl::scram::USER_NAME_BYTES_MAX {
+        return Err(format!("a SCRAM user name of {} bytes", user.len()));
+    }
+    Ok(())
 }
 
 impl Catalog {
@@ -219,6 +264,7 @@ impl Catalog {
             metadata_version: crate::features::METADATA_VERSION_BASELINE,
             features_epoch: 0,
             acls: BTreeSet::new(),
+            scram_credentials: BTreeMap::new(),
         }
     }
 
@@ -336,7 +382,9 @@ impl Catalog {
         validate_acls(&self.acls).map_err(|(acl, source)| StoredCatalogError::Acl {
             acl: acl.to_string(),
             source,
-        })
+        })?;
+        validate_scram_credentials(&self.scram_credentials)
+            .map_err(StoredCatalogError::ScramCredentials)
     }
 
     fn rebalance_onto(&mut self, shards: usize) -> bool {

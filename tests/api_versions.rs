@@ -50,6 +50,11 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
@@ -70,7 +75,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 const TOPIC: &str = "api-versions";
 
 /// The APIs the broker serves (DESIGN: ApiVersions advertises exactly these).
-const SERVED: [ApiKey; 34] = [
+const SERVED: [ApiKey; 38] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::Produce,
@@ -105,6 +110,10 @@ const SERVED: [ApiKey; 34] = [
     ApiKey::CreateAcls,
     ApiKey::DescribeAcls,
     ApiKey::DeleteAcls,
+    ApiKey::AlterUserScramCredentials,
+    ApiKey::DescribeUserScramCredentials,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 struct Probe {
@@ -230,6 +239,10 @@ impl Probe {
             ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => {
                 self.acls_without_authorizer(api, version)
             }
+            ApiKey::AlterUserScramCredentials => self.alter_user_scram_credentials(version),
+            ApiKey::DescribeUserScramCredentials => self.describe_user_scram_credentials(version),
+            ApiKey::SaslHandshake => self.sasl_handshake(version),
+            ApiKey::SaslAuthenticate => self.sasl_authenticate(version),
             other => panic!("no check for {other:?}"),
         }
     }
@@ -646,6 +659,56 @@ impl Probe {
         assert_eq!(g.members.len(), 1, "{what}: members");
         assert_eq!(g.members[0].member_id.as_str(), member, "{what}: member");
         assert_eq!(g.members[0].member_epoch, epoch, "{what}: epoch");
+    }
+
+    fn alter_user_scram_credentials(&mut self, version: i16) {
+        use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+        let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(str_bytes("av-user"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(Bytes::from_static(b"0123456789abcdef"))
+                .with_salted_password(Bytes::from(vec![7u8; 32])),
+        ]);
+        let response: AlterUserScramCredentialsResponse = self.conn.call(version, &request);
+        let what = format!("AlterUserScramCredentials v{version}");
+        assert_eq!(response.results.len(), 1, "{what}");
+        assert_eq!(
+            response.results[0].error_code,
+            code::NONE,
+            "{what}: {:?}",
+            response.results[0].error_message
+        );
+    }
+
+    fn describe_user_scram_credentials(&mut self, version: i16) {
+        let request = DescribeUserScramCredentialsRequest::default().with_users(None);
+        let response: DescribeUserScramCredentialsResponse = self.conn.call(version, &request);
+        let what = format!("DescribeUserScramCredentials v{version}");
+        assert_eq!(response.error_code, code::NONE, "{what}");
+        let user = response
+            .results
+            .iter()
+            .find(|r| r.user.as_str() == "av-user")
+            .unwrap_or_else(|| panic!("{what}: av-user not listed"));
+        assert_eq!(user.credential_infos.len(), 1, "{what}");
+        assert_eq!(user.credential_infos[0].iterations, 4096, "{what}");
+    }
+
+    /// On this PLAINTEXT listener, Kafka's answer: ILLEGAL_SASL_STATE (34),
+    /// and the connection stays open.
+    fn sasl_handshake(&mut self, version: i16) {
+        let request = SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN"));
+        let response: SaslHandshakeResponse = self.conn.call(version, &request);
+        assert_eq!(response.error_code, 34, "SaslHandshake v{version}");
+    }
+
+    fn sasl_authenticate(&mut self, version: i16) {
+        let request = SaslAuthenticateRequest::default()
+            .with_auth_bytes(Bytes::from_static(b"\0user\0password"));
+        let response: SaslAuthenticateResponse = self.conn.call(version, &request);
+        assert_eq!(response.error_code, 34, "SaslAuthenticate v{version}");
     }
 
     /// Joins `group` alone at `version` (with the MEMBER_ID_REQUIRED round

@@ -384,8 +384,8 @@ fn truncated_lying_and_unknown_frames_close_the_connection() {
     for (what, body) in [
         ("unknown api key", header_raw(9_999, 0)),
         (
-            "api key corelog does not serve (SaslHandshake)",
-            header_raw(17, 1),
+            "api key corelog does not serve (AddPartitionsToTxn)",
+            header_raw(24, 0),
         ),
         ("Metadata v99", header_raw(3, 99)),
         ("Produce v2 (below the served range)", header_raw(0, 2)),

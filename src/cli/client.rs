@@ -109,6 +109,11 @@ impl KafkaClient {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
+        // SASL (`--command-config`): the one step between connecting and
+        // the tool's requests.
+        if let Some(sasl) = super::command_config::client_sasl() {
+            crate::sasl::client::authenticate(&mut client.stream, sasl).map_err(CliError)?;
+        }
         Ok(client)
     }
 

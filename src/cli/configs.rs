@@ -42,8 +42,8 @@ pub struct ConfigsArgs {
     /// The broker(s) to connect to: host:port[,host:port...].
     #[arg(long, value_name = "SERVER")]
     bootstrap_server: String,
-    /// The entity's type: topics or brokers.
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers"])]
+    /// The entity's type: topics, brokers or users (SCRAM credentials).
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users"])]
     entity_type: String,
     /// The topic name or broker id (all of them when omitted with --describe).
     #[arg(long, value_name = "NAME")]
@@ -66,6 +66,10 @@ pub struct ConfigsArgs {
     /// Config keys to remove (back to their defaults): k1,k2.
     #[arg(long, value_name = "K,...")]
     delete_config: Vec<String>,
+    /// A client properties file (security.protocol, sasl.mechanism,
+    /// sasl.jaas.config), as Kafka's tools take it.
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
 }
 
 impl ConfigsArgs {
@@ -84,6 +88,26 @@ pub fn run(args: ConfigsArgs) -> CliResult<()> {
     }
     if args.entity_default && args.entity_type != "brokers" {
         return fail("--entity-default applies to --entity-type brokers only");
+    }
+    if let Some(path) = &args.command_config {
+        super::command_config::load(path)?;
+    }
+    if args.entity_type == "users" {
+        if args.entity_default {
+            return fail("--entity-default does not apply to users");
+        }
+        let mut client = KafkaClient::connect(&args.bootstrap_server)?;
+        let user = args.entity_name.as_deref();
+        return if args.describe {
+            super::configs_users::describe(&mut client, user)
+        } else {
+            let adds = parse_add_config(&args.add_config)?;
+            let deletes = parse_delete_config(&args.delete_config);
+            if adds.is_empty() && deletes.is_empty() {
+                return fail("--alter needs --add-config or --delete-config");
+            }
+            super::configs_users::alter(&mut client, user.unwrap_or(""), &adds, &deletes)
+        };
     }
     let mut cluster = Cluster::connect(&args.bootstrap_server)?;
     if args.describe {

@@ -31,6 +31,15 @@ enum StorageCommand {
         /// Leave an already formatted directory as it is instead of failing.
         #[arg(short = 'g', long)]
         ignore_formatted: bool,
+        /// A SCRAM user to create with the metadata, as Kafka's tool takes it:
+        /// 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (iterations=N
+        /// optional, 4096 by default). Repeatable. Single-node data dirs only.
+        #[arg(
+            short = 'S',
+            long = "add-scram",
+            value_name = "MECHANISM=[name=...,password=...]"
+        )]
+        add_scram: Vec<String>,
     },
     /// Show the meta.properties of the config's log dir.
     Info {
@@ -50,7 +59,8 @@ pub fn main(args: StorageArgs) -> ExitCode {
             cluster_id,
             config,
             ignore_formatted,
-        } => format(&cluster_id, &config, ignore_formatted).map(|()| true),
+            add_scram,
+        } => format_with_scram(&cluster_id, &config, ignore_formatted, &add_scram).map(|()| true),
         StorageCommand::Info { config } => info(&config),
     };
     match outcome {
@@ -93,6 +103,88 @@ pub fn format(cluster_id: &str, config_path: &Path, ignore_formatted: bool) -> R
         }
     }
     Ok(())
+}
+
+/// `format`, then the `--add-scram` users written into the new metadata
+/// (salted and hashed: the password is not stored).
+fn format_with_scram(
+    cluster_id: &str,
+    config_path: &Path,
+    ignore_formatted: bool,
+    add_scram: &[String],
+) -> Result<(), String> {
+    let mut credentials = crate::metadata::ScramCredentials::new();
+    for spec in add_scram {
+        let (user, credential) = parse_add_scram(spec)?;
+        credentials
+            .entry(user)
+            .or_default()
+            .insert(credential.mechanism, credential);
+    }
+    if credentials.is_empty() {
+        return format(cluster_id, config_path, ignore_formatted);
+    }
+    let config = load(config_path)?;
+    if config.cluster.has_quorum() {
+        return Err(
+            "--add-scram writes a single node's metadata; in a cluster, create the users with              `corelog configs --alter --entity-type users` once it runs"
+                .into(),
+        );
+    }
+    let dir = &config.data_dir;
+    if crate::metadata::Catalog::stored_cluster_id(dir)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Err(format!(
+            "{} already holds metadata; add users with `corelog configs --alter --entity-type users`",
+            dir.display()
+        ));
+    }
+    format(cluster_id, config_path, ignore_formatted)?;
+    let mut catalog = crate::metadata::Catalog::new(cluster_id);
+    catalog.scram_credentials = credentials;
+    catalog.persist(dir).map_err(|e| e.to_string())?;
+    for (user, by_mechanism) in &catalog.scram_credentials {
+        for mechanism in by_mechanism.keys() {
+            println!("Added {mechanism} credential for user {user}.");
+        }
+    }
+    Ok(())
+}
+
+/// `SCRAM-SHA-256=[name=alice,password=alice-secret,iterations=8192]`.
+fn parse_add_scram(spec: &str) -> Result<(String, crate::sasl::ScramCredential), String> {
+    use crate::sasl::scram::{ScramCredential, ScramMechanism, ITERATIONS_DEFAULT};
+    let bad = || format!("--add-scram {spec:?}: expected MECHANISM=[name=NAME,password=PASSWORD]");
+    let (mechanism, rest) = spec.split_once('=').ok_or_else(bad)?;
+    let mechanism = ScramMechanism::parse(mechanism.trim()).ok_or_else(|| {
+        format!("--add-scram: unknown mechanism {mechanism:?} (SCRAM-SHA-256 or SCRAM-SHA-512)")
+    })?;
+    let inner = rest
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    let (mut name, mut password, mut iterations) = (None, None, ITERATIONS_DEFAULT);
+    for part in inner.split(',') {
+        match part.split_once('=') {
+            Some(("name", v)) => name = Some(v.trim_matches('"').to_string()),
+            Some(("password", v)) => password = Some(v.trim_matches('"').to_string()),
+            Some(("iterations", v)) => iterations = v.parse().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        }
+    }
+    let (Some(name), Some(password)) = (name, password) else {
+        return Err(bad());
+    };
+    crate::metadata::validate_scram_user(&name).map_err(|e| format!("--add-scram: {e}"))?;
+    if password.is_empty() {
+        return Err(bad());
+    }
+    let credential = ScramCredential::from_password(mechanism, &password, iterations)
+        .map_err(|e| format!("--add-scram {}: {e}", mechanism.name()))?;
+    Ok((name, credential))
 }
 
 /// Prints what Kafka's `kafka-storage.sh info` prints; false when it found

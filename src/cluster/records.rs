@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::acl::{AclBinding, InvalidAcl};
 use crate::limits;
 use crate::metadata::{BrokerRecord, Catalog, ReplicaSet, TopicMeta};
+use crate::sasl::{ScramCredential, ScramMechanism};
 
 /// One change of the metadata image, as committed in the Raft log.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -78,6 +79,18 @@ pub enum CatalogDelta {
     CreateAcls(Vec<AclBinding>),
     /// Removes these ACLs (those already gone are skipped).
     DeleteAcls(Vec<AclBinding>),
+    /// Creates or replaces `user`'s credential for its mechanism (feature
+    /// level `METADATA_VERSION_SECURITY` and up).
+    UpsertScramCredential {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// Removes `user`'s credential for `mechanism` (level
+    /// `METADATA_VERSION_SECURITY` and up).
+    DeleteScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -173,6 +186,8 @@ pub enum InvalidMetadata {
     BrokerId(i32),
     #[error("a host name of {0} bytes")]
     HostName(usize),
+    #[error("{0}")]
+    ScramCredential(String),
     #[error(
         "the metadata is at {feature} level {level}, and this binary supports levels {min} to \
          {max}: run a binary that supports it",
@@ -256,6 +271,8 @@ pub fn validate_image(image: &Catalog) -> Result<(), InvalidMetadata> {
         validate_broker_id(*id)?;
     }
     validate_acls(&image.acls)?;
+    crate::metadata::validate_scram_credentials(&image.scram_credentials)
+        .map_err(InvalidMetadata::ScramCredential)?;
     validate_feature_level(image.metadata_version)
 }
 
@@ -280,6 +297,17 @@ pub fn validate_record(record: &MetadataRecord) -> Result<(), InvalidMetadata> {
                                 to: *to,
                             });
                         }
+                    }
+                    CatalogDelta::UpsertScramCredential { user, credential } => {
+                        crate::metadata::validate_scram_user(user)
+                            .map_err(InvalidMetadata::ScramCredential)?;
+                        credential.validate().map_err(|e| {
+                            InvalidMetadata::ScramCredential(format!("user {user:?}: {e}"))
+                        })?;
+                    }
+                    CatalogDelta::DeleteScramCredential { user, .. } => {
+                        crate::metadata::validate_scram_user(user)
+                            .map_err(InvalidMetadata::ScramCredential)?;
                     }
                 }
             }
@@ -601,6 +629,23 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
             }
             CatalogDelta::DeleteAcls(_) => {}
             CatalogDelta::BrokerConfigs(_) | CatalogDelta::OneBrokerConfigs { .. } => {}
+            CatalogDelta::UpsertScramCredential { user, .. }
+            | CatalogDelta::DeleteScramCredential { user, .. } => {
+                // An older binary cannot read these records: written only
+                // once every node runs at the level that has them.
+                if image.metadata_version < crate::features::METADATA_VERSION_SECURITY {
+                    return Err(Rejected::Invalid(format!(
+                        "SCRAM credentials need {} level {}",
+                        crate::features::METADATA_VERSION_FEATURE,
+                        crate::features::METADATA_VERSION_SECURITY
+                    )));
+                }
+                if !image.scram_credentials.contains_key(user)
+                    && image.scram_credentials.len() >= crate::metadata::SCRAM_USERS_MAX
+                {
+                    return Err(Rejected::Invalid("too many SCRAM users".into()));
+                }
+            }
         }
     }
     for delta in deltas {
@@ -633,6 +678,21 @@ fn apply_deltas(image: &mut Catalog, deltas: &[CatalogDelta]) -> Result<(), Reje
             CatalogDelta::DeleteAcls(acls) => {
                 for acl in acls {
                     image.acls.remove(acl);
+                }
+            }
+            CatalogDelta::UpsertScramCredential { user, credential } => {
+                image
+                    .scram_credentials
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(credential.mechanism, credential.clone());
+            }
+            CatalogDelta::DeleteScramCredential { user, mechanism } => {
+                if let Some(by_mechanism) = image.scram_credentials.get_mut(user) {
+                    by_mechanism.remove(mechanism);
+                    if by_mechanism.is_empty() {
+                        image.scram_credentials.remove(user);
+                    }
                 }
             }
         }
@@ -686,6 +746,7 @@ pub fn diff(old: &Catalog, new: &Catalog) -> Vec<CatalogDelta> {
     if !deleted.is_empty() {
         deltas.push(CatalogDelta::DeleteAcls(deleted));
     }
+    diff_scram_credentials(old, new, &mut deltas);
     if new.producer_id_block_end != old.producer_id_block_end {
         deltas.push(CatalogDelta::ProducerIdBlock {
             from: old.producer_id_block_end,
@@ -693,6 +754,36 @@ pub fn diff(old: &Catalog, new: &Catalog) -> Vec<CatalogDelta> {
         });
     }
     deltas
+}
+
+/// The SCRAM credential changes from `old` to `new`.
+fn diff_scram_credentials(old: &Catalog, new: &Catalog, deltas: &mut Vec<CatalogDelta>) {
+    let empty = BTreeMap::new();
+    let users: BTreeSet<&String> = old
+        .scram_credentials
+        .keys()
+        .chain(new.scram_credentials.keys())
+        .collect();
+    for user in users {
+        let before = old.scram_credentials.get(user).unwrap_or(&empty);
+        let after = new.scram_credentials.get(user).unwrap_or(&empty);
+        for (mechanism, credential) in after {
+            if before.get(mechanism) != Some(credential) {
+                deltas.push(CatalogDelta::UpsertScramCredential {
+                    user: user.clone(),
+                    credential: credential.clone(),
+                });
+            }
+        }
+        for mechanism in before.keys() {
+            if !after.contains_key(mechanism) {
+                deltas.push(CatalogDelta::DeleteScramCredential {
+                    user: user.clone(),
+                    mechanism: *mechanism,
+                });
+            }
+        }
+    }
 }
 
 /// Spreads `partitions` x `replication_factor` replicas over `brokers`

@@ -124,6 +124,13 @@ pub struct BrokerDefaults {
     /// The configs that were set explicitly (file, --override or dynamic),
     /// by Kafka name: DescribeConfigs reports them with their source.
     pub explicit: BTreeMap<String, String>,
+    /// The SASL mechanisms a SASL listener accepts, comma-separated
+    /// (`sasl.enabled.mechanisms`).
+    pub sasl_enabled_mechanisms: String,
+    /// The lifetime of an authenticated SASL session; past it the client
+    /// must re-authenticate (KIP-368). 0: no limit
+    /// (`connections.max.reauth.ms`).
+    pub connections_max_reauth_ms: i64,
 }
 
 impl Default for BrokerDefaults {
@@ -196,6 +203,8 @@ impl BrokerDefaults {
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
             explicit: BTreeMap::new(),
+            sasl_enabled_mechanisms: String::new(),
+            connections_max_reauth_ms: 0,
         }
     }
 

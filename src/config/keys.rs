@@ -554,6 +554,19 @@ fn parse_authorizer_class_name(value: &str) -> Result<Value, ValueError> {
     }
 }
 
+/// `sasl.enabled.mechanisms`: GSSAPI (Kafka's default) is accepted, so a
+/// copied server file still loads, and left out.
+fn parse_sasl_mechanisms(value: &str) -> Result<Value, ValueError> {
+    let served: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && *m != "GSSAPI")
+        .collect();
+    crate::sasl::Mechanism::parse_list(&served.join(","))
+        .map_err(|_| ValueError::NotListOf("PLAIN, SCRAM-SHA-256, SCRAM-SHA-512".into()))?;
+    Ok(Value::Text(served.join(",")))
+}
+
 fn parse_http_listener(value: &str) -> Result<Value, ValueError> {
     HttpListener::parse(value).map(Value::HttpListener)
 }
@@ -867,6 +880,15 @@ pub const KEYS: &[ConfigKey] = &[
     topic("unclean.leader.election.enable", Boolean, B(false), Valid::Any, &["unclean.leader.election.enable"],
         |t, v| t.unclean_leader_election_enable = v.bool(),
         "Whether replicas not in the ISR may be elected as leader as a last resort, even though doing so may result in data loss."),
+    // SASL (docs/security/sasl.md).
+    broker("connections.max.reauth.ms", Long, L(0), Valid::Range(0, i64::MAX), ReadOnly,
+        |b, v| b.connections_max_reauth_ms = v.long(),
+        |b| Value::Long(b.connections_max_reauth_ms),
+        "The lifetime of an authenticated SASL session (KIP-368): the client re-authenticates before it ends, or its connection is closed at its next request. 0: no limit."),
+    broker("sasl.enabled.mechanisms", List, T("SCRAM-SHA-256,SCRAM-SHA-512"), Valid::Parse(parse_sasl_mechanisms, "a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"), ReadOnly,
+        |b, v| b.sasl_enabled_mechanisms = v.text().to_string(),
+        |b| Value::Text(b.sasl_enabled_mechanisms.clone()),
+        "The SASL mechanisms a SASL listener accepts: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN checks the password against the SCRAM credentials). Kafka's default is GSSAPI (Kerberos), which corelog does not serve; it is accepted in the list and ignored."),
     // Node configs, read from a server file by config/properties.rs.
     node("advertised.listeners", List, Null,
         "The client listener's address given to clients, if not the one in listeners."),

@@ -222,7 +222,8 @@ pub fn security_protocol(
 }
 
 /// The security protocols a listener may use today.
-const SERVED_PROTOCOLS: &[SecurityProtocol] = &[SecurityProtocol::Plaintext];
+const SERVED_PROTOCOLS: &[SecurityProtocol] =
+    &[SecurityProtocol::Plaintext, SecurityProtocol::SaslPlaintext];
 
 /// The address a listener binds: its host resolved (IPv4 preferred), or
 /// every IPv4 address when the host is empty.

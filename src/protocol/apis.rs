@@ -59,6 +59,12 @@ pub const SERVED_APIS: &[ServedApi] = &[
     served(ApiKey::DescribeAcls, 1, 3),
     served(ApiKey::CreateAcls, 1, 3),
     served(ApiKey::DeleteAcls, 1, 3),
+    // SASL (server/handlers/sasl_*.rs). SaslHandshake v0 (raw tokens
+    // after the handshake, pre-1.0 Java clients) is not served.
+    served(ApiKey::SaslHandshake, 1, 1),
+    served(ApiKey::SaslAuthenticate, 0, 2),
+    served(ApiKey::AlterUserScramCredentials, 0, 0),
+    served(ApiKey::DescribeUserScramCredentials, 0, 0),
 ];
 
 pub fn served_api(key: ApiKey) -> Option<&'static ServedApi> {

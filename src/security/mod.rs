@@ -9,10 +9,12 @@
 //! authorizer reads it. Neither lives here: this module only holds the
 //! identity they share, so both depend on it and not on each other.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::time::Instant;
 
 /// Kafka's security protocols (`listener.security.protocol.map` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,6 +124,14 @@ pub struct Session {
     /// SASL listener's connection becomes so when SaslAuthenticate
     /// succeeds).
     authenticated: Cell<bool>,
+    /// The authentication exchange's state between its requests (SASL:
+    /// the mechanism chosen, the step reached, the user). Type-erased: the
+    /// code that authenticates owns the type, and this module depends on
+    /// nothing.
+    auth_state: RefCell<Option<Box<dyn Any>>>,
+    /// When the authenticated session ends (`connections.max.reauth.ms`,
+    /// KIP-368): past it, only re-authentication is answered. None: never.
+    expires_at: Cell<Option<Instant>>,
 }
 
 impl Session {
@@ -135,6 +145,8 @@ impl Session {
             client_host: format!("/{client_ip}").into(),
             principal: RefCell::new(Principal::anonymous()),
             authenticated: Cell::new(!protocol.uses_sasl()),
+            auth_state: RefCell::new(None),
+            expires_at: Cell::new(None),
         }
     }
 
@@ -159,6 +171,33 @@ impl Session {
 
     pub fn set_authenticated(&self, authenticated: bool) {
         self.authenticated.set(authenticated);
+    }
+
+    /// Runs `f` on the authentication state of type `T` (a default one
+    /// the first time, or if another type was kept).
+    pub fn with_auth_state<T: Default + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut slot = self.auth_state.borrow_mut();
+        if !slot.as_ref().is_some_and(|s| s.is::<T>()) {
+            *slot = Some(Box::new(T::default()));
+        }
+        let state = slot
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<T>())
+            .expect("the slot holds a T");
+        f(state)
+    }
+
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at.get()
+    }
+
+    pub fn set_expires_at(&self, at: Option<Instant>) {
+        self.expires_at.set(at);
+    }
+
+    /// The authenticated session's lifetime ended (re-authentication is due).
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires_at.get().is_some_and(|at| now >= at)
     }
 }
 

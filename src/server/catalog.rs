@@ -235,6 +235,22 @@ impl CatalogOwner {
         .await
     }
 
+    /// Changes SCRAM credentials (AlterUserScramCredentials): `apply` edits
+    /// a copy of them and says what it did; the change is then persisted
+    /// (a single node) or committed through the quorum (a cluster), as
+    /// every catalog change.
+    pub async fn change_scram_credentials<T>(
+        broker: &Rc<Broker>,
+        apply: impl FnOnce(&mut crate::metadata::ScramCredentials) -> T,
+    ) -> Result<T, CatalogError> {
+        Self::change(broker, false, |catalog| {
+            let result = apply(&mut catalog.scram_credentials);
+            catalog.version += 1;
+            Ok(result)
+        })
+        .await
+    }
+
     /// Grows a topic to `count` partitions; Kafka never shrinks one.
     pub async fn create_partitions(
         broker: &Rc<Broker>,

@@ -30,6 +30,27 @@ pub enum Outcome {
     /// acks=0 produce: Kafka sends nothing back.
     NoReply,
     Close(String),
+    /// Send the answer, then close the connection (a failed SASL
+    /// authentication, as Kafka does).
+    ReplyThenClose(Frame, String),
+}
+
+impl Outcome {
+    /// The answer to write, if there is one.
+    pub fn reply(&self) -> Option<&Frame> {
+        match self {
+            Outcome::Reply(frame) | Outcome::ReplyThenClose(frame, _) => Some(frame),
+            Outcome::NoReply | Outcome::Close(_) => None,
+        }
+    }
+
+    /// The answer, with the connection closed after it when `close` says why.
+    pub fn closing_after(self, close: Option<String>) -> Outcome {
+        match (self, close) {
+            (Outcome::Reply(frame), Some(reason)) => Outcome::ReplyThenClose(frame, reason),
+            (outcome, _) => outcome,
+        }
+    }
 }
 
 pub enum Parsed {
@@ -215,10 +236,7 @@ pub async fn handle(
             queue_us: micros(started.saturating_duration_since(read_at)),
             total_us: micros(ended.saturating_duration_since(started)),
             local_us: micros(local),
-            response_bytes: match &outcome {
-                Outcome::Reply(frame) => Some(frame.len()),
-                _ => None,
-            },
+            response_bytes: outcome.reply().map(Frame::len),
         },
     );
     outcome
@@ -238,6 +256,9 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
         }
         Parsed::Request { header, body } => (header, body),
     };
+    if let Some(refused) = handlers::sasl_authenticate::gate(session, &header) {
+        return refused;
+    }
     let version = header.request_api_version;
     let id = header.correlation_id;
     let counted = match &*body {
@@ -492,6 +513,45 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             ApiKey::DeleteAcls,
             version,
             &handlers::delete_acls::handle(broker, session, version, r).await,
+        ),
+        RequestKind::SaslHandshake(r) => {
+            let (response, close) = handlers::sasl_handshake::handle(broker, session, version, r);
+            encode(
+                &broker.stats.api,
+                id,
+                ApiKey::SaslHandshake,
+                version,
+                &response,
+            )
+            .closing_after(close)
+        }
+        RequestKind::SaslAuthenticate(r) => {
+            let answer = handlers::sasl_authenticate::handle(broker, session, version, r);
+            if let Some(delay) = answer.delay {
+                glommio::timer::sleep(delay).await;
+            }
+            encode(
+                &broker.stats.api,
+                id,
+                ApiKey::SaslAuthenticate,
+                version,
+                &answer.response,
+            )
+            .closing_after(answer.close)
+        }
+        RequestKind::AlterUserScramCredentials(r) => encode(
+            &broker.stats.api,
+            id,
+            ApiKey::AlterUserScramCredentials,
+            version,
+            &handlers::alter_user_scram_credentials::handle(broker, version, r).await,
+        ),
+        RequestKind::DescribeUserScramCredentials(r) => encode(
+            &broker.stats.api,
+            id,
+            ApiKey::DescribeUserScramCredentials,
+            version,
+            &handlers::describe_user_scram_credentials::handle(broker, version, r),
         ),
         other => Outcome::Close(format!(
             "no handler for {:?}",

@@ -360,7 +360,7 @@ fn start_request(
         // The request is done: its bytes no longer count against the
         // shard's request memory (its answer is bounded per connection).
         drop(memory);
-        if let Outcome::Reply(response) = &outcome {
+        if let Some(response) = outcome.reply() {
             shared
                 .responses_queued
                 .set(shared.responses_queued.get() + response.len());

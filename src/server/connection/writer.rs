@@ -31,8 +31,12 @@ pub(super) async fn write_responses(
     while let Some(in_flight) = responses.recv().await {
         let answered = in_flight.response.await;
         budget.signal(in_flight.bytes);
+        let close_after = match &answered.outcome {
+            Outcome::ReplyThenClose(_, reason) => Some(reason.clone()),
+            _ => None,
+        };
         let result = match answered.outcome {
-            Outcome::Reply(response) => {
+            Outcome::Reply(response) | Outcome::ReplyThenClose(response, _) => {
                 let written = write_within(&mut writer, &response, shard.max_idle).await;
                 if written.is_ok() {
                     in_flight.meter.sent(answered.at);
@@ -49,6 +53,11 @@ pub(super) async fn write_responses(
             }
             Outcome::NoReply => Ok(()),
             Outcome::Close(reason) => Err(CloseReason::Handler(reason)),
+        };
+        // The answer went out (a failed SASL authentication): now close.
+        let result = match (result, close_after) {
+            (Ok(()), Some(reason)) => Err(CloseReason::Handler(reason)),
+            (result, _) => result,
         };
         shared
             .in_flight

@@ -62,6 +62,10 @@ fn default_body(key: ApiKey, version: i16) -> Option<BytesMut> {
         CreateAcls => CreateAclsRequest,
         DescribeAcls => DescribeAclsRequest,
         DeleteAcls => DeleteAclsRequest,
+        SaslHandshake => SaslHandshakeRequest,
+        SaslAuthenticate => SaslAuthenticateRequest,
+        AlterUserScramCredentials => AlterUserScramCredentialsRequest,
+        DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
     )
 }
 
@@ -76,6 +80,30 @@ fn rich_bodies(key: ApiKey, version: i16) -> Vec<BytesMut> {
     };
     let mut buf = BytesMut::new();
     match key {
+        ApiKey::AlterUserScramCredentials => {
+            let request = AlterUserScramCredentialsRequest::default()
+                .with_upsertions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("a"))
+                        .with_salt(Bytes::from_static(&[1; 16]))
+                        .with_salted_password(Bytes::from_static(&[2; 32]));
+                    2
+                ])
+                .with_deletions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(StrBytes::from_static_str("b"));
+                    2
+                ]);
+            push(request.encode(&mut buf, version), buf);
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let request = DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_static_str("a"));
+                2
+            ]));
+            push(request.encode(&mut buf, version), buf);
+        }
         ApiKey::Produce => {
             let partitions = (0..2)
                 .map(|i| {

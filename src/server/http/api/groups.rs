@@ -297,8 +297,8 @@ async fn coordinator_of(broker: &Rc<Broker>, id: &str) -> Result<i32, ApiError> 
         let request = FindCoordinatorRequest::default()
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
-        let response = handlers::find_coordinator::handle(broker, &super::console_session(), 4, request)
-            .await;
+        let response =
+            handlers::find_coordinator::handle(broker, &super::console_session(), 4, request).await;
         let Some(found) = response.coordinators.into_iter().next() else {
             return Err(ApiError::bad_request("no FindCoordinator answer"));
         };

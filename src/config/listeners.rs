@@ -52,10 +52,13 @@ pub enum ListenerError {
     )]
     NoProtocol(String),
     #[error(
-        "listener {name} uses {protocol}, but corelog supports only PLAINTEXT listeners \
-         (TLS and SASL are not available yet)"
+        "listener {name} uses {protocol}, which corelog does not serve yet (it serves {served})"
     )]
-    NotPlaintext { name: String, protocol: String },
+    NotPlaintext {
+        name: String,
+        protocol: String,
+        served: String,
+    },
     /// A listener whose host does not resolve.
     #[error("listener {name}: {source}")]
     Bind {
@@ -216,13 +219,22 @@ pub fn security_protocol(
         return Err(ListenerError::NotPlaintext {
             name: listener.name.clone(),
             protocol: protocol.name().to_string(),
+            served: SERVED_PROTOCOLS
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     Ok(protocol)
 }
 
 /// The security protocols a listener may use today.
-const SERVED_PROTOCOLS: &[SecurityProtocol] = &[SecurityProtocol::Plaintext];
+const SERVED_PROTOCOLS: &[SecurityProtocol] = &[
+    SecurityProtocol::Plaintext,
+    SecurityProtocol::Ssl,
+    SecurityProtocol::SaslSsl,
+];
 
 /// The address a listener binds: its host resolved (IPv4 preferred), or
 /// every IPv4 address when the host is empty.

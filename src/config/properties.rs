@@ -58,6 +58,11 @@ pub fn settings_from_properties(
         if keys::find(key).is_some_and(|k| matches!(k.kind, keys::Kind::Node)) {
             continue;
         }
+        // TLS keys go whole to the `tls` module, which checks them.
+        if super::is_ssl_key(key) {
+            settings.ssl.insert(key.clone(), value.clone());
+            continue;
+        }
         if BrokerDefaults::knows(key) {
             broker.push((key.clone(), value.clone()));
         } else {
@@ -125,40 +130,77 @@ fn apply_cluster_keys(
 
     if let Some(listener) = controller.first() {
         settings.controller_listen = Some(bind_address(listener)?);
+        settings.controller_protocol = listener_protocols.get(&listener.name).copied();
     }
     // A controller-only node has no client listener: Kafka requests (such
     // as ApiVersions and DescribeQuorum) reach it on its controller listener.
-    let client = match clients.first() {
-        Some(client) => *client,
-        None => *controller.first().expect("checked: a listener exists"),
+    let main_listeners: Vec<&Listener> = if clients.is_empty() {
+        controller.clone()
+    } else {
+        clients.clone()
     };
-    if let Some(value) = get("inter.broker.listener.name") {
-        if roles.broker && !value.trim().eq_ignore_ascii_case(&client.name) {
-            return Err(named(
-                "inter.broker.listener.name",
-                value,
-                ValueError::InterBrokerListener(client.name.clone()),
-            ));
+    // The listener other brokers reach this one on: inter.broker.listener.name,
+    // else the first client listener.
+    let main = match get("inter.broker.listener.name") {
+        Some(value) if roles.broker => {
+            let wanted = value.trim().to_ascii_uppercase();
+            *main_listeners
+                .iter()
+                .find(|l| l.name == wanted)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
+                    named(
+                        "inter.broker.listener.name",
+                        value,
+                        ValueError::InterBrokerListener(names.join(", ")),
+                    )
+                })?
         }
-    }
-    settings.listen = Some(bind_address(client)?);
-    settings.listener_name = Some(client.name.clone());
-    settings.listener_protocol = listener_protocols.get(&client.name).copied();
-    settings.listener_host = Some(client.host.clone());
-    if let Some(value) = get("advertised.listeners") {
-        let advertised =
-            parse_listeners(value).map_err(|e| named("advertised.listeners", value, e))?;
-        if let Some(found) = advertised.into_iter().find(|l| l.name == client.name) {
-            if found.host.is_empty() || found.host == "0.0.0.0" || found.host == "::" {
+        _ => *main_listeners.first().expect("checked: a listener exists"),
+    };
+    settings.listen = Some(bind_address(main)?);
+    settings.listener_name = Some(main.name.clone());
+    settings.listener_protocol = listener_protocols.get(&main.name).copied();
+    settings.listener_host = Some(main.host.clone());
+    let advertised = match get("advertised.listeners") {
+        Some(value) => {
+            let advertised =
+                parse_listeners(value).map_err(|e| named("advertised.listeners", value, e))?;
+            if advertised.iter().any(|l| {
+                l.host.is_empty()
+                    || l.host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_unspecified())
+            }) {
                 return Err(named(
                     "advertised.listeners",
                     value,
                     ValueError::UnspecifiedHost,
                 ));
             }
-            settings.advertised_host = Some(found.host);
-            settings.advertised_port = Some(found.port);
+            advertised
         }
+        None => Vec::new(),
+    };
+    if let Some(found) = advertised.iter().find(|l| l.name == main.name) {
+        settings.advertised_host = Some(found.host.clone());
+        settings.advertised_port = Some(found.port);
+    }
+    for listener in clients.iter().filter(|l| l.name != main.name) {
+        let (host, port) = match advertised.iter().find(|l| l.name == listener.name) {
+            Some(found) => (found.host.clone(), found.port),
+            None => (
+                super::advertised_from_listener(Some(&listener.host), bind_address(listener)?)?,
+                listener.port,
+            ),
+        };
+        settings.other_listeners.push(super::ClientListener {
+            name: listener.name.clone(),
+            bind: bind_address(listener)?,
+            protocol: listener_protocols[&listener.name],
+            advertised_host: host,
+            advertised_port: port,
+        });
     }
     settings.voters = quorum(
         get("controller.quorum.voters"),
@@ -201,10 +243,6 @@ fn check_roles_against_listeners(
         return Err(ConfigError::ClientListenerWithoutRole(
             clients[0].name.clone(),
         ));
-    }
-    if clients.len() > 1 {
-        let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
-        return Err(ConfigError::ManyClientListeners(names.join(", ")));
     }
     Ok(())
 }

@@ -252,7 +252,7 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             ),
         ),
         RequestKind::Metadata(r) => {
-            let response = handlers::metadata::handle(broker, version, r).await;
+            let response = handlers::metadata::handle(broker, session, version, r).await;
             encode(&broker.stats.api, id, ApiKey::Metadata, version, &response)
         }
         RequestKind::Produce(r) => match handlers::produce::handle(broker, version, r).await {
@@ -342,7 +342,7 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             id,
             ApiKey::DescribeCluster,
             version,
-            &handlers::describe_cluster::handle(broker, version, r),
+            &handlers::describe_cluster::handle(broker, session, version, r),
         ),
         RequestKind::DescribeQuorum(r) => encode(
             &broker.stats.api,
@@ -370,7 +370,7 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             id,
             ApiKey::FindCoordinator,
             version,
-            &handlers::find_coordinator::handle(broker, version, r).await,
+            &handlers::find_coordinator::handle(broker, session, version, r).await,
         ),
         RequestKind::JoinGroup(r) => encode(
             &broker.stats.api,

@@ -186,6 +186,14 @@ pub fn run(mut config: Config, args: ServeArgs) -> Result<(), RunError> {
             ))
         })?;
     ports::check_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
+    crate::tls::check_listeners(
+        &config.ssl,
+        config
+            .client_listeners()
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol)),
+    )
+    .map_err(|e| RunError::failed(e.to_string()))?;
     log::info!(
         "starting node {} (cluster {cluster_id}): {} shards, data in {}, clients on {}",
         config.broker.node_id,

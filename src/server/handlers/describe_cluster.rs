@@ -7,16 +7,18 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::security::Session;
 use crate::server::broker::Broker;
 
 pub fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     _request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let node = BrokerId(broker.config.broker.node_id);
     let catalog = broker.catalog();
-    let brokers = super::metadata::brokers(broker, &catalog)
+    let brokers = super::metadata::brokers(broker, &catalog, &session.listener)
         .into_iter()
         .map(|b| {
             DescribeClusterBroker::default()

@@ -228,7 +228,8 @@ async fn find_coordinator(broker: &Rc<Broker>, id: &str) -> Result<(), ApiError>
     let request = FindCoordinatorRequest::default()
         .with_key_type(0)
         .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
-    let response = handlers::find_coordinator::handle(broker, 4, request).await;
+    let response =
+        handlers::find_coordinator::handle(broker, &http_session(broker), 4, request).await;
     let Some(found) = response.coordinators.into_iter().next() else {
         return Err(ApiError::bad_request("no FindCoordinator answer"));
     };
@@ -441,4 +442,14 @@ fn assignment(bytes: &bytes::Bytes) -> BTreeMap<String, Vec<i32>> {
         partitions.dedup();
     }
     out
+}
+
+/// The identity the HTTP API's Kafka calls run as: the main listener's.
+pub(super) fn http_session(broker: &Broker) -> crate::security::Session {
+    let cluster = &broker.config.cluster;
+    crate::security::Session::new(
+        &cluster.advertised.name,
+        cluster.listener_protocol,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
 }

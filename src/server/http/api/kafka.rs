@@ -94,7 +94,8 @@ pub async fn metadata(broker: &Rc<Broker>, names: Option<&[&str]>) -> Vec<Metada
     let request = MetadataRequest::default()
         .with_topics(topics)
         .with_allow_auto_topic_creation(false);
-    let mut topics = handlers::metadata::handle(broker, METADATA_VERSION, request)
+    let session = super::groups::http_session(broker);
+    let mut topics = handlers::metadata::handle(broker, &session, METADATA_VERSION, request)
         .await
         .topics;
     topics.sort_by(|a, b| a.name.cmp(&b.name));

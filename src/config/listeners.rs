@@ -393,31 +393,31 @@ mod tests {
     }
 
     #[test]
-    fn only_plaintext_listeners_are_accepted() {
-        let map = parse_protocol_map("INTERNAL:PLAINTEXT,SECURE:SASL_SSL").unwrap();
+    fn served_protocols_are_accepted_and_others_refused() {
+        let map =
+            parse_protocol_map("INTERNAL:PLAINTEXT,SECURE:SASL_SSL,SP:SASL_PLAINTEXT").unwrap();
         let listener = |name: &str| Listener {
             name: name.into(),
             host: String::new(),
             port: 1,
         };
         let controllers = vec!["CONTROLLER".to_string()];
-        assert!(security_protocol(&listener("INTERNAL"), &map, &controllers).is_ok());
-        assert!(security_protocol(&listener("PLAINTEXT"), &map, &controllers).is_ok());
-        assert!(security_protocol(&listener("CONTROLLER"), &map, &controllers).is_ok());
-        let err = security_protocol(&listener("SECURE"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("SASL_SSL") && err.contains("only PLAINTEXT"),
-            "{err}"
-        );
-        let err = security_protocol(&listener("SSL"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("only PLAINTEXT"), "{err}");
-        let err = security_protocol(&listener("OTHER"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
+        let protocol = |name: &str| security_protocol(&listener(name), &map, &controllers);
+        assert_eq!(protocol("INTERNAL").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("PLAINTEXT").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("CONTROLLER").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("SSL").unwrap(), SecurityProtocol::Ssl);
+        assert_eq!(protocol("SECURE").unwrap(), SecurityProtocol::SaslSsl);
+        for p in SecurityProtocol::ALL {
+            if !SERVED_PROTOCOLS.contains(&p) {
+                let map = parse_protocol_map(&format!("X:{}", p.name())).unwrap();
+                let err = security_protocol(&listener("X"), &map, &controllers)
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(p.name()) && err.contains("does not serve"), "{err}");
+            }
+        }
+        let err = protocol("OTHER").unwrap_err().to_string();
         assert!(err.contains("listener.security.protocol.map"), "{err}");
         assert!(parse_protocol_map("A:TLS").is_err());
         assert!(parse_protocol_map("A").is_err());

@@ -54,13 +54,13 @@ pub fn settings_from_properties(
         if key.starts_with("zookeeper.") {
             continue;
         }
-        // Node keys are read below by apply_cluster_keys.
-        if keys::find(key).is_some_and(|k| matches!(k.kind, keys::Kind::Node)) {
-            continue;
-        }
         // TLS keys go whole to the `tls` module, which checks them.
         if super::is_ssl_key(key) {
             settings.ssl.insert(key.clone(), value.clone());
+            continue;
+        }
+        // Node keys are read below by apply_cluster_keys.
+        if keys::find(key).is_some_and(|k| matches!(k.kind, keys::Kind::Node)) {
             continue;
         }
         if BrokerDefaults::knows(key) {
@@ -300,6 +300,7 @@ fn named(key: &str, value: &str, reason: impl Into<ValueError>) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::SecurityProtocol;
 
     fn settings(text: &str) -> Result<(FileSettings, Vec<String>), ConfigError> {
         settings_from_properties(&parse_properties(text)?)
@@ -435,11 +436,26 @@ mod tests {
     }
 
     #[test]
+    fn ssl_keys_go_to_the_tls_module_not_to_the_ignored_list() {
+        let (s, ignored) = settings(
+            "listeners=SSL://127.0.0.1:9093\n\
+             ssl.keystore.type=PEM\n\
+             ssl.keystore.location=/k.pem\n\
+             listener.name.ssl.ssl.client.auth=required\n",
+        )
+        .unwrap();
+        assert!(ignored.is_empty(), "{ignored:?}");
+        assert_eq!(s.ssl.len(), 3);
+        assert_eq!(s.listener_protocol, Some(SecurityProtocol::Ssl));
+    }
+
+    #[test]
     fn listener_rules_of_each_role() {
-        let sasl = "listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+        let sasl = "listeners=KERB://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                    listener.security.protocol.map=KERB:SASL_PLAINTEXT\n\
                     controller.listener.names=CONTROLLER\n";
         let err = settings(sasl).unwrap_err().to_string();
-        assert!(err.contains("only PLAINTEXT"), "{err}");
+        assert!(err.contains("does not serve"), "{err}");
         // Without process.roles and a quorum: a single node, no controller
         // listener needed; with process.roles naming controller, one is.
         let (s, _) = settings("listeners=PLAINTEXT://127.0.0.1:9092\n").unwrap();
@@ -449,13 +465,22 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("controller.listener.names"), "{err}");
-        let two_clients = "listeners=A://127.0.0.1:1,B://127.0.0.1:2,CONTROLLER://127.0.0.1:3\n\
-                           listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT\n\
+        let two_clients = "listeners=A://127.0.0.1:1,B://:2,CONTROLLER://127.0.0.1:3\n\
+                           listener.security.protocol.map=A:PLAINTEXT,B:SSL\n\
+                           advertised.listeners=B://b.example:20002\n\
+                           inter.broker.listener.name=B\n\
                            controller.listener.names=CONTROLLER\n";
-        assert!(settings(two_clients)
-            .unwrap_err()
-            .to_string()
-            .contains("one listener"));
+        let (s, _) = settings(two_clients).unwrap();
+        assert_eq!(s.listener_name.as_deref(), Some("B"), "the inter-broker one is main");
+        assert_eq!(s.listener_protocol, Some(SecurityProtocol::Ssl));
+        assert_eq!(s.advertised_host.as_deref(), Some("b.example"));
+        assert_eq!(s.other_listeners.len(), 1);
+        assert_eq!(s.other_listeners[0].name, "A");
+        assert_eq!(s.other_listeners[0].advertised_port, 1);
+        assert_eq!(s.other_listeners[0].protocol, SecurityProtocol::Plaintext);
+        let wrong_inter = two_clients.replace("inter.broker.listener.name=B", "inter.broker.listener.name=C");
+        let err = settings(&wrong_inter).unwrap_err().to_string();
+        assert!(err.contains("inter.broker.listener.name") && err.contains("A, B"), "{err}");
         let broker_only = "process.roles=broker\n\
                            listeners=PLAINTEXT://127.0.0.1:9092\n\
                            controller.listener.names=CONTROLLER\n\

@@ -100,6 +100,16 @@ impl Reader<'_> {
                         });
                     }
                 }
+                // A TLS client that goes without close_notify (most do):
+                // an end of stream like a TCP close.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    buf.truncate(start);
+                    return if buf.is_empty() {
+                        Ending::Clean
+                    } else {
+                        Ending::Closed(CloseReason::ClosedInFrame(buf.len()))
+                    };
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     buf.truncate(start);
                     // Silent with nothing in flight: idle. A request being

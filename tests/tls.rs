@@ -5,9 +5,9 @@
 //! listeners on one node at once; a certificate replaced on disk while the
 //! broker runs.
 
-mod common;
 #[path = "security/certs.rs"]
 mod certs;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -40,7 +40,10 @@ struct TlsBroker {
 
 impl TlsBroker {
     fn start() -> TlsBroker {
-        let dir = tempfile::Builder::new().prefix("corelog-tls-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("corelog-tls-")
+            .tempdir()
+            .unwrap();
         let ca = Ca::new("corelog test CA");
         let ca_file = ca.write(dir.path(), "ca");
         let server = ca.server("broker-one").write(dir.path(), "server");
@@ -96,7 +99,10 @@ impl TlsBroker {
             .set("socket.timeout.ms", "10000");
         if let Some(client) = client {
             config
-                .set("ssl.certificate.location", client.cert.display().to_string())
+                .set(
+                    "ssl.certificate.location",
+                    client.cert.display().to_string(),
+                )
                 .set("ssl.key.location", client.key.display().to_string());
         }
         config
@@ -144,7 +150,8 @@ fn produce_and_consume(config: &ClientConfig, topic: &str, count: usize) {
     let mut values = Vec::new();
     while values.len() < count && Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            values.push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned());
+            values
+                .push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned());
         }
     }
     let expected: Vec<String> = (0..count).map(|i| format!("tls-{i}")).collect();
@@ -185,12 +192,16 @@ fn one_way_and_mutual_tls_beside_plaintext() {
     assert!(!gets_metadata(&tls.ssl_config(tls.mtls_port, None)));
     let stranger_ca = Ca::new("nobody trusts this CA");
     let mallory = tls.client("mallory", &stranger_ca);
-    assert!(!gets_metadata(&tls.ssl_config(tls.mtls_port, Some(&mallory))));
+    assert!(!gets_metadata(
+        &tls.ssl_config(tls.mtls_port, Some(&mallory))
+    ));
     let expired = tls
         .ca
         .expired_client("old")
         .write(tls.dir.path(), "expired");
-    assert!(!gets_metadata(&tls.ssl_config(tls.mtls_port, Some(&expired))));
+    assert!(!gets_metadata(
+        &tls.ssl_config(tls.mtls_port, Some(&expired))
+    ));
     let log = tls.broker.stderr();
     assert!(log.contains("TLS handshake failed"), "{log}");
 
@@ -240,7 +251,8 @@ fn served_common_name(port: u16, ca_pem: &str) -> String {
     let mut conn =
         rustls::ClientConnection::new(Arc::new(config), "127.0.0.1".try_into().unwrap()).unwrap();
     let mut sock = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).unwrap();
     }
@@ -324,7 +336,8 @@ fn a_missing_keystore_file_stops_the_start_naming_key_and_file() {
         .unwrap();
     let out = wait_output(child);
     assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("ssl.keystore.location") && text.contains("nope.pem"),
         "{text}"
@@ -451,7 +464,9 @@ fn start_tls_cluster(dir: &Path, ca: &Ca, ca_file: &Path) -> Vec<TlsNode> {
     let mut nodes = Vec::new();
     for (i, (client, internal, controller, http)) in ports.iter().enumerate() {
         let id = i as i32 + 1;
-        let keystore = ca.server(&format!("node{id}")).write(dir, &format!("node{id}"));
+        let keystore = ca
+            .server(&format!("node{id}"))
+            .write(dir, &format!("node{id}"));
         let config = dir.join(format!("node{id}.properties"));
         std::fs::write(
             &config,
@@ -552,7 +567,10 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool, nodes: &[TlsNode]) {
 
 #[test]
 fn a_cluster_replicating_over_tls_keeps_replicating_and_fails_over() {
-    let dir = tempfile::Builder::new().prefix("corelog-tls-cluster-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("corelog-tls-cluster-")
+        .tempdir()
+        .unwrap();
     let ca = Ca::new("corelog cluster CA");
     let ca_file = ca.write(dir.path(), "ca");
     let mut nodes = start_tls_cluster(dir.path(), &ca, &ca_file);
@@ -572,11 +590,8 @@ fn a_cluster_replicating_over_tls_keeps_replicating_and_fails_over() {
         .enable_time()
         .build()
         .unwrap();
-    let topic = rdkafka::admin::NewTopic::new(
-        "replicated",
-        1,
-        rdkafka::admin::TopicReplication::Fixed(3),
-    );
+    let topic =
+        rdkafka::admin::NewTopic::new("replicated", 1, rdkafka::admin::TopicReplication::Fixed(3));
     let options = rdkafka::admin::AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let created = runtime
         .block_on(async {

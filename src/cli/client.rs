@@ -70,15 +70,15 @@ pub fn set_command_config(path: &Path) -> CliResult<()> {
         .collect();
     let protocol = match properties.get("security.protocol") {
         None => SecurityProtocol::Plaintext,
-        Some(name) => SecurityProtocol::parse(&name.trim().to_ascii_uppercase()).ok_or_else(
-            || {
+        Some(name) => {
+            SecurityProtocol::parse(&name.trim().to_ascii_uppercase()).ok_or_else(|| {
                 CliError(format!(
                     "--command-config {}: security.protocol={name}: expected PLAINTEXT, SSL, \
                      SASL_PLAINTEXT or SASL_SSL",
                     path.display()
                 ))
-            },
-        )?,
+            })?
+        }
     };
     let tls = if protocol.uses_tls() {
         let settings = crate::tls::settings(&properties, None)
@@ -122,7 +122,11 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp.peek(buf),
             Stream::Tls(tls) => {
-                if tls.conn.process_new_packets().is_ok_and(|s| s.plaintext_bytes_to_read() > 0) {
+                if tls
+                    .conn
+                    .process_new_packets()
+                    .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
+                {
                     return Ok(1);
                 }
                 tls.sock.peek(buf)

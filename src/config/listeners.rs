@@ -414,7 +414,10 @@ mod tests {
                 let err = security_protocol(&listener("X"), &map, &controllers)
                     .unwrap_err()
                     .to_string();
-                assert!(err.contains(p.name()) && err.contains("does not serve"), "{err}");
+                assert!(
+                    err.contains(p.name()) && err.contains("does not serve"),
+                    "{err}"
+                );
             }
         }
         let err = protocol("OTHER").unwrap_err().to_string();

@@ -471,16 +471,26 @@ mod tests {
                            inter.broker.listener.name=B\n\
                            controller.listener.names=CONTROLLER\n";
         let (s, _) = settings(two_clients).unwrap();
-        assert_eq!(s.listener_name.as_deref(), Some("B"), "the inter-broker one is main");
+        assert_eq!(
+            s.listener_name.as_deref(),
+            Some("B"),
+            "the inter-broker one is main"
+        );
         assert_eq!(s.listener_protocol, Some(SecurityProtocol::Ssl));
         assert_eq!(s.advertised_host.as_deref(), Some("b.example"));
         assert_eq!(s.other_listeners.len(), 1);
         assert_eq!(s.other_listeners[0].name, "A");
         assert_eq!(s.other_listeners[0].advertised_port, 1);
         assert_eq!(s.other_listeners[0].protocol, SecurityProtocol::Plaintext);
-        let wrong_inter = two_clients.replace("inter.broker.listener.name=B", "inter.broker.listener.name=C");
+        let wrong_inter = two_clients.replace(
+            "inter.broker.listener.name=B",
+            "inter.broker.listener.name=C",
+        );
         let err = settings(&wrong_inter).unwrap_err().to_string();
-        assert!(err.contains("inter.broker.listener.name") && err.contains("A, B"), "{err}");
+        assert!(
+            err.contains("inter.broker.listener.name") && err.contains("A, B"),
+            "{err}"
+        );
         let broker_only = "process.roles=broker\n\
                            listeners=PLAINTEXT://127.0.0.1:9092\n\
                            controller.listener.names=CONTROLLER\n\

@@ -54,7 +54,10 @@ pub fn check_free(config: &Config) -> Result<(), PortInUse> {
     // A listener whose port is another listener's is refused here too:
     // with SO_REUSEPORT the two sockets would silently share connections.
     for (i, (_, addr)) in ports.iter().enumerate() {
-        if ports[..i].iter().any(|(_, a)| a.port() == addr.port() && a.ip() == addr.ip()) {
+        if ports[..i]
+            .iter()
+            .any(|(_, a)| a.port() == addr.port() && a.ip() == addr.ip())
+        {
             return Err(PortInUse {
                 addr: *addr,
                 what: "client",

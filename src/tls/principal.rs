@@ -76,9 +76,11 @@ fn escape(value: &str) -> String {
 /// RFC 2253 writes values of types it has no keyword for.
 fn hex_der(value: &x509_parser::der_parser::asn1_rs::Any<'_>) -> String {
     let header = &value.header;
-    let mut der = vec![(header.class() as u8) << 6
-        | if header.is_constructed() { 0x20 } else { 0 }
-        | (header.tag().0 as u8 & 0x1f)];
+    let mut der = vec![
+        (header.class() as u8) << 6
+            | if header.is_constructed() { 0x20 } else { 0 }
+            | (header.tag().0 as u8 & 0x1f),
+    ];
     let len = value.data.len();
     if len < 0x80 {
         der.push(len as u8);
@@ -120,17 +122,18 @@ impl PrincipalRules {
                 rules.push(Rule::Default);
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("RULE:") {
-                let (pattern, after) = until_slash(after)
-                    .ok_or_else(|| TlsError::Rules(format!("{rest:?}: expected RULE:pattern/replacement/[LU]")))?;
-                let (replacement, after) = until_slash(after)
-                    .ok_or_else(|| TlsError::Rules(format!("{rest:?}: expected RULE:pattern/replacement/[LU]")))?;
+                let (pattern, after) = until_slash(after).ok_or_else(|| {
+                    TlsError::Rules(format!("{rest:?}: expected RULE:pattern/replacement/[LU]"))
+                })?;
+                let (replacement, after) = until_slash(after).ok_or_else(|| {
+                    TlsError::Rules(format!("{rest:?}: expected RULE:pattern/replacement/[LU]"))
+                })?;
                 let (case, after) = match after.chars().next() {
                     Some(c @ ('L' | 'U')) => (Some(c), &after[1..]),
                     _ => (None, after),
                 };
-                let pattern = Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-                    TlsError::Rules(format!("pattern {pattern:?}: {e}"))
-                })?;
+                let pattern = Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|e| TlsError::Rules(format!("pattern {pattern:?}: {e}")))?;
                 rules.push(Rule::Map {
                     pattern,
                     replacement: java_replacement(replacement),
@@ -232,20 +235,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            rules.apply("CN=serviceuser,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown").as_deref(),
+            rules
+                .apply("CN=serviceuser,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown")
+                .as_deref(),
             Some("serviceuser")
         );
         assert_eq!(
-            rules.apply("CN=adminUser,OU=Admin,O=Unknown,L=Unknown,ST=Unknown,C=Unknown").as_deref(),
+            rules
+                .apply("CN=adminUser,OU=Admin,O=Unknown,L=Unknown,ST=Unknown,C=Unknown")
+                .as_deref(),
             Some("adminuser@admin")
         );
-        assert_eq!(rules.apply("OU=x,CN=Bob.Smith,O=y").as_deref(), Some("bob.smith"));
+        assert_eq!(
+            rules.apply("OU=x,CN=Bob.Smith,O=y").as_deref(),
+            Some("bob.smith")
+        );
         assert_eq!(rules.apply("O=only").as_deref(), Some("O=only"));
         let upper = PrincipalRules::parse("RULE:^CN=([^,]*).*$/$1/U").unwrap();
         assert_eq!(upper.apply("CN=alice,O=corp").as_deref(), Some("ALICE"));
         assert_eq!(upper.apply("O=corp"), None, "no rule applies: refused");
         let default = PrincipalRules::parse("DEFAULT").unwrap();
-        assert_eq!(default.apply("CN=a\\,b,O=c").as_deref(), Some("CN=a\\,b,O=c"));
+        assert_eq!(
+            default.apply("CN=a\\,b,O=c").as_deref(),
+            Some("CN=a\\,b,O=c")
+        );
         let slash = PrincipalRules::parse("RULE:^CN=([^,]*)\\/x.*$/a\\/$1/").unwrap();
         assert_eq!(slash.apply("CN=q/x,O=c").as_deref(), Some("a/q"));
     }

@@ -150,9 +150,7 @@ fn server_config(settings: &SslSettings) -> Result<Arc<rustls::ServerConfig>, Tl
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder
-        .with_single_cert(chain, key)
-        .map_err(rustls_error)?;
+    let config = builder.with_single_cert(chain, key).map_err(rustls_error)?;
     Ok(Arc::new(config))
 }
 

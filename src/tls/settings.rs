@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::TlsError;
+use crate::tls::TlsError;
 
 /// Where PEM text comes from, with the key that said so (for errors).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,10 +91,8 @@ impl<'a> ListenerKeys<'a> {
     pub fn get(&self, key: &str) -> Option<(String, &'a str)> {
         if !self.prefix.is_empty() {
             let own = format!("{}{key}", self.prefix);
-            if let Some((written, value)) = self
-                .keys
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&own))
+            if let Some((written, value)) =
+                self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(&own))
             {
                 return Some((written.clone(), value.as_str()));
             }
@@ -133,11 +131,10 @@ pub fn settings(
         })
     };
     let inline = |key: &str| {
-        keys.value(key)
-            .map(|(key, value)| PemSource::Inline {
-                key,
-                text: value.to_string(),
-            })
+        keys.value(key).map(|(key, value)| PemSource::Inline {
+            key,
+            text: value.to_string(),
+        })
     };
     let keystore = match (
         file("ssl.keystore.location"),
@@ -162,19 +159,18 @@ pub fn settings(
             )))
         }
     };
-    let truststore = match (
-        file("ssl.truststore.location"),
-        inline("ssl.truststore.certificates"),
-    ) {
-        (Some(_), Some(_)) => {
-            return Err(TlsError::Conflict(
+    let truststore =
+        match (
+            file("ssl.truststore.location"),
+            inline("ssl.truststore.certificates"),
+        ) {
+            (Some(_), Some(_)) => return Err(TlsError::Conflict(
                 "ssl.truststore.location and ssl.truststore.certificates both name a truststore; \
                  set one"
                     .into(),
-            ))
-        }
-        (file, inline) => file.or(inline),
-    };
+            )),
+            (file, inline) => file.or(inline),
+        };
     let client_auth = match keys.value("ssl.client.auth") {
         None => ClientAuth::None,
         Some((key, value)) => match value.trim().to_ascii_lowercase().as_str() {
@@ -288,7 +284,10 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("ssl.keystore.type", "JKS")], "ssl.keystore.type"),
             (&[("ssl.client.auth", "maybe")], "ssl.client.auth"),
-            (&[("ssl.enabled.protocols", "TLSv1.1")], "ssl.enabled.protocols"),
+            (
+                &[("ssl.enabled.protocols", "TLSv1.1")],
+                "ssl.enabled.protocols",
+            ),
             (&[("ssl.keystore.key", "x")], "ssl.keystore.key"),
             (
                 &[("ssl.endpoint.identification.algorithm", "dns")],
@@ -301,8 +300,11 @@ mod tests {
         }
         let only13 = settings(&keys(&[("ssl.enabled.protocols", "TLSv1.3")]), None).unwrap();
         assert!(!only13.tls12 && only13.tls13);
-        let no_check =
-            settings(&keys(&[("ssl.endpoint.identification.algorithm", "")]), None).unwrap();
+        let no_check = settings(
+            &keys(&[("ssl.endpoint.identification.algorithm", "")]),
+            None,
+        )
+        .unwrap();
         assert!(!no_check.verify_hostname);
     }
 }

@@ -36,7 +36,11 @@ impl Issued {
         };
         std::fs::write(&files.cert, &self.cert_pem).unwrap();
         std::fs::write(&files.key, &self.key_pem).unwrap();
-        std::fs::write(&files.keystore, format!("{}{}", self.key_pem, self.cert_pem)).unwrap();
+        std::fs::write(
+            &files.keystore,
+            format!("{}{}", self.key_pem, self.cert_pem),
+        )
+        .unwrap();
         files
     }
 }
@@ -101,8 +105,7 @@ impl Ca {
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server(&self, common_name: &str) -> Issued {
         let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
         params.distinguished_name = name(common_name, Some("brokers"));
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,

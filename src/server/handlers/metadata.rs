@@ -14,10 +14,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::create_topics::create_with_defaults;
 use crate::metadata::{Catalog, TopicMeta};
 use crate::protocol::topic_name;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::CatalogError;
 use crate::server::errors;
-use crate::security::Session;
 
 pub async fn handle(
     broker: &Rc<Broker>,

@@ -18,13 +18,12 @@ use crate::server::handlers;
 
 /// The cluster at a glance: what the console's overview page shows.
 pub async fn overview(broker: &Rc<Broker>) -> Result<Value, ApiError> {
-    let described =
-        handlers::describe_cluster::handle(
-            broker,
-            &super::groups::http_session(broker),
-            1,
-            DescribeClusterRequest::default(),
-        );
+    let described = handlers::describe_cluster::handle(
+        broker,
+        &super::groups::http_session(broker),
+        1,
+        DescribeClusterRequest::default(),
+    );
     let topics = kafka::metadata(broker, None).await;
     let (mut partitions, mut under_replicated, mut offline) = (0, 0, 0);
     for topic in &topics {

@@ -52,12 +52,12 @@ pub enum ListenerError {
     )]
     NoProtocol(String),
     #[error(
-        "listener {name} uses {protocol}, which corelog does not serve yet (it serves {served})"
+        "listener {name} uses {protocol}, which corelog does not serve yet (it serves {})",
+        served_names()
     )]
     NotPlaintext {
         name: String,
-        protocol: String,
-        served: String,
+        protocol: &'static str,
     },
     /// A listener whose host does not resolve.
     #[error("listener {name}: {source}")]
@@ -218,15 +218,19 @@ pub fn security_protocol(
     if !SERVED_PROTOCOLS.contains(&protocol) {
         return Err(ListenerError::NotPlaintext {
             name: listener.name.clone(),
-            protocol: protocol.name().to_string(),
-            served: SERVED_PROTOCOLS
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join(", "),
+            protocol: protocol.name(),
         });
     }
     Ok(protocol)
+}
+
+/// The names of [`SERVED_PROTOCOLS`], for the error that refuses others.
+fn served_names() -> String {
+    SERVED_PROTOCOLS
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The security protocols a listener may use today.

@@ -63,8 +63,11 @@ run() { # round, listener (plaintext|ssl)
         --partitions "$shards" >/dev/null
     if [[ $2 == ssl ]]; then
         port=$ssl
+        # The consumer side reads the topic's offsets before and after.
         extra=(--producer-config security.protocol=SSL
-            --producer-config "ssl.ca.location=$certs/ca.crt")
+            --producer-config "ssl.ca.location=$certs/ca.crt"
+            --consumer-config security.protocol=SSL
+            --consumer-config "ssl.ca.location=$certs/ca.crt")
     fi
     timeout $((secs + 120)) "$loadgen" --bootstrap "127.0.0.1:$port" --topic "$topic" \
         --partitions "$shards" --producers "$producers" --message-bytes "$bytes" \

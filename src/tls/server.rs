@@ -150,7 +150,9 @@ fn server_config(settings: &SslSettings) -> Result<Arc<rustls::ServerConfig>, Tl
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder.with_single_cert(chain, key).map_err(rustls_error)?;
+    let mut config = builder.with_single_cert(chain, key).map_err(rustls_error)?;
+    // The provider's order (AES-128-GCM first), not the client's.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

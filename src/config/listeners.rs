@@ -59,6 +59,14 @@ pub enum ListenerError {
         name: String,
         protocol: &'static str,
     },
+    #[error(
+        "the controller listener {name} uses {protocol}, but the controller quorum's traffic \
+         is plaintext only: map {name} to PLAINTEXT and keep it on a private network"
+    )]
+    ControllerNotPlaintext {
+        name: String,
+        protocol: &'static str,
+    },
     /// A listener whose host does not resolve.
     #[error("listener {name}: {source}")]
     Bind {

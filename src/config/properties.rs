@@ -19,7 +19,7 @@ use super::listeners::{
     bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
     resolve_bootstrap_servers, security_protocol, Roles,
 };
-use super::{keys, BrokerDefaults, ConfigError, FileSettings, Listener, ValueError};
+use super::{keys, BrokerDefaults, ConfigError, FileSettings, Listener, ListenerError, ValueError};
 use crate::limits;
 
 /// Parses properties text as java.util.Properties does: `key=value`,
@@ -131,6 +131,21 @@ fn apply_cluster_keys(
     if let Some(listener) = controller.first() {
         settings.controller_listen = Some(bind_address(listener)?);
         settings.controller_protocol = listener_protocols.get(&listener.name).copied();
+        // The quorum's own listener speaks plaintext: refuse rather than
+        // serve plaintext where the map asks for TLS or SASL.
+        if let Some(protocol) = settings.controller_protocol {
+            if protocol != crate::security::SecurityProtocol::Plaintext {
+                let value = get("listener.security.protocol.map").unwrap_or_default();
+                return Err(named(
+                    "listener.security.protocol.map",
+                    value,
+                    ListenerError::ControllerNotPlaintext {
+                        name: listener.name.clone(),
+                        protocol: protocol.name(),
+                    },
+                ));
+            }
+        }
     }
     // A controller-only node has no client listener: Kafka requests (such
     // as ApiVersions and DescribeQuorum) reach it on its controller listener.
@@ -301,6 +316,22 @@ fn named(key: &str, value: &str, reason: impl Into<ValueError>) -> ConfigError {
 mod tests {
     use super::*;
     use crate::security::SecurityProtocol;
+
+    #[test]
+    fn a_controller_listener_must_be_plaintext() {
+        let err = settings(
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters=1@127.0.0.1:9093\nnode.id=1\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("CONTROLLER") && err.contains("PLAINTEXT"),
+            "{err}"
+        );
+    }
 
     fn settings(text: &str) -> Result<(FileSettings, Vec<String>), ConfigError> {
         settings_from_properties(&parse_properties(text)?)

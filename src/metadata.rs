@@ -165,6 +165,37 @@ pub struct BrokerRecord {
     /// baseline.
     #[serde(default = "metadata_version_baseline")]
     pub max_metadata_version: u16,
+    /// Every client listener's advertised endpoint (Kafka's
+    /// RegisterBrokerRecord endpoints); `host`/`port` above are the
+    /// inter-broker listener's. A binary from before listeners were
+    /// several skips the field (unknown fields are ignored) and reads
+    /// `host`/`port`; a record without it has that one endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<BrokerEndpoint>,
+}
+
+/// One advertised listener of a broker.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// `PLAINTEXT`, `SSL`, ... (Kafka's security protocol name).
+    pub protocol: String,
+}
+
+impl BrokerRecord {
+    /// Where a client of `listener` reaches this broker: that listener's
+    /// endpoint, else (a broker without it, or from an older binary) the
+    /// main one.
+    pub fn endpoint(&self, listener: &str) -> (&str, u16) {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == listener)
+            .map_or((self.host.as_str(), self.port), |e| {
+                (e.host.as_str(), e.port)
+            })
+    }
 }
 
 fn metadata_version_baseline() -> u16 {

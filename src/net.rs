@@ -6,7 +6,8 @@
 //! links) deterministically and without sockets.
 //!
 //! What goes through it today: the replication client
-//! (`replication::client::BrokerConnection`, a follower's fetches). The
+//! (`replication::client::BrokerConnection`, a follower's fetches), over
+//! [`BrokerNetwork`]: TCP, or TLS when the inter-broker listener uses it. The
 //! controller quorum's Raft links stay on TCP: the simulation drives the
 //! quorum's sans-I/O core (`cluster::quorum::voter`) instead.
 
@@ -17,6 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -50,6 +52,104 @@ impl Network for Tcp {
             .map_err(io::Error::from)?;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+}
+
+/// The network brokers reach each other on: TCP, wrapped in TLS when the
+/// inter-broker listener uses it (the node's keystore is its client
+/// certificate, its truststore says which brokers to trust; the peer's
+/// certificate must name its IP address unless
+/// `ssl.endpoint.identification.algorithm` is empty).
+#[derive(Clone, Debug, Default)]
+pub struct BrokerNetwork {
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl BrokerNetwork {
+    pub fn tls(config: Arc<rustls::ClientConfig>) -> BrokerNetwork {
+        BrokerNetwork { tls: Some(config) }
+    }
+}
+
+/// Set once on the main thread before any shard starts, read only after.
+static BROKER_NETWORK: OnceLock<BrokerNetwork> = OnceLock::new();
+
+/// Sets the network every shard's replication client uses (once).
+pub fn set_broker_network(network: BrokerNetwork) {
+    let _ = BROKER_NETWORK.set(network);
+}
+
+/// The network set by [`set_broker_network`]; plain TCP when none was.
+pub fn broker_network() -> &'static BrokerNetwork {
+    BROKER_NETWORK.get_or_init(BrokerNetwork::default)
+}
+
+/// A connection to another broker: plain TCP, or TLS over it.
+pub enum BrokerStream {
+    Plain(glommio::net::TcpStream),
+    Tls(Box<futures_rustls::client::TlsStream<glommio::net::TcpStream>>),
+}
+
+impl Network for BrokerNetwork {
+    type Stream = BrokerStream;
+
+    async fn connect(&self, addr: SocketAddr, deadline: Duration) -> io::Result<BrokerStream> {
+        let started = std::time::Instant::now();
+        let tcp = Tcp.connect(addr, deadline).await?;
+        let Some(config) = &self.tls else {
+            return Ok(BrokerStream::Plain(tcp));
+        };
+        let connector = futures_rustls::TlsConnector::from(config.clone());
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let left = deadline.saturating_sub(started.elapsed());
+        let handshake = connector.connect(name, tcp);
+        let late = async {
+            glommio::timer::sleep(left).await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no TLS handshake with {addr} within {deadline:?}"),
+            ))
+        };
+        let tls = futures_lite::future::or(handshake, late).await?;
+        Ok(BrokerStream::Tls(Box::new(tls)))
+    }
+}
+
+impl AsyncRead for BrokerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            BrokerStream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            BrokerStream::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for BrokerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            BrokerStream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            BrokerStream::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BrokerStream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            BrokerStream::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
+        }
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            BrokerStream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
+            BrokerStream::Tls(tls) => Pin::new(&mut **tls).poll_close(cx),
+        }
     }
 }
 

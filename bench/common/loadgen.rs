@@ -292,7 +292,14 @@ fn start_offsets(
     if !existing || *start == ConsumerStart::Beginning {
         return Ok(vec![Offset::Beginning; w.partitions as usize]);
     }
-    let consumer: BaseConsumer = base_config(&opts.bootstrap).create()?;
+    // The consumers' extra properties (security.protocol...) reach the
+    // broker the same way.
+    let mut config = base_config(&opts.bootstrap);
+    for kv in &w.consumer_config {
+        let (k, v) = parse_kv(kv)?;
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config.create()?;
     (0..w.partitions)
         .map(|p| {
             let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;

@@ -2,9 +2,11 @@
 //! Kafka client like any other: it speaks the wire protocol to a running
 //! broker (corelog or Apache Kafka) and never reaches into broker internals.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -14,6 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
 use crate::limits;
+use crate::security::SecurityProtocol;
 
 const CLIENT_ID: &str = "corelog-cli";
 
@@ -45,8 +48,121 @@ pub fn fail<T>(message: impl Into<String>) -> CliResult<T> {
     Err(CliError(message.into()))
 }
 
+/// How the CLI connects (`--command-config client.properties`, Kafka's
+/// tools' flag): the security protocol and its `ssl.*` (and `sasl.*`) keys.
+pub struct ClientSecurity {
+    pub protocol: SecurityProtocol,
+    /// Every key of the file, as written (the SASL step reads its own).
+    pub properties: BTreeMap<String, String>,
+    tls: Option<crate::tls::ClientTls>,
+}
+
+static CLIENT_SECURITY: OnceLock<ClientSecurity> = OnceLock::new();
+
+/// Reads `--command-config FILE` once, before any connection: every later
+/// connection of this process uses it.
+pub fn set_command_config(path: &Path) -> CliResult<()> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?;
+    let properties: BTreeMap<String, String> = crate::config::parse_properties(&text)
+        .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?
+        .into_iter()
+        .collect();
+    super::command_config::set_from(&properties)
+        .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?;
+    let protocol = match properties.get("security.protocol") {
+        None => SecurityProtocol::Plaintext,
+        Some(name) => {
+            SecurityProtocol::parse(&name.trim().to_ascii_uppercase()).ok_or_else(|| {
+                CliError(format!(
+                    "--command-config {}: security.protocol={name}: expected PLAINTEXT, SSL, \
+                     SASL_PLAINTEXT or SASL_SSL",
+                    path.display()
+                ))
+            })?
+        }
+    };
+    let tls = if protocol.uses_tls() {
+        let settings = crate::tls::settings(&properties, None)
+            .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?;
+        Some(
+            crate::tls::client_config(&settings)
+                .map_err(|e| CliError(format!("--command-config {}: {e}", path.display())))?,
+        )
+    } else {
+        None
+    };
+    let _ = CLIENT_SECURITY.set(ClientSecurity {
+        protocol,
+        properties,
+        tls,
+    });
+    Ok(())
+}
+
+/// The CLI's connection to a broker: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    /// Whether bytes (or the end) wait to be read; over TLS, bytes already
+    /// decrypted count too.
+    fn peek(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.peek(buf),
+            Stream::Tls(tls) => {
+                if tls
+                    .conn
+                    .process_new_packets()
+                    .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
+                {
+                    return Ok(1);
+                }
+                tls.sock.peek(buf)
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 pub struct KafkaClient {
-    stream: TcpStream,
+    stream: Stream,
     address: String,
     /// The request headers' client id (Kafka tools name themselves, e.g.
     /// `console-consumer`, and group members show it).
@@ -79,10 +195,30 @@ impl KafkaClient {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| CliError(format!("{address} does not resolve")))?;
-        let stream = TcpStream::connect_timeout(&socket, Duration::from_secs(10))?;
-        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-        stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect_timeout(&socket, Duration::from_secs(10))?;
+        tcp.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        tcp.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+        tcp.set_nodelay(true)?;
+        let security = CLIENT_SECURITY.get();
+        let stream = match security.and_then(|s| s.tls.as_ref()) {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let host = address
+                    .rsplit_once(':')
+                    .map_or(address, |(host, _)| host)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = crate::tls::ClientTls::server_name(host).map_err(CliError)?;
+                let mut conn = rustls::ClientConnection::new(tls.config.clone(), name)
+                    .map_err(|e| CliError(format!("TLS: {e}")))?;
+                let mut tcp = tcp;
+                while conn.is_handshaking() {
+                    conn.complete_io(&mut tcp)
+                        .map_err(|e| CliError(format!("TLS handshake: {e}")))?;
+                }
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+            }
+        };
         let mut client = KafkaClient {
             stream,
             address: address.to_string(),
@@ -221,6 +357,7 @@ impl KafkaClient {
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.write_all(&buf)?;
+        self.stream.flush()?;
         Ok(())
     }
 

@@ -66,10 +66,6 @@ pub struct ConfigsArgs {
     /// Config keys to remove (back to their defaults): k1,k2.
     #[arg(long, value_name = "K,...")]
     delete_config: Vec<String>,
-    /// A client properties file (security.protocol, sasl.mechanism,
-    /// sasl.jaas.config), as Kafka's tools take it.
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<std::path::PathBuf>,
 }
 
 impl ConfigsArgs {
@@ -88,9 +84,6 @@ pub fn run(args: ConfigsArgs) -> CliResult<()> {
     }
     if args.entity_default && args.entity_type != "brokers" {
         return fail("--entity-default applies to --entity-type brokers only");
-    }
-    if let Some(path) = &args.command_config {
-        super::command_config::load(path)?;
     }
     if args.entity_type == "users" {
         if args.entity_default {

@@ -53,6 +53,10 @@ pub struct Cli {
     /// Log lines on stderr as text or as JSON objects (RUST_LOG filters them).
     #[arg(long, global = true, value_enum, default_value_t)]
     pub log_format: crate::logging::LogFormat,
+    /// Client properties for connecting to brokers, as Kafka's tools read
+    /// them (security.protocol, ssl.truststore.location, ...).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +159,11 @@ impl Cli {
 pub fn run(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Serve(_) | Command::DevCluster(_)) {
         end_quietly_when_stdout_closes();
+    }
+    if let Some(path) = &cli.command_config {
+        if let Err(e) = client::set_command_config(path) {
+            return report(Err(e));
+        }
     }
     let outcome: client::CliResult<()> = match cli.command {
         Command::Serve(serve) => return run_serve(serve),

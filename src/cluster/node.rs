@@ -206,6 +206,8 @@ pub struct ClusterNode {
     /// The address this broker registers, for clients to reach it.
     advertised_host: String,
     advertised_port: u16,
+    /// Every client listener's advertised endpoint, for the registration.
+    endpoints: Vec<crate::metadata::BrokerEndpoint>,
     heartbeat_interval: Duration,
     /// This node's log directory id, registered with the controller.
     directory_id: Option<Uuid>,
@@ -269,6 +271,16 @@ impl ClusterNode {
             sink,
             advertised_host: config.cluster.advertised.host.clone(),
             advertised_port: config.cluster.advertised.port,
+            endpoints: config
+                .client_listeners()
+                .into_iter()
+                .map(|l| crate::metadata::BrokerEndpoint {
+                    name: l.name,
+                    host: l.advertised_host,
+                    port: l.advertised_port,
+                    protocol: l.protocol.name().to_string(),
+                })
+                .collect(),
             heartbeat_interval: Duration::from_millis(
                 config.broker.broker_heartbeat_interval_ms.max(100) as u64,
             ),
@@ -333,6 +345,7 @@ impl ClusterNode {
             in_controlled_shutdown: false,
             directory_id: self.directory_id,
             max_metadata_version: crate::features::METADATA_VERSION_MAX,
+            endpoints: self.endpoints.clone(),
         }
     }
 

@@ -422,6 +422,19 @@ fn validate_broker(id: i32, broker: &BrokerRecord) -> Result<(), InvalidMetadata
     if broker.host.is_empty() || broker.host.len() > limits::HOST_NAME_BYTES_MAX {
         return Err(InvalidMetadata::HostName(broker.host.len()));
     }
+    // A broker has a handful of listeners; names and protocols are short.
+    if broker.endpoints.len() > 64 {
+        return Err(InvalidMetadata::HostName(broker.endpoints.len()));
+    }
+    for endpoint in &broker.endpoints {
+        if endpoint.host.is_empty()
+            || endpoint.host.len() > limits::HOST_NAME_BYTES_MAX
+            || endpoint.name.len() > limits::HOST_NAME_BYTES_MAX
+            || endpoint.protocol.len() > limits::HOST_NAME_BYTES_MAX
+        {
+            return Err(InvalidMetadata::HostName(endpoint.host.len()));
+        }
+    }
     // A newer binary may support more levels than this one knows; none
     // supports fewer than the baseline.
     if broker.max_metadata_version < crate::features::METADATA_VERSION_BASELINE {

@@ -275,7 +275,10 @@ fn cores(config: &Config, allowed: &[usize], findings: &mut Vec<Finding>) {
 fn ignored_keys(written: &IndexMap<String, String>, findings: &mut Vec<Finding>) {
     for key in written.keys() {
         let known = keys::find(key);
-        if known.is_some_and(|k| matches!(k.kind, keys::Kind::Node)) || BrokerDefaults::knows(key) {
+        if known.is_some_and(|k| matches!(k.kind, keys::Kind::Node))
+            || BrokerDefaults::knows(key)
+            || super::is_ssl_key(key)
+        {
             continue;
         }
         let message = if key.starts_with("log.flush.") {

@@ -22,6 +22,19 @@ pub struct Listener {
     pub port: u16,
 }
 
+/// One client listener of this node, served by every shard: where it
+/// binds, its security protocol and what clients that connect to it are
+/// told (Metadata answers the endpoint of the listener a request came in
+/// on, as Kafka does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientListener {
+    pub name: String,
+    pub bind: SocketAddr,
+    pub protocol: SecurityProtocol,
+    pub advertised_host: String,
+    pub advertised_port: u16,
+}
+
 /// This node's place in a cluster, KRaft style.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -35,12 +48,19 @@ pub struct ClusterConfig {
     /// resolved to voters); empty = single node on embedded defaults, its
     /// own quorum of one.
     pub voters: Vec<Voter>,
-    /// The client listener clients are told about (advertised.listeners,
-    /// else listeners).
+    /// The inter-broker listener (`inter.broker.listener.name`, else the
+    /// first client listener) as advertised (advertised.listeners, else
+    /// listeners): what the broker registers as its main address, and
+    /// where other brokers reach it.
     pub advertised: Listener,
-    /// The client listener's security protocol
+    /// The inter-broker listener's security protocol
     /// (`listener.security.protocol.map`).
     pub listener_protocol: SecurityProtocol,
+    /// Every client listener, the inter-broker one among them (empty: the
+    /// one given by `Config::listen` and `advertised`).
+    pub listeners: Vec<ClientListener>,
+    /// The controller listener's security protocol.
+    pub controller_protocol: SecurityProtocol,
 }
 
 impl ClusterConfig {
@@ -59,7 +79,14 @@ impl ClusterConfig {
                 port,
             },
             listener_protocol: SecurityProtocol::Plaintext,
+            listeners: Vec::new(),
+            controller_protocol: SecurityProtocol::Plaintext,
         }
+    }
+
+    /// The client listener named `name` (listener names are upper case).
+    pub fn listener(&self, name: &str) -> Option<&ClientListener> {
+        self.listeners.iter().find(|l| l.name == name)
     }
 
     /// Whether this node is configured with a controller quorum (so its

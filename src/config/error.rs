@@ -51,7 +51,7 @@ pub enum ValueError {
     ManyDirectories(usize),
     #[error("at most {0} voters")]
     TooManyVoters(usize),
-    #[error("corelog has one client listener, {0}, and brokers reach each other on it")]
+    #[error("it must name one of the client listeners ({0})")]
     InterBrokerListener(String),
     #[error("clients cannot connect to an unspecified address; name a host")]
     UnspecifiedHost,

@@ -33,6 +33,13 @@ pub struct FileSettings {
     pub roles: Option<Roles>,
     pub controller_listen: Option<SocketAddr>,
     pub voters: Vec<Voter>,
+    /// The client listeners other than the main (inter-broker) one.
+    pub other_listeners: Vec<super::ClientListener>,
+    /// The controller listener's security protocol.
+    pub controller_protocol: Option<crate::security::SecurityProtocol>,
+    /// The `ssl.*` and `listener.name.<name>.ssl.*` keys, as written (read
+    /// by the `tls` module).
+    pub ssl: BTreeMap<String, String>,
 }
 
 impl FileSettings {

@@ -52,10 +52,21 @@ pub enum ListenerError {
     )]
     NoProtocol(String),
     #[error(
-        "listener {name} uses {protocol}, but corelog supports only PLAINTEXT listeners \
-         (TLS and SASL are not available yet)"
+        "listener {name} uses {protocol}, which corelog does not serve yet (it serves {})",
+        served_names()
     )]
-    NotPlaintext { name: String, protocol: String },
+    NotPlaintext {
+        name: String,
+        protocol: &'static str,
+    },
+    #[error(
+        "the controller listener {name} uses {protocol}, but the controller quorum's traffic \
+         is plaintext only: map {name} to PLAINTEXT and keep it on a private network"
+    )]
+    ControllerNotPlaintext {
+        name: String,
+        protocol: &'static str,
+    },
     /// A listener whose host does not resolve.
     #[error("listener {name}: {source}")]
     Bind {
@@ -215,15 +226,28 @@ pub fn security_protocol(
     if !SERVED_PROTOCOLS.contains(&protocol) {
         return Err(ListenerError::NotPlaintext {
             name: listener.name.clone(),
-            protocol: protocol.name().to_string(),
+            protocol: protocol.name(),
         });
     }
     Ok(protocol)
 }
 
+/// The names of [`SERVED_PROTOCOLS`], for the error that refuses others.
+fn served_names() -> String {
+    SERVED_PROTOCOLS
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The security protocols a listener may use today.
-const SERVED_PROTOCOLS: &[SecurityProtocol] =
-    &[SecurityProtocol::Plaintext, SecurityProtocol::SaslPlaintext];
+const SERVED_PROTOCOLS: &[SecurityProtocol] = &[
+    SecurityProtocol::Plaintext,
+    SecurityProtocol::Ssl,
+    SecurityProtocol::SaslPlaintext,
+    SecurityProtocol::SaslSsl,
+];
 
 /// The address a listener binds: its host resolved (IPv4 preferred), or
 /// every IPv4 address when the host is empty.
@@ -382,31 +406,34 @@ mod tests {
     }
 
     #[test]
-    fn only_plaintext_listeners_are_accepted() {
-        let map = parse_protocol_map("INTERNAL:PLAINTEXT,SECURE:SASL_SSL").unwrap();
+    fn served_protocols_are_accepted_and_others_refused() {
+        let map =
+            parse_protocol_map("INTERNAL:PLAINTEXT,SECURE:SASL_SSL,SP:SASL_PLAINTEXT").unwrap();
         let listener = |name: &str| Listener {
             name: name.into(),
             host: String::new(),
             port: 1,
         };
         let controllers = vec!["CONTROLLER".to_string()];
-        assert!(security_protocol(&listener("INTERNAL"), &map, &controllers).is_ok());
-        assert!(security_protocol(&listener("PLAINTEXT"), &map, &controllers).is_ok());
-        assert!(security_protocol(&listener("CONTROLLER"), &map, &controllers).is_ok());
-        let err = security_protocol(&listener("SECURE"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("SASL_SSL") && err.contains("only PLAINTEXT"),
-            "{err}"
-        );
-        let err = security_protocol(&listener("SSL"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("only PLAINTEXT"), "{err}");
-        let err = security_protocol(&listener("OTHER"), &map, &controllers)
-            .unwrap_err()
-            .to_string();
+        let protocol = |name: &str| security_protocol(&listener(name), &map, &controllers);
+        assert_eq!(protocol("INTERNAL").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("PLAINTEXT").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("CONTROLLER").unwrap(), SecurityProtocol::Plaintext);
+        assert_eq!(protocol("SSL").unwrap(), SecurityProtocol::Ssl);
+        assert_eq!(protocol("SECURE").unwrap(), SecurityProtocol::SaslSsl);
+        for p in SecurityProtocol::ALL {
+            if !SERVED_PROTOCOLS.contains(&p) {
+                let map = parse_protocol_map(&format!("X:{}", p.name())).unwrap();
+                let err = security_protocol(&listener("X"), &map, &controllers)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains(p.name()) && err.contains("does not serve"),
+                    "{err}"
+                );
+            }
+        }
+        let err = protocol("OTHER").unwrap_err().to_string();
         assert!(err.contains("listener.security.protocol.map"), "{err}");
         assert!(parse_protocol_map("A:TLS").is_err());
         assert!(parse_protocol_map("A").is_err());

@@ -38,7 +38,7 @@ mod tuning;
 
 pub use crate::shard::placement::Cores;
 pub use broker::{BrokerDefaults, HttpListener, IpOverrides};
-pub use cluster::{ClusterConfig, Listener, Voter};
+pub use cluster::{ClientListener, ClusterConfig, Listener, Voter};
 pub use error::{ConfigError, ValueError};
 pub use file::{written_keys, FileSettings, ServerFile};
 pub use listeners::{parse_listeners, parse_voters, ListenerError, Roles};
@@ -68,6 +68,36 @@ pub struct Config {
     /// This node's log directory id (`directory.id` in `meta.properties`),
     /// filled in with `cluster_id`.
     pub directory_id: Option<uuid::Uuid>,
+    /// The `ssl.*` and `listener.name.<name>.ssl.*` keys of the server file
+    /// and `--override`, as written; the `tls` module reads and checks them.
+    pub ssl: std::collections::BTreeMap<String, String>,
+}
+
+/// A key the `tls` module reads: `ssl.*`, or a listener's own
+/// `listener.name.<name>.ssl.*`.
+pub fn is_ssl_key(key: &str) -> bool {
+    key.starts_with("ssl.")
+        || key
+            .strip_prefix("listener.name.")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(_, key)| key.starts_with("ssl."))
+}
+
+impl Config {
+    /// Every client listener every shard serves (the inter-broker one
+    /// first).
+    pub fn client_listeners(&self) -> Vec<ClientListener> {
+        if !self.cluster.listeners.is_empty() {
+            return self.cluster.listeners.clone();
+        }
+        vec![ClientListener {
+            name: self.cluster.advertised.name.clone(),
+            bind: self.listen,
+            protocol: self.cluster.listener_protocol,
+            advertised_host: self.cluster.advertised.host.clone(),
+            advertised_port: self.cluster.advertised.port,
+        }]
+    }
 }
 
 /// Everything `corelog serve` takes from its command line.
@@ -95,6 +125,7 @@ impl Config {
             None => Tuning::default(),
         };
         let mut broker = BrokerDefaults::default();
+        let mut ssl = file.ssl.clone();
         for (key, value) in &file.broker {
             broker.set(key, value).map_err(|e| match &args.config {
                 Some(path) => ConfigError::in_file(path)(e),
@@ -105,6 +136,10 @@ impl Config {
             let (key, value) = pair
                 .split_once('=')
                 .ok_or_else(|| ConfigError::OverrideNotKeyValue(pair.clone()))?;
+            if is_ssl_key(key.trim()) {
+                ssl.insert(key.trim().to_string(), value.trim().to_string());
+                continue;
+            }
             broker.set(key.trim(), value.trim())?;
         }
         broker.check()?;
@@ -125,18 +160,33 @@ impl Config {
             None => advertised_from_listener(file.listener_host.as_deref(), listen)?,
         };
         let roles = file.roles.unwrap_or(Roles::BOTH);
+        let main_name = file.listener_name.unwrap_or_else(|| "PLAINTEXT".into());
+        let main_protocol = file
+            .listener_protocol
+            .unwrap_or(crate::security::SecurityProtocol::Plaintext);
+        let main_port = file.advertised_port.unwrap_or(listen.port());
+        let mut listeners = vec![ClientListener {
+            name: main_name.clone(),
+            bind: listen,
+            protocol: main_protocol,
+            advertised_host: advertised_host.clone(),
+            advertised_port: main_port,
+        }];
+        listeners.extend(file.other_listeners);
         let cluster = ClusterConfig {
             broker_role: roles.broker,
             controller_role: roles.controller,
             controller_listen: file.controller_listen,
             voters: file.voters,
             advertised: Listener {
-                name: file.listener_name.unwrap_or_else(|| "PLAINTEXT".into()),
+                name: main_name,
                 host: advertised_host,
-                port: file.advertised_port.unwrap_or(listen.port()),
+                port: main_port,
             },
-            listener_protocol: file
-                .listener_protocol
+            listener_protocol: main_protocol,
+            listeners,
+            controller_protocol: file
+                .controller_protocol
                 .unwrap_or(crate::security::SecurityProtocol::Plaintext),
         };
         cluster.check_quorum(broker.node_id)?;
@@ -157,6 +207,7 @@ impl Config {
             cluster,
             cluster_id: None,
             directory_id: None,
+            ssl,
             data_dir,
             shards,
             cores,
@@ -190,7 +241,7 @@ fn shard_count(asked: Option<usize>, cores: &Cores) -> Result<usize, ConfigError
 /// The host clients are told when advertised.listeners does not name one:
 /// the host `listeners` wrote, or this machine's host name for an empty
 /// host (as Kafka does). A wildcard address cannot be advertised.
-fn advertised_from_listener(
+pub(super) fn advertised_from_listener(
     written: Option<&str>,
     listen: SocketAddr,
 ) -> Result<String, ConfigError> {

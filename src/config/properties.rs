@@ -19,7 +19,7 @@ use super::listeners::{
     bind_address, comma_list, parse_listeners, parse_protocol_map, parse_roles, parse_voters,
     resolve_bootstrap_servers, security_protocol, Roles,
 };
-use super::{keys, BrokerDefaults, ConfigError, FileSettings, Listener, ValueError};
+use super::{keys, BrokerDefaults, ConfigError, FileSettings, Listener, ListenerError, ValueError};
 use crate::limits;
 
 /// Parses properties text as java.util.Properties does: `key=value`,
@@ -52,6 +52,11 @@ pub fn settings_from_properties(
     for (key, value) in entries {
         // Said once, on its own line (`FileSettings::load`).
         if key.starts_with("zookeeper.") {
+            continue;
+        }
+        // TLS keys go whole to the `tls` module, which checks them.
+        if super::is_ssl_key(key) {
+            settings.ssl.insert(key.clone(), value.clone());
             continue;
         }
         // Node keys are read below by apply_cluster_keys.
@@ -125,40 +130,92 @@ fn apply_cluster_keys(
 
     if let Some(listener) = controller.first() {
         settings.controller_listen = Some(bind_address(listener)?);
+        settings.controller_protocol = listener_protocols.get(&listener.name).copied();
+        // The quorum's own listener speaks plaintext: refuse rather than
+        // serve plaintext where the map asks for TLS or SASL.
+        if let Some(protocol) = settings.controller_protocol {
+            if protocol != crate::security::SecurityProtocol::Plaintext {
+                let value = get("listener.security.protocol.map").unwrap_or_default();
+                return Err(named(
+                    "listener.security.protocol.map",
+                    value,
+                    ListenerError::ControllerNotPlaintext {
+                        name: listener.name.clone(),
+                        protocol: protocol.name(),
+                    },
+                ));
+            }
+        }
     }
     // A controller-only node has no client listener: Kafka requests (such
     // as ApiVersions and DescribeQuorum) reach it on its controller listener.
-    let client = match clients.first() {
-        Some(client) => *client,
-        None => *controller.first().expect("checked: a listener exists"),
+    let main_listeners: Vec<&Listener> = if clients.is_empty() {
+        controller.clone()
+    } else {
+        clients.clone()
     };
-    if let Some(value) = get("inter.broker.listener.name") {
-        if roles.broker && !value.trim().eq_ignore_ascii_case(&client.name) {
-            return Err(named(
-                "inter.broker.listener.name",
-                value,
-                ValueError::InterBrokerListener(client.name.clone()),
-            ));
+    // The listener other brokers reach this one on: inter.broker.listener.name,
+    // else the first client listener.
+    let main = match get("inter.broker.listener.name") {
+        Some(value) if roles.broker => {
+            let wanted = value.trim().to_ascii_uppercase();
+            *main_listeners
+                .iter()
+                .find(|l| l.name == wanted)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
+                    named(
+                        "inter.broker.listener.name",
+                        value,
+                        ValueError::InterBrokerListener(names.join(", ")),
+                    )
+                })?
         }
-    }
-    settings.listen = Some(bind_address(client)?);
-    settings.listener_name = Some(client.name.clone());
-    settings.listener_protocol = listener_protocols.get(&client.name).copied();
-    settings.listener_host = Some(client.host.clone());
-    if let Some(value) = get("advertised.listeners") {
-        let advertised =
-            parse_listeners(value).map_err(|e| named("advertised.listeners", value, e))?;
-        if let Some(found) = advertised.into_iter().find(|l| l.name == client.name) {
-            if found.host.is_empty() || found.host == "0.0.0.0" || found.host == "::" {
+        _ => *main_listeners.first().expect("checked: a listener exists"),
+    };
+    settings.listen = Some(bind_address(main)?);
+    settings.listener_name = Some(main.name.clone());
+    settings.listener_protocol = listener_protocols.get(&main.name).copied();
+    settings.listener_host = Some(main.host.clone());
+    let advertised = match get("advertised.listeners") {
+        Some(value) => {
+            let advertised =
+                parse_listeners(value).map_err(|e| named("advertised.listeners", value, e))?;
+            if advertised.iter().any(|l| {
+                l.host.is_empty()
+                    || l.host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_unspecified())
+            }) {
                 return Err(named(
                     "advertised.listeners",
                     value,
                     ValueError::UnspecifiedHost,
                 ));
             }
-            settings.advertised_host = Some(found.host);
-            settings.advertised_port = Some(found.port);
+            advertised
         }
+        None => Vec::new(),
+    };
+    if let Some(found) = advertised.iter().find(|l| l.name == main.name) {
+        settings.advertised_host = Some(found.host.clone());
+        settings.advertised_port = Some(found.port);
+    }
+    for listener in clients.iter().filter(|l| l.name != main.name) {
+        let (host, port) = match advertised.iter().find(|l| l.name == listener.name) {
+            Some(found) => (found.host.clone(), found.port),
+            None => (
+                super::advertised_from_listener(Some(&listener.host), bind_address(listener)?)?,
+                listener.port,
+            ),
+        };
+        settings.other_listeners.push(super::ClientListener {
+            name: listener.name.clone(),
+            bind: bind_address(listener)?,
+            protocol: listener_protocols[&listener.name],
+            advertised_host: host,
+            advertised_port: port,
+        });
     }
     settings.voters = quorum(
         get("controller.quorum.voters"),
@@ -201,10 +258,6 @@ fn check_roles_against_listeners(
         return Err(ConfigError::ClientListenerWithoutRole(
             clients[0].name.clone(),
         ));
-    }
-    if clients.len() > 1 {
-        let names: Vec<&str> = clients.iter().map(|l| l.name.as_str()).collect();
-        return Err(ConfigError::ManyClientListeners(names.join(", ")));
     }
     Ok(())
 }
@@ -262,6 +315,23 @@ fn named(key: &str, value: &str, reason: impl Into<ValueError>) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::SecurityProtocol;
+
+    #[test]
+    fn a_controller_listener_must_be_plaintext() {
+        let err = settings(
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.voters=1@127.0.0.1:9093\nnode.id=1\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("CONTROLLER") && err.contains("PLAINTEXT"),
+            "{err}"
+        );
+    }
 
     fn settings(text: &str) -> Result<(FileSettings, Vec<String>), ConfigError> {
         settings_from_properties(&parse_properties(text)?)
@@ -397,11 +467,26 @@ mod tests {
     }
 
     #[test]
+    fn ssl_keys_go_to_the_tls_module_not_to_the_ignored_list() {
+        let (s, ignored) = settings(
+            "listeners=SSL://127.0.0.1:9093\n\
+             ssl.keystore.type=PEM\n\
+             ssl.keystore.location=/k.pem\n\
+             listener.name.ssl.ssl.client.auth=required\n",
+        )
+        .unwrap();
+        assert!(ignored.is_empty(), "{ignored:?}");
+        assert_eq!(s.ssl.len(), 3);
+        assert_eq!(s.listener_protocol, Some(SecurityProtocol::Ssl));
+    }
+
+    #[test]
     fn listener_rules_of_each_role() {
-        let sasl = "listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+        let sasl = "listeners=KERB://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093\n\
+                    listener.security.protocol.map=KERB:SASL_PLAINTEXT\n\
                     controller.listener.names=CONTROLLER\n";
         let err = settings(sasl).unwrap_err().to_string();
-        assert!(err.contains("only PLAINTEXT"), "{err}");
+        assert!(err.contains("does not serve"), "{err}");
         // Without process.roles and a quorum: a single node, no controller
         // listener needed; with process.roles naming controller, one is.
         let (s, _) = settings("listeners=PLAINTEXT://127.0.0.1:9092\n").unwrap();
@@ -411,13 +496,32 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("controller.listener.names"), "{err}");
-        let two_clients = "listeners=A://127.0.0.1:1,B://127.0.0.1:2,CONTROLLER://127.0.0.1:3\n\
-                           listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT\n\
+        let two_clients = "listeners=A://127.0.0.1:1,B://:2,CONTROLLER://127.0.0.1:3\n\
+                           listener.security.protocol.map=A:PLAINTEXT,B:SSL\n\
+                           advertised.listeners=B://b.example:20002\n\
+                           inter.broker.listener.name=B\n\
                            controller.listener.names=CONTROLLER\n";
-        assert!(settings(two_clients)
-            .unwrap_err()
-            .to_string()
-            .contains("one listener"));
+        let (s, _) = settings(two_clients).unwrap();
+        assert_eq!(
+            s.listener_name.as_deref(),
+            Some("B"),
+            "the inter-broker one is main"
+        );
+        assert_eq!(s.listener_protocol, Some(SecurityProtocol::Ssl));
+        assert_eq!(s.advertised_host.as_deref(), Some("b.example"));
+        assert_eq!(s.other_listeners.len(), 1);
+        assert_eq!(s.other_listeners[0].name, "A");
+        assert_eq!(s.other_listeners[0].advertised_port, 1);
+        assert_eq!(s.other_listeners[0].protocol, SecurityProtocol::Plaintext);
+        let wrong_inter = two_clients.replace(
+            "inter.broker.listener.name=B",
+            "inter.broker.listener.name=C",
+        );
+        let err = settings(&wrong_inter).unwrap_err().to_string();
+        assert!(
+            err.contains("inter.broker.listener.name") && err.contains("A, B"),
+            "{err}"
+        );
         let broker_only = "process.roles=broker\n\
                            listeners=PLAINTEXT://127.0.0.1:9092\n\
                            controller.listener.names=CONTROLLER\n\

@@ -93,7 +93,13 @@ fn node_settings_changed(in_force: &Config, reread: &Config) -> Vec<&'static str
     let (a, b) = (in_force, reread);
     let (ca, cb) = (&a.cluster, &b.cluster);
     [
-        (a.listen != b.listen, "listeners"),
+        (
+            a.listen != b.listen || ca.listeners != cb.listeners,
+            "listeners",
+        ),
+        // Files named by the keys are re-read when they change (tls);
+        // the keys themselves are read at start.
+        (a.ssl != b.ssl, "ssl.*"),
         (
             ca.controller_listen != cb.controller_listen,
             "listeners (CONTROLLER)",

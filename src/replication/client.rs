@@ -131,6 +131,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> BrokerConnection<S> {
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.write_all(&buf).await.map_err(io)?;
+        // TLS may hold the request's last record until flushed.
+        self.stream.flush().await.map_err(io)?;
         let mut prefix = [0u8; 4];
         self.stream.read_exact(&mut prefix).await.map_err(io)?;
         let size = i32::from_be_bytes(prefix);

@@ -15,7 +15,7 @@ use crate::cluster::node::{ImageNotApplied, ImageSink};
 use crate::config::BrokerDefaults;
 use crate::group::{GroupCoordinator, GroupHost};
 use crate::metadata::Catalog;
-use crate::net::Tcp;
+use crate::net::BrokerNetwork;
 use crate::partition::replica::IsrChange;
 use crate::partition::Partition;
 use crate::replication::{IsrChangeError, Replication, ReplicationHost};
@@ -99,9 +99,9 @@ impl ReplicationHost for Broker {
             .map_err(|e| IsrChangeError::Refused(e.to_string()))
     }
 
-    type Network = Tcp;
-    fn network(&self) -> &Tcp {
-        &Tcp
+    type Network = BrokerNetwork;
+    fn network(&self) -> &BrokerNetwork {
+        crate::net::broker_network()
     }
 }
 

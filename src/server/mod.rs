@@ -186,6 +186,26 @@ pub fn run(mut config: Config, args: ServeArgs) -> Result<(), RunError> {
             ))
         })?;
     ports::check_free(&config).map_err(|e| RunError::failed(e.to_string()))?;
+    crate::tls::check_listeners(
+        &config.ssl,
+        config
+            .client_listeners()
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol)),
+    )
+    .map_err(|e| RunError::failed(e.to_string()))?;
+    if config.cluster.listener_protocol.uses_tls() {
+        // Followers fetch from leaders on the inter-broker listener.
+        let settings = crate::tls::settings(&config.ssl, Some(&config.cluster.advertised.name))
+            .and_then(|s| crate::tls::client_config(&s))
+            .map_err(|e| {
+                RunError::failed(format!(
+                    "inter-broker listener {}: {e}",
+                    config.cluster.advertised.name
+                ))
+            })?;
+        crate::net::set_broker_network(crate::net::BrokerNetwork::tls(settings.config));
+    }
     log::info!(
         "starting node {} (cluster {cluster_id}): {} shards, data in {}, clients on {}",
         config.broker.node_id,

@@ -35,10 +35,14 @@ pub struct PortInUse {
     holder: String,
 }
 
-/// Checks the client listener's port, on a controller the controller
+/// Checks every client listener's port, on a controller the controller
 /// listener's, and the HTTP listener's when there is one.
 pub fn check_free(config: &Config) -> Result<(), PortInUse> {
-    let mut ports = vec![("client", config.listen)];
+    let mut ports: Vec<(&'static str, SocketAddr)> = config
+        .client_listeners()
+        .iter()
+        .map(|l| ("client", l.bind))
+        .collect();
     if config.cluster.controller_role {
         if let Some(controller) = config.cluster.controller_listen {
             ports.push(("controller", controller));
@@ -46,6 +50,20 @@ pub fn check_free(config: &Config) -> Result<(), PortInUse> {
     }
     if let Some(http) = config.broker.http_listener.addr {
         ports.push(("HTTP", http));
+    }
+    // A listener whose port is another listener's is refused here too:
+    // with SO_REUSEPORT the two sockets would silently share connections.
+    for (i, (_, addr)) in ports.iter().enumerate() {
+        if ports[..i]
+            .iter()
+            .any(|(_, a)| a.port() == addr.port() && a.ip() == addr.ip())
+        {
+            return Err(PortInUse {
+                addr: *addr,
+                what: "client",
+                holder: "another listener of this node".into(),
+            });
+        }
     }
     for (what, addr) in ports {
         if addr.port() != 0 && taken(probe_target(addr)) {

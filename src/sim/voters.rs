@@ -593,6 +593,7 @@ impl super::Sim {
                         in_controlled_shutdown: false,
                         directory_id: None,
                         max_metadata_version: crate::features::METADATA_VERSION_MAX,
+                        endpoints: Vec::new(),
                     },
                 };
                 if voter.heartbeat(now, from, record) {

@@ -179,6 +179,7 @@ fn register(id: i32, incarnation: Uuid) -> MetadataRecord {
             in_controlled_shutdown: false,
             directory_id: None,
             max_metadata_version: crate::features::METADATA_VERSION_MAX,
+            endpoints: Vec::new(),
         },
     }
 }

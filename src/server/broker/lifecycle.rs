@@ -52,6 +52,8 @@ pub enum ShardStartError {
         addr: SocketAddr,
         source: glommio::GlommioError<()>,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen for HTTP on {addr} (http.listeners): {source}")]
     HttpListen {
         addr: SocketAddr,
@@ -196,21 +198,48 @@ pub async fn run_shard(
 
     // Listen only once every shard serves: a connection accepted earlier
     // would wait on a shard that is still opening its partitions.
-    me.enter("binding the listener");
-    let listener = match TcpListener::bind(config.listen) {
-        Ok(listener) => listener,
-        Err(e) => {
-            shutdown::request();
-            return Err(ShardStartError::Listen {
-                addr: config.listen,
-                source: e,
-            });
-        }
-    };
+    me.enter("binding the listeners");
+    let mut bound = Vec::new();
+    for listener in config.client_listeners() {
+        let socket = match TcpListener::bind(listener.bind) {
+            Ok(socket) => socket,
+            Err(e) => {
+                shutdown::request();
+                return Err(ShardStartError::Listen {
+                    addr: listener.bind,
+                    source: e,
+                });
+            }
+        };
+        // Checked on the main thread before any shard started: an error
+        // here is a file that changed since.
+        let tls = if listener.protocol.uses_tls() {
+            match crate::tls::ServerTls::new(&config.ssl, &listener.name) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    shutdown::request();
+                    return Err(ShardStartError::Tls(e));
+                }
+            }
+        } else {
+            None
+        };
+        let served = Rc::new(connection::ServedListener {
+            name: listener.name.as_str().into(),
+            protocol: listener.protocol,
+            tls,
+        });
+        bound.push((socket, served));
+    }
+    let serving: Vec<String> = config
+        .client_listeners()
+        .iter()
+        .map(|l| format!("{}://{} ({})", l.name, l.bind, l.protocol))
+        .collect();
     if shard.0 == 0 {
         eprintln!(
             "corelog: serving Kafka on {} with {} shards, data in {}",
-            config.listen,
+            serving.join(", "),
             broker.mesh().shard_count(),
             config.data_dir.display()
         );
@@ -220,7 +249,7 @@ pub async fn run_shard(
         state.set_serving();
     }
     let accepting =
-        glommio::spawn_local_into(accept_loop(broker.clone(), listener, requests), requests)
+        glommio::spawn_local_into(accept_loop(broker.clone(), bound, requests), requests)
             .expect("task queue exists");
     let housekeeping = glommio::spawn_local_into(housekeep_loop(broker.clone()), background)
         .expect("task queue exists");
@@ -256,7 +285,7 @@ pub async fn run_shard(
         log::info!(
             "node {}: serving clients on {}",
             config.broker.node_id,
-            config.listen
+            serving.join(", ")
         );
     }
     // The reload this shard applied last (0: none, the configs it started with).
@@ -397,21 +426,32 @@ async fn start(
 /// Accepts this shard's connections, refusing those past
 /// `max.connections` / `max.connections.per.ip`, and hands freed memory back
 /// to the kernel now and then (see `memory_trim_loop`).
-async fn accept_loop(broker: Rc<Broker>, listener: TcpListener, requests: TaskQueueHandle) {
+async fn accept_loop(
+    broker: Rc<Broker>,
+    listeners: Vec<(TcpListener, Rc<connection::ServedListener>)>,
+    requests: TaskQueueHandle,
+) {
     let shard = Rc::new(connection::ShardConnections::new(&broker));
-    let accepting = async {
-        loop {
-            match listener.accept().await {
-                Ok(stream) => accept(&broker, &shard, stream, requests),
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    // Out of file descriptors and the like: do not spin.
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
+    let accepting = listeners.iter().map(|(socket, served)| {
+        let (broker, shard) = (&broker, &shard);
+        async move {
+            loop {
+                match socket.accept().await {
+                    Ok(stream) => accept(broker, shard, stream, served, requests),
+                    Err(e) => {
+                        log::warn!("accept failed on listener {}: {e}", served.name);
+                        // Out of file descriptors and the like: do not spin.
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
                 }
             }
         }
-    };
-    futures_lite::future::zip(accepting, memory_trim_loop(&broker, &shard)).await;
+    });
+    futures_lite::future::zip(
+        futures::future::join_all(accepting),
+        memory_trim_loop(&broker, &shard),
+    )
+    .await;
 }
 
 /// Admits one accepted connection and starts serving it, or closes it at
@@ -421,6 +461,7 @@ fn accept(
     broker: &Rc<Broker>,
     shard: &Rc<connection::ShardConnections>,
     stream: glommio::net::TcpStream,
+    listener: &Rc<connection::ServedListener>,
     requests: TaskQueueHandle,
 ) {
     broker
@@ -469,9 +510,10 @@ fn accept(
         log::warn!("cannot set socket buffer sizes: {e}");
     }
     let (open, shard) = (OpenConnection::count(broker), shard.clone());
+    let listener = listener.clone();
     glommio::spawn_local_into(
         async move {
-            connection::serve(open.0.clone(), shard, stream, slot).await;
+            connection::serve(open.0.clone(), shard, stream, slot, listener).await;
             drop(open);
         },
         requests,

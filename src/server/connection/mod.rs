@@ -58,7 +58,8 @@ use super::dispatch::{self, Outcome, Parsed, RequestError};
 use crate::config::Tuning;
 use crate::limits;
 use crate::protocol::frame::FrameError;
-use crate::security::Session;
+use crate::security::{SecurityProtocol, Session};
+use crate::tls::ServerTls;
 
 mod admission;
 mod reader;
@@ -71,9 +72,36 @@ pub use shard::ShardConnections;
 use reader::Reader;
 use writer::write_responses;
 
+/// A client connection's byte stream: plain TCP, or TLS over it (the
+/// handshake done). The plaintext path pays one match per poll.
+pub(super) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<futures_rustls::server::TlsStream<TlsSocket>>),
+}
+
+/// The socket under a TLS stream, read through a buffer: rustls asks for
+/// about 4 KiB at a time, and a receive per 4 KiB costs more than the
+/// decryption at produce rates. The buffer holds two full TLS records.
+type TlsSocket = futures::io::BufReader<TcpStream>;
+
+/// Bytes of a TLS connection's read buffer ([`TlsSocket`]).
+const TLS_READ_BUFFER_BYTES: usize = 2 * 17 * 1024;
+
+impl Stream {
+    /// The socket under it (timeouts, addresses).
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0.get_ref(),
+        }
+    }
+}
+
 /// Both halves of a connection share the stream on one thread; each poll
-/// borrows it only for the duration of the (synchronous) poll call.
-struct Half(Rc<RefCell<TcpStream>>);
+/// borrows it only for the duration of the (synchronous) poll call. Over
+/// TLS the reading half only reads records and the writing half only
+/// writes them, so neither half's poll takes the other's waker.
+struct Half(Rc<RefCell<Stream>>);
 
 impl AsyncRead for Half {
     fn poll_read(
@@ -81,7 +109,10 @@ impl AsyncRead for Half {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+        match &mut *self.0.borrow_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
+        }
     }
 }
 
@@ -91,14 +122,36 @@ impl AsyncWrite for Half {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+        match &mut *self.0.borrow_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, buf),
+        }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+        match &mut *self.0.borrow_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
+        }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+        match &mut *self.0.borrow_mut() {
+            Stream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_close(cx),
+        }
     }
+}
+
+/// How long a client may take over its TLS handshake. The handshake is
+/// async I/O on the shard (other connections go on while it waits), and
+/// its CPU is one key exchange and signature: bounded per connection.
+const TLS_HANDSHAKE_MS_MAX: u64 = 10_000;
+
+/// A client listener as one shard serves it: its name, its protocol and,
+/// for a TLS listener, its server side.
+pub struct ServedListener {
+    pub name: Rc<str>,
+    pub protocol: SecurityProtocol,
+    pub tls: Option<ServerTls>,
 }
 
 /// A request in flight: its response task, the bytes it holds and its
@@ -210,6 +263,7 @@ pub async fn serve(
     shard: Rc<ShardConnections>,
     stream: TcpStream,
     slot: ConnectionSlot,
+    listener: Rc<ServedListener>,
 ) {
     let peer = stream
         .peer_addr()
@@ -220,13 +274,45 @@ pub async fn serve(
         id: broker.stats.connections.get(),
         peer: peer.as_str().into(),
     };
-    let cluster = &broker.config.cluster;
-    let session = Rc::new(Session::new(
-        &cluster.advertised.name,
-        cluster.listener_protocol,
-        slot.ip,
-    ));
+    let session = Rc::new(Session::new(&listener.name, listener.protocol, slot.ip));
     let _ = stream.set_nodelay(true);
+    let stream = match &listener.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => {
+            // Within the idle bound too: a client that connects and says
+            // nothing holds its slot no longer than an idle one.
+            let deadline = Duration::from_millis(TLS_HANDSHAKE_MS_MAX)
+                .min(shard.max_idle.unwrap_or(Duration::MAX));
+            let socket = TlsSocket::with_capacity(TLS_READ_BUFFER_BYTES, stream);
+            match crate::tls::handshake(tls, socket, deadline).await {
+                Ok(done) => {
+                    session.set_principal(done.principal);
+                    Stream::Tls(Box::new(done.stream))
+                }
+                Err(reason) => {
+                    conn.span().in_scope(|| {
+                        log::info!(
+                            "closing connection from {peer} on listener {}: TLS handshake \
+                             failed: {reason}",
+                            listener.name
+                        )
+                    });
+                    drop(slot);
+                    return;
+                }
+            }
+        }
+    };
+    if listener.protocol.uses_tls() {
+        conn.span().in_scope(|| {
+            session.with_principal(|p| {
+                log::debug!(
+                    "TLS connection from {peer} on listener {} as {p}",
+                    listener.name
+                )
+            })
+        });
+    }
     let stream = Rc::new(RefCell::new(stream));
     let (queue, responses) =
         local_channel::new_bounded::<InFlight>(limits::CONNECTION_REQUESTS_IN_FLIGHT_MAX);

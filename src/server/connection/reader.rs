@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use futures_lite::AsyncReadExt;
 use glommio::channels::local_channel;
-use glommio::net::TcpStream;
 use glommio::sync::{Semaphore, StaticPermit};
 
 use super::{
@@ -25,7 +24,7 @@ pub(super) struct Reader<'a> {
     pub(super) shard: &'a Rc<ShardConnections>,
     pub(super) session: &'a Rc<Session>,
     pub(super) conn: &'a ConnLabel,
-    pub(super) stream: &'a Rc<RefCell<TcpStream>>,
+    pub(super) stream: &'a Rc<RefCell<super::Stream>>,
     pub(super) queue: &'a local_channel::LocalSender<InFlight>,
     pub(super) budget: &'a Rc<Semaphore>,
     pub(super) shared: &'a Rc<Shared>,
@@ -77,7 +76,7 @@ impl Reader<'_> {
                 }
                 None => self.shard.max_idle,
             };
-            let _ = self.stream.borrow().set_read_timeout(timeout);
+            let _ = self.stream.borrow().tcp().set_read_timeout(timeout);
             let start = buf.len();
             let wanted = read_size(partial.as_ref().and_then(|p| p.size), start);
             buf.resize(start + wanted, 0);
@@ -100,6 +99,16 @@ impl Reader<'_> {
                             memory: None,
                         });
                     }
+                }
+                // A TLS client that goes without close_notify (most do):
+                // an end of stream like a TCP close.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    buf.truncate(start);
+                    return if buf.is_empty() {
+                        Ending::Clean
+                    } else {
+                        Ending::Closed(CloseReason::ClosedInFrame(buf.len()))
+                    };
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     buf.truncate(start);

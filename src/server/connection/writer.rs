@@ -80,7 +80,9 @@ async fn write_within(
         for part in response.parts() {
             writer.write_all(part).await.map_err(CloseReason::Write)?;
         }
-        Ok(())
+        // TLS may hold the last record's bytes until flushed; plain TCP
+        // holds nothing (its flush does no work).
+        writer.flush().await.map_err(CloseReason::Write)
     };
     let Some(limit) = limit else {
         return write.await;

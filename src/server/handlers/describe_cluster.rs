@@ -24,7 +24,7 @@ pub fn handle(
     }
     let node = BrokerId(broker.config.broker.node_id);
     let catalog = broker.catalog();
-    let brokers = super::metadata::brokers(broker, &catalog)
+    let brokers = super::metadata::brokers(broker, &catalog, &session.listener)
         .into_iter()
         .map(|b| {
             DescribeClusterBroker::default()

@@ -38,11 +38,11 @@ pub async fn handle(
 ) -> FindCoordinatorResponse {
     let access = Access::new(broker, session);
     // As Kafka: Describe on the group.
-    let coordinator = |broker: &Broker, group: &str| {
+    let coordinator = |broker: &Broker, listener: &str, group: &str| {
         if !access.group(Operation::Describe, group) {
             return Err((GROUP_DENIED, "Group authorization failed.".to_string()));
         }
-        coordinator(broker, group)
+        coordinator(broker, listener, group)
     };
     let outcome = if request.key_type == KEY_TYPE_GROUP {
         ensure_offsets_topic(broker).await
@@ -59,7 +59,7 @@ pub async fn handle(
             .map(|key| {
                 let found = outcome
                     .clone()
-                    .and_then(|()| coordinator(broker, key.as_str()));
+                    .and_then(|()| coordinator(broker, &session.listener, key.as_str()));
                 let c = Coordinator::default().with_key(key);
                 match found {
                     Ok((node, host, port)) => c.with_node_id(node).with_host(host).with_port(port),
@@ -73,7 +73,7 @@ pub async fn handle(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match outcome.and_then(|()| coordinator(broker, request.key.as_str())) {
+    match outcome.and_then(|()| coordinator(broker, &session.listener, request.key.as_str())) {
         Ok((node, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(node)
             .with_host(host)
@@ -88,7 +88,11 @@ pub async fn handle(
 
 /// The broker leading the group's `__consumer_offsets` partition: this one
 /// on a single node.
-fn coordinator(broker: &Broker, group: &str) -> Result<(BrokerId, StrBytes, i32), (i16, String)> {
+fn coordinator(
+    broker: &Broker,
+    listener: &str,
+    group: &str,
+) -> Result<(BrokerId, StrBytes, i32), (i16, String)> {
     let catalog = broker.catalog();
     let node = broker.config.broker.node_id;
     let leader = catalog
@@ -97,19 +101,18 @@ fn coordinator(broker: &Broker, group: &str) -> Result<(BrokerId, StrBytes, i32)
         .map(|t| t.leader(partition_for(group, t.partition_count()) as usize, node))
         .unwrap_or(node);
     if leader == node {
-        let advertised = &broker.config.cluster.advertised;
-        return Ok((
-            BrokerId(node),
-            StrBytes::from_string(advertised.host.clone()),
-            advertised.port as i32,
-        ));
+        let (host, port) = super::metadata::own_endpoint(broker, listener);
+        return Ok((BrokerId(node), StrBytes::from_string(host), port as i32));
     }
     match catalog.brokers.get(&leader).filter(|b| !b.fenced) {
-        Some(b) => Ok((
-            BrokerId(leader),
-            StrBytes::from_string(b.host.clone()),
-            b.port as i32,
-        )),
+        Some(b) => {
+            let (host, port) = b.endpoint(listener);
+            Ok((
+                BrokerId(leader),
+                StrBytes::from_string(host.to_string()),
+                port as i32,
+            ))
+        }
         None => Err((
             ResponseError::CoordinatorNotAvailable.code(),
             "the group's coordinator is not available".to_string(),

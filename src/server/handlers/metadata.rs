@@ -97,21 +97,31 @@ pub async fn handle(
     }
     let catalog = broker.catalog();
     MetadataResponse::default()
-        .with_brokers(brokers(broker, &catalog))
+        .with_brokers(brokers(broker, &catalog, &session.listener))
         .with_cluster_id(Some(StrBytes::from_string(catalog.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
 }
 
-/// The live brokers: every unfenced registered one in a cluster, this one
-/// on a single node.
-pub fn brokers(broker: &Broker, catalog: &Catalog) -> Vec<MetadataResponseBroker> {
+/// Where a client that came in on `listener` reaches this broker: that
+/// listener's advertised endpoint, as Kafka answers.
+pub fn own_endpoint(broker: &Broker, listener: &str) -> (String, u16) {
+    let cluster = &broker.config.cluster;
+    match cluster.listener(listener) {
+        Some(l) => (l.advertised_host.clone(), l.advertised_port),
+        None => (cluster.advertised.host.clone(), cluster.advertised.port),
+    }
+}
+
+/// The live brokers, each at its endpoint of `listener`: every unfenced
+/// registered one in a cluster, this one on a single node.
+pub fn brokers(broker: &Broker, catalog: &Catalog, listener: &str) -> Vec<MetadataResponseBroker> {
     if catalog.brokers.is_empty() {
-        let advertised = &broker.config.cluster.advertised;
+        let (host, port) = own_endpoint(broker, listener);
         return vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.config.broker.node_id))
-            .with_host(StrBytes::from_string(advertised.host.clone()))
-            .with_port(advertised.port as i32)];
+            .with_host(StrBytes::from_string(host))
+            .with_port(port as i32)];
     }
     catalog
         .brokers
@@ -121,10 +131,11 @@ pub fn brokers(broker: &Broker, catalog: &Catalog) -> Vec<MetadataResponseBroker
         // Metadata at once, and with it partitions still moving off it.
         .filter(|(_, b)| !b.fenced || b.in_controlled_shutdown)
         .map(|(id, b)| {
+            let (host, port) = b.endpoint(listener);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(*id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port as i32)
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port as i32)
         })
         .collect()
 }

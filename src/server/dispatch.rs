@@ -544,14 +544,14 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
             id,
             ApiKey::AlterUserScramCredentials,
             version,
-            &handlers::alter_user_scram_credentials::handle(broker, version, r).await,
+            &handlers::alter_user_scram_credentials::handle(broker, session, version, r).await,
         ),
         RequestKind::DescribeUserScramCredentials(r) => encode(
             &broker.stats.api,
             id,
             ApiKey::DescribeUserScramCredentials,
             version,
-            &handlers::describe_user_scram_credentials::handle(broker, version, r),
+            &handlers::describe_user_scram_credentials::handle(broker, session, version, r),
         ),
         other => Outcome::Close(format!(
             "no handler for {:?}",

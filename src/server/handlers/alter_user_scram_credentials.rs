@@ -20,10 +20,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
 use crate::features::{METADATA_VERSION_FEATURE, METADATA_VERSION_SECURITY};
 use crate::metadata::ScramCredentials;
 use crate::sasl::scram::{self, SALT_BYTES_MAX, SALT_BYTES_MIN};
 use crate::sasl::{ScramCredential, ScramMechanism};
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::catalog::{CatalogError, CatalogOwner};
 use crate::server::error_codes::ErrorCodes;
@@ -109,9 +112,28 @@ fn apply(credentials: &mut ScramCredentials, user: &str, change: Change) -> Resu
 
 pub async fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // As Kafka: Alter on the cluster, or every user's answer is
+    // CLUSTER_AUTHORIZATION_FAILED and nothing changes.
+    if !Access::new(broker, session).cluster(Operation::Alter) {
+        let users = request
+            .deletions
+            .iter()
+            .map(|d| d.name.clone())
+            .chain(request.upsertions.iter().map(|u| u.name.clone()));
+        return AlterUserScramCredentialsResponse::default().with_results(
+            users
+                .map(|user| {
+                    AlterUserScramCredentialsResult::default()
+                        .with_user(user)
+                        .with_error_code(CLUSTER_DENIED)
+                })
+                .collect(),
+        );
+    }
     let mut named: HashMap<String, usize> = HashMap::new();
     let users = request
         .deletions

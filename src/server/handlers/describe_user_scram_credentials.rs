@@ -15,6 +15,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::{Access, CLUSTER_DENIED};
+use crate::acl::Operation;
+use crate::security::Session;
 use crate::server::broker::Broker;
 use crate::server::error_codes::ErrorCodes;
 
@@ -27,9 +30,18 @@ impl ErrorCodes for DescribeUserScramCredentialsResponse {
 
 pub fn handle(
     broker: &Rc<Broker>,
+    session: &Session,
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // As Kafka: Describe on the cluster.
+    if !Access::new(broker, session).cluster(Operation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(CLUSTER_DENIED)
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let catalog = broker.catalog();
     let credentials = &catalog.scram_credentials;
     let wanted: Vec<String> = match request.users {

@@ -257,7 +257,11 @@ async fn answer(broker: &Rc<Broker>, session: &Session, parsed: Parsed) -> Outco
         Parsed::Request { header, body } => (header, body),
     };
     if let Some(refused) = handlers::sasl_authenticate::gate(session, &header) {
-        return refused;
+        return Outcome::Close(format!(
+            "{} {}",
+            ApiName(header.request_api_key),
+            refused.reason()
+        ));
     }
     let version = header.request_api_version;
     let id = header.correlation_id;

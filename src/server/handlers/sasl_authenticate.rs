@@ -24,7 +24,6 @@ use crate::sasl::server::{self, AuthError, ConnectionSasl, CredentialStore, Step
 use crate::sasl::{ScramCredential, ScramMechanism};
 use crate::security::{Principal, Session};
 use crate::server::broker::Broker;
-use crate::server::dispatch::Outcome;
 use crate::server::error_codes::ErrorCodes;
 
 impl ErrorCodes for SaslAuthenticateResponse {
@@ -53,8 +52,8 @@ impl CredentialStore for CatalogStore<'_> {
 /// Refuses a request the connection may not make yet: before SASL
 /// authentication only ApiVersions, SaslHandshake and SaslAuthenticate are
 /// answered; the same once the session lifetime ran out. Anything else
-/// closes the connection (Kafka's behaviour).
-pub fn gate(session: &Session, header: &RequestHeader) -> Option<Outcome> {
+/// closes the connection (Kafka's behaviour): the answer is why.
+pub fn gate(session: &Session, header: &RequestHeader) -> Option<Refused> {
     let key = header.request_api_key;
     let allowed = [
         ApiKey::ApiVersions as i16,
@@ -65,19 +64,32 @@ pub fn gate(session: &Session, header: &RequestHeader) -> Option<Outcome> {
         return None;
     }
     if !session.authenticated() {
-        return Some(Outcome::Close(format!(
-            "{} request before SASL authentication",
-            crate::server::dispatch::ApiName(key)
-        )));
+        return Some(Refused::BeforeAuthentication);
     }
     if session.expired(Instant::now()) {
-        return Some(Outcome::Close(format!(
-            "{} request after the session's lifetime (connections.max.reauth.ms) ended \
-             without re-authentication",
-            crate::server::dispatch::ApiName(key)
-        )));
+        return Some(Refused::SessionExpired);
     }
     None
+}
+
+/// Why [`gate`] refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    BeforeAuthentication,
+    SessionExpired,
+}
+
+impl Refused {
+    /// What the log says after the request's name.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refused::BeforeAuthentication => "request before SASL authentication",
+            Refused::SessionExpired => {
+                "request after the session's lifetime (connections.max.reauth.ms) ended \
+                 without re-authentication"
+            }
+        }
+    }
 }
 
 /// What SaslAuthenticate answers.
